@@ -1,0 +1,268 @@
+// Reads a site file: YAML with ${NAME:-default} interpolation, validated by config/schema.ts and by
+// each driver's schema. Every problem is collected and reported at once, with its path and line.
+import { readFileSync } from 'node:fs';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { findDriver } from '../drivers/index.js';
+import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
+import { ConfigError, type ConfigProblem, GatewayError } from './errors.js';
+import { categoryFromCode, type Category, EQUIPMENT_CODE, siteBaseSchema, type SiteConfig } from './schema.js';
+
+type Path = ReadonlyArray<string | number>;
+type Env = Record<string, string | undefined>;
+
+export function formatPath(path: Path): string {
+  let out = '';
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out ? `.${seg}` : seg;
+  return out || '(root)';
+}
+
+export function loadSiteFile(file: string, env: Env = process.env): SiteConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new GatewayError('GW_ERR_CONFIG_READ', `Cannot read site file "${file}": ${(err as Error).message}`, { cause: err });
+  }
+  return parseSite(text, { file, env });
+}
+
+export function parseSite(text: string, opts: { file?: string; env?: Env } = {}): SiteConfig {
+  const file = opts.file ?? '<site file>';
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0]!, line: e.linePos?.[0].line })),
+    );
+  }
+  const problems: ConfigProblem[] = [];
+  const lineOf = (path: Path) => {
+    const offset = nodeAt(doc, path)?.range?.[0];
+    return offset === undefined ? undefined : lines.linePos(offset).line;
+  };
+  // A value whose ${VAR} could not be resolved is reported once, not again by the schema.
+  const unresolved = new Set<string>();
+  const report = (path: Path, message: string) => {
+    const at = formatPath(path);
+    if (!unresolved.has(at)) problems.push({ path: at, message, line: lineOf(path) });
+  };
+  const reportZod = (prefix: Path, error: z.ZodError) => {
+    for (const issue of error.issues) {
+      const path = [...prefix, ...(issue.path as Path)];
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) report([...path, key], 'unknown key');
+      } else {
+        report(path, describeIssue(issue, valueAt(raw, path)));
+      }
+    }
+  };
+
+  interpolate(doc, opts.env ?? process.env, (path, message) => {
+    report(path, message);
+    unresolved.add(formatPath(path));
+  });
+  const raw: unknown = doc.toJS() ?? {};
+  const base = siteBaseSchema.safeParse(raw);
+  if (!base.success) reportZod([], base.error);
+
+  // Each connection and equipment entry is also checked by its driver, whatever happened above.
+  const site = isRecord(raw) ? raw : {};
+  const connections = Array.isArray(site.connections) ? site.connections : [];
+  const equipment = Array.isArray(site.equipment) ? site.equipment : [];
+  const driverConnections: ConnectionConfig[] = [];
+  const driverEquipment: EquipmentConfig[] = [];
+
+  checkUnique(connections, 'connections', 'id', report);
+  checkUnique(equipment, 'equipment', 'id', report);
+  const connectionById = new Map<string, Record<string, unknown>>();
+  connections.forEach((c, i) => {
+    if (!isRecord(c)) return;
+    if (typeof c.id === 'string' && !connectionById.has(c.id)) connectionById.set(c.id, c);
+    const driver = typeof c.type === 'string' ? findDriver(c.type) : undefined;
+    if (!driver) return;
+    const parsed = driver.connectionSchema.safeParse(c);
+    if (parsed.success) driverConnections[i] = parsed.data as ConnectionConfig;
+    else reportZod(['connections', i], parsed.error);
+  });
+
+  equipment.forEach((e, i) => {
+    if (!isRecord(e)) return;
+    if (Array.isArray(e.points)) checkUnique(e.points, ['equipment', i, 'points'], 'name', report);
+    checkCategory(e, ['equipment', i], report);
+    if (typeof e.connection !== 'string') return;
+    const connection = connectionById.get(e.connection);
+    if (!connection) {
+      const known = [...connectionById.keys()];
+      report(['equipment', i, 'connection'], `no connection "${e.connection}"${known.length ? `; connections are ${known.join(', ')}` : ''}`);
+      return;
+    }
+    const driver = typeof connection.type === 'string' ? findDriver(connection.type) : undefined;
+    if (!driver) return;
+    const own = Object.fromEntries(Object.entries(e).filter(([k]) => !BASE_KEYS.has(k)));
+    const parsed = driver.equipmentSchema.safeParse(own);
+    if (parsed.success) driverEquipment[i] = parsed.data as EquipmentConfig;
+    else reportZod(['equipment', i], parsed.error);
+  });
+
+  if (problems.length > 0 || !base.success) throw new ConfigError(file, sortProblems(problems));
+
+  const out = base.data;
+  return {
+    version: out.version,
+    gateway: out.gateway,
+    mqtt: out.mqtt,
+    connections: driverConnections,
+    equipment: out.equipment.map((e, i) => ({
+      ...(e as Record<string, unknown>),
+      ...driverEquipment[i]!,
+      id: e.id,
+      connection: e.connection,
+      poll_interval: e.poll_interval,
+      category: (e.category ?? categoryFromCode(e.code!)) as Category,
+    })),
+  };
+}
+
+const BASE_KEYS = new Set(['id', 'name', 'code', 'category', 'connection', 'poll_interval', 'description']);
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkUnique(list: unknown[], at: string | Path, key: string, report: (p: Path, m: string) => void) {
+  const prefix = typeof at === 'string' ? [at] : at;
+  const seen = new Map<unknown, number>();
+  list.forEach((item, i) => {
+    if (!isRecord(item) || typeof item[key] !== 'string') return;
+    const first = seen.get(item[key]);
+    if (first === undefined) seen.set(item[key], i);
+    else report([...prefix, i, key], `duplicate ${key} "${String(item[key])}" (already used by ${formatPath([...prefix, first])})`);
+  });
+}
+
+function checkCategory(e: Record<string, unknown>, at: Path, report: (p: Path, m: string) => void) {
+  const code = typeof e.code === 'string' && EQUIPMENT_CODE.test(e.code) ? e.code : undefined;
+  if (e.category === undefined && e.code === undefined) {
+    report([...at, 'category'], 'required when no code is given');
+  } else if (code && typeof e.category === 'string') {
+    const fromCode = categoryFromCode(code);
+    if (fromCode && fromCode !== e.category) report([...at, 'category'], `code ${code} belongs to category ${fromCode}, not ${e.category}`);
+  } else if (code && !categoryFromCode(code)) {
+    report([...at, 'category'], `code ${code} names no known category; set category`);
+  }
+}
+
+/** One clear sentence per zod issue. */
+function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
+  // Messages the schema spells out itself are kept; zod's generic ones are rewritten.
+  if (!/^(Invalid (input|option)|Too (small|big))/.test(issue.message)) return issue.message;
+  switch (issue.code) {
+    case 'invalid_type':
+      if (value === undefined) return 'required';
+      return `expected ${issue.expected}, got ${describeValue(value)}${issue.expected === 'string' && typeof value !== 'object' ? ' (quote the value to keep it text)' : ''}`;
+    case 'invalid_value':
+      return issue.values.length === 1
+        ? `expected ${JSON.stringify(issue.values[0])}, got ${describeValue(value)}`
+        : `expected one of ${issue.values.map(String).join(', ')}, got ${describeValue(value)}`;
+    case 'too_small':
+      return issue.origin === 'array' && issue.message.startsWith('Too small') ? `expected at least ${String(issue.minimum)} entries` : lowerFirst(issue.message);
+    default:
+      return lowerFirst(issue.message);
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return JSON.stringify(v);
+}
+
+const lowerFirst = (s: string) => (/^[A-Z][a-z]/.test(s) ? s.charAt(0).toLowerCase() + s.slice(1) : s);
+
+function valueAt(root: unknown, path: Path): unknown {
+  let v = root;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
+}
+
+/** The YAML node at a path, or the nearest ancestor that exists (for a missing key: its mapping). */
+function nodeAt(doc: Document, path: Path): Node | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const parentPath = path.slice(0, n);
+    if (n < path.length) {
+      // An unknown key points at the key itself, not its value.
+      const parent = parentPath.length ? doc.getIn(parentPath, true) : doc.contents;
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path[n]);
+        if (pair && isScalar(pair.key)) return pair.key;
+      }
+    }
+    const node = parentPath.length ? doc.getIn(parentPath, true) : doc.contents;
+    if (node && typeof node === 'object' && 'range' in node) return node as Node;
+  }
+  return undefined;
+}
+
+const VAR = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g;
+
+/**
+ * Replaces ${NAME}, ${NAME:-default} (default when unset or empty) and ${NAME-default} (when unset)
+ * in string values; `$$` is a literal `$`. A plain (unquoted) scalar that becomes a number or a
+ * boolean takes that type, so `port: ${MQTT_PORT:-1883}` is a number; quote it to keep text.
+ */
+function interpolate(doc: Document, env: Env, report: (p: Path, m: string) => void): void {
+  visit(doc, {
+    Scalar(key, node, ancestors) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
+      const path = pathOf(ancestors, node);
+      const source = node.value;
+      const result = source.replace(VAR, (whole, name: string | undefined, op: string | undefined, fallback: string | undefined) => {
+        if (whole === '$$') return '$';
+        const value = env[name!];
+        if (op === ':-' && (value === undefined || value === '')) return fallback ?? '';
+        if (op === '-' && value === undefined) return fallback ?? '';
+        if (value === undefined) {
+          report(path, `environment variable ${name} is not set and has no default (write \${${name}:-default})`);
+          return '';
+        }
+        return value;
+      });
+      if (result === source) return;
+      node.value = node.type === 'PLAIN' ? retype(result) : result;
+    },
+  });
+}
+
+function retype(text: string): string | number | boolean {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (text === 'true' || text === 'false') return text === 'true';
+  return text;
+}
+
+function pathOf(ancestors: readonly unknown[], node: unknown): Path {
+  const path: Array<string | number> = [];
+  const chain = [...ancestors, node];
+  for (let i = 0; i < chain.length - 1; i++) {
+    const a = chain[i];
+    const child = chain[i + 1];
+    if (isPair(a) && isScalar(a.key)) path.push(String(a.key.value));
+    else if (isSeq(a)) path.push(a.items.indexOf(child as never));
+  }
+  return path;
+}
+
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems
+    .filter((p) => {
+      const k = `${p.path}\0${p.message}`;
+      return !seen.has(k) && seen.add(k);
+    })
+    .sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+}

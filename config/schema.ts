@@ -1,0 +1,139 @@
+// The site file's schema: the single source of truth for validation, defaults, TypeScript types,
+// the exported JSON Schema (config/site.schema.json) and the reference (docs/configuration.md).
+// Connection and equipment entries are validated in two steps: the keys every entry has, here,
+// then the driver's own keys by the driver that the entry's connection names (drivers/*/schema.ts).
+import { z } from 'zod';
+import { DRIVERS } from '../drivers/index.js';
+import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
+import { duration, identifier, port, reconnect } from './primitives.js';
+
+/** Special-equipment categories (TSG 08 catalogue, by the first character of the code) plus lab and other. */
+export const CATEGORY_BY_CODE = {
+  '1': 'boiler',
+  '2': 'pressure_vessel',
+  '3': 'elevator',
+  '4': 'crane',
+  '5': 'vehicle',
+  '6': 'amusement_ride',
+  '7': 'pressure_piping_component',
+  '8': 'pressure_piping',
+  '9': 'ropeway',
+  F: 'safety_accessory',
+} as const;
+
+export const CATEGORIES = [...Object.values(CATEGORY_BY_CODE), 'lab_analyzer', 'other'] as const;
+export type Category = (typeof CATEGORIES)[number];
+
+/** Equipment code (18 characters) or older registration code (20 digits); the category is in the first character. */
+export const EQUIPMENT_CODE = /^(?:[0-9A-Z]{4}\d{14}|\d{20})$/;
+
+export function categoryFromCode(code: string): Category | undefined {
+  return CATEGORY_BY_CODE[code.charAt(0) as keyof typeof CATEGORY_BY_CODE];
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+const gatewaySection = z
+  .strictObject({
+    id: identifier.meta({ description: 'Id of this gateway, unique across the platform.', examples: ['gw-sh-001'] }),
+    site: identifier.meta({ description: 'Site id; the second level of every MQTT topic and a tag in InfluxDB.', examples: ['shanghai-plant-3'] }),
+    data_dir: z.string().min(1).default('./.data').meta({ description: 'Folder for state that must survive a restart (spool, outbox, certificates). Relative paths are relative to the working directory.', examples: ['./.data', '/var/lib/gateway'] }),
+    log_level: z.enum(LOG_LEVELS).default('info').meta({ description: 'Least severe log level written.', examples: ['info', 'debug'] }),
+  })
+  .meta({ description: 'Who this gateway is and where it keeps its state.' });
+
+const BROKER_URL = /^(mqtts?|wss?|tcp|ssl):\/\/[^\s]+$/;
+
+const mqttSection = z
+  .strictObject({
+    broker: z
+      .union([z.literal('embedded'), z.string().regex(BROKER_URL)], { error: 'expected "embedded" or a broker URL such as mqtt://host:1883 or mqtts://host:8883' })
+      .default('embedded')
+      .meta({ description: 'Where telemetry goes: `embedded` runs an MQTT broker inside the gateway; a URL connects to an external broker (Mosquitto, EMQX...).', examples: ['embedded', 'mqtt://10.0.0.2:1883', 'mqtts://broker.example.org:8883'] }),
+    host: z.string().min(1).default('127.0.0.1').meta({ description: 'Address the embedded broker listens on. Anything but loopback exposes it to the network: set username and password then.', examples: ['127.0.0.1', '0.0.0.0'] }),
+    port: port.default(1883).meta({ description: 'Port the embedded broker listens on.', examples: [1883] }),
+    topic_prefix: z
+      .string()
+      .regex(/^[^#+/\s][^#+\s]*[^#+/\s]$|^[^#+/\s]$/, { error: 'expected topic levels without wildcards, spaces or a leading/trailing "/"' })
+      .default('gw')
+      .meta({ description: 'First topic level of everything the gateway publishes.', examples: ['gw', 'factory/gw'] }),
+    username: z.string().optional().meta({ description: 'User name: sent to an external broker; required from every client of the embedded broker when set.', examples: ['gateway'] }),
+    password: z.string().optional().meta({ description: 'Password that goes with username. Use ${ENV_VAR} rather than writing it in the file.', examples: ['${MQTT_PASSWORD}'] }),
+    client_id: z.string().min(1).optional().meta({ description: 'MQTT client id of the gateway; defaults to `<gateway.id>`.', examples: ['gw-sh-001'] }),
+    keepalive: duration.prefault('30s').meta({ description: 'MQTT keepalive; the broker publishes the gateway\'s Last Will (offline) after 1.5 times this without traffic.', examples: ['30s'] }),
+    ca: z.string().optional().meta({ description: 'PEM file of the CA that signed an external broker\'s certificate (mqtts://).', examples: ['/etc/gateway/ca.pem'] }),
+    cert: z.string().optional().meta({ description: 'PEM client certificate for brokers that require mutual TLS.', examples: ['/etc/gateway/client.pem'] }),
+    key: z.string().optional().meta({ description: 'PEM private key that goes with cert.', examples: ['/etc/gateway/client.key'] }),
+    reject_unauthorized: z.boolean().default(true).meta({ description: 'Refuse a broker certificate that does not verify. Turn off only for a test bench.' }),
+    max_pending: z.int().min(100).default(10_000).meta({ description: 'Telemetry messages waiting for the broker\'s acknowledgement, at most; beyond it new telemetry is dropped, counted and logged (alarms and status are never dropped).', examples: [10000] }),
+    reconnect,
+  })
+  .refine((m) => (m.cert === undefined) === (m.key === undefined), { error: 'cert and key go together', path: ['cert'] })
+  .refine((m) => m.password === undefined || m.username !== undefined, { error: 'password needs a username', path: ['username'] })
+  .prefault({})
+  .meta({ description: 'The MQTT telemetry backbone: the embedded broker or an external one.' });
+
+const equipmentBaseShape = {
+  id: identifier.meta({ description: 'Equipment id, unique in the site; used in topics and as a tag.', examples: ['B-07'] }),
+  name: z.string().optional().meta({ description: 'Name shown to people.', examples: ['No.7 steam boiler'] }),
+  code: z
+    .string()
+    .regex(EQUIPMENT_CODE, { error: 'expected an 18-character equipment code or a 20-digit registration code' })
+    .optional()
+    .meta({ description: 'Special-equipment code (设备代码, 18 characters) or registration code (注册代码, 20 digits); the category follows from its first character.', examples: ['10003101012019000117'] }),
+  category: z.enum(CATEGORIES).optional().meta({ description: 'Equipment category; the InfluxDB measurement. Derived from code when absent; required without a code.', examples: ['boiler', 'elevator'] }),
+  connection: identifier.meta({ description: 'Id of the connection the equipment is read through.', examples: ['boiler-plc'] }),
+  poll_interval: duration.prefault('1s').meta({ description: 'How often the equipment is read (for polling drivers).', examples: ['1s', '500ms'] }),
+  description: z.string().optional().meta({ description: 'Free text shown to users.' }),
+};
+
+/** What every equipment entry has; the rest of the entry belongs to its connection's driver. */
+export const equipmentBase = z.looseObject(equipmentBaseShape);
+
+/** What every connection entry has; the rest belongs to the driver named by type. */
+export const connectionBase = z.looseObject({
+  id: identifier,
+  type: z.enum(DRIVERS.map((d) => d.type) as [string, ...string[]], {
+    error: `expected one of the connection types: ${DRIVERS.map((d) => d.type).join(', ')}`,
+  }),
+});
+
+const siteShape = {
+  version: z.literal(1, { error: 'expected version: 1 (the only site-file version this gateway reads)' }).meta({ description: 'Site-file format version. A breaking change to the format ships a migration.' }),
+  gateway: gatewaySection,
+  mqtt: mqttSection,
+};
+
+/** The first validation step: sections and the keys all entries share. */
+export const siteBaseSchema = z.strictObject({
+  ...siteShape,
+  connections: z.array(connectionBase).min(1, { error: 'expected at least one connection' }),
+  equipment: z.array(equipmentBase).min(1, { error: 'expected at least one equipment entry' }),
+});
+
+/** The whole document with every driver's keys: for the JSON Schema and the reference only. */
+export function documentSchema() {
+  const connections = DRIVERS.map((d) => d.connectionSchema);
+  const equipment = DRIVERS.map((d) =>
+    z.strictObject({ ...equipmentBaseShape, ...d.equipmentSchema.shape }).meta({ title: `equipment on a ${d.type} connection` }),
+  );
+  const one = <T extends z.ZodType>(list: T[]) => (list.length === 1 ? list[0]! : z.union(list));
+  return z
+    .strictObject({
+      ...siteShape,
+      connections: z.array(one(connections)).min(1).meta({ description: 'How the gateway reaches devices: one entry per PLC, serial bus, OPC UA server or simulator.' }),
+      equipment: z.array(one(equipment)).min(1).meta({ description: 'The monitored equipment, each read through one connection.' }),
+    })
+    .meta({ title: 'Site file', description: 'One file describes one site: its gateway, MQTT, connections and equipment.' });
+}
+
+export type GatewaySection = z.output<typeof gatewaySection>;
+export type MqttSection = z.output<typeof mqttSection>;
+
+export interface SiteConfig {
+  version: 1;
+  gateway: GatewaySection;
+  mqtt: MqttSection;
+  connections: ConnectionConfig[];
+  equipment: Array<EquipmentConfig & { category: Category }>;
+}

@@ -1,0 +1,11 @@
+// The driver registry: every driver folder is listed here explicitly (a test checks it).
+import { simDriver } from './sim/index.js';
+import type { DriverDefinition } from './types.js';
+
+export const DRIVERS: readonly DriverDefinition[] = [simDriver];
+
+export function findDriver(type: string): DriverDefinition | undefined {
+  return DRIVERS.find((d) => d.type === type);
+}
+
+export type { ConnectionConfig, Driver, DriverContext, DriverDefinition, EquipmentConfig, Quality, Reading, ReadingSink } from './types.js';

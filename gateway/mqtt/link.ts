@@ -1,0 +1,174 @@
+// The gateway's own MQTT client (mqtt.js), against the embedded broker or an external one. It never
+// blocks the drivers: publishes are fire-and-forget with a bounded number awaiting acknowledgement.
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { backoffDelay } from '../../drivers/common/backoff.js';
+import type { MqttSection } from '../../config/schema.js';
+import { GatewayError } from '../../config/errors.js';
+import type { Logger } from '../log.js';
+import type { StatusMessage, TelemetryMessage, Topics } from './topics.js';
+
+export interface MqttLinkStats {
+  connected: boolean;
+  /** Telemetry messages published and acknowledged by the broker. */
+  delivered: number;
+  /** Telemetry messages awaiting the broker's acknowledgement. */
+  pending: number;
+  /** Telemetry messages dropped because max_pending was reached. */
+  dropped: number;
+}
+
+export interface MqttLink {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  publishTelemetry(equipment: string, message: TelemetryMessage): void;
+  /** Retained; never dropped. */
+  publishStatus(topic: string, status: StatusMessage): void;
+  stats(): MqttLinkStats;
+}
+
+export interface MqttLinkOptions {
+  /** Read when start() runs: the embedded broker knows its port only once it listens. */
+  url: () => string;
+  config: MqttSection;
+  clientId: string;
+  topics: Topics;
+  log: Logger;
+  /** Wait for the first connection in start() (the embedded broker); an external broker is awaited by nobody. */
+  waitForConnection: boolean;
+}
+
+const STOP_FLUSH_MS = 500;
+const CONNECT_WAIT_MS = 5000;
+
+export function createMqttLink(opts: MqttLinkOptions): MqttLink {
+  const { config, topics, log } = opts;
+  let client: MqttClient | undefined;
+  let stopping = false;
+  let attempt = 0;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let wasConnected = false;
+  let dropEpisode = 0;
+  const stats = { delivered: 0, pending: 0, dropped: 0 };
+  const offline: StatusMessage = { state: 'offline', reason: 'connection lost' };
+
+  const readPem = (file: string | undefined, what: string) => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read MQTT ${what} file "${file}": ${(err as Error).message}`, { cause: err });
+    }
+  };
+
+  const publishJson = (topic: string, payload: unknown, retain: boolean, done?: (err?: Error) => void) => {
+    client?.publish(topic, JSON.stringify(payload), { qos: 1, retain }, (err) => done?.(err ?? undefined));
+  };
+
+  const scheduleReconnect = () => {
+    if (stopping || reconnectTimer) return;
+    const delay = backoffDelay(attempt++, config.reconnect);
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      if (!stopping) client?.reconnect();
+    }, delay);
+  };
+
+  return {
+    async start() {
+      const options: IClientOptions = {
+        clientId: opts.clientId,
+        username: config.username,
+        password: config.password,
+        keepalive: Math.max(1, Math.round(config.keepalive / 1000)),
+        clean: true,
+        reconnectPeriod: 0, // our own backoff, the same as every driver's
+        connectTimeout: 10_000,
+        ca: readPem(config.ca, 'CA'),
+        cert: readPem(config.cert, 'client certificate'),
+        key: readPem(config.key, 'client key'),
+        rejectUnauthorized: config.reject_unauthorized,
+        will: { topic: topics.gatewayStatus(), payload: Buffer.from(JSON.stringify(offline)), qos: 1, retain: true },
+      };
+      const url = opts.url();
+      const c = mqtt.connect(url, options);
+      client = c;
+      c.on('connect', () => {
+        attempt = 0;
+        if (wasConnected) log.info({ url: redactUrl(url) }, 'MQTT connection restored');
+        else log.info({ url: redactUrl(url), clientId: opts.clientId }, 'MQTT connected');
+        wasConnected = true;
+        publishJson(topics.gatewayStatus(), { state: 'online', ts: Date.now() } satisfies StatusMessage, true);
+      });
+      c.on('close', () => {
+        if (stopping) return;
+        if (c.connected === false && attempt === 0) log.warn({ url: redactUrl(url) }, wasConnected ? 'MQTT connection lost; reconnecting with backoff' : 'MQTT broker not reachable; retrying with backoff');
+        scheduleReconnect();
+      });
+      c.on('error', (err) => log.debug({ err: err.message, url: redactUrl(url) }, 'MQTT client error'));
+
+      if (!opts.waitForConnection) return;
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new GatewayError('GW_ERR_COMPONENT_START', `MQTT broker ${redactUrl(url)} did not accept a connection within ${CONNECT_WAIT_MS} ms`)), CONNECT_WAIT_MS);
+        c.once('connect', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+
+    async stop() {
+      const c = client;
+      if (!c) return;
+      if (c.connected) {
+        // A clean disconnect sends no Last Will: say offline ourselves, and wait for it to be acknowledged.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, STOP_FLUSH_MS);
+          publishJson(topics.gatewayStatus(), { state: 'offline', reason: 'stopped', ts: Date.now() } satisfies StatusMessage, true, () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      stopping = true;
+      clearTimeout(reconnectTimer);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => c.end(true, () => resolve()), STOP_FLUSH_MS);
+        c.end(false, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      client = undefined;
+    },
+
+    publishTelemetry(equipment, message) {
+      if (!client) return;
+      if (stats.pending >= config.max_pending) {
+        stats.dropped++;
+        if (dropEpisode++ === 0) log.warn({ pending: stats.pending, max_pending: config.max_pending }, 'MQTT broker is not acknowledging: dropping new telemetry until it catches up');
+        return;
+      }
+      if (dropEpisode > 0 && stats.pending < config.max_pending / 2) {
+        log.warn({ dropped: dropEpisode }, 'MQTT broker caught up; telemetry messages were dropped meanwhile');
+        dropEpisode = 0;
+      }
+      stats.pending++;
+      publishJson(topics.telemetry(equipment), message, false, (err) => {
+        stats.pending--;
+        if (!err) stats.delivered++;
+      });
+    },
+
+    publishStatus(topic, status) {
+      publishJson(topic, status, true);
+    },
+
+    stats: () => ({ connected: client?.connected ?? false, ...stats }),
+  };
+}
+
+/** A broker URL fit for a log line: user info removed. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//');
+}

@@ -1,0 +1,40 @@
+// The MQTT topic contract of ARCHITECTURE.md, in one place.
+export interface Topics {
+  telemetry(equipment: string): string;
+  equipmentStatus(equipment: string): string;
+  alarms(equipment: string): string;
+  activeAlarms(): string;
+  gatewayStatus(): string;
+  /** Everything this site publishes, for subscribers. */
+  all(): string;
+}
+
+export function topicsFor(prefix: string, site: string): Topics {
+  const base = `${prefix}/${site}`;
+  return {
+    telemetry: (eq) => `${base}/${eq}/telemetry`,
+    equipmentStatus: (eq) => `${base}/${eq}/status`,
+    alarms: (eq) => `${base}/${eq}/alarms`,
+    activeAlarms: () => `${base}/alarms/active`,
+    gatewayStatus: () => `${base}/gateway/status`,
+    all: () => `${base}/#`,
+  };
+}
+
+export type StatusState = 'online' | 'offline' | 'degraded';
+
+/** Payload of the retained status topics. */
+export interface StatusMessage {
+  state: StatusState;
+  reason?: string;
+  ts?: number;
+}
+
+/** Payload of a telemetry topic: one message per equipment per poll or notification. */
+export interface TelemetryMessage {
+  ts: number;
+  values: Record<string, number | boolean | string | null>;
+  quality: Record<string, 'good' | 'uncertain' | 'bad'>;
+  /** Why a point is not good; present only when one is not. */
+  reasons?: Record<string, string>;
+}

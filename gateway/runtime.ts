@@ -1,0 +1,121 @@
+// Builds the gateway's components from a site config, starts them in dependency order and stops them
+// in reverse, flushing what they hold.
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { findDriver } from '../drivers/index.js';
+import type { Driver } from '../drivers/types.js';
+import { GatewayError } from '../config/errors.js';
+import type { SiteConfig } from '../config/schema.js';
+import type { Logger } from './log.js';
+import { createEmbeddedBroker, type EmbeddedBroker } from './mqtt/broker.js';
+import { createMqttLink, type MqttLink } from './mqtt/link.js';
+import { topicsFor, type Topics } from './mqtt/topics.js';
+import { createPipeline, type Pipeline } from './pipeline.js';
+
+interface Component {
+  name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface Gateway {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly config: SiteConfig;
+  readonly topics: Topics;
+  readonly pipeline: Pipeline;
+  readonly link: MqttLink;
+  /** The embedded broker, when the site uses it. */
+  readonly broker: EmbeddedBroker | undefined;
+  /** The URL the gateway's MQTT client uses (for the embedded broker: its real address). */
+  mqttUrl(): string;
+}
+
+const STOP_TIMEOUT_MS = 1500;
+
+export function createGateway(config: SiteConfig, log: Logger): Gateway {
+  const topics = topicsFor(config.mqtt.topic_prefix, config.gateway.site);
+  const dataDir = resolve(config.gateway.data_dir);
+  const embedded = config.mqtt.broker === 'embedded';
+  const broker = embedded
+    ? createEmbeddedBroker({ host: config.mqtt.host, port: config.mqtt.port, username: config.mqtt.username, password: config.mqtt.password, log: log.child({ component: 'broker' }) })
+    : undefined;
+  const mqttUrl = () => {
+    if (!broker) return config.mqtt.broker;
+    const { host, port } = broker.address();
+    const connectHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+    return `mqtt://${connectHost.includes(':') ? `[${connectHost}]` : connectHost}:${port}`;
+  };
+  const link = createMqttLink({ url: mqttUrl, config: config.mqtt, clientId: config.mqtt.client_id ?? config.gateway.id, topics, log: log.child({ component: 'mqtt' }), waitForConnection: embedded });
+  const pipeline = createPipeline({ link, topics, equipment: config.equipment.map((e) => e.id), log: log.child({ component: 'pipeline' }) });
+
+  const drivers: Array<{ name: string; driver: Driver }> = [];
+  for (const connection of config.connections) {
+    const equipment = config.equipment.filter((e) => e.connection === connection.id);
+    if (equipment.length === 0) {
+      log.warn({ connection: connection.id }, 'Connection has no equipment; not opened');
+      continue;
+    }
+    const definition = findDriver(connection.type);
+    if (!definition) throw new GatewayError('GW_ERR_COMPONENT_START', `No driver for connection type "${connection.type}"`);
+    const driverLog = log.child({ component: 'driver', connection: connection.id, type: connection.type });
+    drivers.push({
+      name: `connection ${connection.id} (${connection.type})`,
+      driver: definition.create(connection, equipment, { log: driverLog, sink: (batch) => pipeline.push(batch), dataDir }),
+    });
+  }
+
+  const components: Component[] = [
+    { name: 'data folder', start: async () => void mkdirSync(dataDir, { recursive: true }), stop: async () => {} },
+    ...(broker ? [{ name: 'embedded MQTT broker', start: () => broker.start(), stop: () => broker.stop() }] : []),
+    { name: 'MQTT client', start: () => link.start(), stop: () => link.stop() },
+    { name: 'pipeline', start: async () => {}, stop: () => pipeline.stop() },
+    ...drivers.map(({ name, driver }) => ({ name, start: async () => { await driver.init(); await driver.start(); }, stop: () => driver.stop() })),
+  ];
+  const started: Component[] = [];
+
+  const stopAll = async () => {
+    while (started.length > 0) {
+      const c = started.pop()!;
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          c.stop(),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new GatewayError('GW_ERR_STOP_TIMEOUT', `${c.name} did not stop within ${STOP_TIMEOUT_MS} ms`)), STOP_TIMEOUT_MS);
+          }),
+        ]);
+      } catch (err) {
+        log.error({ err, component: c.name }, 'Component did not stop cleanly');
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  };
+
+  return {
+    config,
+    topics,
+    pipeline,
+    link,
+    broker,
+    mqttUrl,
+    async start() {
+      for (const c of components) {
+        try {
+          await c.start();
+          started.push(c);
+        } catch (err) {
+          await stopAll();
+          if (err instanceof GatewayError) throw err;
+          throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot start ${c.name}: ${(err as Error).message}`, { cause: err });
+        }
+      }
+      log.info({ gateway: config.gateway.id, site: config.gateway.site, equipment: config.equipment.length }, 'Gateway started');
+    },
+    async stop() {
+      await stopAll();
+      log.info('Gateway stopped');
+    },
+  };
+}
