@@ -60,7 +60,7 @@ const mqttSection = z
     username: z.string().optional().meta({ description: 'User name: sent to an external broker; required from every client of the embedded broker when set.', examples: ['gateway'] }),
     password: z.string().optional().meta({ description: 'Password that goes with username. Use ${ENV_VAR} rather than writing it in the file.', examples: ['${MQTT_PASSWORD}'] }),
     client_id: z.string().min(1).optional().meta({ description: 'MQTT client id of the gateway; defaults to `<gateway.id>`.', examples: ['gw-sh-001'] }),
-    keepalive: duration.prefault('30s').meta({ description: 'MQTT keepalive; the broker publishes the gateway\'s Last Will (offline) after 1.5 times this without traffic.', examples: ['30s'] }),
+    keepalive: duration.prefault('30s').meta({ description: 'MQTT keepalive; the broker publishes the gateway\'s Last Will (offline) after 1.5 times this without traffic.', 'x-examples': ['30s'] }),
     ca: z.string().optional().meta({ description: 'PEM file of the CA that signed an external broker\'s certificate (mqtts://).', examples: ['/etc/gateway/ca.pem'] }),
     cert: z.string().optional().meta({ description: 'PEM client certificate for brokers that require mutual TLS.', examples: ['/etc/gateway/client.pem'] }),
     key: z.string().optional().meta({ description: 'PEM private key that goes with cert.', examples: ['/etc/gateway/client.key'] }),
@@ -83,7 +83,7 @@ const equipmentBaseShape = {
     .meta({ description: 'Special-equipment code (设备代码, 18 characters) or registration code (注册代码, 20 digits); the category follows from its first character.', examples: ['10003101012019000117'] }),
   category: z.enum(CATEGORIES).optional().meta({ description: 'Equipment category; the InfluxDB measurement. Derived from code when absent; required without a code.', examples: ['boiler', 'elevator'] }),
   connection: identifier.meta({ description: 'Id of the connection the equipment is read through.', examples: ['boiler-plc'] }),
-  poll_interval: duration.prefault('1s').meta({ description: 'How often the equipment is read (for polling drivers).', examples: ['1s', '500ms'] }),
+  poll_interval: duration.prefault('1s').meta({ description: 'How often the equipment is read (for polling drivers).', 'x-examples': ['1s', '500ms'] }),
   description: z.string().optional().meta({ description: 'Free text shown to users.' }),
 };
 

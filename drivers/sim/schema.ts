@@ -27,9 +27,9 @@ export const simPointSchema = z
 
 const scenarioSchema = z
   .strictObject({
-    normal: duration.prefault('60s').meta({ description: 'Normal operation before the hazard.', examples: ['60s'] }),
-    hazard: duration.prefault('30s').meta({ description: 'Feed pump trip: the drum level falls below -200 mm, the low-water interlock trips and the flame is lost.', examples: ['30s'] }),
-    recovery: duration.prefault('30s').meta({ description: 'Feed restored, interlock reset, purge, re-ignition.', examples: ['30s'] }),
+    normal: duration.prefault('60s').meta({ description: 'Normal operation before the hazard.', 'x-examples': ['60s'] }),
+    hazard: duration.prefault('30s').meta({ description: 'Feed pump trip: the drum level falls below -200 mm, the low-water interlock trips and the flame is lost.', 'x-examples': ['30s'] }),
+    recovery: duration.prefault('30s').meta({ description: 'Feed restored, interlock reset, purge, re-ignition.', 'x-examples': ['30s'] }),
     repeat: z.boolean().default(true).meta({ description: 'Start the cycle again after recovery.' }),
   })
   .prefault({})

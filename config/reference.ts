@@ -1,0 +1,175 @@
+// The JSON Schema (config/site.schema.json) and the configuration reference (docs/configuration.md),
+// both generated from config/schema.ts by `npm run generate`; a test fails when either is stale.
+import { z } from 'zod';
+import { DRIVERS } from '../drivers/index.js';
+import { documentSchema } from './schema.js';
+
+type Json = Record<string, unknown> & {
+  type?: string | string[];
+  properties?: Record<string, Json>;
+  required?: string[];
+  items?: Json;
+  anyOf?: Json[];
+  description?: string;
+  title?: string;
+  default?: unknown;
+  examples?: unknown[];
+  enum?: unknown[];
+  const?: unknown;
+  format?: string;
+  pattern?: string;
+};
+
+/** JSON Schema of a zod schema as users write it (input side). */
+function toJson(schema: z.ZodType): Json {
+  return renameExamples(z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12' })) as Json;
+}
+
+// zod leaves out `examples` of values it transforms (durations): the schemas spell them `x-examples`.
+function renameExamples(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(renameExamples);
+  if (node === null || typeof node !== 'object') return node;
+  return Object.fromEntries(Object.entries(node).map(([k, v]) => [k === 'x-examples' ? 'examples' : k, renameExamples(v)]));
+}
+
+export function siteJsonSchema(): Json {
+  return { ...toJson(documentSchema()), $id: 'site.schema.json' };
+}
+
+export function siteJsonSchemaText(): string {
+  return `${JSON.stringify(siteJsonSchema(), null, 2)}\n`;
+}
+
+interface Row {
+  key: string;
+  type: string;
+  required: boolean;
+  default: string;
+  description: string;
+  examples: string;
+}
+
+function typeOf(s: Json): string {
+  if (s.format === 'duration') return 'duration';
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  if (s.enum) return s.enum.map((v) => String(v)).join(' | ');
+  if (s.anyOf) return [...new Set(s.anyOf.map(typeOf))].join(' or ');
+  if (s.type === 'array') return `list of ${s.items ? typeOf(s.items) : 'any'}`;
+  if (s.type === 'object') return 'mapping';
+  return Array.isArray(s.type) ? s.type.join(' or ') : (s.type ?? 'any');
+}
+
+const cell = (v: string) => v.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const code = (v: unknown) => (v === undefined ? '' : `\`${typeof v === 'string' ? v : JSON.stringify(v)}\``);
+
+/** Rows for every key below an object schema, nested mappings flattened with dots. */
+function rows(schema: Json, prefix: string, out: Row[]): Row[] {
+  for (const [key, prop] of Object.entries(schema.properties ?? {})) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    const isObject = prop.type === 'object' && prop.properties;
+    out.push({
+      key: path,
+      type: typeOf(prop),
+      required: (schema.required ?? []).includes(key),
+      default: isObject ? '' : code(prop.default),
+      description: prop.description ?? '',
+      examples: (prop.examples ?? []).map(code).join(', '),
+    });
+    if (isObject) rows(prop, path, out);
+  }
+  return out;
+}
+
+function table(list: Row[]): string {
+  const lines = ['| key | type | required | default | description | examples |', '| --- | --- | --- | --- | --- | --- |'];
+  for (const r of list) lines.push(`| \`${r.key}\` | ${cell(r.type)} | ${r.required ? 'yes' : ''} | ${cell(r.default)} | ${cell(r.description)} | ${cell(r.examples)} |`);
+  return lines.join('\n');
+}
+
+/** Every key of the schema, for the test that wants a description on each. */
+export function allRows(): Row[] {
+  const doc = siteJsonSchema();
+  const out = rows(doc, '', []);
+  for (const d of DRIVERS) {
+    rows(toJson(d.connectionSchema), `connections[] (${d.type})`, out);
+    rows(toJson(d.equipmentSchema), `equipment[] (${d.type})`, out);
+    rows(toJson(d.pointSchema), `points[] (${d.type})`, out);
+  }
+  return out;
+}
+
+export function referenceMarkdown(): string {
+  const doc = siteJsonSchema();
+  const props = doc.properties ?? {};
+  const equipmentItem = (props.equipment?.items?.anyOf?.[0] ?? props.equipment?.items) as Json;
+  const baseKeys = ['id', 'name', 'code', 'category', 'connection', 'poll_interval', 'description'];
+  const baseEquipment: Json = {
+    properties: Object.fromEntries(baseKeys.map((k) => [k, equipmentItem.properties![k]!])),
+    required: (equipmentItem.required ?? []).filter((k) => baseKeys.includes(k)),
+  };
+  const parts = [
+    '# Site file reference',
+    '',
+    '<!-- Generated from config/schema.ts by `npm run generate`; do not edit by hand. -->',
+    '',
+    'One YAML file describes one site. Check it with `gateway check FILE`: every problem is reported at once as',
+    '`path: message (line N)` and the exit code is 2. The machine-readable JSON Schema is `config/site.schema.json`',
+    '(editors with YAML language support validate and complete against it).',
+    '',
+    '- `${NAME}` is replaced by the environment variable NAME (an error when it is not set); `${NAME:-default}` uses',
+    '  the default when NAME is unset or empty, `${NAME-default}` only when unset; `$$` is a literal `$`. A value',
+    '  written without quotes that becomes a number or true/false takes that type; quote it to keep text.',
+    '- Durations are strings: `500ms`, `5s`, `2m`, `1h`.',
+    '- Keys are snake_case. Unknown keys are errors, so a typo is never silently ignored.',
+    '',
+    '## Top level',
+    '',
+    table(rows({ properties: { version: props.version! }, required: ['version'] }, '', [])),
+    '',
+    '## gateway',
+    '',
+    props.gateway?.description ?? '',
+    '',
+    table(rows(props.gateway!, 'gateway', [])),
+    '',
+    '## mqtt',
+    '',
+    props.mqtt?.description ?? '',
+    '',
+    table(rows(props.mqtt!, 'mqtt', [])),
+    '',
+    '## connections',
+    '',
+    props.connections?.description ?? '',
+    'Every entry has an `id` and a `type`; the other keys depend on the type.',
+    '',
+    '## equipment',
+    '',
+    props.equipment?.description ?? '',
+    'Every entry has the keys below; the others, `points` included, depend on the type of its connection.',
+    '',
+    table(rows(baseEquipment, 'equipment[]', [])),
+    '',
+  ];
+  for (const d of DRIVERS) {
+    parts.push(
+      `## Connection type \`${d.type}\``,
+      '',
+      d.summary,
+      '',
+      '### Connection',
+      '',
+      table(rows(toJson(d.connectionSchema), 'connections[]', [])),
+      '',
+      '### Equipment keys',
+      '',
+      table(rows(toJson(d.equipmentSchema), 'equipment[]', [])),
+      '',
+      '### Points',
+      '',
+      table(rows(toJson(d.pointSchema), 'points[]', [])),
+      '',
+    );
+  }
+  return `${parts.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+}
