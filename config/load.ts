@@ -30,12 +30,11 @@ export function loadSiteFile(file: string, env: Env = process.env): SiteConfig {
 export function parseSite(text: string, opts: { file?: string; env?: Env } = {}): SiteConfig {
   const file = opts.file ?? '<site file>';
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0]!, line: e.linePos?.[0].line })),
-    );
+    // Later syntax errors are mostly echoes of the first one.
+    const e = doc.errors[0]!;
+    throw new ConfigError(file, [{ path: '(yaml)', message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''), line: e.linePos?.[0].line }]);
   }
   const problems: ConfigProblem[] = [];
   const lineOf = (path: Path) => {
@@ -89,6 +88,9 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
 
   equipment.forEach((e, i) => {
     if (!isRecord(e)) return;
+    if (typeof e.id === 'string' && RESERVED_EQUIPMENT_IDS.has(e.id)) {
+      report(['equipment', i, 'id'], `"${e.id}" is reserved: the site's own topics use that level (${[...RESERVED_EQUIPMENT_IDS].join(', ')})`);
+    }
     if (Array.isArray(e.points)) checkUnique(e.points, ['equipment', i, 'points'], 'name', report);
     checkCategory(e, ['equipment', i], report);
     if (typeof e.connection !== 'string') return;
@@ -124,6 +126,9 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     })),
   };
 }
+
+/** Topic levels the site itself publishes under: gw/<site>/gateway/status, gw/<site>/alarms/active. */
+const RESERVED_EQUIPMENT_IDS = new Set(['gateway', 'alarms']);
 
 const BASE_KEYS = new Set(['id', 'name', 'code', 'category', 'connection', 'poll_interval', 'description']);
 

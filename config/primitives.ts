@@ -32,7 +32,7 @@ export const pointName = z
     error: 'expected a point name of letters, digits and "_" that does not start with a digit',
   });
 
-export const port = z.int({ error: 'expected a TCP port number' }).min(1).max(65535);
+export const port = z.int({ error: 'expected a TCP port number (1-65535)' }).min(1).max(65535);
 
 /** The one reconnect/backoff defaults object shared by every driver and sink. */
 export const RECONNECT_DEFAULTS = { initial_delay: '1s', max_delay: '30s', jitter: 0.2 } as const;
@@ -41,10 +41,10 @@ export const reconnect = z
   .strictObject({
     initial_delay: duration
       .prefault(RECONNECT_DEFAULTS.initial_delay)
-      .meta({ description: 'Wait before the first reconnect attempt.', examples: ['500ms', '1s'] }),
+      .meta({ description: 'Wait before the first reconnect attempt.', 'x-examples': ['500ms', '1s'] }),
     max_delay: duration
       .prefault(RECONNECT_DEFAULTS.max_delay)
-      .meta({ description: 'Upper bound of the exponentially growing wait between attempts.', examples: ['30s', '2m'] }),
+      .meta({ description: 'Upper bound of the exponentially growing wait between attempts.', 'x-examples': ['30s', '2m'] }),
     jitter: z
       .number()
       .min(0)

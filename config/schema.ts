@@ -47,7 +47,7 @@ const BROKER_URL = /^(mqtts?|wss?|tcp|ssl):\/\/[^\s]+$/;
 const mqttSection = z
   .strictObject({
     broker: z
-      .union([z.literal('embedded'), z.string().regex(BROKER_URL)], { error: 'expected "embedded" or a broker URL such as mqtt://host:1883 or mqtts://host:8883' })
+      .union([z.literal('embedded'), z.string().regex(BROKER_URL, { error: 'expected "embedded" or a broker URL such as mqtt://host:1883 or mqtts://host:8883' })])
       .default('embedded')
       .meta({ description: 'Where telemetry goes: `embedded` runs an MQTT broker inside the gateway; a URL connects to an external broker (Mosquitto, EMQX...).', examples: ['embedded', 'mqtt://10.0.0.2:1883', 'mqtts://broker.example.org:8883'] }),
     host: z.string().min(1).default('127.0.0.1').meta({ description: 'Address the embedded broker listens on. Anything but loopback exposes it to the network: set username and password then.', examples: ['127.0.0.1', '0.0.0.0'] }),
@@ -99,7 +99,7 @@ export const connectionBase = z.looseObject({
 });
 
 const siteShape = {
-  version: z.literal(1, { error: 'expected version: 1 (the only site-file version this gateway reads)' }).meta({ description: 'Site-file format version. A breaking change to the format ships a migration.' }),
+  version: z.literal(1, { error: 'expected 1, the only site-file version this gateway reads' }).meta({ description: 'Site-file format version. A breaking change to the format ships a migration.' }),
   gateway: gatewaySection,
   mqtt: mqttSection,
 };

@@ -4,6 +4,7 @@ import { STEAM_BOILER_SIGNALS } from './steam-boiler.js';
 
 export const MODELS = { 'steam-boiler': STEAM_BOILER_SIGNALS } as const;
 export type ModelName = keyof typeof MODELS;
+const ALL_SIGNALS = new Set(Object.values(MODELS).flatMap((m) => Object.keys(m)));
 
 export const simConnectionSchema = z
   .strictObject({
@@ -17,7 +18,7 @@ export const simPointSchema = z
   .strictObject({
     name: pointName.meta({ description: 'Point name, unique within the equipment.', examples: ['drum_level'] }),
     signal: z
-      .enum(Object.keys(STEAM_BOILER_SIGNALS) as [string, ...string[]])
+      .enum([...ALL_SIGNALS] as [string, ...string[]])
       .optional()
       .meta({ description: 'Simulated signal to read; defaults to the point name.', examples: ['drum_level'] }),
     unit: z.string().optional().meta({ description: "Engineering unit; defaults to the signal's own unit and must match it.", examples: ['mm'] }),
@@ -41,26 +42,34 @@ export const simEquipmentSchema = z
     scenario: scenarioSchema,
     points: z.array(simPointSchema).min(1).meta({ description: 'Points read from the simulated equipment.' }),
   })
-  .superRefine((eq, ctx) => {
-    const signals: Record<string, { unit: string | undefined }> = MODELS[eq.model];
-    eq.points.forEach((p, i) => {
-      const signal = p.signal ?? p.name;
-      const info = signals[signal];
-      if (!info) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['points', i, p.signal ? 'signal' : 'name'],
-          message: `${eq.model} has no signal "${signal}"; it has ${Object.keys(signals).join(', ')}`,
-        });
-      } else if (p.unit !== undefined && p.unit !== info.unit) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['points', i, 'unit'],
-          message: `the simulated ${signal} is in ${info.unit ?? 'no unit'}, not "${p.unit}"`,
-        });
-      }
-    });
-  });
+  .superRefine(
+    (eq, ctx) => {
+      // Runs even when other keys failed, so every problem is reported at once: check what is there.
+      const signals: Record<string, { unit: string | undefined }> | undefined = MODELS[eq.model];
+      if (!signals || !Array.isArray(eq.points)) return;
+      eq.points.forEach((p, i) => {
+        if (typeof p !== 'object' || p === null || typeof p.name !== 'string') return;
+        const signal = p.signal ?? p.name;
+        const info = signals[signal];
+        if (!info) {
+          // A signal that no model has is already reported by the signal enum.
+          if (p.signal !== undefined && !ALL_SIGNALS.has(p.signal)) return;
+          ctx.addIssue({
+            code: 'custom',
+            path: ['points', i, p.signal ? 'signal' : 'name'],
+            message: `${eq.model} has no signal "${signal}"; it has ${Object.keys(signals).join(', ')}`,
+          });
+        } else if (p.unit !== undefined && p.unit !== info.unit) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['points', i, 'unit'],
+            message: `the simulated ${signal} is in ${info.unit ?? 'no unit'}, not "${p.unit}"`,
+          });
+        }
+      });
+    },
+    { when: () => true },
+  );
 
 export type SimConnection = z.output<typeof simConnectionSchema>;
 export type SimEquipment = z.output<typeof simEquipmentSchema>;
