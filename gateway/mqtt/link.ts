@@ -46,7 +46,6 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
   let client: MqttClient | undefined;
   let stopping = false;
   let attempt = 0;
-  let reconnectTimer: NodeJS.Timeout | undefined;
   let wasConnected = false;
   let dropEpisode = 0;
   const stats = { delivered: 0, pending: 0, dropped: 0 };
@@ -65,13 +64,10 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     client?.publish(topic, JSON.stringify(payload), { qos: 1, retain }, (err) => done?.(err ?? undefined));
   };
 
-  const scheduleReconnect = () => {
-    if (stopping || reconnectTimer) return;
-    const delay = backoffDelay(attempt++, config.reconnect);
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = undefined;
-      if (!stopping) client?.reconnect();
-    }, delay);
+  // mqtt.js reconnects by itself, and only its own reconnect replays the QoS 1 messages it holds; it
+  // reads reconnectPeriod when a connection closes, so each close sets the wait for the next one.
+  const nextDelay = (c: MqttClient) => {
+    c.options.reconnectPeriod = Math.max(1, backoffDelay(attempt++, config.reconnect));
   };
 
   return {
@@ -82,7 +78,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         password: config.password,
         keepalive: Math.max(1, Math.round(config.keepalive / 1000)),
         clean: true,
-        reconnectPeriod: 0, // our own backoff, the same as every driver's
+        reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.reconnect)),
         connectTimeout: 10_000,
         ca: readPem(config.ca, 'CA'),
         cert: readPem(config.cert, 'client certificate'),
@@ -95,6 +91,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       client = c;
       c.on('connect', () => {
         attempt = 0;
+        nextDelay(c);
         if (wasConnected) log.info({ url: redactUrl(url) }, 'MQTT connection restored');
         else log.info({ url: redactUrl(url), clientId: opts.clientId }, 'MQTT connected');
         wasConnected = true;
@@ -102,8 +99,8 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       });
       c.on('close', () => {
         if (stopping) return;
-        if (c.connected === false && attempt === 0) log.warn({ url: redactUrl(url) }, wasConnected ? 'MQTT connection lost; reconnecting with backoff' : 'MQTT broker not reachable; retrying with backoff');
-        scheduleReconnect();
+        if (attempt === 1) log.warn({ url: redactUrl(url) }, wasConnected ? 'MQTT connection lost; reconnecting with backoff' : 'MQTT broker not reachable; retrying with backoff');
+        nextDelay(c);
       });
       c.on('error', (err) => log.debug({ err: err.message, url: redactUrl(url) }, 'MQTT client error'));
 
@@ -131,7 +128,6 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         });
       }
       stopping = true;
-      clearTimeout(reconnectTimer);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => c.end(true, () => resolve()), STOP_FLUSH_MS);
         c.end(false, () => {

@@ -54,7 +54,7 @@ export async function freePort(): Promise<number> {
  * outlives a test run that was killed.
  */
 function spawnTied(command: string, args: string[], opts: { cwd?: string } = {}): ChildProcess {
-  const guard = 'parent=$1; shift; "$@" & child=$!; trap \'kill $child 2>/dev/null; exit 0\' TERM INT; while kill -0 "$parent" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; kill $child 2>/dev/null; wait $child';
+  const guard = 'parent=$1; shift; "$@" & child=$!; trap \'kill $child 2>/dev/null; wait $child; exit 0\' TERM INT; while kill -0 "$parent" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; kill $child 2>/dev/null; wait $child';
   return spawn('sh', ['-c', guard, 'guard', String(process.pid), command, ...args], { stdio: ['ignore', 'ignore', 'pipe'], cwd: opts.cwd });
 }
 
@@ -90,7 +90,7 @@ async function startTied(name: string, command: string, args: string[], dir: str
     await waitUntil(name, ready, child, () => err);
   } catch (e) {
     child.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     throw e;
   }
   return {
@@ -104,16 +104,21 @@ async function startTied(name: string, command: string, args: string[], dir: str
         child.kill('SIGTERM');
         await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
       }
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     },
   };
 }
 
-export async function startMosquitto(port?: number): Promise<RunningServer> {
-  const p = port ?? (await freePort());
+/**
+ * A Mosquitto of its own. With `persistDir`, sessions and queued messages are saved there and survive
+ * a restart on the same port (the folder is then the caller's to remove).
+ */
+export async function startMosquitto(opts: { port?: number; persistDir?: string } = {}): Promise<RunningServer> {
+  const p = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'gw-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, [`listener ${p} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', ''].join('\n'));
+  const persistence = opts.persistDir ? ['persistence true', `persistence_location ${opts.persistDir}/`, 'autosave_interval 0'] : ['persistence false'];
+  writeFileSync(conf, [`listener ${p} 127.0.0.1`, 'allow_anonymous true', ...persistence, 'log_dest stderr', 'log_type error', ''].join('\n'));
   return startTied('mosquitto', '/usr/sbin/mosquitto', ['-c', conf], dir, p, `mqtt://127.0.0.1:${p}`, () => tcpOpen(p));
 }
 

@@ -1,0 +1,49 @@
+// Site files for tests: the real loader reads them, like a user's file.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseSite } from '../../config/load.js';
+import type { SiteConfig } from '../../config/schema.js';
+
+export const BOILER_POINTS = ['steam_pressure', 'steam_temperature', 'drum_level', 'feedwater_flow', 'flue_o2', 'flame', 'burner_on', 'interlock_tripped'] as const;
+
+export interface TestSiteOptions {
+  broker?: string;
+  port?: number;
+  site?: string;
+  gatewayId?: string;
+  pollInterval?: string;
+  mqttExtra?: string[];
+}
+
+export function testSiteYaml(o: TestSiteOptions = {}): string {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gw-data-'));
+  return [
+    'version: 1',
+    `gateway: { id: ${o.gatewayId ?? 'gw-test'}, site: ${o.site ?? 'test-site'}, data_dir: ${dataDir} }`,
+    'mqtt:',
+    `  broker: ${o.broker ?? 'embedded'}`,
+    `  port: ${o.port ?? 1883}`,
+    '  reconnect: { initial_delay: 200ms, max_delay: 1s }',
+    ...(o.mqttExtra ?? []).map((l) => `  ${l}`),
+    'connections: [{ id: sim, type: sim, seed: 11 }]',
+    'equipment:',
+    '  - id: B-07',
+    '    code: "10003101012019000117"',
+    '    connection: sim',
+    '    model: steam-boiler',
+    `    poll_interval: ${o.pollInterval ?? '200ms'}`,
+    `    points: [${BOILER_POINTS.map((p) => `{ name: ${p} }`).join(', ')}]`,
+    '',
+  ].join('\n');
+}
+
+export function testSite(o: TestSiteOptions = {}): SiteConfig {
+  return parseSite(testSiteYaml(o), { env: {} });
+}
+
+export function writeTestSite(o: TestSiteOptions = {}): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'gw-site-')), 'site.yaml');
+  writeFileSync(file, testSiteYaml(o));
+  return file;
+}

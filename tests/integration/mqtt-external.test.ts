@@ -1,0 +1,110 @@
+// The gateway pointed at a real external Mosquitto, as on a site with its own broker.
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
+import { createGateway, type Gateway } from '../../gateway/runtime.js';
+import { expectBoilerTelemetry } from '../helpers/contract.js';
+import { retained, subscribe, type Subscriber } from '../helpers/mqtt.js';
+import { startMosquitto, type RunningServer } from '../helpers/processes.js';
+import { testSite, writeTestSite } from '../helpers/site.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const silent = pino({ level: 'silent' });
+
+describe('external broker (Mosquitto)', () => {
+  const mosquitto = inject('mosquitto');
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!();
+  });
+  const track = <T extends Gateway | Subscriber | RunningServer>(x: T): T => {
+    cleanup.push(() => ('stop' in x ? x.stop() : x.close()));
+    return x;
+  };
+
+  it('publishes telemetry and status per the topic contract', async () => {
+    const site = `ext-${Date.now()}`;
+    const sub = track(await subscribe(mosquitto.url, `gw/${site}/#`));
+    const from = Date.now();
+    const gw = track(createGateway(testSite({ broker: mosquitto.url, site }), silent));
+    await gw.start();
+
+    const telemetry = await sub.waitFor((m) => m.topic === `gw/${site}/B-07/telemetry`, 10_000, 'telemetry');
+    expectBoilerTelemetry(telemetry.payload, { from, to: Date.now() });
+    const status = await sub.waitFor((m) => m.topic === `gw/${site}/B-07/status`);
+    expect(JSON.parse(status.payload)).toMatchObject({ state: 'online' });
+    const gwStatus = await sub.waitFor((m) => m.topic === `gw/${site}/gateway/status`);
+    expect(JSON.parse(gwStatus.payload)).toMatchObject({ state: 'online' });
+
+    // Polls at 200 ms: about five messages a second, in time order.
+    await new Promise((r) => setTimeout(r, 1500));
+    const ts = sub.messages.filter((m) => m.topic.endsWith('/telemetry')).map((m) => (JSON.parse(m.payload) as { ts: number }).ts);
+    expect(ts.length).toBeGreaterThanOrEqual(6);
+    expect([...ts].sort((a, b) => a - b)).toEqual(ts);
+  });
+
+  it('leaves retained statuses: online while running, offline after a clean stop', async () => {
+    const site = `ret-${Date.now()}`;
+    const gw = createGateway(testSite({ broker: mosquitto.url, site }), silent);
+    await gw.start();
+    const sub = track(await subscribe(mosquitto.url, `gw/${site}/B-07/telemetry`));
+    await sub.waitFor(() => true);
+    expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/gateway/status`))!)).toMatchObject({ state: 'online' });
+    expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/B-07/status`))!)).toMatchObject({ state: 'online' });
+    await gw.stop();
+    expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/gateway/status`))!)).toMatchObject({ state: 'offline', reason: 'stopped' });
+    expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/B-07/status`))!)).toMatchObject({ state: 'offline', reason: 'gateway stopped' });
+  });
+
+  it('has the broker announce a killed gateway offline through its Last Will', async () => {
+    const site = `will-${Date.now()}`;
+    const file = writeTestSite({ broker: mosquitto.url, site });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'gateway', 'cli.ts'), 'run', '-c', file], { cwd: root, stdio: 'ignore' });
+    cleanup.push(async () => child.kill('SIGKILL'));
+    const sub = track(await subscribe(mosquitto.url, `gw/${site}/gateway/status`));
+    await sub.waitFor((m) => JSON.parse(m.payload).state === 'online', 15_000, 'online status');
+    child.kill('SIGKILL');
+    const will = await sub.waitFor((m) => JSON.parse(m.payload).state === 'offline', 10_000, 'Last Will');
+    expect(JSON.parse(will.payload)).toEqual({ state: 'offline', reason: 'connection lost' });
+    expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/gateway/status`))!)).toEqual({ state: 'offline', reason: 'connection lost' });
+  });
+
+  it('keeps polling while the broker is down, reconnects when it returns, and delivers what it held', async () => {
+    // The broker keeps sessions on disk, so a consumer subscribed before the outage gets everything.
+    const persistDir = mkdtempSync(join(tmpdir(), 'gw-mosquitto-db-'));
+    chmodSync(persistDir, 0o777); // mosquitto drops root for its own user
+    cleanup.push(async () => rmSync(persistDir, { recursive: true, force: true }));
+    const own = await startMosquitto({ persistDir });
+    cleanup.push(() => own.stop());
+    const consumer = track(await subscribe(own.url, 'gw/test-site/#', { clientId: `consumer-${Date.now()}`, clean: false }));
+    const gw = track(createGateway(testSite({ broker: own.url }), silent));
+    await gw.start();
+    await consumer.waitFor((m) => m.topic.endsWith('/telemetry'));
+
+    await own.stop();
+    const down = Date.now();
+    const readingsBefore = gw.pipeline.stats().readings;
+    await new Promise((r) => setTimeout(r, 1500));
+    // Hazard detection never waits on the network: the driver kept reading.
+    expect(gw.pipeline.stats().readings - readingsBefore).toBeGreaterThanOrEqual(8 * 5);
+    expect(gw.link.stats().connected).toBe(false);
+    expect(gw.link.stats().pending).toBeGreaterThanOrEqual(5);
+
+    const again = await startMosquitto({ port: own.port, persistDir });
+    cleanup.push(() => again.stop());
+    const tsOf = (payload: string) => (JSON.parse(payload) as { ts: number }).ts;
+    // Telemetry read while the broker was away arrives after it returns (QoS 1, held by the client).
+    const outage = await consumer.waitFor((m) => m.topic.endsWith('/telemetry') && tsOf(m.payload) > down + 200 && tsOf(m.payload) < down + 1200, 15_000, 'telemetry from the outage');
+    expect(outage.at).toBeGreaterThan(down + 1500);
+    await consumer.waitFor((m) => m.topic.endsWith('/gateway/status') && m.at > down && JSON.parse(m.payload).state === 'online', 10_000, 'online again');
+    await vi.waitFor(() => expect(gw.link.stats().pending).toBe(0), { timeout: 5000 });
+    expect(gw.link.stats().dropped).toBe(0);
+    // Every poll of the outage arrived: the 200 ms grid has no hole.
+    const ts = [...new Set(consumer.messages.filter((m) => m.topic.endsWith('/telemetry')).map((m) => tsOf(m.payload)))].sort((a, b) => a - b);
+    const gaps = ts.slice(1).map((t, i) => t - ts[i]!);
+    expect(Math.max(...gaps)).toBeLessThan(400);
+  });
+});
