@@ -104,13 +104,15 @@ async function run(args: string[]): Promise<number> {
   printBanner(config, resolve(file), gateway.mqttUrl());
 
   return new Promise<number>((done) => {
-    let stopping = false;
+    let firstSignalAt = 0;
     const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
+      if (firstSignalAt > 0) {
+        // Ctrl-C reaches us twice at once: from the terminal's process group and forwarded by npm.
+        if (Date.now() - firstSignalAt < REPEAT_SIGNAL_MS) return;
         log.warn({ signal }, 'Second signal: exiting without waiting');
         process.exit(EXIT.failure);
       }
-      stopping = true;
+      firstSignalAt = Date.now();
       log.info({ signal }, 'Stopping');
       gateway.stop().then(
         () => done(EXIT.ok),
@@ -124,6 +126,9 @@ async function run(args: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
   });
 }
+
+/** A signal repeated within this time is the same request to stop, not an impatient second one. */
+const REPEAT_SIGNAL_MS = 1000;
 
 function printBanner(config: SiteConfig, file: string, url: string): void {
   const { hostname, port } = new URL(url);

@@ -50,8 +50,10 @@ describe('external broker (Mosquitto)', () => {
     const site = `ret-${Date.now()}`;
     const gw = createGateway(testSite({ broker: mosquitto.url, site }), silent);
     await gw.start();
-    const sub = track(await subscribe(mosquitto.url, `gw/${site}/B-07/telemetry`));
-    await sub.waitFor(() => true);
+    const sub = track(await subscribe(mosquitto.url, `gw/${site}/#`));
+    // The online status follows the first connection; wait for it before reading what is retained.
+    await sub.waitFor((m) => m.topic === `gw/${site}/gateway/status`);
+    await sub.waitFor((m) => m.topic === `gw/${site}/B-07/status`);
     expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/gateway/status`))!)).toMatchObject({ state: 'online' });
     expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/B-07/status`))!)).toMatchObject({ state: 'online' });
     await gw.stop();

@@ -1,0 +1,89 @@
+// `npm start` as a newcomer runs it: the demo site, the embedded broker, Ctrl-C.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { killGroup, startCommand, type Running } from '../helpers/cli.js';
+import { expectBoilerTelemetry } from '../helpers/contract.js';
+import { retained, subscribe, type Subscriber } from '../helpers/mqtt.js';
+import { freePort } from '../helpers/processes.js';
+
+describe('the demo (npm start)', () => {
+  const running: Running[] = [];
+  const subs: Subscriber[] = [];
+  afterEach(async () => {
+    for (const s of subs.splice(0)) await s.close();
+    for (const r of running.splice(0)) killGroup(r);
+  });
+
+  const demo = (env: Record<string, string>) => {
+    const r = startCommand('npm', ['start', '--silent'], { GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')), ...env });
+    running.push(r);
+    return r;
+  };
+
+  /** Subscribes as soon as the embedded broker accepts connections. */
+  const subscribeWhenUp = async (url: string, topic: string, r: Running): Promise<Subscriber> => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        const s = await subscribe(url, topic, { reconnectPeriod: 0, connectTimeout: 1000 });
+        subs.push(s);
+        return s;
+      } catch (err) {
+        if (Date.now() > deadline || r.child.exitCode !== null) throw new Error(`Demo broker never came up: ${String(err)}\n${r.output()}`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
+  };
+
+  it('shows boiler telemetry on MQTT within 5 s of start, and stops on Ctrl-C within 2 s with exit code 0', async () => {
+    const port = await freePort();
+    const t0 = Date.now();
+    const r = demo({ MQTT_PORT: String(port) });
+    const sub = await subscribeWhenUp(`mqtt://127.0.0.1:${port}`, 'gw/#', r);
+    const telemetry = await sub.waitFor((m) => m.topic === 'gw/demo-site/B-07/telemetry', 10_000, 'telemetry');
+    expect(telemetry.at - t0).toBeLessThan(5000);
+    expectBoilerTelemetry(telemetry.payload, { from: t0, to: Date.now() });
+    expect(r.output()).toContain(`mosquitto_sub -h 127.0.0.1 -p ${port} -t 'gw/demo-site/#' -v`);
+
+    const { code, ms } = await r.interrupt('SIGINT');
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(2000);
+    // The embedded broker goes away with the gateway; its clients were told first.
+    const offline = sub.messages.find((m) => m.topic === 'gw/demo-site/gateway/status' && JSON.parse(m.payload).state === 'offline');
+    expect(offline && JSON.parse(offline.payload)).toMatchObject({ state: 'offline', reason: 'stopped' });
+    expect(sub.messages.some((m) => m.topic === 'gw/demo-site/B-07/status' && JSON.parse(m.payload).state === 'offline')).toBe(true);
+  });
+
+  it('on an external broker, Ctrl-C leaves the retained gateway status offline', async () => {
+    const mosquitto = inject('mosquitto');
+    const r = demo({ MQTT_BROKER: mosquitto.url });
+    const sub = await subscribeWhenUp(mosquitto.url, 'gw/demo-site/#', r);
+    await sub.waitFor((m) => m.topic.endsWith('/telemetry'), 10_000, 'telemetry');
+    await sub.waitFor((m) => m.topic === 'gw/demo-site/gateway/status', 10_000, 'gateway status');
+    expect(JSON.parse((await retained(mosquitto.url, 'gw/demo-site/gateway/status'))!)).toMatchObject({ state: 'online' });
+    const { code, ms } = await r.interrupt('SIGINT');
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(2000);
+    expect(JSON.parse((await retained(mosquitto.url, 'gw/demo-site/gateway/status'))!)).toMatchObject({ state: 'offline', reason: 'stopped' });
+  });
+
+  it('says clearly when the port is taken, and exits non-zero', async () => {
+    const port = await freePort();
+    const first = demo({ MQTT_PORT: String(port) });
+    await subscribeWhenUp(`mqtt://127.0.0.1:${port}`, 'gw/#', first);
+    const second = demo({ MQTT_PORT: String(port) });
+    expect(await second.exited()).toBe(1);
+    expect(second.output()).toMatch(/Gateway cannot start: Embedded MQTT broker cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE .*\(GW_ERR_BROKER_LISTEN\)/);
+  });
+
+  it('stops on SIGTERM too (service managers, docker stop)', async () => {
+    const port = await freePort();
+    const r = demo({ MQTT_PORT: String(port) });
+    const sub = await subscribeWhenUp(`mqtt://127.0.0.1:${port}`, 'gw/demo-site/B-07/telemetry', r);
+    await sub.waitFor(() => true);
+    const { code } = await r.interrupt('SIGTERM');
+    expect(code).toBe(0);
+  });
+});
