@@ -1,0 +1,14 @@
+// `npm run bench`: measured figures for docs/BENCHMARKS.md. Each benchmark is bounded in time and
+// talks only to servers it starts on loopback.
+import { cpus, totalmem } from 'node:os';
+import { pino } from 'pino';
+import { telemetryPath } from './telemetry-path.js';
+
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+process.stdout.write(`Machine: ${machine}\n\n`);
+
+const log = pino({ level: 'silent' });
+const results = [await telemetryPath(log)];
+for (const r of results) {
+  process.stdout.write(`${r.name}\n${r.lines.map((l) => `  ${l}`).join('\n')}\n\n`);
+}
