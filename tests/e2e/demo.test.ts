@@ -31,7 +31,7 @@ describe('the demo (npm start)', () => {
         subs.push(s);
         return s;
       } catch (err) {
-        if (Date.now() > deadline || r.child.exitCode !== null) throw new Error(`Demo broker never came up: ${String(err)}\n${r.output()}`);
+        if (Date.now() > deadline || r.child.exitCode !== null) throw new Error(`Demo broker never came up: ${String(err)}\n${r.output()}`, { cause: err });
         await new Promise((res) => setTimeout(res, 50));
       }
     }
