@@ -24,12 +24,13 @@ export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment
   const listeners: BatchListener[] = [];
   const statuses = new Map<string, StatusMessage>();
   const counters = { readings: 0, batches: 0, listenerErrors: 0 };
+  const equipmentLogs = new Map(opts.equipment.map((id) => [id, log.child({ equipment: id })]));
 
   const setStatus = (equipment: string, next: StatusMessage) => {
     const prev = statuses.get(equipment);
     if (prev && prev.state === next.state && prev.reason === next.reason) return;
     statuses.set(equipment, next);
-    if (prev?.state !== next.state) log.info({ equipment, state: next.state, reason: next.reason }, 'Equipment status changed');
+    if (prev?.state !== next.state) (equipmentLogs.get(equipment) ?? log).info({ state: next.state, reason: next.reason }, 'Equipment status changed');
     link.publishStatus(topics.equipmentStatus(equipment), next);
   };
 

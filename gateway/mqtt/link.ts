@@ -97,12 +97,23 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         wasConnected = true;
         publishJson(topics.gatewayStatus(), { state: 'online', ts: Date.now() } satisfies StatusMessage, true);
       });
+      // One warning per outage, and another only when the reason changes (refused, bad password, TLS...).
+      let lastError: string | undefined;
+      let reported: string | undefined;
+      c.on('error', (err) => {
+        lastError = err.message;
+        log.debug({ err: err.message, url: redactUrl(url) }, 'MQTT client error');
+      });
       c.on('close', () => {
         if (stopping) return;
-        if (attempt === 1) log.warn({ url: redactUrl(url) }, wasConnected ? 'MQTT connection lost; reconnecting with backoff' : 'MQTT broker not reachable; retrying with backoff');
+        const reason = lastError ?? 'connection closed';
+        lastError = undefined;
+        if (attempt === 1 || reason !== reported) {
+          log.warn({ url: redactUrl(url), reason }, wasConnected && attempt === 1 ? 'MQTT connection lost; reconnecting with backoff' : 'MQTT broker not reachable; retrying with backoff');
+          reported = reason;
+        }
         nextDelay(c);
       });
-      c.on('error', (err) => log.debug({ err: err.message, url: redactUrl(url) }, 'MQTT client error'));
 
       if (!opts.waitForConnection) return;
       await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,7 @@
 // Starts the real servers the integration tests talk to: each on a free loopback port, with a
 // temporary data folder, tied to this process so it stops by itself if the test run dies.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,17 +109,64 @@ async function startTied(name: string, command: string, args: string[], dir: str
   };
 }
 
-/**
- * A Mosquitto of its own. With `persistDir`, sessions and queued messages are saved there and survive
- * a restart on the same port (the folder is then the caller's to remove).
- */
-export async function startMosquitto(opts: { port?: number; persistDir?: string } = {}): Promise<RunningServer> {
+export interface MosquittoOptions {
+  port?: number;
+  /** Sessions and queued messages are saved here and survive a restart on the same port (the caller removes it). */
+  persistDir?: string;
+  /** TLS with a certificate for 127.0.0.1 signed by a CA made for this broker (`caFile`). */
+  tls?: boolean;
+  /** Users and passwords; anonymous clients are refused when set. */
+  users?: Record<string, string>;
+}
+
+export interface RunningMosquitto extends RunningServer {
+  /** PEM of the CA that signed the broker's certificate, with `tls`. */
+  caFile?: string;
+}
+
+/** A Mosquitto of its own, for tests that stop, restart or secure it. */
+export async function startMosquitto(opts: MosquittoOptions = {}): Promise<RunningMosquitto> {
   const p = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'gw-mosquitto-'));
+  // Mosquitto drops root for its own user, which must read what is in here.
+  chmodSync(dir, 0o755);
+  const lines = [`listener ${p} 127.0.0.1`, 'log_dest stderr', 'log_type error'];
+  lines.push(...(opts.persistDir ? ['persistence true', `persistence_location ${opts.persistDir}/`, 'autosave_interval 0'] : ['persistence false']));
+  let caFile: string | undefined;
+  if (opts.tls) {
+    caFile = makeCertificates(dir);
+    lines.push(`cafile ${caFile}`, `certfile ${dir}/server.pem`, `keyfile ${dir}/server.key`);
+  }
+  if (opts.users) {
+    const file = join(dir, 'passwd');
+    for (const [user, password] of Object.entries(opts.users)) {
+      const r = spawnSync('mosquitto_passwd', ['-b', ...(existsSync(file) ? [] : ['-c']), file, user, password], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`mosquitto_passwd failed: ${r.stderr}`);
+    }
+    chmodSync(file, 0o644);
+    lines.push('allow_anonymous false', `password_file ${file}`);
+  } else {
+    lines.push('allow_anonymous true');
+  }
   const conf = join(dir, 'mosquitto.conf');
-  const persistence = opts.persistDir ? ['persistence true', `persistence_location ${opts.persistDir}/`, 'autosave_interval 0'] : ['persistence false'];
-  writeFileSync(conf, [`listener ${p} 127.0.0.1`, 'allow_anonymous true', ...persistence, 'log_dest stderr', 'log_type error', ''].join('\n'));
-  return startTied('mosquitto', '/usr/sbin/mosquitto', ['-c', conf], dir, p, `mqtt://127.0.0.1:${p}`, () => tcpOpen(p));
+  writeFileSync(conf, `${lines.join('\n')}\n`);
+  const scheme = opts.tls ? 'mqtts' : 'mqtt';
+  const server = await startTied('mosquitto', '/usr/sbin/mosquitto', ['-c', conf], dir, p, `${scheme}://127.0.0.1:${p}`, () => tcpOpen(p));
+  return { ...server, ...(caFile ? { caFile } : {}) };
+}
+
+/** A CA and a server certificate for 127.0.0.1 signed by it, made with openssl; returns the CA file. */
+function makeCertificates(dir: string): string {
+  const openssl = (args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+  };
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=gateway-test-ca']);
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext']);
+  for (const f of ['ca.pem', 'server.pem', 'server.key']) chmodSync(join(dir, f), 0o644);
+  return join(dir, 'ca.pem');
 }
 
 export async function startInfluxDb(): Promise<RunningServer> {
