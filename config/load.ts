@@ -115,6 +115,7 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     version: out.version,
     gateway: out.gateway,
     mqtt: out.mqtt,
+    simulators: out.simulators,
     connections: driverConnections,
     equipment: out.equipment.map((e, i) => ({
       ...(e as Record<string, unknown>),
@@ -166,16 +167,27 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
   switch (issue.code) {
     case 'invalid_type':
       if (value === undefined) return 'required';
-      return `expected ${issue.expected}, got ${describeValue(value)}${issue.expected === 'string' && typeof value !== 'object' ? ' (quote the value to keep it text)' : ''}`;
+      return `expected ${issue.expected}, got ${describeValue(value)}${hint(issue.expected, value)}`;
     case 'invalid_value':
       return issue.values.length === 1
         ? `expected ${JSON.stringify(issue.values[0])}, got ${describeValue(value)}`
         : `expected one of ${issue.values.map(String).join(', ')}, got ${describeValue(value)}`;
     case 'too_small':
-      return issue.origin === 'array' && issue.message.startsWith('Too small') ? `expected at least ${String(issue.minimum)} entries` : lowerFirst(issue.message);
+      if (issue.origin === 'array') return `expected at least ${String(issue.minimum)} entries`;
+      if (issue.origin === 'number') return `expected at least ${String(issue.minimum)}, got ${describeValue(value)}`;
+      return lowerFirst(issue.message);
+    case 'too_big':
+      if (issue.origin === 'number') return `expected at most ${String(issue.maximum)}, got ${describeValue(value)}`;
+      return lowerFirst(issue.message);
     default:
       return lowerFirst(issue.message);
   }
+}
+
+function hint(expected: string, value: unknown): string {
+  if (expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')) return ' (quote the value to keep it text)';
+  if ((expected === 'number' || expected === 'int') && typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value)) return ' (write it without quotes; in a { flow: mapping } put a ${VAR} on a line of its own)';
+  return '';
 }
 
 function describeValue(v: unknown): string {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DRIVERS } from '../drivers/index.js';
 import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
 import { duration, identifier, port, reconnect } from './primitives.js';
+import { modbusSimulatorSchema, type ModbusSimulatorConfig } from '../drivers/modbus/schema.js';
 
 /** Special-equipment categories (TSG 08 catalogue, by the first character of the code) plus lab and other. */
 export const CATEGORY_BY_CODE = {
@@ -102,6 +103,10 @@ const siteShape = {
   version: z.literal(1, { error: 'expected 1, the only site-file version this gateway reads' }).meta({ description: 'Site-file format version. A breaking change to the format ships a migration.' }),
   gateway: gatewaySection,
   mqtt: mqttSection,
+  simulators: z
+    .array(modbusSimulatorSchema)
+    .default([])
+    .meta({ description: 'Simulated devices the gateway starts before its drivers, for the demo, training and acceptance tests. Leave out on a real site.' }),
 };
 
 /** The first validation step: sections and the keys all entries share. */
@@ -134,6 +139,7 @@ export interface SiteConfig {
   version: 1;
   gateway: GatewaySection;
   mqtt: MqttSection;
+  simulators: ModbusSimulatorConfig[];
   connections: ConnectionConfig[];
   equipment: Array<EquipmentConfig & { category: Category }>;
 }

@@ -59,6 +59,8 @@ export interface Driver {
   init(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Counters for logs and metrics (requests, failures, overruns...). */
+  stats?(): Record<string, number>;
 }
 
 /** A driver as the registry lists it. Its schemas validate the site file up front, so create() only stores. */

@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { findDriver } from '../drivers/index.js';
+import { BoilerDevice, createModbusTcpSimulator } from '../drivers/modbus/simulator.js';
 import type { Driver } from '../drivers/types.js';
 import { GatewayError } from '../config/errors.js';
 import type { SiteConfig } from '../config/schema.js';
@@ -65,8 +66,14 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     });
   }
 
+  const simulators = config.simulators.map((s) => ({
+    name: `simulator ${s.type} on ${s.host}:${s.port}`,
+    sim: createModbusTcpSimulator({ host: s.host, port: s.port, devices: new Map([[s.unit_id, new BoilerDevice(s.scenario, s.seed)]]) }),
+  }));
+
   const components: Component[] = [
     { name: 'data folder', start: async () => void mkdirSync(dataDir, { recursive: true }), stop: async () => {} },
+    ...simulators.map(({ name, sim }) => ({ name, start: () => sim.start(), stop: () => sim.stop() })),
     ...(broker ? [{ name: 'embedded MQTT broker', start: () => broker.start(), stop: () => broker.stop() }] : []),
     { name: 'MQTT client', start: () => link.start(), stop: () => link.stop() },
     { name: 'pipeline', start: async () => {}, stop: () => pipeline.stop() },

@@ -16,8 +16,9 @@ describe('the demo (npm start)', () => {
     for (const r of running.splice(0)) killGroup(r);
   });
 
-  const demo = (env: Record<string, string>) => {
-    const r = startCommand('npm', ['start', '--silent'], { GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')), ...env });
+  // Each demo gets its own Modbus simulator port, so demos in parallel do not collide there.
+  const demo = async (env: Record<string, string>) => {
+    const r = startCommand('npm', ['start', '--silent'], { GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')), MODBUS_PORT: String(await freePort()), ...env });
     running.push(r);
     return r;
   };
@@ -37,10 +38,10 @@ describe('the demo (npm start)', () => {
     }
   };
 
-  it('shows boiler telemetry on MQTT within 5 s of start, and stops on Ctrl-C within 2 s with exit code 0', async () => {
+  it('shows boiler telemetry, read over Modbus TCP, on MQTT within 5 s of start, and stops on Ctrl-C within 2 s with exit code 0', async () => {
     const port = await freePort();
     const t0 = Date.now();
-    const r = demo({ MQTT_PORT: String(port) });
+    const r = await demo({ MQTT_PORT: String(port) });
     const sub = await subscribeWhenUp(`mqtt://127.0.0.1:${port}`, 'gw/#', r);
     const telemetry = await sub.waitFor((m) => m.topic === 'gw/demo-site/B-07/telemetry', 10_000, 'telemetry');
     expect(telemetry.at - t0).toBeLessThan(5000);
@@ -58,7 +59,7 @@ describe('the demo (npm start)', () => {
 
   it('on an external broker, Ctrl-C leaves the retained gateway status offline', async () => {
     const mosquitto = inject('mosquitto');
-    const r = demo({ MQTT_BROKER: mosquitto.url });
+    const r = await demo({ MQTT_BROKER: mosquitto.url });
     const sub = await subscribeWhenUp(mosquitto.url, 'gw/demo-site/#', r);
     await sub.waitFor((m) => m.topic.endsWith('/telemetry'), 10_000, 'telemetry');
     await sub.waitFor((m) => m.topic === 'gw/demo-site/gateway/status', 10_000, 'gateway status');
@@ -71,16 +72,16 @@ describe('the demo (npm start)', () => {
 
   it('says clearly when the port is taken, and exits non-zero', async () => {
     const port = await freePort();
-    const first = demo({ MQTT_PORT: String(port) });
+    const first = await demo({ MQTT_PORT: String(port) });
     await subscribeWhenUp(`mqtt://127.0.0.1:${port}`, 'gw/#', first);
-    const second = demo({ MQTT_PORT: String(port) });
+    const second = await demo({ MQTT_PORT: String(port) });
     expect(await second.exited()).toBe(1);
     expect(second.output()).toMatch(/Gateway cannot start: Embedded MQTT broker cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE .*\(GW_ERR_BROKER_LISTEN\)/);
   });
 
   it('stops on SIGTERM too (service managers, docker stop)', async () => {
     const port = await freePort();
-    const r = demo({ MQTT_PORT: String(port) });
+    const r = await demo({ MQTT_PORT: String(port) });
     const sub = await subscribeWhenUp(`mqtt://127.0.0.1:${port}`, 'gw/demo-site/B-07/telemetry', r);
     await sub.waitFor(() => true);
     const { code } = await r.interrupt('SIGTERM');

@@ -2,7 +2,10 @@
 // temporary data folder, tied to this process so it stops by itself if the test run dies.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from '../../drivers/common/free-port.js';
+
+export { freePort };
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -36,17 +39,6 @@ export function ensurePackages(binaries: ReadonlyArray<keyof typeof PACKAGES> = 
   };
   run(['update', '-qq']);
   run(['install', '-y', '-qq', '--no-install-recommends', ...missing]);
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -1,0 +1,236 @@
+import type { Logger } from 'pino';
+import type { Driver, DriverContext, DriverDefinition, EquipmentBase, Reading } from '../types.js';
+import { type Area, isBitArea, parseAddress } from './address.js';
+import { type ByteOrder, type DataType, decode, REGISTER_COUNT } from './codec.js';
+import { createModbusLink, type ModbusFailure, type ModbusLink, toFailure } from './link.js';
+import { planRequests, type Request } from './planner.js';
+import {
+  type ModbusConnection,
+  modbusEquipmentSchema,
+  type ModbusEquipment,
+  modbusPointSchema,
+  modbusRtuConnectionSchema,
+  modbusRtuOverTcpConnectionSchema,
+  modbusTcpConnectionSchema,
+} from './schema.js';
+
+type Equipment = EquipmentBase & ModbusEquipment;
+
+export interface CompiledPoint {
+  name: string;
+  area: Area;
+  offset: number;
+  bit: number | undefined;
+  type: DataType;
+  order: ByteOrder;
+  count: number;
+  scale: number | undefined;
+  add: number | undefined;
+}
+
+/** A point's site-file entry turned into what a poll needs; the schema has checked it. */
+export function compilePoint(p: Equipment['points'][number], defaultOrder: ByteOrder): CompiledPoint {
+  const a = parseAddress(p.address)!;
+  const type = p.type ?? 'bool';
+  return {
+    name: p.name,
+    area: a.area,
+    offset: a.offset,
+    bit: a.bit,
+    type,
+    order: p.byte_order ?? defaultOrder,
+    count: isBitArea(a.area) ? 1 : type === 'string' ? p.length! : REGISTER_COUNT[type],
+    scale: p.scale,
+    add: p.offset,
+  };
+}
+
+/** The engineering value of a point from the words of the request that read it. */
+export function pointValue(p: CompiledPoint, words: ArrayLike<number>, requestStart: number): { value: Reading['value']; bad?: string } {
+  const from = p.offset - requestStart;
+  const slice = Array.prototype.slice.call(words, from, from + p.count) as number[];
+  const raw = decode(slice, p.type, p.order, p.bit);
+  if (typeof raw !== 'number') return { value: raw };
+  if (!Number.isFinite(raw)) return { value: null, bad: `not a number (${raw})` };
+  if (p.scale === undefined && p.add === undefined) return { value: raw };
+  return { value: Number((raw * (p.scale ?? 1) + (p.add ?? 0)).toPrecision(12)) };
+}
+
+interface Group {
+  eq: Equipment;
+  interval: number;
+  points: CompiledPoint[];
+  requests: Request[];
+  running: boolean;
+  overruns: number;
+}
+
+interface UnitHealth {
+  failures: number;
+  reason: string;
+  lastTry: number;
+}
+
+export type ModbusDriverStats = {
+  requests: number;
+  failures: number;
+  overruns: number;
+  backedOffUnits: number;
+};
+
+class ModbusDriver implements Driver {
+  private readonly link: ModbusLink;
+  private readonly groups: Group[] = [];
+  private readonly health = new Map<number, UnitHealth>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly counters = { requests: 0, failures: 0, overruns: 0 };
+  private started = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly conn: ModbusConnection,
+    private readonly equipment: Equipment[],
+    private readonly ctx: DriverContext,
+  ) {
+    this.log = ctx.log;
+    this.link = createModbusLink(conn, ctx.log);
+  }
+
+  async init(): Promise<void> {
+    for (const eq of this.equipment) {
+      const byInterval = new Map<number, CompiledPoint[]>();
+      for (const p of eq.points) {
+        const interval = p.poll_interval ?? eq.poll_interval;
+        const list = byInterval.get(interval) ?? [];
+        list.push(compilePoint(p, eq.byte_order));
+        byInterval.set(interval, list);
+      }
+      for (const [interval, points] of byInterval) {
+        const requests = planRequests(
+          points.map((p) => ({ unit: eq.unit_id, area: p.area, offset: p.offset, count: p.count })),
+          { maxGap: this.conn.max_gap, maxRegisters: this.conn.max_registers_per_read },
+        );
+        this.groups.push({ eq, interval, points, requests, running: false, overruns: 0 });
+      }
+    }
+    const requests = this.groups.reduce((n, g) => n + g.requests.length, 0);
+    const points = this.groups.reduce((n, g) => n + g.points.length, 0);
+    this.log.info({ points, requests }, 'Modbus poll plan ready');
+  }
+
+  async start(): Promise<void> {
+    this.started = true;
+    // The first poll waits for the first attempt to connect, so a reachable device is never reported offline at start.
+    await this.link.start();
+    const origin = Date.now();
+    for (const g of this.groups) this.schedule(g, origin, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await this.link.stop();
+  }
+
+  stats(): ModbusDriverStats {
+    const threshold = this.conn.failures_before_backoff;
+    return { ...this.counters, backedOffUnits: [...this.health.values()].filter((h) => h.failures >= threshold).length };
+  }
+
+  /** Polls at origin + n × interval; a late poll is taken once and the grid resumes, nothing queues up. */
+  private schedule(g: Group, origin: number, n: number): void {
+    if (!this.started) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.poll(g);
+      this.schedule(g, origin, Math.max(n + 1, Math.floor((Date.now() - origin) / g.interval) + 1));
+    }, Math.max(0, origin + n * g.interval - Date.now()));
+    this.timers.add(timer);
+  }
+
+  private async poll(g: Group): Promise<void> {
+    if (g.running) {
+      // The previous poll still waits for answers: count it, and do not stack another behind it.
+      if (g.overruns++ === 0) this.log.warn({ equipment: g.eq.id, interval: g.interval }, 'Poll overran its interval; skipping polls until it completes');
+      this.counters.overruns++;
+      return;
+    }
+    g.running = true;
+    try {
+      this.ctx.sink(await this.read(g));
+    } catch (err) {
+      this.log.error({ err, equipment: g.eq.id }, 'Modbus poll failed unexpectedly');
+    } finally {
+      g.running = false;
+    }
+  }
+
+  private async read(g: Group): Promise<Reading[]> {
+    const ts = Date.now();
+    const unit = g.eq.unit_id;
+    const health = this.health.get(unit) ?? { failures: 0, reason: '', lastTry: 0 };
+    this.health.set(unit, health);
+    const backedOff = health.failures >= this.conn.failures_before_backoff;
+    if (!this.link.connected) return this.allBad(g, ts, `not connected: ${this.link.downReason}`);
+    if (backedOff && ts - health.lastTry < this.conn.backoff_poll_interval) return this.allBad(g, ts, health.reason);
+    health.lastTry = ts;
+
+    const readings: Reading[] = [];
+    let deviceFailure: ModbusFailure | undefined;
+    for (const req of g.requests) {
+      let failure: ModbusFailure | undefined = deviceFailure;
+      let words: number[] | undefined;
+      if (!failure) {
+        this.counters.requests++;
+        try {
+          words = await this.link.read(unit, req.area, req.start, req.count);
+        } catch (err) {
+          failure = toFailure(err);
+          this.counters.failures++;
+          // An exception is an answer: the device is alive. Anything else ends this poll of the unit.
+          if (failure.kind !== 'exception') deviceFailure = failure;
+        }
+      }
+      for (const i of req.points) {
+        const p = g.points[i]!;
+        if (failure || !words) {
+          readings.push({ equipment: g.eq.id, point: p.name, value: null, quality: 'bad', reason: failure?.reason ?? 'no data', ts });
+          continue;
+        }
+        const { value, bad } = pointValue(p, words, req.start);
+        readings.push(bad ? { equipment: g.eq.id, point: p.name, value: null, quality: 'bad', reason: bad, ts } : { equipment: g.eq.id, point: p.name, value, quality: 'good', ts });
+      }
+    }
+
+    if (deviceFailure) {
+      health.failures++;
+      health.reason = deviceFailure.reason;
+      if (health.failures === this.conn.failures_before_backoff) {
+        this.log.warn({ equipment: g.eq.id, unit, reason: health.reason, every: this.conn.backoff_poll_interval }, 'Modbus unit keeps failing; polling it at the reduced rate until it answers');
+      }
+    } else {
+      if (backedOff) this.log.info({ equipment: g.eq.id, unit }, 'Modbus unit answers again');
+      health.failures = 0;
+    }
+    return readings;
+  }
+
+  private allBad(g: Group, ts: number, reason: string): Reading[] {
+    return g.points.map((p) => ({ equipment: g.eq.id, point: p.name, value: null, quality: 'bad' as const, reason, ts }));
+  }
+}
+
+const definition = (type: ModbusConnection['type'], summary: string, connectionSchema: DriverDefinition['connectionSchema']): DriverDefinition => ({
+  type,
+  summary,
+  connectionSchema,
+  equipmentSchema: modbusEquipmentSchema,
+  pointSchema: modbusPointSchema,
+  // The site loader parsed both with the schemas above.
+  create: (connection, equipment, ctx) => new ModbusDriver(connection as unknown as ModbusConnection, equipment as unknown as Equipment[], ctx),
+});
+
+export const modbusTcpDriver = definition('modbus-tcp', 'Modbus TCP: PLCs, gateways and devices on Ethernet; several unit ids share one connection.', modbusTcpConnectionSchema);
+export const modbusRtuDriver = definition('modbus-rtu', 'Modbus RTU on a local serial port (RS-485/RS-232): one request at a time on the bus.', modbusRtuConnectionSchema);
+export const modbusRtuOverTcpDriver = definition('modbus-rtu-over-tcp', 'Modbus RTU frames through a serial device server (transparent TCP).', modbusRtuOverTcpConnectionSchema);
