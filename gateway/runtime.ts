@@ -30,6 +30,8 @@ export interface Gateway {
   readonly broker: EmbeddedBroker | undefined;
   /** The URL the gateway's MQTT client uses (for the embedded broker: its real address). */
   mqttUrl(): string;
+  /** Each opened connection's driver counters (requests, failures, overruns...). */
+  driverStats(): Array<{ connection: string; stats: Record<string, number> }>;
 }
 
 const STOP_TIMEOUT_MS = 1500;
@@ -50,7 +52,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const link = createMqttLink({ url: mqttUrl, config: config.mqtt, clientId: config.mqtt.client_id ?? config.gateway.id, topics, log: log.child({ component: 'mqtt' }), waitForConnection: embedded });
   const pipeline = createPipeline({ link, topics, equipment: config.equipment.map((e) => e.id), log: log.child({ component: 'pipeline' }) });
 
-  const drivers: Array<{ name: string; driver: Driver }> = [];
+  const drivers: Array<{ name: string; connection: string; driver: Driver }> = [];
   for (const connection of config.connections) {
     const equipment = config.equipment.filter((e) => e.connection === connection.id);
     if (equipment.length === 0) {
@@ -62,6 +64,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     const driverLog = log.child({ component: 'driver', connection: connection.id, type: connection.type });
     drivers.push({
       name: `connection ${connection.id} (${connection.type})`,
+      connection: connection.id,
       driver: definition.create(connection, equipment, { log: driverLog, sink: (batch) => pipeline.push(batch), dataDir }),
     });
   }
@@ -107,6 +110,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     link,
     broker,
     mqttUrl,
+    driverStats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
     async start() {
       for (const c of components) {
         try {

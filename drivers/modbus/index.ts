@@ -76,6 +76,7 @@ export type ModbusDriverStats = {
   failures: number;
   overruns: number;
   backedOffUnits: number;
+  connects: number;
 };
 
 class ModbusDriver implements Driver {
@@ -135,7 +136,7 @@ class ModbusDriver implements Driver {
 
   stats(): ModbusDriverStats {
     const threshold = this.conn.failures_before_backoff;
-    return { ...this.counters, backedOffUnits: [...this.health.values()].filter((h) => h.failures >= threshold).length };
+    return { ...this.counters, backedOffUnits: [...this.health.values()].filter((h) => h.failures >= threshold).length, connects: this.link.connects };
   }
 
   /** Polls at origin + n × interval; a late poll is taken once and the grid resumes, nothing queues up. */

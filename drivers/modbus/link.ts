@@ -48,6 +48,8 @@ export interface ModbusLink {
   readonly connected: boolean;
   /** Why the link is down, while it is. */
   readonly downReason: string;
+  /** How many times the connection has been opened. */
+  readonly connects: number;
   read(unit: number, area: Area, start: number, count: number): Promise<number[]>;
 }
 
@@ -64,6 +66,7 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
   let attempt = 0;
   let timer: NodeJS.Timeout | undefined;
   let inFlight = 0;
+  let connects = 0;
   const waiting: Array<() => void> = [];
   const where = conn.type === 'modbus-rtu' ? conn.path : `${conn.host}:${conn.port}`;
 
@@ -116,6 +119,7 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     }
     c.setTimeout(conn.timeout);
     connected = true;
+    connects++;
     attempt = 0;
     log.info({ where }, 'Modbus connection open');
   };
@@ -155,6 +159,9 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     },
     get downReason() {
       return downReason;
+    },
+    get connects() {
+      return connects;
     },
     async read(unit, area, start, count) {
       await acquire();

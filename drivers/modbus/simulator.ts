@@ -131,6 +131,8 @@ export interface ModbusSimulator {
   control(unit: number): UnitControl;
   /** Closes every client connection (TCP only), as a device that resets would. */
   dropConnections(): void;
+  /** The devices by unit id; tests swap one to change how it behaves. */
+  readonly devicesForTest: Map<number, SimDevice>;
 }
 
 function controlsFor(devices: Map<number, SimDevice>): Map<number, UnitControl> {
@@ -179,6 +181,7 @@ export function createModbusTcpSimulator(opts: { host?: string; port?: number; d
     dropConnections() {
       for (const sock of server?.socks?.keys() ?? []) sock.destroy();
     },
+    devicesForTest: opts.devices,
   };
 }
 
@@ -213,5 +216,6 @@ export function createModbusRtuSimulator(opts: { path: string; baudRate?: number
       return c;
     },
     dropConnections() {},
+    devicesForTest: opts.devices,
   };
 }

@@ -22,6 +22,7 @@ export const PACKAGES = {
   '/usr/sbin/mosquitto': 'mosquitto',
   '/usr/bin/influxd': 'influxdb',
   '/usr/bin/victoria-metrics': 'victoria-metrics',
+  '/usr/bin/socat': 'socat',
 } as const;
 
 /** Installs what is missing with apt-get (the machines run as root and reach Debian's packages). */

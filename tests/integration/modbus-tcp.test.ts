@@ -1,0 +1,220 @@
+// The Modbus driver against the project's simulator over real Modbus TCP.
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseSite } from '../../config/load.js';
+import { BYTE_ORDERS, encode, type DataType } from '../../drivers/modbus/codec.js';
+import { modbusTcpDriver } from '../../drivers/modbus/index.js';
+import { BoilerDevice, BOILER_REGISTER_MAP, createModbusTcpSimulator, RegisterBank, type ModbusSimulator } from '../../drivers/modbus/simulator.js';
+import type { Driver, Reading } from '../../drivers/types.js';
+import { createGateway, type Gateway } from '../../gateway/runtime.js';
+import { subscribe, type Subscriber } from '../helpers/mqtt.js';
+import { freePort } from '../helpers/processes.js';
+
+const silent = pino({ level: 'silent' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('Modbus TCP', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!();
+  });
+  const simulator = async (devices: Map<number, RegisterBank | BoilerDevice>): Promise<ModbusSimulator> => {
+    const sim = createModbusTcpSimulator({ devices });
+    await sim.start();
+    cleanup.push(() => sim.stop());
+    return sim;
+  };
+  const driverFor = async (yaml: string, sink: (b: Reading[]) => void): Promise<Driver> => {
+    const cfg = parseSite(yaml, { env: {} });
+    const d = modbusTcpDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink, dataDir: '/nonexistent' });
+    await d.init();
+    await d.start();
+    cleanup.push(() => d.stop());
+    return d;
+  };
+
+  it('reads back exactly what the device holds, for every type and byte order', async () => {
+    const bank = new RegisterBank();
+    const cases: Array<{ name: string; address: string; type: DataType; order: string; value: number | string; expect: number | string; length?: number }> = [];
+    const samples: Partial<Record<DataType, number | string>> = { int16: -12345, uint16: 54321, int32: -123456789, uint32: 3000000001, float32: -273.15, float64: Math.PI, int64: -9007199254740991, uint64: '18446744073709551615' };
+    let at = 0;
+    for (const [type, value] of Object.entries(samples) as Array<[Exclude<DataType, 'bool' | 'string'>, number | string]>) {
+      for (const order of BYTE_ORDERS) {
+        const regs = encode(value, type, order);
+        bank.set('hr', at, regs);
+        cases.push({ name: `${type}_${order.toLowerCase()}`, address: `hr:${at}`, type, order, value, expect: type === 'float32' ? Math.fround(value as number) : value });
+        at += regs.length + 1; // a gap, so blocks carry unused registers too
+      }
+    }
+    bank.set('ir', 500, encode('SN-0042-A', 'string', 'ABCD', 5));
+    cases.push({ name: 'serial', address: 'ir:500', type: 'string', order: 'ABCD', value: 'SN-0042-A', expect: 'SN-0042-A', length: 5 });
+    bank.set('hr', 300, [0b1010_0000_0000_0101]);
+    cases.push({ name: 'bit0', address: 'hr:300.0', type: 'bool', order: 'ABCD', value: 1, expect: true as never });
+    cases.push({ name: 'bit1', address: 'hr:300.1', type: 'bool', order: 'ABCD', value: 0, expect: false as never });
+    cases.push({ name: 'bit15', address: 'hr:300.15', type: 'bool', order: 'ABCD', value: 1, expect: true as never });
+    bank.set('co', 7, [1]);
+    cases.push({ name: 'coil7', address: 'co:7', type: 'bool', order: 'ABCD', value: 1, expect: true as never });
+    bank.set('hr', 310, encode(1234, 'uint16', 'ABCD'));
+    cases.push({ name: 'scaled', address: 'hr:310', type: 'uint16', order: 'ABCD', value: 1234, expect: 12.34 });
+
+    const sim = await simulator(new Map([[5, bank]]));
+    const points = cases.map((c) => `{ name: ${c.name}, address: "${c.address}", type: ${c.type}, byte_order: ${c.order}${c.length ? `, length: ${c.length}` : ''}${c.name === 'scaled' ? ', scale: 0.01' : ''} }`);
+    const batches: Reading[][] = [];
+    await driverFor(
+      `version: 1
+gateway: { id: g, site: s }
+connections: [{ id: plc, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port()}, timeout: 500ms }]
+equipment:
+  - { id: dev, category: other, connection: plc, unit_id: 5, poll_interval: 5s, points: [${points.join(', ')}] }
+`,
+      (b) => batches.push(b),
+    );
+    await expect.poll(() => batches.length, { timeout: 5000 }).toBeGreaterThan(0);
+    const got = Object.fromEntries(batches[0]!.map((r) => [r.point, r]));
+    for (const c of cases) {
+      expect(got[c.name]?.quality, c.name).toBe('good');
+      expect(Object.is(got[c.name]!.value, c.expect), `${c.name}: ${String(got[c.name]!.value)} != ${String(c.expect)}`).toBe(true);
+    }
+  });
+
+  it('reads the boiler simulator register map into engineering values', async () => {
+    const boiler = new BoilerDevice({ normal: 60_000, hazard: 30_000, recovery: 30_000, repeat: true }, 3);
+    const sim = await simulator(new Map([[1, boiler]]));
+    const batches: Reading[][] = [];
+    await driverFor(
+      `version: 1
+gateway: { id: g, site: s }
+connections: [{ id: plc, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port()} }]
+equipment:
+  - { id: B-07, code: "10003101012019000117", connection: plc, unit_id: 1, poll_interval: 200ms, points: ${JSON.stringify(BOILER_REGISTER_MAP)} }
+`,
+      (b) => batches.push(b),
+    );
+    await expect.poll(() => batches.length, { timeout: 5000 }).toBeGreaterThanOrEqual(3);
+    const last = batches.at(-1)!;
+    const v = Object.fromEntries(last.map((r) => [r.point, r.value]));
+    const s = boiler.stateAt(last[0]!.ts);
+    expect(last.every((r) => r.quality === 'good')).toBe(true);
+    expect(v.steam_pressure as number).toBeCloseTo(s.steam_pressure, 1);
+    expect(v.drum_level as number).toBeGreaterThan(s.drum_level - 15);
+    expect(v.drum_level as number).toBeLessThan(s.drum_level + 15);
+    expect(v.flame).toBe(s.flame);
+    expect(v.serial_number).toBe('B07-2019-000117');
+    expect(typeof v.steam_total).toBe('number');
+  });
+
+  describe('one connection, three devices: a failing one never stalls the others', () => {
+    const SITE = (port: number, mqttPort: number) => `version: 1
+gateway: { id: g, site: iso, data_dir: /tmp/gw-iso }
+mqtt: { port: ${mqttPort} }
+connections:
+  - id: plc
+    type: modbus-tcp
+    host: 127.0.0.1
+    port: ${port}
+    timeout: 300ms
+    failures_before_backoff: 2
+    backoff_poll_interval: 2s
+    reconnect: { initial_delay: 100ms, max_delay: 400ms }
+equipment:
+${[1, 2, 3].map((u) => `  - { id: D-${u}, category: pressure_vessel, connection: plc, unit_id: ${u}, poll_interval: 200ms, points: [{ name: pressure, address: "hr:0", type: uint16, scale: 0.01 }, { name: level, address: "hr:10", type: int16 }, { name: valve, address: "co:0" }] }`).join('\n')}
+`;
+
+    let gw: Gateway;
+    let sim: ModbusSimulator;
+    let sub: Subscriber;
+    const readings: Reading[] = [];
+    const goodCount = (eq: string, since: number) => readings.filter((r) => r.equipment === eq && r.quality === 'good' && r.point === 'pressure' && r.ts >= since).length;
+    const lastStatus = (eq: string) => {
+      const m = sub.messages.filter((x) => x.topic === `gw/iso/${eq}/status`).at(-1);
+      return m && (JSON.parse(m.payload) as { state: string; reason?: string });
+    };
+
+    const setup = async () => {
+      const banks = new Map([1, 2, 3].map((u) => [u, new RegisterBank(100)] as const));
+      for (const [u, b] of banks) b.set('hr', 0, [u * 100]);
+      sim = await simulator(banks);
+      const mqttPort = await freePort();
+      gw = createGateway(parseSite(SITE(sim.port(), mqttPort), { env: {} }), silent);
+      gw.pipeline.onBatch((b) => readings.push(...b));
+      await gw.start();
+      cleanup.push(() => gw.stop());
+      sub = await subscribe(`mqtt://127.0.0.1:${mqttPort}`, 'gw/iso/+/status');
+      cleanup.push(() => sub.close());
+      await expect.poll(() => goodCount('D-3', 0), { timeout: 5000 }).toBeGreaterThan(2);
+    };
+
+    it('a device that stops answering', async () => {
+      await setup();
+      sim.control(2).paused = true;
+      const t0 = Date.now();
+      await sleep(2000);
+      // The others keep their rate: about 10 polls in 2 s at 200 ms.
+      expect(goodCount('D-1', t0)).toBeGreaterThanOrEqual(8);
+      expect(goodCount('D-3', t0)).toBeGreaterThanOrEqual(8);
+      expect(goodCount('D-2', t0 + 100)).toBe(0);
+      expect(readings.filter((r) => r.equipment === 'D-2' && r.ts > t0 + 500).every((r) => r.quality === 'bad' && r.reason === 'timeout')).toBe(true);
+      await expect.poll(() => lastStatus('D-2')).toEqual({ state: 'offline', reason: 'timeout', ts: expect.any(Number) });
+      expect(lastStatus('D-1')?.state).toBe('online');
+      // Backed off: after two failures it is tried every 2 s, not every 200 ms.
+      expect(gw.driverStats()[0]!.stats.backedOffUnits).toBe(1);
+      const failures = gw.driverStats()[0]!.stats.failures!;
+      await sleep(1000);
+      expect(gw.driverStats()[0]!.stats.failures! - failures).toBeLessThanOrEqual(1);
+
+      sim.control(2).paused = false;
+      const back = Date.now();
+      await expect.poll(() => goodCount('D-2', back), { timeout: 4000 }).toBeGreaterThan(0);
+      await expect.poll(() => lastStatus('D-2')?.state).toBe('online');
+    });
+
+    it('a device that answers with exceptions, and a connection that is closed', async () => {
+      await setup();
+      sim.control(3).exception = 4;
+      await expect.poll(() => lastStatus('D-3')).toEqual({ state: 'offline', reason: 'exception 4: server device failure', ts: expect.any(Number) });
+      const t0 = Date.now();
+      await sleep(1000);
+      expect(goodCount('D-1', t0)).toBeGreaterThanOrEqual(4);
+      sim.control(3).exception = undefined;
+      await expect.poll(() => lastStatus('D-3')?.state).toBe('online');
+
+      // The device closes every connection: the driver reconnects at once, between two polls.
+      const opens = gw.driverStats()[0]!.stats.connects!;
+      sim.dropConnections();
+      await expect.poll(() => gw.driverStats()[0]!.stats.connects, { timeout: 3000 }).toBe(opens + 1);
+      const again = Date.now();
+      await expect.poll(() => goodCount('D-1', again) > 0 && goodCount('D-3', again) > 0, { timeout: 3000 }).toBe(true);
+
+      // The device is gone for a second: every unit reads bad with the reason, then all come back.
+      const port = sim.port();
+      const devices = sim.devicesForTest;
+      await sim.stop();
+      const down = Date.now();
+      await expect.poll(() => readings.some((r) => r.equipment === 'D-1' && r.ts > down && r.quality === 'bad' && /^not connected: /.test(r.reason ?? '')), { timeout: 3000 }).toBe(true);
+      await expect.poll(() => lastStatus('D-2')?.state).toBe('offline');
+      const restarted = createModbusTcpSimulator({ port, devices });
+      await restarted.start();
+      cleanup.push(() => restarted.stop());
+      const back = Date.now();
+      await expect.poll(() => goodCount('D-1', back) > 0 && goodCount('D-2', back) > 0 && goodCount('D-3', back) > 0, { timeout: 5000 }).toBe(true);
+    });
+
+    it('a device that reports an address it does not have affects only that request', async () => {
+      await setup();
+      // Unit 1 becomes a device with five registers: the hr:0-10 request gets exception 2, the coil read still works.
+      const small = new RegisterBank(5);
+      sim.devicesForTest.set(1, small);
+      const swapped = Date.now();
+      await expect.poll(() => lastStatus('D-1')?.state, { timeout: 3000 }).toBe('degraded');
+      await sleep(300);
+      const recent = readings.filter((r) => r.equipment === 'D-1' && r.ts > swapped).slice(-3);
+      expect(Object.fromEntries(recent.map((r) => [r.point, [r.quality, r.reason ?? r.value]]))).toEqual({
+        pressure: ['bad', 'exception 2: illegal data address'],
+        level: ['bad', 'exception 2: illegal data address'],
+        valve: ['good', false],
+      });
+      // An exception is an answer: the unit is not backed off, and the others are untouched.
+      expect(goodCount('D-2', swapped + 250)).toBeGreaterThan(0);
+    });
+  });
+});
