@@ -7,6 +7,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError, GatewayError } from '../config/errors.js';
 import { loadSiteFile } from '../config/load.js';
 import type { SiteConfig } from '../config/schema.js';
+import { isBitArea, MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, parseAddress } from '../drivers/modbus/address.js';
+import { createModbusLink } from '../drivers/modbus/link.js';
+import { describeRegisters } from '../drivers/modbus/scan.js';
+import { modbusRtuConnectionSchema, modbusRtuOverTcpConnectionSchema, modbusTcpConnectionSchema } from '../drivers/modbus/schema.js';
 import { createLogger } from './log.js';
 import { createGateway } from './runtime.js';
 
@@ -26,6 +30,9 @@ export function packageRoot(): string {
 const USAGE = `Usage:
   gateway run [-c FILE]     run a site (default: the demo, config/demo.yaml)
   gateway check FILE        validate a site file: exit 0 when valid, 2 with one "path: message" line per problem
+  gateway scan modbus (--host H [--port 502] [--rtu-over-tcp] | --path DEV [--baud-rate 9600] [--parity none|even|odd])
+                      [--unit 1] --address hr:100 [--count 10] [--timeout 1s]
+                            read registers and print every decoding (types and byte orders) side by side
   gateway --version`;
 
 async function main(argv: string[]): Promise<number> {
@@ -35,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return run(rest);
     case 'check':
       return check(rest);
+    case 'scan':
+      return scan(rest);
     case '--version':
     case '-v':
       process.stdout.write(`${JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version}\n`);
@@ -62,6 +71,69 @@ function check(args: string[]): number {
   if (!config) return EXIT.invalid;
   process.stdout.write(`${file}: valid (${config.connections.length} connection${config.connections.length === 1 ? '' : 's'}, ${config.equipment.length} equipment)\n`);
   return EXIT.ok;
+}
+
+async function scan(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      path: { type: 'string' },
+      'rtu-over-tcp': { type: 'boolean' },
+      'baud-rate': { type: 'string' },
+      parity: { type: 'string' },
+      'data-bits': { type: 'string' },
+      'stop-bits': { type: 'string' },
+      unit: { type: 'string', default: '1' },
+      address: { type: 'string' },
+      count: { type: 'string', default: '10' },
+      timeout: { type: 'string', default: '1s' },
+    },
+  });
+  if (positionals[0] !== 'modbus' || !values.address || (!values.host && !values.path)) {
+    process.stderr.write(`gateway scan modbus needs --host or --path, and --address (GW_ERR_USAGE)\n${USAGE}\n`);
+    return EXIT.invalid;
+  }
+  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const raw = values.path
+    ? { id: 'scan', type: 'modbus-rtu', path: values.path, baud_rate: num(values['baud-rate']), parity: values.parity, data_bits: num(values['data-bits']), stop_bits: num(values['stop-bits']), timeout: values.timeout }
+    : { id: 'scan', type: values['rtu-over-tcp'] ? 'modbus-rtu-over-tcp' : 'modbus-tcp', host: values.host, port: num(values.port) ?? 502, timeout: values.timeout };
+  const schema = values.path ? modbusRtuConnectionSchema : values['rtu-over-tcp'] ? modbusRtuOverTcpConnectionSchema : modbusTcpConnectionSchema;
+  const connection = schema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
+  const address = parseAddress(values.address);
+  const unit = Number(values.unit);
+  const count = Number(values.count);
+  const limit = address && isBitArea(address.area) ? MAX_BITS_PER_READ : MAX_REGISTERS_PER_READ;
+  const problems = [
+    ...(connection.success ? [] : connection.error.issues.map((i) => `--${String(i.path[0] ?? '').replace(/_/g, '-')}: ${i.message}`)),
+    ...(address && address.bit === undefined ? [] : ['--address: expected area:offset such as hr:100, ir:0, co:0 or di:0']),
+    ...(Number.isInteger(unit) && unit >= 0 && unit <= 255 ? [] : ['--unit: expected 0-255']),
+    ...(Number.isInteger(count) && count >= 1 && count <= limit ? [] : [`--count: expected 1-${limit}`]),
+  ];
+  if (problems.length > 0 || !connection.success || !address) {
+    process.stderr.write(`${problems.join('\n')}\n`);
+    return EXIT.invalid;
+  }
+  const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr });
+  const link = createModbusLink(connection.data, log);
+  try {
+    await link.start();
+    if (!link.connected) {
+      process.stderr.write(`Cannot connect: ${link.downReason}\n`);
+      return EXIT.failure;
+    }
+    const words = await link.read(unit, address.area, address.offset, count);
+    const where = values.path ?? `${values.host}:${connection.data.type === 'modbus-rtu' ? '' : String((connection.data as { port: number }).port)}`;
+    process.stdout.write(`${address.area}:${address.offset}-${address.offset + count - 1} of unit ${unit} at ${where}\n${describeRegisters(address.area, address.offset, words).join('\n')}\n`);
+    return EXIT.ok;
+  } catch (err) {
+    process.stderr.write(`Read failed: ${(err as Error).message}\n`);
+    return EXIT.failure;
+  } finally {
+    await link.stop();
+  }
 }
 
 function loadOrReport(file: string): SiteConfig | undefined {
