@@ -101,7 +101,8 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     c.on('error', (err: unknown) => lost(c, toFailure(err).reason));
     try {
       if (conn.type === 'modbus-tcp') await c.connectTCP(conn.host, { port: conn.port });
-      else if (conn.type === 'modbus-rtu-over-tcp') await c.connectTcpRTUBuffered(conn.host, { port: conn.port });
+      // Raw RTU frames over the socket (modbus-serial's "telnet" port); its TcpRTUBuffered port speaks Modbus TCP instead.
+      else if (conn.type === 'modbus-rtu-over-tcp') await c.connectTelnet(conn.host, { port: conn.port });
       else await c.connectRTUBuffered(conn.path, { baudRate: conn.baud_rate, parity: conn.parity, dataBits: conn.data_bits, stopBits: conn.stop_bits });
     } catch (err) {
       const reason = toFailure(err).reason;

@@ -19,6 +19,8 @@ export interface UnitControl {
   paused: boolean;
   /** Answer every read with this Modbus exception code. */
   exception: number | undefined;
+  /** Answer this many ms late (a slow device or a busy serial gateway). */
+  delayMs: number;
 }
 
 /** A sparse memory of the four areas; what was never written reads 0. */
@@ -104,11 +106,15 @@ function vectorFor(devices: Map<number, SimDevice>, controls: Map<number, UnitCo
     if (!device) return; // no such device on the bus: silence, as on a real bus
     if (control?.paused) return;
     if (control?.exception !== undefined) return cb(Object.assign(new Error('exception'), { modbusErrorCode: control.exception }), undefined as T);
-    try {
-      cb(null, produce(device));
-    } catch (err) {
-      cb(err as Error, undefined as T);
-    }
+    const reply = () => {
+      try {
+        cb(null, produce(device));
+      } catch (err) {
+        cb(err as Error, undefined as T);
+      }
+    };
+    if (control?.delayMs) setTimeout(reply, control.delayMs);
+    else reply();
   };
   return {
     getMultipleHoldingRegisters: (addr: number, length: number, unit: number, cb: Callback<number[]>) => answer(unit, cb, (d) => d.read('hr', addr, length)),
@@ -136,7 +142,7 @@ export interface ModbusSimulator {
 }
 
 function controlsFor(devices: Map<number, SimDevice>): Map<number, UnitControl> {
-  return new Map([...devices.keys()].map((u) => [u, { paused: false, exception: undefined }]));
+  return new Map([...devices.keys()].map((u) => [u, { paused: false, exception: undefined, delayMs: 0 }]));
 }
 
 interface ServerLike {

@@ -23,6 +23,8 @@ export const PACKAGES = {
   '/usr/bin/influxd': 'influxdb',
   '/usr/bin/victoria-metrics': 'victoria-metrics',
   '/usr/bin/socat': 'socat',
+  // A Modbus server that is not ours, for the interoperability test.
+  '/usr/lib/python3/dist-packages/pymodbus/__init__.py': 'python3-pymodbus',
 } as const;
 
 /** Installs what is missing with apt-get (the machines run as root and reach Debian's packages). */

@@ -2,12 +2,12 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseSite } from '../../config/load.js';
-import { BYTE_ORDERS, encode, type DataType } from '../../drivers/modbus/codec.js';
 import { modbusTcpDriver } from '../../drivers/modbus/index.js';
 import { BoilerDevice, BOILER_REGISTER_MAP, createModbusTcpSimulator, RegisterBank, type ModbusSimulator } from '../../drivers/modbus/simulator.js';
 import type { Driver, Reading } from '../../drivers/types.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
+import { decodingCases, expectCases } from '../helpers/modbus-cases.js';
 import { freePort } from '../helpers/processes.js';
 
 const silent = pino({ level: 'silent' });
@@ -34,31 +34,10 @@ describe('Modbus TCP', () => {
   };
 
   it('reads back exactly what the device holds, for every type and byte order', async () => {
+    const { writes, points, cases } = decodingCases();
     const bank = new RegisterBank();
-    const cases: Array<{ name: string; address: string; type: DataType; order: string; value: number | string; expect: number | string; length?: number }> = [];
-    const samples: Partial<Record<DataType, number | string>> = { int16: -12345, uint16: 54321, int32: -123456789, uint32: 3000000001, float32: -273.15, float64: Math.PI, int64: -9007199254740991, uint64: '18446744073709551615' };
-    let at = 0;
-    for (const [type, value] of Object.entries(samples) as Array<[Exclude<DataType, 'bool' | 'string'>, number | string]>) {
-      for (const order of BYTE_ORDERS) {
-        const regs = encode(value, type, order);
-        bank.set('hr', at, regs);
-        cases.push({ name: `${type}_${order.toLowerCase()}`, address: `hr:${at}`, type, order, value, expect: type === 'float32' ? Math.fround(value as number) : value });
-        at += regs.length + 1; // a gap, so blocks carry unused registers too
-      }
-    }
-    bank.set('ir', 500, encode('SN-0042-A', 'string', 'ABCD', 5));
-    cases.push({ name: 'serial', address: 'ir:500', type: 'string', order: 'ABCD', value: 'SN-0042-A', expect: 'SN-0042-A', length: 5 });
-    bank.set('hr', 300, [0b1010_0000_0000_0101]);
-    cases.push({ name: 'bit0', address: 'hr:300.0', type: 'bool', order: 'ABCD', value: 1, expect: true as never });
-    cases.push({ name: 'bit1', address: 'hr:300.1', type: 'bool', order: 'ABCD', value: 0, expect: false as never });
-    cases.push({ name: 'bit15', address: 'hr:300.15', type: 'bool', order: 'ABCD', value: 1, expect: true as never });
-    bank.set('co', 7, [1]);
-    cases.push({ name: 'coil7', address: 'co:7', type: 'bool', order: 'ABCD', value: 1, expect: true as never });
-    bank.set('hr', 310, encode(1234, 'uint16', 'ABCD'));
-    cases.push({ name: 'scaled', address: 'hr:310', type: 'uint16', order: 'ABCD', value: 1234, expect: 12.34 });
-
+    for (const w of writes) bank.set(w.area, w.offset, w.words);
     const sim = await simulator(new Map([[5, bank]]));
-    const points = cases.map((c) => `{ name: ${c.name}, address: "${c.address}", type: ${c.type}, byte_order: ${c.order}${c.length ? `, length: ${c.length}` : ''}${c.name === 'scaled' ? ', scale: 0.01' : ''} }`);
     const batches: Reading[][] = [];
     await driverFor(
       `version: 1
@@ -70,10 +49,47 @@ equipment:
       (b) => batches.push(b),
     );
     await expect.poll(() => batches.length, { timeout: 5000 }).toBeGreaterThan(0);
-    const got = Object.fromEntries(batches[0]!.map((r) => [r.point, r]));
-    for (const c of cases) {
-      expect(got[c.name]?.quality, c.name).toBe('good');
-      expect(Object.is(got[c.name]!.value, c.expect), `${c.name}: ${String(got[c.name]!.value)} != ${String(c.expect)}`).toBe(true);
+    expectCases(batches[0]!, cases);
+  });
+
+  it('polls a point with its own interval on its own grid', async () => {
+    const sim = await simulator(new Map([[1, new RegisterBank(100)]]));
+    const readings: Reading[] = [];
+    await driverFor(
+      `version: 1
+gateway: { id: g, site: s }
+connections: [{ id: plc, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port()} }]
+equipment:
+  - { id: D-1, category: other, connection: plc, unit_id: 1, poll_interval: 200ms, points: [{ name: fast, address: "hr:0", type: uint16 }, { name: slow, address: "hr:50", type: uint16, poll_interval: 1s }] }
+`,
+      (b) => readings.push(...b),
+    );
+    await sleep(2100);
+    const count = (point: string) => readings.filter((r) => r.point === point && r.quality === 'good').length;
+    expect(count('fast')).toBeGreaterThanOrEqual(10);
+    expect(count('fast')).toBeLessThanOrEqual(12);
+    expect(count('slow')).toBeGreaterThanOrEqual(2); // at 0, 1 and (unless late) 2 s
+    expect(count('slow')).toBeLessThanOrEqual(3);
+  });
+
+  it('carries max_in_flight requests at once on one TCP connection', async () => {
+    const sim = await simulator(new Map([1, 2, 3].map((u) => [u, new RegisterBank(100)] as const)));
+    for (const u of [1, 2, 3]) sim.control(u).delayMs = 100;
+    const site = (maxInFlight: number) => `version: 1
+gateway: { id: g, site: s }
+connections: [{ id: plc, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port()}, timeout: 1s, max_in_flight: ${maxInFlight} }]
+equipment:
+${[1, 2, 3].map((u) => `  - { id: D-${u}, category: other, connection: plc, unit_id: ${u}, poll_interval: 200ms, points: [{ name: v, address: "hr:0", type: uint16 }] }`).join('\n')}
+`;
+    // Three devices that answer in 100 ms, each polled every 200 ms: one at a time they take 300 ms
+    // a round and overrun; three at once they keep up.
+    for (const [maxInFlight, overruns] of [[3, false], [1, true]] as const) {
+      const readings: Reading[] = [];
+      const d = await driverFor(site(maxInFlight), (b) => readings.push(...b));
+      await sleep(1500);
+      await d.stop();
+      expect(d.stats!().overruns! > 0, `max_in_flight ${maxInFlight}`).toBe(overruns);
+      if (!overruns) expect(readings.filter((r) => r.equipment === 'D-3' && r.quality === 'good').length).toBeGreaterThanOrEqual(7);
     }
   });
 
