@@ -88,3 +88,44 @@ ${ports.map((_, i) => `  - { id: D-${i}, category: pressure_vessel, connection: 
 function countBad(gw: ReturnType<typeof createGateway>): number {
   return gw.driverStats().reduce((n, d) => n + (d.stats.failures ?? 0), 0);
 }
+
+/**
+ * A unit that never answers, polled fast for a while: the heap after a forced GC must not grow with
+ * the number of failed polls (no stuck queue, no leaked timers or promises).
+ */
+export async function deadDeviceSoak(log: Logger, seconds = 40): Promise<{ name: string; lines: string[] }> {
+  const { createModbusTcpSimulator, RegisterBank } = await import('../drivers/modbus/simulator.js');
+  const sim = createModbusTcpSimulator({ devices: new Map([[1, new RegisterBank()], [2, new RegisterBank()]]) });
+  await sim.start();
+  sim.control(2).paused = true;
+  const yaml = `version: 1
+gateway: { id: gw-soak, site: soak, data_dir: /tmp/gw-soak }
+mqtt: { port: ${await freePort()} }
+connections: [{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port()}, timeout: 20ms, max_in_flight: 2, failures_before_backoff: 1000000 }]
+equipment:
+  - { id: alive, category: other, connection: c, unit_id: 1, poll_interval: 25ms, points: [{ name: v, address: "hr:0", type: uint16 }] }
+  - { id: dead, category: other, connection: c, unit_id: 2, poll_interval: 25ms, points: [{ name: v, address: "hr:0", type: uint16 }] }
+`;
+  const gw = createGateway(parseSite(yaml, { env: {} }), log);
+  await gw.start();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const heap = () => {
+    gc?.();
+    return process.memoryUsage().heapUsed;
+  };
+  // modbus-serial keeps up to 256 transactions per TCP connection: past them the heap must stay flat.
+  await new Promise((r) => setTimeout(r, 10_000));
+  const h0 = heap();
+  const f0 = gw.driverStats()[0]!.stats.failures!;
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const h1 = heap();
+  const failures = gw.driverStats()[0]!.stats.failures! - f0;
+  await gw.stop();
+  await sim.stop();
+  return {
+    name: `Modbus: a unit that never answers, polled every 25 ms without backoff, beside a live one, for ${seconds} s`,
+    lines: [
+      `after a 10 s warm-up, ${failures.toLocaleString('en')} more timed-out requests: heap after GC ${(h0 / 2 ** 20).toFixed(2)} MiB → ${(h1 / 2 ** 20).toFixed(2)} MiB (${((h1 - h0) / 1024).toFixed(0)} KiB)${gc ? '' : ' (run with --expose-gc for exact figures)'}`,
+    ],
+  };
+}

@@ -2,7 +2,7 @@
 // talks only to servers it starts on loopback.
 import { cpus, totalmem } from 'node:os';
 import { pino } from 'pino';
-import { pollManyDevices, requestsPerCycle } from './modbus.js';
+import { deadDeviceSoak, pollManyDevices, requestsPerCycle } from './modbus.js';
 import { telemetryPath } from './telemetry-path.js';
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
@@ -10,7 +10,7 @@ process.stdout.write(`Machine: ${machine}\n\n`);
 
 const log = pino({ level: 'silent' });
 // The Modbus poll runs first, so its RSS is not the leftovers of another benchmark.
-const benches = [() => pollManyDevices(log), async () => requestsPerCycle(), () => telemetryPath(log)];
+const benches = [() => pollManyDevices(log), async () => requestsPerCycle(), () => deadDeviceSoak(log), () => telemetryPath(log)];
 for (const bench of benches) {
   const r = await bench();
   process.stdout.write(`${r.name}\n${r.lines.map((l) => `  ${l}`).join('\n')}\n\n`);

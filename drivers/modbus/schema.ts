@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { duration, identifier, pointName, port, reconnect } from '../../config/primitives.js';
 import { ADDRESS_PATTERN, isBitArea, MAX_REGISTERS_PER_READ, parseAddress } from './address.js';
 import { BYTE_ORDERS, REGISTER_COUNT, TYPES } from './codec.js';
+import { scenarioSchema } from '../sim/schema.js';
 
 const timeout = duration.prefault('1s').meta({ description: 'How long to wait for an answer before the request counts as a timeout.', 'x-examples': ['1s', '300ms'] });
 
@@ -118,15 +119,7 @@ export const modbusSimulatorSchema = z
     port: port.meta({ description: 'TCP port the simulator listens on.', examples: [5020] }),
     unit_id: z.int().min(0).max(255).default(1).meta({ description: 'Unit id the simulated boiler answers to.', examples: [1] }),
     seed: z.int().min(0).default(1).meta({ description: 'Seed of the simulated noise.', examples: [7] }),
-    scenario: z
-      .strictObject({
-        normal: duration.prefault('60s').meta({ description: 'Normal operation before the hazard.', 'x-examples': ['60s'] }),
-        hazard: duration.prefault('30s').meta({ description: 'Feed pump trip, low water, interlock, flame lost.', 'x-examples': ['30s'] }),
-        recovery: duration.prefault('30s').meta({ description: 'Feed restored, interlock reset, re-ignition.', 'x-examples': ['30s'] }),
-        repeat: z.boolean().default(true).meta({ description: 'Start the cycle again after recovery.' }),
-      })
-      .prefault({})
-      .meta({ description: 'Timing of the scripted scenario, as for the sim driver.' }),
+    scenario: scenarioSchema,
   })
   .meta({ title: 'Modbus boiler simulator' });
 

@@ -26,7 +26,7 @@ export const simPointSchema = z
   })
   .meta({ title: 'sim point' });
 
-const scenarioSchema = z
+export const scenarioSchema = z
   .strictObject({
     normal: duration.prefault('60s').meta({ description: 'Normal operation before the hazard.', 'x-examples': ['60s'] }),
     hazard: duration.prefault('30s').meta({ description: 'Feed pump trip: the drum level falls below -200 mm, the low-water interlock trips and the flame is lost.', 'x-examples': ['30s'] }),

@@ -15,9 +15,9 @@ describe('byte orders', () => {
   });
 
   it('applies the same rules to 64-bit values', () => {
-    expect(encode(0x0102030405060708n as unknown as number, 'uint64', 'ABCD')).toEqual([0x0102, 0x0304, 0x0506, 0x0708]);
-    expect(encode(0x0102030405060708n as unknown as number, 'uint64', 'CDAB')).toEqual([0x0708, 0x0506, 0x0304, 0x0102]);
-    expect(encode(0x0102030405060708n as unknown as number, 'uint64', 'DCBA')).toEqual([0x0807, 0x0605, 0x0403, 0x0201]);
+    expect(encode(String(0x0102030405060708n), 'uint64', 'ABCD')).toEqual([0x0102, 0x0304, 0x0506, 0x0708]);
+    expect(encode(String(0x0102030405060708n), 'uint64', 'CDAB')).toEqual([0x0708, 0x0506, 0x0304, 0x0102]);
+    expect(encode(String(0x0102030405060708n), 'uint64', 'DCBA')).toEqual([0x0807, 0x0605, 0x0403, 0x0201]);
   });
 
   it('reads a known float32 as the big-endian bytes 0x3FA00000 = 1.25', () => {
