@@ -7,6 +7,7 @@ import { DRIVERS } from '../drivers/index.js';
 import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
 import { duration, identifier, port, reconnect } from './primitives.js';
 import { modbusSimulatorSchema, type ModbusSimulatorConfig } from '../drivers/modbus/schema.js';
+import { opcuaSimulatorSchema, type OpcuaSimulatorConfig } from '../drivers/opcua/schema.js';
 
 /** Special-equipment categories (TSG 08 catalogue, by the first character of the code) plus lab and other. */
 export const CATEGORY_BY_CODE = {
@@ -104,7 +105,7 @@ const siteShape = {
   gateway: gatewaySection,
   mqtt: mqttSection,
   simulators: z
-    .array(modbusSimulatorSchema)
+    .array(z.discriminatedUnion('type', [modbusSimulatorSchema, opcuaSimulatorSchema]))
     .default([])
     .meta({ description: 'Simulated devices the gateway starts before its drivers, for the demo, training and acceptance tests. Leave out on a real site.' }),
 };
@@ -139,7 +140,7 @@ export interface SiteConfig {
   version: 1;
   gateway: GatewaySection;
   mqtt: MqttSection;
-  simulators: ModbusSimulatorConfig[];
+  simulators: Array<ModbusSimulatorConfig | OpcuaSimulatorConfig>;
   connections: ConnectionConfig[];
   equipment: Array<EquipmentConfig & { category: Category }>;
 }

@@ -165,6 +165,33 @@ async function run(args: string[]): Promise<number> {
     process.exit(EXIT.failure);
   });
 
+  // Signals are handled from the start: a Ctrl-C while components start stops them once started.
+  let stopRequested: ((code: number) => void) | undefined;
+  let firstSignalAt = 0;
+  let startDone = false;
+  const stopped = new Promise<number>((resolve) => (stopRequested = resolve));
+  const stop = () =>
+    gateway.stop().then(
+      () => stopRequested!(EXIT.ok),
+      (err: unknown) => {
+        log.error({ err }, 'Stop failed');
+        stopRequested!(EXIT.failure);
+      },
+    );
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (firstSignalAt > 0) {
+      // Ctrl-C reaches us twice at once: from the terminal's process group and forwarded by npm.
+      if (Date.now() - firstSignalAt < REPEAT_SIGNAL_MS) return;
+      log.warn({ signal }, 'Second signal: exiting without waiting');
+      process.exit(EXIT.failure);
+    }
+    firstSignalAt = Date.now();
+    log.info({ signal }, 'Stopping');
+    if (startDone) void stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   try {
     await gateway.start();
   } catch (err) {
@@ -173,30 +200,10 @@ async function run(args: string[]): Promise<number> {
     process.stderr.write(`Gateway cannot start: ${(err as Error).message} (${code})\n`);
     return EXIT.failure;
   }
-  printBanner(config, resolve(file), gateway.mqttUrl());
-
-  return new Promise<number>((done) => {
-    let firstSignalAt = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (firstSignalAt > 0) {
-        // Ctrl-C reaches us twice at once: from the terminal's process group and forwarded by npm.
-        if (Date.now() - firstSignalAt < REPEAT_SIGNAL_MS) return;
-        log.warn({ signal }, 'Second signal: exiting without waiting');
-        process.exit(EXIT.failure);
-      }
-      firstSignalAt = Date.now();
-      log.info({ signal }, 'Stopping');
-      gateway.stop().then(
-        () => done(EXIT.ok),
-        (err: unknown) => {
-          log.error({ err }, 'Stop failed');
-          done(EXIT.failure);
-        },
-      );
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  startDone = true;
+  if (firstSignalAt > 0) void stop();
+  else printBanner(config, resolve(file), gateway.mqttUrl());
+  return stopped;
 }
 
 /** A signal repeated within this time is the same request to stop, not an impatient second one. */

@@ -4,6 +4,9 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { findDriver } from '../drivers/index.js';
 import { BoilerDevice, createModbusTcpSimulator } from '../drivers/modbus/simulator.js';
+import { addTrusted } from '../drivers/opcua/certs.js';
+import type { ElevatorServer } from '../drivers/opcua/simulator.js';
+import { join } from 'node:path';
 import type { Driver } from '../drivers/types.js';
 import { GatewayError } from '../config/errors.js';
 import type { SiteConfig } from '../config/schema.js';
@@ -69,10 +72,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     });
   }
 
-  const simulators = config.simulators.map((s) => ({
-    name: `simulator ${s.type} on ${s.host}:${s.port}`,
-    sim: createModbusTcpSimulator({ host: s.host, port: s.port, devices: new Map([[s.unit_id, new BoilerDevice(s.scenario, s.seed)]]) }),
-  }));
+  const simulators = config.simulators.map((s) => ({ name: `simulator ${s.type} on ${s.host}:${s.port}`, sim: createSimulator(s, dataDir) }));
 
   const components: Component[] = [
     { name: 'data folder', start: async () => void mkdirSync(dataDir, { recursive: true }), stop: async () => {} },
@@ -128,5 +128,23 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
       await stopAll();
       log.info('Gateway stopped');
     },
+  };
+}
+
+/** A simulator from the site file's `simulators:` section, started before the drivers. */
+function createSimulator(s: SiteConfig['simulators'][number], dataDir: string): { start(): Promise<void>; stop(): Promise<void> } {
+  if (s.type === 'modbus-boiler') return createModbusTcpSimulator({ host: s.host, port: s.port, devices: new Map([[s.unit_id, new BoilerDevice(s.scenario, s.seed)]]) });
+  const pkiDir = join(dataDir, 'simulators', `opcua-elevator-${s.port}`);
+  let server: ElevatorServer | undefined;
+  return {
+    async start() {
+      // node-opcua loads only when a site asks for it.
+      const { createElevatorServer } = await import('../drivers/opcua/simulator.js');
+      server = createElevatorServer({ host: s.host, port: s.port, id: s.id, security: s.security, seed: s.seed, scenario: s.scenario, pkiDir });
+      await server.start();
+      // The gateway trusts the certificate of a simulator it starts itself, so the demo runs SignAndEncrypt.
+      addTrusted(join(dataDir, 'pki'), join(pkiDir, 'server', 'own', 'certs', 'certificate.pem'));
+    },
+    stop: async () => server?.stop(),
   };
 }

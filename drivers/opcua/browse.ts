@@ -1,0 +1,63 @@
+// `gateway browse`: the variables under a node, with NodeId, data type and value, and ready-to-paste
+// point entries.
+import { AttributeIds, BrowseDirection, type ClientSession, DataType, NodeClass, resolveNodeId } from 'node-opcua';
+
+export interface BrowsedVariable {
+  nodeId: string;
+  path: string;
+  dataType: string;
+  value: unknown;
+  status: string;
+}
+
+const SERVER_OBJECT = 'ns=0;i=2253';
+
+/** Breadth-first below `start`, at most `depth` levels and `limit` variables; the Server object is skipped unless asked for. */
+export async function browseVariables(session: ClientSession, start = 'ns=0;i=85', depth = 4, limit = 2000): Promise<BrowsedVariable[]> {
+  const found: Array<Omit<BrowsedVariable, 'dataType' | 'value' | 'status'>> = [];
+  const seen = new Set<string>([start]);
+  let level: Array<{ nodeId: string; path: string }> = [{ nodeId: start, path: '' }];
+  for (let d = 0; d < depth && level.length > 0 && found.length < limit; d++) {
+    const results = await session.browse(level.map((n) => ({ nodeId: n.nodeId, browseDirection: BrowseDirection.Forward, includeSubtypes: true, nodeClassMask: NodeClass.Object | NodeClass.Variable, resultMask: 63, referenceTypeId: 'HierarchicalReferences' })));
+    const next: typeof level = [];
+    results.forEach((r, k) => {
+      for (const ref of r.references ?? []) {
+        const id = ref.nodeId.toString();
+        if (seen.has(id) || (id === SERVER_OBJECT && start !== SERVER_OBJECT)) continue;
+        seen.add(id);
+        const path = `${level[k]!.path}/${ref.browseName.namespaceIndex}:${ref.browseName.name}`;
+        if (ref.nodeClass === NodeClass.Variable) found.push({ nodeId: id, path });
+        next.push({ nodeId: id, path });
+      }
+    });
+    level = next;
+  }
+  const vars = found.slice(0, limit);
+  if (vars.length === 0) return [];
+  const attrs = await session.read(vars.flatMap((v) => [{ nodeId: v.nodeId, attributeId: AttributeIds.DataType }, { nodeId: v.nodeId, attributeId: AttributeIds.Value }]));
+  return vars.map((v, k) => {
+    const typeId = attrs[2 * k]!.value.value as { value?: number; namespace?: number } | null;
+    const value = attrs[2 * k + 1]!;
+    const dataType = typeId && typeId.namespace === 0 && typeof typeId.value === 'number' && DataType[typeId.value] ? DataType[typeId.value]! : String(typeId ?? '?');
+    return { ...v, dataType, value: value.value?.value, status: value.statusCode.name };
+  });
+}
+
+/** snake_case point name from a browse name: `DoorOpen` → door_open. */
+export function pointNameFor(browseName: string): string {
+  const name = browseName
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .toLowerCase();
+  return /^[a-z_]/.test(name) ? name : `p_${name}`;
+}
+
+export function formatVariables(vars: BrowsedVariable[], asPoints: boolean): string[] {
+  if (asPoints) {
+    return vars.map((v) => `      - { name: ${pointNameFor(v.path.split('/').pop()!.replace(/^\d+:/, ''))}, node: "${v.nodeId}" }   # ${v.dataType}`);
+  }
+  return vars.map((v) => `${v.nodeId.padEnd(34)} ${v.dataType.padEnd(10)} ${v.status === 'Good' ? JSON.stringify(v.value) : v.status}   ${v.path}`);
+}
+
+export { resolveNodeId };

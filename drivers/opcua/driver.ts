@@ -1,0 +1,346 @@
+// The OPC UA driver proper, loaded on demand by ./index.ts (node-opcua takes seconds to import).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  AttributeIds,
+  type ClientMonitoredItemGroup as ClientMonitoredItemGroupType,
+  ClientMonitoredItemGroup,
+  type ClientSession,
+  type ClientSubscription,
+  DataChangeFilter,
+  DataChangeTrigger,
+  type DataValue,
+  DeadbandType,
+  makeBrowsePath,
+  MessageSecurityMode,
+  type NodeIdLike,
+  OPCUACertificateManager,
+  OPCUAClient,
+  SecurityPolicy,
+  TimestampsToReturn,
+  type UserIdentityInfo,
+  UserTokenType,
+} from 'node-opcua';
+import { convertPEMtoDER } from 'node-opcua-crypto';
+import { setDebugLogger, setErrorLogger, setWarningLogger } from 'node-opcua-debug';
+import type { Logger } from 'pino';
+import type { Driver, DriverContext, EquipmentBase, Quality, Reading } from '../types.js';
+import type { OpcuaConnection, OpcuaEquipment, OpcuaPoint } from './schema.js';
+
+export type Equipment = EquipmentBase & OpcuaEquipment;
+
+interface Item {
+  equipment: string;
+  point: OpcuaPoint;
+  /** Resolved NodeId (browse paths are translated after connecting). */
+  nodeId: NodeIdLike | undefined;
+  /** Why the item cannot be read, once known (BadNodeIdUnknown...). */
+  badReason: string | undefined;
+}
+
+/** good, uncertain or bad from the severity bits of an OPC UA status code. */
+export function qualityOf(statusCode: { value: number }): Quality {
+  const severity = statusCode.value >>> 30;
+  return severity === 0 ? 'good' : severity === 1 ? 'uncertain' : 'bad';
+}
+
+/** A Variant's value as a reading value: numbers, booleans and text; 64-bit integers exact. */
+export function valueOf(v: unknown): Reading['value'] {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
+  if (v instanceof Date) return v.toISOString();
+  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) {
+    // node-opcua's Int64/UInt64: [high, low]
+    const big = (BigInt(v[0] as number) << 32n) + BigInt((v[1] as number) >>> 0);
+    return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big.toString();
+  }
+  if (typeof v === 'object' && v !== null && 'text' in v) return String((v as { text: unknown }).text ?? '');
+  return JSON.stringify(v);
+}
+
+function readingOf(item: Item, dv: DataValue, ts: number): Reading {
+  const quality = qualityOf(dv.statusCode);
+  const reading: Reading = { equipment: item.equipment, point: item.point.name, value: quality === 'bad' ? null : valueOf(dv.value?.value), quality, ts };
+  if (quality !== 'good') reading.reason = dv.statusCode.name;
+  if (dv.sourceTimestamp) reading.sourceTs = dv.sourceTimestamp.getTime();
+  return reading;
+}
+
+const CHUNK = 1000;
+
+/** node-opcua prints its own diagnostics to the console; they go to our log at debug level instead. */
+export function routeLibraryLogs(log: Logger): void {
+  const library = log.child({ component: 'node-opcua' });
+  const print = (...args: unknown[]) => library.debug(args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ').slice(0, 2000));
+  setDebugLogger(print);
+  setWarningLogger(print);
+  setErrorLogger(print);
+}
+
+class OpcuaDriver implements Driver {
+  private client: OPCUAClient | undefined;
+  private session: ClientSession | undefined;
+  private certificates: OPCUACertificateManager | undefined;
+  private readonly subscriptions: ClientSubscription[] = [];
+  private readonly items: Item[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private pending: Reading[] = [];
+  private flushScheduled = false;
+  private stopped = false;
+  private readonly counters = { notifications: 0, reconnections: 0, monitoredItems: 0, badItems: 0, sessionFailures: 0 };
+  private readonly log: Logger;
+
+  constructor(
+    private readonly conn: OpcuaConnection,
+    private readonly equipment: Equipment[],
+    private readonly ctx: DriverContext,
+  ) {
+    this.log = ctx.log;
+    for (const eq of equipment) for (const point of eq.points) this.items.push({ equipment: eq.id, point, nodeId: undefined, badReason: undefined });
+  }
+
+  async init(): Promise<void> {
+    routeLibraryLogs(this.log);
+    this.certificates = new OPCUACertificateManager({ rootFolder: join(this.ctx.dataDir, 'pki'), automaticallyAcceptUnknownCertificate: this.conn.trust_unknown_certificates });
+    await this.certificates.initialize();
+    if (this.conn.trust_unknown_certificates) {
+      this.log.warn({ endpoint: this.conn.endpoint }, 'trust_unknown_certificates is on: any server certificate is accepted, so a man in the middle would be too');
+    }
+  }
+
+  async start(): Promise<void> {
+    const policy = this.conn.security_policy ?? (this.conn.security_mode === 'None' ? 'None' : 'Basic256Sha256');
+    const { reconnect } = this.conn;
+    const client = OPCUAClient.create({
+      applicationName: 'special-equipment-gateway',
+      securityMode: MessageSecurityMode[this.conn.security_mode],
+      securityPolicy: SecurityPolicy[policy],
+      endpointMustExist: false,
+      keepSessionAlive: true,
+      requestedSessionTimeout: this.conn.session_timeout,
+      defaultTransactionTimeout: this.conn.request_timeout,
+      connectionStrategy: { initialDelay: reconnect.initial_delay, maxDelay: reconnect.max_delay, randomisationFactor: reconnect.jitter, maxRetry: 1_000_000_000 },
+      clientCertificateManager: this.certificates,
+    });
+    this.client = client;
+    client.on('backoff', (count: number, delay: number) => {
+      if (count === 0 || count % 10 === 0) this.log.warn({ endpoint: this.conn.endpoint, attempt: count + 1, retryIn: delay }, 'OPC UA server not reachable; retrying with backoff');
+    });
+    client.on('connection_lost', () => {
+      this.log.warn({ endpoint: this.conn.endpoint }, 'OPC UA connection lost; reconnecting');
+      this.emitAllBad('connection lost');
+    });
+    client.on('after_reconnection', () => {
+      this.counters.reconnections++;
+      this.log.info({ endpoint: this.conn.endpoint }, 'OPC UA connection restored');
+      // Subscriptions come back by transfer or re-creation; read everything once so no point waits for its next change.
+      void this.readAll();
+    });
+    // Connecting retries forever in the background: the gateway never waits on a device for long.
+    const connected = this.connectAndSubscribe();
+    await Promise.race([connected, new Promise((r) => setTimeout(r, this.conn.request_timeout))]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    try {
+      for (const s of this.subscriptions.splice(0)) await s.terminate().catch(() => undefined);
+      await this.session?.close().catch(() => undefined);
+      await this.client?.disconnect();
+    } finally {
+      this.session = undefined;
+      await this.certificates?.dispose();
+    }
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counters, connected: this.session ? 1 : 0 };
+  }
+
+  private async connectAndSubscribe(): Promise<void> {
+    const client = this.client!;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await client.connect(this.conn.endpoint);
+        break;
+      } catch (err) {
+        if (this.stopped) return;
+        const reason = (err as Error).message.split('\n')[0];
+        this.log.warn({ endpoint: this.conn.endpoint, reason }, 'Cannot connect to OPC UA server');
+        this.emitAllBad(`not connected: ${reason}`);
+        await this.sleep(Math.min(this.conn.reconnect.max_delay, this.conn.reconnect.initial_delay * 2 ** attempt));
+      }
+    }
+    // A refused identity (wrong password) is retried with backoff too, and says so.
+    for (let attempt = 0; !this.stopped && !this.session; attempt++) {
+      try {
+        this.session = await client.createSession(this.identity());
+      } catch (err) {
+        if (this.stopped) return;
+        this.counters.sessionFailures++;
+        const reason = (err as Error).message.split('\n')[0];
+        this.log.error({ endpoint: this.conn.endpoint, reason }, 'OPC UA server refused the session');
+        this.emitAllBad(`session refused: ${reason}`);
+        await this.sleep(Math.min(this.conn.reconnect.max_delay, this.conn.reconnect.initial_delay * 2 ** (attempt + 2)));
+      }
+    }
+    if (this.stopped || !this.session) return;
+    this.log.info({ endpoint: this.conn.endpoint, securityMode: this.conn.security_mode }, 'OPC UA session open');
+    await this.resolveBrowsePaths();
+    await this.readAll();
+    await this.subscribe();
+    this.startPolling();
+  }
+
+  private identity(): UserIdentityInfo {
+    const u = this.conn.user;
+    if (u.type === 'username') return { type: UserTokenType.UserName, userName: u.username, password: u.password };
+    if (u.type === 'certificate') {
+      return { type: UserTokenType.Certificate, certificateData: convertPEMtoDER(readFileSync(u.certificate_file, 'utf8')), privateKey: readFileSync(u.private_key_file, 'utf8') } as UserIdentityInfo;
+    }
+    return { type: UserTokenType.Anonymous };
+  }
+
+  private async resolveBrowsePaths(): Promise<void> {
+    const session = this.session!;
+    const paths = this.items.filter((i) => i.point.node.startsWith('/'));
+    if (paths.length > 0) {
+      const results = await session.translateBrowsePath(paths.map((i) => makeBrowsePath('RootFolder', `/Objects${i.point.node}`)));
+      results.forEach((r, k) => {
+        const item = paths[k]!;
+        if (r.statusCode.isGood() && r.targets?.[0]) item.nodeId = r.targets[0].targetId;
+        else item.badReason = r.statusCode.name;
+      });
+    }
+    for (const i of this.items) if (!i.point.node.startsWith('/')) i.nodeId = i.point.node;
+  }
+
+  /** One Read request for every point: the first values, each poll, and again after a reconnection. */
+  private async readAll(equipment?: Equipment): Promise<void> {
+    const session = this.session;
+    if (!session) return;
+    const items = this.items.filter((i) => i.nodeId !== undefined && (!equipment || i.equipment === equipment.id));
+    if (items.length > 0) {
+      try {
+        const values = await session.read(items.map((i) => ({ nodeId: i.nodeId!, attributeId: AttributeIds.Value })));
+        const ts = Date.now();
+        this.push(values.map((dv, k) => readingOf(items[k]!, dv, ts)));
+      } catch (err) {
+        this.push(items.map((i) => ({ equipment: i.equipment, point: i.point.name, value: null, quality: 'bad' as const, reason: (err as Error).message.split('\n')[0], ts: Date.now() })));
+      }
+    }
+    const ts = Date.now();
+    const unresolved = this.items.filter((i) => i.badReason && !i.nodeId && (!equipment || i.equipment === equipment.id));
+    if (unresolved.length) this.push(unresolved.map((i) => ({ equipment: i.equipment, point: i.point.name, value: null, quality: 'bad' as const, reason: i.badReason!, ts })));
+  }
+
+  /** One subscription per publishing interval; monitored items created in groups, not one by one. */
+  private async subscribe(): Promise<void> {
+    const session = this.session!;
+    const byInterval = new Map<number, Item[]>();
+    for (const eq of this.equipment) {
+      if (eq.mode !== 'subscription') continue;
+      for (const item of this.items.filter((i) => i.equipment === eq.id && i.nodeId !== undefined)) {
+        const interval = item.point.sampling_interval ?? eq.poll_interval;
+        byInterval.set(interval, [...(byInterval.get(interval) ?? []), item]);
+      }
+    }
+    for (const [interval, items] of byInterval) {
+      const subscription = await session.createSubscription2({
+        requestedPublishingInterval: interval,
+        requestedMaxKeepAliveCount: 10,
+        requestedLifetimeCount: 60,
+        maxNotificationsPerPublish: 0,
+        publishingEnabled: true,
+        priority: 10,
+      });
+      this.subscriptions.push(subscription);
+      for (let k = 0; k < items.length; k += CHUNK) {
+        const chunk = items.slice(k, k + CHUNK);
+        const group: ClientMonitoredItemGroupType = ClientMonitoredItemGroup.create(
+          subscription,
+          chunk.map((i) => ({ nodeId: i.nodeId!, attributeId: AttributeIds.Value })),
+          { samplingInterval: interval, queueSize: 10, discardOldest: true },
+          TimestampsToReturn.Both,
+        );
+        group.on('changed', (_mi, dv: DataValue, index: number) => {
+          this.counters.notifications++;
+          this.push([readingOf(chunk[index]!, dv, Date.now())]);
+        });
+        await new Promise<void>((resolve) => {
+          group.once('initialized', () => resolve());
+          group.once('err', () => resolve());
+        });
+        const bad: Reading[] = [];
+        group.monitoredItems.forEach((mi, n) => {
+          const status = (mi as unknown as { statusCode?: { value: number; name: string } }).statusCode;
+          if (status && qualityOf(status) === 'bad') {
+            chunk[n]!.badReason = status.name;
+            bad.push({ equipment: chunk[n]!.equipment, point: chunk[n]!.point.name, value: null, quality: 'bad', reason: status.name, ts: Date.now() });
+          }
+        });
+        // Deadbands differ per item: each is set on its own item once the group exists.
+        for (const [n, i] of chunk.entries()) {
+          if (i.point.deadband === undefined) continue;
+          const filter = new DataChangeFilter({ trigger: DataChangeTrigger.StatusValue, deadbandType: i.point.deadband_type === 'percent' ? DeadbandType.Percent : DeadbandType.Absolute, deadbandValue: i.point.deadband });
+          await group.monitoredItems[n]?.modify({ samplingInterval: interval, filter, queueSize: 10 }).catch((err: Error) => this.log.warn({ point: i.point.name, err: err.message }, 'OPC UA server refused the deadband'));
+        }
+        this.counters.monitoredItems += chunk.length - bad.length;
+        this.counters.badItems += bad.length;
+        if (bad.length) this.push(bad);
+      }
+    }
+  }
+
+  private startPolling(): void {
+    for (const eq of this.equipment) {
+      if (eq.mode !== 'poll') continue;
+      const origin = Date.now();
+      const tick = (n: number) => {
+        if (this.stopped) return;
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          void this.readAll(eq);
+          tick(Math.max(n + 1, Math.floor((Date.now() - origin) / eq.poll_interval) + 1));
+        }, Math.max(0, origin + n * eq.poll_interval - Date.now()));
+        this.timers.add(timer);
+      };
+      tick(1);
+    }
+  }
+
+  private emitAllBad(reason: string): void {
+    const ts = Date.now();
+    this.push(this.items.map((i) => ({ equipment: i.equipment, point: i.point.name, value: null, quality: 'bad' as const, reason, ts })));
+  }
+
+  /** Notifications arrive item by item; they leave as one batch per turn of the event loop. */
+  private push(readings: Reading[]): void {
+    this.pending.push(...readings);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const batch = this.pending;
+      this.pending = [];
+      if (batch.length && !this.stopped) this.ctx.sink(batch);
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        resolve();
+      }, ms);
+      this.timers.add(timer);
+    });
+  }
+}
+
+/** Loaded on demand by ./index.ts: node-opcua takes seconds to import, and most commands never need it. */
+export function createOpcuaDriver(connection: OpcuaConnection, equipment: Equipment[], ctx: DriverContext): Driver {
+  return new OpcuaDriver(connection, equipment, ctx);
+}

@@ -1,0 +1,131 @@
+// An OPC UA server modelling a traction elevator (GB/T 24476 items), for the demo and the tests.
+// It runs with security None or with Sign / SignAndEncrypt (Basic256Sha256 and the newer policies),
+// anonymous or with users, and counts the monitored items its clients created.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  DataType,
+  MessageSecurityMode,
+  OPCUACertificateManager,
+  OPCUAServer,
+  SecurityPolicy,
+  StatusCodes,
+  Variant,
+  type UAVariable,
+} from 'node-opcua';
+import { elevatorAt, type ElevatorScenario, type ElevatorState } from './elevator-model.js';
+
+export interface ElevatorServerOptions {
+  port: number;
+  host?: string;
+  /** Browse name of the elevator object and prefix of its NodeIds (`ns=1;s=<id>.Floor`). */
+  id?: string;
+  scenario: ElevatorScenario;
+  seed?: number;
+  /** `none`: only security None; `secure`: only Sign and SignAndEncrypt; `all`: both. */
+  security?: 'none' | 'secure' | 'all';
+  users?: Record<string, string>;
+  allowAnonymous?: boolean;
+  /** Folder of the server's own certificate store. */
+  pkiDir: string;
+  /** Accept any client certificate (tests of the client side's own trust). */
+  trustAllClients?: boolean;
+}
+
+export const ELEVATOR_VARIABLES: Record<keyof ElevatorState, { dataType: DataType; unit?: string; browseName: string }> = {
+  floor: { dataType: DataType.Int16, browseName: 'Floor' },
+  direction: { dataType: DataType.Int16, browseName: 'Direction' },
+  running: { dataType: DataType.Boolean, browseName: 'Running' },
+  door_open: { dataType: DataType.Boolean, browseName: 'DoorOpen' },
+  in_door_zone: { dataType: DataType.Boolean, browseName: 'InDoorZone' },
+  passenger_present: { dataType: DataType.Boolean, browseName: 'PassengerPresent' },
+  load: { dataType: DataType.Double, unit: 'kg', browseName: 'Load' },
+  speed: { dataType: DataType.Double, unit: 'm/s', browseName: 'Speed' },
+  safety_circuit: { dataType: DataType.Boolean, browseName: 'SafetyCircuit' },
+  door_lock_circuit: { dataType: DataType.Boolean, browseName: 'DoorLockCircuit' },
+  main_power: { dataType: DataType.Boolean, browseName: 'MainPower' },
+  service_mode: { dataType: DataType.Int16, browseName: 'ServiceMode' },
+  fault_code: { dataType: DataType.Int16, browseName: 'FaultCode' },
+  run_count: { dataType: DataType.UInt32, browseName: 'RunCount' },
+};
+
+export interface ElevatorServer {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  endpoint(): string;
+  /** Monitored items that clients hold on this server right now. */
+  monitoredItemCount(): number;
+  stateAt(now: number): ElevatorState;
+  /** Make one variable answer with a bad status (a broken sensor). */
+  breakVariable(name: keyof ElevatorState, broken: boolean): void;
+}
+
+export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServer {
+  const id = opts.id ?? 'Lift3';
+  const origin = Date.now();
+  const broken = new Set<string>();
+  let server: OPCUAServer | undefined;
+  const stateAt = (now: number) => elevatorAt(now - origin, opts.scenario, opts.seed ?? 1);
+
+  return {
+    async start() {
+      mkdirSync(opts.pkiDir, { recursive: true });
+      const serverCertificateManager = new OPCUACertificateManager({ rootFolder: join(opts.pkiDir, 'server'), automaticallyAcceptUnknownCertificate: opts.trustAllClients ?? true });
+      const security = opts.security ?? 'all';
+      const modes = security === 'none' ? [MessageSecurityMode.None] : security === 'secure' ? [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt] : [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt];
+      const policies = security === 'none' ? [SecurityPolicy.None] : [...(security === 'all' ? [SecurityPolicy.None] : []), SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes128_Sha256_RsaOaep, SecurityPolicy.Aes256_Sha256_RsaPss];
+      const users = opts.users;
+      const s = new OPCUAServer({
+        port: opts.port,
+        host: opts.host ?? '127.0.0.1',
+        hostname: opts.host ?? '127.0.0.1',
+        resourcePath: '/elevator',
+        serverCertificateManager,
+        securityModes: modes,
+        securityPolicies: policies,
+        allowAnonymous: opts.allowAnonymous ?? true,
+        userManager: users ? { isValidUser: (user: string, password: string) => users[user] === password } : undefined,
+        buildInfo: { productName: 'Elevator simulator', manufacturerName: 'special-equipment-gateway' },
+        alternateHostname: ['127.0.0.1'],
+      });
+      await s.initialize();
+      const addressSpace = s.engine.addressSpace!;
+      const namespace = addressSpace.getOwnNamespace();
+      const lift = namespace.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: id, nodeId: `s=${id}` });
+      for (const [key, v] of Object.entries(ELEVATOR_VARIABLES) as Array<[keyof ElevatorState, (typeof ELEVATOR_VARIABLES)[keyof ElevatorState]]>) {
+        const variable: UAVariable = namespace.addVariable({
+          componentOf: lift,
+          browseName: v.browseName,
+          nodeId: `s=${id}.${v.browseName}`,
+          dataType: v.dataType,
+          minimumSamplingInterval: 100,
+          value: {
+            get: () => {
+              if (broken.has(key)) return StatusCodes.BadSensorFailure;
+              return new Variant({ dataType: v.dataType, value: stateAt(Date.now())[key] });
+            },
+          },
+        });
+        void variable;
+      }
+      await s.start();
+      server = s;
+    },
+    async stop() {
+      const s = server;
+      server = undefined;
+      if (s) await s.shutdown(0);
+    },
+    endpoint: () => `opc.tcp://${opts.host ?? '127.0.0.1'}:${opts.port}/elevator`,
+    monitoredItemCount() {
+      const engine = server?.engine;
+      if (!engine) return 0;
+      return engine.getSessions().reduce((n, session) => n + session.publishEngine.subscriptions.reduce((m, sub) => m + sub.monitoredItemCount, 0), 0);
+    },
+    stateAt,
+    breakVariable(name, isBroken) {
+      if (isBroken) broken.add(name);
+      else broken.delete(name);
+    },
+  };
+}
