@@ -168,7 +168,6 @@ async function run(args: string[]): Promise<number> {
   // Signals are handled from the start: a Ctrl-C while components start stops them once started.
   let stopRequested: ((code: number) => void) | undefined;
   let firstSignalAt = 0;
-  let startDone = false;
   const stopped = new Promise<number>((resolve) => (stopRequested = resolve));
   const stop = () =>
     gateway.stop().then(
@@ -187,7 +186,7 @@ async function run(args: string[]): Promise<number> {
     }
     firstSignalAt = Date.now();
     log.info({ signal }, 'Stopping');
-    if (startDone) void stop();
+    void stop();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -200,9 +199,7 @@ async function run(args: string[]): Promise<number> {
     process.stderr.write(`Gateway cannot start: ${(err as Error).message} (${code})\n`);
     return EXIT.failure;
   }
-  startDone = true;
-  if (firstSignalAt > 0) void stop();
-  else printBanner(config, resolve(file), gateway.mqttUrl());
+  if (firstSignalAt === 0) printBanner(config, resolve(file), gateway.mqttUrl());
   return stopped;
 }
 

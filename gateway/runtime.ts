@@ -55,7 +55,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const link = createMqttLink({ url: mqttUrl, config: config.mqtt, clientId: config.mqtt.client_id ?? config.gateway.id, topics, log: log.child({ component: 'mqtt' }), waitForConnection: embedded });
   const pipeline = createPipeline({ link, topics, equipment: config.equipment.map((e) => e.id), log: log.child({ component: 'pipeline' }) });
 
-  const drivers: Array<{ name: string; connection: string; driver: Driver }> = [];
+  const drivers: Array<{ name: string; connection: string; type: string; driver: Driver }> = [];
   for (const connection of config.connections) {
     const equipment = config.equipment.filter((e) => e.connection === connection.id);
     if (equipment.length === 0) {
@@ -68,21 +68,31 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     drivers.push({
       name: `connection ${connection.id} (${connection.type})`,
       connection: connection.id,
+      type: connection.type,
       driver: definition.create(connection, equipment, { log: driverLog, sink: (batch) => pipeline.push(batch), dataDir }),
     });
   }
 
-  const simulators = config.simulators.map((s) => ({ name: `simulator ${s.type} on ${s.host}:${s.port}`, sim: createSimulator(s, dataDir) }));
+  const simulators = config.simulators.map((s) => ({ name: `simulator ${s.type} on ${s.host}:${s.port}`, type: s.type, sim: createSimulator(s, dataDir) }));
 
+  // Parts that load node-opcua take seconds to start: they come last, so the other devices are
+  // already being read meanwhile. Every simulator still starts before the drivers that read it.
+  const slow = (type: string) => type.startsWith('opcua');
+  const simulatorComponents = simulators.map(({ name, type, sim }) => ({ name, slow: slow(type), start: () => sim.start(), stop: () => sim.stop() }));
+  const driverComponents = drivers.map(({ name, type, driver }) => ({ name, slow: slow(type), start: async () => { await driver.init(); await driver.start(); }, stop: () => driver.stop() }));
   const components: Component[] = [
     { name: 'data folder', start: async () => void mkdirSync(dataDir, { recursive: true }), stop: async () => {} },
-    ...simulators.map(({ name, sim }) => ({ name, start: () => sim.start(), stop: () => sim.stop() })),
     ...(broker ? [{ name: 'embedded MQTT broker', start: () => broker.start(), stop: () => broker.stop() }] : []),
     { name: 'MQTT client', start: () => link.start(), stop: () => link.stop() },
     { name: 'pipeline', start: async () => {}, stop: () => pipeline.stop() },
-    ...drivers.map(({ name, driver }) => ({ name, start: async () => { await driver.init(); await driver.start(); }, stop: () => driver.stop() })),
+    ...simulatorComponents.filter((c) => !c.slow),
+    ...driverComponents.filter((c) => !c.slow),
+    ...simulatorComponents.filter((c) => c.slow),
+    ...driverComponents.filter((c) => c.slow),
   ];
   const started: Component[] = [];
+  let starting: Promise<void> | undefined;
+  let stopping = false;
 
   const stopAll = async () => {
     while (started.length > 0) {
@@ -111,20 +121,27 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     broker,
     mqttUrl,
     driverStats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
-    async start() {
-      for (const c of components) {
-        try {
-          await c.start();
-          started.push(c);
-        } catch (err) {
-          await stopAll();
-          if (err instanceof GatewayError) throw err;
-          throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot start ${c.name}: ${(err as Error).message}`, { cause: err });
+    start() {
+      starting = (async () => {
+        for (const c of components) {
+          if (stopping) return;
+          try {
+            await c.start();
+            started.push(c);
+          } catch (err) {
+            await stopAll();
+            if (err instanceof GatewayError) throw err;
+            throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot start ${c.name}: ${(err as Error).message}`, { cause: err });
+          }
         }
-      }
-      log.info({ gateway: config.gateway.id, site: config.gateway.site, equipment: config.equipment.length }, 'Gateway started');
+        if (!stopping) log.info({ gateway: config.gateway.id, site: config.gateway.site, equipment: config.equipment.length }, 'Gateway started');
+      })();
+      return starting;
     },
     async stop() {
+      // A stop during start lets the component being started finish, then stops what was started.
+      stopping = true;
+      await starting?.catch(() => undefined);
       await stopAll();
       log.info('Gateway stopped');
     },

@@ -46,7 +46,13 @@ describe('the demo (npm start)', () => {
     const telemetry = await sub.waitFor((m) => m.topic === 'gw/demo-site/B-07/telemetry', 10_000, 'telemetry');
     expect(telemetry.at - t0).toBeLessThan(5000);
     expectBoilerTelemetry(telemetry.payload, { from: t0, to: Date.now() });
-    expect(r.output()).toContain(`mosquitto_sub -h 127.0.0.1 -p ${port} -t 'gw/demo-site/#' -v`);
+    // The elevator arrives over OPC UA (SignAndEncrypt with the simulator's certificate trusted).
+    const lift = await sub.waitFor((m) => m.topic === 'gw/demo-site/L-3/telemetry', 20_000, 'elevator telemetry');
+    const liftValues = (JSON.parse(lift.payload) as { values: Record<string, unknown>; quality: Record<string, string> });
+    expect(typeof liftValues.values.floor).toBe('number');
+    expect(Object.values(liftValues.quality).every((q) => q === 'good')).toBe(true);
+    // The banner comes once every device is being read (the OPC UA elevator takes a few seconds more).
+    await expect.poll(() => r.output(), { timeout: 15_000 }).toContain(`mosquitto_sub -h 127.0.0.1 -p ${port} -t 'gw/demo-site/#' -v`);
 
     const { code, ms } = await r.interrupt('SIGINT');
     expect(code).toBe(0);
@@ -63,6 +69,7 @@ describe('the demo (npm start)', () => {
     const sub = await subscribeWhenUp(mosquitto.url, 'gw/demo-site/#', r);
     await sub.waitFor((m) => m.topic.endsWith('/telemetry'), 10_000, 'telemetry');
     await sub.waitFor((m) => m.topic === 'gw/demo-site/gateway/status', 10_000, 'gateway status');
+    await expect.poll(() => r.output(), { timeout: 15_000 }).toContain('Stop with Ctrl-C');
     expect(JSON.parse((await retained(mosquitto.url, 'gw/demo-site/gateway/status'))!)).toMatchObject({ state: 'online' });
     const { code, ms } = await r.interrupt('SIGINT');
     expect(code).toBe(0);
@@ -84,7 +91,9 @@ describe('the demo (npm start)', () => {
     const r = await demo({ MQTT_PORT: String(port) });
     const sub = await subscribeWhenUp(`mqtt://127.0.0.1:${port}`, 'gw/demo-site/B-07/telemetry', r);
     await sub.waitFor(() => true);
-    const { code } = await r.interrupt('SIGTERM');
+    // Even while the slower devices are still starting.
+    const { code, ms } = await r.interrupt('SIGTERM');
+    expect(ms).toBeLessThan(5000);
     expect(code).toBe(0);
   });
 });
