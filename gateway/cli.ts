@@ -33,6 +33,11 @@ const USAGE = `Usage:
   gateway scan modbus (--host H [--port 502] [--rtu-over-tcp] | --path DEV [--baud-rate 9600] [--parity none|even|odd])
                       [--unit 1] --address hr:100 [--count 10] [--timeout 1s]
                             read registers and print every decoding (types and byte orders) side by side
+  gateway certs list [-c FILE]              OPC UA certificates trusted and rejected (data folder of the site)
+  gateway certs trust THUMBPRINT [-c FILE]  move a rejected server certificate to trusted
+  gateway browse ENDPOINT [--node ID] [--depth 4] [--points] [--security-mode None] [--security-policy P]
+                      [--username U --password P] [-c FILE]
+                            list OPC UA variables with NodeId, data type and value, or as point entries
   gateway --version`;
 
 async function main(argv: string[]): Promise<number> {
@@ -44,6 +49,10 @@ async function main(argv: string[]): Promise<number> {
       return check(rest);
     case 'scan':
       return scan(rest);
+    case 'certs':
+      return certs(rest);
+    case 'browse':
+      return browse(rest);
     case '--version':
     case '-v':
       process.stdout.write(`${JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version}\n`);
@@ -71,6 +80,85 @@ function check(args: string[]): number {
   if (!config) return EXIT.invalid;
   process.stdout.write(`${file}: valid (${config.connections.length} connection${config.connections.length === 1 ? '' : 's'}, ${config.equipment.length} equipment)\n`);
   return EXIT.ok;
+}
+
+/** The data folder of the site file given with -c (the demo's by default), for certificate commands. */
+function dataDirOf(file: string | undefined): string | undefined {
+  const config = loadOrReport(file ?? join(packageRoot(), 'config', 'demo.yaml'));
+  return config && resolve(config.gateway.data_dir);
+}
+
+async function certs(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' } } });
+  const [action, thumbprint] = positionals;
+  if (!(action === 'list' && !thumbprint) && !(action === 'trust' && thumbprint)) {
+    process.stderr.write(`gateway certs takes "list" or "trust THUMBPRINT" (GW_ERR_USAGE)\n${USAGE}\n`);
+    return EXIT.invalid;
+  }
+  const dataDir = dataDirOf(values.config);
+  if (!dataDir) return EXIT.invalid;
+  const pki = join(dataDir, 'pki');
+  const { listCertificates, trustCertificate } = await import('../drivers/opcua/certs.js');
+  if (action === 'list') {
+    const list = listCertificates(pki);
+    if (list.length === 0) process.stdout.write(`No certificates in ${pki}\n`);
+    for (const c of list) process.stdout.write(`${c.status.padEnd(8)} ${c.thumbprint}  ${c.subject}  valid until ${c.notAfter}\n`);
+    return EXIT.ok;
+  }
+  try {
+    const c = trustCertificate(pki, thumbprint!);
+    process.stdout.write(`Trusted ${c.thumbprint} (${c.subject}); the gateway uses it at its next connection attempt\n`);
+    return EXIT.ok;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return EXIT.failure;
+  }
+}
+
+async function browse(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      node: { type: 'string' },
+      depth: { type: 'string', default: '4' },
+      points: { type: 'boolean' },
+      'security-mode': { type: 'string', default: 'None' },
+      'security-policy': { type: 'string' },
+      username: { type: 'string' },
+      password: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+    },
+  });
+  const endpoint = positionals[0];
+  const { opcuaConnectionSchema } = await import('../drivers/opcua/schema.js');
+  const connection = opcuaConnectionSchema.safeParse({
+    id: 'browse',
+    type: 'opcua',
+    endpoint,
+    security_mode: values['security-mode'],
+    ...(values['security-policy'] ? { security_policy: values['security-policy'] } : {}),
+    ...(values.username ? { user: { type: 'username', username: values.username, password: values.password ?? '' } } : {}),
+  });
+  if (!connection.success || positionals.length !== 1) {
+    const problems = connection.success ? [] : connection.error.issues.map((i) => `${i.path[0] === 'endpoint' ? 'ENDPOINT' : `--${String(i.path[0] ?? '').replace(/_/g, '-')}`}: ${i.message}`);
+    process.stderr.write(`${problems.join('\n') || 'gateway browse takes one endpoint (GW_ERR_USAGE)'}\n`);
+    return EXIT.invalid;
+  }
+  const dataDir = values.config ? dataDirOf(values.config) : resolve('.data');
+  if (!dataDir) return EXIT.invalid;
+  const { browseEndpoint } = await import('../drivers/opcua/browse.js');
+  try {
+    const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr });
+    const lines = await browseEndpoint(connection.data, join(dataDir, 'pki'), { node: values.node, depth: Number(values.depth), asPoints: values.points ?? false, log });
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return EXIT.ok;
+  } catch (err) {
+    const message = (err as Error).message.split('\n')[0]!;
+    const hint = message.includes('BadCertificateUntrusted') ? `\nThe server's certificate is not trusted yet: see it with \`gateway certs list${values.config ? ` -c ${values.config}` : ''}\` and trust it with \`gateway certs trust <thumbprint>\`.` : '';
+    process.stderr.write(`Browse failed: ${message}${hint}\n`);
+    return EXIT.failure;
+  }
 }
 
 async function scan(args: string[]): Promise<number> {

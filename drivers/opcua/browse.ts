@@ -1,6 +1,9 @@
 // `gateway browse`: the variables under a node, with NodeId, data type and value, and ready-to-paste
 // point entries.
-import { AttributeIds, BrowseDirection, type ClientSession, DataType, NodeClass, resolveNodeId } from 'node-opcua';
+import { AttributeIds, BrowseDirection, type ClientSession, DataType, MessageSecurityMode, NodeClass, OPCUACertificateManager, OPCUAClient, SecurityPolicy, UserTokenType } from 'node-opcua';
+import type { OpcuaConnection } from './schema.js';
+import type { Logger } from 'pino';
+import { routeLibraryLogs } from './driver.js';
 
 export interface BrowsedVariable {
   nodeId: string;
@@ -60,4 +63,33 @@ export function formatVariables(vars: BrowsedVariable[], asPoints: boolean): str
   return vars.map((v) => `${v.nodeId.padEnd(34)} ${v.dataType.padEnd(10)} ${v.status === 'Good' ? JSON.stringify(v.value) : v.status}   ${v.path}`);
 }
 
-export { resolveNodeId };
+/** Connects once (no retries), browses, and returns the lines to print. */
+export async function browseEndpoint(conn: OpcuaConnection, pkiDir: string, opts: { node?: string | undefined; depth: number; asPoints: boolean; log: Logger }): Promise<string[]> {
+  routeLibraryLogs(opts.log);
+  const certificates = new OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: false });
+  await certificates.initialize();
+  const policy = conn.security_policy ?? (conn.security_mode === 'None' ? 'None' : 'Basic256Sha256');
+  const client = OPCUAClient.create({
+    applicationName: 'special-equipment-gateway',
+    securityMode: MessageSecurityMode[conn.security_mode],
+    securityPolicy: SecurityPolicy[policy],
+    endpointMustExist: false,
+    connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
+    defaultTransactionTimeout: conn.request_timeout,
+    clientCertificateManager: certificates,
+  });
+  try {
+    await client.connect(conn.endpoint);
+    const u = conn.user;
+    const session = await client.createSession(u.type === 'username' ? { type: UserTokenType.UserName, userName: u.username, password: u.password } : { type: UserTokenType.Anonymous });
+    try {
+      const vars = await browseVariables(session, opts.node ?? 'ns=0;i=85', opts.depth);
+      return vars.length ? formatVariables(vars, opts.asPoints) : ['No variables found'];
+    } finally {
+      await session.close();
+    }
+  } finally {
+    await client.disconnect();
+    await certificates.dispose();
+  }
+}

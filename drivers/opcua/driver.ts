@@ -125,6 +125,8 @@ class OpcuaDriver implements Driver {
     this.client = client;
     client.on('backoff', (count: number, delay: number) => {
       if (count === 0 || count % 10 === 0) this.log.warn({ endpoint: this.conn.endpoint, attempt: count + 1, retryIn: delay }, 'OPC UA server not reachable; retrying with backoff');
+      // node-opcua retries by itself; meanwhile the points say why they have no value.
+      if (!this.session) this.emitAllBad('not connected: OPC UA server not reachable');
     });
     client.on('connection_lost', () => {
       this.log.warn({ endpoint: this.conn.endpoint }, 'OPC UA connection lost; reconnecting');
@@ -145,11 +147,17 @@ class OpcuaDriver implements Driver {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    // A server that is gone cannot answer: nothing here may wait on it for long.
+    const bounded = (p: Promise<unknown>, ms: number) => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, ms))]);
+    const client = this.client;
     try {
-      for (const s of this.subscriptions.splice(0)) await s.terminate().catch(() => undefined);
-      await this.session?.close().catch(() => undefined);
-      await this.client?.disconnect();
+      if (client && !client.isReconnecting && this.session) {
+        await bounded(Promise.all(this.subscriptions.map((s) => s.terminate())), 1000);
+        await bounded(this.session.close(), 1000);
+      }
+      if (client) await bounded(client.disconnect(), 2000);
     } finally {
+      this.subscriptions.length = 0;
       this.session = undefined;
       await this.certificates?.dispose();
     }
@@ -181,7 +189,7 @@ class OpcuaDriver implements Driver {
         if (this.stopped) return;
         this.counters.sessionFailures++;
         const reason = (err as Error).message.split('\n')[0];
-        this.log.error({ endpoint: this.conn.endpoint, reason }, 'OPC UA server refused the session');
+        if (attempt === 0) this.log.error({ endpoint: this.conn.endpoint, reason }, 'OPC UA server refused the session; retrying with backoff');
         this.emitAllBad(`session refused: ${reason}`);
         await this.sleep(Math.min(this.conn.reconnect.max_delay, this.conn.reconnect.initial_delay * 2 ** (attempt + 2)));
       }

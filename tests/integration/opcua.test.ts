@@ -1,0 +1,156 @@
+// The OPC UA driver against the project's elevator server over real OPC UA, secured and not.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { parseSite } from '../../config/load.js';
+import { addTrusted, listCertificates } from '../../drivers/opcua/certs.js';
+import { opcuaDriver } from '../../drivers/opcua/index.js';
+import { createElevatorServer, type ElevatorServer, type ElevatorServerOptions } from '../../drivers/opcua/simulator.js';
+import type { Driver, Reading } from '../../drivers/types.js';
+import { gatewayAsync } from '../helpers/cli.js';
+import { freePort } from '../helpers/processes.js';
+
+const silent = pino({ level: 'silent' });
+const SCENARIO = { normal: 600_000, trapped: 40_000, ucmp: 5000, power_loss: 15_000, repeat: true };
+const POINTS = ['Floor', 'Running', 'DoorOpen', 'Load', 'RunCount'];
+
+describe('OPC UA', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!();
+  });
+
+  const elevator = async (o: Partial<ElevatorServerOptions> = {}): Promise<ElevatorServer & { pkiDir: string; port: number }> => {
+    const pkiDir = mkdtempSync(join(tmpdir(), 'gw-ua-server-'));
+    const port = o.port ?? (await freePort());
+    const server = createElevatorServer({ port, scenario: SCENARIO, pkiDir, ...o });
+    await server.start();
+    cleanup.push(() => server.stop());
+    return Object.assign(server, { pkiDir, port });
+  };
+  const serverCertificate = (s: { pkiDir: string }) => join(s.pkiDir, 'server', 'own', 'certs', 'certificate.pem');
+
+  const siteYaml = (endpoint: string, dataDir: string, connection: string, points = POINTS.map((p) => `{ name: ${p.toLowerCase()}, node: "ns=1;s=Lift3.${p}" }`), equipment = '') => `version: 1
+gateway: { id: g, site: s, data_dir: ${dataDir} }
+connections:
+  - { id: lift, type: opcua, endpoint: "${endpoint}", request_timeout: 3s, reconnect: { initial_delay: 200ms, max_delay: 1s }${connection ? `, ${connection}` : ''} }
+equipment:
+  - { id: L-3, category: elevator, connection: lift, poll_interval: 200ms${equipment}, points: [${points.join(', ')}] }
+`;
+
+  const run = async (yaml: string, dataDir: string) => {
+    const cfg = parseSite(yaml, { env: {} });
+    const readings: Reading[] = [];
+    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: (b) => readings.push(...b), dataDir });
+    cleanup.push(() => driver.stop());
+    await driver.init();
+    await driver.start();
+    const good = (point: string, since = 0) => readings.filter((r) => r.point === point && r.quality === 'good' && r.ts >= since);
+    return { driver, readings, good };
+  };
+
+  it.each([
+    ['None', 'None'],
+    ['SignAndEncrypt', 'Basic256Sha256'],
+    ['Sign', 'Aes128_Sha256_RsaOaep'],
+    ['SignAndEncrypt', 'Aes256_Sha256_RsaPss'],
+  ])('subscribes with security %s / %s and reads what the elevator reports', async (mode, policy) => {
+    const server = await elevator();
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
+    addTrusted(join(dataDir, 'pki'), serverCertificate(server));
+    const { good, driver } = await run(siteYaml(server.endpoint(), dataDir, `security_mode: ${mode}, security_policy: ${policy}`), dataDir);
+    await expect.poll(() => POINTS.every((p) => good(p.toLowerCase()).length > 0), { timeout: 10_000 }).toBe(true);
+    const floor = good('floor').at(-1)!;
+    expect(floor.value).toBe(server.stateAt(floor.sourceTs ?? floor.ts).floor);
+    expect(typeof floor.sourceTs).toBe('number');
+    expect(typeof good('running').at(-1)!.value).toBe('boolean');
+    expect(driver.stats!().monitoredItems).toBe(POINTS.length);
+    expect(server.monitoredItemCount()).toBe(POINTS.length);
+  });
+
+  it('refuses an unknown server certificate, files it under rejected/, and connects once it is trusted', async () => {
+    const server = await elevator({ security: 'secure' });
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
+    const yaml = siteYaml(server.endpoint(), dataDir, 'security_mode: SignAndEncrypt');
+    const siteFile = join(dataDir, 'site.yaml');
+    writeFileSync(siteFile, yaml);
+    const { readings, good } = await run(yaml, dataDir);
+    await expect.poll(() => readings.some((r) => r.quality === 'bad' && /BadCertificateUntrusted/.test(r.reason ?? '')), { timeout: 10_000 }).toBe(true);
+    expect(good('floor')).toHaveLength(0);
+    const rejected = listCertificates(join(dataDir, 'pki')).filter((c) => c.status === 'rejected');
+    expect(rejected).toHaveLength(1);
+
+    const list = await gatewayAsync(['certs', 'list', '-c', siteFile]);
+    expect(list.stdout).toContain(`rejected ${rejected[0]!.thumbprint}`);
+    const trust = await gatewayAsync(['certs', 'trust', rejected[0]!.thumbprint.slice(0, 12), '-c', siteFile]);
+    expect(trust.code).toBe(0);
+    expect(trust.stdout).toContain(`Trusted ${rejected[0]!.thumbprint}`);
+    const since = Date.now();
+    await expect.poll(() => good('floor', since).length, { timeout: 15_000 }).toBeGreaterThan(0);
+  });
+
+  it('comes back after a server restart within 10 s, without duplicate monitored items', async () => {
+    const server = await elevator();
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
+    addTrusted(join(dataDir, 'pki'), serverCertificate(server));
+    const { readings, good, driver } = await run(siteYaml(server.endpoint(), dataDir, 'security_mode: SignAndEncrypt'), dataDir);
+    await expect.poll(() => server.monitoredItemCount(), { timeout: 10_000 }).toBe(POINTS.length);
+
+    await server.stop();
+    await expect.poll(() => readings.some((r) => r.point === 'floor' && r.quality === 'bad' && r.reason === 'connection lost'), { timeout: 10_000 }).toBe(true);
+    const restarted = createElevatorServer({ port: server.port, scenario: SCENARIO, pkiDir: server.pkiDir });
+    await restarted.start();
+    cleanup.push(() => restarted.stop());
+    const back = Date.now();
+    await expect.poll(() => good('floor', back).length, { timeout: 10_000 }).toBeGreaterThan(0);
+    // Values keep changing through the subscription, not only the read after reconnection.
+    await expect.poll(() => restarted.monitoredItemCount(), { timeout: 10_000 }).toBe(POINTS.length);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(restarted.monitoredItemCount()).toBe(POINTS.length);
+    expect(driver.stats!().reconnections).toBeGreaterThanOrEqual(1);
+  });
+
+  it('marks a NodeId or browse path that does not exist bad, and keeps the other points', async () => {
+    const server = await elevator();
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
+    const points = ['{ name: floor, node: "ns=1;s=Lift3.Floor" }', '{ name: ghost, node: "ns=1;s=Lift3.Ghost" }', '{ name: by_path, node: "/1:Lift3/1:Load" }', '{ name: lost_path, node: "/1:Lift3/1:Nowhere" }', '{ name: load, node: "ns=1;s=Lift3.Load" }'];
+    const { readings, good } = await run(siteYaml(server.endpoint(), dataDir, 'security_mode: None', points), dataDir);
+    await expect.poll(() => good('floor').length > 0 && good('by_path').length > 0, { timeout: 10_000 }).toBe(true);
+    const last = (p: string) => readings.filter((r) => r.point === p).at(-1)!;
+    expect([last('ghost').quality, last('ghost').reason, last('ghost').value]).toEqual(['bad', 'BadNodeIdUnknown', null]);
+    expect([last('lost_path').quality, last('lost_path').reason]).toEqual(['bad', 'BadNoMatch']);
+    expect(last('by_path').value).toBe(last('load').value);
+
+    // A sensor that breaks: bad with the server's status, never a number.
+    server.breakVariable('load', true);
+    await expect.poll(() => last('load').reason, { timeout: 5000 }).toBe('BadSensorFailure');
+    expect(last('load').value).toBeNull();
+  });
+
+  it('reads with one Read request per poll in poll mode', async () => {
+    const server = await elevator();
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
+    const { good, driver } = await run(siteYaml(server.endpoint(), dataDir, 'security_mode: None', undefined, ', mode: poll'), dataDir);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(good('runcount').length).toBeGreaterThanOrEqual(8); // a value every 200 ms, changed or not
+    expect(driver.stats!().monitoredItems).toBe(0);
+    expect(server.monitoredItemCount()).toBe(0);
+  });
+
+  it('says clearly when the password is wrong or the endpoint is not OPC UA, and keeps running', async () => {
+    const server = await elevator({ users: { gateway: 's3cret' }, allowAnonymous: false });
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
+    const wrong = await run(siteYaml(server.endpoint(), dataDir, 'security_mode: None, user: { type: username, username: gateway, password: nope }'), dataDir);
+    await expect.poll(() => wrong.readings.some((r) => /^session refused: .*BadUserAccessDenied/.test(r.reason ?? '')), { timeout: 10_000 }).toBe(true);
+    const right = await run(siteYaml(server.endpoint(), dataDir, 'security_mode: None, user: { type: username, username: gateway, password: s3cret }'), dataDir);
+    await expect.poll(() => right.good('floor').length, { timeout: 10_000 }).toBeGreaterThan(0);
+
+    // Mosquitto's port: something answers, but not OPC UA.
+    const mosquitto = inject('mosquitto');
+    const notUa = await run(siteYaml(`opc.tcp://127.0.0.1:${mosquitto.port}`, dataDir, 'security_mode: None'), dataDir);
+    await expect.poll(() => notUa.readings.some((r) => /^not connected: /.test(r.reason ?? '')), { timeout: 15_000 }).toBe(true);
+    expect(notUa.good('floor')).toHaveLength(0);
+  });
+});
