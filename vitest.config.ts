@@ -17,6 +17,9 @@ export default defineConfig({
           globalSetup: ['tests/setup/servers.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
+          // One file at a time: these tests start real servers and measure timings (polls at their
+          // rate, Ctrl-C within 2 s) that a 2-core machine running them side by side would blur.
+          fileParallelism: false,
         },
       },
     ],

@@ -98,6 +98,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     while (started.length > 0) {
       const c = started.pop()!;
       let timer: NodeJS.Timeout | undefined;
+      const t0 = Date.now();
       try {
         await Promise.race([
           c.stop(),
@@ -109,6 +110,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         log.error({ err, component: c.name }, 'Component did not stop cleanly');
       } finally {
         clearTimeout(timer);
+        log.debug({ component: c.name, ms: Date.now() - t0 }, 'Component stopped');
       }
     }
   };
