@@ -121,8 +121,9 @@ class ModbusDriver implements Driver {
 
   async start(): Promise<void> {
     this.started = true;
-    // The first poll waits for the first attempt to connect, so a reachable device is never reported offline at start.
-    await this.link.start();
+    // The first poll waits for the first attempt to connect (at most one timeout), so a reachable
+    // device is never reported offline at start.
+    await Promise.race([this.link.start(), new Promise((r) => setTimeout(r, this.conn.timeout))]);
     const origin = Date.now();
     for (const g of this.groups) this.schedule(g, origin, 0);
   }

@@ -138,9 +138,8 @@ class OpcuaDriver implements Driver {
       // Subscriptions come back by transfer or re-creation; read everything once so no point waits for its next change.
       void this.readAll();
     });
-    // Connecting retries forever in the background: the gateway never waits on a device for long.
-    const connected = this.connectAndSubscribe();
-    await Promise.race([connected, new Promise((r) => setTimeout(r, this.conn.request_timeout))]);
+    // Connecting retries forever in the background: the gateway never waits on a device.
+    void this.connectAndSubscribe();
   }
 
   async stop(): Promise<void> {
