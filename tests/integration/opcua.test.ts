@@ -66,7 +66,8 @@ equipment:
     expect(floor.value).toBe(server.stateAt(floor.sourceTs ?? floor.ts).floor);
     expect(typeof floor.sourceTs).toBe('number');
     expect(typeof good('running').at(-1)!.value).toBe('boolean');
-    expect(driver.stats!().monitoredItems).toBe(POINTS.length);
+    // The first values come from a Read; the subscription follows.
+    await expect.poll(() => driver.stats!().monitoredItems, { timeout: 10_000 }).toBe(POINTS.length);
     expect(server.monitoredItemCount()).toBe(POINTS.length);
   });
 
@@ -133,8 +134,10 @@ equipment:
     const server = await elevator();
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
     const { good, driver } = await run(siteYaml(server.endpoint(), dataDir, 'security_mode: None', undefined, ', mode: poll'), dataDir);
+    await expect.poll(() => driver.stats!().connected, { timeout: 10_000 }).toBe(1);
+    const since = Date.now();
     await new Promise((r) => setTimeout(r, 2000));
-    expect(good('runcount').length).toBeGreaterThanOrEqual(8); // a value every 200 ms, changed or not
+    expect(good('runcount', since).length).toBeGreaterThanOrEqual(8); // a value every 200 ms, changed or not
     expect(driver.stats!().monitoredItems).toBe(0);
     expect(server.monitoredItemCount()).toBe(0);
   });
