@@ -4,6 +4,7 @@ import { type Area, isBitArea, parseAddress } from './address.js';
 import { type ByteOrder, type DataType, decode, REGISTER_COUNT } from './codec.js';
 import { createModbusLink, type ModbusFailure, type ModbusLink, toFailure } from './link.js';
 import { planRequests, type Request } from './planner.js';
+import { onGrid } from '../common/schedule.js';
 import {
   type ModbusConnection,
   modbusEquipmentSchema,
@@ -83,9 +84,8 @@ class ModbusDriver implements Driver {
   private readonly link: ModbusLink;
   private readonly groups: Group[] = [];
   private readonly health = new Map<number, UnitHealth>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly schedules: Array<{ stop(): void }> = [];
   private readonly counters = { requests: 0, failures: 0, overruns: 0 };
-  private started = false;
   private readonly log: Logger;
 
   constructor(
@@ -120,35 +120,20 @@ class ModbusDriver implements Driver {
   }
 
   async start(): Promise<void> {
-    this.started = true;
     // The first poll waits for the first attempt to connect (at most one timeout), so a reachable
     // device is never reported offline at start.
     await Promise.race([this.link.start(), new Promise((r) => setTimeout(r, this.conn.timeout))]);
-    const origin = Date.now();
-    for (const g of this.groups) this.schedule(g, origin, 0);
+    for (const g of this.groups) this.schedules.push(onGrid(g.interval, () => void this.poll(g)));
   }
 
   async stop(): Promise<void> {
-    this.started = false;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    for (const s of this.schedules.splice(0)) s.stop();
     await this.link.stop();
   }
 
   stats(): ModbusDriverStats {
     const threshold = this.conn.failures_before_backoff;
     return { ...this.counters, backedOffUnits: [...this.health.values()].filter((h) => h.failures >= threshold).length, connects: this.link.connects };
-  }
-
-  /** Polls at origin + n × interval; a late poll is taken once and the grid resumes, nothing queues up. */
-  private schedule(g: Group, origin: number, n: number): void {
-    if (!this.started) return;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      void this.poll(g);
-      this.schedule(g, origin, Math.max(n + 1, Math.floor((Date.now() - origin) / g.interval) + 1));
-    }, Math.max(0, origin + n * g.interval - Date.now()));
-    this.timers.add(timer);
   }
 
   private async poll(g: Group): Promise<void> {

@@ -26,6 +26,7 @@ import { setDebugLogger, setErrorLogger, setWarningLogger } from 'node-opcua-deb
 import type { Logger } from 'pino';
 import type { Driver, DriverContext, EquipmentBase, Quality, Reading } from '../types.js';
 import type { OpcuaConnection, OpcuaEquipment, OpcuaPoint } from './schema.js';
+import { onGrid } from '../common/schedule.js';
 
 export type Equipment = EquipmentBase & OpcuaEquipment;
 
@@ -84,6 +85,7 @@ class OpcuaDriver implements Driver {
   private readonly subscriptions: ClientSubscription[] = [];
   private readonly items: Item[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly schedules: Array<{ stop(): void }> = [];
   private pending: Reading[] = [];
   private flushScheduled = false;
   private stopped = false;
@@ -146,6 +148,7 @@ class OpcuaDriver implements Driver {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const s of this.schedules.splice(0)) s.stop();
     // A server that is gone cannot answer: nothing here may wait on it for long.
     const bounded = (p: Promise<unknown>, ms: number) => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, ms))]);
     const client = this.client;
@@ -302,20 +305,8 @@ class OpcuaDriver implements Driver {
   }
 
   private startPolling(): void {
-    for (const eq of this.equipment) {
-      if (eq.mode !== 'poll') continue;
-      const origin = Date.now();
-      const tick = (n: number) => {
-        if (this.stopped) return;
-        const timer = setTimeout(() => {
-          this.timers.delete(timer);
-          void this.readAll(eq);
-          tick(Math.max(n + 1, Math.floor((Date.now() - origin) / eq.poll_interval) + 1));
-        }, Math.max(0, origin + n * eq.poll_interval - Date.now()));
-        this.timers.add(timer);
-      };
-      tick(1);
-    }
+    // The first values came from the Read at connection; the grid starts one interval later.
+    for (const eq of this.equipment) if (eq.mode === 'poll') this.schedules.push(onGrid(eq.poll_interval, () => void this.readAll(eq), 1));
   }
 
   private emitAllBad(reason: string): void {

@@ -1,13 +1,13 @@
 import type { Driver, DriverContext, DriverDefinition, EquipmentBase, Reading } from '../types.js';
 import { MODELS, simConnectionSchema, simEquipmentSchema, simPointSchema, type SimConnection, type SimEquipment } from './schema.js';
 import { steamBoilerAt } from './steam-boiler.js';
+import { onGrid } from '../common/schedule.js';
 
 type Equipment = EquipmentBase & SimEquipment;
 
-/** Polls each simulated equipment on its own drift-free schedule. */
+/** Polls each simulated equipment on its own grid. */
 class SimDriver implements Driver {
-  private readonly timers = new Map<string, NodeJS.Timeout>();
-  private started = false;
+  private readonly schedules: Array<{ stop(): void }> = [];
 
   constructor(
     private readonly connection: SimConnection,
@@ -18,28 +18,13 @@ class SimDriver implements Driver {
   async init(): Promise<void> {}
 
   async start(): Promise<void> {
-    this.started = true;
     const origin = Date.now();
-    for (const eq of this.equipment) this.schedule(eq, origin, 0);
+    for (const eq of this.equipment) this.schedules.push(onGrid(eq.poll_interval, () => this.poll(eq, origin)));
     this.ctx.log.info({ equipment: this.equipment.map((e) => e.id) }, 'Simulation started');
   }
 
   async stop(): Promise<void> {
-    this.started = false;
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
-  }
-
-  /** Polls at origin + n * interval; an overrun skips ahead instead of queueing polls up. */
-  private schedule(eq: Equipment, origin: number, n: number): void {
-    if (!this.started) return;
-    const due = origin + n * eq.poll_interval;
-    const timer = setTimeout(() => {
-      this.poll(eq, origin);
-      const next = Math.max(n + 1, Math.floor((Date.now() - origin) / eq.poll_interval) + 1);
-      this.schedule(eq, origin, next);
-    }, Math.max(0, due - Date.now()));
-    this.timers.set(eq.id, timer);
+    for (const s of this.schedules.splice(0)) s.stop();
   }
 
   private poll(eq: Equipment, origin: number): void {
