@@ -141,7 +141,10 @@ class OpcuaDriver implements Driver {
       void this.readAll();
     });
     // Connecting retries forever in the background: the gateway never waits on a device.
-    void this.connectAndSubscribe();
+    this.connectAndSubscribe().catch((err: Error) => {
+      if (!this.stopped) this.log.error({ endpoint: this.conn.endpoint, err: err.message }, 'OPC UA driver gave up connecting; its points stay bad until restart');
+      if (!this.stopped) this.emitAllBad(`driver failed: ${err.message.split('\n')[0]}`);
+    });
   }
 
   async stop(): Promise<void> {
@@ -183,6 +186,26 @@ class OpcuaDriver implements Driver {
         await this.sleep(Math.min(this.conn.reconnect.max_delay, this.conn.reconnect.initial_delay * 2 ** attempt));
       }
     }
+    // A session whose setup fails half-way (the server closes it, the link drops) is closed and set up again.
+    for (let attempt = 0; !this.stopped; attempt++) {
+      await this.openSession();
+      if (this.stopped || !this.session) return;
+      try {
+        await this.setUpSession();
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        const reason = (err as Error).message.split('\n')[0];
+        this.log.warn({ endpoint: this.conn.endpoint, reason }, 'OPC UA session setup failed; opening a new session');
+        this.emitAllBad(`setup failed: ${reason}`);
+        await this.dropSession();
+        await this.sleep(Math.min(this.conn.reconnect.max_delay, this.conn.reconnect.initial_delay * 2 ** attempt));
+      }
+    }
+  }
+
+  private async openSession(): Promise<void> {
+    const client = this.client!;
     // A refused identity (wrong password) is retried with backoff too, and says so.
     for (let attempt = 0; !this.stopped && !this.session; attempt++) {
       try {
@@ -196,12 +219,25 @@ class OpcuaDriver implements Driver {
         await this.sleep(Math.min(this.conn.reconnect.max_delay, this.conn.reconnect.initial_delay * 2 ** (attempt + 2)));
       }
     }
-    if (this.stopped || !this.session) return;
+  }
+
+  private async setUpSession(): Promise<void> {
     this.log.info({ endpoint: this.conn.endpoint, securityMode: this.conn.security_mode }, 'OPC UA session open');
     await this.resolveBrowsePaths();
     await this.readAll();
     await this.subscribe();
     this.startPolling();
+  }
+
+  private async dropSession(): Promise<void> {
+    const session = this.session;
+    const subscriptions = this.subscriptions.splice(0);
+    this.session = undefined;
+    this.counters.monitoredItems = 0;
+    this.counters.badItems = 0;
+    const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+    await bounded(Promise.all(subscriptions.map((s) => s.terminate())));
+    if (session) await bounded(session.close());
   }
 
   private identity(): UserIdentityInfo {
