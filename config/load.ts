@@ -115,6 +115,7 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     version: out.version,
     gateway: out.gateway,
     mqtt: out.mqtt,
+    influx: out.influx,
     simulators: out.simulators,
     connections: driverConnections,
     equipment: out.equipment.map((e, i) => ({

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { DRIVERS } from '../drivers/index.js';
 import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
-import { duration, identifier, port, reconnect } from './primitives.js';
+import { duration, identifier, port, reconnect, size } from './primitives.js';
 import { modbusSimulatorSchema, type ModbusSimulatorConfig } from '../drivers/modbus/schema.js';
 import { opcuaSimulatorSchema, type OpcuaSimulatorConfig } from '../drivers/opcua/schema.js';
 
@@ -75,6 +75,46 @@ const mqttSection = z
   .prefault({})
   .meta({ description: 'The MQTT telemetry backbone: the embedded broker or an external one.' });
 
+const HTTP_URL = /^https?:\/\/[^\s]+$/;
+
+const influxCommon = {
+  url: z.string().regex(HTTP_URL, { error: 'expected an http:// or https:// URL' }).meta({ description: 'Base URL of the InfluxDB server (or of any server with the same write endpoint).', examples: ['http://127.0.0.1:8086'] }),
+  batch_size: z.int().min(1).max(100_000).default(5000).meta({ description: 'Lines per write request, at most.', examples: [5000] }),
+  flush_interval: duration.prefault('1s').meta({ description: 'Longest time a line waits for its batch to fill before it is sent anyway.', 'x-examples': ['1s', '200ms'] }),
+  gzip: z.boolean().default(true).meta({ description: 'Compress write requests.' }),
+  timeout: duration.prefault('10s').meta({ description: 'How long one write request may take before it counts as failed and is retried.', 'x-examples': ['10s'] }),
+  max_spool_size: size.prefault('1GiB').meta({ description: 'Disk space the spool may use for telemetry InfluxDB has not accepted yet. When full, the oldest lines are dropped, counted and logged.', 'x-examples': ['1GiB', '200MiB'] }),
+  shared_subscription_group: identifier.default('influx-writers').meta({ description: 'With an external broker, writers subscribe as `$share/<group>/...`, so several `gateway influx-writer` processes split one site\'s telemetry.', examples: ['influx-writers'] }),
+  reconnect,
+};
+
+const influxV2 = z
+  .strictObject({
+    api: z.literal('v2').meta({ description: 'InfluxDB 2.x and 3.x (`/api/v2/write`), through the official client.' }),
+    ...influxCommon,
+    token: z.string().default('').meta({ description: 'API token. Use ${ENV_VAR} rather than writing it in the file.', examples: ['${INFLUX_TOKEN}'] }),
+    org: z.string().min(1).meta({ description: 'Organisation (InfluxDB 2.x); any non-empty name for servers that ignore it.', examples: ['site'] }),
+    bucket: z.string().min(1).meta({ description: 'Bucket (or database) written to.', examples: ['telemetry'] }),
+  })
+  .meta({ title: 'InfluxDB 2.x / 3.x' });
+
+const influxV1 = z
+  .strictObject({
+    api: z.literal('v1').meta({ description: 'InfluxDB 1.x (`/write`).' }),
+    ...influxCommon,
+    database: z.string().min(1).meta({ description: 'Database written to.', examples: ['telemetry'] }),
+    retention_policy: z.string().min(1).optional().meta({ description: 'Retention policy; the database default when absent.', examples: ['autogen'] }),
+    username: z.string().optional().meta({ description: 'User name, when the server requires authentication.', examples: ['gateway'] }),
+    password: z.string().optional().meta({ description: 'Password that goes with username. Use ${ENV_VAR}.', examples: ['${INFLUX_PASSWORD}'] }),
+  })
+  .refine((c) => c.password === undefined || c.username !== undefined, { error: 'password needs a username', path: ['username'] })
+  .meta({ title: 'InfluxDB 1.x' });
+
+const influxSection = z
+  .discriminatedUnion('api', [influxV2, influxV1], { error: 'expected api: v2 (InfluxDB 2.x, 3.x) or api: v1 (InfluxDB 1.x)' })
+  .optional()
+  .meta({ description: 'Where telemetry is stored. Absent: telemetry stays on MQTT only. What InfluxDB has not accepted waits in a spool on disk (`<data_dir>/influx-spool.db`).' });
+
 const equipmentBaseShape = {
   id: identifier.meta({ description: 'Equipment id, unique in the site; used in topics and as a tag.', examples: ['B-07'] }),
   name: z.string().optional().meta({ description: 'Name shown to people.', examples: ['No.7 steam boiler'] }),
@@ -104,6 +144,7 @@ const siteShape = {
   version: z.literal(1, { error: 'expected 1, the only site-file version this gateway reads' }).meta({ description: 'Site-file format version. A breaking change to the format ships a migration.' }),
   gateway: gatewaySection,
   mqtt: mqttSection,
+  influx: influxSection,
   simulators: z
     .array(z.discriminatedUnion('type', [modbusSimulatorSchema, opcuaSimulatorSchema]))
     .default([])
@@ -135,11 +176,13 @@ export function documentSchema() {
 
 export type GatewaySection = z.output<typeof gatewaySection>;
 export type MqttSection = z.output<typeof mqttSection>;
+export type InfluxSection = z.output<typeof influxV2> | z.output<typeof influxV1>;
 
 export interface SiteConfig {
   version: 1;
   gateway: GatewaySection;
   mqtt: MqttSection;
+  influx?: InfluxSection | undefined;
   simulators: Array<ModbusSimulatorConfig | OpcuaSimulatorConfig>;
   connections: ConnectionConfig[];
   equipment: Array<EquipmentConfig & { category: Category }>;

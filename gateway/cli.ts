@@ -12,7 +12,7 @@ import { createModbusLink } from '../drivers/modbus/link.js';
 import { describeRegisters } from '../drivers/modbus/scan.js';
 import { modbusRtuConnectionSchema, modbusRtuOverTcpConnectionSchema, modbusTcpConnectionSchema } from '../drivers/modbus/schema.js';
 import { createLogger } from './log.js';
-import { createGateway } from './runtime.js';
+import { createGateway, createInfluxWriterService } from './runtime.js';
 
 export const EXIT = { ok: 0, failure: 1, invalid: 2 } as const;
 
@@ -29,6 +29,8 @@ export function packageRoot(): string {
 
 const USAGE = `Usage:
   gateway run [-c FILE]     run a site (default: the demo, config/demo.yaml)
+  gateway influx-writer -c FILE [--client-id ID]
+                            only the InfluxDB writer, on the site's external broker (shared subscription)
   gateway check FILE        validate a site file: exit 0 when valid, 2 with one "path: message" line per problem
   gateway scan modbus (--host H [--port 502] [--rtu-over-tcp] | --path DEV [--baud-rate 9600] [--parity none|even|odd])
                       [--unit 1] --address hr:100 [--count 10] [--timeout 1s]
@@ -47,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
       return run(rest);
     case 'check':
       return check(rest);
+    case 'influx-writer':
+      return run(rest, 'influx-writer');
     case 'scan':
       return scan(rest);
     case 'certs':
@@ -240,13 +244,24 @@ function loadOrReport(file: string): SiteConfig | undefined {
   }
 }
 
-async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
+async function run(args: string[], mode: 'gateway' | 'influx-writer' = 'gateway'): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, 'client-id': { type: 'string' } } });
+  if (mode === 'influx-writer' && !values.config) {
+    process.stderr.write(`gateway influx-writer needs -c FILE (GW_ERR_USAGE)\n${USAGE}\n`);
+    return EXIT.invalid;
+  }
   const file = values.config ?? join(packageRoot(), 'config', 'demo.yaml');
   const config = loadOrReport(file);
   if (!config) return EXIT.invalid;
   const log = createLogger({ level: config.gateway.log_level });
-  const gateway = createGateway(config, log);
+  let gateway: { start(): Promise<void>; stop(): Promise<void> };
+  try {
+    gateway = mode === 'gateway' ? createGateway(config, log) : createInfluxWriterService(config, log, values['client-id']);
+  } catch (err) {
+    if (!(err instanceof GatewayError)) throw err;
+    process.stderr.write(`${err.message} (${err.code})\n`);
+    return EXIT.invalid;
+  }
 
   process.on('unhandledRejection', (reason) => {
     log.fatal({ err: reason }, 'Unhandled promise rejection; exiting');
@@ -287,7 +302,7 @@ async function run(args: string[]): Promise<number> {
     process.stderr.write(`Gateway cannot start: ${(err as Error).message} (${code})\n`);
     return EXIT.failure;
   }
-  if (firstSignalAt === 0) printBanner(config, resolve(file), gateway.mqttUrl());
+  if (firstSignalAt === 0 && 'mqttUrl' in gateway) printBanner(config, resolve(file), (gateway as ReturnType<typeof createGateway>).mqttUrl());
   return stopped;
 }
 

@@ -15,6 +15,10 @@ import { createEmbeddedBroker, type EmbeddedBroker } from './mqtt/broker.js';
 import { createMqttLink, type MqttLink } from './mqtt/link.js';
 import { topicsFor, type Topics } from './mqtt/topics.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
+import { hostname } from 'node:os';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createInfluxWriter, type InfluxWriter } from './influx/writer.js';
+import { brokerSource, embeddedSource, telemetryTopic, type TelemetrySource } from './influx/source.js';
 
 interface Component {
   name: string;
@@ -35,6 +39,9 @@ export interface Gateway {
   mqttUrl(): string;
   /** Each opened connection's driver counters (requests, failures, overruns...). */
   driverStats(): Array<{ connection: string; stats: Record<string, number> }>;
+  /** The InfluxDB writer, when the site has an `influx:` section. */
+  readonly influx: InfluxWriter | undefined;
+  readonly metrics: Metrics;
 }
 
 const STOP_TIMEOUT_MS = 1500;
@@ -53,6 +60,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     return `mqtt://${connectHost.includes(':') ? `[${connectHost}]` : connectHost}:${port}`;
   };
   const link = createMqttLink({ url: mqttUrl, config: config.mqtt, clientId: config.mqtt.client_id ?? config.gateway.id, topics, log: log.child({ component: 'mqtt' }), waitForConnection: embedded });
+  const metrics = createMetrics();
+  const influx = config.influx ? createInfluxWriterComponent(config, log, metrics, { broker, url: mqttUrl, clientId: `${config.mqtt.client_id ?? config.gateway.id}-influx` }) : undefined;
   const pipeline = createPipeline({ link, topics, equipment: config.equipment.map((e) => e.id), log: log.child({ component: 'pipeline' }) });
 
   const drivers: Array<{ name: string; connection: string; type: string; driver: Driver }> = [];
@@ -83,6 +92,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const components: Component[] = [
     { name: 'data folder', start: async () => void mkdirSync(dataDir, { recursive: true }), stop: async () => {} },
     ...(broker ? [{ name: 'embedded MQTT broker', start: () => broker.start(), stop: () => broker.stop() }] : []),
+    // The writer subscribes before anything publishes, so it sees the first reading; it stops after the MQTT client.
+    ...(influx ? [influx.component] : []),
     { name: 'MQTT client', start: () => link.start(), stop: () => link.stop() },
     { name: 'pipeline', start: async () => {}, stop: () => pipeline.stop() },
     ...simulatorComponents.filter((c) => !c.slow),
@@ -122,6 +133,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     link,
     broker,
     mqttUrl,
+    influx: influx?.writer,
+    metrics,
     driverStats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
     start() {
       starting = (async () => {
@@ -146,6 +159,75 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
       await starting?.catch(() => undefined);
       await stopAll();
       log.info('Gateway stopped');
+    },
+  };
+}
+
+/**
+ * The InfluxDB writer with its telemetry source: an in-process subscription on the embedded broker,
+ * or a shared subscription with a persistent session on an external one.
+ */
+export function createInfluxWriterComponent(
+  config: SiteConfig,
+  log: Logger,
+  metrics: Metrics,
+  where: { broker: EmbeddedBroker | undefined; url: () => string; clientId: string; spoolFile?: string },
+): { writer: InfluxWriter; component: Component } {
+  const influxConfig = config.influx!;
+  const writerLog = log.child({ component: 'influx' });
+  const writer = createInfluxWriter({
+    config: influxConfig,
+    site: config.gateway.site,
+    topicPrefix: config.mqtt.topic_prefix,
+    equipment: config.equipment,
+    dataDir: resolve(config.gateway.data_dir),
+    log: writerLog,
+    metrics,
+    spoolFile: where.spoolFile,
+  });
+  const topic = telemetryTopic(config.mqtt.topic_prefix, config.gateway.site);
+  const onMessage = (t: string, payload: Buffer) => writer.accept(t, payload);
+  let source: TelemetrySource | undefined;
+  return {
+    writer,
+    component: {
+      name: 'InfluxDB writer',
+      async start() {
+        await writer.start();
+        source = where.broker
+          ? embeddedSource(where.broker, topic, onMessage)
+          : brokerSource({ url: where.url(), config: config.mqtt, clientId: where.clientId, topic, group: influxConfig.shared_subscription_group, log: writerLog, onMessage });
+        await source.start();
+      },
+      async stop() {
+        await source?.stop();
+        await writer.stop();
+      },
+    },
+  };
+}
+
+/** `gateway influx-writer`: only the writer, against the site's external broker. */
+export function createInfluxWriterService(config: SiteConfig, log: Logger, clientId = `${config.gateway.id}-influx-${hostname()}`) {
+  if (config.mqtt.broker === 'embedded') throw new GatewayError('GW_ERR_COMPONENT_START', 'gateway influx-writer reads an external broker: set mqtt.broker to its URL (the embedded broker lives inside `gateway run`)');
+  if (!config.influx) throw new GatewayError('GW_ERR_COMPONENT_START', 'gateway influx-writer needs an influx: section in the site file');
+  const metrics = createMetrics();
+  const dataDir = resolve(config.gateway.data_dir);
+  const { writer, component } = createInfluxWriterComponent(config, log, metrics, { broker: undefined, url: () => config.mqtt.broker, clientId, spoolFile: `influx-spool-${clientId}.db` });
+  let started = false;
+  return {
+    writer,
+    metrics,
+    async start() {
+      mkdirSync(dataDir, { recursive: true });
+      await component.start();
+      started = true;
+      log.info({ clientId, target: writer.target }, 'InfluxDB writer running');
+    },
+    async stop() {
+      if (started) await component.stop();
+      started = false;
+      log.info('InfluxDB writer stopped');
     },
   };
 }

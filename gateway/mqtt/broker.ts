@@ -19,6 +19,8 @@ export interface EmbeddedBroker {
   /** Where it listens once started (the real port when 0 was asked for). */
   address(): { host: string; port: number };
   clientCount(): number;
+  /** An in-process subscription (no socket): resolves to the function that ends it. */
+  subscribe(topic: string, onMessage: (topic: string, payload: Buffer) => void): Promise<() => Promise<void>>;
 }
 
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
@@ -72,6 +74,17 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
     },
 
     clientCount: () => broker?.connectedClients ?? 0,
+
+    async subscribe(topic, onMessage) {
+      const b = broker;
+      if (!b) throw new Error('Embedded broker is not started');
+      const deliver = (packet: { topic: string; payload: Buffer | string }, done: () => void) => {
+        onMessage(packet.topic, typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload);
+        done();
+      };
+      await new Promise<void>((resolve) => b.subscribe(topic, deliver, resolve));
+      return () => new Promise<void>((resolve) => b.unsubscribe(topic, deliver, resolve));
+    },
   };
 }
 

@@ -51,15 +51,6 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
   const stats = { delivered: 0, pending: 0, dropped: 0 };
   const offline: StatusMessage = { state: 'offline', reason: 'connection lost' };
 
-  const readPem = (file: string | undefined, what: string) => {
-    if (file === undefined) return undefined;
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read MQTT ${what} file "${file}": ${(err as Error).message}`, { cause: err });
-    }
-  };
-
   const publishJson = (topic: string, payload: unknown, retain: boolean, done?: (err?: Error) => void) => {
     client?.publish(topic, JSON.stringify(payload), { qos: 1, retain }, (err) => done?.(err ?? undefined));
   };
@@ -74,16 +65,11 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     async start() {
       const options: IClientOptions = {
         clientId: opts.clientId,
-        username: config.username,
-        password: config.password,
         keepalive: Math.max(1, Math.round(config.keepalive / 1000)),
         clean: true,
         reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.reconnect)),
         connectTimeout: 10_000,
-        ca: readPem(config.ca, 'CA'),
-        cert: readPem(config.cert, 'client certificate'),
-        key: readPem(config.key, 'client key'),
-        rejectUnauthorized: config.reject_unauthorized,
+        ...credentials(config),
         will: { topic: topics.gatewayStatus(), payload: Buffer.from(JSON.stringify(offline)), qos: 1, retain: true },
       };
       const url = opts.url();
@@ -178,4 +164,24 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
 /** A broker URL fit for a log line: user info removed. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//');
+}
+
+/** User, password and TLS files of the site's MQTT section, for every client the gateway opens. */
+export function credentials(config: MqttSection): Pick<IClientOptions, 'username' | 'password' | 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> {
+  const readPem = (file: string | undefined, what: string) => {
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read MQTT ${what} file "${file}": ${(err as Error).message}`, { cause: err });
+    }
+  };
+  return {
+    username: config.username,
+    password: config.password,
+    ca: readPem(config.ca, 'CA'),
+    cert: readPem(config.cert, 'client certificate'),
+    key: readPem(config.key, 'client key'),
+    rejectUnauthorized: config.reject_unauthorized,
+  };
 }

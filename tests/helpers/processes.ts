@@ -15,6 +15,9 @@ export interface RunningServer {
   port: number;
   url: string;
   stop(): Promise<void>;
+  /** Stops the process and keeps its data (an outage); restart() brings it back on the same port. */
+  halt?(): Promise<void>;
+  restart?(): Promise<void>;
 }
 
 /** Debian packages the tests need, by the binary each provides. */
@@ -73,32 +76,42 @@ const tcpOpen = (port: number) =>
     s.once('error', () => resolve(false));
   });
 
-const httpOk = async (url: string) => (await fetch(url)).ok;
 
 async function startTied(name: string, command: string, args: string[], dir: string, port: number, url: string, ready: () => Promise<boolean>): Promise<RunningServer> {
-  const child = spawnTied(command, args, { cwd: dir });
   let err = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    err = (err + d.toString()).slice(-4000);
-  });
-  try {
+  const launch = async () => {
+    const child = spawnTied(command, args, { cwd: dir });
+    child.stderr?.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-4000);
+    });
     await waitUntil(name, ready, child, () => err);
+    return child;
+  };
+  let child: ChildProcess;
+  try {
+    child = await launch();
   } catch (e) {
-    child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     throw e;
   }
+  const halt = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  };
   return {
     name,
     host: '127.0.0.1',
     port,
     url,
+    halt,
+    async restart() {
+      await halt();
+      child = await launch();
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      }
+      await halt();
       rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     },
   };
@@ -164,7 +177,7 @@ function makeCertificates(dir: string): string {
   return join(dir, 'ca.pem');
 }
 
-export async function startInfluxDb(): Promise<RunningServer> {
+export async function startInfluxDb(opts: { auth?: boolean } = {}): Promise<Required<RunningServer>> {
   const [http, rpc] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'gw-influxdb-'));
   const conf = join(dir, 'influxdb.conf');
@@ -182,26 +195,27 @@ export async function startInfluxDb(): Promise<RunningServer> {
       '[http]',
       `  bind-address = "127.0.0.1:${http}"`,
       '  log-enabled = false',
+      `  auth-enabled = ${opts.auth ? 'true' : 'false'}`,
       '[monitor]',
       '  store-enabled = false',
       '',
     ].join('\n'),
   );
   const url = `http://127.0.0.1:${http}`;
-  return startTied('influxdb', '/usr/bin/influxd', ['-config', conf], dir, http, url, async () => (await fetch(`${url}/ping`)).status === 204);
+  return startTied('influxdb', '/usr/bin/influxd', ['-config', conf], dir, http, url, async () => (await fetch(`${url}/ping`)).status === 204) as Promise<Required<RunningServer>>;
 }
 
-export async function startVictoriaMetrics(): Promise<RunningServer> {
+export async function startVictoriaMetrics(opts: { username?: string; password?: string } = {}): Promise<Required<RunningServer>> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gw-victoria-'));
   const url = `http://127.0.0.1:${port}`;
   return startTied(
     'victoria-metrics',
     '/usr/bin/victoria-metrics',
-    [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dir}/data`, '-retentionPeriod=100y', '-loggerLevel=ERROR'],
+    [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dir}/data`, '-retentionPeriod=100y', '-loggerLevel=ERROR', ...(opts.username ? [`-httpAuth.username=${opts.username}`, `-httpAuth.password=${opts.password ?? ''}`] : [])],
     dir,
     port,
     url,
-    () => httpOk(`${url}/health`),
-  );
+    async () => (await fetch(`${url}/health`)).status < 500,
+  ) as Promise<Required<RunningServer>>;
 }

@@ -14,10 +14,14 @@ export interface TestSiteOptions {
   gatewayId?: string;
   pollInterval?: string;
   mqttExtra?: string[];
+  /** Top-level YAML lines, such as an influx: section. */
+  extra?: string[];
+  /** Reuse a data folder (a restart); a new temporary one otherwise. */
+  dataDir?: string;
 }
 
 export function testSiteYaml(o: TestSiteOptions = {}): string {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gw-data-'));
+  const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-data-'));
   return [
     'version: 1',
     `gateway: { id: ${o.gatewayId ?? 'gw-test'}, site: ${o.site ?? 'test-site'}, data_dir: ${dataDir} }`,
@@ -26,6 +30,7 @@ export function testSiteYaml(o: TestSiteOptions = {}): string {
     `  port: ${o.port ?? 1883}`,
     '  reconnect: { initial_delay: 200ms, max_delay: 1s }',
     ...(o.mqttExtra ?? []).map((l) => `  ${l}`),
+    ...(o.extra ?? []),
     'connections: [{ id: sim, type: sim, seed: 11 }]',
     'equipment:',
     '  - id: B-07',

@@ -1,0 +1,134 @@
+// Writing line protocol to InfluxDB: api v2 through the official client (@influxdata/influxdb-client,
+// /api/v2/write), api v1 to /write (InfluxDB 1.x). Both say how a failure should be handled.
+import { promisify } from 'node:util';
+import { gzip as gzipCb } from 'node:zlib';
+import { HttpError, InfluxDB, setLogger } from '@influxdata/influxdb-client';
+import type { InfluxSection } from '../../config/schema.js';
+
+const gzip = promisify(gzipCb);
+
+/**
+ * retry: the server or the network failed; the same lines will do later.
+ * data: the server refused some lines for good (parse error, field type conflict); the rest was written.
+ * too_large: the request was too big; send fewer lines.
+ * blocked: nothing can be written until someone acts (bad token or password, unknown database or bucket).
+ */
+export type FailureKind = 'retry' | 'data' | 'too_large' | 'blocked';
+
+export class InfluxWriteError extends Error {
+  constructor(
+    readonly kind: FailureKind,
+    /** InfluxDB's own words, or the network error. */
+    readonly influxMessage: string,
+    readonly status?: number,
+    /** From a Retry-After header, in ms. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(status === undefined ? influxMessage : `HTTP ${status}: ${influxMessage}`);
+    this.name = 'InfluxWriteError';
+  }
+}
+
+export interface InfluxClient {
+  /** Resolves when InfluxDB accepted every line; rejects with an InfluxWriteError. */
+  write(body: string): Promise<void>;
+  /** Where it writes, for logs: no credentials. */
+  readonly target: string;
+}
+
+export function createInfluxClient(config: InfluxSection): InfluxClient {
+  return config.api === 'v2' ? createV2Client(config) : createV1Client(config);
+}
+
+export function kindOf(status: number): FailureKind {
+  if (status === 429 || status >= 500) return 'retry';
+  if (status === 400 || status === 422) return 'data';
+  if (status === 413) return 'too_large';
+  return 'blocked';
+}
+
+/** Retry-After as seconds or as an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** InfluxDB answers `{"error": ...}` (1.x) or `{"code", "message"}` (2.x, 3.x); others plain text. */
+export function influxMessageOf(body: string | undefined, fallback: string): string {
+  const text = body?.trim();
+  if (!text) return fallback;
+  try {
+    const json = JSON.parse(text) as { error?: unknown; message?: unknown };
+    if (typeof json.error === 'string') return json.error;
+    if (typeof json.message === 'string') return json.message;
+  } catch {
+    // Not JSON: the text itself is the message.
+  }
+  return text.length > 500 ? `${text.slice(0, 500)}...` : text;
+}
+
+let clientLogRouted = false;
+
+function createV2Client(config: Extract<InfluxSection, { api: 'v2' }>): InfluxClient {
+  if (!clientLogRouted) {
+    // The client logs failures to the console by itself; ours are reported by the writer.
+    setLogger({ error: () => undefined, warn: () => undefined });
+    clientLogRouted = true;
+  }
+  const influx = new InfluxDB({ url: config.url, token: config.token || undefined, timeout: config.timeout });
+  const target = `${config.url} (api v2, org ${config.org}, bucket ${config.bucket})`;
+  return {
+    target,
+    async write(body) {
+      // One WriteApi per request, without the client's own retry buffer: the spool is the buffer.
+      const api = influx.getWriteApi(config.org, config.bucket, 'ns', {
+        maxRetries: 0,
+        batchSize: 2, // one record per request: the body we built
+        maxBatchBytes: Number.MAX_SAFE_INTEGER,
+        flushInterval: 0,
+        gzipThreshold: config.gzip ? 0 : Number.MAX_SAFE_INTEGER,
+      });
+      api.writeRecord(body);
+      try {
+        await api.flush();
+      } catch (err) {
+        if (err instanceof HttpError) {
+          const retryAfter = err.headers?.['retry-after'];
+          throw new InfluxWriteError(kindOf(err.statusCode), influxMessageOf(err.body, err.statusMessage ?? err.message), err.statusCode, parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter));
+        }
+        throw new InfluxWriteError('retry', (err as Error).message);
+      }
+    },
+  };
+}
+
+function createV1Client(config: Extract<InfluxSection, { api: 'v1' }>): InfluxClient {
+  const url = new URL('write', config.url.endsWith('/') ? config.url : `${config.url}/`);
+  url.searchParams.set('db', config.database);
+  if (config.retention_policy) url.searchParams.set('rp', config.retention_policy);
+  url.searchParams.set('precision', 'ns');
+  const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' };
+  if (config.username !== undefined) headers.Authorization = `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}`;
+  if (config.gzip) headers['Content-Encoding'] = 'gzip';
+  return {
+    target: `${config.url} (api v1, database ${config.database}${config.retention_policy ? `, retention policy ${config.retention_policy}` : ''})`,
+    async write(body) {
+      // gzip runs on libuv's thread pool, off the event loop.
+      const payload = config.gzip ? await gzip(body) : body;
+      let res: Response;
+      try {
+        res = await fetch(url, { method: 'POST', headers, body: payload, signal: AbortSignal.timeout(config.timeout) });
+      } catch (err) {
+        const e = err as Error & { cause?: { code?: string; message?: string } };
+        const detail = e.name === 'TimeoutError' ? `no answer within ${config.timeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+        throw new InfluxWriteError('retry', detail);
+      }
+      const text = await res.text().catch(() => '');
+      if (res.status === 204 || res.status === 200) return;
+      throw new InfluxWriteError(kindOf(res.status), influxMessageOf(text, res.statusText), res.status, parseRetryAfter(res.headers.get('retry-after')));
+    },
+  };
+}

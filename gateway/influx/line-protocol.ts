@@ -1,0 +1,114 @@
+// Telemetry messages as InfluxDB line protocol, per the schema of ARCHITECTURE.md: measurement =
+// category; tags site, equipment, code; one field per point; timestamps in nanoseconds, exact.
+import type { TelemetryMessage } from '../mqtt/topics.js';
+
+export interface EquipmentTags {
+  measurement: string;
+  site: string;
+  equipment: string;
+  code?: string | undefined;
+}
+
+/** Fields that InfluxDB refused for their type: left out of later lines instead of failing them all. */
+export type Quarantine = ReadonlyMap<string, ReadonlySet<string>>;
+
+export interface Encoded {
+  lines: string[];
+  /** Values left out: not finite numbers, or quarantined fields. */
+  skipped: number;
+}
+
+const escapeKey = (s: string) => s.replace(/[,= \\]/g, (c) => `\\${c}`);
+const escapeMeasurement = (s: string) => s.replace(/[, \\]/g, (c) => `\\${c}`);
+const escapeString = (s: string) => s.replace(/["\\]/g, (c) => `\\${c}`).replace(/\n/g, '\\n');
+
+export function seriesKey(tags: EquipmentTags): string {
+  let key = `${escapeMeasurement(tags.measurement)},site=${escapeKey(tags.site)},equipment=${escapeKey(tags.equipment)}`;
+  if (tags.code) key += `,code=${escapeKey(tags.code)}`;
+  return key;
+}
+
+/**
+ * One line with every value of the message, and one line per point that is not good: that line
+ * carries the extra tag `point` and the fields `quality` and `reason`, never a made-up value.
+ * Numbers are always written as floats, so an integral reading cannot turn a float field into an
+ * integer one (a type conflict InfluxDB would refuse for good).
+ */
+export function encodeTelemetry(message: TelemetryMessage, tags: EquipmentTags, quarantine?: Quarantine, series = seriesKey(tags)): Encoded {
+  // Milliseconds to nanoseconds by appending digits: no float rounding on the way.
+  const ts = `${Math.trunc(message.ts)}000000`;
+  const banned = quarantine?.get(tags.measurement);
+  const fields: string[] = [];
+  const lines: string[] = [];
+  let skipped = 0;
+  for (const [point, value] of Object.entries(message.values)) {
+    const quality = message.quality[point] ?? 'good';
+    if (quality !== 'good') {
+      const reason = message.reasons?.[point];
+      lines.push(`${series},point=${escapeKey(point)} quality="${quality}"${reason ? `,reason="${escapeString(reason)}"` : ''} ${ts}`);
+    }
+    if (value === null || quality === 'bad') continue;
+    if (banned?.has(point)) {
+      skipped++;
+      continue;
+    }
+    const field = fieldValue(value);
+    if (field === undefined) {
+      skipped++;
+      continue;
+    }
+    fields.push(`${escapeKey(point)}=${field}`);
+  }
+  if (fields.length > 0) lines.unshift(`${series} ${fields.join(',')} ${ts}`);
+  return { lines, skipped };
+}
+
+function fieldValue(value: number | boolean | string): string | undefined {
+  if (typeof value === 'number') {
+    // Line protocol reads `1e+21` and `-0.5` as floats; NaN and infinities it cannot store.
+    return Number.isFinite(value) ? `${value}` : undefined;
+  }
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  return `"${escapeString(value)}"`;
+}
+
+/**
+ * A line without one field; undefined when nothing else is left. Used to send a refused batch again
+ * without the field InfluxDB refused. Knows the lines this module writes: quoted strings may hold
+ * commas, spaces and escaped quotes.
+ */
+export function withoutField(line: string, measurement: string, field: string): string | undefined {
+  const keyEnd = unescapedIndex(line, ' ', 0);
+  if (keyEnd < 0) return line;
+  const series = line.slice(0, keyEnd);
+  const name = series.slice(0, unescapedIndex(series + ',', ',', 0));
+  if (name !== escapeMeasurement(measurement)) return line;
+  const tsStart = line.lastIndexOf(' ');
+  const fieldSet = line.slice(keyEnd + 1, tsStart);
+  const parts: string[] = [];
+  let start = 0;
+  let inString = false;
+  for (let k = 0; k < fieldSet.length; k++) {
+    const c = fieldSet[k];
+    if (c === '\\') k++;
+    else if (c === '"') inString = !inString;
+    else if (c === ',' && !inString) {
+      parts.push(fieldSet.slice(start, k));
+      start = k + 1;
+    }
+  }
+  parts.push(fieldSet.slice(start));
+  const escaped = escapeKey(field);
+  const kept = parts.filter((p) => p.slice(0, unescapedIndex(p, '=', 0)) !== escaped);
+  if (kept.length === parts.length) return line;
+  if (kept.length === 0) return undefined;
+  return `${series} ${kept.join(',')}${line.slice(tsStart)}`;
+}
+
+function unescapedIndex(s: string, ch: string, from: number): number {
+  for (let k = from; k < s.length; k++) {
+    if (s[k] === '\\') k++;
+    else if (s[k] === ch) return k;
+  }
+  return -1;
+}
