@@ -148,6 +148,11 @@ export class Spool {
     return (this.db.prepare('SELECT coalesce(max(id), 0) AS id FROM chunk').get() as { id: number }).id;
   }
 
+  /** Lines held, from memory: cheap enough for every commit and send. stats() also asks SQLite for the oldest line. */
+  get lineCount(): number {
+    return this.lines;
+  }
+
   stats(): SpoolStats {
     return { chunks: this.chunks, lines: this.lines, bytes: this.bytes, oldestAt: this.chunks > 0 ? this.oldest.get()?.created_at : undefined, droppedLines: this.droppedLines };
   }

@@ -110,7 +110,7 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
   let maxLines = config.batch_size;
   let inFlightLines = 0;
 
-  new Gauge({ name: 'gateway_influx_spool_lines', help: 'Lines waiting in the spool', registers: [opts.metrics], collect() { this.set(spool?.stats().lines ?? 0); } });
+  new Gauge({ name: 'gateway_influx_spool_lines', help: 'Lines waiting in the spool', registers: [opts.metrics], collect() { this.set(spool?.lineCount ?? 0); } });
   new Gauge({ name: 'gateway_influx_spool_bytes', help: 'Bytes of line protocol in the spool', registers: [opts.metrics], collect() { this.set(spool?.stats().bytes ?? 0); } });
   new Gauge({
     name: 'gateway_influx_spool_oldest_age_seconds',
@@ -130,10 +130,10 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
     const lines = staged;
     staged = [];
     for (let k = 0; k < lines.length; k += COMMIT_LINES) spool.append(lines.slice(k, k + COMMIT_LINES));
-    if (spool.stats().lines - inFlightLines >= maxLines) pump();
+    if (spool.lineCount - inFlightLines >= maxLines) pump();
   };
 
-  const unsent = () => (spool ? spool.stats().lines - inFlightLines : 0);
+  const unsent = () => (spool ? spool.lineCount - inFlightLines : 0);
 
   /** Starts what can be sent: the backlog always, live lines when a batch is full or `force` (the flush tick). */
   const pump = (force = false) => {
@@ -184,11 +184,11 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
 
   const onSuccess = () => {
     if (!healthy || failures > 0) {
-      const backlog = spool!.stats();
-      log.info({ target: client.target, backlogLines: backlog.lines }, 'InfluxDB accepts writes again');
+      const backlog = spool!.lineCount;
+      log.info({ target: client.target, backlogLines: backlog }, 'InfluxDB accepts writes again');
       blockedReported = undefined;
       // What the spool holds now is the backlog; what arrives from here on is live.
-      if (backlog.lines > 0) boundary = spool!.lastId();
+      if (backlog > 0) boundary = spool!.lastId();
     }
     healthy = true;
     failures = 0;
@@ -204,7 +204,7 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
     boundary = undefined;
     const delay = Math.max(e.retryAfterMs ?? 0, backoffDelay(failures, config.reconnect));
     failures++;
-    const fields = { target: client.target, status: e.status, influx: e.influxMessage, retryIn: delay, spooledLines: spool!.stats().lines };
+    const fields = { target: client.target, status: e.status, influx: e.influxMessage, retryIn: delay, spooledLines: spool!.lineCount };
     if (e.kind === 'blocked') {
       // Retrying cannot fix a bad token or a missing database; the data waits in the spool meanwhile.
       if (blockedReported !== e.influxMessage) log.error(fields, 'InfluxDB refuses every write: fix the credentials, database or bucket; telemetry waits in the spool meanwhile');

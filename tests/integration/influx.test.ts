@@ -64,6 +64,18 @@ async function boilerRows(url: string, db: string, site: string): Promise<Map<st
 
 const telemetryOf = (sub: Subscriber) => sub.messages.filter((m) => m.topic.endsWith('/telemetry')).map((m) => JSON.parse(m.payload) as Telemetry);
 
+/** Starts the gateway, records its telemetry for 2 s, and waits until the writer has written all of it. */
+async function publishedAndWritten(gw: Gateway, site: string): Promise<Telemetry[]> {
+  await gw.start();
+  const sub = await subscribe(gw.mqttUrl(), `gw/${site}/+/telemetry`);
+  await sleep(2000);
+  await sub.close();
+  // Polling goes on: wait until what was made by now is written (one request stream while healthy, in order).
+  const made = gw.influx!.stats().received;
+  await until('the writer to catch up', () => gw.influx!.stats().written >= made);
+  return telemetryOf(sub);
+}
+
 describe('InfluxDB writer', () => {
   const influxdb = inject('influxdb');
   const victoria = inject('victoriametrics');
@@ -81,14 +93,7 @@ describe('InfluxDB writer', () => {
     await createDatabase(influxdb.url, db);
     const site = 'v1-site';
     const gw = track(createGateway(testSite({ site, port: await freePort(), extra: ['influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'] }), silent));
-    await gw.start();
-    const sub = track(await subscribe(gw.mqttUrl(), `gw/${site}/+/telemetry`));
-    await sleep(2000);
-    await sub.close();
-    // Polling goes on: wait until what was made by now is written (one request stream while healthy, in order).
-    const made = gw.influx!.stats().received;
-    await until('the writer to catch up', () => gw.influx!.stats().written >= made);
-    const sent = telemetryOf(sub);
+    const sent = await publishedAndWritten(gw, site);
     expect(sent.length).toBeGreaterThanOrEqual(8);
     await until('InfluxDB to hold every message', async () => {
       const rows = await boilerRows(influxdb.url, db, site);
@@ -105,15 +110,8 @@ describe('InfluxDB writer', () => {
   it('api v2: writes through the official client to /api/v2/write (VictoriaMetrics), values and timestamps exact', async () => {
     const site = `v2-${Date.now()}`;
     const gw = track(createGateway(testSite({ site, port: await freePort(), extra: ['influx:', '  api: v2', `  url: ${victoria.url}`, '  token: secret', '  org: site', '  bucket: telemetry', '  flush_interval: 200ms'] }), silent));
-    await gw.start();
-    const sub = track(await subscribe(gw.mqttUrl(), `gw/${site}/+/telemetry`));
-    await sleep(2000);
-    await sub.close();
-    // Polling goes on: wait until what was made by now is written (one request stream while healthy, in order).
-    const made = gw.influx!.stats().received;
-    await until('the writer to catch up', () => gw.influx!.stats().written >= made);
+    const sent = await publishedAndWritten(gw, site);
     expect(gw.influx!.stats().written).toBeGreaterThan(0);
-    const sent = telemetryOf(sub);
     expect(sent.length).toBeGreaterThanOrEqual(8);
     const series = new Map<string, Map<number, number>>();
     const exported = async () => {
