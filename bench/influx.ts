@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parseSite } from '../config/load.js';
-import { Spool } from '../gateway/influx/spool.js';
+import { Spool } from '../gateway/spool.js';
 import { createInfluxWriter } from '../gateway/influx/writer.js';
 import { createMetrics } from '../gateway/metrics.js';
 import { startVictoriaMetrics } from '../tests/helpers/processes.js';

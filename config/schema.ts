@@ -67,7 +67,16 @@ const mqttSection = z
     cert: z.string().optional().meta({ description: 'PEM client certificate for brokers that require mutual TLS.', examples: ['/etc/gateway/client.pem'] }),
     key: z.string().optional().meta({ description: 'PEM private key that goes with cert.', examples: ['/etc/gateway/client.key'] }),
     reject_unauthorized: z.boolean().default(true).meta({ description: 'Refuse a broker certificate that does not verify. Turn off only for a test bench.' }),
-    max_pending: z.int().min(100).default(10_000).meta({ description: 'Telemetry messages waiting for the broker\'s acknowledgement, at most; beyond it new telemetry is dropped, counted and logged (alarms and status are never dropped).', examples: [10000] }),
+    max_pending: z.int().min(100).default(10_000).meta({
+      description:
+        'Telemetry messages sent and awaiting the broker\'s acknowledgement, at most. Embedded broker: beyond it new telemetry is dropped, counted and logged. External broker: beyond it messages wait in the outgoing queue on disk. Alarms and status are never dropped.',
+      examples: [10000],
+    }),
+    max_queue_size: size.prefault('1GiB').meta({
+      description:
+        'External broker only: disk space of the outgoing queue (`mqtt-queue.db` in the data folder), where telemetry the broker has not acknowledged waits, across outages and restarts. When full, the oldest messages are dropped, counted and logged.',
+      'x-examples': ['1GiB', '200MiB'],
+    }),
     reconnect,
   })
   .refine((m) => (m.cert === undefined) === (m.key === undefined), { error: 'cert and key go together', path: ['cert'] })

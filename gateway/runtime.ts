@@ -59,8 +59,17 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     const connectHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
     return `mqtt://${connectHost.includes(':') ? `[${connectHost}]` : connectHost}:${port}`;
   };
-  const link = createMqttLink({ url: mqttUrl, config: config.mqtt, clientId: config.mqtt.client_id ?? config.gateway.id, topics, log: log.child({ component: 'mqtt' }), waitForConnection: embedded });
   const metrics = createMetrics();
+  const link = createMqttLink({
+    url: mqttUrl,
+    config: config.mqtt,
+    clientId: config.mqtt.client_id ?? config.gateway.id,
+    topics,
+    log: log.child({ component: 'mqtt' }),
+    waitForConnection: embedded,
+    queueFile: embedded ? undefined : join(dataDir, 'mqtt-queue.db'),
+    metrics,
+  });
   const influx = config.influx ? createInfluxWriterComponent(config, log, metrics, { broker, url: mqttUrl, clientId: `${config.mqtt.client_id ?? config.gateway.id}-influx` }) : undefined;
   const pipeline = createPipeline({ link, topics, equipment: config.equipment.map((e) => e.id), log: log.child({ component: 'pipeline' }) });
 
@@ -227,7 +236,8 @@ export function createInfluxWriterService(config: SiteConfig, log: Logger, clien
     async stop() {
       if (started) await component.stop();
       started = false;
-      log.info('InfluxDB writer stopped');
+      const { received, written, rejectedLines, droppedLines, spoolLines } = writer.stats();
+      log.info({ received, written, rejectedLines, droppedLines, spoolLines }, 'InfluxDB writer stopped');
     },
   };
 }

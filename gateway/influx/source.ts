@@ -71,10 +71,14 @@ export function brokerSource(opts: BrokerSourceOptions): TelemetrySource {
       c.on('connect', (ack) => {
         attempt = 0;
         c.options.reconnectPeriod = Math.max(1, backoffDelay(attempt++, config.reconnect));
-        log.info({ url: redactUrl(opts.url), clientId: opts.clientId, topic: shared, sessionPresent: ack.sessionPresent }, 'InfluxDB writer subscribed to telemetry');
-        if (!ack.sessionPresent) {
-          c.subscribe(shared, { qos: 1 }, (err) => {
-            if (err) log.error({ topic: shared, err: err.message }, 'Broker refused the telemetry subscription');
+        const subscribed = () => log.info({ url: redactUrl(opts.url), clientId: opts.clientId, topic: shared, sessionPresent: ack.sessionPresent }, 'InfluxDB writer subscribed to telemetry');
+        // The broker kept the subscription of a persistent session; otherwise subscribe (again).
+        if (ack.sessionPresent) subscribed();
+        else {
+          c.subscribe(shared, { qos: 1 }, (err, granted) => {
+            const refused = err?.message ?? (granted?.some((g) => g.qos === 128) ? 'subscription refused (SUBACK 0x80)' : undefined);
+            if (refused) log.error({ topic: shared, err: refused }, 'Broker refused the telemetry subscription');
+            else subscribed();
           });
         }
       });

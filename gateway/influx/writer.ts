@@ -14,7 +14,7 @@ import type { Metrics } from '../metrics.js';
 import type { TelemetryMessage } from '../mqtt/topics.js';
 import { createInfluxClient, type InfluxClient, InfluxWriteError } from './client.js';
 import { encodeTelemetry, seriesKey, withoutField, type EquipmentTags } from './line-protocol.js';
-import { Spool, type SpoolChunk } from './spool.js';
+import { Spool, type SpoolChunk } from '../spool.js';
 
 /** Lines are committed to the spool at least this often, and in chunks of at most COMMIT_LINES. */
 const COMMIT_MS = 100;
@@ -282,7 +282,13 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
     target: client.target,
 
     async start() {
-      spool = new Spool({ file: join(opts.dataDir, opts.spoolFile ?? 'influx-spool.db'), maxBytes: config.max_spool_size, log, onDrop: (n) => m.dropped.inc(n) });
+      spool = new Spool({
+        file: join(opts.dataDir, opts.spoolFile ?? 'influx-spool.db'),
+        maxBytes: config.max_spool_size,
+        log,
+        onDrop: (n) => m.dropped.inc(n),
+        messages: { full: 'Spool is full: dropping the oldest telemetry until InfluxDB takes data again', room: 'Spool has room again; telemetry lines were dropped meanwhile' },
+      });
       const held = spool.stats();
       if (held.lines > 0) {
         log.info({ lines: held.lines, bytes: held.bytes, oldest: new Date(held.oldestAt!).toISOString() }, 'Spool holds telemetry from before; draining it');

@@ -1,11 +1,16 @@
 // The gateway's own MQTT client (mqtt.js), against the embedded broker or an external one. It never
 // blocks the drivers: publishes are fire-and-forget with a bounded number awaiting acknowledgement.
+// To an external broker, telemetry goes through a disk-backed outgoing queue and a persistent session,
+// so readings made while the broker is unreachable, even across a restart, arrive once it returns.
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { Counter, Gauge } from 'prom-client';
 import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { MqttSection } from '../../config/schema.js';
 import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { OutgoingQueue } from './outgoing.js';
 import type { StatusMessage, TelemetryMessage, Topics } from './topics.js';
 
 export interface MqttLinkStats {
@@ -14,8 +19,12 @@ export interface MqttLinkStats {
   delivered: number;
   /** Telemetry messages awaiting the broker's acknowledgement. */
   pending: number;
-  /** Telemetry messages dropped because max_pending was reached. */
+  /** Telemetry messages dropped: max_pending reached (embedded broker), or the outgoing queue full (external). */
   dropped: number;
+  /** External broker: telemetry messages on disk until the broker acknowledges them. */
+  queued: number;
+  queuedBytes: number;
+  oldestQueuedAt: number | undefined;
 }
 
 export interface MqttLink {
@@ -36,6 +45,9 @@ export interface MqttLinkOptions {
   log: Logger;
   /** Wait for the first connection in start() (the embedded broker); an external broker is awaited by nobody. */
   waitForConnection: boolean;
+  /** External broker: the outgoing queue's file; telemetry then waits on disk and the session persists. */
+  queueFile?: string;
+  metrics?: Metrics;
 }
 
 const STOP_FLUSH_MS = 500;
@@ -49,6 +61,30 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
   let wasConnected = false;
   let dropEpisode = 0;
   const stats = { delivered: 0, pending: 0, dropped: 0 };
+  let queue: OutgoingQueue | undefined;
+  const m = opts.metrics
+    ? {
+        delivered: new Counter({ name: 'gateway_mqtt_messages_delivered_total', help: 'Telemetry messages the broker acknowledged', registers: [opts.metrics] }),
+        dropped: new Counter({ name: 'gateway_mqtt_messages_dropped_total', help: 'Telemetry messages dropped (max_pending with the embedded broker, max_queue_size with an external one)', registers: [opts.metrics] }),
+      }
+    : undefined;
+  if (opts.metrics) {
+    new Gauge({ name: 'gateway_mqtt_connected', help: '1 while the MQTT client is connected', registers: [opts.metrics], collect() { this.set(client?.connected ? 1 : 0); } });
+    new Gauge({ name: 'gateway_mqtt_pending_messages', help: 'Telemetry messages awaiting the broker\'s acknowledgement', registers: [opts.metrics], collect() { this.set(queue?.stats().inFlight ?? stats.pending); } });
+    if (opts.queueFile) {
+      new Gauge({ name: 'gateway_mqtt_queue_messages', help: 'Telemetry messages in the outgoing queue on disk', registers: [opts.metrics], collect() { this.set(queue?.stats().queued ?? 0); } });
+      new Gauge({ name: 'gateway_mqtt_queue_bytes', help: 'Bytes of telemetry in the outgoing queue on disk', registers: [opts.metrics], collect() { this.set(queue?.stats().queuedBytes ?? 0); } });
+      new Gauge({
+        name: 'gateway_mqtt_queue_oldest_age_seconds',
+        help: 'Age of the oldest message in the outgoing queue (0 when empty)',
+        registers: [opts.metrics],
+        collect() {
+          const at = queue?.stats().oldestQueuedAt;
+          this.set(at === undefined ? 0 : (Date.now() - at) / 1000);
+        },
+      });
+    }
+  }
   const offline: StatusMessage = { state: 'offline', reason: 'connection lost' };
 
   const publishJson = (topic: string, payload: unknown, retain: boolean, done?: (err?: Error) => void) => {
@@ -63,10 +99,21 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
 
   return {
     async start() {
+      if (opts.queueFile) {
+        queue = new OutgoingQueue({
+          file: opts.queueFile,
+          maxBytes: config.max_queue_size,
+          window: config.max_pending,
+          log,
+          onDrop: (n) => m?.dropped.inc(n),
+          onDelivered: () => m?.delivered.inc(),
+        });
+      }
       const options: IClientOptions = {
         clientId: opts.clientId,
         keepalive: Math.max(1, Math.round(config.keepalive / 1000)),
-        clean: true,
+        // A persistent session with an external broker: what it holds for the gateway survives an outage.
+        clean: !opts.queueFile,
         reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.reconnect)),
         connectTimeout: 10_000,
         ...credentials(config),
@@ -75,6 +122,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       const url = opts.url();
       const c = mqtt.connect(url, options);
       client = c;
+      queue?.attach(c);
       c.on('connect', () => {
         attempt = 0;
         nextDelay(c);
@@ -82,6 +130,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         else log.info({ url: redactUrl(url), clientId: opts.clientId }, 'MQTT connected');
         wasConnected = true;
         publishJson(topics.gatewayStatus(), { state: 'online', ts: Date.now() } satisfies StatusMessage, true);
+        queue?.connected();
       });
       // One warning per outage, and another only when the reason changes (refused, bad password, TLS...).
       let lastError: string | undefined;
@@ -92,6 +141,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       });
       c.on('close', () => {
         if (stopping) return;
+        queue?.disconnected();
         const reason = lastError ?? 'connection closed';
         lastError = undefined;
         if (attempt === 1 || reason !== reported) {
@@ -114,6 +164,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     async stop() {
       const c = client;
       if (!c) return;
+      queue?.detach();
       if (c.connected) {
         // A clean disconnect sends no Last Will: say offline ourselves, and wait for it to be acknowledged.
         await new Promise<void>((resolve) => {
@@ -133,12 +184,18 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         });
       });
       client = undefined;
+      queue?.close();
     },
 
     publishTelemetry(equipment, message) {
       if (!client) return;
+      if (queue) {
+        queue.push(topics.telemetry(equipment), JSON.stringify(message));
+        return;
+      }
       if (stats.pending >= config.max_pending) {
         stats.dropped++;
+        m?.dropped.inc();
         if (dropEpisode++ === 0) log.warn({ pending: stats.pending, max_pending: config.max_pending }, 'MQTT broker is not acknowledging: dropping new telemetry until it catches up');
         return;
       }
@@ -149,7 +206,9 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       stats.pending++;
       publishJson(topics.telemetry(equipment), message, false, (err) => {
         stats.pending--;
-        if (!err) stats.delivered++;
+        if (err) return;
+        stats.delivered++;
+        m?.delivered.inc();
       });
     },
 
@@ -157,7 +216,12 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       publishJson(topic, status, true);
     },
 
-    stats: () => ({ connected: client?.connected ?? false, ...stats }),
+    stats: () => {
+      const connected = client?.connected ?? false;
+      if (!queue) return { connected, ...stats, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined };
+      const q = queue.stats();
+      return { connected, delivered: q.delivered, pending: q.inFlight, dropped: q.dropped, queued: q.queued, queuedBytes: q.queuedBytes, oldestQueuedAt: q.oldestQueuedAt };
+    },
   };
 }
 

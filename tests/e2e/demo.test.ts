@@ -1,9 +1,9 @@
 // `npm start` as a newcomer runs it: the demo site, the embedded broker, Ctrl-C.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { killGroup, startCommand, type Running } from '../helpers/cli.js';
+import { killGroup, ROOT, startCommand, type Running } from '../helpers/cli.js';
 import { expectBoilerTelemetry } from '../helpers/contract.js';
 import { retained, subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/processes.js';
@@ -99,6 +99,39 @@ describe('the demo (npm start)', () => {
     const second = await demo({ MQTT_PORT: String(port) });
     expect(await second.exited()).toBe(1);
     expect(second.output()).toMatch(/Gateway cannot start: Embedded MQTT broker cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE .*\(GW_ERR_BROKER_LISTEN\)/);
+  });
+
+  it('with its influx block uncommented, writes the boiler and the elevator into InfluxDB', async () => {
+    const influxdb = inject('influxdb');
+    const db = `demo_${Date.now()}`;
+    const created = await fetch(`${influxdb.url}/query?q=${encodeURIComponent(`CREATE DATABASE "${db}"`)}`, { method: 'POST' });
+    expect(created.ok).toBe(true);
+    // What a newcomer does: remove the "# " of the api v1 block and point it at their InfluxDB.
+    const demoText = readFileSync(join(ROOT, 'config', 'demo.yaml'), 'utf8');
+    const block = '# influx:\n#   api: v1\n#   url: http://127.0.0.1:8086\n#   database: demo\n';
+    expect(demoText).toContain(block);
+    const file = join(mkdtempSync(join(tmpdir(), 'gw-demo-site-')), 'demo.yaml');
+    writeFileSync(file, demoText.replace(block, `influx:\n  api: v1\n  url: ${influxdb.url}\n  database: ${db}\n`));
+    const r = startCommand('npm', ['start', '--silent', '--', '-c', file], {
+      GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')),
+      MQTT_PORT: String(await freePort()),
+      MODBUS_PORT: String(await freePort()),
+      OPCUA_PORT: String(await freePort()),
+    });
+    running.push(r);
+    const count = async (measurement: string) => {
+      const res = await fetch(`${influxdb.url}/query?db=${db}&q=${encodeURIComponent(`SELECT count(*) FROM ${measurement} WHERE site = 'demo-site'`)}`);
+      const json = (await res.json()) as { results: Array<{ series?: Array<{ columns: string[]; values: number[][] }> }> };
+      const series = json.results[0]?.series?.[0];
+      return series ? Math.max(...series.values[0]!.slice(1)) : 0;
+    };
+    await expect.poll(() => count('boiler'), { timeout: 20_000, interval: 500 }).toBeGreaterThanOrEqual(3);
+    await expect.poll(() => count('elevator'), { timeout: 30_000, interval: 500 }).toBeGreaterThanOrEqual(3);
+    const res = await fetch(`${influxdb.url}/query?db=${db}&q=${encodeURIComponent("SELECT last(drum_level) FROM boiler WHERE equipment = 'B-07'")}`);
+    const last = (await res.json()) as { results: Array<{ series: Array<{ values: Array<[number, unknown]> }> }> };
+    expect(typeof last.results[0]!.series[0]!.values[0]![1]).toBe('number');
+    const { code } = await r.interrupt('SIGINT');
+    expect(code).toBe(0);
   });
 
   it('stops on SIGTERM too (service managers, docker stop)', async () => {

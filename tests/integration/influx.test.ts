@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
-import { ROOT } from '../helpers/cli.js';
+import { CLI, ROOT, killGroup, startCommand, type Running } from '../helpers/cli.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { freePort, startInfluxDb, startVictoriaMetrics, type RunningServer } from '../helpers/processes.js';
 import { testSite, writeTestSite } from '../helpers/site.js';
@@ -225,6 +225,42 @@ describe('InfluxDB writer', () => {
     const rows = await boilerRows(influx.url, db, site);
     expect(rows.size).toBeGreaterThanOrEqual(held);
     expect(new Set(writes).size).toBe(writes.length);
+  }, 90_000);
+
+  it('gateway influx-writer: two writers on an external broker split one stream through $share, and write every line once', async () => {
+    const mosquitto = inject('mosquitto');
+    const db = `scale_${Date.now()}`;
+    await createDatabase(influxdb.url, db);
+    const site = `scale-${Date.now()}`;
+    const extra = ['influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'];
+    const file = writeTestSite({ site, broker: mosquitto.url, extra });
+    const logLines = (r: Running) => r.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const writers = ['a', 'b'].map((w) => startCommand(process.execPath, ['--import', 'tsx', CLI, 'influx-writer', '-c', file, '--client-id', `${site}-${w}`]));
+    for (const w of writers) cleanup.push(async () => killGroup(w));
+    for (const w of writers) await until('the writer to subscribe', () => logLines(w).some((l) => l.msg === 'InfluxDB writer subscribed to telemetry'), 20_000);
+
+    // The gateway itself runs without a writer here: it only publishes, at 20 polls a second.
+    const made: number[] = [];
+    const gw = createGateway(testSite({ site, broker: mosquitto.url, pollInterval: '50ms' }), silent);
+    cleanup.push(() => gw.stop());
+    gw.pipeline.onBatch((batch) => void made.push(Math.max(...batch.map((r) => r.ts))));
+    await gw.start();
+    await sleep(3000);
+    await gw.stop();
+    expect(gw.link.stats()).toMatchObject({ pending: 0, queued: 0 });
+    await until('InfluxDB to hold every message', async () => (await boilerRows(influxdb.url, db, site)).size >= made.length, 20_000);
+
+    const rows = await boilerRows(influxdb.url, db, site);
+    expect([...rows.keys()].sort()).toEqual(made.map((t) => `${t}000000`).sort());
+    const finals = [];
+    for (const w of writers) {
+      expect((await w.interrupt('SIGTERM')).code).toBe(0);
+      finals.push(logLines(w).find((l) => l.msg === 'InfluxDB writer stopped') as { received: number; written: number });
+    }
+    // Each writer took a share; together they received every message exactly once and wrote it.
+    for (const f of finals) expect(f.received).toBeGreaterThan(made.length / 10);
+    expect(finals[0]!.received + finals[1]!.received).toBe(made.length);
+    expect(finals[0]!.written + finals[1]!.written).toBe(made.length);
   }, 90_000);
 
   it('drops the oldest telemetry when the spool is full, and counts exactly what it dropped', async () => {

@@ -1,7 +1,8 @@
-// The durable telemetry spool: line-protocol chunks in SQLite (WAL), in arrival order, until InfluxDB
-// has accepted them. Bounded in bytes; when full the oldest chunks go, and every dropped line is counted.
+// A durable telemetry spool: chunks of text lines in SQLite (WAL), in arrival order, until their
+// destination has taken them (InfluxDB for line protocol, an external MQTT broker for messages).
+// Bounded in bytes; when full the oldest chunks go, and every dropped line is counted.
 import Database from 'better-sqlite3';
-import type { Logger } from '../log.js';
+import type { Logger } from './log.js';
 
 export interface SpoolChunk {
   id: number;
@@ -27,7 +28,14 @@ export interface SpoolOptions {
   log: Logger;
   /** Called with the number of lines dropped each time the bound forces a drop. */
   onDrop?: (lines: number) => void;
+  /** Log messages when the bound starts and stops forcing drops. */
+  messages?: { full: string; room: string };
 }
+
+const DEFAULT_MESSAGES = {
+  full: 'Spool is full: dropping the oldest telemetry until its destination takes data again',
+  room: 'Spool has room again; telemetry lines were dropped meanwhile',
+};
 
 interface Row {
   id: number;
@@ -80,15 +88,25 @@ export class Spool {
 
   /** Stores lines durably (committed when this returns); returns the chunk id. */
   append(lines: readonly string[], now = Date.now()): number {
+    return this.store(lines, now, false).id;
+  }
+
+  /** Stores lines durably as a chunk that is already being sent: the bound does not drop it, takeFrom skips it. */
+  appendClaimed(lines: readonly string[], now = Date.now()): SpoolChunk {
+    return this.store(lines, now, true);
+  }
+
+  private store(lines: readonly string[], now: number, claimed: boolean): SpoolChunk {
     const text = lines.join('\n');
     const bytes = Buffer.byteLength(text);
     const id = Number(this.insert.run(text, lines.length, bytes, now).lastInsertRowid);
+    if (claimed) this.busy.add(id);
     this.chunks++;
     this.lines += lines.length;
     this.bytes += bytes;
     if (this.bytes > this.opts.maxBytes) this.dropOldest(id);
     else if (this.dropEpisode > 0 && this.bytes < this.opts.maxBytes * 0.9) this.endDropEpisode();
-    return id;
+    return { id, text, lines: lines.length, bytes, createdAt: now };
   }
 
   /** Up to maxLines of the oldest chunks after `afterId` that nobody is sending (at least one chunk). */
@@ -193,14 +211,14 @@ export class Spool {
     this.bytes -= freed;
     this.droppedLines += dropped;
     if (this.dropEpisode === 0) {
-      this.opts.log.error({ maxBytes: this.opts.maxBytes, droppedLines: dropped }, 'Spool is full: dropping the oldest telemetry until InfluxDB takes data again');
+      this.opts.log.error({ maxBytes: this.opts.maxBytes, droppedLines: dropped }, (this.opts.messages ?? DEFAULT_MESSAGES).full);
     }
     this.dropEpisode += dropped;
     this.opts.onDrop?.(dropped);
   }
 
   private endDropEpisode(): void {
-    this.opts.log.warn({ droppedLines: this.dropEpisode }, 'Spool has room again; telemetry lines were dropped meanwhile');
+    this.opts.log.warn({ droppedLines: this.dropEpisode }, (this.opts.messages ?? DEFAULT_MESSAGES).room);
     this.dropEpisode = 0;
   }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { Spool } from '../../../../gateway/influx/spool.js';
+import { Spool } from '../../../gateway/spool.js';
 
 const log = pino({ level: 'silent' });
 const file = () => join(mkdtempSync(join(tmpdir(), 'gw-spool-')), 'spool.db');
