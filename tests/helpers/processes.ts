@@ -28,6 +28,8 @@ export const PACKAGES = {
   '/usr/bin/socat': 'socat',
   // A Modbus server that is not ours, for the interoperability test.
   '/usr/lib/python3/dist-packages/pymodbus/__init__.py': 'python3-pymodbus',
+  // pymodbus's server imports serial_asyncio (and pyserial), which Debian lists only as recommendations.
+  '/usr/lib/python3/dist-packages/serial_asyncio/__init__.py': 'python3-serial-asyncio',
 } as const;
 
 /** Installs what is missing with apt-get (the machines run as root and reach Debian's packages). */

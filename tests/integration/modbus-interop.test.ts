@@ -49,9 +49,11 @@ equipment:
     const port = await freePort();
     const server = spawn('/usr/bin/python3', [join(ROOT, 'tests', 'fixtures', 'pymodbus-server.py'), String(port), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
     cleanup.push(async () => server.kill('SIGKILL'));
+    let stderr = '';
+    server.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     await new Promise((resolve, reject) => {
       server.stdout.once('data', resolve);
-      server.once('exit', (code) => reject(new Error(`pymodbus server exited with ${code}`)));
+      server.once('exit', (code) => reject(new Error(`pymodbus server exited with ${code}: ${stderr}`)));
     });
     const batch = await readOnce(modbusTcpDriver, `{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeout: 1s, reconnect: { initial_delay: 200ms } }`, 9, points);
     expectCases(batch, cases);
