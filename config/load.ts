@@ -7,6 +7,9 @@ import { findDriver } from '../drivers/index.js';
 import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
 import { ConfigError, type ConfigProblem, GatewayError } from './errors.js';
 import { categoryFromCode, type Category, EQUIPMENT_CODE, siteBaseSchema, type SiteConfig } from './schema.js';
+import { compileRules } from '../rules/compile.js';
+import { ruleSchema } from './rules-schema.js';
+import { parseDuration } from './primitives.js';
 
 type Path = ReadonlyArray<string | number>;
 type Env = Record<string, string | undefined>;
@@ -108,6 +111,24 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     else reportZod(['equipment', i], parsed.error);
   });
 
+  // Rules are compiled against the points and limits of each equipment they select, whatever else is wrong.
+  const rules = (Array.isArray(site.rules) ? site.rules : []).map((r) => {
+    const parsed = ruleSchema.safeParse(r);
+    return parsed.success ? parsed.data : undefined;
+  });
+  if (rules.some((r) => r !== undefined)) {
+    const ruleEquipment = equipment.flatMap((e, i) => (isRecord(e) ? [{ e, i }] : [])).map(({ e, i }) => ({
+      id: String(e.id),
+      name: typeof e.name === 'string' ? e.name : undefined,
+      category: typeof e.category === 'string' ? e.category : typeof e.code === 'string' ? (categoryFromCode(e.code) ?? 'other') : 'other',
+      poll_interval: (typeof e.poll_interval === 'string' ? parseDuration(e.poll_interval) : undefined) ?? 1000,
+      // An entry its driver refused still names its points: its rules are checked against those.
+      points: driverEquipment[i]?.points ?? rawPoints(e),
+      limits: isRecord(e.limits) ? (e.limits as Record<string, number | boolean | string>) : {},
+    }));
+    compileRules(rules, ruleEquipment, report);
+  }
+
   if (problems.length > 0 || !base.success) throw new ConfigError(file, sortProblems(problems));
 
   const out = base.data;
@@ -117,6 +138,7 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     mqtt: out.mqtt,
     influx: out.influx,
     simulators: out.simulators,
+    rules: out.rules,
     connections: driverConnections,
     equipment: out.equipment.map((e, i) => ({
       ...(e as Record<string, unknown>),
@@ -129,10 +151,15 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
   };
 }
 
+function rawPoints(e: unknown): Array<{ name: string; unit?: string }> {
+  const points = isRecord(e) && Array.isArray(e.points) ? e.points : [];
+  return points.filter((p): p is { name: string } => isRecord(p) && typeof p.name === 'string').map((p) => ({ name: p.name }));
+}
+
 /** Topic levels the site itself publishes under: gw/<site>/gateway/status, gw/<site>/alarms/active. */
 const RESERVED_EQUIPMENT_IDS = new Set(['gateway', 'alarms']);
 
-const BASE_KEYS = new Set(['id', 'name', 'code', 'category', 'connection', 'poll_interval', 'description']);
+const BASE_KEYS = new Set(['id', 'name', 'code', 'category', 'connection', 'poll_interval', 'description', 'limits']);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -102,7 +102,7 @@ export function referenceMarkdown(): string {
   const doc = siteJsonSchema();
   const props = doc.properties ?? {};
   const equipmentItem = (props.equipment?.items?.anyOf?.[0] ?? props.equipment?.items) as Json;
-  const baseKeys = ['id', 'name', 'code', 'category', 'connection', 'poll_interval', 'description'];
+  const baseKeys = ['id', 'name', 'code', 'category', 'connection', 'poll_interval', 'description', 'limits'];
   const baseEquipment: Json = {
     properties: Object.fromEntries(baseKeys.map((k) => [k, equipmentItem.properties![k]!])),
     required: (equipmentItem.required ?? []).filter((k) => baseKeys.includes(k)),
@@ -155,6 +155,16 @@ export function referenceMarkdown(): string {
     'Every entry has the keys below; the others, `points` included, depend on the type of its connection.',
     '',
     table(rows(baseEquipment, 'equipment[]', [])),
+    '',
+    '## rules',
+    '',
+    props.rules?.description ?? '',
+    'Each rule has exactly one of `when`, `limits`, `rate`, `stale`, `codes`; each applies to every equipment its',
+    '`equipment` selects, and each (rule, equipment) pair is an alarm of its own, `<equipment>/<rule id>`. Expressions',
+    'name the equipment\'s points and limits; `gateway check` reports an unknown name or a syntax error with its column.',
+    'A point without a good reading makes its rules uncertain: they neither raise nor clear on it.',
+    '',
+    table(rows((props.rules?.items ?? {}) as Json, 'rules[]', [])),
     '',
   ];
   for (const d of DRIVERS) {

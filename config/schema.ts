@@ -8,6 +8,7 @@ import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
 import { duration, identifier, port, reconnect, size } from './primitives.js';
 import { modbusSimulatorSchema, type ModbusSimulatorConfig } from '../drivers/modbus/schema.js';
 import { opcuaSimulatorSchema, type OpcuaSimulatorConfig } from '../drivers/opcua/schema.js';
+import { rulesSection, type RuleConfig } from './rules-schema.js';
 
 /** Special-equipment categories (TSG 08 catalogue, by the first character of the code) plus lab and other. */
 export const CATEGORY_BY_CODE = {
@@ -136,6 +137,10 @@ const equipmentBaseShape = {
   connection: identifier.meta({ description: 'Id of the connection the equipment is read through.', examples: ['boiler-plc'] }),
   poll_interval: duration.prefault('1s').meta({ description: 'How often the equipment is read (for polling drivers).', 'x-examples': ['1s', '500ms'] }),
   description: z.string().optional().meta({ description: 'Free text shown to users.' }),
+  limits: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, { error: 'expected a limit name of letters, digits and "_"' }), z.union([z.number(), z.boolean(), z.string()]))
+    .default({})
+    .meta({ description: 'Named limits and parameters of this equipment that rules use by name (`design_pressure`, `drum_level_lo`).', examples: [{ design_pressure: 1.25, drum_level_lo: -50 }] }),
 };
 
 /** What every equipment entry has; the rest of the entry belongs to its connection's driver. */
@@ -158,6 +163,7 @@ const siteShape = {
     .array(z.discriminatedUnion('type', [modbusSimulatorSchema, opcuaSimulatorSchema]))
     .default([])
     .meta({ description: 'Simulated devices the gateway starts before its drivers, for the demo, training and acceptance tests. Leave out on a real site.' }),
+  rules: rulesSection,
 };
 
 /** The first validation step: sections and the keys all entries share. */
@@ -193,6 +199,7 @@ export interface SiteConfig {
   mqtt: MqttSection;
   influx?: InfluxSection | undefined;
   simulators: Array<ModbusSimulatorConfig | OpcuaSimulatorConfig>;
+  rules: RuleConfig[];
   connections: ConnectionConfig[];
   equipment: Array<EquipmentConfig & { category: Category }>;
 }

@@ -1,0 +1,466 @@
+// The rule engine: evaluates rules on batches of readings as they arrive and runs the ISA-18.2 alarm
+// lifecycle (delays, deadband, latching, shelving, suppression, escalation, alarm health). Pure: time
+// comes from the readings and from tick(now); state goes to the AlarmStore it is given.
+import { randomUUID } from 'node:crypto';
+import type { Reading } from '../drivers/types.js';
+import type { Scope, Value } from './expression.js';
+import { LEVELS, type ActiveAlarm, type AlarmEvent, type AlarmEventType, type AlarmState, type AlarmStore, type Level, type PersistedAlarm, type RuleSpec } from './types.js';
+
+export interface EngineOptions {
+  site: string;
+  rules: readonly RuleSpec[];
+  store?: AlarmStore;
+  /** Longest a shelve lasts, whatever is asked (ms). */
+  maxShelveMs?: number;
+  /** Ids for events and incidents (deterministic ones in backtests). */
+  newId?: () => string;
+  /** When the engine starts (ms): stale rules count from here until a first reading. */
+  now?: number;
+  health?: { chatterWindowMs: number; chatterTransitions: number; floodWindowMs: number; floodStart: number; floodEnd: number };
+}
+
+interface PointValue {
+  value: Value | null;
+  good: boolean;
+  ts: number;
+}
+
+interface Instance {
+  key: string;
+  spec: RuleSpec;
+  p: PersistedAlarm;
+  /** Result of the last evaluation: undefined = uncertain. */
+  cond: boolean | undefined;
+  transitions: number[];
+  chattering: boolean;
+  /** Rate rules: recent good samples. */
+  samples?: Array<[number, number]>;
+}
+
+const DEFAULT_HEALTH = { chatterWindowMs: 60_000, chatterTransitions: 3, floodWindowMs: 600_000, floodStart: 10, floodEnd: 5 };
+
+export class RuleEngine {
+  private readonly instances: Instance[] = [];
+  private readonly byKey = new Map<string, Instance>();
+  /** equipment → point → instances that read it (conditions and suppressions). */
+  private readonly index = new Map<string, Map<string, Instance[]>>();
+  private readonly stale = new Map<string, Instance[]>();
+  private readonly values = new Map<string, Map<string, PointValue>>();
+  private readonly lastGood = new Map<string, number>();
+  private readonly raises: number[] = [];
+  private flood = false;
+  private readonly health: typeof DEFAULT_HEALTH;
+  private readonly newId: () => string;
+  private events: AlarmEvent[] = [];
+  /** Rule errors (text where a number is needed...): counted, and the rule is uncertain. */
+  readonly errors: Array<{ rule: string; equipment: string; message: string }> = [];
+
+  constructor(private readonly opts: EngineOptions) {
+    this.health = opts.health ?? DEFAULT_HEALTH;
+    this.newId = opts.newId ?? randomUUID;
+    const saved = opts.store?.load() ?? new Map<string, PersistedAlarm>();
+    const start = opts.now ?? Date.now();
+    for (const spec of opts.rules) {
+      const key = `${spec.equipment}/${spec.id}`;
+      if (this.byKey.has(key)) throw new Error(`Rule ${spec.id} applies to ${spec.equipment} twice`);
+      const p = saved.get(key) ?? { active: false, acked: true, level: spec.level };
+      const inst: Instance = { key, spec, p, cond: undefined, transitions: [], chattering: false };
+      this.instances.push(inst);
+      this.byKey.set(key, inst);
+      const reads = new Set<string>();
+      const c = spec.condition;
+      if (c.kind === 'expression') for (const pt of c.expr.points) reads.add(pt);
+      if (c.kind === 'rate') {
+        reads.add(c.point);
+        inst.samples = [];
+      }
+      if (spec.suppressWhen) for (const pt of spec.suppressWhen.points) reads.add(pt);
+      if (c.kind === 'stale') {
+        this.stale.set(spec.equipment, [...(this.stale.get(spec.equipment) ?? []), inst]);
+        this.lastGood.set(spec.equipment, start);
+      }
+      let points = this.index.get(spec.equipment);
+      if (!points) this.index.set(spec.equipment, (points = new Map()));
+      for (const pt of reads) points.set(pt, [...(points.get(pt) ?? []), inst]);
+    }
+  }
+
+  /** Feeds a batch of readings; returns the alarm events it caused, in time order. */
+  ingest(batch: readonly Reading[]): AlarmEvent[] {
+    const touched = new Set<Instance>();
+    let now = 0;
+    for (const r of batch) {
+      if (r.ts > now) now = r.ts;
+      const good = r.quality === 'good' && r.value !== null;
+      let eq = this.values.get(r.equipment);
+      if (!eq) this.values.set(r.equipment, (eq = new Map()));
+      eq.set(r.point, { value: r.value, good, ts: r.ts });
+      if (good && (this.lastGood.get(r.equipment) ?? 0) < r.ts) this.lastGood.set(r.equipment, r.ts);
+      const readers = this.index.get(r.equipment)?.get(r.point);
+      if (readers) {
+        for (const inst of readers) {
+          if (inst.samples && inst.spec.condition.kind === 'rate' && inst.spec.condition.point === r.point && good && typeof r.value === 'number') inst.samples.push([r.ts, r.value]);
+          touched.add(inst);
+        }
+      }
+      const stale = this.stale.get(r.equipment);
+      if (stale && good) for (const inst of stale) touched.add(inst);
+    }
+    for (const inst of touched) this.evaluate(inst, now);
+    return this.flush();
+  }
+
+  /** Lets time pass: delays, shelve expiry, escalation, stale data, alarm health. */
+  tick(now: number): AlarmEvent[] {
+    for (const inst of this.instances) {
+      if (inst.spec.condition.kind === 'stale') this.evaluate(inst, now);
+      else this.step(inst, now);
+    }
+    this.checkHealth(now);
+    return this.flush();
+  }
+
+  acknowledge(key: string, by: string, comment: string, now: number): AlarmEvent[] {
+    const inst = this.find(key);
+    const { p } = inst;
+    if (p.outOfService) throw new RuleActionError(`${key} is out of service`);
+    const latchedClear = inst.spec.latch && p.active && inst.cond === false;
+    if (p.acked && !latchedClear) throw new RuleActionError(`${key} has nothing to acknowledge (${this.stateOf(inst)})`);
+    p.acked = true;
+    // A latched alarm whose condition has gone is reset by the acknowledgement.
+    if (latchedClear) p.active = false;
+    this.emit(inst, 'acknowledged', now, { by, comment });
+    return this.flush();
+  }
+
+  shelve(key: string, by: string, comment: string, durationMs: number, now: number): AlarmEvent[] {
+    const inst = this.find(key);
+    if (inst.p.outOfService) throw new RuleActionError(`${key} is out of service`);
+    const max = this.opts.maxShelveMs ?? 8 * 3_600_000;
+    inst.p.shelvedUntil = now + Math.min(Math.max(durationMs, 1), max);
+    this.emit(inst, 'shelved', now, { by, comment, shelvedUntil: inst.p.shelvedUntil });
+    return this.flush();
+  }
+
+  unshelve(key: string, by: string, comment: string, now: number): AlarmEvent[] {
+    const inst = this.find(key);
+    if (inst.p.shelvedUntil === undefined) throw new RuleActionError(`${key} is not shelved`);
+    this.endShelve(inst, now, { by, comment });
+    return this.flush();
+  }
+
+  setOutOfService(key: string, outOfService: boolean, by: string, comment: string, now: number): AlarmEvent[] {
+    const inst = this.find(key);
+    if (Boolean(inst.p.outOfService) === outOfService) return [];
+    if (outOfService) {
+      inst.p.outOfService = true;
+      this.closeIncident(inst);
+      this.emit(inst, 'out_of_service', now, { by, comment });
+    } else {
+      inst.p.outOfService = false;
+      inst.p.pendingSince = undefined;
+      this.emit(inst, 'in_service', now, { by, comment });
+      this.step(inst, now);
+    }
+    return this.flush();
+  }
+
+  /** Alarms that are not normal (active, returned unacknowledged, shelved, out of service). */
+  active(): ActiveAlarm[] {
+    const out: ActiveAlarm[] = [];
+    for (const inst of this.instances) {
+      const state = this.stateOf(inst);
+      if (state === 'normal' || state === 'suppressed' || !inst.p.incidentId) continue;
+      out.push({
+        key: inst.key,
+        equipment: inst.spec.equipment,
+        rule: inst.spec.id,
+        state,
+        level: inst.p.level,
+        incidentId: inst.p.incidentId,
+        message: inst.p.message ?? inst.spec.message,
+        point: inst.p.point,
+        value: inst.p.value,
+        raisedAt: inst.p.raisedAt ?? 0,
+        ...(inst.p.shelvedUntil !== undefined ? { shelvedUntil: inst.p.shelvedUntil } : {}),
+      });
+    }
+    return out;
+  }
+
+  /** Rule keys (`<equipment>/<rule>`) with the state of each. */
+  states(): Array<{ key: string; state: AlarmState; condition: 'true' | 'false' | 'uncertain' }> {
+    return this.instances.map((i) => ({ key: i.key, state: this.stateOf(i), condition: i.cond === undefined ? 'uncertain' : i.cond ? 'true' : 'false' }));
+  }
+
+  get ruleCount(): number {
+    return this.instances.length;
+  }
+
+  private find(key: string): Instance {
+    const inst = this.byKey.get(key);
+    if (!inst) throw new RuleActionError(`no alarm ${key}`);
+    return inst;
+  }
+
+  private stateOf(inst: Instance): AlarmState {
+    const { p } = inst;
+    if (p.outOfService) return 'out_of_service';
+    if (p.shelvedUntil !== undefined) return 'shelved';
+    if (p.suppressed) return 'suppressed';
+    if (p.active) return p.acked ? 'active_acknowledged' : 'active_unacknowledged';
+    return p.acked ? 'normal' : 'returned_unacknowledged';
+  }
+
+  private scope(inst: Instance, active: boolean): Scope {
+    const values = this.values.get(inst.spec.equipment);
+    return {
+      point: (name) => {
+        const v = values?.get(name);
+        return v && v.good ? (v.value as Value) : undefined;
+      },
+      deadband: inst.spec.deadband,
+      active,
+    };
+  }
+
+  private condition(inst: Instance, now: number): boolean | undefined {
+    const c = inst.spec.condition;
+    switch (c.kind) {
+      case 'expression':
+        return c.expr.evaluate(this.scope(inst, inst.p.active));
+      case 'stale':
+        return now - (this.lastGood.get(inst.spec.equipment) ?? now) >= c.afterMs;
+      case 'rate': {
+        const s = inst.samples!;
+        while (s.length > 2 && s[0]![0] < now - c.windowMs) s.shift();
+        if (s.length < 2 || s.at(-1)![0] === s[0]![0]) return undefined;
+        const rate = this.rateOf(inst)!;
+        const hold = inst.p.active ? inst.spec.deadband : 0;
+        return (c.above !== undefined && rate > c.above - hold) || (c.below !== undefined && rate < c.below + hold);
+      }
+    }
+  }
+
+  private rateOf(inst: Instance): number | undefined {
+    const c = inst.spec.condition;
+    const s = inst.samples;
+    if (c.kind !== 'rate' || !s || s.length < 2) return undefined;
+    const [t0, v0] = s[0]!;
+    const [t1, v1] = s.at(-1)!;
+    return t1 === t0 ? undefined : ((v1 - v0) / (t1 - t0)) * c.perMs;
+  }
+
+  private evaluate(inst: Instance, now: number): void {
+    try {
+      if (inst.spec.suppressWhen) {
+        const suppressed = inst.spec.suppressWhen.evaluate(this.scope(inst, false));
+        // Uncertain suppression keeps what it was.
+        if (suppressed !== undefined && suppressed !== Boolean(inst.p.suppressed)) this.setSuppressed(inst, suppressed, now);
+      }
+      inst.cond = this.condition(inst, now);
+    } catch (err) {
+      inst.cond = undefined;
+      if (this.errors.length < 1000) this.errors.push({ rule: inst.spec.id, equipment: inst.spec.equipment, message: (err as Error).message });
+    }
+    if (inst.cond === undefined) {
+      // Uncertain data neither raises nor clears, and does not count toward a delay.
+      if (inst.p.pendingSince !== undefined || inst.p.clearingSince !== undefined) {
+        inst.p.pendingSince = undefined;
+        inst.p.clearingSince = undefined;
+        this.save(inst);
+      }
+      return;
+    }
+    if (inst.cond && inst.p.pendingSince === undefined && !inst.p.active) {
+      // Data went stale when the last good reading was that old, not when a tick noticed it.
+      const c = inst.spec.condition;
+      inst.p.pendingSince = c.kind === 'stale' ? (this.lastGood.get(inst.spec.equipment) ?? now) + c.afterMs : now;
+      this.save(inst);
+    }
+    if (!inst.cond && inst.p.pendingSince !== undefined) {
+      inst.p.pendingSince = undefined;
+      this.save(inst);
+    }
+    if (!inst.cond && inst.p.active && inst.p.clearingSince === undefined && !inst.spec.latch) {
+      inst.p.clearingSince = now;
+      this.save(inst);
+    }
+    if (inst.cond && inst.p.clearingSince !== undefined) {
+      inst.p.clearingSince = undefined;
+      this.save(inst);
+    }
+    this.step(inst, now);
+  }
+
+  /** Applies what time has decided: delays, shelve expiry, escalation. */
+  private step(inst: Instance, now: number): void {
+    const { p, spec } = inst;
+    if (p.outOfService) return;
+    if (p.shelvedUntil !== undefined) {
+      if (now < p.shelvedUntil) return;
+      this.endShelve(inst, p.shelvedUntil, {});
+      return;
+    }
+    if (p.suppressed) return;
+    if (inst.cond === true && !p.active && p.pendingSince !== undefined && now - p.pendingSince >= spec.onDelayMs) {
+      this.raise(inst, p.pendingSince + spec.onDelayMs);
+    } else if (inst.cond === false && p.active && p.clearingSince !== undefined && now - p.clearingSince >= spec.offDelayMs) {
+      const at = p.clearingSince + spec.offDelayMs;
+      p.active = false;
+      p.clearingSince = undefined;
+      this.emit(inst, 'cleared', at, {});
+      this.transition(inst, at);
+    }
+    if (p.active && !p.acked && spec.escalateAfterMs !== undefined) {
+      let since = p.lastEscalationAt ?? p.raisedAt ?? now;
+      while (p.level !== 'red' && now - since >= spec.escalateAfterMs) {
+        since += spec.escalateAfterMs;
+        p.level = LEVELS[LEVELS.indexOf(p.level) + 1]!;
+        p.lastEscalationAt = since;
+        this.emit(inst, 'escalated', since, {});
+      }
+    }
+  }
+
+  private raise(inst: Instance, at: number): void {
+    const { p } = inst;
+    // A new incident, unless the last one is still waiting for its acknowledgement.
+    if (p.acked || !p.incidentId) {
+      p.incidentId = this.newId();
+      p.level = inst.spec.level;
+      p.lastEscalationAt = undefined;
+      this.raises.push(at);
+    }
+    p.active = true;
+    p.acked = false;
+    p.raisedAt = at;
+    p.pendingSince = undefined;
+    const values = this.values.get(inst.spec.equipment);
+    const c = inst.spec.condition;
+    p.point = c.kind === 'expression' ? c.expr.primaryPoint : c.kind === 'rate' ? c.point : undefined;
+    p.value = c.kind === 'rate' ? round(this.rateOf(inst)) : p.point !== undefined ? (values?.get(p.point)?.value ?? null) : null;
+    p.message = this.message(inst);
+    this.emit(inst, 'raised', at, {});
+    this.transition(inst, at);
+  }
+
+  private endShelve(inst: Instance, at: number, who: { by?: string; comment?: string }): void {
+    inst.p.shelvedUntil = undefined;
+    this.emit(inst, 'unshelved', at, who);
+    this.step(inst, at);
+  }
+
+  private setSuppressed(inst: Instance, suppressed: boolean, now: number): void {
+    inst.p.suppressed = suppressed;
+    if (suppressed) {
+      const open = inst.p.incidentId !== undefined && (inst.p.active || !inst.p.acked);
+      this.closeIncident(inst);
+      if (open) this.emit(inst, 'suppressed', now, {});
+    }
+    inst.p.pendingSince = undefined;
+    this.save(inst);
+  }
+
+  /** Suppression and out of service end an incident: the condition means nothing meanwhile. */
+  private closeIncident(inst: Instance): void {
+    inst.p.active = false;
+    inst.p.acked = true;
+    inst.p.pendingSince = undefined;
+    inst.p.clearingSince = undefined;
+  }
+
+  /** Counts a raise or clear toward chattering. */
+  private transition(inst: Instance, at: number): void {
+    const t = inst.transitions;
+    t.push(at);
+    while (t.length > 0 && t[0]! <= at - this.health.chatterWindowMs) t.shift();
+    if (!inst.chattering && t.length >= this.health.chatterTransitions) {
+      inst.chattering = true;
+      this.emit(inst, 'chattering', at, { comment: `${t.length} transitions in ${this.health.chatterWindowMs / 1000} s` });
+    }
+  }
+
+  private checkHealth(now: number): void {
+    for (const inst of this.instances) {
+      if (!inst.chattering) continue;
+      const t = inst.transitions;
+      while (t.length > 0 && t[0]! <= now - this.health.chatterWindowMs) t.shift();
+      if (t.length < this.health.chatterTransitions) {
+        inst.chattering = false;
+        this.emit(inst, 'chattering_ended', now, {});
+      }
+    }
+    const r = this.raises;
+    while (r.length > 0 && r[0]! <= now - this.health.floodWindowMs) r.shift();
+    if (!this.flood && r.length > this.health.floodStart) {
+      this.flood = true;
+      this.siteEvent('flood', now, `${r.length} new alarms in ${this.health.floodWindowMs / 60_000} min`);
+    } else if (this.flood && r.length < this.health.floodEnd) {
+      this.flood = false;
+      this.siteEvent('flood_ended', now, `${r.length} new alarms in the last ${this.health.floodWindowMs / 60_000} min`);
+    }
+  }
+
+  private siteEvent(type: 'flood' | 'flood_ended', ts: number, message: string): void {
+    this.events.push({ eventId: this.newId(), incidentId: '', type, state: 'normal', level: 'yellow', site: this.opts.site, equipment: '', rule: 'alarm-flood', message: `Alarm flood: ${message}`, ts });
+  }
+
+  private emit(inst: Instance, type: AlarmEventType, ts: number, extra: { by?: string; comment?: string; shelvedUntil?: number }): void {
+    const { p, spec } = inst;
+    this.save(inst);
+    const health = type === 'chattering' || type === 'chattering_ended';
+    this.events.push({
+      eventId: this.newId(),
+      incidentId: health ? '' : (p.incidentId ?? ''),
+      type,
+      state: this.stateOf(inst),
+      level: p.level,
+      site: this.opts.site,
+      equipment: spec.equipment,
+      rule: spec.id,
+      message: health ? `Chattering alarm ${spec.id} on ${spec.equipment}` : (p.message ?? this.message(inst)),
+      ...(p.point !== undefined ? { point: p.point } : {}),
+      ...(p.value !== undefined ? { value: p.value } : {}),
+      ...(spec.unit !== undefined ? { unit: spec.unit } : {}),
+      ts,
+      ...(extra.by !== undefined ? { by: extra.by } : {}),
+      ...(extra.comment !== undefined ? { comment: extra.comment } : {}),
+      ...(extra.shelvedUntil !== undefined ? { shelvedUntil: extra.shelvedUntil } : {}),
+    });
+  }
+
+  private message(inst: Instance): string {
+    const { spec, p } = inst;
+    const value = p.value;
+    const fill: Record<string, string> = {
+      value: value === undefined || value === null ? '?' : String(value),
+      unit: spec.unit ?? '',
+      equipment: spec.equipment,
+      name: spec.equipmentName ?? spec.equipment,
+      level: p.level,
+      rule: spec.id,
+    };
+    return spec.message.replace(/\{(\w+)\}/g, (all, k: string) => (Object.hasOwn(fill, k) ? fill[k]! : all));
+  }
+
+  private save(inst: Instance): void {
+    this.opts.store?.save(inst.key, inst.p);
+  }
+
+  private flush(): AlarmEvent[] {
+    const out = this.events;
+    this.events = [];
+    return out.length > 1 ? out.sort((a, b) => a.ts - b.ts) : out;
+  }
+}
+
+export class RuleActionError extends Error {
+  override name = 'RuleActionError';
+}
+
+function round(v: number | undefined): number | undefined {
+  return v === undefined ? undefined : Math.round(v * 1000) / 1000;
+}
+
+export type { Level };

@@ -1,0 +1,333 @@
+// The rule expression language: comparisons, arithmetic and logic over an equipment's points and
+// limits, compiled once into closures. No eval, no property access: a name is a point or a limit,
+// resolved when the rule is compiled, and nothing else can be reached.
+//
+//   expr    := or
+//   or      := and (("||" | "or") and)*
+//   and     := not (("&&" | "and") not)*
+//   not     := ("!" | "not") not | compare
+//   compare := sum (("<" | "<=" | ">" | ">=" | "==" | "!=") sum)?
+//   sum     := product (("+" | "-") product)*
+//   product := unary (("*" | "/" | "%") unary)*
+//   unary   := "-" unary | primary
+//   primary := number | string | true | false | name | name "(" args ")" | "(" expr ")"
+
+export type Value = number | boolean | string;
+
+/** Where a compiled expression reads point values. `undefined`: no usable (good) value. */
+export interface Scope {
+  point(name: string): Value | undefined;
+  /**
+   * While an alarm is active its comparisons hold on by this much (hysteresis): `x <= -200` with a
+   * deadband of 10 stays true until x rises above -190.
+   */
+  deadband: number;
+  active: boolean;
+}
+
+export class ExpressionError extends Error {
+  constructor(
+    /** What is wrong, without the position. */
+    readonly reason: string,
+    /** 1-based column in the expression text. */
+    readonly column: number,
+  ) {
+    super(`column ${column}: ${reason}`);
+    this.name = 'ExpressionError';
+  }
+}
+
+/** Thrown while evaluating when a point has no usable value: the rule's result is uncertain. */
+const UNKNOWN = Symbol('unknown');
+
+export interface Compiled {
+  /** true / false, or undefined when a point it reads has no good value (uncertain). */
+  evaluate(scope: Scope): boolean | undefined;
+  /** The value of the expression (for messages), or undefined when uncertain. */
+  value(scope: Scope): Value | undefined;
+  /** Points the expression reads. */
+  readonly points: ReadonlySet<string>;
+  /** The first point it compares, for the event's `point` and `{value}`. */
+  readonly primaryPoint: string | undefined;
+  readonly source: string;
+}
+
+export interface Names {
+  /** Is this a point of the equipment? */
+  isPoint(name: string): boolean;
+  /** A limit or parameter by that name (a constant), or undefined. */
+  constant(name: string): Value | undefined;
+  /** For the error message: what names exist. */
+  describe(): string;
+}
+
+type Node = (s: Scope) => Value;
+
+const FUNCTIONS: Record<string, { arity: [number, number]; fn: (args: number[]) => number }> = {
+  abs: { arity: [1, 1], fn: ([a]) => Math.abs(a!) },
+  min: { arity: [2, 8], fn: (a) => Math.min(...a) },
+  max: { arity: [2, 8], fn: (a) => Math.max(...a) },
+  round: { arity: [1, 1], fn: ([a]) => Math.round(a!) },
+};
+
+interface Token {
+  kind: 'num' | 'str' | 'name' | 'op' | 'end';
+  text: string;
+  value?: number | string;
+  col: number;
+}
+
+const OPERATORS = ['<=', '>=', '==', '!=', '&&', '||', '<', '>', '+', '-', '*', '/', '%', '!', '(', ')', ','];
+
+function tokenize(src: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  while (i < src.length) {
+    const c = src[i]!;
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    const col = i + 1;
+    const num = /^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/.exec(src.slice(i));
+    if (num) {
+      out.push({ kind: 'num', text: num[0], value: Number(num[0]), col });
+      i += num[0].length;
+      continue;
+    }
+    const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(i));
+    if (name) {
+      out.push({ kind: 'name', text: name[0], col });
+      i += name[0].length;
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      const end = src.indexOf(c, i + 1);
+      if (end < 0) throw new ExpressionError('unterminated string', col);
+      out.push({ kind: 'str', text: src.slice(i, end + 1), value: src.slice(i + 1, end), col });
+      i = end + 1;
+      continue;
+    }
+    const op = OPERATORS.find((o) => src.startsWith(o, i));
+    if (op) {
+      out.push({ kind: 'op', text: op, col });
+      i += op.length;
+      continue;
+    }
+    if (c === '=') throw new ExpressionError('"=" is not a comparison; write "=="', col);
+    if (c === '&' || c === '|') throw new ExpressionError(`"${c}" is not an operator; write "${c}${c}"`, col);
+    throw new ExpressionError(`unexpected character "${c}"`, col);
+  }
+  out.push({ kind: 'end', text: 'end of expression', col: src.length + 1 });
+  return out;
+}
+
+export function compile(source: string, names: Names): Compiled {
+  const tokens = tokenize(source);
+  let pos = 0;
+  const points = new Set<string>();
+  let primaryPoint: string | undefined;
+  const peek = () => tokens[pos]!;
+  const isOp = (...ops: string[]) => peek().kind === 'op' && ops.includes(peek().text);
+  const isWord = (...words: string[]) => peek().kind === 'name' && words.includes(peek().text);
+  const expect = (text: string) => {
+    const t = peek();
+    if (t.kind !== 'op' || t.text !== text) throw new ExpressionError(`expected "${text}" but found ${describe(t)}`, t.col);
+    pos++;
+  };
+
+  const or = (): Node => {
+    let left = and();
+    while (isOp('||') || isWord('or')) {
+      pos++;
+      const l = left;
+      const r = and();
+      left = (s) => {
+        // Strict: a rule that reads a point without a good value is uncertain, whatever the other side says.
+        const a = truth(l(s));
+        const b = truth(r(s));
+        return a || b;
+      };
+    }
+    return left;
+  };
+  const and = (): Node => {
+    let left = not();
+    while (isOp('&&') || isWord('and')) {
+      pos++;
+      const l = left;
+      const r = not();
+      left = (s) => {
+        const a = truth(l(s));
+        const b = truth(r(s));
+        return a && b;
+      };
+    }
+    return left;
+  };
+  const not = (): Node => {
+    if (isOp('!') || isWord('not')) {
+      pos++;
+      const inner = not();
+      return (s) => !truth(inner(s));
+    }
+    return compare();
+  };
+  const compare = (): Node => {
+    const left = sum();
+    if (!isOp('<', '<=', '>', '>=', '==', '!=')) return left;
+    const op = tokens[pos++]!;
+    const right = sum();
+    if (isOp('<', '<=', '>', '>=', '==', '!=')) throw new ExpressionError('comparisons do not chain; join them with &&', peek().col);
+    if (op.text === '==' || op.text === '!=') {
+      const negate = op.text === '!=';
+      return (s) => equal(left(s), right(s)) !== negate;
+    }
+    // Ordered comparisons are numeric, and hold on by the deadband while the alarm is active.
+    const num = numeric(op.col);
+    switch (op.text) {
+      case '<':
+        return (s) => num(left(s)) < num(right(s)) + (s.active ? s.deadband : 0);
+      case '<=':
+        return (s) => num(left(s)) <= num(right(s)) + (s.active ? s.deadband : 0);
+      case '>':
+        return (s) => num(left(s)) > num(right(s)) - (s.active ? s.deadband : 0);
+      default:
+        return (s) => num(left(s)) >= num(right(s)) - (s.active ? s.deadband : 0);
+    }
+  };
+  const sum = (): Node => {
+    let left = product();
+    while (isOp('+', '-')) {
+      const op = tokens[pos++]!;
+      const l = left;
+      const r = product();
+      const num = numeric(op.col);
+      left = op.text === '+' ? (s) => num(l(s)) + num(r(s)) : (s) => num(l(s)) - num(r(s));
+    }
+    return left;
+  };
+  const product = (): Node => {
+    let left = unary();
+    while (isOp('*', '/', '%')) {
+      const op = tokens[pos++]!;
+      const l = left;
+      const r = unary();
+      const num = numeric(op.col);
+      left = op.text === '*' ? (s) => num(l(s)) * num(r(s)) : op.text === '/' ? (s) => num(l(s)) / num(r(s)) : (s) => num(l(s)) % num(r(s));
+    }
+    return left;
+  };
+  const unary = (): Node => {
+    if (isOp('-')) {
+      const op = tokens[pos++]!;
+      const inner = unary();
+      const num = numeric(op.col);
+      return (s) => -num(inner(s));
+    }
+    return primary();
+  };
+  const primary = (): Node => {
+    const t = peek();
+    if (t.kind === 'num' || t.kind === 'str') {
+      pos++;
+      const v = t.value!;
+      return () => v;
+    }
+    if (t.kind === 'op' && t.text === '(') {
+      pos++;
+      const inner = or();
+      expect(')');
+      return inner;
+    }
+    if (t.kind === 'name') {
+      pos++;
+      if (t.text === 'true' || t.text === 'false') {
+        const v = t.text === 'true';
+        return () => v;
+      }
+      if (isOp('(')) return call(t);
+      if (names.isPoint(t.text)) {
+        const name = t.text;
+        points.add(name);
+        primaryPoint ??= name;
+        return (s) => {
+          const v = s.point(name);
+          if (v === undefined) throw UNKNOWN;
+          return v;
+        };
+      }
+      const c = names.constant(t.text);
+      if (c !== undefined) return () => c;
+      throw new ExpressionError(`unknown name "${t.text}": ${names.describe()}`, t.col);
+    }
+    throw new ExpressionError(`expected a value but found ${describe(t)}`, t.col);
+  };
+  const call = (t: Token): Node => {
+    const f = FUNCTIONS[t.text];
+    if (!f || !Object.hasOwn(FUNCTIONS, t.text)) throw new ExpressionError(`unknown function "${t.text}" (functions: ${Object.keys(FUNCTIONS).join(', ')})`, t.col);
+    expect('(');
+    const args: Node[] = [];
+    if (!isOp(')')) {
+      args.push(or());
+      while (isOp(',')) {
+        pos++;
+        args.push(or());
+      }
+    }
+    expect(')');
+    if (args.length < f.arity[0] || args.length > f.arity[1]) {
+      const count = f.arity[0] === f.arity[1] ? String(f.arity[0]) : `${f.arity[0]} to ${f.arity[1]}`;
+      throw new ExpressionError(`${t.text}() takes ${count} argument${count === '1' ? '' : 's'}`, t.col);
+    }
+    const num = numeric(t.col);
+    return (s) => f.fn(args.map((a) => num(a(s))));
+  };
+
+  const root = or();
+  if (peek().kind !== 'end') throw new ExpressionError(`unexpected ${describe(peek())}`, peek().col);
+
+  const run = (s: Scope): Value | undefined => {
+    try {
+      return root(s);
+    } catch (e) {
+      if (e === UNKNOWN) return undefined;
+      throw e;
+    }
+  };
+  return {
+    source,
+    points,
+    primaryPoint,
+    value: run,
+    evaluate(s) {
+      const v = run(s);
+      return v === undefined ? undefined : truth(v);
+    },
+  };
+}
+
+/** A number from a value (true is 1); text where a number is needed is an error of the rule. */
+function numeric(col: number) {
+  return (v: Value): number => {
+    if (typeof v === 'number') return v;
+    if (typeof v === 'boolean') return v ? 1 : 0;
+    throw new ExpressionError(`expected a number, got the text "${v}"`, col);
+  };
+}
+
+/** Booleans and numbers compare as numbers (a flag read as 0/1 equals false/true); text only with text. */
+function equal(a: Value, b: Value): boolean {
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  return Number(a) === Number(b);
+}
+
+function truth(v: Value): boolean {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'number') return v !== 0 && !Number.isNaN(v);
+  return v.length > 0;
+}
+
+function describe(t: Token): string {
+  return t.kind === 'end' ? 'the end of the expression' : `"${t.text}"`;
+}

@@ -1,0 +1,120 @@
+// Types shared by the rule engine and the code that wires it (no I/O here).
+import type { Compiled } from './expression.js';
+
+/** The four warning levels of the quality-safety supervision system, lowest first. */
+export const LEVELS = ['blue', 'yellow', 'orange', 'red'] as const;
+export type Level = (typeof LEVELS)[number];
+
+/** ISA-18.2 alarm states, as one word each. */
+export type AlarmState =
+  | 'normal'
+  | 'active_unacknowledged'
+  | 'active_acknowledged'
+  | 'returned_unacknowledged'
+  | 'shelved'
+  | 'suppressed'
+  | 'out_of_service';
+
+export type AlarmEventType =
+  // The incident: what the central platform receives.
+  | 'raised'
+  | 'escalated'
+  | 'acknowledged'
+  | 'shelved'
+  | 'cleared'
+  // Local lifecycle.
+  | 'unshelved'
+  | 'suppressed'
+  | 'out_of_service'
+  | 'in_service'
+  // Alarm health.
+  | 'chattering'
+  | 'chattering_ended'
+  | 'flood'
+  | 'flood_ended';
+
+export interface AlarmEvent {
+  /** Unique per event. */
+  eventId: string;
+  /** The same for every event of one incident (raise to return to normal). */
+  incidentId: string;
+  type: AlarmEventType;
+  /** The alarm's state after this event. */
+  state: AlarmState;
+  level: Level;
+  site: string;
+  equipment: string;
+  rule: string;
+  message: string;
+  point?: string;
+  value?: number | boolean | string | null;
+  unit?: string;
+  /** Time of the transition (ms): when a delay expired, not when it was noticed. */
+  ts: number;
+  by?: string;
+  comment?: string;
+  shelvedUntil?: number;
+}
+
+/** One rule applied to one equipment: what the engine evaluates. */
+export interface RuleSpec {
+  /** Rule id; a shorthand rule's parts have their own (`steam-pressure.hihi`). */
+  id: string;
+  equipment: string;
+  level: Level;
+  /** `{value}`, `{unit}`, `{equipment}`, `{name}`, `{level}`, `{rule}` are filled in. */
+  message: string;
+  condition:
+    | { kind: 'expression'; expr: Compiled }
+    | { kind: 'rate'; point: string; windowMs: number; perMs: number; above?: number; below?: number }
+    | { kind: 'stale'; afterMs: number };
+  /** While true, the alarm is suppressed by design (a boiler that is not firing). */
+  suppressWhen?: Compiled;
+  onDelayMs: number;
+  offDelayMs: number;
+  deadband: number;
+  latch: boolean;
+  escalateAfterMs?: number;
+  /** Unit of the point the message's {value} shows. */
+  unit?: string;
+  /** Name of the equipment, for messages. */
+  equipmentName?: string;
+}
+
+/** What survives a restart, per rule and equipment. */
+export interface PersistedAlarm {
+  active: boolean;
+  acked: boolean;
+  level: Level;
+  incidentId?: string;
+  raisedAt?: number;
+  lastEscalationAt?: number;
+  shelvedUntil?: number;
+  outOfService?: boolean;
+  suppressed?: boolean;
+  pendingSince?: number;
+  clearingSince?: number;
+  point?: string;
+  value?: number | boolean | string | null;
+  message?: string;
+}
+
+/** Where the engine keeps its alarms' states; the gateway gives it one on disk. */
+export interface AlarmStore {
+  load(): Map<string, PersistedAlarm>;
+  save(key: string, alarm: PersistedAlarm): void;
+}
+
+export interface ActiveAlarm {
+  key: string;
+  equipment: string;
+  rule: string;
+  state: AlarmState;
+  level: Level;
+  incidentId: string;
+  message: string;
+  point?: string;
+  value?: number | boolean | string | null;
+  raisedAt: number;
+  shelvedUntil?: number;
+}
