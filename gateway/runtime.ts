@@ -19,6 +19,8 @@ import { hostname } from 'node:os';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createInfluxWriter, type InfluxWriter } from './influx/writer.js';
 import { brokerSource, embeddedSource, telemetryTopic, type TelemetrySource } from './influx/source.js';
+import { encodeAlarms } from './influx/line-protocol.js';
+import { createAlarmService, type AlarmService } from './alarms/service.js';
 
 interface Component {
   name: string;
@@ -42,6 +44,8 @@ export interface Gateway {
   /** The InfluxDB writer, when the site has an `influx:` section. */
   readonly influx: InfluxWriter | undefined;
   readonly metrics: Metrics;
+  /** The rule engine and alarm lifecycle. */
+  readonly alarms: AlarmService;
 }
 
 const STOP_TIMEOUT_MS = 1500;
@@ -72,6 +76,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   });
   const influx = config.influx ? createInfluxWriterComponent(config, log, metrics, { broker, url: mqttUrl, clientId: `${config.mqtt.client_id ?? config.gateway.id}-influx` }) : undefined;
   const pipeline = createPipeline({ link, topics, equipment: config.equipment.map((e) => e.id), log: log.child({ component: 'pipeline' }) });
+  const alarms = createAlarmService({ config, pipeline, link, topics, log: log.child({ component: 'rules' }), metrics, dataDir });
+  if (influx) alarms.onEvents((events) => influx.writer.acceptLines(encodeAlarms(events)));
 
   const drivers: Array<{ name: string; connection: string; type: string; driver: Driver }> = [];
   for (const connection of config.connections) {
@@ -105,6 +111,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     ...(influx ? [influx.component] : []),
     { name: 'MQTT client', start: () => link.start(), stop: () => link.stop() },
     { name: 'pipeline', start: async () => {}, stop: () => pipeline.stop() },
+    // Rules see every reading before it is published, from the first poll on.
+    { name: 'rule engine', start: () => alarms.start(), stop: () => alarms.stop() },
     ...simulatorComponents.filter((c) => !c.slow),
     ...driverComponents.filter((c) => !c.slow),
     ...simulatorComponents.filter((c) => c.slow),
@@ -144,6 +152,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     mqttUrl,
     influx: influx?.writer,
     metrics,
+    alarms,
     driverStats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
     start() {
       starting = (async () => {

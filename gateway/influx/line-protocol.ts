@@ -1,5 +1,6 @@
 // Telemetry messages as InfluxDB line protocol, per the schema of ARCHITECTURE.md: measurement =
 // category; tags site, equipment, code; one field per point; timestamps in nanoseconds, exact.
+import type { AlarmEvent } from '../../rules/types.js';
 import type { TelemetryMessage } from '../mqtt/topics.js';
 
 export interface EquipmentTags {
@@ -61,6 +62,28 @@ export function encodeTelemetry(message: TelemetryMessage, tags: EquipmentTags, 
   }
   if (fields.length > 0) lines.unshift(`${series} ${fields.join(',')} ${ts}`);
   return { lines, skipped };
+}
+
+/**
+ * Alarm events as measurement `alarm`: tags site, equipment, rule, level; fields state, type, value,
+ * incident_id, message. Events of one batch that share a millisecond get consecutive nanoseconds, so
+ * none overwrites another.
+ */
+export function encodeAlarms(events: readonly AlarmEvent[]): string[] {
+  let lastMs = -1;
+  let k = 0;
+  return events.map((e) => {
+    k = e.ts === lastMs ? k + 1 : 0;
+    lastMs = e.ts;
+    let line = `alarm,site=${escapeKey(e.site)}`;
+    if (e.equipment) line += `,equipment=${escapeKey(e.equipment)}`;
+    line += `,rule=${escapeKey(e.rule)},level=${e.level} state="${e.state}",type="${e.type}"`;
+    const value = typeof e.value === 'boolean' ? Number(e.value) : e.value;
+    if (typeof value === 'number' && Number.isFinite(value)) line += `,value=${value}`;
+    if (e.incidentId) line += `,incident_id="${escapeString(e.incidentId)}"`;
+    line += `,message="${escapeString(e.message)}"`;
+    return `${line} ${Math.trunc(e.ts) * 1_000_000 + k}`;
+  });
 }
 
 function fieldValue(value: number | boolean | string): string | undefined {

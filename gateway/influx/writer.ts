@@ -63,6 +63,8 @@ export interface InfluxWriter {
   stop(): Promise<void>;
   /** A telemetry message as it arrived on `<prefix>/<site>/<equipment>/telemetry`. */
   accept(topic: string, payload: Buffer | string): void;
+  /** Lines made elsewhere in the gateway (alarm events): they take the same way as telemetry. */
+  acceptLines(lines: readonly string[]): void;
   /** Commits what is staged to the spool now. */
   commit(): void;
   /** Called after each accepted request: which lane, and the spool chunk ids it carried. */
@@ -278,6 +280,14 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
     spool!.remove(chunks);
   };
 
+  const stage = (lines: readonly string[]) => {
+    if (lines.length === 0) return;
+    counters.received += lines.length;
+    for (const line of lines) staged.push(line);
+    if (staged.length >= COMMIT_LINES) commit();
+    else if (!commitTimer && !stopped) commitTimer = setTimeout(commit, Math.min(COMMIT_MS, config.flush_interval));
+  };
+
   return {
     target: client.target,
 
@@ -338,12 +348,10 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
         counters.skippedValues += encoded.skipped;
         m.skipped.inc(encoded.skipped);
       }
-      if (encoded.lines.length === 0) return;
-      counters.received += encoded.lines.length;
-      for (const line of encoded.lines) staged.push(line);
-      if (staged.length >= COMMIT_LINES) commit();
-      else if (!commitTimer && !stopped) commitTimer = setTimeout(commit, Math.min(COMMIT_MS, config.flush_interval));
+      stage(encoded.lines);
     },
+
+    acceptLines: (lines) => stage(lines),
 
     commit,
 

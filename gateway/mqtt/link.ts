@@ -33,6 +33,8 @@ export interface MqttLink {
   publishTelemetry(equipment: string, message: TelemetryMessage): void;
   /** Retained; never dropped. */
   publishStatus(topic: string, status: StatusMessage): void;
+  /** Alarm events and the active list: QoS 1, never dropped by a bound. */
+  publishAlarm(topic: string, payload: unknown, retain: boolean): void;
   stats(): MqttLinkStats;
 }
 
@@ -214,6 +216,10 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
 
     publishStatus(topic, status) {
       publishJson(topic, status, true);
+    },
+
+    publishAlarm(topic, payload, retain) {
+      publishJson(topic, payload, retain);
     },
 
     stats: () => {

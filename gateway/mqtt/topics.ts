@@ -4,6 +4,8 @@ export interface Topics {
   equipmentStatus(equipment: string): string;
   alarms(equipment: string): string;
   activeAlarms(): string;
+  /** Site-wide alarm health events (alarm floods). */
+  alarmHealth(): string;
   gatewayStatus(): string;
   /** Everything this site publishes, for subscribers. */
   all(): string;
@@ -16,6 +18,7 @@ export function topicsFor(prefix: string, site: string): Topics {
     equipmentStatus: (eq) => `${base}/${eq}/status`,
     alarms: (eq) => `${base}/${eq}/alarms`,
     activeAlarms: () => `${base}/alarms/active`,
+    alarmHealth: () => `${base}/alarms/health`,
     gatewayStatus: () => `${base}/gateway/status`,
     all: () => `${base}/#`,
   };

@@ -134,6 +134,34 @@ describe('the demo (npm start)', () => {
     expect(code).toBe(0);
   });
 
+  it('raises the red drum-level alarm within one poll plus its on-delay of the crossing, and the trapped-passenger alarm, on MQTT', async () => {
+    const port = await freePort();
+    // The first normal phases shortened: the boiler's feed pump trips after 3 s, the lift traps its passenger after 2 s.
+    const r = await demo({ MQTT_PORT: String(port), BOILER_NORMAL: '3s', LIFT_NORMAL: '6s' });
+    const sub = await subscribeWhenUp(`mqtt://127.0.0.1:${port}`, 'gw/demo-site/#', r);
+    type Event = { type: string; rule: string; level: string; state: string; ts: number; value: number; incidentId: string; message: string };
+    const alarm = await sub.waitFor((m) => m.topic === 'gw/demo-site/B-07/alarms' && (JSON.parse(m.payload) as Event).rule === 'drum-level-low-low', 40_000, 'drum-level alarm');
+    const event = JSON.parse(alarm.payload) as Event;
+    expect(event).toMatchObject({ type: 'raised', level: 'red', state: 'active_unacknowledged', site: 'demo-site', equipment: 'B-07', point: 'drum_level', unit: 'mm' });
+    expect(event.value).toBeLessThanOrEqual(-200);
+    expect(event.message).toBe(`Drum water level extremely low: ${event.value} mm`);
+    // The first reading at or below -200 mm: the alarm follows it by the 2 s on-delay, and reaches MQTT within a poll (1 s) more.
+    const crossing = sub.messages
+      .filter((m) => m.topic === 'gw/demo-site/B-07/telemetry')
+      .map((m) => JSON.parse(m.payload) as { ts: number; values: { drum_level: number } })
+      .find((t) => t.values.drum_level <= -200)!;
+    expect(event.ts - crossing.ts).toBeGreaterThanOrEqual(2000);
+    expect(alarm.at - crossing.ts).toBeLessThan(2000 + 1000 + 500);
+    await expect
+      .poll(async () => JSON.parse((await retained(`mqtt://127.0.0.1:${port}`, 'gw/demo-site/alarms/active')) ?? '{"alarms":[]}').alarms.map((a: { rule: string }) => a.rule))
+      .toContain('drum-level-low-low');
+
+    const trapped = await sub.waitFor((m) => m.topic === 'gw/demo-site/L-3/alarms' && (JSON.parse(m.payload) as Event).rule === 'trapped-passenger', 60_000, 'trapped-passenger alarm');
+    expect(JSON.parse(trapped.payload)).toMatchObject({ type: 'raised', level: 'red', message: 'Passenger trapped between floors in Passenger lift 3, building A' });
+    const { code } = await r.interrupt('SIGINT');
+    expect(code).toBe(0);
+  }, 90_000);
+
   it('stops on SIGTERM too (service managers, docker stop)', async () => {
     const port = await freePort();
     const r = await demo({ MQTT_PORT: String(port) });
