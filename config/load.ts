@@ -7,7 +7,8 @@ import { findDriver } from '../drivers/index.js';
 import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
 import { ConfigError, type ConfigProblem, GatewayError } from './errors.js';
 import { categoryFromCode, type Category, EQUIPMENT_CODE, siteBaseSchema, type SiteConfig } from './schema.js';
-import { compileRules } from '../rules/compile.js';
+import { compileRules, compileTemplateRules } from '../rules/compile.js';
+import { loadTemplates, TemplateError, type Template } from './templates.js';
 import { ruleSchema } from './rules-schema.js';
 import { parseDuration } from './primitives.js';
 
@@ -89,13 +90,22 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     else reportZod(['connections', i], parsed.error);
   });
 
+  let templates = new Map<string, Template>();
+  try {
+    templates = loadTemplates();
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    report(['(templates)'], err.message);
+  }
+  const templateOf = (e: Record<string, unknown>) => (typeof e.template === 'string' ? templates.get(e.template) : undefined);
+
   equipment.forEach((e, i) => {
     if (!isRecord(e)) return;
     if (typeof e.id === 'string' && RESERVED_EQUIPMENT_IDS.has(e.id)) {
       report(['equipment', i, 'id'], `"${e.id}" is reserved: the site's own topics use that level (${[...RESERVED_EQUIPMENT_IDS].join(', ')})`);
     }
     if (Array.isArray(e.points)) checkUnique(e.points, ['equipment', i, 'points'], 'name', report);
-    checkCategory(e, ['equipment', i], report);
+    checkCategory(e, ['equipment', i], report, templateOf(e)?.category);
     if (typeof e.connection !== 'string') return;
     const connection = connectionById.get(e.connection);
     if (!connection) {
@@ -111,23 +121,23 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     else reportZod(['equipment', i], parsed.error);
   });
 
-  // Rules are compiled against the points and limits of each equipment they select, whatever else is wrong.
+  // Templates give units, limits and rules; rules are compiled against the points and limits of each
+  // equipment they apply to, whatever else is wrong.
+  const ruleEquipment = equipment.flatMap((e, i) => (isRecord(e) ? [{ e, i }] : [])).map(({ e, i }) => applyTemplate(e, i, driverEquipment[i], templates, report));
   const rules = (Array.isArray(site.rules) ? site.rules : []).map((r) => {
     const parsed = ruleSchema.safeParse(r);
     return parsed.success ? parsed.data : undefined;
   });
-  if (rules.some((r) => r !== undefined)) {
-    const ruleEquipment = equipment.flatMap((e, i) => (isRecord(e) ? [{ e, i }] : [])).map(({ e, i }) => ({
-      id: String(e.id),
-      name: typeof e.name === 'string' ? e.name : undefined,
-      category: typeof e.category === 'string' ? e.category : typeof e.code === 'string' ? (categoryFromCode(e.code) ?? 'other') : 'other',
-      poll_interval: (typeof e.poll_interval === 'string' ? parseDuration(e.poll_interval) : undefined) ?? 1000,
-      // An entry its driver refused still names its points: its rules are checked against those.
-      points: driverEquipment[i]?.points ?? rawPoints(e),
-      limits: isRecord(e.limits) ? (e.limits as Record<string, number | boolean | string>) : {},
-    }));
-    compileRules(rules, ruleEquipment, report);
+  compileRules(rules, ruleEquipment, report);
+  const templateRuleIds = new Map<string, string>();
+  for (const eq of ruleEquipment) {
+    if (!eq.template_rules) continue;
+    compileTemplateRules(eq.template_rules, eq, eq.template!, report, ['equipment', eq.index, 'template']);
+    for (const r of eq.template_rules) templateRuleIds.set(r.id, eq.template!);
   }
+  rules.forEach((r, j) => {
+    if (r && templateRuleIds.has(r.id)) report(['rules', j, 'id'], `"${r.id}" is also a rule of template ${templateRuleIds.get(r.id)}; choose another id`);
+  });
 
   if (problems.length > 0 || !base.success) throw new ConfigError(file, sortProblems(problems));
 
@@ -140,14 +150,59 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     simulators: out.simulators,
     rules: out.rules,
     connections: driverConnections,
-    equipment: out.equipment.map((e, i) => ({
-      ...(e as Record<string, unknown>),
-      ...driverEquipment[i]!,
-      id: e.id,
-      connection: e.connection,
-      poll_interval: e.poll_interval,
-      category: (e.category ?? categoryFromCode(e.code!)) as Category,
-    })),
+    equipment: out.equipment.map((e, i) => {
+      const t = ruleEquipment.find((r) => r.index === i)!;
+      const own = driverEquipment[i]!;
+      return {
+        ...(e as Record<string, unknown>),
+        ...own,
+        id: e.id,
+        connection: e.connection,
+        poll_interval: e.poll_interval,
+        category: (e.category ?? (e.code ? categoryFromCode(e.code) : undefined) ?? t.category) as Category,
+        limits: t.limits,
+        // A point without a unit takes its template's.
+        points: own.points.map((p) => ({ ...p, ...(p.unit === undefined && t.units.has(p.name) ? { unit: t.units.get(p.name) } : {}) })),
+        ...(t.template_rules ? { template_rules: t.template_rules } : {}),
+      };
+    }),
+  };
+}
+
+/** An equipment entry as rules see it, with its template's limits, units and rules applied. */
+function applyTemplate(e: Record<string, unknown>, index: number, parsed: EquipmentConfig | undefined, templates: ReadonlyMap<string, Template>, report: (p: Path, m: string) => void) {
+  const at: Path = ['equipment', index];
+  const t = typeof e.template === 'string' ? templates.get(e.template) : undefined;
+  if (typeof e.template === 'string' && !t && templates.size > 0) report([...at, 'template'], `no template "${e.template}"; templates are ${[...templates.keys()].join(', ')}`);
+  const own = isRecord(e.limits) ? (e.limits as Record<string, number | boolean | string>) : {};
+  if (t) {
+    for (const name of Object.keys(own)) {
+      if (!Object.hasOwn(t.limits, name)) report([...at, 'limits', name], `not a limit of template ${t.template}; its limits are ${Object.keys(t.limits).join(', ')}`);
+    }
+  }
+  // An entry its driver refused still names its points: its rules are checked against those.
+  const points = parsed?.points ?? rawPoints(e);
+  const units = new Map((t?.points ?? []).filter((p) => p.unit !== undefined).map((p) => [p.name, p.unit!]));
+  points.forEach((p, k) => {
+    const unit = units.get(p.name);
+    if (p.unit !== undefined && unit !== undefined && p.unit !== unit) report([...at, 'points', k, 'unit'], `template ${t!.template} has ${p.name} in ${unit}, and its limits are in that unit`);
+  });
+  const disabled = Array.isArray(e.disabled_rules) ? e.disabled_rules.filter((x): x is string => typeof x === 'string') : [];
+  disabled.forEach((id, k) => {
+    if (!t) report([...at, 'disabled_rules'], 'needs a template: the rules it names are a template\'s');
+    else if (!t.rules.some((r) => r.id === id)) report([...at, 'disabled_rules', k], `template ${t.template} has no rule "${id}"; its rules are ${t.rules.map((r) => r.id).join(', ')}`);
+  });
+  return {
+    index,
+    id: String(e.id),
+    name: typeof e.name === 'string' ? e.name : undefined,
+    category: typeof e.category === 'string' ? e.category : typeof e.code === 'string' ? (categoryFromCode(e.code) ?? 'other') : (t?.category ?? 'other'),
+    template: t?.template,
+    poll_interval: (typeof e.poll_interval === 'string' ? parseDuration(e.poll_interval) : undefined) ?? 1000,
+    points: points.map((p) => ({ name: p.name, unit: p.unit ?? units.get(p.name) })),
+    units,
+    limits: { ...t?.limits, ...own },
+    template_rules: t ? t.rules.filter((r) => !disabled.includes(r.id)) : undefined,
   };
 }
 
@@ -159,7 +214,7 @@ function rawPoints(e: unknown): Array<{ name: string; unit?: string }> {
 /** Topic levels the site itself publishes under: gw/<site>/gateway/status, gw/<site>/alarms/active. */
 const RESERVED_EQUIPMENT_IDS = new Set(['gateway', 'alarms']);
 
-const BASE_KEYS = new Set(['id', 'name', 'code', 'category', 'connection', 'poll_interval', 'description', 'limits']);
+const BASE_KEYS = new Set(['id', 'name', 'code', 'category', 'connection', 'poll_interval', 'description', 'template', 'disabled_rules', 'limits']);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -176,10 +231,14 @@ function checkUnique(list: unknown[], at: string | Path, key: string, report: (p
   });
 }
 
-function checkCategory(e: Record<string, unknown>, at: Path, report: (p: Path, m: string) => void) {
+function checkCategory(e: Record<string, unknown>, at: Path, report: (p: Path, m: string) => void, templateCategory?: string) {
   const code = typeof e.code === 'string' && EQUIPMENT_CODE.test(e.code) ? e.code : undefined;
+  const fromCode = code ? categoryFromCode(code) : undefined;
+  if (templateCategory && (e.category ?? fromCode ?? templateCategory) !== templateCategory) {
+    report([...at, 'template'], `template ${String(e.template)} is for ${templateCategory} equipment, and this is ${String(e.category ?? fromCode)}`);
+  }
   if (e.category === undefined && e.code === undefined) {
-    report([...at, 'category'], 'required when no code is given');
+    if (!templateCategory) report([...at, 'category'], 'required when no code or template is given');
   } else if (code && typeof e.category === 'string') {
     const fromCode = categoryFromCode(code);
     if (fromCode && fromCode !== e.category) report([...at, 'category'], `code ${code} belongs to category ${fromCode}, not ${e.category}`);

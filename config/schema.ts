@@ -137,6 +137,8 @@ const equipmentBaseShape = {
   connection: identifier.meta({ description: 'Id of the connection the equipment is read through.', examples: ['boiler-plc'] }),
   poll_interval: duration.prefault('1s').meta({ description: 'How often the equipment is read (for polling drivers).', 'x-examples': ['1s', '500ms'] }),
   description: z.string().optional().meta({ description: 'Free text shown to users.' }),
+  template: identifier.optional().meta({ description: 'Equipment template from config/templates (`boiler-steam`, `elevator-traction`...): its points\' units, its limits and its rules. The entry gives the points\' addresses and may override limits.', examples: ['boiler-steam'] }),
+  disabled_rules: z.array(identifier).default([]).meta({ description: 'Rules of the template that this equipment does not get (for example because it lacks the point they read).', examples: [['flue-o2-low']] }),
   limits: z
     .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, { error: 'expected a limit name of letters, digits and "_"' }), z.union([z.number(), z.boolean(), z.string()]))
     .default({})

@@ -36,6 +36,14 @@ export function compileRules(rules: ReadonlyArray<RuleConfig | undefined>, equip
   return specs;
 }
 
+/**
+ * The rules of an equipment's template, for that equipment. A problem is reported at `at` (the
+ * equipment's `template` key) and names the template rule, since the rule is not in the site file.
+ */
+export function compileTemplateRules(rules: readonly RuleConfig[], eq: RuleEquipment, template: string, report: Report, at: Path): RuleSpec[] {
+  return rules.flatMap((rule) => compileFor(rule, eq, [], (key, message) => report(at, `template ${template}, rule ${rule.id}, ${key.join('.')}: ${message}`)));
+}
+
 function select(rule: RuleConfig, equipment: readonly RuleEquipment[], report: (m: string) => void): RuleEquipment[] {
   const sel = rule.equipment;
   if (typeof sel === 'string' || Array.isArray(sel)) {
@@ -149,9 +157,11 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
 }
 
 /** The rules of a loaded site as the engine takes them (the site file was checked when it loaded). */
-export function ruleSpecsOf(site: { rules: readonly RuleConfig[]; equipment: ReadonlyArray<RuleEquipment & { limits?: unknown }> }): RuleSpec[] {
+export function ruleSpecsOf(site: { rules: readonly RuleConfig[]; equipment: ReadonlyArray<RuleEquipment & { limits?: unknown; template_rules?: readonly RuleConfig[] }> }): RuleSpec[] {
   const problems: string[] = [];
-  const specs = compileRules(site.rules, site.equipment as readonly RuleEquipment[], (path, message) => problems.push(`${path.join('.')}: ${message}`));
+  const report: Report = (path, message) => problems.push(`${path.join('.')}: ${message}`);
+  const specs = site.equipment.flatMap((e, i) => (e.template_rules ? compileTemplateRules(e.template_rules, e as RuleEquipment, e.template ?? '', report, ['equipment', i, 'template']) : []));
+  specs.push(...compileRules(site.rules, site.equipment as readonly RuleEquipment[], report));
   if (problems.length > 0) throw new Error(`Rules do not compile: ${problems.join('; ')}`);
   return specs;
 }
