@@ -81,6 +81,7 @@ export const ruleSchema = z
     deadband: z.number().min(0).default(0).meta({ description: 'Hysteresis in the point\'s unit: an active alarm clears only this far past its limit.', examples: [10] }),
     latch: z.boolean().default(false).meta({ description: 'The alarm stays active after its condition goes, until acknowledged.' }),
     suppress_when: z.string().min(1).optional().meta({ description: 'While this holds the alarm is suppressed by design (for example a boiler that is not firing).', examples: ['!burner_on'] }),
+    max_shelve: duration.prefault('8h').meta({ description: 'Longest an operator can shelve this alarm; it returns by itself after that.', 'x-examples': ['8h', '30m'] }),
     escalate_after: duration.optional().meta({ description: 'Unacknowledged this long: one level up, and again after the same time, up to red.', 'x-examples': ['10m'] }),
   })
   .superRefine((r, ctx) => {

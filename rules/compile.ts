@@ -41,7 +41,7 @@ export function compileRules(rules: ReadonlyArray<RuleConfig | undefined>, equip
  * equipment's `template` key) and names the template rule, since the rule is not in the site file.
  */
 export function compileTemplateRules(rules: readonly RuleConfig[], eq: RuleEquipment, template: string, report: Report, at: Path): RuleSpec[] {
-  return rules.flatMap((rule) => compileFor(rule, eq, [], (key, message) => report(at, `template ${template}, rule ${rule.id}, ${key.join('.')}: ${message}`)));
+  return rules.flatMap((rule) => compileFor(rule, eq, [], (key, message) => report(at, `template ${template}, ${key.join('.')}: ${message}`)));
 }
 
 function select(rule: RuleConfig, equipment: readonly RuleEquipment[], report: (m: string) => void): RuleEquipment[] {
@@ -78,13 +78,13 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
       return compile(text, names);
     } catch (e) {
       if (!(e instanceof ExpressionError)) throw e;
-      report([...path, key], `${e.message} (equipment ${eq.id})`);
+      report([...path, key], `rule ${rule.id}, ${e.message} (equipment ${eq.id})`);
       return undefined;
     }
   };
   const point = (name: string, key: Path): boolean => {
     if (names.isPoint(name)) return true;
-    report([...path, ...key], `no point "${name}" on equipment ${eq.id}; it has ${eq.points.map((p) => p.name).join(', ')}`);
+    report([...path, ...key], `rule ${rule.id}: no point "${name}" on equipment ${eq.id}; it has ${eq.points.map((p) => p.name).join(', ')}`);
     return false;
   };
   const unitOf = (name: string | undefined) => eq.points.find((p) => p.name === name)?.unit;
@@ -98,6 +98,7 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
     deadband: rule.deadband,
     latch: rule.latch,
     ...(rule.escalate_after !== undefined ? { escalateAfterMs: rule.escalate_after } : {}),
+    maxShelveMs: rule.max_shelve,
     ...(suppressWhen ? { suppressWhen } : {}),
   };
 
@@ -119,7 +120,7 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
       if (typeof t === 'string') {
         value = names.constant(t);
         if (typeof value !== 'number') {
-          report([...path, 'limits', k], `no numeric limit "${t}" on equipment ${eq.id}${eq.limits ? `; its limits are ${Object.keys(eq.limits).join(', ') || 'none'}` : ''}`);
+          report([...path, 'limits', k], `rule ${rule.id}: no numeric limit "${t}" on equipment ${eq.id}${eq.limits ? `; its limits are ${Object.keys(eq.limits).join(', ') || 'none'}` : ''}`);
           continue;
         }
       }

@@ -136,7 +136,7 @@ export class RuleEngine {
   shelve(key: string, by: string, comment: string, durationMs: number, now: number): AlarmEvent[] {
     const inst = this.find(key);
     if (inst.p.outOfService) throw new RuleActionError(`${key} is out of service`);
-    const max = this.opts.maxShelveMs ?? 8 * 3_600_000;
+    const max = inst.spec.maxShelveMs ?? this.opts.maxShelveMs ?? 8 * 3_600_000;
     inst.p.shelvedUntil = now + Math.min(Math.max(durationMs, 1), max);
     this.emit(inst, 'shelved', now, { by, comment, shelvedUntil: inst.p.shelvedUntil });
     return this.flush();
@@ -182,6 +182,7 @@ export class RuleEngine {
         point: inst.p.point,
         value: inst.p.value,
         raisedAt: inst.p.raisedAt ?? 0,
+        uncertain: inst.cond === undefined,
         ...(inst.p.shelvedUntil !== undefined ? { shelvedUntil: inst.p.shelvedUntil } : {}),
       });
     }

@@ -75,6 +75,8 @@ export interface RuleSpec {
   deadband: number;
   latch: boolean;
   escalateAfterMs?: number;
+  /** Longest a shelve of this alarm lasts. */
+  maxShelveMs?: number;
   /** Unit of the point the message's {value} shows. */
   unit?: string;
   /** Name of the equipment, for messages. */
@@ -117,4 +119,6 @@ export interface ActiveAlarm {
   value?: number | boolean | string | null;
   raisedAt: number;
   shelvedUntil?: number;
+  /** The alarm's condition cannot be evaluated now (a point it reads has no good value). */
+  uncertain: boolean;
 }

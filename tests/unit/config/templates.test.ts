@@ -32,7 +32,7 @@ describe('equipment templates', () => {
     const t = parseTemplate('template: x\nname: X\ncategory: boiler\npoints: [{ name: a }]\nrules: [{ id: r, when: b > 1, level: red }]\n', 'x.yaml');
     const problems: string[] = [];
     compileTemplateRules(t.rules, { id: 'X-1', category: 'boiler', poll_interval: 1000, points: t.points }, 'x', (p, m) => problems.push(m), []);
-    expect(problems).toEqual(['template x, rule r, when: column 1: unknown name "b": X-1 has the points a (equipment X-1)']);
+    expect(problems).toEqual(['template x, when: rule r, column 1: unknown name "b": X-1 has the points a (equipment X-1)']);
   });
 });
 
@@ -75,7 +75,7 @@ describe('an equipment entry with a template', () => {
       boiler(['limits: { drum_levl_lo: -60 }', 'disabled_rules: [no-such-rule]'], ['drum_level, address: "hr:0", type: int16, unit: cm', 'steam_pressure, address: "hr:1", type: float32', 'flame, address: "di:0", type: bool', 'burner_on, address: "di:1", type: bool']),
     );
     expect(problems(text)).toEqual([
-      'equipment[0].template: template boiler-steam, rule low-water-interlock, when: column 1: unknown name "interlock_tripped": B-1 has the points drum_level, steam_pressure, flame, burner_on and the limits drum_level_hi, drum_level_lo, drum_level_lolo, design_pressure, safety_valve_pressure, drum_levl_lo (equipment B-1) (line 6)',
+      'equipment[0].template: template boiler-steam, when: rule low-water-interlock, column 1: unknown name "interlock_tripped": B-1 has the points drum_level, steam_pressure, flame, burner_on and the limits drum_level_hi, drum_level_lo, drum_level_lolo, design_pressure, safety_valve_pressure, drum_levl_lo (equipment B-1) (line 6)',
       'equipment[0].limits.drum_levl_lo: not a limit of template boiler-steam; its limits are drum_level_hi, drum_level_lo, drum_level_lolo, design_pressure, safety_valve_pressure (line 8)',
       'equipment[0].disabled_rules[0]: template boiler-steam has no rule "no-such-rule"; its rules are drum-level, drum-level-low-low, low-water-interlock, overpressure, pressure-high, flame-failure (line 9)',
       'equipment[0].points[0].unit: template boiler-steam has drum_level in mm, and its limits are in that unit (line 11)',
