@@ -149,6 +149,7 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     influx: out.influx,
     simulators: out.simulators,
     rules: out.rules,
+    platform: out.platform,
     connections: driverConnections,
     equipment: out.equipment.map((e, i) => {
       const t = ruleEquipment.find((r) => r.index === i)!;

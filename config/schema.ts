@@ -9,6 +9,7 @@ import { duration, identifier, port, reconnect, size } from './primitives.js';
 import { modbusSimulatorSchema, type ModbusSimulatorConfig } from '../drivers/modbus/schema.js';
 import { opcuaSimulatorSchema, type OpcuaSimulatorConfig } from '../drivers/opcua/schema.js';
 import { rulesSection, type RuleConfig } from './rules-schema.js';
+import { platformInboxSimulatorSchema, platformSection, type PlatformInboxSimulatorConfig, type PlatformSection } from './platform-schema.js';
 
 /** Special-equipment categories (TSG 08 catalogue, by the first character of the code) plus lab and other. */
 export const CATEGORY_BY_CODE = {
@@ -162,10 +163,11 @@ const siteShape = {
   mqtt: mqttSection,
   influx: influxSection,
   simulators: z
-    .array(z.discriminatedUnion('type', [modbusSimulatorSchema, opcuaSimulatorSchema]))
+    .array(z.discriminatedUnion('type', [modbusSimulatorSchema, opcuaSimulatorSchema, platformInboxSimulatorSchema]))
     .default([])
     .meta({ description: 'Simulated devices the gateway starts before its drivers, for the demo, training and acceptance tests. Leave out on a real site.' }),
   rules: rulesSection,
+  platform: platformSection,
 };
 
 /** The first validation step: sections and the keys all entries share. */
@@ -200,8 +202,9 @@ export interface SiteConfig {
   gateway: GatewaySection;
   mqtt: MqttSection;
   influx?: InfluxSection | undefined;
-  simulators: Array<ModbusSimulatorConfig | OpcuaSimulatorConfig>;
+  simulators: Array<ModbusSimulatorConfig | OpcuaSimulatorConfig | PlatformInboxSimulatorConfig>;
   rules: RuleConfig[];
+  platform?: PlatformSection | undefined;
   connections: ConnectionConfig[];
   equipment: Array<EquipmentConfig & { category: Category }>;
 }

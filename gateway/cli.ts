@@ -15,6 +15,8 @@ import { backtest, CsvError, formatEvent, parseActionsCsv, parseReadingsCsv } fr
 import { ruleSpecsOf } from '../rules/compile.js';
 import { RuleActionError } from '../rules/engine.js';
 import { createLogger } from './log.js';
+import { createPlatformInbox } from './platform/inbox.js';
+import { Outbox } from './platform/outbox.js';
 import { createGateway, createInfluxWriterService } from './runtime.js';
 
 export const EXIT = { ok: 0, failure: 1, invalid: 2 } as const;
@@ -37,6 +39,11 @@ const USAGE = `Usage:
   gateway rules test -c FILE --input readings.csv [--actions actions.csv] [--json]
                             replay recorded readings (ts,equipment,point,value,quality) through the site's
                             rules and print the alarm events they would raise, with their times
+  gateway platform-inbox --port P --secret S [--host 127.0.0.1] [--out incidents.jsonl]
+                            the reference platform receiver: verifies signatures, de-duplicates,
+                            reports seq gaps, prints each incident as a line
+  gateway outbox list [-c FILE]             incident events waiting for the platform, and dead letters
+  gateway outbox retry [-c FILE] [--seq N]  send dead letters again (all, or one)
   gateway check FILE        validate a site file: exit 0 when valid, 2 with one "path: message" line per problem
   gateway scan modbus (--host H [--port 502] [--rtu-over-tcp] | --path DEV [--baud-rate 9600] [--parity none|even|odd])
                       [--unit 1] --address hr:100 [--count 10] [--timeout 1s]
@@ -61,6 +68,10 @@ async function main(argv: string[]): Promise<number> {
       return scan(rest);
     case 'rules':
       return rules(rest);
+    case 'platform-inbox':
+      return platformInbox(rest);
+    case 'outbox':
+      return outboxCommand(rest);
     case 'certs':
       return certs(rest);
     case 'browse':
@@ -273,6 +284,84 @@ function rules(args: string[]): number {
     if (!(err instanceof CsvError) && !(err instanceof RuleActionError)) throw err;
     process.stderr.write(`${err.message} (GW_ERR_INPUT)\n`);
     return EXIT.invalid;
+  }
+}
+
+async function platformInbox(args: string[]): Promise<number> {
+  let values: { port?: string; secret?: string; host?: string; out?: string };
+  try {
+    ({ values } = parseArgs({ args, options: { port: { type: 'string' }, secret: { type: 'string' }, host: { type: 'string' }, out: { type: 'string' } } }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message} (GW_ERR_USAGE)\n${USAGE}\n`);
+    return EXIT.invalid;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535 || !values.secret) {
+    process.stderr.write(`gateway platform-inbox needs --port (1-65535) and --secret (GW_ERR_USAGE)\n${USAGE}\n`);
+    return EXIT.invalid;
+  }
+  const inbox = createPlatformInbox({ port, secret: values.secret, host: values.host, out: values.out });
+  try {
+    await inbox.start();
+  } catch (err) {
+    process.stderr.write(`Platform inbox cannot listen on ${values.host ?? '127.0.0.1'}:${port}: ${(err as Error).message} (GW_ERR_LISTEN)\n`);
+    return EXIT.failure;
+  }
+  const { host } = inbox.address();
+  process.stdout.write(`Platform inbox listening on http://${host}:${port}/ (Ctrl-C stops it)\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await inbox.stop();
+  const s = inbox.stats();
+  process.stdout.write(`${s.accepted} incidents accepted, ${s.duplicates} duplicates, ${s.refused} refused, ${s.gaps} seq gaps\n`);
+  return EXIT.ok;
+}
+
+function outboxCommand(args: string[]): number {
+  const [sub, ...rest] = args;
+  let values: { config?: string; seq?: string };
+  try {
+    ({ values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, seq: { type: 'string' } } }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message} (GW_ERR_USAGE)\n${USAGE}\n`);
+    return EXIT.invalid;
+  }
+  if (sub !== 'list' && sub !== 'retry') {
+    process.stderr.write(`gateway outbox takes list or retry (GW_ERR_USAGE)\n${USAGE}\n`);
+    return EXIT.invalid;
+  }
+  const config = loadOrReport(values.config ?? join(packageRoot(), 'config', 'demo.yaml'));
+  if (!config) return EXIT.invalid;
+  const file = join(resolve(config.gateway.data_dir), 'outbox.db');
+  if (!existsSync(file)) {
+    process.stdout.write(`No outbox yet (${file}): nothing was sent to the platform from here.\n`);
+    return EXIT.ok;
+  }
+  const outbox = new Outbox(file);
+  try {
+    if (sub === 'retry') {
+      const seq = values.seq === undefined ? undefined : Number(values.seq);
+      if (seq !== undefined && !Number.isInteger(seq)) {
+        process.stderr.write(`--seq takes a number, not "${values.seq}" (GW_ERR_USAGE)\n`);
+        return EXIT.invalid;
+      }
+      const n = outbox.retry(seq === undefined ? undefined : [seq]);
+      process.stdout.write(`${n} dead letter${n === 1 ? '' : 's'} back in the queue; a running gateway sends ${n === 1 ? 'it' : 'them'} within a second\n`);
+      return seq !== undefined && n === 0 ? EXIT.failure : EXIT.ok;
+    }
+    const s = outbox.stats();
+    process.stdout.write(`${s.pending} pending, ${s.dead} dead letters, last seq ${s.lastSeq}\n`);
+    for (const state of ['pending', 'dead'] as const) {
+      for (const row of outbox.list(state)) {
+        const i = JSON.parse(row.incident) as { type: string; level: string; equipment: { id: string }; rule: { id: string; message: string }; occurredAt: string };
+        process.stdout.write(`${state === 'dead' ? 'DEAD   ' : 'pending'} seq ${row.seq} ${i.occurredAt} ${i.level} ${i.type} ${i.equipment.id}/${i.rule.id}: ${i.rule.message}${row.answer ? ` | answer: ${row.answer}` : ''}\n`);
+      }
+    }
+    return EXIT.ok;
+  } finally {
+    outbox.close();
   }
 }
 

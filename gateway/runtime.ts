@@ -21,6 +21,11 @@ import { createInfluxWriter, type InfluxWriter } from './influx/writer.js';
 import { brokerSource, embeddedSource, telemetryTopic, type TelemetrySource } from './influx/source.js';
 import { encodeAlarms } from './influx/line-protocol.js';
 import { createAlarmService, type AlarmService } from './alarms/service.js';
+import { LEVELS, type AlarmEvent } from '../rules/types.js';
+import { incidentOf } from './platform/contract.js';
+import { createForwarder, type Forwarder } from './platform/forwarder.js';
+import { createPlatformInbox } from './platform/inbox.js';
+import { Outbox } from './platform/outbox.js';
 
 interface Component {
   name: string;
@@ -46,6 +51,8 @@ export interface Gateway {
   readonly metrics: Metrics;
   /** The rule engine and alarm lifecycle. */
   readonly alarms: AlarmService;
+  /** The platform outbox and forwarder, when the site has a `platform:` section. */
+  readonly platform: { outbox(): Outbox | undefined; forwarder(): Forwarder | undefined } | undefined;
 }
 
 const STOP_TIMEOUT_MS = 1500;
@@ -76,7 +83,9 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   });
   const influx = config.influx ? createInfluxWriterComponent(config, log, metrics, { broker, url: mqttUrl, clientId: `${config.mqtt.client_id ?? config.gateway.id}-influx` }) : undefined;
   const pipeline = createPipeline({ link, topics, equipment: config.equipment.map((e) => e.id), log: log.child({ component: 'pipeline' }) });
-  const alarms = createAlarmService({ config, pipeline, link, topics, log: log.child({ component: 'rules' }), metrics, dataDir });
+  const platform = config.platform ? createPlatformComponent(config, log, metrics, dataDir) : undefined;
+  const alarms = createAlarmService({ config, pipeline, link, topics, log: log.child({ component: 'rules' }), metrics, dataDir, commit: platform?.commit });
+  platform?.countActive(() => alarms.active().length);
   if (influx) alarms.onEvents((events) => influx.writer.acceptLines(encodeAlarms(events)));
 
   const drivers: Array<{ name: string; connection: string; type: string; driver: Driver }> = [];
@@ -97,7 +106,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     });
   }
 
-  const simulators = config.simulators.map((s) => ({ name: `simulator ${s.type} on ${s.host}:${s.port}`, type: s.type, sim: createSimulator(s, dataDir) }));
+  const simulators = config.simulators.map((s) => ({ name: `simulator ${s.type} on ${s.host}:${s.port}`, type: s.type, sim: createSimulator(s, dataDir, log) }));
 
   // Parts that load node-opcua take seconds to start: they come last, so the other devices are
   // already being read meanwhile. Every simulator still starts before the drivers that read it.
@@ -111,6 +120,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     ...(influx ? [influx.component] : []),
     { name: 'MQTT client', start: () => link.start(), stop: () => link.stop() },
     { name: 'pipeline', start: async () => {}, stop: () => pipeline.stop() },
+    // The outbox is open before the first alarm event, which it takes before anything publishes it.
+    ...(platform ? [platform.component] : []),
     // Rules see every reading before it is published, from the first poll on.
     { name: 'rule engine', start: () => alarms.start(), stop: () => alarms.stop() },
     ...simulatorComponents.filter((c) => !c.slow),
@@ -153,6 +164,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     influx: influx?.writer,
     metrics,
     alarms,
+    platform: platform ? { outbox: platform.outbox, forwarder: platform.forwarder } : undefined,
     driverStats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
     start() {
       starting = (async () => {
@@ -225,6 +237,50 @@ export function createInfluxWriterComponent(
   };
 }
 
+/**
+ * The durable outbox and the forwarder to the central platform. `commit` takes alarm events into the
+ * outbox (before they are published anywhere) and wakes the forwarder.
+ */
+function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metrics, dataDir: string) {
+  const platformConfig = config.platform!;
+  const platformLog = log.child({ component: 'platform' });
+  const equipment = new Map(config.equipment.map((e) => [e.id, { id: e.id, code: e.code, category: e.category, name: e.name }]));
+  const minLevel = LEVELS.indexOf(platformConfig.min_level);
+  let outbox: Outbox | undefined;
+  let forwarder: Forwarder | undefined;
+  let active = () => 0;
+  return {
+    forwarder: () => forwarder,
+    outbox: () => outbox,
+    countActive(count: () => number) {
+      active = count;
+    },
+    commit(events: readonly AlarmEvent[]) {
+      if (!outbox) return;
+      const incidents = events.flatMap((e) => {
+        const i = LEVELS.indexOf(e.level) >= minLevel ? incidentOf(e, equipment.get(e.equipment), config.gateway.id) : undefined;
+        return i ? [i] : [];
+      });
+      if (incidents.length === 0) return;
+      outbox.add(incidents);
+      forwarder?.notify();
+    },
+    component: {
+      name: 'platform outbox',
+      async start() {
+        outbox = new Outbox(join(dataDir, 'outbox.db'));
+        forwarder = createForwarder({ config: platformConfig, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog, metrics, activeIncidents: () => active() });
+        forwarder.start();
+      },
+      async stop() {
+        await forwarder?.stop();
+        outbox?.close();
+        outbox = undefined;
+      },
+    },
+  };
+}
+
 /** `gateway influx-writer`: only the writer, against the site's external broker. */
 export function createInfluxWriterService(config: SiteConfig, log: Logger, clientId = `${config.gateway.id}-influx-${hostname()}`) {
   if (config.mqtt.broker === 'embedded') throw new GatewayError('GW_ERR_COMPONENT_START', 'gateway influx-writer reads an external broker: set mqtt.broker to its URL (the embedded broker lives inside `gateway run`)');
@@ -252,8 +308,12 @@ export function createInfluxWriterService(config: SiteConfig, log: Logger, clien
 }
 
 /** A simulator from the site file's `simulators:` section, started before the drivers. */
-function createSimulator(s: SiteConfig['simulators'][number], dataDir: string): { start(): Promise<void>; stop(): Promise<void> } {
+function createSimulator(s: SiteConfig['simulators'][number], dataDir: string, log: Logger): { start(): Promise<void>; stop(): Promise<void> } {
   if (s.type === 'modbus-boiler') return createModbusTcpSimulator({ host: s.host, port: s.port, devices: new Map([[s.unit_id, new BoilerDevice(s.scenario, s.seed)]]) });
+  if (s.type === 'platform-inbox') {
+    const inboxLog = log.child({ component: 'platform-inbox' });
+    return createPlatformInbox({ host: s.host, port: s.port, secret: s.secret, out: s.out, print: (line) => inboxLog.info(`Platform inbox: ${line}`) });
+  }
   const pkiDir = join(dataDir, 'simulators', `opcua-elevator-${s.port}`);
   let server: ElevatorServer | undefined;
   return {

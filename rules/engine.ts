@@ -138,7 +138,8 @@ export class RuleEngine {
     if (inst.p.outOfService) throw new RuleActionError(`${key} is out of service`);
     const max = inst.spec.maxShelveMs ?? this.opts.maxShelveMs ?? 8 * 3_600_000;
     inst.p.shelvedUntil = now + Math.min(Math.max(durationMs, 1), max);
-    this.emit(inst, 'shelved', now, { by, comment, shelvedUntil: inst.p.shelvedUntil });
+    // Shelving a normal alarm belongs to no incident.
+    this.emit(inst, 'shelved', now, { by, comment, shelvedUntil: inst.p.shelvedUntil, noIncident: !inst.p.active && inst.p.acked });
     return this.flush();
   }
 
@@ -153,9 +154,11 @@ export class RuleEngine {
     const inst = this.find(key);
     if (Boolean(inst.p.outOfService) === outOfService) return [];
     if (outOfService) {
+      const open = inst.p.incidentId !== undefined && (inst.p.active || !inst.p.acked);
       inst.p.outOfService = true;
       this.closeIncident(inst);
-      this.emit(inst, 'out_of_service', now, { by, comment });
+      // It ends an open incident; otherwise it belongs to none.
+      this.emit(inst, 'out_of_service', now, { by, comment, noIncident: !open });
     } else {
       inst.p.outOfService = false;
       inst.p.pendingSince = undefined;
@@ -348,7 +351,7 @@ export class RuleEngine {
 
   private endShelve(inst: Instance, at: number, who: { by?: string; comment?: string }): void {
     inst.p.shelvedUntil = undefined;
-    this.emit(inst, 'unshelved', at, who);
+    this.emit(inst, 'unshelved', at, { ...who, noIncident: !inst.p.active && inst.p.acked });
     this.step(inst, at);
   }
 
@@ -407,13 +410,13 @@ export class RuleEngine {
     this.events.push({ eventId: this.newId(), incidentId: '', type, state: 'normal', level: 'yellow', site: this.opts.site, equipment: '', rule: 'alarm-flood', message: `Alarm flood: ${message}`, ts });
   }
 
-  private emit(inst: Instance, type: AlarmEventType, ts: number, extra: { by?: string; comment?: string; shelvedUntil?: number }): void {
+  private emit(inst: Instance, type: AlarmEventType, ts: number, extra: { by?: string; comment?: string; shelvedUntil?: number; noIncident?: boolean }): void {
     const { p, spec } = inst;
     this.save(inst);
     const health = type === 'chattering' || type === 'chattering_ended';
     this.events.push({
       eventId: this.newId(),
-      incidentId: health ? '' : (p.incidentId ?? ''),
+      incidentId: health || extra.noIncident ? '' : (p.incidentId ?? ''),
       type,
       state: this.stateOf(inst),
       level: p.level,

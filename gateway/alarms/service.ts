@@ -56,7 +56,17 @@ export class SqliteAlarmStore implements AlarmStore {
   }
 }
 
-export function createAlarmService(opts: { config: SiteConfig; pipeline: Pipeline; link: MqttLink; topics: Topics; log: Logger; metrics: Metrics; dataDir: string }): AlarmService {
+export function createAlarmService(opts: {
+  config: SiteConfig;
+  pipeline: Pipeline;
+  link: MqttLink;
+  topics: Topics;
+  log: Logger;
+  metrics: Metrics;
+  dataDir: string;
+  /** Takes events durably (the platform outbox) before they are published anywhere. */
+  commit?: (events: readonly AlarmEvent[]) => void;
+}): AlarmService {
   const { config, link, topics, log } = opts;
   const specs = ruleSpecsOf(config);
   const listeners: AlarmListener[] = [];
@@ -78,6 +88,12 @@ export function createAlarmService(opts: { config: SiteConfig; pipeline: Pipelin
 
   const deliver = (events: readonly AlarmEvent[]) => {
     if (events.length === 0) return;
+    try {
+      opts.commit?.(events);
+    } catch (err) {
+      // The alarm still shows locally; the platform will miss it, and the log says so.
+      log.error({ err, events: events.map((e) => e.eventId) }, 'Alarm events could not be committed to the platform outbox');
+    }
     for (const e of events) {
       eventCounter.inc({ type: e.type, level: e.level });
       const line = { equipment: e.equipment || undefined, rule: e.rule, level: e.level, state: e.state, incidentId: e.incidentId || undefined, by: e.by };

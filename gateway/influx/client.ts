@@ -1,5 +1,6 @@
 // Writing line protocol to InfluxDB: api v2 through the official client (@influxdata/influxdb-client,
 // /api/v2/write), api v1 to /write (InfluxDB 1.x). Both say how a failure should be handled.
+import { parseRetryAfter } from '../retry-after.js';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { HttpError, InfluxDB, setLogger } from '@influxdata/influxdb-client';
@@ -45,15 +46,6 @@ export function kindOf(status: number): FailureKind {
   if (status === 400 || status === 422) return 'data';
   if (status === 413) return 'too_large';
   return 'blocked';
-}
-
-/** Retry-After as seconds or as an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** InfluxDB answers `{"error": ...}` (1.x) or `{"code", "message"}` (2.x, 3.x); others plain text. */

@@ -33,7 +33,7 @@ describe('the demo (npm start)', () => {
 
   // Each demo gets its own Modbus simulator port, so demos in parallel do not collide there.
   const demo = async (env: Record<string, string>) => {
-    const r = startCommand('npm', ['start', '--silent'], { GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')), MODBUS_PORT: String(await freePort()), OPCUA_PORT: String(await freePort()), ...env });
+    const r = startCommand('npm', ['start', '--silent'], { GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')), MODBUS_PORT: String(await freePort()), OPCUA_PORT: String(await freePort()), PLATFORM_PORT: String(await freePort()), ...env });
     running.push(r);
     return r;
   };
@@ -117,6 +117,7 @@ describe('the demo (npm start)', () => {
       MQTT_PORT: String(await freePort()),
       MODBUS_PORT: String(await freePort()),
       OPCUA_PORT: String(await freePort()),
+      PLATFORM_PORT: String(await freePort()),
     });
     running.push(r);
     const count = async (measurement: string) => {
@@ -155,6 +156,11 @@ describe('the demo (npm start)', () => {
     await expect
       .poll(async () => JSON.parse((await retained(`mqtt://127.0.0.1:${port}`, 'gw/demo-site/alarms/active')) ?? '{"alarms":[]}').alarms.map((a: { rule: string }) => a.rule))
       .toContain('drum-level-low-low');
+
+    // The incident reaches the platform (the demo's reference inbox) within a second of the alarm.
+    const inboxLine = () => r.output().split('\n').find((l) => l.includes('Platform inbox:') && l.includes('RED raised demo-site/B-07 drum-level-low-low'));
+    await expect.poll(inboxLine, { timeout: 5000 }).toBeDefined();
+    expect((JSON.parse(inboxLine()!) as { time: number }).time - alarm.at).toBeLessThan(1000);
 
     const trapped = await sub.waitFor((m) => m.topic === 'gw/demo-site/L-3/alarms' && (JSON.parse(m.payload) as Event).rule === 'trapped-passenger', 60_000, 'trapped-passenger alarm');
     expect(JSON.parse(trapped.payload)).toMatchObject({ type: 'raised', level: 'red', message: 'Passenger trapped between floors in Passenger lift 3, building A' });

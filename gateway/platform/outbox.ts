@@ -1,0 +1,114 @@
+// The durable outbox of incident events for the central platform: SQLite (WAL, synchronous FULL), a
+// file of its own that telemetry can never evict. An event is committed here before it is published
+// anywhere, and leaves only when the platform has answered 2xx. `seq` is SQLite's AUTOINCREMENT
+// rowid: it grows by one per event and is never reused, also after deletions and restarts.
+import Database from 'better-sqlite3';
+import type { IncidentBody } from './contract.js';
+
+export interface OutboxRow {
+  seq: number;
+  eventId: string;
+  /** The stored incident, without seq: the body is `incidentBody(incident, seq)`. */
+  incident: string;
+  state: 'pending' | 'dead';
+  attempts: number;
+  /** The platform's last answer (dead letters: why). */
+  answer: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface Raw {
+  seq: number;
+  event_id: string;
+  incident: string;
+  state: 'pending' | 'dead';
+  attempts: number;
+  answer: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const toRow = (r: Raw): OutboxRow => ({ seq: r.seq, eventId: r.event_id, incident: r.incident, state: r.state, attempts: r.attempts, answer: r.answer, createdAt: r.created_at, updatedAt: r.updated_at });
+
+export class Outbox {
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement<[string, string, number, number]>;
+  private readonly addMany: Database.Transaction<(incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now: number) => number[]>;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: an event the outbox has taken survives a power cut, not only a killed process.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS event (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      event_id TEXT NOT NULL UNIQUE,
+      incident TEXT NOT NULL,
+      state TEXT NOT NULL DEFAULT 'pending',
+      attempts INTEGER NOT NULL DEFAULT 0,
+      answer TEXT,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL)`);
+    this.db.exec("CREATE INDEX IF NOT EXISTS event_state ON event (state, seq)");
+    this.insert = this.db.prepare('INSERT OR IGNORE INTO event (event_id, incident, created_at, updated_at) VALUES (?, ?, ?, ?)');
+    this.addMany = this.db.transaction((incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now: number) =>
+      incidents.flatMap((i) => {
+        // An event already taken (the same eventId) is not taken twice.
+        const r = this.insert.run(i.eventId, JSON.stringify(i), now, now);
+        return r.changes > 0 ? [Number(r.lastInsertRowid)] : [];
+      }),
+    );
+  }
+
+  /** Commits incidents in one transaction; returns their seqs. */
+  add(incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now = Date.now()): number[] {
+    return incidents.length === 0 ? [] : this.addMany(incidents, now);
+  }
+
+  /** The oldest pending events, in seq order, skipping those given. */
+  pending(limit: number, skip: ReadonlySet<number> = new Set()): OutboxRow[] {
+    const rows = this.db.prepare("SELECT * FROM event WHERE state = 'pending' ORDER BY seq LIMIT ?").all(limit + skip.size) as Raw[];
+    return rows.filter((r) => !skip.has(r.seq)).slice(0, limit).map(toRow);
+  }
+
+  delivered(seq: number): void {
+    this.db.prepare('DELETE FROM event WHERE seq = ?').run(seq);
+  }
+
+  attempted(seq: number, answer: string, now = Date.now()): void {
+    this.db.prepare('UPDATE event SET attempts = attempts + 1, answer = ?, updated_at = ? WHERE seq = ?').run(answer, now, seq);
+  }
+
+  /** Refused for good: kept, with the platform's answer, until someone retries it. */
+  dead(seq: number, answer: string, now = Date.now()): void {
+    this.db.prepare("UPDATE event SET state = 'dead', attempts = attempts + 1, answer = ?, updated_at = ? WHERE seq = ?").run(answer, now, seq);
+  }
+
+  /** Dead letters back to pending (all of them, or the seqs given); returns how many. */
+  retry(seqs?: readonly number[], now = Date.now()): number {
+    if (!seqs) return this.db.prepare("UPDATE event SET state = 'pending', updated_at = ? WHERE state = 'dead'").run(now).changes;
+    const one = this.db.prepare("UPDATE event SET state = 'pending', updated_at = ? WHERE state = 'dead' AND seq = ?");
+    return this.db.transaction(() => seqs.reduce((n, seq) => n + one.run(now, seq).changes, 0))();
+  }
+
+  list(state: 'pending' | 'dead', limit = 1000): OutboxRow[] {
+    return (this.db.prepare('SELECT * FROM event WHERE state = ? ORDER BY seq LIMIT ?').all(state, limit) as Raw[]).map(toRow);
+  }
+
+  stats(): { pending: number; dead: number; lastSeq: number; oldestPendingAt: number | undefined } {
+    const counts = this.db.prepare("SELECT coalesce(sum(state = 'pending'), 0) AS pending, coalesce(sum(state = 'dead'), 0) AS dead, min(CASE WHEN state = 'pending' THEN created_at END) AS oldest FROM event").get() as { pending: number; dead: number; oldest: number | null };
+    return { pending: counts.pending, dead: counts.dead, lastSeq: this.lastSeq(), oldestPendingAt: counts.oldest ?? undefined };
+  }
+
+  /** The last seq given, from SQLite's sequence table: never reused. */
+  lastSeq(): number {
+    const row = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'event'").get() as { seq: number } | undefined;
+    return row?.seq ?? 0;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
