@@ -26,6 +26,7 @@ import { incidentOf } from './platform/contract.js';
 import { createForwarder, type Forwarder } from './platform/forwarder.js';
 import { createPlatformInbox } from './platform/inbox.js';
 import { Outbox } from './platform/outbox.js';
+import { createUplink, type Uplink } from './platform/uplink.js';
 
 interface Component {
   name: string;
@@ -52,7 +53,7 @@ export interface Gateway {
   /** The rule engine and alarm lifecycle. */
   readonly alarms: AlarmService;
   /** The platform outbox and forwarder, when the site has a `platform:` section. */
-  readonly platform: { outbox(): Outbox | undefined; forwarder(): Forwarder | undefined } | undefined;
+  readonly platform: { outbox(): Outbox | undefined; forwarder(): Forwarder | undefined; uplink(): Uplink | undefined } | undefined;
 }
 
 const STOP_TIMEOUT_MS = 1500;
@@ -164,7 +165,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     influx: influx?.writer,
     metrics,
     alarms,
-    platform: platform ? { outbox: platform.outbox, forwarder: platform.forwarder } : undefined,
+    platform: platform ? { outbox: platform.outbox, forwarder: platform.forwarder, uplink: platform.uplink } : undefined,
     driverStats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
     start() {
       starting = (async () => {
@@ -248,10 +249,12 @@ function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metri
   const minLevel = LEVELS.indexOf(platformConfig.min_level);
   let outbox: Outbox | undefined;
   let forwarder: Forwarder | undefined;
+  let uplink: Uplink | undefined;
   let active = () => 0;
   return {
     forwarder: () => forwarder,
     outbox: () => outbox,
+    uplink: () => uplink,
     countActive(count: () => number) {
       active = count;
     },
@@ -264,15 +267,22 @@ function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metri
       if (incidents.length === 0) return;
       outbox.add(incidents);
       forwarder?.notify();
+      uplink?.notify();
     },
     component: {
       name: 'platform outbox',
       async start() {
-        outbox = new Outbox(join(dataDir, 'outbox.db'));
+        const mqttUrl = platformConfig.mqtt_url;
+        outbox = new Outbox(join(dataDir, 'outbox.db'), { uplink: mqttUrl !== undefined });
         forwarder = createForwarder({ config: platformConfig, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog, metrics, activeIncidents: () => active() });
         forwarder.start();
+        if (mqttUrl !== undefined) {
+          uplink = createUplink({ config: { ...platformConfig, mqtt_url: mqttUrl }, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog });
+          uplink.start();
+        }
       },
       async stop() {
+        await uplink?.stop();
         await forwarder?.stop();
         outbox?.close();
         outbox = undefined;

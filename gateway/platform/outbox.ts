@@ -1,6 +1,7 @@
 // The durable outbox of incident events for the central platform: SQLite (WAL, synchronous FULL), a
 // file of its own that telemetry can never evict. An event is committed here before it is published
-// anywhere, and leaves only when the platform has answered 2xx. `seq` is SQLite's AUTOINCREMENT
+// anywhere, and leaves only when the platform has answered 2xx (and, with an MQTT uplink, when the
+// central broker has acknowledged it too). `seq` is SQLite's AUTOINCREMENT
 // rowid: it grows by one per event and is never reused, also after deletions and restarts.
 import Database from 'better-sqlite3';
 import type { IncidentBody } from './contract.js';
@@ -36,7 +37,11 @@ export class Outbox {
   private readonly insert: Database.Statement<[string, string, number, number]>;
   private readonly addMany: Database.Transaction<(incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now: number) => number[]>;
 
-  constructor(file: string) {
+  constructor(
+    file: string,
+    /** uplink: every event also goes to the central broker, and stays until it has too. */
+    private readonly opts: { uplink?: boolean } = {},
+  ) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     // FULL: an event the outbox has taken survives a power cut, not only a killed process.
@@ -50,9 +55,12 @@ export class Outbox {
       attempts INTEGER NOT NULL DEFAULT 0,
       answer TEXT,
       created_at INTEGER NOT NULL,
-      updated_at INTEGER NOT NULL)`);
-    this.db.exec("CREATE INDEX IF NOT EXISTS event_state ON event (state, seq)");
-    this.insert = this.db.prepare('INSERT OR IGNORE INTO event (event_id, incident, created_at, updated_at) VALUES (?, ?, ?, ?)');
+      updated_at INTEGER NOT NULL,
+      posted INTEGER NOT NULL DEFAULT 0,
+      uplink_pending INTEGER NOT NULL DEFAULT 0)`);
+    this.db.exec("CREATE INDEX IF NOT EXISTS event_state ON event (state, posted, seq)");
+    this.db.exec('CREATE INDEX IF NOT EXISTS event_uplink ON event (uplink_pending, seq)');
+    this.insert = this.db.prepare(`INSERT OR IGNORE INTO event (event_id, incident, created_at, updated_at, uplink_pending) VALUES (?, ?, ?, ?, ${opts.uplink ? 1 : 0})`);
     this.addMany = this.db.transaction((incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now: number) =>
       incidents.flatMap((i) => {
         // An event already taken (the same eventId) is not taken twice.
@@ -67,14 +75,28 @@ export class Outbox {
     return incidents.length === 0 ? [] : this.addMany(incidents, now);
   }
 
-  /** The oldest pending events, in seq order, skipping those given. */
+  /** The oldest events not yet accepted by the platform, in seq order, skipping those given. */
   pending(limit: number, skip: ReadonlySet<number> = new Set()): OutboxRow[] {
-    const rows = this.db.prepare("SELECT * FROM event WHERE state = 'pending' ORDER BY seq LIMIT ?").all(limit + skip.size) as Raw[];
+    const rows = this.db.prepare("SELECT * FROM event WHERE state = 'pending' AND posted = 0 ORDER BY seq LIMIT ?").all(limit + skip.size) as Raw[];
     return rows.filter((r) => !skip.has(r.seq)).slice(0, limit).map(toRow);
   }
 
+  /** The platform answered 2xx. */
   delivered(seq: number): void {
-    this.db.prepare('DELETE FROM event WHERE seq = ?').run(seq);
+    this.db.prepare('UPDATE event SET posted = 1 WHERE seq = ?').run(seq);
+    this.db.prepare('DELETE FROM event WHERE seq = ? AND uplink_pending = 0').run(seq);
+  }
+
+  /** The oldest events the central broker has not acknowledged, in seq order, skipping those given. */
+  uplinkPending(limit: number, skip: ReadonlySet<number> = new Set()): OutboxRow[] {
+    const rows = this.db.prepare('SELECT * FROM event WHERE uplink_pending = 1 ORDER BY seq LIMIT ?').all(limit + skip.size) as Raw[];
+    return rows.filter((r) => !skip.has(r.seq)).slice(0, limit).map(toRow);
+  }
+
+  /** The central broker acknowledged it. */
+  uplinked(seq: number): void {
+    this.db.prepare('UPDATE event SET uplink_pending = 0 WHERE seq = ?').run(seq);
+    this.db.prepare('DELETE FROM event WHERE seq = ? AND posted = 1').run(seq);
   }
 
   attempted(seq: number, answer: string, now = Date.now()): void {
@@ -94,12 +116,14 @@ export class Outbox {
   }
 
   list(state: 'pending' | 'dead', limit = 1000): OutboxRow[] {
-    return (this.db.prepare('SELECT * FROM event WHERE state = ? ORDER BY seq LIMIT ?').all(state, limit) as Raw[]).map(toRow);
+    return (this.db.prepare('SELECT * FROM event WHERE state = ? AND posted = 0 ORDER BY seq LIMIT ?').all(state, limit) as Raw[]).map(toRow);
   }
 
-  stats(): { pending: number; dead: number; lastSeq: number; oldestPendingAt: number | undefined } {
-    const counts = this.db.prepare("SELECT coalesce(sum(state = 'pending'), 0) AS pending, coalesce(sum(state = 'dead'), 0) AS dead, min(CASE WHEN state = 'pending' THEN created_at END) AS oldest FROM event").get() as { pending: number; dead: number; oldest: number | null };
-    return { pending: counts.pending, dead: counts.dead, lastSeq: this.lastSeq(), oldestPendingAt: counts.oldest ?? undefined };
+  stats(): { pending: number; dead: number; uplinkPending: number; lastSeq: number; oldestPendingAt: number | undefined } {
+    const counts = this.db
+      .prepare("SELECT coalesce(sum(state = 'pending' AND posted = 0), 0) AS pending, coalesce(sum(state = 'dead'), 0) AS dead, coalesce(sum(uplink_pending), 0) AS uplink, min(CASE WHEN state = 'pending' AND posted = 0 THEN created_at END) AS oldest FROM event")
+      .get() as { pending: number; dead: number; uplink: number; oldest: number | null };
+    return { pending: counts.pending, dead: counts.dead, uplinkPending: counts.uplink, lastSeq: this.lastSeq(), oldestPendingAt: counts.oldest ?? undefined };
   }
 
   /** The last seq given, from SQLite's sequence table: never reused. */

@@ -8,12 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { createPlatformInbox, type PlatformInbox } from '../../gateway/platform/inbox.js';
 import { Outbox } from '../../gateway/platform/outbox.js';
 import { CLI, ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/processes.js';
+import { subscribe } from '../helpers/mqtt.js';
 import { testSite, writeTestSite } from '../helpers/site.js';
 
 const silent = pino({ level: 'silent' });
@@ -179,6 +180,27 @@ describe('forwarding incidents to the platform', () => {
     const [dead] = gw.platform!.outbox()!.list('dead');
     expect(dead!.answer).toMatch(/^401 .*X-Gateway-Signature does not match/);
     expect(target.incidents).toEqual([]);
+  });
+
+  it('also publishes every incident to a central MQTT broker with the same body, and keeps each until the broker acknowledged it', async () => {
+    const mosquitto = inject('mosquitto');
+    const port = await freePort();
+    const target = await inbox(port);
+    const topic = `incidents/uplink-${Date.now()}`;
+    const sub = await subscribe(mosquitto.url, topic);
+    cleanup.push(() => sub.close());
+    const gw = await gateway(port, { settings: { mqtt_url: mosquitto.url, mqtt_topic: topic } });
+    await until('incidents over both ways', () => target.incidents.length >= 5 && sub.messages.length >= 5);
+    await until('the outbox to drain both ways', () => {
+      const s = gw.platform!.outbox()!.stats();
+      return s.pending === 0 && s.uplinkPending === 0;
+    });
+    await gw.stop();
+    const byHttp = new Map(target.incidents.map((i) => [i.seq, JSON.stringify(i)]));
+    const byMqtt = new Map(sub.messages.map((m) => [(JSON.parse(m.payload) as { seq: number }).seq, m.payload]));
+    for (const [seq, body] of byMqtt) if (byHttp.has(seq)) expect(body).toBe(byHttp.get(seq));
+    const both = [...byMqtt.keys()].filter((k) => byHttp.has(k));
+    expect(both.length).toBeGreaterThanOrEqual(5);
   });
 
   it('killed with -9 while events are in flight: after the restart every event arrived exactly once after de-duplication, and no seq was reused', async () => {

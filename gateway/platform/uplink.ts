@@ -1,0 +1,84 @@
+// The optional MQTT uplink: the same incident bodies to a central broker (QoS 1, persistent session),
+// for platforms that take MQTT. Events come from the outbox and are marked done there on PUBACK, so a
+// restart resends whatever the broker had not acknowledged.
+import mqtt, { type MqttClient } from 'mqtt';
+import { backoffDelay } from '../../drivers/common/backoff.js';
+import type { PlatformSection } from '../../config/platform-schema.js';
+import type { Logger } from '../log.js';
+import { redactUrl } from '../mqtt/link.js';
+import { incidentBody } from './contract.js';
+import type { Outbox } from './outbox.js';
+
+const WINDOW = 100;
+
+export interface Uplink {
+  start(): void;
+  stop(): Promise<void>;
+  notify(): void;
+  stats(): { connected: boolean; published: number; inFlight: number };
+}
+
+export function createUplink(opts: { config: PlatformSection & { mqtt_url: string }; gatewayId: string; site: string; outbox: Outbox; log: Logger }): Uplink {
+  const { config, outbox, log } = opts;
+  const topic = config.mqtt_topic.replaceAll('{gateway}', opts.gatewayId).replaceAll('{site}', opts.site);
+  const inFlight = new Set<number>();
+  let client: MqttClient | undefined;
+  let attempt = 0;
+  let published = 0;
+  let wasConnected = false;
+
+  const pump = () => {
+    const c = client;
+    if (!c?.connected) return;
+    for (const row of outbox.uplinkPending(WINDOW - inFlight.size, inFlight)) {
+      inFlight.add(row.seq);
+      c.publish(topic, incidentBody(row.incident, row.seq), { qos: 1 }, (err) => {
+        inFlight.delete(row.seq);
+        // Acknowledged while stopping still counts: the outbox closes after the uplink.
+        if (err) return;
+        outbox.uplinked(row.seq);
+        published++;
+        pump();
+      });
+    }
+  };
+
+  return {
+    start() {
+      const c = mqtt.connect(config.mqtt_url, {
+        clientId: `${opts.gatewayId}-uplink`,
+        clean: false,
+        reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.retry)),
+        connectTimeout: 10_000,
+      });
+      client = c;
+      c.on('connect', () => {
+        attempt = 0;
+        log.info({ url: redactUrl(config.mqtt_url), topic }, wasConnected ? 'Uplink broker connection restored' : 'Uplink broker connected');
+        wasConnected = true;
+        pump();
+      });
+      c.on('close', () => {
+        // Messages in flight stay with mqtt.js, which resends them after the reconnect.
+        c.options.reconnectPeriod = Math.max(1, backoffDelay(attempt++, config.retry));
+      });
+      c.on('error', (err) => {
+        if (attempt <= 1) log.warn({ url: redactUrl(config.mqtt_url), err: err.message }, 'Uplink broker not reachable; retrying with backoff');
+      });
+    },
+    async stop() {
+      const c = client;
+      client = undefined;
+      if (!c) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => c.end(true, () => resolve()), 500);
+        c.end(false, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+    notify: pump,
+    stats: () => ({ connected: client?.connected ?? false, published, inFlight: inFlight.size }),
+  };
+}
