@@ -34,6 +34,17 @@ const toRow = (r: Raw): OutboxRow => ({ seq: r.seq, eventId: r.event_id, inciden
 
 export class Outbox {
   private readonly db: Database.Database;
+  /**
+   * Deliveries are written through a second connection with synchronous=NORMAL: no flush of their
+   * own (the next commit on the main connection flushes them). A delivery lost to a power cut only
+   * sends that event again, which the platform discards by its Idempotency-Key.
+   */
+  private readonly acks: Database.Database;
+  private readonly deleteDone: Database.Statement<[number]>;
+  private readonly markPosted: Database.Statement<[number]>;
+  private readonly markUplinked: Database.Statement<[number]>;
+  private readonly selectPending: Database.Statement<[number], Raw>;
+  private readonly selectUplink: Database.Statement<[number], Raw>;
   private readonly insert: Database.Statement<[string, string, number, number]>;
   private readonly addMany: Database.Transaction<(incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now: number) => number[]>;
 
@@ -61,6 +72,14 @@ export class Outbox {
     this.db.exec("CREATE INDEX IF NOT EXISTS event_state ON event (state, posted, seq)");
     this.db.exec('CREATE INDEX IF NOT EXISTS event_uplink ON event (uplink_pending, seq)');
     this.insert = this.db.prepare(`INSERT OR IGNORE INTO event (event_id, incident, created_at, updated_at, uplink_pending) VALUES (?, ?, ?, ?, ${opts.uplink ? 1 : 0})`);
+    this.selectPending = this.db.prepare("SELECT * FROM event WHERE state = 'pending' AND posted = 0 ORDER BY seq LIMIT ?");
+    this.selectUplink = this.db.prepare('SELECT * FROM event WHERE uplink_pending = 1 ORDER BY seq LIMIT ?');
+    this.acks = new Database(file);
+    this.acks.pragma('synchronous = NORMAL');
+    this.acks.pragma('busy_timeout = 5000');
+    this.deleteDone = this.acks.prepare('DELETE FROM event WHERE seq = ? AND posted = 1 AND uplink_pending = 0');
+    this.markPosted = this.acks.prepare('UPDATE event SET posted = 1 WHERE seq = ?');
+    this.markUplinked = this.acks.prepare('UPDATE event SET uplink_pending = 0 WHERE seq = ?');
     this.addMany = this.db.transaction((incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now: number) =>
       incidents.flatMap((i) => {
         // An event already taken (the same eventId) is not taken twice.
@@ -77,26 +96,30 @@ export class Outbox {
 
   /** The oldest events not yet accepted by the platform, in seq order, skipping those given. */
   pending(limit: number, skip: ReadonlySet<number> = new Set()): OutboxRow[] {
-    const rows = this.db.prepare("SELECT * FROM event WHERE state = 'pending' AND posted = 0 ORDER BY seq LIMIT ?").all(limit + skip.size) as Raw[];
+    const rows = this.selectPending.all(limit + skip.size);
     return rows.filter((r) => !skip.has(r.seq)).slice(0, limit).map(toRow);
   }
 
   /** The platform answered 2xx. */
   delivered(seq: number): void {
-    this.db.prepare('UPDATE event SET posted = 1 WHERE seq = ?').run(seq);
-    this.db.prepare('DELETE FROM event WHERE seq = ? AND uplink_pending = 0').run(seq);
+    this.acks.transaction(() => {
+      this.markPosted.run(seq);
+      this.deleteDone.run(seq);
+    })();
   }
 
   /** The oldest events the central broker has not acknowledged, in seq order, skipping those given. */
   uplinkPending(limit: number, skip: ReadonlySet<number> = new Set()): OutboxRow[] {
-    const rows = this.db.prepare('SELECT * FROM event WHERE uplink_pending = 1 ORDER BY seq LIMIT ?').all(limit + skip.size) as Raw[];
+    const rows = this.selectUplink.all(limit + skip.size);
     return rows.filter((r) => !skip.has(r.seq)).slice(0, limit).map(toRow);
   }
 
   /** The central broker acknowledged it. */
   uplinked(seq: number): void {
-    this.db.prepare('UPDATE event SET uplink_pending = 0 WHERE seq = ?').run(seq);
-    this.db.prepare('DELETE FROM event WHERE seq = ? AND posted = 1').run(seq);
+    this.acks.transaction(() => {
+      this.markUplinked.run(seq);
+      this.deleteDone.run(seq);
+    })();
   }
 
   attempted(seq: number, answer: string, now = Date.now()): void {
@@ -133,6 +156,7 @@ export class Outbox {
   }
 
   close(): void {
+    this.acks.close();
     this.db.close();
   }
 }
