@@ -40,6 +40,7 @@ const USAGE = `Usage:
                             replay recorded readings (ts,equipment,point,value,quality) through the site's
                             rules and print the alarm events they would raise, with their times
   gateway platform-inbox --port P --secret S [--host 127.0.0.1] [--out incidents.jsonl]
+                      [--cert server.pem --key server.key [--ca clients-ca.pem]]
                             the reference platform receiver: verifies signatures, de-duplicates,
                             reports seq gaps, prints each incident as a line
   gateway outbox list [-c FILE]             incident events waiting for the platform, and dead letters
@@ -288,9 +289,9 @@ function rules(args: string[]): number {
 }
 
 async function platformInbox(args: string[]): Promise<number> {
-  let values: { port?: string; secret?: string; host?: string; out?: string };
+  let values: { port?: string; secret?: string; host?: string; out?: string; cert?: string; key?: string; ca?: string };
   try {
-    ({ values } = parseArgs({ args, options: { port: { type: 'string' }, secret: { type: 'string' }, host: { type: 'string' }, out: { type: 'string' } } }));
+    ({ values } = parseArgs({ args, options: { port: { type: 'string' }, secret: { type: 'string' }, host: { type: 'string' }, out: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' } } }));
   } catch (err) {
     process.stderr.write(`${(err as Error).message} (GW_ERR_USAGE)\n${USAGE}\n`);
     return EXIT.invalid;
@@ -300,7 +301,18 @@ async function platformInbox(args: string[]): Promise<number> {
     process.stderr.write(`gateway platform-inbox needs --port (1-65535) and --secret (GW_ERR_USAGE)\n${USAGE}\n`);
     return EXIT.invalid;
   }
-  const inbox = createPlatformInbox({ port, secret: values.secret, host: values.host, out: values.out });
+  if ((values.cert === undefined) !== (values.key === undefined) || (values.ca !== undefined && values.cert === undefined)) {
+    process.stderr.write(`gateway platform-inbox: --cert and --key go together, and --ca needs them (GW_ERR_USAGE)\n`);
+    return EXIT.invalid;
+  }
+  const tls = values.cert && values.key ? { cert: values.cert, key: values.key, ...(values.ca ? { ca: values.ca } : {}) } : undefined;
+  let inbox;
+  try {
+    inbox = createPlatformInbox({ port, secret: values.secret, host: values.host, out: values.out, tls });
+  } catch (err) {
+    process.stderr.write(`Platform inbox cannot read its certificate files: ${(err as Error).message} (GW_ERR_USAGE)\n`);
+    return EXIT.invalid;
+  }
   try {
     await inbox.start();
   } catch (err) {
@@ -308,7 +320,7 @@ async function platformInbox(args: string[]): Promise<number> {
     return EXIT.failure;
   }
   const { host } = inbox.address();
-  process.stdout.write(`Platform inbox listening on http://${host}:${port}/ (Ctrl-C stops it)\n`);
+  process.stdout.write(`Platform inbox listening on ${tls ? 'https' : 'http'}://${host}:${port}/${tls?.ca ? ' (clients need a certificate signed by the CA)' : ''} (Ctrl-C stops it)\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

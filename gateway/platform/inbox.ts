@@ -4,6 +4,7 @@
 // receive; the demo forwards to it.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { HEARTBEAT_SCHEMA, INCIDENT_SCHEMA, verify, type HeartbeatBody, type IncidentBody } from './contract.js';
 
@@ -19,6 +20,8 @@ export interface InboxOptions {
   out?: string;
   /** One readable line per incident, heartbeat, gap or refusal. */
   print?: (line: string) => void;
+  /** HTTPS with this certificate and key; with `ca`, clients must present a certificate it signed (mutual TLS). */
+  tls?: { cert: string; key: string; ca?: string };
 }
 
 export interface PlatformInbox {
@@ -69,7 +72,7 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
     res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error }));
   };
 
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (req.method !== 'POST') {
       res.writeHead(405, { Allow: 'POST' }).end();
       return;
@@ -123,7 +126,11 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
       if (note) print(note);
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"accepted"}');
     });
-  });
+  };
+  const tls = opts.tls;
+  const server = tls
+    ? https.createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key), ...(tls.ca ? { ca: readFileSync(tls.ca), requestCert: true, rejectUnauthorized: true } : {}) }, handler)
+    : http.createServer(handler);
 
   return {
     incidents,

@@ -167,6 +167,14 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
 
 /** A CA and a server certificate for 127.0.0.1 signed by it, made with openssl; returns the CA file. */
 function makeCertificates(dir: string): string {
+  return makeTestPki(dir).ca;
+}
+
+/**
+ * A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by that CA, made with
+ * openssl in `dir` (files readable by servers that drop root).
+ */
+export function makeTestPki(dir: string): { ca: string; serverCert: string; serverKey: string; clientCert: string; clientKey: string } {
   const openssl = (args: string[]) => {
     const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
@@ -175,8 +183,10 @@ function makeCertificates(dir: string): string {
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=gateway-test-ca']);
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext']);
-  for (const f of ['ca.pem', 'server.pem', 'server.key']) chmodSync(join(dir, f), 0o644);
-  return join(dir, 'ca.pem');
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=gateway-test-client']);
+  openssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2']);
+  for (const f of ['ca.pem', 'server.pem', 'server.key', 'client.pem', 'client.key']) chmodSync(join(dir, f), 0o644);
+  return { ca: join(dir, 'ca.pem'), serverCert: join(dir, 'server.pem'), serverKey: join(dir, 'server.key'), clientCert: join(dir, 'client.pem'), clientKey: join(dir, 'client.key') };
 }
 
 export async function startInfluxDb(opts: { auth?: boolean } = {}): Promise<Required<RunningServer>> {

@@ -13,7 +13,7 @@ import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { createPlatformInbox, type PlatformInbox } from '../../gateway/platform/inbox.js';
 import { Outbox } from '../../gateway/platform/outbox.js';
 import { CLI, ROOT } from '../helpers/cli.js';
-import { freePort } from '../helpers/processes.js';
+import { freePort, makeTestPki } from '../helpers/processes.js';
 import { subscribe } from '../helpers/mqtt.js';
 import { testSite, writeTestSite } from '../helpers/site.js';
 
@@ -201,6 +201,28 @@ describe('forwarding incidents to the platform', () => {
     for (const [seq, body] of byMqtt) if (byHttp.has(seq)) expect(body).toBe(byHttp.get(seq));
     const both = [...byMqtt.keys()].filter((k) => byHttp.has(k));
     expect(both.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('speaks HTTPS with a custom CA and a client certificate (mutual TLS); without the CA it retries, it never dead-letters', async () => {
+    const pkiDir = mkdtempSync(join(tmpdir(), 'gw-platform-pki-'));
+    cleanup.push(async () => rmSync(pkiDir, { recursive: true, force: true }));
+    const pki = makeTestPki(pkiDir);
+    const port = await freePort();
+    const target = createPlatformInbox({ port, secret: SECRET, print: () => {}, tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca } });
+    await target.start();
+    cleanup.push(() => target.stop());
+    const url = `https://127.0.0.1:${port}/incidents`;
+    const good = await gateway(port, { settings: { url, ca: pki.ca, cert: pki.clientCert, key: pki.clientKey } });
+    await until('incidents over mutual TLS', () => target.incidents.length >= 3);
+    await good.stop();
+
+    // A platform certificate the gateway cannot verify, and no client certificate: nothing gets through, and nothing is dropped.
+    const before = target.incidents.length;
+    const unverified = await gateway(port, { settings: { url } });
+    await until('failed attempts', () => unverified.platform!.forwarder()!.stats().retries >= 2, 10_000);
+    expect(unverified.platform!.forwarder()!.stats().deadLetters).toBe(0);
+    expect(unverified.platform!.outbox()!.stats().pending).toBeGreaterThan(0);
+    expect(target.incidents.length).toBe(before);
   });
 
   it('killed with -9 while events are in flight: after the restart every event arrived exactly once after de-duplication, and no seq was reused', async () => {
