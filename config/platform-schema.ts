@@ -32,7 +32,7 @@ export const platformInboxSimulatorSchema = z
     type: z.literal('platform-inbox').meta({ description: 'The reference platform receiver (`gateway platform-inbox`): verifies signatures, de-duplicates, reports seq gaps, logs each incident as a line.' }),
     host: z.string().min(1).default('127.0.0.1').meta({ description: 'Address it listens on.', examples: ['127.0.0.1'] }),
     port: port.meta({ description: 'TCP port it listens on.', examples: [8787] }),
-    secret: z.string().min(16).meta({ description: 'The shared secret it verifies signatures with.', examples: ['${PLATFORM_SECRET}'] }),
+    secret: z.string().min(16, { error: 'expected a shared secret of at least 16 characters' }).meta({ description: 'The shared secret it verifies signatures with.', examples: ['${PLATFORM_SECRET}'] }),
     out: z.string().optional().meta({ description: 'Append accepted incidents to this file as JSON lines.', examples: ['./.data/inbox.jsonl'] }),
   })
   .meta({ title: 'Platform inbox' });

@@ -9,7 +9,7 @@ describe('gateway check', () => {
     const files = ['config/demo.yaml', ...readdirSync(join(ROOT, 'config', 'examples')).filter((f) => f.endsWith('.yaml')).map((f) => `config/examples/${f}`)];
     expect(files.length).toBeGreaterThanOrEqual(2);
     for (const file of files) {
-      const r = gatewaySync(['check', file], { PLATFORM_SECRET: 'x', MQTT_PASSWORD: 'x' });
+      const r = gatewaySync(['check', file], { PLATFORM_SECRET: 'a-platform-secret-0123', MQTT_PASSWORD: 'x' });
       expect(r.stderr, file).toBe('');
       expect(r.code, file).toBe(0);
       expect(r.stdout).toMatch(/: valid \(\d+ connections?, \d+ equipment\)/);

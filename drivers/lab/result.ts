@@ -1,0 +1,36 @@
+// A laboratory result: a discrete record, not telemetry. It must arrive exactly once, with its sample
+// id, so its id is stable: the same result read twice has the same resultId.
+import { createHash } from 'node:crypto';
+
+export interface LabResult {
+  /** Stable: instrument + the instrument's own result sequence number, or a hash of the content. */
+  resultId: string;
+  instrument: string;
+  sampleId: string;
+  analyte: string;
+  value: number | string | null;
+  unit?: string;
+  /** Abnormal flags as the instrument sent them (`H`, `L`, `N`, `A`...). */
+  flags: string[];
+  /** `final`, `preliminary`, `correction`... */
+  status: string;
+  /** ISO 8601. */
+  resultAt: string;
+  operator?: string;
+  method?: string;
+  /** Reference range, when the instrument sent one or the site file gives one. */
+  reference?: { lo?: number; hi?: number };
+  /** The record(s) as received, for audit. */
+  raw?: string;
+}
+
+/** A result id from the instrument's own sequence number. */
+export function resultIdFromSequence(instrument: string, sequence: string | number, analyte: string): string {
+  return `${instrument}:${sequence}:${analyte}`;
+}
+
+/** A result id from the content, for instruments without a result sequence number. */
+export function resultIdFromContent(r: Omit<LabResult, 'resultId' | 'raw'>): string {
+  const key = JSON.stringify([r.instrument, r.sampleId, r.analyte, r.value, r.unit ?? '', r.resultAt, r.status]);
+  return `${r.instrument}:${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
+}
