@@ -163,7 +163,7 @@ export class AstmReceiver {
       const record = this.partial.replace(/\r$/, '');
       const records = [...this.records, record];
       if (record.startsWith('L')) {
-        let stored = false;
+        let stored: boolean;
         try {
           stored = this.onMessage(records);
         } catch {

@@ -49,8 +49,7 @@ describe('ASTM E1381 low level', () => {
 
   it('delivers a message sent by the sender, multi-frame records included, exactly once', async () => {
     const { r, stored } = receiver();
-    let sender!: AstmSender;
-    sender = new AstmSender({ write: (b) => setImmediate(() => sender.receive(Uint8Array.from(r.receive(b, Date.now())))) });
+    const sender: AstmSender = new AstmSender({ write: (b) => setImmediate(() => sender.receive(Uint8Array.from(r.receive(b, Date.now())))) });
     const result = await sender.send(MESSAGE);
     expect(result).toMatchObject({ ok: true, naks: 0 });
     expect(result.ok && result.frames).toBeGreaterThan(MESSAGE.length);
@@ -59,8 +58,7 @@ describe('ASTM E1381 low level', () => {
 
   it('NAKs a frame with a wrong checksum, and takes the resent one', async () => {
     const { r, stored, events } = receiver();
-    let sender!: AstmSender;
-    sender = new AstmSender({
+    const sender: AstmSender = new AstmSender({
       write: (b) => setImmediate(() => sender.receive(Uint8Array.from(r.receive(b, Date.now())))),
       // Frame 3 goes out once with a flipped character.
       corrupt: (f, i) => (i === 2 ? Buffer.from(f.toString('latin1').replace('S-1001', 'S-1OO1'), 'latin1') : undefined),
@@ -119,8 +117,7 @@ describe('ASTM E1381 low level', () => {
   it('contention: the analyzer answers an ENQ with ENQ by waiting and trying again, and gets through', async () => {
     const { r, stored } = receiver();
     let first = true;
-    let sender!: AstmSender;
-    sender = new AstmSender({
+    const sender: AstmSender = new AstmSender({
       contentionWaitMs: 20,
       write: (b) =>
         setImmediate(() => {
