@@ -8,6 +8,7 @@ import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
 import { duration, identifier, port, reconnect, size } from './primitives.js';
 import { modbusSimulatorSchema, type ModbusSimulatorConfig } from '../drivers/modbus/schema.js';
 import { opcuaSimulatorSchema, type OpcuaSimulatorConfig } from '../drivers/opcua/schema.js';
+import { astmSimulatorSchema, type AstmSimulatorConfig } from '../drivers/astm/schema.js';
 import { rulesSection, type RuleConfig } from './rules-schema.js';
 import { platformInboxSimulatorSchema, platformSection, type PlatformInboxSimulatorConfig, type PlatformSection } from './platform-schema.js';
 
@@ -163,7 +164,7 @@ const siteShape = {
   mqtt: mqttSection,
   influx: influxSection,
   simulators: z
-    .array(z.discriminatedUnion('type', [modbusSimulatorSchema, opcuaSimulatorSchema, platformInboxSimulatorSchema]))
+    .array(z.discriminatedUnion('type', [modbusSimulatorSchema, opcuaSimulatorSchema, platformInboxSimulatorSchema, astmSimulatorSchema]))
     .default([])
     .meta({ description: 'Simulated devices the gateway starts before its drivers, for the demo, training and acceptance tests. Leave out on a real site.' }),
   rules: rulesSection,
@@ -202,7 +203,7 @@ export interface SiteConfig {
   gateway: GatewaySection;
   mqtt: MqttSection;
   influx?: InfluxSection | undefined;
-  simulators: Array<ModbusSimulatorConfig | OpcuaSimulatorConfig | PlatformInboxSimulatorConfig>;
+  simulators: Array<ModbusSimulatorConfig | OpcuaSimulatorConfig | PlatformInboxSimulatorConfig | AstmSimulatorConfig>;
   rules: RuleConfig[];
   platform?: PlatformSection | undefined;
   connections: ConnectionConfig[];

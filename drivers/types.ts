@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import type { LabResult } from './common/result.js';
 
 export type Quality = 'good' | 'uncertain' | 'bad';
 
@@ -42,9 +43,17 @@ export interface ConnectionBase {
   type: string;
 }
 
+/**
+ * Where lab results go: stored durably when this returns (it throws when they could not be), so a
+ * driver acknowledges a result to its instrument only after this.
+ */
+export type ResultSink = (results: LabResult[]) => void;
+
 export interface DriverContext {
   log: Logger;
   sink: ReadingSink;
+  /** Lab results (drivers of lab instruments). */
+  results?: ResultSink;
   /** The gateway's data folder, for state a driver keeps (certificates, counters). */
   dataDir: string;
 }

@@ -17,6 +17,7 @@ import { RuleActionError } from '../rules/engine.js';
 import { createLogger } from './log.js';
 import { createPlatformInbox } from './platform/inbox.js';
 import { Outbox } from './platform/outbox.js';
+import { RESULT_SCHEMA, type IncidentBody, type ResultBody } from './platform/contract.js';
 import { createGateway, createInfluxWriterService } from './runtime.js';
 
 export const EXIT = { ok: 0, failure: 1, invalid: 2 } as const;
@@ -367,8 +368,12 @@ function outboxCommand(args: string[]): number {
     process.stdout.write(`${s.pending} pending, ${s.dead} dead letters, last seq ${s.lastSeq}\n`);
     for (const state of ['pending', 'dead'] as const) {
       for (const row of outbox.list(state)) {
-        const i = JSON.parse(row.incident) as { type: string; level: string; equipment: { id: string }; rule: { id: string; message: string }; occurredAt: string };
-        process.stdout.write(`${state === 'dead' ? 'DEAD   ' : 'pending'} seq ${row.seq} ${i.occurredAt} ${i.level} ${i.type} ${i.equipment.id}/${i.rule.id}: ${i.rule.message}${row.answer ? ` | answer: ${row.answer}` : ''}\n`);
+        const body = JSON.parse(row.incident) as { schema: string };
+        const what =
+          body.schema === RESULT_SCHEMA
+            ? ((r: ResultBody) => `${r.resultAt} result ${r.instrument.id} sample ${r.sampleId} ${r.analyte} = ${String(r.value)}${r.unit ? ` ${r.unit}` : ''}`)(body as ResultBody)
+            : ((i: IncidentBody) => `${i.occurredAt} ${i.level} ${i.type} ${i.equipment.id}/${i.rule.id}: ${i.rule.message}`)(body as IncidentBody);
+        process.stdout.write(`${state === 'dead' ? 'DEAD   ' : 'pending'} seq ${row.seq} ${what}${row.answer ? ` | answer: ${row.answer}` : ''}\n`);
       }
     }
     return EXIT.ok;

@@ -19,7 +19,9 @@ import { hostname } from 'node:os';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createInfluxWriter, type InfluxWriter } from './influx/writer.js';
 import { brokerSource, embeddedSource, telemetryTopic, type TelemetrySource } from './influx/source.js';
-import { encodeAlarms } from './influx/line-protocol.js';
+import { encodeAlarms, encodeResults } from './influx/line-protocol.js';
+import { createResultService, type ResultService } from './lab/results.js';
+import { createAstmAnalyzer } from '../drivers/astm/simulator.js';
 import { createAlarmService, type AlarmService } from './alarms/service.js';
 import { LEVELS, type AlarmEvent } from '../rules/types.js';
 import { incidentOf } from './platform/contract.js';
@@ -52,6 +54,8 @@ export interface Gateway {
   readonly metrics: Metrics;
   /** The rule engine and alarm lifecycle. */
   readonly alarms: AlarmService;
+  /** Lab results from the instruments. */
+  readonly results: ResultService;
   /** The platform outbox and forwarder, when the site has a `platform:` section. */
   readonly platform: { outbox(): Outbox | undefined; forwarder(): Forwarder | undefined; uplink(): Uplink | undefined } | undefined;
 }
@@ -88,6 +92,16 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const alarms = createAlarmService({ config, pipeline, link, topics, log: log.child({ component: 'rules' }), metrics, dataDir, commit: platform?.commit });
   platform?.countActive(() => alarms.active().length);
   if (influx) alarms.onEvents((events) => influx.writer.acceptLines(encodeAlarms(events)));
+  const results = createResultService({
+    config,
+    link,
+    topics,
+    log: log.child({ component: 'lab' }),
+    metrics,
+    dataDir,
+    ...(platform ? { platformOutbox: platform.outbox, notifyPlatform: platform.notify } : {}),
+  });
+  if (influx) results.onResults((r) => influx.writer.acceptLines(encodeResults(r, config.gateway.site)));
 
   const drivers: Array<{ name: string; connection: string; type: string; driver: Driver }> = [];
   for (const connection of config.connections) {
@@ -103,7 +117,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
       name: `connection ${connection.id} (${connection.type})`,
       connection: connection.id,
       type: connection.type,
-      driver: definition.create(connection, equipment, { log: driverLog, sink: (batch) => pipeline.push(batch), dataDir }),
+      driver: definition.create(connection, equipment, { log: driverLog, sink: (batch) => pipeline.push(batch), results: (r) => void results.sink(r), dataDir }),
     });
   }
 
@@ -125,6 +139,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     ...(platform ? [platform.component] : []),
     // Rules see every reading before it is published, from the first poll on.
     { name: 'rule engine', start: () => alarms.start(), stop: () => alarms.stop() },
+    { name: 'lab results', start: () => results.start(), stop: () => results.stop() },
     ...simulatorComponents.filter((c) => !c.slow),
     ...driverComponents.filter((c) => !c.slow),
     ...simulatorComponents.filter((c) => c.slow),
@@ -165,6 +180,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     influx: influx?.writer,
     metrics,
     alarms,
+    results,
     platform: platform ? { outbox: platform.outbox, forwarder: platform.forwarder, uplink: platform.uplink } : undefined,
     driverStats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
     start() {
@@ -255,6 +271,10 @@ function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metri
     forwarder: () => forwarder,
     outbox: () => outbox,
     uplink: () => uplink,
+    notify() {
+      forwarder?.notify();
+      uplink?.notify();
+    },
     countActive(count: () => number) {
       active = count;
     },
@@ -320,6 +340,7 @@ export function createInfluxWriterService(config: SiteConfig, log: Logger, clien
 /** A simulator from the site file's `simulators:` section, started before the drivers. */
 function createSimulator(s: SiteConfig['simulators'][number], dataDir: string, log: Logger): { start(): Promise<void>; stop(): Promise<void> } {
   if (s.type === 'modbus-boiler') return createModbusTcpSimulator({ host: s.host, port: s.port, devices: new Map([[s.unit_id, new BoilerDevice(s.scenario, s.seed)]]) });
+  if (s.type === 'astm-analyzer') return createAstmAnalyzer(s);
   if (s.type === 'platform-inbox') {
     const inboxLog = log.child({ component: 'platform-inbox' });
     return createPlatformInbox({ host: s.host, port: s.port, secret: s.secret, out: s.out, print: (line) => inboxLog.info(`Platform inbox: ${line}`) });

@@ -99,7 +99,7 @@ export function createAlarmService(opts: {
       const line = { equipment: e.equipment || undefined, rule: e.rule, level: e.level, state: e.state, incidentId: e.incidentId || undefined, by: e.by };
       if (e.type === 'raised' || e.type === 'escalated' || e.type === 'flood') log.warn(line, `Alarm ${e.type}: ${e.message}`);
       else log.info(line, `Alarm ${e.type}: ${e.message}`);
-      link.publishAlarm(e.equipment ? topics.alarms(e.equipment) : topics.alarmHealth(), e, false);
+      link.publishEvent(e.equipment ? topics.alarms(e.equipment) : topics.alarmHealth(), e, false);
     }
     publishActive();
     for (const l of listeners) {
@@ -117,7 +117,7 @@ export function createAlarmService(opts: {
     const text = JSON.stringify(active);
     if (text === lastActive) return;
     lastActive = text;
-    link.publishAlarm(topics.activeAlarms(), { ts: Date.now(), alarms: active }, true);
+    link.publishEvent(topics.activeAlarms(), { ts: Date.now(), alarms: active }, true);
   };
 
   const run = (what: () => AlarmEvent[]) => {

@@ -1,6 +1,7 @@
 // Telemetry messages as InfluxDB line protocol, per the schema of ARCHITECTURE.md: measurement =
 // category; tags site, equipment, code; one field per point; timestamps in nanoseconds, exact.
 import type { AlarmEvent } from '../../rules/types.js';
+import type { LabResult } from '../../drivers/common/result.js';
 import type { TelemetryMessage } from '../mqtt/topics.js';
 
 export interface EquipmentTags {
@@ -84,6 +85,35 @@ export function encodeAlarms(events: readonly AlarmEvent[]): string[] {
     line += `,message="${escapeString(e.message)}"`;
     return `${line} ${Math.trunc(e.ts) * 1_000_000 + k}`;
   });
+}
+
+/**
+ * Lab results as measurement `lab_result`: tags site, instrument, analyte; the sample id is a field,
+ * never a tag (its values are unbounded). Time: when the instrument completed the result.
+ */
+export function encodeResults(results: readonly LabResult[], site: string): string[] {
+  return results.map((r) => {
+    const value = typeof r.value === 'number' && Number.isFinite(r.value) ? `value=${r.value}` : `text="${escapeString(String(r.value ?? ''))}"`;
+    const fields = [
+      value,
+      `sample_id="${escapeString(r.sampleId)}"`,
+      ...(r.unit ? [`unit="${escapeString(r.unit)}"`] : []),
+      `flags="${escapeString(r.flags.join(','))}"`,
+      `status="${escapeString(r.status)}"`,
+      `result_id="${escapeString(r.resultId)}"`,
+    ];
+    // Results of one analyte completed in the same millisecond (an analyzer stamps a whole run with
+    // one time) would overwrite each other: the sub-millisecond digits come from the result id, so
+    // they differ between results and the same result written again lands on itself.
+    const ns = String(fnv1a(r.resultId) % 1_000_000).padStart(6, '0');
+    return `lab_result,site=${escapeKey(site)},instrument=${escapeKey(r.instrument)},analyte=${escapeKey(r.analyte)} ${fields.join(',')} ${Date.parse(r.resultAt)}${ns}`;
+  });
+}
+
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }
 
 function fieldValue(value: number | boolean | string): string | undefined {

@@ -33,8 +33,8 @@ export interface MqttLink {
   publishTelemetry(equipment: string, message: TelemetryMessage): void;
   /** Retained; never dropped. */
   publishStatus(topic: string, status: StatusMessage): void;
-  /** Alarm events and the active list: QoS 1, never dropped by a bound. */
-  publishAlarm(topic: string, payload: unknown, retain: boolean): void;
+  /** Alarm events, the active alarm list, lab results: QoS 1, never dropped by a bound. */
+  publishEvent(topic: string, payload: unknown, retain: boolean): void;
   stats(): MqttLinkStats;
 }
 
@@ -218,7 +218,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       publishJson(topic, status, true);
     },
 
-    publishAlarm(topic, payload, retain) {
+    publishEvent(topic, payload, retain) {
       publishJson(topic, payload, retain);
     },
 

@@ -3,6 +3,8 @@ export interface Topics {
   telemetry(equipment: string): string;
   equipmentStatus(equipment: string): string;
   alarms(equipment: string): string;
+  /** Lab results of an instrument. */
+  results(instrument: string): string;
   activeAlarms(): string;
   /** Site-wide alarm health events (alarm floods). */
   alarmHealth(): string;
@@ -17,6 +19,7 @@ export function topicsFor(prefix: string, site: string): Topics {
     telemetry: (eq) => `${base}/${eq}/telemetry`,
     equipmentStatus: (eq) => `${base}/${eq}/status`,
     alarms: (eq) => `${base}/${eq}/alarms`,
+    results: (eq) => `${base}/${eq}/results`,
     activeAlarms: () => `${base}/alarms/active`,
     alarmHealth: () => `${base}/alarms/health`,
     gatewayStatus: () => `${base}/gateway/status`,

@@ -2,9 +2,11 @@
 // signature. The platform is built against it; change it only with a new schema version.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { AlarmEvent } from '../../rules/types.js';
+import type { LabResult } from '../../drivers/common/result.js';
 
 export const INCIDENT_SCHEMA = 'gw.incident.v1';
 export const HEARTBEAT_SCHEMA = 'gw.heartbeat.v1';
+export const RESULT_SCHEMA = 'gw.result.v1';
 
 export type IncidentType = 'raised' | 'escalated' | 'acknowledged' | 'shelved' | 'cleared';
 
@@ -26,6 +28,26 @@ export interface IncidentBody {
   by?: string;
   comment?: string;
   shelvedUntil?: string;
+  seq: number;
+}
+
+/** A lab result for the platform (or a LIMS behind it); Idempotency-Key: resultId. */
+export interface ResultBody {
+  schema: typeof RESULT_SCHEMA;
+  resultId: string;
+  gatewayId: string;
+  site: string;
+  instrument: { id: string; category: string; name?: string };
+  sampleId: string;
+  analyte: string;
+  value: number | string | null;
+  unit?: string;
+  flags: string[];
+  status: string;
+  resultAt: string;
+  operator?: string;
+  method?: string;
+  reference?: { lo?: number; hi?: number };
   seq: number;
 }
 
@@ -89,7 +111,28 @@ const CONTRACT_TYPE: Partial<Record<AlarmEvent['type'], IncidentType>> = {
   out_of_service: 'cleared',
 };
 
-/** The exact bytes sent for a stored incident: the same on every attempt. */
+/** The result body for the platform, without its seq. */
+export function resultBodyOf(r: LabResult, instrument: EquipmentInfo | undefined, gatewayId: string, site: string): Omit<ResultBody, 'seq'> {
+  return {
+    schema: RESULT_SCHEMA,
+    resultId: r.resultId,
+    gatewayId,
+    site,
+    instrument: { id: r.instrument, category: instrument?.category ?? 'lab_analyzer', ...(instrument?.name ? { name: instrument.name } : {}) },
+    sampleId: r.sampleId,
+    analyte: r.analyte,
+    value: r.value,
+    ...(r.unit !== undefined ? { unit: r.unit } : {}),
+    flags: r.flags,
+    status: r.status,
+    resultAt: r.resultAt,
+    ...(r.operator !== undefined ? { operator: r.operator } : {}),
+    ...(r.method !== undefined ? { method: r.method } : {}),
+    ...(r.reference !== undefined ? { reference: r.reference } : {}),
+  };
+}
+
+/** The exact bytes sent for a stored body (an incident or a result): the same on every attempt. */
 export function incidentBody(stored: string, seq: number): string {
   return JSON.stringify({ ...(JSON.parse(stored) as object), seq });
 }

@@ -90,7 +90,13 @@ export function createForwarder(opts: { config: PlatformSection; gatewayId: stri
   function send(row: OutboxRow): void {
     inFlight.add(row.seq);
     const body = incidentBody(row.incident, row.seq);
-    const p = post(body, headersFor(config.secret, opts.gatewayId, body, row.eventId)).then((r) => settle(row, r));
+    const p = post(body, headersFor(config.secret, opts.gatewayId, body, row.eventId))
+      .then((r) => settle(row, r))
+      .catch((err: unknown) => {
+        // A failure here (the outbox closed under us at stop, a disk error) must not stop the queue for good.
+        inFlight.delete(row.seq);
+        log.error({ err, seq: row.seq }, 'Recording a delivery failed');
+      });
     requests.add(p);
     void p.finally(() => requests.delete(p));
   }
@@ -106,7 +112,8 @@ export function createForwarder(opts: { config: PlatformSection; gatewayId: stri
       if (!healthy) log.info({ url: config.url }, 'Platform accepts events again');
       healthy = true;
       reported = undefined;
-      const since = Date.now() - Date.parse((JSON.parse(row.incident) as { occurredAt: string }).occurredAt);
+      // From the commit to the outbox (incidents and results alike) to the platform's answer.
+      const since = Date.now() - row.createdAt;
       m?.delivered.inc();
       m?.latency.observe(Math.max(0, since) / 1000);
       for (const l of listeners) l(row.seq, since);

@@ -6,7 +6,7 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { HEARTBEAT_SCHEMA, INCIDENT_SCHEMA, verify, type HeartbeatBody, type IncidentBody } from './contract.js';
+import { HEARTBEAT_SCHEMA, INCIDENT_SCHEMA, RESULT_SCHEMA, verify, type HeartbeatBody, type IncidentBody, type ResultBody } from './contract.js';
 
 const MAX_BODY = 1_048_576;
 /** Signatures older or newer than this are refused: a captured request cannot be replayed later. */
@@ -31,6 +31,8 @@ export interface PlatformInbox {
   /** Incidents accepted, each once, in arrival order. */
   readonly incidents: IncidentBody[];
   readonly heartbeats: HeartbeatBody[];
+  /** Lab results accepted, each once, in arrival order. */
+  readonly results: ResultBody[];
   stats(): { accepted: number; duplicates: number; refused: number; gaps: number };
 }
 
@@ -39,19 +41,20 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
   const seen = new Set<string>();
   const incidents: IncidentBody[] = [];
   const heartbeats: HeartbeatBody[] = [];
+  const results: ResultBody[] = [];
   /** Per gateway: the highest seq seen, and seqs below it that have not arrived. */
   const seqs = new Map<string, { top: number; missing: Set<number> }>();
   const counters = { accepted: 0, duplicates: 0, refused: 0, gaps: 0 };
   if (opts.out && existsSync(opts.out)) {
     for (const line of readFileSync(opts.out, 'utf8').split('\n')) {
       if (!line.trim()) continue;
-      const i = JSON.parse(line) as IncidentBody;
-      seen.add(i.eventId);
-      track(i);
+      const body = JSON.parse(line) as IncidentBody | ResultBody;
+      seen.add(body.schema === RESULT_SCHEMA ? body.resultId : body.eventId);
+      track(body);
     }
   }
 
-  function track(i: IncidentBody): string | undefined {
+  function track(i: { gatewayId: string; seq: number }): string | undefined {
     const s = seqs.get(i.gatewayId) ?? { top: 0, missing: new Set<number>() };
     seqs.set(i.gatewayId, s);
     if (s.missing.delete(i.seq)) return `late: seq ${i.seq} filled a gap`;
@@ -108,10 +111,11 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
         res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
         return;
       }
-      if (parsed.schema !== INCIDENT_SCHEMA) return refuse(res, 400, `unknown schema ${JSON.stringify(parsed.schema)}`);
-      const incident = parsed as IncidentBody;
+      if (parsed.schema !== INCIDENT_SCHEMA && parsed.schema !== RESULT_SCHEMA) return refuse(res, 400, `unknown schema ${JSON.stringify(parsed.schema)}`);
+      const incident = parsed as IncidentBody | ResultBody;
+      const id = incident.schema === RESULT_SCHEMA ? incident.resultId : incident.eventId;
       const key = header('idempotency-key');
-      if (!key || key !== incident.eventId) return refuse(res, 400, 'Idempotency-Key must be the eventId');
+      if (!key || key !== id) return refuse(res, 400, `Idempotency-Key must be the ${incident.schema === RESULT_SCHEMA ? 'resultId' : 'eventId'}`);
       if (seen.has(key)) {
         counters.duplicates++;
         res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"duplicate"}');
@@ -119,10 +123,11 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
       }
       seen.add(key);
       counters.accepted++;
-      incidents.push(incident);
+      if (incident.schema === RESULT_SCHEMA) results.push(incident);
+      else incidents.push(incident);
       if (opts.out) appendFileSync(opts.out, `${body}\n`);
       const note = track(incident);
-      print(lineOf(incident));
+      print(incident.schema === RESULT_SCHEMA ? resultLineOf(incident) : lineOf(incident));
       if (note) print(note);
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"accepted"}');
     });
@@ -135,6 +140,7 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
   return {
     incidents,
     heartbeats,
+    results,
     start: () =>
       new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -161,4 +167,10 @@ export function lineOf(i: IncidentBody): string {
   const value = i.value === undefined || i.value === null ? '' : ` (${i.point ?? 'value'} = ${String(i.value)}${i.unit ? ` ${i.unit}` : ''})`;
   const who = i.by ? ` by ${i.by}${i.comment ? `: ${i.comment}` : ''}` : '';
   return `${i.occurredAt} ${i.level.toUpperCase()} ${i.type} ${i.site}/${i.equipment.id} ${i.rule.id}: ${i.rule.message}${value}${who} [seq ${i.seq}, ${i.gatewayId}]`;
+}
+
+/** One lab result as a person reads it. */
+export function resultLineOf(r: ResultBody): string {
+  const flags = r.flags.filter((f) => f !== 'N');
+  return `${r.resultAt} RESULT ${r.site}/${r.instrument.id} sample ${r.sampleId} ${r.analyte} = ${String(r.value)}${r.unit ? ` ${r.unit}` : ''}${flags.length ? ` [${flags.join(',')}]` : ''} (${r.status}) [seq ${r.seq}, ${r.gatewayId}]`;
 }

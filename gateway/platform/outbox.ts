@@ -4,7 +4,7 @@
 // central broker has acknowledged it too). `seq` is SQLite's AUTOINCREMENT
 // rowid: it grows by one per event and is never reused, also after deletions and restarts.
 import Database from 'better-sqlite3';
-import type { IncidentBody } from './contract.js';
+import type { IncidentBody, ResultBody } from './contract.js';
 
 export interface OutboxRow {
   seq: number;
@@ -46,6 +46,7 @@ export class Outbox {
   private readonly selectPending: Database.Statement<[number], Raw>;
   private readonly selectUplink: Database.Statement<[number], Raw>;
   private readonly insert: Database.Statement<[string, string, number, number]>;
+  private readonly insertResult: Database.Statement<[string, string, string, number]>;
   private readonly addMany: Database.Transaction<(incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now: number) => number[]>;
 
   constructor(
@@ -70,6 +71,13 @@ export class Outbox {
       posted INTEGER NOT NULL DEFAULT 0,
       uplink_pending INTEGER NOT NULL DEFAULT 0)`);
     this.db.exec("CREATE INDEX IF NOT EXISTS event_state ON event (state, posted, seq)");
+    // Every lab result ever captured, by its stable id: a result read again is not taken again.
+    this.db.exec(`CREATE TABLE IF NOT EXISTS result (
+      result_id TEXT PRIMARY KEY,
+      instrument TEXT NOT NULL,
+      body TEXT NOT NULL,
+      captured_at INTEGER NOT NULL)`);
+    this.insertResult = this.db.prepare('INSERT OR IGNORE INTO result (result_id, instrument, body, captured_at) VALUES (?, ?, ?, ?)');
     this.db.exec('CREATE INDEX IF NOT EXISTS event_uplink ON event (uplink_pending, seq)');
     this.insert = this.db.prepare(`INSERT OR IGNORE INTO event (event_id, incident, created_at, updated_at, uplink_pending) VALUES (?, ?, ?, ?, ${opts.uplink ? 1 : 0})`);
     this.selectPending = this.db.prepare("SELECT * FROM event WHERE state = 'pending' AND posted = 0 ORDER BY seq LIMIT ?");
@@ -92,6 +100,20 @@ export class Outbox {
   /** Commits incidents in one transaction; returns their seqs. */
   add(incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now = Date.now()): number[] {
     return incidents.length === 0 ? [] : this.addMany(incidents, now);
+  }
+
+  /**
+   * Lab results, in one transaction: those never captured before are kept, and (with `forward`)
+   * queued for the platform. Returns the results that were new.
+   */
+  addResults<T extends { resultId: string; instrument: string }>(results: readonly T[], bodyOf: ((r: T) => Omit<ResultBody, 'seq'>) | undefined, now = Date.now()): T[] {
+    return this.db.transaction(() =>
+      results.filter((r) => {
+        if (this.insertResult.run(r.resultId, r.instrument, JSON.stringify(r), now).changes === 0) return false;
+        if (bodyOf) this.insert.run(r.resultId, JSON.stringify(bodyOf(r)), now, now);
+        return true;
+      }),
+    )();
   }
 
   /** The oldest events not yet accepted by the platform, in seq order, skipping those given. */

@@ -33,7 +33,7 @@ describe('the demo (npm start)', () => {
 
   // Each demo gets its own Modbus simulator port, so demos in parallel do not collide there.
   const demo = async (env: Record<string, string>) => {
-    const r = startCommand('npm', ['start', '--silent'], { GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')), MODBUS_PORT: String(await freePort()), OPCUA_PORT: String(await freePort()), PLATFORM_PORT: String(await freePort()), ...env });
+    const r = startCommand('npm', ['start', '--silent'], { GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')), MODBUS_PORT: String(await freePort()), OPCUA_PORT: String(await freePort()), PLATFORM_PORT: String(await freePort()), ASTM_PORT: String(await freePort()), ...env });
     running.push(r);
     return r;
   };
@@ -118,6 +118,7 @@ describe('the demo (npm start)', () => {
       MODBUS_PORT: String(await freePort()),
       OPCUA_PORT: String(await freePort()),
       PLATFORM_PORT: String(await freePort()),
+      ASTM_PORT: String(await freePort()),
     });
     running.push(r);
     const count = async (measurement: string) => {
@@ -161,6 +162,11 @@ describe('the demo (npm start)', () => {
     const inboxLine = () => r.output().split('\n').find((l) => l.includes('Platform inbox:') && l.includes('RED raised demo-site/B-07 drum-level-low-low'));
     await expect.poll(inboxLine, { timeout: 5000 }).toBeDefined();
     expect((JSON.parse(inboxLine()!) as { time: number }).time - alarm.at).toBeLessThan(1000);
+
+    // The lab analyzer's first results reach MQTT and the platform inbox, with their sample ids.
+    const result = await sub.waitFor((m) => m.topic === 'gw/demo-site/LA-2/results', 10_000, 'a lab result');
+    expect(JSON.parse(result.payload)).toMatchObject({ instrument: 'LA-2', sampleId: 'S-00001', status: 'final' });
+    await expect.poll(() => r.output(), { timeout: 5000 }).toMatch(/Platform inbox: \S+ RESULT demo-site\/LA-2 sample S-00001 GLU = /);
 
     const trapped = await sub.waitFor((m) => m.topic === 'gw/demo-site/L-3/alarms' && (JSON.parse(m.payload) as Event).rule === 'trapped-passenger', 60_000, 'trapped-passenger alarm');
     expect(JSON.parse(trapped.payload)).toMatchObject({ type: 'raised', level: 'red', message: 'Passenger trapped between floors in Passenger lift 3, building A' });

@@ -14,7 +14,7 @@ function recordingLink() {
     stop: async () => {},
     publishTelemetry: (eq, m) => void telemetry.push([eq, m]),
     publishStatus: (t, s) => void status.push([t, s]),
-    publishAlarm: () => {},
+    publishEvent: () => {},
     stats: () => ({ connected: true, delivered: 0, pending: 0, dropped: 0, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined }),
   };
   return { link, telemetry, status };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ACK, AstmReceiver, checksum, ENQ, EOT, ETB, ETX, framesOf, NAK, RECEIVE_TIMEOUT_MS, STX, type ReceiverEvent } from '../../../../drivers/lab/astm-link.js';
-import { resultsOf, AstmRecordError } from '../../../../drivers/lab/astm-records.js';
-import { AstmSender } from '../../../../drivers/lab/astm-sender.js';
+import { ACK, AstmReceiver, checksum, ENQ, EOT, ETB, ETX, framesOf, NAK, RECEIVE_TIMEOUT_MS, STX, type ReceiverEvent } from '../../../../drivers/astm/astm-link.js';
+import { resultsOf, AstmRecordError } from '../../../../drivers/astm/astm-records.js';
+import { AstmSender } from '../../../../drivers/astm/astm-sender.js';
 
 const MESSAGE = [
   'H|\\^&|||ChemAnalyzer^2.1|||||||P|1|20261122100000',

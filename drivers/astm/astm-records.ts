@@ -1,7 +1,7 @@
 // ASTM E1394 / CLSI LIS2-A2 records (H header, P patient, O order, R result, C comment, Q query,
 // L terminator) into lab results. Delimiters come from the header: `H|\^&` = field `|`, repeat `\`,
 // component `^`, escape `&`.
-import { resultIdFromContent, type LabResult } from './result.js';
+import { resultIdFromContent, type LabResult } from '../common/result.js';
 
 interface Delimiters {
   field: string;

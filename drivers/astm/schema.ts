@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { duration, identifier, pointName, port, reconnect } from '../../config/primitives.js';
+
+export const astmConnectionSchema = z
+  .strictObject({
+    id: identifier.meta({ description: 'Connection id that equipment entries refer to.', examples: ['astm-1'] }),
+    type: z.literal('astm-tcp').meta({ description: 'An analyzer speaking ASTM E1381/E1394 (LIS1-A/LIS2-A2) over TCP.' }),
+    mode: z.enum(['listen', 'connect']).default('listen').meta({ description: '`listen`: the analyzer connects to the gateway; `connect`: the gateway connects to the analyzer (or to its serial device server).' }),
+    host: z.string().min(1).default('127.0.0.1').meta({ description: 'Address to listen on (listen) or to connect to (connect).', examples: ['0.0.0.0', '10.0.0.21'] }),
+    port: port.meta({ description: 'TCP port.', examples: [5100] }),
+    receive_timeout: duration.prefault('30s').meta({ description: 'A message with no frame for this long is dropped whole (E1381: 30 s).', 'x-examples': ['30s'] }),
+    reconnect: reconnect.meta({ description: 'Backoff between connection attempts (connect mode).' }),
+  })
+  .meta({ title: 'astm-tcp connection' });
+
+export const astmPointSchema = z
+  .strictObject({
+    name: pointName.meta({ description: 'Point name, unique within the equipment.', examples: ['glucose'] }),
+    unit: z.string().optional().meta({ description: 'Engineering unit.', examples: ['mmol/L'] }),
+    description: z.string().optional().meta({ description: 'Free text shown to users.' }),
+  })
+  .meta({ title: 'astm point' });
+
+export const astmEquipmentSchema = z
+  .strictObject({
+    points: z.array(astmPointSchema).default([]).meta({ description: 'An ASTM analyzer sends results, not polled points; none are needed.' }),
+  })
+  .meta({ title: 'equipment on an astm-tcp connection' });
+
+export type AstmConnection = z.output<typeof astmConnectionSchema>;
+export type AstmEquipment = z.output<typeof astmEquipmentSchema>;
+
+/** The simulated ASTM analyzer: connects to an astm-tcp listener and sends sessions of results. */
+export const astmSimulatorSchema = z
+  .strictObject({
+    type: z.literal('astm-analyzer').meta({ description: 'An analyzer that sends ASTM sessions (several samples, multi-frame records, the first session with one corrupted frame that must be NAKed and resent).' }),
+    host: z.string().min(1).default('127.0.0.1').meta({ description: 'Where the gateway listens (an astm-tcp connection in listen mode).', examples: ['127.0.0.1'] }),
+    port: port.meta({ description: 'Port of that listener.', examples: [5100] }),
+    name: z.string().min(1).default('ChemAnalyzer').meta({ description: 'Sender name in the header record.', examples: ['ChemAnalyzer'] }),
+    interval: duration.prefault('20s').meta({ description: 'Time between sessions.', 'x-examples': ['20s'] }),
+    samples: z.int().min(1).max(50).default(3).meta({ description: 'Samples per session.', examples: [3] }),
+    seed: z.int().min(0).default(1).meta({ description: 'Seed of the simulated values.', examples: [1] }),
+  })
+  .meta({ title: 'ASTM analyzer simulator' });
+
+export type AstmSimulatorConfig = z.output<typeof astmSimulatorSchema>;

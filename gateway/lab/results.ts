@@ -1,0 +1,74 @@
+// Lab results from the drivers: each captured once (by its stable resultId, in the outbox database),
+// committed before the driver acknowledges it to its instrument, then published on MQTT
+// (`gw/<site>/<instrument>/results`, QoS 1), written to InfluxDB (`lab_result`) and uploaded to the
+// platform through the durable outbox (`gw.result.v1`, Idempotency-Key: resultId).
+import { join } from 'node:path';
+import { Counter } from 'prom-client';
+import type { LabResult } from '../../drivers/common/result.js';
+import type { SiteConfig } from '../../config/schema.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { MqttLink } from '../mqtt/link.js';
+import type { Topics } from '../mqtt/topics.js';
+import { resultBodyOf } from '../platform/contract.js';
+import { Outbox } from '../platform/outbox.js';
+
+export interface ResultService {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Stores results durably (throws when it cannot); returns those not captured before. */
+  sink(results: LabResult[]): LabResult[];
+  onResults(listener: (results: readonly LabResult[]) => void): void;
+}
+
+export function createResultService(opts: {
+  config: SiteConfig;
+  link: MqttLink;
+  topics: Topics;
+  log: Logger;
+  metrics: Metrics;
+  dataDir: string;
+  /** The platform's outbox when the site forwards to one; results are then queued for upload too. */
+  platformOutbox?: () => Outbox | undefined;
+  notifyPlatform?: () => void;
+}): ResultService {
+  const { config, link, topics, log } = opts;
+  const instruments = new Map(config.equipment.map((e) => [e.id, { id: e.id, category: e.category, name: e.name }]));
+  const listeners: Array<(results: readonly LabResult[]) => void> = [];
+  const counter = new Counter({ name: 'gateway_lab_results_total', help: 'Lab results captured (each once), by instrument', labelNames: ['instrument'], registers: [opts.metrics] });
+  let own: Outbox | undefined;
+  const store = () => opts.platformOutbox?.() ?? own;
+
+  return {
+    async start() {
+      // Without a platform the outbox database still remembers every result, so none is taken twice.
+      if (!opts.platformOutbox) own = new Outbox(join(opts.dataDir, 'outbox.db'));
+    },
+    async stop() {
+      own?.close();
+      own = undefined;
+    },
+    sink(results) {
+      const s = store();
+      if (!s) throw new Error('The result store is not open');
+      const forward = opts.platformOutbox !== undefined;
+      const fresh = s.addResults(results, forward ? (r) => resultBodyOf(r, instruments.get(r.instrument), config.gateway.id, config.gateway.site) : undefined);
+      if (fresh.length === 0) return fresh;
+      if (forward) opts.notifyPlatform?.();
+      for (const r of fresh) {
+        counter.inc({ instrument: r.instrument });
+        link.publishEvent(topics.results(r.instrument), r, false);
+        log.info({ instrument: r.instrument, sampleId: r.sampleId, analyte: r.analyte, value: r.value, unit: r.unit, resultId: r.resultId }, 'Lab result captured');
+      }
+      for (const l of listeners) {
+        try {
+          l(fresh);
+        } catch (err) {
+          log.error({ err }, 'Result listener failed');
+        }
+      }
+      return fresh;
+    },
+    onResults: (l) => void listeners.push(l),
+  };
+}
