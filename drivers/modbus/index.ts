@@ -5,6 +5,7 @@ import { type ByteOrder, type DataType, decode, REGISTER_COUNT } from './codec.j
 import { createModbusLink, type ModbusFailure, type ModbusLink, toFailure } from './link.js';
 import { planRequests, type Request } from './planner.js';
 import { onGrid } from '../common/schedule.js';
+import { ResultBlockReader } from './results.js';
 import {
   type ModbusConnection,
   modbusEquipmentSchema,
@@ -78,6 +79,11 @@ export type ModbusDriverStats = {
   overruns: number;
   backedOffUnits: number;
   connects: number;
+  results?: number;
+  resultGaps?: number;
+  resultsMissed?: number;
+  counterResets?: number;
+  resultBlockErrors?: number;
 };
 
 class ModbusDriver implements Driver {
@@ -87,6 +93,7 @@ class ModbusDriver implements Driver {
   private readonly schedules: Array<{ stop(): void }> = [];
   private readonly counters = { requests: 0, failures: 0, overruns: 0 };
   private readonly log: Logger;
+  private readonly resultReaders = new Map<string, ResultBlockReader>();
 
   constructor(
     private readonly conn: ModbusConnection,
@@ -95,6 +102,11 @@ class ModbusDriver implements Driver {
   ) {
     this.log = ctx.log;
     this.link = createModbusLink(conn, ctx.log);
+    for (const eq of equipment) {
+      if (!eq.results) continue;
+      if (!ctx.results) throw new Error(`Equipment ${eq.id} has a results block, and this gateway takes no lab results`);
+      this.resultReaders.set(eq.id, new ResultBlockReader(eq, eq.results, this.link, ctx.results, ctx.log, ctx.dataDir, { maxGap: conn.max_gap, maxRegisters: conn.max_registers_per_read }));
+    }
   }
 
   async init(): Promise<void> {
@@ -133,7 +145,15 @@ class ModbusDriver implements Driver {
 
   stats(): ModbusDriverStats {
     const threshold = this.conn.failures_before_backoff;
-    return { ...this.counters, backedOffUnits: [...this.health.values()].filter((h) => h.failures >= threshold).length, connects: this.link.connects };
+    const results = { results: 0, resultGaps: 0, resultsMissed: 0, counterResets: 0, resultBlockErrors: 0 };
+    for (const r of this.resultReaders.values()) {
+      results.results += r.stats.results;
+      results.resultGaps += r.stats.gaps;
+      results.resultsMissed += r.stats.missed;
+      results.counterResets += r.stats.resets;
+      results.resultBlockErrors += r.stats.blockErrors;
+    }
+    return { ...this.counters, backedOffUnits: [...this.health.values()].filter((h) => h.failures >= threshold).length, connects: this.link.connects, ...(this.resultReaders.size > 0 ? results : {}) };
   }
 
   private async poll(g: Group): Promise<void> {
@@ -145,7 +165,10 @@ class ModbusDriver implements Driver {
     }
     g.running = true;
     try {
-      this.ctx.sink(await this.read(g));
+      const readings = await this.read(g);
+      this.ctx.sink(readings);
+      // A lab analyzer: a new result shown by its trigger point is read now.
+      await this.resultReaders.get(g.eq.id)?.onReadings(readings);
     } catch (err) {
       this.log.error({ err, equipment: g.eq.id }, 'Modbus poll failed unexpectedly');
     } finally {

@@ -68,15 +68,45 @@ export const modbusPointSchema = z
 
 export type ModbusPoint = z.output<typeof modbusPointSchema>;
 
+/** A lab analyzer's result block, read when its trigger point changes. */
+export const modbusResultsSchema = z
+  .strictObject({
+    trigger: pointName.meta({ description: 'A point of this equipment: a result counter (a new result each time it changes) or a ready flag (a new result each time it turns true).', examples: ['result_counter'] }),
+    kind: z.enum(['counter', 'flag']).default('counter').meta({ description: '`counter`: the result id is the instrument and its counter (a jump of more than one is reported as a gap; a reset to 0 starts a new series); `flag`: the result id is a hash of the content.' }),
+    sample_id: z
+      .strictObject({
+        address: z.string().regex(ADDRESS_PATTERN, { error: 'expected an address such as hr:100' }).meta({ description: 'First register of the sample id text.', examples: ['hr:10'] }),
+        length: z.int().min(1).max(32).meta({ description: 'Registers (two characters each).', examples: [10] }),
+        byte_order: z.enum(BYTE_ORDERS).default('ABCD').meta({ description: 'Byte order of the text registers.', examples: ['ABCD'] }),
+      })
+      .meta({ description: 'Where the sample id is, as text.' }),
+    analytes: z
+      .array(
+        modbusPointSchema
+          .omit({ poll_interval: true })
+          .extend({
+            reference: z.strictObject({ lo: z.number().optional(), hi: z.number().optional() }).optional().meta({ description: 'Reference range: a value outside it gets the flag L or H.' }),
+          })
+          .meta({ title: 'analyte' }),
+      )
+      .min(1)
+      .meta({ description: 'The values of the block, one per analyte: `name` is the analyte, the other keys as for points.' }),
+  })
+  .meta({ description: 'Lab analyzer results: a block of registers read each time the trigger point shows a new result.' });
+
 export const modbusEquipmentSchema = z
   .strictObject({
     unit_id: z.int().min(0).max(255).default(1).meta({ description: 'Modbus unit (slave) id of the device on its connection.', examples: [1, 3] }),
     byte_order: z.enum(BYTE_ORDERS).default('ABCD').meta({ description: 'Default byte order of the points of this equipment.', examples: ['ABCD', 'CDAB'] }),
     points: z.array(modbusPointSchema).min(1).meta({ description: 'Points read from the device.' }),
+    results: modbusResultsSchema.optional(),
   })
   .superRefine(
     (eq, ctx) => {
       if (!Array.isArray(eq.points)) return;
+      if (eq.results && typeof eq.results.trigger === 'string' && !eq.points.some((p) => p?.name === eq.results!.trigger)) {
+        ctx.addIssue({ code: 'custom', path: ['results', 'trigger'], message: `no point "${eq.results.trigger}" on this equipment; the trigger is one of its points` });
+      }
       eq.points.forEach((p, i) => {
         if (typeof p !== 'object' || p === null || typeof p.address !== 'string') return;
         const at = (key: string) => ['points', i, key];

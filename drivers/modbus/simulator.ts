@@ -96,6 +96,57 @@ export class BoilerDevice implements SimDevice {
   }
 }
 
+/**
+ * A lab analyzer's result block (the register map its README documents): hr:0 result counter
+ * (uint16), hr:10-19 sample id (20 characters), hr:30 GLU, hr:32 CHOL, hr:34 TG (float32, mmol/L).
+ * Each produce() is a new result; tests also skip results, reset the counter and garble the sample id.
+ */
+export class LabAnalyzerDevice implements SimDevice {
+  private readonly bank = new RegisterBank();
+  private counter = 0;
+  private n = 0;
+  /** The results it produced: sample id and values. */
+  readonly produced: Array<{ counter: number; sampleId: string; values: Record<string, number> }> = [];
+  constructor(private readonly seed = 1) {}
+  read(area: Area, start: number, count: number): number[] {
+    return this.bank.read(area, start, count);
+  }
+  produce(): { sampleId: string; values: Record<string, number> } {
+    this.counter = (this.counter + 1) & 0xffff;
+    this.n++;
+    const sampleId = `L-${String(this.n).padStart(5, '0')}`;
+    const values = { GLU: this.value(5.2, 2, 1), CHOL: this.value(4.8, 1.5, 2), TG: this.value(1.4, 0.8, 3) };
+    // The block first, then the counter: a reader that sees the new counter finds the new block.
+    this.bank.set('hr', 10, encode(sampleId, 'string', 'ABCD', 10));
+    this.bank.set('hr', 30, [...encode(values.GLU, 'float32', 'ABCD'), ...encode(values.CHOL, 'float32', 'ABCD'), ...encode(values.TG, 'float32', 'ABCD')]);
+    this.bank.set('hr', 0, [this.counter]);
+    this.produced.push({ counter: this.counter, sampleId, values });
+    return { sampleId, values };
+  }
+  /** Results made while nobody read them: the counter moves on by n. */
+  skip(n: number): void {
+    for (let i = 0; i < n; i++) this.produce();
+    this.produced.splice(this.produced.length - n, n - 1);
+  }
+  /** A power cycle: the counter starts again from 0. */
+  reset(): void {
+    this.counter = 0;
+    this.bank.set('hr', 0, [0]);
+  }
+  /** Bytes that are not text where the sample id should be. */
+  garbleSampleId(): void {
+    this.bank.set('hr', 10, [0x01ff, 0xfe02, 0, 0, 0, 0, 0, 0, 0, 0]);
+  }
+  /** Writes the last sample id again. */
+  repairSampleId(): void {
+    this.bank.set('hr', 10, encode(this.produced.at(-1)!.sampleId, 'string', 'ABCD', 10));
+  }
+  private value(mean: number, spread: number, k: number): number {
+    const x = Math.sin((this.seed * 1000 + this.n * 7 + k) * 12.9898) * 43758.5453;
+    return Math.round((mean + (x - Math.floor(x) - 0.5) * 2 * spread) * 100) / 100;
+  }
+}
+
 type Callback<T> = (err: Error | null, value: T) => void;
 
 /** The service vector modbus-serial's servers call, over a set of devices by unit id. */
