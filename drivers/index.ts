@@ -2,10 +2,10 @@
 import { modbusRtuDriver, modbusRtuOverTcpDriver, modbusTcpDriver } from './modbus/index.js';
 import { opcuaDriver } from './opcua/index.js';
 import { simDriver } from './sim/index.js';
-import { astmDriver } from './astm/index.js';
+import { astmDriver, astmSerialDriver } from './astm/index.js';
 import type { DriverDefinition } from './types.js';
 
-export const DRIVERS: readonly DriverDefinition[] = [simDriver, modbusTcpDriver, modbusRtuDriver, modbusRtuOverTcpDriver, opcuaDriver, astmDriver];
+export const DRIVERS: readonly DriverDefinition[] = [simDriver, modbusTcpDriver, modbusRtuDriver, modbusRtuOverTcpDriver, opcuaDriver, astmDriver, astmSerialDriver];
 
 export function findDriver(type: string): DriverDefinition | undefined {
   return DRIVERS.find((d) => d.type === type);

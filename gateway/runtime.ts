@@ -102,6 +102,15 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     ...(platform ? { platformOutbox: platform.outbox, notifyPlatform: platform.notify } : {}),
   });
   if (influx) results.onResults((r) => influx.writer.acceptLines(encodeResults(r, config.gateway.site)));
+  // A result whose analyte is a declared point of its instrument is also a reading: rules see it
+  // (a value outside its reference range can raise an alarm like any other).
+  const analytePoints = new Map(config.equipment.map((e) => [e.id, new Set(e.points.map((p) => p.name))]));
+  results.onResults((r) => {
+    const readings = r
+      .filter((x) => analytePoints.get(x.instrument)?.has(x.analyte) && (typeof x.value === 'number' || typeof x.value === 'string'))
+      .map((x) => ({ equipment: x.instrument, point: x.analyte, value: x.value, quality: 'good' as const, ts: Date.parse(x.resultAt) }));
+    if (readings.length > 0) pipeline.push(readings);
+  });
 
   const drivers: Array<{ name: string; connection: string; type: string; driver: Driver }> = [];
   for (const connection of config.connections) {

@@ -2,18 +2,20 @@
 // stored (the result sink) before its last frame is acknowledged, so the analyzer never believes a
 // result delivered that the gateway has not kept.
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { SerialPort } from 'serialport';
 import { backoffDelay } from '../common/backoff.js';
 import type { ConnectionConfig, Driver, DriverContext, DriverDefinition, EquipmentBase, EquipmentConfig } from '../types.js';
 import { AstmReceiver, type ReceiverEvent } from './astm-link.js';
 import { AstmRecordError, resultsOf } from './astm-records.js';
-import { astmConnectionSchema, astmEquipmentSchema, astmPointSchema, type AstmConnection } from './schema.js';
+import { astmConnectionSchema, astmEquipmentSchema, astmPointSchema, astmSerialConnectionSchema, type AstmConnection } from './schema.js';
 
 const TICK_MS = 1000;
 
 class AstmDriver implements Driver {
   private server: net.Server | undefined;
   private socket: net.Socket | undefined;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly sockets = new Set<Duplex>();
   private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private attempt = 0;
@@ -35,8 +37,10 @@ class AstmDriver implements Driver {
     this.timer = setInterval(() => {
       for (const r of this.receivers) r.tick(Date.now());
     }, TICK_MS);
-    const { host, port } = this.connection;
-    if (this.connection.mode === 'listen') {
+    const c = this.connection;
+    if (c.type === 'astm-serial') return this.openSerial(c);
+    const { host, port } = c;
+    if (c.mode === 'listen') {
       const server = net.createServer((socket) => this.serve(socket));
       this.server = server;
       await new Promise<void>((resolve, reject) => {
@@ -64,21 +68,42 @@ class AstmDriver implements Driver {
     return { ...this.counters };
   }
 
-  private dial(): void {
+  /** A serial line: opened, and opened again with backoff when it fails or goes away. */
+  private openSerial(c: Extract<AstmConnection, { type: 'astm-serial' }>): void {
     if (this.stopped) return;
+    const port = new SerialPort({ path: c.path, baudRate: c.baud_rate, dataBits: c.data_bits, parity: c.parity, stopBits: c.stop_bits, autoOpen: false });
+    port.open((err) => {
+      if (err) {
+        if (this.attempt === 0) this.ctx.log.warn({ path: c.path, err: err.message }, 'Cannot open the ASTM serial port; retrying with backoff');
+        this.retry = setTimeout(() => this.openSerial(c), backoffDelay(this.attempt++, c.reconnect));
+        return;
+      }
+      this.attempt = 0;
+      this.ctx.log.info({ path: c.path, baudRate: c.baud_rate, instrument: this.instrument.id }, 'ASTM serial port open');
+      port.once('close', () => {
+        if (!this.stopped) this.retry = setTimeout(() => this.openSerial(c), backoffDelay(this.attempt++, c.reconnect));
+      });
+      this.serve(port, c.path);
+    });
+  }
+
+  private dial(): void {
+    if (this.stopped || this.connection.type !== 'astm-tcp') return;
+    const { reconnect } = this.connection;
     const socket = net.connect(this.connection.port, this.connection.host);
     socket.once('connect', () => {
       this.attempt = 0;
     });
     socket.once('close', () => {
       if (this.stopped) return;
-      this.retry = setTimeout(() => this.dial(), backoffDelay(this.attempt++, this.connection.reconnect));
+      this.retry = setTimeout(() => this.dial(), backoffDelay(this.attempt++, reconnect));
     });
     this.serve(socket);
   }
 
-  private serve(socket: net.Socket): void {
-    const log = this.ctx.log.child({ instrument: this.instrument.id, peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` });
+  private serve(socket: Duplex, peer = socket instanceof net.Socket ? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` : 'serial'): void {
+    const listening = this.connection.type === 'astm-tcp' && this.connection.mode === 'listen';
+    const log = this.ctx.log.child({ instrument: this.instrument.id, peer });
     this.counters.connections++;
     this.sockets.add(socket);
     const receiver = new AstmReceiver(
@@ -95,7 +120,7 @@ class AstmDriver implements Driver {
     );
     this.receivers.add(receiver);
     socket.on('connect', () => log.info('ASTM analyzer connected'));
-    if (this.connection.mode === 'listen') log.info('ASTM analyzer connected');
+    if (listening) log.info('ASTM analyzer connected');
     socket.on('data', (data: Buffer) => {
       const answer = receiver.receive(data, Date.now());
       if (answer.length > 0 && !socket.destroyed) socket.write(Buffer.from(answer));
@@ -127,14 +152,25 @@ class AstmDriver implements Driver {
   }
 }
 
+const create = (connection: ConnectionConfig, equipment: EquipmentConfig[], ctx: DriverContext): Driver => {
+  if (equipment.length > 1) ctx.log.warn({ equipment: equipment.map((e) => e.id) }, 'An ASTM connection serves one analyzer: its results go to the first equipment entry');
+  return new AstmDriver(connection as unknown as AstmConnection, equipment[0] as EquipmentBase, ctx);
+};
+
+export const astmSerialDriver: DriverDefinition = {
+  type: 'astm-serial',
+  summary: 'Laboratory analyzers speaking ASTM E1381/E1394 on a serial line (RS-232), as many still do; the same protocol handling as astm-tcp.',
+  connectionSchema: astmSerialConnectionSchema,
+  equipmentSchema: astmEquipmentSchema,
+  pointSchema: astmPointSchema,
+  create,
+};
+
 export const astmDriver: DriverDefinition = {
   type: 'astm-tcp',
   summary: 'Laboratory analyzers speaking ASTM E1381 (low level: ENQ/ACK/NAK/EOT, numbered and checksummed frames) and E1394 (H/P/O/R/L records) over TCP. Each result is captured once, by a stable id, and stored before the analyzer gets its acknowledgement.',
   connectionSchema: astmConnectionSchema,
   equipmentSchema: astmEquipmentSchema,
   pointSchema: astmPointSchema,
-  create(connection: ConnectionConfig, equipment: EquipmentConfig[], ctx: DriverContext): Driver {
-    if (equipment.length > 1) ctx.log.warn({ equipment: equipment.map((e) => e.id) }, 'An ASTM connection serves one analyzer: its results go to the first equipment entry');
-    return new AstmDriver(connection as unknown as AstmConnection, equipment[0] as EquipmentBase, ctx);
-  },
+  create,
 };

@@ -13,6 +13,20 @@ export const astmConnectionSchema = z
   })
   .meta({ title: 'astm-tcp connection' });
 
+export const astmSerialConnectionSchema = z
+  .strictObject({
+    id: identifier.meta({ description: 'Connection id that equipment entries refer to.', examples: ['astm-com1'] }),
+    type: z.literal('astm-serial').meta({ description: 'An analyzer speaking ASTM E1381/E1394 on a serial line (RS-232).' }),
+    path: z.string().min(1).meta({ description: 'Serial device.', examples: ['/dev/ttyUSB0', 'COM3'] }),
+    baud_rate: z.int().positive().default(9600).meta({ description: 'Baud rate.', examples: [9600, 19200] }),
+    data_bits: z.union([z.literal(7), z.literal(8)]).default(8).meta({ description: 'Data bits.', examples: [8] }),
+    parity: z.enum(['none', 'even', 'odd']).default('none').meta({ description: 'Parity.', examples: ['none'] }),
+    stop_bits: z.union([z.literal(1), z.literal(2)]).default(1).meta({ description: 'Stop bits.', examples: [1] }),
+    receive_timeout: duration.prefault('30s').meta({ description: 'A message with no frame for this long is dropped whole (E1381: 30 s).', 'x-examples': ['30s'] }),
+    reconnect: reconnect.meta({ description: 'Backoff between attempts to open the port.' }),
+  })
+  .meta({ title: 'astm-serial connection' });
+
 export const astmPointSchema = z
   .strictObject({
     name: pointName.meta({ description: 'Point name, unique within the equipment.', examples: ['glucose'] }),
@@ -27,7 +41,7 @@ export const astmEquipmentSchema = z
   })
   .meta({ title: 'equipment on an astm-tcp connection' });
 
-export type AstmConnection = z.output<typeof astmConnectionSchema>;
+export type AstmConnection = z.output<typeof astmConnectionSchema> | z.output<typeof astmSerialConnectionSchema>;
 export type AstmEquipment = z.output<typeof astmEquipmentSchema>;
 
 /** The simulated ASTM analyzer: connects to an astm-tcp listener and sends sessions of results. */

@@ -9,13 +9,17 @@ import { tmpdir } from 'node:os';
 import { Ajv } from 'ajv';
 import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { createAstmAnalyzer, type AstmAnalyzer } from '../../drivers/astm/simulator.js';
+import { createAstmAnalyzer, sessionRecords, type AstmAnalyzer } from '../../drivers/astm/simulator.js';
+import { AstmSender } from '../../drivers/astm/astm-sender.js';
+import { SerialPort } from 'serialport';
+import { startPtyPair } from '../helpers/socat.js';
 import { createPlatformInbox } from '../../gateway/platform/inbox.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { CLI, ROOT } from '../helpers/cli.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/processes.js';
 import { testSite } from '../helpers/site.js';
+import { parseSite } from '../../config/load.js';
 
 const silent = pino({ level: 'silent' });
 const SECRET = 'lab-secret-0123456789';
@@ -44,10 +48,11 @@ describe('lab results over ASTM', () => {
     cleanup.push(() => inbox.stop());
     const astmPort = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-lab-'));
-    const site = testSite({
-      port: await freePort(),
-      dataDir,
-      extra: [
+    const site = parseSite(
+      [
+        'version: 1',
+        `gateway: { id: gw-test, site: test-site, data_dir: ${dataDir} }`,
+        `mqtt: { port: ${await freePort()} }`,
         'influx:',
         '  api: v1',
         `  url: ${influxdb.url}`,
@@ -56,11 +61,19 @@ describe('lab results over ASTM', () => {
         'platform:',
         `  url: http://127.0.0.1:${inboxPort}/`,
         `  secret: ${SECRET}`,
-      ],
-    });
-    site.connections.push({ id: 'astm-1', type: 'astm-tcp', mode: 'listen', host: '127.0.0.1', port: astmPort, receive_timeout: 30_000, reconnect: { initial_delay: 200, max_delay: 1000, jitter: 0.2 } } as never);
-    site.equipment.push({ id: 'LA-2', name: 'Chemistry analyzer', category: 'lab_analyzer', connection: 'astm-1', poll_interval: 1000, points: [] } as never);
+        `connections: [{ id: astm-1, type: astm-tcp, port: ${astmPort} }]`,
+        'equipment:',
+        '  # A result is also a reading of the point named after its analyte: rules see it.',
+        '  - { id: LA-2, name: Chemistry analyzer, category: lab_analyzer, connection: astm-1, points: [{ name: GLU, unit: mmol/L }] }',
+        'rules:',
+        '  - { id: glucose-high, equipment: LA-2, when: GLU > 6.1, level: yellow, message: "Glucose {value} {unit}" }',
+        '',
+      ].join('\n'),
+      { env: {} },
+    );
     const gw: Gateway = createGateway(site, silent);
+    const alarms: Array<{ type: string; rule: string; value?: unknown }> = [];
+    gw.alarms.onEvents((e) => alarms.push(...e));
     cleanup.push(() => gw.stop());
     await gw.start();
     const sub: Subscriber = await subscribe(gw.mqttUrl(), 'gw/test-site/LA-2/results');
@@ -90,6 +103,11 @@ describe('lab results over ASTM', () => {
     };
     await until('every result in InfluxDB', async () => (await rows()).length >= sent.length);
     expect(await rows()).toEqual(sent);
+
+    // Glucose above 6.1 mmol/L raised the site's rule, through the same engine as telemetry.
+    const highGlucose = analyzer.sent.filter((r) => r.analyte === 'GLU' && r.value > 6.1);
+    expect(highGlucose.length).toBeGreaterThan(0);
+    expect(alarms.filter((a) => a.rule === 'glucose-high' && a.type === 'raised').length).toBeGreaterThan(0);
 
     // The first session's corrupted frame: refused once, then taken.
     const stats = gw.driverStats().find((d) => d.connection === 'astm-1')!.stats;
@@ -142,6 +160,30 @@ describe('lab results over ASTM', () => {
     expect(inbox.results.map((r) => `${r.sampleId}/${r.analyte}=${String(r.value)}`).sort()).toEqual(analyzer.sent.map((r) => `${r.sampleId}/${r.analyte}=${r.value}`).sort());
     expect(inbox.stats().duplicates).toBe(0);
   }, 60_000);
+
+  it('takes results from an analyzer on a serial line (a socat pseudo-terminal pair)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-astm-serial-'));
+    const pty = await startPtyPair(dir);
+    cleanup.push(() => pty.stop());
+    const site = testSite({ port: await freePort(), dataDir: dir });
+    site.connections.push({ id: 'com1', type: 'astm-serial', path: pty.a, baud_rate: 9600, data_bits: 8, parity: 'none', stop_bits: 1, receive_timeout: 30_000, reconnect: { initial_delay: 200, max_delay: 1000, jitter: 0.2 } } as never);
+    site.equipment.push({ id: 'LA-3', category: 'lab_analyzer', connection: 'com1', poll_interval: 1000, points: [] } as never);
+    const gw = createGateway(site, silent);
+    cleanup.push(() => gw.stop());
+    const captured: string[] = [];
+    gw.results.onResults((r) => captured.push(...r.map((x) => `${x.sampleId}/${x.analyte}=${String(x.value)}`)));
+    await gw.start();
+
+    const port = new SerialPort({ path: pty.b, baudRate: 9600 });
+    cleanup.push(() => new Promise((r) => port.close(() => r(undefined))));
+    await new Promise((r) => port.once('open', r));
+    const sender = new AstmSender({ write: (b) => void port.write(b) });
+    port.on('data', (d: Buffer) => sender.receive(d));
+    const { records, results } = sessionRecords('SerialAnalyzer', 1, 2, 7, new Date());
+    expect(await sender.send(records)).toMatchObject({ ok: true });
+    await until('the serial results', () => captured.length === results.length);
+    expect(captured.sort()).toEqual(results.map((r) => `${r.sampleId}/${r.analyte}=${r.value}`).sort());
+  });
 
   it('a session sent again (the analyzer missed the last ACK) is not captured twice, also after a restart', async () => {
     const astmPort = await freePort();
