@@ -38,6 +38,10 @@ export interface ResultTriggerStats {
 export class ResultTrigger {
   private state: State;
   private busy = false;
+  /** A trigger value that came while the block was being read: handled right after. */
+  private queued: { value: Reading['value'] } | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
   private lastError: string | undefined;
   private readonly file: string;
   readonly stats: ResultTriggerStats = { results: 0, gaps: 0, missed: 0, resets: 0, blockErrors: 0 };
@@ -47,6 +51,11 @@ export class ResultTrigger {
       equipment: string;
       kind: 'counter' | 'flag';
       analytes: readonly Analyte[];
+      /**
+       * Try a failed block again after this long, without waiting for another trigger reading
+       * (subscriptions report the trigger only when it changes).
+       */
+      retryMs?: number;
       /** Reads the block; throws with the reason when it cannot. */
       read: () => Promise<Block>;
       sink: ResultSink;
@@ -60,45 +69,66 @@ export class ResultTrigger {
 
   /** A good reading of the trigger point. */
   async onValue(value: Reading['value']): Promise<void> {
-    if (this.busy) return;
+    if (this.stopped) return;
+    if (this.busy) {
+      this.queued = { value };
+      return;
+    }
+    clearTimeout(this.retry);
     this.busy = true;
+    let current: { value: Reading['value'] } | undefined = { value };
     try {
-      await this.handle(value);
+      while (current && !this.stopped) {
+        const ok = await this.handle(current.value);
+        const failedValue = current.value;
+        current = this.queued;
+        this.queued = undefined;
+        if (!ok && !current && this.opts.retryMs !== undefined && !this.stopped) this.retry = setTimeout(() => void this.onValue(failedValue), this.opts.retryMs);
+      }
     } finally {
       this.busy = false;
     }
   }
 
-  private async handle(value: Reading['value']): Promise<void> {
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+  }
+
+  /** false when a result is there but could not be taken (to try again). */
+  private async handle(value: Reading['value']): Promise<boolean> {
     const { log, equipment } = this.opts;
     if (this.opts.kind === 'flag') {
       const ready = value === true || (typeof value === 'number' && value !== 0);
       if (ready && this.state.last !== true) {
-        if (await this.capture(undefined)) this.save({ ...this.state, last: true });
+        if (!(await this.capture(undefined))) return false;
+        this.save({ ...this.state, last: true });
       } else if (!ready && this.state.last !== false) {
         this.save({ ...this.state, last: false });
       }
-      return;
+      return true;
     }
-    if (typeof value !== 'number' || !Number.isInteger(value)) return;
+    if (typeof value !== 'number' || !Number.isInteger(value)) return true;
     const last = typeof this.state.last === 'number' ? this.state.last : undefined;
-    if (value === last) return;
+    if (value === last) return true;
     if (last !== undefined && value < last) {
       // The analyzer started counting again (a restart, a reset): a new series, so ids stay unique.
       this.stats.resets++;
       log.warn({ equipment, from: last, to: value, series: this.state.series + 1 }, 'Result counter went back: the analyzer reset it; counting a new series');
       this.save({ series: this.state.series + 1, last: value });
-      if (value === 0) return;
+      if (value === 0) return true;
     } else if (value === 0) {
       // Nothing measured yet.
       this.save({ ...this.state, last: 0 });
-      return;
+      return true;
     } else if (last !== undefined && value > last + 1) {
       this.stats.gaps++;
       this.stats.missed += value - last - 1;
       log.warn({ equipment, from: last, to: value, missed: value - last - 1 }, 'Result counter jumped: results in between were not read (the analyzer holds only its latest result)');
     }
-    if (await this.capture(value)) this.save({ ...this.state, last: value });
+    if (!(await this.capture(value))) return false;
+    this.save({ ...this.state, last: value });
+    return true;
   }
 
   /** Reads the block and stores its results; false (and a log line) when it cannot, to try again. */

@@ -27,6 +27,7 @@ import type { Logger } from 'pino';
 import type { Driver, DriverContext, EquipmentBase, Quality, Reading } from '../types.js';
 import type { OpcuaConnection, OpcuaEquipment, OpcuaPoint } from './schema.js';
 import { onGrid } from '../common/schedule.js';
+import { ResultTrigger } from '../common/result-trigger.js';
 
 export type Equipment = EquipmentBase & OpcuaEquipment;
 
@@ -91,6 +92,8 @@ class OpcuaDriver implements Driver {
   private stopped = false;
   private readonly counters = { notifications: 0, reconnections: 0, monitoredItems: 0, badItems: 0, sessionFailures: 0 };
   private readonly log: Logger;
+  /** Lab analyzers: equipment id → its result trigger and the point that triggers it. */
+  private readonly resultTriggers = new Map<string, { point: string; trigger: ResultTrigger }>();
 
   constructor(
     private readonly conn: OpcuaConnection,
@@ -99,6 +102,32 @@ class OpcuaDriver implements Driver {
   ) {
     this.log = ctx.log;
     for (const eq of equipment) for (const point of eq.points) this.items.push({ equipment: eq.id, point, nodeId: undefined, badReason: undefined });
+    for (const eq of equipment) {
+      const r = eq.results;
+      if (!r) continue;
+      if (!ctx.results) throw new Error(`Equipment ${eq.id} has results, and this gateway takes no lab results`);
+      const triggerNode = eq.points.find((p) => p.name === r.trigger)!.node;
+      const nodes = [r.sample_id.node, ...r.analytes.map((a) => a.node), triggerNode];
+      const trigger = new ResultTrigger({
+        equipment: eq.id,
+        kind: r.kind,
+        analytes: r.analytes,
+        sink: ctx.results,
+        log: ctx.log,
+        dataDir: ctx.dataDir,
+        retryMs: 1000,
+        read: async () => {
+          const session = this.session;
+          if (!session) throw new Error('no OPC UA session');
+          const values = await session.read(nodes.map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value })));
+          const bad = values.findIndex((dv) => qualityOf(dv.statusCode) !== 'good');
+          if (bad >= 0) throw new Error(`${nodes[bad]}: ${values[bad]!.statusCode.name}`);
+          const v = values.map((dv) => valueOf(dv.value?.value));
+          return { sampleId: v[0]!, values: new Map(r.analytes.map((a, k) => [a.name, v[k + 1]!])), trigger: v.at(-1)! };
+        },
+      });
+      this.resultTriggers.set(eq.id, { point: r.trigger, trigger });
+    }
   }
 
   async init(): Promise<void> {
@@ -149,6 +178,7 @@ class OpcuaDriver implements Driver {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const { trigger } of this.resultTriggers.values()) trigger.stop();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const s of this.schedules.splice(0)) s.stop();
@@ -359,7 +389,14 @@ class OpcuaDriver implements Driver {
       this.flushScheduled = false;
       const batch = this.pending;
       this.pending = [];
-      if (batch.length && !this.stopped) this.ctx.sink(batch);
+      if (batch.length && !this.stopped) {
+        this.ctx.sink(batch);
+        // A lab analyzer whose trigger shows a new result: its result nodes are read now.
+        for (const r of batch) {
+          const t = this.resultTriggers.get(r.equipment);
+          if (t && r.point === t.point && r.quality === 'good') void t.trigger.onValue(r.value);
+        }
+      }
     });
   }
 

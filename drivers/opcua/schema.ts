@@ -60,10 +60,41 @@ export const opcuaPointSchema = z
   })
   .meta({ title: 'OPC UA point' });
 
-export const opcuaEquipmentSchema = z.strictObject({
-  mode: z.enum(['subscription', 'poll']).default('subscription').meta({ description: 'subscription: the server reports changes (one subscription per publishing interval); poll: one Read request per poll_interval, for servers without subscriptions.', examples: ['poll'] }),
-  points: z.array(opcuaPointSchema).min(1).meta({ description: 'Variables read from the server.' }),
-});
+const NODE_ID = /^(ns=\d+;)?[isgb]=.+$/;
+
+/** A lab analyzer's result nodes, read when its trigger point shows a new result. */
+export const opcuaResultsSchema = z
+  .strictObject({
+    trigger: pointName.meta({ description: 'A point of this equipment: a result counter or a ready flag.', examples: ['result_counter'] }),
+    kind: z.enum(['counter', 'flag']).default('counter').meta({ description: '`counter`: result ids from the counter (gaps and resets reported); `flag`: ids from the content.' }),
+    sample_id: z
+      .strictObject({ node: z.string().regex(NODE_ID, { error: 'expected a NodeId such as ns=2;s=Analyzer.SampleId' }).meta({ description: 'NodeId of the sample id (a String).', examples: ['ns=1;s=LA1.SampleId'] }) })
+      .meta({ description: 'Where the sample id is.' }),
+    analytes: z
+      .array(
+        z.strictObject({
+          name: pointName.meta({ description: 'Analyte.', examples: ['GLU'] }),
+          node: z.string().regex(NODE_ID, { error: 'expected a NodeId such as ns=2;s=Analyzer.GLU' }).meta({ description: 'NodeId of its value.', examples: ['ns=1;s=LA1.GLU'] }),
+          unit: z.string().optional().meta({ description: 'Unit.', examples: ['mmol/L'] }),
+          reference: z.strictObject({ lo: z.number().optional(), hi: z.number().optional() }).optional().meta({ description: 'Reference range: a value outside it gets the flag L or H.' }),
+        }),
+      )
+      .min(1)
+      .meta({ description: 'One node per analyte.' }),
+  })
+  .meta({ description: 'Lab analyzer results: nodes read each time the trigger point shows a new result.' });
+
+export const opcuaEquipmentSchema = z
+  .strictObject({
+    mode: z.enum(['subscription', 'poll']).default('subscription').meta({ description: 'subscription: the server reports changes (one subscription per publishing interval); poll: one Read request per poll_interval, for servers without subscriptions.', examples: ['poll'] }),
+    points: z.array(opcuaPointSchema).min(1).meta({ description: 'Variables read from the server.' }),
+    results: opcuaResultsSchema.optional(),
+  })
+  .superRefine((eq, ctx) => {
+    if (eq.results && Array.isArray(eq.points) && !eq.points.some((p) => p?.name === eq.results!.trigger)) {
+      ctx.addIssue({ code: 'custom', path: ['results', 'trigger'], message: `no point "${eq.results.trigger}" on this equipment; the trigger is one of its points` });
+    }
+  });
 
 /** The elevator simulator the gateway can start itself (demo, tests). */
 export const opcuaSimulatorSchema = z

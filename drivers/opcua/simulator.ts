@@ -30,6 +30,8 @@ export interface ElevatorServerOptions {
   pkiDir: string;
   /** Accept any client certificate (tests of the client side's own trust). */
   trustAllClients?: boolean;
+  /** Also serve a lab analyzer object with this browse name (result counter, sample id, GLU, CHOL). */
+  labAnalyzer?: string;
 }
 
 export const ELEVATOR_VARIABLES: Record<keyof ElevatorState, { dataType: DataType; unit?: string; browseName: string }> = {
@@ -58,9 +60,15 @@ export interface ElevatorServer {
   stateAt(now: number): ElevatorState;
   /** Make one variable answer with a bad status (a broken sensor). */
   breakVariable(name: keyof ElevatorState, broken: boolean): void;
+  /** With `labAnalyzer`: a new result (counter + 1, a sample id, values); returns what it shows. */
+  produceResult(): { counter: number; sampleId: string; values: Record<string, number> };
 }
 
+/** The lab analyzer object of the simulator (`labAnalyzer` option): ns=1;s=<id>.ResultCounter, .SampleId, .GLU, .CHOL */
+const LAB_ANALYTES = ['GLU', 'CHOL'] as const;
+
 export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServer {
+  const lab = { counter: 0, sampleId: '', values: { GLU: 0, CHOL: 0 } as Record<string, number> };
   const id = opts.id ?? 'Lift3';
   const origin = Date.now();
   const broken = new Set<string>();
@@ -108,6 +116,15 @@ export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServe
         });
         void variable;
       }
+      if (opts.labAnalyzer) {
+        const la = opts.labAnalyzer;
+        const obj = namespace.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: la, nodeId: `s=${la}` });
+        const add = (name: string, dataType: DataType, get: () => unknown) =>
+          namespace.addVariable({ componentOf: obj, browseName: name, nodeId: `s=${la}.${name}`, dataType, minimumSamplingInterval: 100, value: { get: () => new Variant({ dataType, value: get() }) } });
+        add('ResultCounter', DataType.UInt32, () => lab.counter);
+        add('SampleId', DataType.String, () => lab.sampleId);
+        for (const a of LAB_ANALYTES) add(a, DataType.Double, () => lab.values[a]);
+      }
       await s.start();
       server = s;
     },
@@ -123,6 +140,14 @@ export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServe
       return engine.getSessions().reduce((n, session) => n + session.publishEngine.subscriptions.reduce((m, sub) => m + sub.monitoredItemCount, 0), 0);
     },
     stateAt,
+    produceResult() {
+      // The values first, then the counter: a reader that sees the new counter finds the new result.
+      const n = lab.counter + 1;
+      lab.sampleId = `OP-${String(n).padStart(5, '0')}`;
+      lab.values = { GLU: Math.round((4 + ((n * 37) % 40) / 10) * 100) / 100, CHOL: Math.round((3.5 + ((n * 53) % 30) / 10) * 100) / 100 };
+      lab.counter = n;
+      return { counter: n, sampleId: lab.sampleId, values: { ...lab.values } };
+    },
     breakVariable(name, isBroken) {
       if (isBroken) broken.add(name);
       else broken.delete(name);

@@ -8,6 +8,7 @@ import { parseSite } from '../../config/load.js';
 import { addTrusted, listCertificates } from '../../drivers/opcua/certs.js';
 import { opcuaDriver } from '../../drivers/opcua/index.js';
 import { createElevatorServer, type ElevatorServer, type ElevatorServerOptions } from '../../drivers/opcua/simulator.js';
+import type { LabResult } from '../../drivers/common/result.js';
 import type { Driver, Reading } from '../../drivers/types.js';
 import { gatewayAsync } from '../helpers/cli.js';
 import { freePort } from '../helpers/processes.js';
@@ -128,6 +129,47 @@ equipment:
     server.breakVariable('load', true);
     await expect.poll(() => last('load').reason, { timeout: 5000 }).toBe('BadSensorFailure');
     expect(last('load').value).toBeNull();
+  });
+
+  it('reads a lab analyzer\'s result nodes when its counter changes (subscription): each result once, with its sample id', async () => {
+    const server = await elevator({ labAnalyzer: 'LA1' });
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-lab-'));
+    const yaml = `version: 1
+gateway: { id: g, site: s, data_dir: ${dataDir} }
+connections:
+  - { id: lab, type: opcua, endpoint: "${server.endpoint()}", security_mode: None, request_timeout: 3s, reconnect: { initial_delay: 200ms, max_delay: 1s } }
+equipment:
+  - id: LA-1
+    category: lab_analyzer
+    connection: lab
+    poll_interval: 100ms
+    points: [{ name: result_counter, node: "ns=1;s=LA1.ResultCounter" }]
+    results:
+      trigger: result_counter
+      sample_id: { node: "ns=1;s=LA1.SampleId" }
+      analytes:
+        - { name: GLU, node: "ns=1;s=LA1.GLU", unit: mmol/L, reference: { lo: 3.9, hi: 6.1 } }
+        - { name: CHOL, node: "ns=1;s=LA1.CHOL", unit: mmol/L }
+`;
+    const cfg = parseSite(yaml, { env: {} });
+    const results: LabResult[] = [];
+    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: () => {}, results: (r) => void results.push(...r), dataDir });
+    cleanup.push(() => driver.stop());
+    await driver.init();
+    await driver.start();
+    await expect.poll(() => driver.stats!().monitoredItems, { timeout: 10_000 }).toBe(1);
+    const produced = [];
+    for (let k = 0; k < 3; k++) {
+      produced.push(server.produceResult());
+      await expect.poll(() => results.length, { timeout: 5000 }).toBe(2 * (k + 1));
+    }
+    expect(results.map((r) => [r.resultId, r.sampleId, r.analyte, r.value])).toEqual(
+      produced.flatMap((p) => [
+        [`LA-1:0.${p.counter}:GLU`, p.sampleId, 'GLU', p.values.GLU],
+        [`LA-1:0.${p.counter}:CHOL`, p.sampleId, 'CHOL', p.values.CHOL],
+      ]),
+    );
+    expect(results.filter((r) => r.analyte === 'GLU').every((r) => r.flags.length === 1)).toBe(true);
   });
 
   it('reads with one Read request per poll in poll mode', async () => {
