@@ -28,6 +28,7 @@ import type { Driver, DriverContext, EquipmentBase, Quality, Reading } from '../
 import type { OpcuaConnection, OpcuaEquipment, OpcuaPoint } from './schema.js';
 import { onGrid } from '../common/schedule.js';
 import { ResultTrigger } from '../common/result-trigger.js';
+import { LadsResultReader } from './lads.js';
 
 export type Equipment = EquipmentBase & OpcuaEquipment;
 
@@ -94,6 +95,7 @@ class OpcuaDriver implements Driver {
   private readonly log: Logger;
   /** Lab analyzers: equipment id → its result trigger and the point that triggers it. */
   private readonly resultTriggers = new Map<string, { point: string; trigger: ResultTrigger }>();
+  private readonly lads: Array<{ eq: Equipment; reader: LadsResultReader }> = [];
 
   constructor(
     private readonly conn: OpcuaConnection,
@@ -127,6 +129,11 @@ class OpcuaDriver implements Driver {
         },
       });
       this.resultTriggers.set(eq.id, { point: r.trigger, trigger });
+    }
+    for (const eq of equipment) {
+      if (!eq.lads) continue;
+      if (!ctx.results) throw new Error(`Equipment ${eq.id} is a LADS device, and this gateway takes no lab results`);
+      this.lads.push({ eq, reader: new LadsResultReader(eq.id, eq.lads.result_set, ctx.results, ctx.log) });
     }
   }
 
@@ -199,7 +206,8 @@ class OpcuaDriver implements Driver {
   }
 
   stats(): Record<string, number> {
-    return { ...this.counters, connected: this.session ? 1 : 0 };
+    const lads = this.lads.reduce((a, { reader }) => ({ ladsResults: a.ladsResults + reader.stats.ladsResults, ladsErrors: a.ladsErrors + reader.stats.ladsErrors }), { ladsResults: 0, ladsErrors: 0 });
+    return { ...this.counters, connected: this.session ? 1 : 0, ...(this.lads.length ? lads : {}) };
   }
 
   private async connectAndSubscribe(): Promise<void> {
@@ -257,6 +265,7 @@ class OpcuaDriver implements Driver {
     await this.readAll();
     await this.subscribe();
     this.startPolling();
+    this.startLads();
   }
 
   private async dropSession(): Promise<void> {
@@ -367,6 +376,21 @@ class OpcuaDriver implements Driver {
         this.counters.badItems += bad.length;
         if (bad.length) this.push(bad);
       }
+    }
+  }
+
+  private ladsStarted = false;
+
+  /** LADS result sets are looked at every poll_interval, whatever the equipment's mode. */
+  private startLads(): void {
+    if (this.ladsStarted) return;
+    this.ladsStarted = true;
+    for (const { eq, reader } of this.lads) {
+      this.schedules.push(
+        onGrid(eq.poll_interval, () => {
+          if (this.session) void reader.scan(this.session);
+        }),
+      );
     }
   }
 

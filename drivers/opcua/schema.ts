@@ -89,6 +89,12 @@ export const opcuaEquipmentSchema = z
     mode: z.enum(['subscription', 'poll']).default('subscription').meta({ description: 'subscription: the server reports changes (one subscription per publishing interval); poll: one Read request per poll_interval, for servers without subscriptions.', examples: ['poll'] }),
     points: z.array(opcuaPointSchema).min(1).meta({ description: 'Variables read from the server.' }),
     results: opcuaResultsSchema.optional(),
+    lads: z
+      .strictObject({
+        result_set: z.string().regex(NODE_ID, { error: 'expected a NodeId such as ns=3;i=5012' }).meta({ description: "NodeId of the functional unit's ProgramManager/ResultSet.", examples: ['ns=1;s=Analyzer.FU1.ProgramManager.ResultSet'] }),
+      })
+      .optional()
+      .meta({ description: "OPC UA LADS device (OPC 30500-1): the Result objects that appear in the program manager's ResultSet are read as lab results (Samples, Stopped, User, VariableSet), every poll_interval." }),
   })
   .superRefine((eq, ctx) => {
     if (eq.results && Array.isArray(eq.points) && !eq.points.some((p) => p?.name === eq.results!.trigger)) {

@@ -11,6 +11,8 @@ import {
   SecurityPolicy,
   StatusCodes,
   Variant,
+  VariantArrayType,
+  makeEUInformation,
   type UAVariable,
 } from 'node-opcua';
 import { elevatorAt, type ElevatorScenario, type ElevatorState } from './elevator-model.js';
@@ -32,6 +34,11 @@ export interface ElevatorServerOptions {
   trustAllClients?: boolean;
   /** Also serve a lab analyzer object with this browse name (result counter, sample id, GLU, CHOL). */
   labAnalyzer?: string;
+  /**
+   * Also serve a LADS device with this browse name: <name>/FunctionalUnitSet/FU1/ProgramManager/ResultSet,
+   * NodeId ns=1;s=<name>.FU1.ProgramManager.ResultSet; completeRun() adds a Result object to it.
+   */
+  lads?: string;
 }
 
 export const ELEVATOR_VARIABLES: Record<keyof ElevatorState, { dataType: DataType; unit?: string; browseName: string }> = {
@@ -62,12 +69,16 @@ export interface ElevatorServer {
   breakVariable(name: keyof ElevatorState, broken: boolean): void;
   /** With `labAnalyzer`: a new result (counter + 1, a sample id, values); returns what it shows. */
   produceResult(): { counter: number; sampleId: string; values: Record<string, number> };
+  /** With `lads`: a program run ends, and its Result object appears in the ResultSet. */
+  completeRun(sampleId: string, values: Record<string, number>, opts?: { stopped?: boolean }): { run: string };
 }
 
 /** The lab analyzer object of the simulator (`labAnalyzer` option): ns=1;s=<id>.ResultCounter, .SampleId, .GLU, .CHOL */
 const LAB_ANALYTES = ['GLU', 'CHOL'] as const;
 
 export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServer {
+  let runs = 0;
+  let addRun: ((sampleId: string, values: Record<string, number>, stopped: boolean) => { run: string }) | undefined;
   const lab = { counter: 0, sampleId: '', values: { GLU: 0, CHOL: 0 } as Record<string, number> };
   const id = opts.id ?? 'Lift3';
   const origin = Date.now();
@@ -125,6 +136,41 @@ export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServe
         add('SampleId', DataType.String, () => lab.sampleId);
         for (const a of LAB_ANALYTES) add(a, DataType.Double, () => lab.values[a]);
       }
+      if (opts.lads) {
+        const name = opts.lads;
+        const device = namespace.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: name, nodeId: `s=${name}` });
+        const fuSet = namespace.addObject({ componentOf: device, browseName: 'FunctionalUnitSet', nodeId: `s=${name}.FunctionalUnitSet` });
+        const fu = namespace.addObject({ componentOf: fuSet, browseName: 'FU1', nodeId: `s=${name}.FU1` });
+        const pm = namespace.addObject({ componentOf: fu, browseName: 'ProgramManager', nodeId: `s=${name}.FU1.ProgramManager` });
+        const resultSet = namespace.addObject({ componentOf: pm, browseName: 'ResultSet', nodeId: `s=${name}.FU1.ProgramManager.ResultSet` });
+        addRun = (sampleId, values, stopped) => {
+          const n = ++runs;
+          const run = `RUN-${String(n).padStart(4, '0')}`;
+          const prefix = `s=${name}.FU1.ProgramManager.ResultSet.${run}`;
+          const result = namespace.addObject({ componentOf: resultSet, browseName: run, nodeId: prefix });
+          const prop = (browseName: string, dataType: DataType, value: unknown, arrayType?: VariantArrayType) =>
+            namespace.addVariable({ propertyOf: result, browseName, nodeId: `${prefix}.${browseName}`, dataType, value: new Variant({ dataType, value, ...(arrayType !== undefined ? { arrayType } : {}) }) });
+          // Samples is SampleInfoType[] in LADS; this simulator gives the sample ids as text.
+          prop('Samples', DataType.String, [sampleId], VariantArrayType.Array);
+          prop('Started', DataType.DateTime, new Date(Date.now() - 60_000));
+          prop('Stopped', DataType.DateTime, stopped ? new Date() : new Date(0));
+          prop('User', DataType.String, 'lab-op');
+          prop('DeviceProgramRunId', DataType.String, run);
+          const set = namespace.addObject({ componentOf: result, browseName: 'VariableSet', nodeId: `${prefix}.VariableSet` });
+          for (const [analyte, value] of Object.entries(values)) {
+            namespace.addAnalogDataItem({
+              componentOf: set,
+              browseName: analyte,
+              nodeId: `${prefix}.VariableSet.${analyte}`,
+              dataType: 'Double',
+              engineeringUnitsRange: { low: 0, high: 100 },
+              engineeringUnits: makeEUInformation('mmol/L', 'mmol/L', 'millimole per litre'),
+              value: new Variant({ dataType: DataType.Double, value }),
+            });
+          }
+          return { run };
+        };
+      }
       await s.start();
       server = s;
     },
@@ -140,6 +186,10 @@ export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServe
       return engine.getSessions().reduce((n, session) => n + session.publishEngine.subscriptions.reduce((m, sub) => m + sub.monitoredItemCount, 0), 0);
     },
     stateAt,
+    completeRun(sampleId, values, o = {}) {
+      if (!addRun) throw new Error('This simulator serves no LADS device (the lads option)');
+      return addRun(sampleId, values, o.stopped ?? true);
+    },
     produceResult() {
       // The values first, then the counter: a reader that sees the new counter finds the new result.
       const n = lab.counter + 1;

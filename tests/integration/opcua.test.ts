@@ -172,6 +172,45 @@ equipment:
     expect(results.filter((r) => r.analyte === 'GLU').every((r) => r.flags.length === 1)).toBe(true);
   });
 
+  it('takes the results of a LADS device when a Result object appears in its ResultSet: each once, with sample id, unit, operator and time', async () => {
+    const server = await elevator({ lads: 'Analyzer' });
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-lads-'));
+    const yaml = `version: 1
+gateway: { id: g, site: s, data_dir: ${dataDir} }
+connections:
+  - { id: lab, type: opcua, endpoint: "${server.endpoint()}", security_mode: None, request_timeout: 3s, reconnect: { initial_delay: 200ms, max_delay: 1s } }
+equipment:
+  - id: LA-5
+    category: lab_analyzer
+    connection: lab
+    mode: poll
+    poll_interval: 200ms
+    points: [{ name: floor, node: "ns=1;s=Lift3.Floor" }]
+    lads: { result_set: "ns=1;s=Analyzer.FU1.ProgramManager.ResultSet" }
+`;
+    const cfg = parseSite(yaml, { env: {} });
+    const results: LabResult[] = [];
+    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: () => {}, results: (r) => void results.push(...r), dataDir });
+    cleanup.push(() => driver.stop());
+    await driver.init();
+    await driver.start();
+    const first = server.completeRun('S-7001', { GLU: 5.4, CHOL: 4.1 });
+    await expect.poll(() => results.length, { timeout: 10_000 }).toBe(2);
+    // A run still going (not stopped) is left until it stops; the next finished run is taken.
+    server.completeRun('S-7002', { GLU: 7.9 }, { stopped: false });
+    const third = server.completeRun('S-7003', { GLU: 6.0 });
+    await expect.poll(() => results.length, { timeout: 10_000 }).toBe(3);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(results).toHaveLength(3);
+    expect(results.map((r) => [r.resultId, r.sampleId, r.analyte, r.value, r.unit, r.operator, r.method])).toEqual([
+      [`LA-5:${first.run}:S-7001/GLU`, 'S-7001', 'GLU', 5.4, 'mmol/L', 'lab-op', first.run],
+      [`LA-5:${first.run}:S-7001/CHOL`, 'S-7001', 'CHOL', 4.1, 'mmol/L', 'lab-op', first.run],
+      [`LA-5:${third.run}:S-7003/GLU`, 'S-7003', 'GLU', 6.0, 'mmol/L', 'lab-op', third.run],
+    ]);
+    expect(Date.parse(results[0]!.resultAt)).toBeGreaterThan(Date.now() - 60_000);
+    expect(driver.stats!().ladsResults).toBe(3);
+  });
+
   it('reads with one Read request per poll in poll mode', async () => {
     const server = await elevator();
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
