@@ -150,6 +150,7 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     simulators: out.simulators,
     rules: out.rules,
     platform: out.platform,
+    http: out.http,
     connections: driverConnections,
     equipment: out.equipment.map((e, i) => {
       const t = ruleEquipment.find((r) => r.index === i)!;

@@ -10,6 +10,7 @@ import { modbusSimulatorSchema, type ModbusSimulatorConfig } from '../drivers/mo
 import { opcuaSimulatorSchema, type OpcuaSimulatorConfig } from '../drivers/opcua/schema.js';
 import { astmSimulatorSchema, type AstmSimulatorConfig } from '../drivers/astm/schema.js';
 import { rulesSection, type RuleConfig } from './rules-schema.js';
+import { httpSection, type HttpSection } from './http-schema.js';
 import { platformInboxSimulatorSchema, platformSection, type PlatformInboxSimulatorConfig, type PlatformSection } from './platform-schema.js';
 
 /** Special-equipment categories (TSG 08 catalogue, by the first character of the code) plus lab and other. */
@@ -169,6 +170,7 @@ const siteShape = {
     .meta({ description: 'Simulated devices the gateway starts before its drivers, for the demo, training and acceptance tests. Leave out on a real site.' }),
   rules: rulesSection,
   platform: platformSection,
+  http: httpSection,
 };
 
 /** The first validation step: sections and the keys all entries share. */
@@ -206,6 +208,7 @@ export interface SiteConfig {
   simulators: Array<ModbusSimulatorConfig | OpcuaSimulatorConfig | PlatformInboxSimulatorConfig | AstmSimulatorConfig>;
   rules: RuleConfig[];
   platform?: PlatformSection | undefined;
+  http?: HttpSection | undefined;
   connections: ConnectionConfig[];
   equipment: Array<EquipmentConfig & { category: Category }>;
 }

@@ -15,6 +15,10 @@ import { backtest, CsvError, formatEvent, parseActionsCsv, parseReadingsCsv } fr
 import { ruleSpecsOf } from '../rules/compile.js';
 import { RuleActionError } from '../rules/engine.js';
 import { createLogger } from './log.js';
+import { randomBytes } from 'node:crypto';
+import { ROLES, type Role } from '../config/http-schema.js';
+import { verifyJournal } from './http/audit.js';
+import { hashToken } from './http/server.js';
 import { createPlatformInbox } from './platform/inbox.js';
 import { Outbox } from './platform/outbox.js';
 import { RESULT_SCHEMA, type IncidentBody, type ResultBody } from './platform/contract.js';
@@ -46,6 +50,10 @@ const USAGE = `Usage:
                             reports seq gaps, prints each incident as a line
   gateway outbox list [-c FILE]             incident events waiting for the platform, and dead letters
   gateway outbox retry [-c FILE] [--seq N]  send dead letters again (all, or one)
+  gateway token new --name NAME --role viewer|operator|admin
+                            a new API token, and the line with its hash for the site file's http.tokens
+  gateway audit verify [-c FILE | --file audit.jsonl]
+                            check the audit journal's hash chain; names the first broken entry
   gateway check FILE        validate a site file: exit 0 when valid, 2 with one "path: message" line per problem
   gateway scan modbus (--host H [--port 502] [--rtu-over-tcp] | --path DEV [--baud-rate 9600] [--parity none|even|odd])
                       [--unit 1] --address hr:100 [--count 10] [--timeout 1s]
@@ -74,6 +82,10 @@ async function main(argv: string[]): Promise<number> {
       return platformInbox(rest);
     case 'outbox':
       return outboxCommand(rest);
+    case 'token':
+      return tokenCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
     case 'certs':
       return certs(rest);
     case 'browse':
@@ -380,6 +392,52 @@ function outboxCommand(args: string[]): number {
   } finally {
     outbox.close();
   }
+}
+
+function tokenCommand(args: string[]): number {
+  const [sub, ...rest] = args;
+  let values: { name?: string; role?: string };
+  try {
+    ({ values } = parseArgs({ args: rest, options: { name: { type: 'string' }, role: { type: 'string' } } }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message} (GW_ERR_USAGE)\n${USAGE}\n`);
+    return EXIT.invalid;
+  }
+  if (sub !== 'new' || !values.name || !ROLES.includes(values.role as Role)) {
+    process.stderr.write(`gateway token new needs --name and --role (${ROLES.join(', ')}) (GW_ERR_USAGE)\n`);
+    return EXIT.invalid;
+  }
+  const token = randomBytes(32).toString('base64url');
+  process.stdout.write(`Token for ${values.name} (${values.role}); shown once, keep it secret:\n  ${token}\nAdd to the site file under http.tokens:\n  - { name: ${values.name}, role: ${values.role}, hash: "${hashToken(token)}" }\n`);
+  return EXIT.ok;
+}
+
+function auditCommand(args: string[]): number {
+  const [sub, ...rest] = args;
+  let values: { config?: string; file?: string };
+  try {
+    ({ values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, file: { type: 'string' } } }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message} (GW_ERR_USAGE)\n${USAGE}\n`);
+    return EXIT.invalid;
+  }
+  if (sub !== 'verify') {
+    process.stderr.write(`gateway audit takes verify (GW_ERR_USAGE)\n${USAGE}\n`);
+    return EXIT.invalid;
+  }
+  let file = values.file;
+  if (!file) {
+    const config = loadOrReport(values.config ?? join(packageRoot(), 'config', 'demo.yaml'));
+    if (!config) return EXIT.invalid;
+    file = join(resolve(config.gateway.data_dir), 'audit.jsonl');
+  }
+  const r = verifyJournal(file);
+  if (r.ok) {
+    process.stdout.write(`${file}: ${r.entries} entries, the chain is intact\n`);
+    return EXIT.ok;
+  }
+  process.stderr.write(`${file}: line ${r.line} breaks the chain: ${r.reason} (${r.entries} entries before it are intact) (GW_ERR_AUDIT)\n`);
+  return EXIT.failure;
 }
 
 function loadOrReport(file: string): SiteConfig | undefined {

@@ -29,6 +29,7 @@ import { createForwarder, type Forwarder } from './platform/forwarder.js';
 import { createPlatformInbox } from './platform/inbox.js';
 import { Outbox } from './platform/outbox.js';
 import { createUplink, type Uplink } from './platform/uplink.js';
+import { createHttpApi, type HttpApi } from './http/server.js';
 
 interface Component {
   name: string;
@@ -56,6 +57,8 @@ export interface Gateway {
   readonly alarms: AlarmService;
   /** Lab results from the instruments. */
   readonly results: ResultService;
+  /** The HTTP API, when the site has an `http:` section. */
+  readonly http: HttpApi | undefined;
   /** The platform outbox and forwarder, when the site has a `platform:` section. */
   readonly platform: { outbox(): Outbox | undefined; forwarder(): Forwarder | undefined; uplink(): Uplink | undefined } | undefined;
 }
@@ -130,6 +133,24 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     });
   }
 
+  const http = config.http
+    ? createHttpApi({
+        config,
+        http: config.http,
+        log: log.child({ component: 'http' }),
+        metrics,
+        pipeline,
+        alarms,
+        outbox: () => platform?.outbox(),
+        dataDir,
+        ready: () => ({
+          mqtt: { ok: link.stats().connected, detail: link.stats() },
+          ...(influx ? { influx: { ok: influx.writer.stats().healthy, detail: { spoolLines: influx.writer.stats().spoolLines } } } : {}),
+          ...(platform ? { platform: { ok: platform.forwarder()?.stats().healthy ?? false, detail: platform.outbox()?.stats() } } : {}),
+          equipment: { ok: true, detail: Object.fromEntries(config.equipment.map((e) => [e.id, pipeline.status(e.id)?.state ?? 'unknown'])) },
+        }),
+      })
+    : undefined;
   const simulators = config.simulators.map((s) => ({ name: `simulator ${s.type} on ${s.host}:${s.port}`, type: s.type, sim: createSimulator(s, dataDir, log) }));
 
   // Parts that load node-opcua take seconds to start: they come last, so the other devices are
@@ -153,6 +174,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     ...driverComponents.filter((c) => !c.slow),
     ...simulatorComponents.filter((c) => c.slow),
     ...driverComponents.filter((c) => c.slow),
+    ...(http ? [{ name: 'HTTP API', start: () => http.start(), stop: () => http.stop() }] : []),
   ];
   const started: Component[] = [];
   let starting: Promise<void> | undefined;
@@ -190,6 +212,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     metrics,
     alarms,
     results,
+    http,
     platform: platform ? { outbox: platform.outbox, forwarder: platform.forwarder, uplink: platform.uplink } : undefined,
     driverStats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
     start() {

@@ -1,0 +1,32 @@
+// The `http:` section: the gateway's own HTTP API (and, later, its dashboard).
+import { z } from 'zod';
+import { port } from './primitives.js';
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const httpSection = z
+  .strictObject({
+    host: z.string().min(1).default('127.0.0.1').meta({ description: 'Address the API listens on. Anything but loopback exposes it to the network: use TLS then.', examples: ['127.0.0.1', '0.0.0.0'] }),
+    port: port.default(8080).meta({ description: 'TCP port of the API.', examples: [8080] }),
+    tokens: z
+      .array(
+        z.strictObject({
+          name: z.string().min(1).meta({ description: 'Who holds the token: it names them in the audit journal.', examples: ['wang.li'] }),
+          role: z.enum(ROLES).meta({ description: '`viewer` reads; `operator` also acknowledges and shelves alarms; `admin` also retries the outbox.', examples: ['operator'] }),
+          hash: z
+            .string()
+            .regex(/^sha256:[0-9a-f]{64}$/, { error: 'expected sha256:<64 hex digits>: the hash `gateway token new` prints, never the token itself' })
+            .meta({ description: 'SHA-256 of the token, as `gateway token new` prints it. The token itself is never written here.', examples: ['sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'] }),
+        }),
+      )
+      .default([])
+      .meta({ description: 'API tokens. A request without a valid token gets 401; with a role too low, 403.' }),
+    cert: z.string().optional().meta({ description: 'PEM certificate: HTTPS instead of HTTP.', examples: ['/etc/gateway/api.pem'] }),
+    key: z.string().optional().meta({ description: 'PEM private key that goes with cert.', examples: ['/etc/gateway/api.key'] }),
+  })
+  .refine((h) => (h.cert === undefined) === (h.key === undefined), { error: 'cert and key go together', path: ['cert'] })
+  .optional()
+  .meta({ description: 'The HTTP API: health, metrics, equipment, alarms, outbox, live stream. Absent: no API.' });
+
+export type HttpSection = NonNullable<z.output<typeof httpSection>>;

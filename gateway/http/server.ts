@@ -1,0 +1,336 @@
+// The gateway's HTTP API (fastify): health and readiness, Prometheus metrics, equipment with their
+// last values, alarms and their handling, the platform outbox, a Server-Sent Events stream of
+// readings and alarm events, and the site-file check. Every route has a JSON Schema; the OpenAPI
+// document is at /api/openapi.json. Tokens (stored as SHA-256 hashes) carry a role: viewer reads,
+// operator acknowledges and shelves, admin retries the outbox.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Reading } from '../../drivers/types.js';
+import { ConfigError } from '../../config/errors.js';
+import type { HttpSection, Role } from '../../config/http-schema.js';
+import { ROLES } from '../../config/http-schema.js';
+import { parseSite } from '../../config/load.js';
+import { siteJsonSchema } from '../../config/reference.js';
+import type { SiteConfig } from '../../config/schema.js';
+import { RuleActionError } from '../../rules/engine.js';
+import type { AlarmEvent } from '../../rules/types.js';
+import type { AlarmService } from '../alarms/service.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Pipeline } from '../pipeline.js';
+import type { Outbox } from '../platform/outbox.js';
+import { AuditJournal } from './audit.js';
+
+/** Failed authentications from one address within a minute before it gets 429. */
+const MAX_FAILURES_PER_MINUTE = 10;
+
+export interface HttpDeps {
+  config: SiteConfig;
+  http: HttpSection;
+  log: Logger;
+  metrics: Metrics;
+  pipeline: Pipeline;
+  alarms: AlarmService;
+  outbox: () => Outbox | undefined;
+  /** Each component's state for /ready. */
+  ready: () => Record<string, { ok: boolean; detail?: unknown }>;
+  dataDir: string;
+}
+
+export interface HttpApi {
+  app: FastifyInstance;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  address(): { host: string; port: number };
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    role?: Role;
+  }
+  interface FastifyRequest {
+    who?: string;
+  }
+}
+
+export function hashToken(token: string): string {
+  return `sha256:${createHash('sha256').update(token).digest('hex')}`;
+}
+
+export function createHttpApi(deps: HttpDeps): HttpApi {
+  const { config, http, log } = deps;
+  const https = http.cert && http.key ? { cert: readFileSync(http.cert), key: readFileSync(http.key) } : undefined;
+  const app = Fastify({ logger: false, ...(https ? { https } : {}) }) as unknown as FastifyInstance;
+  const audit = new AuditJournal(join(deps.dataDir, 'audit.jsonl'));
+  const tokens = http.tokens.map((t) => ({ ...t, digest: Buffer.from(t.hash.slice('sha256:'.length), 'hex') }));
+  const failures = new Map<string, number[]>();
+
+  // The last reading of every point, for equipment detail; and the live stream's clients.
+  const last = new Map<string, Map<string, Reading>>();
+  const clients = new Set<{ equipment: string | undefined; send: (event: string, data: unknown) => void; end: () => void }>();
+  deps.pipeline.onBatch((batch) => {
+    for (const r of batch) {
+      let m = last.get(r.equipment);
+      if (!m) last.set(r.equipment, (m = new Map()));
+      m.set(r.point, r);
+    }
+    if (clients.size === 0) return;
+    for (const c of clients) {
+      const mine = c.equipment ? batch.filter((r) => r.equipment === c.equipment) : batch;
+      if (mine.length > 0) c.send('readings', mine);
+    }
+  });
+  deps.alarms.onEvents((events: readonly AlarmEvent[]) => {
+    for (const c of clients) {
+      const mine = c.equipment ? events.filter((e) => e.equipment === c.equipment) : events;
+      for (const e of mine) c.send('alarm', e);
+    }
+  });
+
+  const authenticate = (request: FastifyRequest, reply: FastifyReply, role: Role): boolean => {
+    const ip = request.ip;
+    const now = Date.now();
+    const recent = (failures.get(ip) ?? []).filter((t) => t > now - 60_000);
+    if (recent.length >= MAX_FAILURES_PER_MINUTE) {
+      void reply.code(429).header('Retry-After', '60').send({ error: 'too many failed attempts from this address; wait a minute' });
+      return false;
+    }
+    const header = request.headers.authorization ?? '';
+    const token = /^Bearer (.+)$/.exec(header)?.[1];
+    const digest = token ? createHash('sha256').update(token).digest() : undefined;
+    const holder = digest ? tokens.find((t) => t.digest.length === digest.length && timingSafeEqual(t.digest, digest)) : undefined;
+    if (!holder) {
+      failures.set(ip, [...recent, now]);
+      audit.append({ who: `ip:${ip}`, action: 'login', target: request.url, outcome: token ? 'refused: unknown token' : 'refused: no token' });
+      void reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: token ? 'unknown token' : 'a Bearer token is needed (Authorization: Bearer <token>)' });
+      return false;
+    }
+    if (ROLES.indexOf(holder.role) < ROLES.indexOf(role)) {
+      void reply.code(403).send({ error: `${holder.name} is a ${holder.role}; this needs ${role}` });
+      return false;
+    }
+    request.who = holder.name;
+    return true;
+  };
+
+  app.addHook('onRequest', async (request, reply) => {
+    const role = request.routeOptions.config.role;
+    if (role && !authenticate(request, reply, role)) return reply;
+    return undefined;
+  });
+
+  const errorSchema = { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] } as const;
+  const valueSchema = { type: ['number', 'boolean', 'string', 'null'] } as const;
+  const eventSchema = { type: 'object', additionalProperties: true, properties: { eventId: { type: 'string' }, type: { type: 'string' }, state: { type: 'string' }, level: { type: 'string' } } } as const;
+
+  void app.register(swagger, {
+    openapi: {
+      info: { title: 'Special-equipment gateway API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  void app.register(async (api) => {
+    api.get('/health', { schema: { summary: 'Liveness', response: { 200: { type: 'object', properties: { status: { const: 'ok' } }, required: ['status'] } } } }, async () => ({ status: 'ok' as const }));
+
+    api.get(
+      '/ready',
+      { schema: { summary: "Readiness: each component's state", response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true } } } },
+      async (_req, reply) => {
+        const components = deps.ready();
+        const ready = Object.values(components).every((c) => c.ok);
+        return reply.code(ready ? 200 : 503).send({ ready, components });
+      },
+    );
+
+    api.get('/metrics', { config: { role: 'viewer' }, schema: { summary: 'Prometheus metrics (text format)', response: { 200: { type: 'string' } } } }, async (_req, reply) => {
+      return reply.header('Content-Type', deps.metrics.contentType).send(await deps.metrics.metrics());
+    });
+
+    api.get(
+      '/api/equipment',
+      {
+        config: { role: 'viewer' },
+        schema: {
+          summary: 'Equipment with status',
+          response: {
+            200: {
+              type: 'array',
+              items: { type: 'object', required: ['id', 'category', 'status'], properties: { id: { type: 'string' }, name: { type: 'string' }, category: { type: 'string' }, code: { type: 'string' }, status: { type: 'string' }, reason: { type: 'string' } } },
+            },
+          },
+        },
+      },
+      async () =>
+        config.equipment.map((e) => {
+          const s = deps.pipeline.status(e.id);
+          return { id: e.id, ...(e.name ? { name: e.name } : {}), category: e.category, ...(e.code ? { code: e.code } : {}), status: s?.state ?? 'unknown', ...(s?.reason ? { reason: s.reason } : {}) };
+        }),
+    );
+
+    api.get(
+      '/api/equipment/:id',
+      {
+        config: { role: 'viewer' },
+        schema: {
+          summary: "One equipment with every point's last value, unit, quality and time",
+          params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+          response: {
+            200: {
+              type: 'object',
+              required: ['id', 'points'],
+              properties: {
+                id: { type: 'string' },
+                name: { type: 'string' },
+                category: { type: 'string' },
+                status: { type: 'string' },
+                points: { type: 'array', items: { type: 'object', required: ['name', 'quality'], properties: { name: { type: 'string' }, value: valueSchema, unit: { type: 'string' }, quality: { type: 'string' }, reason: { type: 'string' }, ts: { type: 'number' } } } },
+              },
+            },
+            404: errorSchema,
+          },
+        },
+      },
+      async (req, reply) => {
+        const id = (req.params as { id: string }).id;
+        const e = config.equipment.find((x) => x.id === id);
+        if (!e) return reply.code(404).send({ error: `no equipment ${id}` });
+        const values = last.get(id);
+        return {
+          id,
+          ...(e.name ? { name: e.name } : {}),
+          category: e.category,
+          status: deps.pipeline.status(id)?.state ?? 'unknown',
+          points: e.points.map((p) => {
+            const r = values?.get(p.name);
+            return { name: p.name, value: r?.value ?? null, ...(p.unit ? { unit: p.unit } : {}), quality: r?.quality ?? 'unknown', ...(r?.reason ? { reason: r.reason } : {}), ...(r ? { ts: r.ts } : {}) };
+          }),
+        };
+      },
+    );
+
+    api.get('/api/alarms', { config: { role: 'viewer' }, schema: { summary: 'Alarms that are not normal', response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } } } } }, async () => deps.alarms.active());
+
+    const action = (name: 'acknowledge' | 'shelve' | 'unshelve') => async (req: FastifyRequest, reply: FastifyReply) => {
+      const { equipment, rule } = req.params as { equipment: string; rule: string };
+      const body = (req.body ?? {}) as { comment?: string; duration_minutes?: number };
+      const key = `${equipment}/${rule}`;
+      const who = req.who!;
+      try {
+        const events =
+          name === 'acknowledge'
+            ? deps.alarms.acknowledge(key, who, body.comment ?? '')
+            : name === 'shelve'
+              ? deps.alarms.shelve(key, who, body.comment ?? '', (body.duration_minutes ?? 60) * 60_000)
+              : deps.alarms.unshelve(key, who, body.comment ?? '');
+        audit.append({ who, action: name, target: key, outcome: 'done', ...(body.comment ? { detail: body.comment } : {}) });
+        return { events };
+      } catch (err) {
+        if (!(err instanceof RuleActionError)) throw err;
+        audit.append({ who, action: name, target: key, outcome: `refused: ${err.message}` });
+        return reply.code(409).send({ error: err.message });
+      }
+    };
+    const actionSchema = (summary: string, extra: Record<string, unknown> = {}) => ({
+      config: { role: 'operator' as const },
+      schema: {
+        summary,
+        params: { type: 'object', properties: { equipment: { type: 'string' }, rule: { type: 'string' } }, required: ['equipment', 'rule'] },
+        body: { type: 'object', additionalProperties: false, properties: { comment: { type: 'string', maxLength: 500 }, ...extra } },
+        response: { 200: { type: 'object', properties: { events: { type: 'array', items: eventSchema } } }, 409: errorSchema },
+      },
+    });
+    api.post('/api/alarms/:equipment/:rule/acknowledge', actionSchema('Acknowledge an alarm'), action('acknowledge'));
+    api.post('/api/alarms/:equipment/:rule/shelve', actionSchema('Shelve an alarm for a while', { duration_minutes: { type: 'number', minimum: 1, maximum: 1440 } }), action('shelve'));
+    api.post('/api/alarms/:equipment/:rule/unshelve', actionSchema('Unshelve an alarm'), action('unshelve'));
+
+    api.get(
+      '/api/outbox',
+      { config: { role: 'viewer' }, schema: { summary: 'The platform outbox: pending and dead letters', response: { 200: { type: 'object', additionalProperties: true }, 404: errorSchema } } },
+      async (_req, reply) => {
+        const o = deps.outbox();
+        if (!o) return reply.code(404).send({ error: 'this site forwards to no platform' });
+        return { ...o.stats(), deadLetters: o.list('dead').map((r) => ({ seq: r.seq, eventId: r.eventId, answer: r.answer, body: JSON.parse(r.incident) as unknown })) };
+      },
+    );
+    api.post(
+      '/api/outbox/retry',
+      {
+        config: { role: 'admin' },
+        schema: { summary: 'Send dead letters again (all, or one seq)', body: { type: 'object', additionalProperties: false, properties: { seq: { type: 'integer', minimum: 1 } } }, response: { 200: { type: 'object', properties: { retried: { type: 'integer' } } }, 404: errorSchema } },
+      },
+      async (req, reply) => {
+        const o = deps.outbox();
+        if (!o) return reply.code(404).send({ error: 'this site forwards to no platform' });
+        const seq = (req.body as { seq?: number } | undefined)?.seq;
+        const retried = o.retry(seq === undefined ? undefined : [seq]);
+        audit.append({ who: req.who!, action: 'outbox retry', target: seq === undefined ? 'all dead letters' : `seq ${seq}`, outcome: `${retried} back in the queue` });
+        return { retried };
+      },
+    );
+
+    api.get(
+      '/api/stream',
+      { config: { role: 'viewer' }, schema: { summary: 'Server-Sent Events: `readings` (batches) and `alarm` (events), optionally for one equipment', querystring: { type: 'object', properties: { equipment: { type: 'string' } } } } },
+      async (req, reply) => {
+        const equipment = (req.query as { equipment?: string }).equipment;
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+        res.write(': connected\n\n');
+        const client = { equipment, send: (event: string, data: unknown) => void res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`), end: () => res.end() };
+        clients.add(client);
+        const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+        req.raw.on('close', () => {
+          clearInterval(keepAlive);
+          clients.delete(client);
+        });
+      },
+    );
+
+    api.post(
+      '/api/config/check',
+      {
+        config: { role: 'viewer' },
+        schema: {
+          summary: 'Check a site file (YAML in the body), as `gateway check` does',
+          response: { 200: { type: 'object', properties: { valid: { type: 'boolean' }, problems: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' }, line: { type: 'integer' } } } } } } },
+        },
+      },
+      async (req) => {
+        try {
+          parseSite(String(req.body ?? ''), { env: process.env });
+          return { valid: true, problems: [] };
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+          return { valid: false, problems: err.problems };
+        }
+      },
+    );
+    api.get('/api/config/schema', { config: { role: 'viewer' }, schema: { summary: 'The JSON Schema of the site file', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => siteJsonSchema());
+    api.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  });
+
+  app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  return {
+    app,
+    async start() {
+      await app.listen({ host: http.host, port: http.port });
+      log.info({ url: `${https ? 'https' : 'http'}://${http.host}:${http.port}/`, tokens: tokens.length }, 'HTTP API listening');
+    },
+    async stop() {
+      for (const c of clients) c.end();
+      clients.clear();
+      await app.close();
+    },
+    address() {
+      const a = app.server.address() as { address: string; port: number };
+      return { host: a.address, port: a.port };
+    },
+  };
+}

@@ -1,0 +1,137 @@
+// The HTTP API of a running gateway: health and readiness, roles (401, 403), the failed-login limit,
+// alarm handling recorded in the tamper-evident audit journal, SSE over a real socket, OpenAPI.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { verifyJournal } from '../../gateway/http/audit.js';
+import { hashToken } from '../../gateway/http/server.js';
+import { createGateway, type Gateway } from '../../gateway/runtime.js';
+import { gatewaySync } from '../helpers/cli.js';
+import { freePort } from '../helpers/processes.js';
+import { testSite } from '../helpers/site.js';
+
+const silent = pino({ level: 'silent' });
+const TOKENS = { viewer: 'viewer-token-0123456789abcdef', operator: 'operator-token-0123456789abcdef', admin: 'admin-token-0123456789abcdef' };
+
+describe('HTTP API', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!().catch(() => undefined);
+  });
+
+  const start = async (): Promise<{ gw: Gateway; dataDir: string; url: string }> => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-http-'));
+    const port = await freePort();
+    const gw = createGateway(
+      testSite({
+        port: await freePort(),
+        dataDir,
+        extra: [
+          'rules:',
+          '  - { id: pressure-present, equipment: B-07, when: steam_pressure > 0.5, level: orange, message: "Boiler under pressure" }',
+          'http:',
+          `  port: ${port}`,
+          '  tokens:',
+          ...Object.entries(TOKENS).map(([role, token]) => `    - { name: ${role}-user, role: ${role}, hash: "${hashToken(token)}" }`),
+        ],
+      }),
+      silent,
+    );
+    cleanup.push(() => gw.stop());
+    await gw.start();
+    // The first poll: the boiler is online and its alarm raised.
+    await expect.poll(() => gw.alarms.active().length, { timeout: 5000 }).toBe(1);
+    return { gw, dataDir, url: `http://127.0.0.1:${port}` };
+  };
+  const as = (role: keyof typeof TOKENS) => ({ authorization: `Bearer ${TOKENS[role]}` });
+
+  it('answers health and readiness without a token, everything else only with one of the right role', async () => {
+    const { gw } = await start();
+    const app = gw.http!.app;
+    expect((await app.inject({ url: '/health' })).json()).toEqual({ status: 'ok' });
+    const ready = await app.inject({ url: '/ready' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toMatchObject({ ready: true, components: { mqtt: { ok: true } } });
+
+    const none = await app.inject({ url: '/api/equipment' });
+    expect(none.statusCode).toBe(401);
+    expect(none.headers['www-authenticate']).toBe('Bearer');
+    expect((await app.inject({ url: '/api/equipment', headers: { authorization: 'Bearer nope' } })).statusCode).toBe(401);
+    const list = await app.inject({ url: '/api/equipment', headers: as('viewer') });
+    expect(list.json()).toEqual([{ id: 'B-07', category: 'boiler', code: '10003101012019000117', status: 'online' }]);
+    const detail = (await app.inject({ url: '/api/equipment/B-07', headers: as('viewer') })).json() as { points: Array<{ name: string; value: unknown; quality: string; ts: number }> };
+    expect(detail.points.find((p) => p.name === 'steam_pressure')).toMatchObject({ quality: 'good', value: expect.any(Number), ts: expect.any(Number) });
+    expect((await app.inject({ url: '/api/equipment/X-1', headers: as('viewer') })).statusCode).toBe(404);
+
+    const metrics = await app.inject({ url: '/metrics', headers: as('viewer') });
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    expect(metrics.body).toMatch(/gateway_alarm_events_total\{type="raised",level="orange"\} 1/);
+
+    // A viewer may not acknowledge (403); an operator may; twice is a conflict (409).
+    expect((await app.inject({ method: 'POST', url: '/api/alarms/B-07/pressure-present/acknowledge', headers: as('viewer'), payload: { comment: 'x' } })).statusCode).toBe(403);
+    const ack = await app.inject({ method: 'POST', url: '/api/alarms/B-07/pressure-present/acknowledge', headers: as('operator'), payload: { comment: 'seen in the boiler house' } });
+    expect(ack.statusCode).toBe(200);
+    expect(ack.json()).toMatchObject({ events: [{ type: 'acknowledged', state: 'active_acknowledged', by: 'operator-user', comment: 'seen in the boiler house' }] });
+    expect((await app.inject({ method: 'POST', url: '/api/alarms/B-07/pressure-present/acknowledge', headers: as('operator'), payload: {} })).statusCode).toBe(409);
+    const shelve = await app.inject({ method: 'POST', url: '/api/alarms/B-07/pressure-present/shelve', headers: as('operator'), payload: { comment: 'gauge swap', duration_minutes: 30 } });
+    expect(shelve.json()).toMatchObject({ events: [{ type: 'shelved', state: 'shelved' }] });
+    expect((await app.inject({ method: 'POST', url: '/api/alarms/B-07/pressure-present/shelve', headers: as('operator'), payload: { duration_minutes: 'soon' } })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'POST', url: '/api/alarms/B-07/pressure-present/unshelve', headers: as('operator'), payload: {} })).json()).toMatchObject({ events: [{ type: 'unshelved' }] });
+    expect((await app.inject({ method: 'POST', url: '/api/outbox/retry', headers: as('operator'), payload: {} })).statusCode).toBe(403);
+
+    const check = await app.inject({ method: 'POST', url: '/api/config/check', headers: { ...as('viewer'), 'content-type': 'application/yaml' }, payload: 'version: 2\n' });
+    expect(check.json()).toMatchObject({ valid: false, problems: expect.arrayContaining([expect.objectContaining({ path: 'version' })]) });
+    const openapi = (await app.inject({ url: '/api/openapi.json' })).json() as { openapi: string; paths: Record<string, unknown> };
+    expect(openapi.openapi).toMatch(/^3\./);
+    expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/health', '/ready', '/metrics', '/api/equipment', '/api/equipment/{id}', '/api/alarms/{equipment}/{rule}/acknowledge', '/api/stream', '/api/outbox']));
+  });
+
+  it('limits failed logins per address, and journals every action and failure in a chain that shows tampering', async () => {
+    const { gw, dataDir } = await start();
+    const app = gw.http!.app;
+    await app.inject({ method: 'POST', url: '/api/alarms/B-07/pressure-present/acknowledge', headers: as('operator'), payload: { comment: 'first' } });
+    const codes = [];
+    for (let k = 0; k < 11; k++) codes.push((await app.inject({ url: '/api/alarms', headers: { authorization: `Bearer wrong-${k}` } })).statusCode);
+    expect(codes.slice(0, 10).every((c) => c === 401)).toBe(true);
+    expect(codes[10]).toBe(429);
+    // Even a good token waits: the address is blocked for the minute.
+    expect((await app.inject({ url: '/api/alarms', headers: as('viewer') })).statusCode).toBe(429);
+
+    const file = join(dataDir, 'audit.jsonl');
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { action: string; who: string; outcome: string });
+    expect(lines[0]).toMatchObject({ action: 'acknowledge', who: 'operator-user', outcome: 'done' });
+    expect(lines.filter((l) => l.action === 'login')).toHaveLength(10);
+    const ok = gatewaySync(['audit', 'verify', '--file', file]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('11 entries, the chain is intact');
+
+    // Someone edits the acknowledgement's comment-free outcome: the chain breaks at that line.
+    const raw = readFileSync(file, 'utf8').split('\n');
+    raw[0] = raw[0]!.replace('"outcome":"done"', '"outcome":"refused"');
+    writeFileSync(file, raw.join('\n'));
+    expect(verifyJournal(file)).toMatchObject({ ok: false, line: 1, reason: expect.stringMatching(/edited/) });
+    const bad = gatewaySync(['audit', 'verify', '--file', file]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('line 1');
+  });
+
+  it('streams readings and alarm events as Server-Sent Events over a real socket, within one poll', async () => {
+    const { url } = await start();
+    const controller = new AbortController();
+    cleanup.push(async () => controller.abort());
+    const t0 = Date.now();
+    const res = await fetch(`${url}/api/stream?equipment=B-07`, { headers: as('viewer'), signal: controller.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('event: readings')) text += new TextDecoder().decode((await reader.read()).value);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const data = /event: readings\ndata: (.+)\n/.exec(text)![1]!;
+    expect((JSON.parse(data) as Array<{ equipment: string }>).every((r) => r.equipment === 'B-07')).toBe(true);
+    controller.abort();
+  });
+});
