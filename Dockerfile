@@ -19,6 +19,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/config ./config
+COPY --from=build /app/gateway/http/dashboard ./gateway/http/dashboard
 RUN mkdir -p /data && chown node:node /data
 USER node
 # State that must survive the container: spool, outbox, certificates.

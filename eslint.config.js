@@ -24,4 +24,11 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': 'off' },
   },
   { files: ['**/*.js'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  {
+    // The dashboard runs in the browser.
+    files: ['gateway/http/dashboard/**/*.js'],
+    languageOptions: {
+      globals: { document: 'readonly', window: 'readonly', localStorage: 'readonly', navigator: 'readonly', fetch: 'readonly', alert: 'readonly', TextDecoder: 'readonly', setTimeout: 'readonly', setInterval: 'readonly' },
+    },
+  },
 );

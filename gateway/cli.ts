@@ -518,6 +518,9 @@ async function run(args: string[], mode: 'gateway' | 'influx-writer' = 'gateway'
   return stopped;
 }
 
+/** The demo site's operator token; its hash is in config/demo.yaml, and the banner shows it. */
+const DEMO_TOKEN = 'demo-operator-token';
+
 /** A signal repeated within this time is the same request to stop, not an impatient second one. */
 const REPEAT_SIGNAL_MS = 1000;
 
@@ -529,6 +532,11 @@ function printBanner(config: SiteConfig, file: string, url: string): void {
     `  Gateway ${config.gateway.id} is running site "${config.gateway.site}" from ${file}`,
     `  ${config.equipment.length} equipment; MQTT ${config.mqtt.broker === 'embedded' ? 'embedded broker' : 'broker'} at ${host}:${port}`,
     `  Watch it:  mosquitto_sub -h ${host} -p ${port} -t '${config.mqtt.topic_prefix}/${config.gateway.site}/#' -v`,
+    ...(config.http
+      ? [
+          `  Dashboard: ${config.http.cert ? 'https' : 'http'}://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}/${config.http.tokens.some((t) => t.hash === hashToken(DEMO_TOKEN)) ? `  (demo token: ${DEMO_TOKEN})` : ''}`,
+        ]
+      : []),
     '  Stop with Ctrl-C.',
     '',
   ];

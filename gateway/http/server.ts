@@ -4,8 +4,8 @@
 // document is at /api/openapi.json. Tokens (stored as SHA-256 hashes) carry a role: viewer reads,
 // operator acknowledges and shelves, admin retries the outbox.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Reading } from '../../drivers/types.js';
@@ -26,6 +26,16 @@ import { AuditJournal } from './audit.js';
 
 /** Failed authentications from one address within a minute before it gets 429. */
 const MAX_FAILURES_PER_MINUTE = 10;
+/** Readings kept per point for the trend (10 minutes at one per second). */
+const HISTORY = 600;
+/** The dashboard's files, from the source tree or from dist/ (they are not compiled). */
+const DASHBOARD = join(packageRoot(), 'gateway', 'http', 'dashboard');
+
+function packageRoot(): string {
+  let dir = import.meta.dirname;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
 
 export interface HttpDeps {
   config: SiteConfig;
@@ -70,12 +80,19 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
 
   // The last reading of every point, for equipment detail; and the live stream's clients.
   const last = new Map<string, Map<string, Reading>>();
+  /** The last HISTORY readings of every point: the dashboard's trend starts from them. */
+  const history = new Map<string, Reading[]>();
   const clients = new Set<{ equipment: string | undefined; send: (event: string, data: unknown) => void; end: () => void }>();
   deps.pipeline.onBatch((batch) => {
     for (const r of batch) {
       let m = last.get(r.equipment);
       if (!m) last.set(r.equipment, (m = new Map()));
       m.set(r.point, r);
+      const key = `${r.equipment}/${r.point}`;
+      let h = history.get(key);
+      if (!h) history.set(key, (h = []));
+      h.push(r);
+      if (h.length > HISTORY) h.splice(0, h.length - HISTORY);
     }
     if (clients.size === 0) return;
     for (const c of clients) {
@@ -160,7 +177,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
           response: {
             200: {
               type: 'array',
-              items: { type: 'object', required: ['id', 'category', 'status'], properties: { id: { type: 'string' }, name: { type: 'string' }, category: { type: 'string' }, code: { type: 'string' }, status: { type: 'string' }, reason: { type: 'string' } } },
+              items: { type: 'object', required: ['id', 'category', 'status'], properties: { id: { type: 'string' }, name: { type: 'string' }, category: { type: 'string' }, code: { type: 'string' }, status: { type: 'string' }, reason: { type: 'string' }, poll_interval: { type: 'number' }, on_change: { type: 'boolean', description: 'Reported on change (an OPC UA subscription): an old value is not stale.' } } },
             },
           },
         },
@@ -168,7 +185,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       async () =>
         config.equipment.map((e) => {
           const s = deps.pipeline.status(e.id);
-          return { id: e.id, ...(e.name ? { name: e.name } : {}), category: e.category, ...(e.code ? { code: e.code } : {}), status: s?.state ?? 'unknown', ...(s?.reason ? { reason: s.reason } : {}) };
+          return { id: e.id, ...(e.name ? { name: e.name } : {}), category: e.category, ...(e.code ? { code: e.code } : {}), status: s?.state ?? 'unknown', ...(s?.reason ? { reason: s.reason } : {}), poll_interval: e.poll_interval, on_change: (e as { mode?: string }).mode === 'subscription' };
         }),
     );
 
@@ -212,6 +229,30 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
         };
       },
     );
+
+    api.get(
+      '/api/equipment/:id/history',
+      {
+        config: { role: 'viewer' },
+        schema: {
+          summary: 'Recent readings of one point, oldest first (the last 600 the gateway kept)',
+          params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
+          querystring: { type: 'object', properties: { point: { type: 'string' } }, required: ['point'] },
+          response: { 200: { type: 'array', items: { type: 'object', properties: { ts: { type: 'number' }, value: valueSchema, quality: { type: 'string' } } } } },
+        },
+      },
+      async (req) => {
+        const { id } = req.params as { id: string };
+        const { point } = req.query as { point: string };
+        return (history.get(`${id}/${point}`) ?? []).map((r) => ({ ts: r.ts, value: r.value, quality: r.quality }));
+      },
+    );
+
+    // The dashboard: static files, no external resources. The page asks for a token itself.
+    const page = (file: string, type: string) => async (_req: FastifyRequest, reply: FastifyReply) => reply.header('Content-Type', type).header('Cache-Control', 'no-cache').send(readFileSync(join(DASHBOARD, file)));
+    api.get('/', { schema: { hide: true } }, page('index.html', 'text/html; charset=utf-8'));
+    api.get('/app.js', { schema: { hide: true } }, page('app.js', 'text/javascript; charset=utf-8'));
+    api.get('/style.css', { schema: { hide: true } }, page('style.css', 'text/css; charset=utf-8'));
 
     api.get('/api/alarms', { config: { role: 'viewer' }, schema: { summary: 'Alarms that are not normal', response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } } } } }, async () => deps.alarms.active());
 

@@ -33,7 +33,7 @@ describe('the demo (npm start)', () => {
 
   // Each demo gets its own Modbus simulator port, so demos in parallel do not collide there.
   const demo = async (env: Record<string, string>) => {
-    const r = startCommand('npm', ['start', '--silent'], { GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')), MODBUS_PORT: String(await freePort()), OPCUA_PORT: String(await freePort()), PLATFORM_PORT: String(await freePort()), ASTM_PORT: String(await freePort()), ...env });
+    const r = startCommand('npm', ['start', '--silent'], { GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')), MODBUS_PORT: String(await freePort()), OPCUA_PORT: String(await freePort()), PLATFORM_PORT: String(await freePort()), ASTM_PORT: String(await freePort()), HTTP_PORT: String(await freePort()), ...env });
     running.push(r);
     return r;
   };
@@ -119,6 +119,7 @@ describe('the demo (npm start)', () => {
       OPCUA_PORT: String(await freePort()),
       PLATFORM_PORT: String(await freePort()),
       ASTM_PORT: String(await freePort()),
+      HTTP_PORT: String(await freePort()),
     });
     running.push(r);
     const count = async (measurement: string) => {

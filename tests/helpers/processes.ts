@@ -30,6 +30,8 @@ export const PACKAGES = {
   '/usr/lib/python3/dist-packages/pymodbus/__init__.py': 'python3-pymodbus',
   // pymodbus's server imports serial_asyncio (and pyserial), which Debian lists only as recommendations.
   '/usr/lib/python3/dist-packages/serial_asyncio/__init__.py': 'python3-serial-asyncio',
+  // The dashboard's browser test drives Debian's Chromium through playwright-core.
+  '/usr/bin/chromium': 'chromium',
 } as const;
 
 /** Installs what is missing with apt-get (the machines run as root and reach Debian's packages). */

@@ -61,7 +61,7 @@ describe('HTTP API', () => {
     expect(none.headers['www-authenticate']).toBe('Bearer');
     expect((await app.inject({ url: '/api/equipment', headers: { authorization: 'Bearer nope' } })).statusCode).toBe(401);
     const list = await app.inject({ url: '/api/equipment', headers: as('viewer') });
-    expect(list.json()).toEqual([{ id: 'B-07', category: 'boiler', code: '10003101012019000117', status: 'online' }]);
+    expect(list.json()).toEqual([{ id: 'B-07', category: 'boiler', code: '10003101012019000117', status: 'online', poll_interval: 200, on_change: false }]);
     const detail = (await app.inject({ url: '/api/equipment/B-07', headers: as('viewer') })).json() as { points: Array<{ name: string; value: unknown; quality: string; ts: number }> };
     expect(detail.points.find((p) => p.name === 'steam_pressure')).toMatchObject({ quality: 'good', value: expect.any(Number), ts: expect.any(Number) });
     expect((await app.inject({ url: '/api/equipment/X-1', headers: as('viewer') })).statusCode).toBe(404);
