@@ -8,13 +8,14 @@ import { telemetryPath } from './telemetry-path.js';
 import { influxWriter } from './influx.js';
 import { rulesEngine } from './rules.js';
 import { platformOutbox } from './platform.js';
+import { sseClients } from './http.js';
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 process.stdout.write(`Machine: ${machine}\n\n`);
 
 const log = pino({ level: 'silent' });
 // The Modbus poll runs first, so its RSS is not the leftovers of another benchmark.
-const benches = [() => pollManyDevices(log), async () => requestsPerCycle(), () => deadDeviceSoak(log), () => manyMonitoredItems(log), () => telemetryPath(log), () => influxWriter(log), () => rulesEngine(), () => platformOutbox(log)];
+const benches = [() => pollManyDevices(log), async () => requestsPerCycle(), () => deadDeviceSoak(log), () => manyMonitoredItems(log), () => telemetryPath(log), () => influxWriter(log), () => rulesEngine(), () => platformOutbox(log), () => sseClients()];
 for (const bench of benches) {
   const r = await bench();
   process.stdout.write(`${r.name}\n${r.lines.map((l) => `  ${l}`).join('\n')}\n\n`);

@@ -78,7 +78,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     const connectHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
     return `mqtt://${connectHost.includes(':') ? `[${connectHost}]` : connectHost}:${port}`;
   };
-  const metrics = createMetrics();
+  // Process figures too (CPU, memory, event-loop lag) for /metrics.
+  const metrics = createMetrics({ defaults: true });
   const link = createMqttLink({
     url: mqttUrl,
     config: config.mqtt,
@@ -347,7 +348,8 @@ function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metri
 export function createInfluxWriterService(config: SiteConfig, log: Logger, clientId = `${config.gateway.id}-influx-${hostname()}`) {
   if (config.mqtt.broker === 'embedded') throw new GatewayError('GW_ERR_COMPONENT_START', 'gateway influx-writer reads an external broker: set mqtt.broker to its URL (the embedded broker lives inside `gateway run`)');
   if (!config.influx) throw new GatewayError('GW_ERR_COMPONENT_START', 'gateway influx-writer needs an influx: section in the site file');
-  const metrics = createMetrics();
+  // Process figures too (CPU, memory, event-loop lag) for /metrics.
+  const metrics = createMetrics({ defaults: true });
   const dataDir = resolve(config.gateway.data_dir);
   const { writer, component } = createInfluxWriterComponent(config, log, metrics, { broker: undefined, url: () => config.mqtt.broker, clientId, spoolFile: `influx-spool-${clientId}.db` });
   let started = false;
