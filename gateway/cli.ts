@@ -17,7 +17,8 @@ import { RuleActionError } from '../rules/engine.js';
 import { createLogger } from './log.js';
 import { randomBytes } from 'node:crypto';
 import { ROLES, type Role } from '../config/http-schema.js';
-import { verifyJournal } from './http/audit.js';
+import { AuditJournal, verifyJournal } from './http/audit.js';
+import { userInfo } from 'node:os';
 import { hashToken } from './http/server.js';
 import { createPlatformInbox } from './platform/inbox.js';
 import { Outbox } from './platform/outbox.js';
@@ -142,11 +143,16 @@ async function certs(args: string[]): Promise<number> {
     for (const c of list) process.stdout.write(`${c.status.padEnd(8)} ${c.thumbprint}  ${c.subject}  valid until ${c.notAfter}\n`);
     return EXIT.ok;
   }
+  // Trusting a certificate is a security decision: the audit journal records who made it.
+  const journal = new AuditJournal(join(dataDir, 'audit.jsonl'));
+  const who = `os:${userInfo().username}`;
   try {
     const c = trustCertificate(pki, thumbprint!);
+    journal.append({ who, action: 'certificate trust', target: c.thumbprint, outcome: 'done', detail: c.subject });
     process.stdout.write(`Trusted ${c.thumbprint} (${c.subject}); the gateway uses it at its next connection attempt\n`);
     return EXIT.ok;
   } catch (err) {
+    journal.append({ who, action: 'certificate trust', target: thumbprint!, outcome: `refused: ${(err as Error).message}` });
     process.stderr.write(`${(err as Error).message}\n`);
     return EXIT.failure;
   }

@@ -17,6 +17,7 @@ import { topicsFor, type Topics } from './mqtt/topics.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { hostname } from 'node:os';
 import { createMetrics, type Metrics } from './metrics.js';
+import { Counter } from 'prom-client';
 import { createInfluxWriter, type InfluxWriter } from './influx/writer.js';
 import { brokerSource, embeddedSource, telemetryTopic, type TelemetrySource } from './influx/source.js';
 import { encodeAlarms, encodeResults } from './influx/line-protocol.js';
@@ -93,6 +94,10 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const influx = config.influx ? createInfluxWriterComponent(config, log, metrics, { broker, url: mqttUrl, clientId: `${config.mqtt.client_id ?? config.gateway.id}-influx` }) : undefined;
   const pipeline = createPipeline({ link, topics, equipment: config.equipment.map((e) => e.id), log: log.child({ component: 'pipeline' }) });
   const platform = config.platform ? createPlatformComponent(config, log, metrics, dataDir) : undefined;
+  const readingsTotal = new Counter({ name: 'gateway_readings_total', help: 'Readings taken from the equipment, by equipment and quality', labelNames: ['equipment', 'quality'], registers: [metrics] });
+  pipeline.onBatch((batch) => {
+    for (const r of batch) readingsTotal.inc({ equipment: r.equipment, quality: r.quality });
+  });
   const alarms = createAlarmService({ config, pipeline, link, topics, log: log.child({ component: 'rules' }), metrics, dataDir, commit: platform?.commit });
   platform?.countActive(() => alarms.active().length);
   if (influx) alarms.onEvents((events) => influx.writer.acceptLines(encodeAlarms(events)));

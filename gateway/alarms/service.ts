@@ -22,6 +22,8 @@ export interface AlarmService {
   start(): Promise<void>;
   stop(): Promise<void>;
   active(): ActiveAlarm[];
+  /** The latest alarm events, newest last (at most 1,000, kept in memory). */
+  history(): readonly AlarmEvent[];
   acknowledge(key: string, by: string, comment: string): AlarmEvent[];
   shelve(key: string, by: string, comment: string, durationMs: number): AlarmEvent[];
   unshelve(key: string, by: string, comment: string): AlarmEvent[];
@@ -74,6 +76,7 @@ export function createAlarmService(opts: {
   let store: SqliteAlarmStore | undefined;
   let timer: NodeJS.Timeout | undefined;
   let lastActive = '';
+  const recent: AlarmEvent[] = [];
   const eventCounter = new Counter({ name: 'gateway_alarm_events_total', help: 'Alarm events, by type and level', labelNames: ['type', 'level'], registers: [opts.metrics] });
   new Gauge({
     name: 'gateway_alarms',
@@ -94,6 +97,8 @@ export function createAlarmService(opts: {
       // The alarm still shows locally; the platform will miss it, and the log says so.
       log.error({ err, events: events.map((e) => e.eventId) }, 'Alarm events could not be committed to the platform outbox');
     }
+    recent.push(...events);
+    if (recent.length > 1000) recent.splice(0, recent.length - 1000);
     for (const e of events) {
       eventCounter.inc({ type: e.type, level: e.level });
       const line = { equipment: e.equipment || undefined, rule: e.rule, level: e.level, state: e.state, incidentId: e.incidentId || undefined, by: e.by };
@@ -153,6 +158,7 @@ export function createAlarmService(opts: {
       store = undefined;
     },
     active: () => engine?.active() ?? [],
+    history: () => recent,
     acknowledge: (key, by, comment) => run(() => engine!.acknowledge(key, by, comment, Date.now())),
     shelve: (key, by, comment, durationMs) => run(() => engine!.shelve(key, by, comment, durationMs, Date.now())),
     unshelve: (key, by, comment) => run(() => engine!.unshelve(key, by, comment, Date.now())),

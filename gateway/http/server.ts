@@ -255,6 +255,17 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     api.get('/style.css', { schema: { hide: true } }, page('style.css', 'text/css; charset=utf-8'));
 
     api.get('/api/alarms', { config: { role: 'viewer' }, schema: { summary: 'Alarms that are not normal', response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } } } } }, async () => deps.alarms.active());
+    api.get(
+      '/api/alarms/history',
+      {
+        config: { role: 'viewer' },
+        schema: { summary: 'Recent alarm events, newest first (optionally of one equipment)', querystring: { type: 'object', properties: { equipment: { type: 'string' }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } }, response: { 200: { type: 'array', items: eventSchema } } },
+      },
+      async (req) => {
+        const { equipment, limit } = req.query as { equipment?: string; limit: number };
+        return [...deps.alarms.history()].reverse().filter((e) => !equipment || e.equipment === equipment).slice(0, limit);
+      },
+    );
 
     const action = (name: 'acknowledge' | 'shelve' | 'unshelve') => async (req: FastifyRequest, reply: FastifyReply) => {
       const { equipment, rule } = req.params as { equipment: string; rule: string };

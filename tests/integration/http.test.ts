@@ -10,7 +10,8 @@ import { verifyJournal } from '../../gateway/http/audit.js';
 import { hashToken } from '../../gateway/http/server.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { gatewaySync } from '../helpers/cli.js';
-import { freePort } from '../helpers/processes.js';
+import { freePort, makeTestPki } from '../helpers/processes.js';
+import https from 'node:https';
 import { testSite } from '../helpers/site.js';
 
 const silent = pino({ level: 'silent' });
@@ -69,6 +70,8 @@ describe('HTTP API', () => {
     const metrics = await app.inject({ url: '/metrics', headers: as('viewer') });
     expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
     expect(metrics.body).toMatch(/gateway_alarm_events_total\{type="raised",level="orange"\} 1/);
+    expect(metrics.body).toMatch(/gateway_readings_total\{equipment="B-07",quality="good"\} \d+/);
+    expect(metrics.body).toMatch(/gateway_nodejs_eventloop_lag_p99_seconds/);
 
     // A viewer may not acknowledge (403); an operator may; twice is a conflict (409).
     expect((await app.inject({ method: 'POST', url: '/api/alarms/B-07/pressure-present/acknowledge', headers: as('viewer'), payload: { comment: 'x' } })).statusCode).toBe(403);
@@ -81,6 +84,8 @@ describe('HTTP API', () => {
     expect((await app.inject({ method: 'POST', url: '/api/alarms/B-07/pressure-present/shelve', headers: as('operator'), payload: { duration_minutes: 'soon' } })).statusCode).toBe(400);
     expect((await app.inject({ method: 'POST', url: '/api/alarms/B-07/pressure-present/unshelve', headers: as('operator'), payload: {} })).json()).toMatchObject({ events: [{ type: 'unshelved' }] });
     expect((await app.inject({ method: 'POST', url: '/api/outbox/retry', headers: as('operator'), payload: {} })).statusCode).toBe(403);
+    const history = (await app.inject({ url: '/api/alarms/history?equipment=B-07', headers: as('viewer') })).json() as Array<{ type: string }>;
+    expect(history.map((e) => e.type)).toEqual(['unshelved', 'shelved', 'acknowledged', 'raised']);
 
     const check = await app.inject({ method: 'POST', url: '/api/config/check', headers: { ...as('viewer'), 'content-type': 'application/yaml' }, payload: 'version: 2\n' });
     expect(check.json()).toMatchObject({ valid: false, problems: expect.arrayContaining([expect.objectContaining({ path: 'version' })]) });
@@ -116,6 +121,25 @@ describe('HTTP API', () => {
     const bad = gatewaySync(['audit', 'verify', '--file', file]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('line 1');
+  });
+
+  it('serves HTTPS with the certificate and key of the site file', async () => {
+    const pkiDir = mkdtempSync(join(tmpdir(), 'gw-http-pki-'));
+    const pki = makeTestPki(pkiDir);
+    const port = await freePort();
+    const gw = createGateway(testSite({ port: await freePort(), extra: ['http:', `  port: ${port}`, `  cert: ${pki.serverCert}`, `  key: ${pki.serverKey}`] }), silent);
+    cleanup.push(() => gw.stop());
+    await gw.start();
+    const get = (ca?: Buffer) =>
+      new Promise<{ status?: number; body: string }>((resolve, reject) => {
+        https.get(`https://127.0.0.1:${port}/health`, ca ? { ca } : {}, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode, body }));
+        }).on('error', reject);
+      });
+    expect(await get(readFileSync(pki.ca))).toEqual({ status: 200, body: '{"status":"ok"}' });
+    await expect(get()).rejects.toThrow(/self-signed|unable to verify/);
   });
 
   it('streams readings and alarm events as Server-Sent Events over a real socket, within one poll', async () => {

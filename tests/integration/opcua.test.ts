@@ -1,5 +1,5 @@
 // The OPC UA driver against the project's elevator server over real OPC UA, secured and not.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -89,6 +89,9 @@ equipment:
     const trust = await gatewayAsync(['certs', 'trust', rejected[0]!.thumbprint.slice(0, 12), '-c', siteFile]);
     expect(trust.code).toBe(0);
     expect(trust.stdout).toContain(`Trusted ${rejected[0]!.thumbprint}`);
+    // The decision is in the audit journal, with who made it.
+    const journal = readFileSync(join(dataDir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; target: string; who: string; outcome: string });
+    expect(journal).toMatchObject([{ action: 'certificate trust', target: rejected[0]!.thumbprint, who: expect.stringMatching(/^os:/), outcome: 'done' }]);
     const since = Date.now();
     await expect.poll(() => good('floor', since).length, { timeout: 15_000 }).toBeGreaterThan(0);
   });
