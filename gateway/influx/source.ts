@@ -6,7 +6,7 @@ import type { MqttSection } from '../../config/schema.js';
 import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { Logger } from '../log.js';
 import type { EmbeddedBroker } from '../mqtt/broker.js';
-import { credentials, redactUrl } from '../mqtt/link.js';
+import { credentials, endClient, redactUrl } from '../mqtt/link.js';
 
 export interface TelemetrySource {
   start(): Promise<void>;
@@ -92,13 +92,7 @@ export function brokerSource(opts: BrokerSourceOptions): TelemetrySource {
       const c = client;
       client = undefined;
       if (!c) return;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => c.end(true, () => resolve()), 500);
-        c.end(false, () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await endClient(c);
     },
   };
 }

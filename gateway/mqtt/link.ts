@@ -178,13 +178,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         });
       }
       stopping = true;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => c.end(true, () => resolve()), STOP_FLUSH_MS);
-        c.end(false, () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await endClient(c);
       client = undefined;
       queue?.close();
     },
@@ -229,6 +223,20 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       return { connected, delivered: q.delivered, pending: q.inFlight, dropped: q.dropped, queued: q.queued, queuedBytes: q.queuedBytes, oldestQueuedAt: q.oldestQueuedAt };
     },
   };
+}
+
+/**
+ * Ends an mqtt.js client: waits for what it has in flight to be acknowledged, for at most `ms`,
+ * then closes it anyway (a broker that is gone would make a clean end wait forever).
+ */
+export function endClient(c: MqttClient, ms = STOP_FLUSH_MS): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => c.end(true, () => resolve()), ms);
+    c.end(false, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** A broker URL fit for a log line: user info removed. */

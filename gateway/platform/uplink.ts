@@ -5,7 +5,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { PlatformSection } from '../../config/platform-schema.js';
 import type { Logger } from '../log.js';
-import { redactUrl } from '../mqtt/link.js';
+import { endClient, redactUrl } from '../mqtt/link.js';
 import { incidentBody } from './contract.js';
 import type { Outbox } from './outbox.js';
 
@@ -70,13 +70,7 @@ export function createUplink(opts: { config: PlatformSection & { mqtt_url: strin
       const c = client;
       client = undefined;
       if (!c) return;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => c.end(true, () => resolve()), 500);
-        c.end(false, () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await endClient(c);
     },
     notify: pump,
     stats: () => ({ connected: client?.connected ?? false, published, inFlight: inFlight.size }),
