@@ -6,6 +6,9 @@ export const ERROR_CODES = {
   GW_ERR_BROKER_LISTEN: 'The embedded MQTT broker cannot listen on its host and port (in use, or not allowed).',
   GW_ERR_COMPONENT_START: 'A gateway component could not start; the gateway stops the ones already started and exits.',
   GW_ERR_STOP_TIMEOUT: 'A component did not stop in time during shutdown; the gateway exits anyway.',
+  GW_ERR_INPUT: 'A file given to a command (readings or actions CSV) has a line that cannot be read.',
+  GW_ERR_LISTEN: 'A server the gateway runs on its own (the platform inbox) cannot listen on its host and port.',
+  GW_ERR_AUDIT: 'The audit journal does not verify: an entry was changed, removed or inserted.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
