@@ -15,8 +15,21 @@ process.stdout.write(`Machine: ${machine}\n\n`);
 
 const log = pino({ level: 'silent' });
 // The Modbus poll runs first, so its RSS is not the leftovers of another benchmark.
-const benches = [() => pollManyDevices(log), async () => requestsPerCycle(), () => deadDeviceSoak(log), () => manyMonitoredItems(log), () => telemetryPath(log), () => influxWriter(log), () => rulesEngine(), () => platformOutbox(log), () => sseClients()];
-for (const bench of benches) {
+const benches: Array<[string, () => Promise<{ name: string; lines: string[] }>]> = [
+  ['modbus', () => pollManyDevices(log)],
+  ['modbus-plan', async () => requestsPerCycle()],
+  ['modbus-dead', () => deadDeviceSoak(log)],
+  ['opcua', () => manyMonitoredItems(log)],
+  ['telemetry', () => telemetryPath(log)],
+  ['influx', () => influxWriter(log)],
+  ['rules', () => rulesEngine()],
+  ['platform', () => platformOutbox(log)],
+  ['http', () => sseClients()],
+];
+// `npm run bench -- influx rules` runs only those sections (memory figures are cleanest on their own).
+const only = process.argv.slice(2);
+for (const [key, bench] of benches) {
+  if (only.length > 0 && !only.includes(key)) continue;
   const r = await bench();
   process.stdout.write(`${r.name}\n${r.lines.map((l) => `  ${l}`).join('\n')}\n\n`);
 }

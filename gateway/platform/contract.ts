@@ -134,7 +134,9 @@ export function resultBodyOf(r: LabResult, instrument: EquipmentInfo | undefined
 
 /** The exact bytes sent for a stored body (an incident or a result): the same on every attempt. */
 export function incidentBody(stored: string, seq: number): string {
-  return JSON.stringify({ ...(JSON.parse(stored) as object), seq });
+  // The stored body is JSON.stringify of an object without seq: appending the member gives the same
+  // bytes as JSON.stringify({ ...body, seq }), without parsing it again on every attempt.
+  return `${stored.slice(0, -1)},"seq":${seq}}`;
 }
 
 /** `sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>` */
