@@ -1,20 +1,12 @@
 // The drain half of the InfluxDB bench, in a process of its own, so its RSS is the writer's and not
 // what filling the spool (or another bench) left behind. Prints one JSON line.
 import { pino } from 'pino';
-import { parseSite } from '../config/load.js';
 import { createInfluxWriter } from '../gateway/influx/writer.js';
 import { createMetrics } from '../gateway/metrics.js';
+import { influxConfig } from './influx.js';
 
 const [dir, url] = process.argv.slice(2);
-const influx = parseSite(
-  `version: 1
-gateway: { id: gw-bench, site: bench }
-influx: { api: v2, url: ${url}, org: bench, bucket: bench, max_spool_size: 4GiB }
-connections: [{ id: sim, type: sim }]
-equipment: [{ id: idle, category: boiler, connection: sim, model: steam-boiler, points: [{ name: flame }] }]
-`,
-  { env: {} },
-).influx!;
+const influx = influxConfig(url!);
 const rss0 = process.memoryUsage().rss;
 const writer = createInfluxWriter({ config: influx, site: 'bench', topicPrefix: 'gw', equipment: [], dataDir: dir!, log: pino({ level: 'silent' }), metrics: createMetrics() });
 let peak = rss0;

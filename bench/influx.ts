@@ -18,7 +18,8 @@ const DRAIN_LINES = 10_000_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function influxConfig(url: string) {
+/** The writer's settings for the bench's VictoriaMetrics (also used by the drain process). */
+export function influxConfig(url: string) {
   const site = parseSite(
     `version: 1
 gateway: { id: gw-bench, site: bench }

@@ -52,6 +52,24 @@ equipment:
     return { driver, readings, good };
   };
 
+  /** A driver for one lab analyzer on the simulator (security None), collecting the results it hands over. */
+  const labDriver = async (server: ElevatorServer, equipment: string) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-lab-'));
+    const yaml = `version: 1
+gateway: { id: g, site: s, data_dir: ${dataDir} }
+connections:
+  - { id: lab, type: opcua, endpoint: "${server.endpoint()}", security_mode: None, request_timeout: 3s, reconnect: { initial_delay: 200ms, max_delay: 1s } }
+equipment:
+${equipment}`;
+    const cfg = parseSite(yaml, { env: {} });
+    const results: LabResult[] = [];
+    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: () => {}, results: (r) => void results.push(...r), dataDir });
+    cleanup.push(() => driver.stop());
+    await driver.init();
+    await driver.start();
+    return { driver, results };
+  };
+
   it.each([
     ['None', 'None'],
     ['SignAndEncrypt', 'Basic256Sha256'],
@@ -136,13 +154,9 @@ equipment:
 
   it('reads a lab analyzer\'s result nodes when its counter changes (subscription): each result once, with its sample id', async () => {
     const server = await elevator({ labAnalyzer: 'LA1' });
-    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-lab-'));
-    const yaml = `version: 1
-gateway: { id: g, site: s, data_dir: ${dataDir} }
-connections:
-  - { id: lab, type: opcua, endpoint: "${server.endpoint()}", security_mode: None, request_timeout: 3s, reconnect: { initial_delay: 200ms, max_delay: 1s } }
-equipment:
-  - id: LA-1
+    const { driver, results } = await labDriver(
+      server,
+      `  - id: LA-1
     category: lab_analyzer
     connection: lab
     poll_interval: 100ms
@@ -153,13 +167,8 @@ equipment:
       analytes:
         - { name: GLU, node: "ns=1;s=LA1.GLU", unit: mmol/L, reference: { lo: 3.9, hi: 6.1 } }
         - { name: CHOL, node: "ns=1;s=LA1.CHOL", unit: mmol/L }
-`;
-    const cfg = parseSite(yaml, { env: {} });
-    const results: LabResult[] = [];
-    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: () => {}, results: (r) => void results.push(...r), dataDir });
-    cleanup.push(() => driver.stop());
-    await driver.init();
-    await driver.start();
+`,
+    );
     await expect.poll(() => driver.stats!().monitoredItems, { timeout: 10_000 }).toBe(1);
     const produced = [];
     for (let k = 0; k < 3; k++) {
@@ -177,26 +186,17 @@ equipment:
 
   it('takes the results of a LADS device when a Result object appears in its ResultSet: each once, with sample id, unit, operator and time', async () => {
     const server = await elevator({ lads: 'Analyzer' });
-    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-lads-'));
-    const yaml = `version: 1
-gateway: { id: g, site: s, data_dir: ${dataDir} }
-connections:
-  - { id: lab, type: opcua, endpoint: "${server.endpoint()}", security_mode: None, request_timeout: 3s, reconnect: { initial_delay: 200ms, max_delay: 1s } }
-equipment:
-  - id: LA-5
+    const { driver, results } = await labDriver(
+      server,
+      `  - id: LA-5
     category: lab_analyzer
     connection: lab
     mode: poll
     poll_interval: 200ms
     points: [{ name: floor, node: "ns=1;s=Lift3.Floor" }]
     lads: { result_set: "ns=1;s=Analyzer.FU1.ProgramManager.ResultSet" }
-`;
-    const cfg = parseSite(yaml, { env: {} });
-    const results: LabResult[] = [];
-    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: () => {}, results: (r) => void results.push(...r), dataDir });
-    cleanup.push(() => driver.stop());
-    await driver.init();
-    await driver.start();
+`,
+    );
     const first = server.completeRun('S-7001', { GLU: 5.4, CHOL: 4.1 });
     await expect.poll(() => results.length, { timeout: 10_000 }).toBe(2);
     // A run still going (not stopped) is left until it stops; the next finished run is taken.
