@@ -114,6 +114,8 @@ describe('forwarding incidents to the platform', () => {
     expect(gw.platform!.outbox()!.stats().pending).toBeGreaterThan(0);
     const second = await inbox(port);
     await until('the backlog to drain', () => gw.platform!.outbox()!.stats().pending === 0, 30_000);
+    // Heartbeats go every second: the backlog can drain before the first reaches the new inbox.
+    await until('a heartbeat at the new inbox', () => second.heartbeats.length > 0, 5000);
     await stopAndExpectAll(gw, () => [...seqsOf(first), ...seqsOf(second)]);
     // In seq order: one event in flight at a time.
     const arrived = [...seqsOf(first), ...seqsOf(second)];
