@@ -3,7 +3,7 @@
 import { parseRetryAfter } from '../retry-after.js';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import { HttpError, InfluxDB, setLogger } from '@influxdata/influxdb-client';
+import { HttpError, type HttpHeaders, InfluxDB, setLogger } from '@influxdata/influxdb-client';
 import type { InfluxSection } from '../../config/schema.js';
 
 const gzip = promisify(gzipCb);
@@ -32,7 +32,7 @@ export class InfluxWriteError extends Error {
 
 export interface InfluxClient {
   /** Resolves when InfluxDB accepted every line; rejects with an InfluxWriteError. */
-  write(body: string): Promise<void>;
+  write(body: Buffer): Promise<void>;
   /** Where it writes, for logs: no credentials. */
   readonly target: string;
 }
@@ -72,27 +72,37 @@ function createV2Client(config: Extract<InfluxSection, { api: 'v2' }>): InfluxCl
   }
   const influx = new InfluxDB({ url: config.url, token: config.token || undefined, timeout: config.timeout });
   const target = `${config.url} (api v2, org ${config.org}, bucket ${config.bucket})`;
+  // The client's transport, as its WriteApi uses it, without the WriteApi's batching and retry
+  // buffer: the spool is the buffer, and the body is already one batch.
+  const path = `/api/v2/write?org=${encodeURIComponent(config.org)}&bucket=${encodeURIComponent(config.bucket)}&precision=ns`;
+  const sendOptions = { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, gzipThreshold: config.gzip ? 0 : Number.MAX_SAFE_INTEGER };
   return {
     target,
-    async write(body) {
-      // One WriteApi per request, without the client's own retry buffer: the spool is the buffer.
-      const api = influx.getWriteApi(config.org, config.bucket, 'ns', {
-        maxRetries: 0,
-        batchSize: 2, // one record per request: the body we built
-        maxBatchBytes: Number.MAX_SAFE_INTEGER,
-        flushInterval: 0,
-        gzipThreshold: config.gzip ? 0 : Number.MAX_SAFE_INTEGER,
+    write(body) {
+      return new Promise<void>((resolve, reject) => {
+        let status: number | undefined;
+        let headers: HttpHeaders = {};
+        const fail = (err: Error) => {
+          if (err instanceof HttpError) {
+            const retryAfter = err.headers?.['retry-after'];
+            reject(new InfluxWriteError(kindOf(err.statusCode), influxMessageOf(err.body, err.statusMessage ?? err.message), err.statusCode, parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter)));
+          } else reject(new InfluxWriteError('retry', err.message));
+        };
+        // The Node transport takes the body through Buffer.from(body, 'utf-8'), which copies bytes as
+        // they are: the batch never becomes one large string on the heap (see bodyOf in writer.ts).
+        influx.transport.send(path, body as unknown as string, sendOptions, {
+          responseStarted(h, statusCode) {
+            headers = h;
+            status = statusCode;
+          },
+          error: fail,
+          complete() {
+            if (status === 204 || status === 200 || status === 201) resolve();
+            else if (status === undefined) reject(new InfluxWriteError('retry', 'the connection ended without an HTTP answer'));
+            else fail(new HttpError(status, `InfluxDB answered ${status} to a write`, undefined, undefined, undefined, undefined, headers));
+          },
+        });
       });
-      api.writeRecord(body);
-      try {
-        await api.flush();
-      } catch (err) {
-        if (err instanceof HttpError) {
-          const retryAfter = err.headers?.['retry-after'];
-          throw new InfluxWriteError(kindOf(err.statusCode), influxMessageOf(err.body, err.statusMessage ?? err.message), err.statusCode, parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter));
-        }
-        throw new InfluxWriteError('retry', (err as Error).message);
-      }
     },
   };
 }
