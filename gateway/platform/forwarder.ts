@@ -58,6 +58,11 @@ export function createForwarder(opts: { config: PlatformSection; gatewayId: stri
   let idle: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let reported: string | undefined;
+  /**
+   * Every pending event up to this seq has been sent (or is in flight): the next ones are after it.
+   * Back to 0 whenever an older one can be pending again (a failed send, a dead letter put back).
+   */
+  let cursor = 0;
   const requests = new Set<Promise<unknown>>();
 
   const m = opts.metrics
@@ -84,7 +89,9 @@ export function createForwarder(opts: { config: PlatformSection; gatewayId: stri
     if (wait > 0) return schedule(wait);
     const free = config.max_in_flight - inFlight.size;
     if (free <= 0) return;
-    for (const row of outbox.pending(free, inFlight)) send(row);
+    const rows = outbox.pending(free, inFlight, cursor);
+    for (const row of rows) send(row);
+    if (rows.length > 0) cursor = rows[rows.length - 1]!.seq;
   }
 
   function send(row: OutboxRow): void {
@@ -95,6 +102,7 @@ export function createForwarder(opts: { config: PlatformSection; gatewayId: stri
       .catch((err: unknown) => {
         // A failure here (the outbox closed under us at stop, a disk error) must not stop the queue for good.
         inFlight.delete(row.seq);
+        cursor = 0;
         log.error({ err, seq: row.seq }, 'Recording a delivery failed');
       });
     requests.add(p);
@@ -125,6 +133,7 @@ export function createForwarder(opts: { config: PlatformSection; gatewayId: stri
       counters.retries++;
       m?.retries.inc({ reason: r.status === undefined ? 'network' : String(r.status) });
       outbox.attempted(row.seq, answer);
+      cursor = 0;
       const delay = Math.max(backoffDelay(attempt++, config.retry), r.retryAfterMs ?? 0);
       pausedUntil = Math.max(pausedUntil, Date.now() + delay);
       healthy = false;
@@ -154,10 +163,14 @@ export function createForwarder(opts: { config: PlatformSection; gatewayId: stri
   return {
     start() {
       running = true;
+      cursor = 0;
       const s = outbox.stats();
       log.info({ url: config.url, pending: s.pending, deadLetters: s.dead, lastSeq: s.lastSeq }, 'Forwarding incidents to the platform');
       // Rows a `gateway outbox retry` put back while this runs are found within a second.
-      idle = setInterval(pump, IDLE_POLL_MS);
+      idle = setInterval(() => {
+        cursor = 0;
+        pump();
+      }, IDLE_POLL_MS);
       heartbeat = setInterval(sendHeartbeat, config.heartbeat_interval);
       sendHeartbeat();
       pump();

@@ -40,10 +40,11 @@ export class Outbox {
    * sends that event again, which the platform discards by its Idempotency-Key.
    */
   private readonly acks: Database.Database;
-  private readonly deleteDone: Database.Statement<[number]>;
+  private readonly deleteDelivered: Database.Statement<[number]>;
+  private readonly deleteUplinked: Database.Statement<[number]>;
   private readonly markPosted: Database.Statement<[number]>;
   private readonly markUplinked: Database.Statement<[number]>;
-  private readonly selectPending: Database.Statement<[number], Raw>;
+  private readonly selectPending: Database.Statement<[number, number], Raw>;
   private readonly selectUplink: Database.Statement<[number], Raw>;
   private readonly insert: Database.Statement<[string, string, number, number]>;
   private readonly insertResult: Database.Statement<[string, string, string, number]>;
@@ -80,12 +81,14 @@ export class Outbox {
     this.insertResult = this.db.prepare('INSERT OR IGNORE INTO result (result_id, instrument, body, captured_at) VALUES (?, ?, ?, ?)');
     this.db.exec('CREATE INDEX IF NOT EXISTS event_uplink ON event (uplink_pending, seq)');
     this.insert = this.db.prepare(`INSERT OR IGNORE INTO event (event_id, incident, created_at, updated_at, uplink_pending) VALUES (?, ?, ?, ?, ${opts.uplink ? 1 : 0})`);
-    this.selectPending = this.db.prepare("SELECT * FROM event WHERE state = 'pending' AND posted = 0 ORDER BY seq LIMIT ?");
+    this.selectPending = this.db.prepare("SELECT * FROM event WHERE state = 'pending' AND posted = 0 AND seq > ? ORDER BY seq LIMIT ?");
     this.selectUplink = this.db.prepare('SELECT * FROM event WHERE uplink_pending = 1 ORDER BY seq LIMIT ?');
     this.acks = new Database(file);
     this.acks.pragma('synchronous = NORMAL');
     this.acks.pragma('busy_timeout = 5000');
-    this.deleteDone = this.acks.prepare('DELETE FROM event WHERE seq = ? AND posted = 1 AND uplink_pending = 0');
+    // A delivered event leaves at once unless the central broker still has to take it, and the other way round.
+    this.deleteDelivered = this.acks.prepare('DELETE FROM event WHERE seq = ? AND uplink_pending = 0');
+    this.deleteUplinked = this.acks.prepare('DELETE FROM event WHERE seq = ? AND posted = 1');
     this.markPosted = this.acks.prepare('UPDATE event SET posted = 1 WHERE seq = ?');
     this.markUplinked = this.acks.prepare('UPDATE event SET uplink_pending = 0 WHERE seq = ?');
     this.addMany = this.db.transaction((incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now: number) =>
@@ -116,18 +119,17 @@ export class Outbox {
     )();
   }
 
-  /** The oldest events not yet accepted by the platform, in seq order, skipping those given. */
-  pending(limit: number, skip: ReadonlySet<number> = new Set()): OutboxRow[] {
-    const rows = this.selectPending.all(limit + skip.size);
-    return rows.filter((r) => !skip.has(r.seq)).slice(0, limit).map(toRow);
+  /** The oldest events after seq `after` not yet accepted by the platform, in seq order, skipping those given. */
+  pending(limit: number, skip: ReadonlySet<number> = new Set(), after = 0): OutboxRow[] {
+    let skipped = 0;
+    for (const seq of skip) if (seq > after) skipped++;
+    const rows = this.selectPending.all(after, limit + skipped);
+    return (skipped === 0 ? rows : rows.filter((r) => !skip.has(r.seq))).slice(0, limit).map(toRow);
   }
 
-  /** The platform answered 2xx. */
+  /** The platform answered 2xx: one statement, one implicit transaction. */
   delivered(seq: number): void {
-    this.acks.transaction(() => {
-      this.markPosted.run(seq);
-      this.deleteDone.run(seq);
-    })();
+    if (this.deleteDelivered.run(seq).changes === 0) this.markPosted.run(seq);
   }
 
   /** The oldest events the central broker has not acknowledged, in seq order, skipping those given. */
@@ -138,10 +140,7 @@ export class Outbox {
 
   /** The central broker acknowledged it. */
   uplinked(seq: number): void {
-    this.acks.transaction(() => {
-      this.markUplinked.run(seq);
-      this.deleteDone.run(seq);
-    })();
+    if (this.deleteUplinked.run(seq).changes === 0) this.markUplinked.run(seq);
   }
 
   attempted(seq: number, answer: string, now = Date.now()): void {

@@ -44,6 +44,20 @@ describe('outbox', () => {
     expect(outbox.pending(10, new Set([1])).map((r) => r.seq)).toEqual([2]);
   });
 
+  it('gives the pending events after a seq, skipping those in flight, in seq order', () => {
+    const outbox = new Outbox(join(mkdtempSync(join(tmpdir(), 'gw-outbox-')), 'outbox.db'));
+    outbox.add([incident(1), incident(2), incident(3), incident(4), incident(5)]);
+    outbox.dead(3, '400 {}');
+    expect(outbox.pending(2, new Set(), 1).map((r) => r.seq)).toEqual([2, 4]);
+    // In flight above the cursor (after a failed send set it back): skipped, and the limit still filled.
+    expect(outbox.pending(2, new Set([2, 4]), 1).map((r) => r.seq)).toEqual([5]);
+    expect(outbox.pending(2, new Set([1]), 0).map((r) => r.seq)).toEqual([2, 4]);
+    outbox.delivered(4);
+    expect(outbox.pending(10, new Set(), 0).map((r) => r.seq)).toEqual([1, 2, 5]);
+    expect(outbox.stats()).toMatchObject({ pending: 3, dead: 1 });
+    outbox.close();
+  });
+
   it('with an uplink, an event leaves only when both the platform and the broker have it', () => {
     const outbox = new Outbox(join(mkdtempSync(join(tmpdir(), 'gw-outbox-')), 'outbox.db'), { uplink: true });
     outbox.add([incident(1)]);
