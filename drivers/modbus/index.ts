@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Driver, DriverContext, DriverDefinition, EquipmentBase, Reading } from '../types.js';
 import { type Area, isBitArea, parseAddress } from './address.js';
 import { type ByteOrder, type DataType, decode, REGISTER_COUNT } from './codec.js';
-import { createModbusLink, type ModbusFailure, type ModbusLink, toFailure } from './link.js';
+import { createModbusLink, type ModbusFailure, type ModbusLink, type ModbusLinkStats, toFailure } from './link.js';
 import { planRequests, type Request } from './planner.js';
 import { onGrid } from '../common/schedule.js';
 import { ResultBlockReader } from './results.js';
@@ -51,6 +51,9 @@ export function compilePoint(p: Equipment['points'][number], defaultOrder: ByteO
 export function pointValue(p: CompiledPoint, words: ArrayLike<number>, requestStart: number): { value: Reading['value']; bad?: string } {
   const from = p.offset - requestStart;
   const slice = Array.prototype.slice.call(words, from, from + p.count) as number[];
+  // The link hands over exactly the registers asked for; a point outside them is a planning bug,
+  // and still never a value.
+  if (from < 0 || slice.length !== p.count) return { value: null, bad: `answer holds ${Math.max(0, slice.length)} of the point's ${p.count} registers` };
   const raw = decode(slice, p.type, p.order, p.bit);
   if (typeof raw !== 'number') return { value: raw };
   if (!Number.isFinite(raw)) return { value: null, bad: `not a number (${raw})` };
@@ -73,7 +76,7 @@ interface UnitHealth {
   lastTry: number;
 }
 
-export type ModbusDriverStats = {
+export type ModbusDriverStats = ModbusLinkStats & {
   requests: number;
   failures: number;
   overruns: number;
@@ -153,7 +156,7 @@ class ModbusDriver implements Driver {
       results.counterResets += r.stats.resets;
       results.resultBlockErrors += r.stats.blockErrors;
     }
-    return { ...this.counters, backedOffUnits: [...this.health.values()].filter((h) => h.failures >= threshold).length, connects: this.link.connects, ...(this.resultReaders.size > 0 ? results : {}) };
+    return { ...this.counters, ...this.link.stats, backedOffUnits: [...this.health.values()].filter((h) => h.failures >= threshold).length, connects: this.link.connects, ...(this.resultReaders.size > 0 ? results : {}) };
   }
 
   private async poll(g: Group): Promise<void> {
@@ -198,8 +201,9 @@ class ModbusDriver implements Driver {
         } catch (err) {
           failure = toFailure(err);
           this.counters.failures++;
-          // An exception is an answer: the device is alive. Anything else ends this poll of the unit.
-          if (failure.kind !== 'exception') deviceFailure = failure;
+          // An exception or a refused answer is an answer: the device is alive and the poll goes on
+          // with its other requests. No answer, or no connection, ends this poll of the unit.
+          if (failure.kind === 'timeout' || failure.kind === 'connection') deviceFailure = failure;
         }
       }
       for (const i of req.points) {

@@ -1,25 +1,28 @@
 // One Modbus connection (TCP socket, serial port, or serial device server): opens it, reopens it
-// with backoff when it is lost, and runs requests through it at most max_in_flight at a time.
-import * as modbus from 'modbus-serial';
-import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js';
+// with backoff when it is lost, and runs reads through it at most max_in_flight at a time. Every
+// answer is checked against its request (protocol.ts) before a value leaves here; a connection whose
+// byte stream can no longer be trusted is closed and opened again, without the device's help.
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { SerialPort } from 'serialport';
 import { backoffDelay } from '../common/backoff.js';
 import type { Area } from './address.js';
+import {
+  checkReadAnswer,
+  FramingError,
+  MAX_RTU_FRAME,
+  parseRtuFrame,
+  readPdu,
+  type ReadRequest,
+  rtuAnswerLength,
+  rtuFrame,
+  tcpFrame,
+  TcpDeframer,
+} from './protocol.js';
 import type { ModbusConnection } from './schema.js';
 
-const EXCEPTIONS: Record<number, string> = {
-  1: 'illegal function',
-  2: 'illegal data address',
-  3: 'illegal data value',
-  4: 'server device failure',
-  5: 'acknowledge',
-  6: 'server device busy',
-  8: 'memory parity error',
-  10: 'gateway path unavailable',
-  11: 'gateway target device failed to respond',
-};
-
-export type FailureKind = 'timeout' | 'exception' | 'connection';
+export type FailureKind = 'timeout' | 'exception' | 'protocol' | 'connection';
 
 /** A failed request, with the reason users see as the quality reason. */
 export class ModbusFailure extends Error {
@@ -33,13 +36,24 @@ export class ModbusFailure extends Error {
 
 export function toFailure(err: unknown): ModbusFailure {
   if (err instanceof ModbusFailure) return err;
-  const e = err as { modbusCode?: number; errno?: string; code?: string; message?: string };
-  if (typeof e.modbusCode === 'number') return new ModbusFailure('exception', `exception ${e.modbusCode}: ${EXCEPTIONS[e.modbusCode] ?? 'unknown'}`);
-  if (e.errno === 'ETIMEDOUT' || e.message === 'Timed out') return new ModbusFailure('timeout', 'timeout');
+  const e = err as { code?: string; message?: string };
   if (e.code === 'ECONNREFUSED') return new ModbusFailure('connection', 'connection refused');
-  if (e.message === 'Port Not Open') return new ModbusFailure('connection', 'not connected');
   return new ModbusFailure('connection', e.code ?? e.message ?? String(err));
 }
+
+export type ModbusLinkStats = {
+  /** Answers refused: wrong byte count, function code, unit id, CRC, transaction id, shape. */
+  badAnswers: number;
+  /** Byte streams that could not be split into frames (the connection was reset). */
+  framingErrors: number;
+  /** Answers that came after their request had timed out, or twice. */
+  lateAnswers: number;
+  /** Bytes that arrived with no request waiting for them (RTU), dropped. */
+  strayBytes: number;
+  timeouts: number;
+  /** Connections closed by the gateway itself to recover (framing error, timeouts in a row). */
+  resets: number;
+};
 
 export interface ModbusLink {
   /** Resolves once the first attempt to open has succeeded or failed; retries go on by themselves. */
@@ -50,79 +64,249 @@ export interface ModbusLink {
   readonly downReason: string;
   /** How many times the connection has been opened. */
   readonly connects: number;
+  readonly stats: Readonly<ModbusLinkStats>;
+  /** Registers (0-65535) or bits (0/1), exactly `count` of them, or a ModbusFailure. */
   read(unit: number, area: Area, start: number, count: number): Promise<number[]>;
 }
 
-// modbus-serial is CommonJS: its class is the namespace's default export.
-const ModbusRTU = modbus.default as unknown as typeof ModbusClient;
-type Client = ModbusClient;
+interface Pending {
+  req: ReadRequest;
+  tid: number;
+  timer: NodeJS.Timeout;
+  resolve(values: number[]): void;
+  reject(f: ModbusFailure): void;
+}
+
+/** Transaction ids of answers given up on, remembered so their late answers are recognised. */
+const LATE_IDS = 64;
+
+/** Time the line must be quiet before an RTU request goes out (at least 3.5 characters). */
+export function interFrameSilence(conn: ModbusConnection): number {
+  if (conn.type === 'modbus-rtu-over-tcp') return 20; // a device server's own buffering and the network's jitter
+  if (conn.type !== 'modbus-rtu') return 0;
+  const bitsPerChar = 1 + conn.data_bits + (conn.parity === 'none' ? 0 : 1) + conn.stop_bits;
+  // The spec fixes 1.75 ms above 19200 baud; timers here are not finer than a millisecond or two.
+  return Math.max(2, Math.ceil((3.5 * bitsPerChar * 1000) / conn.baud_rate));
+}
 
 export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLink {
-  const maxInFlight = conn.type === 'modbus-tcp' ? conn.max_in_flight : 1;
-  let client: Client | undefined;
+  const tcp = conn.type === 'modbus-tcp';
+  const maxInFlight = tcp ? conn.max_in_flight : 1;
+  const silence = interFrameSilence(conn);
+  const where = conn.type === 'modbus-rtu' ? conn.path : `${conn.host}:${conn.port}`;
+  const stats: ModbusLinkStats = { badAnswers: 0, framingErrors: 0, lateAnswers: 0, strayBytes: 0, timeouts: 0, resets: 0 };
+
+  let port: Duplex | undefined;
   let connected = false;
   let stopped = false;
   let downReason = 'not connected yet';
   let attempt = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let inFlight = 0;
+  let reopenTimer: NodeJS.Timeout | undefined;
   let connects = 0;
+  let inFlight = 0;
   const waiting: Array<() => void> = [];
-  const where = conn.type === 'modbus-rtu' ? conn.path : `${conn.host}:${conn.port}`;
+  /** Failures in a row with no good answer between them: timeouts and refused answers. */
+  let failuresInRow = 0;
+  let lastRefusal = '';
 
-  const lost = (c: Client, reason: string) => {
-    if (client !== c) return; // an old client's late event
-    client = undefined;
+  // Modbus TCP: answers matched to requests by transaction id.
+  const deframer = new TcpDeframer();
+  const pending = new Map<number, Pending>();
+  const lateIds: number[] = [];
+  let nextTid = 1;
+  // RTU: one request at a time, its answer gathered here (never more than one frame's bytes).
+  let current: Pending | undefined;
+  let rx = Buffer.alloc(0);
+  let lastByteAt = 0;
+  /** After a bad frame or a timeout, everything until the line has been quiet is dropped. */
+  let draining = false;
+
+  const settle = (p: Pending, outcome: number[] | ModbusFailure) => {
+    clearTimeout(p.timer);
+    if (tcp) pending.delete(p.tid);
+    else if (current === p) current = undefined;
+    if (Array.isArray(outcome)) {
+      failuresInRow = 0;
+      lastRefusal = '';
+      p.resolve(outcome);
+      return;
+    }
+    if (outcome.kind === 'exception') failuresInRow = 0; // an exception is an answer: the device is there
+    if (outcome.kind === 'protocol') {
+      stats.badAnswers++;
+      failuresInRow++;
+      if (outcome.reason !== lastRefusal) log.warn({ where, unit: p.req.unit, reason: outcome.reason }, 'Modbus answer refused; its points are bad');
+      lastRefusal = outcome.reason;
+    }
+    p.reject(outcome);
+    if (failuresInRow >= conn.failures_before_reset && port && !tcp && conn.type === 'modbus-rtu') {
+      // A serial port cannot be reset by closing it; drop what it holds and start clean.
+      failuresInRow = 0;
+      (port as SerialPort).flush(() => {});
+    } else if (failuresInRow >= conn.failures_before_reset && port && conn.type !== 'modbus-rtu') {
+      failuresInRow = 0;
+      reset(`${conn.failures_before_reset} failed requests in a row`);
+    }
+  };
+
+  const answer = (p: Pending, unit: number, pdu: Buffer) => {
+    const check = checkReadAnswer(p.req, unit, pdu);
+    settle(p, check.ok ? check.values : new ModbusFailure(check.kind, check.reason));
+  };
+
+  const onTcpData = (data: Buffer) => {
+    let frames;
+    try {
+      frames = deframer.push(data);
+    } catch (err) {
+      if (!(err instanceof FramingError)) throw err;
+      stats.framingErrors++;
+      reset(`framing error: ${err.reason}`);
+      return;
+    }
+    for (const f of frames) {
+      const p = pending.get(f.tid);
+      if (p) {
+        answer(p, f.unit, f.pdu);
+      } else if (lateIds.includes(f.tid)) {
+        stats.lateAnswers++;
+      } else if (pending.size === 1) {
+        // One request waits and the answer names another: the device mixed its transactions up.
+        const only = pending.values().next().value!;
+        settle(only, new ModbusFailure('protocol', `transaction id ${f.tid}, expected ${only.tid}`));
+      } else {
+        stats.lateAnswers++;
+      }
+    }
+  };
+
+  const onRtuData = (data: Buffer) => {
+    lastByteAt = Date.now();
+    const p = current;
+    if (!p || draining) {
+      stats.strayBytes += data.length;
+      return;
+    }
+    if (rx.length + data.length > MAX_RTU_FRAME) {
+      stats.strayBytes += rx.length + data.length;
+      return refuseRtu(p, `answer longer than ${MAX_RTU_FRAME} bytes`);
+    }
+    rx = rx.length === 0 ? Buffer.from(data) : Buffer.concat([rx, data]);
+    const length = rtuAnswerLength(rx);
+    if (length === undefined || rx.length < length) return;
+    if (length > MAX_RTU_FRAME) return refuseRtu(p, `answer of ${length} bytes, at most ${MAX_RTU_FRAME}`);
+    const frame = parseRtuFrame(rx.subarray(0, length));
+    if (rx.length > length) {
+      // More than one answer's bytes: a duplicate or noise. Drop them and let the line go quiet.
+      stats.strayBytes += rx.length - length;
+      draining = true;
+    }
+    rx = Buffer.alloc(0);
+    if ('error' in frame) return refuseRtu(p, frame.error);
+    answer(p, frame.unit, frame.pdu);
+  };
+
+  const refuseRtu = (p: Pending, reason: string) => {
+    rx = Buffer.alloc(0);
+    draining = true;
+    settle(p, new ModbusFailure('protocol', reason));
+  };
+
+  /** Closes the connection on the gateway's own initiative and opens it again with backoff. */
+  const reset = (reason: string) => {
+    if (!port) return;
+    stats.resets++;
+    lost(port, reason, true);
+  };
+
+  const failAll = (f: ModbusFailure) => {
+    for (const p of [...pending.values()]) settle(p, f);
+    if (current) settle(current, f);
+  };
+
+  const lost = (p: Duplex, reason: string, byUs = false) => {
+    if (port !== p) return; // an old connection's late event
+    port = undefined;
     const wasConnected = connected;
     connected = false;
     downReason = reason;
-    if (wasConnected) log.warn({ where, reason }, 'Modbus connection lost; reconnecting with backoff');
-    try {
-      c.close(() => {});
-    } catch {
-      // closing a port that never opened
-    }
-    schedule();
+    deframer.reset();
+    rx = Buffer.alloc(0);
+    failAll(new ModbusFailure('connection', byUs ? `connection reset: ${reason}` : reason));
+    if (byUs) log.warn({ where, reason }, 'Modbus connection reset by the gateway; reopening it');
+    else if (wasConnected) log.warn({ where, reason }, 'Modbus connection lost; reconnecting with backoff');
+    p.removeAllListeners('data');
+    p.on('error', () => {}); // errors of a connection being closed
+    p.destroy();
+    schedule(byUs);
   };
 
-  const schedule = () => {
-    if (stopped || timer) return;
-    const delay = backoffDelay(attempt++, conn.reconnect);
-    timer = setTimeout(() => {
-      timer = undefined;
+  const schedule = (soon = false) => {
+    if (stopped || reopenTimer) return;
+    const delay = soon ? 0 : backoffDelay(attempt++, conn.reconnect);
+    reopenTimer = setTimeout(() => {
+      reopenTimer = undefined;
       void open();
     }, delay);
   };
 
+  const connectSocket = (host: string, portNumber: number) =>
+    new Promise<Duplex>((resolve, reject) => {
+      const s = net.connect({ host, port: portNumber });
+      s.setNoDelay(true);
+      const timer = setTimeout(() => s.destroy(new Error('connect timeout')), Math.max(conn.timeout, 3000));
+      s.once('connect', () => {
+        clearTimeout(timer);
+        s.off('error', reject);
+        resolve(s);
+      });
+      s.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+
+  const openSerial = (c: Extract<ModbusConnection, { type: 'modbus-rtu' }>) =>
+    new Promise<Duplex>((resolve, reject) => {
+      const sp = new SerialPort({ path: c.path, baudRate: c.baud_rate, parity: c.parity, dataBits: c.data_bits, stopBits: c.stop_bits, autoOpen: false });
+      sp.open((err) => (err ? reject(err) : resolve(sp)));
+    });
+
   const open = async () => {
-    const c = new ModbusRTU();
-    client = c;
-    c.on('close', () => lost(c, 'connection closed'));
-    c.on('error', (err: unknown) => lost(c, toFailure(err).reason));
+    let p: Duplex;
     try {
-      if (conn.type === 'modbus-tcp') await c.connectTCP(conn.host, { port: conn.port });
-      // Raw RTU frames over the socket (modbus-serial's "telnet" port); its TcpRTUBuffered port speaks Modbus TCP instead.
-      else if (conn.type === 'modbus-rtu-over-tcp') await c.connectTelnet(conn.host, { port: conn.port });
-      else await c.connectRTUBuffered(conn.path, { baudRate: conn.baud_rate, parity: conn.parity, dataBits: conn.data_bits, stopBits: conn.stop_bits });
+      p = conn.type === 'modbus-rtu' ? await openSerial(conn) : await connectSocket(conn.host, conn.port);
     } catch (err) {
       const reason = toFailure(err).reason;
       if (attempt === 0 || reason !== downReason) log.warn({ where, reason }, 'Modbus connection failed; retrying with backoff');
-      if (client === c) {
-        client = undefined;
-        downReason = reason;
-        schedule();
-      }
+      downReason = reason;
+      schedule();
       return;
     }
-    if (stopped || client !== c) {
-      c.close(() => {});
+    if (stopped) {
+      p.destroy();
       return;
     }
-    c.setTimeout(conn.timeout);
+    port = p;
+    p.on('data', tcp ? onTcpData : onRtuData);
+    p.on('error', (err) => lost(p, toFailure(err).reason));
+    p.on('close', () => lost(p, 'connection closed'));
     connected = true;
     connects++;
     attempt = 0;
+    failuresInRow = 0;
+    draining = false;
     log.info({ where }, 'Modbus connection open');
+  };
+
+  /** RTU: wait until nothing has arrived for the inter-frame silence (a late answer, a duplicate). */
+  const quiet = async (deadline: number) => {
+    for (;;) {
+      const wait = lastByteAt + silence - Date.now();
+      if (wait <= 0) return true;
+      if (Date.now() + wait > deadline) return false;
+      await new Promise((r) => setTimeout(r, wait));
+    }
   };
 
   const acquire = () =>
@@ -142,17 +326,61 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     waiting.shift()?.();
   };
 
+  const send = (req: ReadRequest) =>
+    new Promise<number[]>((resolve, reject) => {
+      const p = port;
+      if (!p || !connected || stopped) return reject(new ModbusFailure('connection', `not connected: ${downReason}`));
+      const tid = tcp ? nextTid : 0;
+      if (tcp) nextTid = nextTid === 0xffff ? 1 : nextTid + 1;
+      const entry: Pending = {
+        req,
+        tid,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          stats.timeouts++;
+          if (tcp) {
+            lateIds.push(tid);
+            if (lateIds.length > LATE_IDS) lateIds.shift();
+          } else {
+            // Whatever of this answer still comes must not be taken for the next one.
+            rx = Buffer.alloc(0);
+            draining = true;
+          }
+          failuresInRow++;
+          settle(entry, new ModbusFailure('timeout', 'timeout'));
+        }, conn.timeout),
+      };
+      const pdu = readPdu(req);
+      if (tcp) pending.set(tid, entry);
+      else {
+        current = entry;
+        rx = Buffer.alloc(0);
+        draining = false;
+      }
+      p.write(tcp ? tcpFrame(tid, req.unit, pdu) : rtuFrame(req.unit, pdu));
+    });
+
   return {
     start() {
       return open();
     },
     async stop() {
       stopped = true;
-      clearTimeout(timer);
-      const c = client;
-      client = undefined;
+      clearTimeout(reopenTimer);
+      const p = port;
+      port = undefined;
       connected = false;
-      if (c?.isOpen) await new Promise<void>((resolve) => c.close(() => resolve()));
+      failAll(new ModbusFailure('connection', 'gateway stopping'));
+      if (p) {
+        p.removeAllListeners('data');
+        p.on('error', () => {});
+        await new Promise<void>((resolve) => {
+          p.once('close', () => resolve());
+          p.destroy();
+          setTimeout(resolve, 1000).unref();
+        });
+      }
       for (const w of waiting.splice(0)) w();
     },
     get connected() {
@@ -164,18 +392,15 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     get connects() {
       return connects;
     },
+    stats,
     async read(unit, area, start, count) {
       await acquire();
       try {
-        const c = client;
-        if (!c || !connected || stopped) throw new ModbusFailure('connection', `not connected: ${downReason}`);
-        c.setID(unit); // read synchronously below, so concurrent requests keep their own unit id
-        const answer =
-          area === 'hr' ? c.readHoldingRegisters(start, count) : area === 'ir' ? c.readInputRegisters(start, count) : area === 'co' ? c.readCoils(start, count) : c.readDiscreteInputs(start, count);
-        const res = await answer;
-        return area === 'co' || area === 'di' ? (res.data as boolean[]).slice(0, count).map((b) => (b ? 1 : 0)) : (res.data as number[]);
-      } catch (err) {
-        throw toFailure(err);
+        if (!tcp && !(await quiet(Date.now() + conn.timeout))) {
+          stats.timeouts++;
+          throw new ModbusFailure('timeout', 'line never quiet: bytes keep arriving unasked');
+        }
+        return await send({ unit, area, start, count });
       } finally {
         release();
       }

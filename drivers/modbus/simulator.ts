@@ -1,18 +1,46 @@
 // Modbus servers for the demo and the tests: a steam boiler over TCP or RTU (serial), and plain
 // register banks. Each unit id is its own device and can be paused (stops answering), made to
-// answer with an exception, or have its connections dropped.
-import * as modbus from 'modbus-serial';
-import type { AddressInfo, Socket } from 'node:net';
+// answer with an exception, made to misbehave the way field devices do (fault modes, switchable
+// while it runs), or have its connections dropped. Frames are built by protocol.ts, byte by byte,
+// so a fault is exactly the bytes it names.
+import net, { type AddressInfo, type Socket } from 'node:net';
+import { SerialPort } from 'serialport';
 import type { Area } from './address.js';
 import { encode } from './codec.js';
+import {
+  crc16,
+  exceptionPdu,
+  FramingError,
+  parseRequestPdu,
+  readAnswerPdu,
+  rtuFrame,
+  tcpFrame,
+  TcpDeframer,
+} from './protocol.js';
 import { steamBoilerAt, type Scenario } from '../sim/steam-boiler.js';
-import { freePort } from '../common/free-port.js';
 
 export interface SimDevice {
   /** Registers (or 0/1 for coils and discrete inputs) from start on. */
   read(area: Area, start: number, count: number): number[];
   write?(area: Area, start: number, values: number[]): void;
 }
+
+/**
+ * How a unit misbehaves, as field devices and hostile peers do:
+ * - `wrong-byte-count`: the data is there, the byte count says 0 (the frame length is right);
+ * - `short-data`: the byte count is right, half the data is missing (the frame length matches what is sent);
+ * - `wrong-unit`: the answer names the next unit id;
+ * - `wrong-transaction`: the answer carries the next transaction id (TCP);
+ * - `wrong-function`: the answer carries another function code;
+ * - `garbage`: 200 random bytes instead of an answer;
+ * - `trickle`: the right answer, one byte every `trickleMs`;
+ * - `huge-length`: an MBAP header announcing 65535 bytes, then the answer (TCP); a byte count of 255 (RTU);
+ * - `duplicate`: the right answer, twice;
+ * - `bad-crc`: the right answer with its CRC off by one (RTU);
+ * - `silence`: no answer at all.
+ */
+export const FAULTS = ['wrong-byte-count', 'short-data', 'wrong-unit', 'wrong-transaction', 'wrong-function', 'garbage', 'trickle', 'huge-length', 'duplicate', 'bad-crc', 'silence'] as const;
+export type Fault = (typeof FAULTS)[number];
 
 export interface UnitControl {
   /** A paused unit does not answer at all (the client times out). */
@@ -21,6 +49,10 @@ export interface UnitControl {
   exception: number | undefined;
   /** Answer this many ms late (a slow device or a busy serial gateway). */
   delayMs: number;
+  /** Misbehave this way on every answer, until set back to undefined. */
+  fault: Fault | undefined;
+  /** Time between two bytes of a trickled answer. */
+  trickleMs: number;
 }
 
 /** A sparse memory of the four areas; what was never written reads 0. */
@@ -147,37 +179,76 @@ export class LabAnalyzerDevice implements SimDevice {
   }
 }
 
-type Callback<T> = (err: Error | null, value: T) => void;
+/** The answer a unit gives to a request PDU: the PDU to send, or undefined for none. */
+function answerPdu(devices: Map<number, SimDevice>, controls: Map<number, UnitControl>, unit: number, pdu: Uint8Array): Buffer | undefined {
+  const device = devices.get(unit);
+  const control = controls.get(unit);
+  if (!device || !control || control.paused || control.fault === 'silence') return undefined; // silence, as on a real bus
+  const req = parseRequestPdu(pdu);
+  if (control.exception !== undefined) return exceptionPdu(req.fc, control.exception);
+  if (req.exception !== undefined) return exceptionPdu(req.fc, req.exception);
+  try {
+    if (req.read) return readAnswerPdu(req.fc, req.read.area, device.read(req.read.area, req.read.start, req.read.count));
+    if (req.write && device.write) {
+      device.write(req.write.area, req.write.start, req.write.values);
+      return Buffer.from(pdu.subarray(0, 5)); // FC 5, 6 and 16 echo address and value or count
+    }
+    return exceptionPdu(req.fc, 1);
+  } catch (err) {
+    return exceptionPdu(req.fc, (err as { modbusErrorCode?: number }).modbusErrorCode ?? 4);
+  }
+}
 
-/** The service vector modbus-serial's servers call, over a set of devices by unit id. */
-function vectorFor(devices: Map<number, SimDevice>, controls: Map<number, UnitControl>) {
-  const answer = <T>(unit: number, cb: Callback<T>, produce: (d: SimDevice) => T) => {
-    const device = devices.get(unit);
-    const control = controls.get(unit);
-    if (!device) return; // no such device on the bus: silence, as on a real bus
-    if (control?.paused) return;
-    if (control?.exception !== undefined) return cb(Object.assign(new Error('exception'), { modbusErrorCode: control.exception }), undefined as T);
-    const reply = () => {
-      try {
-        cb(null, produce(device));
-      } catch (err) {
-        cb(err as Error, undefined as T);
-      }
-    };
-    if (control?.delayMs) setTimeout(reply, control.delayMs);
-    else reply();
+/** A read answer's PDU as the fault makes it (the frame-level faults are applied by the transport). */
+function faultyPdu(fault: Fault | undefined, pdu: Buffer): Buffer {
+  if (pdu[0]! & 0x80 || pdu[0]! > 4) return pdu;
+  switch (fault) {
+    case 'wrong-byte-count': {
+      const out = Buffer.from(pdu);
+      out[1] = 0;
+      return out;
+    }
+    case 'short-data':
+      return pdu.subarray(0, 2 + Math.floor((pdu.length - 2) / 2));
+    case 'wrong-function': {
+      const out = Buffer.from(pdu);
+      out[0] = pdu[0] === 3 ? 4 : 3;
+      return out;
+    }
+    default:
+      return pdu;
+  }
+}
+
+let garbageSeed = 1;
+function garbage(n = 200): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) {
+    garbageSeed = (garbageSeed * 1103515245 + 12345) & 0x7fffffff;
+    b[i] = garbageSeed >> 16;
+  }
+  return b;
+}
+
+/** Writes the frame to the line as the unit's fault says: at once, late, trickled, twice. */
+function deliver(out: { write(b: Buffer): unknown; destroyed?: boolean }, frame: Buffer, control: UnitControl, timers: Set<NodeJS.Timeout>): void {
+  const later = (ms: number, fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!out.destroyed) fn();
+    }, ms);
+    timers.add(t);
   };
-  return {
-    getMultipleHoldingRegisters: (addr: number, length: number, unit: number, cb: Callback<number[]>) => answer(unit, cb, (d) => d.read('hr', addr, length)),
-    getMultipleInputRegisters: (addr: number, length: number, unit: number, cb: Callback<number[]>) => answer(unit, cb, (d) => d.read('ir', addr, length)),
-    // modbus-serial asks for a single register through these.
-    getHoldingRegister: (addr: number, unit: number, cb: Callback<number>) => answer(unit, cb, (d) => d.read('hr', addr, 1)[0]!),
-    getInputRegister: (addr: number, unit: number, cb: Callback<number>) => answer(unit, cb, (d) => d.read('ir', addr, 1)[0]!),
-    getCoil: (addr: number, unit: number, cb: Callback<boolean>) => answer(unit, cb, (d) => d.read('co', addr, 1)[0] === 1),
-    getDiscreteInput: (addr: number, unit: number, cb: Callback<boolean>) => answer(unit, cb, (d) => d.read('di', addr, 1)[0] === 1),
-    setRegister: (addr: number, value: number, unit: number, cb: (err: Error | null) => void) => answer(unit, (e) => cb(e), (d) => d.write?.('hr', addr, [value])),
-    setCoil: (addr: number, value: boolean, unit: number, cb: (err: Error | null) => void) => answer(unit, (e) => cb(e), (d) => d.write?.('co', addr, [value ? 1 : 0])),
+  const send = () => {
+    if (control.fault === 'trickle') {
+      for (let i = 0; i < frame.length; i++) later(i * control.trickleMs, () => out.write(frame.subarray(i, i + 1)));
+      return;
+    }
+    out.write(frame);
+    if (control.fault === 'duplicate') out.write(frame);
   };
+  if (control.delayMs) later(control.delayMs, send);
+  else send();
 }
 
 export interface ModbusSimulator {
@@ -190,89 +261,170 @@ export interface ModbusSimulator {
   dropConnections(): void;
   /** The devices by unit id; tests swap one to change how it behaves. */
   readonly devicesForTest: Map<number, SimDevice>;
+  /** Requests received and frames that could not be read, for tests and the simulate command. */
+  readonly counts: { requests: number; badFrames: number };
 }
 
 function controlsFor(devices: Map<number, SimDevice>): Map<number, UnitControl> {
-  return new Map([...devices.keys()].map((u) => [u, { paused: false, exception: undefined, delayMs: 0 }]));
+  return new Map([...devices.keys()].map((u) => [u, { paused: false, exception: undefined, delayMs: 0, fault: undefined, trickleMs: 100 }]));
 }
 
-interface ServerLike {
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  close(cb: (err: Error | null) => void): void;
-  socks?: Map<Socket, unknown>;
-  _server?: { address(): AddressInfo | string | null };
+function controlOf(controls: Map<number, UnitControl>, unit: number): UnitControl {
+  const c = controls.get(unit);
+  if (!c) throw new Error(`No simulated unit ${unit}`);
+  return c;
 }
 
 export function createModbusTcpSimulator(opts: { host?: string; port?: number; devices: Map<number, SimDevice> }): ModbusSimulator {
   const controls = controlsFor(opts.devices);
-  let server: ServerLike | undefined;
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const counts = { requests: 0, badFrames: 0 };
+  let server: net.Server | undefined;
+
+  const serve = (socket: Socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    const deframer = new TcpDeframer();
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('data', (data: Buffer) => {
+      let frames;
+      try {
+        frames = deframer.push(data);
+      } catch (err) {
+        if (!(err instanceof FramingError)) throw err;
+        counts.badFrames++;
+        socket.destroy(); // a careful server closes a stream it cannot read
+        return;
+      }
+      for (const f of frames) {
+        counts.requests++;
+        const control = controls.get(f.unit);
+        const pdu = answerPdu(opts.devices, controls, f.unit, f.pdu);
+        if (!pdu || !control) continue;
+        const fault = control.fault;
+        let frame: Buffer;
+        if (fault === 'garbage') frame = garbage();
+        else {
+          frame = tcpFrame(fault === 'wrong-transaction' ? f.tid + 1 : f.tid, fault === 'wrong-unit' ? (f.unit + 1) & 0xff : f.unit, faultyPdu(fault, pdu));
+          if (fault === 'huge-length') frame.writeUInt16BE(0xffff, 4);
+        }
+        deliver(socket, frame, control, timers);
+      }
+    });
+  };
+
   return {
     async start() {
-      const ServerTCP = (modbus as unknown as { ServerTCP: new (v: unknown, o: unknown) => ServerLike }).ServerTCP;
-      const host = opts.host ?? '127.0.0.1';
-      // modbus-serial reads port 0 as its default 502: pick a free one ourselves.
-      const s = new ServerTCP(vectorFor(opts.devices, controls), { host, port: opts.port || (await freePort(host)), unitID: 255 });
+      const s = net.createServer(serve);
       server = s;
       await new Promise<void>((resolve, reject) => {
-        s.on('initialized', () => resolve());
-        s.on('serverError', (err) => reject(err as Error));
+        s.once('error', reject);
+        s.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+          s.off('error', reject);
+          resolve();
+        });
       });
-      s.on('socketError', () => {});
     },
     async stop() {
       const s = server;
       server = undefined;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
       if (!s) return;
-      for (const sock of s.socks?.keys() ?? []) sock.destroy();
+      for (const sock of sockets) sock.destroy();
       await new Promise<void>((resolve) => s.close(() => resolve()));
     },
     port() {
-      const a = server?._server?.address();
-      return typeof a === 'object' && a ? a.port : (opts.port ?? 0);
+      const a = server?.address() as AddressInfo | null | undefined;
+      return a ? a.port : (opts.port ?? 0);
     },
-    control(unit) {
-      const c = controls.get(unit);
-      if (!c) throw new Error(`No simulated unit ${unit}`);
-      return c;
-    },
+    control: (unit) => controlOf(controls, unit),
     dropConnections() {
-      for (const sock of server?.socks?.keys() ?? []) sock.destroy();
+      for (const sock of sockets) sock.destroy();
     },
     devicesForTest: opts.devices,
+    counts,
   };
+}
+
+/** Bytes of the RTU request that starts `buf`, once they can be known. */
+function rtuRequestLength(buf: Uint8Array): number | undefined {
+  if (buf.length < 2) return undefined;
+  const fc = buf[1]!;
+  if (fc >= 1 && fc <= 6) return 8;
+  if (fc === 15 || fc === 16) return buf.length < 7 ? undefined : 9 + buf[6]!;
+  return 0; // not a request this server knows: the buffer is dropped
 }
 
 export function createModbusRtuSimulator(opts: { path: string; baudRate?: number; parity?: 'none' | 'even' | 'odd'; devices: Map<number, SimDevice> }): ModbusSimulator {
   const controls = controlsFor(opts.devices);
-  let server: ServerLike | undefined;
+  const timers = new Set<NodeJS.Timeout>();
+  const counts = { requests: 0, badFrames: 0 };
+  let port: SerialPort | undefined;
+  let rx = Buffer.alloc(0);
+  let lastByteAt = 0;
+
+  const onData = (data: Buffer) => {
+    const now = Date.now();
+    // A gap longer than a character time or two ends whatever was half-received (a new frame starts).
+    if (now - lastByteAt > 20) rx = Buffer.alloc(0);
+    lastByteAt = now;
+    rx = Buffer.concat([rx, data]);
+    for (;;) {
+      const length = rtuRequestLength(rx);
+      if (length === undefined) break;
+      if (length === 0 || rx.length > 256) {
+        counts.badFrames++;
+        rx = Buffer.alloc(0);
+        break;
+      }
+      if (rx.length < length) break;
+      const frame = rx.subarray(0, length);
+      rx = rx.subarray(length);
+      if ((frame[length - 2]! | (frame[length - 1]! << 8)) !== crc16(frame, 0, length - 2)) {
+        counts.badFrames++;
+        rx = Buffer.alloc(0);
+        break;
+      }
+      counts.requests++;
+      const unit = frame[0]!;
+      const control = controls.get(unit);
+      const pdu = answerPdu(opts.devices, controls, unit, frame.subarray(1, length - 2));
+      if (!pdu || !control || !port) continue;
+      const fault = control.fault;
+      let out: Buffer;
+      if (fault === 'garbage') out = garbage();
+      else {
+        const faulty = faultyPdu(fault, pdu);
+        if (fault === 'huge-length' && !(faulty[0]! & 0x80)) faulty[1] = 255;
+        out = rtuFrame(fault === 'wrong-unit' ? (unit + 1) & 0xff : unit, faulty);
+        if (fault === 'bad-crc') out[out.length - 1] = out[out.length - 1]! ^ 1;
+      }
+      deliver(port, out, control, timers);
+    }
+  };
+
   return {
     async start() {
-      const ServerSerial = (modbus as unknown as { ServerSerial?: new (v: unknown, o: unknown) => ServerLike }).ServerSerial;
-      if (!ServerSerial) throw new Error('Modbus RTU simulator needs the serialport package');
-      await new Promise<void>((resolve, reject) => {
-        const s = new ServerSerial(vectorFor(opts.devices, controls), {
-          path: opts.path,
-          baudRate: opts.baudRate ?? 9600,
-          parity: opts.parity ?? 'none',
-          unitID: 255,
-          openCallback: (err: Error | null) => (err ? reject(err) : resolve()),
-        });
-        server = s;
-        s.on('error', () => {});
-      });
+      const p = new SerialPort({ path: opts.path, baudRate: opts.baudRate ?? 9600, parity: opts.parity ?? 'none', autoOpen: false });
+      await new Promise<void>((resolve, reject) => p.open((err) => (err ? reject(err) : resolve())));
+      p.on('error', () => {});
+      p.on('data', onData);
+      port = p;
     },
     async stop() {
-      const s = server;
-      server = undefined;
-      if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+      const p = port;
+      port = undefined;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      if (p?.isOpen) await new Promise<void>((resolve) => p.close(() => resolve()));
     },
     port: () => 0,
-    control(unit) {
-      const c = controls.get(unit);
-      if (!c) throw new Error(`No simulated unit ${unit}`);
-      return c;
-    },
+    control: (unit) => controlOf(controls, unit),
     dropConnections() {},
     devicesForTest: opts.devices,
+    counts,
   };
 }
