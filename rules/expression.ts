@@ -25,6 +25,13 @@ export interface Scope {
   active: boolean;
 }
 
+/**
+ * Bounds on what one expression may cost to compile and evaluate: far beyond any real rule, far
+ * below what exhausts the stack (parsing recurses once per level of nesting, and so does evaluation).
+ */
+export const MAX_EXPRESSION_LENGTH = 65_536;
+export const MAX_EXPRESSION_DEPTH = 64;
+
 export class ExpressionError extends Error {
   constructor(
     /** What is wrong, without the position. */
@@ -80,6 +87,7 @@ interface Token {
 const OPERATORS = ['<=', '>=', '==', '!=', '&&', '||', '<', '>', '+', '-', '*', '/', '%', '!', '(', ')', ','];
 
 function tokenize(src: string): Token[] {
+  if (src.length > MAX_EXPRESSION_LENGTH) throw new ExpressionError(`longer than ${MAX_EXPRESSION_LENGTH} characters`, MAX_EXPRESSION_LENGTH + 1);
   const out: Token[] = [];
   let i = 0;
   while (i < src.length) {
@@ -135,40 +143,47 @@ export function compile(source: string, names: Names): Compiled {
     if (t.kind !== 'op' || t.text !== text) throw new ExpressionError(`expected "${text}" but found ${describe(t)}`, t.col);
     pos++;
   };
+  // Parentheses, !, unary minus and calls nest; each level is a level of recursion here and when
+  // the rule is evaluated. Chains (a + b + c, a && b && c) are loops, not nesting.
+  let depth = 0;
+  const nested = <T>(t: Token, parse: () => T): T => {
+    if (++depth > MAX_EXPRESSION_DEPTH) throw new ExpressionError(`nested more than ${MAX_EXPRESSION_DEPTH} levels deep`, t.col);
+    const out = parse();
+    depth--;
+    return out;
+  };
 
   const or = (): Node => {
-    let left = and();
+    const operands = [and()];
     while (isOp('||') || isWord('or')) {
       pos++;
-      const l = left;
-      const r = and();
-      left = (s) => {
-        // Strict: a rule that reads a point without a good value is uncertain, whatever the other side says.
-        const a = truth(l(s));
-        const b = truth(r(s));
-        return a || b;
-      };
+      operands.push(and());
     }
-    return left;
+    if (operands.length === 1) return operands[0]!;
+    return (s) => {
+      // Strict: a rule that reads a point without a good value is uncertain, whatever the other side says.
+      let any = false;
+      for (const o of operands) any = truth(o(s)) || any;
+      return any;
+    };
   };
   const and = (): Node => {
-    let left = not();
+    const operands = [not()];
     while (isOp('&&') || isWord('and')) {
       pos++;
-      const l = left;
-      const r = not();
-      left = (s) => {
-        const a = truth(l(s));
-        const b = truth(r(s));
-        return a && b;
-      };
+      operands.push(not());
     }
-    return left;
+    if (operands.length === 1) return operands[0]!;
+    return (s) => {
+      let all = true;
+      for (const o of operands) all = truth(o(s)) && all;
+      return all;
+    };
   };
   const not = (): Node => {
     if (isOp('!') || isWord('not')) {
-      pos++;
-      const inner = not();
+      const t = tokens[pos++]!;
+      const inner = nested(t, not);
       return (s) => !truth(inner(s));
     }
     return compare();
@@ -196,32 +211,27 @@ export function compile(source: string, names: Names): Compiled {
         return (s) => num(left(s)) >= num(right(s)) - (s.active ? s.deadband : 0);
     }
   };
-  const sum = (): Node => {
-    let left = product();
-    while (isOp('+', '-')) {
+  /** Left to right, as ((a + b) - c); text where a number is needed names the operator's column. */
+  const chain = (operand: () => Node, ops: string[], apply: (op: string, a: number, b: number) => number): Node => {
+    const first = operand();
+    const rest: Array<{ op: string; node: Node; num: (v: Value) => number }> = [];
+    while (isOp(...ops)) {
       const op = tokens[pos++]!;
-      const l = left;
-      const r = product();
-      const num = numeric(op.col);
-      left = op.text === '+' ? (s) => num(l(s)) + num(r(s)) : (s) => num(l(s)) - num(r(s));
+      rest.push({ op: op.text, node: operand(), num: numeric(op.col) });
     }
-    return left;
+    if (rest.length === 0) return first;
+    return (s) => {
+      let acc = rest[0]!.num(first(s));
+      for (const r of rest) acc = apply(r.op, acc, r.num(r.node(s)));
+      return acc;
+    };
   };
-  const product = (): Node => {
-    let left = unary();
-    while (isOp('*', '/', '%')) {
-      const op = tokens[pos++]!;
-      const l = left;
-      const r = unary();
-      const num = numeric(op.col);
-      left = op.text === '*' ? (s) => num(l(s)) * num(r(s)) : op.text === '/' ? (s) => num(l(s)) / num(r(s)) : (s) => num(l(s)) % num(r(s));
-    }
-    return left;
-  };
+  const sum = (): Node => chain(product, ['+', '-'], (op, a, b) => (op === '+' ? a + b : a - b));
+  const product = (): Node => chain(unary, ['*', '/', '%'], (op, a, b) => (op === '*' ? a * b : op === '/' ? a / b : a % b));
   const unary = (): Node => {
     if (isOp('-')) {
       const op = tokens[pos++]!;
-      const inner = unary();
+      const inner = nested(op, unary);
       const num = numeric(op.col);
       return (s) => -num(inner(s));
     }
@@ -236,7 +246,7 @@ export function compile(source: string, names: Names): Compiled {
     }
     if (t.kind === 'op' && t.text === '(') {
       pos++;
-      const inner = or();
+      const inner = nested(t, or);
       expect(')');
       return inner;
     }
@@ -246,7 +256,7 @@ export function compile(source: string, names: Names): Compiled {
         const v = t.text === 'true';
         return () => v;
       }
-      if (isOp('(')) return call(t);
+      if (isOp('(')) return nested(t, () => call(t));
       if (names.isPoint(t.text)) {
         const name = t.text;
         points.add(name);
