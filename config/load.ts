@@ -1,7 +1,7 @@
 // Reads a site file: YAML with ${NAME:-default} interpolation, validated by config/schema.ts and by
 // each driver's schema. Every problem is collected and reported at once, with its path and line.
 import { readFileSync } from 'node:fs';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { findDriver } from '../drivers/index.js';
 import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
@@ -31,15 +31,30 @@ export function loadSiteFile(file: string, env: Env = process.env): SiteConfig {
   return parseSite(text, { file, env });
 }
 
+/**
+ * Bounds on what a site file may cost to read, whoever wrote it. A real site file is a few hundred
+ * kB and nests 6 levels; these are far beyond that and far below what exhausts the parser's stack
+ * (about 900 levels) or memory (a YAML alias bomb expands 10 anchors of 10 to 10^10 nodes).
+ */
+export const SITE_FILE_LIMITS = { maxBytes: 4 * 1024 * 1024, maxDepth: 64, maxAliasCount: 100 } as const;
+
 export function parseSite(text: string, opts: { file?: string; env?: Env } = {}): SiteConfig {
   const file = opts.file ?? '<site file>';
+  const yamlProblem = (message: string, line?: number) => new ConfigError(file, [{ path: '(yaml)', message, line }]);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > SITE_FILE_LIMITS.maxBytes) throw yamlProblem(`the file is ${bytes} bytes, at most ${SITE_FILE_LIMITS.maxBytes}`);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  // logLevel error: the library's warnings (collection keys stringified) would go to the console.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   if (doc.errors.length > 0) {
     // Later syntax errors are mostly echoes of the first one.
     const e = doc.errors[0]!;
-    throw new ConfigError(file, [{ path: '(yaml)', message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''), line: e.linePos?.[0].line }]);
+    const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    // The parser catches its own stack overflow and reports it as a syntax error.
+    throw yamlProblem(/^Maximum call stack size exceeded/.test(message) ? tooDeep : message, e.linePos?.[0].line);
   }
+  const deep = deeperThan(doc, SITE_FILE_LIMITS.maxDepth);
+  if (deep) throw yamlProblem(tooDeep, deep.range ? lines.linePos(deep.range[0]).line : undefined);
   const problems: ConfigProblem[] = [];
   const lineOf = (path: Path) => {
     const offset = nodeAt(doc, path)?.range?.[0];
@@ -66,7 +81,13 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     report(path, message);
     unresolved.add(formatPath(path));
   });
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: SITE_FILE_LIMITS.maxAliasCount }) ?? {};
+  } catch (err) {
+    // An alias bomb, or an alias used before its anchor: the library says which (a ReferenceError).
+    throw yamlProblem(aliasMessage((err as Error).message));
+  }
   const base = siteBaseSchema.safeParse(raw);
   if (!base.success) reportZod([], base.error);
 
@@ -85,7 +106,8 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     if (typeof c.id === 'string' && !connectionById.has(c.id)) connectionById.set(c.id, c);
     const driver = typeof c.type === 'string' ? findDriver(c.type) : undefined;
     if (!driver) return;
-    const parsed = driver.connectionSchema.safeParse(c);
+    const parsed = checked(driver.connectionSchema, c, ['connections', i], report);
+    if (!parsed) return;
     if (parsed.success) driverConnections[i] = parsed.data as ConnectionConfig;
     else reportZod(['connections', i], parsed.error);
   });
@@ -116,7 +138,8 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     const driver = typeof connection.type === 'string' ? findDriver(connection.type) : undefined;
     if (!driver) return;
     const own = Object.fromEntries(Object.entries(e).filter(([k]) => !BASE_KEYS.has(k)));
-    const parsed = driver.equipmentSchema.safeParse(own);
+    const parsed = checked(driver.equipmentSchema, own, ['equipment', i], report);
+    if (!parsed) return;
     if (parsed.success) driverEquipment[i] = parsed.data as EquipmentConfig;
     else reportZod(['equipment', i], parsed.error);
   });
@@ -171,6 +194,45 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
   };
 }
 
+/**
+ * A driver's schema run on an entry. A refinement of the driver's that throws on a value it did not
+ * expect (a mapping where a name belongs) is that entry's problem, not the end of the check.
+ */
+function checked(schema: z.ZodType, value: unknown, at: Path, report: (p: Path, m: string) => void) {
+  try {
+    return schema.safeParse(value);
+  } catch (err) {
+    report(at, `cannot be checked: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+}
+
+const tooDeep = `nested too deeply: at most ${SITE_FILE_LIMITS.maxDepth} levels of mappings and lists`;
+
+function aliasMessage(message: string): string {
+  if (/^Excessive alias count/.test(message)) return `aliases expand too far (at most ${SITE_FILE_LIMITS.maxAliasCount} expansions): a YAML alias bomb?`;
+  const unresolved = /^Unresolved alias.*: (.*)$/.exec(message);
+  if (unresolved) return `alias *${unresolved[1]} refers to no anchor before it`;
+  return message.split('\n')[0]!;
+}
+
+/** The first collection nested deeper than `max`, found without recursion (the document may be deep). */
+function deeperThan(doc: Document, max: number): Node | undefined {
+  const stack: Array<[unknown, number]> = [[doc.contents, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (isMap(node) || isSeq(node)) {
+      if (depth >= max) return node;
+      for (const item of node.items) {
+        if (isPair(item)) stack.push([item.key, depth + 1], [item.value, depth + 1]);
+        else stack.push([item, depth + 1]);
+      }
+    } else if (isPair(node)) stack.push([node.key, depth], [node.value, depth]);
+    else if (isAlias(node)) continue;
+  }
+  return undefined;
+}
+
 /** An equipment entry as rules see it, with its template's limits, units and rules applied. */
 function applyTemplate(e: Record<string, unknown>, index: number, parsed: EquipmentConfig | undefined, templates: ReadonlyMap<string, Template>, report: (p: Path, m: string) => void) {
   const at: Path = ['equipment', index];
@@ -196,7 +258,7 @@ function applyTemplate(e: Record<string, unknown>, index: number, parsed: Equipm
   });
   return {
     index,
-    id: String(e.id),
+    id: typeof e.id === 'string' ? e.id : describeValue(e.id),
     name: typeof e.name === 'string' ? e.name : undefined,
     category: typeof e.category === 'string' ? e.category : typeof e.code === 'string' ? (categoryFromCode(e.code) ?? 'other') : (t?.category ?? 'other'),
     template: t?.template,
@@ -237,7 +299,7 @@ function checkCategory(e: Record<string, unknown>, at: Path, report: (p: Path, m
   const code = typeof e.code === 'string' && EQUIPMENT_CODE.test(e.code) ? e.code : undefined;
   const fromCode = code ? categoryFromCode(code) : undefined;
   if (templateCategory && (e.category ?? fromCode ?? templateCategory) !== templateCategory) {
-    report([...at, 'template'], `template ${String(e.template)} is for ${templateCategory} equipment, and this is ${String(e.category ?? fromCode)}`);
+    report([...at, 'template'], `template ${String(e.template)} is for ${templateCategory} equipment, and this is ${typeof e.category === 'string' ? e.category : String(fromCode)}`);
   }
   if (e.category === undefined && e.code === undefined) {
     if (!templateCategory) report([...at, 'category'], 'required when no code or template is given');

@@ -45,7 +45,8 @@ export const simEquipmentSchema = z
   .superRefine(
     (eq, ctx) => {
       // Runs even when other keys failed, so every problem is reported at once: check what is there.
-      const signals: Record<string, { unit: string | undefined }> | undefined = MODELS[eq.model];
+      // A model that is not one of the names (a mapping, `constructor`) was reported by the enum.
+      const signals: Record<string, { unit: string | undefined }> | undefined = typeof eq.model === 'string' && Object.hasOwn(MODELS, eq.model) ? MODELS[eq.model] : undefined;
       if (!signals || !Array.isArray(eq.points)) return;
       eq.points.forEach((p, i) => {
         if (typeof p !== 'object' || p === null || typeof p.name !== 'string') return;
