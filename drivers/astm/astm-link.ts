@@ -13,10 +13,16 @@ export const ETB = 0x17;
 export const CR = 0x0d;
 export const LF = 0x0a;
 
-/** Text characters per frame, at most (E1381: a frame is at most 247 characters). */
+/** Text characters per frame, at most. */
 export const MAX_FRAME_TEXT = 240;
-/** Receiver: no frame for this long ends the message (E1381: 30 s). */
+/** A whole frame, STX through LF, at most (E1381): STX FN, 240 of text, ETX|ETB C1 C2 CR LF. */
+export const MAX_FRAME_BYTES = MAX_FRAME_TEXT + 7;
+/** Receiver: no frame for this long ends the session (E1381: 30 s). */
 export const RECEIVE_TIMEOUT_MS = 30_000;
+/** Receiver: record text of one message, at most (the default of `max_message_size`). */
+export const MAX_MESSAGE_SIZE = 1024 * 1024;
+/** Receiver: ENQ to EOT, at most (the default of `max_session`). */
+export const MAX_SESSION_MS = 10 * 60_000;
 /** Sender: no answer to ENQ or a frame for this long (E1381: 15 s). */
 export const ANSWER_TIMEOUT_MS = 15_000;
 /** Sender: a frame NAKed this many times ends the message (E1381: 6 attempts). */
@@ -47,94 +53,166 @@ export function framesOf(record: string, firstFn: number): Buffer[] {
 export type ReceiverEvent =
   | { kind: 'message'; records: string[] }
   | { kind: 'nak'; reason: string }
-  | { kind: 'aborted'; reason: string };
+  | { kind: 'aborted'; reason: string }
+  /** A limit was hit: a frame too long (NAKed, dropped), a message too large or a session too long (dropped whole). */
+  | { kind: 'refused'; limit: 'frame' | 'message' | 'session'; reason: string };
+
+export interface ReceiverLimits {
+  /** No frame for this long after the last answer ends the session (E1381: 30 s). */
+  receiveTimeoutMs: number;
+  /** Record text of one message, in characters, at most. */
+  maxMessageSize: number;
+  /** ENQ to EOT, at most. */
+  maxSessionMs: number;
+}
 
 /**
  * The receiving side. A message is the records between ENQ and EOT; it is handed over only when the
  * frame that completes it (the terminator record `L`) arrives, before that frame is acknowledged, so
  * the sender never believes a message delivered that was not stored; a message cut off (EOT without
  * a terminator record, a timeout, a closed connection) is discarded whole.
+ *
+ * Memory is bounded whatever the peer sends: one frame buffer of MAX_FRAME_BYTES (a longer frame is
+ * NAKed and the bytes after it are skipped until the next STX, ENQ or EOT), and at most
+ * maxMessageSize characters of records. A message over that size, or a session over maxSessionMs, is
+ * refused: dropped whole, and every frame or ENQ until EOT is NAKed.
  */
 export class AstmReceiver {
-  private state: 'idle' | 'receiving' = 'idle';
+  private state: 'idle' | 'receiving' | 'refusing' = 'idle';
   private expectedFn = 1;
   private lastText: string | undefined;
   private partial = '';
   private records: string[] = [];
-  private frame: number[] | undefined;
-  private lastActivity = 0;
-  private delivered = false;
+  /** Characters of the message so far (records and partial). */
+  private size = 0;
+  /** FN through LF of the frame being received; frameLength -1 outside a frame. */
+  private readonly frame = Buffer.alloc(MAX_FRAME_BYTES - 1);
+  private frameLength = -1;
+  private lastAnswer = 0;
+  private sessionStart = 0;
+  private accepted = 0;
+  private refusal = '';
+  private readonly limits: ReceiverLimits;
 
   constructor(
     /** Stores a complete message; false or a throw = not stored, the sender gets NAK and repeats. */
     private readonly onMessage: (records: string[]) => boolean,
     private readonly onEvent: (e: ReceiverEvent) => void = () => {},
-  ) {}
+    limits: Partial<ReceiverLimits> = {},
+  ) {
+    this.limits = { receiveTimeoutMs: RECEIVE_TIMEOUT_MS, maxMessageSize: MAX_MESSAGE_SIZE, maxSessionMs: MAX_SESSION_MS, ...limits };
+  }
 
   /** Bytes from the line; returns the bytes to answer with. */
   receive(data: Uint8Array, now: number): number[] {
+    this.tick(now);
     const out: number[] = [];
-    for (const b of data) {
-      if (this.frame) {
-        this.frame.push(b);
+    for (let i = 0; i < data.length; i++) {
+      const b = data[i]!;
+      if (this.frameLength >= 0) {
+        this.frame[this.frameLength++] = b;
         if (b === LF) {
-          const frame = this.frame;
-          this.frame = undefined;
-          out.push(this.onFrame(frame, now));
+          const length = this.frameLength;
+          this.frameLength = -1;
+          out.push(this.onFrame(this.frame.subarray(0, length), now));
+        } else if (this.frameLength === this.frame.length) {
+          // A whole frame's worth and no LF: the peer is not sending E1381 frames.
+          this.frameLength = -1;
+          out.push(this.refuse('frame', `frame longer than ${MAX_FRAME_BYTES} characters`, now));
         }
         continue;
       }
       if (b === ENQ) {
-        // A new message; an unfinished one before it is discarded.
-        if (this.state === 'receiving' && this.records.length + this.partial.length > 0) this.abort('ENQ before the message ended');
-        this.start(now);
-        out.push(ACK);
+        out.push(this.enq(now));
       } else if (b === EOT) {
-        if (this.state === 'receiving' && !this.delivered && (this.records.length > 0 || this.partial)) this.abort('EOT before the terminator record');
+        if (this.pending) this.abort('EOT before the terminator record');
         this.state = 'idle';
-      } else if (b === STX && this.state === 'receiving') {
-        this.frame = [];
+      } else if (b === STX && this.state !== 'idle') {
+        this.frameLength = 0;
       }
-      // Anything else outside a frame is line noise: ignored.
+      // Anything else outside a frame is line noise (or the rest of a frame too long): skipped.
     }
-    if (out.length > 0) this.lastActivity = now;
+    if (out.length > 0 && this.state === 'receiving') this.lastAnswer = now;
     return out;
   }
 
-  /** Time passes: a sender silent for RECEIVE_TIMEOUT_MS in the middle of a message loses it. */
+  /**
+   * Time passes: a sender silent for receiveTimeoutMs loses its unfinished message (and a frame it
+   * has begun); a session longer than maxSessionMs is refused.
+   */
   tick(now: number): void {
-    if (this.state === 'receiving' && now - this.lastActivity >= RECEIVE_TIMEOUT_MS) {
-      if (!this.delivered && (this.records.length > 0 || this.partial)) this.abort(`no frame for ${RECEIVE_TIMEOUT_MS / 1000} s`);
+    if (this.state === 'idle') return;
+    if (now - this.lastAnswer >= this.limits.receiveTimeoutMs) {
+      this.frameLength = -1;
+      if (this.pending) this.abort(`no frame for ${seconds(this.limits.receiveTimeoutMs)}`);
       this.state = 'idle';
+    } else if (this.state === 'receiving' && now - this.sessionStart >= this.limits.maxSessionMs) {
+      this.refuse('session', `session longer than ${seconds(this.limits.maxSessionMs)}`, now);
     }
   }
 
   /** The connection closed. */
   close(): void {
-    if (this.state === 'receiving' && !this.delivered && (this.records.length > 0 || this.partial)) this.abort('connection closed');
+    if (this.state !== 'idle' && this.pending) this.abort('connection closed');
+    this.frameLength = -1;
     this.state = 'idle';
   }
 
   get busy(): boolean {
-    return this.state === 'receiving';
+    return this.state !== 'idle';
   }
 
-  private start(now: number): void {
+  /** Bytes held for the frame and the message being received: bounded by the limits. */
+  get buffered(): number {
+    return Math.max(this.frameLength, 0) + this.size;
+  }
+
+  /** When a frame was last accepted (ACK), in the receiver's time; 0 before the first. */
+  get lastAccepted(): number {
+    return this.accepted;
+  }
+
+  private get pending(): boolean {
+    return this.records.length > 0 || this.partial.length > 0;
+  }
+
+  private enq(now: number): number {
+    if (this.state === 'refusing') return this.nak(`ENQ while the session is refused (${this.refusal}); waiting for EOT`);
+    if (this.state === 'receiving') {
+      // A new message; an unfinished one before it is discarded. The session's clock keeps running.
+      if (this.pending) this.abort('ENQ before the message ended');
+    } else {
+      this.sessionStart = now;
+    }
     this.state = 'receiving';
     this.expectedFn = 1;
     this.lastText = undefined;
-    this.partial = '';
+    this.clear();
+    return ACK;
+  }
+
+  private clear(): void {
     this.records = [];
-    this.frame = undefined;
-    this.delivered = false;
-    this.lastActivity = now;
+    this.partial = '';
+    this.size = 0;
   }
 
   private abort(reason: string): void {
-    this.records = [];
-    this.partial = '';
-    this.frame = undefined;
+    this.clear();
     this.onEvent({ kind: 'aborted', reason });
+  }
+
+  /** A limit was hit: for a message or session, it is dropped whole and NAKed until EOT. */
+  private refuse(limit: 'frame' | 'message' | 'session', reason: string, now: number): number {
+    if (limit !== 'frame') {
+      this.clear();
+      this.state = 'refusing';
+      this.refusal = reason;
+      // The refusal runs out after receiveTimeoutMs of its own, whatever the peer sends meanwhile.
+      this.lastAnswer = now;
+    }
+    this.onEvent({ kind: 'refused', limit, reason });
+    return NAK;
   }
 
   private nak(reason: string): number {
@@ -142,47 +220,55 @@ export class AstmReceiver {
     return NAK;
   }
 
-  private onFrame(frame: number[], now: number): number {
-    this.lastActivity = now;
-    // frame: FN text ETX|ETB C1 C2 CR LF (STX already taken)
-    const end = frame.length - 5;
+  /** A frame: FN text ETX|ETB C1 C2 CR LF (STX already taken). */
+  private onFrame(frame: Buffer, now: number): number {
+    const length = frame.length;
+    if (this.state === 'refusing') return this.nak(`frame while the session is refused (${this.refusal}); waiting for EOT`);
+    const end = length - 5;
     const terminator = frame[end];
-    if (frame.length < 6 || (terminator !== ETX && terminator !== ETB) || frame[frame.length - 2] !== CR) return this.nak('frame without ETX or ETB before its checksum');
-    const body = Uint8Array.from(frame.slice(0, end + 1));
+    if (length < 6 || (terminator !== ETX && terminator !== ETB) || frame[length - 2] !== CR) return this.nak('frame without ETX or ETB before its checksum');
+    const body = frame.subarray(0, end + 1);
     const given = String.fromCharCode(frame[end + 1]!, frame[end + 2]!);
     if (given !== checksum(body)) return this.nak(`checksum ${given}, expected ${checksum(body)}`);
     const fn = frame[0]! - 0x30;
-    const text = Buffer.from(frame.slice(1, end)).toString('latin1');
+    const text = frame.toString('latin1', 1, end);
     const previous = (this.expectedFn + 7) % 8;
-    if (fn === previous && this.lastText === text) return ACK; // our ACK was lost: the same frame again
+    if (fn === previous && this.lastText === text) return this.ack(now); // our ACK was lost: the same frame again
     if (fn !== this.expectedFn) return this.nak(`frame number ${fn}, expected ${this.expectedFn}`);
-    if (text.length > MAX_FRAME_TEXT) return this.nak(`frame of ${text.length} characters, at most ${MAX_FRAME_TEXT}`);
-    this.partial += text;
-    if (terminator === ETX) {
+    if (this.size + text.length > this.limits.maxMessageSize) return this.refuse('message', `message longer than ${this.limits.maxMessageSize} characters`, now);
+    const partial = this.partial + text;
+    if (terminator === ETB) {
+      this.partial = partial;
+      this.size += text.length;
+    } else {
       // A record is complete (records end with CR inside the text; a trailing CR is trimmed).
-      const record = this.partial.replace(/\r$/, '');
-      const records = [...this.records, record];
+      const record = partial.replace(/\r$/, '');
       if (record.startsWith('L')) {
+        const records = [...this.records, record];
         let stored: boolean;
         try {
           stored = this.onMessage(records);
         } catch {
           stored = false;
         }
-        if (!stored) {
-          this.partial = this.partial.slice(0, this.partial.length - text.length);
-          return this.nak('the message could not be stored');
-        }
-        this.delivered = true;
+        if (!stored) return this.nak('the message could not be stored');
         this.onEvent({ kind: 'message', records });
-        this.records = [];
+        this.clear();
       } else {
-        this.records = records;
+        this.records.push(record);
+        this.partial = '';
+        this.size += text.length;
       }
-      this.partial = '';
     }
     this.lastText = text;
     this.expectedFn = (this.expectedFn + 1) % 8;
+    return this.ack(now);
+  }
+
+  private ack(now: number): number {
+    this.accepted = now;
     return ACK;
   }
 }
+
+const seconds = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`);

@@ -5,8 +5,8 @@ import { ACK, ANSWER_TIMEOUT_MS, ENQ, EOT, MAX_ATTEMPTS, NAK, framesOf } from '.
 
 export interface SenderOptions {
   write(bytes: Buffer): void;
-  /** Corrupts a frame before it goes out (the first attempt only): for tests and the demo. */
-  corrupt?: (frame: Buffer, index: number) => Buffer | undefined;
+  /** Corrupts a frame before it goes out, asked before each attempt (0 is the first): for tests and the demo. */
+  corrupt?: (frame: Buffer, index: number, attempt: number) => Buffer | undefined;
   answerTimeoutMs?: number;
   busyWaitMs?: number;
   contentionWaitMs?: number;
@@ -58,7 +58,7 @@ export class AstmSender {
       for (const frame of frames) {
         let attempts = 0;
         for (;;) {
-          const corrupted = attempts === 0 ? this.opts.corrupt?.(frame, index) : undefined;
+          const corrupted = this.opts.corrupt?.(frame, index, attempts);
           this.opts.write(corrupted ?? frame);
           attempts++;
           const answer = await this.next(timeout);

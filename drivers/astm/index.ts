@@ -8,20 +8,43 @@ import { backoffDelay } from '../common/backoff.js';
 import type { ConnectionConfig, Driver, DriverContext, DriverDefinition, EquipmentBase, EquipmentConfig } from '../types.js';
 import { AstmReceiver, type ReceiverEvent } from './astm-link.js';
 import { AstmRecordError, resultsOf } from './astm-records.js';
+import { LogBudget } from './log-budget.js';
 import { astmConnectionSchema, astmEquipmentSchema, astmPointSchema, astmSerialConnectionSchema, type AstmConnection } from './schema.js';
 
 const TICK_MS = 1000;
+/** Protocol warnings one connection may log a minute; the rest are counted. */
+const WARNINGS_PER_MINUTE = 10;
+
+/** One open connection (or serial line) and the receiver that reads it. */
+interface Peer {
+  socket: Duplex;
+  receiver: AstmReceiver;
+  connectedAt: number;
+  log: DriverContext['log'];
+}
 
 class AstmDriver implements Driver {
   private server: net.Server | undefined;
-  private socket: net.Socket | undefined;
-  private readonly sockets = new Set<Duplex>();
+  private readonly peers = new Set<Peer>();
   private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private attempt = 0;
   private stopped = false;
-  private readonly receivers = new Set<AstmReceiver>();
-  private readonly counters = { connections: 0, messages: 0, results: 0, naks: 0, aborted: 0, refused: 0 };
+  /** Refused connections are logged at most once a minute, whatever the flood. */
+  private readonly refusals = new LogBudget(1);
+  private readonly counters = {
+    connections: 0,
+    messages: 0,
+    results: 0,
+    naks: 0,
+    aborted: 0,
+    refused: 0,
+    oversizeFrames: 0,
+    oversizeMessages: 0,
+    overlongSessions: 0,
+    idleClosed: 0,
+    rejectedConnections: 0,
+  };
 
   constructor(
     private readonly connection: AstmConnection,
@@ -34,15 +57,16 @@ class AstmDriver implements Driver {
   }
 
   async start(): Promise<void> {
-    this.timer = setInterval(() => {
-      for (const r of this.receivers) r.tick(Date.now());
-    }, TICK_MS);
+    this.timer = setInterval(() => this.tick(Date.now()), TICK_MS);
     const c = this.connection;
     if (c.type === 'astm-serial') return this.openSerial(c);
     const { host, port } = c;
     if (c.mode === 'listen') {
       const server = net.createServer((socket) => this.serve(socket));
       this.server = server;
+      // Node closes a connection over the limit as it arrives, before any of its bytes are read.
+      server.maxConnections = c.max_connections;
+      server.on('drop', (peer) => this.rejected(peer));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
@@ -50,7 +74,7 @@ class AstmDriver implements Driver {
           resolve();
         });
       });
-      this.ctx.log.info({ host, port, instrument: this.instrument.id }, 'Listening for ASTM analyzer');
+      this.ctx.log.info({ host, port, instrument: this.instrument.id, maxConnections: c.max_connections }, 'Listening for ASTM analyzer');
     } else {
       this.dial();
     }
@@ -60,12 +84,36 @@ class AstmDriver implements Driver {
     this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.retry);
-    for (const s of this.sockets) s.destroy();
+    for (const p of this.peers) p.socket.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
   stats(): Record<string, number> {
-    return { ...this.counters };
+    return { ...this.counters, open: this.peers.size };
+  }
+
+  /** Receive timeouts and session limits; in listen mode, connections that bring nothing are closed. */
+  private tick(now: number): void {
+    const c = this.connection;
+    const idleTimeout = c.type === 'astm-tcp' && c.mode === 'listen' ? c.idle_timeout : undefined;
+    for (const p of this.peers) {
+      p.receiver.tick(now);
+      if (idleTimeout !== undefined && now - Math.max(p.connectedAt, p.receiver.lastAccepted) >= idleTimeout && !p.socket.destroyed) {
+        this.counters.idleClosed++;
+        p.log.info({ idleTimeout }, 'ASTM connection closed: no accepted frame within idle_timeout');
+        p.socket.destroy();
+      }
+    }
+  }
+
+  private rejected(peer: { remoteAddress?: string; remotePort?: number } | undefined): void {
+    this.counters.rejectedConnections++;
+    const skipped = this.refusals.take(Date.now());
+    if (skipped === undefined || this.connection.type !== 'astm-tcp') return;
+    this.ctx.log.warn(
+      { instrument: this.instrument.id, peer: `${peer?.remoteAddress ?? '?'}:${peer?.remotePort ?? '?'}`, maxConnections: this.connection.max_connections, refusedBefore: skipped, refusedInAll: this.counters.rejectedConnections },
+      'ASTM connection refused: max_connections are open; further refusals this minute are counted, not logged',
+    );
   }
 
   /** A serial line: opened, and opened again with backoff when it fails or goes away. */
@@ -101,36 +149,54 @@ class AstmDriver implements Driver {
     this.serve(socket);
   }
 
-  private serve(socket: Duplex, peer = socket instanceof net.Socket ? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` : 'serial'): void {
-    const listening = this.connection.type === 'astm-tcp' && this.connection.mode === 'listen';
-    const log = this.ctx.log.child({ instrument: this.instrument.id, peer });
+  private serve(socket: Duplex, peerName = socket instanceof net.Socket ? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` : 'serial'): void {
+    const c = this.connection;
+    const listening = c.type === 'astm-tcp' && c.mode === 'listen';
+    const log = this.ctx.log.child({ instrument: this.instrument.id, peer: peerName });
+    const warnings = new LogBudget(WARNINGS_PER_MINUTE);
+    const warn = (fields: Record<string, unknown>, msg: string) => {
+      const skipped = warnings.take(Date.now());
+      if (skipped !== undefined) log.warn(skipped > 0 ? { ...fields, skippedWarnings: skipped } : fields, msg);
+    };
     this.counters.connections++;
-    this.sockets.add(socket);
     const receiver = new AstmReceiver(
       (records) => this.store(records, log),
       (e: ReceiverEvent) => {
         if (e.kind === 'nak') {
           this.counters.naks++;
-          log.warn({ reason: e.reason }, 'ASTM frame refused (NAK); the analyzer sends it again');
+          warn({ reason: e.reason }, 'ASTM frame refused (NAK); the analyzer sends it again');
         } else if (e.kind === 'aborted') {
           this.counters.aborted++;
-          log.warn({ reason: e.reason }, 'ASTM message dropped whole: it did not end');
+          warn({ reason: e.reason }, 'ASTM message dropped whole: it did not end');
+        } else if (e.kind === 'refused') {
+          if (e.limit === 'frame') this.counters.oversizeFrames++;
+          else if (e.limit === 'message') this.counters.oversizeMessages++;
+          else this.counters.overlongSessions++;
+          warn({ reason: e.reason, limit: e.limit }, e.limit === 'frame' ? 'ASTM frame refused (NAK) and skipped: longer than E1381 allows' : 'ASTM message refused and dropped whole: over its limit; frames are NAKed until EOT');
         }
       },
+      { receiveTimeoutMs: c.receive_timeout, maxMessageSize: c.max_message_size, maxSessionMs: c.max_session },
     );
-    this.receivers.add(receiver);
-    socket.on('connect', () => log.info('ASTM analyzer connected'));
+    const peer: Peer = { socket, receiver, connectedAt: Date.now(), log };
+    this.peers.add(peer);
+    socket.on('connect', () => {
+      peer.connectedAt = Date.now();
+      log.info('ASTM analyzer connected');
+    });
     if (listening) log.info('ASTM analyzer connected');
     socket.on('data', (data: Buffer) => {
       const answer = receiver.receive(data, Date.now());
-      if (answer.length > 0 && !socket.destroyed) socket.write(Buffer.from(answer));
+      // A peer that does not read our answers is not read either: its bytes wait in the kernel.
+      if (answer.length > 0 && !socket.destroyed && !socket.write(Buffer.from(answer))) {
+        socket.pause();
+        socket.once('drain', () => socket.resume());
+      }
     });
     socket.on('error', (err) => log.debug({ err: err.message }, 'ASTM connection error'));
     socket.on('close', () => {
       receiver.close();
-      this.receivers.delete(receiver);
-      this.sockets.delete(socket);
-      if (!this.stopped) log.info('ASTM analyzer disconnected');
+      this.peers.delete(peer);
+      if (!this.stopped) log.info(warnings.skipped > 0 ? { skippedWarnings: warnings.skipped } : {}, 'ASTM analyzer disconnected');
     });
   }
 

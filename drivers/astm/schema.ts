@@ -1,5 +1,20 @@
 import { z } from 'zod';
-import { duration, identifier, pointName, port, reconnect } from '../../config/primitives.js';
+import { duration, identifier, pointName, port, reconnect, size } from '../../config/primitives.js';
+
+// Limits that keep one misbehaving peer from taking the gateway's memory or the listener's slots.
+const positive = { error: 'expected more than 0' };
+const receiveTimeout = duration
+  .refine((ms) => ms > 0, positive)
+  .prefault('30s')
+  .meta({ description: 'A session with no frame for this long ends; its unfinished message is dropped whole (E1381: 30 s). A frame begun must also be complete within this time.', 'x-examples': ['30s'] });
+const maxMessageSize = size
+  .refine((n) => n > 0, positive)
+  .prefault('1MiB')
+  .meta({ description: 'Record text of one message, at most. A longer message is refused: dropped whole, counted, logged once; its frames are NAKed until the analyzer ends the session with EOT.', 'x-examples': ['1MiB', '4MiB'] });
+const maxSession = duration
+  .refine((ms) => ms > 0, positive)
+  .prefault('10m')
+  .meta({ description: 'One session (ENQ to EOT), at most. A longer session is refused like a message over max_message_size; messages it delivered before are kept.', 'x-examples': ['10m'] });
 
 export const astmConnectionSchema = z
   .strictObject({
@@ -8,7 +23,18 @@ export const astmConnectionSchema = z
     mode: z.enum(['listen', 'connect']).default('listen').meta({ description: '`listen`: the analyzer connects to the gateway; `connect`: the gateway connects to the analyzer (or to its serial device server).' }),
     host: z.string().min(1).default('127.0.0.1').meta({ description: 'Address to listen on (listen) or to connect to (connect).', examples: ['0.0.0.0', '10.0.0.21'] }),
     port: port.meta({ description: 'TCP port.', examples: [5100] }),
-    receive_timeout: duration.prefault('30s').meta({ description: 'A message with no frame for this long is dropped whole (E1381: 30 s).', 'x-examples': ['30s'] }),
+    receive_timeout: receiveTimeout,
+    max_message_size: maxMessageSize,
+    max_session: maxSession,
+    max_connections: z
+      .int()
+      .min(1)
+      .default(4)
+      .meta({ description: 'Listen mode: connections open at once, at most. One more is closed as it arrives; refusals are counted and logged at most once a minute.', examples: [4, 1] }),
+    idle_timeout: duration
+      .refine((ms) => ms > 0, positive)
+      .prefault('5m')
+      .meta({ description: 'Listen mode: a connection that brings no accepted frame for this long (silent, line noise, refused frames) is closed; an analyzer connects again when it has results.', 'x-examples': ['5m', '1h'] }),
     reconnect: reconnect.meta({ description: 'Backoff between connection attempts (connect mode).' }),
   })
   .meta({ title: 'astm-tcp connection' });
@@ -22,7 +48,9 @@ export const astmSerialConnectionSchema = z
     data_bits: z.union([z.literal(7), z.literal(8)]).default(8).meta({ description: 'Data bits.', examples: [8] }),
     parity: z.enum(['none', 'even', 'odd']).default('none').meta({ description: 'Parity.', examples: ['none'] }),
     stop_bits: z.union([z.literal(1), z.literal(2)]).default(1).meta({ description: 'Stop bits.', examples: [1] }),
-    receive_timeout: duration.prefault('30s').meta({ description: 'A message with no frame for this long is dropped whole (E1381: 30 s).', 'x-examples': ['30s'] }),
+    receive_timeout: receiveTimeout,
+    max_message_size: maxMessageSize,
+    max_session: maxSession,
     reconnect: reconnect.meta({ description: 'Backoff between attempts to open the port.' }),
   })
   .meta({ title: 'astm-serial connection' });

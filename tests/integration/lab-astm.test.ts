@@ -167,7 +167,7 @@ describe('lab results over ASTM', () => {
     const pty = await startPtyPair(dir);
     cleanup.push(() => pty.stop());
     const site = testSite({ port: await freePort(), dataDir: dir });
-    site.connections.push({ id: 'com1', type: 'astm-serial', path: pty.a, baud_rate: 9600, data_bits: 8, parity: 'none', stop_bits: 1, receive_timeout: 30_000, reconnect: { initial_delay: 200, max_delay: 1000, jitter: 0.2 } } as never);
+    site.connections.push({ id: 'com1', type: 'astm-serial', path: pty.a, baud_rate: 9600, data_bits: 8, parity: 'none', stop_bits: 1, receive_timeout: 30_000, max_message_size: 1024 * 1024, max_session: 600_000, reconnect: { initial_delay: 200, max_delay: 1000, jitter: 0.2 } } as never);
     site.equipment.push({ id: 'LA-3', category: 'lab_analyzer', connection: 'com1', poll_interval: 1000, points: [] } as never);
     const gw = createGateway(site, silent);
     cleanup.push(() => gw.stop());
@@ -191,7 +191,7 @@ describe('lab results over ASTM', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-lab-again-'));
     const site = (mqttPort: number) => {
       const s = testSite({ port: mqttPort, dataDir });
-      s.connections.push({ id: 'astm-1', type: 'astm-tcp', mode: 'listen', host: '127.0.0.1', port: astmPort, receive_timeout: 30_000, reconnect: { initial_delay: 200, max_delay: 1000, jitter: 0.2 } } as never);
+      s.connections.push({ id: 'astm-1', type: 'astm-tcp', mode: 'listen', host: '127.0.0.1', port: astmPort, receive_timeout: 30_000, max_message_size: 1024 * 1024, max_session: 600_000, max_connections: 4, idle_timeout: 300_000, reconnect: { initial_delay: 200, max_delay: 1000, jitter: 0.2 } } as never);
       s.equipment.push({ id: 'LA-2', category: 'lab_analyzer', connection: 'astm-1', poll_interval: 1000, points: [] } as never);
       return s;
     };

@@ -61,7 +61,7 @@ describe('ASTM E1381 low level', () => {
     const sender: AstmSender = new AstmSender({
       write: (b) => setImmediate(() => sender.receive(Uint8Array.from(r.receive(b, Date.now())))),
       // Frame 3 goes out once with a flipped character.
-      corrupt: (f, i) => (i === 2 ? Buffer.from(f.toString('latin1').replace('S-1001', 'S-1OO1'), 'latin1') : undefined),
+      corrupt: (f, i, attempt) => (i === 2 && attempt === 0 ? Buffer.from(f.toString('latin1').replace('S-1001', 'S-1OO1'), 'latin1') : undefined),
     });
     expect(await sender.send(MESSAGE)).toMatchObject({ ok: true, naks: 1 });
     expect(events.filter((e) => e.kind === 'nak')).toEqual([{ kind: 'nak', reason: expect.stringMatching(/^checksum [0-9A-F]{2}, expected [0-9A-F]{2}$/) }]);

@@ -1,0 +1,165 @@
+// What the receiver does with a peer that does not keep to E1381: every input is bounded, a refused
+// message is dropped whole, and the line resynchronises on the next STX, ENQ or EOT.
+import { describe, expect, it } from 'vitest';
+import { ACK, AstmReceiver, checksum, ENQ, EOT, ETX, framesOf, MAX_FRAME_BYTES, NAK, STX, type ReceiverEvent, type ReceiverLimits } from '../../../../drivers/astm/astm-link.js';
+import { AstmSender } from '../../../../drivers/astm/astm-sender.js';
+import { LogBudget } from '../../../../drivers/astm/log-budget.js';
+
+function receiver(limits: Partial<ReceiverLimits> = {}) {
+  const stored: string[][] = [];
+  const events: ReceiverEvent[] = [];
+  const r = new AstmReceiver(
+    (records) => {
+      stored.push(records);
+      return true;
+    },
+    (e) => events.push(e),
+    limits,
+  );
+  return { r, stored, events };
+}
+
+/** The frames of a message, numbered from 1, as one buffer. */
+const message = (records: string[]) => {
+  let fn = 1;
+  return Buffer.concat(
+    records.flatMap((record) => {
+      const frames = framesOf(`${record}\r`, fn);
+      fn = (fn + frames.length) % 8;
+      return frames;
+    }),
+  );
+};
+const bytes = (...b: number[]) => Uint8Array.from(b);
+const SMALL = ['H|\\^&|||A', 'O|1|S-1||^^^GLU', 'R|1|^^^GLU|5.6|mmol/L', 'L|1|N'];
+
+describe('ASTM receiver limits', () => {
+  it('NAKs a frame longer than 247 characters once, skips the rest of it, and takes the next frame', () => {
+    const { r, stored, events } = receiver();
+    expect(r.receive(bytes(ENQ), 0)).toEqual([ACK]);
+    // A frame whose text is one character too long, with a correct checksum, ETX and CR LF.
+    const body = Buffer.from(`1${'A'.repeat(241)}${String.fromCharCode(ETX)}`, 'latin1');
+    const tooLong = Buffer.concat([bytes(STX), body, Buffer.from(`${checksum(body)}\r\n`, 'latin1')]);
+    expect(tooLong.length).toBe(MAX_FRAME_BYTES + 1);
+    expect(r.receive(tooLong, 1)).toEqual([NAK]);
+    expect(events).toEqual([{ kind: 'refused', limit: 'frame', reason: 'frame longer than 247 characters' }]);
+    // A frame of exactly 247 characters is taken.
+    const full = framesOf(`H|\\^&|||A\r${'x'.repeat(300)}`, 1)[0]!;
+    expect(full.length).toBe(MAX_FRAME_BYTES);
+    expect(r.receive(full, 2)).toEqual([ACK]);
+  });
+
+  it('holds at most one frame of an endless frame (10 MiB without LF), then resynchronises on EOT and ENQ', () => {
+    const { r, stored, events } = receiver();
+    r.receive(bytes(ENQ, STX), 0);
+    const chunk = Buffer.alloc(64 * 1024, 0x41);
+    const answers: number[] = [];
+    let most = 0;
+    for (let i = 0; i < 160; i++) {
+      answers.push(...r.receive(chunk, 1));
+      most = Math.max(most, r.buffered);
+    }
+    expect(most).toBeLessThan(MAX_FRAME_BYTES);
+    expect(answers).toEqual([NAK]);
+    expect(events.filter((e) => e.kind === 'refused')).toHaveLength(1);
+    expect(r.receive(Buffer.concat([bytes(EOT, ENQ), message(SMALL), bytes(EOT)]), 2).filter((b) => b === NAK)).toEqual([]);
+    expect(stored).toEqual([SMALL]);
+  });
+
+  it('keeps nothing of bytes outside a session: STX without ENQ is line noise', () => {
+    const { r, events } = receiver();
+    expect(r.receive(Buffer.concat([bytes(STX), Buffer.alloc(100_000, 0x41), message(SMALL)]), 0)).toEqual([]);
+    expect(r.buffered).toBe(0);
+    expect(events).toEqual([]);
+  });
+
+  it('refuses a message over max_message_size: dropped whole, logged once, NAKed until EOT; the next session is taken', () => {
+    const { r, stored, events } = receiver({ maxMessageSize: 1000 });
+    r.receive(bytes(ENQ), 0);
+    const big = ['H|\\^&|||A', `C|1|I|${'x'.repeat(2000)}`, 'L|1|N'];
+    const frames = message(big);
+    const answers = r.receive(frames, 1);
+    // H (10 characters) and four frames of the comment (960) are taken; the fifth would pass 1000.
+    expect(answers.slice(0, 6)).toEqual([ACK, ACK, ACK, ACK, ACK, NAK]);
+    expect(answers.slice(6).every((b) => b === NAK)).toBe(true);
+    expect(events.filter((e) => e.kind === 'refused')).toEqual([{ kind: 'refused', limit: 'message', reason: 'message longer than 1000 characters' }]);
+    expect(r.buffered).toBe(0);
+    // Still refusing: an ENQ is answered NAK (busy) until the analyzer ends the session.
+    expect(r.receive(bytes(ENQ), 2)).toEqual([NAK]);
+    expect(r.receive(Buffer.concat([bytes(EOT, ENQ), message(SMALL), bytes(EOT)]), 3).includes(NAK)).toBe(false);
+    expect(stored).toEqual([SMALL]);
+  });
+
+  it('refuses a session over max_session: the unfinished message is dropped, the messages before it kept', () => {
+    const { r, stored, events } = receiver({ maxSessionMs: 60_000, receiveTimeoutMs: 30_000 });
+    r.receive(bytes(ENQ), 0);
+    r.receive(message(SMALL), 1000);
+    // A second message in the same session, sent a frame every 20 s: within receive_timeout each time.
+    let t = 1000;
+    for (const f of framesOf('H|\\^&|||B\r', 5)) expect(r.receive(f, (t += 20_000))).toEqual([ACK]);
+    // An ENQ in the middle does not restart the session's clock.
+    expect(r.receive(bytes(ENQ), (t += 20_000))).toEqual([ACK]);
+    expect(r.receive(framesOf('H|\\^&|||C\r', 1)[0]!, (t += 5_000))).toEqual([ACK]);
+    r.tick(60_000);
+    expect(events.filter((e) => e.kind === 'refused')).toEqual([{ kind: 'refused', limit: 'session', reason: 'session longer than 1 min' }]);
+    expect(r.buffered).toBe(0);
+    expect(r.receive(framesOf('L|1|N\r', 2)[0]!, 61_000)).toEqual([NAK]);
+    expect(stored).toEqual([SMALL]);
+    // The refusal runs out by itself after receive_timeout, even if the peer keeps sending.
+    r.receive(framesOf('L|1|N\r', 2)[0]!, 80_000);
+    r.tick(90_000);
+    expect(r.busy).toBe(false);
+    expect(r.receive(Buffer.concat([bytes(ENQ), message(SMALL), bytes(EOT)]), 91_000).includes(NAK)).toBe(false);
+    expect(stored).toEqual([SMALL, SMALL]);
+  });
+
+  it('uses the configured receive timeout, and drops a frame trickled one byte a second', () => {
+    const { r, stored, events } = receiver({ receiveTimeoutMs: 5000 });
+    r.receive(bytes(ENQ), 0);
+    r.receive(framesOf('H|\\^&|||A\r', 1)[0]!, 100);
+    const frame = framesOf('L|1|N\r', 2)[0]!;
+    let t = 100;
+    const answers: number[] = [];
+    for (const b of frame) answers.push(...r.receive(bytes(b), (t += 1000)));
+    // Past 5 s without an answer: the message and the frame begun are dropped; the rest is noise.
+    expect(answers).toEqual([]);
+    expect(events).toEqual([{ kind: 'aborted', reason: 'no frame for 5 s' }]);
+    expect(r.busy).toBe(false);
+    expect(r.buffered).toBe(0);
+    expect(stored).toEqual([]);
+  });
+
+  it('tells when a frame was last accepted, so a connection that brings none can be closed', () => {
+    const { r } = receiver();
+    r.receive(bytes(ENQ), 10);
+    expect(r.lastAccepted).toBe(0);
+    r.receive(framesOf('H|\\^&|||A\r', 1)[0]!, 20);
+    expect(r.lastAccepted).toBe(20);
+    r.receive(framesOf('H|\\^&|||A\r', 3)[0]!, 30); // out of sequence: NAK
+    expect(r.lastAccepted).toBe(20);
+  });
+
+  it('a sender whose every frame has a bad checksum gives up after 6 attempts, and nothing is stored', async () => {
+    const { r, stored, events } = receiver();
+    const sender: AstmSender = new AstmSender({
+      write: (b) => setImmediate(() => sender.receive(Uint8Array.from(r.receive(b, Date.now())))),
+      corrupt: (frame) => Buffer.concat([frame.subarray(0, -4), Buffer.from('ZZ\r\n')]),
+    });
+    expect(await sender.send(SMALL)).toEqual({ ok: false, reason: 'frame 1 refused 6 times' });
+    expect(events.filter((e) => e.kind === 'nak')).toHaveLength(6);
+    expect(stored).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(r.busy).toBe(false);
+  });
+});
+
+describe('log budget', () => {
+  it('lets a few lines a minute through and tells how many were skipped', () => {
+    const budget = new LogBudget(2, 60_000);
+    const taken = Array.from({ length: 1000 }, (_, i) => budget.take(i));
+    expect(taken.filter((t) => t !== undefined)).toEqual([0, 0]);
+    expect(budget.skipped).toBe(998);
+    expect(budget.take(60_000)).toBe(998);
+    expect(budget.skipped).toBe(0);
+  });
+});
