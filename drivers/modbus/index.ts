@@ -203,7 +203,7 @@ class ModbusDriver implements Driver {
           this.counters.failures++;
           // An exception or a refused answer is an answer: the device is alive and the poll goes on
           // with its other requests. No answer, or no connection, ends this poll of the unit.
-          if (failure.kind === 'timeout' || failure.kind === 'connection') deviceFailure = failure;
+          if (failure.kind === 'timeout' || failure.kind === 'framing' || failure.kind === 'connection') deviceFailure = failure;
         }
       }
       for (const i of req.points) {
@@ -217,13 +217,16 @@ class ModbusDriver implements Driver {
       }
     }
 
-    if (deviceFailure) {
+    // A unit is backed off when it does not answer or breaks the byte stream; not when the
+    // connection it shares is down or was reset because of another unit (that would slow the
+    // healthy ones down).
+    if (deviceFailure && deviceFailure.kind !== 'connection') {
       health.failures++;
       health.reason = deviceFailure.reason;
       if (health.failures === this.conn.failures_before_backoff) {
         this.log.warn({ equipment: g.eq.id, unit, reason: health.reason, every: this.conn.backoff_poll_interval }, 'Modbus unit keeps failing; polling it at the reduced rate until it answers');
       }
-    } else {
+    } else if (!deviceFailure) {
       if (backedOff) this.log.info({ equipment: g.eq.id, unit }, 'Modbus unit answers again');
       health.failures = 0;
     }

@@ -12,17 +12,21 @@ import {
   checkReadAnswer,
   FramingError,
   MAX_RTU_FRAME,
-  parseRtuFrame,
   readPdu,
   type ReadRequest,
-  rtuAnswerLength,
+  rtuAnswerIn,
+  rtuAnswerOf,
   rtuFrame,
   tcpFrame,
   TcpDeframer,
 } from './protocol.js';
 import type { ModbusConnection } from './schema.js';
 
-export type FailureKind = 'timeout' | 'exception' | 'protocol' | 'connection';
+/**
+ * timeout: no answer; exception: the device refused; protocol: an answer that does not fit its
+ * request; framing: a byte stream that is not Modbus (the connection is reset); connection: no link.
+ */
+export type FailureKind = 'timeout' | 'exception' | 'protocol' | 'framing' | 'connection';
 
 /** A failed request, with the reason users see as the quality reason. */
 export class ModbusFailure extends Error {
@@ -77,8 +81,8 @@ interface Pending {
   reject(f: ModbusFailure): void;
 }
 
-/** Transaction ids of answers given up on, remembered so their late answers are recognised. */
-const LATE_IDS = 64;
+/** Transaction ids of finished requests, remembered so a late or repeated answer is recognised. */
+const RECENT_IDS = 64;
 
 /** Time the line must be quiet before an RTU request goes out (at least 3.5 characters). */
 export function interFrameSilence(conn: ModbusConnection): number {
@@ -105,14 +109,14 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
   let connects = 0;
   let inFlight = 0;
   const waiting: Array<() => void> = [];
-  /** Failures in a row with no good answer between them: timeouts and refused answers. */
+  /** Requests in a row that got no answer of theirs (timeouts, another request's transaction id). */
   let failuresInRow = 0;
   let lastRefusal = '';
 
   // Modbus TCP: answers matched to requests by transaction id.
   const deframer = new TcpDeframer();
   const pending = new Map<number, Pending>();
-  const lateIds: number[] = [];
+  const recentIds: number[] = [];
   let nextTid = 1;
   // RTU: one request at a time, its answer gathered here (never more than one frame's bytes).
   let current: Pending | undefined;
@@ -123,8 +127,11 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
 
   const settle = (p: Pending, outcome: number[] | ModbusFailure) => {
     clearTimeout(p.timer);
-    if (tcp) pending.delete(p.tid);
-    else if (current === p) current = undefined;
+    if (tcp) {
+      pending.delete(p.tid);
+      recentIds.push(p.tid);
+      if (recentIds.length > RECENT_IDS) recentIds.shift();
+    } else if (current === p) current = undefined;
     if (Array.isArray(outcome)) {
       failuresInRow = 0;
       lastRefusal = '';
@@ -134,19 +141,15 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     if (outcome.kind === 'exception') failuresInRow = 0; // an exception is an answer: the device is there
     if (outcome.kind === 'protocol') {
       stats.badAnswers++;
-      failuresInRow++;
       if (outcome.reason !== lastRefusal) log.warn({ where, unit: p.req.unit, reason: outcome.reason }, 'Modbus answer refused; its points are bad');
       lastRefusal = outcome.reason;
     }
     p.reject(outcome);
-    if (failuresInRow >= conn.failures_before_reset && port && !tcp && conn.type === 'modbus-rtu') {
-      // A serial port cannot be reset by closing it; drop what it holds and start clean.
-      failuresInRow = 0;
-      (port as SerialPort).flush(() => {});
-    } else if (failuresInRow >= conn.failures_before_reset && port && conn.type !== 'modbus-rtu') {
-      failuresInRow = 0;
-      reset(`${conn.failures_before_reset} failed requests in a row`);
-    }
+    if (failuresInRow < conn.timeouts_before_reset || !port) return;
+    failuresInRow = 0;
+    // A serial port cannot be reset by closing it: drop what it holds and start clean.
+    if (conn.type === 'modbus-rtu') (port as SerialPort).flush(() => {});
+    else reset(`${conn.timeouts_before_reset} requests in a row without their answer`);
   };
 
   const answer = (p: Pending, unit: number, pdu: Buffer) => {
@@ -161,18 +164,26 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     } catch (err) {
       if (!(err instanceof FramingError)) throw err;
       stats.framingErrors++;
-      reset(`framing error: ${err.reason}`);
+      // The stream broke while these requests waited. Their device broke it when it is the only
+      // one waiting and no answer is overdue; otherwise late bytes of an answer given up on may
+      // have (a device that trickles), and no device is blamed (backed off) for it.
+      const reason = `framing error: ${err.reason}`;
+      const kind = pending.size === 1 && failuresInRow === 0 ? 'framing' : 'connection';
+      for (const p of [...pending.values()]) settle(p, new ModbusFailure(kind, reason));
+      reset(reason);
       return;
     }
     for (const f of frames) {
       const p = pending.get(f.tid);
       if (p) {
         answer(p, f.unit, f.pdu);
-      } else if (lateIds.includes(f.tid)) {
+      } else if (recentIds.includes(f.tid)) {
         stats.lateAnswers++;
       } else if (pending.size === 1) {
         // One request waits and the answer names another: the device mixed its transactions up.
+        // Answers shifted by one request are out of step, like a timeout: it counts towards a reset.
         const only = pending.values().next().value!;
+        failuresInRow++;
         settle(only, new ModbusFailure('protocol', `transaction id ${f.tid}, expected ${only.tid}`));
       } else {
         stats.lateAnswers++;
@@ -192,32 +203,40 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
       return refuseRtu(p, `answer longer than ${MAX_RTU_FRAME} bytes`);
     }
     rx = rx.length === 0 ? Buffer.from(data) : Buffer.concat([rx, data]);
-    const length = rtuAnswerLength(rx);
-    if (length === undefined || rx.length < length) return;
-    if (length > MAX_RTU_FRAME) return refuseRtu(p, `answer of ${length} bytes, at most ${MAX_RTU_FRAME}`);
-    const frame = parseRtuFrame(rx.subarray(0, length));
-    if (rx.length > length) {
-      // More than one answer's bytes: a duplicate or noise. Drop them and let the line go quiet.
-      stats.strayBytes += rx.length - length;
+    const frame = rtuAnswerIn(rx, p.req);
+    if (!frame) return;
+    if (rx.length > frame.length) {
+      // More than one answer's bytes: a duplicate or noise. Dropped, and the line must go quiet.
+      stats.strayBytes += rx.length - frame.length;
       draining = true;
     }
-    rx = Buffer.alloc(0);
     if ('error' in frame) return refuseRtu(p, frame.error);
+    rx = Buffer.alloc(0);
     answer(p, frame.unit, frame.pdu);
   };
 
-  const refuseRtu = (p: Pending, reason: string) => {
-    rx = Buffer.alloc(0);
-    draining = true;
-    settle(p, new ModbusFailure('protocol', reason));
+  /** Why a frame that came whole but late cannot be the answer. */
+  const checkOrTimeout = (req: ReadRequest, unit: number, pdu: Buffer) => {
+    const check = checkReadAnswer(req, unit, pdu);
+    return check.ok ? 'timeout' : check.reason;
   };
 
-  /** Closes the connection on the gateway's own initiative and opens it again with backoff. */
+  const refuseRtu = (p: Pending, reason: string, kind: FailureKind = 'protocol') => {
+    rx = Buffer.alloc(0);
+    draining = true;
+    settle(p, new ModbusFailure(kind, reason));
+  };
+
+  /** Closes the connection on the gateway's own initiative and opens it again at once. */
   const reset = (reason: string) => {
     if (!port) return;
     stats.resets++;
+    reopened ??= new Promise((resolve) => (reopenedNow = resolve));
     lost(port, reason, true);
   };
+  /** While the gateway reopens a connection it reset itself, requests wait for it (a few ms). */
+  let reopened: Promise<void> | undefined;
+  let reopenedNow = () => {};
 
   const failAll = (f: ModbusFailure) => {
     for (const p of [...pending.values()]) settle(p, f);
@@ -273,6 +292,15 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     });
 
   const open = async () => {
+    try {
+      await openOnce();
+    } finally {
+      reopened = undefined;
+      reopenedNow();
+    }
+  };
+
+  const openOnce = async () => {
     let p: Duplex;
     try {
       p = conn.type === 'modbus-rtu' ? await openSerial(conn) : await connectSocket(conn.host, conn.port);
@@ -339,15 +367,16 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
         reject,
         timer: setTimeout(() => {
           stats.timeouts++;
-          if (tcp) {
-            lateIds.push(tid);
-            if (lateIds.length > LATE_IDS) lateIds.shift();
-          } else {
-            // Whatever of this answer still comes must not be taken for the next one.
-            rx = Buffer.alloc(0);
-            draining = true;
-          }
           failuresInRow++;
+          if (!tcp && rx.length > 0) {
+            // Part of an answer came: say what was wrong with it. Whatever of it still comes must
+            // not be taken for the next answer.
+            const partial = rtuAnswerOf(rx);
+            // A device that answers too slowly is backed off like one that does not answer at all.
+            refuseRtu(entry, 'error' in partial ? `timeout: ${rx.length} bytes of an answer (${partial.error})` : checkOrTimeout(entry.req, partial.unit, partial.pdu), 'timeout');
+            return;
+          }
+          if (!tcp) draining = true;
           settle(entry, new ModbusFailure('timeout', 'timeout'));
         }, conn.timeout),
       };
@@ -396,6 +425,7 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     async read(unit, area, start, count) {
       await acquire();
       try {
+        if (!connected && reopened) await Promise.race([reopened, new Promise((r) => setTimeout(r, conn.timeout))]);
         if (!tcp && !(await quiet(Date.now() + conn.timeout))) {
           stats.timeouts++;
           throw new ModbusFailure('timeout', 'line never quiet: bytes keep arriving unasked');

@@ -179,29 +179,38 @@ export class FramingError extends Error {
   }
 }
 
-export type RtuAnswer = { unit: number; pdu: Buffer } | { error: string };
+export type RtuAnswer = { length: number; unit: number; pdu: Buffer } | { length: number; error: string };
+
+const crcAt = (buf: Uint8Array, n: number) => buf[n - 2]! | (buf[n - 1]! << 8);
 
 /**
- * The length of the RTU answer that starts `buf`, once enough of it has arrived to know (address and
- * function code, and for a normal read answer its byte count); undefined while it cannot be known.
+ * The RTU answer to `req` at the start of `buf`, once it can be told; undefined while more bytes may
+ * complete it. An RTU frame has no length field of its own: the answer is taken at the length its
+ * request calls for, or at the length its own byte count says, whichever has a valid CRC, so that an
+ * intact frame with a wrong byte count is refused for its byte count, not for a CRC.
  */
-export function rtuAnswerLength(buf: Uint8Array): number | undefined {
+export function rtuAnswerIn(buf: Uint8Array, req: ReadRequest): RtuAnswer | undefined {
   if (buf.length < 2) return undefined;
-  const fc = buf[1]!;
-  if (fc & 0x80) return 5; // address, function, exception code, CRC
-  if (fc >= 1 && fc <= 4) return buf.length < 3 ? undefined : 5 + buf[2]!;
-  // Any other function code cannot be an answer to a read: take what has come as one bad frame.
-  return buf.length;
+  const exception = (buf[1]! & 0x80) !== 0;
+  if (!exception && buf.length < 3) return undefined;
+  const own = exception ? 5 : 5 + buf[2]!;
+  const lengths = [...new Set([own, exception ? 5 : 5 + expectedByteCount(req.area, req.count)])].sort((a, b) => a - b);
+  for (const n of lengths) {
+    if (n <= MAX_RTU_FRAME && buf.length >= n && crcAt(buf, n) === crc16(buf, 0, n - 2)) return { length: n, unit: buf[0]!, pdu: Buffer.from(buf.subarray(1, n - 2)) };
+  }
+  if (own > MAX_RTU_FRAME) return { length: buf.length, error: `answer of ${own} bytes, at most ${MAX_RTU_FRAME}` };
+  if (buf.length < lengths.at(-1)!) return undefined;
+  return { length: buf.length, error: crcError(buf, own) };
 }
 
-/** The answer in a complete RTU frame, or why it is not one. */
-export function parseRtuFrame(frame: Uint8Array): RtuAnswer {
-  if (frame.length < 4) return { error: `frame of ${frame.length} bytes` };
-  const crc = frame[frame.length - 2]! | (frame[frame.length - 1]! << 8);
-  const expected = crc16(frame, 0, frame.length - 2);
-  if (crc !== expected) return { error: `CRC ${hex(crc)}, expected ${hex(expected)}` };
-  return { unit: frame[0]!, pdu: Buffer.from(frame.subarray(1, frame.length - 2)) };
+/** An RTU frame that arrived whole (the line went quiet, or its time ran out): its answer, or why not. */
+export function rtuAnswerOf(frame: Uint8Array): RtuAnswer {
+  if (frame.length < 4) return { length: frame.length, error: `frame of ${frame.length} bytes` };
+  if (crcAt(frame, frame.length) !== crc16(frame, 0, frame.length - 2)) return { length: frame.length, error: crcError(frame, frame.length) };
+  return { length: frame.length, unit: frame[0]!, pdu: Buffer.from(frame.subarray(1, frame.length - 2)) };
 }
+
+const crcError = (buf: Uint8Array, n: number) => `CRC ${hex(crcAt(buf, n))}, expected ${hex(crc16(buf, 0, n - 2))}`;
 
 const hex = (n: number) => `0x${n.toString(16).padStart(4, '0')}`;
 

@@ -13,7 +13,7 @@ const common = {
   max_gap: z.int().min(0).max(124).default(16).meta({ description: 'Unused registers a request may read to join two points into one request (coils and discrete inputs: 16 times as many bits).', examples: [16, 0] }),
   max_registers_per_read: z.int().min(1).max(MAX_REGISTERS_PER_READ).default(MAX_REGISTERS_PER_READ).meta({ description: 'Registers per request at most, for devices that refuse long reads.', examples: [125, 32] }),
   failures_before_backoff: z.int().min(1).default(3).meta({ description: 'Consecutive failed polls after which a unit id is polled only every backoff_poll_interval, so it cannot slow the others.', examples: [3] }),
-  failures_before_reset: z.int().min(1).max(1000).default(3).meta({ description: 'Failed requests in a row (timeouts, refused answers) after which the gateway closes the TCP connection and opens it again, or on a serial line drops what the port holds; a byte stream that cannot be split into frames is reset at once.', examples: [3, 10] }),
+  timeouts_before_reset: z.int().min(1).max(1000).default(3).meta({ description: 'Requests in a row that got no answer of their own (timeouts, or an answer carrying another transaction id) after which the gateway closes the TCP connection and opens it again (on a serial line: drops what the port holds). A byte stream that cannot be split into frames is reset at once.', examples: [3, 10] }),
   backoff_poll_interval: duration.prefault('10s').meta({ description: 'Poll interval of a unit id that keeps failing, until it answers again.', 'x-examples': ['10s', '1m'] }),
   reconnect,
 };

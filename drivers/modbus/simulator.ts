@@ -8,6 +8,7 @@ import { SerialPort } from 'serialport';
 import type { Area } from './address.js';
 import { encode } from './codec.js';
 import {
+  AREA_OF_FC,
   crc16,
   exceptionPdu,
   FramingError,
@@ -53,6 +54,8 @@ export interface UnitControl {
   fault: Fault | undefined;
   /** Time between two bytes of a trickled answer. */
   trickleMs: number;
+  /** Only answers to reads of this area misbehave (all of them when unset). */
+  faultArea: Area | undefined;
 }
 
 /** A sparse memory of the four areas; what was never written reads 0. */
@@ -183,7 +186,7 @@ export class LabAnalyzerDevice implements SimDevice {
 function answerPdu(devices: Map<number, SimDevice>, controls: Map<number, UnitControl>, unit: number, pdu: Uint8Array): Buffer | undefined {
   const device = devices.get(unit);
   const control = controls.get(unit);
-  if (!device || !control || control.paused || control.fault === 'silence') return undefined; // silence, as on a real bus
+  if (!device || !control || control.paused || faultFor(control, pdu) === 'silence') return undefined; // silence, as on a real bus
   const req = parseRequestPdu(pdu);
   if (control.exception !== undefined) return exceptionPdu(req.fc, control.exception);
   if (req.exception !== undefined) return exceptionPdu(req.fc, req.exception);
@@ -198,6 +201,10 @@ function answerPdu(devices: Map<number, SimDevice>, controls: Map<number, UnitCo
     return exceptionPdu(req.fc, (err as { modbusErrorCode?: number }).modbusErrorCode ?? 4);
   }
 }
+
+/** The unit's fault, where it applies to this request. */
+const faultFor = (control: UnitControl, pdu: Uint8Array): Fault | undefined =>
+  control.faultArea === undefined || AREA_OF_FC[pdu[0]!] === control.faultArea ? control.fault : undefined;
 
 /** A read answer's PDU as the fault makes it (the frame-level faults are applied by the transport). */
 function faultyPdu(fault: Fault | undefined, pdu: Buffer): Buffer {
@@ -231,7 +238,7 @@ function garbage(n = 200): Buffer {
 }
 
 /** Writes the frame to the line as the unit's fault says: at once, late, trickled, twice. */
-function deliver(out: { write(b: Buffer): unknown; destroyed?: boolean }, frame: Buffer, control: UnitControl, timers: Set<NodeJS.Timeout>): void {
+function deliver(out: { write(b: Buffer): unknown; destroyed?: boolean }, frame: Buffer, fault: Fault | undefined, control: UnitControl, timers: Set<NodeJS.Timeout>): void {
   const later = (ms: number, fn: () => void) => {
     const t = setTimeout(() => {
       timers.delete(t);
@@ -240,12 +247,12 @@ function deliver(out: { write(b: Buffer): unknown; destroyed?: boolean }, frame:
     timers.add(t);
   };
   const send = () => {
-    if (control.fault === 'trickle') {
+    if (fault === 'trickle') {
       for (let i = 0; i < frame.length; i++) later(i * control.trickleMs, () => out.write(frame.subarray(i, i + 1)));
       return;
     }
     out.write(frame);
-    if (control.fault === 'duplicate') out.write(frame);
+    if (fault === 'duplicate') out.write(frame);
   };
   if (control.delayMs) later(control.delayMs, send);
   else send();
@@ -266,7 +273,7 @@ export interface ModbusSimulator {
 }
 
 function controlsFor(devices: Map<number, SimDevice>): Map<number, UnitControl> {
-  return new Map([...devices.keys()].map((u) => [u, { paused: false, exception: undefined, delayMs: 0, fault: undefined, trickleMs: 100 }]));
+  return new Map([...devices.keys()].map((u) => [u, { paused: false, exception: undefined, delayMs: 0, fault: undefined, trickleMs: 100, faultArea: undefined }]));
 }
 
 function controlOf(controls: Map<number, UnitControl>, unit: number): UnitControl {
@@ -303,14 +310,14 @@ export function createModbusTcpSimulator(opts: { host?: string; port?: number; d
         const control = controls.get(f.unit);
         const pdu = answerPdu(opts.devices, controls, f.unit, f.pdu);
         if (!pdu || !control) continue;
-        const fault = control.fault;
+        const fault = faultFor(control, f.pdu);
         let frame: Buffer;
         if (fault === 'garbage') frame = garbage();
         else {
           frame = tcpFrame(fault === 'wrong-transaction' ? f.tid + 1 : f.tid, fault === 'wrong-unit' ? (f.unit + 1) & 0xff : f.unit, faultyPdu(fault, pdu));
           if (fault === 'huge-length') frame.writeUInt16BE(0xffff, 4);
         }
-        deliver(socket, frame, control, timers);
+        deliver(socket, frame, fault, control, timers);
       }
     });
   };
@@ -393,7 +400,7 @@ export function createModbusRtuSimulator(opts: { path: string; baudRate?: number
       const control = controls.get(unit);
       const pdu = answerPdu(opts.devices, controls, unit, frame.subarray(1, length - 2));
       if (!pdu || !control || !port) continue;
-      const fault = control.fault;
+      const fault = faultFor(control, frame.subarray(1));
       let out: Buffer;
       if (fault === 'garbage') out = garbage();
       else {
@@ -402,7 +409,7 @@ export function createModbusRtuSimulator(opts: { path: string; baudRate?: number
         out = rtuFrame(fault === 'wrong-unit' ? (unit + 1) & 0xff : unit, faulty);
         if (fault === 'bad-crc') out[out.length - 1] = out[out.length - 1]! ^ 1;
       }
-      deliver(port, out, control, timers);
+      deliver(port, out, fault, control, timers);
     }
   };
 
