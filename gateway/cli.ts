@@ -9,6 +9,7 @@ import { loadSiteFile } from '../config/load.js';
 import type { SiteConfig } from '../config/schema.js';
 import { isBitArea, MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, parseAddress } from '../drivers/modbus/address.js';
 import { createModbusLink } from '../drivers/modbus/link.js';
+import { simulateModbus, SIMULATE_USAGE } from '../drivers/modbus/simulate-command.js';
 import { describeRegisters } from '../drivers/modbus/scan.js';
 import { modbusRtuConnectionSchema, modbusRtuOverTcpConnectionSchema, modbusTcpConnectionSchema } from '../drivers/modbus/schema.js';
 import { backtest, CsvError, formatEvent, parseActionsCsv, parseReadingsCsv } from '../rules/backtest.js';
@@ -59,6 +60,7 @@ const USAGE = `Usage:
   gateway scan modbus (--host H [--port 502] [--rtu-over-tcp] | --path DEV [--baud-rate 9600] [--parity none|even|odd])
                       [--unit 1] --address hr:100 [--count 10] [--timeout 1s]
                             read registers and print every decoding (types and byte orders) side by side
+${SIMULATE_USAGE}
   gateway certs list [-c FILE]              OPC UA certificates trusted and rejected (data folder of the site)
   gateway certs trust THUMBPRINT [-c FILE]  move a rejected server certificate to trusted
   gateway browse ENDPOINT [--node ID] [--depth 4] [--points] [--security-mode None] [--security-policy P]
@@ -66,8 +68,24 @@ const USAGE = `Usage:
                             list OPC UA variables with NodeId, data type and value, or as point entries
   gateway --version`;
 
+/** The usage lines of one command (its line and the indented lines under it). */
+function usageOf(command: string): string {
+  const lines = USAGE.split('\n');
+  const out: string[] = [];
+  let taking = false;
+  for (const line of lines) {
+    if (/^ {2}gateway /.test(line)) taking = line.startsWith(`  gateway ${command}`);
+    if (taking) out.push(line);
+  }
+  return out.length > 0 ? `Usage:\n${out.join('\n')}` : USAGE;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command && !command.startsWith('-') && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(`${usageOf(command)}\n`);
+    return EXIT.ok;
+  }
   switch (command) {
     case 'run':
       return run(rest);
@@ -91,6 +109,8 @@ async function main(argv: string[]): Promise<number> {
       return certs(rest);
     case 'browse':
       return browse(rest);
+    case 'simulate':
+      return simulate(rest);
     case '--version':
     case '-v':
       process.stdout.write(`${JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version}\n`);
@@ -549,10 +569,29 @@ function printBanner(config: SiteConfig, file: string, url: string): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+async function simulate(args: string[]): Promise<number> {
+  const [what, ...rest] = args;
+  if (what !== 'modbus') {
+    process.stderr.write(`gateway simulate takes the device kind modbus (GW_ERR_USAGE)\n${usageOf('simulate')}\n`);
+    return EXIT.invalid;
+  }
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  return simulateModbus(rest, { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`), input: process.stdin, stopped });
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // An option the command does not know is the user's mistake, not a crash: no stack trace.
+    const code = (err as { code?: string }).code ?? '';
+    if (code.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(err as Error).message} (GW_ERR_USAGE)\n${usageOf(process.argv[2] ?? '')}\n`);
+      process.exit(EXIT.invalid);
+    }
+    process.stderr.write(`Unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(EXIT.failure);
   },
 );
