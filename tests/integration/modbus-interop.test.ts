@@ -1,5 +1,7 @@
 // The Modbus driver against servers that are not ours: pymodbus over Modbus TCP, and our RTU
 // simulator behind a socat TCP-to-serial bridge (a serial device server) for modbus-rtu-over-tcp.
+// And our simulator against a client that is not ours (modbus-serial), so both ends of our own
+// frame layer are checked against another implementation.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +10,10 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseSite } from '../../config/load.js';
 import { modbusRtuOverTcpDriver, modbusTcpDriver } from '../../drivers/modbus/index.js';
-import { createModbusRtuSimulator, RegisterBank } from '../../drivers/modbus/simulator.js';
+import * as modbusSerial from 'modbus-serial';
+import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
+import { createModbusRtuSimulator, createModbusTcpSimulator, RegisterBank } from '../../drivers/modbus/simulator.js';
+import { startPtyPair } from '../helpers/socat.js';
 import type { DriverDefinition, Reading } from '../../drivers/types.js';
 import { ROOT } from '../helpers/cli.js';
 import { decodingCases, expectCases } from '../helpers/modbus-cases.js';
@@ -77,5 +82,40 @@ equipment:
     await device.start();
     cleanup.push(() => device.stop());
     expectCases(await batchPromise, cases);
+  });
+
+  it('our simulator answers an independent client (modbus-serial) over TCP and RTU, reads and writes', async () => {
+    const bank = new RegisterBank(1000);
+    bank.set('hr', 10, [1, 2, 0xffff]);
+    bank.set('ir', 3, [42]);
+    bank.set('co', 0, [1, 0, 1, 1, 0, 0, 0, 0, 1]);
+    bank.set('di', 5, [1]);
+    const tcp = createModbusTcpSimulator({ devices: new Map([[3, bank]]) });
+    await tcp.start();
+    cleanup.push(() => tcp.stop());
+    const dir = mkdtempSync(join(tmpdir(), 'gw-interop-'));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const pty = await startPtyPair(dir);
+    cleanup.push(() => pty.stop());
+    const rtu = createModbusRtuSimulator({ path: pty.b, baudRate: 19200, devices: new Map([[3, bank]]) });
+    await rtu.start();
+    cleanup.push(() => rtu.stop());
+
+    const Client = modbusSerial.default as unknown as new () => ModbusRTU;
+    for (const connect of [(c: ModbusRTU) => c.connectTCP('127.0.0.1', { port: tcp.port() }), (c: ModbusRTU) => c.connectRTUBuffered(pty.a, { baudRate: 19200 })]) {
+      const client = new Client();
+      await connect(client);
+      cleanup.push(() => new Promise<void>((r) => client.close(() => r())));
+      client.setID(3);
+      client.setTimeout(1000);
+      expect((await client.readHoldingRegisters(10, 3)).data).toEqual([1, 2, 0xffff]);
+      expect((await client.readInputRegisters(3, 1)).data).toEqual([42]);
+      expect((await client.readCoils(0, 9)).data.slice(0, 9)).toEqual([true, false, true, true, false, false, false, false, true]);
+      expect((await client.readDiscreteInputs(5, 1)).data[0]).toBe(true);
+      await client.writeRegisters(20, [7, 8]);
+      await client.writeRegister(22, 9);
+      expect((await client.readHoldingRegisters(20, 3)).data).toEqual([7, 8, 9]);
+      await expect(client.readHoldingRegisters(999, 5)).rejects.toMatchObject({ modbusCode: 2 });
+    }
   });
 });
