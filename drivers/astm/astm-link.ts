@@ -73,7 +73,8 @@ export interface ReceiverLimits {
  * a terminator record, a timeout, a closed connection) is discarded whole.
  *
  * Memory is bounded whatever the peer sends: one frame buffer of MAX_FRAME_BYTES (a longer frame is
- * NAKed and the bytes after it are skipped until the next STX, ENQ or EOT), and at most
+ * NAKed and the bytes after it are skipped until the next STX, ENQ or EOT; a frame broken off by
+ * one of those is dropped without an answer), and at most
  * maxMessageSize characters of records. A message over that size, or a session over maxSessionMs, is
  * refused: dropped whole, and every frame or ENQ until EOT is NAKed.
  */
@@ -109,6 +110,11 @@ export class AstmReceiver {
     const out: number[] = [];
     for (let i = 0; i < data.length; i++) {
       const b = data[i]!;
+      if (this.frameLength >= 0 && (b === STX || b === ENQ || b === EOT)) {
+        // Never part of a frame (E1381 keeps them out of the text): the frame was broken off, and
+        // this byte is taken as what it is, so a lost LF cannot swallow the next ENQ or message.
+        this.frameLength = -1;
+      }
       if (this.frameLength >= 0) {
         this.frame[this.frameLength++] = b;
         if (b === LF) {
@@ -206,19 +212,24 @@ export class AstmReceiver {
   private refuse(limit: 'frame' | 'message' | 'session', reason: string, now: number): number {
     if (limit !== 'frame') {
       this.clear();
-      this.state = 'refusing';
-      this.refusal = reason;
-      // The refusal runs out after receiveTimeoutMs of its own, whatever the peer sends meanwhile.
-      this.lastAnswer = now;
+      this.hold(reason, now);
     }
     this.onEvent({ kind: 'refused', limit, reason });
     return NAK;
+  }
+
+  /** Every frame and ENQ is NAKed until EOT; this runs out after receiveTimeoutMs of its own, whatever the peer sends. */
+  private hold(reason: string, now: number): void {
+    this.state = 'refusing';
+    this.refusal = reason;
+    this.lastAnswer = now;
   }
 
   private nak(reason: string): number {
     this.onEvent({ kind: 'nak', reason });
     return NAK;
   }
+
 
   /** A frame: FN text ETX|ETB C1 C2 CR LF (STX already taken). */
   private onFrame(frame: Buffer, now: number): number {
@@ -234,7 +245,17 @@ export class AstmReceiver {
     const text = frame.toString('latin1', 1, end);
     const previous = (this.expectedFn + 7) % 8;
     if (fn === previous && this.lastText === text) return this.ack(now); // our ACK was lost: the same frame again
-    if (fn !== this.expectedFn) return this.nak(`frame number ${fn}, expected ${this.expectedFn}`);
+    if (fn !== this.expectedFn) {
+      const reason = `frame number ${fn}, expected ${this.expectedFn}`;
+      if (this.pending) {
+        // In step, a sender only repeats the frame NAKed, with its number. Out of step in the middle
+        // of a message, the two sides disagree about it: it is dropped now, so that frames numbered
+        // from elsewhere (8 frames on, or a session whose EOT and ENQ were lost) cannot fill a hole.
+        this.abort(`${reason}, in the middle of the message`);
+        this.hold(reason, now);
+      }
+      return this.nak(reason);
+    }
     if (this.size + text.length > this.limits.maxMessageSize) return this.refuse('message', `message longer than ${this.limits.maxMessageSize} characters`, now);
     const partial = this.partial + text;
     if (terminator === ETB) {

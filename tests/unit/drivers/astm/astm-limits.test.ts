@@ -35,7 +35,7 @@ const SMALL = ['H|\\^&|||A', 'O|1|S-1||^^^GLU', 'R|1|^^^GLU|5.6|mmol/L', 'L|1|N'
 
 describe('ASTM receiver limits', () => {
   it('NAKs a frame longer than 247 characters once, skips the rest of it, and takes the next frame', () => {
-    const { r, stored, events } = receiver();
+    const { r, events } = receiver();
     expect(r.receive(bytes(ENQ), 0)).toEqual([ACK]);
     // A frame whose text is one character too long, with a correct checksum, ETX and CR LF.
     const body = Buffer.from(`1${'A'.repeat(241)}${String.fromCharCode(ETX)}`, 'latin1');
@@ -99,7 +99,7 @@ describe('ASTM receiver limits', () => {
     for (const f of framesOf('H|\\^&|||B\r', 5)) expect(r.receive(f, (t += 20_000))).toEqual([ACK]);
     // An ENQ in the middle does not restart the session's clock.
     expect(r.receive(bytes(ENQ), (t += 20_000))).toEqual([ACK]);
-    expect(r.receive(framesOf('H|\\^&|||C\r', 1)[0]!, (t += 5_000))).toEqual([ACK]);
+    expect(r.receive(framesOf('H|\\^&|||C\r', 1)[0]!, t + 5_000)).toEqual([ACK]);
     r.tick(60_000);
     expect(events.filter((e) => e.kind === 'refused')).toEqual([{ kind: 'refused', limit: 'session', reason: 'session longer than 1 min' }]);
     expect(r.buffered).toBe(0);
@@ -127,6 +127,19 @@ describe('ASTM receiver limits', () => {
     expect(r.busy).toBe(false);
     expect(r.buffered).toBe(0);
     expect(stored).toEqual([]);
+  });
+
+  it('drops a message whose sender is out of step (a frame numbered on from elsewhere), so no message has a hole', () => {
+    const { r, stored, events } = receiver();
+    r.receive(bytes(ENQ), 0);
+    expect(r.receive(framesOf('H|\\^&|||A\r', 1)[0]!, 1)).toEqual([ACK]);
+    // Frame 2 never arrives; 3 does: NAK, the message is dropped, the session NAKed until EOT.
+    expect(r.receive(framesOf('O|1|S-1\r', 3)[0]!, 2)).toEqual([NAK]);
+    expect(r.receive(framesOf('L|1|N\r', 2)[0]!, 3)).toEqual([NAK]);
+    expect(events.map((e) => e.kind)).toEqual(['aborted', 'nak', 'nak']);
+    expect(events[0]).toEqual({ kind: 'aborted', reason: 'frame number 3, expected 2, in the middle of the message' });
+    expect(r.receive(Buffer.concat([bytes(EOT, ENQ), message(SMALL), bytes(EOT)]), 4).includes(NAK)).toBe(false);
+    expect(stored).toEqual([SMALL]);
   });
 
   it('tells when a frame was last accepted, so a connection that brings none can be closed', () => {
