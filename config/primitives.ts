@@ -42,7 +42,7 @@ export const identifier = z
     error: 'expected an id of at most 64 letters, digits, "-", "_" or "." starting with a letter or digit',
   });
 
-const RESERVED_POINT_NAMES = ['time', 'quality', 'reason'];
+export const RESERVED_POINT_NAMES: readonly string[] = ['time', 'quality', 'reason'];
 
 /** Point names are referenced by rule expressions, so they are identifiers. */
 export const pointName = z

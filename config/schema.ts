@@ -48,6 +48,9 @@ const gatewaySection = z
   })
   .meta({ description: 'Who this gateway is and where it keeps its state.' });
 
+/** MQTT's own bound: a remaining length of at most 268,435,455 bytes. */
+const MQTT_MAX_PACKET = 256 * 1024 * 1024;
+
 const BROKER_URL = /^(mqtts?|wss?|tcp|ssl):\/\/[^\s]+$/;
 
 const mqttSection = z
@@ -81,6 +84,15 @@ const mqttSection = z
         'External broker only: disk space of the outgoing queue (`mqtt-queue.db` in the data folder), where telemetry the broker has not acknowledged waits, across outages and restarts. When full, the oldest messages are dropped, counted and logged.',
       'x-examples': ['1GiB', '200MiB'],
     }),
+    max_packet_size: size
+      .refine((n) => n >= 1024 && n <= MQTT_MAX_PACKET, { error: `expected a size from 1KiB to 256MiB (MQTT's own limit)` })
+      .prefault('1MiB')
+      .meta({
+        description:
+          'Largest MQTT packet the gateway takes: the embedded broker closes the connection of a client that sends a bigger one, and the gateway\'s own clients (telemetry, InfluxDB writer, platform uplink) close theirs to a broker that does; either is refused as soon as the packet\'s header announces its size, before it is buffered. The gateway does not publish telemetry or alarm lists bigger than this (counted and logged). The default leaves room for an equipment with several long OPC UA strings (max_value_size, 64 KiB) and for the active alarm list of a flood (about 2,500 alarms).',
+        'x-examples': ['1MiB', '256KiB'],
+      }),
+    max_connections: z.int().min(1).max(100_000).default(100).meta({ description: 'Embedded broker only: client connections it accepts at once; beyond that a new connection is closed at once. With max_packet_size this bounds what clients can make the broker buffer.', examples: [100] }),
     reconnect,
   })
   .refine((m) => (m.cert === undefined) === (m.key === undefined), { error: 'cert and key go together', path: ['cert'] })

@@ -71,7 +71,15 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const dataDir = resolve(config.gateway.data_dir);
   const embedded = config.mqtt.broker === 'embedded';
   const broker = embedded
-    ? createEmbeddedBroker({ host: config.mqtt.host, port: config.mqtt.port, username: config.mqtt.username, password: config.mqtt.password, log: log.child({ component: 'broker' }) })
+    ? createEmbeddedBroker({
+        host: config.mqtt.host,
+        port: config.mqtt.port,
+        username: config.mqtt.username,
+        password: config.mqtt.password,
+        maxPacketSize: config.mqtt.max_packet_size,
+        maxConnections: config.mqtt.max_connections,
+        log: log.child({ component: 'broker' }),
+      })
     : undefined;
   const mqttUrl = () => {
     if (!broker) return config.mqtt.broker;
@@ -269,6 +277,7 @@ export function createInfluxWriterComponent(
     log: writerLog,
     metrics,
     spoolFile: where.spoolFile,
+    maxPayloadBytes: config.mqtt.max_packet_size,
   });
   const topic = telemetryTopic(config.mqtt.topic_prefix, config.gateway.site);
   const onMessage = (t: string, payload: Buffer) => writer.accept(t, payload);
@@ -335,7 +344,7 @@ function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metri
         forwarder = createForwarder({ config: platformConfig, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog, metrics, activeIncidents: () => active() });
         forwarder.start();
         if (mqttUrl !== undefined) {
-          uplink = createUplink({ config: { ...platformConfig, mqtt_url: mqttUrl }, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog });
+          uplink = createUplink({ config: { ...platformConfig, mqtt_url: mqttUrl }, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog, maxPacketSize: config.mqtt.max_packet_size });
           uplink.start();
         }
       },

@@ -44,9 +44,10 @@ export function encodeTelemetry(message: TelemetryMessage, tags: EquipmentTags, 
   const lines: string[] = [];
   let skipped = 0;
   for (const [point, value] of Object.entries(message.values)) {
-    const quality = message.quality[point] ?? 'good';
+    // Own members only: `constructor` or `__proto__` must not find Object.prototype's.
+    const quality = Object.hasOwn(message.quality, point) ? message.quality[point] : 'good';
     if (quality !== 'good') {
-      const reason = message.reasons?.[point];
+      const reason = message.reasons && Object.hasOwn(message.reasons, point) ? message.reasons[point] : undefined;
       lines.push(`${series},point=${escapeKey(point)} quality="${quality}"${reason ? `,reason="${escapeString(reason)}"` : ''} ${ts}`);
     }
     if (value === null || quality === 'bad') continue;

@@ -1,12 +1,14 @@
 // Where the InfluxDB writer reads telemetry: an in-process subscription on the embedded broker, or an
 // MQTT client on an external broker with a persistent session and a shared subscription, so several
 // writer processes split one site's stream and a writer that was away gets what it missed.
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import type { MqttSection } from '../../config/schema.js';
 import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { Logger } from '../log.js';
 import type { EmbeddedBroker } from '../mqtt/broker.js';
 import { credentials, endClient, redactUrl } from '../mqtt/link.js';
+import { connectBounded } from '../mqtt/packet-limit.js';
+import { rateLimited } from '../mqtt/payload.js';
 
 export interface TelemetrySource {
   start(): Promise<void>;
@@ -50,19 +52,26 @@ export function brokerSource(opts: BrokerSourceOptions): TelemetrySource {
   const shared = `$share/${opts.group}/${opts.topic}`;
   let client: MqttClient | undefined;
   let attempt = 0;
+  const refusedLog = rateLimited();
   return {
     description: `${redactUrl(opts.url)}, ${shared}`,
     async start() {
       // A persistent session: while this writer is away, the broker keeps its share of QoS 1 telemetry.
-      const c = mqtt.connect(opts.url, {
-        clientId: opts.clientId,
-        clean: false,
-        keepalive: Math.max(1, Math.round(config.keepalive / 1000)),
-        reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.reconnect)),
-        connectTimeout: 10_000,
-        resubscribe: true,
-        ...credentials(config),
-      });
+      // A telemetry packet bigger than max_packet_size closes the connection before it is buffered.
+      const c = connectBounded(
+        opts.url,
+        {
+          clientId: opts.clientId,
+          clean: false,
+          keepalive: Math.max(1, Math.round(config.keepalive / 1000)),
+          reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.reconnect)),
+          connectTimeout: 10_000,
+          resubscribe: true,
+          ...credentials(config),
+        },
+        config.max_packet_size,
+        (err) => refusedLog((notLogged) => log.warn({ url: redactUrl(opts.url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) }, 'MQTT broker sent the InfluxDB writer a packet bigger than mqtt.max_packet_size; connection closed, reconnecting')),
+      );
       client = c;
       let lastError: string | undefined;
       c.on('error', (err) => {

@@ -11,7 +11,8 @@ import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { InfluxSection } from '../../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { TelemetryMessage } from '../mqtt/topics.js';
+import { DEFAULT_MAX_PACKET_SIZE } from '../mqtt/packet-limit.js';
+import { parseTelemetry, rateLimited } from '../mqtt/payload.js';
 import { createInfluxClient, type InfluxClient, InfluxWriteError } from './client.js';
 import { encodeTelemetry, seriesKey, withoutField, type EquipmentTags } from './line-protocol.js';
 import { Spool, type SpoolChunk } from '../spool.js';
@@ -32,6 +33,8 @@ export interface InfluxWriterOptions {
   spoolFile?: string;
   /** A different client (for tests of failure handling); the configured one otherwise. */
   client?: InfluxClient;
+  /** Bigger telemetry payloads are refused unread (mqtt.max_packet_size). */
+  maxPayloadBytes?: number;
 }
 
 export interface InfluxWriterStats {
@@ -45,7 +48,7 @@ export interface InfluxWriterStats {
   rejectedLines: number;
   /** Values left out of lines: refused field types, values that are not finite. */
   skippedValues: number;
-  /** Messages that were not telemetry (bad JSON) or came from unknown equipment. */
+  /** Messages refused: too big, not UTF-8 JSON, not in the telemetry format, or from unknown equipment. */
   badMessages: number;
   spoolLines: number;
   spoolBytes: number;
@@ -61,7 +64,7 @@ export interface InfluxWriterStats {
 export interface InfluxWriter {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** A telemetry message as it arrived on `<prefix>/<site>/<equipment>/telemetry`. */
+  /** A telemetry message as it arrived on `<prefix>/<site>/<equipment>/telemetry`; never throws (a bad one is counted). */
   accept(topic: string, payload: Buffer | string): void;
   /** Lines made elsewhere in the gateway (alarm events): they take the same way as telemetry. */
   acceptLines(lines: readonly string[]): void;
@@ -94,6 +97,8 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
   const { config, log } = opts;
   const client = opts.client ?? createInfluxClient(config);
   const levels = opts.topicPrefix.split('/').length;
+  const maxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PACKET_SIZE;
+  const badLog = rateLimited();
   const tagsByEquipment = new Map<string, { tags: EquipmentTags; series: string }>();
   for (const e of opts.equipment) {
     const tags: EquipmentTags = { measurement: e.category, site: opts.site, equipment: e.id, code: e.code };
@@ -108,6 +113,13 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
     rejected: new Counter({ name: 'gateway_influx_lines_rejected_total', help: 'Lines InfluxDB refused for good', registers: [opts.metrics] }),
     skipped: new Counter({ name: 'gateway_influx_values_skipped_total', help: 'Values left out of lines (a field type InfluxDB refuses, not finite numbers)', registers: [opts.metrics] }),
     dropped: new Counter({ name: 'gateway_influx_spool_dropped_lines_total', help: 'Lines dropped because the spool reached max_spool_size', registers: [opts.metrics] }),
+    bad: new Counter({ name: 'gateway_influx_bad_messages_total', help: 'Telemetry messages refused: too big, not UTF-8 JSON, not in the telemetry format, or from unknown equipment', registers: [opts.metrics] }),
+  };
+
+  const refuse = (topic: string, reason: string) => {
+    counters.badMessages++;
+    m.bad.inc();
+    badLog((notLogged) => log.warn({ topic: topic.slice(0, 200), reason, badMessages: counters.badMessages, ...(notLogged ? { notLogged } : {}) }, 'Telemetry message refused; left out (counted, logged at most once a minute)'));
   };
 
   let spool: Spool | undefined;
@@ -345,25 +357,23 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
     },
 
     accept(topic, payload) {
-      const parts = topic.split('/');
-      const equipment = parts[levels + 1];
-      const known = equipment === undefined ? undefined : tagsByEquipment.get(equipment);
-      let message: TelemetryMessage;
       try {
-        message = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8')) as TelemetryMessage;
-      } catch {
-        message = undefined as unknown as TelemetryMessage;
+        const parts = topic.split('/');
+        const equipment = parts.length === levels + 3 && topic.startsWith(`${opts.topicPrefix}/${opts.site}/`) && parts[levels + 2] === 'telemetry' ? parts[levels + 1] : undefined;
+        const known = equipment === undefined ? undefined : tagsByEquipment.get(equipment);
+        if (!known) return refuse(topic, equipment === undefined ? 'not a telemetry topic of this site' : `no equipment ${JSON.stringify(equipment.slice(0, 70))} on this site`);
+        const message = parseTelemetry(payload, maxPayload);
+        if (!message.ok) return refuse(topic, message.reason);
+        const encoded = encodeTelemetry(message.value, known.tags, quarantine, known.series);
+        if (encoded.skipped) {
+          counters.skippedValues += encoded.skipped;
+          m.skipped.inc(encoded.skipped);
+        }
+        stage(encoded.lines);
+      } catch (err) {
+        // Nothing above should throw; if it does, the message is bad and the broker delivering it is unharmed.
+        refuse(topic, `could not be taken: ${(err as Error).message}`);
       }
-      if (!known || !message || typeof message.ts !== 'number' || typeof message.values !== 'object' || message.values === null) {
-        if (counters.badMessages++ === 0) log.warn({ topic }, 'Telemetry message from unknown equipment or not in the telemetry format; left out (counted)');
-        return;
-      }
-      const encoded = encodeTelemetry(message, known.tags, quarantine, known.series);
-      if (encoded.skipped) {
-        counters.skippedValues += encoded.skipped;
-        m.skipped.inc(encoded.skipped);
-      }
-      stage(encoded.lines);
     },
 
     acceptLines: (lines) => stage(lines),

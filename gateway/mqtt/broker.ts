@@ -4,6 +4,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { Aedes } from 'aedes';
 import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
+import { boundedStream, DEFAULT_MAX_PACKET_SIZE } from './packet-limit.js';
+import { rateLimited } from './payload.js';
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -11,6 +13,10 @@ export interface EmbeddedBrokerOptions {
   username?: string | undefined;
   password?: string | undefined;
   log: Logger;
+  /** A client whose packet header announces more is disconnected before the packet is buffered (mqtt.max_packet_size). */
+  maxPacketSize?: number;
+  /** Connections beyond this are closed at once (mqtt.max_connections). */
+  maxConnections?: number;
 }
 
 export interface EmbeddedBroker {
@@ -19,6 +25,8 @@ export interface EmbeddedBroker {
   /** Where it listens once started (the real port when 0 was asked for). */
   address(): { host: string; port: number };
   clientCount(): number;
+  /** Connections closed for a packet over the limit, and connections refused over max_connections. */
+  stats(): { oversizedPackets: number; refusedConnections: number };
   /** An in-process subscription (no socket): resolves to the function that ends it. */
   subscribe(topic: string, onMessage: (topic: string, payload: Buffer) => void): Promise<() => Promise<void>>;
 }
@@ -29,6 +37,10 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
   let broker: Aedes | undefined;
   let server: Server | undefined;
   const { log } = opts;
+  const maxPacketSize = opts.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+  const counters = { oversizedPackets: 0, refusedConnections: 0 };
+  const oversizedLog = rateLimited();
+  const refusedLog = rateLimited();
 
   return {
     async start() {
@@ -46,7 +58,20 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
       });
       broker.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'MQTT client error'));
       broker.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'MQTT connection error'));
-      const srv = createServer(broker.handle);
+      const b = broker;
+      const srv = createServer((socket) => {
+        // aedes reads the socket through the framing: a packet over the limit never reaches its parser.
+        b.handle(boundedStream(socket, maxPacketSize, (err) => {
+          counters.oversizedPackets++;
+          const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+          oversizedLog((notLogged) => log.warn({ peer, size: err.size, max_packet_size: err.max, oversizedPackets: counters.oversizedPackets, ...(notLogged ? { notLogged } : {}) }, 'MQTT client sent a packet bigger than mqtt.max_packet_size; connection closed'));
+        }));
+      });
+      srv.maxConnections = opts.maxConnections ?? 100;
+      srv.on('drop', (data) => {
+        counters.refusedConnections++;
+        refusedLog((notLogged) => log.warn({ peer: `${data?.remoteAddress ?? '?'}:${data?.remotePort ?? '?'}`, max_connections: srv.maxConnections, refusedConnections: counters.refusedConnections, ...(notLogged ? { notLogged } : {}) }, 'Embedded MQTT broker has max_connections clients; new connection closed'));
+      });
       server = srv;
       await new Promise<void>((resolve, reject) => {
         srv.once('error', (err: NodeJS.ErrnoException) => {
@@ -74,6 +99,8 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
     },
 
     clientCount: () => broker?.connectedClients ?? 0,
+
+    stats: () => ({ ...counters }),
 
     async subscribe(topic, onMessage) {
       const b = broker;

@@ -3,7 +3,7 @@
 // To an external broker, telemetry goes through a disk-backed outgoing queue and a persistent session,
 // so readings made while the broker is unreachable, even across a restart, arrive once it returns.
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { Counter, Gauge } from 'prom-client';
 import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { MqttSection } from '../../config/schema.js';
@@ -11,6 +11,8 @@ import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { OutgoingQueue } from './outgoing.js';
+import { connectBounded, publishPacketSize } from './packet-limit.js';
+import { rateLimited } from './payload.js';
 import type { StatusMessage, TelemetryMessage, Topics } from './topics.js';
 
 export interface MqttLinkStats {
@@ -21,6 +23,8 @@ export interface MqttLinkStats {
   pending: number;
   /** Telemetry messages dropped: max_pending reached (embedded broker), or the outgoing queue full (external). */
   dropped: number;
+  /** Messages not published because they were bigger than mqtt.max_packet_size (a broker would close the connection). */
+  oversized?: number;
   /** External broker: telemetry messages on disk until the broker acknowledges them. */
   queued: number;
   queuedBytes: number;
@@ -63,11 +67,15 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
   let wasConnected = false;
   let dropEpisode = 0;
   const stats = { delivered: 0, pending: 0, dropped: 0 };
+  let oversized = 0;
+  const oversizedLog = rateLimited();
+  const refusedLog = rateLimited();
   let queue: OutgoingQueue | undefined;
   const m = opts.metrics
     ? {
         delivered: new Counter({ name: 'gateway_mqtt_messages_delivered_total', help: 'Telemetry messages the broker acknowledged', registers: [opts.metrics] }),
         dropped: new Counter({ name: 'gateway_mqtt_messages_dropped_total', help: 'Telemetry messages dropped (max_pending with the embedded broker, max_queue_size with an external one)', registers: [opts.metrics] }),
+        oversized: new Counter({ name: 'gateway_mqtt_messages_oversized_total', help: 'Messages not published because they were bigger than mqtt.max_packet_size', registers: [opts.metrics] }),
       }
     : undefined;
   if (opts.metrics) {
@@ -89,8 +97,20 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
   }
   const offline: StatusMessage = { state: 'offline', reason: 'connection lost' };
 
+  /** A message a broker would refuse for its size is not sent: counted and logged instead. */
+  const fits = (topic: string, text: string): boolean => {
+    const size = publishPacketSize(topic, Buffer.byteLength(text), 1);
+    if (size <= config.max_packet_size) return true;
+    oversized++;
+    m?.oversized.inc();
+    oversizedLog((notLogged) => log.error({ topic, size, max_packet_size: config.max_packet_size, oversized, ...(notLogged ? { notLogged } : {}) }, 'MQTT message bigger than mqtt.max_packet_size; not published (counted)'));
+    return false;
+  };
+
   const publishJson = (topic: string, payload: unknown, retain: boolean, done?: (err?: Error) => void) => {
-    client?.publish(topic, JSON.stringify(payload), { qos: 1, retain }, (err) => done?.(err ?? undefined));
+    const text = JSON.stringify(payload);
+    if (!fits(topic, text)) return done?.(new Error('bigger than mqtt.max_packet_size'));
+    client?.publish(topic, text, { qos: 1, retain }, (err) => done?.(err ?? undefined));
   };
 
   // mqtt.js reconnects by itself, and only its own reconnect replays the QoS 1 messages it holds; it
@@ -122,7 +142,9 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         will: { topic: topics.gatewayStatus(), payload: Buffer.from(JSON.stringify(offline)), qos: 1, retain: true },
       };
       const url = opts.url();
-      const c = mqtt.connect(url, options);
+      const c = connectBounded(url, options, config.max_packet_size, (err) =>
+        refusedLog((notLogged) => log.warn({ url: redactUrl(url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) }, 'MQTT broker sent a packet bigger than mqtt.max_packet_size; connection closed, reconnecting')),
+      );
       client = c;
       queue?.attach(c);
       c.on('connect', () => {
@@ -186,7 +208,9 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     publishTelemetry(equipment, message) {
       if (!client) return;
       if (queue) {
-        queue.push(topics.telemetry(equipment), JSON.stringify(message));
+        const topic = topics.telemetry(equipment);
+        const text = JSON.stringify(message);
+        if (fits(topic, text)) queue.push(topic, text);
         return;
       }
       if (stats.pending >= config.max_pending) {
@@ -218,9 +242,9 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
 
     stats: () => {
       const connected = client?.connected ?? false;
-      if (!queue) return { connected, ...stats, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined };
+      if (!queue) return { connected, ...stats, oversized, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined };
       const q = queue.stats();
-      return { connected, delivered: q.delivered, pending: q.inFlight, dropped: q.dropped, queued: q.queued, queuedBytes: q.queuedBytes, oldestQueuedAt: q.oldestQueuedAt };
+      return { connected, delivered: q.delivered, pending: q.inFlight, dropped: q.dropped, oversized, queued: q.queued, queuedBytes: q.queuedBytes, oldestQueuedAt: q.oldestQueuedAt };
     },
   };
 }

@@ -1,11 +1,13 @@
 // The optional MQTT uplink: the same incident bodies to a central broker (QoS 1, persistent session),
 // for platforms that take MQTT. Events come from the outbox and are marked done there on PUBACK, so a
 // restart resends whatever the broker had not acknowledged.
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { PlatformSection } from '../../config/platform-schema.js';
 import type { Logger } from '../log.js';
 import { endClient, redactUrl } from '../mqtt/link.js';
+import { connectBounded, DEFAULT_MAX_PACKET_SIZE } from '../mqtt/packet-limit.js';
+import { rateLimited } from '../mqtt/payload.js';
 import { incidentBody } from './contract.js';
 import type { Outbox } from './outbox.js';
 
@@ -18,7 +20,15 @@ export interface Uplink {
   stats(): { connected: boolean; published: number; inFlight: number };
 }
 
-export function createUplink(opts: { config: PlatformSection & { mqtt_url: string }; gatewayId: string; site: string; outbox: Outbox; log: Logger }): Uplink {
+export function createUplink(opts: {
+  config: PlatformSection & { mqtt_url: string };
+  gatewayId: string;
+  site: string;
+  outbox: Outbox;
+  log: Logger;
+  /** The central broker only acknowledges; a bigger packet from it closes the connection (mqtt.max_packet_size). */
+  maxPacketSize?: number;
+}): Uplink {
   const { config, outbox, log } = opts;
   const topic = config.mqtt_topic.replaceAll('{gateway}', opts.gatewayId).replaceAll('{site}', opts.site);
   const inFlight = new Set<number>();
@@ -26,6 +36,7 @@ export function createUplink(opts: { config: PlatformSection & { mqtt_url: strin
   let attempt = 0;
   let published = 0;
   let wasConnected = false;
+  const refusedLog = rateLimited();
 
   const pump = () => {
     const c = client;
@@ -45,12 +56,12 @@ export function createUplink(opts: { config: PlatformSection & { mqtt_url: strin
 
   return {
     start() {
-      const c = mqtt.connect(config.mqtt_url, {
-        clientId: `${opts.gatewayId}-uplink`,
-        clean: false,
-        reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.retry)),
-        connectTimeout: 10_000,
-      });
+      const c = connectBounded(
+        config.mqtt_url,
+        { clientId: `${opts.gatewayId}-uplink`, clean: false, reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.retry)), connectTimeout: 10_000 },
+        opts.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE,
+        (err) => refusedLog((notLogged) => log.warn({ url: redactUrl(config.mqtt_url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) }, 'Uplink broker sent a packet bigger than mqtt.max_packet_size; connection closed, reconnecting')),
+      );
       client = c;
       c.on('connect', () => {
         attempt = 0;

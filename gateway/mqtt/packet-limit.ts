@@ -1,0 +1,132 @@
+// A bound on MQTT packet size, enforced before a packet is buffered. mqtt-packet (the parser under
+// both aedes and mqtt.js) reads the length in a packet's fixed header and then buffers until that
+// many bytes have come: up to 256 MiB per connection, from any peer that says so. The framing here
+// reads the same headers between the socket and the parser and closes the connection as soon as a
+// header announces more than the limit: the parser never sees that packet, and at most one read's
+// worth of it is ever held.
+import { Duplex } from 'node:stream';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+
+/** The default of `mqtt.max_packet_size` (config/schema.ts says why). */
+export const DEFAULT_MAX_PACKET_SIZE = 1024 * 1024;
+
+export class PacketTooLargeError extends Error {
+  constructor(
+    /** Bytes the packet's header announced (fixed header included); undefined when the length itself was malformed. */
+    readonly size: number | undefined,
+    readonly max: number,
+  ) {
+    super(size === undefined ? 'malformed MQTT packet length' : `MQTT packet of ${size} bytes, at most ${max}`);
+    this.name = 'PacketTooLargeError';
+  }
+
+  /** mqtt.js passes on stream errors that have a code (as its 'error' event); others it drops. */
+  readonly code = 'GW_MQTT_PACKET_TOO_LARGE';
+}
+
+/** Follows MQTT framing across chunks: how many bytes of each chunk belong to packets within the limit. */
+class Framing {
+  private state: 'type' | 'length' | 'body' | 'refused' = 'type';
+  private length = 0;
+  private multiplier = 1;
+  private lengthBytes = 0;
+  private remaining = 0;
+
+  constructor(private readonly max: number) {}
+
+  /** The bytes of `chunk` that may pass, and the refusal when a header in it announces too much. */
+  take(chunk: Buffer): { pass: number; refused?: PacketTooLargeError } {
+    let i = 0;
+    let packetStart = 0;
+    while (i < chunk.length) {
+      if (this.state === 'refused') return { pass: 0 };
+      if (this.state === 'body') {
+        const n = Math.min(this.remaining, chunk.length - i);
+        this.remaining -= n;
+        i += n;
+        if (this.remaining === 0) this.state = 'type';
+      } else if (this.state === 'type') {
+        packetStart = i++;
+        this.state = 'length';
+        this.length = 0;
+        this.multiplier = 1;
+        this.lengthBytes = 0;
+      } else {
+        const byte = chunk[i++]!;
+        this.length += (byte & 0x7f) * this.multiplier;
+        this.multiplier *= 128;
+        this.lengthBytes++;
+        if (byte & 0x80) {
+          // The remaining length has at most 4 bytes (MQTT 3.1.1 2.2.3, 5.0 1.5.5).
+          if (this.lengthBytes === 4) return this.refuse(packetStart, undefined);
+          continue;
+        }
+        const size = 1 + this.lengthBytes + this.length;
+        if (size > this.max) return this.refuse(packetStart, size);
+        if (this.length === 0) this.state = 'type';
+        else {
+          this.remaining = this.length;
+          this.state = 'body';
+        }
+      }
+    }
+    return { pass: chunk.length };
+  }
+
+  /** Nothing from the refused packet's first byte on passes (a header split across chunks may have passed in part). */
+  private refuse(packetStart: number, size: number | undefined) {
+    this.state = 'refused';
+    return { pass: packetStart, refused: new PacketTooLargeError(size, this.max) };
+  }
+}
+
+/**
+ * The stream its reader (aedes, mqtt.js) gets instead of `inner`: the same bytes both ways, except
+ * that the bytes of a packet whose header announces more than `max` never reach the reader; the
+ * connection is closed there, with a PacketTooLargeError.
+ */
+export function boundedStream(inner: Duplex, max: number, onRefused: (err: PacketTooLargeError) => void): Duplex {
+  const framing = new Framing(max);
+  const outer = new Duplex({
+    read: () => void inner.resume(),
+    write: (chunk: Buffer, encoding: BufferEncoding, done: (err?: Error | null) => void) => void inner.write(chunk, encoding, done),
+    final: (done: (err?: Error | null) => void) => void inner.end(done),
+    destroy: (err: Error | null, done: (err: Error | null) => void) => {
+      inner.destroy();
+      done(err);
+    },
+  });
+  inner.on('data', (chunk: Buffer) => {
+    const { pass, refused } = framing.take(chunk);
+    if (pass > 0 && !outer.push(pass === chunk.length ? chunk : chunk.subarray(0, pass))) inner.pause();
+    if (refused) {
+      onRefused(refused);
+      outer.destroy(refused);
+    }
+  });
+  inner.on('end', () => outer.push(null));
+  inner.on('error', (err) => outer.destroy(err));
+  inner.on('close', () => outer.destroy());
+  return outer;
+}
+
+/** Bytes of a PUBLISH packet with this topic and payload (MQTT 3.1.1, no properties). */
+export function publishPacketSize(topic: string, payloadBytes: number, qos: 0 | 1 | 2): number {
+  const remaining = 2 + Buffer.byteLength(topic) + (qos > 0 ? 2 : 0) + payloadBytes;
+  return 1 + (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4) + remaining;
+}
+
+/**
+ * mqtt.connect with every stream it opens (the first and each reconnection) bounded by
+ * boundedStream: a broker cannot make the client buffer more than `maxPacketSize`.
+ */
+export function connectBounded(url: string, options: IClientOptions, maxPacketSize: number, onRefused: (err: PacketTooLargeError) => void): MqttClient {
+  const client = mqtt.connect(url, { ...options, manualConnect: true });
+  // mqtt.js builds each connection's stream with this (private, but the one seam between URL and
+  // parser); it stays the same function across reconnections.
+  const seam = client as unknown as { streamBuilder: (c: MqttClient) => Duplex };
+  const build = seam.streamBuilder;
+  seam.streamBuilder = (c) => boundedStream(build(c), maxPacketSize, onRefused);
+  client.connect();
+  return client;
+}
