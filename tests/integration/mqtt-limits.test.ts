@@ -100,7 +100,7 @@ describe('MQTT limits', () => {
 
     // A whole packet just over the limit, in one write: the broker's parser never sees it.
     const over = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
-    const overClosed = new Promise((resolve) => over.once('close', resolve));
+    const overClosed = new Promise<void>((resolve) => over.once('close', () => resolve()));
     over.publish('lims/over', Buffer.alloc(fits + 1, 0x62), { qos: 0 });
     await overClosed;
     expect(gw.broker!.stats().oversizedPackets).toBe(2);
