@@ -134,6 +134,7 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     } else if (current === p) current = undefined;
     if (Array.isArray(outcome)) {
       failuresInRow = 0;
+      resetsWithoutAnswer = 0;
       lastRefusal = '';
       p.resolve(outcome);
       return;
@@ -227,16 +228,22 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     settle(p, new ModbusFailure(kind, reason));
   };
 
-  /** Closes the connection on the gateway's own initiative and opens it again at once. */
+  /**
+   * Closes the connection on the gateway's own initiative and opens it again: at once the first
+   * time, then with growing backoff while no good answer comes between resets (a peer that sends
+   * garbage as soon as it is connected must not make a tight reconnect loop).
+   */
   const reset = (reason: string) => {
     if (!port) return;
     stats.resets++;
+    resetsWithoutAnswer++;
     reopened ??= new Promise((resolve) => (reopenedNow = resolve));
     lost(port, reason, true);
   };
   /** While the gateway reopens a connection it reset itself, requests wait for it (a few ms). */
   let reopened: Promise<void> | undefined;
   let reopenedNow = () => {};
+  let resetsWithoutAnswer = 0;
 
   const failAll = (f: ModbusFailure) => {
     for (const p of [...pending.values()]) settle(p, f);
@@ -260,9 +267,9 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     schedule(byUs);
   };
 
-  const schedule = (soon = false) => {
+  const schedule = (byUs = false) => {
     if (stopped || reopenTimer) return;
-    const delay = soon ? 0 : backoffDelay(attempt++, conn.reconnect);
+    const delay = !byUs ? backoffDelay(attempt++, conn.reconnect) : resetsWithoutAnswer <= 1 ? 0 : backoffDelay(resetsWithoutAnswer - 2, conn.reconnect);
     reopenTimer = setTimeout(() => {
       reopenTimer = undefined;
       void open();

@@ -2,6 +2,7 @@
 // RTU on a socat serial pair: no value is ever derived from a faulty answer, the reason is precise,
 // the link heals without the device's help, and the healthy device on the same link keeps its rate.
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -132,7 +133,7 @@ equipment:
       ['wrong-function', /^function code \d, expected \d$/],
       ['garbage', /^framing error: (protocol id \d+, expected 0|MBAP length \d+, expected 2-254)$/],
       ['huge-length', /^framing error: MBAP length 65535, expected 2-254$/],
-      ['trickle', /^(timeout|framing error: .+|connection reset: .+)$/],
+      ['trickle', /^(timeout|framing error: .+|connection reset: .+|not connected: .+)$/],
       ['silence', /^timeout$/],
       ['duplicate', /./],
     ];
@@ -175,6 +176,42 @@ equipment:
     sim.control(1).fault = undefined;
     const back = Date.now();
     await expect.poll(() => readings.some((r) => r.ts > back && r.quality === 'good' && r.value === 12.5), { timeout: 1500 }).toBe(true);
+  });
+
+  it('a peer that sends garbage as soon as it is connected gets growing backoff, not a reconnect loop', async () => {
+    let accepted = 0;
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      accepted++;
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.write(Buffer.alloc(64, 0xee));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const cfg = parseSite(
+      `version: 1
+gateway: { id: g, site: s }
+connections: [{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${(server.address() as net.AddressInfo).port}, timeout: 200ms, reconnect: { initial_delay: 100ms, max_delay: 5s, jitter: 0 } }]
+equipment:
+  - { id: X, category: boiler, connection: c, unit_id: 1, poll_interval: 100ms, points: [{ name: v, address: "hr:0", type: uint16 }] }
+`,
+      { env: {} },
+    );
+    const readings: Reading[] = [];
+    const driver = modbusTcpDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: (b) => readings.push(...b), dataDir: '/nonexistent' });
+    await driver.init();
+    await driver.start();
+    cleanup.push(() => driver.stop());
+    await sleep(3000);
+    // 0, 100, 200, 400, 800, 1600 ms between resets: about 6 connections in 3 s, not hundreds.
+    expect(accepted).toBeGreaterThanOrEqual(3);
+    expect(accepted).toBeLessThanOrEqual(8);
+    expect(readings.length).toBeGreaterThan(0);
+    expect(readings.every((r) => r.quality === 'bad' && r.value === null)).toBe(true);
   });
 
   describe('over Modbus RTU (socat serial pair)', () => {
