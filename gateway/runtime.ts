@@ -17,7 +17,7 @@ import { topicsFor, type Topics } from './mqtt/topics.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { hostname } from 'node:os';
 import { createMetrics, type Metrics } from './metrics.js';
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { createInfluxWriter, type InfluxWriter } from './influx/writer.js';
 import { brokerSource, embeddedSource, telemetryTopic, type TelemetrySource } from './influx/source.js';
 import { encodeAlarms, encodeResults } from './influx/line-protocol.js';
@@ -146,6 +146,18 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
       driver: definition.create(connection, equipment, { log: driverLog, sink: (batch) => pipeline.push(batch), results: (r) => void results.sink(r), dataDir }),
     });
   }
+  // Every driver's counters (requests, failures, refused answers, resets, NAKs...) in /metrics, read
+  // when scraped: what a driver counts is visible without code of its own here.
+  new Gauge({
+    name: 'gateway_driver_counter',
+    help: "A driver's counters by connection: requests, failures, refused answers (badAnswers), framing errors, resets, late answers, refused connections...",
+    labelNames: ['connection', 'type', 'counter'],
+    registers: [metrics],
+    collect() {
+      this.reset();
+      for (const d of drivers) for (const [counter, value] of Object.entries(d.driver.stats?.() ?? {})) this.set({ connection: d.connection, type: d.type, counter }, value);
+    },
+  });
 
   const http = config.http
     ? createHttpApi({

@@ -75,6 +75,11 @@ equipment:
   expect(detail.status).toBe('degraded');
   expect(detail.points.find((p) => p.name === 'interlock_tripped')).toMatchObject({ value: null, quality: 'bad', reason: expect.stringMatching(/^byte count 0, expected \d+$/) });
 
+  // The refused answers are counted where Prometheus scrapes.
+  const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`, { headers: { authorization: 'Bearer viewer-token-0123456789abcdef' } })).text();
+  const refused = /^gateway_driver_counter\{connection="plc",type="modbus-tcp",counter="badAnswers"\} (\d+)$/m.exec(metrics);
+  expect(Number(refused?.[1])).toBeGreaterThan(0);
+
   const query = async () => {
     const res = await fetch(`${influxdb.url}/query?db=${db}&q=${encodeURIComponent(`SELECT quality, reason FROM boiler WHERE point = 'interlock_tripped'`)}`);
     const json = (await res.json()) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> };
