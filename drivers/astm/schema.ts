@@ -72,6 +72,10 @@ export const astmEquipmentSchema = z
 export type AstmConnection = z.output<typeof astmConnectionSchema> | z.output<typeof astmSerialConnectionSchema>;
 export type AstmEquipment = z.output<typeof astmEquipmentSchema>;
 
+/** Ways the simulated analyzer can misbehave (`none`: it behaves). */
+export const ASTM_FAULTS = ['none', 'oversized-frame', 'endless-frame', 'garbage', 'trickle', 'connection-flood', 'silence-after-enq', 'bad-checksums', 'unread-answers'] as const;
+export type AstmFault = (typeof ASTM_FAULTS)[number];
+
 /** The simulated ASTM analyzer: connects to an astm-tcp listener and sends sessions of results. */
 export const astmSimulatorSchema = z
   .strictObject({
@@ -82,6 +86,17 @@ export const astmSimulatorSchema = z
     interval: duration.prefault('20s').meta({ description: 'Time between sessions.', 'x-examples': ['20s'] }),
     samples: z.int().min(1).max(50).default(3).meta({ description: 'Samples per session.', examples: [3] }),
     seed: z.int().min(0).default(1).meta({ description: 'Seed of the simulated values.', examples: [1] }),
+    fault: z
+      .enum(ASTM_FAULTS)
+      .default('none')
+      .meta({
+        description:
+          'How the analyzer misbehaves, to reproduce field faults (tests can switch it at run time): `none` (a real analyzer); `oversized-frame` (one well-formed frame of fault_bytes of text); `endless-frame` (ENQ, STX, then fault_bytes without a line end); `garbage` (fault_bytes of random bytes); `trickle` (a session one byte per fault_interval); `connection-flood` (fault_connections more connections at once, held silent, beside normal sessions; once per switch to it); `silence-after-enq` (ENQ, then nothing); `bad-checksums` (every frame with a wrong checksum, every attempt); `unread-answers` (fault_bytes of ENQs, each one answered, with a valid frame now and then, never reading the answers).',
+        examples: ['none', 'endless-frame'],
+      }),
+    fault_bytes: size.prefault('1MiB').meta({ description: 'Bytes an oversized-frame, endless-frame, garbage or unread-answers fault sends.', 'x-examples': ['1MiB', '150MiB'] }),
+    fault_interval: duration.prefault('1s').meta({ description: 'Time between the bytes of a trickle fault.', 'x-examples': ['1s'] }),
+    fault_connections: z.int().min(1).max(10_000).default(1000).meta({ description: 'Connections a connection-flood fault opens.', examples: [1000] }),
   })
   .meta({ title: 'ASTM analyzer simulator' });
 
