@@ -12,7 +12,7 @@ import { LogBudget } from './log-budget.js';
 import { astmConnectionSchema, astmEquipmentSchema, astmPointSchema, astmSerialConnectionSchema, type AstmConnection } from './schema.js';
 
 const TICK_MS = 1000;
-/** Protocol warnings one connection may log a minute; the rest are counted. */
+/** Protocol warnings and refused messages one connection may log a minute; the rest are counted. */
 const WARNINGS_PER_MINUTE = 10;
 
 /** One open connection (or serial line) and the receiver that reads it. */
@@ -154,13 +154,13 @@ class AstmDriver implements Driver {
     const listening = c.type === 'astm-tcp' && c.mode === 'listen';
     const log = this.ctx.log.child({ instrument: this.instrument.id, peer: peerName });
     const warnings = new LogBudget(WARNINGS_PER_MINUTE);
-    const warn = (fields: Record<string, unknown>, msg: string) => {
+    const warn = (fields: Record<string, unknown>, msg: string, level: 'warn' | 'error' = 'warn') => {
       const skipped = warnings.take(Date.now());
-      if (skipped !== undefined) log.warn(skipped > 0 ? { ...fields, skippedWarnings: skipped } : fields, msg);
+      if (skipped !== undefined) log[level](skipped > 0 ? { ...fields, skippedWarnings: skipped } : fields, msg);
     };
     this.counters.connections++;
     const receiver = new AstmReceiver(
-      (records) => this.store(records, log),
+      (records) => this.store(records, warn),
       (e: ReceiverEvent) => {
         if (e.kind === 'nak') {
           this.counters.naks++;
@@ -201,14 +201,14 @@ class AstmDriver implements Driver {
   }
 
   /** A complete message: its results are stored before the analyzer gets the last ACK. */
-  private store(records: string[], log: DriverContext['log']): boolean {
+  private store(records: string[], warn: (fields: Record<string, unknown>, msg: string, level: 'error') => void): boolean {
     let results;
     try {
       results = resultsOf(records, this.instrument.id);
     } catch (err) {
       if (!(err instanceof AstmRecordError)) throw err;
       this.counters.refused++;
-      log.error({ reason: err.message }, 'ASTM message refused: its records do not make a result');
+      warn({ reason: err.message }, 'ASTM message refused: its records do not make a result', 'error');
       return false;
     }
     this.ctx.results!(results);
