@@ -73,10 +73,10 @@ export interface ReceiverLimits {
  * a terminator record, a timeout, a closed connection) is discarded whole.
  *
  * Memory is bounded whatever the peer sends: one frame buffer of MAX_FRAME_BYTES (a longer frame is
- * NAKed and the bytes after it are skipped until the next STX, ENQ or EOT; a frame broken off by
- * one of those is dropped without an answer), and at most
- * maxMessageSize characters of records. A message over that size, or a session over maxSessionMs, is
- * refused: dropped whole, and every frame or ENQ until EOT is NAKed.
+ * NAKed and the bytes after it are skipped until the next STX, ENQ or EOT; a frame broken off by one
+ * of those is dropped without an answer) and at most maxMessageSize characters of records. A message
+ * over that size, a session over maxSessionMs, or a message whose sender is out of step (a frame
+ * numbered other than next) is refused: dropped whole, and every frame or ENQ until EOT is NAKed.
  */
 export class AstmReceiver {
   private state: 'idle' | 'receiving' | 'refusing' = 'idle';
