@@ -1,6 +1,6 @@
 // The `http:` section: the gateway's own HTTP API (and, later, its dashboard).
 import { z } from 'zod';
-import { port } from './primitives.js';
+import { duration, port, size } from './primitives.js';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -24,6 +24,15 @@ export const httpSection = z
       .meta({ description: 'API tokens. A request without a valid token gets 401; with a role too low, 403.' }),
     cert: z.string().optional().meta({ description: 'PEM certificate: HTTPS instead of HTTP.', examples: ['/etc/gateway/api.pem'] }),
     key: z.string().optional().meta({ description: 'PEM private key that goes with cert.', examples: ['/etc/gateway/api.key'] }),
+    max_body_size: size
+      .refine((n) => n >= 1024 && n <= 16 * 1024 * 1024, { error: 'expected a size from 1KiB to 16MiB' })
+      .prefault('64KiB')
+      .meta({ description: 'Largest request body the API reads (alarm actions, outbox retry); a bigger one gets 413 before it is read. POST /api/config/check takes a site file up to 4 MiB, the site-file limit.', 'x-examples': ['64KiB'] }),
+    request_timeout: duration
+      .refine((ms) => ms >= 1000, { error: 'expected at least 1s' })
+      .prefault('30s')
+      .meta({ description: 'A request (headers and body) must arrive within this, or its connection is closed: a client that sends a byte now and then cannot hold a connection. The live stream is not affected once it is open.', 'x-examples': ['30s'] }),
+    max_connections: z.int().min(1).max(100_000).default(500).meta({ description: 'Connections the API holds at once (each open live stream is one); beyond that a new connection is closed at once.', examples: [500] }),
   })
   .refine((h) => (h.cert === undefined) === (h.key === undefined), { error: 'cert and key go together', path: ['cert'] })
   .optional()

@@ -12,7 +12,7 @@ import type { Reading } from '../../drivers/types.js';
 import { ConfigError } from '../../config/errors.js';
 import type { HttpSection, Role } from '../../config/http-schema.js';
 import { ROLES } from '../../config/http-schema.js';
-import { parseSite } from '../../config/load.js';
+import { parseSite, SITE_FILE_LIMITS } from '../../config/load.js';
 import { siteJsonSchema } from '../../config/reference.js';
 import type { SiteConfig } from '../../config/schema.js';
 import { RuleActionError } from '../../rules/engine.js';
@@ -23,9 +23,22 @@ import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
 import type { Outbox } from '../platform/outbox.js';
 import { AuditJournal } from './audit.js';
+import { rateLimited } from '../mqtt/payload.js';
 
 /** Failed authentications from one address within a minute before it gets 429. */
 const MAX_FAILURES_PER_MINUTE = 10;
+/** Addresses whose failures are remembered; beyond that the oldest are forgotten (many addresses must not grow memory). */
+const MAX_FAILING_ADDRESSES = 10_000;
+/** A live-stream client that lets this much pile up unread is disconnected: the gateway does not buffer for it. */
+const SSE_MAX_BUFFERED = 1024 * 1024;
+/**
+ * Connection bounds that are not config: idle connections (no byte either way) are closed after
+ * 60 s (the live stream writes every 15 s), idle keep-alive connections after 5 s, and one
+ * connection serves at most 1000 requests.
+ */
+const IDLE_TIMEOUT = 60_000;
+const KEEP_ALIVE_TIMEOUT = 5000;
+const MAX_REQUESTS_PER_SOCKET = 1000;
 /** Readings kept per point for the trend (10 minutes at one per second). */
 const HISTORY = 600;
 /** The dashboard's files, from the source tree or from dist/ (they are not compiled). */
@@ -73,7 +86,22 @@ export function hashToken(token: string): string {
 export function createHttpApi(deps: HttpDeps): HttpApi {
   const { config, http, log } = deps;
   const https = http.cert && http.key ? { cert: readFileSync(http.cert), key: readFileSync(http.key) } : undefined;
-  const app = Fastify({ logger: false, ...(https ? { https } : {}) }) as unknown as FastifyInstance;
+  const serverOptions = {
+    headersTimeout: Math.min(10_000, http.request_timeout),
+    // Node looks for requests past their time this often (its default: every 30 s).
+    connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(http.request_timeout / 4))),
+  };
+  const app = Fastify({
+    logger: false,
+    bodyLimit: http.max_body_size,
+    requestTimeout: http.request_timeout,
+    connectionTimeout: IDLE_TIMEOUT,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT,
+    maxRequestsPerSocket: MAX_REQUESTS_PER_SOCKET,
+    ...(https ? { https: { ...https, ...serverOptions } } : { http: serverOptions }),
+  }) as unknown as FastifyInstance;
+  app.server.maxConnections = http.max_connections;
+  const slowClientLog = rateLimited();
   const audit = new AuditJournal(join(deps.dataDir, 'audit.jsonl'));
   const tokens = http.tokens.map((t) => ({ ...t, digest: Buffer.from(t.hash.slice('sha256:'.length), 'hex') }));
   const failures = new Map<string, number[]>();
@@ -120,7 +148,13 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     const digest = token ? createHash('sha256').update(token).digest() : undefined;
     const holder = digest ? tokens.find((t) => t.digest.length === digest.length && timingSafeEqual(t.digest, digest)) : undefined;
     if (!holder) {
+      failures.delete(ip);
       failures.set(ip, [...recent, now]);
+      // Insertion order is the order of last failure: the first entries are the stalest.
+      for (const stale of failures.keys()) {
+        if (failures.size <= MAX_FAILING_ADDRESSES) break;
+        failures.delete(stale);
+      }
       audit.append({ who: `ip:${ip}`, action: 'login', target: request.url, outcome: token ? 'refused: unknown token' : 'refused: no token' });
       void reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: token ? 'unknown token' : 'a Bearer token is needed (Authorization: Bearer <token>)' });
       return false;
@@ -334,7 +368,20 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
         const res = reply.raw;
         res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
         res.write(': connected\n\n');
-        const client = { equipment, send: (event: string, data: unknown) => void res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`), end: () => res.end() };
+        const client = {
+          equipment,
+          send: (event: string, data: unknown) => {
+            if (res.writableLength > SSE_MAX_BUFFERED) {
+              // A client that does not read would make the gateway hold every event for it.
+              clients.delete(client);
+              res.destroy();
+              slowClientLog((notLogged) => log.warn({ ip: req.ip, buffered: res.writableLength, ...(notLogged ? { notLogged } : {}) }, 'Live stream client does not read; disconnected'));
+              return;
+            }
+            res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+          },
+          end: () => res.end(),
+        };
         clients.add(client);
         const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
         req.raw.on('close', () => {
@@ -348,6 +395,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       '/api/config/check',
       {
         config: { role: 'viewer' },
+        bodyLimit: SITE_FILE_LIMITS.maxBytes,
         schema: {
           summary: 'Check a site file (YAML in the body), as `gateway check` does',
           response: { 200: { type: 'object', properties: { valid: { type: 'boolean' }, problems: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' }, line: { type: 'integer' } } } } } } },
@@ -368,6 +416,18 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   });
 
   app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  // Every error answer is `{ error }`: a 4xx says what was wrong with the request (too large, not
+  // JSON, not valid); a 5xx says only that it failed, and the log has the details.
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) {
+      log.error({ err, method: request.method, url: request.url.slice(0, 200) }, 'HTTP API request failed');
+      return reply.code(500).send({ error: 'internal error; the gateway log has the details' });
+    }
+    return reply.code(status).send({ error: err.message, ...(err.code ? { code: err.code } : {}) });
+  });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }));
 
   return {
     app,

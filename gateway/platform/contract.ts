@@ -1,7 +1,8 @@
 // The contract with the central warning platform (docs/platform-contract.md): bodies, headers and the
 // signature. The platform is built against it; change it only with a new schema version.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { AlarmEvent } from '../../rules/types.js';
+import { z } from 'zod';
+import { LEVELS, type AlarmEvent } from '../../rules/types.js';
 import type { LabResult } from '../../drivers/common/result.js';
 
 export const INCIDENT_SCHEMA = 'gw.incident.v1';
@@ -130,6 +131,74 @@ export function resultBodyOf(r: LabResult, instrument: EquipmentInfo | undefined
     ...(r.method !== undefined ? { method: r.method } : {}),
     ...(r.reference !== undefined ? { reference: r.reference } : {}),
   };
+}
+
+// What a receiver checks before it uses a body: the shapes above, member by member. Unknown members
+// are allowed (a later minor version may add some); texts are bounded so a body cannot hold a novel.
+const text = (max = 1000) => z.string().max(max);
+const id = z.string().min(1).max(200);
+const seq = z.int().min(1).max(Number.MAX_SAFE_INTEGER);
+const iso = z.string().max(40).refine((s) => !Number.isNaN(Date.parse(s)), { error: 'expected an ISO 8601 time' });
+const scalar = z.union([z.number(), z.boolean(), text(), z.null()]);
+
+export const incidentBodySchema = z.looseObject({
+  schema: z.literal(INCIDENT_SCHEMA),
+  eventId: id,
+  incidentId: id,
+  type: z.enum(['raised', 'escalated', 'acknowledged', 'shelved', 'cleared']),
+  level: z.enum(LEVELS),
+  gatewayId: id,
+  site: id,
+  equipment: z.looseObject({ id, code: text(40).optional(), category: text(100), name: text().optional() }),
+  rule: z.looseObject({ id, message: text(2000) }),
+  point: text(100).optional(),
+  value: scalar.optional(),
+  unit: text(100).optional(),
+  occurredAt: iso,
+  by: text(200).optional(),
+  comment: text(2000).optional(),
+  shelvedUntil: iso.optional(),
+  seq,
+});
+
+export const resultBodySchema = z.looseObject({
+  schema: z.literal(RESULT_SCHEMA),
+  resultId: id,
+  gatewayId: id,
+  site: id,
+  instrument: z.looseObject({ id, category: text(100), name: text().optional() }),
+  sampleId: text(200),
+  analyte: text(200),
+  value: z.union([z.number(), text(), z.null()]),
+  unit: text(100).optional(),
+  flags: z.array(text(20)).max(50),
+  status: text(100),
+  resultAt: iso,
+  operator: text(200).optional(),
+  method: text(200).optional(),
+  reference: z.looseObject({ lo: z.number().optional(), hi: z.number().optional() }).optional(),
+  seq,
+});
+
+export const heartbeatBodySchema = z.looseObject({
+  schema: z.literal(HEARTBEAT_SCHEMA),
+  gatewayId: id,
+  site: id,
+  at: iso,
+  lastSeq: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+  pending: z.int().min(0),
+  activeIncidents: z.int().min(0),
+});
+
+/** A body as the contract has it, or the first thing wrong with it (`path: message`). */
+export function checkBody(body: unknown): { ok: true; body: IncidentBody | ResultBody | HeartbeatBody } | { ok: false; problem: string } {
+  const kind = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { schema?: unknown }).schema : undefined;
+  const schema = kind === INCIDENT_SCHEMA ? incidentBodySchema : kind === RESULT_SCHEMA ? resultBodySchema : kind === HEARTBEAT_SCHEMA ? heartbeatBodySchema : undefined;
+  if (!schema) return { ok: false, problem: `schema: expected ${INCIDENT_SCHEMA}, ${RESULT_SCHEMA} or ${HEARTBEAT_SCHEMA}, got ${JSON.stringify(kind)?.slice(0, 60) ?? 'nothing'}` };
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return { ok: true, body: parsed.data as IncidentBody | ResultBody | HeartbeatBody };
+  const issue = parsed.error.issues[0]!;
+  return { ok: false, problem: `${issue.path.join('.') || '(body)'}: ${issue.message}` };
 }
 
 /** The exact bytes sent for a stored body (an incident or a result): the same on every attempt. */

@@ -17,6 +17,8 @@ import type { Outbox, OutboxRow } from './outbox.js';
 
 const IDLE_POLL_MS = 1000;
 const ANSWER_LIMIT = 2000;
+/** Bytes of an answer read at most (the answer is kept for a dead letter; its start says enough). */
+const ANSWER_KEEP = 64 * 1024;
 
 export interface PostResult {
   status?: number;
@@ -208,21 +210,34 @@ export function createPoster(config: Pick<PlatformSection, 'url' | 'timeout' | '
   const agent = tls ? new https.Agent({ keepAlive: true, ca: readPem(config.ca, 'CA'), cert: readPem(config.cert, 'client certificate'), key: readPem(config.key, 'client key') }) : new http.Agent({ keepAlive: true });
   return (body, headers) =>
     new Promise<PostResult>((resolve) => {
+      // The whole exchange has `timeout`: a platform that drips its answer would otherwise hold the queue.
+      const deadline = setTimeout(() => req.destroy(new Error(`no complete answer within ${config.timeout} ms`)), config.timeout);
+      const done = (r: PostResult) => {
+        clearTimeout(deadline);
+        resolve(r);
+      };
       const req = (tls ? https : http).request(url, { method: 'POST', agent, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size <= 65_536) chunks.push(c);
-        });
-        res.on('end', () => {
+        const answer = () => {
           const retryAfter = res.headers['retry-after'];
-          resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8'), retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) });
+          done({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8').slice(0, ANSWER_LIMIT), retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) });
+        };
+        res.on('data', (c: Buffer) => {
+          chunks.push(c);
+          size += c.length;
+          // Only the start of an answer is kept: enough has come, the rest is not read.
+          if (size >= ANSWER_KEEP) {
+            res.removeAllListeners('data');
+            answer();
+            req.destroy();
+          }
         });
-        res.on('error', (err) => resolve({ body: '', error: `answer broken off: ${err.message}` }));
+        res.on('end', answer);
+        res.on('error', (err) => done({ body: '', error: `answer broken off: ${err.message}` }));
       });
       req.setTimeout(config.timeout, () => req.destroy(new Error(`no answer within ${config.timeout} ms`)));
-      req.on('error', (err) => resolve({ body: '', error: err.message }));
+      req.on('error', (err) => done({ body: '', error: err.message }));
       req.end(body);
     });
 }
