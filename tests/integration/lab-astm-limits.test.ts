@@ -1,5 +1,5 @@
 // Hostile ASTM peers against a real gateway process (the project's analyzer simulator in its fault
-// modes, over real sockets on 127.0.0.1): a 150 MiB frame without a line end, 1,000 connections at
+// modes, over real sockets on 127.0.0.1): 150 MiB frames without a line end, 1,000 connections at
 // once, 150 MiB of ENQs from a peer that never reads the answers, peers trickling a session. The gateway keeps storing a normal analyzer's
 // results and publishing its boiler's telemetry, its RSS stays within a stated bound, falls back
 // when the peer goes, and one flood is one log line.
@@ -19,8 +19,13 @@ import { BOILER_POINTS } from '../helpers/site.js';
 const MiB = 1024 * 1024;
 /** RSS of the gateway while a hostile peer is at it, at most this much over its level before. */
 const RSS_GROWTH_LIMIT = 100 * MiB;
-/** After the peer has gone, at most this much over the level before. */
-const RSS_AFTER_LIMIT = 40 * MiB;
+/**
+ * After the peer has gone, at most this much over the level before. The socket buffers the gateway
+ * has read are garbage until V8's next collection, which it starts when such memory passes 64 MiB:
+ * what stays over the level before is that, not what the peer sent (the receiver that kept every
+ * byte stayed 1.3 GiB up after a 50 MiB frame).
+ */
+const RSS_AFTER_LIMIT = 64 * MiB;
 // Short limits, so the test sees them act: a silent peer is closed after 3 s, a session after 8 s.
 const IDLE_TIMEOUT_S = 3;
 
@@ -141,29 +146,34 @@ describe('hostile ASTM peers against a gateway process', () => {
     gateway?.kill('SIGKILL');
   });
 
-  it('a 150 MiB frame without a line end: refused once, RSS bounded, falls back; the analyzer beside it is stored, telemetry goes on', async () => {
+  it('150 MiB frames without a line end, three in a row: each refused once, RSS bounded and not growing from one to the next; the analyzer beside them is stored, telemetry goes on', async () => {
     const normal = await analyzer({ name: 'Normal' });
     await until('a normal session stored', () => results('Normal') > 0, 10_000);
     const baseline = rss(pid);
-    const t0 = Date.now();
-    const hostile = await analyzer({ name: 'Hostile', fault: 'endless-frame', fault_bytes: 150 * MiB });
     const [stored0, telemetry0, lines0] = [results('Normal'), telemetry(), lines.length];
-    const { peak } = await watched(baseline, () => until('150 MiB sent', () => hostile.faultStats().bytes >= 150 * MiB, 30_000));
-    const sentMs = Date.now() - t0;
-    // Silent after its endless frame: closed for bringing no accepted frame.
-    await until('the gateway to close the hostile peer', () => hostile.faultStats().closedByPeer >= 1, (IDLE_TIMEOUT_S + 3) * 1000);
-    await hostile.stop();
+    const runs: Array<{ ms: number; peak: number; after: number }> = [];
+    for (let run = 0; run < 3; run++) {
+      const t0 = Date.now();
+      const hostile = await analyzer({ name: 'Hostile', fault: 'endless-frame', fault_bytes: 150 * MiB });
+      const { peak } = await watched(baseline, () => until('150 MiB sent', () => hostile.faultStats().bytes >= 150 * MiB, 30_000));
+      const ms = Date.now() - t0;
+      // Silent after its endless frame: closed for bringing no accepted frame (waited for once).
+      if (run === 0) await until('the gateway to close the hostile peer', () => hostile.faultStats().closedByPeer >= 1, (IDLE_TIMEOUT_S + 3) * 1000);
+      await hostile.stop();
+      runs.push({ ms, peak, after: rss(pid) });
+    }
     const after = await fallsBack(baseline);
-    console.log(`150 MiB frame: sent in ${sentMs} ms; gateway RSS ${mb(baseline)} before, ${mb(peak)} at most during, ${mb(after)} after`);
-    expect(peak).toBeLessThanOrEqual(baseline + RSS_GROWTH_LIMIT);
+    console.log(`150 MiB frames: gateway RSS ${mb(baseline)} before; ${runs.map((r, i) => `run ${i + 1} sent in ${r.ms} ms, ${mb(r.peak)} at most, ${mb(r.after)} after`).join('; ')}; ${mb(after)} at the end`);
+    // 450 MiB sent in all, RSS never 100 MiB up: none of it was kept.
+    for (const r of runs) expect(r.peak).toBeLessThanOrEqual(baseline + RSS_GROWTH_LIMIT);
     expect(after).toBeLessThanOrEqual(baseline + RSS_AFTER_LIMIT);
     expect(results('Normal')).toBeGreaterThan(stored0);
     expect(normal.faultStats().closedByPeer).toBe(0);
     expect(telemetry()).toBeGreaterThan(telemetry0 + 5);
     expect(results('Hostile')).toBe(0);
-    // One frame refused, logged once; nothing for the rest of the 150 MiB.
+    // One frame refused per peer, logged once each; nothing for the rest of the 150 MiB.
     const logged = astmLines(lines0);
-    expect(logged.filter((l) => l.limit === 'frame')).toHaveLength(1);
+    expect(logged.filter((l) => l.limit === 'frame')).toHaveLength(3);
     expect(logged.length).toBeLessThan(20);
   }, 45_000);
 
