@@ -191,6 +191,9 @@ class ModbusDriver implements Driver {
 
     const readings: Reading[] = [];
     let deviceFailure: ModbusFailure | undefined;
+    /** A refused answer when no request of the poll got a good one: the unit is backed off for it too. */
+    let refused: ModbusFailure | undefined;
+    let answered = false;
     for (const req of g.requests) {
       let failure: ModbusFailure | undefined = deviceFailure;
       let words: number[] | undefined;
@@ -198,9 +201,11 @@ class ModbusDriver implements Driver {
         this.counters.requests++;
         try {
           words = await this.link.read(unit, req.area, req.start, req.count);
+          answered = true;
         } catch (err) {
           failure = toFailure(err);
           this.counters.failures++;
+          if (failure.kind === 'protocol') refused ??= failure;
           // An exception or a refused answer is an answer: the device is alive and the poll goes on
           // with its other requests. No answer, or no connection, ends this poll of the unit.
           if (failure.kind === 'timeout' || failure.kind === 'framing' || failure.kind === 'connection') deviceFailure = failure;
@@ -217,12 +222,13 @@ class ModbusDriver implements Driver {
       }
     }
 
-    // A unit is backed off when it does not answer or breaks the byte stream; not when the
-    // connection it shares is down or was reset because of another unit (that would slow the
-    // healthy ones down).
-    if (deviceFailure && deviceFailure.kind !== 'connection') {
+    // A unit is backed off when it does not answer, breaks the byte stream or has every answer
+    // refused (it disturbs the line and delivers nothing); not when the connection it shares is
+    // down or was reset because of another unit (that would slow the healthy ones down).
+    const unitFailure = deviceFailure && deviceFailure.kind !== 'connection' ? deviceFailure : !answered && !deviceFailure ? refused : undefined;
+    if (unitFailure) {
       health.failures++;
-      health.reason = deviceFailure.reason;
+      health.reason = unitFailure.reason;
       if (health.failures === this.conn.failures_before_backoff) {
         this.log.warn({ equipment: g.eq.id, unit, reason: health.reason, every: this.conn.backoff_poll_interval }, 'Modbus unit keeps failing; polling it at the reduced rate until it answers');
       }

@@ -76,6 +76,8 @@ export interface ModbusLink {
 interface Pending {
   req: ReadRequest;
   tid: number;
+  /** The request's bytes as sent (RTU: an echo of them is not the answer). */
+  sent: Buffer;
   timer: NodeJS.Timeout;
   resolve(values: number[]): void;
   reject(f: ModbusFailure): void;
@@ -101,15 +103,20 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
   const stats: ModbusLinkStats = { badAnswers: 0, framingErrors: 0, lateAnswers: 0, strayBytes: 0, timeouts: 0, resets: 0 };
 
   let port: Duplex | undefined;
+  /** A connection being opened, so stop() can abandon it. */
+  let opening: Duplex | undefined;
   let connected = false;
   let stopped = false;
   let downReason = 'not connected yet';
+  let connects = 0;
+  /** Reopen attempts since the last good answer: the backoff grows until a device really answers. */
   let attempt = 0;
   let reopenTimer: NodeJS.Timeout | undefined;
-  let connects = 0;
+  /** While the gateway reopens at once a connection it reset itself, requests wait for it. */
+  let reopening: { done: Promise<void>; resolve(): void } | undefined;
   let inFlight = 0;
   const waiting: Array<() => void> = [];
-  /** Requests in a row that got no answer of theirs (timeouts, another request's transaction id). */
+  /** Requests in a row that got no answer of theirs (timeouts, answers out of step, a busy line). */
   let failuresInRow = 0;
   let lastRefusal = '';
 
@@ -118,12 +125,18 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
   const pending = new Map<number, Pending>();
   const recentIds: number[] = [];
   let nextTid = 1;
+  /** Frames since the last request that answered none: a few are late or repeated, a stream of them is an attack. */
+  let unmatched = 0;
   // RTU: one request at a time, its answer gathered here (never more than one frame's bytes).
   let current: Pending | undefined;
   let rx = Buffer.alloc(0);
   let lastByteAt = 0;
-  /** After a bad frame or a timeout, everything until the line has been quiet is dropped. */
-  let draining = false;
+  /**
+   * An RTU answer carries no transaction id: after a timeout, a refused frame or bytes nobody asked
+   * for, the next request waits until the line has been quiet for a whole `timeout`, so a late or
+   * repeated answer is dropped instead of being taken for the next request's.
+   */
+  let guard = false;
 
   const settle = (p: Pending, outcome: number[] | ModbusFailure) => {
     clearTimeout(p.timer);
@@ -134,7 +147,7 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     } else if (current === p) current = undefined;
     if (Array.isArray(outcome)) {
       failuresInRow = 0;
-      resetsWithoutAnswer = 0;
+      attempt = 0;
       lastRefusal = '';
       p.resolve(outcome);
       return;
@@ -146,11 +159,20 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
       lastRefusal = outcome.reason;
     }
     p.reject(outcome);
-    if (failuresInRow < conn.timeouts_before_reset || !port) return;
+  };
+
+  /** A request without its answer: after timeouts_before_reset in a row the link starts clean. */
+  const missed = () => {
+    if (++failuresInRow < conn.timeouts_before_reset || !port) return;
     failuresInRow = 0;
-    // A serial port cannot be reset by closing it: drop what it holds and start clean.
-    if (conn.type === 'modbus-rtu') (port as SerialPort).flush(() => {});
-    else reset(`${conn.timeouts_before_reset} requests in a row without their answer`);
+    const reason = `${conn.timeouts_before_reset} requests in a row without their answer`;
+    // A serial port cannot be reset by closing it: drop what it holds instead.
+    if (port instanceof SerialPort) {
+      stats.resets++;
+      rx = Buffer.alloc(0);
+      port.flush(() => {});
+      log.warn({ where, reason }, 'Modbus serial port flushed');
+    } else reset(reason);
   };
 
   const answer = (p: Pending, unit: number, pdu: Buffer) => {
@@ -164,13 +186,13 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
       frames = deframer.push(data);
     } catch (err) {
       if (!(err instanceof FramingError)) throw err;
-      stats.framingErrors++;
       // The stream broke while these requests waited. Their device broke it when it is the only
       // one waiting and no answer is overdue; otherwise late bytes of an answer given up on may
       // have (a device that trickles), and no device is blamed (backed off) for it.
       const reason = `framing error: ${err.reason}`;
       const kind = pending.size === 1 && failuresInRow === 0 ? 'framing' : 'connection';
       for (const p of [...pending.values()]) settle(p, new ModbusFailure(kind, reason));
+      stats.framingErrors++;
       reset(reason);
       return;
     }
@@ -178,77 +200,97 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
       const p = pending.get(f.tid);
       if (p) {
         answer(p, f.unit, f.pdu);
-      } else if (recentIds.includes(f.tid)) {
-        stats.lateAnswers++;
-      } else if (pending.size === 1) {
-        // One request waits and the answer names another: the device mixed its transactions up.
-        // Answers shifted by one request are out of step, like a timeout: it counts towards a reset.
-        const only = pending.values().next().value!;
-        failuresInRow++;
-        settle(only, new ModbusFailure('protocol', `transaction id ${f.tid}, expected ${only.tid}`));
-      } else {
-        stats.lateAnswers++;
+        continue;
       }
+      if (++unmatched > 2 * maxInFlight + 8) {
+        stats.framingErrors++;
+        reset(`framing error: ${unmatched} answers to no request`);
+        return;
+      }
+      if (recentIds.includes(f.tid) || pending.size !== 1) {
+        stats.lateAnswers++;
+        continue;
+      }
+      // One request waits and the answer names another: answers out of step with requests, like
+      // a timeout (towards a reset), and the device is backed off for it.
+      const only = pending.values().next().value!;
+      stats.badAnswers++;
+      settle(only, new ModbusFailure('framing', `transaction id ${f.tid}, expected ${only.tid}`));
+      missed();
     }
   };
 
   const onRtuData = (data: Buffer) => {
     lastByteAt = Date.now();
     const p = current;
-    if (!p || draining) {
+    if (!p) {
       stats.strayBytes += data.length;
+      guard = true;
       return;
     }
-    if (rx.length + data.length > MAX_RTU_FRAME) {
+    if (rx.length + data.length > MAX_RTU_FRAME + p.sent.length) {
       stats.strayBytes += rx.length + data.length;
       return refuseRtu(p, `answer longer than ${MAX_RTU_FRAME} bytes`);
     }
     rx = rx.length === 0 ? Buffer.from(data) : Buffer.concat([rx, data]);
+    // An RS-485 adapter with local echo hands the request back first: it is not the answer.
+    if (rx.length < p.sent.length && p.sent.subarray(0, rx.length).equals(rx)) return;
+    if (rx.subarray(0, p.sent.length).equals(p.sent)) rx = rx.subarray(p.sent.length);
     const frame = rtuAnswerIn(rx, p.req);
     if (!frame) return;
-    if (rx.length > frame.length) {
-      // More than one answer's bytes: a duplicate or noise. Dropped, and the line must go quiet.
-      stats.strayBytes += rx.length - frame.length;
-      draining = true;
-    }
     if ('error' in frame) return refuseRtu(p, frame.error);
+    if (rx.length > frame.length) {
+      // More bytes than one answer: a repeated answer, a late one, noise. Which is this request's
+      // cannot be told, so none is taken.
+      stats.strayBytes += rx.length - frame.length;
+      guard = true;
+      return refuseRtu(p, `${rx.length - frame.length} bytes more than one answer`);
+    }
     rx = Buffer.alloc(0);
     answer(p, frame.unit, frame.pdu);
   };
 
+  const refuseRtu = (p: Pending, reason: string, kind: FailureKind = 'protocol') => {
+    rx = Buffer.alloc(0);
+    settle(p, new ModbusFailure(kind, reason));
+  };
+
   /** Why a frame that came whole but late cannot be the answer. */
-  const checkOrTimeout = (req: ReadRequest, unit: number, pdu: Buffer) => {
+  const lateFrameReason = (req: ReadRequest, unit: number, pdu: Buffer) => {
     const check = checkReadAnswer(req, unit, pdu);
     return check.ok ? 'timeout' : check.reason;
   };
 
-  const refuseRtu = (p: Pending, reason: string, kind: FailureKind = 'protocol') => {
-    rx = Buffer.alloc(0);
-    draining = true;
-    settle(p, new ModbusFailure(kind, reason));
-  };
-
   /**
    * Closes the connection on the gateway's own initiative and opens it again: at once the first
-   * time, then with growing backoff while no good answer comes between resets (a peer that sends
-   * garbage as soon as it is connected must not make a tight reconnect loop).
+   * time, then with growing backoff while no good answer comes (a peer that sends garbage as soon
+   * as it is connected must not make a tight reconnect loop).
    */
   const reset = (reason: string) => {
     if (!port) return;
     stats.resets++;
-    resetsWithoutAnswer++;
-    reopened ??= new Promise((resolve) => (reopenedNow = resolve));
     lost(port, reason, true);
   };
-  /** While the gateway reopens a connection it reset itself, requests wait for it (a few ms). */
-  let reopened: Promise<void> | undefined;
-  let reopenedNow = () => {};
-  let resetsWithoutAnswer = 0;
 
   const failAll = (f: ModbusFailure) => {
     for (const p of [...pending.values()]) settle(p, f);
     if (current) settle(current, f);
   };
+
+  const close = (p: Duplex) =>
+    new Promise<void>((resolve) => {
+      p.removeAllListeners('data');
+      p.on('error', () => {}); // errors of a connection being closed
+      // A serial port is released only by close(); destroy() would keep its descriptor and lock.
+      if (p instanceof SerialPort) {
+        if (p.isOpen) p.close(() => resolve());
+        else resolve();
+        return;
+      }
+      p.once('close', () => resolve());
+      p.destroy();
+      setTimeout(resolve, 1000).unref();
+    });
 
   const lost = (p: Duplex, reason: string, byUs = false) => {
     if (port !== p) return; // an old connection's late event
@@ -261,15 +303,19 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     failAll(new ModbusFailure('connection', byUs ? `connection reset: ${reason}` : reason));
     if (byUs) log.warn({ where, reason }, 'Modbus connection reset by the gateway; reopening it');
     else if (wasConnected) log.warn({ where, reason }, 'Modbus connection lost; reconnecting with backoff');
-    p.removeAllListeners('data');
-    p.on('error', () => {}); // errors of a connection being closed
-    p.destroy();
+    void close(p);
     schedule(byUs);
   };
 
   const schedule = (byUs = false) => {
     if (stopped || reopenTimer) return;
-    const delay = !byUs ? backoffDelay(attempt++, conn.reconnect) : resetsWithoutAnswer <= 1 ? 0 : backoffDelay(resetsWithoutAnswer - 2, conn.reconnect);
+    const now = byUs && attempt === 0;
+    const delay = now ? 0 : backoffDelay(attempt, conn.reconnect);
+    attempt++;
+    if (now && !reopening) {
+      let resolve = () => {};
+      reopening = { done: new Promise<void>((r) => (resolve = r)), resolve: () => resolve() };
+    }
     reopenTimer = setTimeout(() => {
       reopenTimer = undefined;
       void open();
@@ -279,6 +325,7 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
   const connectSocket = (host: string, portNumber: number) =>
     new Promise<Duplex>((resolve, reject) => {
       const s = net.connect({ host, port: portNumber });
+      opening = s;
       s.setNoDelay(true);
       const timer = setTimeout(() => s.destroy(new Error('connect timeout')), Math.max(conn.timeout, 3000));
       s.once('connect', () => {
@@ -290,11 +337,16 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
         clearTimeout(timer);
         reject(err);
       });
+      s.once('close', () => {
+        clearTimeout(timer);
+        reject(new Error('connection closed'));
+      });
     });
 
   const openSerial = (c: Extract<ModbusConnection, { type: 'modbus-rtu' }>) =>
     new Promise<Duplex>((resolve, reject) => {
       const sp = new SerialPort({ path: c.path, baudRate: c.baud_rate, parity: c.parity, dataBits: c.data_bits, stopBits: c.stop_bits, autoOpen: false });
+      opening = sp;
       sp.open((err) => (err ? reject(err) : resolve(sp)));
     });
 
@@ -302,8 +354,9 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     try {
       await openOnce();
     } finally {
-      reopened = undefined;
-      reopenedNow();
+      opening = undefined;
+      reopening?.resolve();
+      reopening = undefined;
     }
   };
 
@@ -313,34 +366,41 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
       p = conn.type === 'modbus-rtu' ? await openSerial(conn) : await connectSocket(conn.host, conn.port);
     } catch (err) {
       const reason = toFailure(err).reason;
-      if (attempt === 0 || reason !== downReason) log.warn({ where, reason }, 'Modbus connection failed; retrying with backoff');
+      if (stopped) return;
+      if (attempt <= 1 || reason !== downReason) log.warn({ where, reason }, 'Modbus connection failed; retrying with backoff');
       downReason = reason;
       schedule();
       return;
     }
     if (stopped) {
-      p.destroy();
+      void close(p);
       return;
     }
     port = p;
+    p.removeAllListeners('close');
     p.on('data', tcp ? onTcpData : onRtuData);
     p.on('error', (err) => lost(p, toFailure(err).reason));
     p.on('close', () => lost(p, 'connection closed'));
     connected = true;
     connects++;
-    attempt = 0;
     failuresInRow = 0;
-    draining = false;
+    guard = false;
     log.info({ where }, 'Modbus connection open');
   };
 
-  /** RTU: wait until nothing has arrived for the inter-frame silence (a late answer, a duplicate). */
-  const quiet = async (deadline: number) => {
+  /** RTU: wait until nothing has arrived for the inter-frame silence, or after trouble for `timeout`. */
+  const quiet = async () => {
+    const need = guard ? Math.max(silence, conn.timeout) : silence;
+    const deadline = Date.now() + need + conn.timeout;
     for (;;) {
-      const wait = lastByteAt + silence - Date.now();
-      if (wait <= 0) return true;
+      const wait = lastByteAt + need - Date.now();
+      if (wait <= 0) {
+        guard = false;
+        return true;
+      }
       if (Date.now() + wait > deadline) return false;
       await new Promise((r) => setTimeout(r, wait));
+      if (stopped || !port) return true; // the request fails as not connected
     }
   };
 
@@ -367,34 +427,40 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
       if (!p || !connected || stopped) return reject(new ModbusFailure('connection', `not connected: ${downReason}`));
       const tid = tcp ? nextTid : 0;
       if (tcp) nextTid = nextTid === 0xffff ? 1 : nextTid + 1;
+      const pdu = readPdu(req);
+      const frame = tcp ? tcpFrame(tid, req.unit, pdu) : rtuFrame(req.unit, pdu);
       const entry: Pending = {
         req,
         tid,
+        sent: frame,
         resolve,
         reject,
         timer: setTimeout(() => {
           stats.timeouts++;
-          failuresInRow++;
-          if (!tcp && rx.length > 0) {
-            // Part of an answer came: say what was wrong with it. Whatever of it still comes must
-            // not be taken for the next answer.
-            const partial = rtuAnswerOf(rx);
-            // A device that answers too slowly is backed off like one that does not answer at all.
-            refuseRtu(entry, 'error' in partial ? `timeout: ${rx.length} bytes of an answer (${partial.error})` : checkOrTimeout(entry.req, partial.unit, partial.pdu), 'timeout');
-            return;
+          if (!tcp) {
+            // The line counts as busy from now: whatever of this answer still comes is dropped.
+            lastByteAt = Date.now();
+            if (rx.length > 0) {
+              // Part of an answer came: say what was wrong with it.
+              const partial = rtuAnswerOf(rx);
+              refuseRtu(entry, 'error' in partial ? `timeout: ${rx.length} bytes of an answer (${partial.error})` : lateFrameReason(req, partial.unit, partial.pdu), 'timeout');
+              missed();
+              return;
+            }
+            guard = true;
           }
-          if (!tcp) draining = true;
           settle(entry, new ModbusFailure('timeout', 'timeout'));
+          missed();
         }, conn.timeout),
       };
-      const pdu = readPdu(req);
-      if (tcp) pending.set(tid, entry);
-      else {
+      if (tcp) {
+        pending.set(tid, entry);
+        unmatched = 0;
+      } else {
         current = entry;
         rx = Buffer.alloc(0);
-        draining = false;
       }
-      p.write(tcp ? tcpFrame(tid, req.unit, pdu) : rtuFrame(req.unit, pdu));
+      p.write(frame);
     });
 
   return {
@@ -404,19 +470,14 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     async stop() {
       stopped = true;
       clearTimeout(reopenTimer);
+      reopening?.resolve();
+      reopening = undefined;
+      opening?.destroy();
       const p = port;
       port = undefined;
       connected = false;
       failAll(new ModbusFailure('connection', 'gateway stopping'));
-      if (p) {
-        p.removeAllListeners('data');
-        p.on('error', () => {});
-        await new Promise<void>((resolve) => {
-          p.once('close', () => resolve());
-          p.destroy();
-          setTimeout(resolve, 1000).unref();
-        });
-      }
+      if (p) await close(p);
       for (const w of waiting.splice(0)) w();
     },
     get connected() {
@@ -432,10 +493,11 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     async read(unit, area, start, count) {
       await acquire();
       try {
-        if (!connected && reopened) await Promise.race([reopened, new Promise((r) => setTimeout(r, conn.timeout))]);
-        if (!tcp && !(await quiet(Date.now() + conn.timeout))) {
-          stats.timeouts++;
-          throw new ModbusFailure('timeout', 'line never quiet: bytes keep arriving unasked');
+        if (!connected && reopening) await Promise.race([reopening.done, new Promise((r) => setTimeout(r, conn.timeout))]);
+        if (!tcp && !(await quiet())) {
+          // Not the polled unit's fault: the line is busy with bytes nobody asked for.
+          missed();
+          throw new ModbusFailure('connection', 'line never quiet: bytes keep arriving unasked');
         }
         return await send({ unit, area, start, count });
       } finally {

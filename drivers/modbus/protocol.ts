@@ -101,6 +101,8 @@ const protocolError = (reason: string): AnswerCheck => ({ ok: false, kind: 'prot
  */
 export function checkReadAnswer(req: ReadRequest, unit: number, pdu: Uint8Array): AnswerCheck {
   if (unit !== req.unit) return protocolError(`unit id ${unit}, expected ${req.unit}`);
+  // A read of 17-24 bits from 768-1023 has a request that passes as its own answer.
+  if (pdu.length === 5 && readPdu(req).equals(pdu)) return protocolError('the request came back as its answer (an echo)');
   if (pdu.length === 0) return protocolError('empty answer');
   const fc = FC[req.area];
   const got = pdu[0]!;
@@ -194,12 +196,13 @@ export function rtuAnswerIn(buf: Uint8Array, req: ReadRequest): RtuAnswer | unde
   const exception = (buf[1]! & 0x80) !== 0;
   if (!exception && buf.length < 3) return undefined;
   const own = exception ? 5 : 5 + buf[2]!;
-  const lengths = [...new Set([own, exception ? 5 : 5 + expectedByteCount(req.area, req.count)])].sort((a, b) => a - b);
-  for (const n of lengths) {
-    if (n <= MAX_RTU_FRAME && buf.length >= n && crcAt(buf, n) === crc16(buf, 0, n - 2)) return { length: n, unit: buf[0]!, pdu: Buffer.from(buf.subarray(1, n - 2)) };
+  const asked = exception ? 5 : 5 + expectedByteCount(req.area, req.count);
+  const intact = (n: number) => n <= MAX_RTU_FRAME && buf.length >= n && crcAt(buf, n) === crc16(buf, 0, n - 2);
+  for (const n of own <= asked ? [own, asked] : [asked, own]) {
+    if (intact(n)) return { length: n, unit: buf[0]!, pdu: Buffer.from(buf.subarray(1, n - 2)) };
   }
   if (own > MAX_RTU_FRAME) return { length: buf.length, error: `answer of ${own} bytes, at most ${MAX_RTU_FRAME}` };
-  if (buf.length < lengths.at(-1)!) return undefined;
+  if (buf.length < Math.max(own, asked)) return undefined;
   return { length: buf.length, error: crcError(buf, own) };
 }
 

@@ -38,9 +38,10 @@ export interface SimDevice {
  * - `huge-length`: an MBAP header announcing 65535 bytes, then the answer (TCP); a byte count of 255 (RTU);
  * - `duplicate`: the right answer, twice;
  * - `bad-crc`: the right answer with its CRC off by one (RTU);
+ * - `echo`: the request sent back before the answer, as an RS-485 adapter with local echo does;
  * - `silence`: no answer at all.
  */
-export const FAULTS = ['wrong-byte-count', 'short-data', 'wrong-unit', 'wrong-transaction', 'wrong-function', 'garbage', 'trickle', 'huge-length', 'duplicate', 'bad-crc', 'silence'] as const;
+export const FAULTS = ['wrong-byte-count', 'short-data', 'wrong-unit', 'wrong-transaction', 'wrong-function', 'garbage', 'trickle', 'huge-length', 'duplicate', 'bad-crc', 'echo', 'silence'] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface UnitControl {
@@ -316,6 +317,7 @@ export function createModbusTcpSimulator(opts: { host?: string; port?: number; d
         else {
           frame = tcpFrame(fault === 'wrong-transaction' ? f.tid + 1 : f.tid, fault === 'wrong-unit' ? (f.unit + 1) & 0xff : f.unit, faultyPdu(fault, pdu));
           if (fault === 'huge-length') frame.writeUInt16BE(0xffff, 4);
+          if (fault === 'echo') frame = Buffer.concat([tcpFrame(f.tid, f.unit, f.pdu), frame]);
         }
         deliver(socket, frame, fault, control, timers);
       }
@@ -408,6 +410,7 @@ export function createModbusRtuSimulator(opts: { path: string; baudRate?: number
         if (fault === 'huge-length' && !(faulty[0]! & 0x80)) faulty[1] = 255;
         out = rtuFrame(fault === 'wrong-unit' ? (unit + 1) & 0xff : unit, faulty);
         if (fault === 'bad-crc') out[out.length - 1] = out[out.length - 1]! ^ 1;
+        if (fault === 'echo') out = Buffer.concat([Buffer.from(frame), out]);
       }
       deliver(port, out, fault, control, timers);
     }
