@@ -25,10 +25,14 @@ import { convertPEMtoDER } from 'node-opcua-crypto';
 import { setDebugLogger, setErrorLogger, setWarningLogger } from 'node-opcua-debug';
 import type { Logger } from 'pino';
 import type { Driver, DriverContext, EquipmentBase, Quality, Reading } from '../types.js';
+import { rateLimited } from '../common/rate-limited.js';
 import type { OpcuaConnection, OpcuaEquipment, OpcuaPoint } from './schema.js';
 import { onGrid } from '../common/schedule.js';
 import { ResultTrigger } from '../common/result-trigger.js';
 import { LadsResultReader } from './lads.js';
+import { BoundedTransport, checkedValue, qualityOf, transportLimits } from './values.js';
+
+export { qualityOf, valueOf } from './values.js';
 
 export type Equipment = EquipmentBase & OpcuaEquipment;
 
@@ -41,33 +45,27 @@ interface Item {
   badReason: string | undefined;
 }
 
-/** good, uncertain or bad from the severity bits of an OPC UA status code. */
-export function qualityOf(statusCode: { value: number }): Quality {
-  const severity = statusCode.value >>> 30;
-  return severity === 0 ? 'good' : severity === 1 ? 'uncertain' : 'bad';
-}
-
-/** A Variant's value as a reading value: numbers, booleans and text; 64-bit integers exact. */
-export function valueOf(v: unknown): Reading['value'] {
-  if (v === null || v === undefined) return null;
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
-  if (v instanceof Date) return v.toISOString();
-  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) {
-    // node-opcua's Int64/UInt64: [high, low]
-    const big = (BigInt(v[0] as number) << 32n) + BigInt((v[1] as number) >>> 0);
-    return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big.toString();
+/**
+ * A reading from what the server sent: bad with the status code's name when the server says so;
+ * bad with the size when the value is over max_value_size (nothing is derived from it); the value.
+ */
+function readingOf(item: Item, dv: DataValue, ts: number, maxValueSize: number): Reading {
+  let quality: Quality = qualityOf(dv.statusCode);
+  let reason = quality === 'good' ? undefined : dv.statusCode.name;
+  let value: Reading['value'] = null;
+  if (quality !== 'bad') {
+    const checked = checkedValue(dv, maxValueSize);
+    if (checked.ok) value = checked.value;
+    else [quality, reason] = ['bad', checked.reason];
   }
-  if (typeof v === 'object' && v !== null && 'text' in v) return String((v as { text: unknown }).text ?? '');
-  return JSON.stringify(v);
-}
-
-function readingOf(item: Item, dv: DataValue, ts: number): Reading {
-  const quality = qualityOf(dv.statusCode);
-  const reading: Reading = { equipment: item.equipment, point: item.point.name, value: quality === 'bad' ? null : valueOf(dv.value?.value), quality, ts };
-  if (quality !== 'good') reading.reason = dv.statusCode.name;
+  const reading: Reading = { equipment: item.equipment, point: item.point.name, value, quality, ts };
+  if (reason !== undefined) reading.reason = reason;
   if (dv.sourceTimestamp) reading.sourceTs = dv.sourceTimestamp.getTime();
   return reading;
 }
+
+/** A Read refused for its size as a whole (the server's or our own transport limit): read in parts. */
+const TOO_LARGE = /Bad(TcpMessageTooLarge|ResponseTooLarge|EncodingLimitsExceeded)/;
 
 const CHUNK = 1000;
 
@@ -91,7 +89,8 @@ class OpcuaDriver implements Driver {
   private pending: Reading[] = [];
   private flushScheduled = false;
   private stopped = false;
-  private readonly counters = { notifications: 0, reconnections: 0, monitoredItems: 0, badItems: 0, sessionFailures: 0 };
+  private readonly counters = { notifications: 0, reconnections: 0, monitoredItems: 0, badItems: 0, sessionFailures: 0, oversizedValues: 0 };
+  private readonly oversizedLog = rateLimited();
   private readonly log: Logger;
   /** Lab analyzers: equipment id → its result trigger and the point that triggers it. */
   private readonly resultTriggers = new Map<string, { point: string; trigger: ResultTrigger }>();
@@ -124,7 +123,11 @@ class OpcuaDriver implements Driver {
           const values = await session.read(nodes.map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value })));
           const bad = values.findIndex((dv) => qualityOf(dv.statusCode) !== 'good');
           if (bad >= 0) throw new Error(`${nodes[bad]}: ${values[bad]!.statusCode.name}`);
-          const v = values.map((dv) => valueOf(dv.value?.value));
+          const v = values.map((dv, k) => {
+            const checked = checkedValue(dv, conn.max_value_size);
+            if (!checked.ok) throw new Error(`${nodes[k]}: ${checked.reason}`);
+            return checked.value;
+          });
           return { sampleId: v[0]!, values: new Map(r.analytes.map((a, k) => [a.name, v[k + 1]!])), trigger: v.at(-1)! };
         },
       });
@@ -133,7 +136,7 @@ class OpcuaDriver implements Driver {
     for (const eq of equipment) {
       if (!eq.lads) continue;
       if (!ctx.results) throw new Error(`Equipment ${eq.id} is a LADS device, and this gateway takes no lab results`);
-      this.lads.push({ eq, reader: new LadsResultReader(eq.id, eq.lads.result_set, ctx.results, ctx.log) });
+      this.lads.push({ eq, reader: new LadsResultReader(eq.id, eq.lads.result_set, ctx.results, ctx.log, conn.max_value_size) });
     }
   }
 
@@ -149,6 +152,8 @@ class OpcuaDriver implements Driver {
   async start(): Promise<void> {
     const policy = this.conn.security_policy ?? (this.conn.security_mode === 'None' ? 'None' : 'Basic256Sha256');
     const { reconnect } = this.conn;
+    // Asked of the server in the Hello, and held to whatever it acknowledges (BoundedTransport).
+    const limits = transportLimits(this.conn.max_message_size);
     const client = OPCUAClient.create({
       applicationName: 'special-equipment-gateway',
       securityMode: MessageSecurityMode[this.conn.security_mode],
@@ -159,6 +164,8 @@ class OpcuaDriver implements Driver {
       defaultTransactionTimeout: this.conn.request_timeout,
       connectionStrategy: { initialDelay: reconnect.initial_delay, maxDelay: reconnect.max_delay, randomisationFactor: reconnect.jitter, maxRetry: 1_000_000_000 },
       clientCertificateManager: this.certificates,
+      transportSettings: limits,
+      transportFactory: { create: () => new BoundedTransport(limits) },
     });
     this.client = client;
     client.on('backoff', (count: number, delay: number) => {
@@ -307,18 +314,41 @@ class OpcuaDriver implements Driver {
     const session = this.session;
     if (!session) return;
     const items = this.items.filter((i) => i.nodeId !== undefined && (!equipment || i.equipment === equipment.id));
-    if (items.length > 0) {
-      try {
-        const values = await session.read(items.map((i) => ({ nodeId: i.nodeId!, attributeId: AttributeIds.Value })));
-        const ts = Date.now();
-        this.push(values.map((dv, k) => readingOf(items[k]!, dv, ts)));
-      } catch (err) {
-        this.push(items.map((i) => ({ equipment: i.equipment, point: i.point.name, value: null, quality: 'bad' as const, reason: (err as Error).message.split('\n')[0], ts: Date.now() })));
-      }
-    }
+    if (items.length > 0) this.push(await this.readItems(session, items));
     const ts = Date.now();
     const unresolved = this.items.filter((i) => i.badReason && !i.nodeId && (!equipment || i.equipment === equipment.id));
     if (unresolved.length) this.push(unresolved.map((i) => ({ equipment: i.equipment, point: i.point.name, value: null, quality: 'bad' as const, reason: i.badReason!, ts })));
+  }
+
+  /**
+   * The items' readings from one Read request. An answer too large for the transport fails as a
+   * whole: the items are read again in halves, until each value that does not fit stands alone and
+   * is bad, and the others are read (one huge value costs log2(items) extra requests, not all points).
+   */
+  private async readItems(session: ClientSession, items: Item[]): Promise<Reading[]> {
+    try {
+      const values = await session.read(items.map((i) => ({ nodeId: i.nodeId!, attributeId: AttributeIds.Value })));
+      const ts = Date.now();
+      return values.map((dv, k) => this.checked(readingOf(items[k]!, dv, ts, this.conn.max_value_size)));
+    } catch (err) {
+      const reason = (err as Error).message.split('\n')[0]!.trim();
+      if (items.length > 1 && TOO_LARGE.test(reason)) {
+        const half = Math.ceil(items.length / 2);
+        return [...(await this.readItems(session, items.slice(0, half))), ...(await this.readItems(session, items.slice(half)))];
+      }
+      const ts = Date.now();
+      const tooLarge = TOO_LARGE.exec(reason)?.[0];
+      return items.map((i) => ({ equipment: i.equipment, point: i.point.name, value: null, quality: 'bad' as const, reason: tooLarge ? `${tooLarge}: the value is over max_message_size (${this.conn.max_message_size} bytes)` : reason, ts }));
+    }
+  }
+
+  /** Counts and logs (once a minute at most) readings refused for their size. */
+  private checked(r: Reading): Reading {
+    if (r.quality === 'bad' && r.reason?.startsWith('value of ')) {
+      this.counters.oversizedValues++;
+      this.oversizedLog((notLogged) => this.log.warn({ equipment: r.equipment, point: r.point, reason: r.reason, oversizedValues: this.counters.oversizedValues, ...(notLogged ? { notLogged } : {}) }, 'OPC UA value over max_value_size; the point is bad (counted)'));
+    }
+    return r;
   }
 
   /** One subscription per publishing interval; monitored items created in groups, not one by one. */
@@ -352,7 +382,7 @@ class OpcuaDriver implements Driver {
         );
         group.on('changed', (_mi, dv: DataValue, index: number) => {
           this.counters.notifications++;
-          this.push([readingOf(chunk[index]!, dv, Date.now())]);
+          this.push([this.checked(readingOf(chunk[index]!, dv, Date.now(), this.conn.max_value_size))]);
         });
         await new Promise<void>((resolve) => {
           group.once('initialized', () => resolve());

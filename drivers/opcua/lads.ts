@@ -7,7 +7,7 @@ import { AttributeIds, BrowseDirection, type ClientSession, NodeClass, type Node
 import type { Logger } from 'pino';
 import { resultIdFromSequence, type LabResult } from '../common/result.js';
 import type { ResultSink } from '../types.js';
-import { valueOf } from './driver.js';
+import { valueOf, variantSize } from './values.js';
 
 export interface LadsStats {
   ladsResults: number;
@@ -32,6 +32,8 @@ export class LadsResultReader {
     private readonly resultSet: NodeIdLike,
     private readonly sink: ResultSink,
     private readonly log: Logger,
+    /** A value bigger than this fails the result (max_value_size); nothing is taken from it. */
+    private readonly maxValueSize = 64 * 1024,
   ) {}
 
   /** Looks for new Result objects and takes them; called on the equipment's poll interval. */
@@ -60,6 +62,8 @@ export class LadsResultReader {
     const props = ['Samples', 'Stopped', 'Started', 'User', 'DeviceProgramRunId'].map((n) => find(n));
     const present = props.map((p, k) => ({ p, k })).filter((x) => x.p);
     const values = await session.read(present.map((x) => ({ nodeId: x.p!.nodeId, attributeId: AttributeIds.Value })));
+    const oversized = values.find((dv) => variantSize(dv.value) > this.maxValueSize);
+    if (oversized) return this.refuse(`result ${result.name}: value of ${variantSize(oversized.value)} bytes, at most ${this.maxValueSize}`);
     const v: Array<unknown> = [];
     present.forEach((x, k) => (v[x.k] = values[k]!.value?.value));
     const sampleIds = sampleIdsOf(v[0]);
@@ -71,11 +75,13 @@ export class LadsResultReader {
     if (!variableSet) return this.fail(`result ${result.name} has no VariableSet`);
     const variables = (await children(session, variableSet.nodeId)).filter((c) => c.nodeClass === NodeClass.Variable);
     const read = await session.read(variables.map((c) => ({ nodeId: c.nodeId, attributeId: AttributeIds.Value })));
+    const tooBig = read.findIndex((dv) => variantSize(dv.value) > this.maxValueSize);
+    if (tooBig >= 0) return this.refuse(`result ${result.name}, ${variables[tooBig]!.name}: value of ${variantSize(read[tooBig]!.value)} bytes, at most ${this.maxValueSize}`);
     const units = await Promise.all(variables.map((c) => unitOf(session, c.nodeId)));
     const operator = typeof v[3] === 'string' && v[3] ? v[3] : undefined;
     const out: LabResult[] = [];
     variables.forEach((c, k) => {
-      const raw = valueOf(read[k]!.value?.value);
+      const raw = valueOf(read[k]!.value?.value, read[k]!.value?.dataType);
       const value = typeof raw === 'boolean' ? Number(raw) : raw;
       // One sample: every variable is its. Several: a variable named <sample>.<analyte> says whose.
       const [sampleId, analyte] = sampleIds.length === 1 ? [sampleIds[0]!, c.name] : splitName(c.name, sampleIds);
@@ -101,6 +107,13 @@ export class LadsResultReader {
   }
 
   /** Logged once per reason; the result object is looked at again at the next scan. */
+  /** A result that cannot become one however often it is read (a value over max_value_size): not read again. */
+  private refuse(reason: string): boolean {
+    this.stats.ladsErrors++;
+    this.log.error({ equipment: this.equipment, reason }, 'LADS result refused; not read again');
+    return true;
+  }
+
   private fail(reason: string): boolean {
     this.stats.ladsErrors++;
     if (reason !== this.lastError) this.log.warn({ equipment: this.equipment, reason }, 'LADS result not taken yet');

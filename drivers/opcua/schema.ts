@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, identifier, pointName, port, reconnect } from '../../config/primitives.js';
+import { duration, identifier, pointName, port, reconnect, size } from '../../config/primitives.js';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
 export const SECURITY_POLICIES = ['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'] as const;
@@ -35,9 +35,26 @@ export const opcuaConnectionSchema = z
     trust_unknown_certificates: z.boolean().default(false).meta({ description: 'Accept a server certificate nobody trusted. Off by default: an unknown certificate is rejected and lands in the rejected folder until `gateway certs trust`. When on, a warning is logged at every start.' }),
     request_timeout: duration.prefault('5s').meta({ description: 'How long a request may take.', 'x-examples': ['5s'] }),
     session_timeout: duration.prefault('60s').meta({ description: 'Session timeout asked of the server.', 'x-examples': ['60s'] }),
+    max_value_size: size
+      .refine((n) => n >= 1024 && n <= 16 * 1024 * 1024, { error: 'expected a size from 1KiB to 16MiB' })
+      .prefault('64KiB')
+      .meta({
+        description:
+          'Largest value of one point: a String, ByteString, XmlElement or LocalizedText, an array (all its elements), an ExtensionObject (its encoding). A bigger value is a reading of quality bad with the reason `value of N bytes, at most M`, never a value, and is counted (oversizedValues).',
+        'x-examples': ['64KiB', '1MiB'],
+      }),
+    max_message_size: size
+      .refine((n) => n >= 64 * 1024 && n <= 256 * 1024 * 1024, { error: 'expected a size from 64KiB to 256MiB' })
+      .prefault('16MiB')
+      .meta({
+        description:
+          'Largest OPC UA message the client takes (asked of the server in its Hello, and held to whatever the server acknowledges), in chunks of at most 64 KiB. A Read whose answer would be bigger is split until the point that does not fit stands alone; that point is bad with BadTcpMessageTooLarge.',
+        'x-examples': ['16MiB'],
+      }),
     reconnect,
   })
   .superRefine((c, ctx) => {
+    if (c.max_value_size > c.max_message_size) ctx.addIssue({ code: 'custom', path: ['max_value_size'], message: 'must not be larger than max_message_size' });
     const policy = c.security_policy ?? (c.security_mode === 'None' ? 'None' : 'Basic256Sha256');
     if (c.security_mode === 'None' && policy !== 'None') ctx.addIssue({ code: 'custom', path: ['security_policy'], message: 'security_mode None takes security_policy None' });
     if (c.security_mode !== 'None' && policy === 'None') ctx.addIssue({ code: 'custom', path: ['security_policy'], message: `security_mode ${c.security_mode} needs a security policy other than None` });

@@ -4,6 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  coerceLocalizedText,
   DataType,
   MessageSecurityMode,
   OPCUACertificateManager,
@@ -39,6 +40,12 @@ export interface ElevatorServerOptions {
    * NodeId ns=1;s=<name>.FU1.ProgramManager.ResultSet; completeRun() adds a Result object to it.
    */
   lads?: string;
+  /**
+   * Also serve variables whose values are too big for a gateway to take (tests of max_value_size),
+   * NodeIds ns=1;s=<id>.Oversized.<Name>: String, ByteString, DoubleArray, Xml, LocalizedText and
+   * Struct (an EUInformation) of about `bytes` bytes each, and Huge, a String of `hugeBytes`.
+   */
+  oversized?: { bytes: number; hugeBytes?: number };
 }
 
 export const ELEVATOR_VARIABLES: Record<keyof ElevatorState, { dataType: DataType; unit?: string; browseName: string }> = {
@@ -126,6 +133,30 @@ export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServe
           },
         });
         void variable;
+      }
+      if (opts.oversized) {
+        const { bytes, hugeBytes } = opts.oversized;
+        const text = 'x'.repeat(bytes);
+        const values: Array<[string, DataType, unknown, VariantArrayType?]> = [
+          ['String', DataType.String, text],
+          ['ByteString', DataType.ByteString, Buffer.alloc(bytes, 0x55)],
+          ['DoubleArray', DataType.Double, new Float64Array(Math.ceil(bytes / 8)), VariantArrayType.Array],
+          ['Xml', DataType.XmlElement, `<a>${text}</a>`],
+          ['LocalizedText', DataType.LocalizedText, coerceLocalizedText({ text, locale: 'en' })],
+          ['Struct', DataType.ExtensionObject, makeEUInformation('x', text, text)],
+          ...(hugeBytes !== undefined ? [['Huge', DataType.String, 'h'.repeat(hugeBytes)] as [string, DataType, unknown]] : []),
+        ];
+        for (const [name, dataType, value, arrayType] of values) {
+          namespace.addVariable({
+            componentOf: lift,
+            browseName: `Oversized${name}`,
+            nodeId: `s=${id}.Oversized.${name}`,
+            dataType,
+            ...(arrayType !== undefined ? { valueRank: 1 } : {}),
+            minimumSamplingInterval: 100,
+            value: { get: () => new Variant({ dataType, value, ...(arrayType !== undefined ? { arrayType } : {}) }) },
+          });
+        }
       }
       if (opts.labAnalyzer) {
         const la = opts.labAnalyzer;

@@ -61,21 +61,4 @@ export function parseTelemetry(payload: Buffer | string, maxBytes: number): Chec
   return { ok: true, value: m as unknown as TelemetryMessage };
 }
 
-/**
- * A log line that may come once per message (a bad payload, a refused packet) comes at most once per
- * interval instead: the first at once, then one per interval saying how many were not logged.
- */
-export function rateLimited(intervalMs = 60_000): (log: (notLogged: number) => void, now?: number) => void {
-  let last = -Infinity;
-  let skipped = 0;
-  return (log, now = Date.now()) => {
-    if (now - last < intervalMs) {
-      skipped++;
-      return;
-    }
-    last = now;
-    const n = skipped;
-    skipped = 0;
-    log(n);
-  };
-}
+export { rateLimited } from '../../drivers/common/rate-limited.js';

@@ -214,6 +214,56 @@ ${equipment}`;
     expect(driver.stats!().ladsResults).toBe(3);
   });
 
+  it('refuses a LADS result with a value over max_value_size once, and takes the next', async () => {
+    const server = await elevator({ lads: 'Analyzer' });
+    const { driver, results } = await labDriver(
+      server,
+      `  - id: LA-6
+    category: lab_analyzer
+    connection: lab
+    mode: poll
+    poll_interval: 200ms
+    points: [{ name: floor, node: "ns=1;s=Lift3.Floor" }]
+    lads: { result_set: "ns=1;s=Analyzer.FU1.ProgramManager.ResultSet" }
+`,
+    );
+    server.completeRun('S'.repeat(100_000), { GLU: 5.4 });
+    await expect.poll(() => driver.stats!().ladsErrors, { timeout: 10_000 }).toBe(1);
+    const good = server.completeRun('S-7101', { GLU: 6.1 });
+    await expect.poll(() => results.length, { timeout: 10_000 }).toBe(1);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(results.map((r) => [r.resultId, r.value])).toEqual([[`LA-6:${good.run}:S-7101/GLU`, 6.1]]);
+    // Refused for good: not read again at every poll.
+    expect(driver.stats!().ladsErrors).toBe(1);
+  });
+
+  it.each(['subscription', 'poll'])('makes a value over max_value_size a bad reading with its size, never a value, and keeps the other points (%s)', async (mode) => {
+    // Huge: 8 MiB, over this client's max_message_size (4 MiB) and under the server's own limit (16 MiB).
+    const server = await elevator({ oversized: { bytes: 1024 * 1024, hugeBytes: 8 * 1024 * 1024 } });
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
+    const kinds = ['String', 'ByteString', 'DoubleArray', 'Xml', 'LocalizedText', 'Struct', 'Huge'];
+    const points = ['{ name: floor, node: "ns=1;s=Lift3.Floor" }', '{ name: load, node: "ns=1;s=Lift3.Load" }', ...kinds.map((k) => `{ name: big_${k.toLowerCase()}, node: "ns=1;s=Lift3.Oversized.${k}" }`)];
+    const rss = process.memoryUsage().rss;
+    const { readings, good, driver } = await run(siteYaml(server.endpoint(), dataDir, 'security_mode: None, max_message_size: 4MiB', points, `, mode: ${mode}`), dataDir);
+    const last = (p: string) => readings.filter((r) => r.point === p).at(-1);
+    await expect.poll(() => kinds.every((k) => last(`big_${k.toLowerCase()}`)), { timeout: 15_000 }).toBe(true);
+    expect(last('big_string')).toMatchObject({ quality: 'bad', value: null, reason: 'value of 1048576 bytes, at most 65536' });
+    expect(last('big_bytestring')).toMatchObject({ quality: 'bad', value: null, reason: 'value of 1048576 bytes, at most 65536' });
+    expect(last('big_doublearray')).toMatchObject({ quality: 'bad', value: null, reason: 'value of 1048576 bytes, at most 65536' });
+    for (const k of ['Xml', 'LocalizedText', 'Struct']) expect(last(`big_${k.toLowerCase()}`)).toMatchObject({ quality: 'bad', value: null, reason: expect.stringMatching(/^value of \d{7} bytes, at most 65536$/) });
+    // Over max_message_size: the server may not send it at all (it honours the client's Hello).
+    expect(last('big_huge')).toMatchObject({ quality: 'bad', value: null, reason: expect.stringMatching(/^(BadTcpMessageTooLarge: the value is over max_message_size \(4194304 bytes\)|BadResponseTooLarge)$/) });
+    expect(readings.filter((r) => r.point.startsWith('big_')).every((r) => r.value === null && r.quality === 'bad')).toBe(true);
+    // The same equipment's other points are good, and keep coming.
+    const since = Date.now();
+    await expect.poll(() => good('floor', since).length > 0 || (mode === 'subscription' && good('floor').length > 0), { timeout: 5000 }).toBe(true);
+    await expect.poll(() => good('load', since).length, { timeout: 5000 }).toBeGreaterThan(0);
+    expect(driver.stats!().oversizedValues).toBeGreaterThanOrEqual(6);
+    expect(driver.stats!().connected).toBe(1);
+    // The client never held the 8 MiB value (the server and this test share the process).
+    expect(process.memoryUsage().rss - rss).toBeLessThan(200 * 1024 * 1024);
+  });
+
   it('reads with one Read request per poll in poll mode', async () => {
     const server = await elevator();
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
