@@ -2,7 +2,7 @@
 // talks only to servers it starts on loopback.
 import { cpus, totalmem } from 'node:os';
 import { pino } from 'pino';
-import { deadDeviceSoak, pollManyDevices, requestsPerCycle } from './modbus.js';
+import { answerCheckCost, deadDeviceSoak, pollManyDevices, requestsPerCycle } from './modbus.js';
 import { manyMonitoredItems } from './opcua.js';
 import { telemetryPath } from './telemetry-path.js';
 import { influxWriter } from './influx.js';
@@ -18,6 +18,7 @@ const log = pino({ level: 'silent' });
 const benches: Array<[string, () => Promise<{ name: string; lines: string[] }>]> = [
   ['modbus', () => pollManyDevices(log)],
   ['modbus-plan', async () => requestsPerCycle()],
+  ['modbus-checks', async () => answerCheckCost()],
   ['modbus-dead', () => deadDeviceSoak(log)],
   ['opcua', () => manyMonitoredItems(log)],
   ['telemetry', () => telemetryPath(log)],
