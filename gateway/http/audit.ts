@@ -28,15 +28,23 @@ function hashOf(e: Omit<AuditEntry, 'hash'>): string {
 export class AuditJournal {
   private last = GENESIS;
   private seq = 0;
+  /**
+   * Lines at the end that are not entries (a write cut short by a power loss, an edit): the journal
+   * goes on after the last entry, and `gateway audit verify` names the damaged line.
+   */
+  readonly damagedTail: number = 0;
 
   constructor(private readonly file: string) {
     if (!existsSync(file)) return;
     const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
-    const tail = lines.at(-1);
-    if (tail) {
-      const e = JSON.parse(tail) as AuditEntry;
-      this.last = e.hash;
-      this.seq = e.seq;
+    for (let k = lines.length - 1; k >= 0; k--) {
+      const e = entryOf(lines[k]!);
+      if (e) {
+        this.last = e.hash;
+        this.seq = e.seq;
+        break;
+      }
+      this.damagedTail++;
     }
   }
 
@@ -47,6 +55,15 @@ export class AuditJournal {
     this.last = full.hash;
     this.seq = full.seq;
     return full;
+  }
+}
+
+function entryOf(line: string): AuditEntry | undefined {
+  try {
+    const e = JSON.parse(line) as Partial<AuditEntry> | null;
+    return e && typeof e.hash === 'string' && /^[0-9a-f]{64}$/.test(e.hash) && Number.isSafeInteger(e.seq) ? (e as AuditEntry) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -67,6 +84,7 @@ export function verifyJournal(file: string): VerifyResult {
     } catch {
       return { ok: false, entries: count, line: n, reason: 'not a JSON line' };
     }
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) return { ok: false, entries: count, line: n, reason: 'not an audit entry' };
     if (e.seq !== count + 1) return { ok: false, entries: count, line: n, reason: `seq ${e.seq} where ${count + 1} was expected (a line removed or inserted)` };
     if (e.prev !== prev) return { ok: false, entries: count, line: n, reason: 'prev does not match the hash of the entry before (an entry before it was changed or removed)' };
     const { hash, ...rest } = e;

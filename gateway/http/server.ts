@@ -103,6 +103,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   app.server.maxConnections = http.max_connections;
   const slowClientLog = rateLimited();
   const audit = new AuditJournal(join(deps.dataDir, 'audit.jsonl'));
+  if (audit.damagedTail > 0) log.error({ file: join(deps.dataDir, 'audit.jsonl'), damagedLines: audit.damagedTail }, 'Audit journal ends with lines that are not entries; new entries follow the last good one (gateway audit verify shows where the chain breaks)');
   const tokens = http.tokens.map((t) => ({ ...t, digest: Buffer.from(t.hash.slice('sha256:'.length), 'hex') }));
   const failures = new Map<string, number[]>();
 

@@ -107,6 +107,24 @@ function createV2Client(config: Extract<InfluxSection, { api: 'v2' }>): InfluxCl
   };
 }
 
+/** Bytes of an answer read at most: enough for InfluxDB's message, and a server that sends more (or a gzip bomb) is not read further. */
+const ANSWER_KEEP = 64 * 1024;
+
+async function startOf(res: Response): Promise<string> {
+  const reader = res.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < ANSWER_KEEP) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+  }
+  await reader.cancel().catch(() => undefined);
+  return Buffer.concat(chunks).subarray(0, ANSWER_KEEP).toString('utf8');
+}
+
 function createV1Client(config: Extract<InfluxSection, { api: 'v1' }>): InfluxClient {
   const url = new URL('write', config.url.endsWith('/') ? config.url : `${config.url}/`);
   url.searchParams.set('db', config.database);
@@ -128,7 +146,7 @@ function createV1Client(config: Extract<InfluxSection, { api: 'v1' }>): InfluxCl
         const detail = e.name === 'TimeoutError' ? `no answer within ${config.timeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
         throw new InfluxWriteError('retry', detail);
       }
-      const text = await res.text().catch(() => '');
+      const text = await startOf(res).catch(() => '');
       if (res.status === 204 || res.status === 200) return;
       throw new InfluxWriteError(kindOf(res.status), influxMessageOf(text, res.statusText), res.status, parseRetryAfter(res.headers.get('retry-after')));
     },
