@@ -4,6 +4,7 @@ import { AttributeIds, BrowseDirection, type ClientSession, DataType, MessageSec
 import type { OpcuaConnection } from './schema.js';
 import type { Logger } from 'pino';
 import { routeLibraryLogs } from './driver.js';
+import { BoundedTransport, transportLimits, variantSize } from './values.js';
 
 export interface BrowsedVariable {
   nodeId: string;
@@ -15,8 +16,11 @@ export interface BrowsedVariable {
 
 const SERVER_OBJECT = 'ns=0;i=2253';
 
-/** Breadth-first below `start`, at most `depth` levels and `limit` variables; the Server object is skipped unless asked for. */
-export async function browseVariables(session: ClientSession, start = 'ns=0;i=85', depth = 4, limit = 2000): Promise<BrowsedVariable[]> {
+/**
+ * Breadth-first below `start`, at most `depth` levels and `limit` variables; the Server object is
+ * skipped unless asked for. A value over `maxValueSize` is shown by its size, not printed.
+ */
+export async function browseVariables(session: ClientSession, start = 'ns=0;i=85', depth = 4, limit = 2000, maxValueSize = 64 * 1024): Promise<BrowsedVariable[]> {
   const found: Array<Omit<BrowsedVariable, 'dataType' | 'value' | 'status'>> = [];
   const seen = new Set<string>([start]);
   let level: Array<{ nodeId: string; path: string }> = [{ nodeId: start, path: '' }];
@@ -42,6 +46,8 @@ export async function browseVariables(session: ClientSession, start = 'ns=0;i=85
     const typeId = attrs[2 * k]!.value.value as { value?: number; namespace?: number } | null;
     const value = attrs[2 * k + 1]!;
     const dataType = typeId && typeId.namespace === 0 && typeof typeId.value === 'number' && DataType[typeId.value] ? DataType[typeId.value]! : String(typeId ?? '?');
+    const size = variantSize(value.value);
+    if (size > maxValueSize) return { ...v, dataType, value: `(value of ${size} bytes, at most ${maxValueSize})`, status: value.statusCode.name };
     return { ...v, dataType, value: value.value?.value, status: value.statusCode.name };
   });
 }
@@ -77,13 +83,15 @@ export async function browseEndpoint(conn: OpcuaConnection, pkiDir: string, opts
     connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
     defaultTransactionTimeout: conn.request_timeout,
     clientCertificateManager: certificates,
+    transportSettings: transportLimits(conn.max_message_size),
+    transportFactory: { create: () => new BoundedTransport(transportLimits(conn.max_message_size)) },
   });
   try {
     await client.connect(conn.endpoint);
     const u = conn.user;
     const session = await client.createSession(u.type === 'username' ? { type: UserTokenType.UserName, userName: u.username, password: u.password } : { type: UserTokenType.Anonymous });
     try {
-      const vars = await browseVariables(session, opts.node ?? 'ns=0;i=85', opts.depth);
+      const vars = await browseVariables(session, opts.node ?? 'ns=0;i=85', opts.depth, 2000, conn.max_value_size);
       return vars.length ? formatVariables(vars, opts.asPoints) : ['No variables found'];
     } finally {
       await session.close();

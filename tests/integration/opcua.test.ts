@@ -6,7 +6,9 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { parseSite } from '../../config/load.js';
 import { addTrusted, listCertificates } from '../../drivers/opcua/certs.js';
+import { browseEndpoint } from '../../drivers/opcua/browse.js';
 import { opcuaDriver } from '../../drivers/opcua/index.js';
+import type { OpcuaConnection } from '../../drivers/opcua/schema.js';
 import { createElevatorServer, type ElevatorServer, type ElevatorServerOptions } from '../../drivers/opcua/simulator.js';
 import type { LabResult } from '../../drivers/common/result.js';
 import type { Driver, Reading } from '../../drivers/types.js';
@@ -262,6 +264,15 @@ ${equipment}`;
     expect(driver.stats!().connected).toBe(1);
     // The client never held the 8 MiB value (the server and this test share the process).
     expect(process.memoryUsage().rss - rss).toBeLessThan(200 * 1024 * 1024);
+  });
+
+  it('browses a server with oversized values: their size is shown, not the value', async () => {
+    const server = await elevator({ oversized: { bytes: 1024 * 1024 } });
+    const conn = parseSite(siteYaml(server.endpoint(), mkdtempSync(join(tmpdir(), 'gw-ua-')), 'security_mode: None'), { env: {} }).connections[0] as unknown as OpcuaConnection;
+    const lines = await browseEndpoint(conn, mkdtempSync(join(tmpdir(), 'gw-ua-pki-')), { node: 'ns=1;s=Lift3', depth: 1, asPoints: false, log: silent });
+    expect(lines.find((l) => l.startsWith('ns=1;s=Lift3.Oversized.String '))).toMatch(/"\(value of 1048576 bytes, at most 65536\)"/);
+    expect(lines.find((l) => l.startsWith('ns=1;s=Lift3.Floor '))).toMatch(/Int16\s+\d+/);
+    expect(lines.join('\n').length).toBeLessThan(100_000);
   });
 
   it('reads with one Read request per poll in poll mode', async () => {
