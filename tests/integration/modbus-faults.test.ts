@@ -7,7 +7,7 @@ import { SerialPort } from 'serialport';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, type ExpectStatic, it } from 'vitest';
 import { parseSite } from '../../config/load.js';
 import { encode } from '../../drivers/modbus/codec.js';
 import { modbusRtuDriver, modbusTcpDriver } from '../../drivers/modbus/index.js';
@@ -37,52 +37,64 @@ interface Rig {
   readings: Reading[];
 }
 
+/** What a helper needs of its test: its own expect and cleanup (the fault cases run concurrently). */
+interface T {
+  expect: ExpectStatic;
+  onTestFinished(fn: () => unknown): void;
+}
+
 describe('Modbus devices that misbehave', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
   afterEach(async () => {
     while (cleanup.length) await cleanup.pop()!();
   });
+  /** The sequential tests' context. */
+  const serial: T = { expect, onTestFinished: (fn) => cleanup.push(async () => fn()) };
 
-  const start = async (definition: DriverDefinition, connection: string, sim: ModbusSimulator): Promise<Rig> => {
-    const cfg = parseSite(
-      `version: 1
-gateway: { id: g, site: s }
-connections: [${connection}]
-equipment:
-  - { id: FAULTY, category: boiler, connection: c, unit_id: 1, poll_interval: 200ms, points: ${POINTS} }
-  - { id: HEALTHY, category: boiler, connection: c, unit_id: 2, poll_interval: 200ms, points: ${POINTS} }
-`,
-      { env: {} },
-    );
+  /** The driver of one connection `c` (YAML flow map) and its equipment, started, with what it reads. */
+  const drive = async (definition: DriverDefinition, connection: string, equipment: string[], t: T = serial) => {
+    const cfg = parseSite(`version: 1\ngateway: { id: g, site: s }\nconnections: [${connection}]\nequipment:\n${equipment.map((e) => `  - ${e}\n`).join('')}`, { env: {} });
     const readings: Reading[] = [];
     const driver = definition.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: (b) => readings.push(...b), dataDir: '/nonexistent' });
     await driver.init();
     await driver.start();
-    cleanup.push(() => driver.stop());
-    await expect.poll(() => ['FAULTY', 'HEALTHY'].every((eq) => readings.some((r) => r.equipment === eq && r.quality === 'good')), { timeout: 5000 }).toBe(true);
+    t.onTestFinished(() => driver.stop());
+    return { driver, readings };
+  };
+
+  const start = async (t: T, definition: DriverDefinition, connection: string, sim: ModbusSimulator): Promise<Rig> => {
+    const { driver, readings } = await drive(
+      definition,
+      connection,
+      [`{ id: FAULTY, category: boiler, connection: c, unit_id: 1, poll_interval: 200ms, points: ${POINTS} }`, `{ id: HEALTHY, category: boiler, connection: c, unit_id: 2, poll_interval: 200ms, points: ${POINTS} }`],
+      t,
+    );
+    await t.expect.poll(() => ['FAULTY', 'HEALTHY'].every((eq) => readings.some((r) => r.equipment === eq && r.quality === 'good')), { timeout: 5000 }).toBe(true);
     return { sim, driver, readings };
   };
 
-  const tcpRig = async () => {
+  const tcpRig = async (t: T) => {
     const sim = createModbusTcpSimulator({ devices: new Map([[1, bank()], [2, bank()]]) });
     await sim.start();
-    cleanup.push(() => sim.stop());
+    t.onTestFinished(() => sim.stop());
     return start(
+      t,
       modbusTcpDriver,
       `{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port()}, timeout: 300ms, failures_before_backoff: 2, backoff_poll_interval: 1500ms, reconnect: { initial_delay: 100ms, max_delay: 300ms } }`,
       sim,
     );
   };
 
-  const rtuRig = async () => {
+  const rtuRig = async (t: T) => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-rtu-faults-'));
-    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    t.onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const pty = await startPtyPair(dir);
-    cleanup.push(() => pty.stop());
+    t.onTestFinished(() => pty.stop());
     const sim = createModbusRtuSimulator({ path: pty.b, baudRate: 19200, devices: new Map([[1, bank()], [2, bank()]]) });
     await sim.start();
-    cleanup.push(() => sim.stop());
+    t.onTestFinished(() => sim.stop());
     return start(
+      t,
       modbusRtuDriver,
       `{ id: c, type: modbus-rtu, path: ${pty.a}, baud_rate: 19200, timeout: 300ms, failures_before_backoff: 2, backoff_poll_interval: 1500ms, reconnect: { initial_delay: 100ms, max_delay: 300ms } }`,
       sim,
@@ -90,7 +102,7 @@ equipment:
   };
 
   /** Switches the fault on, checks what was published while it lasted, switches it off, checks recovery. */
-  const exercise = async (rig: Rig, fault: Fault, reason: RegExp, rtu = false) => {
+  const exercise = async ({ expect }: T, rig: Rig, fault: Fault, reason: RegExp, rtu = false) => {
     const { sim, readings, driver } = rig;
     sim.control(1).fault = fault;
     const on = Date.now();
@@ -120,7 +132,11 @@ equipment:
     // line must be quiet for a whole timeout before the next request. It never gets a wrong value.
     const from = on + 1000;
     const healthy = readings.filter((r) => r.equipment === 'HEALTHY' && r.point === 'pressure' && r.ts > from);
-    if (!(rtu && (fault === 'trickle' || fault === 'duplicate'))) expect(healthy.filter((r) => r.quality === 'good').length, `healthy unit during ${fault}`).toBeGreaterThanOrEqual(5);
+    // Over TCP, a trickled answer's late bytes break the shared stream for as long as they come
+    // (about 1.5 s after each of the faulty unit's polls, here every 1.5 s; every 10 s by default):
+    // the link is reset each time and the healthy unit keeps polling, at a lower rate.
+    const least = fault === 'trickle' ? 3 : 5;
+    if (!(rtu && (fault === 'trickle' || fault === 'duplicate'))) expect(healthy.filter((r) => r.quality === 'good').length, `healthy unit during ${fault}`).toBeGreaterThanOrEqual(least);
     for (const r of readings.filter((x) => x.equipment === 'HEALTHY' && x.quality === 'good')) expect(r.value).toBe(TRUTH[r.point as keyof typeof TRUTH]);
 
     sim.control(1).fault = undefined;
@@ -132,7 +148,8 @@ equipment:
     return driver.stats!();
   };
 
-  describe('over Modbus TCP', () => {
+  // Each case has its own simulator and driver: they run side by side to keep the file short.
+  describe.concurrent('over Modbus TCP', () => {
     const cases: Array<[Fault, RegExp]> = [
       ['wrong-byte-count', /^byte count 0, expected (1|6)$/],
       ['short-data', /^\d+ data bytes, byte count says \d+$/],
@@ -149,9 +166,10 @@ equipment:
       ['echo', /^(byte count \d+, expected \d+|the request came back as its answer \(an echo\))$/],
     ];
     for (const [fault, reason] of cases) {
-      it(fault, async () => {
-        const rig = await tcpRig();
-        const stats = await exercise(rig, fault, reason);
+      it(fault, async (t) => {
+        const rig = await tcpRig(t);
+        const stats = await exercise(t, rig, fault, reason);
+        const { expect } = t;
         if (fault === 'huge-length' || fault === 'garbage') {
           expect(stats.framingErrors).toBeGreaterThan(0);
           expect(stats.resets).toBeGreaterThan(0);
@@ -165,20 +183,11 @@ equipment:
     const sim = createModbusTcpSimulator({ devices: new Map([[1, bank()]]) });
     await sim.start();
     cleanup.push(() => sim.stop());
-    const cfg = parseSite(
-      `version: 1
-gateway: { id: g, site: s }
-connections: [{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port()}, timeout: 200ms, timeouts_before_reset: 2, failures_before_backoff: 10, reconnect: { initial_delay: 100ms } }]
-equipment:
-  - { id: ONLY, category: boiler, connection: c, unit_id: 1, poll_interval: 250ms, points: [{ name: pressure, address: "hr:0", type: float32 }] }
-`,
-      { env: {} },
+    const { driver, readings } = await drive(
+      modbusTcpDriver,
+      `{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port()}, timeout: 200ms, timeouts_before_reset: 2, failures_before_backoff: 10, reconnect: { initial_delay: 100ms } }`,
+      ['{ id: ONLY, category: boiler, connection: c, unit_id: 1, poll_interval: 250ms, points: [{ name: pressure, address: "hr:0", type: float32 }] }'],
     );
-    const readings: Reading[] = [];
-    const driver = modbusTcpDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: (b) => readings.push(...b), dataDir: '/nonexistent' });
-    await driver.init();
-    await driver.start();
-    cleanup.push(() => driver.stop());
     await expect.poll(() => readings.some((r) => r.quality === 'good'), { timeout: 3000 }).toBe(true);
     const connects = driver.stats!().connects!;
     sim.control(1).fault = 'silence';
@@ -206,20 +215,11 @@ equipment:
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));
     });
-    const cfg = parseSite(
-      `version: 1
-gateway: { id: g, site: s }
-connections: [{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${(server.address() as net.AddressInfo).port}, timeout: 200ms, reconnect: { initial_delay: 100ms, max_delay: 5s, jitter: 0 } }]
-equipment:
-  - { id: X, category: boiler, connection: c, unit_id: 1, poll_interval: 100ms, points: [{ name: v, address: "hr:0", type: uint16 }] }
-`,
-      { env: {} },
+    const { readings } = await drive(
+      modbusTcpDriver,
+      `{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${(server.address() as net.AddressInfo).port}, timeout: 200ms, reconnect: { initial_delay: 100ms, max_delay: 5s, jitter: 0 } }`,
+      ['{ id: X, category: boiler, connection: c, unit_id: 1, poll_interval: 100ms, points: [{ name: v, address: "hr:0", type: uint16 }] }'],
     );
-    const readings: Reading[] = [];
-    const driver = modbusTcpDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: (b) => readings.push(...b), dataDir: '/nonexistent' });
-    await driver.init();
-    await driver.start();
-    cleanup.push(() => driver.stop());
     await sleep(3000);
     // 0, 100, 200, 400, 800, 1600 ms between resets: about 6 connections in 3 s, not hundreds.
     expect(accepted).toBeGreaterThanOrEqual(3);
@@ -241,19 +241,11 @@ equipment:
     cleanup.push(() => sim.stop());
     // Every answer comes 40-60 ms after the 200 ms timeout; both requests have the same shape.
     sim.control(1).delayMs = 250;
-    const cfg = parseSite(
-      `version: 1
-gateway: { id: g, site: s }
-connections: [{ id: c, type: modbus-rtu, path: ${pty.a}, baud_rate: 19200, timeout: 200ms, failures_before_backoff: 1000 }]
-equipment:
-  - { id: SLOW, category: boiler, connection: c, unit_id: 1, poll_interval: 100ms, points: [{ name: a, address: "hr:0", type: uint16 }, { name: b, address: "hr:1000", type: uint16 }] }
-`,
-      { env: {} },
+    const { driver, readings } = await drive(
+      modbusRtuDriver,
+      `{ id: c, type: modbus-rtu, path: ${pty.a}, baud_rate: 19200, timeout: 200ms, failures_before_backoff: 1000 }`,
+      ['{ id: SLOW, category: boiler, connection: c, unit_id: 1, poll_interval: 100ms, points: [{ name: a, address: "hr:0", type: uint16 }, { name: b, address: "hr:1000", type: uint16 }] }'],
     );
-    const readings: Reading[] = [];
-    const driver = modbusRtuDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: (b) => readings.push(...b), dataDir: '/nonexistent' });
-    await driver.init();
-    await driver.start();
     await sleep(3000);
     expect(readings.length).toBeGreaterThan(4);
     for (const r of readings) expect([r.point, r.quality === 'good' ? r.value : r.reason]).toEqual([r.point, r.quality === 'good' ? { a: 111, b: 222 }[r.point] : 'timeout']);
@@ -271,7 +263,7 @@ equipment:
     await new Promise<void>((resolve) => again.close(() => resolve()));
   });
 
-  describe('over Modbus RTU (socat serial pair)', () => {
+  describe.concurrent('over Modbus RTU (socat serial pair)', () => {
     const cases: Array<[Fault, RegExp]> = [
       ['wrong-byte-count', /^byte count 0, expected (1|6)$/],
       ['wrong-unit', /^unit id 2, expected 1$/],
@@ -285,9 +277,10 @@ equipment:
       ['echo', /./],
     ];
     for (const [fault, reason] of cases) {
-      it(fault, async () => {
-        const rig = await rtuRig();
-        const stats = await exercise(rig, fault, reason, true);
+      it(fault, async (t) => {
+        const rig = await rtuRig(t);
+        const stats = await exercise(t, rig, fault, reason, true);
+        const { expect } = t;
         if (fault === 'duplicate') expect(stats.strayBytes).toBeGreaterThan(0);
       });
     }
