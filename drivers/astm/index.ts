@@ -8,7 +8,7 @@ import { backoffDelay } from '../common/backoff.js';
 import type { ConnectionConfig, Driver, DriverContext, DriverDefinition, EquipmentBase, EquipmentConfig } from '../types.js';
 import { AstmReceiver, type ReceiverEvent } from './astm-link.js';
 import { AstmRecordError, resultsOf } from './astm-records.js';
-import { LogBudget } from './log-budget.js';
+import { LogBudget } from '../common/log-budget.js';
 import { astmConnectionSchema, astmEquipmentSchema, astmPointSchema, astmSerialConnectionSchema, type AstmConnection } from './schema.js';
 
 const TICK_MS = 1000;

@@ -25,7 +25,7 @@ import { convertPEMtoDER } from 'node-opcua-crypto';
 import { setDebugLogger, setErrorLogger, setWarningLogger } from 'node-opcua-debug';
 import type { Logger } from 'pino';
 import type { Driver, DriverContext, EquipmentBase, Quality, Reading } from '../types.js';
-import { rateLimited } from '../common/rate-limited.js';
+import { rateLimited } from '../common/log-budget.js';
 import type { OpcuaConnection, OpcuaEquipment, OpcuaPoint } from './schema.js';
 import { onGrid } from '../common/schedule.js';
 import { ResultTrigger } from '../common/result-trigger.js';

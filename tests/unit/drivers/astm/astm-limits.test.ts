@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ACK, AstmReceiver, checksum, ENQ, EOT, ETX, framesOf, MAX_FRAME_BYTES, NAK, STX, type ReceiverEvent, type ReceiverLimits } from '../../../../drivers/astm/astm-link.js';
 import { AstmSender } from '../../../../drivers/astm/astm-sender.js';
-import { LogBudget } from '../../../../drivers/astm/log-budget.js';
+import { LogBudget } from '../../../../drivers/common/log-budget.js';
 
 function receiver(limits: Partial<ReceiverLimits> = {}) {
   const stored: string[][] = [];

@@ -1,5 +1,6 @@
 // A peer that misbehaves fast must not also fill the log: each source may write a few lines a
-// minute, and the lines it was denied are counted and told with the next one it writes.
+// minute, and the lines it was denied are counted and told with the next one it writes. What a
+// line reports is counted elsewhere, every time.
 
 export class LogBudget {
   private windowStart = Number.NEGATIVE_INFINITY;
@@ -31,4 +32,13 @@ export class LogBudget {
   get skipped(): number {
     return this.skippedLines;
   }
+}
+
+/** One line per interval at most: the first at once, then one per interval saying how many were not logged. */
+export function rateLimited(intervalMs = 60_000): (log: (notLogged: number) => void, now?: number) => void {
+  const budget = new LogBudget(1, intervalMs);
+  return (log, now = Date.now()) => {
+    const skipped = budget.take(now);
+    if (skipped !== undefined) log(skipped);
+  };
 }
