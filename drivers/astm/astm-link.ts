@@ -21,6 +21,12 @@ export const MAX_FRAME_BYTES = MAX_FRAME_TEXT + 7;
 export const RECEIVE_TIMEOUT_MS = 30_000;
 /** Receiver: record text of one message, at most (the default of `max_message_size`). */
 export const MAX_MESSAGE_SIZE = 1024 * 1024;
+/**
+ * What each record costs against max_message_size besides its text: a record of a few characters
+ * still costs a string and an array slot, and a flood of empty records must hit the limit too
+ * (at most 8,192 records in a 1 MiB message).
+ */
+export const RECORD_COST = 128;
 /** Receiver: ENQ to EOT, at most (the default of `max_session`). */
 export const MAX_SESSION_MS = 10 * 60_000;
 /** Sender: no answer to ENQ or a frame for this long (E1381: 15 s). */
@@ -53,6 +59,8 @@ export function framesOf(record: string, firstFn: number): Buffer[] {
 export type ReceiverEvent =
   | { kind: 'message'; records: string[] }
   | { kind: 'nak'; reason: string }
+  /** The message could not be stored (the result store failed, or a bug): NAKed, the sender repeats it. */
+  | { kind: 'store-failed'; error: unknown }
   | { kind: 'aborted'; reason: string }
   /** A limit was hit: a frame too long (NAKed, dropped), a message too large or a session too long (dropped whole). */
   | { kind: 'refused'; limit: 'frame' | 'message' | 'session'; reason: string };
@@ -256,8 +264,11 @@ export class AstmReceiver {
       }
       return this.nak(reason);
     }
-    if (this.size + text.length > this.limits.maxMessageSize) return this.refuse('message', `message longer than ${this.limits.maxMessageSize} characters`, now);
+    const cost = text.length + (terminator === ETX ? RECORD_COST : 0);
+    if (this.size + cost > this.limits.maxMessageSize) return this.refuse('message', `message longer than ${this.limits.maxMessageSize} characters (${RECORD_COST} a record besides its text)`, now);
     const partial = this.partial + text;
+    // An E1394 record starts with its type letter: an empty one is not a record.
+    if (terminator === ETX && partial.replace(/\r$/, '') === '') return this.nak('empty record');
     if (terminator === ETB) {
       this.partial = partial;
       this.size += text.length;
@@ -269,7 +280,8 @@ export class AstmReceiver {
         let stored: boolean;
         try {
           stored = this.onMessage(records);
-        } catch {
+        } catch (error) {
+          this.onEvent({ kind: 'store-failed', error });
           stored = false;
         }
         if (!stored) return this.nak('the message could not be stored');
@@ -278,7 +290,7 @@ export class AstmReceiver {
       } else {
         this.records.push(record);
         this.partial = '';
-        this.size += text.length;
+        this.size += cost;
       }
     }
     this.lastText = text;

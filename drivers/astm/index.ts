@@ -44,7 +44,10 @@ class AstmDriver implements Driver {
     overlongSessions: 0,
     idleClosed: 0,
     rejectedConnections: 0,
+    storeFailures: 0,
   };
+  /** Connect and disconnect lines: a peer reconnecting in a loop must not fill the log. */
+  private readonly connectionLines = new LogBudget(20);
 
   constructor(
     private readonly connection: AstmConnection,
@@ -165,6 +168,10 @@ class AstmDriver implements Driver {
         if (e.kind === 'nak') {
           this.counters.naks++;
           warn({ reason: e.reason }, 'ASTM frame refused (NAK); the analyzer sends it again');
+        } else if (e.kind === 'store-failed') {
+          this.counters.storeFailures++;
+          // Not the analyzer's fault and not to be hidden: the error itself, at error level.
+          warn({ err: e.error }, 'ASTM message not stored: the result store failed; NAKed, the analyzer sends it again', 'error');
         } else if (e.kind === 'aborted') {
           this.counters.aborted++;
           warn({ reason: e.reason }, 'ASTM message dropped whole: it did not end');
@@ -179,11 +186,18 @@ class AstmDriver implements Driver {
     );
     const peer: Peer = { socket, receiver, connectedAt: Date.now(), log };
     this.peers.add(peer);
+    // Plain connect and disconnect lines are budgeted; one that carries news (warnings left out of
+    // the log) is always written.
+    const connectionLine = (fields: Record<string, unknown>, msg: string) => {
+      const skipped = this.connectionLines.take(Date.now());
+      if (skipped !== undefined) log.info(skipped > 0 ? { ...fields, skippedConnectionLines: skipped } : fields, msg);
+      else if (Object.keys(fields).length > 0) log.info(fields, msg);
+    };
     socket.on('connect', () => {
       peer.connectedAt = Date.now();
-      log.info('ASTM analyzer connected');
+      connectionLine({}, 'ASTM analyzer connected');
     });
-    if (listening) log.info('ASTM analyzer connected');
+    if (listening) connectionLine({}, 'ASTM analyzer connected');
     socket.on('data', (data: Buffer) => {
       const answer = receiver.receive(data, Date.now());
       // A peer that does not read our answers is not read either: its bytes wait in the kernel.
@@ -196,7 +210,7 @@ class AstmDriver implements Driver {
     socket.on('close', () => {
       receiver.close();
       this.peers.delete(peer);
-      if (!this.stopped) log.info(warnings.skipped > 0 ? { skippedWarnings: warnings.skipped } : {}, 'ASTM analyzer disconnected');
+      if (!this.stopped) connectionLine(warnings.skipped > 0 ? { skippedWarnings: warnings.skipped } : {}, 'ASTM analyzer disconnected');
     });
   }
 

@@ -10,7 +10,7 @@ const receiveTimeout = duration
 const maxMessageSize = size
   .refine((n) => n > 0, positive)
   .prefault('1MiB')
-  .meta({ description: 'Record text of one message, at most. A longer message is refused: dropped whole, counted, logged once; its frames are NAKed until the analyzer ends the session with EOT.', 'x-examples': ['1MiB', '4MiB'] });
+  .meta({ description: 'Record text of one message, at most, each record counting 128 characters besides its text (at most 8,192 records in 1 MiB). A longer message is refused: dropped whole, counted, logged once; its frames are NAKed until the analyzer ends the session with EOT.', 'x-examples': ['1MiB', '4MiB'] });
 const maxSession = duration
   .refine((ms) => ms > 0, positive)
   .prefault('10m')

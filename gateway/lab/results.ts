@@ -58,8 +58,11 @@ export function createResultService(opts: {
       for (const r of fresh) {
         counter.inc({ instrument: r.instrument });
         link.publishEvent(topics.results(r.instrument), r, false);
-        log.info({ instrument: r.instrument, sampleId: r.sampleId, analyte: r.analyte, value: r.value, unit: r.unit, resultId: r.resultId }, 'Lab result captured');
       }
+      // One line per batch: a message of thousands of results must not write thousands of lines.
+      const first = fresh[0]!;
+      if (fresh.length === 1) log.info({ instrument: first.instrument, sampleId: first.sampleId, analyte: first.analyte, value: first.value, unit: first.unit, resultId: first.resultId }, 'Lab result captured');
+      else log.info({ instrument: first.instrument, results: fresh.length, samples: [...new Set(fresh.map((r) => r.sampleId))].slice(0, 10) }, 'Lab results captured');
       for (const l of listeners) {
         try {
           l(fresh);

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ACK, AstmReceiver, checksum, ENQ, EOT, ETB, ETX, framesOf, MAX_FRAME_BYTES, MAX_FRAME_TEXT, NAK, STX, CR, LF, type ReceiverEvent, type ReceiverLimits } from '../../../../drivers/astm/astm-link.js';
+import { ACK, AstmReceiver, checksum, ENQ, EOT, ETB, ETX, framesOf, MAX_FRAME_BYTES, MAX_FRAME_TEXT, NAK, RECORD_COST, STX, CR, LF, type ReceiverEvent, type ReceiverLimits } from '../../../../drivers/astm/astm-link.js';
 
 /** Small limits, so that random runs reach them. */
 const LIMITS: ReceiverLimits = { receiveTimeoutMs: 3000, maxMessageSize: 1500, maxSessionMs: 20_000 };
@@ -167,7 +167,7 @@ describe('ASTM receiver under random input', () => {
         const sent = sessions.flat();
         const o = feed(chunked(units, cuts));
         // Messages over the size limit are refused whole; every other one arrives once.
-        const size = (m: string[]) => m.reduce((n, r) => n + r.length + 1, 0);
+        const size = (m: string[]) => m.reduce((n, r) => n + r.length + 1 + RECORD_COST, 0);
         const refused = sessions.filter((s) => s.some((m) => size(m) > LIMITS.maxMessageSize));
         if (refused.length === 0) expect(o.stored).toEqual(sent);
         else expect(isSubsequence(o.stored, sent)).toBe(true);

@@ -1,7 +1,7 @@
 // What the receiver does with a peer that does not keep to E1381: every input is bounded, a refused
 // message is dropped whole, and the line resynchronises on the next STX, ENQ or EOT.
 import { describe, expect, it } from 'vitest';
-import { ACK, AstmReceiver, checksum, ENQ, EOT, ETX, framesOf, MAX_FRAME_BYTES, NAK, STX, type ReceiverEvent, type ReceiverLimits } from '../../../../drivers/astm/astm-link.js';
+import { ACK, AstmReceiver, checksum, ENQ, EOT, ETX, framesOf, MAX_FRAME_BYTES, NAK, RECORD_COST, STX, type ReceiverEvent, type ReceiverLimits } from '../../../../drivers/astm/astm-link.js';
 import { AstmSender } from '../../../../drivers/astm/astm-sender.js';
 import { LogBudget } from '../../../../drivers/common/log-budget.js';
 
@@ -74,20 +74,55 @@ describe('ASTM receiver limits', () => {
   });
 
   it('refuses a message over max_message_size: dropped whole, logged once, NAKed until EOT; the next session is taken', () => {
-    const { r, stored, events } = receiver({ maxMessageSize: 1000 });
+    const { r, stored, events } = receiver({ maxMessageSize: 1000 + RECORD_COST });
     r.receive(bytes(ENQ), 0);
     const big = ['H|\\^&|||A', `C|1|I|${'x'.repeat(2000)}`, 'L|1|N'];
     const frames = message(big);
     const answers = r.receive(frames, 1);
-    // H (10 characters) and four frames of the comment (960) are taken; the fifth would pass 1000.
+    // H (10 characters and a record's cost) and four frames of the comment (960) are taken; the fifth would pass the limit.
     expect(answers.slice(0, 6)).toEqual([ACK, ACK, ACK, ACK, ACK, NAK]);
     expect(answers.slice(6).every((b) => b === NAK)).toBe(true);
-    expect(events.filter((e) => e.kind === 'refused')).toEqual([{ kind: 'refused', limit: 'message', reason: 'message longer than 1000 characters' }]);
+    expect(events.filter((e) => e.kind === 'refused')).toEqual([{ kind: 'refused', limit: 'message', reason: `message longer than ${1000 + RECORD_COST} characters (${RECORD_COST} a record besides its text)` }]);
     expect(r.buffered).toBe(0);
     // Still refusing: an ENQ is answered NAK (busy) until the analyzer ends the session.
     expect(r.receive(bytes(ENQ), 2)).toEqual([NAK]);
     expect(r.receive(Buffer.concat([bytes(EOT, ENQ), message(SMALL), bytes(EOT)]), 3).includes(NAK)).toBe(false);
     expect(stored).toEqual([SMALL]);
+  });
+
+  it('counts every record against max_message_size: a flood of empty and tiny records is refused, never held without bound', () => {
+    const { r, stored, events } = receiver({ maxMessageSize: 64 * 1024 });
+    r.receive(bytes(ENQ), 0);
+    // An empty record (STX 1 ETX cs CR LF, 7 bytes) is not a record: NAKed, nothing kept.
+    const empty = framesOf('', 1)[0]!;
+    expect(r.receive(empty, 1)).toEqual([NAK]);
+    expect(r.buffered).toBe(0);
+    // One-letter records: 7 bytes on the wire each, 130 against the limit; refused after about 500.
+    const answers: number[] = [];
+    let fn = 1;
+    for (let i = 0; i < 3000; i++) {
+      const a = r.receive(framesOf('C\r', fn)[0]!, 2 + i);
+      answers.push(...a);
+      if (a[0] === ACK) fn = (fn + 1) % 8;
+    }
+    expect(answers.filter((a) => a === ACK).length).toBe(Math.floor((64 * 1024) / (2 + RECORD_COST)));
+    expect(events.filter((e) => e.kind === 'refused').map((e) => (e as { limit: string }).limit)).toEqual(['message']);
+    expect(r.buffered).toBe(0);
+    expect(stored).toEqual([]);
+  });
+
+  it("says why a message could not be stored: the store's error reaches the driver, and the frame is NAKed", () => {
+    const events: ReceiverEvent[] = [];
+    const r = new AstmReceiver(
+      () => {
+        throw new Error('SQLITE_FULL: database or disk is full');
+      },
+      (e) => events.push(e),
+    );
+    r.receive(bytes(ENQ), 0);
+    const answers = r.receive(message(SMALL), 1);
+    expect(answers.at(-1)).toBe(NAK);
+    expect(events.find((e) => e.kind === 'store-failed')).toMatchObject({ error: { message: 'SQLITE_FULL: database or disk is full' } });
   });
 
   it('refuses a session over max_session: the unfinished message is dropped, the messages before it kept', () => {
