@@ -20,11 +20,17 @@ export function variantSize(v: Variant | null | undefined): number {
   return v.arrayType === VariantArrayType.Scalar || v.arrayType === undefined ? scalarSize(v.value) : arraySize(v.value);
 }
 
+/**
+ * What each element of an array costs at least: a null Variant is a few bytes on the wire, but an
+ * object in memory and `null,` in the text derived from it (a million of them made a 41 MB string).
+ */
+const ELEMENT_COST = 8;
+
 function arraySize(value: unknown): number {
-  if (ArrayBuffer.isView(value)) return value.byteLength;
+  if (ArrayBuffer.isView(value)) return Math.max(value.byteLength, ((value as unknown as ArrayLike<number>).length ?? 0) * ELEMENT_COST);
   if (!Array.isArray(value)) return scalarSize(value);
   let n = 0;
-  for (const x of value as unknown[]) n += scalarSize(x);
+  for (const x of value as unknown[]) n += Math.max(ELEMENT_COST, scalarSize(x));
   return n;
 }
 
@@ -67,7 +73,14 @@ export type Checked = { ok: true; value: Reading['value'] } | { ok: false; reaso
 export function checkedValue(dv: DataValue, maxBytes: number): Checked {
   const size = variantSize(dv.value);
   if (size > maxBytes) return { ok: false, reason: `value of ${size} bytes, at most ${maxBytes}` };
-  return { ok: true, value: valueOf(dv.value?.value, dv.value?.dataType) };
+  const value = valueOf(dv.value?.value, dv.value?.dataType);
+  // What is published is bounded too: text derived from a value (JSON of an array, base64) can be
+  // several times the value's own bytes.
+  if (typeof value === 'string' && value.length > maxBytes) {
+    const bytes = Buffer.byteLength(value);
+    if (bytes > maxBytes) return { ok: false, reason: `value of ${bytes} bytes as text, at most ${maxBytes}` };
+  }
+  return { ok: true, value };
 }
 
 /**
