@@ -4,7 +4,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Aedes } from 'aedes';
 import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
-import { boundedStream, DEFAULT_MAX_PACKET_SIZE } from './packet-limit.js';
+import { boundedStream, DEFAULT_MAX_PACKET_SIZE, type PacketTooLargeError, type SlowConsumerError } from './packet-limit.js';
 import { rateLimited } from './payload.js';
 
 export interface EmbeddedBrokerOptions {
@@ -25,22 +25,38 @@ export interface EmbeddedBroker {
   /** Where it listens once started (the real port when 0 was asked for). */
   address(): { host: string; port: number };
   clientCount(): number;
-  /** Connections closed for a packet over the limit, and connections refused over max_connections. */
-  stats(): { oversizedPackets: number; refusedConnections: number };
+  /** Connections closed for a packet over the limit, refused over max_connections, and closed for leaving too much unread. */
+  stats(): { oversizedPackets: number; refusedConnections: number; slowClients: number };
   /** An in-process subscription (no socket): resolves to the function that ends it. */
   subscribe(topic: string, onMessage: (topic: string, payload: Buffer) => void): Promise<() => Promise<void>>;
 }
 
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
 
+/**
+ * What may wait in the broker for one client to read it (beyond the kernel's socket buffers) before
+ * that client is disconnected: two of the largest packets (one being read, the next one), and at
+ * least 1 MiB so that a small max_packet_size does not cut a healthy subscriber during a burst (a
+ * poll cycle of a few hundred devices' telemetry). At most this much per connection, times
+ * max_connections; the broker never waits for a client's drain.
+ */
+export function maxQueuedPerClient(maxPacketSize: number): number {
+  return Math.max(2 * maxPacketSize, 1024 * 1024);
+}
+
+/** aedes's own backstop for a client stream that does not drain; boundedStream's write never asks it to wait. */
+const DRAIN_TIMEOUT_MS = 2000;
+
 export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroker {
   let broker: Aedes | undefined;
   let server: Server | undefined;
   const { log } = opts;
   const maxPacketSize = opts.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
-  const counters = { oversizedPackets: 0, refusedConnections: 0 };
+  const maxQueued = maxQueuedPerClient(maxPacketSize);
+  const counters = { oversizedPackets: 0, refusedConnections: 0, slowClients: 0 };
   const oversizedLog = rateLimited();
   const refusedLog = rateLimited();
+  const slowLog = rateLimited();
 
   return {
     async start() {
@@ -48,6 +64,7 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
         log.warn({ host: opts.host }, 'Embedded broker listens beyond loopback without a password: anyone on the network can read and publish');
       }
       broker = await Aedes.createBroker({
+        drainTimeout: DRAIN_TIMEOUT_MS,
         authenticate: (_client, username, password, done) => {
           if (opts.password === undefined) return done(null, true);
           const ok = username === opts.username && password !== undefined && safeEqual(password, Buffer.from(opts.password));
@@ -61,11 +78,18 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
       const b = broker;
       const srv = createServer((socket) => {
         // aedes reads the socket through the framing: a packet over the limit never reaches its parser.
-        b.handle(boundedStream(socket, maxPacketSize, (err) => {
+        // It writes through the write bound: a client that does not read is closed, never waited for
+        // (aedes would hold every delivery, to every subscriber, until it drained).
+        const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+        const onOversized = (err: PacketTooLargeError) => {
           counters.oversizedPackets++;
-          const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
           oversizedLog((notLogged) => log.warn({ peer, size: err.size, max_packet_size: err.max, oversizedPackets: counters.oversizedPackets, ...(notLogged ? { notLogged } : {}) }, 'MQTT client sent a packet bigger than mqtt.max_packet_size; connection closed'));
-        }));
+        };
+        const onSlow = (err: SlowConsumerError) => {
+          counters.slowClients++;
+          slowLog((notLogged) => log.warn({ peer, queued: err.queued, max_queued: err.max, slowClients: counters.slowClients, ...(notLogged ? { notLogged } : {}) }, 'MQTT client does not read what it subscribed to; connection closed'));
+        };
+        b.handle(boundedStream(socket, maxPacketSize, onOversized, { maxQueued, onSlow }));
       });
       srv.maxConnections = opts.maxConnections ?? 100;
       srv.on('drop', (data) => {

@@ -4,6 +4,12 @@
 // reads the same headers between the socket and the parser and closes the connection as soon as a
 // header announces more than the limit: the parser never sees that packet, and at most one read's
 // worth of it is ever held.
+//
+// The other way (towards the peer) a broker must not wait for one client: aedes waits for the
+// client stream's 'drain' whenever a write returns false, and while it waits it holds every message
+// published meanwhile, for every subscriber. With a write bound the stream never asks aedes to
+// wait; it queues what the peer has not read yet and closes the connection once that queue passes
+// the bound (SlowConsumerError).
 import { Duplex } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 
@@ -22,6 +28,27 @@ export class PacketTooLargeError extends Error {
 
   /** mqtt.js passes on stream errors that have a code (as its 'error' event); others it drops. */
   readonly code = 'GW_MQTT_PACKET_TOO_LARGE';
+}
+
+/** The peer left more than `max` bytes unread: its connection is closed. */
+export class SlowConsumerError extends Error {
+  constructor(
+    /** Bytes queued for the peer (beyond what the kernel holds) when it was closed. */
+    readonly queued: number,
+    readonly max: number,
+  ) {
+    super(`MQTT peer left ${queued} bytes unread, at most ${max}`);
+    this.name = 'SlowConsumerError';
+  }
+
+  readonly code = 'GW_MQTT_SLOW_CONSUMER';
+}
+
+/** For a broker's side of a connection: what may wait for the peer to read it. */
+export interface WriteBound {
+  /** Bytes written but not yet taken by the kernel; one more and the connection is closed. */
+  maxQueued: number;
+  onSlow: (err: SlowConsumerError) => void;
 }
 
 /** Follows MQTT framing across chunks: how many bytes of each chunk belong to packets within the limit. */
@@ -84,12 +111,32 @@ class Framing {
  * The stream its reader (aedes, mqtt.js) gets instead of `inner`: the same bytes both ways, except
  * that the bytes of a packet whose header announces more than `max` never reach the reader; the
  * connection is closed there, with a PacketTooLargeError.
+ *
+ * Writes pass on `inner`'s backpressure, unless `writeBound` is given: then a write never returns
+ * false (nor delays its callback), and once more than `writeBound.maxQueued` bytes wait in `inner`
+ * the connection is closed with a SlowConsumerError.
  */
-export function boundedStream(inner: Duplex, max: number, onRefused: (err: PacketTooLargeError) => void): Duplex {
+export function boundedStream(inner: Duplex, max: number, onRefused: (err: PacketTooLargeError) => void, writeBound?: WriteBound): Duplex {
   const framing = new Framing(max);
+  type Done = (err?: Error | null) => void;
+  let slow: SlowConsumerError | undefined;
+  const write = writeBound
+    ? (chunk: Buffer, encoding: BufferEncoding, done: Done) => {
+        // Chunks the writer had corked still come here after the first error: dropped, told once.
+        if (slow) return done(slow);
+        inner.write(chunk, encoding);
+        if (inner.writableLength <= writeBound.maxQueued) return done();
+        slow = new SlowConsumerError(inner.writableLength, writeBound.maxQueued);
+        writeBound.onSlow(slow);
+        done(slow); // destroys both streams: what was queued is dropped
+      }
+    : (chunk: Buffer, encoding: BufferEncoding, done: Done) => void inner.write(chunk, encoding, done);
   const outer = new Duplex({
+    // Bytes only wait here while the writer has the stream corked (mqtt-packet does, for one tick):
+    // write() must not return false for them, or aedes would wait for 'drain'.
+    ...(writeBound ? { writableHighWaterMark: Number.MAX_SAFE_INTEGER } : {}),
     read: () => void inner.resume(),
-    write: (chunk: Buffer, encoding: BufferEncoding, done: (err?: Error | null) => void) => void inner.write(chunk, encoding, done),
+    write,
     final: (done: (err?: Error | null) => void) => void inner.end(done),
     destroy: (err: Error | null, done: (err: Error | null) => void) => {
       inner.destroy();

@@ -1,7 +1,10 @@
 // Bounded MQTT over real sockets: the embedded broker closes a client whose packet header announces
 // more than max_packet_size (before the packet is buffered) and one connection too many; the
 // gateway's own MQTT clients close a broker that sends such a packet; garbage published on the
-// telemetry topics is counted by the InfluxDB writer, and the gateway goes on.
+// telemetry topics is counted by the InfluxDB writer, and the gateway goes on; a subscriber that
+// stops reading is disconnected instead of stalling every other subscriber.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
@@ -62,6 +65,22 @@ function varint(n: number): number[] {
   } while (n > 0);
   return out;
 }
+
+/** A full garbage collection (vitest does not run with --expose-gc). */
+function collectGarbage(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/** What this process holds in JavaScript objects and buffers, after full collections (the first one leaves some buffers). */
+function heldBytes(gc: () => void): number {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('MQTT limits', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
@@ -124,6 +143,80 @@ describe('MQTT limits', () => {
     await Promise.race([new Promise((resolve) => extra.once('close', resolve)), new Promise((resolve) => setTimeout(resolve, 2000))]);
     expect(extra.destroyed).toBe(true);
     expect(gw.broker!.stats().refusedConnections).toBe(1);
+    expect(gw.link.stats().connected).toBe(true);
+  });
+
+  it('embedded broker: a subscriber to # that stops reading is disconnected; the others keep receiving at the publish rate, and the gateway holds a bounded amount for it', async () => {
+    // max_packet_size 64 KiB: at most max(2 × 64 KiB, 1 MiB) = 1 MiB may wait for a client (maxQueuedPerClient).
+    const { gw, port } = await gateway(['max_packet_size: 64KiB']);
+    const url = `mqtt://127.0.0.1:${port}`;
+    const gc = collectGarbage();
+    // The gateway's own in-process subscription (the InfluxDB writer's path), and one over a socket.
+    let inProcess = 0;
+    const unsubscribe = await gw.broker!.subscribe('lims/#', () => void inProcess++);
+    cleanup.push(unsubscribe);
+    const healthy = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+    cleanup.push(() => healthy.endAsync(true));
+    let received = 0;
+    healthy.on('message', () => void received++);
+    await healthy.subscribeAsync('lims/#', { qos: 0 });
+    const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+    cleanup.push(() => pub.endAsync(true));
+
+    const frozen = await rawClient(port, 'frozen');
+    cleanup.push(async () => void frozen.socket.destroy());
+    frozen.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '#', qos: 0 }] }));
+    await new Promise((resolve) => frozen.socket.once('data', resolve)); // SUBACK
+    frozen.socket.pause(); // reads nothing more (so it cannot see the broker close it either, until it resumes)
+    const clients = gw.broker!.clientCount();
+
+    const held0 = heldBytes(gc);
+    const t0 = Date.now();
+    // 4 × 32 KiB every 10 ms (~12 MB/s), QoS 1, each message its own buffer (as devices send them): the
+    // loopback socket buffers of the frozen client fill within a second.
+    let published = 0;
+    let acked = 0;
+    const publisher = setInterval(() => {
+      for (let i = 0; i < 4; i++, published++) pub.publish('lims/t', Buffer.alloc(32 * KiB, published % 256), { qos: 1 }, (err) => void (err ? undefined : acked++));
+    }, 10);
+    cleanup.push(async () => clearInterval(publisher));
+    const windows: Array<{ published: number; received: number; inProcess: number }> = [];
+    let held = 0;
+    let slowAt: number | undefined;
+    const watch = setInterval(() => (slowAt ??= gw.broker!.stats().slowClients > 0 ? Date.now() : undefined), 20);
+    cleanup.push(async () => clearInterval(watch));
+    let last = { published: 0, received: 0, inProcess: 0 };
+    for (let k = 0; k < 6; k++) {
+      await sleep(500);
+      const now = { published, received, inProcess };
+      windows.push({ published: now.published - last.published, received: now.received - last.received, inProcess: now.inProcess - last.inProcess });
+      last = now;
+      held = Math.max(held, heldBytes(gc) - held0);
+    }
+    clearInterval(publisher);
+    clearInterval(watch);
+    await sleep(300);
+    held = Math.max(held, heldBytes(gc) - held0);
+
+    // The broker closed the frozen one, once, when its socket buffers and then 1 MiB were full (not
+    // after aedes's drain timeout); reading again, it gets what the kernel held, then the end.
+    expect(slowAt, JSON.stringify(windows)).toBeDefined();
+    expect(slowAt! - t0).toBeLessThan(2500);
+    expect(gw.broker!.stats().slowClients).toBe(1);
+    expect(gw.broker!.clientCount()).toBe(clients - 1);
+    frozen.socket.resume();
+    expect(await Promise.race([frozen.closed, sleep(2000).then(() => undefined)])).toBeDefined();
+    // Every half second, both other subscribers got at least half of what was published in it
+    // (without the write bound: 0 from the moment the frozen client's socket buffers were full).
+    for (const w of windows) {
+      expect(w.received, JSON.stringify(windows)).toBeGreaterThanOrEqual(w.published / 2);
+      expect(w.inProcess, JSON.stringify(windows)).toBeGreaterThanOrEqual(w.published / 2);
+    }
+    expect(received).toBe(published);
+    expect(acked).toBe(published);
+    // ~36 MB were published in those 3 s; the gateway held at most the frozen client's 1 MiB and a
+    // few messages in flight more than before (without the bound: what was published since it froze).
+    expect(held).toBeLessThan(8 * 1024 * 1024);
     expect(gw.link.stats().connected).toBe(true);
   });
 

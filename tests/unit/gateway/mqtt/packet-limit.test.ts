@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import { boundedStream, type PacketTooLargeError, publishPacketSize } from '../../../../gateway/mqtt/packet-limit.js';
+import { boundedStream, type PacketTooLargeError, publishPacketSize, type SlowConsumerError } from '../../../../gateway/mqtt/packet-limit.js';
 
 const publish = (payloadBytes: number, topic = 'gw/s/B-1/telemetry') => mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.alloc(payloadBytes, 0x61), qos: 1, messageId: 7, retain: false, dup: false });
 const ping = () => mqttPacket.generate({ cmd: 'pingreq' });
@@ -96,5 +96,38 @@ describe('MQTT packet size limit', () => {
       }),
       { numRuns: 100 },
     );
+  });
+  describe('write bound (the broker side)', () => {
+    /** An inner stream nobody reads: what is written to it stays queued. */
+    const unread = () => new PassThrough({ highWaterMark: 1024 });
+
+    it('never asks the writer (aedes, through mqtt-packet, which corks) to wait, and closes the connection once more than maxQueued bytes wait for the peer', async () => {
+      const inner = unread();
+      const slow: SlowConsumerError[] = [];
+      const outer = boundedStream(inner, 1 << 20, () => {}, { maxQueued: 64 * 1024, onSlow: (e) => slow.push(e) });
+      outer.on('error', () => {});
+      // Bigger than a Writable's default highWaterMark (16 KiB), as a telemetry PUBLISH may be.
+      const packet = { cmd: 'publish', topic: 'gw/s/B-1/telemetry', payload: Buffer.alloc(20 * 1024), qos: 0, retain: false, dup: false } as const;
+      const returned: boolean[] = [];
+      for (let k = 0; k < 3; k++) returned.push(mqttPacket.writeToStream(packet, outer));
+      await new Promise((r) => setImmediate(r));
+      expect(returned).toEqual([true, true, true]);
+      expect(outer.writableNeedDrain).toBe(false);
+      expect(slow).toEqual([]);
+      expect(outer.destroyed).toBe(false);
+
+      for (let k = 0; k < 3; k++) mqttPacket.writeToStream(packet, outer);
+      await new Promise((r) => setImmediate(r));
+      expect(slow).toHaveLength(1);
+      expect(slow[0]!.max).toBe(64 * 1024);
+      expect(slow[0]!.queued).toBeGreaterThan(64 * 1024);
+      expect(slow[0]!.code).toBe('GW_MQTT_SLOW_CONSUMER');
+      expect(outer.destroyed && inner.destroyed).toBe(true);
+    });
+
+    it("without it, the inner stream's backpressure reaches the writer (the gateway's own clients)", () => {
+      const outer = boundedStream(unread(), 1 << 20, () => {});
+      expect(outer.write(Buffer.alloc(64 * 1024))).toBe(false);
+    });
   });
 });
