@@ -146,6 +146,8 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         refusedLog((notLogged) => log.warn({ url: redactUrl(url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) }, 'MQTT broker sent a packet bigger than mqtt.max_packet_size; connection closed, reconnecting')),
       );
       client = c;
+      /** Called once the first `online` status is acknowledged (start() waits for it with the embedded broker). */
+      let announced: (() => void) | undefined;
       queue?.attach(c);
       c.on('connect', () => {
         attempt = 0;
@@ -153,7 +155,10 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         if (wasConnected) log.info({ url: redactUrl(url) }, 'MQTT connection restored');
         else log.info({ url: redactUrl(url), clientId: opts.clientId }, 'MQTT connected');
         wasConnected = true;
-        publishJson(topics.gatewayStatus(), { state: 'online', ts: Date.now() } satisfies StatusMessage, true);
+        publishJson(topics.gatewayStatus(), { state: 'online', ts: Date.now() } satisfies StatusMessage, true, () => {
+          announced?.();
+          announced = undefined;
+        });
         queue?.connected();
       });
       // One warning per outage, and another only when the reason changes (refused, bad password, TLS...).
@@ -176,12 +181,14 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       });
 
       if (!opts.waitForConnection) return;
+      // Started once the broker holds the retained `online` status: a client subscribing from then
+      // on gets it as a retained message, never only live.
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new GatewayError('GW_ERR_COMPONENT_START', `MQTT broker ${redactUrl(url)} did not accept a connection within ${CONNECT_WAIT_MS} ms`)), CONNECT_WAIT_MS);
-        c.once('connect', () => {
+        announced = () => {
           clearTimeout(timer);
           resolve();
-        });
+        };
       });
     },
 
