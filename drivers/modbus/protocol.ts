@@ -6,7 +6,7 @@
 // code, but not its byte count (an answer to a read of 16 coils with byte count 0 gave `[]`, which
 // decoded as `true`); its TCP port waits for as many bytes as the MBAP length announces (65535: the
 // link wedged until the server closed it); and it keeps every finished transaction forever.
-import type { Area } from './address.js';
+import { type Area, isBitArea, MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ } from './address.js';
 
 export const FC = { co: 1, di: 2, hr: 3, ir: 4 } as const satisfies Record<Area, number>;
 export const AREA_OF_FC: Record<number, Area> = { 1: 'co', 2: 'di', 3: 'hr', 4: 'ir' };
@@ -56,7 +56,7 @@ export interface ReadRequest {
 }
 
 /** The data bytes a read of `count` registers or bits must answer with. */
-export const expectedByteCount = (area: Area, count: number) => (area === 'co' || area === 'di' ? Math.ceil(count / 8) : count * 2);
+export const expectedByteCount = (area: Area, count: number) => (isBitArea(area) ? Math.ceil(count / 8) : count * 2);
 
 /** The PDU of a read request: function code, start, count. */
 export function readPdu(req: ReadRequest): Buffer {
@@ -118,7 +118,7 @@ export function checkReadAnswer(req: ReadRequest, unit: number, pdu: Uint8Array)
   if (byteCount !== expected) return protocolError(`byte count ${byteCount}, expected ${expected}`);
   if (pdu.length !== 2 + byteCount) return protocolError(`${pdu.length - 2} data bytes, byte count says ${byteCount}`);
   const values = new Array<number>(req.count);
-  if (req.area === 'co' || req.area === 'di') {
+  if (isBitArea(req.area)) {
     for (let i = 0; i < req.count; i++) values[i] = (pdu[2 + (i >> 3)]! >> (i & 7)) & 1;
   } else {
     for (let i = 0; i < req.count; i++) values[i] = (pdu[2 + 2 * i]! << 8) | pdu[3 + 2 * i]!;
@@ -153,8 +153,8 @@ export class TcpDeframer {
       out.push({ tid: this.buf.readUInt16BE(0), unit: this.buf[6]!, pdu: Buffer.from(this.buf.subarray(7, 6 + length)) });
       this.buf = this.buf.subarray(6 + length);
     }
-    // A copy of the rest, so the socket's chunk is not kept alive by a few bytes of it.
-    if (this.buf.length > 0 && this.buf.length < 6 + MAX_MBAP_LENGTH) this.buf = Buffer.from(this.buf);
+    // A copy of the rest (less than one frame), so the socket's chunk is not kept alive by it.
+    this.buf = this.buf.length > 0 ? Buffer.from(this.buf) : Buffer.alloc(0);
     return out;
   }
 
@@ -236,7 +236,7 @@ export function parseRequestPdu(pdu: Uint8Array): ParsedRequest {
   if (area) {
     if (pdu.length !== 5) return { fc, exception: 3 };
     const count = u16(3);
-    const max = area === 'co' || area === 'di' ? 2000 : 125;
+    const max = isBitArea(area) ? MAX_BITS_PER_READ : MAX_REGISTERS_PER_READ;
     if (count < 1 || count > max) return { fc, exception: 3 };
     if (u16(1) + count > 65536) return { fc, exception: 2 };
     return { fc, read: { area, start: u16(1), count } };
@@ -253,13 +253,12 @@ export function parseRequestPdu(pdu: Uint8Array): ParsedRequest {
 
 /** The PDU answering a read with `values` (bits as 0/1, registers as 0-65535). */
 export function readAnswerPdu(fc: number, area: Area, values: readonly number[]): Buffer {
-  const bits = area === 'co' || area === 'di';
   const byteCount = expectedByteCount(area, values.length);
   const pdu = Buffer.alloc(2 + byteCount);
   pdu[0] = fc;
   pdu[1] = byteCount;
   values.forEach((v, i) => {
-    if (bits) pdu[2 + (i >> 3)]! |= (v ? 1 : 0) << (i & 7);
+    if (isBitArea(area)) pdu[2 + (i >> 3)]! |= (v ? 1 : 0) << (i & 7);
     else pdu.writeUInt16BE(v & 0xffff, 2 + 2 * i);
   });
   return pdu;

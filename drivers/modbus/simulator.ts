@@ -9,11 +9,11 @@ import type { Area } from './address.js';
 import { encode } from './codec.js';
 import {
   AREA_OF_FC,
-  crc16,
   exceptionPdu,
   FramingError,
   parseRequestPdu,
   readAnswerPdu,
+  rtuAnswerOf,
   rtuFrame,
   tcpFrame,
   TcpDeframer,
@@ -392,17 +392,18 @@ export function createModbusRtuSimulator(opts: { path: string; baudRate?: number
       if (rx.length < length) break;
       const frame = rx.subarray(0, length);
       rx = rx.subarray(length);
-      if ((frame[length - 2]! | (frame[length - 1]! << 8)) !== crc16(frame, 0, length - 2)) {
+      const request = rtuAnswerOf(frame); // a request frame has the same CRC rules as an answer
+      if ('error' in request) {
         counts.badFrames++;
         rx = Buffer.alloc(0);
         break;
       }
       counts.requests++;
-      const unit = frame[0]!;
+      const { unit } = request;
       const control = controls.get(unit);
-      const pdu = answerPdu(opts.devices, controls, unit, frame.subarray(1, length - 2));
+      const pdu = answerPdu(opts.devices, controls, unit, request.pdu);
       if (!pdu || !control || !port) continue;
-      const fault = faultFor(control, frame.subarray(1));
+      const fault = faultFor(control, request.pdu);
       let out: Buffer;
       if (fault === 'garbage') out = garbage();
       else {

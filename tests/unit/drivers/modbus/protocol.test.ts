@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Area, AREAS } from '../../../../drivers/modbus/address.js';
+import { AREAS, isBitArea } from '../../../../drivers/modbus/address.js';
 import { BYTE_ORDERS, decode, encode, REGISTER_COUNT, TYPES } from '../../../../drivers/modbus/codec.js';
 import { compilePoint, pointValue } from '../../../../drivers/modbus/index.js';
 import {
@@ -22,14 +22,13 @@ import {
   TcpDeframer,
 } from '../../../../drivers/modbus/protocol.js';
 
-const isBits = (a: Area) => a === 'co' || a === 'di';
 
 const request = fc
   .record({ unit: fc.integer({ min: 0, max: 255 }), area: fc.constantFrom(...AREAS), start: fc.integer({ min: 0, max: 60000 }) })
-  .chain((r) => fc.integer({ min: 1, max: isBits(r.area) ? 2000 : 125 }).map((count): ReadRequest => ({ ...r, count })));
+  .chain((r) => fc.integer({ min: 1, max: isBitArea(r.area) ? 2000 : 125 }).map((count): ReadRequest => ({ ...r, count })));
 
 /** A request and the values its device holds. */
-const exchange = request.chain((req) => fc.array(fc.integer({ min: 0, max: isBits(req.area) ? 1 : 0xffff }), { minLength: req.count, maxLength: req.count }).map((values) => ({ req, values })));
+const exchange = request.chain((req) => fc.array(fc.integer({ min: 0, max: isBitArea(req.area) ? 1 : 0xffff }), { minLength: req.count, maxLength: req.count }).map((values) => ({ req, values })));
 
 /** Ways a peer spoils an answer PDU. */
 const mutation = fc.oneof(
@@ -65,7 +64,7 @@ function mutate(pdu: Buffer, m: Mutation): Buffer {
 
 /** The values that the frame itself holds, read independently of protocol.ts. */
 function valuesIn(pdu: Uint8Array, req: ReadRequest): number[] {
-  return Array.from({ length: req.count }, (_, i) => (isBits(req.area) ? (pdu[2 + (i >> 3)]! >> (i & 7)) & 1 : (pdu[2 + 2 * i]! << 8) | pdu[3 + 2 * i]!));
+  return Array.from({ length: req.count }, (_, i) => (isBitArea(req.area) ? (pdu[2 + (i >> 3)]! >> (i & 7)) & 1 : (pdu[2 + 2 * i]! << 8) | pdu[3 + 2 * i]!));
 }
 
 describe('checkReadAnswer', () => {
