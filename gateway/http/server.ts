@@ -23,7 +23,7 @@ import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
 import type { Outbox } from '../platform/outbox.js';
 import { AuditJournal } from './audit.js';
-import { rateLimited } from '../mqtt/payload.js';
+import { rateLimited } from '../../drivers/common/log-budget.js';
 
 /** Failed authentications from one address within a minute before it gets 429. */
 const MAX_FAILURES_PER_MINUTE = 10;

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { EmbeddedBroker } from '../mqtt/broker.js';
 import { credentials, endClient, redactUrl } from '../mqtt/link.js';
 import { connectBounded } from '../mqtt/packet-limit.js';
-import { rateLimited } from '../mqtt/payload.js';
+import { rateLimited } from '../../drivers/common/log-budget.js';
 
 export interface TelemetrySource {
   start(): Promise<void>;

@@ -5,7 +5,7 @@ import { Aedes } from 'aedes';
 import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
 import { boundedStream, DEFAULT_MAX_PACKET_SIZE, type PacketTooLargeError, type SlowConsumerError } from './packet-limit.js';
-import { rateLimited } from './payload.js';
+import { rateLimited } from '../../drivers/common/log-budget.js';
 
 export interface EmbeddedBrokerOptions {
   host: string;

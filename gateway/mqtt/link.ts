@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { OutgoingQueue } from './outgoing.js';
 import { connectBounded, publishPacketSize } from './packet-limit.js';
-import { rateLimited } from './payload.js';
+import { rateLimited } from '../../drivers/common/log-budget.js';
 import type { StatusMessage, TelemetryMessage, Topics } from './topics.js';
 
 export interface MqttLinkStats {

@@ -61,4 +61,3 @@ export function parseTelemetry(payload: Buffer | string, maxBytes: number): Chec
   return { ok: true, value: m as unknown as TelemetryMessage };
 }
 
-export { rateLimited } from '../../drivers/common/log-budget.js';

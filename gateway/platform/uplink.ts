@@ -7,7 +7,7 @@ import type { PlatformSection } from '../../config/platform-schema.js';
 import type { Logger } from '../log.js';
 import { endClient, redactUrl } from '../mqtt/link.js';
 import { connectBounded, DEFAULT_MAX_PACKET_SIZE } from '../mqtt/packet-limit.js';
-import { rateLimited } from '../mqtt/payload.js';
+import { rateLimited } from '../../drivers/common/log-budget.js';
 import { incidentBody } from './contract.js';
 import type { Outbox } from './outbox.js';
 
