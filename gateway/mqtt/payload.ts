@@ -60,4 +60,3 @@ export function parseTelemetry(payload: Buffer | string, maxBytes: number): Chec
   }
   return { ok: true, value: m as unknown as TelemetryMessage };
 }
-
