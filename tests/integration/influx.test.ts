@@ -50,8 +50,16 @@ async function influxQuery(url: string, db: string, q: string): Promise<Array<{ 
 }
 
 async function createDatabase(url: string, db: string, auth?: string): Promise<void> {
-  const res = await fetch(`${url}/query?q=${encodeURIComponent(`CREATE DATABASE "${db}"`)}`, { method: 'POST', headers: auth ? { Authorization: auth } : {} });
+  const headers = auth ? { Authorization: auth } : {};
+  const res = await fetch(`${url}/query?q=${encodeURIComponent(`CREATE DATABASE "${db}"`)}`, { method: 'POST', headers });
   expect(res.status).toBe(200);
+  expect(JSON.stringify(await res.json())).not.toContain('"error"');
+  // InfluxDB 1.6 answers 200 before a loaded machine's write path sees the new database (a write
+  // right after it got 404 "database not found" once in CI): wait until SHOW DATABASES lists it.
+  await until(`database ${db} to be listed`, async () => {
+    const shown = await fetch(`${url}/query?q=${encodeURIComponent('SHOW DATABASES')}`, { headers });
+    return JSON.stringify(await shown.json()).includes(`"${db}"`);
+  });
 }
 
 /** Rows of measurement boiler as objects keyed by column, by time in ns. */
