@@ -1,6 +1,7 @@
 // The rule engine: evaluates rules on batches of readings as they arrive and runs the ISA-18.2 alarm
 // lifecycle (delays, deadband, latching, shelving, suppression, escalation, alarm health). Pure: time
-// comes from the readings and from tick(now); state goes to the AlarmStore it is given.
+// comes from the readings and from tick(now); state comes from the AlarmStore it is given, and the
+// states that changed are taken with takeChanges(), to be committed with the events they caused.
 import { randomUUID } from 'node:crypto';
 import type { Reading } from '../drivers/types.js';
 import type { Scope, Value } from './expression.js';
@@ -16,7 +17,23 @@ export interface EngineOptions {
   newId?: () => string;
   /** When the engine starts (ms): stale rules count from here until a first reading. */
   now?: number;
-  health?: { chatterWindowMs: number; chatterTransitions: number; floodWindowMs: number; floodStart: number; floodEnd: number };
+  health?: Partial<HealthOptions>;
+}
+
+/** Alarm health: chattering (activations of one alarm) and floods (new alarms of the site). */
+export interface HealthOptions {
+  chatterWindowMs: number;
+  /** This many activations (raised events) of one alarm within the window make it chattering. */
+  chatterActivations: number;
+  floodWindowMs: number;
+  floodStart: number;
+  floodEnd: number;
+}
+
+/** A state to commit: null when the alarm is gone from the site file. */
+export interface AlarmChange {
+  key: string;
+  state: PersistedAlarm | null;
 }
 
 interface PointValue {
@@ -31,13 +48,15 @@ interface Instance {
   p: PersistedAlarm;
   /** Result of the last evaluation: undefined = uncertain. */
   cond: boolean | undefined;
-  transitions: number[];
+  /** Times of the last activations, for chattering. */
+  activations: number[];
   chattering: boolean;
   /** Rate rules: recent good samples. */
   samples?: Array<[number, number]>;
 }
 
-const DEFAULT_HEALTH = { chatterWindowMs: 60_000, chatterTransitions: 3, floodWindowMs: 600_000, floodStart: 10, floodEnd: 5 };
+/** ISA-18.2 with EEMUA 191's figures: 3 annunciations of one alarm within 60 s is chattering. */
+export const DEFAULT_HEALTH: HealthOptions = { chatterWindowMs: 60_000, chatterActivations: 3, floodWindowMs: 600_000, floodStart: 10, floodEnd: 5 };
 
 export class RuleEngine {
   private readonly instances: Instance[] = [];
@@ -49,14 +68,18 @@ export class RuleEngine {
   private readonly lastGood = new Map<string, number>();
   private readonly raises: number[] = [];
   private flood = false;
-  private readonly health: typeof DEFAULT_HEALTH;
+  private readonly health: HealthOptions;
   private readonly newId: () => string;
   private events: AlarmEvent[] = [];
+  /** Alarms whose state changed since the last takeChanges(). */
+  private readonly dirty = new Set<Instance>();
+  /** Saved alarms whose rule is gone from the site file: their rows are to be deleted. */
+  private readonly removed: string[] = [];
   /** Rule errors (text where a number is needed...): counted, and the rule is uncertain. */
   readonly errors: Array<{ rule: string; equipment: string; message: string }> = [];
 
   constructor(private readonly opts: EngineOptions) {
-    this.health = opts.health ?? DEFAULT_HEALTH;
+    this.health = { ...DEFAULT_HEALTH, ...opts.health };
     this.newId = opts.newId ?? randomUUID;
     const saved = opts.store?.load() ?? new Map<string, PersistedAlarm>();
     const start = opts.now ?? Date.now();
@@ -64,7 +87,9 @@ export class RuleEngine {
       const key = `${spec.equipment}/${spec.id}`;
       if (this.byKey.has(key)) throw new Error(`Rule ${spec.id} applies to ${spec.equipment} twice`);
       const p = saved.get(key) ?? { active: false, acked: true, level: spec.level };
-      const inst: Instance = { key, spec, p, cond: undefined, transitions: [], chattering: false };
+      // States saved before incidents were closed explicitly: an incident still open is the one to close.
+      if (p.openIncident === undefined && p.incidentId !== undefined && (p.active || !p.acked)) p.openIncident = p.incidentId;
+      const inst: Instance = { key, spec, p, cond: undefined, activations: [], chattering: false };
       this.instances.push(inst);
       this.byKey.set(key, inst);
       const reads = new Set<string>();
@@ -83,6 +108,42 @@ export class RuleEngine {
       if (!points) this.index.set(spec.equipment, (points = new Map()));
       for (const pt of reads) points.set(pt, [...(points.get(pt) ?? []), inst]);
     }
+    for (const [key, p] of saved) {
+      if (this.byKey.has(key)) continue;
+      this.removed.push(key);
+      // A rule taken out of the site file ends its open incident: nobody can acknowledge it any more.
+      const open = p.openIncident ?? (p.incidentId !== undefined && (p.active || !p.acked) ? p.incidentId : undefined);
+      if (open === undefined) continue;
+      const slash = key.indexOf('/');
+      this.events.push({
+        eventId: this.newId(),
+        incidentId: open,
+        type: 'closed',
+        state: 'normal',
+        level: p.level,
+        site: opts.site,
+        equipment: key.slice(0, slash),
+        rule: key.slice(slash + 1),
+        message: p.message ?? key,
+        ...(p.point !== undefined ? { point: p.point } : {}),
+        ...(p.value !== undefined ? { value: p.value } : {}),
+        ts: start,
+        comment: 'rule removed from the site file',
+      });
+    }
+  }
+
+  /** The states that changed since the last call (a copy of each), to commit with their events. */
+  takeChanges(): AlarmChange[] {
+    const out: AlarmChange[] = this.removed.splice(0).map((key) => ({ key, state: null }));
+    for (const inst of this.dirty) out.push({ key: inst.key, state: { ...inst.p } });
+    this.dirty.clear();
+    return out;
+  }
+
+  /** Events made outside ingest/tick/actions (incidents of removed rules closed at start). */
+  takeEvents(): AlarmEvent[] {
+    return this.flush();
   }
 
   /** Feeds a batch of readings; returns the alarm events it caused, in time order. */
@@ -314,7 +375,6 @@ export class RuleEngine {
       p.active = false;
       p.clearingSince = undefined;
       this.emit(inst, 'cleared', at, {});
-      this.transition(inst, at);
     }
     if (p.active && !p.acked && spec.escalateAfterMs !== undefined) {
       let since = p.lastEscalationAt ?? p.raisedAt ?? now;
@@ -346,7 +406,7 @@ export class RuleEngine {
     p.value = c.kind === 'rate' ? round(this.rateOf(inst)) : p.point !== undefined ? (values?.get(p.point)?.value ?? null) : null;
     p.message = this.message(inst);
     this.emit(inst, 'raised', at, {});
-    this.transition(inst, at);
+    this.activated(inst, at);
   }
 
   private endShelve(inst: Instance, at: number, who: { by?: string; comment?: string }): void {
@@ -374,23 +434,23 @@ export class RuleEngine {
     inst.p.clearingSince = undefined;
   }
 
-  /** Counts a raise or clear toward chattering. */
-  private transition(inst: Instance, at: number): void {
-    const t = inst.transitions;
+  /** Counts an activation (an annunciation: a raised event) toward chattering. */
+  private activated(inst: Instance, at: number): void {
+    const t = inst.activations;
     t.push(at);
     while (t.length > 0 && t[0]! <= at - this.health.chatterWindowMs) t.shift();
-    if (!inst.chattering && t.length >= this.health.chatterTransitions) {
+    if (!inst.chattering && t.length >= this.health.chatterActivations) {
       inst.chattering = true;
-      this.emit(inst, 'chattering', at, { comment: `${t.length} transitions in ${this.health.chatterWindowMs / 1000} s` });
+      this.emit(inst, 'chattering', at, { comment: `${t.length} activations in ${this.health.chatterWindowMs / 1000} s` });
     }
   }
 
   private checkHealth(now: number): void {
     for (const inst of this.instances) {
       if (!inst.chattering) continue;
-      const t = inst.transitions;
+      const t = inst.activations;
       while (t.length > 0 && t[0]! <= now - this.health.chatterWindowMs) t.shift();
-      if (t.length < this.health.chatterTransitions) {
+      if (t.length < this.health.chatterActivations) {
         inst.chattering = false;
         this.emit(inst, 'chattering_ended', now, {});
       }
@@ -411,10 +471,23 @@ export class RuleEngine {
   }
 
   private emit(inst: Instance, type: AlarmEventType, ts: number, extra: { by?: string; comment?: string; shelvedUntil?: number; noIncident?: boolean }): void {
-    const { p, spec } = inst;
+    const { p } = inst;
     this.save(inst);
+    if (type === 'raised') p.openIncident = p.incidentId;
+    this.events.push(this.eventOf(inst, type, ts, extra));
+    // An incident is over once its alarm is back to normal and acknowledged, in either order, or when
+    // suppression or out of service ended it: the platform gets one `closed` event for it, always.
+    if (p.openIncident !== undefined && !p.active && p.acked) {
+      const incidentId = p.openIncident;
+      p.openIncident = undefined;
+      this.events.push({ ...this.eventOf(inst, 'closed', ts, {}), incidentId, comment: `after ${type}` });
+    }
+  }
+
+  private eventOf(inst: Instance, type: AlarmEventType, ts: number, extra: { by?: string; comment?: string; shelvedUntil?: number; noIncident?: boolean }): AlarmEvent {
+    const { p, spec } = inst;
     const health = type === 'chattering' || type === 'chattering_ended';
-    this.events.push({
+    return {
       eventId: this.newId(),
       incidentId: health || extra.noIncident ? '' : (p.incidentId ?? ''),
       type,
@@ -431,7 +504,7 @@ export class RuleEngine {
       ...(extra.by !== undefined ? { by: extra.by } : {}),
       ...(extra.comment !== undefined ? { comment: extra.comment } : {}),
       ...(extra.shelvedUntil !== undefined ? { shelvedUntil: extra.shelvedUntil } : {}),
-    });
+    };
   }
 
   private message(inst: Instance): string {
@@ -449,7 +522,7 @@ export class RuleEngine {
   }
 
   private save(inst: Instance): void {
-    this.opts.store?.save(inst.key, inst.p);
+    this.dirty.add(inst);
   }
 
   private flush(): AlarmEvent[] {

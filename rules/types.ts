@@ -22,6 +22,8 @@ export type AlarmEventType =
   | 'acknowledged'
   | 'shelved'
   | 'cleared'
+  /** The incident is over (cleared and acknowledged, suppressed, out of service, rule removed). */
+  | 'closed'
   // Local lifecycle.
   | 'unshelved'
   | 'suppressed'
@@ -89,6 +91,8 @@ export interface PersistedAlarm {
   acked: boolean;
   level: Level;
   incidentId?: string;
+  /** The incident the platform has open (raised, not yet closed). */
+  openIncident?: string | undefined;
   raisedAt?: number;
   lastEscalationAt?: number;
   shelvedUntil?: number;
@@ -101,10 +105,9 @@ export interface PersistedAlarm {
   message?: string;
 }
 
-/** Where the engine keeps its alarms' states; the gateway gives it one on disk. */
+/** Where the engine's alarm states come from at start; the gateway gives it its durable store. */
 export interface AlarmStore {
   load(): Map<string, PersistedAlarm>;
-  save(key: string, alarm: PersistedAlarm): void;
 }
 
 export interface ActiveAlarm {

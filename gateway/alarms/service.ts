@@ -90,6 +90,7 @@ export function createAlarmService(opts: {
   });
 
   const deliver = (events: readonly AlarmEvent[]) => {
+    for (const { key, state } of engine?.takeChanges() ?? []) if (state) store?.save(key, state);
     if (events.length === 0) return;
     try {
       opts.commit?.(events);

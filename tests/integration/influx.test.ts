@@ -50,7 +50,7 @@ async function influxQuery(url: string, db: string, q: string): Promise<Array<{ 
 }
 
 async function createDatabase(url: string, db: string, auth?: string): Promise<void> {
-  const headers = auth ? { Authorization: auth } : {};
+  const headers: Record<string, string> = auth ? { Authorization: auth } : {};
   const res = await fetch(`${url}/query?q=${encodeURIComponent(`CREATE DATABASE "${db}"`)}`, { method: 'POST', headers });
   expect(res.status).toBe(200);
   expect(JSON.stringify(await res.json())).not.toContain('"error"');

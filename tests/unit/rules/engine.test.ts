@@ -19,10 +19,19 @@ const rule = (o: Partial<RuleSpec> = {}): RuleSpec => ({
 });
 const level = (ts: number, value: number | null, quality: Reading['quality'] = 'good'): Reading[] => [{ equipment: 'B-1', point: 'level', value, quality, ts }];
 
-/** What the gateway keeps in SQLite, kept in a Map here; a copy per save, as a disk would. */
-function memoryStore(): AlarmStore & { data: Map<string, PersistedAlarm> } {
+/** What the gateway keeps in SQLite, kept in a Map here: a copy of what each commit took, as a disk would. */
+function memoryStore(): AlarmStore & { data: Map<string, PersistedAlarm>; commit(engine: RuleEngine): void } {
   const data = new Map<string, PersistedAlarm>();
-  return { data, load: () => new Map([...data].map(([k, v]) => [k, structuredClone(v)])), save: (k, v) => void data.set(k, structuredClone(v)) };
+  return {
+    data,
+    load: () => new Map([...data].map(([k, v]) => [k, structuredClone(v)])),
+    commit(engine) {
+      for (const { key, state } of engine.takeChanges()) {
+        if (state) data.set(key, structuredClone(state));
+        else data.delete(key);
+      }
+    },
+  };
 }
 
 describe('rule engine', () => {
@@ -31,6 +40,7 @@ describe('rule engine', () => {
     const first = new RuleEngine({ site: 's', rules: [rule()], store, now: 0 });
     const [raised] = first.ingest(level(1000, -250));
     expect(raised).toMatchObject({ type: 'raised', state: 'active_unacknowledged' });
+    store.commit(first);
 
     const second = new RuleEngine({ site: 's', rules: [rule()], store, now: 5000 });
     expect(second.active()).toMatchObject([{ key: 'B-1/low', state: 'active_unacknowledged', incidentId: raised!.incidentId }]);
@@ -43,6 +53,7 @@ describe('rule engine', () => {
     const store = memoryStore();
     const first = new RuleEngine({ site: 's', rules: [rule({ onDelayMs: 10_000 })], store, now: 0 });
     expect(first.ingest(level(1000, -250))).toEqual([]);
+    store.commit(first);
     const second = new RuleEngine({ site: 's', rules: [rule({ onDelayMs: 10_000 })], store, now: 6000 });
     expect(second.ingest(level(8000, -250))).toEqual([]);
     expect(second.tick(11_000)).toMatchObject([{ type: 'raised', ts: 11_000 }]);
