@@ -70,6 +70,66 @@ async function boilerRows(url: string, db: string, site: string): Promise<Map<st
   return rows;
 }
 
+interface ParsedLine {
+  text: string;
+  measurement: string;
+  tags: Record<string, string>;
+  fields: Record<string, number | boolean | string>;
+  /** Nanoseconds, as written. */
+  ns: string;
+}
+
+/** Splits at `sep` outside quotes and backslash escapes. */
+function splitUnescaped(s: string, sep: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let k = 0; k < s.length; k++) {
+    if (s[k] === '\\') k++;
+    else if (s[k] === '"') quoted = !quoted;
+    else if (s[k] === sep && !quoted) {
+      parts.push(s.slice(start, k));
+      start = k + 1;
+    }
+  }
+  parts.push(s.slice(start));
+  return parts;
+}
+
+const unescapeKey = (s: string) => s.replace(/\\(.)/g, '$1');
+
+/** A line of the line protocol this gateway writes (float, boolean and string fields; ns time). */
+function parseLine(text: string): ParsedLine {
+  const [key, fieldSet, ns] = splitUnescaped(text, ' ') as [string, string, string];
+  const [measurement, ...tagPairs] = splitUnescaped(key, ',');
+  const tags = Object.fromEntries(tagPairs.map((p) => splitUnescaped(p, '=').map(unescapeKey) as [string, string]));
+  const fields: ParsedLine['fields'] = {};
+  for (const pair of splitUnescaped(fieldSet, ',')) {
+    const eq = pair.indexOf('=');
+    const raw = pair.slice(eq + 1);
+    fields[unescapeKey(pair.slice(0, eq))] = raw === 'true' ? true : raw === 'false' ? false : raw.startsWith('"') ? raw.slice(1, -1).replace(/\\n/g, '\n').replace(/\\(["\\])/g, '$1') : Number(raw);
+  }
+  return { text, measurement: unescapeKey(measurement!), tags, fields, ns };
+}
+
+const rowKey = (measurement: string, tags: Record<string, string>, ns: string) =>
+  `${measurement} ${JSON.stringify(Object.entries(tags).filter(([, v]) => v !== '').sort(([a], [b]) => a.localeCompare(b)))} ${ns}`;
+
+/** Every row of these measurements, by measurement, tags and exact time in ns (read as text: it is past 2^53). */
+async function seriesRows(url: string, db: string, measurements: readonly string[]): Promise<Map<string, Record<string, unknown>>> {
+  const rows = new Map<string, Record<string, unknown>>();
+  for (const m of measurements) {
+    const res = await fetch(`${url}/query?db=${encodeURIComponent(db)}&epoch=ns&q=${encodeURIComponent(`SELECT * FROM "${m}" GROUP BY *`)}`);
+    const text = (await res.text()).replace(/\[(\d{16,}),/g, '["$1",');
+    const json = JSON.parse(text) as { results: Array<{ series?: Array<{ name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }>; error?: string }> };
+    if (json.results[0]?.error) throw new Error(json.results[0].error);
+    for (const s of json.results[0]?.series ?? []) {
+      for (const v of s.values) rows.set(rowKey(s.name, s.tags ?? {}, String(v[0])), Object.fromEntries(s.columns.map((c, k) => [c, v[k]])));
+    }
+  }
+  return rows;
+}
+
 const telemetryOf = (sub: Subscriber) => sub.messages.filter((m) => m.topic.endsWith('/telemetry')).map((m) => JSON.parse(m.payload) as Telemetry);
 
 /** Starts the gateway, records its telemetry for 2 s, and waits until the writer has written all of it. */
@@ -221,6 +281,11 @@ describe('InfluxDB writer', () => {
     await exited;
     const held = spooled();
     expect(held).toBeGreaterThan(60);
+    // The readings themselves, as the killed gateway committed them: what the restart must deliver.
+    const spool = new Database(spoolFile, { readonly: true, fileMustExist: true });
+    const heldLines = (spool.prepare('SELECT text FROM chunk ORDER BY id').all() as Array<{ text: string }>).flatMap((c) => c.text.split('\n')).map(parseLine);
+    spool.close();
+    expect(heldLines).toHaveLength(held);
 
     await influx.restart();
     const gw = track(createGateway(testSite({ site, port: await freePort(), pollInterval: '1s', dataDir, extra }), silent));
@@ -229,9 +294,14 @@ describe('InfluxDB writer', () => {
     gw.influx!.onWritten((_lane, ids) => writes.push(...ids));
     await until('the spool to drain', () => gw.influx!.stats().spoolLines === 0, 20_000);
     await gw.stop();
-    // Every line the killed gateway had committed is in InfluxDB: one row per line (one line per poll).
-    const rows = await boilerRows(influx.url, db, site);
-    expect(rows.size).toBeGreaterThanOrEqual(held);
+    // Every reading the killed gateway had committed is in InfluxDB, at its own time, with its own
+    // values; rows the restarted gateway wrote itself have later times and cannot stand in for them.
+    const stored = await seriesRows(influx.url, db, [...new Set(heldLines.map((l) => l.measurement))]);
+    const missing = heldLines.filter((l) => {
+      const row = stored.get(rowKey(l.measurement, l.tags, l.ns));
+      return !row || Object.entries(l.fields).some(([field, value]) => row[field] !== value);
+    });
+    expect(missing.map((l) => l.text)).toEqual([]);
     expect(new Set(writes).size).toBe(writes.length);
   }, 90_000);
 
