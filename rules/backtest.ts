@@ -39,7 +39,7 @@ export function backtest(opts: BacktestOptions): AlarmEvent[] {
   let r = 0;
   let a = 0;
   for (let now = start; now <= end; ) {
-    // Everything stamped `now`: readings by equipment as one batch each, then the operator's actions.
+    // Everything received at `now` as one batch (of any equipment), then the operator's actions.
     const batch: Reading[] = [];
     while (r < readings.length && readings[r]!.ts <= now) batch.push(readings[r++]!);
     if (batch.length > 0) out.push(...engine.ingest(batch));
@@ -66,20 +66,29 @@ function apply(engine: RuleEngine, x: Action): AlarmEvent[] {
   }
 }
 
-/** Parses `ts,equipment,point,value,quality` (ts in ms or ISO 8601; quality defaults to good). */
+/**
+ * Parses `ts,equipment,point,value,quality[,source_ts]` (times in ms or ISO 8601; quality defaults to
+ * good). `ts` is when the gateway received a reading, and the readings of one `ts` arrive as one
+ * batch; `source_ts`, when given, is the device's or OPC UA server's own time of the value.
+ */
 export function parseReadingsCsv(text: string): Reading[] {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('#'));
   const out: Reading[] = [];
   const header = lines[0]?.split(',').map((h) => h.trim());
   if (!header || header[0] !== 'ts') throw new CsvError('line 1: expected the header ts,equipment,point,value,quality');
+  const sourceColumn = header.indexOf('source_ts');
   lines.slice(1).forEach((line, k) => {
-    const [ts, equipment, point, value, quality] = line.split(',').map((c) => c.trim());
+    const cells = line.split(',').map((c) => c.trim());
+    const [ts, equipment, point, value, quality] = cells;
     const at = `line ${k + 2}`;
     const time = parseTime(ts ?? '', at);
     if (!equipment || !point) throw new CsvError(`${at}: expected ts,equipment,point,value,quality`);
     const q = quality === undefined || quality === '' ? 'good' : quality;
     if (q !== 'good' && q !== 'uncertain' && q !== 'bad') throw new CsvError(`${at}: quality must be good, uncertain or bad, not "${q}"`);
-    out.push({ ts: time, equipment, point, value: q === 'bad' ? null : parseValue(value ?? ''), quality: q });
+    const reading: Reading = { ts: time, equipment, point, value: q === 'bad' ? null : parseValue(value ?? ''), quality: q };
+    const source = sourceColumn > 0 ? cells[sourceColumn] : undefined;
+    if (source) reading.sourceTs = parseTime(source, at);
+    out.push(reading);
   });
   return out;
 }

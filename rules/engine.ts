@@ -146,28 +146,62 @@ export class RuleEngine {
     return this.flush();
   }
 
-  /** Feeds a batch of readings; returns the alarm events it caused, in time order. */
+  /**
+   * Feeds a batch of readings; returns the alarm events it caused, in time order. Every value counts,
+   * in the order of its own time (a notification can hold several values of a point: a spike among
+   * them must raise). The rules a reading touches are evaluated once the values of its time are in,
+   * and before a point's value is replaced by a later one; before a value is applied, time passes up
+   * to it for the rules that read it, so an on-delay that ran out meanwhile raises with the value it
+   * had. Stale-data rules go by when data was received: they are evaluated after the whole batch.
+   */
   ingest(batch: readonly Reading[]): AlarmEvent[] {
+    const ordered = inTimeOrder(batch);
     const touched = new Set<Instance>();
-    let now = 0;
-    for (const r of batch) {
-      if (r.ts > now) now = r.ts;
-      const good = r.quality === 'good' && r.value !== null;
+    /** Values applied since the rules were last evaluated: a point met again evaluates them first. */
+    const fresh = new Set<PointValue>();
+    let stale: Set<Instance> | undefined;
+    let at = ordered.length > 0 ? pointTime(ordered[0]!) : 0;
+    let received = 0;
+    const evaluateTouched = () => {
+      for (const inst of touched) this.evaluate(inst, at);
+      touched.clear();
+      fresh.clear();
+    };
+    for (const r of ordered) {
+      const t = pointTime(r);
       let eq = this.values.get(r.equipment);
       if (!eq) this.values.set(r.equipment, (eq = new Map()));
-      eq.set(r.point, { value: r.value, good, ts: r.ts });
-      if (good && (this.lastGood.get(r.equipment) ?? 0) < r.ts) this.lastGood.set(r.equipment, r.ts);
+      const before = eq.get(r.point);
+      if (t !== at || (before !== undefined && fresh.has(before))) {
+        evaluateTouched();
+        at = t;
+      }
+      const good = r.quality === 'good' && r.value !== null;
       const readers = this.index.get(r.equipment)?.get(r.point);
       if (readers) {
         for (const inst of readers) {
-          if (inst.samples && inst.spec.condition.kind === 'rate' && inst.spec.condition.point === r.point && good && typeof r.value === 'number') inst.samples.push([r.ts, r.value]);
-          touched.add(inst);
+          if (!touched.has(inst)) {
+            this.step(inst, t);
+            touched.add(inst);
+          }
+          if (inst.samples && inst.spec.condition.kind === 'rate' && inst.spec.condition.point === r.point && good && typeof r.value === 'number') {
+            // A value read again with the same source time (an OPC UA Read of a value that has not
+            // changed: its source time is that of its last change) is still that value when received.
+            const reread = before !== undefined && before.ts === t && before.value === r.value && t < r.ts;
+            addSample(inst.samples, reread ? r.ts : t, r.value, inst.spec.condition.windowMs);
+          }
         }
       }
-      const stale = this.stale.get(r.equipment);
-      if (stale && good) for (const inst of stale) touched.add(inst);
+      const value: PointValue = { value: r.value, good, ts: t };
+      eq.set(r.point, value);
+      fresh.add(value);
+      if (r.ts > received) received = r.ts;
+      if (good && (this.lastGood.get(r.equipment) ?? 0) < r.ts) this.lastGood.set(r.equipment, r.ts);
+      const staleRules = this.stale.get(r.equipment);
+      if (staleRules && good) for (const inst of staleRules) (stale ??= new Set()).add(inst);
     }
-    for (const inst of touched) this.evaluate(inst, now);
+    evaluateTouched();
+    if (stale) for (const inst of stale) this.evaluate(inst, received);
     return this.flush();
   }
 
@@ -541,3 +575,35 @@ function round(v: number | undefined): number | undefined {
 }
 
 export type { Level };
+
+/**
+ * When a reading's value held: its source time (device or OPC UA server) when it has one, else when
+ * the gateway received it. A source time after the receive time is a source clock running ahead of
+ * the gateway's: it is clamped to the receive time, so no rule runs ahead of the clock; 0 or less
+ * (OPC UA's "no time") counts as none. The pipeline times telemetry the same way (pointTime there).
+ */
+function pointTime(r: Reading): number {
+  const s = r.sourceTs;
+  return s !== undefined && s > 0 && s <= r.ts ? s : r.ts;
+}
+
+/** The batch by the readings' own time, oldest first and stably; the batch itself when it already is (a poll). */
+function inTimeOrder(batch: readonly Reading[]): readonly Reading[] {
+  for (let k = 1; k < batch.length; k++) {
+    if (pointTime(batch[k]!) < pointTime(batch[k - 1]!)) return [...batch].sort((a, b) => pointTime(a) - pointTime(b));
+  }
+  return batch;
+}
+
+/**
+ * A rate sample in time order (almost always at the end); a later value of the same instant replaces
+ * it. Samples older than the window before the newest go (two are kept), as they do at evaluation.
+ */
+function addSample(samples: Array<[number, number]>, t: number, v: number, windowMs: number): void {
+  let k = samples.length;
+  while (k > 0 && samples[k - 1]![0] > t) k--;
+  if (k > 0 && samples[k - 1]![0] === t) samples[k - 1]![1] = v;
+  else samples.splice(k, 0, [t, v]);
+  const newest = samples.at(-1)![0];
+  while (samples.length > 2 && samples[0]![0] < newest - windowMs) samples.shift();
+}
