@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   GW_ERR_STOP_TIMEOUT: 'A component did not stop in time during shutdown; the gateway exits anyway.',
   GW_ERR_INPUT: 'A file given to a command (readings or actions CSV) has a line that cannot be read.',
   GW_ERR_LISTEN: 'A server the gateway runs on its own (the platform inbox) cannot listen on its host and port.',
+  GW_ERR_STORE: 'The durable store (alarm states, platform outbox, lab results) cannot be opened, read or migrated; the gateway does not start rather than forget what it holds.',
   GW_ERR_AUDIT: 'The audit journal does not verify: an entry was changed, removed or inserted.',
 } as const;
 

@@ -172,6 +172,7 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     influx: out.influx,
     simulators: out.simulators,
     rules: out.rules,
+    alarms: out.alarms,
     platform: out.platform,
     http: out.http,
     connections: driverConnections,

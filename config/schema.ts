@@ -171,6 +171,19 @@ export const connectionBase = z.looseObject({
   }),
 });
 
+const alarmsSection = z
+  .strictObject({
+    chattering: z
+      .strictObject({
+        activations: z.int().min(2).max(1000).default(3).meta({ description: 'An alarm raised (annunciated) this many times within `window` is flagged chattering (ISA-18.2 with EEMUA 191\'s figures: 3 in 60 s). Clears do not count.' }),
+        window: duration.prefault('60s').meta({ description: 'The window the activations are counted in.' }),
+      })
+      .prefault({})
+      .meta({ description: 'When one alarm is flagged as chattering (an alarm-health event, kept local).' }),
+  })
+  .prefault({})
+  .meta({ description: 'Alarm management settings of the site.' });
+
 const siteShape = {
   version: z.literal(1, { error: 'expected 1, the only site-file version this gateway reads' }).meta({ description: 'Site-file format version. A breaking change to the format ships a migration.' }),
   gateway: gatewaySection,
@@ -181,6 +194,7 @@ const siteShape = {
     .default([])
     .meta({ description: 'Simulated devices the gateway starts before its drivers, for the demo, training and acceptance tests. Leave out on a real site.' }),
   rules: rulesSection,
+  alarms: alarmsSection,
   platform: platformSection,
   http: httpSection,
 };
@@ -219,6 +233,7 @@ export interface SiteConfig {
   influx?: InfluxSection | undefined;
   simulators: Array<ModbusSimulatorConfig | OpcuaSimulatorConfig | PlatformInboxSimulatorConfig | AstmSimulatorConfig>;
   rules: RuleConfig[];
+  alarms: z.output<typeof alarmsSection>;
   platform?: PlatformSection | undefined;
   http?: HttpSection | undefined;
   connections: ConnectionConfig[];

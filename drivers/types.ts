@@ -45,16 +45,27 @@ export interface ConnectionBase {
 
 /**
  * Where lab results go: stored durably when this returns (it throws when they could not be), so a
- * driver acknowledges a result to its instrument only after this.
+ * driver acknowledges a result to its instrument only after this. A counter state given is committed
+ * in the same transaction as the results.
  */
-export type ResultSink = (results: LabResult[]) => void;
+export type ResultSink = (results: LabResult[], counter?: { key: string; state: unknown }) => void;
+
+/** Small durable states of drivers (lab instruments' result counters), in the gateway's store. */
+export interface CounterStore {
+  /** The state saved under `key`, undefined when there is none. */
+  get(key: string): unknown;
+  /** Commits it (throws when the store cannot write). */
+  save(key: string, state: unknown): void;
+}
 
 export interface DriverContext {
   log: Logger;
   sink: ReadingSink;
   /** Lab results (drivers of lab instruments). */
   results?: ResultSink;
-  /** The gateway's data folder, for state a driver keeps (certificates, counters). */
+  /** Durable small states (result counters), readable from init() on; the gateway always gives one. */
+  counters?: CounterStore;
+  /** The gateway's data folder, for files a driver keeps (certificates). */
   dataDir: string;
 }
 

@@ -23,14 +23,15 @@ import { brokerSource, embeddedSource, telemetryTopic, type TelemetrySource } fr
 import { encodeAlarms, encodeResults } from './influx/line-protocol.js';
 import { createResultService, type ResultService } from './lab/results.js';
 import { createAstmAnalyzer } from '../drivers/astm/simulator.js';
-import { createAlarmService, type AlarmService } from './alarms/service.js';
-import { LEVELS, type AlarmEvent } from '../rules/types.js';
+import { createAlarmService, type AlarmService, type PlatformCommit } from './alarms/service.js';
+import { LEVELS } from '../rules/types.js';
 import { incidentOf } from './platform/contract.js';
 import { createForwarder, type Forwarder } from './platform/forwarder.js';
 import { createPlatformInbox } from './platform/inbox.js';
 import { Outbox } from './platform/outbox.js';
 import { createUplink, type Uplink } from './platform/uplink.js';
 import { createHttpApi, type HttpApi } from './http/server.js';
+import { GatewayStore, STORE_FILE } from './store.js';
 
 interface Component {
   name: string;
@@ -60,6 +61,8 @@ export interface Gateway {
   readonly results: ResultService;
   /** The HTTP API, when the site has an `http:` section. */
   readonly http: HttpApi | undefined;
+  /** The durable store (alarm states, outbox, lab results), open while the gateway runs. */
+  store(): GatewayStore | undefined;
   /** The platform outbox and forwarder, when the site has a `platform:` section. */
   readonly platform: { outbox(): Outbox | undefined; forwarder(): Forwarder | undefined; uplink(): Uplink | undefined } | undefined;
 }
@@ -101,12 +104,17 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   });
   const influx = config.influx ? createInfluxWriterComponent(config, log, metrics, { broker, url: mqttUrl, clientId: `${config.mqtt.client_id ?? config.gateway.id}-influx` }) : undefined;
   const pipeline = createPipeline({ link, topics, equipment: config.equipment.map((e) => e.id), log: log.child({ component: 'pipeline' }) });
-  const platform = config.platform ? createPlatformComponent(config, log, metrics, dataDir) : undefined;
+  let store: GatewayStore | undefined;
+  const openStore = () => {
+    if (!store) throw new Error('The store is not open');
+    return store;
+  };
+  const platform = config.platform ? createPlatformComponent(config, log, metrics, openStore) : undefined;
   const readingsTotal = new Counter({ name: 'gateway_readings_total', help: 'Readings taken from the equipment, by equipment and quality', labelNames: ['equipment', 'quality'], registers: [metrics] });
   pipeline.onBatch((batch) => {
     for (const r of batch) readingsTotal.inc({ equipment: r.equipment, quality: r.quality });
   });
-  const alarms = createAlarmService({ config, pipeline, link, topics, log: log.child({ component: 'rules' }), metrics, dataDir, commit: platform?.commit });
+  const alarms = createAlarmService({ config, pipeline, link, topics, log: log.child({ component: 'rules' }), metrics, store: openStore, ...(platform ? { platform: platform.commitPart } : {}) });
   platform?.countActive(() => alarms.active().length);
   if (influx) alarms.onEvents((events) => influx.writer.acceptLines(encodeAlarms(events)));
   const results = createResultService({
@@ -115,7 +123,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     topics,
     log: log.child({ component: 'lab' }),
     metrics,
-    dataDir,
+    store: openStore,
     ...(platform ? { platformOutbox: platform.outbox, notifyPlatform: platform.notify } : {}),
   });
   if (influx) results.onResults((r) => influx.writer.acceptLines(encodeResults(r, config.gateway.site)));
@@ -143,7 +151,13 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
       name: `connection ${connection.id} (${connection.type})`,
       connection: connection.id,
       type: connection.type,
-      driver: definition.create(connection, equipment, { log: driverLog, sink: (batch) => pipeline.push(batch), results: (r) => void results.sink(r), dataDir }),
+      driver: definition.create(connection, equipment, {
+        log: driverLog,
+        sink: (batch) => pipeline.push(batch),
+        results: (r, counter) => void results.sink(r, counter),
+        counters: { get: (key) => openStore().counter(key), save: (key, state) => openStore().saveCounter(key, state) },
+        dataDir,
+      }),
     });
   }
   // Every driver's counters (requests, failures, refused answers, resets, NAKs...) in /metrics, read
@@ -170,6 +184,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         outbox: () => platform?.outbox(),
         dataDir,
         ready: () => ({
+          store: { ok: alarms.storeStats().writable, detail: alarms.storeStats().writable ? alarms.storeStats() : { ...alarms.storeStats(), reason: `store not writable: ${alarms.storeStats().error}` } },
           mqtt: { ok: link.stats().connected, detail: link.stats() },
           ...(influx ? { influx: { ok: influx.writer.stats().healthy, detail: { spoolLines: influx.writer.stats().spoolLines } } } : {}),
           ...(platform ? { platform: { ok: platform.forwarder()?.stats().healthy ?? false, detail: platform.outbox()?.stats() } } : {}),
@@ -186,6 +201,16 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const driverComponents = drivers.map(({ name, type, driver }) => ({ name, slow: slow(type), start: async () => { await driver.init(); await driver.start(); }, stop: () => driver.stop() }));
   const components: Component[] = [
     { name: 'data folder', start: async () => void mkdirSync(dataDir, { recursive: true }), stop: async () => {} },
+    {
+      name: 'store',
+      start: async () => {
+        store = new GatewayStore(join(dataDir, STORE_FILE));
+      },
+      stop: async () => {
+        store?.close();
+        store = undefined;
+      },
+    },
     ...(broker ? [{ name: 'embedded MQTT broker', start: () => broker.start(), stop: () => broker.stop() }] : []),
     // The writer subscribes before anything publishes, so it sees the first reading; it stops after the MQTT client.
     ...(influx ? [influx.component] : []),
@@ -239,6 +264,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     alarms,
     results,
     http,
+    store: () => store,
     platform: platform ? { outbox: platform.outbox, forwarder: platform.forwarder, uplink: platform.uplink } : undefined,
     driverStats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
     start() {
@@ -317,7 +343,7 @@ export function createInfluxWriterComponent(
  * The durable outbox and the forwarder to the central platform. `commit` takes alarm events into the
  * outbox (before they are published anywhere) and wakes the forwarder.
  */
-function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metrics, dataDir: string) {
+function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metrics, store: () => GatewayStore) {
   const platformConfig = config.platform!;
   const platformLog = log.child({ component: 'platform' });
   const equipment = new Map(config.equipment.map((e) => [e.id, { id: e.id, code: e.code, category: e.category, name: e.name }]));
@@ -337,22 +363,29 @@ function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metri
     countActive(count: () => number) {
       active = count;
     },
-    commit(events: readonly AlarmEvent[]) {
-      if (!outbox) return;
-      const incidents = events.flatMap((e) => {
-        const i = LEVELS.indexOf(e.level) >= minLevel ? incidentOf(e, equipment.get(e.equipment), config.gateway.id) : undefined;
-        return i ? [i] : [];
-      });
-      if (incidents.length === 0) return;
-      outbox.add(incidents);
-      forwarder?.notify();
-      uplink?.notify();
+    /** The outbox's part of an alarm commit: the incidents of the events, in the same transaction. */
+    commitPart(): PlatformCommit | undefined {
+      const box = outbox;
+      if (!box) return undefined;
+      return {
+        add(events) {
+          const incidents = events.flatMap((e) => {
+            const i = LEVELS.indexOf(e.level) >= minLevel ? incidentOf(e, equipment.get(e.equipment), config.gateway.id) : undefined;
+            return i ? [i] : [];
+          });
+          box.add(incidents);
+        },
+        notify() {
+          forwarder?.notify();
+          uplink?.notify();
+        },
+      };
     },
     component: {
       name: 'platform outbox',
       async start() {
         const mqttUrl = platformConfig.mqtt_url;
-        outbox = new Outbox(join(dataDir, 'outbox.db'), { uplink: mqttUrl !== undefined });
+        outbox = new Outbox(store(), { uplink: mqttUrl !== undefined });
         forwarder = createForwarder({ config: platformConfig, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog, metrics, activeIncidents: () => active() });
         forwarder.start();
         if (mqttUrl !== undefined) {

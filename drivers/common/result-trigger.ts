@@ -1,13 +1,13 @@
 // A lab analyzer that shows its latest result in a block (Modbus registers, OPC UA nodes): when its
 // trigger (a result counter that changed, a ready flag that turned true) shows a new result, the
 // block is read and its results handed to the sink. The counter, and a series number that grows each
-// time the analyzer resets its counter, are kept in the data folder, so a result keeps its id across
-// restarts and a counter reset never makes a new result look like an old one.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// time the analyzer resets its counter, are kept in the gateway's store and committed in the same
+// transaction as the results they count, so a result keeps its id across restarts and a counter reset
+// never makes a new result look like an old one.
 import type { Logger } from 'pino';
+import { rateLimited } from './log-budget.js';
 import { resultIdFromContent, resultIdFromSequence, type LabResult } from './result.js';
-import type { Reading, ResultSink } from '../types.js';
+import type { CounterStore, Reading, ResultSink } from '../types.js';
 
 export interface Analyte {
   name: string;
@@ -27,6 +27,12 @@ interface State {
   last: number | boolean | undefined;
 }
 
+function isState(v: unknown): v is State {
+  if (typeof v !== 'object' || v === null) return false;
+  const { series, last } = v as Record<string, unknown>;
+  return Number.isSafeInteger(series) && (series as number) >= 0 && (last === undefined || typeof last === 'boolean' || Number.isSafeInteger(last));
+}
+
 export interface ResultTriggerStats {
   results: number;
   gaps: number;
@@ -36,14 +42,17 @@ export interface ResultTriggerStats {
 }
 
 export class ResultTrigger {
-  private state: State;
+  private state: State | undefined;
   private busy = false;
   /** A trigger value that came while the block was being read: handled right after. */
   private queued: { value: Reading['value'] } | undefined;
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
   private lastError: string | undefined;
-  private readonly file: string;
+  private readonly key: string;
+  /** A counter state the store could not take yet (disk full): written with the next one. */
+  private unsaved = false;
+  private readonly saveFailedLog = rateLimited(60_000);
   readonly stats: ResultTriggerStats = { results: 0, gaps: 0, missed: 0, resets: 0, blockErrors: 0 };
 
   constructor(
@@ -60,16 +69,24 @@ export class ResultTrigger {
       read: () => Promise<Block>;
       sink: ResultSink;
       log: Logger;
-      dataDir: string;
+      counters: CounterStore;
     },
   ) {
-    this.file = join(opts.dataDir, `lab-results-${opts.equipment}.json`);
-    this.state = this.load();
+    this.key = `lab-results/${opts.equipment}`;
+  }
+
+  /** Reads the counter state from the store; a state that does not read is an error, never a reset. */
+  init(): void {
+    if (this.state) return;
+    const saved = this.opts.counters.get(this.key);
+    if (saved !== undefined && !isState(saved)) throw new Error(`The result counter state of ${this.opts.equipment} in the store does not read (${JSON.stringify(saved).slice(0, 100)}); without it new results could reuse old ids and be discarded as duplicates`);
+    this.state = saved ?? { series: 0, last: undefined };
   }
 
   /** A good reading of the trigger point. */
   async onValue(value: Reading['value']): Promise<void> {
     if (this.stopped) return;
+    this.init();
     if (this.busy) {
       this.queued = { value };
       return;
@@ -98,41 +115,41 @@ export class ResultTrigger {
   /** false when a result is there but could not be taken (to try again). */
   private async handle(value: Reading['value']): Promise<boolean> {
     const { log, equipment } = this.opts;
+    const state = this.state!;
     if (this.opts.kind === 'flag') {
       const ready = value === true || (typeof value === 'number' && value !== 0);
-      if (ready && this.state.last !== true) {
-        if (!(await this.capture(undefined))) return false;
-        this.save({ ...this.state, last: true });
-      } else if (!ready && this.state.last !== false) {
-        this.save({ ...this.state, last: false });
-      }
+      if (ready && state.last !== true) return this.capture(undefined, { ...state, last: true });
+      if (!ready && state.last !== false) this.save({ ...state, last: false });
       return true;
     }
     if (typeof value !== 'number' || !Number.isInteger(value)) return true;
-    const last = typeof this.state.last === 'number' ? this.state.last : undefined;
+    const last = typeof state.last === 'number' ? state.last : undefined;
     if (value === last) return true;
+    let series = state.series;
     if (last !== undefined && value < last) {
       // The analyzer started counting again (a restart, a reset): a new series, so ids stay unique.
       this.stats.resets++;
-      log.warn({ equipment, from: last, to: value, series: this.state.series + 1 }, 'Result counter went back: the analyzer reset it; counting a new series');
-      this.save({ series: this.state.series + 1, last: value });
+      series++;
+      log.warn({ equipment, from: last, to: value, series }, 'Result counter went back: the analyzer reset it; counting a new series');
+      this.save({ series, last: value });
       if (value === 0) return true;
     } else if (value === 0) {
       // Nothing measured yet.
-      this.save({ ...this.state, last: 0 });
+      this.save({ ...state, last: 0 });
       return true;
     } else if (last !== undefined && value > last + 1) {
       this.stats.gaps++;
       this.stats.missed += value - last - 1;
       log.warn({ equipment, from: last, to: value, missed: value - last - 1 }, 'Result counter jumped: results in between were not read (the analyzer holds only its latest result)');
     }
-    if (!(await this.capture(value))) return false;
-    this.save({ ...this.state, last: value });
-    return true;
+    return this.capture(value, { series, last: value });
   }
 
-  /** Reads the block and stores its results; false (and a log line) when it cannot, to try again. */
-  private async capture(counter: number | undefined): Promise<boolean> {
+  /**
+   * Reads the block and stores its results with the counter state `next`, in one transaction; false
+   * (and a log line) when it cannot, to try again.
+   */
+  private async capture(counter: number | undefined, next: State): Promise<boolean> {
     let block: Block;
     try {
       block = await this.opts.read();
@@ -151,14 +168,16 @@ export class ResultTrigger {
       const flags = typeof value === 'number' && a.reference ? [a.reference.lo !== undefined && value < a.reference.lo ? 'L' : a.reference.hi !== undefined && value > a.reference.hi ? 'H' : 'N'] : [];
       const reference = a.reference ? { ...(a.reference.lo !== undefined ? { lo: a.reference.lo } : {}), ...(a.reference.hi !== undefined ? { hi: a.reference.hi } : {}) } : undefined;
       const base = { instrument: this.opts.equipment, sampleId, analyte: a.name, value, ...(a.unit ? { unit: a.unit } : {}), flags, status: 'final', resultAt, ...(reference ? { reference } : {}) };
-      const resultId = counter === undefined ? resultIdFromContent(base) : resultIdFromSequence(this.opts.equipment, `${this.state.series}.${counter}`, a.name);
+      const resultId = counter === undefined ? resultIdFromContent(base) : resultIdFromSequence(this.opts.equipment, `${next.series}.${counter}`, a.name);
       results.push({ resultId, ...base });
     }
     try {
-      this.opts.sink(results);
+      this.opts.sink(results, { key: this.key, state: next });
     } catch (err) {
       return this.failed(`the results could not be stored: ${(err as Error).message}`);
     }
+    this.state = next;
+    this.unsaved = false;
     this.stats.results += results.length;
     this.lastError = undefined;
     return true;
@@ -172,18 +191,24 @@ export class ResultTrigger {
     return false;
   }
 
-  private load(): State {
+  /**
+   * Keeps a counter state that comes with no result. A store that cannot write now (disk full) does
+   * not stop the gateway: the state is kept in memory and written with the next one; the worst a
+   * crash meanwhile does is count the same reset once more (a new series: ids stay unique).
+   */
+  private save(state: State): void {
+    this.state = state;
     try {
-      return JSON.parse(readFileSync(this.file, 'utf8')) as State;
-    } catch {
-      return { series: 0, last: undefined };
+      this.opts.counters.save(this.key, state);
+      this.unsaved = false;
+    } catch (err) {
+      this.unsaved = true;
+      this.saveFailedLog((notLogged) => this.opts.log.error({ equipment: this.opts.equipment, err, ...(notLogged ? { notLogged } : {}) }, 'Result counter state not written to the store; kept in memory and written with the next one'));
     }
   }
 
-  /** Written atomically (temporary file, rename). */
-  private save(state: State): void {
-    this.state = state;
-    writeFileSync(`${this.file}.tmp`, JSON.stringify(state));
-    renameSync(`${this.file}.tmp`, this.file);
+  /** True while a counter state waits to be written (for tests and metrics). */
+  get pendingSave(): boolean {
+    return this.unsaved;
   }
 }

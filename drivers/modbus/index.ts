@@ -107,12 +107,13 @@ class ModbusDriver implements Driver {
     this.link = createModbusLink(conn, ctx.log);
     for (const eq of equipment) {
       if (!eq.results) continue;
-      if (!ctx.results) throw new Error(`Equipment ${eq.id} has a results block, and this gateway takes no lab results`);
-      this.resultReaders.set(eq.id, new ResultBlockReader(eq, eq.results, this.link, ctx.results, ctx.log, ctx.dataDir, { maxGap: conn.max_gap, maxRegisters: conn.max_registers_per_read }));
+      if (!ctx.results || !ctx.counters) throw new Error(`Equipment ${eq.id} has a results block, and this gateway takes no lab results`);
+      this.resultReaders.set(eq.id, new ResultBlockReader(eq, eq.results, this.link, ctx.results, ctx.log, ctx.counters, { maxGap: conn.max_gap, maxRegisters: conn.max_registers_per_read }));
     }
   }
 
   async init(): Promise<void> {
+    for (const reader of this.resultReaders.values()) reader.trigger.init();
     for (const eq of this.equipment) {
       const byInterval = new Map<number, CompiledPoint[]>();
       for (const p of eq.points) {

@@ -2,7 +2,7 @@
 // the connection when its trigger point shows a new result (../common/result-trigger.ts).
 import type { Logger } from 'pino';
 import { ResultTrigger } from '../common/result-trigger.js';
-import type { Reading, ResultSink } from '../types.js';
+import type { CounterStore, Reading, ResultSink } from '../types.js';
 import type { ModbusLink } from './link.js';
 import { planRequests } from './planner.js';
 import type { ModbusEquipment } from './schema.js';
@@ -19,7 +19,7 @@ export class ResultBlockReader {
     link: ModbusLink,
     sink: ResultSink,
     log: Logger,
-    dataDir: string,
+    counters: CounterStore,
     limits: { maxGap: number; maxRegisters: number },
   ) {
     const sample = compilePoint({ name: 'sample_id', address: cfg.sample_id.address, type: 'string', length: cfg.sample_id.length, byte_order: cfg.sample_id.byte_order }, equipment.byte_order);
@@ -36,7 +36,7 @@ export class ResultBlockReader {
       analytes: cfg.analytes,
       sink,
       log,
-      dataDir,
+      counters,
       read: async () => {
         const values = new Map<CompiledPoint, Reading['value']>();
         for (const req of requests) {

@@ -106,7 +106,7 @@ class OpcuaDriver implements Driver {
     for (const eq of equipment) {
       const r = eq.results;
       if (!r) continue;
-      if (!ctx.results) throw new Error(`Equipment ${eq.id} has results, and this gateway takes no lab results`);
+      if (!ctx.results || !ctx.counters) throw new Error(`Equipment ${eq.id} has results, and this gateway takes no lab results`);
       const triggerNode = eq.points.find((p) => p.name === r.trigger)!.node;
       const nodes = [r.sample_id.node, ...r.analytes.map((a) => a.node), triggerNode];
       const trigger = new ResultTrigger({
@@ -115,7 +115,7 @@ class OpcuaDriver implements Driver {
         analytes: r.analytes,
         sink: ctx.results,
         log: ctx.log,
-        dataDir: ctx.dataDir,
+        counters: ctx.counters,
         retryMs: 1000,
         read: async () => {
           const session = this.session;
@@ -141,6 +141,7 @@ class OpcuaDriver implements Driver {
   }
 
   async init(): Promise<void> {
+    for (const { trigger } of this.resultTriggers.values()) trigger.init();
     routeLibraryLogs(this.log);
     this.certificates = new OPCUACertificateManager({ rootFolder: join(this.ctx.dataDir, 'pki'), automaticallyAcceptUnknownCertificate: this.conn.trust_unknown_certificates });
     await this.certificates.initialize();

@@ -1,20 +1,26 @@
 // Wires the rule engine into the gateway: every batch of readings is evaluated in-process before it is
-// published (hazard detection never waits on the network), time passes in ticks, alarm states live in
-// SQLite in the data folder, and alarm events go to MQTT and to whoever listens (InfluxDB, outbox).
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
+// published (hazard detection never waits on the network), time passes in ticks, and what each batch
+// changed (alarm states and the platform's incident events) is committed to the gateway's store in
+// one transaction. When the store cannot write (disk full, I/O error) hazard detection goes on: the
+// events are published on MQTT and shown as usual, and held in memory, in order, until a commit works.
 import { Counter, Gauge } from 'prom-client';
 import type { SiteConfig } from '../../config/schema.js';
+import { rateLimited } from '../../drivers/common/log-budget.js';
 import { ruleSpecsOf } from '../../rules/compile.js';
 import { RuleEngine } from '../../rules/engine.js';
-import { LEVELS, type ActiveAlarm, type AlarmEvent, type AlarmStore, type PersistedAlarm } from '../../rules/types.js';
+import { LEVELS, type ActiveAlarm, type AlarmEvent, type PersistedAlarm } from '../../rules/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { MqttLink } from '../mqtt/link.js';
 import type { Topics } from '../mqtt/topics.js';
 import type { Pipeline } from '../pipeline.js';
+import type { GatewayStore } from '../store.js';
 
 const TICK_MS = 250;
+/** While the store cannot write, a commit is tried again this often. */
+const RETRY_MS = 1000;
+/** Events held in memory while the store cannot write; beyond this the oldest are dropped, counted. */
+export const MAX_UNCOMMITTED_EVENTS = 10_000;
 
 export type AlarmListener = (events: readonly AlarmEvent[]) => void;
 
@@ -27,35 +33,29 @@ export interface AlarmService {
   acknowledge(key: string, by: string, comment: string): AlarmEvent[];
   shelve(key: string, by: string, comment: string, durationMs: number): AlarmEvent[];
   unshelve(key: string, by: string, comment: string): AlarmEvent[];
+  setOutOfService(key: string, outOfService: boolean, by: string, comment: string): AlarmEvent[];
   onEvents(listener: AlarmListener): void;
+  /** Whether the last commit worked, and what is waiting for one. */
+  storeStats(): StoreStats;
   readonly ruleCount: number;
 }
 
-/** Alarm states in SQLite (WAL, synchronous FULL): an active alarm survives a crash or a power cut. */
-export class SqliteAlarmStore implements AlarmStore {
-  private readonly db: Database.Database;
-  private readonly upsert: Database.Statement<[string, string]>;
+export interface StoreStats {
+  writable: boolean;
+  /** The store's last error while it cannot write. */
+  error: string | undefined;
+  /** Events (and alarm states) waiting for the store. */
+  uncommittedEvents: number;
+  uncommittedStates: number;
+  /** Events dropped from the memory queue at its bound while the store could not write. */
+  droppedEvents: number;
+}
 
-  constructor(file: string) {
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.exec('CREATE TABLE IF NOT EXISTS alarm (key TEXT PRIMARY KEY, state TEXT NOT NULL)');
-    this.upsert = this.db.prepare('INSERT INTO alarm (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state');
-  }
-
-  load(): Map<string, PersistedAlarm> {
-    const rows = this.db.prepare('SELECT key, state FROM alarm').all() as Array<{ key: string; state: string }>;
-    return new Map(rows.map((r) => [r.key, JSON.parse(r.state) as PersistedAlarm]));
-  }
-
-  save(key: string, alarm: PersistedAlarm): void {
-    this.upsert.run(key, JSON.stringify(alarm));
-  }
-
-  close(): void {
-    this.db.close();
-  }
+/** What the platform adds to a commit: the incidents of these events, into the outbox. */
+export interface PlatformCommit {
+  add(events: readonly AlarmEvent[]): void;
+  /** After a commit: wakes the forwarder. */
+  notify(): void;
 }
 
 export function createAlarmService(opts: {
@@ -65,18 +65,26 @@ export function createAlarmService(opts: {
   topics: Topics;
   log: Logger;
   metrics: Metrics;
-  dataDir: string;
-  /** Takes events durably (the platform outbox) before they are published anywhere. */
-  commit?: (events: readonly AlarmEvent[]) => void;
+  /** The gateway's store, open from start() on. */
+  store: () => GatewayStore;
+  /** The platform outbox's part of each commit, when the site forwards to a platform. */
+  platform?: () => PlatformCommit | undefined;
+  maxUncommittedEvents?: number;
 }): AlarmService {
   const { config, link, topics, log } = opts;
   const specs = ruleSpecsOf(config);
+  const chattering = config.alarms.chattering;
+  const maxUncommitted = opts.maxUncommittedEvents ?? MAX_UNCOMMITTED_EVENTS;
   const listeners: AlarmListener[] = [];
   let engine: RuleEngine | undefined;
-  let store: SqliteAlarmStore | undefined;
   let timer: NodeJS.Timeout | undefined;
   let lastActive = '';
   const recent: AlarmEvent[] = [];
+  // What the engine changed and the store has not taken yet: the latest state per alarm, events in order.
+  const unsavedStates = new Map<string, PersistedAlarm | null>();
+  const uncommitted: AlarmEvent[] = [];
+  const store = { writable: true, error: undefined as string | undefined, droppedEvents: 0, lastTry: 0 };
+  const failedLog = rateLimited(60_000);
   const eventCounter = new Counter({ name: 'gateway_alarm_events_total', help: 'Alarm events, by type and level', labelNames: ['type', 'level'], registers: [opts.metrics] });
   new Gauge({
     name: 'gateway_alarms',
@@ -88,16 +96,72 @@ export function createAlarmService(opts: {
       for (const a of engine?.active() ?? []) this.inc({ state: a.state, level: a.level });
     },
   });
+  new Gauge({
+    name: 'gateway_store_uncommitted_events',
+    help: 'Alarm events waiting in memory because the store cannot write (disk full, I/O error)',
+    registers: [opts.metrics],
+    collect() {
+      this.set(uncommitted.length);
+    },
+  });
+  new Gauge({
+    name: 'gateway_store_dropped_events',
+    help: 'Alarm events dropped from the memory queue at its bound while the store could not write',
+    registers: [opts.metrics],
+    collect() {
+      this.set(store.droppedEvents);
+    },
+  });
+
+  /** Commits everything waiting, in one transaction; false (logged) when the store cannot write. */
+  const commit = (): boolean => {
+    if (unsavedStates.size === 0 && uncommitted.length === 0) return true;
+    store.lastTry = Date.now();
+    const platform = opts.platform?.();
+    try {
+      opts.store().transaction(() => {
+        opts.store().saveAlarms([...unsavedStates].map(([key, state]) => ({ key, state })));
+        platform?.add(uncommitted);
+      });
+    } catch (err) {
+      const error = (err as Error).message;
+      if (store.writable) link.setGatewayHealth(`store not writable: ${error}`);
+      store.writable = false;
+      store.error = error;
+      failedLog((notLogged) =>
+        log.error({ err, uncommittedEvents: uncommitted.length, droppedEvents: store.droppedEvents, ...(notLogged ? { notLogged } : {}) }, 'The store cannot write: alarms are still evaluated and published, their events held in memory until it can'),
+      );
+      return false;
+    }
+    const events = uncommitted.length;
+    unsavedStates.clear();
+    uncommitted.length = 0;
+    if (!store.writable) {
+      store.writable = true;
+      store.error = undefined;
+      link.setGatewayHealth(undefined);
+      log.info({ events, droppedEvents: store.droppedEvents }, 'The store writes again: the alarm events held meanwhile are committed');
+    }
+    platform?.notify();
+    return true;
+  };
+
+  const take = (events: readonly AlarmEvent[]) => {
+    if (!engine) return;
+    for (const { key, state } of engine.takeChanges()) unsavedStates.set(key, state);
+    uncommitted.push(...events);
+    if (uncommitted.length > maxUncommitted) {
+      const drop = uncommitted.length - maxUncommitted;
+      uncommitted.splice(0, drop);
+      store.droppedEvents += drop;
+    }
+    // While the store fails, a commit is tried once a second (from the tick), not at every batch.
+    if (store.writable || Date.now() - store.lastTry >= RETRY_MS) commit();
+  };
 
   const deliver = (events: readonly AlarmEvent[]) => {
-    for (const { key, state } of engine?.takeChanges() ?? []) if (state) store?.save(key, state);
+    take(events);
     if (events.length === 0) return;
-    try {
-      opts.commit?.(events);
-    } catch (err) {
-      // The alarm still shows locally; the platform will miss it, and the log says so.
-      log.error({ err, events: events.map((e) => e.eventId) }, 'Alarm events could not be committed to the platform outbox');
-    }
     recent.push(...events);
     if (recent.length > 1000) recent.splice(0, recent.length - 1000);
     for (const e of events) {
@@ -126,27 +190,36 @@ export function createAlarmService(opts: {
     link.publishEvent(topics.activeAlarms(), { ts: Date.now(), alarms: active }, true);
   };
 
-  const run = (what: () => AlarmEvent[]) => {
+  /** An operator's action: committed with its events like a batch's (held in memory too while the store cannot write). */
+  const act = (what: () => AlarmEvent[]) => {
     if (!engine) throw new Error('The alarm service is not running');
     const events = what();
     deliver(events);
+    if (!store.writable) log.warn({ events: events.map((e) => e.type) }, 'Operator action taken while the store cannot write: held in memory until it can');
     return events;
   };
 
   return {
     ruleCount: specs.length,
     async start() {
-      store = new SqliteAlarmStore(join(opts.dataDir, 'alarms.db'));
-      engine = new RuleEngine({ site: config.gateway.site, rules: specs, store });
+      engine = new RuleEngine({
+        site: config.gateway.site,
+        rules: specs,
+        store: { load: () => opts.store().loadAlarms() },
+        health: { chatterActivations: chattering.activations, chatterWindowMs: chattering.window },
+      });
       const restored = engine.active();
-      if (restored.length > 0) log.info({ alarms: restored.length }, 'Active alarms restored from the data folder');
+      if (restored.length > 0) log.info({ alarms: restored.length }, 'Active alarms restored from the store');
       log.info({ rules: config.rules.length, alarms: specs.length }, 'Rule engine started');
+      // Incidents of rules removed from the site file are closed now.
+      deliver(engine.takeEvents());
       // Rules run on every batch before it is published.
       opts.pipeline.onBatch((batch) => {
         if (engine) deliver(engine.ingest(batch));
       });
       timer = setInterval(() => {
-        if (engine) deliver(engine.tick(Date.now()));
+        if (!engine) return;
+        deliver(engine.tick(Date.now()));
       }, TICK_MS);
       // The retained list says what is active now, also after a restart.
       lastActive = '';
@@ -154,15 +227,17 @@ export function createAlarmService(opts: {
     },
     async stop() {
       clearInterval(timer);
+      // A last try: what still cannot be written is lost with the process, and said so.
+      if (!commit()) log.error({ uncommittedEvents: uncommitted.length, uncommittedStates: unsavedStates.size }, 'Stopped with alarm events the store could not take');
       engine = undefined;
-      store?.close();
-      store = undefined;
     },
     active: () => engine?.active() ?? [],
     history: () => recent,
-    acknowledge: (key, by, comment) => run(() => engine!.acknowledge(key, by, comment, Date.now())),
-    shelve: (key, by, comment, durationMs) => run(() => engine!.shelve(key, by, comment, durationMs, Date.now())),
-    unshelve: (key, by, comment) => run(() => engine!.unshelve(key, by, comment, Date.now())),
+    acknowledge: (key, by, comment) => act(() => engine!.acknowledge(key, by, comment, Date.now())),
+    shelve: (key, by, comment, durationMs) => act(() => engine!.shelve(key, by, comment, durationMs, Date.now())),
+    unshelve: (key, by, comment) => act(() => engine!.unshelve(key, by, comment, Date.now())),
+    setOutOfService: (key, outOfService, by, comment) => act(() => engine!.setOutOfService(key, outOfService, by, comment, Date.now())),
     onEvents: (listener) => void listeners.push(listener),
+    storeStats: () => ({ writable: store.writable, error: store.error, uncommittedEvents: uncommitted.length, uncommittedStates: unsavedStates.size, droppedEvents: store.droppedEvents }),
   };
 }

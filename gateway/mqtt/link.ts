@@ -37,6 +37,11 @@ export interface MqttLink {
   publishTelemetry(equipment: string, message: TelemetryMessage): void;
   /** Retained; never dropped. */
   publishStatus(topic: string, status: StatusMessage): void;
+  /**
+   * The gateway's own status (retained on `gw/<site>/gateway/status`, also after a reconnect):
+   * `degraded` with a reason while a part of it does not work (the store cannot write), else online.
+   */
+  setGatewayHealth(degradedReason: string | undefined): void;
   /** Alarm events, the active alarm list, lab results: QoS 1, never dropped by a bound. */
   publishEvent(topic: string, payload: unknown, retain: boolean): void;
   stats(): MqttLinkStats;
@@ -66,6 +71,8 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
   let attempt = 0;
   let wasConnected = false;
   let dropEpisode = 0;
+  let degradedReason: string | undefined;
+  const gatewayStatus = (): StatusMessage => (degradedReason === undefined ? { state: 'online', ts: Date.now() } : { state: 'degraded', reason: degradedReason, ts: Date.now() });
   const stats = { delivered: 0, pending: 0, dropped: 0 };
   let oversized = 0;
   const oversizedLog = rateLimited();
@@ -155,7 +162,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         if (wasConnected) log.info({ url: redactUrl(url) }, 'MQTT connection restored');
         else log.info({ url: redactUrl(url), clientId: opts.clientId }, 'MQTT connected');
         wasConnected = true;
-        publishJson(topics.gatewayStatus(), { state: 'online', ts: Date.now() } satisfies StatusMessage, true, () => {
+        publishJson(topics.gatewayStatus(), gatewayStatus(), true, () => {
           announced?.();
           announced = undefined;
         });
@@ -241,6 +248,12 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
 
     publishStatus(topic, status) {
       publishJson(topic, status, true);
+    },
+
+    setGatewayHealth(reason) {
+      if (reason === degradedReason) return;
+      degradedReason = reason;
+      if (client?.connected) publishJson(topics.gatewayStatus(), gatewayStatus(), true);
     },
 
     publishEvent(topic, payload, retain) {

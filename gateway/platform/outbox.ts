@@ -1,9 +1,11 @@
-// The durable outbox of incident events for the central platform: SQLite (WAL, synchronous FULL), a
-// file of its own that telemetry can never evict. An event is committed here before it is published
-// anywhere, and leaves only when the platform has answered 2xx (and, with an MQTT uplink, when the
-// central broker has acknowledged it too). `seq` is SQLite's AUTOINCREMENT
-// rowid: it grows by one per event and is never reused, also after deletions and restarts.
+// The durable outbox of incident events for the central platform: the `event` table of the gateway's
+// store (gateway/store.ts: SQLite, WAL, synchronous FULL), which telemetry can never evict. An event
+// is committed there, in the same transaction as the alarm transition that made it, before it is
+// published anywhere, and leaves only when the platform has answered 2xx (and, with an MQTT uplink,
+// when the central broker has acknowledged it too). `seq` is SQLite's AUTOINCREMENT rowid: it grows
+// by one per event and is never reused, also after deletions and restarts.
 import Database from 'better-sqlite3';
+import { GatewayStore } from '../store.js';
 import type { IncidentBody, ResultBody } from './contract.js';
 
 export interface OutboxRow {
@@ -34,6 +36,8 @@ const toRow = (r: Raw): OutboxRow => ({ seq: r.seq, eventId: r.event_id, inciden
 
 export class Outbox {
   private readonly db: Database.Database;
+  /** The store, when the outbox opened it itself (a file given); closed with the outbox. */
+  private readonly own: GatewayStore | undefined;
   /**
    * Deliveries are written through a second connection with synchronous=NORMAL: no flush of their
    * own (the next commit on the main connection flushes them). A delivery lost to a power cut only
@@ -51,39 +55,20 @@ export class Outbox {
   private readonly addMany: Database.Transaction<(incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now: number) => number[]>;
 
   constructor(
-    file: string,
+    /** The gateway's store, or the file of one (opened, and closed with the outbox). */
+    where: GatewayStore | string,
     /** uplink: every event also goes to the central broker, and stays until it has too. */
     private readonly opts: { uplink?: boolean } = {},
   ) {
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    // FULL: an event the outbox has taken survives a power cut, not only a killed process.
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS event (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-      event_id TEXT NOT NULL UNIQUE,
-      incident TEXT NOT NULL,
-      state TEXT NOT NULL DEFAULT 'pending',
-      attempts INTEGER NOT NULL DEFAULT 0,
-      answer TEXT,
-      created_at INTEGER NOT NULL,
-      updated_at INTEGER NOT NULL,
-      posted INTEGER NOT NULL DEFAULT 0,
-      uplink_pending INTEGER NOT NULL DEFAULT 0)`);
-    this.db.exec("CREATE INDEX IF NOT EXISTS event_state ON event (state, posted, seq)");
-    // Every lab result ever captured, by its stable id: a result read again is not taken again.
-    this.db.exec(`CREATE TABLE IF NOT EXISTS result (
-      result_id TEXT PRIMARY KEY,
-      instrument TEXT NOT NULL,
-      body TEXT NOT NULL,
-      captured_at INTEGER NOT NULL)`);
+    this.own = typeof where === 'string' ? new GatewayStore(where) : undefined;
+    const store = typeof where === 'string' ? this.own! : where;
+    this.db = store.db;
+    // Every lab result ever captured, by its stable id (table `result`): a result read again is not taken again.
     this.insertResult = this.db.prepare('INSERT OR IGNORE INTO result (result_id, instrument, body, captured_at) VALUES (?, ?, ?, ?)');
-    this.db.exec('CREATE INDEX IF NOT EXISTS event_uplink ON event (uplink_pending, seq)');
     this.insert = this.db.prepare(`INSERT OR IGNORE INTO event (event_id, incident, created_at, updated_at, uplink_pending) VALUES (?, ?, ?, ?, ${opts.uplink ? 1 : 0})`);
     this.selectPending = this.db.prepare("SELECT * FROM event WHERE state = 'pending' AND posted = 0 AND seq > ? ORDER BY seq LIMIT ?");
     this.selectUplink = this.db.prepare('SELECT * FROM event WHERE uplink_pending = 1 ORDER BY seq LIMIT ?');
-    this.acks = new Database(file);
+    this.acks = new Database(store.file);
     this.acks.pragma('synchronous = NORMAL');
     this.acks.pragma('busy_timeout = 5000');
     // A delivered event leaves at once unless the central broker still has to take it, and the other way round.
@@ -178,6 +163,6 @@ export class Outbox {
 
   close(): void {
     this.acks.close();
-    this.db.close();
+    this.own?.close();
   }
 }

@@ -65,7 +65,8 @@ equipment:
 ${equipment}`;
     const cfg = parseSite(yaml, { env: {} });
     const results: LabResult[] = [];
-    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: () => {}, results: (r) => void results.push(...r), dataDir });
+    const counters = new Map<string, unknown>();
+    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: () => {}, results: (r) => void results.push(...r), counters: { get: (k) => counters.get(k), save: (k, v) => void counters.set(k, v) }, dataDir });
     cleanup.push(() => driver.stop());
     await driver.init();
     await driver.start();

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { createPlatformInbox, type PlatformInbox } from '../../gateway/platform/inbox.js';
 import { Outbox } from '../../gateway/platform/outbox.js';
+import { STORE_FILE } from '../../gateway/store.js';
 import { CLI, ROOT } from '../helpers/cli.js';
 import { freePort, makeTestPki } from '../helpers/processes.js';
 import { subscribe } from '../helpers/mqtt.js';
@@ -94,7 +95,7 @@ describe('forwarding incidents to the platform', () => {
   /** Stops the gateway; every seq it gave must have arrived, except what its outbox still holds. */
   const stopAndExpectAll = async (gw: Gateway, arrived: () => number[]) => {
     await gw.stop();
-    const outbox = new Outbox(join(gw.config.gateway.data_dir, 'outbox.db'));
+    const outbox = new Outbox(join(gw.config.gateway.data_dir, STORE_FILE));
     const { lastSeq } = outbox.stats();
     const held = new Set(outbox.list('pending').map((r) => r.seq));
     outbox.close();
@@ -245,7 +246,7 @@ describe('forwarding incidents to the platform', () => {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;
-    const before = new Outbox(join(dataDir, 'outbox.db'));
+    const before = new Outbox(join(dataDir, STORE_FILE));
     const killedAt = before.stats();
     before.close();
     expect(killedAt.pending).toBeGreaterThan(0);

@@ -1,0 +1,217 @@
+// The gateway's one durable store: alarm states, the platform outbox, every lab result captured and
+// the result counters of lab instruments, in one SQLite database (`<data_dir>/gateway.db`, WAL,
+// synchronous FULL). One database means one transaction: an alarm transition and its outbox event,
+// or a lab result and its counter, are committed together or not at all. The schema has a version
+// (`PRAGMA user_version`) and forward migrations; the first one takes over the files of earlier
+// gateways (`alarms.db`, `outbox.db`, `lab-results-<instrument>.json`).
+import Database from 'better-sqlite3';
+import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { GatewayError } from '../config/errors.js';
+import type { AlarmChange } from '../rules/engine.js';
+import type { PersistedAlarm } from '../rules/types.js';
+
+export const STORE_FILE = 'gateway.db';
+
+/** What a migration sees: the database, and the folder it is in (for files of earlier layouts). */
+interface MigrationContext {
+  db: Database.Database;
+  dir: string;
+  /** The store's own file: never taken over as an earlier layout's. */
+  file: string;
+  /** Files taken over, renamed to `<name>.migrated` once the migration has committed. */
+  taken: string[];
+}
+
+const TABLES_V1 = `
+  CREATE TABLE alarm (key TEXT PRIMARY KEY, state TEXT NOT NULL);
+  CREATE TABLE event (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    incident TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    answer TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    posted INTEGER NOT NULL DEFAULT 0,
+    uplink_pending INTEGER NOT NULL DEFAULT 0);
+  CREATE INDEX event_state ON event (state, posted, seq);
+  CREATE INDEX event_uplink ON event (uplink_pending, seq);
+  CREATE TABLE result (
+    result_id TEXT PRIMARY KEY,
+    instrument TEXT NOT NULL,
+    body TEXT NOT NULL,
+    captured_at INTEGER NOT NULL);
+  CREATE TABLE counter (key TEXT PRIMARY KEY, state TEXT NOT NULL);`;
+
+/**
+ * Migration n takes the schema from version n to n + 1, in one transaction; `attach` runs just before
+ * it (SQLite cannot attach a database inside a transaction). Append only: a released one never changes.
+ */
+const MIGRATIONS: Array<{ attach?: (m: MigrationContext) => void; run: (m: MigrationContext) => void }> = [
+  {
+    attach: (m) => {
+      attach(m, 'alarms.db', 'old_alarms');
+      attach(m, 'outbox.db', 'old_outbox');
+    },
+    run: (m) => {
+      m.db.exec(TABLES_V1);
+      if (attached(m.db, 'old_alarms')) takeOverAlarms(m);
+      if (attached(m.db, 'old_outbox')) takeOverOutbox(m);
+      takeOverCounters(m);
+    },
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export class GatewayStore {
+  readonly db: Database.Database;
+  private readonly upsertAlarm: Database.Statement<[string, string]>;
+  private readonly deleteAlarm: Database.Statement<[string]>;
+  private readonly upsertCounter: Database.Statement<[string, string]>;
+
+  /** Opens (creating or migrating) the store; a store it cannot read is an error that says what to do. */
+  constructor(readonly file: string) {
+    try {
+      this.db = new Database(file);
+      this.db.pragma('journal_mode = WAL');
+      // FULL: what the store took survives a power cut, not only a killed process.
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('busy_timeout = 5000');
+      const check = this.db.pragma('quick_check(1)', { simple: true });
+      if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
+      migrate(this.db, file);
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      throw new GatewayError('GW_ERR_STORE', `${file}: ${(err as Error).message}. ${STORE_FIX}`, { cause: err });
+    }
+    this.upsertAlarm = this.db.prepare('INSERT INTO alarm (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state');
+    this.deleteAlarm = this.db.prepare('DELETE FROM alarm WHERE key = ?');
+    this.upsertCounter = this.db.prepare('INSERT INTO counter (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state');
+  }
+
+  /** Runs `fn` in one transaction (nested calls become savepoints): all of it is committed, or none. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  loadAlarms(): Map<string, PersistedAlarm> {
+    const rows = this.db.prepare('SELECT key, state FROM alarm').all() as Array<{ key: string; state: string }>;
+    return new Map(rows.map((r) => [r.key, this.parse(`alarm ${r.key}`, r.state) as PersistedAlarm]));
+  }
+
+  saveAlarms(changes: readonly AlarmChange[]): void {
+    for (const { key, state } of changes) {
+      if (state) this.upsertAlarm.run(key, JSON.stringify(state));
+      else this.deleteAlarm.run(key);
+    }
+  }
+
+  /** A lab instrument's result counter state (JSON), undefined when it has none yet. */
+  counter(key: string): unknown {
+    const row = this.db.prepare('SELECT state FROM counter WHERE key = ?').get(key) as { state: string } | undefined;
+    return row ? this.parse(`counter ${key}`, row.state) : undefined;
+  }
+
+  saveCounter(key: string, state: unknown): void {
+    this.upsertCounter.run(key, JSON.stringify(state));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private parse(what: string, text: string): unknown {
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new GatewayError('GW_ERR_STORE', `${this.file}: the ${what} does not read (${(err as Error).message}). ${STORE_FIX}`);
+    }
+  }
+}
+
+const STORE_FIX =
+  'The gateway keeps its alarm states, the platform outbox and the ids of every lab result there, and does not start without them rather than forget them: restore the file from a backup, or move it (with its -wal file) away to start with an empty store, knowing that unsent incidents and lab results are then lost and active alarms are raised again.';
+
+function migrate(db: Database.Database, file: string): void {
+  const dir = dirname(file);
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) throw new GatewayError('GW_ERR_STORE', `${file}: schema version ${version} was written by a newer gateway (this one reads up to ${SCHEMA_VERSION}). Run that newer version, or restore a backup made by this one.`);
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    const m: MigrationContext = { db, dir, file, taken: [] };
+    const migration = MIGRATIONS[v]!;
+    try {
+      migration.attach?.(m);
+      db.transaction(() => {
+        migration.run(m);
+        db.pragma(`user_version = ${v + 1}`);
+      })();
+    } finally {
+      for (const alias of attachedAliases(db)) db.exec(`DETACH DATABASE ${alias}`);
+    }
+    for (const file of m.taken) for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) renameSync(f, `${f}.migrated`);
+  }
+}
+
+function attachedAliases(db: Database.Database): string[] {
+  return (db.pragma('database_list') as Array<{ name: string }>).map((d) => d.name).filter((n) => n !== 'main' && n !== 'temp');
+}
+
+/** Attaches an earlier layout's database, when there is one. */
+function attach(m: MigrationContext, name: string, alias: string): void {
+  const file = join(m.dir, name);
+  if (!existsSync(file) || resolve(file) === resolve(m.file)) return;
+  m.db.prepare(`ATTACH DATABASE ? AS ${alias}`).run(file);
+  m.taken.push(file);
+}
+
+function attached(db: Database.Database, alias: string): boolean {
+  return attachedAliases(db).includes(alias);
+}
+
+function columns(db: Database.Database, schema: string, table: string): Set<string> {
+  return new Set((db.pragma(`${schema}.table_info(${table})`) as Array<{ name: string }>).map((c) => c.name));
+}
+
+/** `alarms.db`: one row per alarm. */
+function takeOverAlarms(m: MigrationContext): void {
+  if (columns(m.db, 'old_alarms', 'alarm').size === 0) return;
+  m.db.exec('INSERT INTO alarm (key, state) SELECT key, state FROM old_alarms.alarm');
+}
+
+/** `outbox.db`: pending and dead events with their seqs (never reused), and every result captured. */
+function takeOverOutbox(m: MigrationContext): void {
+  const event = columns(m.db, 'old_outbox', 'event');
+  if (event.size > 0) {
+    const posted = event.has('posted') ? 'posted' : '0';
+    const uplink = event.has('uplink_pending') ? 'uplink_pending' : '0';
+    m.db.exec(`INSERT INTO event (seq, event_id, incident, state, attempts, answer, created_at, updated_at, posted, uplink_pending)
+      SELECT seq, event_id, incident, state, attempts, answer, created_at, updated_at, ${posted}, ${uplink} FROM old_outbox.event`);
+    // The next seq continues from the last one given, also when that event has been delivered and deleted.
+    const last = m.db.prepare("SELECT seq FROM old_outbox.sqlite_sequence WHERE name = 'event'").get() as { seq: number } | undefined;
+    if (last) {
+      m.db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'event'").run(last.seq);
+      m.db.prepare("INSERT INTO sqlite_sequence (name, seq) SELECT 'event', ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'event')").run(last.seq);
+    }
+  }
+  if (columns(m.db, 'old_outbox', 'result').size > 0) m.db.exec('INSERT INTO result (result_id, instrument, body, captured_at) SELECT result_id, instrument, body, captured_at FROM old_outbox.result');
+}
+
+/** `lab-results-<instrument>.json`: an instrument's result counter and series. */
+function takeOverCounters(m: MigrationContext): void {
+  const files = existsSync(m.dir) ? readdirSync(m.dir).filter((f) => /^lab-results-.+\.json$/.test(f)) : [];
+  const insert = m.db.prepare('INSERT INTO counter (key, state) VALUES (?, ?)');
+  for (const f of files) {
+    const file = join(m.dir, f);
+    let state: unknown;
+    try {
+      state = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new GatewayError('GW_ERR_STORE', `${file}: the result counter of an earlier gateway does not read (${(err as Error).message}); without it new results could reuse old ids and be discarded as duplicates. Fix the file (it holds {"series": n, "last": counter}), or delete it if the instrument's results may start a new series.`);
+    }
+    insert.run(`lab-results/${basename(f, '.json').slice('lab-results-'.length)}`, JSON.stringify(state));
+    m.taken.push(file);
+  }
+}
