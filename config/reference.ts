@@ -185,6 +185,12 @@ export function referenceMarkdown(): string {
     '',
     table(rows((props.rules?.items ?? {}) as Json, 'rules[]', [])),
     '',
+    '## alarms',
+    '',
+    props.alarms?.description ?? '',
+    '',
+    table(rows(props.alarms!, 'alarms', [])),
+    '',
   ];
   for (const d of DRIVERS) {
     parts.push(
