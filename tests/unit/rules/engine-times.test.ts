@@ -6,7 +6,7 @@ import { compile } from '../../../rules/expression.js';
 import { RuleEngine } from '../../../rules/engine.js';
 import type { RuleSpec } from '../../../rules/types.js';
 
-const names = { isPoint: (n: string) => ['level', 'a', 'b'].includes(n), constant: () => undefined, describe: (n: string) => n };
+const names = { isPoint: (n: string) => ['level', 'a', 'b'].includes(n), constant: () => undefined, describe: () => '' };
 const rule = (o: Partial<RuleSpec> = {}): RuleSpec => ({
   id: 'low',
   equipment: 'B-1',
