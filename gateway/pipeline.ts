@@ -1,6 +1,6 @@
 // Readings from the drivers go through here: checked, turned into the telemetry and status messages
 // of the MQTT contract, and handed to in-process listeners (the rule engine) before any network I/O.
-import type { Reading } from '../drivers/types.js';
+import type { Quality, Reading } from '../drivers/types.js';
 import type { Logger } from './log.js';
 import type { MqttLink } from './mqtt/link.js';
 import type { StatusMessage, TelemetryMessage, Topics } from './mqtt/topics.js';
@@ -23,6 +23,7 @@ export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment
   const { link, topics, log } = opts;
   const listeners: BatchListener[] = [];
   const statuses = new Map<string, StatusMessage>();
+  const known = new Map<string, KnownPoints>();
   const counters = { readings: 0, batches: 0, listenerErrors: 0 };
   const equipmentLogs = new Map(opts.equipment.map((id) => [id, log.child({ equipment: id })]));
 
@@ -51,9 +52,16 @@ export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment
         }
       }
       for (const [equipment, readings] of groupByEquipment(batch)) {
-        const message = telemetryOf(readings);
-        link.publishTelemetry(equipment, message);
-        setStatus(equipment, statusOf(readings, message.ts));
+        const ordered = inTimeOrder(readings);
+        for (const message of telemetryOf(ordered)) link.publishTelemetry(equipment, message);
+        let points = known.get(equipment);
+        if (!points) known.set(equipment, (points = knownPoints()));
+        let ts = 0;
+        for (const r of ordered) {
+          noteQuality(points, r);
+          if (r.ts > ts) ts = r.ts;
+        }
+        setStatus(equipment, statusOf(points, ts));
       }
     },
     onBatch(listener) {
@@ -77,23 +85,90 @@ function groupByEquipment(batch: readonly Reading[]): Map<string, Reading[]> {
   return groups;
 }
 
-export function telemetryOf(readings: readonly Reading[]): TelemetryMessage {
-  const message: TelemetryMessage = { ts: 0, values: {}, quality: {} };
-  for (const r of readings) {
-    message.ts = Math.max(message.ts, r.ts);
+/**
+ * When a reading's value held: its source time (device or OPC UA server) when it has one, else when
+ * the gateway received it. A source time after the receive time is a source clock running ahead of
+ * the gateway's: it is clamped to the receive time, so nothing is published or stored in the future;
+ * 0 or less (OPC UA's "no time") counts as none. The rule engine times readings the same way.
+ */
+export function pointTime(r: Reading): number {
+  const s = r.sourceTs;
+  return s !== undefined && s > 0 && s <= r.ts ? s : r.ts;
+}
+
+/** The readings by their own time, oldest first and stably; the same array when they already are (a poll). */
+function inTimeOrder(readings: readonly Reading[]): readonly Reading[] {
+  for (let k = 1; k < readings.length; k++) {
+    if (pointTime(readings[k]!) < pointTime(readings[k - 1]!)) return [...readings].sort((a, b) => pointTime(a) - pointTime(b));
+  }
+  return readings;
+}
+
+/**
+ * The telemetry of one equipment's readings: one message, or several when the readings hold more
+ * than one value of a point (an OPC UA publish can): the n-th value of each point in time goes into
+ * the n-th message, so no value is lost and no message has a point twice. `ts` is when the gateway
+ * received the newest reading, as it always was; `times` has each point whose own time is not that.
+ */
+export function telemetryOf(readings: readonly Reading[]): TelemetryMessage[] {
+  const ordered = inTimeOrder(readings);
+  let ts = 0;
+  for (const r of ordered) if (r.ts > ts) ts = r.ts;
+  const messages: TelemetryMessage[] = [];
+  for (const r of ordered) {
+    let k = 0;
+    while (k < messages.length && Object.hasOwn(messages[k]!.quality, r.point)) k++;
+    const message = (messages[k] ??= { ts, values: {}, quality: {} });
     message.values[r.point] = r.value;
     message.quality[r.point] = r.quality;
     if (r.quality !== 'good' && r.reason) (message.reasons ??= {})[r.point] = r.reason;
+    const time = pointTime(r);
+    if (time !== ts) (message.times ??= {})[r.point] = time;
   }
-  return message;
+  return messages;
 }
 
-/** online: every point good; offline: none readable; degraded: in between. */
-export function statusOf(readings: readonly Reading[], ts: number): StatusMessage {
-  const notGood = readings.filter((r) => r.quality !== 'good');
-  if (notGood.length === 0) return { state: 'online', ts };
-  const reasons = [...new Set(notGood.map((r) => r.reason ?? r.quality))];
-  const allBad = notGood.length === readings.length && notGood.every((r) => r.quality === 'bad');
-  if (allBad) return { state: 'offline', reason: reasons.join('; '), ts };
-  return { state: 'degraded', reason: notGood.map((r) => `${r.point}: ${r.reason ?? r.quality}`).join('; '), ts };
+/** What is known of an equipment's points: the last quality of each, whichever batch brought it. */
+export interface KnownPoints {
+  quality: Map<string, Quality>;
+  /** Points that are not good and why, in the order they stopped being good. */
+  notGood: Map<string, string>;
+  /** How many known points are bad. */
+  bad: number;
+}
+
+export const knownPoints = (): KnownPoints => ({ quality: new Map(), notGood: new Map(), bad: 0 });
+
+export function noteQuality(known: KnownPoints, r: Reading): void {
+  if (known.quality.get(r.point) === 'bad') known.bad--;
+  if (r.quality === 'bad') known.bad++;
+  known.quality.set(r.point, r.quality);
+  if (r.quality === 'good') known.notGood.delete(r.point);
+  else known.notGood.set(r.point, r.reason ?? r.quality);
+}
+
+/** Reasons listed in a status, at most: an equipment of thousands of points would make it huge. */
+const LISTED = 20;
+
+/**
+ * From every known point, not from the last batch alone (an OPC UA notification holds only the
+ * points that changed): online when all are good, offline when none can be read (all bad: a
+ * connection that is down makes every point bad), degraded in between.
+ */
+export function statusOf(known: KnownPoints, ts: number): StatusMessage {
+  if (known.notGood.size === 0) return { state: 'online', ts };
+  if (known.bad === known.quality.size) return { state: 'offline', reason: listed(new Set(known.notGood.values())), ts };
+  const notGood: string[] = [];
+  for (const [point, why] of known.notGood) {
+    if (notGood.length === LISTED) break;
+    notGood.push(`${point}: ${why}`);
+  }
+  return { state: 'degraded', reason: listed(notGood, known.notGood.size), ts };
+}
+
+function listed(items: Iterable<string>, count?: number): string {
+  const all = [...items];
+  const total = count ?? all.length;
+  const shown = all.slice(0, LISTED);
+  return total > shown.length ? `${shown.join('; ')}; and ${total - shown.length} more` : shown.join('; ');
 }

@@ -36,11 +36,17 @@ export interface StatusMessage {
   ts?: number;
 }
 
-/** Payload of a telemetry topic: one message per equipment per poll or notification. */
+/**
+ * Payload of a telemetry topic: one message per equipment per poll or notification, or several in
+ * time order when a notification holds more than one value of a point (each point at most once).
+ */
 export interface TelemetryMessage {
+  /** When the gateway received the newest value of the message (ms). */
   ts: number;
   values: Record<string, number | boolean | string | null>;
   quality: Record<string, 'good' | 'uncertain' | 'bad'>;
   /** Why a point is not good; present only when one is not. */
   reasons?: Record<string, string>;
+  /** A point's own time (ms: its source time, else when it was read), present only where it is not `ts`. */
+  times?: Record<string, number>;
 }
