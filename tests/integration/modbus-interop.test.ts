@@ -42,9 +42,10 @@ equipment:
     cleanup.push(() => d.stop());
     await d.init();
     await d.start();
-    // The first complete read: a device may still be coming up when the first poll goes out.
-    await expect.poll(() => batches.some((b) => b.every((r) => r.quality === 'good')), { timeout: 8000 }).toBe(true);
-    return batches.find((b) => b.every((r) => r.quality === 'good'))!;
+    // The first complete read (every point, all good): a device may still be coming up when the first poll goes out.
+    const complete = (b: Reading[]) => b.length === points.length && b.every((r) => r.quality === 'good');
+    await expect.poll(() => batches.some(complete), { timeout: 8000 }).toBe(true);
+    return batches.find(complete)!;
   };
 
   it('reads every type and byte order exactly from a pymodbus server', async () => {

@@ -80,8 +80,9 @@ describe('ASTM receiver limits', () => {
     const frames = message(big);
     const answers = r.receive(frames, 1);
     // H (10 characters and a record's cost) and four frames of the comment (960) are taken; the fifth would pass the limit.
-    expect(answers.slice(0, 6)).toEqual([ACK, ACK, ACK, ACK, ACK, NAK]);
-    expect(answers.slice(6).every((b) => b === NAK)).toBe(true);
+    const sent = big.flatMap((record) => framesOf(`${record}\r`, 1)).length;
+    expect(sent).toBeGreaterThan(6);
+    expect(answers).toEqual([ACK, ACK, ACK, ACK, ACK, ...Array<number>(sent - 5).fill(NAK)]);
     expect(events.filter((e) => e.kind === 'refused')).toEqual([{ kind: 'refused', limit: 'message', reason: `message longer than ${1000 + RECORD_COST} characters (${RECORD_COST} a record besides its text)` }]);
     expect(r.buffered).toBe(0);
     // Still refusing: an ENQ is answered NAK (busy) until the analyzer ends the session.
