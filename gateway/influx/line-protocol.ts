@@ -32,23 +32,26 @@ export function seriesKey(tags: EquipmentTags): string {
 
 /**
  * One line with every value of the message, and one line per point that is not good: that line
- * carries the extra tag `point` and the fields `quality` and `reason`, never a made-up value.
+ * carries the extra tag `point` and the fields `quality` and `reason`, never a made-up value. A point
+ * with its own time (`times`) is written at that time: the values of each time share a line.
  * Numbers are always written as floats, so an integral reading cannot turn a float field into an
  * integer one (a type conflict InfluxDB would refuse for good).
  */
 export function encodeTelemetry(message: TelemetryMessage, tags: EquipmentTags, quarantine?: Quarantine, series = seriesKey(tags)): Encoded {
-  // Milliseconds to nanoseconds by appending digits: no float rounding on the way.
-  const ts = `${Math.trunc(message.ts)}000000`;
+  const ts = nanoseconds(message.ts);
+  const times = message.times;
   const banned = quarantine?.get(tags.measurement);
-  const fields: string[] = [];
+  /** Fields by their time in ns: one line each, the message's own time first. */
+  const fields = new Map<string, string[]>([[ts, []]]);
   const lines: string[] = [];
   let skipped = 0;
   for (const [point, value] of Object.entries(message.values)) {
     // Own members only: `constructor` or `__proto__` must not find Object.prototype's.
     const quality = Object.hasOwn(message.quality, point) ? message.quality[point] : 'good';
+    const time = times && Object.hasOwn(times, point) ? nanoseconds(times[point]!) : ts;
     if (quality !== 'good') {
       const reason = message.reasons && Object.hasOwn(message.reasons, point) ? message.reasons[point] : undefined;
-      lines.push(`${series},point=${escapeKey(point)} quality="${quality}"${reason ? `,reason="${escapeString(reason)}"` : ''} ${ts}`);
+      lines.push(`${series},point=${escapeKey(point)} quality="${quality}"${reason ? `,reason="${escapeString(reason)}"` : ''} ${time}`);
     }
     if (value === null || quality === 'bad') continue;
     if (banned?.has(point)) {
@@ -60,11 +63,17 @@ export function encodeTelemetry(message: TelemetryMessage, tags: EquipmentTags, 
       skipped++;
       continue;
     }
-    fields.push(`${escapeKey(point)}=${field}`);
+    const line = fields.get(time);
+    if (line) line.push(`${escapeKey(point)}=${field}`);
+    else fields.set(time, [`${escapeKey(point)}=${field}`]);
   }
-  if (fields.length > 0) lines.unshift(`${series} ${fields.join(',')} ${ts}`);
-  return { lines, skipped };
+  const valueLines: string[] = [];
+  for (const [time, f] of fields) if (f.length > 0) valueLines.push(`${series} ${f.join(',')} ${time}`);
+  return { lines: valueLines.length > 0 ? [...valueLines, ...lines] : lines, skipped };
 }
+
+/** Milliseconds to nanoseconds by appending digits: no float rounding on the way. */
+const nanoseconds = (ms: number) => `${Math.trunc(ms)}000000`;
 
 /**
  * Alarm events as measurement `alarm`: tags site, equipment, rule, level; fields state, type, value,

@@ -12,6 +12,7 @@ import type { InfluxSection } from '../../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { DEFAULT_MAX_PACKET_SIZE } from '../mqtt/packet-limit.js';
+import type { TelemetryMessage } from '../mqtt/topics.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 import { parseTelemetry } from '../mqtt/payload.js';
 import { createInfluxClient, type InfluxClient, InfluxWriteError } from './client.js';
@@ -92,6 +93,25 @@ export function bodyOf(chunks: readonly SpoolChunk[]): Buffer {
     at += body.write(c.text, at, 'utf8');
   }
   return body;
+}
+
+/** InfluxDB keeps nanoseconds in a signed 64-bit integer: the last millisecond it can hold (year 2262). */
+const MAX_TS_MS = 9_223_372_036_854;
+
+/**
+ * What is wrong with a telemetry message's per-point times, if anything (parseTelemetry checked the
+ * rest and passes `times` through unread): an object of milliseconds within InfluxDB's range, each
+ * for a point of the message, so there are never more of them than values.
+ */
+function timesProblem(message: TelemetryMessage): string | undefined {
+  const times: unknown = message.times;
+  if (times === undefined) return undefined;
+  if (typeof times !== 'object' || times === null || Array.isArray(times)) return 'times: expected an object of point times';
+  for (const [point, t] of Object.entries(times)) {
+    if (!Object.hasOwn(message.values, point)) return `times: ${JSON.stringify(point.slice(0, 70))} is not a point of the message`;
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || t > MAX_TS_MS) return `times.${point}: expected milliseconds since 1970 (up to the year 2262)`;
+  }
+  return undefined;
 }
 
 export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
@@ -365,6 +385,8 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
         if (!known) return refuse(topic, equipment === undefined ? 'not a telemetry topic of this site' : `no equipment ${JSON.stringify(equipment.slice(0, 70))} on this site`);
         const message = parseTelemetry(payload, maxPayload);
         if (!message.ok) return refuse(topic, message.reason);
+        const badTimes = timesProblem(message.value);
+        if (badTimes) return refuse(topic, badTimes);
         const encoded = encodeTelemetry(message.value, known.tags, quarantine, known.series);
         if (encoded.skipped) {
           counters.skippedValues += encoded.skipped;

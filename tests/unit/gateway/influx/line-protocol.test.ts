@@ -21,6 +21,18 @@ describe('line protocol', () => {
     ]);
   });
 
+  it('writes a point with its own time on a line at that time; points of one time share a line', () => {
+    const { lines } = encodeTelemetry(
+      { ts: 3000, values: { a: 1, b: 2, c: null, d: 4 }, quality: { a: 'good', b: 'good', c: 'bad', d: 'good' }, reasons: { c: 'timeout' }, times: { a: 1500, b: 1500, c: 2000 } },
+      { measurement: 'boiler', site: 's', equipment: 'e' },
+    );
+    expect(lines).toEqual([
+      'boiler,site=s,equipment=e d=4 3000000000',
+      'boiler,site=s,equipment=e a=1,b=2 1500000000',
+      'boiler,site=s,equipment=e,point=c quality="bad",reason="timeout" 2000000000',
+    ]);
+  });
+
   it('leaves out values that are not finite and fields in quarantine, and counts them', () => {
     const out = encodeTelemetry({ ts: 1, values: { a: Number.NaN, b: 1, c: 'x' }, quality: {} }, tags, new Map([['boiler', new Set(['c'])]]));
     expect(out.skipped).toBe(2);
