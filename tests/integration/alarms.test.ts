@@ -9,6 +9,7 @@ import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { retained, subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/processes.js';
 import { testSite } from '../helpers/site.js';
+import type { AlarmEvent } from '../../rules/types.js';
 
 const silent = pino({ level: 'silent' });
 // The simulated boiler runs at about 1.25 MPa: this rule is true from the first poll.
@@ -25,32 +26,44 @@ describe('alarms in a running gateway', () => {
   };
 
   it('keeps an active alarm across a restart: the same incident, no second raised event, acknowledged after', async () => {
+    // An external broker, so that a subscriber is there before the restarted gateway's first poll
+    // (the embedded broker only starts with the gateway, after which a raised event could be missed).
+    const mosquitto = inject('mosquitto');
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-alarms-'));
     cleanup.push(async () => rmSync(dataDir, { recursive: true, force: true }));
-    const port = await freePort();
-    const site = () => testSite({ port, dataDir, extra: RULES });
-    const first = createGateway(site(), silent);
+    const name = `alarms-restart-${Date.now()}`;
+    const site = () => testSite({ broker: mosquitto.url, site: name, gatewayId: name, dataDir, extra: RULES });
+    const sub1 = track(await subscribe(mosquitto.url, `gw/${name}/#`));
+    const first = track(createGateway(site(), silent));
     await first.start();
-    const sub1 = await subscribe(first.mqttUrl(), 'gw/test-site/B-07/alarms');
-    // The alarm was raised by the first poll, before this subscriber came: it is in the retained list.
-    const list = JSON.parse((await retained(first.mqttUrl(), 'gw/test-site/alarms/active', 2000))!) as { alarms: Array<{ key: string; incidentId: string; state: string }> };
-    expect(list.alarms).toMatchObject([{ key: 'B-07/pressure-present', state: 'active_unacknowledged' }]);
-    const incident = list.alarms[0]!.incidentId;
-    await sub1.close();
+    const raised = JSON.parse((await sub1.waitFor((m) => m.topic === `gw/${name}/B-07/alarms`, 5000, 'raised event')).payload) as AlarmEvent;
+    expect(raised).toMatchObject({ type: 'raised', rule: 'pressure-present', state: 'active_unacknowledged' });
+    const incident = raised.incidentId;
+    await sub1.waitFor((m) => m.topic === `gw/${name}/alarms/active` && m.payload.includes(incident), 5000, 'active list with the alarm');
+    const list = JSON.parse((await retained(mosquitto.url, `gw/${name}/alarms/active`, 2000))!) as { alarms: Array<{ key: string; incidentId: string; state: string }> };
+    expect(list.alarms).toMatchObject([{ key: 'B-07/pressure-present', state: 'active_unacknowledged', incidentId: incident }]);
     await first.stop();
+    expect(sub1.messages.filter((m) => m.topic === `gw/${name}/B-07/alarms`)).toHaveLength(1);
 
+    // Both the broker and the alarm service are watched from before the restarted gateway's first poll.
+    const sub = track(await subscribe(mosquitto.url, `gw/${name}/#`));
     const second = track(createGateway(site(), silent));
+    const secondEvents: AlarmEvent[] = [];
+    second.alarms.onEvents((events) => secondEvents.push(...events));
     await second.start();
-    const sub2 = track(await subscribe(second.mqttUrl(), 'gw/test-site/#'));
-    await sub2.waitFor((m) => m.topic.endsWith('/telemetry'), 5000, 'telemetry');
+    await sub.waitFor((m) => m.topic.endsWith('/telemetry'), 5000, 'telemetry');
+    // Several polls at 200 ms, each of which finds the rule's condition true.
     await new Promise((r) => setTimeout(r, 1000));
-    expect(sub2.messages.filter((m) => m.topic.endsWith('/alarms'))).toEqual([]);
+    expect(sub.messages.filter((m) => m.topic.endsWith('/telemetry')).length).toBeGreaterThanOrEqual(3);
+    expect(secondEvents).toEqual([]);
+    expect(sub.messages.filter((m) => m.topic === `gw/${name}/B-07/alarms`)).toEqual([]);
     expect(second.alarms.active()).toMatchObject([{ incidentId: incident, state: 'active_unacknowledged' }]);
 
     const [ack] = second.alarms.acknowledge('B-07/pressure-present', 'wang', 'seen on site');
     expect(ack).toMatchObject({ type: 'acknowledged', incidentId: incident, state: 'active_acknowledged', by: 'wang', comment: 'seen on site' });
-    const onMqtt = await sub2.waitFor((m) => m.topic === 'gw/test-site/B-07/alarms', 5000, 'acknowledged event');
+    const onMqtt = await sub.waitFor((m) => m.topic === `gw/${name}/B-07/alarms`, 5000, 'acknowledged event');
     expect(JSON.parse(onMqtt.payload)).toMatchObject({ type: 'acknowledged', eventId: ack!.eventId });
+    expect(secondEvents.map((e) => e.type)).toEqual(['acknowledged']);
   });
 
   it('writes alarm events to the InfluxDB alarm measurement', async () => {
