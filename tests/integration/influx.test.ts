@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import type { Reading } from '../../drivers/types.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { CLI, ROOT, killGroup, startCommand, type Running } from '../helpers/cli.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
@@ -173,6 +174,45 @@ describe('InfluxDB writer', () => {
       expect(row).toMatchObject({ site, equipment: 'B-07', code: '10003101012019000117' });
       for (const [point, value] of Object.entries(t.values)) expect(row[point], `${point} at ${t.ts}`).toBe(value);
     }
+  });
+
+  it('api v1: writes each point at its own time: every value of a notification, at its source time', async () => {
+    const db = `times_${Date.now()}`;
+    await createDatabase(influxdb.url, db);
+    const site = 'times-site';
+    const gw = track(createGateway(testSite({ site, port: await freePort(), pollInterval: '1h', extra: ['influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'] }), silent));
+    await gw.start();
+    const sub = track(await subscribe(gw.mqttUrl(), `gw/${site}/+/telemetry`));
+    // A minute back, where the simulator's own polls (at start, then hourly) write nothing.
+    const ts = Date.now() - 60_000;
+    const at = (point: string, value: number | boolean, sourceTs?: number): Reading => ({ equipment: 'B-07', point, value, quality: 'good', ts, ...(sourceTs === undefined ? {} : { sourceTs }) });
+    // One OPC UA-like notification: three values of drum_level, a flame change, a point without a source time.
+    gw.pipeline.push([at('drum_level', -150, ts - 3000), at('drum_level', -250, ts - 2500), at('flame', true, ts - 2000), at('drum_level', -140, ts - 1000), at('steam_pressure', 1.25)]);
+    await until('the telemetry of the notification', () => sub.messages.filter((m) => (JSON.parse(m.payload) as Telemetry).ts === ts).length === 3);
+    const sent = sub.messages.map((m) => JSON.parse(m.payload) as Telemetry & { times?: Record<string, number> }).filter((m) => m.ts === ts);
+    expect(sent.map((m) => [m.values, m.times])).toEqual([
+      [{ drum_level: -150, flame: true, steam_pressure: 1.25 }, { drum_level: ts - 3000, flame: ts - 2000 }],
+      [{ drum_level: -250 }, { drum_level: ts - 2500 }],
+      [{ drum_level: -140 }, { drum_level: ts - 1000 }],
+    ]);
+    const expected = new Map<number, Record<string, number | boolean>>([
+      [ts - 3000, { drum_level: -150 }],
+      [ts - 2500, { drum_level: -250 }],
+      [ts - 2000, { flame: true }],
+      [ts - 1000, { drum_level: -140 }],
+      [ts, { steam_pressure: 1.25 }],
+    ]);
+    let rows = new Map<string, Record<string, unknown>>();
+    await until('InfluxDB to hold a row at each time', async () => {
+      rows = await boilerRows(influxdb.url, db, site);
+      return [...expected.keys()].every((t) => rows.has(`${t}000000`));
+    });
+    for (const [t, fields] of expected) {
+      const row = rows.get(`${t}000000`)!;
+      // Only the points of that time: the others are null in this row.
+      for (const point of ['drum_level', 'flame', 'steam_pressure']) expect(row[point], `${point} at ${t - ts} ms`).toBe(fields[point] ?? null);
+    }
+    expect(gw.influx!.stats().badMessages).toBe(0);
   });
 
   it('api v2: writes through the official client to /api/v2/write (VictoriaMetrics), values and timestamps exact', async () => {
