@@ -1,0 +1,114 @@
+// kill -9 at many random instants: the gateway process is killed again and again while rules churn,
+// lab results arrive and the platform takes what it is sent. Whatever instant the kill hits (a commit,
+// a delivery, a result half-stored, a start), every alarm event that was published and every lab
+// result the analyzer was told was taken reaches the platform, once after de-duplication.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { createAstmAnalyzer } from '../../drivers/astm/simulator.js';
+import { incidentOf } from '../../gateway/platform/contract.js';
+import { createPlatformInbox } from '../../gateway/platform/inbox.js';
+import type { AlarmEvent } from '../../rules/types.js';
+import { CLI, ROOT } from '../helpers/cli.js';
+import { subscribe } from '../helpers/mqtt.js';
+import { freePort } from '../helpers/processes.js';
+import { BOILER_POINTS } from '../helpers/site.js';
+
+const SECRET = 'kill-loop-secret-0123456789';
+const KILLS = 12;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('kill -9 at random instants', () => {
+  const cleanup: Array<() => unknown> = [];
+  afterEach(async () => {
+    while (cleanup.length) await Promise.resolve(cleanup.pop()!()).catch(() => undefined);
+  });
+
+  it(`loses no alarm event and no lab result over ${KILLS} kills`, async () => {
+    const mosquitto = inject('mosquitto');
+    const site = `kill-loop-${Date.now()}`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-kill-loop-'));
+    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const inboxPort = await freePort();
+    const astmPort = await freePort();
+    const file = join(dataDir, 'site.yaml');
+    writeFileSync(
+      file,
+      [
+        'version: 1',
+        `gateway: { id: ${site}, site: ${site}, data_dir: ${dataDir} }`,
+        'mqtt:',
+        `  broker: ${mosquitto.url}`,
+        '  reconnect: { initial_delay: 200ms, max_delay: 1s }',
+        'platform:',
+        `  url: http://127.0.0.1:${inboxPort}/`,
+        `  secret: ${SECRET}`,
+        '  timeout: 2s',
+        '  retry: { initial_delay: 200ms, max_delay: 1s }',
+        'rules:',
+        // The simulated boiler's pressure wanders around 1.25 MPa: these raise and clear every few polls.
+        ...[1.22, 1.24, 1.25, 1.26, 1.28].map((t, k) => `  - { id: p${k}, equipment: B-07, when: steam_pressure > ${t}, level: yellow, message: "Pressure above ${t}" }`),
+        'connections:',
+        '  - { id: sim, type: sim, seed: 5 }',
+        `  - { id: lab, type: astm-tcp, port: ${astmPort} }`,
+        'equipment:',
+        `  - { id: B-07, code: "10003101012019000117", connection: sim, model: steam-boiler, poll_interval: 100ms, points: [${BOILER_POINTS.map((p) => `{ name: ${p} }`).join(', ')}] }`,
+        '  - { id: LA-1, category: lab_analyzer, connection: lab }',
+        '',
+      ].join('\n'),
+    );
+    const inbox = createPlatformInbox({ port: inboxPort, secret: SECRET, print: () => {} });
+    await inbox.start();
+    cleanup.push(() => inbox.stop());
+    // What the gateway published, seen from outside it: every event there was committed before.
+    const published = await subscribe(mosquitto.url, `gw/${site}/+/alarms`, { clean: true });
+    cleanup.push(() => published.close());
+    const analyzer = createAstmAnalyzer({ type: 'astm-analyzer', host: '127.0.0.1', port: astmPort, name: 'ChemAnalyzer', interval: 200, samples: 2, seed: 9 });
+    await analyzer.start();
+    cleanup.push(() => analyzer.stop());
+
+    let child: ChildProcess | undefined;
+    cleanup.push(() => child?.kill('SIGKILL'));
+    const run = () => (child = spawn(process.execPath, ['--import', 'tsx', CLI, 'run', '-c', file], { cwd: ROOT, stdio: 'ignore' }));
+    const kill = async () => {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child!.kill('SIGKILL');
+      await exited;
+    };
+    // Instants spread from before the store is open to well after the first deliveries.
+    for (let k = 0; k < KILLS; k++) {
+      run();
+      await sleep(300 + Math.random() * 4500);
+      await kill();
+    }
+    run();
+    // The last run goes on until it has published and captured more, then everything must arrive.
+    const before = { events: published.messages.length, results: analyzer.sent.length };
+    await until('the last run to publish alarm events', () => published.messages.length >= before.events + 5, 30_000);
+    await until('the last run to take lab results', () => analyzer.sent.length >= before.results + 2, 30_000);
+    const events = () => published.messages.map((m) => JSON.parse(m.payload) as AlarmEvent);
+    const expectedIncidents = () => new Set(events().filter((e) => incidentOf(e, undefined, site) !== undefined).map((e) => e.eventId));
+    const arrived = () => new Set(inbox.incidents.map((i) => i.eventId));
+    const resultKey = (r: { sampleId: string; analyte: string }) => `${r.sampleId}/${r.analyte}`;
+    await until('every published incident event at the platform', () => [...expectedIncidents()].every((id) => arrived().has(id)), 60_000);
+    await until('every acknowledged lab result at the platform', () => analyzer.sent.every((r) => inbox.results.some((x) => resultKey(x) === resultKey(r))), 60_000);
+    await kill();
+
+    expect(expectedIncidents().size).toBeGreaterThan(KILLS);
+    expect(analyzer.sent.length).toBeGreaterThan(0);
+    // Once each: no event or result came twice under two ids, and seqs were never reused.
+    const seqs = [...inbox.incidents, ...inbox.results].map((x) => x.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(new Set(inbox.results.map(resultKey)).size).toBe(inbox.results.length);
+  }, 240_000);
+});
