@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseSite } from '../../config/load.js';
+import { BYTE_ORDERS, REGISTER_COUNT, type ByteOrder, type DataType } from '../../drivers/modbus/codec.js';
 import { modbusRtuOverTcpDriver, modbusTcpDriver } from '../../drivers/modbus/index.js';
 import * as modbusSerial from 'modbus-serial';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
@@ -16,7 +17,7 @@ import { createModbusRtuSimulator, createModbusTcpSimulator, RegisterBank } from
 import { startPtyPair } from '../helpers/socat.js';
 import type { DriverDefinition, Reading } from '../../drivers/types.js';
 import { ROOT } from '../helpers/cli.js';
-import { decodingCases, expectCases } from '../helpers/modbus-cases.js';
+import { decodingCases, expectCases, expectedOf, NUMBER_SAMPLES, type DecodingCase } from '../helpers/modbus-cases.js';
 import { freePort } from '../helpers/processes.js';
 
 const silent = pino({ level: 'silent' });
@@ -48,10 +49,8 @@ equipment:
     return batches.find(complete)!;
   };
 
-  it('reads every type and byte order exactly from a pymodbus server', async () => {
-    const { writes, points, cases } = decodingCases();
-    const spec: Record<string, unknown> = { unit: 9, hr: {}, ir: {}, co: {}, di: {} };
-    for (const w of writes) (spec[w.area] as Record<string, number[]>)[String(w.offset)] = w.words;
+  /** Debian's pymodbus serving `spec` (see the fixture); resolves with its port once it listens. */
+  const pymodbusServer = async (spec: Record<string, unknown>): Promise<number> => {
     const port = await freePort();
     const server = spawn('/usr/bin/python3', [join(ROOT, 'tests', 'fixtures', 'pymodbus-server.py'), String(port), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
     cleanup.push(async () => server.kill('SIGKILL'));
@@ -61,8 +60,37 @@ equipment:
       server.stdout.once('data', resolve);
       server.once('exit', (code) => reject(new Error(`pymodbus server exited with ${code}: ${stderr}`)));
     });
-    const batch = await readOnce(modbusTcpDriver, `{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeout: 1s, reconnect: { initial_delay: 200ms } }`, 9, points);
-    expectCases(batch, cases);
+    return port;
+  };
+  const tcpConnection = (port: number) => `{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeout: 1s, reconnect: { initial_delay: 200ms } }`;
+
+  it('reads every type and byte order exactly from a pymodbus server', async () => {
+    const { writes, points, cases } = decodingCases();
+    const spec: Record<string, unknown> = { unit: 9, hr: {}, ir: {}, co: {}, di: {} };
+    for (const w of writes) (spec[w.area] as Record<string, number[]>)[String(w.offset)] = w.words;
+    const port = await pymodbusServer(spec);
+    expectCases(await readOnce(modbusTcpDriver, tcpConnection(port), 9, points), cases);
+  });
+
+  it('reads every type and byte order as pymodbus\'s own payload builder lays them out, not only as our encoder does', async () => {
+    // The registers come from pymodbus's BinaryPayloadBuilder (Debian's pymodbus 3.0): a byte-order
+    // mistake shared by our encoder and decoder would pass the test above, and fails this one.
+    const build: Array<{ offset: number; type: string; order: string; value: number | string }> = [];
+    const points: string[] = [];
+    const cases: DecodingCase[] = [];
+    let at = 0;
+    const add = (type: Exclude<DataType, 'bool'>, order: ByteOrder, value: number | string, registers: number, extra = '') => {
+      const name = `${type}_${order.toLowerCase()}`;
+      build.push({ offset: at, type, order, value });
+      points.push(`{ name: ${name}, address: "hr:${at}", type: ${type}, byte_order: ${order}${extra} }`);
+      cases.push({ point: name, expect: expectedOf(type, value) });
+      at += registers + 1;
+    };
+    for (const [type, value] of NUMBER_SAMPLES) for (const order of BYTE_ORDERS) add(type, order, value, REGISTER_COUNT[type]);
+    for (const order of BYTE_ORDERS) add('string', order, 'SN-0042-A', 5, ', length: 5');
+    expect(cases).toHaveLength((NUMBER_SAMPLES.length + 1) * BYTE_ORDERS.length);
+    const port = await pymodbusServer({ unit: 9, build });
+    expectCases(await readOnce(modbusTcpDriver, tcpConnection(port), 9, points), cases);
   });
 
   it('reads through a serial device server with modbus-rtu-over-tcp', async () => {
