@@ -51,6 +51,12 @@ const USAGE = `Usage:
                             the reference platform receiver: verifies signatures, de-duplicates,
                             reports seq gaps, prints each incident as a line
   gateway outbox list [-c FILE]             incident events waiting for the platform, and dead letters
+  gateway alarms list [-c FILE] [--url URL]
+  gateway alarms ack|shelve|unshelve|out-of-service|in-service EQUIPMENT/RULE [--comment TEXT] [--minutes N]
+                      [-c FILE] [--url URL]
+                            the alarms of a running gateway, through its HTTP API with the token in
+                            GATEWAY_TOKEN; out-of-service and in-service need an admin token, and
+                            out-of-service a comment (the alarm stays silent until it is back in service)
   gateway outbox retry [-c FILE] [--seq N]  send dead letters again (all, or one)
   gateway token new --name NAME --role viewer|operator|admin
                             a new API token, and the line with its hash for the site file's http.tokens
@@ -101,6 +107,8 @@ async function main(argv: string[]): Promise<number> {
       return platformInbox(rest);
     case 'outbox':
       return outboxCommand(rest);
+    case 'alarms':
+      return alarmsCommand(rest);
     case 'token':
       return tokenCommand(rest);
     case 'audit':
@@ -367,6 +375,88 @@ async function platformInbox(args: string[]): Promise<number> {
   await inbox.stop();
   const s = inbox.stats();
   process.stdout.write(`${s.accepted} incidents accepted, ${s.duplicates} duplicates, ${s.refused} refused, ${s.gaps} seq gaps\n`);
+  return EXIT.ok;
+}
+
+/** `gateway alarms` subcommands and the API action each one posts. */
+const ALARM_ACTIONS: Record<string, string> = { ack: 'acknowledge', shelve: 'shelve', unshelve: 'unshelve', 'out-of-service': 'out-of-service', 'in-service': 'in-service' };
+
+/**
+ * The alarms of a running gateway. The gateway holds them in memory, so the command goes through its
+ * HTTP API, where the token's role is checked and the action is written to the audit journal.
+ */
+async function alarmsCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  let values: { config?: string; url?: string; comment?: string; minutes?: string };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, comment: { type: 'string' }, minutes: { type: 'string' } } }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message} (GW_ERR_USAGE)\n${usageOf('alarms')}\n`);
+    return EXIT.invalid;
+  }
+  const action = sub === undefined ? undefined : ALARM_ACTIONS[sub];
+  const key = positionals[0] ?? '';
+  const slash = key.indexOf('/');
+  const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
+  const problem =
+    sub !== 'list' && !action
+      ? 'gateway alarms takes list, ack, shelve, unshelve, out-of-service or in-service'
+      : sub === 'list'
+        ? positionals.length > 0 ? 'gateway alarms list takes no alarm' : undefined
+        : positionals.length !== 1 || slash <= 0 || slash === key.length - 1
+          ? `gateway alarms ${sub} takes one alarm as EQUIPMENT/RULE (gateway alarms list shows them)`
+          : action === 'out-of-service' && !values.comment?.trim()
+            ? 'gateway alarms out-of-service needs --comment: why the alarm is taken out of service (it raises nothing until it is back)'
+            : minutes !== undefined && (sub !== 'shelve' || !(minutes >= 1 && minutes <= 1440))
+              ? '--minutes goes with shelve, from 1 to 1440'
+              : undefined;
+  if (problem) {
+    process.stderr.write(`${problem} (GW_ERR_USAGE)\n${usageOf('alarms')}\n`);
+    return EXIT.invalid;
+  }
+  const token = process.env.GATEWAY_TOKEN;
+  if (!token) {
+    process.stderr.write('gateway alarms needs an API token in the environment variable GATEWAY_TOKEN (gateway token new makes one) (GW_ERR_USAGE)\n');
+    return EXIT.invalid;
+  }
+  let base = values.url;
+  if (!base) {
+    const config = loadOrReport(values.config ?? join(packageRoot(), 'config', 'demo.yaml'));
+    if (!config) return EXIT.invalid;
+    if (!config.http) {
+      process.stderr.write('The site file has no http: section: alarms are handled through the HTTP API, which it does not run (GW_ERR_USAGE)\n');
+      return EXIT.invalid;
+    }
+    const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host === '::' ? '::1' : config.http.host;
+    base = `${config.http.cert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`;
+  }
+  const path = sub === 'list' ? '/api/alarms' : `/api/alarms/${encodeURIComponent(key.slice(0, slash))}/${encodeURIComponent(key.slice(slash + 1))}/${action}`;
+  const body = sub === 'list' ? undefined : JSON.stringify({ ...(values.comment !== undefined ? { comment: values.comment } : {}), ...(minutes !== undefined ? { duration_minutes: minutes } : {}) });
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, base), {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      ...(body === undefined ? {} : { body }),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause?.message;
+    process.stderr.write(`Cannot reach the gateway's API at ${base}: ${cause ?? (err as Error).message}\n`);
+    return EXIT.failure;
+  }
+  const answer = (await res.json().catch(() => ({}))) as { error?: string; events?: Array<{ type: string; state: string }> } | Array<{ key: string; level: string; state: string; raisedAt: number; incidentId: string; message: string }>;
+  if (!res.ok) {
+    process.stderr.write(`${res.status}: ${(answer as { error?: string }).error ?? res.statusText}\n`);
+    return EXIT.failure;
+  }
+  if (Array.isArray(answer)) {
+    if (answer.length === 0) process.stdout.write('No alarm is active\n');
+    for (const a of answer) process.stdout.write(`${a.key} ${a.level.toUpperCase()} ${a.state} since ${new Date(a.raisedAt).toISOString()} incident ${a.incidentId}: ${a.message}\n`);
+    return EXIT.ok;
+  }
+  for (const e of answer.events ?? []) process.stdout.write(`${key} ${e.type}, now ${e.state}\n`);
   return EXIT.ok;
 }
 

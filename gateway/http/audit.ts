@@ -1,6 +1,7 @@
-// The audit journal: every acknowledge, shelve, unshelve, outbox retry and failed login, appended as
-// one JSON line to `<data_dir>/audit.jsonl`. Each entry carries the hash of the one before, so an
-// edited, removed or inserted line breaks the chain; `gateway audit verify` names the first one.
+// The audit journal: every acknowledge, shelve, unshelve, out of service, return to service, outbox
+// retry and failed login, appended as one JSON line to `<data_dir>/audit.jsonl`. Each entry carries
+// the hash of the one before, so an edited, removed or inserted line breaks the chain; `gateway
+// audit verify` names the first one.
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 

@@ -2,7 +2,7 @@
 // last values, alarms and their handling, the platform outbox, a Server-Sent Events stream of
 // readings and alarm events, and the site-file check. Every route has a JSON Schema; the OpenAPI
 // document is at /api/openapi.json. Tokens (stored as SHA-256 hashes) carry a role: viewer reads,
-// operator acknowledges and shelves, admin retries the outbox.
+// operator acknowledges and shelves, admin also takes alarms out of service and retries the outbox.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -302,18 +302,23 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       },
     );
 
-    const action = (name: 'acknowledge' | 'shelve' | 'unshelve') => async (req: FastifyRequest, reply: FastifyReply) => {
+    const action = (name: 'acknowledge' | 'shelve' | 'unshelve' | 'out-of-service' | 'in-service') => async (req: FastifyRequest, reply: FastifyReply) => {
       const { equipment, rule } = req.params as { equipment: string; rule: string };
       const body = (req.body ?? {}) as { comment?: string; duration_minutes?: number };
       const key = `${equipment}/${rule}`;
       const who = req.who!;
       try {
+        const comment = body.comment ?? '';
         const events =
           name === 'acknowledge'
-            ? deps.alarms.acknowledge(key, who, body.comment ?? '')
+            ? deps.alarms.acknowledge(key, who, comment)
             : name === 'shelve'
-              ? deps.alarms.shelve(key, who, body.comment ?? '', (body.duration_minutes ?? 60) * 60_000)
-              : deps.alarms.unshelve(key, who, body.comment ?? '');
+              ? deps.alarms.shelve(key, who, comment, (body.duration_minutes ?? 60) * 60_000)
+              : name === 'unshelve'
+                ? deps.alarms.unshelve(key, who, comment)
+                : deps.alarms.setOutOfService(key, name === 'out-of-service', who, comment);
+        // The engine answers nothing when the alarm already is where it was asked to go.
+        if (events.length === 0 && (name === 'out-of-service' || name === 'in-service')) throw new RuleActionError(`${key} is ${name === 'out-of-service' ? 'already' : 'not'} out of service`);
         audit.append({ who, action: name, target: key, outcome: 'done', ...(body.comment ? { detail: body.comment } : {}) });
         return { events };
       } catch (err) {
@@ -322,18 +327,28 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
         return reply.code(409).send({ error: err.message });
       }
     };
-    const actionSchema = (summary: string, extra: Record<string, unknown> = {}) => ({
-      config: { role: 'operator' as const },
+    const commentSchema = { type: 'string', maxLength: 500 } as const;
+    const actionSchema = (summary: string, o: { role?: Role; extra?: Record<string, unknown>; commentRequired?: boolean } = {}) => ({
+      config: { role: o.role ?? ('operator' as const) },
       schema: {
         summary,
         params: { type: 'object', properties: { equipment: { type: 'string' }, rule: { type: 'string' } }, required: ['equipment', 'rule'] },
-        body: { type: 'object', additionalProperties: false, properties: { comment: { type: 'string', maxLength: 500 }, ...extra } },
+        body: o.commentRequired
+          ? { type: 'object', additionalProperties: false, properties: { comment: { ...commentSchema, pattern: '\\S' }, ...o.extra }, required: ['comment'] }
+          : { type: 'object', additionalProperties: false, properties: { comment: commentSchema, ...o.extra } },
         response: { 200: { type: 'object', properties: { events: { type: 'array', items: eventSchema } } }, 409: errorSchema },
       },
     });
     api.post('/api/alarms/:equipment/:rule/acknowledge', actionSchema('Acknowledge an alarm'), action('acknowledge'));
-    api.post('/api/alarms/:equipment/:rule/shelve', actionSchema('Shelve an alarm for a while', { duration_minutes: { type: 'number', minimum: 1, maximum: 1440 } }), action('shelve'));
+    api.post('/api/alarms/:equipment/:rule/shelve', actionSchema('Shelve an alarm for a while', { extra: { duration_minutes: { type: 'number', minimum: 1, maximum: 1440 } } }), action('shelve'));
     api.post('/api/alarms/:equipment/:rule/unshelve', actionSchema('Unshelve an alarm'), action('unshelve'));
+    // Out of service hides a hazard until someone returns the alarm: an admin's decision, with the reason.
+    api.post(
+      '/api/alarms/:equipment/:rule/out-of-service',
+      actionSchema('Take an alarm out of service (admin; a comment is required): it ends its open incident and raises nothing until returned to service', { role: 'admin', commentRequired: true }),
+      action('out-of-service'),
+    );
+    api.post('/api/alarms/:equipment/:rule/in-service', actionSchema('Return an alarm to service (admin): its readings are evaluated again, and a condition that still holds raises a new incident', { role: 'admin' }), action('in-service'));
 
     api.get(
       '/api/outbox',

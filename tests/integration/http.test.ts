@@ -94,6 +94,40 @@ describe('HTTP API', () => {
     expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/health', '/ready', '/metrics', '/api/equipment', '/api/equipment/{id}', '/api/alarms/{equipment}/{rule}/acknowledge', '/api/stream', '/api/outbox']));
   });
 
+  it('takes an alarm out of service and back: admin only, a comment required, audited, 409 when it already is', async () => {
+    const { gw, dataDir } = await start();
+    const app = gw.http!.app;
+    const post = (role: keyof typeof TOKENS, action: string, payload: unknown) => app.inject({ method: 'POST', url: `/api/alarms/B-07/pressure-present/${action}`, headers: as(role), payload: payload as object });
+    expect((await post('viewer', 'out-of-service', { comment: 'x' })).statusCode).toBe(403);
+    expect((await post('operator', 'out-of-service', { comment: 'x' })).statusCode).toBe(403);
+    expect((await post('admin', 'out-of-service', {})).statusCode).toBe(400);
+    expect((await post('admin', 'out-of-service', { comment: ' \t' })).statusCode).toBe(400);
+    expect(gw.alarms.active()).toMatchObject([{ state: 'active_unacknowledged' }]);
+    const out = await post('admin', 'out-of-service', { comment: 'gauge replaced' });
+    expect(out.statusCode).toBe(200);
+    // It ends the open incident: nobody can acknowledge an alarm out of service.
+    expect(out.json()).toMatchObject({ events: [{ type: 'out_of_service', state: 'out_of_service', by: 'admin-user', comment: 'gauge replaced' }, { type: 'closed', comment: 'after out_of_service' }] });
+    expect((await post('admin', 'out-of-service', { comment: 'again' })).json()).toEqual({ error: 'B-07/pressure-present is already out of service' });
+    expect((await post('operator', 'acknowledge', {})).statusCode).toBe(409);
+    expect((await post('operator', 'in-service', {})).statusCode).toBe(403);
+    expect((await post('admin', 'in-service', {})).json()).toMatchObject({ events: [{ type: 'in_service', state: 'normal', by: 'admin-user' }] });
+    expect((await post('admin', 'in-service', {})).statusCode).toBe(409);
+    // Its condition still holds: the next poll raises a new incident.
+    await expect.poll(() => gw.alarms.active(), { timeout: 5000 }).toMatchObject([{ state: 'active_unacknowledged' }]);
+
+    const lines = readFileSync(join(dataDir, 'audit.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map(({ who, action, target, outcome, detail }) => ({ who, action, target, outcome, detail }))).toEqual([
+      { who: 'admin-user', action: 'out-of-service', target: 'B-07/pressure-present', outcome: 'done', detail: 'gauge replaced' },
+      { who: 'admin-user', action: 'out-of-service', target: 'B-07/pressure-present', outcome: 'refused: B-07/pressure-present is already out of service', detail: undefined },
+      { who: 'operator-user', action: 'acknowledge', target: 'B-07/pressure-present', outcome: 'refused: B-07/pressure-present is out of service', detail: undefined },
+      { who: 'admin-user', action: 'in-service', target: 'B-07/pressure-present', outcome: 'done', detail: undefined },
+      { who: 'admin-user', action: 'in-service', target: 'B-07/pressure-present', outcome: 'refused: B-07/pressure-present is not out of service', detail: undefined },
+    ]);
+    expect(verifyJournal(join(dataDir, 'audit.jsonl'))).toEqual({ ok: true, entries: 5 });
+    const openapi = (await app.inject({ url: '/api/openapi.json' })).json() as { paths: Record<string, unknown> };
+    expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/api/alarms/{equipment}/{rule}/out-of-service', '/api/alarms/{equipment}/{rule}/in-service']));
+  });
+
   it('limits failed logins per address, and journals every action and failure in a chain that shows tampering', async () => {
     const { gw, dataDir } = await start();
     const app = gw.http!.app;

@@ -11,6 +11,8 @@ const STATES = {
   zh: { active_unacknowledged: '报警中，未确认', active_acknowledged: '报警中，已确认', returned_unacknowledged: '已恢复，未确认', shelved: '已搁置', suppressed: '已抑制', out_of_service: '停用' },
 };
 const LEVELS = ['blue', 'yellow', 'orange', 'red'];
+// Alarms set aside on purpose: listed, but they colour no card, take no banner and cannot be shelved.
+const SET_ASIDE = ['shelved', 'out_of_service'];
 let lang = localStorage.getItem('gw-lang') || (navigator.language.startsWith('zh') ? 'zh' : 'en');
 let token = localStorage.getItem('gw-token') || '';
 const equipment = new Map(); // id -> { info, points: Map(name -> { value, unit, quality, reason, ts }) }
@@ -118,7 +120,7 @@ function render() {
   cards.replaceChildren();
   const now = Date.now();
   for (const [id, eq] of equipment) {
-    const mine = alarms.filter((a) => a.equipment === id && a.state !== 'shelved');
+    const mine = alarms.filter((a) => a.equipment === id && !SET_ASIDE.includes(a.state));
     const card = document.createElement('article');
     card.className = 'card';
     card.dataset.equipment = id;
@@ -186,10 +188,10 @@ function renderAlarms() {
     st.textContent = STATES[lang][a.state] || a.state;
     li.append(text, st);
     if (a.state === 'active_unacknowledged' || a.state === 'returned_unacknowledged') li.append(button(t('ack'), 'ack', () => act(a.key, 'acknowledge', {})));
-    if (a.state !== 'shelved') li.append(button(t('shelve'), 'shelve', () => act(a.key, 'shelve', { duration_minutes: 60 })));
+    if (!SET_ASIDE.includes(a.state)) li.append(button(t('shelve'), 'shelve', () => act(a.key, 'shelve', { duration_minutes: 60 })));
     list.append(li);
   }
-  const top = shown.find((a) => a.state !== 'shelved');
+  const top = shown.find((a) => !SET_ASIDE.includes(a.state));
   const banner = $('banner');
   banner.hidden = !top;
   if (top) {
