@@ -23,6 +23,8 @@ export interface BacktestOptions {
   tickMs?: number;
   /** Time to let pass after the last reading. */
   tailMs?: number;
+  /** The site's chattering settings (`alarms.chattering`); the defaults otherwise. */
+  chattering?: { activations: number; window: number };
 }
 
 /** Deterministic ids (`e1`, `e2`... for events, `i1`... for incidents would need two sequences: one is enough). */
@@ -32,7 +34,8 @@ export function backtest(opts: BacktestOptions): AlarmEvent[] {
   if (readings.length === 0) return [];
   let n = 0;
   const start = Math.min(readings[0]!.ts, actions[0]?.ts ?? Infinity);
-  const engine = new RuleEngine({ site: opts.site, rules: opts.rules, newId: () => `#${++n}`, now: start });
+  const health = opts.chattering ? { chatterActivations: opts.chattering.activations, chatterWindowMs: opts.chattering.window } : undefined;
+  const engine = new RuleEngine({ site: opts.site, rules: opts.rules, newId: () => `#${++n}`, now: start, ...(health ? { health } : {}) });
   const tickMs = opts.tickMs ?? 100;
   const end = Math.max(readings.at(-1)!.ts, actions.at(-1)?.ts ?? 0) + (opts.tailMs ?? 0);
   const out: AlarmEvent[] = [];

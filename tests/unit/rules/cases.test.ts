@@ -24,6 +24,7 @@ describe('rule cases', () => {
       readings: parseReadingsCsv(read('readings.csv')),
       actions: existsSync(join(dir, name, 'actions.csv')) ? parseActionsCsv(read('actions.csv')) : [],
       tailMs: tail,
+      chattering: site.alarms.chattering,
     });
     const expected = read('expected.txt').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
     expect(events.map(formatEvent)).toEqual(expected);
