@@ -1,5 +1,6 @@
 // The contract with the central warning platform (docs/platform-contract.md): bodies, headers and the
-// signature. The platform is built against it; change it only with a new schema version.
+// signature. The platform is built against it: within a schema version only additions a receiver
+// may ignore (a new optional member, a new incident type); anything else needs a new version.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { LEVELS, type AlarmEvent } from '../../rules/types.js';
@@ -9,7 +10,9 @@ export const INCIDENT_SCHEMA = 'gw.incident.v1';
 export const HEARTBEAT_SCHEMA = 'gw.heartbeat.v1';
 export const RESULT_SCHEMA = 'gw.result.v1';
 
-export type IncidentType = 'raised' | 'escalated' | 'acknowledged' | 'shelved' | 'cleared';
+/** Every incident event type, in the order an incident can meet them; `closed` is always its last. */
+export const INCIDENT_TYPES = ['raised', 'escalated', 'acknowledged', 'shelved', 'cleared', 'closed'] as const;
+export type IncidentType = (typeof INCIDENT_TYPES)[number];
 
 export interface IncidentBody {
   schema: typeof INCIDENT_SCHEMA;
@@ -25,7 +28,7 @@ export interface IncidentBody {
   value?: number | boolean | string | null;
   unit?: string;
   occurredAt: string;
-  /** Who acknowledged or shelved, and why. */
+  /** Who acknowledged, shelved or took the alarm out of service, and why; on `closed`, what ended the incident. */
   by?: string;
   comment?: string;
   shelvedUntil?: string;
@@ -71,8 +74,9 @@ export interface EquipmentInfo {
 
 /**
  * The incident event the platform receives for an alarm event, without its seq (the outbox gives
- * it); undefined for events that stay local (alarm health, unshelving). Suppression and out of
- * service end an open incident: the platform sees them as `cleared`.
+ * it); undefined for events that stay local (alarm health, unshelving, return to service).
+ * Suppression and out of service end an open incident: the platform sees them as `cleared`, then
+ * `closed`. Every incident ends with exactly one `closed` (docs/platform-contract.md).
  */
 export function incidentOf(e: AlarmEvent, equipment: EquipmentInfo | undefined, gatewayId: string): Omit<IncidentBody, 'seq'> | undefined {
   const type = CONTRACT_TYPE[e.type];
@@ -108,6 +112,7 @@ const CONTRACT_TYPE: Partial<Record<AlarmEvent['type'], IncidentType>> = {
   acknowledged: 'acknowledged',
   shelved: 'shelved',
   cleared: 'cleared',
+  closed: 'closed',
   suppressed: 'cleared',
   out_of_service: 'cleared',
 };
@@ -145,7 +150,7 @@ export const incidentBodySchema = z.looseObject({
   schema: z.literal(INCIDENT_SCHEMA),
   eventId: id,
   incidentId: id,
-  type: z.enum(['raised', 'escalated', 'acknowledged', 'shelved', 'cleared']),
+  type: z.enum(INCIDENT_TYPES),
   level: z.enum(LEVELS),
   gatewayId: id,
   site: id,
