@@ -21,7 +21,7 @@ import { ROLES, type Role } from '../config/http-schema.js';
 import { AuditJournal, verifyJournal } from './http/audit.js';
 import { userInfo } from 'node:os';
 import { hashToken } from './http/server.js';
-import { createPlatformInbox } from './platform/inbox.js';
+import { createPlatformInbox, summaryOf } from './platform/inbox.js';
 import { Outbox } from './platform/outbox.js';
 import { RESULT_SCHEMA, type IncidentBody, type ResultBody } from './platform/contract.js';
 import { createGateway, createInfluxWriterService } from './runtime.js';
@@ -373,8 +373,7 @@ async function platformInbox(args: string[]): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   await inbox.stop();
-  const s = inbox.stats();
-  process.stdout.write(`${s.accepted} incidents accepted, ${s.duplicates} duplicates, ${s.refused} refused, ${s.gaps} seq gaps\n`);
+  process.stdout.write(`${summaryOf(inbox).join('\n')}\n`);
   return EXIT.ok;
 }
 

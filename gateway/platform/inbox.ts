@@ -1,12 +1,12 @@
 // The reference receiver of the platform contract (`gateway platform-inbox`): verifies signatures
-// (401 when wrong), de-duplicates by Idempotency-Key, reports seq gaps, prints each incident as one
-// readable line and can append them as JSON lines. Platform developers use it to see what they will
-// receive; the demo forwards to it.
+// (401 when wrong), de-duplicates by Idempotency-Key, reports seq gaps, follows every incident until
+// its `closed` and reports those left open, prints each incident as one readable line and can append
+// them as JSON lines. Platform developers use it to see what they will receive; the demo forwards to it.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { checkBody, HEARTBEAT_SCHEMA, RESULT_SCHEMA, verify, type HeartbeatBody, type IncidentBody, type ResultBody } from './contract.js';
+import { checkBody, HEARTBEAT_SCHEMA, RESULT_SCHEMA, verify, type HeartbeatBody, type IncidentBody, type IncidentType, type ResultBody } from './contract.js';
 
 /** Signatures older or newer than this are refused: a captured request cannot be replayed later. */
 const MAX_SKEW_MS = 5 * 60_000;
@@ -14,6 +14,93 @@ const MAX_SKEW_MS = 5 * 60_000;
 const MAX_TRACKED_GAP = 10_000;
 /** Heartbeats kept in memory for stats and tests (one every 30 s: about 8 hours). */
 const MAX_HEARTBEATS = 1000;
+/**
+ * Open incidents followed at once (a few hundred bytes each); events of further incidents are
+ * counted as not followed, never taken as ended. As many ended incidents are remembered, so that an
+ * event arriving after its incident's `closed` is told apart from one that was merely late.
+ */
+export const MAX_TRACKED_INCIDENTS = 100_000;
+
+/** An incident the receiver has seen open and not closed. */
+export interface OpenIncident {
+  gatewayId: string;
+  site: string;
+  equipment: string;
+  rule: string;
+  incidentId: string;
+  level: IncidentBody['level'];
+  /** occurredAt of its first event seen (normally its `raised`). */
+  since: string;
+  /** Its latest event in seq order. */
+  last: IncidentType;
+  lastSeq: number;
+}
+
+export interface IncidentTrackerStats {
+  /** Incidents seen open and not closed yet. */
+  incidentsOpen: number;
+  /** `closed` events taken: incidents over. */
+  incidentsEnded: number;
+  /** Events of incidents not followed because MAX_TRACKED_INCIDENTS were open already. */
+  notFollowed: number;
+  /** Events that came after their incident's `closed` in seq order (a second `closed` too): the sender broke the contract. */
+  afterClosed: number;
+}
+
+export interface IncidentTracker {
+  /** Follows one accepted incident event; returns a line to print when it breaks the contract or the bound is hit. */
+  take(i: IncidentBody): string | undefined;
+  /** The incidents left open, oldest first (by when they were first seen to occur). */
+  open(limit?: number): OpenIncident[];
+  stats(): IncidentTrackerStats;
+}
+
+/** Follows incidents from their first event to their `closed`, in seq order, in bounded memory. */
+export function createIncidentTracker(max = MAX_TRACKED_INCIDENTS): IncidentTracker {
+  const open = new Map<string, OpenIncident>();
+  /** Ended incidents and the seq of their `closed`, oldest forgotten first. */
+  const ended = new Map<string, number>();
+  const counters = { incidentsEnded: 0, notFollowed: 0, afterClosed: 0 };
+  // Ids are free text: a length prefix keeps (gateway, incident) pairs apart.
+  const keyOf = (i: IncidentBody) => `${i.gatewayId.length}:${i.gatewayId}${i.incidentId}`;
+  return {
+    take(i) {
+      const key = keyOf(i);
+      const closedAt = ended.get(key);
+      if (closedAt !== undefined) {
+        // An event older than the closed arrived late (more than one in flight): nothing to do.
+        if (i.seq < closedAt && i.type !== 'closed') return undefined;
+        counters.afterClosed++;
+        return `AFTER CLOSED: ${i.type} seq ${i.seq} of incident ${i.incidentId} (${i.equipment.id}/${i.rule.id}, ${i.gatewayId}), which was closed at seq ${closedAt}`;
+      }
+      const known = open.get(key);
+      if (i.type === 'closed') {
+        open.delete(key);
+        counters.incidentsEnded++;
+        ended.set(key, i.seq);
+        if (ended.size > max) ended.delete(ended.keys().next().value!);
+        // More than one in flight: an event after the closed can arrive before it.
+        if (known && known.lastSeq > i.seq) {
+          counters.afterClosed++;
+          return `AFTER CLOSED: ${known.last} seq ${known.lastSeq} of incident ${i.incidentId} (${i.equipment.id}/${i.rule.id}, ${i.gatewayId}), which was closed at seq ${i.seq}`;
+        }
+        return undefined;
+      }
+      if (known) {
+        if (i.seq > known.lastSeq) Object.assign(known, { last: i.type, lastSeq: i.seq, level: i.level });
+        return undefined;
+      }
+      if (open.size >= max) {
+        counters.notFollowed++;
+        return counters.notFollowed === 1 ? `NOT FOLLOWED: ${max} incidents are open already; events of further incidents are counted, not followed` : undefined;
+      }
+      open.set(key, { gatewayId: i.gatewayId, site: i.site, equipment: i.equipment.id, rule: i.rule.id, incidentId: i.incidentId, level: i.level, since: i.occurredAt, last: i.type, lastSeq: i.seq });
+      return undefined;
+    },
+    open: (limit = Infinity) => [...open.values()].sort((a, b) => Date.parse(a.since) - Date.parse(b.since) || a.lastSeq - b.lastSeq).slice(0, limit),
+    stats: () => ({ incidentsOpen: open.size, ...counters }),
+  };
+}
 
 /**
  * What one client can cost the receiver: bodies are refused (413) once they pass maxBody, even
@@ -34,6 +121,8 @@ export interface InboxOptions {
   tls?: { cert: string; key: string; ca?: string };
   /** Tighter (or looser) bounds than INBOX_LIMITS, for tests. */
   limits?: Partial<typeof INBOX_LIMITS>;
+  /** Open incidents followed at once (MAX_TRACKED_INCIDENTS). */
+  maxTrackedIncidents?: number;
 }
 
 export interface PlatformInbox {
@@ -45,7 +134,9 @@ export interface PlatformInbox {
   readonly heartbeats: HeartbeatBody[];
   /** Lab results accepted, each once, in arrival order. */
   readonly results: ResultBody[];
-  stats(): { accepted: number; duplicates: number; refused: number; gaps: number; skippedLines: number };
+  /** Incidents seen open and not closed, oldest first. */
+  openIncidents(limit?: number): OpenIncident[];
+  stats(): { accepted: number; duplicates: number; refused: number; gaps: number; skippedLines: number } & IncidentTrackerStats;
 }
 
 export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
@@ -58,6 +149,7 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
   const seqs = new Map<string, { top: number; missing: Set<number> }>();
   const counters = { accepted: 0, duplicates: 0, refused: 0, gaps: 0, skippedLines: 0 };
   const limits = { ...INBOX_LIMITS, ...opts.limits };
+  const tracker = createIncidentTracker(opts.maxTrackedIncidents);
   if (opts.out && existsSync(opts.out)) {
     // A line that is not a body (cut short by a crash, edited) is skipped and reported, not fatal.
     const lines = readFileSync(opts.out, 'utf8').split('\n');
@@ -78,6 +170,8 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
       const body = checked.body;
       seen.add(body.schema === RESULT_SCHEMA ? body.resultId : body.eventId);
       track(body);
+      const note = body.schema === RESULT_SCHEMA ? undefined : tracker.take(body);
+      if (note) print(note);
     });
   }
 
@@ -175,8 +269,10 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
     else incidents.push(incident);
     if (opts.out) appendFileSync(opts.out, `${body}\n`);
     const note = track(incident);
+    const broken = incident.schema === RESULT_SCHEMA ? undefined : tracker.take(incident);
     print(incident.schema === RESULT_SCHEMA ? resultLineOf(incident) : lineOf(incident));
     if (note) print(note);
+    if (broken) print(broken);
     res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"accepted"}');
   };
   const tls = opts.tls;
@@ -213,8 +309,23 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
       const a = server.address() as AddressInfo;
       return { host: a.address, port: a.port };
     },
-    stats: () => ({ ...counters }),
+    openIncidents: (limit) => tracker.open(limit),
+    stats: () => ({ ...counters, ...tracker.stats() }),
   };
+}
+
+/** What the receiver says when it stops: its counts, the incidents left open and the oldest of them. */
+export function summaryOf(inbox: Pick<PlatformInbox, 'stats' | 'openIncidents'>, oldest = 10): string[] {
+  const s = inbox.stats();
+  const lines = [
+    `${s.accepted} incidents accepted, ${s.duplicates} duplicates, ${s.refused} refused, ${s.gaps} seq gaps`,
+    `${s.incidentsEnded} incidents ended, ${s.incidentsOpen} left open${s.notFollowed > 0 ? `, ${s.notFollowed} events of incidents not followed (too many open at once)` : ''}${s.afterClosed > 0 ? `, ${s.afterClosed} events after their incident's closed` : ''}`,
+  ];
+  if (s.incidentsOpen === 0) return lines;
+  lines.push(`Left open, oldest first:`);
+  for (const o of inbox.openIncidents(oldest)) lines.push(`  since ${o.since} ${o.level.toUpperCase()} ${o.site}/${o.equipment} ${o.rule} incident ${o.incidentId}, last ${o.last} (seq ${o.lastSeq}, ${o.gatewayId})`);
+  if (s.incidentsOpen > oldest) lines.push(`  and ${s.incidentsOpen - oldest} more`);
+  return lines;
 }
 
 function header(req: http.IncomingMessage, name: string): string | undefined {
@@ -225,7 +336,8 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
 /** One incident as a person reads it. */
 export function lineOf(i: IncidentBody): string {
   const value = i.value === undefined || i.value === null ? '' : ` (${i.point ?? 'value'} = ${String(i.value)}${i.unit ? ` ${i.unit}` : ''})`;
-  const who = i.by ? ` by ${i.by}${i.comment ? `: ${i.comment}` : ''}` : '';
+  // A closed event says what ended the incident in its comment, with nobody's name.
+  const who = i.by ? ` by ${i.by}${i.comment ? `: ${i.comment}` : ''}` : i.comment ? ` (${i.comment})` : '';
   return `${i.occurredAt} ${i.level.toUpperCase()} ${i.type} ${i.site}/${i.equipment.id} ${i.rule.id}: ${i.rule.message}${value}${who} [seq ${i.seq}, ${i.gatewayId}]`;
 }
 

@@ -32,7 +32,7 @@ describe('platform CLI', () => {
     for (const r of running.splice(0)) killGroup(r);
   });
 
-  it('platform-inbox verifies, de-duplicates, reports a seq gap, writes JSON lines and sums up on Ctrl-C', async () => {
+  it('platform-inbox verifies, de-duplicates, reports a seq gap, writes JSON lines and sums up on Ctrl-C with the incidents left open', async () => {
     const port = await freePort();
     const out = join(mkdtempSync(join(tmpdir(), 'gw-inbox-')), 'incidents.jsonl');
     const r = startCommand(process.execPath, ['--import', 'tsx', CLI, 'platform-inbox', '--port', String(port), '--secret', SECRET, '--out', out]);
@@ -53,7 +53,12 @@ describe('platform CLI', () => {
     expect(lines).toContain('2026-11-22T10:00:00.123Z RED raised plant-9/B-07 drum-level-low-low: Drum water level extremely low: -212 mm (drum_level = -212 mm) [seq 1, gw-cli]');
     expect(lines).toContain('GAP: seq 2..3 missing from gw-cli');
     expect(lines.some((l) => l.startsWith('REFUSED 401: X-Gateway-Signature does not match'))).toBe(true);
-    expect(lines.at(-1)).toBe('2 incidents accepted, 1 duplicates, 1 refused, 1 seq gaps');
+    expect(lines.slice(-4)).toEqual([
+      '2 incidents accepted, 1 duplicates, 1 refused, 1 seq gaps',
+      '0 incidents ended, 1 left open',
+      'Left open, oldest first:',
+      '  since 2026-11-22T10:00:00.123Z RED plant-9/B-07 drum-level-low-low incident inc-1, last raised (seq 4, gw-cli)',
+    ]);
     expect(readFileSync(out, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([1, 4]);
   });
 
