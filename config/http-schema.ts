@@ -13,7 +13,7 @@ export const httpSection = z
       .array(
         z.strictObject({
           name: z.string().min(1).meta({ description: 'Who holds the token: it names them in the audit journal.', examples: ['wang.li'] }),
-          role: z.enum(ROLES).meta({ description: '`viewer` reads; `operator` also acknowledges and shelves alarms; `admin` also retries the outbox.', examples: ['operator'] }),
+          role: z.enum(ROLES).meta({ description: '`viewer` reads; `operator` also acknowledges and shelves alarms; `admin` also takes alarms out of service and back, and retries the outbox.', examples: ['operator'] }),
           hash: z
             .string()
             .regex(/^sha256:[0-9a-f]{64}$/, { error: 'expected sha256:<64 hex digits>: the hash `gateway token new` prints, never the token itself' })

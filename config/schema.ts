@@ -175,8 +175,8 @@ const alarmsSection = z
   .strictObject({
     chattering: z
       .strictObject({
-        activations: z.int().min(2).max(1000).default(3).meta({ description: 'An alarm raised (annunciated) this many times within `window` is flagged chattering (ISA-18.2 with EEMUA 191\'s figures: 3 in 60 s). Clears do not count.' }),
-        window: duration.prefault('60s').meta({ description: 'The window the activations are counted in.' }),
+        activations: z.int().min(2).max(1000).default(3).meta({ description: 'An alarm raised (annunciated) this many times within `window` is flagged chattering (ISA-18.2 with EEMUA 191\'s figures: 3 in 60 s). Clears do not count.', examples: [3] }),
+        window: duration.prefault('60s').meta({ description: 'The window the activations are counted in.', 'x-examples': ['60s'] }),
       })
       .prefault({})
       .meta({ description: 'When one alarm is flagged as chattering (an alarm-health event, kept local).' }),

@@ -115,7 +115,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     for (const r of batch) readingsTotal.inc({ equipment: r.equipment, quality: r.quality });
   });
   const alarms = createAlarmService({ config, pipeline, link, topics, log: log.child({ component: 'rules' }), metrics, store: openStore, ...(platform ? { platform: platform.commitPart } : {}) });
-  platform?.countActive(() => alarms.active().length);
+  // Out of service closed its incident at the platform: not an active one there.
+  platform?.countActive(() => alarms.active().filter((a) => a.state !== 'out_of_service').length);
   if (influx) alarms.onEvents((events) => influx.writer.acceptLines(encodeAlarms(events)));
   const results = createResultService({
     config,

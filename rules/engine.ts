@@ -181,7 +181,8 @@ export class RuleEngine {
       if (readers) {
         for (const inst of readers) {
           if (!touched.has(inst)) {
-            this.step(inst, t);
+            // Only a delay can have run out with the value it had (shelve expiry and escalation do not depend on it).
+            if (inst.p.pendingSince !== undefined || inst.p.clearingSince !== undefined) this.step(inst, t);
             touched.add(inst);
           }
           if (inst.samples && inst.spec.condition.kind === 'rate' && inst.spec.condition.point === r.point && good && typeof r.value === 'number') {
@@ -257,7 +258,8 @@ export class RuleEngine {
     } else {
       inst.p.outOfService = false;
       inst.p.pendingSince = undefined;
-      this.emit(inst, 'in_service', now, { by, comment });
+      // Out of service ended the incident it had: back in service belongs to none.
+      this.emit(inst, 'in_service', now, { by, comment, noIncident: true });
       this.step(inst, now);
     }
     return this.flush();
@@ -589,8 +591,11 @@ function pointTime(r: Reading): number {
 
 /** The batch by the readings' own time, oldest first and stably; the batch itself when it already is (a poll). */
 function inTimeOrder(batch: readonly Reading[]): readonly Reading[] {
-  for (let k = 1; k < batch.length; k++) {
-    if (pointTime(batch[k]!) < pointTime(batch[k - 1]!)) return [...batch].sort((a, b) => pointTime(a) - pointTime(b));
+  let last = -Infinity;
+  for (const r of batch) {
+    const t = pointTime(r);
+    if (t < last) return [...batch].sort((a, b) => pointTime(a) - pointTime(b));
+    last = t;
   }
   return batch;
 }
