@@ -23,6 +23,7 @@ import { userInfo } from 'node:os';
 import { hashToken } from './http/server.js';
 import { createPlatformInbox, summaryOf } from './platform/inbox.js';
 import { Outbox } from './platform/outbox.js';
+import { STORE_FILE } from './store.js';
 import { RESULT_SCHEMA, type IncidentBody, type ResultBody } from './platform/contract.js';
 import { createGateway, createInfluxWriterService } from './runtime.js';
 
@@ -324,7 +325,7 @@ function rules(args: string[]): number {
   try {
     const readings = parseReadingsCsv(read(values.input, 'readings'));
     const actions = values.actions ? parseActionsCsv(read(values.actions, 'actions')) : [];
-    const events = backtest({ site: config.gateway.site, rules: ruleSpecsOf(config), readings, actions });
+    const events = backtest({ site: config.gateway.site, rules: ruleSpecsOf(config), readings, actions, chattering: config.alarms.chattering });
     for (const e of events) process.stdout.write(`${values.json ? JSON.stringify(e) : formatEvent(e)}\n`);
     if (!values.json) process.stderr.write(`${readings.length} readings, ${events.length} alarm events\n`);
     return EXIT.ok;
@@ -474,8 +475,10 @@ function outboxCommand(args: string[]): number {
   }
   const config = loadOrReport(values.config ?? join(packageRoot(), 'config', 'demo.yaml'));
   if (!config) return EXIT.invalid;
-  const file = join(resolve(config.gateway.data_dir), 'outbox.db');
-  if (!existsSync(file)) {
+  const dataDir = resolve(config.gateway.data_dir);
+  const file = join(dataDir, STORE_FILE);
+  // A data folder of an earlier gateway (outbox.db) is taken over into the store, as `gateway run` would.
+  if (!existsSync(file) && !existsSync(join(dataDir, 'outbox.db'))) {
     process.stdout.write(`No outbox yet (${file}): nothing was sent to the platform from here.\n`);
     return EXIT.ok;
   }

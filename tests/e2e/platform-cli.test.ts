@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { headersFor, incidentBody } from '../../gateway/platform/contract.js';
 import { Outbox } from '../../gateway/platform/outbox.js';
+import { STORE_FILE } from '../../gateway/store.js';
 import { CLI, gatewaySync, killGroup, startCommand, type Running } from '../helpers/cli.js';
 import { freePort } from '../helpers/processes.js';
 import { writeTestSite } from '../helpers/site.js';
@@ -65,7 +66,7 @@ describe('platform CLI', () => {
   it('outbox list shows pending events and dead letters with the answer; outbox retry puts them back', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-outbox-cli-'));
     const file = writeTestSite({ dataDir });
-    const outbox = new Outbox(join(dataDir, 'outbox.db'));
+    const outbox = new Outbox(join(dataDir, STORE_FILE));
     outbox.add([incident(1), incident(2)]);
     outbox.dead(1, '400 {"error":"unknown equipment"}');
     outbox.close();
