@@ -53,7 +53,7 @@ export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment
       }
       for (const [equipment, readings] of groupByEquipment(batch)) {
         const ordered = inTimeOrder(readings);
-        for (const message of telemetryOf(ordered)) link.publishTelemetry(equipment, message);
+        for (const message of messagesOf(ordered)) link.publishTelemetry(equipment, message);
         let points = known.get(equipment);
         if (!points) known.set(equipment, (points = knownPoints()));
         let ts = 0;
@@ -98,8 +98,11 @@ export function pointTime(r: Reading): number {
 
 /** The readings by their own time, oldest first and stably; the same array when they already are (a poll). */
 function inTimeOrder(readings: readonly Reading[]): readonly Reading[] {
-  for (let k = 1; k < readings.length; k++) {
-    if (pointTime(readings[k]!) < pointTime(readings[k - 1]!)) return [...readings].sort((a, b) => pointTime(a) - pointTime(b));
+  let last = -Infinity;
+  for (const r of readings) {
+    const t = pointTime(r);
+    if (t < last) return [...readings].sort((a, b) => pointTime(a) - pointTime(b));
+    last = t;
   }
   return readings;
 }
@@ -111,7 +114,10 @@ function inTimeOrder(readings: readonly Reading[]): readonly Reading[] {
  * received the newest reading, as it always was; `times` has each point whose own time is not that.
  */
 export function telemetryOf(readings: readonly Reading[]): TelemetryMessage[] {
-  const ordered = inTimeOrder(readings);
+  return messagesOf(inTimeOrder(readings));
+}
+
+function messagesOf(ordered: readonly Reading[]): TelemetryMessage[] {
   let ts = 0;
   for (const r of ordered) if (r.ts > ts) ts = r.ts;
   const messages: TelemetryMessage[] = [];
@@ -140,7 +146,9 @@ export interface KnownPoints {
 export const knownPoints = (): KnownPoints => ({ quality: new Map(), notGood: new Map(), bad: 0 });
 
 export function noteQuality(known: KnownPoints, r: Reading): void {
-  if (known.quality.get(r.point) === 'bad') known.bad--;
+  const before = known.quality.get(r.point);
+  if (before === 'good' && r.quality === 'good') return;
+  if (before === 'bad') known.bad--;
   if (r.quality === 'bad') known.bad++;
   known.quality.set(r.point, r.quality);
   if (r.quality === 'good') known.notGood.delete(r.point);
