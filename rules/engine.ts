@@ -155,12 +155,13 @@ export class RuleEngine {
    * had. Stale-data rules go by when data was received: they are evaluated after the whole batch.
    */
   ingest(batch: readonly Reading[]): AlarmEvent[] {
-    const ordered = inTimeOrder(batch);
+    const timeOf = batchClock(batch);
+    const ordered = inTimeOrder(batch, timeOf);
     const touched = new Set<Instance>();
     /** Values applied since the rules were last evaluated: a point met again evaluates them first. */
     const fresh = new Set<PointValue>();
     let stale: Set<Instance> | undefined;
-    let at = ordered.length > 0 ? pointTime(ordered[0]!) : 0;
+    let at = ordered.length > 0 ? timeOf(ordered[0]!) : 0;
     let received = 0;
     const evaluateTouched = () => {
       for (const inst of touched) this.evaluate(inst, at);
@@ -168,7 +169,7 @@ export class RuleEngine {
       fresh.clear();
     };
     for (const r of ordered) {
-      const t = pointTime(r);
+      const t = timeOf(r);
       let eq = this.values.get(r.equipment);
       if (!eq) this.values.set(r.equipment, (eq = new Map()));
       const before = eq.get(r.point);
@@ -579,22 +580,36 @@ function round(v: number | undefined): number | undefined {
 export type { Level };
 
 /**
- * When a reading's value held: its source time (device or OPC UA server) when it has one, else when
- * the gateway received it. A source time after the receive time is a source clock running ahead of
- * the gateway's: it is clamped to the receive time, so no rule runs ahead of the clock; 0 or less
- * (OPC UA's "no time") counts as none. The pipeline times telemetry the same way (pointTime there).
+ * A batch whose freshest source time is older than its receive time by more than this is not late:
+ * its source clock runs behind the gateway's (or its values are old ones read again).
  */
-function pointTime(r: Reading): number {
-  const s = r.sourceTs;
-  return s !== undefined && s > 0 && s <= r.ts ? s : r.ts;
+export const SOURCE_LAG_TOLERANCE_MS = 5000;
+
+/**
+ * When each reading's value held, on the gateway's clock. A reading's own time is its source time
+ * (device or OPC UA server); one without (0 or less is OPC UA's "no time") is timed when received.
+ * Delays, escalation and stale data are timed by tick() on the gateway's clock, so a source clock
+ * that is off cannot be taken as it is: a minute behind would make every on-delay run out at the next
+ * tick, ahead would run rules ahead of the clock. So when the freshest source time of the batch (the
+ * one received soonest after it) is ahead of its receive time, or behind it by more than
+ * SOURCE_LAG_TOLERANCE_MS, the batch's source times are moved together until it falls on its receive
+ * time: they keep their order and spacing (what finds a spike and times a delay inside the batch),
+ * and no reading is later than when it was received.
+ */
+function batchClock(batch: readonly Reading[]): (r: Reading) => number {
+  let lag = Infinity;
+  for (const r of batch) if (r.sourceTs !== undefined && r.sourceTs > 0) lag = Math.min(lag, r.ts - r.sourceTs);
+  if (lag === Infinity) return (r) => r.ts;
+  const shift = lag >= 0 && lag <= SOURCE_LAG_TOLERANCE_MS ? 0 : lag;
+  return (r) => (r.sourceTs !== undefined && r.sourceTs > 0 ? r.sourceTs + shift : r.ts);
 }
 
 /** The batch by the readings' own time, oldest first and stably; the batch itself when it already is (a poll). */
-function inTimeOrder(batch: readonly Reading[]): readonly Reading[] {
+function inTimeOrder(batch: readonly Reading[], timeOf: (r: Reading) => number): readonly Reading[] {
   let last = -Infinity;
   for (const r of batch) {
-    const t = pointTime(r);
-    if (t < last) return [...batch].sort((a, b) => pointTime(a) - pointTime(b));
+    const t = timeOf(r);
+    if (t < last) return [...batch].sort((a, b) => timeOf(a) - timeOf(b));
     last = t;
   }
   return batch;

@@ -60,6 +60,22 @@ describe('rule engine: every value of a batch, at its own time', () => {
     expect(brief(none.ingest([level(-250, 3000, 0)]))).toEqual([['raised', 3000, -250]]);
   });
 
+  it('a source clock running behind the gateway\'s neither cuts a delay short nor escalates at once: the batch is moved onto the gateway\'s clock', () => {
+    const behind = 60_000;
+    const engine = new RuleEngine({ site: 's', rules: [rule({ onDelayMs: 10_000, offDelayMs: 10_000, escalateAfterMs: 300_000 })], now: 0 });
+    // A 1 s dip, stamped a minute behind: not 10 s of condition, whatever the stamps say.
+    expect(engine.ingest([level(-250, 100_000, 100_000 - behind)])).toEqual([]);
+    expect(engine.tick(100_250)).toEqual([]);
+    expect(engine.ingest([level(-100, 101_000, 101_000 - behind)])).toEqual([]);
+    expect(engine.tick(112_000)).toEqual([]);
+    // A real one: raised 10 s after it began on the gateway's clock, and not escalated one tick later.
+    expect(engine.ingest([level(-250, 200_000, 200_000 - behind), level(-260, 200_000, 200_500 - behind)])).toEqual([]);
+    expect(engine.tick(209_000)).toEqual([]);
+    expect(brief(engine.tick(210_000))).toEqual([['raised', 209_500, -260]]);
+    expect(engine.tick(210_250)).toEqual([]);
+    // Inside the batch the spacing holds: 500 ms between the two values, the later one on the receive time.
+  });
+
   it('evaluates the values of one time together: a rule over two points never sees one new and one old', () => {
     const engine = new RuleEngine({ site: 's', rules: [rule({ condition: { kind: 'expression', expr: compile('a > b', names) } })], now: 0 });
     const at = (point: string, value: number, ts: number, sourceTs: number): Reading => ({ equipment: 'B-1', point, value, quality: 'good', ts, sourceTs });
