@@ -131,8 +131,12 @@ export class ResultTrigger {
       this.stats.resets++;
       series++;
       log.warn({ equipment, from: last, to: value, series }, 'Result counter went back: the analyzer reset it; counting a new series');
-      this.save({ series, last: value });
-      if (value === 0) return true;
+      // Nothing to take at 0; otherwise the new series is kept only with the result it counts, so a
+      // capture that fails is tried again at the next reading instead of seen as taken.
+      if (value === 0) {
+        this.save({ series, last: 0 });
+        return true;
+      }
     } else if (value === 0) {
       // Nothing measured yet.
       this.save({ ...state, last: 0 });

@@ -78,6 +78,20 @@ describe('result trigger', () => {
     expect(a.trigger.pendingSave).toBe(false);
   });
 
+  it('a counter reset to a value other than 0 whose capture fails is taken at the next reading, not skipped', async () => {
+    const store = counters({ 'lab-results/AN-1': { series: 0, last: 3 } });
+    const a = analyzer(store);
+    a.trigger.init();
+    a.show({ sampleId: 'S-4', values: new Map([['GLU', 4.4]]), trigger: 1 });
+    store.full = true;
+    await a.trigger.onValue(1);
+    expect(a.captured).toEqual([]);
+    store.full = false;
+    await a.trigger.onValue(1);
+    expect(a.captured.map((r) => r.sampleId)).toEqual(['S-4']);
+    expect(store.data.get('lab-results/AN-1')).toEqual({ series: 1, last: 1 });
+  });
+
   it('refuses a counter state that does not read instead of starting over', () => {
     const a = analyzer(counters({ 'lab-results/AN-1': { series: 'two', last: 3 } }));
     expect(() => a.trigger.init()).toThrow(/result counter state of AN-1 .* does not read/);
