@@ -22,7 +22,7 @@ export const platformSection = z
   })
   .refine((p) => (p.cert === undefined) === (p.key === undefined), { error: 'cert and key go together', path: ['cert'] })
   .optional()
-  .meta({ description: 'The central warning platform: every incident event is committed to a durable outbox (`<data_dir>/outbox.db`) and POSTed, signed, in seq order, until the platform answers 2xx.' });
+  .meta({ description: 'The central warning platform: every incident event is committed to a durable outbox (in `<data_dir>/gateway.db`) and POSTed, signed, in seq order, until the platform answers 2xx.' });
 
 export type PlatformSection = NonNullable<z.output<typeof platformSection>>;
 

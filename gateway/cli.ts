@@ -477,12 +477,24 @@ function outboxCommand(args: string[]): number {
   if (!config) return EXIT.invalid;
   const dataDir = resolve(config.gateway.data_dir);
   const file = join(dataDir, STORE_FILE);
-  // A data folder of an earlier gateway (outbox.db) is taken over into the store, as `gateway run` would.
-  if (!existsSync(file) && !existsSync(join(dataDir, 'outbox.db'))) {
+  if (!existsSync(file)) {
+    // The data folder of an earlier version: `gateway run` takes it over, never this command (the
+    // gateway that wrote it may still be running).
+    if (existsSync(join(dataDir, 'outbox.db'))) {
+      process.stderr.write(`${dataDir} holds the outbox.db of an earlier gateway version: start this version's \`gateway run\` once to take it over into ${STORE_FILE}, then try again.\n`);
+      return EXIT.failure;
+    }
     process.stdout.write(`No outbox yet (${file}): nothing was sent to the platform from here.\n`);
     return EXIT.ok;
   }
-  const outbox = new Outbox(file);
+  let outbox: Outbox;
+  try {
+    outbox = new Outbox(file);
+  } catch (err) {
+    if (!(err instanceof GatewayError)) throw err;
+    process.stderr.write(`${err.message} (${err.code})\n`);
+    return EXIT.failure;
+  }
   try {
     if (sub === 'retry') {
       const seq = values.seq === undefined ? undefined : Number(values.seq);

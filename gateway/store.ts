@@ -57,8 +57,8 @@ const MIGRATIONS: Array<{ attach?: (m: MigrationContext) => void; run: (m: Migra
     },
     run: (m) => {
       m.db.exec(TABLES_V1);
-      if (attached(m.db, 'old_alarms')) takeOverAlarms(m);
-      if (attached(m.db, 'old_outbox')) takeOverOutbox(m);
+      if (attached(m.db, 'old_alarms')) legacy(m, 'alarms.db', () => takeOverAlarms(m));
+      if (attached(m.db, 'old_outbox')) legacy(m, 'outbox.db', () => takeOverOutbox(m));
       takeOverCounters(m);
     },
   },
@@ -163,8 +163,28 @@ function attachedAliases(db: Database.Database): string[] {
 function attach(m: MigrationContext, name: string, alias: string): void {
   const file = join(m.dir, name);
   if (!existsSync(file) || resolve(file) === resolve(m.file)) return;
-  m.db.prepare(`ATTACH DATABASE ? AS ${alias}`).run(file);
+  legacy(m, name, () => {
+    m.db.prepare(`ATTACH DATABASE ? AS ${alias}`).run(file);
+    // Reading it now: a file that is not SQLite fails here, with its own name.
+    m.db.prepare(`SELECT count(*) FROM ${alias}.sqlite_master`).get();
+  });
   m.taken.push(file);
+}
+
+/** Runs a step on a file of an earlier layout; its failure names that file and what to do with it. */
+function legacy(m: MigrationContext, name: string, step: () => void): void {
+  try {
+    step();
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    const file = join(m.dir, name);
+    const what = name === 'outbox.db' ? 'the incidents and lab results it holds are then not sent, and result ids in it may be taken again' : 'the alarms in it are then raised again as new incidents';
+    throw new GatewayError(
+      'GW_ERR_STORE',
+      `${file}: this file of an earlier gateway version cannot be taken over into ${STORE_FILE} (${(err as Error).message}). Nothing was changed. Restore it from a backup, or move it aside to start without it (${what}).`,
+      { cause: err },
+    );
+  }
 }
 
 function attached(db: Database.Database, alias: string): boolean {
@@ -190,7 +210,8 @@ function takeOverOutbox(m: MigrationContext): void {
     m.db.exec(`INSERT INTO event (seq, event_id, incident, state, attempts, answer, created_at, updated_at, posted, uplink_pending)
       SELECT seq, event_id, incident, state, attempts, answer, created_at, updated_at, ${posted}, ${uplink} FROM old_outbox.event`);
     // The next seq continues from the last one given, also when that event has been delivered and deleted.
-    const last = m.db.prepare("SELECT seq FROM old_outbox.sqlite_sequence WHERE name = 'event'").get() as { seq: number } | undefined;
+    const sequence = m.db.prepare("SELECT 1 FROM old_outbox.sqlite_master WHERE name = 'sqlite_sequence'").get() !== undefined;
+    const last = sequence ? (m.db.prepare("SELECT seq FROM old_outbox.sqlite_sequence WHERE name = 'event'").get() as { seq: number } | undefined) : undefined;
     if (last) {
       m.db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'event'").run(last.seq);
       m.db.prepare("INSERT INTO sqlite_sequence (name, seq) SELECT 'event', ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'event')").run(last.seq);
@@ -208,10 +229,17 @@ function takeOverCounters(m: MigrationContext): void {
     let state: unknown;
     try {
       state = JSON.parse(readFileSync(file, 'utf8'));
+      if (!isCounterState(state)) throw new Error(`expected {"series": n, "last": counter}, got ${JSON.stringify(state).slice(0, 100)}`);
     } catch (err) {
       throw new GatewayError('GW_ERR_STORE', `${file}: the result counter of an earlier gateway does not read (${(err as Error).message}); without it new results could reuse old ids and be discarded as duplicates. Fix the file (it holds {"series": n, "last": counter}), or delete it if the instrument's results may start a new series.`);
     }
     insert.run(`lab-results/${basename(f, '.json').slice('lab-results-'.length)}`, JSON.stringify(state));
     m.taken.push(file);
   }
+}
+
+function isCounterState(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const { series, last } = v as Record<string, unknown>;
+  return Number.isSafeInteger(series) && (series as number) >= 0 && (last === undefined || typeof last === 'boolean' || Number.isSafeInteger(last));
 }

@@ -102,6 +102,34 @@ describe('gateway store', () => {
     db.close();
   });
 
+  it('names the earlier file it cannot take over, and what to do with it; nothing is changed', () => {
+    const notSqlite = folder();
+    writeFileSync(join(notSqlite, 'outbox.db'), 'not SQLite at all'.repeat(100));
+    expect(() => new GatewayStore(join(notSqlite, STORE_FILE))).toThrow(/outbox\.db: this file of an earlier gateway version cannot be taken over .*move it aside/);
+    expect(existsSync(join(notSqlite, 'outbox.db'))).toBe(true);
+
+    const odd = folder();
+    const db = new Database(join(odd, 'alarms.db'));
+    db.exec('CREATE TABLE alarm (name TEXT)');
+    db.close();
+    expect(() => new GatewayStore(join(odd, STORE_FILE))).toThrow(/alarms\.db: .*cannot be taken over .*raised again/);
+
+    const shape = folder();
+    writeFileSync(join(shape, 'lab-results-AN-1.json'), JSON.stringify({ series: '2', last: 41 }));
+    expect(() => new GatewayStore(join(shape, STORE_FILE))).toThrow(/lab-results-AN-1\.json: the result counter .*\(expected/);
+  });
+
+  it('takes over an outbox without a sequence table, continuing after its highest seq', () => {
+    const dir = folder();
+    const old = new Database(join(dir, 'outbox.db'));
+    old.exec("CREATE TABLE event (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, incident TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, answer TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)");
+    old.prepare('INSERT INTO event (seq, event_id, incident, created_at, updated_at) VALUES (7, ?, ?, 1, 1)').run('e7', incident(7));
+    old.close();
+    const store = new GatewayStore(join(dir, STORE_FILE));
+    expect(new Outbox(store).add([JSON.parse(incident(8))])).toEqual([8]);
+    store.close();
+  });
+
   it('refuses a file that is not a database, a row that does not read, and a newer schema', () => {
     const dir = folder();
     writeFileSync(join(dir, STORE_FILE), 'this is not SQLite'.repeat(100));
