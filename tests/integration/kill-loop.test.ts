@@ -12,7 +12,7 @@ import { incidentOf } from '../../gateway/platform/contract.js';
 import { createPlatformInbox } from '../../gateway/platform/inbox.js';
 import type { AlarmEvent } from '../../rules/types.js';
 import { CLI, ROOT } from '../helpers/cli.js';
-import { subscribe } from '../helpers/mqtt.js';
+import { retained, subscribe } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/processes.js';
 import { BOILER_POINTS } from '../helpers/site.js';
 
@@ -85,12 +85,26 @@ describe('kill -9 at random instants', () => {
       child!.kill('SIGKILL');
       await exited;
     };
-    // Instants spread from before the store is open to well after the first deliveries.
+    // Every other kill hits a start (any instant of its first seconds); the others come at a random
+    // instant after that run published its first alarm event, among commits and deliveries.
+    const seed = Date.now() % 100_000;
+    let state = seed;
+    const random = () => ((state = (state * 48_271) % 2_147_483_647) / 2_147_483_647);
+    console.log(`kill-loop seed ${seed}`);
+    let busyRuns = 0;
     for (let k = 0; k < KILLS; k++) {
       run();
-      await sleep(300 + Math.random() * 4500);
+      if (k % 2 === 0) {
+        await sleep(300 + random() * 3000);
+      } else {
+        const seen = published.messages.length;
+        await until(`run ${k} to publish an alarm event`, () => published.messages.length > seen, 30_000);
+        busyRuns++;
+        await sleep(random() * 2000);
+      }
       await kill();
     }
+    expect(busyRuns).toBe(KILLS / 2);
     run();
     // The last run goes on until it has published and captured more, then everything must arrive.
     const before = { events: published.messages.length, results: analyzer.sent.length };
@@ -102,6 +116,19 @@ describe('kill -9 at random instants', () => {
     const resultKey = (r: { sampleId: string; analyte: string }) => `${r.sampleId}/${r.analyte}`;
     await until('every published incident event at the platform', () => [...expectedIncidents()].every((id) => arrived().has(id)), 60_000);
     await until('every acknowledged lab result at the platform', () => analyzer.sent.every((r) => inbox.results.some((x) => resultKey(x) === resultKey(r))), 60_000);
+    // Nothing left open that is not: the platform's open incidents are the gateway's active alarms.
+    const activeIncidents = async () => {
+      const text = await retained(mosquitto.url, `gw/${site}/alarms/active`);
+      const list = text ? (JSON.parse(text) as { alarms: Array<{ incidentId: string; state: string }> }).alarms : [];
+      return list.filter((a) => a.state !== 'out_of_service').map((a) => a.incidentId).sort();
+    };
+    const openAtPlatform = () => inbox.openIncidents(100_000).map((i) => i.incidentId).sort();
+    let agreed = false;
+    for (let k = 0; k < 100 && !agreed; k++) {
+      agreed = JSON.stringify(await activeIncidents()) === JSON.stringify(openAtPlatform());
+      if (!agreed) await sleep(100);
+    }
+    if (!agreed) expect(openAtPlatform()).toEqual(await activeIncidents());
     await kill();
 
     expect(expectedIncidents().size).toBeGreaterThan(KILLS);
