@@ -17,8 +17,11 @@ import type { Pipeline } from '../pipeline.js';
 import type { GatewayStore } from '../store.js';
 
 const TICK_MS = 250;
-/** While the store cannot write, a commit is tried again this often. */
-const RETRY_MS = 1000;
+/**
+ * While the store cannot write, a commit is tried again after 1 s, then twice as long each time up to
+ * 30 s: each try is one transaction of everything held (up to 10,000 events, a few hundred ms).
+ */
+const RETRY_MS = { first: 1000, max: 30_000 };
 /** Events held in memory while the store cannot write; beyond this the oldest are dropped, counted. */
 export const MAX_UNCOMMITTED_EVENTS = 10_000;
 
@@ -83,7 +86,7 @@ export function createAlarmService(opts: {
   // What the engine changed and the store has not taken yet: the latest state per alarm, events in order.
   const unsavedStates = new Map<string, PersistedAlarm | null>();
   const uncommitted: AlarmEvent[] = [];
-  const store = { writable: true, error: undefined as string | undefined, droppedEvents: 0, lastTry: 0 };
+  const store = { writable: true, error: undefined as string | undefined, droppedEvents: 0, lastTry: 0, retryMs: RETRY_MS.first };
   const failedLog = rateLimited(60_000);
   const eventCounter = new Counter({ name: 'gateway_alarm_events_total', help: 'Alarm events, by type and level', labelNames: ['type', 'level'], registers: [opts.metrics] });
   new Gauge({
@@ -126,6 +129,7 @@ export function createAlarmService(opts: {
     } catch (err) {
       const error = (err as Error).message;
       if (store.writable) link.setGatewayHealth(`store not writable: ${error}`);
+      else store.retryMs = Math.min(store.retryMs * 2, RETRY_MS.max);
       store.writable = false;
       store.error = error;
       failedLog((notLogged) =>
@@ -139,6 +143,7 @@ export function createAlarmService(opts: {
     if (!store.writable) {
       store.writable = true;
       store.error = undefined;
+      store.retryMs = RETRY_MS.first;
       link.setGatewayHealth(undefined);
       log.info({ events, droppedEvents: store.droppedEvents }, 'The store writes again: the alarm events held meanwhile are committed');
     }
@@ -155,8 +160,8 @@ export function createAlarmService(opts: {
       uncommitted.splice(0, drop);
       store.droppedEvents += drop;
     }
-    // While the store fails, a commit is tried once a second (from the tick), not at every batch.
-    if (store.writable || Date.now() - store.lastTry >= RETRY_MS) commit();
+    // While the store fails, a commit is tried from the tick with backoff, not at every batch.
+    if (store.writable || Date.now() - store.lastTry >= store.retryMs) commit();
   };
 
   const deliver = (events: readonly AlarmEvent[]) => {

@@ -120,7 +120,7 @@ describe('a full disk', () => {
     // Space is back.
     if (filler) rmSync(filler);
     else gw.store()!.db.pragma('max_page_count = 1073741823');
-    await until('the store to write again', () => gw.alarms.storeStats().writable, 10_000);
+    await until('the store to write again', () => gw.alarms.storeStats().writable, 40_000); // retries back off: 1, 2, 4, 8 s...
     await until('the gateway status to say online', () => lastStatus().state === 'online');
     expect(gw.alarms.storeStats().uncommittedEvents).toBe(0);
     await gw.stop();
