@@ -12,6 +12,7 @@ import { createAlarmService } from '../../../../gateway/alarms/service.js';
 import type { MqttLink } from '../../../../gateway/mqtt/link.js';
 import { topicsFor } from '../../../../gateway/mqtt/topics.js';
 import type { Pipeline } from '../../../../gateway/pipeline.js';
+import { incidentOf } from '../../../../gateway/platform/contract.js';
 import { Outbox } from '../../../../gateway/platform/outbox.js';
 import { GatewayStore, STORE_FILE } from '../../../../gateway/store.js';
 import type { AlarmEvent } from '../../../../rules/types.js';
@@ -42,7 +43,7 @@ describe('alarm service over a store that cannot write', () => {
       log,
       metrics: new Registry(),
       store: () => store,
-      platform: () => ({ add: (events) => void outbox.add(events.flatMap((e) => (e.type === 'raised' || e.type === 'cleared' ? [{ ...e, schema: 'gw.incident.v1' as const, gatewayId: 'g', equipment: { id: e.equipment, category: 'boiler' }, rule: { id: e.rule, message: e.message }, occurredAt: new Date(e.ts).toISOString(), type: e.type }] : []))), notify: () => {} }),
+      platform: () => ({ add: (events) => void outbox.add(events.flatMap((e) => incidentOf(e, undefined, 'gw-test') ?? [])), notify: () => {} }),
       maxUncommittedEvents: 5,
     });
     await service.start();
