@@ -16,8 +16,9 @@ describe('gateway rules test', () => {
       '5000 raised B-1/overpressure orange active_unacknowledged: Steam pressure high: 1.6 MPa',
       '11000 cleared B-1/overpressure orange returned_unacknowledged: Steam pressure high: 1.6 MPa',
       '12500 acknowledged B-1/overpressure orange normal by li: Steam pressure high: 1.6 MPa',
+      '12500 closed B-1/overpressure orange normal: Steam pressure high: 1.6 MPa',
     ]);
-    expect(r.stderr).toContain('13 readings, 3 alarm events');
+    expect(r.stderr).toContain('13 readings, 4 alarm events');
   });
 
   it('tries a limit change: with the limit raised the same readings raise nothing', () => {
