@@ -5,20 +5,10 @@ import type { Reading } from '../../../drivers/types.js';
 import { compile } from '../../../rules/expression.js';
 import { RuleEngine } from '../../../rules/engine.js';
 import type { RuleSpec } from '../../../rules/types.js';
+import { lowLevelRule, pointNames } from '../../helpers/rules.js';
 
-const names = { isPoint: (n: string) => ['level', 'a', 'b'].includes(n), constant: () => undefined, describe: () => '' };
-const rule = (o: Partial<RuleSpec> = {}): RuleSpec => ({
-  id: 'low',
-  equipment: 'B-1',
-  level: 'red',
-  message: 'Level low: {value}',
-  condition: { kind: 'expression', expr: compile('level <= -200', names) },
-  onDelayMs: 0,
-  offDelayMs: 0,
-  deadband: 0,
-  latch: false,
-  ...o,
-});
+const names = pointNames('level', 'a', 'b');
+const rule = (o: Partial<RuleSpec> = {}): RuleSpec => lowLevelRule(names, o);
 /** A value of `level` received at `ts`, with the source's own time when given. */
 const level = (value: number, ts: number, sourceTs?: number): Reading => ({ equipment: 'B-1', point: 'level', value, quality: 'good', ts, ...(sourceTs !== undefined ? { sourceTs } : {}) });
 const brief = (events: ReturnType<RuleEngine['ingest']>) => events.map((e) => [e.type, e.ts, e.value]);

@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Reading } from '../../../drivers/types.js';
-import { compile } from '../../../rules/expression.js';
 import { RuleEngine, RuleActionError } from '../../../rules/engine.js';
 import type { AlarmStore, PersistedAlarm, RuleSpec } from '../../../rules/types.js';
+import { lowLevelRule, pointNames } from '../../helpers/rules.js';
 
-const names = { isPoint: (n: string) => n === 'level', constant: () => undefined, describe: () => 'level' };
-const rule = (o: Partial<RuleSpec> = {}): RuleSpec => ({
-  id: 'low',
-  equipment: 'B-1',
-  level: 'red',
-  message: 'Level low: {value}',
-  condition: { kind: 'expression', expr: compile('level <= -200', names) },
-  onDelayMs: 0,
-  offDelayMs: 0,
-  deadband: 0,
-  latch: false,
-  ...o,
-});
+const names = pointNames('level');
+const rule = (o: Partial<RuleSpec> = {}): RuleSpec => lowLevelRule(names, o);
 const level = (ts: number, value: number | null, quality: Reading['quality'] = 'good'): Reading[] => [{ equipment: 'B-1', point: 'level', value, quality, ts }];
 
 /** What the gateway keeps in SQLite, kept in a Map here: a copy of what each commit took, as a disk would. */

@@ -9,21 +9,11 @@ import { checkBody, INCIDENT_TYPES, incidentOf, type IncidentBody } from '../../
 import { RuleEngine } from '../../../../rules/engine.js';
 import { compile } from '../../../../rules/expression.js';
 import type { AlarmEvent, AlarmStore, PersistedAlarm, RuleSpec } from '../../../../rules/types.js';
+import { lowLevelRule, pointNames } from '../../../helpers/rules.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..', '..');
-const names = { isPoint: (n: string): boolean => n === 'level' || n === 'idle', constant: () => undefined, describe: () => 'level, idle' };
-const rule = (o: Partial<RuleSpec> = {}): RuleSpec => ({
-  id: 'low',
-  equipment: 'B-1',
-  level: 'red',
-  message: 'Level low: {value}',
-  condition: { kind: 'expression', expr: compile('level <= -200', names) },
-  onDelayMs: 0,
-  offDelayMs: 0,
-  deadband: 0,
-  latch: false,
-  ...o,
-});
+const names = pointNames('level', 'idle');
+const rule = (o: Partial<RuleSpec> = {}): RuleSpec => lowLevelRule(names, o);
 const level = (ts: number, value: number): Reading[] => [{ equipment: 'B-1', point: 'level', value, quality: 'good', ts }];
 const idle = (ts: number, value: boolean): Reading[] => [{ equipment: 'B-1', point: 'idle', value, quality: 'good', ts }];
 const KEY = 'B-1/low';
