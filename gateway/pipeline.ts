@@ -1,6 +1,7 @@
 // Readings from the drivers go through here: checked, turned into the telemetry and status messages
 // of the MQTT contract, and handed to in-process listeners (the rule engine) before any network I/O.
 import type { Quality, Reading } from '../drivers/types.js';
+import { inTimeOrder, pointTime } from '../drivers/common/reading-time.js';
 import type { Logger } from './log.js';
 import type { MqttLink } from './mqtt/link.js';
 import type { StatusMessage, TelemetryMessage, Topics } from './mqtt/topics.js';
@@ -83,28 +84,6 @@ function groupByEquipment(batch: readonly Reading[]): Map<string, Reading[]> {
     else groups.set(r.equipment, [r]);
   }
   return groups;
-}
-
-/**
- * When a reading's value held: its source time (device or OPC UA server) when it has one, else when
- * the gateway received it. A source time after the receive time is a source clock running ahead of
- * the gateway's: it is clamped to the receive time, so nothing is published or stored in the future;
- * 0 or less (OPC UA's "no time") counts as none. The rule engine times readings the same way.
- */
-export function pointTime(r: Reading): number {
-  const s = r.sourceTs;
-  return s !== undefined && s > 0 && s <= r.ts ? s : r.ts;
-}
-
-/** The readings by their own time, oldest first and stably; the same array when they already are (a poll). */
-function inTimeOrder(readings: readonly Reading[]): readonly Reading[] {
-  let last = -Infinity;
-  for (const r of readings) {
-    const t = pointTime(r);
-    if (t < last) return [...readings].sort((a, b) => pointTime(a) - pointTime(b));
-    last = t;
-  }
-  return readings;
 }
 
 /**

@@ -4,6 +4,7 @@
 // states that changed are taken with takeChanges(), to be committed with the events they caused.
 import { randomUUID } from 'node:crypto';
 import type { Reading } from '../drivers/types.js';
+import { inTimeOrder } from '../drivers/common/reading-time.js';
 import type { Scope, Value } from './expression.js';
 import { LEVELS, type ActiveAlarm, type AlarmEvent, type AlarmEventType, type AlarmState, type AlarmStore, type Level, type PersistedAlarm, type RuleSpec } from './types.js';
 
@@ -604,16 +605,6 @@ function batchClock(batch: readonly Reading[]): (r: Reading) => number {
   return (r) => (r.sourceTs !== undefined && r.sourceTs > 0 ? r.sourceTs + shift : r.ts);
 }
 
-/** The batch by the readings' own time, oldest first and stably; the batch itself when it already is (a poll). */
-function inTimeOrder(batch: readonly Reading[], timeOf: (r: Reading) => number): readonly Reading[] {
-  let last = -Infinity;
-  for (const r of batch) {
-    const t = timeOf(r);
-    if (t < last) return [...batch].sort((a, b) => timeOf(a) - timeOf(b));
-    last = t;
-  }
-  return batch;
-}
 
 /**
  * A rate sample in time order (almost always at the end); a later value of the same instant replaces
