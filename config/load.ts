@@ -17,7 +17,13 @@ type Env = Record<string, string | undefined>;
 
 export function formatPath(path: Path): string {
   let out = '';
-  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out ? `.${seg}` : seg;
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    // A key that is not a plain name (a mistyped flow mapping can make one of many lines) is quoted,
+    // so the report stays one `path: message` line.
+    else if (!/^[\w-]+$/.test(seg)) out += `[${JSON.stringify(seg.length > 60 ? `${seg.slice(0, 60)}…` : seg)}]`;
+    else out += out ? `.${seg}` : seg;
+  }
   return out || '(root)';
 }
 

@@ -166,9 +166,10 @@ ${[1, 2, 3].map((u) => `  - { id: D-${u}, category: pressure_vessel, connection:
       sim.control(2).paused = true;
       const t0 = Date.now();
       await sleep(2000);
-      // The others keep their rate: about 10 polls in 2 s at 200 ms.
-      expect(goodCount('D-1', t0)).toBeGreaterThanOrEqual(8);
-      expect(goodCount('D-3', t0)).toBeGreaterThanOrEqual(8);
+      // The others keep their rate: about 10 polls in 2 s at 200 ms (7 on a loaded CI machine; waiting
+      // on the dead device's timeouts would leave about half).
+      expect(goodCount('D-1', t0)).toBeGreaterThanOrEqual(7);
+      expect(goodCount('D-3', t0)).toBeGreaterThanOrEqual(7);
       expect(goodCount('D-2', t0 + 100)).toBe(0);
       // It is still reported at its poll rate, as bad with the reason, not left out.
       const dead = readings.filter((r) => r.equipment === 'D-2' && r.ts > t0 + 500);
