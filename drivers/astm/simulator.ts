@@ -71,6 +71,8 @@ export function createAstmAnalyzer(cfg: AstmAnalyzerOptions): AstmAnalyzer {
   let stopped = false;
   let next = 1;
   let count = 0;
+  /** When the session being sent was measured: kept until it is acknowledged. */
+  let sessionAt: Date | undefined;
   const sent: AstmAnalyzer['sent'] = [];
   let mode: AstmFault = cfg.fault ?? 'none';
   let opts = { bytes: cfg.fault_bytes ?? 1024 * 1024, intervalMs: cfg.fault_interval ?? 1000, connections: cfg.fault_connections ?? 1000 };
@@ -128,11 +130,15 @@ export function createAstmAnalyzer(cfg: AstmAnalyzerOptions): AstmAnalyzer {
     try {
       if (mode === 'none' || mode === 'connection-flood' || mode === 'bad-checksums') {
         if (mode === 'connection-flood') openFlood();
-        const { records, results } = sessionRecords(cfg.name, next, cfg.samples, cfg.seed, new Date());
+        // A session not acknowledged is sent again as it was, with the results' own completion time,
+        // as an analyzer does: a new time would make them new results.
+        sessionAt ??= new Date();
+        const { records, results } = sessionRecords(cfg.name, next, cfg.samples, cfg.seed, sessionAt);
         sending = true;
         const r = await sender.send(records);
         sending = false;
         if (r.ok) {
+          sessionAt = undefined;
           next += cfg.samples;
           count++;
           sent.push(...results);
