@@ -185,7 +185,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         outbox: () => platform?.outbox(),
         dataDir,
         ready: () => ({
-          store: { ok: alarms.storeStats().writable, detail: alarms.storeStats().writable ? alarms.storeStats() : { ...alarms.storeStats(), reason: `store not writable: ${alarms.storeStats().error}` } },
+          store: storeReadiness(alarms.storeStats()),
           mqtt: { ok: link.stats().connected, detail: link.stats() },
           ...(influx ? { influx: { ok: influx.writer.stats().healthy, detail: { spoolLines: influx.writer.stats().spoolLines } } } : {}),
           ...(platform ? { platform: { ok: platform.forwarder()?.stats().healthy ?? false, detail: platform.outbox()?.stats() } } : {}),
@@ -293,6 +293,11 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
       log.info('Gateway stopped');
     },
   };
+}
+
+/** The store's part of /ready: not ready while it cannot write, with why. */
+function storeReadiness(stats: ReturnType<AlarmService['storeStats']>): { ok: boolean; detail: unknown } {
+  return { ok: stats.writable, detail: stats.writable ? stats : { ...stats, reason: `store not writable: ${stats.error}` } };
 }
 
 /**
