@@ -32,6 +32,19 @@ export const httpSection = z
       .refine((ms) => ms >= 1000, { error: 'expected at least 1s' })
       .prefault('30s')
       .meta({ description: 'A request (headers and body) must arrive within this, or its connection is closed: a client that sends a byte now and then cannot hold a connection. The live stream is not affected once it is open.', 'x-examples': ['30s'] }),
+    history: z
+      .strictObject({
+        keep: z
+          .union([duration.transform((ms) => ({ ms })), z.int().min(2).max(1_000_000).transform((samples) => ({ samples }))], { error: 'expected a duration such as 10m, or a number of samples' })
+          .prefault('10m')
+          .meta({ description: 'Recent readings kept per point for the trend: a time span (each point keeps that span at its equipment\'s poll_interval) or a number of samples.', 'x-examples': ['10m', 600] }),
+        max_memory: size
+          .refine((n) => n >= 64 * 1024 && n <= 4 * 1024 ** 3, { error: 'expected a size from 64KiB to 4GiB' })
+          .prefault('16MiB')
+          .meta({ description: 'Memory all points\' recent readings take together (17 bytes a sample). When `keep` would need more, every point keeps proportionally fewer, and the log says so at start.', 'x-examples': ['16MiB', '64MiB'] }),
+      })
+      .prefault({})
+      .meta({ description: 'The recent readings the API keeps in memory for the dashboard\'s trend. Older readings come from InfluxDB when the site writes to one.' }),
     max_connections: z.int().min(1).max(100_000).default(500).meta({ description: 'Connections the API holds at once (each open live stream is one); beyond that a new connection is closed at once.', examples: [500] }),
   })
   .refine((h) => (h.cert === undefined) === (h.key === undefined), { error: 'cert and key go together', path: ['cert'] })

@@ -45,6 +45,11 @@ const gatewaySection = z
     site: identifier.meta({ description: 'Site id; the second level of every MQTT topic and a tag in InfluxDB.', examples: ['shanghai-plant-3'] }),
     data_dir: z.string().min(1).default('./.data').meta({ description: 'Folder for state that must survive a restart (spool, outbox, certificates). Relative paths are relative to the working directory.', examples: ['./.data', '/var/lib/gateway'] }),
     log_level: z.enum(LOG_LEVELS).default('info').meta({ description: 'Least severe log level written.', examples: ['info', 'debug'] }),
+    memory_budget: size
+      .refine((n) => n >= 32 * 1024 ** 2, { error: 'expected at least 32MiB' })
+      .prefault('256MiB')
+      .meta({ description: 'Memory (resident set) the gateway is meant to stay under on this box. /metrics shows it beside the use; the log warns when the process passes memory_warn_at of it.', 'x-examples': ['256MiB', '1GiB'] }),
+    memory_warn_at: z.number().min(0.1).max(1).default(0.8).meta({ description: 'Share of memory_budget at which the log warns (and warns again every 10 minutes while above).', examples: [0.8] }),
   })
   .meta({ description: 'Who this gateway is and where it keeps its state.' });
 

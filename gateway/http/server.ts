@@ -23,6 +23,8 @@ import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
 import type { Outbox } from '../platform/outbox.js';
 import { AuditJournal } from './audit.js';
+import { History, planHistory } from './history.js';
+import type { MemoryWatch } from '../memory.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 
 /** Failed authentications from one address within a minute before it gets 429. */
@@ -39,8 +41,6 @@ const SSE_MAX_BUFFERED = 1024 * 1024;
 const IDLE_TIMEOUT = 60_000;
 const KEEP_ALIVE_TIMEOUT = 5000;
 const MAX_REQUESTS_PER_SOCKET = 1000;
-/** Readings kept per point for the trend (10 minutes at one per second). */
-const HISTORY = 600;
 /** The dashboard's files, from the source tree or from dist/ (they are not compiled). */
 const DASHBOARD = join(packageRoot(), 'gateway', 'http', 'dashboard');
 
@@ -61,6 +61,8 @@ export interface HttpDeps {
   /** Each component's state for /ready. */
   ready: () => Record<string, { ok: boolean; detail?: unknown }>;
   dataDir: string;
+  /** Where the API's memory (trend rings, live-stream buffers) is reported. */
+  memory?: MemoryWatch;
 }
 
 export interface HttpApi {
@@ -109,30 +111,49 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
 
   // The last reading of every point, for equipment detail; and the live stream's clients.
   const last = new Map<string, Map<string, Reading>>();
-  /** The last HISTORY readings of every point: the dashboard's trend starts from them. */
-  const history = new Map<string, Reading[]>();
-  const clients = new Set<{ equipment: string | undefined; send: (event: string, data: unknown) => void; end: () => void }>();
+  // Recent readings of every declared point, for the dashboard's trend, in rings made once.
+  const plan = planHistory({
+    keep: http.history.keep,
+    maxBytes: http.history.max_memory,
+    points: config.equipment.flatMap((e) => e.points.map((p) => ({ key: `${e.id}/${p.name}`, intervalMs: e.poll_interval }))),
+  });
+  if (plan.scale < 1) {
+    log.warn(
+      { points: plan.samples.size, wanted_bytes: plan.wantedBytes, max_memory: http.history.max_memory, kept: `${(plan.scale * 100).toFixed(0)} %` },
+      'http.history.keep needs more than http.history.max_memory for this many points: every point keeps proportionally fewer recent readings (raise max_memory, or shorten keep)',
+    );
+  }
+  const history = new History(plan);
+  const clients = new Set<{ equipment: string | undefined; send: (event: string, data: string) => void; end: () => void; buffered: () => number }>();
+  deps.memory?.register('http_history', () => history.bytes());
+  deps.memory?.register('http_live_stream', () => {
+    let sum = 0;
+    for (const c of clients) sum += c.buffered();
+    return sum;
+  });
   deps.pipeline.onBatch((batch) => {
     for (const r of batch) {
       let m = last.get(r.equipment);
       if (!m) last.set(r.equipment, (m = new Map()));
       m.set(r.point, r);
-      const key = `${r.equipment}/${r.point}`;
-      let h = history.get(key);
-      if (!h) history.set(key, (h = []));
-      h.push(r);
-      if (h.length > HISTORY) h.splice(0, h.length - HISTORY);
     }
+    history.add(batch);
     if (clients.size === 0) return;
+    // Serialised once for every client that takes all equipment, not once per client.
+    let all: string | undefined;
     for (const c of clients) {
-      const mine = c.equipment ? batch.filter((r) => r.equipment === c.equipment) : batch;
-      if (mine.length > 0) c.send('readings', mine);
+      if (!c.equipment) {
+        c.send('readings', (all ??= JSON.stringify(batch)));
+        continue;
+      }
+      const mine = batch.filter((r) => r.equipment === c.equipment);
+      if (mine.length > 0) c.send('readings', JSON.stringify(mine));
     }
   });
   deps.alarms.onEvents((events: readonly AlarmEvent[]) => {
     for (const c of clients) {
       const mine = c.equipment ? events.filter((e) => e.equipment === c.equipment) : events;
-      for (const e of mine) c.send('alarm', e);
+      for (const e of mine) c.send('alarm', JSON.stringify(e));
     }
   });
 
@@ -270,16 +291,20 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       {
         config: { role: 'viewer' },
         schema: {
-          summary: 'Recent readings of one point, oldest first (the last 600 the gateway kept)',
+          summary: 'Recent readings of one point, oldest first: what the gateway keeps in memory (http.history), optionally from a time on and at most `limit`, the newest',
           params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
-          querystring: { type: 'object', properties: { point: { type: 'string' } }, required: ['point'] },
+          querystring: {
+            type: 'object',
+            properties: { point: { type: 'string' }, since: { type: 'number', description: 'Epoch ms: readings at or after it' }, limit: { type: 'integer', minimum: 1, maximum: 100_000 } },
+            required: ['point'],
+          },
           response: { 200: { type: 'array', items: { type: 'object', properties: { ts: { type: 'number' }, value: valueSchema, quality: { type: 'string' } } } } },
         },
       },
       async (req) => {
         const { id } = req.params as { id: string };
-        const { point } = req.query as { point: string };
-        return (history.get(`${id}/${point}`) ?? []).map((r) => ({ ts: r.ts, value: r.value, quality: r.quality }));
+        const { point, since, limit } = req.query as { point: string; since?: number; limit?: number };
+        return history.ring(id, point)?.read(since, limit) ?? [];
       },
     );
 
@@ -386,7 +411,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
         res.write(': connected\n\n');
         const client = {
           equipment,
-          send: (event: string, data: unknown) => {
+          send: (event: string, data: string) => {
             if (res.writableLength > SSE_MAX_BUFFERED) {
               // A client that does not read would make the gateway hold every event for it.
               clients.delete(client);
@@ -394,9 +419,10 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
               slowClientLog((notLogged) => log.warn({ ip: req.ip, buffered: res.writableLength, ...(notLogged ? { notLogged } : {}) }, 'Live stream client does not read; disconnected'));
               return;
             }
-            res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+            res.write(`event: ${event}\ndata: ${data}\n\n`);
           },
           end: () => res.end(),
+          buffered: () => res.writableLength,
         };
         clients.add(client);
         const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);

@@ -59,6 +59,8 @@ export interface InfluxWriterStats {
   droppedLines: number;
   /** Lines received but not yet committed to the spool. */
   staged: number;
+  /** Bytes in memory: the staged lines (characters) and the bodies of the write requests under way. */
+  memoryBytes: number;
   /** InfluxDB has answered the last request. */
   healthy: boolean;
 }
@@ -159,6 +161,7 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
   const busy: Record<Lane, Promise<void> | undefined> = { live: undefined, drain: undefined };
   let maxLines = config.batch_size;
   let inFlightLines = 0;
+  let inFlightBytes = 0;
 
   new Gauge({ name: 'gateway_influx_spool_lines', help: 'Lines waiting in the spool', registers: [opts.metrics], collect() { this.set(spool?.lineCount ?? 0); } });
   new Gauge({ name: 'gateway_influx_spool_bytes', help: 'Bytes of line protocol in the spool', registers: [opts.metrics], collect() { this.set(spool?.stats().bytes ?? 0); } });
@@ -206,7 +209,13 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
     inFlightLines += lines;
     busy[lane] = (async () => {
       try {
-        await client.write(bodyOf(chunks));
+        const body = bodyOf(chunks);
+        inFlightBytes += body.length;
+        try {
+          await client.write(body);
+        } finally {
+          inFlightBytes -= body.length;
+        }
         inFlightLines -= lines;
         if (!spool) return;
         spool.remove(chunks);
@@ -416,6 +425,7 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
         spoolOldestAgeMs: s?.oldestAt === undefined ? 0 : Date.now() - s.oldestAt,
         droppedLines: s?.droppedLines ?? 0,
         staged: staged.length,
+        memoryBytes: staged.reduce((n, line) => n + line.length, 0) + inFlightBytes,
         healthy,
       };
     },

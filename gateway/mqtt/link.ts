@@ -21,6 +21,8 @@ export interface MqttLinkStats {
   delivered: number;
   /** Telemetry messages awaiting the broker's acknowledgement. */
   pending: number;
+  /** Embedded broker: characters of those messages, held in memory meanwhile (with an external broker they wait on disk). */
+  pendingChars?: number;
   /** Telemetry messages dropped: max_pending reached (embedded broker), or the outgoing queue full (external). */
   dropped: number;
   /** Messages not published because they were bigger than mqtt.max_packet_size (a broker would close the connection). */
@@ -114,11 +116,13 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     return false;
   };
 
-  const publishJson = (topic: string, payload: unknown, retain: boolean, done?: (err?: Error) => void) => {
-    const text = JSON.stringify(payload);
+  const publishText = (topic: string, text: string, retain: boolean, done?: (err?: Error) => void) => {
     if (!fits(topic, text)) return done?.(new Error('bigger than mqtt.max_packet_size'));
     client?.publish(topic, text, { qos: 1, retain }, (err) => done?.(err ?? undefined));
   };
+  const publishJson = (topic: string, payload: unknown, retain: boolean, done?: (err?: Error) => void) => publishText(topic, JSON.stringify(payload), retain, done);
+  /** Characters of telemetry published and not yet acknowledged (held by the MQTT client meanwhile). */
+  let pendingChars = 0;
 
   // mqtt.js reconnects by itself, and only its own reconnect replays the QoS 1 messages it holds; it
   // reads reconnectPeriod when a connection closes, so each close sets the wait for the next one.
@@ -237,9 +241,12 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         log.warn({ dropped: dropEpisode }, 'MQTT broker caught up; telemetry messages were dropped meanwhile');
         dropEpisode = 0;
       }
+      const text = JSON.stringify(message);
       stats.pending++;
-      publishJson(topics.telemetry(equipment), message, false, (err) => {
+      pendingChars += text.length;
+      publishText(topics.telemetry(equipment), text, false, (err) => {
         stats.pending--;
+        pendingChars -= text.length;
         if (err) return;
         stats.delivered++;
         m?.delivered.inc();
@@ -262,7 +269,7 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
 
     stats: () => {
       const connected = client?.connected ?? false;
-      if (!queue) return { connected, ...stats, oversized, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined };
+      if (!queue) return { connected, ...stats, pendingChars, oversized, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined };
       const q = queue.stats();
       return { connected, delivered: q.delivered, pending: q.inFlight, dropped: q.dropped, oversized, queued: q.queued, queuedBytes: q.queuedBytes, oldestQueuedAt: q.oldestQueuedAt };
     },
