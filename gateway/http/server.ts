@@ -24,6 +24,7 @@ import type { Pipeline } from '../pipeline.js';
 import type { Outbox } from '../platform/outbox.js';
 import { AuditJournal } from './audit.js';
 import { History, planHistory } from './history.js';
+import { MAX_QUERY_ROWS, queryPoint } from '../influx/query.js';
 import type { MemoryWatch } from '../memory.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 
@@ -41,6 +42,8 @@ const SSE_MAX_BUFFERED = 1024 * 1024;
 const IDLE_TIMEOUT = 60_000;
 const KEEP_ALIVE_TIMEOUT = 5000;
 const MAX_REQUESTS_PER_SOCKET = 1000;
+/** How long the trend waits for older readings from InfluxDB. */
+const HISTORY_QUERY_TIMEOUT = 5000;
 /** The dashboard's files, from the source tree or from dist/ (they are not compiled). */
 const DASHBOARD = join(packageRoot(), 'gateway', 'http', 'dashboard');
 
@@ -104,6 +107,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   }) as unknown as FastifyInstance;
   app.server.maxConnections = http.max_connections;
   const slowClientLog = rateLimited();
+  const historyLog = rateLimited();
   const audit = new AuditJournal(join(deps.dataDir, 'audit.jsonl'));
   if (audit.damagedTail > 0) log.error({ file: join(deps.dataDir, 'audit.jsonl'), damagedLines: audit.damagedTail }, 'Audit journal ends with lines that are not entries; new entries follow the last good one (gateway audit verify shows where the chain breaks)');
   const tokens = http.tokens.map((t) => ({ ...t, digest: Buffer.from(t.hash.slice('sha256:'.length), 'hex') }));
@@ -295,16 +299,47 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
           params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
           querystring: {
             type: 'object',
-            properties: { point: { type: 'string' }, since: { type: 'number', description: 'Epoch ms: readings at or after it' }, limit: { type: 'integer', minimum: 1, maximum: 100_000 } },
+            properties: {
+              point: { type: 'string' },
+              since: { type: 'number', description: 'Epoch ms: readings at or after it. Older than memory holds: the older part comes from InfluxDB when the site writes to one (header x-history-source).' },
+              limit: { type: 'integer', minimum: 1, maximum: MAX_QUERY_ROWS, default: MAX_QUERY_ROWS },
+            },
             required: ['point'],
           },
           response: { 200: { type: 'array', items: { type: 'object', properties: { ts: { type: 'number' }, value: valueSchema, quality: { type: 'string' } } } } },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const { id } = req.params as { id: string };
-        const { point, since, limit } = req.query as { point: string; since?: number; limit?: number };
-        return history.ring(id, point)?.read(since, limit) ?? [];
+        const { point, since, limit = MAX_QUERY_ROWS } = req.query as { point: string; since?: number; limit?: number };
+        const ring = history.ring(id, point);
+        if (!ring) return [];
+        const recent = ring.read(since, limit);
+        const oldest = ring.oldest();
+        const equipment = config.equipment.find((e) => e.id === id);
+        // Further back than memory goes: the older part from InfluxDB, when the site writes to one.
+        if (since === undefined || !config.influx || !equipment || (oldest !== undefined && since >= oldest) || recent.length >= limit) {
+          void reply.header('x-history-source', 'memory');
+          return recent;
+        }
+        try {
+          const older = await queryPoint(config.influx, {
+            measurement: equipment.category,
+            site: config.gateway.site,
+            equipment: id,
+            point,
+            since,
+            until: oldest ?? Date.now() + 1,
+            limit: limit - recent.length,
+            timeoutMs: HISTORY_QUERY_TIMEOUT,
+          });
+          void reply.header('x-history-source', 'influxdb+memory');
+          return [...older, ...recent];
+        } catch (err) {
+          historyLog((notLogged) => log.warn({ err, equipment: id, point, ...(notLogged ? { notLogged } : {}) }, 'Older readings could not be read from InfluxDB; the trend shows what memory holds'));
+          void reply.header('x-history-source', 'memory').header('x-history-incomplete', `InfluxDB: ${(err as Error).message}`.slice(0, 200).replace(/[^\x20-\x7e]/g, '?'));
+          return recent;
+        }
       },
     );
 

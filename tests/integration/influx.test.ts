@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { Reading } from '../../drivers/types.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
+import { hashToken } from '../../gateway/http/server.js';
 import { CLI, ROOT, killGroup, startCommand, type Running } from '../helpers/cli.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { freePort, startInfluxDb, startVictoriaMetrics, type RunningServer } from '../helpers/processes.js';
@@ -242,6 +243,70 @@ describe('InfluxDB writer', () => {
       }
     }
   });
+
+  it('the trend reads further back than memory holds from InfluxDB (api v1), and says so when InfluxDB cannot answer', async () => {
+    const influx = track(await startInfluxDb());
+    const db = 'trend';
+    await createDatabase(influx.url, db);
+    const httpPort = await freePort();
+    const mqttPort = await freePort();
+    const token = 'viewer-token-0123456789abcdef';
+    const site = (url: string) =>
+      testSite({
+        port: mqttPort,
+        extra: [
+          'influx:',
+          '  api: v1',
+          `  url: ${url}`,
+          `  database: ${db}`,
+          '  flush_interval: 200ms',
+          'http:',
+          `  port: ${httpPort}`,
+          '  history: { keep: 5 }',
+          `  tokens: [{ name: v, role: viewer, hash: "${hashToken(token)}" }]`,
+        ],
+      });
+    const started = Date.now();
+    const gw = track(createGateway(site(influx.url), silent));
+    await gw.start();
+    const telemetry = track(await subscribe(gw.mqttUrl(), 'gw/test-site/B-07/telemetry'));
+    await until('20 polls written to InfluxDB', () => gw.influx!.stats().written >= 20, 20_000);
+    const app = gw.http!.app;
+    const get = async (query: string) => app.inject({ url: `/api/equipment/B-07/history?point=steam_pressure${query}`, headers: { authorization: `Bearer ${token}` } });
+
+    // Memory holds the last 5; asked from the start, the rest comes from InfluxDB, in order, none twice.
+    const recent = await get('');
+    expect(recent.headers['x-history-source']).toBe('memory');
+    expect((recent.json() as unknown[]).length).toBe(5);
+    const all = await get(`&since=${started - 60_000}`);
+    expect(all.headers['x-history-source']).toBe('influxdb+memory');
+    const samples = all.json() as Array<{ ts: number; value: number; quality: string }>;
+    expect(samples.length).toBeGreaterThanOrEqual(20);
+    const ts = samples.map((s) => s.ts);
+    expect([...ts].sort((a, b) => a - b)).toEqual(ts);
+    expect(new Set(ts).size).toBe(ts.length);
+    // The values are the ones published on MQTT at those times.
+    const published = new Map(telemetryOf(telemetry).map((t) => [t.ts, t.values.steam_pressure]));
+    const compared = samples.filter((s) => published.has(s.ts));
+    expect(compared.length).toBeGreaterThanOrEqual(15);
+    for (const s of compared) expect(s.value).toBe(published.get(s.ts));
+    // A limit takes the newest.
+    const limited = ((await get(`&since=${started - 60_000}&limit=8`)).json() as Array<{ ts: number }>).map((s) => s.ts);
+    expect(limited).toHaveLength(8);
+    expect([...limited].sort((a, b) => a - b)).toEqual(limited);
+    expect(limited.at(-1)!).toBeGreaterThanOrEqual(ts.at(-1)!);
+    await gw.stop();
+
+    // InfluxDB away: what memory holds, and a header that says the rest is missing.
+    const alone = track(createGateway(site(`http://127.0.0.1:${await freePort()}`), silent));
+    await alone.start();
+    await until('a few polls', () => alone.pipeline.stats().readings > 8 * 3, 10_000);
+    const partial = await alone.http!.app.inject({ url: `/api/equipment/B-07/history?point=steam_pressure&since=${started}`, headers: { authorization: `Bearer ${token}` } });
+    expect(partial.statusCode).toBe(200);
+    expect(partial.headers['x-history-source']).toBe('memory');
+    expect(partial.headers['x-history-incomplete']).toMatch(/^InfluxDB: /);
+    expect((partial.json() as unknown[]).length).toBeGreaterThan(0);
+  }, 60_000);
 
   it('keeps writing through a 30 s database outage under load: every reading arrives, the backlog in order, none twice', async () => {
     const influx = track(await startInfluxDb());
