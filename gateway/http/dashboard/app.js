@@ -218,7 +218,9 @@ async function act(key, action, body) {
 }
 
 async function selectTrend(id, point, unit) {
-  const history = await (await api(`/api/equipment/${encodeURIComponent(id)}/history?point=${encodeURIComponent(point)}`)).json();
+  // The last 10 minutes: what the gateway keeps in memory, the older part from InfluxDB when the site has one.
+  const since = Date.now() - 10 * 60_000;
+  const history = await (await api(`/api/equipment/${encodeURIComponent(id)}/history?point=${encodeURIComponent(point)}&since=${since}`)).json();
   trend = { equipment: id, point, unit, data: history.filter((r) => typeof r.value === 'number' && r.quality === 'good').map((r) => [r.ts, r.value]) };
   $('trend-label').textContent = `${id} · ${point}${unit ? ` (${unit})` : ''}`;
   drawTrend();
