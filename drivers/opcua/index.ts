@@ -1,22 +1,7 @@
-import type { Driver, DriverDefinition } from '../types.js';
+import type { DriverDefinition } from '../types.js';
+import { lazyDriver } from '../common/lazy-driver.js';
 import { opcuaConnectionSchema, opcuaEquipmentSchema, opcuaPointSchema, type OpcuaConnection } from './schema.js';
 import type { Equipment } from './driver.js';
-
-/**
- * node-opcua takes seconds to load, so it is imported when an OPC UA connection is initialised,
- * not when the registry is read (`gateway check`, Modbus-only sites).
- */
-class LazyOpcuaDriver implements Driver {
-  private inner: Driver | undefined;
-  constructor(private readonly make: () => Promise<Driver>) {}
-  async init(): Promise<void> {
-    this.inner = await this.make();
-    await this.inner.init();
-  }
-  start = () => this.inner!.start();
-  stop = async () => this.inner?.stop();
-  stats = () => this.inner?.stats?.() ?? {};
-}
 
 export const opcuaDriver: DriverDefinition = {
   type: 'opcua',
@@ -24,7 +9,8 @@ export const opcuaDriver: DriverDefinition = {
   connectionSchema: opcuaConnectionSchema,
   equipmentSchema: opcuaEquipmentSchema,
   pointSchema: opcuaPointSchema,
-  // The site loader parsed both with the schemas above.
+  // The site loader parsed both with the schemas above. node-opcua takes seconds to load: it is
+  // imported when an OPC UA connection is initialised.
   create: (connection, equipment, ctx) =>
-    new LazyOpcuaDriver(async () => (await import('./driver.js')).createOpcuaDriver(connection as unknown as OpcuaConnection, equipment as unknown as Equipment[], ctx)),
+    lazyDriver(async () => (await import('./driver.js')).createOpcuaDriver(connection as unknown as OpcuaConnection, equipment as unknown as Equipment[], ctx)),
 };
