@@ -1,31 +1,19 @@
 #!/usr/bin/env node
 // The `gateway` command: run a site, check a site file.
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, GatewayError } from '../config/errors.js';
-import { loadSiteFile } from '../config/load.js';
 import type { SiteConfig } from '../config/schema.js';
-import { isBitArea, MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, parseAddress } from '../drivers/modbus/address.js';
-import { createModbusLink } from '../drivers/modbus/link.js';
-import { simulateModbus, SIMULATE_USAGE } from '../drivers/modbus/simulate-command.js';
-import { describeRegisters } from '../drivers/modbus/scan.js';
-import { modbusRtuConnectionSchema, modbusRtuOverTcpConnectionSchema, modbusTcpConnectionSchema } from '../drivers/modbus/schema.js';
-import { backtest, CsvError, formatEvent, parseActionsCsv, parseReadingsCsv } from '../rules/backtest.js';
-import { ruleSpecsOf } from '../rules/compile.js';
-import { RuleActionError } from '../rules/engine.js';
-import { createLogger } from './log.js';
-import { randomBytes } from 'node:crypto';
-import { ROLES, type Role } from '../config/http-schema.js';
-import { AuditJournal, verifyJournal } from './http/audit.js';
-import { userInfo } from 'node:os';
-import { hashToken } from './http/server.js';
-import { createPlatformInbox, summaryOf } from './platform/inbox.js';
-import { Outbox } from './platform/outbox.js';
-import { STORE_FILE } from './store.js';
-import { RESULT_SCHEMA, type IncidentBody, type ResultBody } from './platform/contract.js';
-import { createGateway, createInfluxWriterService } from './runtime.js';
+import type { Role } from './http/tokens.js';
+import type { IncidentBody, ResultBody } from './platform/contract.js';
+import type { Gateway } from './runtime.js';
+
+// Only node's own modules are imported above: `--version`, `--help` and every command's --help load
+// nothing else. Each command imports what it needs when it runs (the config loader takes zod and
+// yaml, a running gateway only the packages of the parts its site file configures).
 
 export const EXIT = { ok: 0, failure: 1, invalid: 2 } as const;
 
@@ -39,6 +27,14 @@ export function packageRoot(): string {
   }
   return dir;
 }
+
+// The usage of `gateway simulate` as drivers/modbus/simulate-command.ts has it (that module loads
+// serialport, which --help must not); a test checks the two stay the same.
+const SIMULATE_USAGE = `  gateway simulate modbus [--host 127.0.0.1] [--port 5020 | --path DEV [--baud-rate 9600] [--parity none|even|odd]]
+                      [--unit 1] [--device boiler|bank] [--fault MODE [--fault-area hr|ir|co|di]]
+                            a Modbus device that misbehaves on demand; while it runs, type on standard input:
+                            fault MODE [AREA] | fault none | pause | resume | exception CODE | exception none |
+                            delay MS | trickle MS | drop | status   (MODE: wrong-byte-count, short-data, wrong-unit, wrong-transaction, wrong-function, garbage, trickle, huge-length, duplicate, bad-crc, echo, silence)`;
 
 const USAGE = `Usage:
   gateway run [-c FILE]     run a site (default: the demo, config/demo.yaml)
@@ -136,22 +132,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-function check(args: string[]): number {
+async function check(args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
   if (positionals.length !== 1) {
     process.stderr.write(`gateway check takes one site file (GW_ERR_USAGE)\n${USAGE}\n`);
     return EXIT.invalid;
   }
   const file = positionals[0]!;
-  const config = loadOrReport(file);
+  const config = await loadOrReport(file);
   if (!config) return EXIT.invalid;
   process.stdout.write(`${file}: valid (${config.connections.length} connection${config.connections.length === 1 ? '' : 's'}, ${config.equipment.length} equipment)\n`);
   return EXIT.ok;
 }
 
 /** The data folder of the site file given with -c (the demo's by default), for certificate commands. */
-function dataDirOf(file: string | undefined): string | undefined {
-  const config = loadOrReport(file ?? join(packageRoot(), 'config', 'demo.yaml'));
+async function dataDirOf(file: string | undefined): Promise<string | undefined> {
+  const config = await loadOrReport(file ?? join(packageRoot(), 'config', 'demo.yaml'));
   return config && resolve(config.gateway.data_dir);
 }
 
@@ -162,10 +158,11 @@ async function certs(args: string[]): Promise<number> {
     process.stderr.write(`gateway certs takes "list" or "trust THUMBPRINT" (GW_ERR_USAGE)\n${USAGE}\n`);
     return EXIT.invalid;
   }
-  const dataDir = dataDirOf(values.config);
+  const dataDir = await dataDirOf(values.config);
   if (!dataDir) return EXIT.invalid;
   const pki = join(dataDir, 'pki');
   const { listCertificates, trustCertificate } = await import('../drivers/opcua/certs.js');
+  const { AuditJournal } = await import('./http/audit.js');
   if (action === 'list') {
     const list = listCertificates(pki);
     if (list.length === 0) process.stdout.write(`No certificates in ${pki}\n`);
@@ -217,9 +214,10 @@ async function browse(args: string[]): Promise<number> {
     process.stderr.write(`${problems.join('\n') || 'gateway browse takes one endpoint (GW_ERR_USAGE)'}\n`);
     return EXIT.invalid;
   }
-  const dataDir = values.config ? dataDirOf(values.config) : resolve('.data');
+  const dataDir = values.config ? await dataDirOf(values.config) : resolve('.data');
   if (!dataDir) return EXIT.invalid;
   const { browseEndpoint } = await import('../drivers/opcua/browse.js');
+  const { createLogger } = await import('./log.js');
   try {
     const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr });
     const lines = await browseEndpoint(connection.data, join(dataDir, 'pki'), { node: values.node, depth: Number(values.depth), asPoints: values.points ?? false, log });
@@ -256,6 +254,8 @@ async function scan(args: string[]): Promise<number> {
     process.stderr.write(`gateway scan modbus needs --host or --path, and --address (GW_ERR_USAGE)\n${USAGE}\n`);
     return EXIT.invalid;
   }
+  const { isBitArea, MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, parseAddress } = await import('../drivers/modbus/address.js');
+  const { modbusRtuConnectionSchema, modbusRtuOverTcpConnectionSchema, modbusTcpConnectionSchema } = await import('../drivers/modbus/schema.js');
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const raw = values.path
     ? { id: 'scan', type: 'modbus-rtu', path: values.path, baud_rate: num(values['baud-rate']), parity: values.parity, data_bits: num(values['data-bits']), stop_bits: num(values['stop-bits']), timeout: values.timeout }
@@ -276,6 +276,9 @@ async function scan(args: string[]): Promise<number> {
     process.stderr.write(`${problems.join('\n')}\n`);
     return EXIT.invalid;
   }
+  const { createLogger } = await import('./log.js');
+  const { createModbusLink } = await import('../drivers/modbus/link.js');
+  const { describeRegisters } = await import('../drivers/modbus/scan.js');
   const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr });
   const link = createModbusLink(connection.data, log);
   try {
@@ -296,7 +299,7 @@ async function scan(args: string[]): Promise<number> {
   }
 }
 
-function rules(args: string[]): number {
+async function rules(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'test') {
     process.stderr.write(`gateway rules takes the subcommand test (GW_ERR_USAGE)\n${USAGE}\n`);
@@ -313,8 +316,11 @@ function rules(args: string[]): number {
     process.stderr.write(`gateway rules test needs -c FILE and --input readings.csv (GW_ERR_USAGE)\n${USAGE}\n`);
     return EXIT.invalid;
   }
-  const config = loadOrReport(values.config);
+  const config = await loadOrReport(values.config);
   if (!config) return EXIT.invalid;
+  const { backtest, CsvError, formatEvent, parseActionsCsv, parseReadingsCsv } = await import('../rules/backtest.js');
+  const { ruleSpecsOf } = await import('../rules/compile.js');
+  const { RuleActionError } = await import('../rules/engine.js');
   const read = (file: string, what: string) => {
     try {
       return readFileSync(file, 'utf8');
@@ -354,6 +360,7 @@ async function platformInbox(args: string[]): Promise<number> {
     return EXIT.invalid;
   }
   const tls = values.cert && values.key ? { cert: values.cert, key: values.key, ...(values.ca ? { ca: values.ca } : {}) } : undefined;
+  const { createPlatformInbox, summaryOf } = await import('./platform/inbox.js');
   let inbox;
   try {
     inbox = createPlatformInbox({ port, secret: values.secret, host: values.host, out: values.out, tls });
@@ -422,7 +429,7 @@ async function alarmsCommand(args: string[]): Promise<number> {
   }
   let base = values.url;
   if (!base) {
-    const config = loadOrReport(values.config ?? join(packageRoot(), 'config', 'demo.yaml'));
+    const config = await loadOrReport(values.config ?? join(packageRoot(), 'config', 'demo.yaml'));
     if (!config) return EXIT.invalid;
     if (!config.http) {
       process.stderr.write('The site file has no http: section: alarms are handled through the HTTP API, which it does not run (GW_ERR_USAGE)\n');
@@ -460,7 +467,7 @@ async function alarmsCommand(args: string[]): Promise<number> {
   return EXIT.ok;
 }
 
-function outboxCommand(args: string[]): number {
+async function outboxCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   let values: { config?: string; seq?: string };
   try {
@@ -473,8 +480,12 @@ function outboxCommand(args: string[]): number {
     process.stderr.write(`gateway outbox takes list or retry (GW_ERR_USAGE)\n${USAGE}\n`);
     return EXIT.invalid;
   }
-  const config = loadOrReport(values.config ?? join(packageRoot(), 'config', 'demo.yaml'));
+  const config = await loadOrReport(values.config ?? join(packageRoot(), 'config', 'demo.yaml'));
   if (!config) return EXIT.invalid;
+  const { STORE_FILE } = await import('./store.js');
+  const { Outbox } = await import('./platform/outbox.js');
+  const { RESULT_SCHEMA } = await import('./platform/contract.js');
+  const { GatewayError } = await import('../config/errors.js');
   const dataDir = resolve(config.gateway.data_dir);
   const file = join(dataDir, STORE_FILE);
   if (!existsSync(file)) {
@@ -487,7 +498,7 @@ function outboxCommand(args: string[]): number {
     process.stdout.write(`No outbox yet (${file}): nothing was sent to the platform from here.\n`);
     return EXIT.ok;
   }
-  let outbox: Outbox;
+  let outbox;
   try {
     outbox = new Outbox(file);
   } catch (err) {
@@ -524,7 +535,7 @@ function outboxCommand(args: string[]): number {
   }
 }
 
-function tokenCommand(args: string[]): number {
+async function tokenCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   let values: { name?: string; role?: string };
   try {
@@ -533,6 +544,7 @@ function tokenCommand(args: string[]): number {
     process.stderr.write(`${(err as Error).message} (GW_ERR_USAGE)\n${USAGE}\n`);
     return EXIT.invalid;
   }
+  const { hashToken, ROLES } = await import('./http/tokens.js');
   if (sub !== 'new' || !values.name || !ROLES.includes(values.role as Role)) {
     process.stderr.write(`gateway token new needs --name and --role (${ROLES.join(', ')}) (GW_ERR_USAGE)\n`);
     return EXIT.invalid;
@@ -542,7 +554,7 @@ function tokenCommand(args: string[]): number {
   return EXIT.ok;
 }
 
-function auditCommand(args: string[]): number {
+async function auditCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   let values: { config?: string; file?: string };
   try {
@@ -557,10 +569,11 @@ function auditCommand(args: string[]): number {
   }
   let file = values.file;
   if (!file) {
-    const config = loadOrReport(values.config ?? join(packageRoot(), 'config', 'demo.yaml'));
+    const config = await loadOrReport(values.config ?? join(packageRoot(), 'config', 'demo.yaml'));
     if (!config) return EXIT.invalid;
     file = join(resolve(config.gateway.data_dir), 'audit.jsonl');
   }
+  const { verifyJournal } = await import('./http/audit.js');
   const r = verifyJournal(file);
   if (r.ok) {
     process.stdout.write(`${file}: ${r.entries} entries, the chain is intact\n`);
@@ -570,7 +583,10 @@ function auditCommand(args: string[]): number {
   return EXIT.failure;
 }
 
-function loadOrReport(file: string): SiteConfig | undefined {
+/** The site file, or undefined once its problems are printed. */
+async function loadOrReport(file: string): Promise<SiteConfig | undefined> {
+  const { ConfigError, GatewayError } = await import('../config/errors.js');
+  const { loadSiteFile } = await import('../config/load.js');
   try {
     return loadSiteFile(file);
   } catch (err) {
@@ -593,8 +609,11 @@ async function run(args: string[], mode: 'gateway' | 'influx-writer' = 'gateway'
     return EXIT.invalid;
   }
   const file = values.config ?? join(packageRoot(), 'config', 'demo.yaml');
-  const config = loadOrReport(file);
+  const config = await loadOrReport(file);
   if (!config) return EXIT.invalid;
+  const { GatewayError } = await import('../config/errors.js');
+  const { createLogger } = await import('./log.js');
+  const { createGateway, createInfluxWriterService } = await import('./runtime.js');
   const log = createLogger({ level: config.gateway.log_level });
   let gateway: { start(): Promise<void>; stop(): Promise<void> };
   try {
@@ -644,7 +663,7 @@ async function run(args: string[], mode: 'gateway' | 'influx-writer' = 'gateway'
     process.stderr.write(`Gateway cannot start: ${(err as Error).message} (${code})\n`);
     return EXIT.failure;
   }
-  if (firstSignalAt === 0 && 'mqttUrl' in gateway) printBanner(config, resolve(file), (gateway as ReturnType<typeof createGateway>).mqttUrl());
+  if (firstSignalAt === 0 && 'mqttUrl' in gateway) await printBanner(config, resolve(file), (gateway as Gateway).mqttUrl());
   return stopped;
 }
 
@@ -654,7 +673,8 @@ const DEMO_TOKEN = 'demo-operator-token';
 /** A signal repeated within this time is the same request to stop, not an impatient second one. */
 const REPEAT_SIGNAL_MS = 1000;
 
-function printBanner(config: SiteConfig, file: string, url: string): void {
+async function printBanner(config: SiteConfig, file: string, url: string): Promise<void> {
+  const { hashToken } = await import('./http/tokens.js');
   const { hostname, port } = new URL(url);
   const host = hostname.replace(/^\[|\]$/g, '');
   const lines = [
@@ -683,6 +703,7 @@ async function simulate(args: string[]): Promise<number> {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
+  const { simulateModbus } = await import('../drivers/modbus/simulate-command.js');
   return simulateModbus(rest, { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`), input: process.stdin, stopped });
 }
 
