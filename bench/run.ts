@@ -9,6 +9,7 @@ import { influxWriter } from './influx.js';
 import { rulesEngine } from './rules.js';
 import { platformOutbox } from './platform.js';
 import { sseClients } from './http.js';
+import { soakFromArgs } from './soak.js';
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 process.stdout.write(`Machine: ${machine}\n\n`);
@@ -27,10 +28,17 @@ const benches: Array<[string, () => Promise<{ name: string; lines: string[] }>]>
   ['platform', () => platformOutbox(log)],
   ['http', () => sseClients()],
 ];
-// `npm run bench -- influx rules` runs only those sections (memory figures are cleanest on their own).
-const only = process.argv.slice(2);
-for (const [key, bench] of benches) {
-  if (only.length > 0 && !only.includes(key)) continue;
-  const r = await bench();
-  process.stdout.write(`${r.name}\n${r.lines.map((l) => `  ${l}`).join('\n')}\n\n`);
+const print = (r: { name: string; lines: string[] }) => process.stdout.write(`${r.name}\n${r.lines.map((l) => `  ${l}`).join('\n')}\n\n`);
+const args = process.argv.slice(2);
+if (args[0] === 'soak') {
+  // `npm run bench -- soak [--variant modbus] [--minutes 2] ...`: the long soak (30 minutes per variant),
+  // only when asked for by name; its options are its own (bench/soak.ts).
+  for (const r of await soakFromArgs(args.slice(1))) print(r);
+} else {
+  // `npm run bench -- influx rules` runs only those sections (memory figures are cleanest on their own).
+  if (args.includes('soak')) throw new Error('soak runs on its own: npm run bench -- soak [options]');
+  for (const [key, bench] of benches) {
+    if (args.length > 0 && !args.includes(key)) continue;
+    print(await bench());
+  }
 }
