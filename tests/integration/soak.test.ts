@@ -5,7 +5,7 @@
 // 2,000 readings/s × ~80 B would grow ~160 KB/s; a Modbus link keeping each finished transaction,
 // ~1.5 KB × 67 requests/s, ~100 KB/s).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -44,6 +44,7 @@ describe('soak: memory under a steady load', () => {
     cleanup.push(() => Promise.all(sims.map((s) => s.stop())));
     const httpPort = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'gw-soak-test-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const points = Array.from({ length: POINTS_PER_DEVICE }, (_, i) => `{name: p${i}, address: "hr:${i * 2}", type: float32}`).join(', ');
     const site = join(dir, 'site.yaml');
     writeFileSync(
