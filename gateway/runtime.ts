@@ -1,37 +1,38 @@
 // Builds the gateway's components from a site config, starts them in dependency order and stops them
 // in reverse, flushing what they hold.
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Counter, Gauge } from 'prom-client';
 import { findDriver } from '../drivers/index.js';
-import { BoilerDevice, createModbusTcpSimulator } from '../drivers/modbus/simulator.js';
-import { addTrusted } from '../drivers/opcua/certs.js';
+import type { OpcuaSimulatorConfig } from '../drivers/opcua/schema.js';
 import type { ElevatorServer } from '../drivers/opcua/simulator.js';
-import { join } from 'node:path';
 import type { Driver } from '../drivers/types.js';
 import { GatewayError } from '../config/errors.js';
 import type { SiteConfig } from '../config/schema.js';
+import { LEVELS } from '../rules/types.js';
+import { createAlarmService, type AlarmService, type PlatformCommit } from './alarms/service.js';
+import type { HttpApi } from './http/server.js';
+import { encodeAlarms, encodeResults } from './influx/line-protocol.js';
+import type { TelemetrySource } from './influx/source.js';
+import type { InfluxWriter } from './influx/writer.js';
+import { createResultService, type ResultService } from './lab/results.js';
 import type { Logger } from './log.js';
-import { createEmbeddedBroker, type EmbeddedBroker } from './mqtt/broker.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import type { EmbeddedBroker, EmbeddedBrokerOptions } from './mqtt/broker.js';
 import { createMqttLink, type MqttLink } from './mqtt/link.js';
 import { topicsFor, type Topics } from './mqtt/topics.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
-import { hostname } from 'node:os';
-import { createMetrics, type Metrics } from './metrics.js';
-import { Counter, Gauge } from 'prom-client';
-import { createInfluxWriter, type InfluxWriter } from './influx/writer.js';
-import { brokerSource, embeddedSource, telemetryTopic, type TelemetrySource } from './influx/source.js';
-import { encodeAlarms, encodeResults } from './influx/line-protocol.js';
-import { createResultService, type ResultService } from './lab/results.js';
-import { createAstmAnalyzer } from '../drivers/astm/simulator.js';
-import { createAlarmService, type AlarmService, type PlatformCommit } from './alarms/service.js';
-import { LEVELS } from '../rules/types.js';
 import { incidentOf } from './platform/contract.js';
-import { createForwarder, type Forwarder } from './platform/forwarder.js';
-import { createPlatformInbox } from './platform/inbox.js';
+import type { Forwarder } from './platform/forwarder.js';
 import { Outbox } from './platform/outbox.js';
-import { createUplink, type Uplink } from './platform/uplink.js';
-import { createHttpApi, type HttpApi } from './http/server.js';
+import type { Uplink } from './platform/uplink.js';
 import { GatewayStore, STORE_FILE } from './store.js';
+
+// The parts a site may leave out (embedded broker, InfluxDB writer, platform forwarder and uplink,
+// HTTP API, simulators, and the drivers, see drivers/index.ts) import their modules when they start:
+// a site that does not configure one does not load its packages (aedes, the InfluxDB client,
+// https, fastify, node-opcua, serialport). What every site runs is imported above.
 
 interface Component {
   name: string;
@@ -52,14 +53,14 @@ export interface Gateway {
   mqttUrl(): string;
   /** Each opened connection's driver counters (requests, failures, overruns...). */
   driverStats(): Array<{ connection: string; stats: Record<string, number> }>;
-  /** The InfluxDB writer, when the site has an `influx:` section. */
+  /** The InfluxDB writer, when the site has an `influx:` section; built by start(), read it after. */
   readonly influx: InfluxWriter | undefined;
   readonly metrics: Metrics;
   /** The rule engine and alarm lifecycle. */
   readonly alarms: AlarmService;
   /** Lab results from the instruments. */
   readonly results: ResultService;
-  /** The HTTP API, when the site has an `http:` section. */
+  /** The HTTP API, when the site has an `http:` section; built by start(), undefined before. */
   readonly http: HttpApi | undefined;
   /** The durable store (alarm states, outbox, lab results), open while the gateway runs. */
   store(): GatewayStore | undefined;
@@ -74,7 +75,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const dataDir = resolve(config.gateway.data_dir);
   const embedded = config.mqtt.broker === 'embedded';
   const broker = embedded
-    ? createEmbeddedBroker({
+    ? lazyBroker({
         host: config.mqtt.host,
         port: config.mqtt.port,
         username: config.mqtt.username,
@@ -174,25 +175,30 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     },
   });
 
-  const http = config.http
-    ? createHttpApi({
-        config,
-        http: config.http,
-        log: log.child({ component: 'http' }),
-        metrics,
-        pipeline,
-        alarms,
-        outbox: () => platform?.outbox(),
-        dataDir,
-        ready: () => ({
-          store: storeReadiness(alarms.storeStats()),
-          mqtt: { ok: link.stats().connected, detail: link.stats() },
-          ...(influx ? { influx: { ok: influx.writer.stats().healthy, detail: { spoolLines: influx.writer.stats().spoolLines } } } : {}),
-          ...(platform ? { platform: { ok: platform.forwarder()?.stats().healthy ?? false, detail: platform.outbox()?.stats() } } : {}),
-          equipment: { ok: true, detail: Object.fromEntries(config.equipment.map((e) => [e.id, pipeline.status(e.id)?.state ?? 'unknown'])) },
-        }),
-      })
-    : undefined;
+  // The HTTP API is built at start before anything reads or raises (it keeps the last readings and
+  // the alarm events from the first on), and listens once everything else runs.
+  const httpSection = config.http;
+  let http: HttpApi | undefined;
+  const buildHttp = async (section: NonNullable<SiteConfig['http']>) => {
+    const { createHttpApi } = await import('./http/server.js');
+    http = createHttpApi({
+      config,
+      http: section,
+      log: log.child({ component: 'http' }),
+      metrics,
+      pipeline,
+      alarms,
+      outbox: () => platform?.outbox(),
+      dataDir,
+      ready: () => ({
+        store: storeReadiness(alarms.storeStats()),
+        mqtt: { ok: link.stats().connected, detail: link.stats() },
+        ...(influx ? { influx: { ok: influx.writer.stats().healthy, detail: { spoolLines: influx.writer.stats().spoolLines } } } : {}),
+        ...(platform ? { platform: { ok: platform.forwarder()?.stats().healthy ?? false, detail: platform.outbox()?.stats() } } : {}),
+        equipment: { ok: true, detail: Object.fromEntries(config.equipment.map((e) => [e.id, pipeline.status(e.id)?.state ?? 'unknown'])) },
+      }),
+    });
+  };
   const simulators = config.simulators.map((s) => ({ name: `simulator ${s.type} on ${s.host}:${s.port}`, type: s.type, sim: createSimulator(s, dataDir, log) }));
 
   // Parts that load node-opcua take seconds to start: they come last, so the other devices are
@@ -212,6 +218,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         store = undefined;
       },
     },
+    ...(httpSection ? [{ name: 'HTTP API module', start: () => buildHttp(httpSection), stop: async () => {} }] : []),
     ...(broker ? [{ name: 'embedded MQTT broker', start: () => broker.start(), stop: () => broker.stop() }] : []),
     // The writer subscribes before anything publishes, so it sees the first reading; it stops after the MQTT client.
     ...(influx ? [influx.component] : []),
@@ -226,7 +233,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     ...driverComponents.filter((c) => !c.slow),
     ...simulatorComponents.filter((c) => c.slow),
     ...driverComponents.filter((c) => c.slow),
-    ...(http ? [{ name: 'HTTP API', start: () => http.start(), stop: () => http.stop() }] : []),
+    ...(httpSection ? [{ name: 'HTTP API', start: () => http!.start(), stop: async () => http?.stop() }] : []),
   ];
   const started: Component[] = [];
   let starting: Promise<void> | undefined;
@@ -260,11 +267,15 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     link,
     broker,
     mqttUrl,
-    influx: influx?.writer,
+    get influx() {
+      return influx?.writer;
+    },
     metrics,
     alarms,
     results,
-    http,
+    get http() {
+      return http;
+    },
     store: () => store,
     platform: platform ? { outbox: platform.outbox, forwarder: platform.forwarder, uplink: platform.uplink } : undefined,
     driverStats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
@@ -302,36 +313,44 @@ function storeReadiness(stats: ReturnType<AlarmService['storeStats']>): { ok: bo
 
 /**
  * The InfluxDB writer with its telemetry source: an in-process subscription on the embedded broker,
- * or a shared subscription with a persistent session on an external one.
+ * or a shared subscription with a persistent session on an external one. The writer is built when
+ * the component starts (it imports the InfluxDB client), and read after that.
  */
 export function createInfluxWriterComponent(
   config: SiteConfig,
   log: Logger,
   metrics: Metrics,
   where: { broker: EmbeddedBroker | undefined; url: () => string; clientId: string; spoolFile?: string },
-): { writer: InfluxWriter; component: Component } {
+): { readonly writer: InfluxWriter; component: Component } {
   const influxConfig = config.influx!;
   const writerLog = log.child({ component: 'influx' });
-  const writer = createInfluxWriter({
-    config: influxConfig,
-    site: config.gateway.site,
-    topicPrefix: config.mqtt.topic_prefix,
-    equipment: config.equipment,
-    dataDir: resolve(config.gateway.data_dir),
-    log: writerLog,
-    metrics,
-    spoolFile: where.spoolFile,
-    maxPayloadBytes: config.mqtt.max_packet_size,
-  });
-  const topic = telemetryTopic(config.mqtt.topic_prefix, config.gateway.site);
-  const onMessage = (t: string, payload: Buffer) => writer.accept(t, payload);
+  let writer: InfluxWriter | undefined;
   let source: TelemetrySource | undefined;
   return {
-    writer,
+    get writer() {
+      if (!writer) throw new Error('The InfluxDB writer is not started');
+      return writer;
+    },
     component: {
       name: 'InfluxDB writer',
       async start() {
-        await writer.start();
+        const { createInfluxWriter } = await import('./influx/writer.js');
+        const { brokerSource, embeddedSource, telemetryTopic } = await import('./influx/source.js');
+        const w = createInfluxWriter({
+          config: influxConfig,
+          site: config.gateway.site,
+          topicPrefix: config.mqtt.topic_prefix,
+          equipment: config.equipment,
+          dataDir: resolve(config.gateway.data_dir),
+          log: writerLog,
+          metrics,
+          spoolFile: where.spoolFile,
+          maxPayloadBytes: config.mqtt.max_packet_size,
+        });
+        writer = w;
+        await w.start();
+        const topic = telemetryTopic(config.mqtt.topic_prefix, config.gateway.site);
+        const onMessage = (t: string, payload: Buffer) => w.accept(t, payload);
         source = where.broker
           ? embeddedSource(where.broker, topic, onMessage)
           : brokerSource({ url: where.url(), config: config.mqtt, clientId: where.clientId, topic, group: influxConfig.shared_subscription_group, log: writerLog, onMessage });
@@ -339,7 +358,7 @@ export function createInfluxWriterComponent(
       },
       async stop() {
         await source?.stop();
-        await writer.stop();
+        await writer?.stop();
       },
     },
   };
@@ -392,9 +411,11 @@ function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metri
       async start() {
         const mqttUrl = platformConfig.mqtt_url;
         outbox = new Outbox(store(), { uplink: mqttUrl !== undefined });
+        const { createForwarder } = await import('./platform/forwarder.js');
         forwarder = createForwarder({ config: platformConfig, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog, metrics, activeIncidents: () => active() });
         forwarder.start();
         if (mqttUrl !== undefined) {
+          const { createUplink } = await import('./platform/uplink.js');
           uplink = createUplink({ config: { ...platformConfig, mqtt_url: mqttUrl }, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog, maxPacketSize: config.mqtt.max_packet_size });
           uplink.start();
         }
@@ -416,45 +437,88 @@ export function createInfluxWriterService(config: SiteConfig, log: Logger, clien
   // Process figures too (CPU, memory, event-loop lag) for /metrics.
   const metrics = createMetrics({ defaults: true });
   const dataDir = resolve(config.gateway.data_dir);
-  const { writer, component } = createInfluxWriterComponent(config, log, metrics, { broker: undefined, url: () => config.mqtt.broker, clientId, spoolFile: `influx-spool-${clientId}.db` });
+  const influx = createInfluxWriterComponent(config, log, metrics, { broker: undefined, url: () => config.mqtt.broker, clientId, spoolFile: `influx-spool-${clientId}.db` });
   let started = false;
   return {
-    writer,
+    get writer() {
+      return influx.writer;
+    },
     metrics,
     async start() {
       mkdirSync(dataDir, { recursive: true });
-      await component.start();
+      await influx.component.start();
       started = true;
-      log.info({ clientId, target: writer.target }, 'InfluxDB writer running');
+      log.info({ clientId, target: influx.writer.target }, 'InfluxDB writer running');
     },
     async stop() {
-      if (started) await component.stop();
+      if (!started) return;
       started = false;
-      const { received, written, rejectedLines, droppedLines, spoolLines } = writer.stats();
+      await influx.component.stop();
+      const { received, written, rejectedLines, droppedLines, spoolLines } = influx.writer.stats();
       log.info({ received, written, rejectedLines, droppedLines, spoolLines }, 'InfluxDB writer stopped');
     },
   };
 }
 
-/** A simulator from the site file's `simulators:` section, started before the drivers. */
+/** A simulator from the site file's `simulators:` section, started before the drivers; its module loads then. */
 function createSimulator(s: SiteConfig['simulators'][number], dataDir: string, log: Logger): { start(): Promise<void>; stop(): Promise<void> } {
-  if (s.type === 'modbus-boiler') return createModbusTcpSimulator({ host: s.host, port: s.port, devices: new Map([[s.unit_id, new BoilerDevice(s.scenario, s.seed)]]) });
-  if (s.type === 'astm-analyzer') return createAstmAnalyzer(s);
-  if (s.type === 'platform-inbox') {
-    const inboxLog = log.child({ component: 'platform-inbox' });
-    return createPlatformInbox({ host: s.host, port: s.port, secret: s.secret, out: s.out, print: (line) => inboxLog.info(`Platform inbox: ${line}`) });
-  }
+  let sim: { start(): Promise<void>; stop(): Promise<void> } | undefined;
+  const make = async () => {
+    if (s.type === 'modbus-boiler') {
+      const { BoilerDevice, createModbusTcpSimulator } = await import('../drivers/modbus/simulator.js');
+      return createModbusTcpSimulator({ host: s.host, port: s.port, devices: new Map([[s.unit_id, new BoilerDevice(s.scenario, s.seed)]]) });
+    }
+    if (s.type === 'astm-analyzer') return (await import('../drivers/astm/simulator.js')).createAstmAnalyzer(s);
+    if (s.type === 'platform-inbox') {
+      const inboxLog = log.child({ component: 'platform-inbox' });
+      const { createPlatformInbox } = await import('./platform/inbox.js');
+      return createPlatformInbox({ host: s.host, port: s.port, secret: s.secret, out: s.out, print: (line) => inboxLog.info(`Platform inbox: ${line}`) });
+    }
+    return createOpcuaSimulator(s, dataDir);
+  };
+  return {
+    async start() {
+      sim = await make();
+      await sim.start();
+    },
+    stop: async () => sim?.stop(),
+  };
+}
+
+/** The OPC UA elevator simulator, whose certificate the gateway trusts (so the demo runs SignAndEncrypt). */
+function createOpcuaSimulator(s: OpcuaSimulatorConfig, dataDir: string): { start(): Promise<void>; stop(): Promise<void> } {
   const pkiDir = join(dataDir, 'simulators', `opcua-elevator-${s.port}`);
   let server: ElevatorServer | undefined;
   return {
     async start() {
-      // node-opcua loads only when a site asks for it.
       const { createElevatorServer } = await import('../drivers/opcua/simulator.js');
+      const { addTrusted } = await import('../drivers/opcua/certs.js');
       server = createElevatorServer({ host: s.host, port: s.port, id: s.id, security: s.security, seed: s.seed, scenario: s.scenario, pkiDir });
       await server.start();
-      // The gateway trusts the certificate of a simulator it starts itself, so the demo runs SignAndEncrypt.
       addTrusted(join(dataDir, 'pki'), join(pkiDir, 'server', 'own', 'certs', 'certificate.pem'));
     },
     stop: async () => server?.stop(),
+  };
+}
+
+/**
+ * The embedded broker, whose module (aedes) is imported when it starts. Before that it answers as a
+ * broker not started yet: its configured address, no clients.
+ */
+function lazyBroker(opts: EmbeddedBrokerOptions): EmbeddedBroker {
+  let inner: EmbeddedBroker | undefined;
+  return {
+    async start() {
+      inner = (await import('./mqtt/broker.js')).createEmbeddedBroker(opts);
+      await inner.start();
+    },
+    stop: async () => inner?.stop(),
+    address: () => inner?.address() ?? { host: opts.host, port: opts.port },
+    clientCount: () => inner?.clientCount() ?? 0,
+    stats: () => inner?.stats() ?? { oversizedPackets: 0, refusedConnections: 0, slowClients: 0 },
+    async subscribe(topic, onMessage) {
+      if (!inner) throw new Error('Embedded broker is not started');
+      return inner.subscribe(topic, onMessage);
+    },
   };
 }
