@@ -1,7 +1,7 @@
 // Which modules a process loads (through tests/helpers/trace-modules.mjs), for the tests that keep
 // commands and sites from loading packages they do not use.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,8 @@ export interface Traced {
 
 /** Runs `node --import tsx` with `args`, recording what it loads. */
 export function traceSync(args: string[], opts: { env?: Record<string, string>; timeout?: number } = {}): Traced {
-  const out = join(mkdtempSync(join(tmpdir(), 'gw-trace-')), 'modules.txt');
+  const dir = mkdtempSync(join(tmpdir(), 'gw-trace-'));
+  const out = join(dir, 'modules.txt');
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--import', HOOK, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env, TRACE_MODULES_FILE: out },
@@ -31,6 +32,7 @@ export function traceSync(args: string[], opts: { env?: Record<string, string>; 
   const packages = new Set<string>();
   const files = new Set<string>();
   const urls = existsSync(out) ? readFileSync(out, 'utf8').split('\n') : [];
+  rmSync(dir, { recursive: true, force: true });
   for (const url of urls.filter((u) => u.startsWith('file:'))) {
     const path = fileURLToPath(url);
     const at = path.lastIndexOf('/node_modules/');

@@ -2,19 +2,24 @@
 // Modbus site on an external broker without http:, influx: or platform: loads no HTTP server, InfluxDB
 // client, platform link, embedded broker or OPC UA. Each site runs in a process of its own
 // (tests/helpers/traced-gateway.ts), so the test sees that site's modules only.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ROOT } from '../helpers/cli.js';
 import { traceSync } from '../helpers/modules.js';
 import { freePort } from '../helpers/processes.js';
 
 const SCRIPT = join(ROOT, 'tests', 'helpers', 'traced-gateway.ts');
+const folders: string[] = [];
+afterAll(() => {
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
+});
 
 /** A boiler read over Modbus TCP from the simulator the gateway starts itself. */
-async function modbusSite(lines: { broker: string; extra?: string[] }): Promise<string> {
+async function modbusSite(o: { broker: string; extra?: string[] }): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-site-modules-'));
+  folders.push(dir);
   const port = await freePort();
   const file = join(dir, 'site.yaml');
   writeFileSync(
@@ -22,8 +27,8 @@ async function modbusSite(lines: { broker: string; extra?: string[] }): Promise<
     [
       'version: 1',
       `gateway: { id: gw-modules, site: modules, data_dir: ${join(dir, 'data')} }`,
-      `mqtt: { broker: "${lines.broker}", port: ${await freePort()} }`,
-      ...(lines.extra ?? []),
+      `mqtt: { broker: "${o.broker}", port: ${await freePort()} }`,
+      ...(o.extra ?? []),
       `simulators: [{ type: modbus-boiler, port: ${port}, unit_id: 1 }]`,
       `connections: [{ id: plc, type: modbus-tcp, host: 127.0.0.1, port: ${port} }]`,
       'equipment:',
