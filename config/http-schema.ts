@@ -2,8 +2,9 @@
 import { z } from 'zod';
 import { duration, port, size } from './primitives.js';
 
-export const ROLES = ['viewer', 'operator', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+import { ROLES } from '../gateway/http/tokens.js';
+
+export { ROLES, type Role } from '../gateway/http/tokens.js';
 
 export const httpSection = z
   .strictObject({

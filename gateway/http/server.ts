@@ -84,9 +84,7 @@ declare module 'fastify' {
   }
 }
 
-export function hashToken(token: string): string {
-  return `sha256:${createHash('sha256').update(token).digest('hex')}`;
-}
+export { hashToken } from './tokens.js';
 
 export function createHttpApi(deps: HttpDeps): HttpApi {
   const { config, http, log } = deps;

@@ -1,7 +1,6 @@
 // API tokens as the site file holds them: a role and the token's SHA-256 hash. Free of fastify and
 // zod, so that `gateway token new` and the banner of `gateway run` do not load them; the HTTP API
-// (gateway/http/server.ts) and the config schema (config/http-schema.ts) have the same definitions,
-// and a test checks that they agree.
+// and the config schema take them from here.
 import { createHash } from 'node:crypto';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
