@@ -32,5 +32,5 @@ EXPOSE 1883
 # Healthy while the process answers on its MQTT port.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD node -e "const s=require('net').connect(Number(process.env.MQTT_PORT||1883),'127.0.0.1');s.on('connect',()=>process.exit(0));s.on('error',()=>process.exit(1))"
-ENTRYPOINT ["node", "dist/gateway/cli.js"]
+ENTRYPOINT ["node", "--optimize-for-size", "dist/gateway/cli.js"]
 CMD ["run", "-c", "config/demo.yaml"]

@@ -227,7 +227,10 @@ export async function soak(options: SoakOptions): Promise<{ name: string; lines:
     const logFile = join(dir, 'gateway.log');
     const logFd = openSync(logFile, 'w');
     const t0 = performance.now();
-    gateway = spawn(process.execPath, [join(ROOT, 'dist', 'gateway', 'cli.js'), 'run', '-c', site], { cwd: ROOT, stdio: ['ignore', logFd, logFd] });
+    // As the installed `gateway` command runs it: with the node flags of its first line.
+    const cli = join(ROOT, 'dist', 'gateway', 'cli.js');
+    const flags = /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(cli, 'utf8').split('\n', 1)[0]!)?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
+    gateway = spawn(process.execPath, [...flags, cli, 'run', '-c', site], { cwd: ROOT, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     const pid = gateway.pid!;
     const gatewayExit = new Promise<number | null>((r) => gateway!.once('exit', (code) => r(code)));

@@ -41,8 +41,8 @@ export const httpSection = z
           .meta({ description: 'Recent readings kept per point for the trend: a time span (each point keeps that span at its equipment\'s poll_interval) or a number of samples.', 'x-examples': ['10m', 600] }),
         max_memory: size
           .refine((n) => n >= 64 * 1024 && n <= 4 * 1024 ** 3, { error: 'expected a size from 64KiB to 4GiB' })
-          .prefault('16MiB')
-          .meta({ description: 'Memory all points\' recent readings take together (17 bytes a sample). When `keep` would need more, every point keeps proportionally fewer, and the log says so at start.', 'x-examples': ['16MiB', '64MiB'] }),
+          .prefault('8MiB')
+          .meta({ description: 'Memory all points\' recent readings take together (17 bytes a sample). When `keep` would need more, every point keeps proportionally fewer, and the log says so at start.', 'x-examples': ['8MiB', '64MiB'] }),
       })
       .prefault({})
       .meta({ description: 'The recent readings the API keeps in memory for the dashboard\'s trend. Older readings come from InfluxDB when the site writes to one.' }),

@@ -19,6 +19,7 @@ import type { InfluxWriter } from './influx/writer.js';
 import { createResultService, type ResultService } from './lab/results.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createMemoryWatch } from './memory.js';
 import type { EmbeddedBroker, EmbeddedBrokerOptions } from './mqtt/broker.js';
 import { createMqttLink, type MqttLink } from './mqtt/link.js';
 import { topicsFor, type Topics } from './mqtt/topics.js';
@@ -69,6 +70,8 @@ export interface Gateway {
 }
 
 const STOP_TIMEOUT_MS = 1500;
+/** An alarm event waiting for the store, as an estimate of its bytes in memory (an object of a dozen short fields). */
+const EVENT_BYTES = 600;
 
 export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const topics = topicsFor(config.mqtt.topic_prefix, config.gateway.site);
@@ -93,6 +96,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   };
   // Process figures too (CPU, memory, event-loop lag) for /metrics.
   const metrics = createMetrics({ defaults: true });
+  const memory = createMemoryWatch({ metrics, log: log.child({ component: 'memory' }), budget: config.gateway.memory_budget, warnAt: config.gateway.memory_warn_at });
   const link = createMqttLink({
     url: mqttUrl,
     config: config.mqtt,
@@ -190,6 +194,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
       alarms,
       outbox: () => platform?.outbox(),
       dataDir,
+      memory,
       ready: () => ({
         store: storeReadiness(alarms.storeStats()),
         mqtt: { ok: link.stats().connected, detail: link.stats() },
@@ -206,7 +211,12 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const slow = (type: string) => type.startsWith('opcua');
   const simulatorComponents = simulators.map(({ name, type, sim }) => ({ name, slow: slow(type), start: () => sim.start(), stop: () => sim.stop() }));
   const driverComponents = drivers.map(({ name, type, driver }) => ({ name, slow: slow(type), start: async () => { await driver.init(); await driver.start(); }, stop: () => driver.stop() }));
+  // What the parts hold in memory, for /metrics and the budget warning (the HTTP API adds its own).
+  memory.register('mqtt_unacknowledged', () => link.stats().pendingChars ?? 0);
+  if (influx) memory.register('influx_before_spool', () => influx.writer.stats().memoryBytes);
+  memory.register('alarm_events_before_store', () => alarms.storeStats().uncommittedEvents * EVENT_BYTES);
   const components: Component[] = [
+    { name: 'memory watch', start: async () => memory.start(), stop: async () => memory.stop() },
     { name: 'data folder', start: async () => void mkdirSync(dataDir, { recursive: true }), stop: async () => {} },
     {
       name: 'store',
