@@ -42,6 +42,8 @@ const SSE_MAX_BUFFERED = 1024 * 1024;
 const IDLE_TIMEOUT = 60_000;
 const KEEP_ALIVE_TIMEOUT = 5000;
 const MAX_REQUESTS_PER_SOCKET = 1000;
+/** At stop, connections still open after this are closed (the gateway gives each component 1.5 s). */
+const STOP_GRACE_MS = 750;
 /** How long the trend waits for older readings from InfluxDB. */
 const HISTORY_QUERY_TIMEOUT = 5000;
 /** The dashboard's files, from the source tree or from dist/ (they are not compiled). */
@@ -513,7 +515,14 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     async stop() {
       for (const c of clients) c.end();
       clients.clear();
-      await app.close();
+      // Requests under way may finish; a client still holding a connection after that (a live stream
+      // whose end is stuck behind what it did not read) is cut, so the gateway stops in time.
+      const cut = setTimeout(() => app.server.closeAllConnections(), STOP_GRACE_MS);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
     },
     address() {
       const a = app.server.address() as { address: string; port: number };
