@@ -18,6 +18,8 @@ export interface SoakRun {
   /** Points asked for (--points); Modbus takes whole devices of 30. */
   points: number;
   dashboards: number;
+  /** The HTTP API was on (without it there are no dashboards and no heap figures). */
+  api: boolean;
   /** Alone, or beside the other variants. */
   schedule: string;
   samples: SoakSample[];
@@ -85,7 +87,7 @@ function workload(run: SoakRun, short = false): string {
 }
 
 function command(run: SoakRun): string {
-  return `npm run bench -- soak --variant ${run.variant} --minutes ${run.minutes}${run.points !== 10_000 ? ` --points ${run.points}` : ''}${run.dashboards !== 5 ? ` --dashboards ${run.dashboards}` : ''}`;
+  return `npm run bench -- soak --variant ${run.variant} --minutes ${run.minutes}${run.points !== 10_000 ? ` --points ${run.points}` : ''}${run.api && run.dashboards !== 5 ? ` --dashboards ${run.dashboards}` : ''}${run.api ? '' : ' --no-api'}`;
 }
 
 export function soakMarkdown(run: SoakRun): string {
@@ -102,18 +104,19 @@ export function soakMarkdown(run: SoakRun): string {
     return `| ${clock(s.t)} | ${mib(s.rss)} | ${mib(s.peak)} | ${mib(s.heapUsed)} | ${mib(s.heapTotal)} | ${mib(s.external)} | ${readings} | ${cpu} |`;
   });
   const per = f.streamedPerSecond.map(en).join(', ');
-  return `# Soak: ${run.variant}, ${en(points(run))} points, ${run.dashboards} dashboards, ${(f.duration / 60).toFixed(1)} minutes
+  return `# Soak: ${run.variant}, ${en(points(run))} points, ${run.api ? `${run.dashboards} dashboards` : 'no HTTP API'}, ${(f.duration / 60).toFixed(1)} minutes
 
 Goal: under 150 MB (${(GOAL_BYTES / MIB).toFixed(0)} MiB) resident, steady and at the peak: **${met ? 'met' : 'not met'}**
 (steady ${mib(f.rss.steady)} MiB, peak ${mib(f.rss.peak)} MiB).
 
 - Command: \`${command(run)}\`; ${run.date} UTC, commit ${run.commit}; ${run.machine}; this variant ran ${run.schedule}.
 - Load: ${workload(run)}.
-- The gateway ran compiled (\`node dist/gateway/cli.js run -c site.yaml\`) with the default settings, its
-  data folder in a fresh temporary folder, the embedded broker, and the HTTP API with ${run.dashboards} dashboard
+- The gateway ran compiled, as the installed command runs it (\`node --optimize-for-size dist/gateway/cli.js run -c site.yaml\`:
+  the node flags of the command's first line), with the default settings, its data folder in a fresh
+  temporary folder, the embedded broker, and ${run.api ? `the HTTP API with ${run.dashboards} dashboard
   clients that behave like gateway/http/dashboard/app.js: the equipment list, every equipment's detail
   and the active alarms at start, one live stream each, then one equipment's detail and one point's
-  trend every 5 s and the outbox every 10 s. One outside MQTT subscriber to \`gw/#\` (QoS 1). The
+  trend every 5 s and the outbox every 10 s` : 'no HTTP API (so no dashboards, and no heap figures: they come from /metrics)'}. One outside MQTT subscriber to \`gw/#\` (QoS 1). The
   devices ran in processes of their own.
 - Every ${run.sampleSeconds} s: VmRSS and VmHWM (the peak) from /proc/PID/status; heap from the gateway's /metrics;
   readings from \`gateway_readings_total\`; CPU from /proc/PID/stat. Steady: the median of the last third.
@@ -132,9 +135,9 @@ Goal: under 150 MB (${(GOAL_BYTES / MIB).toFixed(0)} MiB) resident, steady and a
 | gateway log | ${run.problems} warnings or errors${run.firstProblems.length > 0 ? `; first: ${run.firstProblems.map((p) => `"${p.replace(/\|/g, '\\|')}"`).join('; ')}` : ''} |
 | ${run.exitedEarly ? `**the gateway exited by itself after ${clock(f.duration)}**` : 'stop on SIGTERM'} | exit code ${run.exitCode} |
 
-![RSS and heap of the gateway over time](${run.variant}.png)
+![RSS and heap of the gateway over time](${run.variant}${run.api ? '' : '-no-api'}.png)
 
-## Samples (every ${clock(rowEvery)}; all of them in ${run.variant}.csv)
+## Samples (every ${clock(rowEvery)}; all of them in ${run.variant}${run.api ? '' : '-no-api'}.csv)
 
 | time | RSS MiB | peak RSS MiB | heap used MiB | heap total MiB | external MiB | readings/s | gateway CPU % |
 | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -233,15 +236,16 @@ export async function svgToPng(svg: string, file: string): Promise<void> {
 /** Writes <variant>.md, .csv and .png into `dir`; a PNG that cannot be rendered is left as .svg, said so. */
 export async function writeSoakReport(run: SoakRun, dir: string): Promise<{ name: string; lines: string[] }> {
   mkdirSync(dir, { recursive: true });
-  const md = join(dir, `${run.variant}.md`);
+  const stem = `${run.variant}${run.api ? '' : '-no-api'}`;
+  const md = join(dir, `${stem}.md`);
   writeFileSync(md, soakMarkdown(run));
-  writeFileSync(join(dir, `${run.variant}.csv`), soakCsv(run));
+  writeFileSync(join(dir, `${stem}.csv`), soakCsv(run));
   const svg = soakSvg(run);
-  let plot = join(dir, `${run.variant}.png`);
+  let plot = join(dir, `${stem}.png`);
   try {
     await svgToPng(svg, plot);
   } catch (err) {
-    plot = join(dir, `${run.variant}.svg`);
+    plot = join(dir, `${stem}.svg`);
     writeFileSync(plot, svg);
     process.stderr.write(`The plot could not be rendered as PNG (${(err as Error).message}); written as ${plot}\n`);
   }
@@ -249,7 +253,7 @@ export async function writeSoakReport(run: SoakRun, dir: string): Promise<{ name
   const met = f.rss.steady < GOAL_BYTES && f.rss.peak < GOAL_BYTES;
   const rel = (p: string) => relative(process.cwd(), p);
   return {
-    name: `Soak, ${run.variant}: ${workload(run)}; ${run.dashboards} dashboards, an MQTT subscriber; ${(f.duration / 60).toFixed(1)} min, the compiled gateway ${run.schedule}`,
+    name: `Soak, ${run.variant}: ${workload(run)}; ${run.api ? `${run.dashboards} dashboards` : 'no HTTP API'}, an MQTT subscriber; ${(f.duration / 60).toFixed(1)} min, the compiled gateway ${run.schedule}`,
     lines: [
       `RSS steady ${mib(f.rss.steady)} MiB, highest sample ${mib(f.rss.max)} MiB, peak (VmHWM) ${mib(f.rss.peak)} MiB: goal of 150 MB ${met ? 'met' : 'NOT met'}`,
       `V8 heap used steady ${mib(f.heapUsed.steady)} MiB (highest ${mib(f.heapUsed.max)}), heap total steady ${mib(f.heapTotal.steady)} MiB (highest ${mib(f.heapTotal.max)})`,

@@ -26,6 +26,8 @@ export interface SoakOptions {
   points?: number;
   /** Dashboard clients; 5 by default. */
   dashboards?: number;
+  /** The HTTP API on (the default); off: no dashboards, and no heap figures (they come from /metrics). */
+  api?: boolean;
   /** Seconds between samples; 5 by default. */
   sampleSeconds?: number;
   /** Where the report goes; docs/soak by default. */
@@ -69,7 +71,7 @@ interface Plan {
   mqttPort: number;
 }
 
-async function sitePlan(dataDir: string, modbusPorts: number[], uaPort: number | undefined, uaPoints: number): Promise<Plan> {
+async function sitePlan(dataDir: string, modbusPorts: number[], uaPort: number | undefined, uaPoints: number, api: boolean): Promise<Plan> {
   const httpPort = await freePort();
   const mqttPort = await freePort();
   const modbusList = Array.from({ length: POINTS_PER_DEVICE }, (_, i) => `{name: p${i}, address: "hr:${i * 2}", type: float32}`).join(', ');
@@ -90,8 +92,7 @@ async function sitePlan(dataDir: string, modbusPorts: number[], uaPort: number |
   const yaml = `version: 1
 gateway: { id: gw-soak, site: soak, data_dir: ${dataDir} }
 mqtt: { port: ${mqttPort} }
-http: { port: ${httpPort}, tokens: [{ name: soak-dashboard, role: viewer, hash: "${hashToken(TOKEN)}" }] }
-connections:
+${api ? `http: { port: ${httpPort}, tokens: [{ name: soak-dashboard, role: viewer, hash: "${hashToken(TOKEN)}" }] }\n` : ''}connections:
 ${connections.join('\n')}
 equipment:
 ${equipment.join('\n')}
@@ -200,7 +201,8 @@ function startDashboard(base: string, equipment: Plan['equipment'], index: numbe
 
 /** One variant, start to end: devices, gateway, clients, samples, then the report. */
 export async function soak(options: SoakOptions): Promise<{ name: string; lines: string[] }> {
-  const { variant, minutes = 30, points = 10_000, dashboards = 5, sampleSeconds = 5, outDir = join(ROOT, 'docs', 'soak'), schedule = 'alone' } = options;
+  const { variant, minutes = 30, points = 10_000, sampleSeconds = 5, outDir = join(ROOT, 'docs', 'soak'), schedule = 'alone', api = true } = options;
+  const dashboards = api ? (options.dashboards ?? 5) : 0;
   const modbusDevices = variant === 'modbus' ? Math.ceil(points / POINTS_PER_DEVICE) : variant === 'mix' ? Math.ceil(points / 2 / POINTS_PER_DEVICE) : 0;
   const uaPoints = variant === 'opcua' ? points : variant === 'mix' ? Math.floor(points / 2) : 0;
   const dir = mkdtempSync(join(tmpdir(), `gw-soak-${variant}-`));
@@ -221,7 +223,7 @@ export async function soak(options: SoakOptions): Promise<{ name: string; lines:
       children.push(ua.child);
       uaPort = Number(ua.line);
     }
-    const plan = await sitePlan(join(dir, 'data'), modbusPorts, uaPort, uaPoints);
+    const plan = await sitePlan(join(dir, 'data'), modbusPorts, uaPort, uaPoints, api);
     const site = join(dir, 'site.yaml');
     writeFileSync(site, plan.yaml);
     const logFile = join(dir, 'gateway.log');
@@ -243,6 +245,7 @@ export async function soak(options: SoakOptions): Promise<{ name: string; lines:
       const t = (performance.now() - t0) / 1000;
       const { rss, peak } = residentMemory(pid);
       const s: SoakSample = { t, rss, peak, cpu: cpuSeconds(pid) };
+      if (!api) return s;
       try {
         const m = parseMetrics(await (await fetch(`${base}/metrics`, { headers, signal: AbortSignal.timeout(4000) })).text());
         const set = (key: 'heapUsed' | 'heapTotal' | 'external' | 'arrayBuffers', names: string[]) => {
@@ -274,8 +277,9 @@ export async function soak(options: SoakOptions): Promise<{ name: string; lines:
       }
     })();
 
-    // The HTTP API starts last: once it answers, the devices are being read.
-    while ((await fetch(`${base}/health`).then((r) => r.ok, () => false)) === false) {
+    // The HTTP API starts last: once it answers, the devices are being read. Without it, the broker answering will do.
+    const up = () => (api ? fetch(`${base}/health`).then((r) => r.ok, () => false) : mqtt.connectAsync(`mqtt://127.0.0.1:${plan.mqttPort}`, { reconnectPeriod: 0, connectTimeout: 1000 }).then((c) => c.endAsync(true).then(() => true), () => false));
+    while ((await up()) === false) {
       if (gateway.exitCode !== null) throw new Error(`The gateway exited with ${gateway.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
       if (performance.now() - t0 > 180_000) throw new Error('The gateway did not answer /health within 3 minutes');
       await new Promise((r) => setTimeout(r, 250));
@@ -315,6 +319,7 @@ export async function soak(options: SoakOptions): Promise<{ name: string; lines:
       modbusPoints: plan.modbusPoints,
       uaPoints: plan.uaPoints,
       dashboards,
+      api,
       schedule,
       samples,
       started,
@@ -366,6 +371,7 @@ export async function soakFromArgs(args: string[]): Promise<Array<{ name: string
       minutes: { type: 'string' },
       points: { type: 'string' },
       dashboards: { type: 'string' },
+      'no-api': { type: 'boolean', default: false },
       sample: { type: 'string' },
       parallel: { type: 'boolean', default: false },
       out: { type: 'string' },
@@ -386,6 +392,7 @@ export async function soakFromArgs(args: string[]): Promise<Array<{ name: string
     dashboards: number('dashboards', values.dashboards),
     sampleSeconds: number('sample', values.sample),
     outDir: values.out,
+    api: !values['no-api'],
   };
   const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error(`npm run build failed (exit ${build.status}): the soak runs the compiled gateway`);
