@@ -44,7 +44,7 @@ export function createMemoryWatch(opts: MemoryWatchOptions): MemoryWatch {
       try {
         out[name] = Math.max(0, Math.round(bytes()));
       } catch {
-        out[name] = -1; // a component that cannot tell (stopped) says so instead of hiding
+        // A component that cannot tell (not started, or stopped) is left out rather than shown as 0.
       }
     }
     return out;

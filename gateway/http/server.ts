@@ -24,7 +24,7 @@ import type { Pipeline } from '../pipeline.js';
 import type { Outbox } from '../platform/outbox.js';
 import { AuditJournal } from './audit.js';
 import { History, planHistory } from './history.js';
-import { MAX_QUERY_ROWS, queryPoint } from '../influx/query.js';
+import { InfluxQueryError, MAX_QUERY_ROWS, queryPoint } from '../influx/query.js';
 import type { MemoryWatch } from '../memory.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 
@@ -108,6 +108,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   app.server.maxConnections = http.max_connections;
   const slowClientLog = rateLimited();
   const historyLog = rateLimited();
+  let querying = false;
   const audit = new AuditJournal(join(deps.dataDir, 'audit.jsonl'));
   if (audit.damagedTail > 0) log.error({ file: join(deps.dataDir, 'audit.jsonl'), damagedLines: audit.damagedTail }, 'Audit journal ends with lines that are not entries; new entries follow the last good one (gateway audit verify shows where the chain breaks)');
   const tokens = http.tokens.map((t) => ({ ...t, digest: Buffer.from(t.hash.slice('sha256:'.length), 'hex') }));
@@ -119,7 +120,13 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   const plan = planHistory({
     keep: http.history.keep,
     maxBytes: http.history.max_memory,
-    points: config.equipment.flatMap((e) => e.points.map((p) => ({ key: `${e.id}/${p.name}`, intervalMs: e.poll_interval }))),
+    // A point read at its own interval keeps `keep` at that interval; one that reports on change keeps as many changes.
+    points: config.equipment.flatMap((e) =>
+      e.points.map((p) => {
+        const own = (p as { poll_interval?: number; sampling_interval?: number }).poll_interval ?? (p as { sampling_interval?: number }).sampling_interval;
+        return { key: `${e.id}/${p.name}`, intervalMs: own ?? e.poll_interval };
+      }),
+    ),
   });
   if (plan.scale < 1) {
     log.warn(
@@ -301,27 +308,32 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
             type: 'object',
             properties: {
               point: { type: 'string' },
-              since: { type: 'number', description: 'Epoch ms: readings at or after it. Older than memory holds: the older part comes from InfluxDB when the site writes to one (header x-history-source).' },
+              since: { type: 'integer', minimum: 0, maximum: 8_640_000_000_000_000, description: 'Epoch ms: readings at or after it. Older than memory holds: the older part comes from InfluxDB when the site writes to one (header x-history-source); x-history-incomplete says when it could not.' },
               limit: { type: 'integer', minimum: 1, maximum: MAX_QUERY_ROWS, default: MAX_QUERY_ROWS },
             },
             required: ['point'],
           },
-          response: { 200: { type: 'array', items: { type: 'object', properties: { ts: { type: 'number' }, value: valueSchema, quality: { type: 'string' } } } } },
+          response: { 200: { type: 'array', items: { type: 'object', properties: { ts: { type: 'number' }, value: valueSchema, quality: { type: 'string' } } } }, 400: errorSchema, 404: errorSchema },
         },
       },
       async (req, reply) => {
         const { id } = req.params as { id: string };
         const { point, since, limit = MAX_QUERY_ROWS } = req.query as { point: string; since?: number; limit?: number };
+        // The schema's bounds let Infinity through (ajv compares it as a number).
+        if (since !== undefined && !Number.isFinite(since)) return reply.code(400).send({ error: 'since: expected epoch milliseconds' });
         const ring = history.ring(id, point);
-        if (!ring) return [];
+        const equipment = config.equipment.find((e) => e.id === id);
+        if (!ring || !equipment) return reply.code(404).send({ error: `no point ${point} on equipment ${id}` });
         const recent = ring.read(since, limit);
         const oldest = ring.oldest();
-        const equipment = config.equipment.find((e) => e.id === id);
+        void reply.header('x-history-source', 'memory');
         // Further back than memory goes: the older part from InfluxDB, when the site writes to one.
-        if (since === undefined || !config.influx || !equipment || (oldest !== undefined && since >= oldest) || recent.length >= limit) {
-          void reply.header('x-history-source', 'memory');
-          return recent;
-        }
+        if (since === undefined || (oldest !== undefined && since >= oldest) || recent.length >= limit) return recent;
+        const missing = oldest === undefined ? 'memory holds nothing yet' : `memory holds from ${oldest}`;
+        if (!config.influx) return reply.header('x-history-incomplete', `${missing}; no InfluxDB`).send(recent);
+        // One query at a time: viewers cannot pile requests onto InfluxDB and the gateway.
+        if (querying) return reply.header('x-history-incomplete', `${missing}; InfluxDB busy with another query`).send(recent);
+        querying = true;
         try {
           const older = await queryPoint(config.influx, {
             measurement: equipment.category,
@@ -336,9 +348,11 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
           void reply.header('x-history-source', 'influxdb+memory');
           return [...older, ...recent];
         } catch (err) {
+          // The detail (InfluxDB's words, its address) goes to the log; the caller learns what kind of failure it was.
           historyLog((notLogged) => log.warn({ err, equipment: id, point, ...(notLogged ? { notLogged } : {}) }, 'Older readings could not be read from InfluxDB; the trend shows what memory holds'));
-          void reply.header('x-history-source', 'memory').header('x-history-incomplete', `InfluxDB: ${(err as Error).message}`.slice(0, 200).replace(/[^\x20-\x7e]/g, '?'));
-          return recent;
+          return reply.header('x-history-incomplete', `${missing}; InfluxDB ${err instanceof InfluxQueryError ? err.kind : 'failed'}`).send(recent);
+        } finally {
+          querying = false;
         }
       },
     );

@@ -111,18 +111,33 @@ function createV2Client(config: Extract<InfluxSection, { api: 'v2' }>): InfluxCl
 const ANSWER_KEEP = 64 * 1024;
 
 async function startOf(res: Response): Promise<string> {
+  return (await readBounded(res, ANSWER_KEEP)).text;
+}
+
+/** At most `max` bytes of an answer's body; the rest is not read, and `cut` says there was more. */
+export async function readBounded(res: Response, max: number): Promise<{ text: string; cut: boolean }> {
   const reader = res.body?.getReader();
-  if (!reader) return '';
+  if (!reader) return { text: '', cut: false };
   const chunks: Uint8Array[] = [];
   let size = 0;
-  while (size < ANSWER_KEEP) {
+  let cut = false;
+  for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     chunks.push(value);
     size += value.length;
+    if (size > max) {
+      cut = true;
+      break;
+    }
   }
   await reader.cancel().catch(() => undefined);
-  return Buffer.concat(chunks).subarray(0, ANSWER_KEEP).toString('utf8');
+  return { text: Buffer.concat(chunks).subarray(0, max).toString('utf8'), cut };
+}
+
+/** InfluxDB 1.x credentials as an Authorization header, when the site file gives a user. */
+export function v1Authorization(config: Extract<InfluxSection, { api: 'v1' }>): Record<string, string> {
+  return config.username !== undefined ? { Authorization: `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}` } : {};
 }
 
 function createV1Client(config: Extract<InfluxSection, { api: 'v1' }>): InfluxClient {
@@ -130,8 +145,7 @@ function createV1Client(config: Extract<InfluxSection, { api: 'v1' }>): InfluxCl
   url.searchParams.set('db', config.database);
   if (config.retention_policy) url.searchParams.set('rp', config.retention_policy);
   url.searchParams.set('precision', 'ns');
-  const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' };
-  if (config.username !== undefined) headers.Authorization = `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}`;
+  const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8', ...v1Authorization(config) };
   if (config.gzip) headers['Content-Encoding'] = 'gzip';
   return {
     target: `${config.url} (api v1, database ${config.database}${config.retention_policy ? `, retention policy ${config.retention_policy}` : ''})`,

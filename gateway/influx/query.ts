@@ -3,12 +3,26 @@
 // (the bucket as the database, the token as `Authorization: Token`). Bounded in rows, bytes and time,
 // because the server answering is a peer like any other.
 import type { InfluxSection } from '../../config/schema.js';
-import type { Sample } from '../http/history.js';
+import { MAX_TEXT, type Sample } from '../http/history.js';
+import { readBounded, v1Authorization } from './client.js';
 
 /** Rows one query returns at most. */
 export const MAX_QUERY_ROWS = 10_000;
-/** Bytes of answer read at most; more is refused, not parsed. */
-const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+/** Bytes of answer read per row asked for, at most (a row of the longest text kept, with its time and JSON): more is refused, not parsed. */
+const ANSWER_BYTES_PER_ROW = 2 * (MAX_TEXT + 64);
+
+/** Why older readings could not be had: told to the caller without InfluxDB's own words (those go to the log). */
+export type QueryFailure = 'timeout' | 'unreachable' | 'refused' | 'too-large' | 'bad-answer';
+
+export class InfluxQueryError extends Error {
+  constructor(
+    readonly kind: QueryFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'InfluxQueryError';
+  }
+}
 
 export interface PointQuery {
   measurement: string;
@@ -35,32 +49,50 @@ export function pointStatements(q: PointQuery): string {
   ].join('; ');
 }
 
+interface QueryResult {
+  error?: string;
+  series?: Array<{ columns?: string[]; values?: unknown }>;
+}
+
 interface QueryAnswer {
-  results?: Array<{ error?: string; series?: Array<{ columns?: string[]; values?: unknown[][] }> }>;
+  results?: QueryResult[];
   error?: string;
 }
 
-/** Samples oldest first from an InfluxQL answer of pointStatements; a value and a bad-quality line at one time give the bad one. */
-export function samplesOf(answer: QueryAnswer, limit: number): Sample[] {
-  if (typeof answer.error === 'string') throw new Error(`InfluxDB: ${answer.error}`);
-  const [values, qualities] = answer.results ?? [];
-  for (const r of [values, qualities]) if (r && typeof r.error === 'string') throw new Error(`InfluxDB: ${r.error}`);
+/**
+ * Samples oldest first from an InfluxQL answer of pointStatements, only those in [since, until) and at
+ * most `limit` rows of each statement; a value and a bad-quality line at one time give the bad one.
+ */
+export function samplesOf(answer: QueryAnswer, q: Pick<PointQuery, 'since' | 'until' | 'limit'>): Sample[] {
+  if (typeof answer.error === 'string') throw new InfluxQueryError('refused', answer.error);
+  const [values, qualities] = Array.isArray(answer.results) ? answer.results : [];
+  for (const r of [values, qualities]) if (typeof r === 'object' && r !== null && typeof r.error === 'string') throw new InfluxQueryError('refused', r.error);
+  const limit = Math.min(MAX_QUERY_ROWS, q.limit);
+  const inRange = (ts: unknown): ts is number => typeof ts === 'number' && ts >= q.since && ts < q.until;
   const byTime = new Map<number, Sample>();
-  for (const row of values?.series?.[0]?.values ?? []) {
+  for (const row of rowsOf(values, limit)) {
     const [ts, value] = row;
-    if (typeof ts !== 'number') continue;
-    if (typeof value !== 'number' && typeof value !== 'boolean' && typeof value !== 'string') continue;
-    byTime.set(ts, { ts, value, quality: 'good' });
+    if (!inRange(ts)) continue;
+    if (typeof value === 'number' || typeof value === 'boolean') byTime.set(ts, { ts, value, quality: 'good' });
+    else if (typeof value === 'string') byTime.set(ts, { ts, value: value.length > MAX_TEXT ? `${value.slice(0, MAX_TEXT)}…` : value, quality: 'good' });
   }
-  for (const row of qualities?.series?.[0]?.values ?? []) {
+  for (const row of rowsOf(qualities, limit)) {
     const [ts, quality] = row;
-    if (typeof ts !== 'number') continue;
-    const q = quality === 'uncertain' ? 'uncertain' : 'bad';
+    if (!inRange(ts)) continue;
+    const bad = quality !== 'uncertain';
     // An uncertain value is stored with its value; a bad one never has one.
     const had = byTime.get(ts);
-    byTime.set(ts, { ts, value: q === 'bad' ? null : (had?.value ?? null), quality: q });
+    byTime.set(ts, { ts, value: bad ? null : (had?.value ?? null), quality: bad ? 'bad' : 'uncertain' });
   }
   return [...byTime.values()].sort((a, b) => a.ts - b.ts).slice(-limit);
+}
+
+/** The first series' rows of a statement, at most `limit` (a server that ignores LIMIT gives no more). */
+function rowsOf(result: QueryResult | undefined, limit: number): unknown[][] {
+  const series = typeof result === 'object' && result !== null && Array.isArray(result.series) ? result.series[0] : undefined;
+  const rows = typeof series === 'object' && series !== null ? series.values : undefined;
+  if (!Array.isArray(rows)) return [];
+  return rows.slice(0, limit).filter((r): r is unknown[] => Array.isArray(r));
 }
 
 /** The point's samples in [since, until), oldest first, at most `limit` (the newest). */
@@ -70,36 +102,30 @@ export async function queryPoint(config: InfluxSection, q: PointQuery): Promise<
   if (config.api === 'v1' && config.retention_policy) url.searchParams.set('rp', config.retention_policy);
   url.searchParams.set('epoch', 'ms');
   url.searchParams.set('q', pointStatements(q));
-  const headers: Record<string, string> = {};
-  if (config.api === 'v2' && config.token) headers.authorization = `Token ${config.token}`;
-  if (config.api === 'v1' && config.username) headers.authorization = `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}`;
-  const res = await fetch(url, { headers, signal: AbortSignal.timeout(q.timeoutMs) });
-  const text = await boundedText(res);
-  if (!res.ok) throw new Error(`InfluxDB answered HTTP ${res.status}: ${text.slice(0, 200)}`);
+  // InfluxDB 2.x answers InfluxQL through its 1.x-compatible /query, with the token.
+  const headers = config.api === 'v2' ? (config.token ? { Authorization: `Token ${config.token}` } : {}) : v1Authorization(config);
+  let res: Response;
+  try {
+    res = await fetch(url, { headers, signal: AbortSignal.timeout(q.timeoutMs) });
+  } catch (err) {
+    const timedOut = (err as Error).name === 'TimeoutError';
+    throw new InfluxQueryError(timedOut ? 'timeout' : 'unreachable', timedOut ? `no answer within ${q.timeoutMs} ms` : String((err as Error).message));
+  }
+  const limit = Math.min(MAX_QUERY_ROWS, Math.max(1, q.limit));
+  let body: { text: string; cut: boolean };
+  try {
+    body = await readBounded(res, 2 * limit * ANSWER_BYTES_PER_ROW + 4096);
+  } catch (err) {
+    throw new InfluxQueryError((err as Error).name === 'TimeoutError' ? 'timeout' : 'unreachable', String((err as Error).message));
+  }
+  if (!res.ok) throw new InfluxQueryError('refused', `HTTP ${res.status}: ${body.text.slice(0, 200)}`);
+  if (body.cut) throw new InfluxQueryError('too-large', `the answer is bigger than ${limit} rows can be`);
   let answer: QueryAnswer;
   try {
-    answer = JSON.parse(text) as QueryAnswer;
+    answer = JSON.parse(body.text) as QueryAnswer;
   } catch {
-    throw new Error('InfluxDB answered something that is not JSON');
+    throw new InfluxQueryError('bad-answer', 'the answer is not JSON');
   }
-  return samplesOf(answer, Math.min(MAX_QUERY_ROWS, q.limit));
-}
-
-async function boundedText(res: Response): Promise<string> {
-  const declared = Number(res.headers.get('content-length') ?? 0);
-  if (declared > MAX_ANSWER_BYTES) {
-    await res.body?.cancel();
-    throw new Error(`InfluxDB's answer is ${declared} bytes; at most ${MAX_ANSWER_BYTES} are read`);
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (res.body) {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      size += chunk.byteLength;
-      // Leaving the loop by a throw cancels the stream: the rest is not read.
-      if (size > MAX_ANSWER_BYTES) throw new Error(`InfluxDB's answer passed ${MAX_ANSWER_BYTES} bytes; not read further`);
-      chunks.push(chunk);
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  if (typeof answer !== 'object' || answer === null) throw new InfluxQueryError('bad-answer', 'the answer is not an object');
+  return samplesOf(answer, { ...q, limit });
 }

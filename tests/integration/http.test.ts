@@ -67,6 +67,14 @@ describe('HTTP API', () => {
     const detail = (await app.inject({ url: '/api/equipment/B-07', headers: as('viewer') })).json() as { points: Array<{ name: string; value: unknown; quality: string; ts: number }> };
     expect(detail.points.find((p) => p.name === 'steam_pressure')).toMatchObject({ quality: 'good', value: expect.any(Number), ts: expect.any(Number) });
     expect((await app.inject({ url: '/api/equipment/X-1', headers: as('viewer') })).statusCode).toBe(404);
+    // The trend: what memory holds, and a header when it was asked for more than that (no InfluxDB here).
+    const trend = await app.inject({ url: '/api/equipment/B-07/history?point=steam_pressure', headers: as('viewer') });
+    expect(trend.headers['x-history-source']).toBe('memory');
+    expect(trend.json()).toContainEqual({ ts: expect.any(Number), value: expect.any(Number), quality: 'good' });
+    const further = await app.inject({ url: `/api/equipment/B-07/history?point=steam_pressure&since=${Date.now() - 600_000}`, headers: as('viewer') });
+    expect(further.headers['x-history-incomplete']).toMatch(/^memory holds from \d+; no InfluxDB$/);
+    expect((await app.inject({ url: '/api/equipment/B-07/history?point=nope', headers: as('viewer') })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/api/equipment/B-07/history?point=steam_pressure&since=1e400', headers: as('viewer') })).statusCode).toBe(400);
 
     const metrics = await app.inject({ url: '/metrics', headers: as('viewer') });
     expect(metrics.headers['content-type']).toMatch(/^text\/plain/);

@@ -99,7 +99,8 @@ function onEvent(event, data) {
       if (!eq) continue;
       const p = eq.points.get(r.point) || { name: r.point };
       eq.points.set(r.point, { ...p, value: r.value, quality: r.quality, reason: r.reason, ts: r.ts });
-      if (trend && trend.equipment === r.equipment && trend.point === r.point && typeof r.value === 'number' && r.quality === 'good') trend.data.push([r.ts, r.value]);
+      // At the reading's own time, as the history endpoint gives it (the source time unless it is ahead).
+      if (trend && trend.equipment === r.equipment && trend.point === r.point && typeof r.value === 'number' && r.quality === 'good') trend.data.push([r.sourceTs > 0 && r.sourceTs <= r.ts ? r.sourceTs : r.ts, r.value]);
     }
     render();
   } else if (event === 'alarm') {
@@ -220,9 +221,12 @@ async function act(key, action, body) {
 async function selectTrend(id, point, unit) {
   // The last 10 minutes: what the gateway keeps in memory, the older part from InfluxDB when the site has one.
   const since = Date.now() - 10 * 60_000;
-  const history = await (await api(`/api/equipment/${encodeURIComponent(id)}/history?point=${encodeURIComponent(point)}&since=${since}`)).json();
+  const res = await api(`/api/equipment/${encodeURIComponent(id)}/history?point=${encodeURIComponent(point)}&since=${since}`);
+  const history = res.ok ? await res.json() : [];
   trend = { equipment: id, point, unit, data: history.filter((r) => typeof r.value === 'number' && r.quality === 'good').map((r) => [r.ts, r.value]) };
-  $('trend-label').textContent = `${id} · ${point}${unit ? ` (${unit})` : ''}`;
+  // The gateway says when it could not give the whole 10 minutes (memory budget, InfluxDB away).
+  const incomplete = res.headers.get('x-history-incomplete');
+  $('trend-label').textContent = `${id} · ${point}${unit ? ` (${unit})` : ''}${incomplete ? ` · ${incomplete}` : ''}`;
   drawTrend();
 }
 
@@ -232,7 +236,8 @@ function drawTrend() {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   if (!trend) return;
   const since = Date.now() - 10 * 60_000;
-  trend.data = trend.data.filter(([ts]) => ts >= since);
+  // Readings can come out of time order (late source times): the line goes by time.
+  trend.data = trend.data.filter(([ts]) => ts >= since).sort((a, b) => a[0] - b[0]);
   const data = trend.data;
   if (data.length < 2) return;
   const values = data.map(([, v]) => v);
