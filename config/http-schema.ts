@@ -42,7 +42,7 @@ export const httpSection = z
         max_memory: size
           .refine((n) => n >= 64 * 1024 && n <= 4 * 1024 ** 3, { error: 'expected a size from 64KiB to 4GiB' })
           .prefault('8MiB')
-          .meta({ description: 'Memory all points\' recent readings take together (17 bytes a sample). When `keep` would need more, every point keeps proportionally fewer, and the log says so at start.', 'x-examples': ['8MiB', '64MiB'] }),
+          .meta({ description: 'Memory all points\' recent readings take together: 17 bytes a sample, and an eighth of it kept for text values. When `keep` would need more, every point keeps proportionally fewer, and the log says so at start.', 'x-examples': ['8MiB', '64MiB'] }),
       })
       .prefault({})
       .meta({ description: 'The recent readings the API keeps in memory for the dashboard\'s trend. Older readings come from InfluxDB when the site writes to one.' }),
