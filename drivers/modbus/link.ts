@@ -5,7 +5,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { backoffDelay } from '../common/backoff.js';
 import type { Area } from './address.js';
 import {
@@ -100,6 +100,8 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
   const maxInFlight = tcp ? conn.max_in_flight : 1;
   const silence = interFrameSilence(conn);
   const where = conn.type === 'modbus-rtu' ? conn.path : `${conn.host}:${conn.port}`;
+  /** A serial line (the serialport package is loaded only for one). */
+  const serial = conn.type === 'modbus-rtu';
   const stats: ModbusLinkStats = { badAnswers: 0, framingErrors: 0, lateAnswers: 0, strayBytes: 0, timeouts: 0, resets: 0 };
 
   let port: Duplex | undefined;
@@ -167,10 +169,10 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     failuresInRow = 0;
     const reason = `${conn.timeouts_before_reset} requests in a row without their answer`;
     // A serial port cannot be reset by closing it: drop what it holds instead.
-    if (port instanceof SerialPort) {
+    if (serial) {
       stats.resets++;
       rx = Buffer.alloc(0);
-      port.flush(() => {});
+      (port as SerialPort).flush(() => {});
       log.warn({ where, reason }, 'Modbus serial port flushed');
     } else reset(reason);
   };
@@ -282,8 +284,9 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
       p.removeAllListeners('data');
       p.on('error', () => {}); // errors of a connection being closed
       // A serial port is released only by close(); destroy() would keep its descriptor and lock.
-      if (p instanceof SerialPort) {
-        if (p.isOpen) p.close(() => resolve());
+      if (serial) {
+        const sp = p as SerialPort;
+        if (sp.isOpen) sp.close(() => resolve());
         else resolve();
         return;
       }
@@ -343,12 +346,14 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
       });
     });
 
-  const openSerial = (c: Extract<ModbusConnection, { type: 'modbus-rtu' }>) =>
-    new Promise<Duplex>((resolve, reject) => {
+  const openSerial = async (c: Extract<ModbusConnection, { type: 'modbus-rtu' }>) => {
+    const { SerialPort } = await import('serialport');
+    return new Promise<Duplex>((resolve, reject) => {
       const sp = new SerialPort({ path: c.path, baudRate: c.baud_rate, parity: c.parity, dataBits: c.data_bits, stopBits: c.stop_bits, autoOpen: false });
       opening = sp;
       sp.open((err) => (err ? reject(err) : resolve(sp)));
     });
+  };
 
   const open = async () => {
     try {

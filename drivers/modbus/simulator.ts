@@ -4,7 +4,7 @@
 // while it runs), or have its connections dropped. Frames are built by protocol.ts, byte by byte,
 // so a fault is exactly the bytes it names.
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import type { Area } from './address.js';
 import { encode } from './codec.js';
 import {
@@ -419,6 +419,8 @@ export function createModbusRtuSimulator(opts: { path: string; baudRate?: number
 
   return {
     async start() {
+      // Loaded here: a TCP simulator (or a site without RTU) does not need the serial port library.
+      const { SerialPort } = await import('serialport');
       const p = new SerialPort({ path: opts.path, baudRate: opts.baudRate ?? 9600, parity: opts.parity ?? 'none', autoOpen: false });
       await new Promise<void>((resolve, reject) => p.open((err) => (err ? reject(err) : resolve())));
       p.on('error', () => {});

@@ -1,6 +1,7 @@
 // Writing line protocol to InfluxDB: api v2 through the official client (@influxdata/influxdb-client,
 // /api/v2/write), api v1 to /write (InfluxDB 1.x). Both say how a failure should be handled.
 import { parseRetryAfter } from '../retry-after.js';
+import { readBounded, v1Authorization } from './http.js';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { HttpError, type HttpHeaders, InfluxDB, setLogger } from '@influxdata/influxdb-client';
@@ -112,32 +113,6 @@ const ANSWER_KEEP = 64 * 1024;
 
 async function startOf(res: Response): Promise<string> {
   return (await readBounded(res, ANSWER_KEEP)).text;
-}
-
-/** At most `max` bytes of an answer's body; the rest is not read, and `cut` says there was more. */
-export async function readBounded(res: Response, max: number): Promise<{ text: string; cut: boolean }> {
-  const reader = res.body?.getReader();
-  if (!reader) return { text: '', cut: false };
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let cut = false;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.length;
-    if (size > max) {
-      cut = true;
-      break;
-    }
-  }
-  await reader.cancel().catch(() => undefined);
-  return { text: Buffer.concat(chunks).subarray(0, max).toString('utf8'), cut };
-}
-
-/** InfluxDB 1.x credentials as an Authorization header, when the site file gives a user. */
-export function v1Authorization(config: Extract<InfluxSection, { api: 'v1' }>): Record<string, string> {
-  return config.username !== undefined ? { Authorization: `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}` } : {};
 }
 
 function createV1Client(config: Extract<InfluxSection, { api: 'v1' }>): InfluxClient {

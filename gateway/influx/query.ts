@@ -4,7 +4,7 @@
 // because the server answering is a peer like any other.
 import type { InfluxSection } from '../../config/schema.js';
 import { MAX_TEXT, type Sample } from '../http/history.js';
-import { readBounded, v1Authorization } from './client.js';
+import { readBounded, v1Authorization } from './http.js';
 
 /** Rows one query returns at most. */
 export const MAX_QUERY_ROWS = 10_000;

@@ -55,8 +55,9 @@ describe('modules a site loads', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^[1-9]\d* readings/);
-    // What it uses is there: the Modbus driver, the MQTT client and the store.
-    for (const p of ['serialport', 'mqtt', 'better-sqlite3']) expect(r.packages).toContain(p);
+    // What it uses is there: the Modbus driver, the MQTT client and the store; no serial port library for TCP.
+    for (const p of ['mqtt', 'better-sqlite3']) expect(r.packages).toContain(p);
+    expect(r.packages).not.toContain('serialport');
     expect(r.files).toContain('drivers/modbus/driver.ts');
     expect([...r.packages].filter((p) => OPTIONAL_PACKAGES.test(p))).toEqual([]);
     expect([...r.files].filter((f) => OPTIONAL_FILES.test(f))).toEqual([]);
