@@ -162,9 +162,13 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     }
   });
   deps.alarms.onEvents((events: readonly AlarmEvent[]) => {
+    if (clients.size === 0) return;
+    // Each event serialised once, whatever the number of clients.
+    const texts = events.map((e) => JSON.stringify(e));
     for (const c of clients) {
-      const mine = c.equipment ? events.filter((e) => e.equipment === c.equipment) : events;
-      for (const e of mine) c.send('alarm', JSON.stringify(e));
+      events.forEach((e, k) => {
+        if (!c.equipment || e.equipment === c.equipment) c.send('alarm', texts[k]!);
+      });
     }
   });
 

@@ -201,6 +201,12 @@ describe('HTTP API', () => {
     const streamed = JSON.parse(data) as Array<{ equipment: string }>;
     expect(streamed.length).toBeGreaterThan(0);
     expect(streamed.filter((r) => r.equipment !== 'B-07')).toEqual([]);
+    // An alarm event arrives on the stream as it happens: the acknowledgement of the raised alarm.
+    const ack = await fetch(`${url}/api/alarms/B-07/pressure-present/acknowledge`, { method: 'POST', headers: { ...as('operator'), 'content-type': 'application/json' }, body: JSON.stringify({ comment: 'seen' }) });
+    expect(ack.status).toBe(200);
+    while (!/event: alarm\ndata: .+\n/.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+    const event = JSON.parse(/event: alarm\ndata: (.+)\n/.exec(text)![1]!) as { type: string; equipment: string; by: string };
+    expect(event).toMatchObject({ type: 'acknowledged', equipment: 'B-07', by: 'operator-user' });
     controller.abort();
   });
 
