@@ -52,6 +52,8 @@ function misbehaving(inboxPort: number, decide: (n: number, seq: number) => 'pas
           res.writeHead(r.statusCode!, r.headers);
           r.pipe(res);
         });
+        // The receiver may be gone (stopped at the test's end while a slow answer waited): the gateway sees the connection drop.
+        fwd.on('error', () => res.destroy());
         fwd.end(body);
       };
       if (parsed.schema !== 'gw.incident.v1') return pass();
