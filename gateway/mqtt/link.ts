@@ -10,6 +10,7 @@ import type { MqttSection } from '../../config/schema.js';
 import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { redactUrl } from '../redact.js';
 import { OutgoingQueue } from './outgoing.js';
 import { connectBounded, publishPacketSize } from './packet-limit.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
@@ -290,10 +291,8 @@ export function endClient(c: MqttClient, ms = STOP_FLUSH_MS): Promise<void> {
   });
 }
 
-/** A broker URL fit for a log line: user info removed. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//');
-}
+// A broker URL fit for a log line: the one redaction of the whole gateway (user, password, token parameters).
+export { redactUrl };
 
 /** User, password and TLS files of the site's MQTT section, for every client the gateway opens. */
 export function credentials(config: MqttSection): Pick<IClientOptions, 'username' | 'password' | 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> {
