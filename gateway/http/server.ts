@@ -5,6 +5,8 @@
 // operator acknowledges and shelves, admin also takes alarms out of service and retries the outbox.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -28,10 +30,36 @@ import { InfluxQueryError, MAX_QUERY_ROWS, queryPoint } from '../influx/query.js
 import type { MemoryWatch } from '../memory.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 
-/** Failed authentications from one address within a minute before it gets 429. */
+/**
+ * Wrong tokens from one address within a minute before further wrong tokens from it get 429. A
+ * valid token is never refused for them: behind NAT one client guessing must not lock out the
+ * operators who share its address.
+ */
 const MAX_FAILURES_PER_MINUTE = 10;
 /** Addresses whose failures are remembered; beyond that the oldest are forgotten (many addresses must not grow memory). */
 const MAX_FAILING_ADDRESSES = 10_000;
+/**
+ * Refused requests (no token, a wrong token, too many wrong tokens) go to the audit journal at most
+ * once per address per minute, with how many were refused since the last line, and their URL cut to
+ * this many characters: a client hammering the API must not fill the journal.
+ */
+const REFUSAL_RECORD_INTERVAL = 60_000;
+const AUDIT_URL_CHARS = 200;
+/**
+ * Headers on every answer, the API's and the dashboard's, errors and the live stream included. The
+ * dashboard has no inline script, style or handler, so the policy allows only its own files; no
+ * page of another origin may frame it (clickjacking acknowledge and shelve), and no answer is kept
+ * in a cache unless a route says otherwise (the static files revalidate).
+ */
+const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Cache-Control': 'no-store',
+};
 /** A live-stream client that lets this much pile up unread is disconnected: the gateway does not buffer for it. */
 const SSE_MAX_BUFFERED = 1024 * 1024;
 /**
@@ -48,6 +76,19 @@ const STOP_GRACE_MS = 750;
 const HISTORY_QUERY_TIMEOUT = 5000;
 /** The dashboard's files, from the source tree or from dist/ (they are not compiled). */
 const DASHBOARD = join(packageRoot(), 'gateway', 'http', 'dashboard');
+
+/** A URL as the audit journal keeps it: at most AUDIT_URL_CHARS characters, saying how long it was when cut. */
+function truncated(url: string): string {
+  return url.length <= AUDIT_URL_CHARS ? url : `${url.slice(0, AUDIT_URL_CHARS)}... (${url.length} characters)`;
+}
+
+/** Whether the API listens on loopback only (a name other than localhost is taken as reaching beyond). */
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || /^::ffff:127\./i.test(host);
+  return false;
+}
 
 function packageRoot(): string {
   let dir = import.meta.dirname;
@@ -106,6 +147,12 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     ...(https ? { https: { ...https, ...serverOptions } } : { http: serverOptions }),
   }) as unknown as FastifyInstance;
   app.server.maxConnections = http.max_connections;
+  // Set on the raw response before fastify sees the request: every answer carries them, those fastify
+  // makes before any hook runs (a malformed URL), errors, 404s and the hijacked live stream included.
+  // A route's own header of the same name (the static files' Cache-Control) takes precedence.
+  app.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+  });
   const slowClientLog = rateLimited();
   const historyLog = rateLimited();
   let querying = false;
@@ -172,27 +219,71 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     }
   });
 
+  // Refused requests per address: when the last audit line for it was written, and how many were
+  // refused since. Addresses quiet for a minute are written out (with their count) and forgotten.
+  const refusals = new Map<string, { recordedAt: number; since: number }>();
+  let refusalsForgotten = 0;
+  const refusalLog = rateLimited();
+  const recordRefusal = (ip: string, url: string, outcome: string, now: number): void => {
+    const seen = refusals.get(ip);
+    if (seen && now - seen.recordedAt < REFUSAL_RECORD_INTERVAL) {
+      seen.since++;
+      return;
+    }
+    refusals.delete(ip);
+    refusals.set(ip, { recordedAt: now, since: 0 });
+    // Insertion order is the order of the last line written: the first entries are the stalest.
+    for (const [stale, state] of refusals) {
+      if (refusals.size <= MAX_FAILING_ADDRESSES) break;
+      refusals.delete(stale);
+      if (state.since > 0) {
+        refusalsForgotten += state.since;
+        refusalLog((notLogged) => log.warn({ ip: stale, uncounted: state.since, forgottenInAll: refusalsForgotten, ...(notLogged ? { notLogged } : {}) }, 'Refused requests from too many addresses: the oldest address is forgotten and its refusals since its last audit line are not journaled'));
+      }
+    }
+    audit.append({ who: `ip:${ip}`, action: 'login', target: truncated(url), outcome, ...(seen && seen.since > 0 ? { detail: `${seen.since} more refused since the last line for this address` } : {}) });
+  };
+  const flushRefusals = (all: boolean): void => {
+    const now = Date.now();
+    for (const [ip, state] of refusals) {
+      if (!all && now - state.recordedAt < REFUSAL_RECORD_INTERVAL) continue;
+      refusals.delete(ip);
+      if (state.since > 0) audit.append({ who: `ip:${ip}`, action: 'login', outcome: 'refused', detail: `${state.since} more refused since the last line for this address` });
+    }
+  };
+  const refusalTimer = setInterval(() => {
+    flushRefusals(false);
+    const now = Date.now();
+    for (const [ip, times] of failures) if (times.at(-1)! <= now - 60_000) failures.delete(ip);
+  }, REFUSAL_RECORD_INTERVAL);
+  refusalTimer.unref();
+
   const authenticate = (request: FastifyRequest, reply: FastifyReply, role: Role): boolean => {
     const ip = request.ip;
     const now = Date.now();
-    const recent = (failures.get(ip) ?? []).filter((t) => t > now - 60_000);
-    if (recent.length >= MAX_FAILURES_PER_MINUTE) {
-      void reply.code(429).header('Retry-After', '60').send({ error: 'too many failed attempts from this address; wait a minute' });
-      return false;
-    }
     const header = request.headers.authorization ?? '';
     const token = /^Bearer (.+)$/.exec(header)?.[1];
     const digest = token ? createHash('sha256').update(token).digest() : undefined;
     const holder = digest ? tokens.find((t) => t.digest.length === digest.length && timingSafeEqual(t.digest, digest)) : undefined;
     if (!holder) {
-      failures.delete(ip);
-      failures.set(ip, [...recent, now]);
-      // Insertion order is the order of last failure: the first entries are the stalest.
-      for (const stale of failures.keys()) {
-        if (failures.size <= MAX_FAILING_ADDRESSES) break;
-        failures.delete(stale);
+      // Only a wrong token counts as a guess, and only guesses are slowed down: a valid token from
+      // the same address goes through, and a request without a token gets 401 as always.
+      const recent = token ? (failures.get(ip) ?? []).filter((t) => t > now - 60_000) : [];
+      if (token && recent.length >= MAX_FAILURES_PER_MINUTE) {
+        recordRefusal(ip, request.url, 'refused: too many wrong tokens from this address', now);
+        void reply.code(429).header('Retry-After', '60').send({ error: 'too many wrong tokens from this address; wait a minute' });
+        return false;
       }
-      audit.append({ who: `ip:${ip}`, action: 'login', target: request.url, outcome: token ? 'refused: unknown token' : 'refused: no token' });
+      if (token) {
+        failures.delete(ip);
+        failures.set(ip, [...recent, now]);
+        // Insertion order is the order of last failure: the first entries are the stalest.
+        for (const stale of failures.keys()) {
+          if (failures.size <= MAX_FAILING_ADDRESSES) break;
+          failures.delete(stale);
+        }
+      }
+      recordRefusal(ip, request.url, token ? 'refused: unknown token' : 'refused: no token', now);
       void reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: token ? 'unknown token' : 'a Bearer token is needed (Authorization: Bearer <token>)' });
       return false;
     }
@@ -460,7 +551,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
         const equipment = (req.query as { equipment?: string }).equipment;
         reply.hijack();
         const res = reply.raw;
-        res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+        res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
         res.write(': connected\n\n');
         const client = {
           equipment,
@@ -529,8 +620,14 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     async start() {
       await app.listen({ host: http.host, port: http.port });
       log.info({ url: `${https ? 'https' : 'http'}://${http.host}:${http.port}/`, tokens: tokens.length }, 'HTTP API listening');
+      if (!https && !isLoopback(http.host)) {
+        log.warn({ host: http.host, port: http.port }, 'HTTP API listens beyond loopback without TLS: tokens and alarm actions cross the network in clear (set http.cert and http.key, or listen on 127.0.0.1 behind a TLS proxy)');
+      }
     },
     async stop() {
+      clearInterval(refusalTimer);
+      // Refusals counted since an address's last line are written now rather than lost.
+      flushRefusals(true);
       for (const c of clients) c.end();
       clients.clear();
       // Requests under way may finish; a client still holding a connection after that (a live stream

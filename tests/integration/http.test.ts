@@ -145,16 +145,17 @@ describe('HTTP API', () => {
     for (let k = 0; k < 11; k++) codes.push((await app.inject({ url: '/api/alarms', headers: { authorization: `Bearer wrong-${k}` } })).statusCode);
     expect(codes.slice(0, 10).every((c) => c === 401)).toBe(true);
     expect(codes[10]).toBe(429);
-    // Even a good token waits: the address is blocked for the minute.
-    expect((await app.inject({ url: '/api/alarms', headers: as('viewer') })).statusCode).toBe(429);
+    // A good token from the same address is not held back by someone else's guesses.
+    expect((await app.inject({ url: '/api/alarms', headers: as('viewer') })).statusCode).toBe(200);
 
     const file = join(dataDir, 'audit.jsonl');
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { action: string; who: string; outcome: string });
     expect(lines[0]).toMatchObject({ action: 'acknowledge', who: 'operator-user', outcome: 'done' });
-    expect(lines.filter((l) => l.action === 'login')).toHaveLength(10);
+    // Refused requests: one line per address per minute; the others are counted for the next line.
+    expect(lines.filter((l) => l.action === 'login')).toHaveLength(1);
     const ok = gatewaySync(['audit', 'verify', '--file', file]);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toContain('11 entries, the chain is intact');
+    expect(ok.stdout).toContain('2 entries, the chain is intact');
 
     // Someone edits the acknowledgement's comment-free outcome: the chain breaks at that line.
     const raw = readFileSync(file, 'utf8').split('\n');

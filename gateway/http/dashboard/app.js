@@ -14,7 +14,12 @@ const LEVELS = ['blue', 'yellow', 'orange', 'red'];
 // Alarms set aside on purpose: listed, but they colour no card, take no banner and cannot be shelved.
 const SET_ASIDE = ['shelved', 'out_of_service'];
 let lang = localStorage.getItem('gw-lang') || (navigator.language.startsWith('zh') ? 'zh' : 'en');
-let token = localStorage.getItem('gw-token') || '';
+// The token lives as long as this tab (sessionStorage), not on disk for the control-room computer's
+// next user or any later page of this origin. Earlier versions kept it in localStorage: that copy is
+// removed, and the user signs in once more. The page has no inline script, style or handler: the
+// API's Content-Security-Policy allows only these files.
+localStorage.removeItem('gw-token');
+let token = window.sessionStorage.getItem('gw-token') || '';
 const equipment = new Map(); // id -> { info, points: Map(name -> { value, unit, quality, reason, ts }) }
 let alarms = [];
 let trend; // { equipment, point, data: [[ts, value]] }
@@ -39,7 +44,7 @@ async function api(path, options = {}) {
 
 function signOut(message = '') {
   token = '';
-  localStorage.removeItem('gw-token');
+  window.sessionStorage.removeItem('gw-token');
   $('main').hidden = true;
   $('banner').hidden = true;
   $('login').hidden = false;
@@ -276,7 +281,7 @@ $('logout').onclick = () => signOut();
 $('login').onsubmit = (e) => {
   e.preventDefault();
   token = $('token').value.trim();
-  localStorage.setItem('gw-token', token);
+  window.sessionStorage.setItem('gw-token', token);
   start().catch(() => {});
 };
 applyLanguage();
