@@ -11,6 +11,8 @@ import { opcuaSimulatorSchema, type OpcuaSimulatorConfig } from '../drivers/opcu
 import { astmSimulatorSchema, type AstmSimulatorConfig } from '../drivers/astm/schema.js';
 import { rulesSection, type RuleConfig } from './rules-schema.js';
 import { httpSection, type HttpSection } from './http-schema.js';
+import { isValidTopicFilter } from '../gateway/mqtt/acl.js';
+import { MQTT_ROLES, MQTT_USER_NAME, PASSWORD_HASH } from '../gateway/mqtt/users.js';
 import { platformInboxSimulatorSchema, platformSection, type PlatformInboxSimulatorConfig, type PlatformSection } from './platform-schema.js';
 
 /** Special-equipment categories (TSG 08 catalogue, by the first character of the code) plus lab and other. */
@@ -58,20 +60,56 @@ const MQTT_MAX_PACKET = 256 * 1024 * 1024;
 
 const BROKER_URL = /^(mqtts?|wss?|tcp|ssl):\/\/[^\s]+$/;
 
+const topicFilter = z
+  .string()
+  .refine(isValidTopicFilter, { error: 'expected an MQTT topic filter: "+" and "#" fill a whole level, "#" only as the last one' })
+  .meta({ examples: ['lims/orders/#', 'site/+/alerts'] });
+
+const mqttUser = z
+  .strictObject({
+    name: z.string().regex(MQTT_USER_NAME, { error: 'expected a user name of at most 64 letters, digits, "-", "_", "." or "@", starting with a letter or digit' }).meta({ description: 'What the client sends as its user name, or the CN of its client certificate.', examples: ['historian'] }),
+    role: z.enum(MQTT_ROLES).meta({ description: 'What it may do: reader, lab, writer, or custom (its own filters).', examples: ['reader'] }),
+    hash: z
+      .string()
+      .regex(PASSWORD_HASH, { error: 'expected sha256:<64 hex digits>: the hash `gateway mqtt user new` prints, never the password itself' })
+      .optional()
+      .meta({ description: 'SHA-256 of the password, as `gateway mqtt user new` prints it. Leave out for a user that logs in by client certificate only.', examples: ['sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'] }),
+    subscribe: z.array(topicFilter).optional().meta({ description: 'custom only: topic filters it may subscribe to.', examples: [['lims/#']] }),
+    publish: z.array(topicFilter).optional().meta({ description: 'custom only: topic filters it may publish to. Never reaches under `<topic_prefix>/<site>/` or `$SYS`, whatever the filter.', examples: [['lims/orders/#']] }),
+  })
+  .refine((u) => u.role === 'custom' || (u.subscribe === undefined && u.publish === undefined), { error: 'only a custom user has subscribe and publish lists (a role has its own)', path: ['role'] });
+
+const mqttTls = z
+  .strictObject({
+    port: port.meta({ description: 'Port of the TLS listener.', examples: [8883] }),
+    cert: z.string().min(1).meta({ description: 'PEM certificate of the broker.', examples: ['/etc/gateway/broker.pem'] }),
+    key: z.string().min(1).meta({ description: 'PEM private key that goes with cert.', examples: ['/etc/gateway/broker.key'] }),
+    ca: z.string().min(1).optional().meta({ description: 'PEM file of the CA whose client certificates are accepted.', examples: ['/etc/gateway/clients-ca.pem'] }),
+    client_certificates: z
+      .enum(['off', 'optional', 'required'])
+      .default('off')
+      .meta({
+        description:
+          '`off`: clients log in with a user name and password. `optional`: a client may present a certificate signed by `ca` instead; its subject CN names the mqtt.users entry it logs in as (a certificate that does not verify, or names no user, is refused). `required`: every client of this listener presents one.',
+        examples: ['optional'],
+      }),
+  })
+  .refine((t) => t.client_certificates === 'off' || t.ca !== undefined, { error: 'client certificates need a ca to verify them', path: ['client_certificates'] });
+
 const mqttSection = z
   .strictObject({
     broker: z
       .union([z.literal('embedded'), z.string().regex(BROKER_URL, { error: 'expected "embedded" or a broker URL such as mqtt://host:1883 or mqtts://host:8883' })])
       .default('embedded')
       .meta({ description: 'Where telemetry goes: `embedded` runs an MQTT broker inside the gateway; a URL connects to an external broker (Mosquitto, EMQX...).', examples: ['embedded', 'mqtt://10.0.0.2:1883', 'mqtts://broker.example.org:8883'] }),
-    host: z.string().min(1).default('127.0.0.1').meta({ description: 'Address the embedded broker listens on. Anything but loopback exposes it to the network: set username and password then.', examples: ['127.0.0.1', '0.0.0.0'] }),
+    host: z.string().min(1).default('127.0.0.1').meta({ description: 'Address the embedded broker listens on. Anything but loopback exposes it to the network: only mqtt.users (and the gateway) get in from elsewhere then.', examples: ['127.0.0.1', '0.0.0.0'] }),
     port: port.default(1883).meta({ description: 'Port the embedded broker listens on.', examples: [1883] }),
     topic_prefix: z
       .string()
       .regex(/^[^#+/\s][^#+\s]*[^#+/\s]$|^[^#+/\s]$/, { error: 'expected topic levels without wildcards, spaces or a leading/trailing "/"' })
       .default('gw')
       .meta({ description: 'First topic level of everything the gateway publishes.', examples: ['gw', 'factory/gw'] }),
-    username: z.string().optional().meta({ description: 'User name: sent to an external broker; required from every client of the embedded broker when set.', examples: ['gateway'] }),
+    username: z.string().optional().meta({ description: 'External broker: the user name the gateway logs in with. Embedded broker: one more user, kept for older site files, who may subscribe to everything but `$SYS` and publish outside `<topic_prefix>/<site>/`; prefer mqtt.users (the gateway\'s own clients log in with a secret of their own).', examples: ['gateway'] }),
     password: z.string().optional().meta({ description: 'Password that goes with username. Use ${ENV_VAR} rather than writing it in the file.', examples: ['${MQTT_PASSWORD}'] }),
     client_id: z.string().min(1).optional().meta({ description: 'MQTT client id of the gateway; defaults to `<gateway.id>`.', examples: ['gw-sh-001'] }),
     keepalive: duration.prefault('30s').meta({ description: 'MQTT keepalive; the broker publishes the gateway\'s Last Will (offline) after 1.5 times this without traffic.', 'x-examples': ['30s'] }),
@@ -98,10 +136,50 @@ const mqttSection = z
         'x-examples': ['1MiB', '256KiB'],
       }),
     max_connections: z.int().min(1).max(100_000).default(100).meta({ description: 'Embedded broker only: client connections it accepts at once; beyond that a new connection is closed at once. With max_packet_size this bounds what clients can make the broker buffer.', examples: [100] }),
+    users: z
+      .array(mqttUser)
+      .default([])
+      .superRefine((users, ctx) => {
+        const seen = new Set<string>();
+        users.forEach((u, i) => {
+          if (seen.has(u.name)) ctx.addIssue({ code: 'custom', message: `user "${u.name}" is listed twice`, path: [i, 'name'] });
+          seen.add(u.name);
+        });
+      })
+      .meta({
+        description:
+          'Embedded broker only: who may connect, each with a role. `reader` subscribes to the site\'s telemetry, status and alarms; `lab` to its lab results; `writer` to what `gateway influx-writer` reads (telemetry and alarms, shared subscriptions included); `custom` to exactly its `subscribe` filters and publishes to its `publish` filters. Nobody but the gateway itself publishes under `<topic_prefix>/<site>/`, subscribes to `$SYS` or uses the gateway\'s client ids. `gateway mqtt user new --name N --role R` prints a password and the lines to add here.',
+      }),
+    anonymous: z
+      .enum(['off', 'loopback'])
+      .optional()
+      .meta({
+        description:
+          'Embedded broker only: clients without credentials. `loopback` lets them in from this machine only, as readers (subscribe, never publish); `off` refuses them. Default: `loopback`, or `off` when mqtt.password is set (it used to be required of every client).',
+        examples: ['loopback', 'off'],
+      }),
+    tls: mqttTls.optional().meta({ description: 'Embedded broker only: a second listener, MQTT over TLS, on mqtt.host. With a `ca`, clients may authenticate by certificate.' }),
+    max_retained_size: size
+      .refine((n) => n >= 1 && n <= MQTT_MAX_PACKET, { error: 'expected a size up to 256MiB' })
+      .prefault('64KiB')
+      .meta({ description: 'Embedded broker only: largest retained message a client other than the gateway may publish; a bigger one is refused (counted, and the client disconnected).', 'x-examples': ['64KiB'] }),
+    max_retained: z.int().min(0).max(1_000_000).default(100).meta({ description: 'Embedded broker only: topics with a retained message from clients other than the gateway, at most; a retained publish to one more topic is refused (counted, and the client disconnected). With max_retained_size this bounds what clients can make the broker keep.', examples: [100] }),
+    max_publish_rate: z.int().min(1).max(1_000_000).default(100).meta({
+      description:
+        'Embedded broker only: messages a second one client other than the gateway may publish (a burst of one second\'s worth is allowed). Beyond it messages are dropped and counted; a client that has more dropped within 10 s than it may send in 10 s is disconnected.',
+      examples: [100],
+    }),
     reconnect,
   })
   .refine((m) => (m.cert === undefined) === (m.key === undefined), { error: 'cert and key go together', path: ['cert'] })
   .refine((m) => m.password === undefined || m.username !== undefined, { error: 'password needs a username', path: ['username'] })
+  .superRefine((m, ctx) => {
+    const byCertificate = m.tls?.ca !== undefined && m.tls.client_certificates !== 'off';
+    m.users.forEach((u, i) => {
+      if (u.hash === undefined && !byCertificate) ctx.addIssue({ code: 'custom', message: 'a user without a hash can only log in by client certificate: set mqtt.tls.ca and client_certificates (optional or required), or give a hash', path: ['users', i, 'hash'] });
+      if (m.username !== undefined && u.name === m.username) ctx.addIssue({ code: 'custom', message: `"${u.name}" is mqtt.username already`, path: ['users', i, 'name'] });
+    });
+  })
   .prefault({})
   .meta({ description: 'The MQTT telemetry backbone: the embedded broker or an external one.' });
 

@@ -1,6 +1,6 @@
 // Builds the gateway's components from a site config, starts them in dependency order and stops them
 // in reverse, flushing what they hold.
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
@@ -9,9 +9,11 @@ import type { OpcuaSimulatorConfig } from '../drivers/opcua/schema.js';
 import type { ElevatorServer } from '../drivers/opcua/simulator.js';
 import type { Driver } from '../drivers/types.js';
 import { GatewayError } from '../config/errors.js';
+import { insecureRemote } from '../config/platform-schema.js';
 import type { SiteConfig } from '../config/schema.js';
 import { LEVELS } from '../rules/types.js';
 import { createAlarmService, type AlarmService, type PlatformCommit } from './alarms/service.js';
+import { prepareDataDir } from './data-dir.js';
 import type { HttpApi } from './http/server.js';
 import { encodeAlarms, encodeResults } from './influx/line-protocol.js';
 import type { TelemetrySource } from './influx/source.js';
@@ -20,6 +22,7 @@ import { createResultService, type ResultService } from './lab/results.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createMemoryWatch } from './memory.js';
+import { BROKER_COUNTERS, GATEWAY_USER, zeroBrokerStats } from './mqtt/acl.js';
 import type { EmbeddedBroker, EmbeddedBrokerOptions } from './mqtt/broker.js';
 import { createMqttLink, type MqttLink } from './mqtt/link.js';
 import { topicsFor, type Topics } from './mqtt/topics.js';
@@ -77,6 +80,10 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const topics = topicsFor(config.mqtt.topic_prefix, config.gateway.site);
   const dataDir = resolve(config.gateway.data_dir);
   const embedded = config.mqtt.broker === 'embedded';
+  const clientId = config.mqtt.client_id ?? config.gateway.id;
+  // The gateway's own clients log in to its embedded broker with a secret made for this process:
+  // nothing to configure, nothing another client can learn from a file.
+  const gatewaySecret = randomBytes(32).toString('base64url');
   const broker = embedded
     ? lazyBroker({
         host: config.mqtt.host,
@@ -85,6 +92,17 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         password: config.mqtt.password,
         maxPacketSize: config.mqtt.max_packet_size,
         maxConnections: config.mqtt.max_connections,
+        topicPrefix: config.mqtt.topic_prefix,
+        site: config.gateway.site,
+        users: config.mqtt.users,
+        // Older site files required mqtt.password of every client: they keep refusing anonymous ones.
+        anonymous: config.mqtt.anonymous ?? (config.mqtt.password === undefined ? 'loopback' : 'off'),
+        gatewaySecret,
+        gatewayClientIds: [...new Set([clientId, config.gateway.id, `${clientId}-influx`, `${config.gateway.id}-uplink`])],
+        maxRetainedSize: config.mqtt.max_retained_size,
+        maxRetained: config.mqtt.max_retained,
+        maxPublishRate: config.mqtt.max_publish_rate,
+        tls: config.mqtt.tls,
         log: log.child({ component: 'broker' }),
       })
     : undefined;
@@ -99,8 +117,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const memory = createMemoryWatch({ metrics, log: log.child({ component: 'memory' }), budget: config.gateway.memory_budget, warnAt: config.gateway.memory_warn_at });
   const link = createMqttLink({
     url: mqttUrl,
-    config: config.mqtt,
-    clientId: config.mqtt.client_id ?? config.gateway.id,
+    config: embedded ? { ...config.mqtt, username: GATEWAY_USER, password: gatewaySecret } : config.mqtt,
+    clientId,
     topics,
     log: log.child({ component: 'mqtt' }),
     waitForConnection: embedded,
@@ -179,6 +197,20 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     },
   });
 
+  // What the embedded broker refused and dropped (logins, publishes, subscriptions, retained, rate...), read when scraped.
+  if (broker) {
+    new Gauge({
+      name: 'gateway_mqtt_broker_counter',
+      help: 'Embedded MQTT broker: packets over max_packet_size, connections refused, slow clients, logins, subscriptions and publishes refused, retained messages refused, messages dropped over max_publish_rate, clients disconnected for flooding',
+      labelNames: ['counter'],
+      registers: [metrics],
+      collect() {
+        const stats = broker.stats();
+        for (const counter of BROKER_COUNTERS) this.set({ counter }, stats[counter]);
+      },
+    });
+  }
+
   // The HTTP API is built at start before anything reads or raises (it keeps the last readings and
   // the alarm events from the first on), and listens once everything else runs.
   const httpSection = config.http;
@@ -217,7 +249,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   memory.register('alarm_events_before_store', () => alarms.storeStats().uncommittedEvents * EVENT_BYTES);
   const components: Component[] = [
     { name: 'memory watch', start: async () => memory.start(), stop: async () => memory.stop() },
-    { name: 'data folder', start: async () => void mkdirSync(dataDir, { recursive: true }), stop: async () => {} },
+    // Owner only (0700, files 0600): what was left more open is tightened before anything opens it.
+    { name: 'data folder', start: async () => prepareDataDir(dataDir, log.child({ component: 'data' })), stop: async () => {} },
     {
       name: 'store',
       start: async () => {
@@ -420,6 +453,10 @@ function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metri
       name: 'platform outbox',
       async start() {
         const mqttUrl = platformConfig.mqtt_url;
+        // Accepted by platform.allow_insecure: said at every start, so that it is not forgotten.
+        for (const url of [platformConfig.url, mqttUrl]) {
+          if (url !== undefined && platformConfig.allow_insecure && insecureRemote(url)) platformLog.warn({ url }, 'Platform URL is unencrypted to another machine (platform.allow_insecure: true): incidents and their signatures cross the network readable');
+        }
         outbox = new Outbox(store(), { uplink: mqttUrl !== undefined });
         const { createForwarder } = await import('./platform/forwarder.js');
         forwarder = createForwarder({ config: platformConfig, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog, metrics, activeIncidents: () => active() });
@@ -455,7 +492,7 @@ export function createInfluxWriterService(config: SiteConfig, log: Logger, clien
     },
     metrics,
     async start() {
-      mkdirSync(dataDir, { recursive: true });
+      prepareDataDir(dataDir, log.child({ component: 'data' }));
       await influx.component.start();
       started = true;
       log.info({ clientId, target: influx.writer.target }, 'InfluxDB writer running');
@@ -482,7 +519,8 @@ function createSimulator(s: SiteConfig['simulators'][number], dataDir: string, l
     if (s.type === 'platform-inbox') {
       const inboxLog = log.child({ component: 'platform-inbox' });
       const { createPlatformInbox } = await import('./platform/inbox.js');
-      return createPlatformInbox({ host: s.host, port: s.port, secret: s.secret, out: s.out, print: (line) => inboxLog.info(`Platform inbox: ${line}`) });
+      // The ids it has taken stay in the data folder: a restarted demo still recognises a resent event.
+      return createPlatformInbox({ host: s.host, port: s.port, secret: s.secret, out: s.out, state: s.state ?? join(dataDir, `platform-inbox-${s.port}.db`), print: (line) => inboxLog.info(`Platform inbox: ${line}`) });
     }
     return createOpcuaSimulator(s, dataDir);
   };
@@ -525,10 +563,14 @@ function lazyBroker(opts: EmbeddedBrokerOptions): EmbeddedBroker {
     stop: async () => inner?.stop(),
     address: () => inner?.address() ?? { host: opts.host, port: opts.port },
     clientCount: () => inner?.clientCount() ?? 0,
-    stats: () => inner?.stats() ?? { oversizedPackets: 0, refusedConnections: 0, slowClients: 0 },
+    stats: () => inner?.stats() ?? zeroBrokerStats(),
     async subscribe(topic, onMessage) {
       if (!inner) throw new Error('Embedded broker is not started');
       return inner.subscribe(topic, onMessage);
+    },
+    async publish(topic, payload, retain) {
+      if (!inner) throw new Error('Embedded broker is not started');
+      return inner.publish(topic, payload, retain);
     },
   };
 }

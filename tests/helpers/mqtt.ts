@@ -1,5 +1,6 @@
 // A plain mqtt.js subscriber, as an outside tool (mosquitto_sub, a LIMS, a dashboard) would be.
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { hashPassword } from '../../gateway/mqtt/users.js';
 
 export interface Received {
   topic: string;
@@ -58,4 +59,32 @@ export async function retained(url: string, topic: string, waitMs = 500): Promis
   } finally {
     await sub.close();
   }
+}
+
+export interface TestMqttUser {
+  name: string;
+  password: string;
+  role: 'reader' | 'lab' | 'writer' | 'custom';
+  subscribe?: string[];
+  publish?: string[];
+}
+
+/** A user of the embedded broker who reads and publishes under lims/: the outside tool (a LIMS) of tests that carry messages between clients. */
+export const LIMS_USER: TestMqttUser = { name: 'lims', password: 'lims-test-password', role: 'custom', subscribe: ['lims/#'], publish: ['lims/#'] };
+
+/** Lines for testSite's mqttExtra: an mqtt.users list with these users (their passwords hashed as `gateway mqtt user new` does). */
+export function mqttUsersYaml(users: TestMqttUser[]): string[] {
+  const list = (filters: string[] | undefined) => (filters ? `[${filters.map((f) => JSON.stringify(f)).join(', ')}]` : undefined);
+  return [
+    'users:',
+    ...users.map((u) => {
+      const extra = [u.subscribe ? `subscribe: ${list(u.subscribe)}` : '', u.publish ? `publish: ${list(u.publish)}` : ''].filter(Boolean);
+      return `  - { name: ${u.name}, role: ${u.role}, hash: "${hashPassword(u.password)}"${extra.map((e) => `, ${e}`).join('')} }`;
+    }),
+  ];
+}
+
+/** mqtt.js connect options that log in as this user. */
+export function loginAs(user: TestMqttUser): Pick<IClientOptions, 'username' | 'password'> {
+  return { username: user.name, password: user.password };
 }

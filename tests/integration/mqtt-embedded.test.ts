@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../config/errors.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { expectBoilerTelemetry } from '../helpers/contract.js';
-import { subscribe, type Subscriber } from '../helpers/mqtt.js';
+import { LIMS_USER, loginAs, mqttUsersYaml, subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/processes.js';
 import { testSite } from '../helpers/site.js';
 
@@ -44,11 +44,11 @@ describe('embedded broker', () => {
     expectBoilerTelemetry(telemetry.payload, { from, to: Date.now() });
   });
 
-  it('carries messages between outside clients too', async () => {
+  it('carries messages between outside clients too (users allowed to)', async () => {
     const port = await freePort();
-    await started(port);
-    const lims = track(await subscribe(`mqtt://127.0.0.1:${port}`, 'lims/#'));
-    const other = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`);
+    await started(port, mqttUsersYaml([LIMS_USER]));
+    const lims = track(await subscribe(`mqtt://127.0.0.1:${port}`, 'lims/#', loginAs(LIMS_USER)));
+    const other = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, loginAs(LIMS_USER));
     cleanup.push(() => other.endAsync());
     await other.publishAsync('lims/orders', 'S-001', { qos: 1 });
     expect((await lims.waitFor((m) => m.topic === 'lims/orders')).payload).toBe('S-001');

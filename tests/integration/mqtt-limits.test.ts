@@ -19,7 +19,7 @@ import { brokerSource } from '../../gateway/influx/source.js';
 import { createUplink } from '../../gateway/platform/uplink.js';
 import { Outbox } from '../../gateway/platform/outbox.js';
 import { topicsFor } from '../../gateway/mqtt/topics.js';
-import { subscribe } from '../helpers/mqtt.js';
+import { LIMS_USER, loginAs, mqttUsersYaml, subscribe } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/processes.js';
 import { testSite } from '../helpers/site.js';
 
@@ -27,7 +27,7 @@ const silent = pino({ level: 'silent' });
 const KiB = 1024;
 
 /** A raw TCP client that speaks just enough MQTT: CONNECT, then whatever bytes the test writes. */
-async function rawClient(port: number, clientId: string): Promise<{ socket: Socket; closed: Promise<number>; written: () => number }> {
+async function rawClient(port: number, clientId: string, login: { username?: string | undefined; password?: string | Buffer | undefined } = {}): Promise<{ socket: Socket; closed: Promise<number>; written: () => number }> {
   const socket = connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   socket.on('error', () => {});
@@ -38,7 +38,7 @@ async function rawClient(port: number, clientId: string): Promise<{ socket: Sock
     return write(chunk, cb);
   }) as typeof socket.write;
   const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
-  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 30 }));
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 30, ...(login.username ? { username: login.username, password: Buffer.from(login.password ?? '') } : {}) }));
   await new Promise<void>((resolve) => socket.once('data', () => resolve()));
   return { socket, closed, written: () => written };
 }
@@ -96,10 +96,10 @@ describe('MQTT limits', () => {
   };
 
   it('embedded broker: a packet over max_packet_size closes that client at its header; others carry on, up to the limit', async () => {
-    const { gw, port } = await gateway(['max_packet_size: 64KiB']);
-    const sub = await subscribe(`mqtt://127.0.0.1:${port}`, 'lims/#');
+    const { gw, port } = await gateway(['max_packet_size: 64KiB', ...mqttUsersYaml([LIMS_USER])]);
+    const sub = await subscribe(`mqtt://127.0.0.1:${port}`, 'lims/#', loginAs(LIMS_USER));
     cleanup.push(() => sub.close());
-    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
+    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, ...loginAs(LIMS_USER) });
     cleanup.push(() => pub.endAsync(true));
     // Just under the limit passes (the packet has a 2-byte header, 2 bytes of topic length, a message id).
     const fits = 64 * KiB - 2 - 3 - 2 - 'lims/a'.length - 2;
@@ -118,7 +118,7 @@ describe('MQTT limits', () => {
     expect(gw.broker!.stats().oversizedPackets).toBe(1);
 
     // A whole packet just over the limit, in one write: the broker's parser never sees it.
-    const over = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
+    const over = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, ...loginAs(LIMS_USER) });
     const overClosed = new Promise<void>((resolve) => over.once('close', () => resolve()));
     over.publish('lims/over', Buffer.alloc(fits + 1, 0x62), { qos: 0 });
     await overClosed;
@@ -148,22 +148,23 @@ describe('MQTT limits', () => {
 
   it('embedded broker: a subscriber to # that stops reading is disconnected; the others keep receiving at the publish rate, and the gateway holds a bounded amount for it', async () => {
     // max_packet_size 64 KiB: at most max(2 × 64 KiB, 1 MiB) = 1 MiB may wait for a client (maxQueuedPerClient).
-    const { gw, port } = await gateway(['max_packet_size: 64KiB']);
+    // The publisher sends 400 messages a second: over the default max_publish_rate, which this test is not about.
+    const { gw, port } = await gateway(['max_packet_size: 64KiB', 'max_publish_rate: 100000', ...mqttUsersYaml([LIMS_USER])]);
     const url = `mqtt://127.0.0.1:${port}`;
     const gc = collectGarbage();
     // The gateway's own in-process subscription (the InfluxDB writer's path), and one over a socket.
     let inProcess = 0;
     const unsubscribe = await gw.broker!.subscribe('lims/#', () => void inProcess++);
     cleanup.push(unsubscribe);
-    const healthy = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+    const healthy = await mqtt.connectAsync(url, { reconnectPeriod: 0, ...loginAs(LIMS_USER) });
     cleanup.push(() => healthy.endAsync(true));
     let received = 0;
     healthy.on('message', () => void received++);
     await healthy.subscribeAsync('lims/#', { qos: 0 });
-    const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+    const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, ...loginAs(LIMS_USER) });
     cleanup.push(() => pub.endAsync(true));
 
-    const frozen = await rawClient(port, 'frozen');
+    const frozen = await rawClient(port, 'frozen', loginAs(LIMS_USER));
     cleanup.push(async () => void frozen.socket.destroy());
     frozen.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '#', qos: 0 }] }));
     await new Promise((resolve) => frozen.socket.once('data', resolve)); // SUBACK
@@ -235,13 +236,13 @@ describe('MQTT limits', () => {
 
   it('InfluxDB writer: garbage on the telemetry topics is counted and left out; the boiler keeps being written', async () => {
     const victoria = inject('victoriametrics');
-    const { gw, port } = await gateway(['max_packet_size: 64KiB'], ['influx:', '  api: v2', `  url: ${victoria.url}`, '  token: secret', '  org: site', '  bucket: telemetry', '  flush_interval: 200ms']);
+    const { gw } = await gateway(['max_packet_size: 64KiB'], ['influx:', '  api: v2', `  url: ${victoria.url}`, '  token: secret', '  org: site', '  bucket: telemetry', '  flush_interval: 200ms']);
     await expect.poll(() => gw.influx!.stats().received, { timeout: 5000 }).toBeGreaterThan(0);
-    const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
-    cleanup.push(() => pub.endAsync(true));
+    // Only the gateway publishes on its telemetry topics (clients are refused there): garbage comes in-process.
+    const pub = { publishAsync: (topic: string, payload: Buffer | string) => gw.broker!.publish(topic, payload) };
     const garbage = [Buffer.from([0xff, 0x00, 0x13]), 'null', '{"ts":1,"values":{"drum_level":1}}', '{"ts":1,"values":{"a\\nb":1},"quality":{"a\\nb":"good"}}', '{"ts":1e300,"values":{"drum_level":1},"quality":{"drum_level":"good"}}'];
-    for (const g of garbage) await pub.publishAsync('gw/test-site/B-07/telemetry', g, { qos: 1 });
-    await pub.publishAsync('gw/test-site/NOPE/telemetry', '{}', { qos: 1 });
+    for (const g of garbage) await pub.publishAsync('gw/test-site/B-07/telemetry', g);
+    await pub.publishAsync('gw/test-site/NOPE/telemetry', '{}');
     await expect.poll(() => gw.influx!.stats().badMessages, { timeout: 5000 }).toBe(garbage.length + 1);
     const written = gw.influx!.stats().written;
     await expect.poll(() => gw.influx!.stats().written, { timeout: 5000 }).toBeGreaterThan(written);
