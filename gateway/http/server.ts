@@ -157,7 +157,12 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   const historyLog = rateLimited();
   let querying = false;
   const audit = new AuditJournal(join(deps.dataDir, 'audit.jsonl'));
-  if (audit.damagedTail > 0) log.error({ file: join(deps.dataDir, 'audit.jsonl'), damagedLines: audit.damagedTail }, 'Audit journal ends with lines that are not entries; new entries follow the last good one (gateway audit verify shows where the chain breaks)');
+  // The journal repairs a torn last line and records it, and records a head that does not match; the
+  // log says so once at start, and damage further up is left for `gateway audit verify` to name.
+  const opened = audit.opened;
+  if (opened.repairedBytes > 0) log.warn({ file: join(deps.dataDir, 'audit.jsonl'), bytes: opened.repairedBytes }, 'Audit journal ended with a torn line (a write cut short); it was cut off, kept in audit.torn and the repair recorded');
+  if (opened.damagedLines > 0) log.error({ file: join(deps.dataDir, 'audit.jsonl'), damagedLines: opened.damagedLines }, 'Audit journal ends with lines that are not entries; new entries follow the last good one (gateway audit verify shows where the chain breaks)');
+  if (opened.headProblem) log.error({ file: join(deps.dataDir, 'audit.jsonl'), problem: opened.headProblem }, 'Audit journal does not end where its head says; recorded in the journal, and gateway audit verify reports it');
   const tokens = http.tokens.map((t) => ({ ...t, digest: Buffer.from(t.hash.slice('sha256:'.length), 'hex') }));
   const failures = new Map<string, number[]>();
 
