@@ -2,15 +2,8 @@
 // boiler (or an empty register bank) over Modbus TCP or RTU, whose faults are switched while it runs
 // by lines on standard input: `fault wrong-byte-count`, `fault garbage hr`, `fault none`, `pause`...
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { AREAS, type Area } from './address.js';
 import { BoilerDevice, createModbusRtuSimulator, createModbusTcpSimulator, FAULTS, type Fault, type ModbusSimulator, RegisterBank, type SimDevice } from './simulator.js';
-
-export const SIMULATE_USAGE = `  gateway simulate modbus [--host 127.0.0.1] [--port 5020 | --path DEV [--baud-rate 9600] [--parity none|even|odd]]
-                      [--unit 1] [--device boiler|bank] [--fault MODE [--fault-area hr|ir|co|di]]
-                            a Modbus device that misbehaves on demand; while it runs, type on standard input:
-                            fault MODE [AREA] | fault none | pause | resume | exception CODE | exception none |
-                            delay MS | trickle MS | drop | status   (MODE: ${FAULTS.join(', ')})`;
 
 export interface SimulateIo {
   out(line: string): void;
@@ -70,56 +63,49 @@ export function control(sim: ModbusSimulator, unit: number, line: string): strin
   }
 }
 
-export async function simulateModbus(args: string[], io: SimulateIo): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '5020' },
-        path: { type: 'string' },
-        'baud-rate': { type: 'string', default: '9600' },
-        parity: { type: 'string', default: 'none' },
-        unit: { type: 'string', default: '1' },
-        device: { type: 'string', default: 'boiler' },
-        fault: { type: 'string' },
-        'fault-area': { type: 'string' },
-      },
-    }));
-  } catch (err) {
-    io.err(`${(err as Error).message} (GW_ERR_USAGE)\nUsage:\n${SIMULATE_USAGE}`);
-    return 2;
-  }
-  const unit = Number(values.unit);
-  const port = Number(values.port);
-  const baud = Number(values['baud-rate']);
+/** The options of `gateway simulate modbus`, as given on its command line (gateway/commands/program.ts). */
+export interface SimulateOptions {
+  host: string;
+  port: string;
+  path?: string | undefined;
+  baudRate: string;
+  parity: string;
+  unit: string;
+  device: string;
+  fault?: string | undefined;
+  faultArea?: string | undefined;
+}
+
+export async function simulateModbus(o: SimulateOptions, io: SimulateIo): Promise<number> {
+  const unit = Number(o.unit);
+  const port = Number(o.port);
+  const baud = Number(o.baudRate);
   const problems = [
     ...(Number.isInteger(unit) && unit >= 0 && unit <= 255 ? [] : ['--unit: expected 0-255']),
-    ...(values.path || (Number.isInteger(port) && port >= 1 && port <= 65535) ? [] : ['--port: expected 1-65535']),
+    ...(o.path || (Number.isInteger(port) && port >= 1 && port <= 65535) ? [] : ['--port: expected 1-65535']),
     ...(Number.isInteger(baud) && baud > 0 ? [] : ['--baud-rate: expected a positive whole number']),
-    ...(['none', 'even', 'odd'].includes(values.parity) ? [] : ['--parity: expected none, even or odd']),
-    ...(values.device === 'boiler' || values.device === 'bank' ? [] : ['--device: expected boiler or bank']),
-    ...(values.fault === undefined || values.fault === 'none' || isFault(values.fault) ? [] : [`--fault: expected one of ${FAULTS.join(', ')}`]),
-    ...(values['fault-area'] === undefined || isArea(values['fault-area']) ? [] : [`--fault-area: expected one of ${AREAS.join(', ')}`]),
+    ...(['none', 'even', 'odd'].includes(o.parity) ? [] : ['--parity: expected none, even or odd']),
+    ...(o.device === 'boiler' || o.device === 'bank' ? [] : ['--device: expected boiler or bank']),
+    ...(o.fault === undefined || o.fault === 'none' || isFault(o.fault) ? [] : [`--fault: expected one of ${FAULTS.join(', ')}`]),
+    ...(o.faultArea === undefined || isArea(o.faultArea) ? [] : [`--fault-area: expected one of ${AREAS.join(', ')}`]),
   ];
   if (problems.length > 0) {
     io.err(`${problems.join('\n')} (GW_ERR_USAGE)`);
     return 2;
   }
-  const device: SimDevice = values.device === 'boiler' ? new BoilerDevice({ normal: 120_000, hazard: 60_000, recovery: 60_000, repeat: true }, 1) : new RegisterBank();
+  const device: SimDevice = o.device === 'boiler' ? new BoilerDevice({ normal: 120_000, hazard: 60_000, recovery: 60_000, repeat: true }, 1) : new RegisterBank();
   const devices = new Map([[unit, device]]);
-  const sim = values.path
-    ? createModbusRtuSimulator({ path: values.path, baudRate: baud, parity: values.parity as 'none' | 'even' | 'odd', devices })
-    : createModbusTcpSimulator({ host: values.host, port, devices });
+  const sim = o.path
+    ? createModbusRtuSimulator({ path: o.path, baudRate: baud, parity: o.parity as 'none' | 'even' | 'odd', devices })
+    : createModbusTcpSimulator({ host: o.host, port, devices });
   try {
     await sim.start();
   } catch (err) {
-    io.err(`Cannot start the simulator on ${values.path ?? `${values.host}:${port}`}: ${(err as Error).message}`);
+    io.err(`Cannot start the simulator on ${o.path ?? `${o.host}:${port}`}: ${(err as Error).message}`);
     return 1;
   }
-  if (values.fault && values.fault !== 'none') io.out(control(sim, unit, `fault ${values.fault} ${values['fault-area'] ?? ''}`));
-  io.out(`Modbus ${values.path ? `RTU on ${values.path}` : `TCP on ${values.host}:${sim.port()}`}, unit ${unit} (${values.device}); type "status", "fault MODE", "fault none"...`);
+  if (o.fault && o.fault !== 'none') io.out(control(sim, unit, `fault ${o.fault} ${o.faultArea ?? ''}`));
+  io.out(`Modbus ${o.path ? `RTU on ${o.path}` : `TCP on ${o.host}:${sim.port()}`}, unit ${unit} (${o.device}); type "status", "fault MODE", "fault none"...`);
   const lines = createInterface({ input: io.input, terminal: false });
   lines.on('line', (line) => {
     const answer = control(sim, unit, line);

@@ -1,0 +1,72 @@
+// What the command modules share: exit codes, the package root, loading a site file and reporting
+// its problems, and the one-line usage error. Only node's own modules are imported at the top: the
+// command definitions (gateway/commands/program.ts) import this file for --help too.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SiteConfig } from '../../config/schema.js';
+
+export const EXIT = { ok: 0, failure: 1, invalid: 2 } as const;
+
+/** The package root, from the source tree or from dist/. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('package.json not found above the gateway sources');
+    dir = up;
+  }
+  return dir;
+}
+
+/** The demo's site file, which the commands that take -c use when none is given. */
+export function demoSite(): string {
+  return join(packageRoot(), 'config', 'demo.yaml');
+}
+
+/** A command line the command does not accept: one line with the code, and where the help is. */
+export function usageError(command: string, what: string): number {
+  process.stderr.write(`${usageLine(command, what)}\n`);
+  return EXIT.invalid;
+}
+
+export function usageLine(command: string, what: string): string {
+  const path = command ? `gateway ${command}` : 'gateway';
+  return `${path}: ${what} (GW_ERR_USAGE)\nSee \`${path} --help\` for its options and examples.`;
+}
+
+/**
+ * The site file of a command that takes it as `FILE` or as `-c FILE`. Both given and different is a
+ * usage error (which one was meant?); undefined when neither is given.
+ */
+export function siteFileOf(command: string, positional: string | undefined, option: string | undefined): { file: string | undefined } | { code: number } {
+  if (positional !== undefined && option !== undefined && resolve(positional) !== resolve(option)) {
+    return { code: usageError(command, `the site file is given twice and differently ("${positional}" and -c "${option}"); give it once`) };
+  }
+  return { file: positional ?? option };
+}
+
+/** The site file, or undefined once its problems are printed. */
+export async function loadOrReport(file: string): Promise<SiteConfig | undefined> {
+  const { ConfigError, GatewayError } = await import('../../config/errors.js');
+  const { loadSiteFile } = await import('../../config/load.js');
+  try {
+    return loadSiteFile(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const p of err.problems) process.stderr.write(`${p.path}: ${p.message}${p.line ? ` (line ${p.line})` : ''}\n`);
+      return undefined;
+    }
+    if (err instanceof GatewayError) {
+      process.stderr.write(`${err.message} (${err.code})\n`);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** The data folder of the site file given with -c (the demo's by default), for certificate commands. */
+export async function dataDirOf(file: string | undefined): Promise<string | undefined> {
+  const config = await loadOrReport(file ?? demoSite());
+  return config && resolve(config.gateway.data_dir);
+}

@@ -1,0 +1,99 @@
+// `gateway run` and `gateway influx-writer`: a site's gateway, or only its InfluxDB writer, until a
+// signal stops it.
+import { resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import type { SiteConfig } from '../../config/schema.js';
+import type { Gateway } from '../runtime.js';
+import { demoSite, EXIT, loadOrReport, usageError } from './common.js';
+
+/** The demo site's operator token; its hash is in config/demo.yaml, and the banner shows it. */
+const DEMO_TOKEN = 'demo-operator-token';
+
+/** A signal repeated within this time is the same request to stop, not an impatient second one. */
+const REPEAT_SIGNAL_MS = 1000;
+
+export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: string | undefined, clientId?: string): Promise<number> {
+  // A gateway runs for months on a box with little memory: V8 keeps its heap small (collects sooner)
+  // instead of growing it for speed. 10,000 points at 1 s: about 135 MiB resident instead of
+  // 200-300 MiB (docs/BENCHMARKS.md). Given on the command line (the installed command, npm start,
+  // the Docker image) it also sizes the young generation; set here it covers `node cli.js run`.
+  setFlagsFromString('--optimize-for-size');
+  if (mode === 'influx-writer' && !siteFile) return usageError('influx-writer', 'needs the site file, as FILE or -c FILE');
+  const file = siteFile ?? demoSite();
+  const config = await loadOrReport(file);
+  if (!config) return EXIT.invalid;
+  const { GatewayError } = await import('../../config/errors.js');
+  const { createLogger } = await import('../log.js');
+  const { createGateway, createInfluxWriterService } = await import('../runtime.js');
+  const log = createLogger({ level: config.gateway.log_level });
+  let gateway: { start(): Promise<void>; stop(): Promise<void> };
+  try {
+    gateway = mode === 'gateway' ? createGateway(config, log) : createInfluxWriterService(config, log, clientId);
+  } catch (err) {
+    if (!(err instanceof GatewayError)) throw err;
+    process.stderr.write(`${err.message} (${err.code})\n`);
+    return EXIT.invalid;
+  }
+
+  process.on('unhandledRejection', (reason) => {
+    log.fatal({ err: reason }, 'Unhandled promise rejection; exiting');
+    process.exit(EXIT.failure);
+  });
+
+  // Signals are handled from the start: a Ctrl-C while components start stops them once started.
+  let stopRequested: ((code: number) => void) | undefined;
+  let firstSignalAt = 0;
+  const stopped = new Promise<number>((resolve) => (stopRequested = resolve));
+  const stop = () =>
+    gateway.stop().then(
+      () => stopRequested!(EXIT.ok),
+      (err: unknown) => {
+        log.error({ err }, 'Stop failed');
+        stopRequested!(EXIT.failure);
+      },
+    );
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (firstSignalAt > 0) {
+      // Ctrl-C reaches us twice at once: from the terminal's process group and forwarded by npm.
+      if (Date.now() - firstSignalAt < REPEAT_SIGNAL_MS) return;
+      log.warn({ signal }, 'Second signal: exiting without waiting');
+      process.exit(EXIT.failure);
+    }
+    firstSignalAt = Date.now();
+    log.info({ signal }, 'Stopping');
+    void stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    await gateway.start();
+  } catch (err) {
+    const code = err instanceof GatewayError ? err.code : 'GW_ERR_COMPONENT_START';
+    log.fatal({ code, err: (err as Error).message }, 'Gateway cannot start');
+    process.stderr.write(`Gateway cannot start: ${(err as Error).message} (${code})\n`);
+    return EXIT.failure;
+  }
+  if (firstSignalAt === 0 && 'mqttUrl' in gateway) await printBanner(config, resolve(file), (gateway as Gateway).mqttUrl());
+  return stopped;
+}
+
+async function printBanner(config: SiteConfig, file: string, url: string): Promise<void> {
+  const { hashToken } = await import('../http/tokens.js');
+  const { hostname, port } = new URL(url);
+  const host = hostname.replace(/^\[|\]$/g, '');
+  const lines = [
+    '',
+    `  Gateway ${config.gateway.id} is running site "${config.gateway.site}" from ${file}`,
+    `  ${config.equipment.length} equipment; MQTT ${config.mqtt.broker === 'embedded' ? 'embedded broker' : 'broker'} at ${host}:${port}`,
+    `  Watch it:  mosquitto_sub -h ${host} -p ${port} -t '${config.mqtt.topic_prefix}/${config.gateway.site}/#' -v`,
+    ...(config.http
+      ? [
+          `  Dashboard: ${config.http.cert ? 'https' : 'http'}://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${config.http.port}/${config.http.tokens.some((t) => t.hash === hashToken(DEMO_TOKEN)) ? `  (demo token: ${DEMO_TOKEN})` : ''}`,
+        ]
+      : []),
+    '  Stop with Ctrl-C.',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
