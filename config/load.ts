@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import { findDriver } from '../drivers/index.js';
+import { DRIVERS, findDriver } from '../drivers/index.js';
 import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
 import { ConfigError, type ConfigProblem, GatewayError } from './errors.js';
 import { categoryFromCode, type Category, EQUIPMENT_CODE, siteBaseSchema, type SiteConfig } from './schema.js';
@@ -11,6 +11,7 @@ import { compileRules, compileTemplateRules } from '../rules/compile.js';
 import { loadTemplates, TemplateError, type Template } from './templates.js';
 import { ruleSchema } from './rules-schema.js';
 import { parseDuration } from './primitives.js';
+import { prescanYaml } from './prescan.js';
 
 type Path = ReadonlyArray<string | number>;
 type Env = Record<string, string | undefined>;
@@ -25,6 +26,26 @@ export function formatPath(path: Path): string {
     else out += out ? `.${seg}` : seg;
   }
   return out || '(root)';
+}
+
+export interface ParseOptions {
+  /** The name problems are reported under. */
+  file?: string;
+  /**
+   * Where `${VAR}` takes its value: the process environment by default. `false`: nowhere, and the
+   * environment is never read. Each placeholder is then reported as a note (it takes its value when
+   * the gateway starts) and the checks of that value are skipped, or made on its `:-default`.
+   * The HTTP API checks files this way: they are someone else's, checked with this process's secrets.
+   */
+  env?: Env | false;
+  /**
+   * false: no message repeats a value of the file (`got "..."`); it names the value's kind or says
+   * that it is not one of the allowed ones. A value that came from the environment is never
+   * repeated, whatever this says.
+   */
+  echoValues?: boolean;
+  /** Receives what is worth knowing but is not a mistake: the placeholders left unexpanded. */
+  onNote?: (note: ConfigProblem) => void;
 }
 
 export function loadSiteFile(file: string, env: Env = process.env): SiteConfig {
@@ -44,11 +65,14 @@ export function loadSiteFile(file: string, env: Env = process.env): SiteConfig {
  */
 export const SITE_FILE_LIMITS = { maxBytes: 4 * 1024 * 1024, maxDepth: 64, maxAliasCount: 100 } as const;
 
-export function parseSite(text: string, opts: { file?: string; env?: Env } = {}): SiteConfig {
+export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
   const file = opts.file ?? '<site file>';
   const yamlProblem = (message: string, line?: number) => new ConfigError(file, [{ path: '(yaml)', message, line }]);
   const bytes = Buffer.byteLength(text);
   if (bytes > SITE_FILE_LIMITS.maxBytes) throw yamlProblem(`the file is ${bytes} bytes, at most ${SITE_FILE_LIMITS.maxBytes}`);
+  // Before the parser: it would spend seconds and hundreds of MB on some texts before its own limits apply.
+  const hostile = prescanYaml(text, SITE_FILE_LIMITS);
+  if (hostile) throw yamlProblem(hostile.message, hostile.line);
   const lines = new LineCounter();
   // logLevel error: the library's warnings (collection keys stringified) would go to the console.
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
@@ -66,8 +90,12 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     const offset = nodeAt(doc, path)?.range?.[0];
     return offset === undefined ? undefined : lines.linePos(offset).line;
   };
-  // A value whose ${VAR} could not be resolved is reported once, not again by the schema.
+  // A value whose ${VAR} could not be resolved is reported once, not again by the schema; so is a
+  // placeholder left unexpanded (env: false).
   const unresolved = new Set<string>();
+  // Paths whose value came (in part) from ${VAR}: their values are never repeated in a message.
+  const fromEnv = new Set<string>();
+  const echo = opts.echoValues ?? true;
   const report = (path: Path, message: string) => {
     const at = formatPath(path);
     if (!unresolved.has(at)) problems.push({ path: at, message, line: lineOf(path) });
@@ -78,14 +106,24 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) report([...path, key], 'unknown key');
       } else {
-        report(path, describeIssue(issue, valueAt(raw, path)));
+        report(path, describeIssue(issue, valueAt(raw, path), echo && !fromEnv.has(formatPath(path))));
       }
     }
   };
 
-  interpolate(doc, opts.env ?? process.env, (path, message) => {
-    report(path, message);
-    unresolved.add(formatPath(path));
+  const env = opts.env ?? process.env;
+  interpolate(doc, env, (path, names, unset) => {
+    const at = formatPath(path);
+    fromEnv.add(at);
+    if (env === false) {
+      const from = names.map((v) => `\${${v.name}}`).join(', ');
+      const withDefault = names.every((v) => v.fallback !== undefined);
+      opts.onNote?.({ path: at, message: `takes its value from ${from} when the gateway starts; ${withDefault ? 'checked here with its default' : 'not checked here'}`, line: lineOf(path) });
+      if (!withDefault) unresolved.add(at);
+      return;
+    }
+    for (const name of unset) report(path, `environment variable ${name} is not set and has no default (write \${${name}:-default})`);
+    if (unset.length > 0) unresolved.add(at);
   });
   let raw: unknown;
   try {
@@ -134,16 +172,25 @@ export function parseSite(text: string, opts: { file?: string; env?: Env } = {})
     }
     if (Array.isArray(e.points)) checkUnique(e.points, ['equipment', i, 'points'], 'name', report);
     checkCategory(e, ['equipment', i], report, templateOf(e)?.category);
-    if (typeof e.connection !== 'string') return;
-    const connection = connectionById.get(e.connection);
-    if (!connection) {
-      const known = [...connectionById.keys()];
-      report(['equipment', i, 'connection'], `no connection "${e.connection}"${known.length ? `; connections are ${known.join(', ')}` : ''}`);
+    const own = Object.fromEntries(Object.entries(e).filter(([k]) => !BASE_KEYS.has(k)));
+    const connection = typeof e.connection === 'string' ? connectionById.get(e.connection) : undefined;
+    const driver = connection && typeof connection.type === 'string' ? findDriver(connection.type) : undefined;
+    if (!driver) {
+      // Without its connection's driver the entry is still checked, by the driver it fits best, so
+      // one pass reports its misspelt keys and wrong point types along with the connection.
+      // An entry that some driver takes as it is (no keys of a driver's own) needs no such note.
+      const found = closestDriver(own);
+      const closest = found && !found.result.success ? found : undefined;
+      const as = closest ? `; checked as ${closest.label} entry, the driver it fits best` : '';
+      if (typeof e.connection === 'string' && !connection) {
+        const known = [...connectionById.keys()];
+        report(['equipment', i, 'connection'], `no connection "${e.connection}"${known.length ? `; connections are ${known.join(', ')}` : ''}${as}`);
+      } else if (closest && connection) {
+        report(['equipment', i, 'connection'], `its connection has no known type${as}`);
+      }
+      if (closest && !closest.result.success) reportZod(['equipment', i], closest.result.error);
       return;
     }
-    const driver = typeof connection.type === 'string' ? findDriver(connection.type) : undefined;
-    if (!driver) return;
-    const own = Object.fromEntries(Object.entries(e).filter(([k]) => !BASE_KEYS.has(k)));
     const parsed = checked(driver.equipmentSchema, own, ['equipment', i], report);
     if (!parsed) return;
     if (parsed.success) driverEquipment[i] = parsed.data as EquipmentConfig;
@@ -212,6 +259,43 @@ function checked(schema: z.ZodType, value: unknown, at: Path, report: (p: Path, 
     report(at, `cannot be checked: ${(err as Error).message.split('\n')[0]}`);
     return undefined;
   }
+}
+
+/**
+ * The equipment schema an entry fits best (fewest problems), for an entry whose connection or
+ * connection type is unknown. Drivers sharing a schema (the Modbus family) are tried once, under
+ * the name they share.
+ */
+function closestDriver(entry: Record<string, unknown>): { label: string; result: z.ZodSafeParseResult<unknown> } | undefined {
+  const families = new Map<z.ZodType, string[]>();
+  for (const d of DRIVERS) families.set(d.equipmentSchema, [...(families.get(d.equipmentSchema) ?? []), d.type]);
+  let best: { label: string; result: z.ZodSafeParseResult<unknown>; count: number } | undefined;
+  for (const [schema, types] of families) {
+    let result: z.ZodSafeParseResult<unknown>;
+    try {
+      result = schema.safeParse(entry);
+    } catch {
+      // A refinement that throws on an entry of another driver's shape: that driver does not fit.
+      continue;
+    }
+    const count = result.success ? 0 : result.error.issues.reduce((n, issue) => n + (issue.code === 'unrecognized_keys' ? issue.keys.length : 1), 0);
+    if (!best || count < best.count) best = { label: familyName(types), result, count };
+  }
+  return best && { label: best.label, result: best.result };
+}
+
+/** `a modbus` for modbus-tcp, modbus-rtu, modbus-rtu-over-tcp: the name their types begin with. */
+function familyName(types: string[]): string {
+  const first = types[0]!.split('-');
+  let n = first.length;
+  for (const t of types) {
+    const parts = t.split('-');
+    let k = 0;
+    while (k < n && parts[k] === first[k]) k++;
+    n = k;
+  }
+  const name = first.slice(0, Math.max(n, 1)).join('-');
+  return `${/^[aeiou]/.test(name) ? 'an' : 'a'} ${name}`;
 }
 
 const tooDeep = `nested too deeply: at most ${SITE_FILE_LIMITS.maxDepth} levels of mappings and lists`;
@@ -319,7 +403,8 @@ function checkCategory(e: Record<string, unknown>, at: Path, report: (p: Path, m
 }
 
 /** One clear sentence per zod issue. */
-function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
+function describeIssue(issue: z.core.$ZodIssue, value: unknown, echo: boolean): string {
+  const describeValue = echo ? describeAnyValue : kindOf;
   // Messages the schema spells out itself are kept; zod's generic ones are rewritten.
   if (!/^(Invalid (input|option)|Too (small|big))/.test(issue.message)) return issue.message;
   switch (issue.code) {
@@ -329,7 +414,7 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
     case 'invalid_value':
       return issue.values.length === 1
         ? `expected ${JSON.stringify(issue.values[0])}, got ${describeValue(value)}`
-        : `expected one of ${issue.values.map(String).join(', ')}, got ${describeValue(value)}`;
+        : `expected one of ${issue.values.map(String).join(', ')}, got ${echo ? describeValue(value) : `${kindOf(value)} that is not one of them`}`;
     case 'too_small':
       if (issue.origin === 'array') return `expected at least ${String(issue.minimum)} entries`;
       if (issue.origin === 'number') return `expected at least ${String(issue.minimum)}, got ${describeValue(value)}`;
@@ -353,6 +438,15 @@ function describeValue(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   return JSON.stringify(v);
+}
+const describeAnyValue = describeValue;
+
+/** What a value is, without repeating it. */
+function kindOf(v: unknown): string {
+  if (typeof v === 'string') return 'a text';
+  if (typeof v === 'number') return 'a number';
+  if (typeof v === 'boolean') return 'true or false';
+  return describeValue(v);
 }
 
 const lowerFirst = (s: string) => (/^[A-Z][a-z]/.test(s) ? s.charAt(0).toLowerCase() + s.slice(1) : s);
@@ -391,23 +485,27 @@ const VAR = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g;
  * in string values; `$$` is a literal `$`. A plain (unquoted) scalar that becomes a number or a
  * boolean takes that type, so `port: ${MQTT_PORT:-1883}` is a number; quote it to keep text.
  */
-function interpolate(doc: Document, env: Env, report: (p: Path, m: string) => void): void {
+function interpolate(doc: Document, env: Env | false, found: (p: Path, names: Array<{ name: string; fallback?: string | undefined }>, unset: string[]) => void): void {
   visit(doc, {
     Scalar(key, node, ancestors) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
-      const path = pathOf(ancestors, node);
       const source = node.value;
+      const names: Array<{ name: string; fallback?: string | undefined }> = [];
+      const unset: string[] = [];
       const result = source.replace(VAR, (whole, name: string | undefined, op: string | undefined, fallback: string | undefined) => {
         if (whole === '$$') return '$';
-        const value = env[name!];
+        names.push({ name: name!, fallback: op ? (fallback ?? '') : undefined });
+        // Without an environment a placeholder stands for a value not known here: its default, or nothing.
+        const value = env === false ? undefined : env[name!];
         if (op === ':-' && (value === undefined || value === '')) return fallback ?? '';
         if (op === '-' && value === undefined) return fallback ?? '';
         if (value === undefined) {
-          report(path, `environment variable ${name} is not set and has no default (write \${${name}:-default})`);
+          if (env !== false) unset.push(name!);
           return '';
         }
         return value;
       });
+      if (names.length > 0) found(pathOf(ancestors, node), names, unset);
       if (result === source) return;
       node.value = node.type === 'PLAIN' ? retype(result) : result;
     },

@@ -78,7 +78,9 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
       return compile(text, names);
     } catch (e) {
       if (!(e instanceof ExpressionError)) throw e;
-      report([...path, key], `rule ${rule.id}, ${e.message} (equipment ${eq.id})`);
+      // A text refused for its size says so once, at its path, whichever equipment the rule selects.
+      if (e.ofText) report([...path, key], e.reason);
+      else report([...path, key], `rule ${rule.id}, ${e.message} (equipment ${eq.id})`);
       return undefined;
     }
   };

@@ -38,6 +38,8 @@ export class ExpressionError extends Error {
     readonly reason: string,
     /** 1-based column in the expression text. */
     readonly column: number,
+    /** The text is refused whatever the equipment (too long, nested too deeply): reported once, not per equipment. */
+    readonly ofText = false,
   ) {
     super(`column ${column}: ${reason}`);
     this.name = 'ExpressionError';
@@ -87,7 +89,7 @@ interface Token {
 const OPERATORS = ['<=', '>=', '==', '!=', '&&', '||', '<', '>', '+', '-', '*', '/', '%', '!', '(', ')', ','];
 
 function tokenize(src: string): Token[] {
-  if (src.length > MAX_EXPRESSION_LENGTH) throw new ExpressionError(`longer than ${MAX_EXPRESSION_LENGTH} characters`, MAX_EXPRESSION_LENGTH + 1);
+  if (src.length > MAX_EXPRESSION_LENGTH) throw new ExpressionError(`longer than ${MAX_EXPRESSION_LENGTH} characters`, MAX_EXPRESSION_LENGTH + 1, true);
   const out: Token[] = [];
   let i = 0;
   while (i < src.length) {
@@ -147,7 +149,7 @@ export function compile(source: string, names: Names): Compiled {
   // the rule is evaluated. Chains (a + b + c, a && b && c) are loops, not nesting.
   let depth = 0;
   const nested = <T>(t: Token, parse: () => T): T => {
-    if (++depth > MAX_EXPRESSION_DEPTH) throw new ExpressionError(`nested more than ${MAX_EXPRESSION_DEPTH} levels deep`, t.col);
+    if (++depth > MAX_EXPRESSION_DEPTH) throw new ExpressionError(`nested too deeply (at most ${MAX_EXPRESSION_DEPTH} levels)`, t.col, true);
     const out = parse();
     depth--;
     return out;

@@ -46,7 +46,7 @@ describe('environment interpolation', () => {
   });
 
   it('explains that an unquoted number is not text', () => {
-    expect(problems(site('{ username: ${U} }'), { U: '42' })).toEqual(['mqtt.username: expected string, got 42 (quote the value to keep it text)']);
+    expect(problems(site('{ username: ${U} }'), { U: '42' })).toEqual(['mqtt.username: expected string, got a number (quote the value to keep it text)']);
   });
 });
 

@@ -68,7 +68,7 @@ describe('rule expressions under random input', () => {
           }
         })();
         expect(e).toBeInstanceOf(ExpressionError);
-        expect((e as ExpressionError).reason).toMatch(/nested more than \d+ levels deep/);
+        expect((e as ExpressionError).reason).toMatch(/nested too deeply \(at most \d+ levels\)/);
         expect((e as ExpressionError).column).toBe(open!.length * MAX_EXPRESSION_DEPTH + 1);
       }),
       { numRuns: 30 },
