@@ -56,12 +56,9 @@ describe('the dashboard against framing and token theft', () => {
     page.on('console', (m) => {
       if (/Content Security Policy|Refused to/i.test(m.text())) consoleLines.push(m.text());
     });
-    await page.addInitScript(() => {
-      const w = window as unknown as { violations: string[] };
-      w.violations = [];
-      document.addEventListener('securitypolicyviolation', (e) => w.violations.push(`${e.violatedDirective} ${e.blockedURI}`));
-    });
-    return async () => [...consoleLines, ...(await page.evaluate(() => (window as unknown as { violations: string[] }).violations))];
+    // Scripts given as text: they run in the browser, which this file's types do not describe.
+    await page.addInitScript(`window.violations = []; document.addEventListener('securitypolicyviolation', (e) => window.violations.push(e.violatedDirective + ' ' + e.blockedURI));`);
+    return async () => [...consoleLines, ...((await page.evaluate('window.violations')) as string[])];
   };
 
   it('refuses to be framed by a page of another origin', async () => {
@@ -102,10 +99,10 @@ describe('the dashboard against framing and token theft', () => {
 
     // A token that an earlier version left in localStorage is removed when the page loads.
     await page.goto(url);
-    await page.evaluate(() => localStorage.setItem('gw-token', 'left-by-an-older-dashboard'));
+    await page.evaluate(`localStorage.setItem('gw-token', 'left-by-an-older-dashboard')`);
     await page.reload();
     await page.locator('#login').waitFor({ state: 'visible', timeout: 10_000 });
-    expect(await page.evaluate(() => localStorage.getItem('gw-token'))).toBeNull();
+    expect(await page.evaluate(`localStorage.getItem('gw-token')`)).toBeNull();
 
     await page.fill('#token', TOKEN);
     await page.click('#login button[type=submit]');
@@ -119,13 +116,13 @@ describe('the dashboard against framing and token theft', () => {
     await alarm.locator('button[data-action="ack"]').click();
     await expect.poll(() => alarm.getAttribute('data-state'), { timeout: 10_000 }).toBe('active_acknowledged');
 
-    const stored = await page.evaluate(() => ({ local: Object.entries(localStorage), session: Object.entries(sessionStorage) }));
+    const stored = (await page.evaluate('({ local: Object.entries(localStorage), session: Object.entries(sessionStorage) })')) as { local: string[][]; session: string[][] };
     expect(JSON.stringify(stored.local)).not.toContain(TOKEN);
     expect(stored.session).toContainEqual(['gw-token', TOKEN]);
     expect(await violations()).toEqual([]);
 
     // Signing out forgets it in this tab too.
     await page.click('#logout');
-    expect(await page.evaluate(() => sessionStorage.getItem('gw-token'))).toBeNull();
+    expect(await page.evaluate(`sessionStorage.getItem('gw-token')`)).toBeNull();
   }, 60_000);
 });
