@@ -215,6 +215,8 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     if (r && templateRuleIds.has(r.id)) report(['rules', j, 'id'], `"${r.id}" is also a rule of template ${templateRuleIds.get(r.id)}; choose another id`);
   });
 
+  // With env: false a value the schema refuses may be only a placeholder's: no problem left to show
+  // means the file is valid as far as it can be checked here (an error with no problems says that).
   if (problems.length > 0 || !base.success) throw new ConfigError(file, sortProblems(problems));
 
   const out = base.data;

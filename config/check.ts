@@ -1,0 +1,123 @@
+// Checking a site file that someone sent (the HTTP API's POST /api/config/check), off the event loop.
+//
+// Contract of checkSiteText(text, opts):
+// - The text is parsed and validated as `gateway check` does, in a worker thread with a capped heap
+//   (opts.maxMemoryMb, default 128) and stack, and a time limit (opts.timeoutMs, default 5000 ms,
+//   counted from when the worker is ready). A worker over either is terminated and the answer is a
+//   problem at `(yaml)`: `took longer than N s to check`, `needs more than N MB to check`.
+// - The worker gets an empty environment: `${VAR}` is never expanded from this process's
+//   environment. Each placeholder comes back as a note (`takes its value from ${VAR} when the
+//   gateway starts; not checked here`), and no message repeats a value of the file.
+// - At most MAX_CHECKS (2) checks run at once; another call answers `{ busy: true, retryAfterS }`
+//   at once, for a 503 with Retry-After. Nothing is queued: a queue would only hold the next stall.
+// - It never throws for any text, and never rejects: a failure of the worker itself is a problem.
+// - Answers: `{ ok: true, notes }` (valid, as far as it can be checked without the environment), `{ ok: false, problems, notes }`, or
+//   `{ busy: true, retryAfterS }`; problems and notes are `{ path, message, line? }`.
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { CheckReply } from './check-worker.js';
+import type { ConfigProblem } from './errors.js';
+
+export type SiteCheckResult =
+  | { ok: true; notes: ConfigProblem[] }
+  | { ok: false; problems: ConfigProblem[]; notes: ConfigProblem[] }
+  | { busy: true; retryAfterS: number };
+
+export interface SiteCheckOptions {
+  /** Time the check may take once the worker is ready. */
+  timeoutMs?: number;
+  /** The worker's old-generation heap. */
+  maxMemoryMb?: number;
+}
+
+/** Checks at once; each is one worker with its own heap, on a gateway box with little memory. */
+export const MAX_CHECKS = 2;
+const DEFAULTS = { timeoutMs: 5000, maxMemoryMb: 128 } as const;
+/** Loading the checker (zod, yaml, the driver schemas; from .ts through tsx) on a slow, busy box. */
+const STARTUP_MS = 30_000;
+
+let running = 0;
+/** Checks refused because MAX_CHECKS were running, and checks ended by a limit: for metrics and tests. */
+export const checkCounters = { busy: 0, timedOut: 0, outOfMemory: 0 };
+
+export async function checkSiteText(text: string, opts: SiteCheckOptions = {}): Promise<SiteCheckResult> {
+  if (running >= MAX_CHECKS) {
+    checkCounters.busy++;
+    return { busy: true, retryAfterS: Math.ceil((opts.timeoutMs ?? DEFAULTS.timeoutMs) / 1000) };
+  }
+  running++;
+  try {
+    return await runWorker(text, { ...DEFAULTS, ...opts });
+  } finally {
+    running--;
+  }
+}
+
+function runWorker(text: string, opts: Required<SiteCheckOptions>): Promise<SiteCheckResult> {
+  const problem = (message: string): SiteCheckResult => ({ ok: false, problems: [{ path: '(yaml)', message }], notes: [] });
+  return new Promise((resolve) => {
+    let worker: Worker;
+    try {
+      worker = startWorker(opts.maxMemoryMb);
+    } catch (err) {
+      resolve(problem(`cannot be checked: the checker did not start (${(err as Error).message.split('\n')[0]})`));
+      return;
+    }
+    // Whatever the checker prints is dropped: a text must not reach the gateway's log through it.
+    worker.stdout.resume();
+    worker.stderr.resume();
+    let done = false;
+    const finish = (r: SiteCheckResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(r);
+      void worker.terminate();
+    };
+    let timer = setTimeout(() => finish(problem(`cannot be checked: the checker did not start within ${STARTUP_MS / 1000} s`)), STARTUP_MS);
+    worker.on('message', (m: 'ready' | CheckReply) => {
+      if (m === 'ready') {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          checkCounters.timedOut++;
+          finish(problem(`took longer than ${formatSeconds(opts.timeoutMs)} s to check`));
+        }, opts.timeoutMs);
+        worker.postMessage({ text });
+        return;
+      }
+      finish(m);
+    });
+    worker.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        checkCounters.outOfMemory++;
+        finish(problem(`needs more than ${opts.maxMemoryMb} MB to check`));
+      } else if (err instanceof RangeError) {
+        finish(problem('nested too deeply to check'));
+      } else {
+        finish(problem(`cannot be checked: ${err.name}`));
+      }
+    });
+    worker.on('exit', (code) => finish(problem(`cannot be checked: the checker stopped (exit code ${code})`)));
+  });
+}
+
+function startWorker(maxMemoryMb: number): Worker {
+  // From dist/ the worker is compiled JavaScript beside this file; from the source tree it is
+  // TypeScript, loaded through tsx, registered in the worker itself (a worker does not inherit the
+  // parent's module hooks on Node 20, and a test runner's process has none).
+  const fromSource = import.meta.url.endsWith('.ts');
+  const resourceLimits = { maxOldGenerationSizeMb: maxMemoryMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 };
+  // env: {} gives the worker an empty process.env of its own; the gateway's is never shared with it.
+  const common = { env: {}, resourceLimits, stdout: true, stderr: true } as const;
+  if (!fromSource) return new Worker(new URL('./check-worker.js', import.meta.url), common);
+  // tsx's ESM entry (its CommonJS one registers hooks by a path that only works from CommonJS).
+  const tsx = typeof import.meta.resolve === 'function' ? import.meta.resolve('tsx/esm/api') : pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const file = pathToFileURL(fileURLToPath(new URL('./check-worker.ts', import.meta.url))).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(file)}); })`;
+  return new Worker(boot, { ...common, eval: true });
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? String(ms / 1000) : (ms / 1000).toFixed(1);
+}
