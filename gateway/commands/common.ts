@@ -24,10 +24,20 @@ export function demoSite(): string {
   return join(packageRoot(), 'config', 'demo.yaml');
 }
 
-/** A command line the command does not accept: one line with the code, and where the help is. */
-export function usageError(command: string, what: string): number {
-  process.stderr.write(`${usageLine(command, what)}\n`);
-  return EXIT.invalid;
+/** A command line the command does not accept; runCli prints it as one line and exits 2. */
+export class UsageError extends Error {
+  constructor(
+    readonly command: string,
+    readonly what: string,
+  ) {
+    super(`gateway ${command}: ${what}`);
+    this.name = 'UsageError';
+  }
+}
+
+/** Refuses the command line: one line with the code, and where the help is (exit 2). */
+export function usageError(command: string, what: string): never {
+  throw new UsageError(command, what);
 }
 
 export function usageLine(command: string, what: string): string {
@@ -39,11 +49,11 @@ export function usageLine(command: string, what: string): string {
  * The site file of a command that takes it as `FILE` or as `-c FILE`. Both given and different is a
  * usage error (which one was meant?); undefined when neither is given.
  */
-export function siteFileOf(command: string, positional: string | undefined, option: string | undefined): { file: string | undefined } | { code: number } {
+export function siteFileOf(command: string, positional: string | undefined, option: string | undefined): string | undefined {
   if (positional !== undefined && option !== undefined && resolve(positional) !== resolve(option)) {
-    return { code: usageError(command, `the site file is given twice and differently ("${positional}" and -c "${option}"); give it once`) };
+    usageError(command, `the site file is given twice and differently ("${positional}" and -c "${option}"); give it once`);
   }
-  return { file: positional ?? option };
+  return positional ?? option;
 }
 
 /** The site file, or undefined once its problems are printed. */

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, type CommanderError, Option } from '@commander-js/extra-typings';
-import { EXIT, packageRoot, siteFileOf, usageError, usageLine } from './common.js';
+import { EXIT, packageRoot, siteFileOf, usageError, UsageError, usageLine } from './common.js';
 
 /** Where the command line writes (a test gives its own, to run many command lines in one process). */
 export interface CliIo {
@@ -91,9 +91,8 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .addHelpText('after', examples('gateway run site.yaml', 'gateway run -c site.yaml', 'MQTT_PORT=1884 gateway run'))
     .action(async (file, o) => {
       const site = siteFileOf('run', file, o.config);
-      if ('code' in site) return done(site.code);
       const { runCommand } = await import('./run.js');
-      done(await runCommand('gateway', site.file));
+      done(await runCommand('gateway', site));
     });
 
   program
@@ -104,10 +103,9 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .addHelpText('after', examples('gateway check site.yaml'))
     .action(async (file, o) => {
       const site = siteFileOf('check', file, o.config);
-      if ('code' in site) return done(site.code);
-      if (!site.file) return done(usageError('check', 'needs the site file, as FILE or -c FILE'));
+      if (!site) usageError('check', 'needs the site file, as FILE or -c FILE');
       const { checkCommand } = await import('./check.js');
-      done(await checkCommand(site.file));
+      done(await checkCommand(site));
     });
 
   program
@@ -119,9 +117,8 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .addHelpText('after', examples('gateway influx-writer site.yaml --client-id writer-1', 'gateway influx-writer -c site.yaml --client-id writer-2'))
     .action(async (file, o) => {
       const site = siteFileOf('influx-writer', file, o.config);
-      if ('code' in site) return done(site.code);
       const { runCommand } = await import('./run.js');
-      done(await runCommand('influx-writer', site.file, o.clientId));
+      done(await runCommand('influx-writer', site, o.clientId));
     });
 
   const rules = program.command('rules').description("a site's alarm rules");
@@ -136,10 +133,9 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .addHelpText('after', examples('gateway rules test site.yaml --input readings.csv', 'gateway rules test -c site.yaml --input readings.csv --actions actions.csv --json'))
     .action(async (file, o) => {
       const site = siteFileOf('rules test', file, o.config);
-      if ('code' in site) return done(site.code);
-      if (!site.file) return done(usageError('rules test', 'needs the site file, as FILE or -c FILE'));
+      if (!site) usageError('rules test', 'needs the site file, as FILE or -c FILE');
       const { rulesTestCommand } = await import('./rules.js');
-      done(await rulesTestCommand(site.file, o));
+      done(await rulesTestCommand(site, o));
     });
 
   program
@@ -168,9 +164,8 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .addHelpText('after', examples('gateway outbox list site.yaml', 'gateway outbox list -c site.yaml'))
     .action(async (file, o) => {
       const site = siteFileOf('outbox list', file, o.config);
-      if ('code' in site) return done(site.code);
       const { outboxCommand } = await import('./outbox.js');
-      done(await outboxCommand('list', { config: site.file }));
+      done(await outboxCommand('list', { config: site }));
     });
   outbox
     .command('retry')
@@ -181,9 +176,8 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .addHelpText('after', examples('gateway outbox retry site.yaml', 'gateway outbox retry -c site.yaml --seq 42'))
     .action(async (file, o) => {
       const site = siteFileOf('outbox retry', file, o.config);
-      if ('code' in site) return done(site.code);
       const { outboxCommand } = await import('./outbox.js');
-      done(await outboxCommand('retry', { config: site.file, seq: o.seq }));
+      done(await outboxCommand('retry', { config: site, seq: o.seq }));
     });
 
   const alarms = program
@@ -200,9 +194,8 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .addHelpText('after', examples('GATEWAY_TOKEN=$TOKEN gateway alarms list site.yaml', 'GATEWAY_TOKEN=$TOKEN gateway alarms list --url https://10.0.0.7:8080'))
     .action(async (file, o) => {
       const site = siteFileOf('alarms list', file, o.config);
-      if ('code' in site) return done(site.code);
       const { alarmsCommand } = await import('./alarms.js');
-      done(await alarmsCommand('list', '', { config: site.file, url: o.url }));
+      done(await alarmsCommand('list', '', { config: site, url: o.url }));
     });
   const alarmActions = [
     ['ack', 'acknowledge an alarm'],
@@ -326,9 +319,8 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .addHelpText('after', examples('gateway certs list site.yaml', 'gateway certs list -c site.yaml'))
     .action(async (file, o) => {
       const site = siteFileOf('certs list', file, o.config);
-      if ('code' in site) return done(site.code);
       const { certsCommand } = await import('./certs.js');
-      done(await certsCommand('list', undefined, site.file));
+      done(await certsCommand('list', undefined, site));
     });
   certs
     .command('trust')
@@ -389,6 +381,10 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
         .replace(/\(Did you mean/, '(did you mean')
         .replace(/\.$/, '');
       io.err(`${usageLine(err.path, what)}\n`);
+      return EXIT.invalid;
+    }
+    if (err instanceof UsageError) {
+      io.err(`${usageLine(err.command, err.what)}\n`);
       return EXIT.invalid;
     }
     // A failure nobody expected: one line with its code, the stack only when asked for.
