@@ -11,10 +11,10 @@ import { dirname, join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Reading } from '../../drivers/types.js';
-import { ConfigError } from '../../config/errors.js';
 import type { HttpSection, Role } from '../../config/http-schema.js';
 import { ROLES } from '../../config/http-schema.js';
-import { parseSite, SITE_FILE_LIMITS } from '../../config/load.js';
+import { checkCounters, checkSiteText } from '../../config/check.js';
+import { SITE_FILE_LIMITS } from '../../config/load.js';
 import { siteJsonSchema } from '../../config/reference.js';
 import type { SiteConfig } from '../../config/schema.js';
 import { RuleActionError } from '../../rules/engine.js';
@@ -155,6 +155,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   });
   const slowClientLog = rateLimited();
   const historyLog = rateLimited();
+  const checkBusyLog = rateLimited();
   let querying = false;
   const audit = new AuditJournal(join(deps.dataDir, 'audit.jsonl'));
   // The journal repairs a torn last line and records it, and records a head that does not match; the
@@ -582,24 +583,31 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       },
     );
 
+    // Someone else's site file, checked in a worker with a time and memory cap (a hostile text cannot
+    // stall polling), with no access to this process's environment (a `${PLATFORM_SECRET}` in it is
+    // reported as a placeholder, never expanded), and with no value of the file repeated. A problem
+    // list is a finished check: 200, as `gateway check` prints it; too many checks at once: 503.
+    const problemSchema = { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' }, line: { type: 'integer' } } } as const;
     api.post(
       '/api/config/check',
       {
         config: { role: 'viewer' },
         bodyLimit: SITE_FILE_LIMITS.maxBytes,
         schema: {
-          summary: 'Check a site file (YAML in the body), as `gateway check` does',
-          response: { 200: { type: 'object', properties: { valid: { type: 'boolean' }, problems: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' }, line: { type: 'integer' } } } } } } },
+          summary: 'Check a site file (YAML in the body), as `gateway check` does, without the gateway\'s environment: placeholders come back as notes',
+          response: {
+            200: { type: 'object', properties: { valid: { type: 'boolean' }, problems: { type: 'array', items: problemSchema }, notes: { type: 'array', items: problemSchema } } },
+            503: errorSchema,
+          },
         },
       },
-      async (req) => {
-        try {
-          parseSite(String(req.body ?? ''), { env: process.env });
-          return { valid: true, problems: [] };
-        } catch (err) {
-          if (!(err instanceof ConfigError)) throw err;
-          return { valid: false, problems: err.problems };
+      async (req, reply) => {
+        const result = await checkSiteText(String(req.body ?? ''));
+        if ('busy' in result) {
+          checkBusyLog((notLogged) => log.warn({ ip: req.ip, refused: checkCounters.busy, ...(notLogged ? { notLogged } : {}) }, 'Site-file checks: too many at once; refused with 503'));
+          return reply.code(503).header('Retry-After', String(result.retryAfterS)).send({ error: `too many site-file checks under way; try again in ${result.retryAfterS} s` });
         }
+        return { valid: result.ok, problems: result.ok ? [] : result.problems, notes: result.notes };
       },
     );
     api.get('/api/config/schema', { config: { role: 'viewer' }, schema: { summary: 'The JSON Schema of the site file', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => siteJsonSchema());

@@ -87,7 +87,8 @@ describe('HTTP API under oversized, malformed and random input', () => {
       expect(r.statusCode).toBe(200);
       expect(JSON.stringify((r.json() as { problems: unknown[] }).problems)).toMatch(problem);
     }
-  });
+    // Each check starts a worker of its own (the checker loaded afresh): seconds each on a busy box.
+  }, 60_000);
 
   it('never answers random requests with a stack or a 5xx', async () => {
     const paths = fc.oneof(
