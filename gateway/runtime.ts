@@ -1,7 +1,6 @@
 // Builds the gateway's components from a site config, starts them in dependency order and stops them
 // in reverse, flushing what they hold.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
@@ -10,9 +9,11 @@ import type { OpcuaSimulatorConfig } from '../drivers/opcua/schema.js';
 import type { ElevatorServer } from '../drivers/opcua/simulator.js';
 import type { Driver } from '../drivers/types.js';
 import { GatewayError } from '../config/errors.js';
+import { insecureRemote } from '../config/platform-schema.js';
 import type { SiteConfig } from '../config/schema.js';
 import { LEVELS } from '../rules/types.js';
 import { createAlarmService, type AlarmService, type PlatformCommit } from './alarms/service.js';
+import { prepareDataDir } from './data-dir.js';
 import type { HttpApi } from './http/server.js';
 import { encodeAlarms, encodeResults } from './influx/line-protocol.js';
 import type { TelemetrySource } from './influx/source.js';
@@ -248,7 +249,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   memory.register('alarm_events_before_store', () => alarms.storeStats().uncommittedEvents * EVENT_BYTES);
   const components: Component[] = [
     { name: 'memory watch', start: async () => memory.start(), stop: async () => memory.stop() },
-    { name: 'data folder', start: async () => void mkdirSync(dataDir, { recursive: true }), stop: async () => {} },
+    // Owner only (0700, files 0600): what was left more open is tightened before anything opens it.
+    { name: 'data folder', start: async () => prepareDataDir(dataDir, log.child({ component: 'data' })), stop: async () => {} },
     {
       name: 'store',
       start: async () => {
@@ -451,6 +453,10 @@ function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metri
       name: 'platform outbox',
       async start() {
         const mqttUrl = platformConfig.mqtt_url;
+        // Accepted by platform.allow_insecure: said at every start, so that it is not forgotten.
+        for (const url of [platformConfig.url, mqttUrl]) {
+          if (url !== undefined && platformConfig.allow_insecure && insecureRemote(url)) platformLog.warn({ url }, 'Platform URL is unencrypted to another machine (platform.allow_insecure: true): incidents and their signatures cross the network readable');
+        }
         outbox = new Outbox(store(), { uplink: mqttUrl !== undefined });
         const { createForwarder } = await import('./platform/forwarder.js');
         forwarder = createForwarder({ config: platformConfig, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog, metrics, activeIncidents: () => active() });
@@ -486,7 +492,7 @@ export function createInfluxWriterService(config: SiteConfig, log: Logger, clien
     },
     metrics,
     async start() {
-      mkdirSync(dataDir, { recursive: true });
+      prepareDataDir(dataDir, log.child({ component: 'data' }));
       await influx.component.start();
       started = true;
       log.info({ clientId, target: influx.writer.target }, 'InfluxDB writer running');
@@ -513,7 +519,8 @@ function createSimulator(s: SiteConfig['simulators'][number], dataDir: string, l
     if (s.type === 'platform-inbox') {
       const inboxLog = log.child({ component: 'platform-inbox' });
       const { createPlatformInbox } = await import('./platform/inbox.js');
-      return createPlatformInbox({ host: s.host, port: s.port, secret: s.secret, out: s.out, print: (line) => inboxLog.info(`Platform inbox: ${line}`) });
+      // The ids it has taken stay in the data folder: a restarted demo still recognises a resent event.
+      return createPlatformInbox({ host: s.host, port: s.port, secret: s.secret, out: s.out, state: s.state ?? join(dataDir, `platform-inbox-${s.port}.db`), print: (line) => inboxLog.info(`Platform inbox: ${line}`) });
     }
     return createOpcuaSimulator(s, dataDir);
   };

@@ -2,6 +2,7 @@
 // destination has taken them (InfluxDB for line protocol, an external MQTT broker for messages).
 // Bounded in bytes; when full the oldest chunks go, and every dropped line is counted.
 import Database from 'better-sqlite3';
+import { createPrivateFile } from './data-dir.js';
 import type { Logger } from './log.js';
 
 export interface SpoolChunk {
@@ -61,6 +62,8 @@ export class Spool {
   private readonly busy = new Set<number>();
 
   constructor(private readonly opts: SpoolOptions) {
+    // 0600 before SQLite opens it: its WAL and shared-memory files take the same mode.
+    createPrivateFile(opts.file);
     this.db = new Database(opts.file);
     // Incremental vacuum lets an emptied spool give its disk space back.
     this.db.pragma('auto_vacuum = INCREMENTAL');

@@ -10,6 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { GatewayError } from '../config/errors.js';
 import type { AlarmChange } from '../rules/engine.js';
 import type { PersistedAlarm } from '../rules/types.js';
+import { createPrivateFile } from './data-dir.js';
 
 export const STORE_FILE = 'gateway.db';
 
@@ -75,6 +76,8 @@ export class GatewayStore {
   /** Opens (creating or migrating) the store; a store it cannot read is an error that says what to do. */
   constructor(readonly file: string) {
     try {
+      // 0600 before SQLite opens it: its WAL and shared-memory files take the same mode.
+      createPrivateFile(file);
       this.db = new Database(file);
       this.db.pragma('journal_mode = WAL');
       // FULL: what the store took survives a power cut, not only a killed process.

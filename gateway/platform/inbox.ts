@@ -2,10 +2,13 @@
 // (401 when wrong), de-duplicates by Idempotency-Key, reports seq gaps, follows every incident until
 // its `closed` and reports those left open, prints each incident as one readable line and can append
 // them as JSON lines. Platform developers use it to see what they will receive; the demo forwards to it.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { createPrivateFile, PRIVATE_DIR_MODE } from '../data-dir.js';
 import { checkBody, HEARTBEAT_SCHEMA, RESULT_SCHEMA, verify, type HeartbeatBody, type IncidentBody, type IncidentType, type ResultBody } from './contract.js';
 
 /** Signatures older or newer than this are refused: a captured request cannot be replayed later. */
@@ -20,6 +23,12 @@ const MAX_HEARTBEATS = 1000;
  * event arriving after its incident's `closed` is told apart from one that was merely late.
  */
 export const MAX_TRACKED_INCIDENTS = 100_000;
+/**
+ * Ids kept in the de-duplication state file, at most (about 100 bytes each on disk); past this the
+ * oldest tenth is forgotten, counted and reported. A sender retries for days at most, not for a
+ * million events.
+ */
+export const MAX_REMEMBERED_IDS = 1_000_000;
 
 /** An incident the receiver has seen open and not closed. */
 export interface OpenIncident {
@@ -115,6 +124,14 @@ export interface InboxOptions {
   secret: string;
   /** Append accepted incidents here as JSON lines; ids already in the file count as seen. */
   out?: string;
+  /**
+   * The de-duplication state: every Idempotency-Key taken, in this SQLite file (created 0600), so that
+   * a restarted receiver still answers `duplicate` to an event it took before. Without it, only
+   * this run's ids (and those in `out`) are known.
+   */
+  state?: string;
+  /** MAX_REMEMBERED_IDS, for tests. */
+  maxRememberedIds?: number;
   /** One readable line per incident, heartbeat, gap or refusal. */
   print?: (line: string) => void;
   /** HTTPS with this certificate and key; with `ca`, clients must present a certificate it signed (mutual TLS). */
@@ -136,18 +153,62 @@ export interface PlatformInbox {
   readonly results: ResultBody[];
   /** Incidents seen open and not closed, oldest first. */
   openIncidents(limit?: number): OpenIncident[];
-  stats(): { accepted: number; duplicates: number; refused: number; gaps: number; skippedLines: number } & IncidentTrackerStats;
+  stats(): { accepted: number; duplicates: number; refused: number; gaps: number; skippedLines: number; forgottenIds: number } & IncidentTrackerStats;
+}
+
+/** The ids taken, in memory or, with a state file, on disk. */
+interface SeenIds {
+  has(id: string): boolean;
+  /** Remembers an id; returns how many of the oldest were forgotten to stay within the bound. */
+  add(id: string): number;
+  close(): void;
+}
+
+function memorySeen(): SeenIds {
+  const seen = new Set<string>();
+  return { has: (id) => seen.has(id), add: (id) => (seen.add(id), 0), close: () => seen.clear() };
+}
+
+/** Ids in a SQLite file: each one is on disk before the sender hears `accepted`. */
+function fileSeen(file: string, max: number): SeenIds {
+  mkdirSync(dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
+  createPrivateFile(file);
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE IF NOT EXISTS seen (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE)');
+  const has = db.prepare<[string], { n: number }>('SELECT n FROM seen WHERE id = ?');
+  const insert = db.prepare<[string]>('INSERT OR IGNORE INTO seen (id) VALUES (?)');
+  const count = db.prepare<[], { c: number }>('SELECT count(*) AS c FROM seen');
+  const prune = db.prepare<[number]>('DELETE FROM seen WHERE n IN (SELECT n FROM seen ORDER BY n LIMIT ?)');
+  let size = count.get()!.c;
+  return {
+    has: (id) => has.get(id) !== undefined,
+    add(id) {
+      size += insert.run(id).changes;
+      if (size <= max) return 0;
+      const forgotten = prune.run(Math.max(1, Math.floor(max / 10))).changes;
+      size -= forgotten;
+      return forgotten;
+    },
+    close: () => db.close(),
+  };
 }
 
 export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
   const print = opts.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const seen = new Set<string>();
+  const seen = opts.state ? fileSeen(opts.state, opts.maxRememberedIds ?? MAX_REMEMBERED_IDS) : memorySeen();
   const incidents: IncidentBody[] = [];
   const heartbeats: HeartbeatBody[] = [];
   const results: ResultBody[] = [];
   /** Per gateway: the highest seq seen, and seqs below it that have not arrived. */
   const seqs = new Map<string, { top: number; missing: Set<number> }>();
-  const counters = { accepted: 0, duplicates: 0, refused: 0, gaps: 0, skippedLines: 0 };
+  const counters = { accepted: 0, duplicates: 0, refused: 0, gaps: 0, skippedLines: 0, forgottenIds: 0 };
+  const remember = (id: string) => {
+    const forgotten = seen.add(id);
+    if (forgotten === 0) return;
+    counters.forgottenIds += forgotten;
+    print(`FORGOTTEN: the ${forgotten} oldest ids of ${opts.state} (more than ${opts.maxRememberedIds ?? MAX_REMEMBERED_IDS} kept); an event with one of them would be taken again`);
+  };
   const limits = { ...INBOX_LIMITS, ...opts.limits };
   const tracker = createIncidentTracker(opts.maxTrackedIncidents);
   if (opts.out && existsSync(opts.out)) {
@@ -168,7 +229,7 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
         return;
       }
       const body = checked.body;
-      seen.add(body.schema === RESULT_SCHEMA ? body.resultId : body.eventId);
+      remember(body.schema === RESULT_SCHEMA ? body.resultId : body.eventId);
       track(body);
       const note = body.schema === RESULT_SCHEMA ? undefined : tracker.take(body);
       if (note) print(note);
@@ -263,7 +324,8 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"duplicate"}');
       return;
     }
-    seen.add(key);
+    // On disk before the answer: a restart after `accepted` still knows this id.
+    remember(key);
     counters.accepted++;
     if (incident.schema === RESULT_SCHEMA) results.push(incident);
     else incidents.push(incident);
@@ -303,7 +365,10 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
-        server.close(() => resolve());
+        server.close(() => {
+          seen.close();
+          resolve();
+        });
       }),
     address: () => {
       const a = server.address() as AddressInfo;

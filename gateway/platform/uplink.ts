@@ -1,17 +1,23 @@
 // The optional MQTT uplink: the same incident bodies to a central broker (QoS 1, persistent session),
 // for platforms that take MQTT. Events come from the outbox and are marked done there on PUBACK, so a
-// restart resends whatever the broker had not acknowledged.
-import type { MqttClient } from 'mqtt';
+// restart resends whatever the broker had not acknowledged. Each message carries the signature the
+// HTTP POST carries, as MQTT v5 user properties (docs/platform-contract.md): a broker account is not
+// enough to forge an incident. mqtts:// uses platform.ca, cert and key like https:// does.
+import { readFileSync } from 'node:fs';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { GatewayError } from '../../config/errors.js';
 import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { PlatformSection } from '../../config/platform-schema.js';
 import type { Logger } from '../log.js';
 import { endClient, redactUrl } from '../mqtt/link.js';
 import { connectBounded, DEFAULT_MAX_PACKET_SIZE } from '../mqtt/packet-limit.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
-import { incidentBody } from './contract.js';
+import { headersFor, incidentBody } from './contract.js';
 import type { Outbox } from './outbox.js';
 
 const WINDOW = 100;
+/** How long the central broker keeps the uplink's session (and its unacknowledged messages) after a disconnection: a week. */
+const SESSION_EXPIRY_S = 7 * 24 * 3600;
 
 export interface Uplink {
   start(): void;
@@ -37,13 +43,16 @@ export function createUplink(opts: {
   let published = 0;
   let wasConnected = false;
   const refusedLog = rateLimited();
+  // Read once, before connecting: a missing file is a start error, not a reconnect loop.
+  const tls = tlsOptions(config);
 
   const pump = () => {
     const c = client;
     if (!c?.connected) return;
     for (const row of outbox.uplinkPending(WINDOW - inFlight.size, inFlight)) {
       inFlight.add(row.seq);
-      c.publish(topic, incidentBody(row.incident, row.seq), { qos: 1 }, (err) => {
+      const body = incidentBody(row.incident, row.seq);
+      c.publish(topic, body, { qos: 1, properties: propertiesFor(config.secret, opts.gatewayId, body, row.eventId) }, (err) => {
         inFlight.delete(row.seq);
         // Acknowledged while stopping still counts: the outbox closes after the uplink.
         if (err) return;
@@ -58,7 +67,16 @@ export function createUplink(opts: {
     start() {
       const c = connectBounded(
         config.mqtt_url,
-        { clientId: `${opts.gatewayId}-uplink`, clean: false, reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.retry)), connectTimeout: 10_000 },
+        {
+          clientId: `${opts.gatewayId}-uplink`,
+          clean: false,
+          // User properties are MQTT 5; a persistent session there needs an expiry (0 ends it with the connection).
+          protocolVersion: 5,
+          properties: { sessionExpiryInterval: SESSION_EXPIRY_S },
+          reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.retry)),
+          connectTimeout: 10_000,
+          ...tls,
+        },
         opts.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE,
         (err) => refusedLog((notLogged) => log.warn({ url: redactUrl(config.mqtt_url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) }, 'Uplink broker sent a packet bigger than mqtt.max_packet_size; connection closed, reconnecting')),
       );
@@ -86,4 +104,28 @@ export function createUplink(opts: {
     notify: pump,
     stats: () => ({ connected: client?.connected ?? false, published, inFlight: inFlight.size }),
   };
+}
+
+/**
+ * The HTTP headers of docs/platform-contract.md as MQTT v5 properties: Content-Type as the content
+ * type, the rest (Idempotency-Key, X-Gateway-Id, X-Gateway-Timestamp, X-Gateway-Signature) as user
+ * properties of the same names. The signature covers timestamp + "." + payload, as over HTTP.
+ */
+export function propertiesFor(secret: string, gatewayId: string, body: string, idempotencyKey: string, now = Date.now()): NonNullable<IClientOptions['properties']> & { contentType: string; userProperties: Record<string, string> } {
+  const { 'Content-Type': contentType, ...userProperties } = headersFor(secret, gatewayId, body, idempotencyKey, now);
+  return { contentType: contentType!, userProperties };
+}
+
+/** platform.ca, cert and key for an mqtts:// or wss:// uplink (ignored by mqtt:// and ws://). */
+function tlsOptions(config: PlatformSection): Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> {
+  const readPem = (file: string | undefined, what: string) => {
+    if (file === undefined) return {};
+    try {
+      return { [what]: readFileSync(file) };
+    } catch (err) {
+      throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read platform ${what === 'ca' ? 'CA' : what === 'cert' ? 'client certificate' : 'client key'} file "${file}": ${(err as Error).message}`, { cause: err });
+    }
+  };
+  // The server's certificate is always verified: against platform.ca, or the system CAs.
+  return { ...readPem(config.ca, 'ca'), ...readPem(config.cert, 'cert'), ...readPem(config.key, 'key'), rejectUnauthorized: true };
 }
