@@ -1,5 +1,5 @@
 // `gateway platform-inbox` and `gateway outbox` as a platform developer and a site engineer use them.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -35,8 +35,10 @@ describe('platform CLI', () => {
 
   it('platform-inbox verifies, de-duplicates, reports a seq gap, writes JSON lines and sums up on Ctrl-C with the incidents left open', async () => {
     const port = await freePort();
-    const out = join(mkdtempSync(join(tmpdir(), 'gw-inbox-')), 'incidents.jsonl');
-    const r = startCommand(process.execPath, ['--import', 'tsx', CLI, 'platform-inbox', '--port', String(port), '--secret', SECRET, '--out', out]);
+    const dir = mkdtempSync(join(tmpdir(), 'gw-inbox-'));
+    const out = join(dir, 'incidents.jsonl');
+    const state = join(dir, 'inbox.db');
+    const r = startCommand(process.execPath, ['--import', 'tsx', CLI, 'platform-inbox', '--port', String(port), '--secret', SECRET, '--out', out, '--state', state]);
     running.push(r);
     await expect.poll(() => r.output(), { timeout: 15_000 }).toContain(`Platform inbox listening on http://127.0.0.1:${port}/`);
     const send = async (seq: number, secret = SECRET) => {
@@ -61,6 +63,25 @@ describe('platform CLI', () => {
       '  since 2026-11-22T10:00:00.123Z RED plant-9/B-07 drum-level-low-low incident inc-1, last raised (seq 4, gw-cli)',
     ]);
     expect(readFileSync(out, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([1, 4]);
+    // The ids are private to the user who runs it, like the incidents file.
+    expect(statSync(state).mode & 0o077).toBe(0);
+    expect(statSync(out).mode & 0o077).toBe(0);
+
+    // Restarted without --out, on another port (fetch would reuse the old connection): what it took before is a duplicate.
+    const port2 = await freePort();
+    const again = startCommand(process.execPath, ['--import', 'tsx', CLI, 'platform-inbox', '--port', String(port2), '--secret', SECRET, '--state', state]);
+    running.push(again);
+    await expect.poll(() => again.output(), { timeout: 15_000 }).toContain(`Platform inbox listening on http://127.0.0.1:${port2}/`);
+    const resend = async (seq: number) => {
+      const body = incidentBody(JSON.stringify(incident(seq)), seq);
+      const res = await fetch(`http://127.0.0.1:${port2}/incidents`, { method: 'POST', headers: headersFor(SECRET, 'gw-cli', body, `evt-${seq}`), body });
+      return res.text();
+    };
+    expect(await resend(4)).toBe('{"status":"duplicate"}');
+    expect(await resend(1)).toBe('{"status":"duplicate"}');
+    expect(await resend(5)).toBe('{"status":"accepted"}');
+    expect((await again.interrupt('SIGINT')).code).toBe(0);
+    expect(again.output()).toContain('1 incidents accepted, 2 duplicates, 0 refused');
   });
 
   it('outbox list shows pending events and dead letters with the answer; outbox retry puts them back', () => {
