@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type { SiteConfig } from '../../config/schema.js';
 import type { Gateway } from '../runtime.js';
+import { redact } from '../redact.js';
 import { demoSite, EXIT, loadOrReport, usageError } from './common.js';
 
 /** The demo site's operator token; its hash is in config/demo.yaml, and the banner shows it. */
@@ -31,7 +32,7 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
     gateway = mode === 'gateway' ? createGateway(config, log) : createInfluxWriterService(config, log, clientId);
   } catch (err) {
     if (!(err instanceof GatewayError)) throw err;
-    process.stderr.write(`${err.message} (${err.code})\n`);
+    process.stderr.write(`${redact(err.message)} (${err.code})\n`);
     return EXIT.invalid;
   }
 
@@ -71,7 +72,8 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
   } catch (err) {
     const code = err instanceof GatewayError ? err.code : 'GW_ERR_COMPONENT_START';
     log.fatal({ code, err: (err as Error).message }, 'Gateway cannot start');
-    process.stderr.write(`Gateway cannot start: ${(err as Error).message} (${code})\n`);
+    // The message may name a URL of the site file, credentials and all (the log line is redacted too).
+    process.stderr.write(`Gateway cannot start: ${redact((err as Error).message)} (${code})\n`);
     return EXIT.failure;
   }
   if (firstSignalAt === 0 && 'mqttUrl' in gateway) await printBanner(config, resolve(file), (gateway as Gateway).mqttUrl());
