@@ -93,12 +93,18 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
   // A value whose ${VAR} could not be resolved is reported once, not again by the schema; so is a
   // placeholder left unexpanded (env: false).
   const unresolved = new Set<string>();
-  // Paths whose value came (in part) from ${VAR}: their values are never repeated in a message.
-  const fromEnv = new Set<string>();
+  // Paths whose value came (in part) from ${VAR}, with the names: their values are never repeated
+  // in a message; a message that would quote one names the variable instead.
+  const fromEnv = new Map<string, string[]>();
   const echo = opts.echoValues ?? true;
+  let raw: unknown;
   const report = (path: Path, message: string) => {
     const at = formatPath(path);
-    if (!unresolved.has(at)) problems.push({ path: at, message, line: lineOf(path) });
+    if (unresolved.has(at)) return;
+    const names = fromEnv.get(at);
+    const value = names ? valueAt(raw, path) : undefined;
+    const text = typeof value === 'string' && value.length >= 3 && message.includes(value) ? message.split(value).join(`<the value of ${names!.join(', ')}>`) : message;
+    problems.push({ path: at, message: text, line: lineOf(path) });
   };
   const reportZod = (prefix: Path, error: z.ZodError) => {
     for (const issue of error.issues) {
@@ -114,7 +120,7 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
   const env = opts.env ?? process.env;
   interpolate(doc, env, (path, names, unset) => {
     const at = formatPath(path);
-    fromEnv.add(at);
+    fromEnv.set(at, names.map((v) => v.name));
     if (env === false) {
       const from = names.map((v) => `\${${v.name}}`).join(', ');
       const withDefault = names.every((v) => v.fallback !== undefined);
@@ -125,7 +131,6 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     for (const name of unset) report(path, `environment variable ${name} is not set and has no default (write \${${name}:-default})`);
     if (unset.length > 0) unresolved.add(at);
   });
-  let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: SITE_FILE_LIMITS.maxAliasCount }) ?? {};
   } catch (err) {

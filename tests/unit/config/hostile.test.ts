@@ -74,6 +74,9 @@ describe('a site file checked without the environment (the HTTP API)', () => {
     const r = outcome(minimal('  id: gw-1\n  site: plant-1\n  log_level: "${PLATFORM_SECRET}"'));
     expect(r.problems).toEqual(['gateway.log_level: expected one of fatal, error, warn, info, debug, trace, got a text that is not one of them (line 5)']);
     expect(JSON.stringify(r)).not.toContain(SECRET);
+    // A message that quotes the value (a connection id) names the variable instead.
+    const id = outcome(minimal('  id: gw-1\n  site: plant-1').replace('connection: sim', 'connection: "${PLATFORM_SECRET}"'));
+    expect(id.problems).toEqual(['equipment[0].connection: no connection "<the value of PLATFORM_SECRET>"; connections are sim (line 7)']);
     // A value written in the file itself is repeated there: it helps, and it is the operator's own.
     expect(outcome(minimal('  id: gw-1\n  site: plant-1\n  log_level: loud')).problems).toEqual(['gateway.log_level: expected one of fatal, error, warn, info, debug, trace, got "loud" (line 5)']);
   });
