@@ -47,8 +47,11 @@ function expectUsageError(r: { code: number | null; stdout: string; stderr: stri
   expect(r.stderr).not.toMatch(/^ {4}at /m);
   const lines = r.stderr.trimEnd().split('\n');
   expect(lines, r.stderr).toHaveLength(2);
-  expect(lines[0]).toMatch(new RegExp(`^gateway${path ? ` ${path}` : ''}: .+ \\(GW_ERR_USAGE\\)$`));
-  expect(lines[0]).toMatch(what);
+  const prefix = `gateway${path ? ` ${path}` : ''}: `;
+  expect(lines[0]!.startsWith(prefix), lines[0]).toBe(true);
+  expect(lines[0]!.endsWith(' (GW_ERR_USAGE)'), lines[0]).toBe(true);
+  // What is wrong comes first, in plain words (not commander's "error: ...").
+  expect(lines[0]!.slice(prefix.length)).toMatch(new RegExp(`^${what.source}`));
   expect(lines[1]).toBe(`See \`gateway${path ? ` ${path}` : ''} --help\` for its options and examples.`);
 }
 
