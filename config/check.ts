@@ -2,17 +2,21 @@
 //
 // Contract of checkSiteText(text, opts):
 // - The text is parsed and validated as `gateway check` does, in a worker thread with a capped heap
-//   (opts.maxMemoryMb, default 128) and stack, and a time limit (opts.timeoutMs, default 5000 ms,
-//   counted from when the worker is ready). A worker over either is terminated and the answer is a
-//   problem at `(yaml)`: `took longer than N s to check`, `needs more than N MB to check`.
+//   (opts.maxMemoryMb, default 192) and stack, and a time limit (opts.timeoutMs, default 10 s,
+//   counted from when the worker is ready). The defaults take a 1.3 MB site file of 1,000 equipment
+//   with 20 points each (about 4 s once the worker is up, 128 MB was not enough); real ones are
+//   a few hundred kB. A worker over either is terminated and the answer is a problem at
+//   `(yaml)`: `took longer than N s to check`, `needs more than N MB to check`.
 // - The worker gets an empty environment: `${VAR}` is never expanded from this process's
 //   environment. Each placeholder comes back as a note (`takes its value from ${VAR} when the
-//   gateway starts; not checked here`), and no message repeats a value of the file.
+//   gateway starts; not checked here`), and no message repeats a value of the file (`got a text
+//   that is not one of them`); ids and names the file refers to are still quoted.
 // - At most MAX_CHECKS (2) checks run at once; another call answers `{ busy: true, retryAfterS }`
 //   at once, for a 503 with Retry-After. Nothing is queued: a queue would only hold the next stall.
 // - It never throws for any text, and never rejects: a failure of the worker itself is a problem.
-// - Answers: `{ ok: true, notes }` (valid, as far as it can be checked without the environment), `{ ok: false, problems, notes }`, or
-//   `{ busy: true, retryAfterS }`; problems and notes are `{ path, message, line? }`.
+// - Answers: `{ ok: true, notes }` (valid as far as it can be checked without the environment),
+//   `{ ok: false, problems, notes }` or `{ busy: true, retryAfterS }`; problems and notes are
+//   `{ path, message, line? }`.
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -33,7 +37,7 @@ export interface SiteCheckOptions {
 
 /** Checks at once; each is one worker with its own heap, on a gateway box with little memory. */
 export const MAX_CHECKS = 2;
-const DEFAULTS = { timeoutMs: 5000, maxMemoryMb: 128 } as const;
+const DEFAULTS = { timeoutMs: 10_000, maxMemoryMb: 192 } as const;
 /** Loading the checker (zod, yaml, the driver schemas; from .ts through tsx) on a slow, busy box. */
 const STARTUP_MS = 30_000;
 
