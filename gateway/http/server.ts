@@ -229,6 +229,8 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   // refused since. Addresses quiet for a minute are written out (with their count) and forgotten.
   const refusals = new Map<string, { recordedAt: number; since: number }>();
   let refusalsForgotten = 0;
+  let failuresForgotten = 0;
+  const failureLog = rateLimited();
   const refusalLog = rateLimited();
   const recordRefusal = (ip: string, url: string, outcome: string, now: number): void => {
     const seen = refusals.get(ip);
@@ -258,7 +260,12 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     }
   };
   const refusalTimer = setInterval(() => {
-    flushRefusals(false);
+    try {
+      flushRefusals(false);
+    } catch (err) {
+      // Outside a request nobody else would hear of it (a full disk, a lost lock): the log does.
+      log.error({ err }, 'Audit journal: the count of refused requests could not be written');
+    }
     const now = Date.now();
     for (const [ip, times] of failures) if (times.at(-1)! <= now - 60_000) failures.delete(ip);
   }, REFUSAL_RECORD_INTERVAL);
@@ -287,6 +294,8 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
         for (const stale of failures.keys()) {
           if (failures.size <= MAX_FAILING_ADDRESSES) break;
           failures.delete(stale);
+          failuresForgotten++;
+          failureLog((notLogged) => log.warn({ ip: stale, forgottenInAll: failuresForgotten, ...(notLogged ? { notLogged } : {}) }, 'Wrong tokens from too many addresses: the oldest address is forgotten, and its next wrong tokens count from zero'));
         }
       }
       recordRefusal(ip, request.url, token ? 'refused: unknown token' : 'refused: no token', now);
@@ -640,7 +649,11 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     async stop() {
       clearInterval(refusalTimer);
       // Refusals counted since an address's last line are written now rather than lost.
-      flushRefusals(true);
+      try {
+        flushRefusals(true);
+      } catch (err) {
+        log.error({ err }, 'Audit journal: the count of refused requests could not be written at stop');
+      }
       for (const c of clients) c.end();
       clients.clear();
       // Requests under way may finish; a client still holding a connection after that (a live stream
