@@ -14,12 +14,22 @@ import { runCli, DEBUG_VARIABLE } from './commands/program.js';
 
 export { EXIT, packageRoot } from './commands/common.js';
 
-/** A failure outside any command (an error thrown from a callback): one line, never a raw stack. */
-function fatal(what: string, err: unknown): never {
+/**
+ * A failure outside any command (an error thrown from a callback): one line, never a raw stack, and
+ * no credentials of a URL it may quote.
+ */
+let dying = false;
+function fatal(what: string, err: unknown): void {
+  // The first failure is the one to report; the process ends within milliseconds of it.
+  if (dying) return;
+  dying = true;
   const e = err instanceof Error ? err : new Error(String(err));
   const code = (e as { code?: unknown }).code;
-  process.stderr.write(`gateway: ${what}: ${e.message.split('\n')[0]} (${typeof code === 'string' ? code : e.name})${process.env[DEBUG_VARIABLE] ? `\n${e.stack}` : ''}\n`);
-  process.exit(1);
+  const line = `gateway: ${what}: ${e.message.split('\n')[0]} (${typeof code === 'string' ? code : e.name})${process.env[DEBUG_VARIABLE] ? `\n${e.stack}` : ''}\n`;
+  import('./redact.js').then(
+    ({ redact }) => process.stderr.write(redact(line)),
+    () => process.stderr.write(line),
+  ).finally(() => process.exit(1));
 }
 
 // Whatever a command creates (the data folder, databases, spools, the audit journal and its key, OPC

@@ -387,10 +387,12 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
       io.err(`${usageLine(err.command, err.what)}\n`);
       return EXIT.invalid;
     }
-    // A failure nobody expected: one line with its code, the stack only when asked for.
+    // A failure nobody expected: one line with its code, the stack only when asked for, and no
+    // credentials of a URL it may quote (loaded here: --help does not need it).
+    const { redact } = await import('../redact.js');
     const e = err instanceof Error ? err : new Error(String(err));
     const errCode = (e as { code?: unknown }).code;
-    io.err(`gateway${current ? ` ${current}` : ''}: unexpected error: ${e.message.split('\n')[0]} (${typeof errCode === 'string' ? errCode : e.name})${process.env[DEBUG_VARIABLE] ? `\n${e.stack}` : `; ${DEBUG_VARIABLE}=1 shows where`}\n`);
+    io.err(redact(`gateway${current ? ` ${current}` : ''}: unexpected error: ${e.message.split('\n')[0]} (${typeof errCode === 'string' ? errCode : e.name})${process.env[DEBUG_VARIABLE] ? `\n${e.stack}` : `; ${DEBUG_VARIABLE}=1 shows where`}\n`));
     return EXIT.failure;
   }
 }
