@@ -155,7 +155,7 @@ const mqttSection = z
       .optional()
       .meta({
         description:
-          'Embedded broker only: clients without credentials. `loopback` lets them in from this machine only, as readers (subscribe, never publish); `off` refuses them. Default: `loopback`, or `off` when mqtt.password is set (it used to be required of every client).',
+          'Embedded broker only: clients without credentials. `loopback` lets them in from this machine only, read-only: they subscribe to the site\'s topics (telemetry, status, alarms, lab results), never to `$SYS`, and publish nothing; `off` refuses them. Default: `loopback`, or `off` when mqtt.password is set (it used to be required of every client).',
         examples: ['loopback', 'off'],
       }),
     tls: mqttTls.optional().meta({ description: 'Embedded broker only: a second listener, MQTT over TLS, on mqtt.host. With a `ca`, clients may authenticate by certificate.' }),

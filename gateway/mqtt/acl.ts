@@ -36,6 +36,14 @@ export function roleFilters(role: Exclude<MqttRole, 'custom'>, prefix: string, s
 }
 
 /**
+ * What an anonymous client on loopback may read: the site's topics, lab results included, as the
+ * tools on the gateway's own box (the demo's mosquitto_sub, a local display) need; it publishes nothing.
+ */
+export function anonymousFilters(prefix: string, site: string): string[] {
+  return [...roleFilters('reader', prefix, site), ...roleFilters('lab', prefix, site)];
+}
+
+/**
  * The user name of the gateway's own clients on its embedded broker. A `$` cannot start a name in
  * mqtt.users, so no user can be mistaken for it; the password is a secret made for each process.
  */

@@ -1,7 +1,7 @@
 // The embedded MQTT broker (aedes): the default backbone, open to external clients on its port, and
 // on a TLS port when configured. Every client is authenticated and gets a Grant (acl.ts): the
 // gateway's own clients by a secret made for this process, users of mqtt.users by password or client
-// certificate, anonymous clients read-only and only from loopback. Limits bound what any one client
+// certificate, anonymous clients read-only (the site's topics) and only from loopback. Limits bound what any one client
 // other than the gateway can make the broker keep or do.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
@@ -14,7 +14,7 @@ import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
 import { boundedStream, DEFAULT_MAX_PACKET_SIZE, type PacketTooLargeError, type SlowConsumerError } from './packet-limit.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
-import { anonymousAllowed, GATEWAY_GRANT, GATEWAY_USER, mayPublish, mayReceive, maySubscribe, PublishBucket, roleFilters, siteBase, zeroBrokerStats, type AnonymousSetting, type BrokerCounter, type BrokerStats, type Grant } from './acl.js';
+import { anonymousAllowed, anonymousFilters, GATEWAY_GRANT, GATEWAY_USER, mayPublish, mayReceive, maySubscribe, PublishBucket, roleFilters, siteBase, zeroBrokerStats, type AnonymousSetting, type BrokerCounter, type BrokerStats, type Grant } from './acl.js';
 import { hashPassword, type MqttRole } from './users.js';
 
 export interface EmbeddedBrokerUser {
@@ -142,7 +142,7 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
       : { name: u.name, gateway: false, subscribe: roleFilters(u.role, opts.topicPrefix, opts.site), publish: [] };
   const userGrants = new Map([...users.values()].map((u) => [u.name, grantOf(u)]));
   const legacyGrant: Grant | undefined = opts.username !== undefined && opts.password !== undefined ? { name: opts.username, gateway: false, subscribe: ['#'], publish: ['#'] } : undefined;
-  const anonymousGrant: Grant = { name: 'anonymous', gateway: false, subscribe: roleFilters('reader', opts.topicPrefix, opts.site), publish: [] };
+  const anonymousGrant: Grant = { name: 'anonymous', gateway: false, subscribe: anonymousFilters(opts.topicPrefix, opts.site), publish: [] };
   for (const u of opts.users ?? []) {
     for (const f of u.publish ?? []) {
       if (f.startsWith('#') || f.startsWith('+') || f === base || f.startsWith(`${base}/`) || f.startsWith(`${opts.topicPrefix}/+`)) log.warn({ user: u.name, filter: f }, `MQTT user's publish filter reaches into "${base}/": only the gateway publishes there, so that part is refused`);

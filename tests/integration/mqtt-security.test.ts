@@ -122,7 +122,7 @@ describe('embedded broker security', () => {
     expect(gw.broker!.stats().refusedPublishes).toBe(3 * forged.length);
     expect(rate).toBeGreaterThan(baseline / 3);
 
-    // Nor does it see $SYS (client ids) or lab results.
+    // Nor does it see $SYS (client ids).
     const sys = await run('mosquitto_sub', [...hostArgs(port), '-t', '$SYS/#', '-v', '-W', '2']);
     expect(sys.stdout).toBe('');
     expect(sys.stderr).toMatch(/denied/i);

@@ -1,7 +1,7 @@
 // The embedded broker's decisions, without a socket: who is loopback, what each role may subscribe
 // to, receive and publish, and the publish bucket.
 import { describe, expect, it } from 'vitest';
-import { anonymousAllowed, filtersOverlap, FLOOD_WINDOW_MS, GATEWAY_GRANT, isLoopbackPeer, isValidTopicFilter, mayPublish, mayReceive, maySubscribe, PublishBucket, roleFilters, topicMatches, type Grant } from '../../../../gateway/mqtt/acl.js';
+import { anonymousAllowed, anonymousFilters, filtersOverlap, FLOOD_WINDOW_MS, GATEWAY_GRANT, isLoopbackPeer, isValidTopicFilter, mayPublish, mayReceive, maySubscribe, PublishBucket, roleFilters, topicMatches, type Grant } from '../../../../gateway/mqtt/acl.js';
 import { hashPassword, newMqttUser } from '../../../../gateway/mqtt/users.js';
 import { ConfigError } from '../../../../config/errors.js';
 import { testSite } from '../../../helpers/site.js';
@@ -59,6 +59,14 @@ describe('roles', () => {
     for (const f of [`${base}/+/results`, '$SYS/#', 'lims/#', 'gw/other-site/#']) expect(maySubscribe(r, f), f).toBe(false);
     for (const t of [`${base}/B-07/telemetry`, `${base}/B-07/status`, `${base}/B-07/alarms`, `${base}/alarms/active`, `${base}/alarms/health`, `${base}/gateway/status`]) expect(mayReceive(r, t), t).toBe(true);
     for (const t of [`${base}/AN-1/results`, '$SYS/abc/new/clients', 'lims/orders', 'gw/other-site/B-07/telemetry']) expect(mayReceive(r, t), t).toBe(false);
+  });
+
+  it('an anonymous client on loopback reads the whole site, lab results included, and nothing else; it publishes nothing', () => {
+    const a: Grant = { name: 'anonymous', gateway: false, subscribe: anonymousFilters('gw', 'site-1'), publish: [] };
+    for (const t of [`${base}/B-07/telemetry`, `${base}/AN-1/results`, `${base}/alarms/active`, `${base}/gateway/status`]) expect(mayReceive(a, t), t).toBe(true);
+    for (const t of ['$SYS/abc/new/clients', 'lims/orders', 'gw/other-site/B-07/telemetry']) expect(mayReceive(a, t), t).toBe(false);
+    expect(maySubscribe(a, '$SYS/#')).toBe(false);
+    expect(mayPublish(a, 'lims/orders', base)).toBe(false);
   });
 
   it('a lab user reads results only; a writer telemetry and alarms, shared subscriptions included', () => {
