@@ -36,9 +36,12 @@ function fatal(what: string, err: unknown): void {
 // UA keys, an inbox's files) is its user's alone: 0700 folders, 0600 files (gateway/data-dir.ts).
 process.umask(0o077);
 
-process.on('uncaughtException', (err) => fatal('unexpected error', err));
+// `gateway run` logs these and exits on handlers of its own, through the gateway's log (where an
+// operator looks, stack included); the other commands have only these.
+process.on('uncaughtException', (err) => {
+  if (process.listenerCount('uncaughtException') === 1) fatal('unexpected error', err);
+});
 process.on('unhandledRejection', (reason) => {
-  // `gateway run` logs and exits on its own handler, through the gateway's log.
   if (process.listenerCount('unhandledRejection') === 1) fatal('unhandled promise rejection', reason);
 });
 

@@ -40,6 +40,10 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
     log.fatal({ err: reason }, 'Unhandled promise rejection; exiting');
     process.exit(EXIT.failure);
   });
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'Uncaught exception; exiting');
+    process.exit(EXIT.failure);
+  });
 
   // Signals are handled from the start: a Ctrl-C while components start stops them once started.
   let stopRequested: ((code: number) => void) | undefined;
