@@ -24,10 +24,17 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 # State that must survive the container: spool, outbox, certificates.
 ENV GATEWAY_DATA_DIR=/data
-# Inside a container the embedded broker must listen beyond loopback to be reachable at all.
+# Inside a container the embedded broker must listen beyond loopback to be reachable at all. That
+# does not open it: clients from outside the container are not loopback, so anonymous ones are
+# refused (mqtt.anonymous: loopback), nobody but the gateway publishes under gw/<site>/, and only the
+# users of the site file's mqtt.users get in. To add one:
+#   docker run --rm <image> mqtt user new --name scada-1 --role reader
+# prints a password (once) and the lines for mqtt.users; put them in your site file and run it:
+#   docker run -p 1883:1883 -v /etc/gateway:/config:ro -v gw-data:/data <image> run -c /config/site.yaml
+# The demo's site file has no users: from outside the container its broker lets nobody in.
 ENV MQTT_HOST=0.0.0.0
 VOLUME ["/data"]
-# MQTT (embedded broker); the HTTP API arrives with its issue.
+# MQTT (embedded broker); MQTT over TLS when the site file sets mqtt.tls (publish its port too).
 EXPOSE 1883
 # Healthy while the process answers on its MQTT port.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

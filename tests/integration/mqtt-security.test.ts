@@ -4,7 +4,7 @@
 // certificates. Each attack is refused, counted, and the gateway's telemetry keeps its rate meanwhile.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
@@ -67,6 +67,11 @@ function heldBytes(): number {
   return m.heapUsed + m.arrayBuffers;
 }
 
+/** An IPv4 address of this machine that is not loopback: connecting to it, a client's peer address is not loopback either. */
+const lanAddress = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a?.family === 'IPv4' && !a.internal)?.address;
+
 describe('embedded broker security', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
   afterEach(async () => {
@@ -127,6 +132,23 @@ describe('embedded broker security', () => {
     expect(sys.stdout).toBe('');
     expect(sys.stderr).toMatch(/denied/i);
     expect(gw.broker!.stats().refusedSubscriptions).toBeGreaterThanOrEqual(1);
+  });
+
+  // The Docker image's setting (MQTT_HOST=0.0.0.0) with the default mqtt.anonymous, reached from the network.
+  it.skipIf(lanAddress === undefined)(`listening on 0.0.0.0, an anonymous client from a non-loopback address (${lanAddress ?? 'none on this machine'}) is refused; a user gets in`, async () => {
+    const port = await freePort();
+    const gw = createGateway(testSite({ port, mqttExtra: ['host: 0.0.0.0', ...mqttUsersYaml([READER])] }), silent);
+    cleanup.push(() => gw.stop());
+    await gw.start();
+    const anon = await run('mosquitto_sub', ['-h', lanAddress!, '-p', String(port), '-t', '#', '-C', '1', '-W', '5']);
+    expect(anon.code).not.toBe(0);
+    expect(anon.stderr).toMatch(/not authori[sz]ed/i);
+    const reader = await run('mosquitto_sub', ['-h', lanAddress!, '-p', String(port), '-u', READER.name, '-P', READER.password, '-t', `${SITE}/+/telemetry`, '-C', '1', '-W', '10']);
+    expect(reader.code, reader.stderr).toBe(0);
+    // From loopback, the same broker still lets an anonymous reader in.
+    const local = await run('mosquitto_sub', [...hostArgs(port), '-t', `${SITE}/+/telemetry`, '-C', '1', '-W', '10']);
+    expect(local.code, local.stderr).toBe(0);
+    expect(gw.broker!.stats().refusedAnonymous).toBe(1);
   });
 
   it('with anonymous: off, a client without credentials is refused; a wrong password too', async () => {
