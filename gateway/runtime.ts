@@ -98,7 +98,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         // Older site files required mqtt.password of every client: they keep refusing anonymous ones.
         anonymous: config.mqtt.anonymous ?? (config.mqtt.password === undefined ? 'loopback' : 'off'),
         gatewaySecret,
-        gatewayClientIds: [...new Set([clientId, config.gateway.id, `${clientId}-influx`, `${config.gateway.id}-uplink`])],
+        // The link's id and the gateway's, and the InfluxDB client's when it reads a broker over TCP.
+        gatewayClientIds: [...new Set([clientId, config.gateway.id, `${clientId}-influx`])],
         maxRetainedSize: config.mqtt.max_retained_size,
         maxRetained: config.mqtt.max_retained,
         maxPublishRate: config.mqtt.max_publish_rate,
