@@ -13,6 +13,13 @@ const DEMO_TOKEN = 'demo-operator-token';
 /** A signal repeated within this time is the same request to stop, not an impatient second one. */
 const REPEAT_SIGNAL_MS = 1000;
 
+/**
+ * How many copies of one request to stop reach this process. Under npm (`npm start`) a Ctrl-C comes
+ * twice: from the terminal's process group and forwarded by npm, whose copy has been seen 2 s late
+ * on a loaded machine; only a signal beyond those copies is an impatient operator's second one.
+ */
+const COPIES_PER_SIGNAL = process.env.npm_lifecycle_event ? 2 : 1;
+
 export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: string | undefined, clientId?: string): Promise<number> {
   // A gateway runs for months on a box with little memory: V8 keeps its heap small (collects sooner)
   // instead of growing it for speed. 10,000 points at 1 s: about 135 MiB resident instead of
@@ -48,6 +55,7 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
   // Signals are handled from the start: a Ctrl-C while components start stops them once started.
   let stopRequested: ((code: number) => void) | undefined;
   let firstSignalAt = 0;
+  let signals = 0;
   const stopped = new Promise<number>((resolve) => (stopRequested = resolve));
   const stop = () =>
     gateway.stop().then(
@@ -58,9 +66,9 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
       },
     );
   const onSignal = (signal: NodeJS.Signals) => {
-    if (firstSignalAt > 0) {
-      // Ctrl-C reaches us twice at once: from the terminal's process group and forwarded by npm.
-      if (Date.now() - firstSignalAt < REPEAT_SIGNAL_MS) return;
+    signals += 1;
+    if (signals > 1) {
+      if (signals <= COPIES_PER_SIGNAL || Date.now() - firstSignalAt < REPEAT_SIGNAL_MS) return;
       log.warn({ signal }, 'Second signal: exiting without waiting');
       process.exit(EXIT.failure);
     }

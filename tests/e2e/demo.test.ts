@@ -181,9 +181,12 @@ describe('the demo (npm start)', () => {
     const r = await demo({ MQTT_PORT: String(port) });
     const sub = await subscribeWhenUp(`mqtt://127.0.0.1:${port}`, 'gw/demo-site/B-07/telemetry', r);
     await sub.waitFor(() => true);
-    // Even while the slower devices are still starting.
+    // Even while the slower devices are still starting: the one being started finishes first (the
+    // OPC UA simulator's start took up to 6 s on a loaded 2-core machine). Within `docker stop`'s
+    // grace period of 10 s, after which it kills the process. npm's forwarded copy of the signal,
+    // seen 2 s late under load, must not count as an impatient second signal (exit 1).
     const { code, ms } = await r.interrupt('SIGTERM');
-    expect(ms).toBeLessThan(6000);
-    expect(code).toBe(0);
+    expect(ms, r.output()).toBeLessThan(10_000);
+    expect(code, r.output()).toBe(0);
   });
 });
