@@ -2,7 +2,7 @@
 // over real sockets: what an anonymous client, a reader, a client taking the gateway's client id, a
 // client retaining big messages and a flooding client can do, and the TLS listener with client
 // certificates. Each attack is refused, counted, and the gateway's telemetry keeps its rate meanwhile.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { LIMS_USER, loginAs, mqttUsersYaml, retained, subscribe, type Subscriber, type TestMqttUser } from '../helpers/mqtt.js';
+import { canIsolateNetwork, inOwnNetwork, LAN_ADDRESS } from '../helpers/netns.js';
 import { freePort } from '../helpers/processes.js';
 import { testSite, writeTestSite } from '../helpers/site.js';
 
@@ -66,11 +67,6 @@ function heldBytes(): number {
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
 }
-
-/** An address that is not loopback, on the loopback device of a network namespace made for one test. */
-const LAN_ADDRESS = '10.9.9.9';
-/** Whether this machine lets the tests make a network namespace of their own (root, `unshare`, `ip`). */
-const canIsolateNetwork = spawnSync('unshare', ['--net', 'ip', 'link', 'set', 'lo', 'up']).status === 0;
 
 describe('embedded broker security', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
@@ -141,8 +137,7 @@ describe('embedded broker security', () => {
   it.skipIf(!canIsolateNetwork)('listening on 0.0.0.0, an anonymous client from a non-loopback address is refused; a user gets in', async () => {
     const port = await freePort();
     const file = writeTestSite({ port, mqttExtra: ['host: 0.0.0.0', ...mqttUsersYaml([READER])] });
-    const probe = `ip link set lo up && ip addr add ${LAN_ADDRESS}/32 dev lo && exec node --import tsx tests/helpers/lan-probe.ts "$0" "$1" "$2" "$3" "$4"`;
-    const out = await run('unshare', ['--net', 'sh', '-c', probe, LAN_ADDRESS, file, String(port), READER.name, READER.password], { timeoutMs: 60_000 });
+    const out = await run(...inOwnNetwork('node', ['--import', 'tsx', 'tests/helpers/lan-probe.ts', LAN_ADDRESS, file, String(port), READER.name, READER.password], true), { timeoutMs: 60_000 });
     expect(out.code, out.stderr).toBe(0);
     const seen = JSON.parse(out.stdout) as Record<'anonymousFromLan' | 'readerFromLan' | 'anonymousFromLoopback', { code: number; stderr: string }> & { refusedAnonymous: number };
     expect(seen.anonymousFromLan.code).not.toBe(0);
