@@ -14,7 +14,7 @@ import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
 import { boundedStream, DEFAULT_MAX_PACKET_SIZE, type PacketTooLargeError, type SlowConsumerError } from './packet-limit.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
-import { anonymousAllowed, anonymousFilters, GATEWAY_GRANT, GATEWAY_USER, mayPublish, mayReceive, maySubscribe, PublishBucket, roleFilters, siteBase, zeroBrokerStats, type AnonymousSetting, type BrokerCounter, type BrokerStats, type Grant } from './acl.js';
+import { anonymousAllowed, anonymousFilters, GATEWAY_GRANT, GATEWAY_USER, isLoopbackPeer, mayPublish, mayReceive, maySubscribe, PublishBucket, roleFilters, siteBase, zeroBrokerStats, type AnonymousSetting, type BrokerCounter, type BrokerStats, type Grant } from './acl.js';
 import { hashPassword, type MqttRole } from './users.js';
 
 export interface EmbeddedBrokerUser {
@@ -109,6 +109,18 @@ export function maxQueuedPerClient(maxPacketSize: number): number {
 
 /** aedes's own backstop for a client stream that does not drain; boundedStream's write never asks it to wait. */
 const DRAIN_TIMEOUT_MS = 2000;
+/**
+ * A connection must send CONNECT within this time (aedes waits 30 s by default): sockets that never
+ * log in would otherwise hold the broker's max_connections for anyone who can reach its port.
+ */
+const CONNECT_TIMEOUT_MS = 5000;
+/** Connections not yet logged in, at most, from one address; more are closed at once. */
+const MAX_PENDING_PER_ADDRESS = 8;
+/**
+ * Connections from this machine beyond max_connections (the gateway's own MQTT link connects over
+ * loopback): a full broker never shuts the gateway out of its own broker.
+ */
+const LOOPBACK_RESERVE = 8;
 
 export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroker {
   let broker: Aedes | undefined;
@@ -255,6 +267,34 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
   /** Each connection goes through the packet bound, then aedes; its peer is noted for authenticate. */
   const accept = (b: Aedes, socket: Socket, tls: TLSSocket | undefined) => {
     const label = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const address = socket.remoteAddress ?? '?';
+    const loopback = isLoopbackPeer(socket.remoteAddress);
+    if (!loopback && open >= maxConnections) {
+      socket.destroy();
+      onDropped({ remoteAddress: socket.remoteAddress, remotePort: socket.remotePort });
+      return;
+    }
+    const waiting = pendingByAddress.get(address) ?? 0;
+    if (waiting >= MAX_PENDING_PER_ADDRESS) {
+      socket.destroy();
+      counters.refusedConnections++;
+      refusedLog((notLogged) => log.warn({ peer: label, pending: waiting, refusedConnections: counters.refusedConnections, ...(notLogged ? { notLogged } : {}) }, `Embedded MQTT broker: ${MAX_PENDING_PER_ADDRESS} connections from this address have not logged in yet; new connection closed`));
+      return;
+    }
+    open++;
+    pendingByAddress.set(address, waiting + 1);
+    let pending = true;
+    const settle = () => {
+      if (!pending) return;
+      pending = false;
+      const n = (pendingByAddress.get(address) ?? 1) - 1;
+      if (n > 0) pendingByAddress.set(address, n);
+      else pendingByAddress.delete(address);
+    };
+    socket.once('close', () => {
+      open--;
+      settle();
+    });
     let peer: Peer = { address: socket.remoteAddress, label, tls: false, certificate: false, verified: false, commonName: undefined };
     if (tls) {
       const cert = tls.getPeerCertificate();
@@ -274,15 +314,21 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
     };
     const stream = boundedStream(socket, maxPacketSize, onOversized, { maxQueued, onSlow });
     peers.set(stream, peer);
+    loggingIn.set(stream, settle);
     b.handle(stream);
   };
   const oversizedLog = rateLimited();
   const refusedLog = rateLimited();
   const slowLog = rateLimited();
-  const onDrop = (srv: Server) => (data?: { remoteAddress?: string; remotePort?: number }) => {
+  // Sockets open on both listeners, and those not logged in yet by address.
+  let open = 0;
+  const pendingByAddress = new Map<string, number>();
+  const loggingIn = new WeakMap<object, () => void>();
+  const onDropped = (data?: { remoteAddress?: string; remotePort?: number }) => {
     counters.refusedConnections++;
-    refusedLog((notLogged) => log.warn({ peer: `${data?.remoteAddress ?? '?'}:${data?.remotePort ?? '?'}`, max_connections: srv.maxConnections, refusedConnections: counters.refusedConnections, ...(notLogged ? { notLogged } : {}) }, 'Embedded MQTT broker has max_connections clients; new connection closed'));
+    refusedLog((notLogged) => log.warn({ peer: `${data?.remoteAddress ?? '?'}:${data?.remotePort ?? '?'}`, max_connections: maxConnections, refusedConnections: counters.refusedConnections, ...(notLogged ? { notLogged } : {}) }, 'Embedded MQTT broker has max_connections clients; new connection closed'));
   };
+  const onDrop = () => onDropped;
   const listen = (srv: Server, port: number, what: string) =>
     new Promise<void>((resolve, reject) => {
       srv.once('error', (err: NodeJS.ErrnoException) => {
@@ -300,6 +346,7 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
       const tlsFiles = tls ? { cert: readPem(tls.cert, 'certificate'), key: readPem(tls.key, 'key'), ca: tls.ca === undefined ? undefined : readPem(tls.ca, 'CA') } : undefined;
       const b = await Aedes.createBroker({
         drainTimeout: DRAIN_TIMEOUT_MS,
+        connectTimeout: CONNECT_TIMEOUT_MS,
         authenticate: authenticate as never,
         authorizePublish: authorizePublish as never,
         authorizeSubscribe: authorizeSubscribe as never,
@@ -314,21 +361,24 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
         const callback = typeof client === 'function' ? (client as (err?: Error) => void) : done;
         callback?.();
       };
+      // Logged in: no longer counted against its address's connections waiting to log in.
+      b.on('client', (client) => loggingIn.get((client as unknown as { conn: object }).conn)?.());
       b.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'MQTT client error'));
       b.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'MQTT connection error'));
       // aedes reports a Last Will it could not publish here; without a listener it would throw.
       (b as EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'Embedded MQTT broker error'));
       const srv = createServer((socket) => accept(b, socket, undefined));
-      srv.maxConnections = maxConnections;
-      srv.on('drop', onDrop(srv));
+      // Past max_connections only loopback gets in (accept() refuses the others), up to the reserve.
+      srv.maxConnections = maxConnections + LOOPBACK_RESERVE;
+      srv.on('drop', onDrop());
       server = srv;
       await listen(srv, opts.port, 'MQTT');
       srv.on('error', (err) => log.error({ err }, 'Embedded MQTT broker socket error'));
       if (tls && tlsFiles) {
         const certificates = tls.client_certificates;
         const tsrv = createTlsServer({ cert: tlsFiles.cert, key: tlsFiles.key, ...(tlsFiles.ca ? { ca: tlsFiles.ca } : {}), requestCert: certificates !== 'off', rejectUnauthorized: certificates === 'required' }, (socket) => accept(b, socket, socket));
-        tsrv.maxConnections = maxConnections;
-        tsrv.on('drop', onDrop(tsrv));
+        tsrv.maxConnections = maxConnections + LOOPBACK_RESERVE;
+        tsrv.on('drop', onDrop());
         tsrv.on('tlsClientError', (err, socket) => refuse('refusedCertificates', { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, err: err.message }, 'MQTT TLS handshake refused'));
         tlsServer = tsrv;
         await listen(tsrv, tls.port, 'TLS');

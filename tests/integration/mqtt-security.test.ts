@@ -3,6 +3,7 @@
 // client retaining big messages and a flooding client can do, and the TLS listener with client
 // certificates. Each attack is refused, counted, and the gateway's telemetry keeps its rate meanwhile.
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
@@ -147,6 +148,28 @@ describe('embedded broker security', () => {
     expect(seen.anonymousFromLoopback.code, seen.anonymousFromLoopback.stderr).toBe(0);
     expect(seen.refusedAnonymous).toBe(1);
   }, 90_000);
+
+  it('sockets that never send CONNECT cannot hold the broker: at most 8 wait per address, each at most 5 s, and a user still gets in', async () => {
+    const { gw, port, meter } = await started(['max_connections: 10']);
+    // The idle sockets come from an address of their own (127.0.0.2), as an attacker's host would.
+    const sockets = Array.from({ length: 30 }, () => connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' }));
+    const closedAt: number[] = [];
+    const t0 = Date.now();
+    for (const s of sockets) {
+      s.on('error', () => {});
+      s.on('close', () => closedAt.push(Date.now() - t0));
+    }
+    cleanup.push(async () => sockets.forEach((s) => s.destroy()));
+    // All but 8 are closed at once; those 8 when their CONNECT does not come.
+    await expect.poll(() => closedAt.length, { timeout: 5000 }).toBeGreaterThanOrEqual(22);
+    const reader = await subscribe(`mqtt://127.0.0.1:${port}`, `${SITE}/+/telemetry`, { ...loginAs(READER), reconnectPeriod: 0, connectTimeout: 3000 });
+    cleanup.push(() => reader.close());
+    await reader.waitFor((m) => m.topic.endsWith('/telemetry'), 5000, 'telemetry while idle sockets are open');
+    await expect.poll(() => closedAt.length, { timeout: 10_000 }).toBe(30);
+    expect(Math.max(...closedAt)).toBeLessThan(9000);
+    expect(gw.broker!.stats().refusedConnections).toBeGreaterThanOrEqual(22);
+    expect(gatewayStates(meter)).not.toContain('offline');
+  }, 60_000);
 
   it('with anonymous: off, a client without credentials is refused; a wrong password too', async () => {
     const { gw, port } = await started(['anonymous: off']);
