@@ -14,7 +14,7 @@ import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
 import { boundedStream, DEFAULT_MAX_PACKET_SIZE, type PacketTooLargeError, type SlowConsumerError } from './packet-limit.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
-import { anonymousAllowed, anonymousFilters, GATEWAY_GRANT, GATEWAY_USER, isLoopbackPeer, mayPublish, mayReceive, maySubscribe, PublishBucket, roleFilters, siteBase, zeroBrokerStats, type AnonymousSetting, type BrokerCounter, type BrokerStats, type Grant } from './acl.js';
+import { anonymousAllowed, anonymousFilters, GATEWAY_GRANT, GATEWAY_USER, mayPublish, mayReceive, maySubscribe, PublishBucket, roleFilters, siteBase, zeroBrokerStats, type AnonymousSetting, type BrokerCounter, type BrokerStats, type Grant } from './acl.js';
 import { hashPassword, type MqttRole } from './users.js';
 
 export interface EmbeddedBrokerUser {
@@ -117,8 +117,8 @@ const CONNECT_TIMEOUT_MS = 5000;
 /** Connections not yet logged in, at most, from one address; more are closed at once. */
 const MAX_PENDING_PER_ADDRESS = 8;
 /**
- * Connections from this machine beyond max_connections (the gateway's own MQTT link connects over
- * loopback): a full broker never shuts the gateway out of its own broker.
+ * Connections from 127.0.0.1 or ::1 beyond max_connections (the gateway's own MQTT link connects
+ * from there): a full broker never shuts the gateway out of its own broker.
  */
 const LOOPBACK_RESERVE = 8;
 
@@ -268,8 +268,9 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
   const accept = (b: Aedes, socket: Socket, tls: TLSSocket | undefined) => {
     const label = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const address = socket.remoteAddress ?? '?';
-    const loopback = isLoopbackPeer(socket.remoteAddress);
-    if (!loopback && open >= maxConnections) {
+    // The gateway's own link connects from 127.0.0.1 (or ::1): the reserve is for that address.
+    const reserved = address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+    if (!reserved && open >= maxConnections) {
       socket.destroy();
       onDropped({ remoteAddress: socket.remoteAddress, remotePort: socket.remotePort });
       return;

@@ -137,7 +137,8 @@ describe('MQTT limits', () => {
     const a = await rawClient(port, 'a');
     const b = await rawClient(port, 'b');
     cleanup.push(async () => void a.socket.destroy(), async () => void b.socket.destroy());
-    const extra = connect(port, '127.0.0.1');
+    // From another address (127.0.0.2): past max_connections only 127.0.0.1, where the gateway's own link comes from, gets in.
+    const extra = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
     extra.on('error', () => {});
     cleanup.push(async () => void extra.destroy());
     await Promise.race([new Promise((resolve) => extra.once('close', resolve)), new Promise((resolve) => setTimeout(resolve, 2000))]);
