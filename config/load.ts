@@ -1,6 +1,6 @@
 // Reads a site file: YAML with ${NAME:-default} interpolation, validated by config/schema.ts and by
 // each driver's schema. Every problem is collected and reported at once, with its path and line.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { DRIVERS, findDriver } from '../drivers/index.js';
@@ -51,7 +51,17 @@ export interface ParseOptions {
 export function loadSiteFile(file: string, env: Env = process.env): SiteConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // At most one byte over the limit is read: /dev/zero or a log file given by mistake is refused
+    // by parseSite's size check, never read whole.
+    const fd = openSync(file, 'r');
+    try {
+      const buffer = Buffer.alloc(SITE_FILE_LIMITS.maxBytes + 1);
+      let length = 0;
+      for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);
+      text = buffer.subarray(0, length).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     throw new GatewayError('GW_ERR_CONFIG_READ', `Cannot read site file "${file}": ${(err as Error).message}`, { cause: err });
   }

@@ -3,7 +3,7 @@
 // keys. It belongs to the gateway's user alone: the folder 0700, every file in it 0600. New files get
 // that from the process umask (set by the `gateway` command) and from being created 0600 here;
 // files left more open by an older version, a copy or a restore are tightened at start.
-import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Logger } from './log.js';
 
@@ -24,6 +24,8 @@ export function prepareDataDir(dir: string, log: Logger): void {
   const tightened: string[] = [];
   const failed: string[] = [];
   let checked = 0;
+  // The folder itself may be a symbolic link (a data_dir on another disk): its target is the folder.
+  const root = realpathSync(dir);
   const walk = (path: string) => {
     if (checked >= MAX_CHECKED_ENTRIES) return;
     checked++;
@@ -33,14 +35,14 @@ export function prepareDataDir(dir: string, log: Logger): void {
       try {
         // Owner bits stay as they are (a folder keeps its x, a read-only file stays read-only).
         chmodSync(path, st.mode & 0o700);
-        tightened.push(relative(dir, path) || '.');
+        tightened.push(relative(root, path) || '.');
       } catch (err) {
-        failed.push(`${relative(dir, path) || '.'} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        failed.push(`${relative(root, path) || '.'} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
       }
     }
     if (st.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
   };
-  walk(dir);
+  walk(root);
   if (tightened.length > 0) {
     log.warn({ dataDir: dir, count: tightened.length, entries: tightened.slice(0, 20) }, `Data folder had ${tightened.length} entr${tightened.length === 1 ? 'y' : 'ies'} open to other users; tightened to owner only (folders 0700, files 0600)`);
   }
