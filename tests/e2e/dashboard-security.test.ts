@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hashToken } from '../../gateway/http/server.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { freePort } from '../helpers/processes.js';
-import { testSite } from '../helpers/site.js';
+import { httpSiteLines, testSite } from '../helpers/site.js';
 
 const TOKEN = 'operator-token-0123456789abcdef';
 
@@ -28,14 +27,7 @@ describe('the dashboard against framing and token theft', () => {
       testSite({
         port: await freePort(),
         dataDir: mkdtempSync(join(tmpdir(), 'gw-dash-sec-')),
-        extra: [
-          'rules:',
-          '  - { id: pressure-present, equipment: B-07, when: steam_pressure > 0.5, level: orange, message: "Boiler under pressure" }',
-          'http:',
-          `  port: ${port}`,
-          '  tokens:',
-          `    - { name: operator-user, role: operator, hash: "${hashToken(TOKEN)}" }`,
-        ],
+        extra: httpSiteLines(port, { operator: TOKEN }),
       }),
       pino({ level: 'silent' }),
     );

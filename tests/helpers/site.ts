@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSite } from '../../config/load.js';
 import type { SiteConfig } from '../../config/schema.js';
+import { hashToken } from '../../gateway/http/tokens.js';
 
 export const BOILER_POINTS = ['steam_pressure', 'steam_temperature', 'drum_level', 'feedwater_flow', 'flue_o2', 'flame', 'burner_on', 'interlock_tripped'] as const;
 
@@ -51,4 +52,21 @@ export function writeTestSite(o: TestSiteOptions = {}): string {
   const file = join(mkdtempSync(join(tmpdir(), 'gw-site-')), 'site.yaml');
   writeFileSync(file, testSiteYaml(o));
   return file;
+}
+
+/**
+ * Top-level lines of a site with the HTTP API on `port` (with `httpExtra` lines in its section), one
+ * token per role given (named `<role>-user`), and a rule that is active while the boiler is under
+ * pressure (an alarm to list, acknowledge and shelve).
+ */
+export function httpSiteLines(port: number, tokens: Partial<Record<'viewer' | 'operator' | 'admin', string>>, httpExtra: string[] = []): string[] {
+  return [
+    'rules:',
+    '  - { id: pressure-present, equipment: B-07, when: steam_pressure > 0.5, level: orange, message: "Boiler under pressure" }',
+    'http:',
+    `  port: ${port}`,
+    ...httpExtra.map((l) => `  ${l}`),
+    '  tokens:',
+    ...Object.entries(tokens).map(([role, token]) => `    - { name: ${role}-user, role: ${role}, hash: "${hashToken(token)}" }`),
+  ];
 }

@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditJournal, type AuditEntry } from '../../gateway/audit.js';
-import { hashToken } from '../../gateway/http/server.js';
 import { createGateway } from '../../gateway/runtime.js';
 import { gatewayAsync } from '../helpers/cli.js';
 import { freePort, makeTestPki } from '../helpers/processes.js';
-import { testSite, writeTestSite, type TestSiteOptions } from '../helpers/site.js';
+import { httpSiteLines, testSite, writeTestSite, type TestSiteOptions } from '../helpers/site.js';
 
 const silent = pino({ level: 'silent' });
 const OPERATOR = 'operator-token-0123456789abcdef';
@@ -29,14 +28,7 @@ describe('audit journal of a running gateway', () => {
     const o: TestSiteOptions = {
       port: await freePort(),
       dataDir,
-      extra: [
-        'rules:',
-        '  - { id: pressure-present, equipment: B-07, when: steam_pressure > 0.5, level: orange, message: "Boiler under pressure" }',
-        'http:',
-        `  port: ${port}`,
-        '  tokens:',
-        `    - { name: operator-user, role: operator, hash: "${hashToken(OPERATOR)}" }`,
-      ],
+      extra: httpSiteLines(port, { operator: OPERATOR }),
     };
     const siteFile = writeTestSite(o);
     const gw = createGateway(testSite(o), silent);

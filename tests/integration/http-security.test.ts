@@ -9,12 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hashToken } from '../../gateway/http/server.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { killGroup, startCommand } from '../helpers/cli.js';
 import { canIsolateNetwork, inOwnNetwork } from '../helpers/netns.js';
 import { freePort, makeTestPki } from '../helpers/processes.js';
-import { testSite, testSiteYaml, writeTestSite } from '../helpers/site.js';
+import { httpSiteLines, testSite, testSiteYaml, writeTestSite } from '../helpers/site.js';
 
 const silent = pino({ level: 'silent' });
 const TOKENS = { viewer: 'viewer-token-0123456789abcdef', operator: 'operator-token-0123456789abcdef' };
@@ -66,15 +65,7 @@ describe('HTTP API against an attacker on the network', () => {
       testSite({
         port: await freePort(),
         dataDir,
-        extra: [
-          'rules:',
-          '  - { id: pressure-present, equipment: B-07, when: steam_pressure > 0.5, level: orange, message: "Boiler under pressure" }',
-          'http:',
-          `  port: ${port}`,
-          ...(o.httpExtra ?? []).map((l) => `  ${l}`),
-          '  tokens:',
-          ...Object.entries(TOKENS).map(([role, token]) => `    - { name: ${role}-user, role: ${role}, hash: "${hashToken(token)}" }`),
-        ],
+        extra: httpSiteLines(port, TOKENS, o.httpExtra),
       }),
       o.log ?? silent,
     );
@@ -200,7 +191,7 @@ describe('HTTP API against an attacker on the network', () => {
   it.skipIf(!canIsolateNetwork)('warns at start when the API listens beyond loopback without TLS, and not with TLS or on loopback', async () => {
     const warning = /beyond loopback without TLS/;
     const linesOf = async (httpExtra: string[]) => {
-      const file = writeTestSite({ port: await freePort(), extra: ['http:', `  port: ${await freePort()}`, ...httpExtra.map((l) => `  ${l}`), '  tokens:', `    - { name: viewer-user, role: viewer, hash: "${hashToken(TOKENS.viewer)}" }`] });
+      const file = writeTestSite({ port: await freePort(), extra: httpSiteLines(await freePort(), { viewer: TOKENS.viewer }, httpExtra) });
       const r = startCommand(...inOwnNetwork('node', ['--import', 'tsx', 'gateway/cli.ts', 'run', file]));
       cleanup.push(async () => killGroup(r));
       await expect.poll(() => r.output(), { timeout: 30_000 }).toContain('HTTP API listening');

@@ -7,13 +7,12 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyJournal } from '../../gateway/http/audit.js';
-import { hashToken } from '../../gateway/http/server.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { gatewaySync } from '../helpers/cli.js';
 import { freePort, makeTestPki } from '../helpers/processes.js';
 import https from 'node:https';
 import { connect } from 'node:net';
-import { testSite } from '../helpers/site.js';
+import { httpSiteLines, testSite } from '../helpers/site.js';
 
 const silent = pino({ level: 'silent' });
 const TOKENS = { viewer: 'viewer-token-0123456789abcdef', operator: 'operator-token-0123456789abcdef', admin: 'admin-token-0123456789abcdef' };
@@ -31,14 +30,7 @@ describe('HTTP API', () => {
       testSite({
         port: await freePort(),
         dataDir,
-        extra: [
-          'rules:',
-          '  - { id: pressure-present, equipment: B-07, when: steam_pressure > 0.5, level: orange, message: "Boiler under pressure" }',
-          'http:',
-          `  port: ${port}`,
-          '  tokens:',
-          ...Object.entries(TOKENS).map(([role, token]) => `    - { name: ${role}-user, role: ${role}, hash: "${hashToken(token)}" }`),
-        ],
+        extra: httpSiteLines(port, TOKENS),
       }),
       silent,
     );
