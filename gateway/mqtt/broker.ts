@@ -329,7 +329,6 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
     counters.refusedConnections++;
     refusedLog((notLogged) => log.warn({ peer: `${data?.remoteAddress ?? '?'}:${data?.remotePort ?? '?'}`, max_connections: maxConnections, refusedConnections: counters.refusedConnections, ...(notLogged ? { notLogged } : {}) }, 'Embedded MQTT broker has max_connections clients; new connection closed'));
   };
-  const onDrop = () => onDropped;
   const listen = (srv: Server, port: number, what: string) =>
     new Promise<void>((resolve, reject) => {
       srv.once('error', (err: NodeJS.ErrnoException) => {
@@ -371,7 +370,7 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
       const srv = createServer((socket) => accept(b, socket, undefined));
       // Past max_connections only loopback gets in (accept() refuses the others), up to the reserve.
       srv.maxConnections = maxConnections + LOOPBACK_RESERVE;
-      srv.on('drop', onDrop());
+      srv.on('drop', onDropped);
       server = srv;
       await listen(srv, opts.port, 'MQTT');
       srv.on('error', (err) => log.error({ err }, 'Embedded MQTT broker socket error'));
@@ -379,7 +378,7 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
         const certificates = tls.client_certificates;
         const tsrv = createTlsServer({ cert: tlsFiles.cert, key: tlsFiles.key, ...(tlsFiles.ca ? { ca: tlsFiles.ca } : {}), requestCert: certificates !== 'off', rejectUnauthorized: certificates === 'required' }, (socket) => accept(b, socket, socket));
         tsrv.maxConnections = maxConnections + LOOPBACK_RESERVE;
-        tsrv.on('drop', onDrop());
+        tsrv.on('drop', onDropped);
         tsrv.on('tlsClientError', (err, socket) => refuse('refusedCertificates', { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, err: err.message }, 'MQTT TLS handshake refused'));
         tlsServer = tsrv;
         await listen(tsrv, tls.port, 'TLS');
