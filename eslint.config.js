@@ -15,7 +15,10 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/gateway/**'], message: 'drivers/ and rules/ never import gateway/' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/gateway/**'], message: 'drivers/ and rules/ never import gateway/' }] },
+      ],
     },
   },
   {
@@ -28,7 +31,17 @@ export default tseslint.config(
     // The dashboard runs in the browser.
     files: ['gateway/http/dashboard/**/*.js'],
     languageOptions: {
-      globals: { document: 'readonly', window: 'readonly', localStorage: 'readonly', navigator: 'readonly', fetch: 'readonly', alert: 'readonly', TextDecoder: 'readonly', setTimeout: 'readonly', setInterval: 'readonly' },
+      globals: {
+        document: 'readonly',
+        window: 'readonly',
+        localStorage: 'readonly',
+        navigator: 'readonly',
+        fetch: 'readonly',
+        alert: 'readonly',
+        TextDecoder: 'readonly',
+        setTimeout: 'readonly',
+        setInterval: 'readonly',
+      },
     },
   },
 );

@@ -14,8 +14,15 @@ const ROOT = join(import.meta.dirname, '..');
 
 export async function sseClients(): Promise<{ name: string; lines: string[] }> {
   const port = await freePort();
-  const file = writeTestSite({ port: await freePort(), pollInterval: '200ms', extra: ['http:', `  port: ${port}`, '  tokens:', `    - { name: bench, role: viewer, hash: "${hashToken(TOKEN)}" }`] });
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'gateway', 'cli.ts'), 'run', '-c', file], { cwd: ROOT, stdio: 'ignore' });
+  const file = writeTestSite({
+    port: await freePort(),
+    pollInterval: '200ms',
+    extra: ['http:', `  port: ${port}`, '  tokens:', `    - { name: bench, role: viewer, hash: "${hashToken(TOKEN)}" }`],
+  });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'gateway', 'cli.ts'), 'run', '-c', file], {
+    cwd: ROOT,
+    stdio: 'ignore',
+  });
   const base = `http://127.0.0.1:${port}`;
   const headers = { authorization: `Bearer ${TOKEN}` };
   try {
@@ -65,7 +72,8 @@ export async function sseClients(): Promise<{ name: string; lines: string[] }> {
     const seconds = (performance.now() - t0) / 1000;
     const cpuShare = (cpu() - cpu0) / seconds;
     const metrics = await (await fetch(`${base}/metrics`, { headers })).text();
-    const lag = (name: string) => Number(new RegExp(`^gateway_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN) * 1000;
+    const lag = (name: string) =>
+      Number(new RegExp(`^gateway_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN) * 1000;
     controller.abort();
     latencies.sort((a, b) => a - b);
     const pct = (q: number) => latencies[Math.floor(q * (latencies.length - 1))]!.toFixed(2);

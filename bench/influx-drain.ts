@@ -8,7 +8,15 @@ import { influxConfig } from './influx.js';
 const [dir, url] = process.argv.slice(2);
 const influx = influxConfig(url!);
 const rss0 = process.memoryUsage().rss;
-const writer = createInfluxWriter({ config: influx, site: 'bench', topicPrefix: 'gw', equipment: [], dataDir: dir!, log: pino({ level: 'silent' }), metrics: createMetrics() });
+const writer = createInfluxWriter({
+  config: influx,
+  site: 'bench',
+  topicPrefix: 'gw',
+  equipment: [],
+  dataDir: dir!,
+  log: pino({ level: 'silent' }),
+  metrics: createMetrics(),
+});
 let peak = rss0;
 const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
 const t0 = performance.now();

@@ -45,17 +45,28 @@ export async function influxWriter(log: Logger): Promise<{ name: string; lines: 
       const base = Date.now() - 86_400_000;
       for (let n = 0; n < DRAIN_LINES; n += 1000) {
         const lines: string[] = [];
-        for (let k = 0; k < 1000; k++) lines.push(`boiler,site=bench,equipment=E-${(n + k) % 500} steam_pressure=${((n + k) % 997) / 100},drum_level=${(n + k) % 301} ${base + Math.floor((n + k) / 500)}000000`);
+        for (let k = 0; k < 1000; k++)
+          lines.push(
+            `boiler,site=bench,equipment=E-${(n + k) % 500} steam_pressure=${((n + k) % 997) / 100},drum_level=${(n + k) % 301} ${base + Math.floor((n + k) / 500)}000000`,
+          );
         fill.append(lines);
       }
       fill.close();
       const fillSeconds = (performance.now() - t0) / 1000;
       const size = statSync(file).size;
       // The drain runs in a process of its own: its RSS is the writer's alone.
-      const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'influx-drain.ts'), dir, vm.url], { encoding: 'utf8', timeout: 600_000 });
+      const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'influx-drain.ts'), dir, vm.url], {
+        encoding: 'utf8',
+        timeout: 600_000,
+      });
       rmSync(dir, { recursive: true, force: true });
       if (child.status !== 0) throw new Error(`the drain process failed: ${child.stderr}`);
-      const { seconds, written, rss0, peak: peakRss } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { seconds: number; written: number; rss0: number; peak: number };
+      const {
+        seconds,
+        written,
+        rss0,
+        peak: peakRss,
+      } = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as { seconds: number; written: number; rss0: number; peak: number };
       out.push(
         `drain of a ${(DRAIN_LINES / 1e6).toFixed(0)}-million-line spool (${Math.round(size / 2 ** 20)} MiB on disk, filled in ${fillSeconds.toFixed(0)} s): ${seconds.toFixed(1)} s, ${Math.round(written / seconds).toLocaleString('en-US')} lines/s`,
         `  RSS of the draining process ${Math.round(rss0 / 2 ** 20)} MiB at start, peak ${Math.round(peakRss / 2 ** 20)} MiB while draining`,
@@ -65,7 +76,15 @@ export async function influxWriter(log: Logger): Promise<{ name: string; lines: 
     {
       const dir = mkdtempSync(join(tmpdir(), 'gw-bench-influx-'));
       const equipment = Array.from({ length: EQUIPMENT }, (_, k) => ({ id: `E-${k}`, category: 'boiler', code: undefined }));
-      const writer = createInfluxWriter({ config: influxConfig(vm.url), site: 'bench', topicPrefix: 'gw', equipment, dataDir: dir, log, metrics: createMetrics() });
+      const writer = createInfluxWriter({
+        config: influxConfig(vm.url),
+        site: 'bench',
+        topicPrefix: 'gw',
+        equipment,
+        dataDir: dir,
+        log,
+        metrics: createMetrics(),
+      });
       await writer.start();
       const topics = equipment.map((e) => `gw/bench/${e.id}/telemetry`);
       let ts = Date.now() - 3_600_000;
@@ -103,7 +122,6 @@ export async function influxWriter(log: Logger): Promise<{ name: string; lines: 
         `  writer process CPU ${(((cpu.user + cpu.system) / 1e6 / seconds) * 100).toFixed(0)} % of one core; peak RSS ${Math.round(peakRss / 2 ** 20)} MiB; readings offered ${sent.toLocaleString('en-US')}`,
       );
     }
-
   } finally {
     await vm.stop();
   }

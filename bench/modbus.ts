@@ -87,7 +87,9 @@ const holds = (s: PollStep) => s.achieved >= 0.98 * s.offered && s.bad === 0 && 
 
 /** The simulated devices, one server each, in a process of their own so the gateway's CPU is measured alone. */
 async function startDevices(count: number): Promise<{ ports: number[]; pid: number; stop(): void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'modbus-sim-process.ts'), String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'modbus-sim-process.ts'), String(count)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const ports = await firstLine(child, 'simulator process').then((l) => JSON.parse(l) as number[]);
   return { ports, pid: child.pid!, stop: () => void child.stdin!.end() };
 }
@@ -188,7 +190,11 @@ ${ports.map((_, i) => `  - { id: D-${i}, category: pressure_vessel, connection: 
 /** One step with the gateway in a fresh process of its own: its CPU and memory are its own, not what earlier steps left. */
 async function stepInOwnProcess(req: StepRequest): Promise<PollStep> {
   // With the node flag the gateway runs with (gateway/cli.ts): the ceiling at its default settings.
-  const child = spawn(process.execPath, ['--optimize-for-size', '--expose-gc', '--import', 'tsx', join(import.meta.dirname, 'modbus-gateway-process.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--optimize-for-size', '--expose-gc', '--import', 'tsx', join(import.meta.dirname, 'modbus-gateway-process.ts')],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   child.stdin.end(JSON.stringify(req));
   return JSON.parse(await firstLine(child, 'gateway process')) as PollStep;
 }
@@ -209,7 +215,11 @@ const stepLine = (s: PollStep) =>
  * takes seconds to read, and holds at most 4 MiB: about 3,000 such devices). Right after the 250 ms
  * step, the same offered rate from 4 times the devices at 1 s checks that.
  */
-export async function pollCeiling(devices = 500, intervals = [1000, 250, 167, 125, 100], seconds = 6): Promise<{ name: string; lines: string[] }> {
+export async function pollCeiling(
+  devices = 500,
+  intervals = [1000, 250, 167, 125, 100],
+  seconds = 6,
+): Promise<{ name: string; lines: string[] }> {
   const crossCheck = { interval: 250, devices: devices * 4 };
   const sim = await startDevices(crossCheck.devices);
   const lines: string[] = [];
@@ -217,7 +227,13 @@ export async function pollCeiling(devices = 500, intervals = [1000, 250, 167, 12
   let failed: PollStep | undefined;
   const held: PollStep[] = [];
   const step = async (count: number, intervalMs: number, tuned?: Tuning) => {
-    const s = await stepInOwnProcess({ ports: sim.ports.slice(0, count), simulatorPid: sim.pid, intervalMs, seconds, ...(tuned ? { tuned } : {}) });
+    const s = await stepInOwnProcess({
+      ports: sim.ports.slice(0, count),
+      simulatorPid: sim.pid,
+      intervalMs,
+      seconds,
+      ...(tuned ? { tuned } : {}),
+    });
     lines.push(stepLine(s));
     if (holds(s)) held.push(s);
     return s;
@@ -258,9 +274,14 @@ export async function pollCeiling(devices = 500, intervals = [1000, 250, 167, 12
   const perReading = held.map(cpuPerReading).sort((a, b) => a - b);
   if (perReading.length > 0) {
     const median = perReading[Math.floor(perReading.length / 2)]!;
-    lines.push(`gateway CPU per reading over the ${held.length} steps that held: ${perReading[0]!.toFixed(1)}-${perReading.at(-1)!.toFixed(1)} µs (median ${median.toFixed(1)}): one whole core would be used up at about ${Math.round(1e6 / median / 1000) * 1000} readings/s`);
+    lines.push(
+      `gateway CPU per reading over the ${held.length} steps that held: ${perReading[0]!.toFixed(1)}-${perReading.at(-1)!.toFixed(1)} µs (median ${median.toFixed(1)}): one whole core would be used up at about ${Math.round(1e6 / median / 1000) * 1000} readings/s`,
+    );
   }
-  return { name: `Modbus TCP ceiling: ${devices} simulated devices × 30 float32 points, one connection each, polled faster step by step, through the whole gateway (embedded broker, no subscriber); gateway and devices in processes of their own`, lines };
+  return {
+    name: `Modbus TCP ceiling: ${devices} simulated devices × 30 float32 points, one connection each, polled faster step by step, through the whole gateway (embedded broker, no subscriber); gateway and devices in processes of their own`,
+    lines,
+  };
 }
 
 /**
@@ -269,7 +290,12 @@ export async function pollCeiling(devices = 500, intervals = [1000, 250, 167, 12
  */
 export async function deadDeviceSoak(log: Logger, seconds = 40): Promise<{ name: string; lines: string[] }> {
   const { createModbusTcpSimulator, RegisterBank } = await import('../drivers/modbus/simulator.js');
-  const sim = createModbusTcpSimulator({ devices: new Map([[1, new RegisterBank()], [2, new RegisterBank()]]) });
+  const sim = createModbusTcpSimulator({
+    devices: new Map([
+      [1, new RegisterBank()],
+      [2, new RegisterBank()],
+    ]),
+  });
   await sim.start();
   sim.control(2).paused = true;
   const yaml = `version: 1
@@ -311,7 +337,15 @@ equipment:
  */
 export function answerCheckCost(answersPerSecond = 500): { name: string; lines: string[] } {
   const req = { unit: 1, area: 'hr' as const, start: 0, count: 60 };
-  const frame = tcpFrame(7, 1, readAnswerPdu(3, 'hr', Array.from({ length: 60 }, (_, i) => i * 997)));
+  const frame = tcpFrame(
+    7,
+    1,
+    readAnswerPdu(
+      3,
+      'hr',
+      Array.from({ length: 60 }, (_, i) => i * 997),
+    ),
+  );
   const deframer = new TcpDeframer();
   const run = (n: number) => {
     let sum = 0;
@@ -329,6 +363,8 @@ export function answerCheckCost(answersPerSecond = 500): { name: string; lines: 
   const ns = Number(process.hrtime.bigint() - t0) / n;
   return {
     name: 'Modbus answer checks: a 60-register answer split from the TCP stream and checked against its request',
-    lines: [`${(ns / 1000).toFixed(2)} µs per answer; at the 500-device poll's ${answersPerSecond} answers/s that is ${((ns * answersPerSecond) / 1e7).toFixed(3)} % of one core`],
+    lines: [
+      `${(ns / 1000).toFixed(2)} µs per answer; at the 500-device poll's ${answersPerSecond} answers/s that is ${((ns * answersPerSecond) / 1e7).toFixed(3)} % of one core`,
+    ],
   };
 }

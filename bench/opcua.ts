@@ -9,7 +9,9 @@ import { parseSite } from '../config/load.js';
 import { createGateway } from '../gateway/runtime.js';
 
 export async function manyMonitoredItems(log: Logger, items = 10_000, seconds = 10): Promise<{ name: string; lines: string[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'opcua-server-process.ts'), String(items)], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'opcua-server-process.ts'), String(items)], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -21,7 +23,9 @@ export async function manyMonitoredItems(log: Logger, items = 10_000, seconds = 
   });
   const perEquipment = 100;
   const equipment = Array.from({ length: items / perEquipment }, (_, e) => {
-    const points = Array.from({ length: perEquipment }, (_, p) => `{ name: v${p}, node: "ns=1;s=Bench.V${e * perEquipment + p}" }`).join(', ');
+    const points = Array.from({ length: perEquipment }, (_, p) => `{ name: v${p}, node: "ns=1;s=Bench.V${e * perEquipment + p}" }`).join(
+      ', ',
+    );
     return `  - { id: E-${e}, category: other, connection: ua, poll_interval: 1s, points: [${points}] }`;
   });
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-bench-ua-gw-'));

@@ -59,14 +59,22 @@ export async function platformOutbox(log: Logger): Promise<{ name: string; lines
     const phases: Phase[] = [];
     for (const where of ['own process', 'bench process'] as const) {
       // The default max_in_flight first, the tuned one beside it; commits as the gateway makes them (a batch's events together), then one by one.
-      for (const perCommit of [BATCH, 1]) phases.push({ where, inFlight: DEFAULT_IN_FLIGHT, perCommit, events: EVENTS }, { where, inFlight: TUNED_IN_FLIGHT, perCommit, events: EVENTS });
+      for (const perCommit of [BATCH, 1])
+        phases.push(
+          { where, inFlight: DEFAULT_IN_FLIGHT, perCommit, events: EVENTS },
+          { where, inFlight: TUNED_IN_FLIGHT, perCommit, events: EVENTS },
+        );
     }
     phases.push({ where: 'own process', inFlight: DEFAULT_IN_FLIGHT, perCommit: 0, events: STEADY_EVENTS });
     // Warm-up, not measured: the first thousand events run while the JIT compiles the path.
-    await withReceiver('own process', (port) => phase(log, join(dir, 'warm-up.db'), port, { where: 'own process', inFlight: TUNED_IN_FLIGHT, perCommit: 1, events: 1000 }));
+    await withReceiver('own process', (port) =>
+      phase(log, join(dir, 'warm-up.db'), port, { where: 'own process', inFlight: TUNED_IN_FLIGHT, perCommit: 1, events: 1000 }),
+    );
     for (const p of phases) lines.push(await withReceiver(p.where, (port) => phase(log, join(dir, `outbox-${lines.length}.db`), port, p)));
     // The floor under one-by-one commits: a bare SQLite commit with synchronous=FULL on this disk.
-    lines.push(`fsync floor on this disk: ${Math.round(bareCommitsPerSecond(join(dir, 'bare.db'))).toLocaleString('en-US')} bare SQLite commits/s (WAL, synchronous=FULL, one 300-byte row each)`);
+    lines.push(
+      `fsync floor on this disk: ${Math.round(bareCommitsPerSecond(join(dir, 'bare.db'))).toLocaleString('en-US')} bare SQLite commits/s (WAL, synchronous=FULL, one 300-byte row each)`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -106,7 +114,16 @@ async function withReceiver<T>(where: Where, fn: (port: number) => Promise<T>): 
 async function phase(log: Logger, file: string, port: number, p: Phase): Promise<string> {
   const { inFlight, events } = p;
   const outbox = new Outbox(file);
-  const config = { url: `http://127.0.0.1:${port}/incidents`, secret: SECRET, heartbeat_interval: 3_600_000, timeout: 10_000, max_in_flight: inFlight, min_level: 'blue' as const, mqtt_topic: '', retry: { initial_delay: 100, max_delay: 1000, jitter: 0.2 } };
+  const config = {
+    url: `http://127.0.0.1:${port}/incidents`,
+    secret: SECRET,
+    heartbeat_interval: 3_600_000,
+    timeout: 10_000,
+    max_in_flight: inFlight,
+    min_level: 'blue' as const,
+    mqtt_topic: '',
+    retry: { initial_delay: 100, max_delay: 1000, jitter: 0.2 },
+  };
   const forwarder = createForwarder({ config, gatewayId: `bench-${inFlight}`, site: 'bench', outbox, log, activeIncidents: () => 0 });
   const latencies: number[] = [];
   const committedAt = new Map<number, number>();
@@ -117,7 +134,21 @@ async function phase(log: Logger, file: string, port: number, p: Phase): Promise
       if (++delivered === events) resolve();
     }),
   );
-  const event = (n: number) => ({ schema: 'gw.incident.v1' as const, eventId: `e-${inFlight}-${n}`, incidentId: `i-${n}`, type: 'raised' as const, level: 'red' as const, gatewayId: `bench-${inFlight}`, site: 'bench', equipment: { id: 'B-1', category: 'boiler' }, rule: { id: 'r', message: 'Drum water level extremely low: -212 mm' }, point: 'drum_level', value: -212, unit: 'mm', occurredAt: new Date().toISOString() });
+  const event = (n: number) => ({
+    schema: 'gw.incident.v1' as const,
+    eventId: `e-${inFlight}-${n}`,
+    incidentId: `i-${n}`,
+    type: 'raised' as const,
+    level: 'red' as const,
+    gatewayId: `bench-${inFlight}`,
+    site: 'bench',
+    equipment: { id: 'B-1', category: 'boiler' },
+    rule: { id: 'r', message: 'Drum water level extremely low: -212 mm' },
+    point: 'drum_level',
+    value: -212,
+    unit: 'mm',
+    occurredAt: new Date().toISOString(),
+  });
   forwarder.start();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -142,7 +173,8 @@ async function phase(log: Logger, file: string, port: number, p: Phase): Promise
   latencies.sort((a, b) => a - b);
   const pct = (q: number) => latencies[Math.floor(q * (latencies.length - 1))]!.toFixed(1);
   const receiver = p.where === 'own process' ? 'receiver in its own process' : 'receiver in the bench process';
-  if (p.perCommit === 0) return `${receiver}, steady ${STEADY_RATE} events/s (max_in_flight ${inFlight}${inFlight === DEFAULT_IN_FLIGHT ? ', the default' : ''}), ${events} events: commit to the platform's 2xx p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${pct(1)} ms`;
+  if (p.perCommit === 0)
+    return `${receiver}, steady ${STEADY_RATE} events/s (max_in_flight ${inFlight}${inFlight === DEFAULT_IN_FLIGHT ? ', the default' : ''}), ${events} events: commit to the platform's 2xx p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${pct(1)} ms`;
   const how = perCommit === 1 ? 'committed one by one' : `committed ${perCommit} per transaction`;
   return `${receiver}, as fast as possible, max_in_flight ${inFlight}${inFlight === DEFAULT_IN_FLIGHT ? ' (default)' : ' (tuned)'}: ${events} events ${how} and delivered in ${seconds.toFixed(2)} s = ${Math.round(events / seconds).toLocaleString('en-US')} events/s; commits alone ${Math.round(events / (commitMs / 1000)).toLocaleString('en-US')} events/s; bench process ${(((cpu.user + cpu.system) / 1e6 / seconds) * 100).toFixed(0)} % of one core`;
 }

@@ -93,7 +93,12 @@ interface Measured {
 }
 
 /** Feeds batches for `ms`, round-robin over the equipment, yielding now and then so the service's 250 ms tick runs as in a gateway. */
-async function feed(push: (batch: Reading[]) => number, s: Scenario, ms: number, from: number): Promise<{ next: number; batches: number; latencies: number[]; seconds: number; cpuSeconds: number }> {
+async function feed(
+  push: (batch: Reading[]) => number,
+  s: Scenario,
+  ms: number,
+  from: number,
+): Promise<{ next: number; batches: number; latencies: number[]; seconds: number; cpuSeconds: number }> {
   const latencies: number[] = [];
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -155,7 +160,14 @@ async function throughService(config: SiteConfig, s: Scenario): Promise<Measured
     const [rows0, events0, commits0] = [countRows(store), events, commits];
     const m = await feed(push, s, MEASURE_MS, next);
     const rows = countRows(store);
-    const measured = { ...m, events: events - events0, commits: commits - commits0, outboxRows: rows.event - rows0.event, alarmRows: rows.alarm, active: service.active().length };
+    const measured = {
+      ...m,
+      events: events - events0,
+      commits: commits - commits0,
+      outboxRows: rows.event - rows0.event,
+      alarmRows: rows.alarm,
+      active: service.active().length,
+    };
     await service.stop();
     return measured;
   } finally {
@@ -211,18 +223,24 @@ function line(label: string, m: Measured, withStore: boolean): string {
   m.latencies.sort((a, b) => a - b);
   const pct = (q: number) => (m.latencies[Math.min(m.latencies.length - 1, Math.floor(q * m.latencies.length))]! * 1000).toFixed(1);
   const evaluated = (m.batches * READ) / m.seconds;
-  const store = withStore ? `; ${m.commits.toLocaleString('en-US')} commits (${Math.round(m.commits / m.seconds).toLocaleString('en-US')}/s), ${m.outboxRows.toLocaleString('en-US')} outbox events committed, ${m.alarmRows.toLocaleString('en-US')} alarm states in the store, ${m.active.toLocaleString('en-US')} alarms in the active list` : '';
+  const store = withStore
+    ? `; ${m.commits.toLocaleString('en-US')} commits (${Math.round(m.commits / m.seconds).toLocaleString('en-US')}/s), ${m.outboxRows.toLocaleString('en-US')} outbox events committed, ${m.alarmRows.toLocaleString('en-US')} alarm states in the store, ${m.active.toLocaleString('en-US')} alarms in the active list`
+    : '';
   return `${label}: ${Math.round(evaluated).toLocaleString('en-US')} evaluated readings/s (${Math.round(m.batches / m.seconds).toLocaleString('en-US')} batches/s, ${m.events.toLocaleString('en-US')} alarm events${store}; CPU ${((m.cpuSeconds / m.seconds) * 100).toFixed(0)} % of one core); per batch p50 ${pct(0.5)} µs, p99 ${pct(0.99)} µs, max ${(m.latencies.at(-1)! * 1000).toFixed(0)} µs`;
 }
 
 export async function rulesEngine(): Promise<{ name: string; lines: string[] }> {
   const config = siteOf();
-  const lines = [`${ruleSpecsOf(config).length.toLocaleString('en-US')} alarms (2 rules × ${EQUIPMENT.toLocaleString('en-US')} equipment), ${(EQUIPMENT * POINTS).toLocaleString('en-US')} points; batches of ${POINTS} readings of which ${READ} are read by a rule (only those are counted); ${MEASURE_MS / 1000} s each after ${WARM_UP_MS / 1000} s of warm-up`];
+  const lines = [
+    `${ruleSpecsOf(config).length.toLocaleString('en-US')} alarms (2 rules × ${EQUIPMENT.toLocaleString('en-US')} equipment), ${(EQUIPMENT * POINTS).toLocaleString('en-US')} points; batches of ${POINTS} readings of which ${READ} are read by a rule (only those are counted); ${MEASURE_MS / 1000} s each after ${WARM_UP_MS / 1000} s of warm-up`,
+  ];
   // What a commit costs at least on this disk, measured just before and after the scenarios that commit (the disk is shared).
   const floorBefore = bareCommitsPerSecond();
   for (const s of SCENARIOS) lines.push(line(`alarm service + store, ${s.name}`, await throughService(config, s), true));
   const floorAfter = bareCommitsPerSecond();
-  lines.push(`fsync floor on this disk, just before and after: ${[floorBefore, floorAfter].map((f) => Math.round(f).toLocaleString('en-US')).join(' and ')} bare SQLite commits/s (WAL, synchronous FULL, one row each)`);
+  lines.push(
+    `fsync floor on this disk, just before and after: ${[floorBefore, floorAfter].map((f) => Math.round(f).toLocaleString('en-US')).join(' and ')} bare SQLite commits/s (WAL, synchronous FULL, one row each)`,
+  );
   // Side by side in the same run: the engine alone (the earlier headline), with no store and no service.
   lines.push(line(`engine alone in memory, ${SCENARIOS[0]!.name}`, await engineAlone(config, SCENARIOS[0]!), false));
   lines.push(line(`engine alone in memory, ${SCENARIOS[2]!.name.split(':')[0]}`, await engineAlone(config, SCENARIOS[2]!), false));

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ensurePackages } from '../tests/helpers/processes.js';
-import type { SoakSample, Variant } from './soak.js';
+import type { SoakSample, Variant } from './soak-types.js';
 
 /** 150 MB, the goal for the resident set, steady and at the peak. */
 export const GOAL_BYTES = 150e6;
@@ -81,8 +81,14 @@ const points = (run: SoakRun) => run.modbusPoints + run.uaPoints;
 
 function workload(run: SoakRun, short = false): string {
   const parts = [];
-  if (run.modbusPoints > 0) parts.push(`Modbus TCP ${en(run.modbusPoints)} points (${run.modbusDevices} devices × 30 float32${short ? '' : ', one connection each'})`);
-  if (run.uaPoints > 0) parts.push(`OPC UA ${en(run.uaPoints)} monitored items (${short ? '' : `one server, ${Math.ceil(run.uaPoints / 100)} equipment × up to 100, `}security None)`);
+  if (run.modbusPoints > 0)
+    parts.push(
+      `Modbus TCP ${en(run.modbusPoints)} points (${run.modbusDevices} devices × 30 float32${short ? '' : ', one connection each'})`,
+    );
+  if (run.uaPoints > 0)
+    parts.push(
+      `OPC UA ${en(run.uaPoints)} monitored items (${short ? '' : `one server, ${Math.ceil(run.uaPoints / 100)} equipment × up to 100, `}security None)`,
+    );
   return `${parts.join(' + ')}, all at 1 s`;
 }
 
@@ -99,7 +105,8 @@ export function soakMarkdown(run: SoakRun): string {
   const rows = run.samples.filter((s, i, all) => i === 0 || i === all.length - 1 || period(s.t) > period(all[i - 1]!.t));
   const table = rows.map((s, i) => {
     const prev = rows[i - 1];
-    const readings = prev && prev.readings !== undefined && s.readings !== undefined ? en((s.readings - prev.readings) / (s.t - prev.t)) : '–';
+    const readings =
+      prev && prev.readings !== undefined && s.readings !== undefined ? en((s.readings - prev.readings) / (s.t - prev.t)) : '–';
     const cpu = prev ? (((s.cpu - prev.cpu) / (s.t - prev.t)) * 100).toFixed(0) : '–';
     return `| ${clock(s.t)} | ${mib(s.rss)} | ${mib(s.peak)} | ${mib(s.heapUsed)} | ${mib(s.heapTotal)} | ${mib(s.external)} | ${readings} | ${cpu} |`;
   });
@@ -113,10 +120,14 @@ Goal: under 150 MB (${(GOAL_BYTES / MIB).toFixed(0)} MiB) resident, steady and a
 - Load: ${workload(run)}.
 - The gateway ran compiled, as the installed command runs it (\`node --optimize-for-size dist/gateway/cli.js run -c site.yaml\`:
   the node flags of the command's first line), with the default settings, its data folder in a fresh
-  temporary folder, the embedded broker, and ${run.api ? `the HTTP API with ${run.dashboards} dashboard
+  temporary folder, the embedded broker, and ${
+    run.api
+      ? `the HTTP API with ${run.dashboards} dashboard
   clients that behave like gateway/http/dashboard/app.js: the equipment list, every equipment's detail
   and the active alarms at start, one live stream each, then one equipment's detail and one point's
-  trend every 5 s and the outbox every 10 s` : 'no HTTP API (so no dashboards, and no heap figures: they come from /metrics)'}. One outside MQTT subscriber to \`gw/#\` (QoS 1). The
+  trend every 5 s and the outbox every 10 s`
+      : 'no HTTP API (so no dashboards, and no heap figures: they come from /metrics)'
+  }. One outside MQTT subscriber to \`gw/#\` (QoS 1). The
   devices ran in processes of their own.
 - Every ${run.sampleSeconds} s: VmRSS and VmHWM (the peak) from /proc/PID/status; heap from the gateway's /metrics;
   readings from \`gateway_readings_total\`; CPU from /proc/PID/stat. Steady: the median of the last third.
@@ -172,8 +183,18 @@ export function soakSvg(run: SoakRun): string {
   const goal = GOAL_BYTES / MIB;
   const series = [
     { name: 'RSS (VmRSS)', color: '#1d4ed8', width: 2.5, values: run.samples.map((s) => [s.t, s.rss] as const) },
-    { name: 'V8 heap total', color: '#d97706', width: 2, values: run.samples.flatMap((s) => (s.heapTotal === undefined ? [] : [[s.t, s.heapTotal] as const])) },
-    { name: 'V8 heap used', color: '#059669', width: 2, values: run.samples.flatMap((s) => (s.heapUsed === undefined ? [] : [[s.t, s.heapUsed] as const])) },
+    {
+      name: 'V8 heap total',
+      color: '#d97706',
+      width: 2,
+      values: run.samples.flatMap((s) => (s.heapTotal === undefined ? [] : [[s.t, s.heapTotal] as const])),
+    },
+    {
+      name: 'V8 heap used',
+      color: '#059669',
+      width: 2,
+      values: run.samples.flatMap((s) => (s.heapUsed === undefined ? [] : [[s.t, s.heapUsed] as const])),
+    },
   ];
   const tMax = Math.max(run.minutes, f.duration / 60);
   const highest = Math.max(goal, ...series.flatMap((s) => s.values.map(([, v]) => v / MIB)));
@@ -183,9 +204,13 @@ export function soakSvg(run: SoakRun): string {
   const x = (minutes: number) => m.left + (minutes / tMax) * pw;
   const y = (mebibytes: number) => m.top + ph - (mebibytes / yMax) * ph;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  out.push(`<text x="${m.left}" y="28" font-size="18" font-weight="bold">${escape(`Soak, ${run.variant}: ${en(points(run))} points at 1 s, ${run.dashboards} dashboards, ${(f.duration / 60).toFixed(1)} min — gateway RSS and V8 heap`)}</text>`);
+  out.push(
+    `<text x="${m.left}" y="28" font-size="18" font-weight="bold">${escape(`Soak, ${run.variant}: ${en(points(run))} points at 1 s, ${run.dashboards} dashboards, ${(f.duration / 60).toFixed(1)} min — gateway RSS and V8 heap`)}</text>`,
+  );
   const subtitle = [
     `${workload(run, true)}; ${en(f.readingsPerSecond.whole)} readings/s delivered`,
     `RSS steady ${mib(f.rss.steady)} MiB, peak ${mib(f.rss.peak)} MiB; heap used steady ${mib(f.heapUsed.steady)} MiB, heap total steady ${mib(f.heapTotal.steady)} MiB`,
@@ -201,10 +226,16 @@ export function soakSvg(run: SoakRun): string {
     out.push(`<text x="${x(t)}" y="${m.top + ph + 18}" font-size="12" text-anchor="middle" fill="#374151">${Number(t.toFixed(2))}</text>`);
   }
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#9ca3af"/>`);
-  out.push(`<text x="${m.left + pw / 2}" y="${H - 14}" font-size="13" text-anchor="middle">minutes since the gateway's process started</text>`);
+  out.push(
+    `<text x="${m.left + pw / 2}" y="${H - 14}" font-size="13" text-anchor="middle">minutes since the gateway's process started</text>`,
+  );
   out.push(`<text transform="translate(20 ${m.top + ph / 2}) rotate(-90)" font-size="13" text-anchor="middle">MiB</text>`);
-  out.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${y(goal)}" y2="${y(goal)}" stroke="#dc2626" stroke-width="1.5" stroke-dasharray="8 5"/>`);
-  out.push(`<text x="${m.left + pw - 6}" y="${y(goal) - 6}" font-size="12" text-anchor="end" fill="#dc2626">goal: 150 MB (${goal.toFixed(0)} MiB)</text>`);
+  out.push(
+    `<line x1="${m.left}" x2="${m.left + pw}" y1="${y(goal)}" y2="${y(goal)}" stroke="#dc2626" stroke-width="1.5" stroke-dasharray="8 5"/>`,
+  );
+  out.push(
+    `<text x="${m.left + pw - 6}" y="${y(goal) - 6}" font-size="12" text-anchor="end" fill="#dc2626">goal: 150 MB (${goal.toFixed(0)} MiB)</text>`,
+  );
   for (const s of series) {
     if (s.values.length === 0) continue;
     const d = s.values.map(([t, v], i) => `${i === 0 ? 'M' : 'L'}${x(t / 60).toFixed(1)},${y(v / MIB).toFixed(1)}`).join(' ');

@@ -14,9 +14,9 @@ import { freePort } from '../drivers/common/free-port.js';
 import { hashToken } from '../gateway/http/server.js';
 import { cpuSeconds, openLiveStream, residentMemory, type LiveStream } from '../tests/helpers/soak.js';
 import { writeSoakReport, type SoakRun } from './soak-report.js';
+import { VARIANTS, type SoakSample, type Variant } from './soak-types.js';
 
-export const VARIANTS = ['modbus', 'opcua', 'mix'] as const;
-export type Variant = (typeof VARIANTS)[number];
+export { VARIANTS, type SoakSample, type Variant };
 
 export interface SoakOptions {
   variant: Variant;
@@ -34,23 +34,6 @@ export interface SoakOptions {
   outDir?: string;
   /** How this run shares the machine, for the report: alone, or beside the other variants. */
   schedule?: string;
-}
-
-/** One sample of the gateway's process. Heap figures come from /metrics and are missing when a scrape failed. */
-export interface SoakSample {
-  /** Seconds since the gateway's process was started. */
-  t: number;
-  rss: number;
-  /** VmHWM: the highest resident set so far. */
-  peak: number;
-  heapUsed?: number;
-  heapTotal?: number;
-  external?: number;
-  arrayBuffers?: number;
-  /** gateway_readings_total, all equipment and qualities. */
-  readings?: number;
-  /** CPU seconds of the gateway's process so far. */
-  cpu: number;
 }
 
 const ROOT = join(import.meta.dirname, '..');
@@ -76,15 +59,22 @@ async function sitePlan(dataDir: string, modbusPorts: number[], uaPort: number |
   const mqttPort = await freePort();
   const modbusList = Array.from({ length: POINTS_PER_DEVICE }, (_, i) => `{name: p${i}, address: "hr:${i * 2}", type: float32}`).join(', ');
   const connections = modbusPorts.map((p, i) => `  - { id: c${i}, type: modbus-tcp, host: 127.0.0.1, port: ${p} }`);
-  const equipment = modbusPorts.map((_, i) => `  - { id: D-${i}, category: pressure_vessel, connection: c${i}, poll_interval: 1s, points: [${modbusList}] }`);
+  const equipment = modbusPorts.map(
+    (_, i) => `  - { id: D-${i}, category: pressure_vessel, connection: c${i}, poll_interval: 1s, points: [${modbusList}] }`,
+  );
   const plan: Plan['equipment'] = modbusPorts.map((_, i) => ({ id: `D-${i}`, point: 'p0' }));
   if (uaPort !== undefined) {
     // What 10,000 items on one connection need (as in bench/opcua.ts): no message security (the
     // server has no certificates to trust), and time to create them in groups of 1000.
-    connections.push(`  - { id: ua, type: opcua, endpoint: "opc.tcp://127.0.0.1:${uaPort}/bench", security_mode: None, request_timeout: 30s }`);
+    connections.push(
+      `  - { id: ua, type: opcua, endpoint: "opc.tcp://127.0.0.1:${uaPort}/bench", security_mode: None, request_timeout: 30s }`,
+    );
     for (let e = 0; e * POINTS_PER_UA_EQUIPMENT < uaPoints; e++) {
       const count = Math.min(POINTS_PER_UA_EQUIPMENT, uaPoints - e * POINTS_PER_UA_EQUIPMENT);
-      const points = Array.from({ length: count }, (_, p) => `{ name: v${p}, node: "ns=1;s=Bench.V${e * POINTS_PER_UA_EQUIPMENT + p}" }`).join(', ');
+      const points = Array.from(
+        { length: count },
+        (_, p) => `{ name: v${p}, node: "ns=1;s=Bench.V${e * POINTS_PER_UA_EQUIPMENT + p}" }`,
+      ).join(', ');
       equipment.push(`  - { id: E-${e}, category: other, connection: ua, poll_interval: 1s, points: [${points}] }`);
       plan.push({ id: `E-${e}`, point: 'v0' });
     }
@@ -97,12 +87,22 @@ ${connections.join('\n')}
 equipment:
 ${equipment.join('\n')}
 `;
-  return { yaml, equipment: plan, modbusPoints: modbusPorts.length * POINTS_PER_DEVICE, uaPoints: uaPort === undefined ? 0 : uaPoints, httpPort, mqttPort };
+  return {
+    yaml,
+    equipment: plan,
+    modbusPoints: modbusPorts.length * POINTS_PER_DEVICE,
+    uaPoints: uaPort === undefined ? 0 : uaPoints,
+    httpPort,
+    mqttPort,
+  };
 }
 
 /** A child process that prints one line when ready (ports), then serves until its stdin ends. */
 function startChild(script: string, arg: string): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, script), arg], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, script), arg], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -141,7 +141,8 @@ function parseMetrics(text: string): { series: Map<string, number>; sum: (name: 
 }
 
 /** The first of several names a figure may have (the memory watch's gauges, or prom-client's defaults). */
-const first = (m: ReturnType<typeof parseMetrics>, keys: string[]) => keys.map((k) => m.series.get(k)).find((v) => v !== undefined && Number.isFinite(v));
+const first = (m: ReturnType<typeof parseMetrics>, keys: string[]) =>
+  keys.map((k) => m.series.get(k)).find((v) => v !== undefined && Number.isFinite(v));
 
 /** A dashboard as gateway/http/dashboard/app.js behaves: the lists at start, one live stream, then detail, trend and outbox now and then. */
 interface Dashboard {
@@ -201,9 +202,18 @@ function startDashboard(base: string, equipment: Plan['equipment'], index: numbe
 
 /** One variant, start to end: devices, gateway, clients, samples, then the report. */
 export async function soak(options: SoakOptions): Promise<{ name: string; lines: string[] }> {
-  const { variant, minutes = 30, points = 10_000, sampleSeconds = 5, outDir = join(ROOT, 'docs', 'soak'), schedule = 'alone', api = true } = options;
+  const {
+    variant,
+    minutes = 30,
+    points = 10_000,
+    sampleSeconds = 5,
+    outDir = join(ROOT, 'docs', 'soak'),
+    schedule = 'alone',
+    api = true,
+  } = options;
   const dashboards = api ? (options.dashboards ?? 5) : 0;
-  const modbusDevices = variant === 'modbus' ? Math.ceil(points / POINTS_PER_DEVICE) : variant === 'mix' ? Math.ceil(points / 2 / POINTS_PER_DEVICE) : 0;
+  const modbusDevices =
+    variant === 'modbus' ? Math.ceil(points / POINTS_PER_DEVICE) : variant === 'mix' ? Math.ceil(points / 2 / POINTS_PER_DEVICE) : 0;
   const uaPoints = variant === 'opcua' ? points : variant === 'mix' ? Math.floor(points / 2) : 0;
   const dir = mkdtempSync(join(tmpdir(), `gw-soak-${variant}-`));
   const children: ChildProcess[] = [];
@@ -231,7 +241,8 @@ export async function soak(options: SoakOptions): Promise<{ name: string; lines:
     const t0 = performance.now();
     // As the installed `gateway` command runs it: with the node flags of its first line.
     const cli = join(ROOT, 'dist', 'gateway', 'cli.js');
-    const flags = /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(cli, 'utf8').split('\n', 1)[0]!)?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
+    const flags =
+      /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(cli, 'utf8').split('\n', 1)[0]!)?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
     gateway = spawn(process.execPath, [...flags, cli, 'run', '-c', site], { cwd: ROOT, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     const pid = gateway.pid!;
@@ -278,9 +289,19 @@ export async function soak(options: SoakOptions): Promise<{ name: string; lines:
     })();
 
     // The HTTP API starts last: once it answers, the devices are being read. Without it, the broker answering will do.
-    const up = () => (api ? fetch(`${base}/health`).then((r) => r.ok, () => false) : mqtt.connectAsync(`mqtt://127.0.0.1:${plan.mqttPort}`, { reconnectPeriod: 0, connectTimeout: 1000 }).then((c) => c.endAsync(true).then(() => true), () => false));
+    const up = () =>
+      api
+        ? fetch(`${base}/health`).then(
+            (r) => r.ok,
+            () => false,
+          )
+        : mqtt.connectAsync(`mqtt://127.0.0.1:${plan.mqttPort}`, { reconnectPeriod: 0, connectTimeout: 1000 }).then(
+            (c) => c.endAsync(true).then(() => true),
+            () => false,
+          );
     while ((await up()) === false) {
-      if (gateway.exitCode !== null) throw new Error(`The gateway exited with ${gateway.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+      if (gateway.exitCode !== null)
+        throw new Error(`The gateway exited with ${gateway.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
       if (performance.now() - t0 > 180_000) throw new Error('The gateway did not answer /health within 3 minutes');
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -378,7 +399,8 @@ export async function soakFromArgs(args: string[]): Promise<Array<{ name: string
     },
   });
   const picked = [...(values.variant ?? []), ...positionals];
-  for (const v of picked) if (!(VARIANTS as readonly string[]).includes(v)) throw new Error(`Unknown soak variant "${v}": expected ${VARIANTS.join(', ')}`);
+  for (const v of picked)
+    if (!(VARIANTS as readonly string[]).includes(v)) throw new Error(`Unknown soak variant "${v}": expected ${VARIANTS.join(', ')}`);
   const variants = picked.length > 0 ? (VARIANTS.filter((v) => picked.includes(v)) as Variant[]) : [...VARIANTS];
   const number = (name: string, text: string | undefined) => {
     if (text === undefined) return undefined;
@@ -398,7 +420,11 @@ export async function soakFromArgs(args: string[]): Promise<Array<{ name: string
   if (build.status !== 0) throw new Error(`npm run build failed (exit ${build.status}): the soak runs the compiled gateway`);
   const parallel = values.parallel && variants.length > 1;
   const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-  const opts = (variant: Variant): SoakOptions => ({ ...defined(common), variant, schedule: parallel ? `in parallel with ${variants.filter((v) => v !== variant).join(' and ')}` : 'alone (variants one after another)' });
+  const opts = (variant: Variant): SoakOptions => ({
+    ...defined(common),
+    variant,
+    schedule: parallel ? `in parallel with ${variants.filter((v) => v !== variant).join(' and ')}` : 'alone (variants one after another)',
+  });
   if (parallel) return Promise.all(variants.map((v) => soak(opts(v))));
   const results = [];
   for (const v of variants) results.push(await soak(opts(v)));

@@ -35,7 +35,15 @@ function batchesOf(shape: Shape): { batches: Reading[][]; stamp: (batch: Reading
   const perPoint = shape === 'repeated' ? 2 : 1;
   const batches: Reading[][] = [];
   for (let e = 0; e < EQUIPMENT; e++) {
-    batches.push(Array.from({ length: POINTS * perPoint }, (_, k) => ({ equipment: `E-${e}`, point: `p${k % POINTS}`, value: 0, quality: 'good' as const, ts: 0 })));
+    batches.push(
+      Array.from({ length: POINTS * perPoint }, (_, k) => ({
+        equipment: `E-${e}`,
+        point: `p${k % POINTS}`,
+        value: 0,
+        quality: 'good' as const,
+        ts: 0,
+      })),
+    );
   }
   const stamp = (batch: Reading[], ts: number, value: (k: number) => number) => {
     const n = batch.length;
@@ -156,7 +164,14 @@ async function inProcess(): Promise<string[]> {
   const points = Array.from({ length: POINTS }, (_, k) => `p${k}`);
   const names = { isPoint: (n: string) => points.includes(n), constant: () => undefined, describe: () => '' };
   const noop = () => {};
-  const link = { start: async () => {}, stop: async () => {}, publishTelemetry: noop, publishStatus: noop, setGatewayHealth: noop, publishEvent: noop } as unknown as MqttLink;
+  const link = {
+    start: async () => {},
+    stop: async () => {},
+    publishTelemetry: noop,
+    publishStatus: noop,
+    setGatewayHealth: noop,
+    publishEvent: noop,
+  } as unknown as MqttLink;
   const log = { child: () => log, info: noop, warn: noop, error: noop, debug: noop } as unknown as Logger;
   const ROUNDS = 20;
   const out: string[] = [];
@@ -167,11 +182,29 @@ async function inProcess(): Promise<string[]> {
       const rules: RuleSpec[] = [];
       for (let e = 0; e < EQUIPMENT; e++) {
         for (const p of points) {
-          rules.push({ id: `${p}-high`, equipment: `E-${e}`, level: 'orange', message: 'x {value}', condition: { kind: 'expression', expr: tree.compile(`${p} > 90`, names) }, onDelayMs: 0, offDelayMs: 0, deadband: 1, latch: false });
+          rules.push({
+            id: `${p}-high`,
+            equipment: `E-${e}`,
+            level: 'orange',
+            message: 'x {value}',
+            condition: { kind: 'expression', expr: tree.compile(`${p} > 90`, names) },
+            onDelayMs: 0,
+            offDelayMs: 0,
+            deadband: 1,
+            latch: false,
+          });
         }
       }
       const pipeline = tree.createPipeline({ link, topics: topicsFor('gw', 'bench'), equipment: [], log });
-      return { tree, pipeline, engine: new tree.RuleEngine({ site: 'bench', rules, now: 0 }), pipelineNs: [] as number[], engineNs: [] as number[], events: 0, rules: rules.length };
+      return {
+        tree,
+        pipeline,
+        engine: new tree.RuleEngine({ site: 'bench', rules, now: 0 }),
+        pipelineNs: [] as number[],
+        engineNs: [] as number[],
+        events: 0,
+        rules: rules.length,
+      };
     });
     const { batches, stamp } = batchesOf(shape);
     let turn = 0;
@@ -197,7 +230,9 @@ async function inProcess(): Promise<string[]> {
     }
     if (pass === 0) continue;
     for (const run of runs) {
-      out.push(`in process, ${shape}, ${run.tree.label}: pipeline ${median(run.pipelineNs).toFixed(0)} ns/reading, rule engine ${median(run.engineNs).toFixed(0)} ns/reading (medians of ${run.pipelineNs.length.toLocaleString('en')} batches of ${batches[0]!.length}; ${run.rules.toLocaleString('en')} rules, ${run.events} alarm events)`);
+      out.push(
+        `in process, ${shape}, ${run.tree.label}: pipeline ${median(run.pipelineNs).toFixed(0)} ns/reading, rule engine ${median(run.engineNs).toFixed(0)} ns/reading (medians of ${run.pipelineNs.length.toLocaleString('en')} batches of ${batches[0]!.length}; ${run.rules.toLocaleString('en')} rules, ${run.events} alarm events)`,
+      );
     }
   }
   return out;

@@ -25,7 +25,12 @@ port.on('message', ({ text }: CheckRequest) => {
     // No problems: only values that placeholders stand for were not checked (their notes say so).
     if (err instanceof ConfigError) reply = err.problems.length === 0 ? { ok: true, notes } : { ok: false, problems: err.problems, notes };
     // A failure of the checker itself is named, not shown as a stack: the text may have caused it.
-    else reply = { ok: false, problems: [{ path: '(yaml)', message: `cannot be checked: ${err instanceof Error ? err.name : 'the checker failed'}` }], notes };
+    else
+      reply = {
+        ok: false,
+        problems: [{ path: '(yaml)', message: `cannot be checked: ${err instanceof Error ? err.name : 'the checker failed'}` }],
+        notes,
+      };
   }
   port.postMessage(reply);
 });

@@ -116,7 +116,14 @@ function startWorker(maxMemoryMb: number): Worker {
   const common = { env: {}, resourceLimits, stdout: true, stderr: true } as const;
   if (!fromSource) return new Worker(new URL('./check-worker.js', import.meta.url), common);
   // tsx's ESM entry (its CommonJS one registers hooks by a path that only works from CommonJS).
-  const tsx = typeof import.meta.resolve === 'function' ? import.meta.resolve('tsx/esm/api') : pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const tsx =
+    typeof import.meta.resolve === 'function'
+      ? import.meta.resolve('tsx/esm/api')
+      : pathToFileURL(
+          createRequire(import.meta.url)
+            .resolve('tsx/esm/api')
+            .replace(/\.cjs$/, '.mjs'),
+        ).href;
   const file = pathToFileURL(fileURLToPath(new URL('./check-worker.ts', import.meta.url))).href;
   const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(file)}); })`;
   return new Worker(boot, { ...common, eval: true });

@@ -8,10 +8,12 @@ export const ERROR_CODES = {
   GW_ERR_STOP_TIMEOUT: 'A component did not stop in time during shutdown; the gateway exits anyway.',
   GW_ERR_INPUT: 'A file given to a command (readings or actions CSV) has a line that cannot be read.',
   GW_ERR_LISTEN: 'A server the gateway runs on its own (the platform inbox) cannot listen on its host and port.',
-  GW_ERR_STORE: 'The durable store (alarm states, platform outbox, lab results) cannot be opened, read or migrated; the gateway does not start rather than forget what it holds.',
+  GW_ERR_STORE:
+    'The durable store (alarm states, platform outbox, lab results) cannot be opened, read or migrated; the gateway does not start rather than forget what it holds.',
   GW_ERR_AUDIT: 'The audit journal does not verify: an entry was changed, removed or inserted.',
-  GW_ERR_AUDIT_KEY: 'The audit journal\'s key (GATEWAY_AUDIT_KEY or <data_dir>/audit.key) is malformed, or missing while the journal has keyed entries.',
-  GW_ERR_AUDIT_LOCK: 'An audit entry could not be written: another process held the journal\'s lock for too long.',
+  GW_ERR_AUDIT_KEY:
+    "The audit journal's key (GATEWAY_AUDIT_KEY or <data_dir>/audit.key) is malformed, or missing while the journal has keyed entries.",
+  GW_ERR_AUDIT_LOCK: "An audit entry could not be written: another process held the journal's lock for too long.",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -40,7 +42,10 @@ export class ConfigError extends GatewayError {
     readonly file: string,
     readonly problems: ConfigProblem[],
   ) {
-    super('GW_ERR_CONFIG_INVALID', `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map(formatProblem).join('\n')}`);
+    super(
+      'GW_ERR_CONFIG_INVALID',
+      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map(formatProblem).join('\n')}`,
+    );
     this.name = 'ConfigError';
   }
 }

@@ -113,7 +113,10 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     if (unresolved.has(at)) return;
     const names = fromEnv.get(at);
     const value = names ? valueAt(raw, path) : undefined;
-    const text = typeof value === 'string' && value.length >= 3 && message.includes(value) ? message.split(value).join(`<the value of ${names!.join(', ')}>`) : message;
+    const text =
+      typeof value === 'string' && value.length >= 3 && message.includes(value)
+        ? message.split(value).join(`<the value of ${names!.join(', ')}>`)
+        : message;
     problems.push({ path: at, message: text, line: lineOf(path) });
   };
   const reportZod = (prefix: Path, error: z.ZodError) => {
@@ -130,11 +133,18 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
   const env = opts.env ?? process.env;
   interpolate(doc, env, (path, names, unset) => {
     const at = formatPath(path);
-    fromEnv.set(at, names.map((v) => v.name));
+    fromEnv.set(
+      at,
+      names.map((v) => v.name),
+    );
     if (env === false) {
       const from = names.map((v) => `\${${v.name}}`).join(', ');
       const withDefault = names.every((v) => v.fallback !== undefined);
-      opts.onNote?.({ path: at, message: `takes its value from ${from} when the gateway starts; ${withDefault ? 'checked here with its default' : 'not checked here'}`, line: lineOf(path) });
+      opts.onNote?.({
+        path: at,
+        message: `takes its value from ${from} when the gateway starts; ${withDefault ? 'checked here with its default' : 'not checked here'}`,
+        line: lineOf(path),
+      });
       if (!withDefault) unresolved.add(at);
       return;
     }
@@ -183,7 +193,10 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
   equipment.forEach((e, i) => {
     if (!isRecord(e)) return;
     if (typeof e.id === 'string' && RESERVED_EQUIPMENT_IDS.has(e.id)) {
-      report(['equipment', i, 'id'], `"${e.id}" is reserved: the site's own topics use that level (${[...RESERVED_EQUIPMENT_IDS].join(', ')})`);
+      report(
+        ['equipment', i, 'id'],
+        `"${e.id}" is reserved: the site's own topics use that level (${[...RESERVED_EQUIPMENT_IDS].join(', ')})`,
+      );
     }
     if (Array.isArray(e.points)) checkUnique(e.points, ['equipment', i, 'points'], 'name', report);
     checkCategory(e, ['equipment', i], report, templateOf(e)?.category);
@@ -199,7 +212,10 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
       const as = closest ? `; checked as ${closest.label} entry, the driver it fits best` : '';
       if (typeof e.connection === 'string' && !connection) {
         const known = [...connectionById.keys()];
-        report(['equipment', i, 'connection'], `no connection "${e.connection}"${known.length ? `; connections are ${known.join(', ')}` : ''}${as}`);
+        report(
+          ['equipment', i, 'connection'],
+          `no connection "${e.connection}"${known.length ? `; connections are ${known.join(', ')}` : ''}${as}`,
+        );
       } else if (closest && connection) {
         report(['equipment', i, 'connection'], `its connection has no known type${as}`);
       }
@@ -214,7 +230,9 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
 
   // Templates give units, limits and rules; rules are compiled against the points and limits of each
   // equipment they apply to, whatever else is wrong.
-  const ruleEquipment = equipment.flatMap((e, i) => (isRecord(e) ? [{ e, i }] : [])).map(({ e, i }) => applyTemplate(e, i, driverEquipment[i], templates, report));
+  const ruleEquipment = equipment
+    .flatMap((e, i) => (isRecord(e) ? [{ e, i }] : []))
+    .map(({ e, i }) => applyTemplate(e, i, driverEquipment[i], templates, report));
   const rules = (Array.isArray(site.rules) ? site.rules : []).map((r) => {
     const parsed = ruleSchema.safeParse(r);
     return parsed.success ? parsed.data : undefined;
@@ -227,7 +245,8 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     for (const r of eq.template_rules) templateRuleIds.set(r.id, eq.template!);
   }
   rules.forEach((r, j) => {
-    if (r && templateRuleIds.has(r.id)) report(['rules', j, 'id'], `"${r.id}" is also a rule of template ${templateRuleIds.get(r.id)}; choose another id`);
+    if (r && templateRuleIds.has(r.id))
+      report(['rules', j, 'id'], `"${r.id}" is also a rule of template ${templateRuleIds.get(r.id)}; choose another id`);
   });
 
   // With env: false a value the schema refuses may be only a placeholder's: no problem left to show
@@ -295,7 +314,9 @@ function closestDriver(entry: Record<string, unknown>): { label: string; result:
       // A refinement that throws on an entry of another driver's shape: that driver does not fit.
       continue;
     }
-    const count = result.success ? 0 : result.error.issues.reduce((n, issue) => n + (issue.code === 'unrecognized_keys' ? issue.keys.length : 1), 0);
+    const count = result.success
+      ? 0
+      : result.error.issues.reduce((n, issue) => n + (issue.code === 'unrecognized_keys' ? issue.keys.length : 1), 0);
     if (!best || count < best.count) best = { label: familyName(types), result, count };
   }
   return best && { label: best.label, result: best.result };
@@ -318,7 +339,8 @@ function familyName(types: string[]): string {
 const tooDeep = `nested too deeply: at most ${SITE_FILE_LIMITS.maxDepth} levels of mappings and lists`;
 
 function aliasMessage(message: string): string {
-  if (/^Excessive alias count/.test(message)) return `aliases expand too far (at most ${SITE_FILE_LIMITS.maxAliasCount} expansions): a YAML alias bomb?`;
+  if (/^Excessive alias count/.test(message))
+    return `aliases expand too far (at most ${SITE_FILE_LIMITS.maxAliasCount} expansions): a YAML alias bomb?`;
   const unresolved = /^Unresolved alias.*: (.*)$/.exec(message);
   if (unresolved) return `alias *${unresolved[1]} refers to no anchor before it`;
   return message.split('\n')[0]!;
@@ -342,14 +364,22 @@ function deeperThan(doc: Document, max: number): Node | undefined {
 }
 
 /** An equipment entry as rules see it, with its template's limits, units and rules applied. */
-function applyTemplate(e: Record<string, unknown>, index: number, parsed: EquipmentConfig | undefined, templates: ReadonlyMap<string, Template>, report: (p: Path, m: string) => void) {
+function applyTemplate(
+  e: Record<string, unknown>,
+  index: number,
+  parsed: EquipmentConfig | undefined,
+  templates: ReadonlyMap<string, Template>,
+  report: (p: Path, m: string) => void,
+) {
   const at: Path = ['equipment', index];
   const t = typeof e.template === 'string' ? templates.get(e.template) : undefined;
-  if (typeof e.template === 'string' && !t && templates.size > 0) report([...at, 'template'], `no template "${e.template}"; templates are ${[...templates.keys()].join(', ')}`);
+  if (typeof e.template === 'string' && !t && templates.size > 0)
+    report([...at, 'template'], `no template "${e.template}"; templates are ${[...templates.keys()].join(', ')}`);
   const own = isRecord(e.limits) ? (e.limits as Record<string, number | boolean | string>) : {};
   if (t) {
     for (const name of Object.keys(own)) {
-      if (!Object.hasOwn(t.limits, name)) report([...at, 'limits', name], `not a limit of template ${t.template}; its limits are ${Object.keys(t.limits).join(', ')}`);
+      if (!Object.hasOwn(t.limits, name))
+        report([...at, 'limits', name], `not a limit of template ${t.template}; its limits are ${Object.keys(t.limits).join(', ')}`);
     }
   }
   // An entry its driver refused still names its points: its rules are checked against those.
@@ -357,18 +387,28 @@ function applyTemplate(e: Record<string, unknown>, index: number, parsed: Equipm
   const units = new Map((t?.points ?? []).filter((p) => p.unit !== undefined).map((p) => [p.name, p.unit!]));
   points.forEach((p, k) => {
     const unit = units.get(p.name);
-    if (p.unit !== undefined && unit !== undefined && p.unit !== unit) report([...at, 'points', k, 'unit'], `template ${t!.template} has ${p.name} in ${unit}, and its limits are in that unit`);
+    if (p.unit !== undefined && unit !== undefined && p.unit !== unit)
+      report([...at, 'points', k, 'unit'], `template ${t!.template} has ${p.name} in ${unit}, and its limits are in that unit`);
   });
   const disabled = Array.isArray(e.disabled_rules) ? e.disabled_rules.filter((x): x is string => typeof x === 'string') : [];
   disabled.forEach((id, k) => {
-    if (!t) report([...at, 'disabled_rules'], 'needs a template: the rules it names are a template\'s');
-    else if (!t.rules.some((r) => r.id === id)) report([...at, 'disabled_rules', k], `template ${t.template} has no rule "${id}"; its rules are ${t.rules.map((r) => r.id).join(', ')}`);
+    if (!t) report([...at, 'disabled_rules'], "needs a template: the rules it names are a template's");
+    else if (!t.rules.some((r) => r.id === id))
+      report(
+        [...at, 'disabled_rules', k],
+        `template ${t.template} has no rule "${id}"; its rules are ${t.rules.map((r) => r.id).join(', ')}`,
+      );
   });
   return {
     index,
     id: typeof e.id === 'string' ? e.id : describeValue(e.id),
     name: typeof e.name === 'string' ? e.name : undefined,
-    category: typeof e.category === 'string' ? e.category : typeof e.code === 'string' ? (categoryFromCode(e.code) ?? 'other') : (t?.category ?? 'other'),
+    category:
+      typeof e.category === 'string'
+        ? e.category
+        : typeof e.code === 'string'
+          ? (categoryFromCode(e.code) ?? 'other')
+          : (t?.category ?? 'other'),
     template: t?.template,
     poll_interval: (typeof e.poll_interval === 'string' ? parseDuration(e.poll_interval) : undefined) ?? 1000,
     points: points.map((p) => ({ name: p.name, unit: p.unit ?? units.get(p.name) })),
@@ -386,7 +426,18 @@ function rawPoints(e: unknown): Array<{ name: string; unit?: string }> {
 /** Topic levels the site itself publishes under: gw/<site>/gateway/status, gw/<site>/alarms/active. */
 const RESERVED_EQUIPMENT_IDS = new Set(['gateway', 'alarms']);
 
-const BASE_KEYS = new Set(['id', 'name', 'code', 'category', 'connection', 'poll_interval', 'description', 'template', 'disabled_rules', 'limits']);
+const BASE_KEYS = new Set([
+  'id',
+  'name',
+  'code',
+  'category',
+  'connection',
+  'poll_interval',
+  'description',
+  'template',
+  'disabled_rules',
+  'limits',
+]);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -407,7 +458,10 @@ function checkCategory(e: Record<string, unknown>, at: Path, report: (p: Path, m
   const code = typeof e.code === 'string' && EQUIPMENT_CODE.test(e.code) ? e.code : undefined;
   const fromCode = code ? categoryFromCode(code) : undefined;
   if (templateCategory && (e.category ?? fromCode ?? templateCategory) !== templateCategory) {
-    report([...at, 'template'], `template ${String(e.template)} is for ${templateCategory} equipment, and this is ${typeof e.category === 'string' ? e.category : String(fromCode)}`);
+    report(
+      [...at, 'template'],
+      `template ${String(e.template)} is for ${templateCategory} equipment, and this is ${typeof e.category === 'string' ? e.category : String(fromCode)}`,
+    );
   }
   if (e.category === undefined && e.code === undefined) {
     if (!templateCategory) report([...at, 'category'], 'required when no code or template is given');
@@ -446,7 +500,8 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown, echo: boolean): 
 
 function hint(expected: string, value: unknown): string {
   if (expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')) return ' (quote the value to keep it text)';
-  if ((expected === 'number' || expected === 'int') && typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value)) return ' (write it without quotes; in a { flow: mapping } put a ${VAR} on a line of its own)';
+  if ((expected === 'number' || expected === 'int') && typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value))
+    return ' (write it without quotes; in a { flow: mapping } put a ${VAR} on a line of its own)';
   return '';
 }
 
@@ -502,7 +557,11 @@ const VAR = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g;
  * in string values; `$$` is a literal `$`. A plain (unquoted) scalar that becomes a number or a
  * boolean takes that type, so `port: ${MQTT_PORT:-1883}` is a number; quote it to keep text.
  */
-function interpolate(doc: Document, env: Env | false, found: (p: Path, names: Array<{ name: string; fallback?: string | undefined }>, unset: string[]) => void): void {
+function interpolate(
+  doc: Document,
+  env: Env | false,
+  found: (p: Path, names: Array<{ name: string; fallback?: string | undefined }>, unset: string[]) => void,
+): void {
   visit(doc, {
     Scalar(key, node, ancestors) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;

@@ -107,7 +107,8 @@ export function prescanYaml(text: string, limits: PrescanLimits): PrescanProblem
         if (c === '&') anchors++;
         else aliases++;
         if (anchors > limits.maxAliasCount) return { message: `more than ${limits.maxAliasCount} anchors (&name)`, line };
-        if (aliases > limits.maxAliasCount) return { message: `more than ${limits.maxAliasCount} aliases (*name): a YAML alias bomb?`, line };
+        if (aliases > limits.maxAliasCount)
+          return { message: `more than ${limits.maxAliasCount} aliases (*name): a YAML alias bomb?`, line };
         i++;
         while (i < n && !isSpace(text[i]) && !(flow > 0 && isFlowIndicator(text[i]))) i++;
         // After an anchor the node itself follows; an alias is the node.

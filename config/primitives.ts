@@ -51,7 +51,9 @@ export const pointName = z
     error: 'expected a point name of letters, digits and "_" that does not start with a digit',
   })
   // InfluxDB reserves `time`; the lines that report a point's quality use the fields quality and reason.
-  .refine((name) => !RESERVED_POINT_NAMES.includes(name), { error: 'expected a point name other than time, quality and reason (InfluxDB uses them)' });
+  .refine((name) => !RESERVED_POINT_NAMES.includes(name), {
+    error: 'expected a point name other than time, quality and reason (InfluxDB uses them)',
+  });
 
 export const port = z.int({ error: 'expected a TCP port number (1-65535)' }).min(1).max(65535);
 

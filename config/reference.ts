@@ -82,7 +82,10 @@ function rows(schema: Json, prefix: string, out: Row[]): Row[] {
 
 function table(list: Row[]): string {
   const lines = ['| key | type | required | default | description | examples |', '| --- | --- | --- | --- | --- | --- |'];
-  for (const r of list) lines.push(`| \`${r.key}\` | ${cell(r.type)} | ${r.required ? 'yes' : ''} | ${cell(r.default)} | ${cell(r.description)} | ${cell(r.examples)} |`);
+  for (const r of list)
+    lines.push(
+      `| \`${r.key}\` | ${cell(r.type)} | ${r.required ? 'yes' : ''} | ${cell(r.default)} | ${cell(r.description)} | ${cell(r.examples)} |`,
+    );
   return lines.join('\n');
 }
 
@@ -143,7 +146,12 @@ export function referenceMarkdown(): string {
     props.influx?.description ?? '',
     'Two forms, chosen by `api`:',
     '',
-    ...(((props.influx?.oneOf ?? props.influx?.anyOf ?? []) as Json[]).flatMap((variant) => [`### ${variant.title ?? 'influx'}`, '', table(rows(variant, 'influx', [])), ''])),
+    ...((props.influx?.oneOf ?? props.influx?.anyOf ?? []) as Json[]).flatMap((variant) => [
+      `### ${variant.title ?? 'influx'}`,
+      '',
+      table(rows(variant, 'influx', [])),
+      '',
+    ]),
     '## platform',
     '',
     props.platform?.description ?? '',
@@ -162,7 +170,12 @@ export function referenceMarkdown(): string {
     '',
     props.simulators?.description ?? '',
     '',
-    ...(((props.simulators?.items?.oneOf ?? props.simulators?.items?.anyOf ?? []) as Json[]).flatMap((variant) => [`### ${variant.title ?? 'simulator'}`, '', table(rows(variant, 'simulators[]', [])), ''])),
+    ...((props.simulators?.items?.oneOf ?? props.simulators?.items?.anyOf ?? []) as Json[]).flatMap((variant) => [
+      `### ${variant.title ?? 'simulator'}`,
+      '',
+      table(rows(variant, 'simulators[]', [])),
+      '',
+    ]),
     '## connections',
     '',
     props.connections?.description ?? '',
@@ -180,7 +193,7 @@ export function referenceMarkdown(): string {
     props.rules?.description ?? '',
     'Each rule has exactly one of `when`, `limits`, `rate`, `stale`, `codes`; each applies to every equipment its',
     '`equipment` selects, and each (rule, equipment) pair is an alarm of its own, `<equipment>/<rule id>`. Expressions',
-    'name the equipment\'s points and limits; `gateway check` reports an unknown name or a syntax error with its column.',
+    "name the equipment's points and limits; `gateway check` reports an unknown name or a syntax error with its column.",
     'A point without a good reading makes its rules uncertain: they neither raise nor clear on it.',
     '',
     table(rows((props.rules?.items ?? {}) as Json, 'rules[]', [])),
@@ -212,5 +225,8 @@ export function referenceMarkdown(): string {
       '',
     );
   }
-  return `${parts.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${parts
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }

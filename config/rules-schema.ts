@@ -11,15 +11,13 @@ const threshold = z.union([z.number(), pointName], { error: 'expected a number o
 
 const selector = z
   .union(
-    [
-      identifier,
-      z.array(identifier).min(1),
-      z.strictObject({ category: z.string().min(1) }),
-      z.strictObject({ template: identifier }),
-    ],
+    [identifier, z.array(identifier).min(1), z.strictObject({ category: z.string().min(1) }), z.strictObject({ template: identifier })],
     { error: 'expected an equipment id, a list of ids, { category: ... } or { template: ... }' },
   )
-  .meta({ description: 'Which equipment the rule applies to: an id, a list of ids, `{ category: boiler }` or `{ template: boiler-steam }`.', examples: ['B-07', ['B-07', 'B-08'], { category: 'boiler' }] });
+  .meta({
+    description: 'Which equipment the rule applies to: an id, a list of ids, `{ category: boiler }` or `{ template: boiler-steam }`.',
+    examples: ['B-07', ['B-07', 'B-08'], { category: 'boiler' }],
+  });
 
 const limits = z
   .strictObject({
@@ -33,8 +31,12 @@ const limits = z
       .default({})
       .meta({ description: 'Warning level per limit; defaults: hihi and lolo red, hi and lo yellow.' }),
   })
-  .refine((l) => l.hihi !== undefined || l.hi !== undefined || l.lo !== undefined || l.lolo !== undefined, { error: 'expected at least one of hihi, hi, lo, lolo' })
-  .meta({ description: 'Limit alarms on one point: each limit is an alarm of its own (`<id>.hihi`...), with the rule\'s deadband and delays.' });
+  .refine((l) => l.hihi !== undefined || l.hi !== undefined || l.lo !== undefined || l.lolo !== undefined, {
+    error: 'expected at least one of hihi, hi, lo, lolo',
+  })
+  .meta({
+    description: "Limit alarms on one point: each limit is an alarm of its own (`<id>.hihi`...), with the rule's deadband and delays.",
+  });
 
 const rate = z
   .strictObject({
@@ -49,9 +51,16 @@ const rate = z
 
 const stale = z
   .strictObject({
-    intervals: z.int().min(1).default(3).meta({ description: 'Poll intervals without any good reading of the equipment before the alarm.', examples: [3] }),
+    intervals: z
+      .int()
+      .min(1)
+      .default(3)
+      .meta({ description: 'Poll intervals without any good reading of the equipment before the alarm.', examples: [3] }),
   })
-  .meta({ description: 'Communication loss: no good reading of the equipment for that many poll intervals. One alarm per equipment, not one per point.' });
+  .meta({
+    description:
+      'Communication loss: no good reading of the equipment for that many poll intervals. One alarm per equipment, not one per point.',
+  });
 
 const codes = z
   .strictObject({
@@ -69,28 +78,70 @@ export const ruleSchema = z
   .strictObject({
     id: identifier.meta({ description: 'Rule id, unique in the site; alarms are `<equipment>/<id>`.', examples: ['drum-level-low-low'] }),
     equipment: selector,
-    when: z.string().min(1).optional().meta({ description: 'Condition over the equipment\'s points and limits: comparisons, + - * / %, && || !, abs() min() max() round().', examples: ['drum_level <= -200', 'flame == false && burner_on'] }),
+    when: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({
+        description: "Condition over the equipment's points and limits: comparisons, + - * / %, && || !, abs() min() max() round().",
+        examples: ['drum_level <= -200', 'flame == false && burner_on'],
+      }),
     limits: limits.optional(),
     rate: rate.optional(),
     stale: stale.optional(),
     codes: codes.optional(),
     level: level.optional().meta({ description: 'Warning level (required for `when`, `rate` and `stale`).' }),
-    message: z.string().min(1).optional().meta({ description: 'Text of the alarm; `{value}`, `{unit}`, `{equipment}`, `{name}`, `{level}` are filled in.', examples: ['Drum water level extremely low: {value} {unit}'] }),
-    on_delay: duration.prefault('0s').meta({ description: 'The condition must hold this long before the alarm is raised.', 'x-examples': ['2s'] }),
-    off_delay: duration.prefault('0s').meta({ description: 'The condition must be gone this long before the alarm clears.', 'x-examples': ['5s'] }),
-    deadband: z.number().min(0).default(0).meta({ description: 'Hysteresis in the point\'s unit: an active alarm clears only this far past its limit.', examples: [10] }),
+    message: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({
+        description: 'Text of the alarm; `{value}`, `{unit}`, `{equipment}`, `{name}`, `{level}` are filled in.',
+        examples: ['Drum water level extremely low: {value} {unit}'],
+      }),
+    on_delay: duration
+      .prefault('0s')
+      .meta({ description: 'The condition must hold this long before the alarm is raised.', 'x-examples': ['2s'] }),
+    off_delay: duration
+      .prefault('0s')
+      .meta({ description: 'The condition must be gone this long before the alarm clears.', 'x-examples': ['5s'] }),
+    deadband: z
+      .number()
+      .min(0)
+      .default(0)
+      .meta({ description: "Hysteresis in the point's unit: an active alarm clears only this far past its limit.", examples: [10] }),
     latch: z.boolean().default(false).meta({ description: 'The alarm stays active after its condition goes, until acknowledged.' }),
-    suppress_when: z.string().min(1).optional().meta({ description: 'While this holds the alarm is suppressed by design (for example a boiler that is not firing).', examples: ['!burner_on'] }),
-    max_shelve: duration.prefault('8h').meta({ description: 'Longest an operator can shelve this alarm; it returns by itself after that.', 'x-examples': ['8h', '30m'] }),
-    escalate_after: duration.optional().meta({ description: 'Unacknowledged this long: one level up, and again after the same time, up to red.', 'x-examples': ['10m'] }),
+    suppress_when: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({
+        description: 'While this holds the alarm is suppressed by design (for example a boiler that is not firing).',
+        examples: ['!burner_on'],
+      }),
+    max_shelve: duration
+      .prefault('8h')
+      .meta({ description: 'Longest an operator can shelve this alarm; it returns by itself after that.', 'x-examples': ['8h', '30m'] }),
+    escalate_after: duration
+      .optional()
+      .meta({ description: 'Unacknowledged this long: one level up, and again after the same time, up to red.', 'x-examples': ['10m'] }),
   })
   .superRefine((r, ctx) => {
     const kinds = KINDS.filter((k) => r[k] !== undefined);
-    if (kinds.length !== 1) ctx.addIssue({ code: 'custom', path: [], message: kinds.length === 0 ? `expected one of ${KINDS.join(', ')}` : `expected only one of ${kinds.join(', ')}` });
-    if ((r.when !== undefined || r.rate !== undefined || r.stale !== undefined) && r.level === undefined) ctx.addIssue({ code: 'custom', path: ['level'], message: `expected a warning level: ${LEVELS.join(', ')}` });
+    if (kinds.length !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: kinds.length === 0 ? `expected one of ${KINDS.join(', ')}` : `expected only one of ${kinds.join(', ')}`,
+      });
+    if ((r.when !== undefined || r.rate !== undefined || r.stale !== undefined) && r.level === undefined)
+      ctx.addIssue({ code: 'custom', path: ['level'], message: `expected a warning level: ${LEVELS.join(', ')}` });
   })
   .meta({ description: 'A hazard rule: exactly one of when, limits, rate, stale, codes.' });
 
-export const rulesSection = z.array(ruleSchema).default([]).meta({ description: 'Hazard rules, evaluated in the gateway on every reading, even when the site is cut off.' });
+export const rulesSection = z
+  .array(ruleSchema)
+  .default([])
+  .meta({ description: 'Hazard rules, evaluated in the gateway on every reading, even when the site is cut off.' });
 
 export type RuleConfig = z.output<typeof ruleSchema>;

@@ -52,7 +52,9 @@ let cache: Map<string, Template> | undefined;
 export function loadTemplates(dir = templatesDir()): Map<string, Template> {
   if (cache && dir === templatesDir()) return cache;
   const out = new Map<string, Template>();
-  for (const f of readdirSync(dir).filter((x) => x.endsWith('.yaml')).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((x) => x.endsWith('.yaml'))
+    .sort()) {
     const file = join(dir, f);
     const t = parseTemplate(readFileSync(file, 'utf8'), file);
     if (`${t.template}.yaml` !== f) throw new TemplateError(`${file}: template: "${t.template}" must match the file name`);
@@ -70,7 +72,10 @@ export function parseTemplate(text: string, file: string): Template {
   }
   const t = parsed.data;
   const rules = t.rules.map((r, i) => {
-    if ('equipment' in r) throw new TemplateError(`${file}: rules[${i}].equipment: a template's rules apply to the equipment that uses it; leave equipment out`);
+    if ('equipment' in r)
+      throw new TemplateError(
+        `${file}: rules[${i}].equipment: a template's rules apply to the equipment that uses it; leave equipment out`,
+      );
     const rule = ruleSchema.safeParse({ ...r, equipment: 'template' });
     if (!rule.success) {
       const first = rule.error.issues[0]!;

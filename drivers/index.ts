@@ -5,7 +5,15 @@ import { simDriver } from './sim/index.js';
 import { astmDriver, astmSerialDriver } from './astm/index.js';
 import type { DriverDefinition } from './types.js';
 
-export const DRIVERS: readonly DriverDefinition[] = [simDriver, modbusTcpDriver, modbusRtuDriver, modbusRtuOverTcpDriver, opcuaDriver, astmDriver, astmSerialDriver];
+export const DRIVERS: readonly DriverDefinition[] = [
+  simDriver,
+  modbusTcpDriver,
+  modbusRtuDriver,
+  modbusRtuOverTcpDriver,
+  opcuaDriver,
+  astmDriver,
+  astmSerialDriver,
+];
 
 export function findDriver(type: string): DriverDefinition | undefined {
   return DRIVERS.find((d) => d.type === type);

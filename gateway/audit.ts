@@ -132,7 +132,9 @@ function legacyHashOf(e: Omit<LegacyEntry, 'hash'>): string {
 }
 
 function headMacOf(key: Buffer, seq: number, mac: string): string {
-  return createHmac('sha256', key).update(JSON.stringify([HEAD_TAG, seq, mac])).digest('hex');
+  return createHmac('sha256', key)
+    .update(JSON.stringify([HEAD_TAG, seq, mac]))
+    .digest('hex');
 }
 
 function sameHex(a: string, b: string): boolean {
@@ -152,7 +154,17 @@ function parseEntry(line: string): Parsed | undefined {
   const e = v as Record<string, unknown>;
   const str = (k: string) => typeof e[k] === 'string';
   const optStr = (k: string) => e[k] === undefined || typeof e[k] === 'string';
-  if (!Number.isSafeInteger(e.seq) || (e.seq as number) < 1 || !str('at') || !str('who') || !str('action') || !str('outcome') || !optStr('target') || !optStr('detail')) return undefined;
+  if (
+    !Number.isSafeInteger(e.seq) ||
+    (e.seq as number) < 1 ||
+    !str('at') ||
+    !str('who') ||
+    !str('action') ||
+    !str('outcome') ||
+    !optStr('target') ||
+    !optStr('detail')
+  )
+    return undefined;
   if (typeof e.prev !== 'string' || !HEX64.test(e.prev)) return undefined;
   if (typeof e.mac === 'string' && HEX64.test(e.mac) && e.hash === undefined) return { kind: 'keyed', e: e as unknown as AuditEntry };
   if (typeof e.hash === 'string' && HEX64.test(e.hash) && e.mac === undefined) return { kind: 'legacy', e: e as unknown as LegacyEntry };
@@ -176,17 +188,22 @@ function bounded(s: string): string {
  * temporary file and then hard-linked into place, which fails when the name exists; so two processes
  * starting at once end with one key, and nobody ever reads a half-written one.
  */
-export function loadAuditKey(file: string, opts: { create: boolean; env?: NodeJS.ProcessEnv }): { key: Buffer; source: string } | undefined {
+export function loadAuditKey(
+  file: string,
+  opts: { create: boolean; env?: NodeJS.ProcessEnv },
+): { key: Buffer; source: string } | undefined {
   const env = opts.env ?? process.env;
   const fromEnv = env.GATEWAY_AUDIT_KEY;
   if (fromEnv !== undefined && fromEnv !== '') {
-    if (!/^[0-9a-fA-F]{64}$/.test(fromEnv.trim())) throw new GatewayError('GW_ERR_AUDIT_KEY', 'GATEWAY_AUDIT_KEY must be 64 hexadecimal digits (32 bytes), as in audit.key');
+    if (!/^[0-9a-fA-F]{64}$/.test(fromEnv.trim()))
+      throw new GatewayError('GW_ERR_AUDIT_KEY', 'GATEWAY_AUDIT_KEY must be 64 hexadecimal digits (32 bytes), as in audit.key');
     return { key: Buffer.from(fromEnv.trim(), 'hex'), source: 'GATEWAY_AUDIT_KEY' };
   }
   const p = pathsOf(file);
   const read = (): Buffer => {
     const text = readFileSync(p.key, 'utf8').trim();
-    if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new GatewayError('GW_ERR_AUDIT_KEY', `${p.key} does not hold a key (64 hexadecimal digits): restore it from a backup`);
+    if (!/^[0-9a-fA-F]{64}$/.test(text))
+      throw new GatewayError('GW_ERR_AUDIT_KEY', `${p.key} does not hold a key (64 hexadecimal digits): restore it from a backup`);
     // A key readable by others is no secret; the file is ours, so it is tightened rather than refused.
     if ((statSync(p.key).mode & 0o077) !== 0) chmodSync(p.key, 0o600);
     return Buffer.from(text, 'hex');
@@ -240,7 +257,11 @@ function withLock<T>(lock: string, fn: () => T): T {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     breakIfStale(lock);
-    if (Date.now() > deadline) throw new GatewayError('GW_ERR_AUDIT_LOCK', `The audit journal's lock ${lock} is held by another process for more than ${LOCK_WAIT_MS} ms; the entry was not written`);
+    if (Date.now() > deadline)
+      throw new GatewayError(
+        'GW_ERR_AUDIT_LOCK',
+        `The audit journal's lock ${lock} is held by another process for more than ${LOCK_WAIT_MS} ms; the entry was not written`,
+      );
     sleepSync(Math.min(1 + attempt, 10));
   }
   try {
@@ -426,7 +447,10 @@ export class AuditJournal {
     else {
       const existing = loadAuditKey(file, { create: false, ...(opts.env ? { env: opts.env } : {}) });
       if (!existing && this.hasKeyedEntries())
-        throw new GatewayError('GW_ERR_AUDIT_KEY', `${this.p.key} is missing but ${file} has keyed entries: restore the key (or set GATEWAY_AUDIT_KEY), or move the journal files aside to start a new journal`);
+        throw new GatewayError(
+          'GW_ERR_AUDIT_KEY',
+          `${this.p.key} is missing but ${file} has keyed entries: restore the key (or set GATEWAY_AUDIT_KEY), or move the journal files aside to start a new journal`,
+        );
       this.key = (existing ?? loadAuditKey(file, { create: true, ...(opts.env ? { env: opts.env } : {}) })!).key;
     }
     if (existsSync(file) && (statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
@@ -443,7 +467,12 @@ export class AuditJournal {
   }
 
   private hasKeyedEntries(): boolean {
-    for (const f of [this.p.file, ...rotatedNumbers(this.p).reverse().map((n) => this.p.rotated(n))]) {
+    for (const f of [
+      this.p.file,
+      ...rotatedNumbers(this.p)
+        .reverse()
+        .map((n) => this.p.rotated(n)),
+    ]) {
       if (!existsSync(f)) continue;
       const fd = openSync(f, 'r');
       try {
@@ -481,7 +510,10 @@ export class AuditJournal {
             who: 'journal',
             action: JOURNAL_REPAIRED,
             outcome: `journal repaired: ${torn.length} bytes of a torn last line removed`,
-            detail: kept === torn.length ? `kept in ${basename(p.torn)}` : `${kept} of them kept in ${basename(p.torn)}, ${torn.length - kept} dropped (it holds at most ${TORN_FILE_MAX} bytes, ${TORN_KEEP_BYTES} per repair)`,
+            detail:
+              kept === torn.length
+                ? `kept in ${basename(p.torn)}`
+                : `${kept} of them kept in ${basename(p.torn)}, ${torn.length - kept} dropped (it holds at most ${TORN_FILE_MAX} bytes, ${TORN_KEEP_BYTES} per repair)`,
           });
           size = cut;
         }
@@ -511,17 +543,32 @@ export class AuditJournal {
       const head = readHead(p, this.key);
       let problem: string | undefined;
       if (head === 'missing') {
-        if (last?.kind === 'keyed') problem = `${basename(p.head)} is missing (it is written with every entry): the newest entries may have been removed`;
-      } else if (head === 'invalid') problem = `${basename(p.head)} does not verify with this key (the key was changed, or the head was written without it)`;
-      else if (last?.kind === 'legacy') problem = `the journal ends with unkeyed entries, though its head shows it was keyed up to seq ${head.seq}: rewritten in the old format`;
-      else if (head.seq > seq) problem = `the head records seq ${head.seq}, the journal ends at seq ${seq}: ${head.seq - seq} newest entries were removed`;
-      else if (head.seq === seq && !sameHex(head.mac, prev)) problem = `the head records another entry as seq ${seq}: the newest entry was replaced`;
+        if (last?.kind === 'keyed')
+          problem = `${basename(p.head)} is missing (it is written with every entry): the newest entries may have been removed`;
+      } else if (head === 'invalid')
+        problem = `${basename(p.head)} does not verify with this key (the key was changed, or the head was written without it)`;
+      else if (last?.kind === 'legacy')
+        problem = `the journal ends with unkeyed entries, though its head shows it was keyed up to seq ${head.seq}: rewritten in the old format`;
+      else if (head.seq > seq)
+        problem = `the head records seq ${head.seq}, the journal ends at seq ${seq}: ${head.seq - seq} newest entries were removed`;
+      else if (head.seq === seq && !sameHex(head.mac, prev))
+        problem = `the head records another entry as seq ${seq}: the newest entry was replaced`;
       if (problem) {
         report.headProblem = problem;
-        notes.push({ who: 'journal', action: JOURNAL_HEAD_MISMATCH, outcome: 'the journal does not end where its head says', detail: problem });
+        notes.push({
+          who: 'journal',
+          action: JOURNAL_HEAD_MISMATCH,
+          outcome: 'the journal does not end where its head says',
+          detail: problem,
+        });
       } else if (last?.kind === 'legacy') {
         // A journal from before the key: one keyed entry at once pins the whole old chain by its prev.
-        notes.push({ who: 'journal', action: JOURNAL_KEYED, outcome: 'keyed from here', detail: `entries 1 to ${seq} are of the old kind (a plain SHA-256 chain)` });
+        notes.push({
+          who: 'journal',
+          action: JOURNAL_KEYED,
+          outcome: 'keyed from here',
+          detail: `entries 1 to ${seq} are of the old kind (a plain SHA-256 chain)`,
+        });
       }
 
       if (notes.length === 0 && inputs.length === 0) {
@@ -566,7 +613,14 @@ export class AuditJournal {
         seq = full.seq;
         prev = full.mac;
       };
-      if (fileNo !== undefined) add({ who: 'journal', action: JOURNAL_FILE, target: String(fileNo), outcome: 'continued', detail: `continues ${basename(p.rotated(fileNo - 1))} after seq ${seq}` });
+      if (fileNo !== undefined)
+        add({
+          who: 'journal',
+          action: JOURNAL_FILE,
+          target: String(fileNo),
+          outcome: 'continued',
+          detail: `continues ${basename(p.rotated(fileNo - 1))} after seq ${seq}`,
+        });
       for (const n of notes) add(n);
       for (const i of inputs) add(i);
       writeSync(fd, written.map((e) => `${JSON.stringify(e)}\n`).join(''));
@@ -598,7 +652,17 @@ export class AuditJournal {
     const room = Math.max(0, Math.min(TORN_KEEP_BYTES, TORN_FILE_MAX - used - 200));
     const kept = Math.min(room, torn.length);
     if (kept === 0) return 0;
-    appendFileSync(this.p.torn, Buffer.concat([Buffer.from(`--- ${now.toISOString()}: ${torn.length} bytes cut from the end of ${basename(this.p.file)}${kept < torn.length ? `, the first ${kept} kept` : ''}\n`), torn.subarray(0, kept), Buffer.from('\n')]), { mode: 0o600 });
+    appendFileSync(
+      this.p.torn,
+      Buffer.concat([
+        Buffer.from(
+          `--- ${now.toISOString()}: ${torn.length} bytes cut from the end of ${basename(this.p.file)}${kept < torn.length ? `, the first ${kept} kept` : ''}\n`,
+        ),
+        torn.subarray(0, kept),
+        Buffer.from('\n'),
+      ]),
+      { mode: 0o600 },
+    );
     return kept;
   }
 }
@@ -638,9 +702,15 @@ export function checkJournal(file: string, opts: { key?: Buffer; keep?: number; 
     const name = basename(f.path);
     // The current file's number follows the newest rolled file; alone, it says its own.
     const expected = f.no ?? (numbers.length > 0 ? numbers.at(-1)! + 1 : undefined);
-    if (index > 0 && f.no !== undefined && f.no !== files[index - 1]!.no! + 1) return fail(name, 1, `${p.stem}.${files[index - 1]!.no! + 1}.jsonl is missing: the journal goes from ${basename(files[index - 1]!.path)} to ${name}`);
+    if (index > 0 && f.no !== undefined && f.no !== files[index - 1]!.no! + 1)
+      return fail(
+        name,
+        1,
+        `${p.stem}.${files[index - 1]!.no! + 1}.jsonl is missing: the journal goes from ${basename(files[index - 1]!.path)} to ${name}`,
+      );
     const lines = readFileSync(f.path, 'utf8').split('\n');
-    if (lines.at(-1) !== '') return fail(name, lines.length, 'a torn last line (a write cut short; the gateway cuts it off, and records that, at its next entry)');
+    if (lines.at(-1) !== '')
+      return fail(name, lines.length, 'a torn last line (a write cut short; the gateway cuts it off, and records that, at its next entry)');
     lines.pop();
     endLine = lines.length + 1;
     if (lines.length === 0) {
@@ -656,12 +726,22 @@ export function checkJournal(file: string, opts: { key?: Buffer; keep?: number; 
         const isHeader = parsed.kind === 'keyed' && e.action === JOURNAL_FILE;
         const declared = isHeader ? Number(e.target) : e.seq === 1 && e.prev === GENESIS ? 1 : undefined;
         if (declared === undefined) return fail(name, n, `the file does not begin with its header (entries removed from its start)`);
-        if (expected !== undefined && declared !== expected) return fail(name, n, `the file's header says it is file ${declared}, its place makes it file ${expected} (files renamed or reordered)`);
+        if (expected !== undefined && declared !== expected)
+          return fail(
+            name,
+            n,
+            `the file's header says it is file ${declared}, its place makes it file ${expected} (files renamed or reordered)`,
+          );
         if (index === 0) {
           if (declared > 1) {
             // Files before it were deleted: by the gateway's rotation when as many as it keeps follow.
             const current = files.length - 1 + declared;
-            if (current - declared < keep) return fail(name, n, `${p.stem}.${declared - 1}.jsonl is missing: the gateway keeps ${keep} rolled-over files, and only ${current - declared} are here`);
+            if (current - declared < keep)
+              return fail(
+                name,
+                n,
+                `${p.stem}.${declared - 1}.jsonl is missing: the gateway keeps ${keep} rolled-over files, and only ${current - declared} are here`,
+              );
             notes.push(`files 1 to ${declared - 1} were deleted by rotation (${keep} are kept); the chain starts at seq ${e.seq}`);
             seq = e.seq - 1;
             prev = e.prev;
@@ -669,16 +749,19 @@ export function checkJournal(file: string, opts: { key?: Buffer; keep?: number; 
         } else if (!isHeader) return fail(name, n, 'a rolled-over file must begin with its header');
       }
       if (e.seq !== seq + 1) return fail(name, n, `seq ${e.seq} where ${seq + 1} was expected (an entry removed or inserted)`);
-      if (!sameHex(e.prev, prev)) return fail(name, n, 'prev does not match the entry before (an entry before it was changed, removed or inserted)');
+      if (!sameHex(e.prev, prev))
+        return fail(name, n, 'prev does not match the entry before (an entry before it was changed, removed or inserted)');
       if (parsed.kind === 'legacy') {
         if (keyed > 0) return fail(name, n, 'an unkeyed (plain SHA-256) entry after keyed ones: inserted');
         if (!sameHex(legacyHashOf(e), parsed.e.hash)) return fail(name, n, 'its content does not match its hash (this entry was edited)');
         legacy++;
       } else {
         if (!key) return fail(name, n, `no key to check it: ${basename(p.key)} is not beside the journal and GATEWAY_AUDIT_KEY is not set`);
-        if (!sameHex(macOf(key, parsed.e), parsed.e.mac)) return fail(name, n, 'its content does not match its MAC (this entry was edited, or written without the key)');
+        if (!sameHex(macOf(key, parsed.e), parsed.e.mac))
+          return fail(name, n, 'its content does not match its MAC (this entry was edited, or written without the key)');
         keyed++;
-        if (e.action === JOURNAL_HEAD_MISMATCH) return fail(name, n, `the gateway found at ${e.at} that ${e.detail ?? 'the journal did not end where its head said'}`);
+        if (e.action === JOURNAL_HEAD_MISMATCH)
+          return fail(name, n, `the gateway found at ${e.at} that ${e.detail ?? 'the journal did not end where its head said'}`);
         if (e.action === JOURNAL_REPAIRED) notes.push(`${name} line ${n}: ${e.outcome} at ${e.at} (${e.detail ?? ''})`);
       }
       seq = e.seq;
@@ -692,13 +775,26 @@ export function checkJournal(file: string, opts: { key?: Buffer; keep?: number; 
   // The gateway writes the head as soon as it opens a journal: with a key, a head must be there.
   if (key) {
     const head = readHead(p, key);
-    if (head === 'missing') return fail(last, endLine, `${basename(p.head)} is missing (the gateway writes it when it opens the journal): whether the newest entries were removed cannot be told`);
+    if (head === 'missing')
+      return fail(
+        last,
+        endLine,
+        `${basename(p.head)} is missing (the gateway writes it when it opens the journal): whether the newest entries were removed cannot be told`,
+      );
     if (head === 'invalid') return fail(last, endLine, `${basename(p.head)} does not verify with the key`);
-    if (head.seq > seq) return fail(last, endLine, `the head records seq ${head.seq}, the journal ends at seq ${seq}: the newest ${head.seq - seq} entries were removed`);
-    if (head.seq === seq && !sameHex(head.mac, lastMac ?? prev)) return fail(last, endLine, `the head records another entry as seq ${seq}: the newest entries were replaced`);
+    if (head.seq > seq)
+      return fail(
+        last,
+        endLine,
+        `the head records seq ${head.seq}, the journal ends at seq ${seq}: the newest ${head.seq - seq} entries were removed`,
+      );
+    if (head.seq === seq && !sameHex(head.mac, lastMac ?? prev))
+      return fail(last, endLine, `the head records another entry as seq ${seq}: the newest entries were replaced`);
     if (head.seq < seq) notes.push(`the head lags the journal (seq ${head.seq} of ${seq}): a write cut short before the head was updated`);
-  } else if (entries > 0 && keyed === 0) notes.push('all entries are of the old, unkeyed kind (a plain SHA-256 chain): anyone who edits them can recompute it');
-  if (legacy > 0 && keyed > 0) notes.push(`the first ${legacy} entries are of the old, unkeyed kind (a plain SHA-256 chain), pinned by the keyed entry after them`);
+  } else if (entries > 0 && keyed === 0)
+    notes.push('all entries are of the old, unkeyed kind (a plain SHA-256 chain): anyone who edits them can recompute it');
+  if (legacy > 0 && keyed > 0)
+    notes.push(`the first ${legacy} entries are of the old, unkeyed kind (a plain SHA-256 chain), pinned by the keyed entry after them`);
   return { ok: true, entries, files: files.map((f) => basename(f.path)), legacy, notes };
 }
 
@@ -708,5 +804,11 @@ export type VerifyResult = { ok: true; entries: number } | { ok: false; entries:
 export function verifyJournal(file: string, opts: { key?: Buffer; keep?: number; env?: NodeJS.ProcessEnv } = {}): VerifyResult {
   const r = checkJournal(file, opts);
   if (r.ok) return { ok: true, entries: r.entries };
-  return { ok: false, entries: r.entries, line: r.line, reason: r.file === basename(file) ? r.reason : `in ${r.file}: ${r.reason}`, file: r.file };
+  return {
+    ok: false,
+    entries: r.entries,
+    line: r.line,
+    reason: r.file === basename(file) ? r.reason : `in ${r.file}: ${r.reason}`,
+    file: r.file,
+  };
 }

@@ -26,10 +26,12 @@ function fatal(what: string, err: unknown): void {
   const e = err instanceof Error ? err : new Error(String(err));
   const code = (e as { code?: unknown }).code;
   const line = `gateway: ${what}: ${e.message.split('\n')[0]} (${typeof code === 'string' ? code : e.name})${process.env[DEBUG_VARIABLE] ? `\n${e.stack}` : ''}\n`;
-  import('./redact.js').then(
-    ({ redact }) => process.stderr.write(redact(line)),
-    () => process.stderr.write(line),
-  ).finally(() => process.exit(1));
+  import('./redact.js')
+    .then(
+      ({ redact }) => process.stderr.write(redact(line)),
+      () => process.stderr.write(line),
+    )
+    .finally(() => process.exit(1));
 }
 
 // Whatever a command creates (the data folder, databases, spools, the audit journal and its key, OPC

@@ -44,13 +44,22 @@ export function prepareDataDir(dir: string, log: Logger): void {
   };
   walk(root);
   if (tightened.length > 0) {
-    log.warn({ dataDir: dir, count: tightened.length, entries: tightened.slice(0, 20) }, `Data folder had ${tightened.length} entr${tightened.length === 1 ? 'y' : 'ies'} open to other users; tightened to owner only (folders 0700, files 0600)`);
+    log.warn(
+      { dataDir: dir, count: tightened.length, entries: tightened.slice(0, 20) },
+      `Data folder had ${tightened.length} entr${tightened.length === 1 ? 'y' : 'ies'} open to other users; tightened to owner only (folders 0700, files 0600)`,
+    );
   }
   if (failed.length > 0) {
-    log.error({ dataDir: dir, count: failed.length, entries: failed.slice(0, 20) }, 'Data folder has entries open to other users that the gateway cannot tighten (owned by another user?): fix them with chmod go-rwx');
+    log.error(
+      { dataDir: dir, count: failed.length, entries: failed.slice(0, 20) },
+      'Data folder has entries open to other users that the gateway cannot tighten (owned by another user?): fix them with chmod go-rwx',
+    );
   }
   if (checked >= MAX_CHECKED_ENTRIES) {
-    log.warn({ dataDir: dir, checked }, `Data folder has more than ${MAX_CHECKED_ENTRIES} entries; the permissions of the rest were not checked`);
+    log.warn(
+      { dataDir: dir, checked },
+      `Data folder has more than ${MAX_CHECKED_ENTRIES} entries; the permissions of the rest were not checked`,
+    );
   }
 }
 

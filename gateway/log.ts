@@ -15,7 +15,12 @@ export function createLogger(opts: { level?: LevelWithSilent; pretty?: boolean; 
   const options = { level: opts.level ?? 'info', redact: { paths: REDACT, censor: '[redacted]' } };
   const usePretty = opts.pretty ?? (process.stdout.isTTY === true && !process.env.CI);
   if (usePretty) {
-    return pino(options, redacting(pretty({ sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: opts.destination ?? 1 })));
+    return pino(
+      options,
+      redacting(
+        pretty({ sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: opts.destination ?? 1 }),
+      ),
+    );
   }
   // Synchronous writes: the last lines before an exit are the ones that matter most.
   return pino(options, redacting(opts.destination ?? pino.destination({ dest: 1, sync: true })));

@@ -49,8 +49,22 @@ export function createMemoryWatch(opts: MemoryWatchOptions): MemoryWatch {
     }
     return out;
   };
-  new Gauge({ name: 'gateway_memory_budget_bytes', help: 'gateway.memory_budget: the resident set the gateway is meant to stay under', registers: [opts.metrics], collect() { this.set(budget); } });
-  new Gauge({ name: 'gateway_memory_rss_bytes', help: 'Resident set of the gateway process', registers: [opts.metrics], collect() { this.set(rss()); } });
+  new Gauge({
+    name: 'gateway_memory_budget_bytes',
+    help: 'gateway.memory_budget: the resident set the gateway is meant to stay under',
+    registers: [opts.metrics],
+    collect() {
+      this.set(budget);
+    },
+  });
+  new Gauge({
+    name: 'gateway_memory_rss_bytes',
+    help: 'Resident set of the gateway process',
+    registers: [opts.metrics],
+    collect() {
+      this.set(rss());
+    },
+  });
   new Gauge({
     name: 'gateway_memory_heap_bytes',
     help: 'JavaScript heap used, and memory outside it held by buffers and typed arrays',
@@ -82,7 +96,10 @@ export function createMemoryWatch(opts: MemoryWatchOptions): MemoryWatch {
     const limit = budget * warnAt;
     if (used >= limit) {
       if (!above || now() - warnedAt >= REPEAT_MS) {
-        log.warn({ rss: used, budget, share: Number((used / budget).toFixed(2)), components: components() }, `Gateway memory passed ${Math.round(warnAt * 100)} % of gateway.memory_budget`);
+        log.warn(
+          { rss: used, budget, share: Number((used / budget).toFixed(2)), components: components() },
+          `Gateway memory passed ${Math.round(warnAt * 100)} % of gateway.memory_budget`,
+        );
         warnedAt = now();
       }
       above = true;

@@ -32,7 +32,8 @@ export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment
     const prev = statuses.get(equipment);
     if (prev && prev.state === next.state && prev.reason === next.reason) return;
     statuses.set(equipment, next);
-    if (prev?.state !== next.state) (equipmentLogs.get(equipment) ?? log).info({ state: next.state, reason: next.reason }, 'Equipment status changed');
+    if (prev?.state !== next.state)
+      (equipmentLogs.get(equipment) ?? log).info({ state: next.state, reason: next.reason }, 'Equipment status changed');
     link.publishStatus(topics.equipmentStatus(equipment), next);
   };
 

@@ -12,7 +12,8 @@ export const REDACTED = '***';
 const USERINFO = /([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/?#"'<>\\]|\\.)*@/gi;
 // ?name=value or &name=value where the name says it is a credential. The value ends at the next
 // parameter, fragment, quote or escape, which stay as they were (JSON stays JSON).
-const SECRET_PARAM = /([?&;][^=&\s"'<>#?]*?(?:token|passw(?:or)?d|pwd|secret|key|sig(?:nature)?|auth|credential)[^=&\s"'<>#?]*=)[^&;\s#"'<>\\]*/gi;
+const SECRET_PARAM =
+  /([?&;][^=&\s"'<>#?]*?(?:token|passw(?:or)?d|pwd|secret|key|sig(?:nature)?|auth|credential)[^=&\s"'<>#?]*=)[^&;\s#"'<>\\]*/gi;
 
 /**
  * The text with the credentials of every URL in it replaced by `***`: user and password

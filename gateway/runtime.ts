@@ -115,7 +115,12 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   };
   // Process figures too (CPU, memory, event-loop lag) for /metrics.
   const metrics = createMetrics({ defaults: true });
-  const memory = createMemoryWatch({ metrics, log: log.child({ component: 'memory' }), budget: config.gateway.memory_budget, warnAt: config.gateway.memory_warn_at });
+  const memory = createMemoryWatch({
+    metrics,
+    log: log.child({ component: 'memory' }),
+    budget: config.gateway.memory_budget,
+    warnAt: config.gateway.memory_warn_at,
+  });
   const link = createMqttLink({
     url: mqttUrl,
     config: embedded ? { ...config.mqtt, username: GATEWAY_USER, password: gatewaySecret } : config.mqtt,
@@ -126,19 +131,44 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     queueFile: embedded ? undefined : join(dataDir, 'mqtt-queue.db'),
     metrics,
   });
-  const influx = config.influx ? createInfluxWriterComponent(config, log, metrics, { broker, url: mqttUrl, clientId: `${config.mqtt.client_id ?? config.gateway.id}-influx` }) : undefined;
-  const pipeline = createPipeline({ link, topics, equipment: config.equipment.map((e) => e.id), log: log.child({ component: 'pipeline' }) });
+  const influx = config.influx
+    ? createInfluxWriterComponent(config, log, metrics, {
+        broker,
+        url: mqttUrl,
+        clientId: `${config.mqtt.client_id ?? config.gateway.id}-influx`,
+      })
+    : undefined;
+  const pipeline = createPipeline({
+    link,
+    topics,
+    equipment: config.equipment.map((e) => e.id),
+    log: log.child({ component: 'pipeline' }),
+  });
   let store: GatewayStore | undefined;
   const openStore = () => {
     if (!store) throw new Error('The store is not open');
     return store;
   };
   const platform = config.platform ? createPlatformComponent(config, log, metrics, openStore) : undefined;
-  const readingsTotal = new Counter({ name: 'gateway_readings_total', help: 'Readings taken from the equipment, by equipment and quality', labelNames: ['equipment', 'quality'], registers: [metrics] });
+  const readingsTotal = new Counter({
+    name: 'gateway_readings_total',
+    help: 'Readings taken from the equipment, by equipment and quality',
+    labelNames: ['equipment', 'quality'],
+    registers: [metrics],
+  });
   pipeline.onBatch((batch) => {
     for (const r of batch) readingsTotal.inc({ equipment: r.equipment, quality: r.quality });
   });
-  const alarms = createAlarmService({ config, pipeline, link, topics, log: log.child({ component: 'rules' }), metrics, store: openStore, ...(platform ? { platform: platform.commitPart } : {}) });
+  const alarms = createAlarmService({
+    config,
+    pipeline,
+    link,
+    topics,
+    log: log.child({ component: 'rules' }),
+    metrics,
+    store: openStore,
+    ...(platform ? { platform: platform.commitPart } : {}),
+  });
   // Out of service closed its incident at the platform: not an active one there.
   platform?.countActive(() => alarms.active().filter((a) => a.state !== 'out_of_service').length);
   if (influx) alarms.onEvents((events) => influx.writer.acceptLines(encodeAlarms(events)));
@@ -194,7 +224,9 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     registers: [metrics],
     collect() {
       this.reset();
-      for (const d of drivers) for (const [counter, value] of Object.entries(d.driver.stats?.() ?? {})) this.set({ connection: d.connection, type: d.type, counter }, value);
+      for (const d of drivers)
+        for (const [counter, value] of Object.entries(d.driver.stats?.() ?? {}))
+          this.set({ connection: d.connection, type: d.type, counter }, value);
     },
   });
 
@@ -237,13 +269,30 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
       }),
     });
   };
-  const simulators = config.simulators.map((s) => ({ name: `simulator ${s.type} on ${s.host}:${s.port}`, type: s.type, sim: createSimulator(s, dataDir, log) }));
+  const simulators = config.simulators.map((s) => ({
+    name: `simulator ${s.type} on ${s.host}:${s.port}`,
+    type: s.type,
+    sim: createSimulator(s, dataDir, log),
+  }));
 
   // Parts that load node-opcua take seconds to start: they come last, so the other devices are
   // already being read meanwhile. Every simulator still starts before the drivers that read it.
   const slow = (type: string) => type.startsWith('opcua');
-  const simulatorComponents = simulators.map(({ name, type, sim }) => ({ name, slow: slow(type), start: () => sim.start(), stop: () => sim.stop() }));
-  const driverComponents = drivers.map(({ name, type, driver }) => ({ name, slow: slow(type), start: async () => { await driver.init(); await driver.start(); }, stop: () => driver.stop() }));
+  const simulatorComponents = simulators.map(({ name, type, sim }) => ({
+    name,
+    slow: slow(type),
+    start: () => sim.start(),
+    stop: () => sim.stop(),
+  }));
+  const driverComponents = drivers.map(({ name, type, driver }) => ({
+    name,
+    slow: slow(type),
+    start: async () => {
+      await driver.init();
+      await driver.start();
+    },
+    stop: () => driver.stop(),
+  }));
   // What the parts hold in memory, for /metrics and the budget warning (the HTTP API adds its own).
   memory.register('mqtt_unacknowledged', () => link.stats().pendingChars ?? 0);
   if (influx) memory.register('influx_before_spool', () => influx.writer.stats().memoryBytes);
@@ -292,7 +341,10 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         await Promise.race([
           c.stop(),
           new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new GatewayError('GW_ERR_STOP_TIMEOUT', `${c.name} did not stop within ${STOP_TIMEOUT_MS} ms`)), STOP_TIMEOUT_MS);
+            timer = setTimeout(
+              () => reject(new GatewayError('GW_ERR_STOP_TIMEOUT', `${c.name} did not stop within ${STOP_TIMEOUT_MS} ms`)),
+              STOP_TIMEOUT_MS,
+            );
           }),
         ]);
       } catch (err) {
@@ -336,7 +388,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
             throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot start ${c.name}: ${(err as Error).message}`, { cause: err });
           }
         }
-        if (!stopping) log.info({ gateway: config.gateway.id, site: config.gateway.site, equipment: config.equipment.length }, 'Gateway started');
+        if (!stopping)
+          log.info({ gateway: config.gateway.id, site: config.gateway.site, equipment: config.equipment.length }, 'Gateway started');
       })();
       return starting;
     },
@@ -397,7 +450,15 @@ export function createInfluxWriterComponent(
         const onMessage = (t: string, payload: Buffer) => w.accept(t, payload);
         source = where.broker
           ? embeddedSource(where.broker, topic, onMessage)
-          : brokerSource({ url: where.url(), config: config.mqtt, clientId: where.clientId, topic, group: influxConfig.shared_subscription_group, log: writerLog, onMessage });
+          : brokerSource({
+              url: where.url(),
+              config: config.mqtt,
+              clientId: where.clientId,
+              topic,
+              group: influxConfig.shared_subscription_group,
+              log: writerLog,
+              onMessage,
+            });
         await source.start();
       },
       async stop() {
@@ -456,15 +517,34 @@ function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metri
         const mqttUrl = platformConfig.mqtt_url;
         // Accepted by platform.allow_insecure: said at every start, so that it is not forgotten.
         for (const url of [platformConfig.url, mqttUrl]) {
-          if (url !== undefined && platformConfig.allow_insecure && insecureRemote(url)) platformLog.warn({ url }, 'Platform URL is unencrypted to another machine (platform.allow_insecure: true): incidents and their signatures cross the network readable');
+          if (url !== undefined && platformConfig.allow_insecure && insecureRemote(url))
+            platformLog.warn(
+              { url },
+              'Platform URL is unencrypted to another machine (platform.allow_insecure: true): incidents and their signatures cross the network readable',
+            );
         }
         outbox = new Outbox(store(), { uplink: mqttUrl !== undefined });
         const { createForwarder } = await import('./platform/forwarder.js');
-        forwarder = createForwarder({ config: platformConfig, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog, metrics, activeIncidents: () => active() });
+        forwarder = createForwarder({
+          config: platformConfig,
+          gatewayId: config.gateway.id,
+          site: config.gateway.site,
+          outbox,
+          log: platformLog,
+          metrics,
+          activeIncidents: () => active(),
+        });
         forwarder.start();
         if (mqttUrl !== undefined) {
           const { createUplink } = await import('./platform/uplink.js');
-          uplink = createUplink({ config: { ...platformConfig, mqtt_url: mqttUrl }, gatewayId: config.gateway.id, site: config.gateway.site, outbox, log: platformLog, maxPacketSize: config.mqtt.max_packet_size });
+          uplink = createUplink({
+            config: { ...platformConfig, mqtt_url: mqttUrl },
+            gatewayId: config.gateway.id,
+            site: config.gateway.site,
+            outbox,
+            log: platformLog,
+            maxPacketSize: config.mqtt.max_packet_size,
+          });
           uplink.start();
         }
       },
@@ -480,12 +560,21 @@ function createPlatformComponent(config: SiteConfig, log: Logger, metrics: Metri
 
 /** `gateway influx-writer`: only the writer, against the site's external broker. */
 export function createInfluxWriterService(config: SiteConfig, log: Logger, clientId = `${config.gateway.id}-influx-${hostname()}`) {
-  if (config.mqtt.broker === 'embedded') throw new GatewayError('GW_ERR_COMPONENT_START', 'gateway influx-writer reads an external broker: set mqtt.broker to its URL (the embedded broker lives inside `gateway run`)');
+  if (config.mqtt.broker === 'embedded')
+    throw new GatewayError(
+      'GW_ERR_COMPONENT_START',
+      'gateway influx-writer reads an external broker: set mqtt.broker to its URL (the embedded broker lives inside `gateway run`)',
+    );
   if (!config.influx) throw new GatewayError('GW_ERR_COMPONENT_START', 'gateway influx-writer needs an influx: section in the site file');
   // Process figures too (CPU, memory, event-loop lag) for /metrics.
   const metrics = createMetrics({ defaults: true });
   const dataDir = resolve(config.gateway.data_dir);
-  const influx = createInfluxWriterComponent(config, log, metrics, { broker: undefined, url: () => config.mqtt.broker, clientId, spoolFile: `influx-spool-${clientId}.db` });
+  const influx = createInfluxWriterComponent(config, log, metrics, {
+    broker: undefined,
+    url: () => config.mqtt.broker,
+    clientId,
+    spoolFile: `influx-spool-${clientId}.db`,
+  });
   let started = false;
   return {
     get writer() {
@@ -509,19 +598,34 @@ export function createInfluxWriterService(config: SiteConfig, log: Logger, clien
 }
 
 /** A simulator from the site file's `simulators:` section, started before the drivers; its module loads then. */
-function createSimulator(s: SiteConfig['simulators'][number], dataDir: string, log: Logger): { start(): Promise<void>; stop(): Promise<void> } {
+function createSimulator(
+  s: SiteConfig['simulators'][number],
+  dataDir: string,
+  log: Logger,
+): { start(): Promise<void>; stop(): Promise<void> } {
   let sim: { start(): Promise<void>; stop(): Promise<void> } | undefined;
   const make = async () => {
     if (s.type === 'modbus-boiler') {
       const { BoilerDevice, createModbusTcpSimulator } = await import('../drivers/modbus/simulator.js');
-      return createModbusTcpSimulator({ host: s.host, port: s.port, devices: new Map([[s.unit_id, new BoilerDevice(s.scenario, s.seed)]]) });
+      return createModbusTcpSimulator({
+        host: s.host,
+        port: s.port,
+        devices: new Map([[s.unit_id, new BoilerDevice(s.scenario, s.seed)]]),
+      });
     }
     if (s.type === 'astm-analyzer') return (await import('../drivers/astm/simulator.js')).createAstmAnalyzer(s);
     if (s.type === 'platform-inbox') {
       const inboxLog = log.child({ component: 'platform-inbox' });
       const { createPlatformInbox } = await import('./platform/inbox.js');
       // The ids it has taken stay in the data folder: a restarted demo still recognises a resent event.
-      return createPlatformInbox({ host: s.host, port: s.port, secret: s.secret, out: s.out, state: s.state ?? join(dataDir, `platform-inbox-${s.port}.db`), print: (line) => inboxLog.info(`Platform inbox: ${line}`) });
+      return createPlatformInbox({
+        host: s.host,
+        port: s.port,
+        secret: s.secret,
+        out: s.out,
+        state: s.state ?? join(dataDir, `platform-inbox-${s.port}.db`),
+        print: (line) => inboxLog.info(`Platform inbox: ${line}`),
+      });
     }
     return createOpcuaSimulator(s, dataDir);
   };
@@ -542,7 +646,15 @@ function createOpcuaSimulator(s: OpcuaSimulatorConfig, dataDir: string): { start
     async start() {
       const { createElevatorServer } = await import('../drivers/opcua/simulator.js');
       const { addTrusted } = await import('../drivers/opcua/certs.js');
-      server = createElevatorServer({ host: s.host, port: s.port, id: s.id, security: s.security, seed: s.seed, scenario: s.scenario, pkiDir });
+      server = createElevatorServer({
+        host: s.host,
+        port: s.port,
+        id: s.id,
+        security: s.security,
+        seed: s.seed,
+        scenario: s.scenario,
+        pkiDir,
+      });
       await server.start();
       addTrusted(join(dataDir, 'pki'), join(pkiDir, 'server', 'own', 'certs', 'certificate.pem'));
     },

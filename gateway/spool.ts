@@ -83,7 +83,9 @@ export class Spool {
       for (const id of ids) this.deleteOne.run(id);
     });
     this.oldest = this.db.prepare('SELECT created_at FROM chunk ORDER BY id LIMIT 1');
-    const totals = this.db.prepare('SELECT count(*) AS chunks, coalesce(sum(lines), 0) AS lines, coalesce(sum(bytes), 0) AS bytes FROM chunk').get() as { chunks: number; lines: number; bytes: number };
+    const totals = this.db
+      .prepare('SELECT count(*) AS chunks, coalesce(sum(lines), 0) AS lines, coalesce(sum(bytes), 0) AS bytes FROM chunk')
+      .get() as { chunks: number; lines: number; bytes: number };
     this.chunks = totals.chunks;
     this.lines = totals.lines;
     this.bytes = totals.bytes;
@@ -175,7 +177,13 @@ export class Spool {
   }
 
   stats(): SpoolStats {
-    return { chunks: this.chunks, lines: this.lines, bytes: this.bytes, oldestAt: this.chunks > 0 ? this.oldest.get()?.created_at : undefined, droppedLines: this.droppedLines };
+    return {
+      chunks: this.chunks,
+      lines: this.lines,
+      bytes: this.bytes,
+      oldestAt: this.chunks > 0 ? this.oldest.get()?.created_at : undefined,
+      droppedLines: this.droppedLines,
+    };
   }
 
   close(): void {

@@ -90,9 +90,13 @@ export class GatewayStore {
       if (err instanceof GatewayError) throw err;
       throw new GatewayError('GW_ERR_STORE', `${file}: ${(err as Error).message}. ${STORE_FIX}`, { cause: err });
     }
-    this.upsertAlarm = this.db.prepare('INSERT INTO alarm (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state');
+    this.upsertAlarm = this.db.prepare(
+      'INSERT INTO alarm (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state',
+    );
     this.deleteAlarm = this.db.prepare('DELETE FROM alarm WHERE key = ?');
-    this.upsertCounter = this.db.prepare('INSERT INTO counter (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state');
+    this.upsertCounter = this.db.prepare(
+      'INSERT INTO counter (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state',
+    );
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints): all of it is committed, or none. */
@@ -141,7 +145,11 @@ const STORE_FIX =
 function migrate(db: Database.Database, file: string): void {
   const dir = dirname(file);
   const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > SCHEMA_VERSION) throw new GatewayError('GW_ERR_STORE', `${file}: schema version ${version} was written by a newer gateway (this one reads up to ${SCHEMA_VERSION}). Run that newer version, or restore a backup made by this one.`);
+  if (version > SCHEMA_VERSION)
+    throw new GatewayError(
+      'GW_ERR_STORE',
+      `${file}: schema version ${version} was written by a newer gateway (this one reads up to ${SCHEMA_VERSION}). Run that newer version, or restore a backup made by this one.`,
+    );
   for (let v = version; v < SCHEMA_VERSION; v++) {
     const m: MigrationContext = { db, dir, file, taken: [] };
     const migration = MIGRATIONS[v]!;
@@ -181,7 +189,10 @@ function legacy(m: MigrationContext, name: string, step: () => void): void {
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     const file = join(m.dir, name);
-    const what = name === 'outbox.db' ? 'the incidents and lab results it holds are then not sent, and result ids in it may be taken again' : 'the alarms in it are then raised again as new incidents';
+    const what =
+      name === 'outbox.db'
+        ? 'the incidents and lab results it holds are then not sent, and result ids in it may be taken again'
+        : 'the alarms in it are then raised again as new incidents';
     throw new GatewayError(
       'GW_ERR_STORE',
       `${file}: this file of an earlier gateway version cannot be taken over into ${STORE_FILE} (${(err as Error).message}). Nothing was changed. Restore it from a backup, or move it aside to start without it (${what}).`,
@@ -214,13 +225,22 @@ function takeOverOutbox(m: MigrationContext): void {
       SELECT seq, event_id, incident, state, attempts, answer, created_at, updated_at, ${posted}, ${uplink} FROM old_outbox.event`);
     // The next seq continues from the last one given, also when that event has been delivered and deleted.
     const sequence = m.db.prepare("SELECT 1 FROM old_outbox.sqlite_master WHERE name = 'sqlite_sequence'").get() !== undefined;
-    const last = sequence ? (m.db.prepare("SELECT seq FROM old_outbox.sqlite_sequence WHERE name = 'event'").get() as { seq: number } | undefined) : undefined;
+    const last = sequence
+      ? (m.db.prepare("SELECT seq FROM old_outbox.sqlite_sequence WHERE name = 'event'").get() as { seq: number } | undefined)
+      : undefined;
     if (last) {
       m.db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'event'").run(last.seq);
-      m.db.prepare("INSERT INTO sqlite_sequence (name, seq) SELECT 'event', ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'event')").run(last.seq);
+      m.db
+        .prepare(
+          "INSERT INTO sqlite_sequence (name, seq) SELECT 'event', ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'event')",
+        )
+        .run(last.seq);
     }
   }
-  if (columns(m.db, 'old_outbox', 'result').size > 0) m.db.exec('INSERT INTO result (result_id, instrument, body, captured_at) SELECT result_id, instrument, body, captured_at FROM old_outbox.result');
+  if (columns(m.db, 'old_outbox', 'result').size > 0)
+    m.db.exec(
+      'INSERT INTO result (result_id, instrument, body, captured_at) SELECT result_id, instrument, body, captured_at FROM old_outbox.result',
+    );
 }
 
 /** `lab-results-<instrument>.json`: an instrument's result counter and series. */
@@ -234,7 +254,10 @@ function takeOverCounters(m: MigrationContext): void {
       state = JSON.parse(readFileSync(file, 'utf8'));
       if (!isCounterState(state)) throw new Error(`expected {"series": n, "last": counter}, got ${JSON.stringify(state).slice(0, 100)}`);
     } catch (err) {
-      throw new GatewayError('GW_ERR_STORE', `${file}: the result counter of an earlier gateway does not read (${(err as Error).message}); without it new results could reuse old ids and be discarded as duplicates. Fix the file (it holds {"series": n, "last": counter}), or delete it if the instrument's results may start a new series.`);
+      throw new GatewayError(
+        'GW_ERR_STORE',
+        `${file}: the result counter of an earlier gateway does not read (${(err as Error).message}); without it new results could reuse old ids and be discarded as duplicates. Fix the file (it holds {"series": n, "last": counter}), or delete it if the instrument's results may start a new series.`,
+      );
     }
     insert.run(`lab-results/${basename(f, '.json').slice('lab-results-'.length)}`, JSON.stringify(state));
     m.taken.push(file);
@@ -244,5 +267,9 @@ function takeOverCounters(m: MigrationContext): void {
 function isCounterState(v: unknown): boolean {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const { series, last } = v as Record<string, unknown>;
-  return Number.isSafeInteger(series) && (series as number) >= 0 && (last === undefined || typeof last === 'boolean' || Number.isSafeInteger(last));
+  return (
+    Number.isSafeInteger(series) &&
+    (series as number) >= 0 &&
+    (last === undefined || typeof last === 'boolean' || Number.isSafeInteger(last))
+  );
 }

@@ -41,7 +41,7 @@ export function backtest(opts: BacktestOptions): AlarmEvent[] {
   const out: AlarmEvent[] = [];
   let r = 0;
   let a = 0;
-  for (let now = start; now <= end; ) {
+  for (let now = start; now <= end;) {
     // Everything received at `now` as one batch (of any equipment), then the operator's actions.
     const batch: Reading[] = [];
     while (r < readings.length && readings[r]!.ts <= now) batch.push(readings[r++]!);
@@ -102,8 +102,16 @@ export function parseActionsCsv(text: string): Action[] {
   return lines.slice(1).map((line, k) => {
     const [ts, action, alarm, by, comment, duration] = line.split(',').map((c) => c.trim());
     const at = `line ${k + 2}`;
-    if (!['ack', 'shelve', 'unshelve', 'out_of_service', 'in_service'].includes(action ?? '')) throw new CsvError(`${at}: unknown action "${action}"`);
-    return { ts: parseTime(ts ?? '', at), action: action as Action['action'], alarm: alarm ?? '', by: by ?? '', comment: comment ?? '', ...(duration ? { durationMs: Number(duration) } : {}) };
+    if (!['ack', 'shelve', 'unshelve', 'out_of_service', 'in_service'].includes(action ?? ''))
+      throw new CsvError(`${at}: unknown action "${action}"`);
+    return {
+      ts: parseTime(ts ?? '', at),
+      action: action as Action['action'],
+      alarm: alarm ?? '',
+      by: by ?? '',
+      comment: comment ?? '',
+      ...(duration ? { durationMs: Number(duration) } : {}),
+    };
   });
 }
 

@@ -21,7 +21,12 @@ const LIMIT_LEVELS: Record<'hihi' | 'hi' | 'lo' | 'lolo', Level> = { hihi: 'red'
 const LIMIT_TEXT = { hihi: 'high-high', hi: 'high', lo: 'low', lolo: 'low-low' } as const;
 
 /** Compiles every rule for every equipment it selects; problems go to report with their path. */
-export function compileRules(rules: ReadonlyArray<RuleConfig | undefined>, equipment: readonly RuleEquipment[], report: Report, at: Path = ['rules']): RuleSpec[] {
+export function compileRules(
+  rules: ReadonlyArray<RuleConfig | undefined>,
+  equipment: readonly RuleEquipment[],
+  report: Report,
+  at: Path = ['rules'],
+): RuleSpec[] {
   const specs: RuleSpec[] = [];
   const seen = new Set<string>();
   rules.forEach((rule, i) => {
@@ -40,8 +45,16 @@ export function compileRules(rules: ReadonlyArray<RuleConfig | undefined>, equip
  * The rules of an equipment's template, for that equipment. A problem is reported at `at` (the
  * equipment's `template` key) and names the template rule, since the rule is not in the site file.
  */
-export function compileTemplateRules(rules: readonly RuleConfig[], eq: RuleEquipment, template: string, report: Report, at: Path): RuleSpec[] {
-  return rules.flatMap((rule) => compileFor(rule, eq, [], (key, message) => report(at, `template ${template}, ${key.join('.')}: ${message}`)));
+export function compileTemplateRules(
+  rules: readonly RuleConfig[],
+  eq: RuleEquipment,
+  template: string,
+  report: Report,
+  at: Path,
+): RuleSpec[] {
+  return rules.flatMap((rule) =>
+    compileFor(rule, eq, [], (key, message) => report(at, `template ${template}, ${key.join('.')}: ${message}`)),
+  );
 }
 
 function select(rule: RuleConfig, equipment: readonly RuleEquipment[], report: (m: string) => void): RuleEquipment[] {
@@ -56,7 +69,8 @@ function select(rule: RuleConfig, equipment: readonly RuleEquipment[], report: (
     }
     return out;
   }
-  const out = 'category' in sel ? equipment.filter((e) => e.category === sel.category) : equipment.filter((e) => e.template === sel.template);
+  const out =
+    'category' in sel ? equipment.filter((e) => e.category === sel.category) : equipment.filter((e) => e.template === sel.template);
   if (out.length === 0) report(`no equipment has ${'category' in sel ? `category "${sel.category}"` : `template "${sel.template}"`}`);
   return out;
 }
@@ -67,7 +81,8 @@ function namesOf(eq: RuleEquipment): Names {
   return {
     isPoint: (n) => points.has(n),
     constant: (n) => (Object.hasOwn(limits, n) ? limits[n] : undefined),
-    describe: () => `${eq.id} has the points ${[...points].join(', ')}${Object.keys(limits).length ? ` and the limits ${Object.keys(limits).join(', ')}` : ''}`,
+    describe: () =>
+      `${eq.id} has the points ${[...points].join(', ')}${Object.keys(limits).length ? ` and the limits ${Object.keys(limits).join(', ')}` : ''}`,
   };
 }
 
@@ -86,7 +101,10 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
   };
   const point = (name: string, key: Path): boolean => {
     if (names.isPoint(name)) return true;
-    report([...path, ...key], `rule ${rule.id}: no point "${name}" on equipment ${eq.id}; it has ${eq.points.map((p) => p.name).join(', ')}`);
+    report(
+      [...path, ...key],
+      `rule ${rule.id}: no point "${name}" on equipment ${eq.id}; it has ${eq.points.map((p) => p.name).join(', ')}`,
+    );
     return false;
   };
   const unitOf = (name: string | undefined) => eq.points.find((p) => p.name === name)?.unit;
@@ -108,7 +126,16 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
     const c = expr(rule.when, 'when');
     if (!c) return [];
     const unit = unitOf(c.primaryPoint);
-    return [{ ...base, id: rule.id, level: rule.level!, message: rule.message ?? `${rule.id}: ${rule.when}`, condition: { kind: 'expression', expr: c }, ...(unit ? { unit } : {}) }];
+    return [
+      {
+        ...base,
+        id: rule.id,
+        level: rule.level!,
+        message: rule.message ?? `${rule.id}: ${rule.when}`,
+        condition: { kind: 'expression', expr: c },
+        ...(unit ? { unit } : {}),
+      },
+    ];
   }
   if (rule.limits) {
     const l = rule.limits;
@@ -122,14 +149,25 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
       if (typeof t === 'string') {
         value = names.constant(t);
         if (typeof value !== 'number') {
-          report([...path, 'limits', k], `rule ${rule.id}: no numeric limit "${t}" on equipment ${eq.id}${eq.limits ? `; its limits are ${Object.keys(eq.limits).join(', ') || 'none'}` : ''}`);
+          report(
+            [...path, 'limits', k],
+            `rule ${rule.id}: no numeric limit "${t}" on equipment ${eq.id}${eq.limits ? `; its limits are ${Object.keys(eq.limits).join(', ') || 'none'}` : ''}`,
+          );
           continue;
         }
       }
       const op = k.startsWith('h') ? '>=' : '<=';
       const c = compile(`${l.point} ${op} ${value}`, names);
-      const message = rule.message ?? `${LIMIT_TEXT[k][0]!.toUpperCase()}${LIMIT_TEXT[k].slice(1)} ${l.point}: {value} {unit} (limit ${value})`;
-      out.push({ ...base, id: `${rule.id}.${k}`, level: l.levels[k] ?? rule.level ?? LIMIT_LEVELS[k], message, condition: { kind: 'expression', expr: c }, ...(unit ? { unit } : {}) });
+      const message =
+        rule.message ?? `${LIMIT_TEXT[k][0]!.toUpperCase()}${LIMIT_TEXT[k].slice(1)} ${l.point}: {value} {unit} (limit ${value})`;
+      out.push({
+        ...base,
+        id: `${rule.id}.${k}`,
+        level: l.levels[k] ?? rule.level ?? LIMIT_LEVELS[k],
+        message,
+        condition: { kind: 'expression', expr: c },
+        ...(unit ? { unit } : {}),
+      });
     }
     return out;
   }
@@ -138,12 +176,36 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
     if (!point(r.point, ['rate', 'point'])) return [];
     const unit = unitOf(r.point);
     const per = r.per === 'second' ? 1000 : 60_000;
-    const condition = { kind: 'rate' as const, point: r.point, windowMs: r.window, perMs: per, ...(r.above !== undefined ? { above: r.above } : {}), ...(r.below !== undefined ? { below: r.below } : {}) };
-    return [{ ...base, id: rule.id, level: rule.level!, message: rule.message ?? `${r.point} changes at {value} {unit} per ${r.per}`, condition, ...(unit ? { unit: `${unit}` } : {}) }];
+    const condition = {
+      kind: 'rate' as const,
+      point: r.point,
+      windowMs: r.window,
+      perMs: per,
+      ...(r.above !== undefined ? { above: r.above } : {}),
+      ...(r.below !== undefined ? { below: r.below } : {}),
+    };
+    return [
+      {
+        ...base,
+        id: rule.id,
+        level: rule.level!,
+        message: rule.message ?? `${r.point} changes at {value} {unit} per ${r.per}`,
+        condition,
+        ...(unit ? { unit: `${unit}` } : {}),
+      },
+    ];
   }
   if (rule.stale) {
     const afterMs = rule.stale.intervals * eq.poll_interval;
-    return [{ ...base, id: rule.id, level: rule.level!, message: rule.message ?? `No good reading from {name} for ${afterMs / 1000} s`, condition: { kind: 'stale', afterMs } }];
+    return [
+      {
+        ...base,
+        id: rule.id,
+        level: rule.level!,
+        message: rule.message ?? `No good reading from {name} for ${afterMs / 1000} s`,
+        condition: { kind: 'stale', afterMs },
+      },
+    ];
   }
   if (rule.codes) {
     const c = rule.codes;
@@ -160,10 +222,17 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
 }
 
 /** The rules of a loaded site as the engine takes them (the site file was checked when it loaded). */
-export function ruleSpecsOf(site: { rules: readonly RuleConfig[]; equipment: ReadonlyArray<RuleEquipment & { limits?: unknown; template_rules?: readonly RuleConfig[] }> }): RuleSpec[] {
+export function ruleSpecsOf(site: {
+  rules: readonly RuleConfig[];
+  equipment: ReadonlyArray<RuleEquipment & { limits?: unknown; template_rules?: readonly RuleConfig[] }>;
+}): RuleSpec[] {
   const problems: string[] = [];
   const report: Report = (path, message) => problems.push(`${path.join('.')}: ${message}`);
-  const specs = site.equipment.flatMap((e, i) => (e.template_rules ? compileTemplateRules(e.template_rules, e as RuleEquipment, e.template ?? '', report, ['equipment', i, 'template']) : []));
+  const specs = site.equipment.flatMap((e, i) =>
+    e.template_rules
+      ? compileTemplateRules(e.template_rules, e as RuleEquipment, e.template ?? '', report, ['equipment', i, 'template'])
+      : [],
+  );
   specs.push(...compileRules(site.rules, site.equipment as readonly RuleEquipment[], report));
   if (problems.length > 0) throw new Error(`Rules do not compile: ${problems.join('; ')}`);
   return specs;

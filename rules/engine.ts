@@ -6,7 +6,17 @@ import { randomUUID } from 'node:crypto';
 import type { Reading } from '../drivers/types.js';
 import { inTimeOrder } from '../drivers/common/reading-time.js';
 import type { Scope, Value } from './expression.js';
-import { LEVELS, type ActiveAlarm, type AlarmEvent, type AlarmEventType, type AlarmState, type AlarmStore, type Level, type PersistedAlarm, type RuleSpec } from './types.js';
+import {
+  LEVELS,
+  type ActiveAlarm,
+  type AlarmEvent,
+  type AlarmEventType,
+  type AlarmState,
+  type AlarmStore,
+  type Level,
+  type PersistedAlarm,
+  type RuleSpec,
+} from './types.js';
 
 export interface EngineOptions {
   site: string;
@@ -57,7 +67,13 @@ interface Instance {
 }
 
 /** ISA-18.2 with EEMUA 191's figures: 3 annunciations of one alarm within 60 s is chattering. */
-export const DEFAULT_HEALTH: HealthOptions = { chatterWindowMs: 60_000, chatterActivations: 3, floodWindowMs: 600_000, floodStart: 10, floodEnd: 5 };
+export const DEFAULT_HEALTH: HealthOptions = {
+  chatterWindowMs: 60_000,
+  chatterActivations: 3,
+  floodWindowMs: 600_000,
+  floodStart: 10,
+  floodEnd: 5,
+};
 
 export class RuleEngine {
   private readonly instances: Instance[] = [];
@@ -187,7 +203,13 @@ export class RuleEngine {
             if (inst.p.pendingSince !== undefined || inst.p.clearingSince !== undefined) this.step(inst, t);
             touched.add(inst);
           }
-          if (inst.samples && inst.spec.condition.kind === 'rate' && inst.spec.condition.point === r.point && good && typeof r.value === 'number') {
+          if (
+            inst.samples &&
+            inst.spec.condition.kind === 'rate' &&
+            inst.spec.condition.point === r.point &&
+            good &&
+            typeof r.value === 'number'
+          ) {
             // A value read again with the same source time (an OPC UA Read of a value that has not
             // changed: its source time is that of its last change) is still that value when received.
             const reread = before !== undefined && before.ts === t && before.value === r.value && t < r.ts;
@@ -293,7 +315,11 @@ export class RuleEngine {
 
   /** Rule keys (`<equipment>/<rule>`) with the state of each. */
   states(): Array<{ key: string; state: AlarmState; condition: 'true' | 'false' | 'uncertain' }> {
-    return this.instances.map((i) => ({ key: i.key, state: this.stateOf(i), condition: i.cond === undefined ? 'uncertain' : i.cond ? 'true' : 'false' }));
+    return this.instances.map((i) => ({
+      key: i.key,
+      state: this.stateOf(i),
+      condition: i.cond === undefined ? 'uncertain' : i.cond ? 'true' : 'false',
+    }));
   }
 
   get ruleCount(): number {
@@ -364,7 +390,8 @@ export class RuleEngine {
       inst.cond = this.condition(inst, now);
     } catch (err) {
       inst.cond = undefined;
-      if (this.errors.length < 1000) this.errors.push({ rule: inst.spec.id, equipment: inst.spec.equipment, message: (err as Error).message });
+      if (this.errors.length < 1000)
+        this.errors.push({ rule: inst.spec.id, equipment: inst.spec.equipment, message: (err as Error).message });
     }
     if (inst.cond === undefined) {
       // Uncertain data neither raises nor clears, and does not count toward a delay.
@@ -505,10 +532,26 @@ export class RuleEngine {
   }
 
   private siteEvent(type: 'flood' | 'flood_ended', ts: number, message: string): void {
-    this.events.push({ eventId: this.newId(), incidentId: '', type, state: 'normal', level: 'yellow', site: this.opts.site, equipment: '', rule: 'alarm-flood', message: `Alarm flood: ${message}`, ts });
+    this.events.push({
+      eventId: this.newId(),
+      incidentId: '',
+      type,
+      state: 'normal',
+      level: 'yellow',
+      site: this.opts.site,
+      equipment: '',
+      rule: 'alarm-flood',
+      message: `Alarm flood: ${message}`,
+      ts,
+    });
   }
 
-  private emit(inst: Instance, type: AlarmEventType, ts: number, extra: { by?: string; comment?: string; shelvedUntil?: number; noIncident?: boolean }): void {
+  private emit(
+    inst: Instance,
+    type: AlarmEventType,
+    ts: number,
+    extra: { by?: string; comment?: string; shelvedUntil?: number; noIncident?: boolean },
+  ): void {
     const { p } = inst;
     this.save(inst);
     if (type === 'raised') p.openIncident = p.incidentId;
@@ -522,7 +565,12 @@ export class RuleEngine {
     }
   }
 
-  private eventOf(inst: Instance, type: AlarmEventType, ts: number, extra: { by?: string; comment?: string; shelvedUntil?: number; noIncident?: boolean }): AlarmEvent {
+  private eventOf(
+    inst: Instance,
+    type: AlarmEventType,
+    ts: number,
+    extra: { by?: string; comment?: string; shelvedUntil?: number; noIncident?: boolean },
+  ): AlarmEvent {
     const { p, spec } = inst;
     const health = type === 'chattering' || type === 'chattering_ended';
     return {
@@ -604,7 +652,6 @@ function batchClock(batch: readonly Reading[]): (r: Reading) => number {
   const shift = lag >= 0 && lag <= SOURCE_LAG_TOLERANCE_MS ? 0 : lag;
   return (r) => (r.sourceTs !== undefined && r.sourceTs > 0 ? r.sourceTs + shift : r.ts);
 }
-
 
 /**
  * A rate sample in time order (almost always at the end); a later value of the same instant replaces

@@ -89,7 +89,8 @@ interface Token {
 const OPERATORS = ['<=', '>=', '==', '!=', '&&', '||', '<', '>', '+', '-', '*', '/', '%', '!', '(', ')', ','];
 
 function tokenize(src: string): Token[] {
-  if (src.length > MAX_EXPRESSION_LENGTH) throw new ExpressionError(`longer than ${MAX_EXPRESSION_LENGTH} characters`, MAX_EXPRESSION_LENGTH + 1, true);
+  if (src.length > MAX_EXPRESSION_LENGTH)
+    throw new ExpressionError(`longer than ${MAX_EXPRESSION_LENGTH} characters`, MAX_EXPRESSION_LENGTH + 1, true);
   const out: Token[] = [];
   let i = 0;
   while (i < src.length) {
@@ -149,7 +150,8 @@ export function compile(source: string, names: Names): Compiled {
   // the rule is evaluated. Chains (a + b + c, a && b && c) are loops, not nesting.
   let depth = 0;
   const nested = <T>(t: Token, parse: () => T): T => {
-    if (++depth > MAX_EXPRESSION_DEPTH) throw new ExpressionError(`nested too deeply (at most ${MAX_EXPRESSION_DEPTH} levels)`, t.col, true);
+    if (++depth > MAX_EXPRESSION_DEPTH)
+      throw new ExpressionError(`nested too deeply (at most ${MAX_EXPRESSION_DEPTH} levels)`, t.col, true);
     const out = parse();
     depth--;
     return out;
@@ -277,7 +279,8 @@ export function compile(source: string, names: Names): Compiled {
   };
   const call = (t: Token): Node => {
     const f = FUNCTIONS[t.text];
-    if (!f || !Object.hasOwn(FUNCTIONS, t.text)) throw new ExpressionError(`unknown function "${t.text}" (functions: ${Object.keys(FUNCTIONS).join(', ')})`, t.col);
+    if (!f || !Object.hasOwn(FUNCTIONS, t.text))
+      throw new ExpressionError(`unknown function "${t.text}" (functions: ${Object.keys(FUNCTIONS).join(', ')})`, t.col);
     expect('(');
     const args: Node[] = [];
     if (!isOp(')')) {

@@ -7,13 +7,7 @@ export type Level = (typeof LEVELS)[number];
 
 /** ISA-18.2 alarm states, as one word each. */
 export type AlarmState =
-  | 'normal'
-  | 'active_unacknowledged'
-  | 'active_acknowledged'
-  | 'returned_unacknowledged'
-  | 'shelved'
-  | 'suppressed'
-  | 'out_of_service';
+  'normal' | 'active_unacknowledged' | 'active_acknowledged' | 'returned_unacknowledged' | 'shelved' | 'suppressed' | 'out_of_service';
 
 export type AlarmEventType =
   // The incident: what the central platform receives.

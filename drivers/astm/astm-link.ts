@@ -238,14 +238,14 @@ export class AstmReceiver {
     return NAK;
   }
 
-
   /** A frame: FN text ETX|ETB C1 C2 CR LF (STX already taken). */
   private onFrame(frame: Buffer, now: number): number {
     const length = frame.length;
     if (this.state === 'refusing') return this.nak(`frame while the session is refused (${this.refusal}); waiting for EOT`);
     const end = length - 5;
     const terminator = frame[end];
-    if (length < 6 || (terminator !== ETX && terminator !== ETB) || frame[length - 2] !== CR) return this.nak('frame without ETX or ETB before its checksum');
+    if (length < 6 || (terminator !== ETX && terminator !== ETB) || frame[length - 2] !== CR)
+      return this.nak('frame without ETX or ETB before its checksum');
     const body = frame.subarray(0, end + 1);
     const given = String.fromCharCode(frame[end + 1]!, frame[end + 2]!);
     if (given !== checksum(body)) return this.nak(`checksum ${given}, expected ${checksum(body)}`);
@@ -265,7 +265,12 @@ export class AstmReceiver {
       return this.nak(reason);
     }
     const cost = text.length + (terminator === ETX ? RECORD_COST : 0);
-    if (this.size + cost > this.limits.maxMessageSize) return this.refuse('message', `message longer than ${this.limits.maxMessageSize} characters (${RECORD_COST} a record besides its text)`, now);
+    if (this.size + cost > this.limits.maxMessageSize)
+      return this.refuse(
+        'message',
+        `message longer than ${this.limits.maxMessageSize} characters (${RECORD_COST} a record besides its text)`,
+        now,
+      );
     const partial = this.partial + text;
     // An E1394 record starts with its type letter: an empty one is not a record.
     if (terminator === ETX && partial.replace(/\r$/, '') === '') return this.nak('empty record');

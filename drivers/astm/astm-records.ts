@@ -10,7 +10,17 @@ interface Delimiters {
   escape: string;
 }
 
-const STATUS: Record<string, string> = { F: 'final', P: 'preliminary', C: 'correction', X: 'cannot be done', I: 'pending', S: 'partial', M: 'MIC', R: 'previously transmitted', N: 'new' };
+const STATUS: Record<string, string> = {
+  F: 'final',
+  P: 'preliminary',
+  C: 'correction',
+  X: 'cannot be done',
+  I: 'pending',
+  S: 'partial',
+  M: 'MIC',
+  R: 'previously transmitted',
+  N: 'new',
+};
 
 export class AstmRecordError extends Error {
   override name = 'AstmRecordError';
@@ -22,7 +32,11 @@ export function resultsOf(records: readonly string[], instrument: string): LabRe
   if (!header?.startsWith('H') || header.length < 5) throw new AstmRecordError('the message does not start with a header record (H)');
   const d: Delimiters = { field: header[1]!, repeat: header[2]!, component: header[3]!, escape: header[4]! };
   const unescape = (s: string) =>
-    s.replaceAll(`${d.escape}F${d.escape}`, d.field).replaceAll(`${d.escape}S${d.escape}`, d.component).replaceAll(`${d.escape}R${d.escape}`, d.repeat).replaceAll(`${d.escape}E${d.escape}`, d.escape);
+    s
+      .replaceAll(`${d.escape}F${d.escape}`, d.field)
+      .replaceAll(`${d.escape}S${d.escape}`, d.component)
+      .replaceAll(`${d.escape}R${d.escape}`, d.repeat)
+      .replaceAll(`${d.escape}E${d.escape}`, d.escape);
   const fieldsOf = (record: string) => record.split(d.field);
   const components = (field: string | undefined) => (field ?? '').split(d.component).map(unescape);
   const headerFields = fieldsOf(header);
@@ -37,7 +51,10 @@ export function resultsOf(records: readonly string[], instrument: string): LabRe
         // Specimen id (field 3), or the instrument's specimen id (field 4).
         const id = components(f[2])[0] || components(f[3])[0];
         if (!id) throw new AstmRecordError(`record ${k + 1} (O): no specimen id in fields 3 or 4`);
-        if (!/^[\x20-\x7e]{1,64}$/.test(id)) throw new AstmRecordError(`record ${k + 1} (O): specimen id ${JSON.stringify(id)} is not printable text of at most 64 characters`);
+        if (!/^[\x20-\x7e]{1,64}$/.test(id))
+          throw new AstmRecordError(
+            `record ${k + 1} (O): specimen id ${JSON.stringify(id)} is not printable text of at most 64 characters`,
+          );
         sampleId = id;
         operatorOfOrder = undefined;
         break;
@@ -49,7 +66,8 @@ export function resultsOf(records: readonly string[], instrument: string): LabRe
         if (!analyte) throw new AstmRecordError(`record ${k + 1} (R): no test id in field 3`);
         const rawValue = unescape(f[3] ?? '').trim();
         const number = Number(rawValue);
-        const value = rawValue === '' ? null : Number.isFinite(number) && /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(rawValue) ? number : rawValue;
+        const value =
+          rawValue === '' ? null : Number.isFinite(number) && /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(rawValue) ? number : rawValue;
         const unit = unescape(f[4] ?? '').trim() || undefined;
         const reference = parseRange(unescape((f[5] ?? '').replaceAll(d.component, '-')));
         const flags = (f[6] ?? '').split(d.repeat).map(unescape).filter(Boolean);
@@ -57,7 +75,18 @@ export function resultsOf(records: readonly string[], instrument: string): LabRe
         const operator = components(f[10])[0] || operatorOfOrder;
         const resultAt = parseTime(f[12]) ?? parseTime(f[11]) ?? messageTime;
         if (!resultAt) throw new AstmRecordError(`record ${k + 1} (R): no completion time (field 13) and no message time in the header`);
-        const base = { instrument, sampleId, analyte, value, ...(unit ? { unit } : {}), flags, status, resultAt: resultAt.toISOString(), ...(operator ? { operator } : {}), ...(reference ? { reference } : {}) };
+        const base = {
+          instrument,
+          sampleId,
+          analyte,
+          value,
+          ...(unit ? { unit } : {}),
+          flags,
+          status,
+          resultAt: resultAt.toISOString(),
+          ...(operator ? { operator } : {}),
+          ...(reference ? { reference } : {}),
+        };
         out.push({ resultId: resultIdFromContent(base), ...base, raw: record });
         break;
       }

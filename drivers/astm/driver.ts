@@ -114,7 +114,13 @@ class AstmDriver implements Driver {
     const skipped = this.refusals.take(Date.now());
     if (skipped === undefined || this.connection.type !== 'astm-tcp') return;
     this.ctx.log.warn(
-      { instrument: this.instrument.id, peer: `${peer?.remoteAddress ?? '?'}:${peer?.remotePort ?? '?'}`, maxConnections: this.connection.max_connections, refusedBefore: skipped, refusedInAll: this.counters.rejectedConnections },
+      {
+        instrument: this.instrument.id,
+        peer: `${peer?.remoteAddress ?? '?'}:${peer?.remotePort ?? '?'}`,
+        maxConnections: this.connection.max_connections,
+        refusedBefore: skipped,
+        refusedInAll: this.counters.rejectedConnections,
+      },
       'ASTM connection refused: max_connections are open; further refusals this minute are counted, not logged',
     );
   }
@@ -122,10 +128,18 @@ class AstmDriver implements Driver {
   /** A serial line: opened, and opened again with backoff when it fails or goes away. */
   private openSerial(c: Extract<AstmConnection, { type: 'astm-serial' }>): void {
     if (this.stopped) return;
-    const port = new SerialPort({ path: c.path, baudRate: c.baud_rate, dataBits: c.data_bits, parity: c.parity, stopBits: c.stop_bits, autoOpen: false });
+    const port = new SerialPort({
+      path: c.path,
+      baudRate: c.baud_rate,
+      dataBits: c.data_bits,
+      parity: c.parity,
+      stopBits: c.stop_bits,
+      autoOpen: false,
+    });
     port.open((err) => {
       if (err) {
-        if (this.attempt === 0) this.ctx.log.warn({ path: c.path, err: err.message }, 'Cannot open the ASTM serial port; retrying with backoff');
+        if (this.attempt === 0)
+          this.ctx.log.warn({ path: c.path, err: err.message }, 'Cannot open the ASTM serial port; retrying with backoff');
         this.retry = setTimeout(() => this.openSerial(c), backoffDelay(this.attempt++, c.reconnect));
         return;
       }
@@ -152,7 +166,10 @@ class AstmDriver implements Driver {
     this.serve(socket);
   }
 
-  private serve(socket: Duplex, peerName = socket instanceof net.Socket ? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` : 'serial'): void {
+  private serve(
+    socket: Duplex,
+    peerName = socket instanceof net.Socket ? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` : 'serial',
+  ): void {
     const c = this.connection;
     const listening = c.type === 'astm-tcp' && c.mode === 'listen';
     const log = this.ctx.log.child({ instrument: this.instrument.id, peer: peerName });
@@ -179,7 +196,12 @@ class AstmDriver implements Driver {
           if (e.limit === 'frame') this.counters.oversizeFrames++;
           else if (e.limit === 'message') this.counters.oversizeMessages++;
           else this.counters.overlongSessions++;
-          warn({ reason: e.reason, limit: e.limit }, e.limit === 'frame' ? 'ASTM frame refused (NAK) and skipped: longer than E1381 allows' : 'ASTM message refused and dropped whole: over its limit; frames are NAKed until EOT');
+          warn(
+            { reason: e.reason, limit: e.limit },
+            e.limit === 'frame'
+              ? 'ASTM frame refused (NAK) and skipped: longer than E1381 allows'
+              : 'ASTM message refused and dropped whole: over its limit; frames are NAKed until EOT',
+          );
         }
       },
       { receiveTimeoutMs: c.receive_timeout, maxMessageSize: c.max_message_size, maxSessionMs: c.max_session },

@@ -44,7 +44,13 @@ export interface AstmAnalyzer {
 }
 
 /** The records of one session: H, then per sample P, O and one R per analyte, a long C, then L. */
-export function sessionRecords(name: string, firstSample: number, samples: number, seed: number, at: Date): { records: string[]; results: Array<{ sampleId: string; analyte: string; value: number }> } {
+export function sessionRecords(
+  name: string,
+  firstSample: number,
+  samples: number,
+  seed: number,
+  at: Date,
+): { records: string[]; results: Array<{ sampleId: string; analyte: string; value: number }> } {
   const ts = stamp(at);
   const records = [`H|\\^&|||${name}^2.1|||||||P|1|${ts}`];
   const results: Array<{ sampleId: string; analyte: string; value: number }> = [];
@@ -59,7 +65,9 @@ export function sessionRecords(name: string, firstSample: number, samples: numbe
       results.push({ sampleId, analyte: a.code, value });
     });
   }
-  records.push(`C|1|I|Session of ${samples} samples; reagent lot 24-118, calibration 2026-11-20, QC passed on levels 1 and 2; ${'maintenance: probe wash done, cuvettes replaced. '.repeat(4)}|G`);
+  records.push(
+    `C|1|I|Session of ${samples} samples; reagent lot 24-118, calibration 2026-11-20, QC passed on levels 1 and 2; ${'maintenance: probe wash done, cuvettes replaced. '.repeat(4)}|G`,
+  );
   records.push('L|1|N');
   return { records, results };
 }

@@ -30,7 +30,11 @@ interface State {
 function isState(v: unknown): v is State {
   if (typeof v !== 'object' || v === null) return false;
   const { series, last } = v as Record<string, unknown>;
-  return Number.isSafeInteger(series) && (series as number) >= 0 && (last === undefined || typeof last === 'boolean' || Number.isSafeInteger(last));
+  return (
+    Number.isSafeInteger(series) &&
+    (series as number) >= 0 &&
+    (last === undefined || typeof last === 'boolean' || Number.isSafeInteger(last))
+  );
 }
 
 export interface ResultTriggerStats {
@@ -79,7 +83,10 @@ export class ResultTrigger {
   init(): void {
     if (this.state) return;
     const saved = this.opts.counters.get(this.key);
-    if (saved !== undefined && !isState(saved)) throw new Error(`The result counter state of ${this.opts.equipment} in the store does not read (${JSON.stringify(saved).slice(0, 100)}); without it new results could reuse old ids and be discarded as duplicates`);
+    if (saved !== undefined && !isState(saved))
+      throw new Error(
+        `The result counter state of ${this.opts.equipment} in the store does not read (${JSON.stringify(saved).slice(0, 100)}); without it new results could reuse old ids and be discarded as duplicates`,
+      );
     this.state = saved ?? { series: 0, last: undefined };
   }
 
@@ -100,7 +107,8 @@ export class ResultTrigger {
         const failedValue = current.value;
         current = this.queued;
         this.queued = undefined;
-        if (!ok && !current && this.opts.retryMs !== undefined && !this.stopped) this.retry = setTimeout(() => void this.onValue(failedValue), this.opts.retryMs);
+        if (!ok && !current && this.opts.retryMs !== undefined && !this.stopped)
+          this.retry = setTimeout(() => void this.onValue(failedValue), this.opts.retryMs);
       }
     } finally {
       this.busy = false;
@@ -144,7 +152,10 @@ export class ResultTrigger {
     } else if (last !== undefined && value > last + 1) {
       this.stats.gaps++;
       this.stats.missed += value - last - 1;
-      log.warn({ equipment, from: last, to: value, missed: value - last - 1 }, 'Result counter jumped: results in between were not read (the analyzer holds only its latest result)');
+      log.warn(
+        { equipment, from: last, to: value, missed: value - last - 1 },
+        'Result counter jumped: results in between were not read (the analyzer holds only its latest result)',
+      );
     }
     return this.capture(value, { series, last: value });
   }
@@ -163,16 +174,42 @@ export class ResultTrigger {
     // The trigger, read again with the block: if it moved meanwhile, the block may be the next result's.
     if (counter !== undefined && block.trigger !== counter) return false;
     const sampleId = String(block.sampleId ?? '').replace(/[\0 ]+$/, '');
-    if (!/^[\x21-\x7e][\x20-\x7e]{0,63}$/.test(sampleId)) return this.failed(`the sample id holds no printable text (${JSON.stringify(sampleId)})`);
+    if (!/^[\x21-\x7e][\x20-\x7e]{0,63}$/.test(sampleId))
+      return this.failed(`the sample id holds no printable text (${JSON.stringify(sampleId)})`);
     const resultAt = new Date().toISOString();
     const results: LabResult[] = [];
     for (const a of this.opts.analytes) {
       const raw = block.values.get(a.name);
       const value = typeof raw === 'boolean' ? Number(raw) : (raw ?? null);
-      const flags = typeof value === 'number' && a.reference ? [a.reference.lo !== undefined && value < a.reference.lo ? 'L' : a.reference.hi !== undefined && value > a.reference.hi ? 'H' : 'N'] : [];
-      const reference = a.reference ? { ...(a.reference.lo !== undefined ? { lo: a.reference.lo } : {}), ...(a.reference.hi !== undefined ? { hi: a.reference.hi } : {}) } : undefined;
-      const base = { instrument: this.opts.equipment, sampleId, analyte: a.name, value, ...(a.unit ? { unit: a.unit } : {}), flags, status: 'final', resultAt, ...(reference ? { reference } : {}) };
-      const resultId = counter === undefined ? resultIdFromContent(base) : resultIdFromSequence(this.opts.equipment, `${next.series}.${counter}`, a.name);
+      const flags =
+        typeof value === 'number' && a.reference
+          ? [
+              a.reference.lo !== undefined && value < a.reference.lo
+                ? 'L'
+                : a.reference.hi !== undefined && value > a.reference.hi
+                  ? 'H'
+                  : 'N',
+            ]
+          : [];
+      const reference = a.reference
+        ? {
+            ...(a.reference.lo !== undefined ? { lo: a.reference.lo } : {}),
+            ...(a.reference.hi !== undefined ? { hi: a.reference.hi } : {}),
+          }
+        : undefined;
+      const base = {
+        instrument: this.opts.equipment,
+        sampleId,
+        analyte: a.name,
+        value,
+        ...(a.unit ? { unit: a.unit } : {}),
+        flags,
+        status: 'final',
+        resultAt,
+        ...(reference ? { reference } : {}),
+      };
+      const resultId =
+        counter === undefined ? resultIdFromContent(base) : resultIdFromSequence(this.opts.equipment, `${next.series}.${counter}`, a.name);
       results.push({ resultId, ...base });
     }
     try {
@@ -190,7 +227,8 @@ export class ResultTrigger {
   private failed(reason: string): boolean {
     this.stats.blockErrors++;
     // Once per reason: the block is read again at the next trigger reading.
-    if (reason !== this.lastError) this.opts.log.error({ equipment: this.opts.equipment, reason }, 'Lab result not taken; trying again at the next reading');
+    if (reason !== this.lastError)
+      this.opts.log.error({ equipment: this.opts.equipment, reason }, 'Lab result not taken; trying again at the next reading');
     this.lastError = reason;
     return false;
   }
@@ -207,7 +245,12 @@ export class ResultTrigger {
       this.unsaved = false;
     } catch (err) {
       this.unsaved = true;
-      this.saveFailedLog((notLogged) => this.opts.log.error({ equipment: this.opts.equipment, err, ...(notLogged ? { notLogged } : {}) }, 'Result counter state not written to the store; kept in memory and written with the next one'));
+      this.saveFailedLog((notLogged) =>
+        this.opts.log.error(
+          { equipment: this.opts.equipment, err, ...(notLogged ? { notLogged } : {}) },
+          'Result counter state not written to the store; kept in memory and written with the next one',
+        ),
+      );
     }
   }
 

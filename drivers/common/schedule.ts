@@ -7,11 +7,14 @@ export function onGrid(interval: number, tick: () => void, first = 0): { stop():
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const schedule = (n: number) => {
-    timer = setTimeout(() => {
-      if (stopped) return;
-      tick();
-      if (!stopped) schedule(Math.max(n + 1, Math.floor((Date.now() - origin) / interval) + 1));
-    }, Math.max(0, origin + n * interval - Date.now()));
+    timer = setTimeout(
+      () => {
+        if (stopped) return;
+        tick();
+        if (!stopped) schedule(Math.max(n + 1, Math.floor((Date.now() - origin) / interval) + 1));
+      },
+      Math.max(0, origin + n * interval - Date.now()),
+    );
   };
   schedule(first);
   return {

@@ -9,7 +9,15 @@ export const BYTE_ORDERS = ['ABCD', 'BADC', 'CDAB', 'DCBA'] as const;
 export type ByteOrder = (typeof BYTE_ORDERS)[number];
 
 export const REGISTER_COUNT: Record<Exclude<DataType, 'string'>, number> = {
-  bool: 1, int16: 1, uint16: 1, int32: 2, uint32: 2, float32: 2, int64: 4, uint64: 4, float64: 4,
+  bool: 1,
+  int16: 1,
+  uint16: 1,
+  int32: 2,
+  uint32: 2,
+  float32: 2,
+  int64: 4,
+  uint64: 4,
+  float64: 4,
 };
 
 const wordsSwapped = (o: ByteOrder) => o === 'CDAB' || o === 'DCBA';
@@ -52,15 +60,24 @@ export function decode(registers: ArrayLike<number>, type: DataType, order: Byte
   if (type === 'bool') return bit === undefined ? registers[0] !== 0 : ((registers[0]! >> bit) & 1) === 1;
   const b = registersToBytes(registers, order, type === 'string');
   switch (type) {
-    case 'int16': return b.readInt16BE(0);
-    case 'uint16': return b.readUInt16BE(0);
-    case 'int32': return b.readInt32BE(0);
-    case 'uint32': return b.readUInt32BE(0);
-    case 'float32': return b.readFloatBE(0);
-    case 'float64': return b.readDoubleBE(0);
-    case 'int64': return safe(b.readBigInt64BE(0));
-    case 'uint64': return safe(b.readBigUInt64BE(0));
-    case 'string': return b.toString('latin1').replace(/[\0 ]+$/, '');
+    case 'int16':
+      return b.readInt16BE(0);
+    case 'uint16':
+      return b.readUInt16BE(0);
+    case 'int32':
+      return b.readInt32BE(0);
+    case 'uint32':
+      return b.readUInt32BE(0);
+    case 'float32':
+      return b.readFloatBE(0);
+    case 'float64':
+      return b.readDoubleBE(0);
+    case 'int64':
+      return safe(b.readBigInt64BE(0));
+    case 'uint64':
+      return safe(b.readBigUInt64BE(0));
+    case 'string':
+      return b.toString('latin1').replace(/[\0 ]+$/, '');
   }
 }
 
@@ -73,15 +90,33 @@ export function encode(value: RawValue, type: Exclude<DataType, 'bool'>, order: 
   const size = type === 'string' ? length * 2 : REGISTER_COUNT[type] * 2;
   const b = Buffer.alloc(size);
   switch (type) {
-    case 'int16': b.writeInt16BE(Number(value)); break;
-    case 'uint16': b.writeUInt16BE(Number(value)); break;
-    case 'int32': b.writeInt32BE(Number(value)); break;
-    case 'uint32': b.writeUInt32BE(Number(value)); break;
-    case 'float32': b.writeFloatBE(Number(value)); break;
-    case 'float64': b.writeDoubleBE(Number(value)); break;
-    case 'int64': b.writeBigInt64BE(BigInt(value)); break;
-    case 'uint64': b.writeBigUInt64BE(BigInt(value)); break;
-    case 'string': b.write(String(value).slice(0, size), 'latin1'); break;
+    case 'int16':
+      b.writeInt16BE(Number(value));
+      break;
+    case 'uint16':
+      b.writeUInt16BE(Number(value));
+      break;
+    case 'int32':
+      b.writeInt32BE(Number(value));
+      break;
+    case 'uint32':
+      b.writeUInt32BE(Number(value));
+      break;
+    case 'float32':
+      b.writeFloatBE(Number(value));
+      break;
+    case 'float64':
+      b.writeDoubleBE(Number(value));
+      break;
+    case 'int64':
+      b.writeBigInt64BE(BigInt(value));
+      break;
+    case 'uint64':
+      b.writeBigUInt64BE(BigInt(value));
+      break;
+    case 'string':
+      b.write(String(value).slice(0, size), 'latin1');
+      break;
   }
   return bytesToRegisters(b, order, type === 'string');
 }

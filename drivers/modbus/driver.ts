@@ -2,7 +2,7 @@
 // connection, backs off units that keep failing, and reads lab results blocks.
 import type { Logger } from 'pino';
 import type { Driver, DriverContext, EquipmentBase, Reading } from '../types.js';
-import { compilePoint, pointValue, type CompiledPoint } from './index.js';
+import { compilePoint, pointValue, type CompiledPoint } from './points.js';
 import { createModbusLink, type ModbusFailure, type ModbusLink, type ModbusLinkStats, toFailure } from './link.js';
 import { planRequests, type Request } from './planner.js';
 import { onGrid } from '../common/schedule.js';
@@ -58,7 +58,13 @@ class ModbusDriver implements Driver {
     for (const eq of equipment) {
       if (!eq.results) continue;
       if (!ctx.results || !ctx.counters) throw new Error(`Equipment ${eq.id} has a results block, and this gateway takes no lab results`);
-      this.resultReaders.set(eq.id, new ResultBlockReader(eq, eq.results, this.link, ctx.results, ctx.log, ctx.counters, { maxGap: conn.max_gap, maxRegisters: conn.max_registers_per_read }));
+      this.resultReaders.set(
+        eq.id,
+        new ResultBlockReader(eq, eq.results, this.link, ctx.results, ctx.log, ctx.counters, {
+          maxGap: conn.max_gap,
+          maxRegisters: conn.max_registers_per_read,
+        }),
+      );
     }
   }
 
@@ -107,13 +113,20 @@ class ModbusDriver implements Driver {
       results.counterResets += r.stats.resets;
       results.resultBlockErrors += r.stats.blockErrors;
     }
-    return { ...this.counters, ...this.link.stats, backedOffUnits: [...this.health.values()].filter((h) => h.failures >= threshold).length, connects: this.link.connects, ...(this.resultReaders.size > 0 ? results : {}) };
+    return {
+      ...this.counters,
+      ...this.link.stats,
+      backedOffUnits: [...this.health.values()].filter((h) => h.failures >= threshold).length,
+      connects: this.link.connects,
+      ...(this.resultReaders.size > 0 ? results : {}),
+    };
   }
 
   private async poll(g: Group): Promise<void> {
     if (g.running) {
       // The previous poll still waits for answers: count it, and do not stack another behind it.
-      if (g.overruns++ === 0) this.log.warn({ equipment: g.eq.id, interval: g.interval }, 'Poll overran its interval; skipping polls until it completes');
+      if (g.overruns++ === 0)
+        this.log.warn({ equipment: g.eq.id, interval: g.interval }, 'Poll overran its interval; skipping polls until it completes');
       this.counters.overruns++;
       return;
     }
@@ -169,19 +182,27 @@ class ModbusDriver implements Driver {
           continue;
         }
         const { value, bad } = pointValue(p, words, req.start);
-        readings.push(bad ? { equipment: g.eq.id, point: p.name, value: null, quality: 'bad', reason: bad, ts } : { equipment: g.eq.id, point: p.name, value, quality: 'good', ts });
+        readings.push(
+          bad
+            ? { equipment: g.eq.id, point: p.name, value: null, quality: 'bad', reason: bad, ts }
+            : { equipment: g.eq.id, point: p.name, value, quality: 'good', ts },
+        );
       }
     }
 
     // A unit is backed off when it does not answer, breaks the byte stream or has every answer
     // refused (it disturbs the line and delivers nothing); not when the connection it shares is
     // down or was reset because of another unit (that would slow the healthy ones down).
-    const unitFailure = deviceFailure && deviceFailure.kind !== 'connection' ? deviceFailure : !answered && !deviceFailure ? refused : undefined;
+    const unitFailure =
+      deviceFailure && deviceFailure.kind !== 'connection' ? deviceFailure : !answered && !deviceFailure ? refused : undefined;
     if (unitFailure) {
       health.failures++;
       health.reason = unitFailure.reason;
       if (health.failures === this.conn.failures_before_backoff) {
-        this.log.warn({ equipment: g.eq.id, unit, reason: health.reason, every: this.conn.backoff_poll_interval }, 'Modbus unit keeps failing; polling it at the reduced rate until it answers');
+        this.log.warn(
+          { equipment: g.eq.id, unit, reason: health.reason, every: this.conn.backoff_poll_interval },
+          'Modbus unit keeps failing; polling it at the reduced rate until it answers',
+        );
       }
     } else if (!deviceFailure) {
       if (backedOff) this.log.info({ equipment: g.eq.id, unit }, 'Modbus unit answers again');

@@ -157,7 +157,8 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
     if (outcome.kind === 'exception') failuresInRow = 0; // an exception is an answer: the device is there
     if (outcome.kind === 'protocol') {
       stats.badAnswers++;
-      if (outcome.reason !== lastRefusal) log.warn({ where, unit: p.req.unit, reason: outcome.reason }, 'Modbus answer refused; its points are bad');
+      if (outcome.reason !== lastRefusal)
+        log.warn({ where, unit: p.req.unit, reason: outcome.reason }, 'Modbus answer refused; its points are bad');
       lastRefusal = outcome.reason;
     }
     p.reject(outcome);
@@ -349,7 +350,14 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
   const openSerial = async (c: Extract<ModbusConnection, { type: 'modbus-rtu' }>) => {
     const { SerialPort } = await import('serialport');
     return new Promise<Duplex>((resolve, reject) => {
-      const sp = new SerialPort({ path: c.path, baudRate: c.baud_rate, parity: c.parity, dataBits: c.data_bits, stopBits: c.stop_bits, autoOpen: false });
+      const sp = new SerialPort({
+        path: c.path,
+        baudRate: c.baud_rate,
+        parity: c.parity,
+        dataBits: c.data_bits,
+        stopBits: c.stop_bits,
+        autoOpen: false,
+      });
       opening = sp;
       sp.open((err) => (err ? reject(err) : resolve(sp)));
     });
@@ -448,7 +456,13 @@ export function createModbusLink(conn: ModbusConnection, log: Logger): ModbusLin
             if (rx.length > 0) {
               // Part of an answer came: say what was wrong with it.
               const partial = rtuAnswerOf(rx);
-              refuseRtu(entry, 'error' in partial ? `timeout: ${rx.length} bytes of an answer (${partial.error})` : lateFrameReason(req, partial.unit, partial.pdu), 'timeout');
+              refuseRtu(
+                entry,
+                'error' in partial
+                  ? `timeout: ${rx.length} bytes of an answer (${partial.error})`
+                  : lateFrameReason(req, partial.unit, partial.pdu),
+                'timeout',
+              );
               missed();
               return;
             }

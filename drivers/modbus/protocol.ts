@@ -209,7 +209,8 @@ export function rtuAnswerIn(buf: Uint8Array, req: ReadRequest): RtuAnswer | unde
 /** An RTU frame that arrived whole (the line went quiet, or its time ran out): its answer, or why not. */
 export function rtuAnswerOf(frame: Uint8Array): RtuAnswer {
   if (frame.length < 4) return { length: frame.length, error: `frame of ${frame.length} bytes` };
-  if (crcAt(frame, frame.length) !== crc16(frame, 0, frame.length - 2)) return { length: frame.length, error: crcError(frame, frame.length) };
+  if (crcAt(frame, frame.length) !== crc16(frame, 0, frame.length - 2))
+    return { length: frame.length, error: crcError(frame, frame.length) };
   return { length: frame.length, unit: frame[0]!, pdu: Buffer.from(frame.subarray(1, frame.length - 2)) };
 }
 

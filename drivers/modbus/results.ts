@@ -6,7 +6,7 @@ import type { CounterStore, Reading, ResultSink } from '../types.js';
 import type { ModbusLink } from './link.js';
 import { planRequests } from './planner.js';
 import type { ModbusEquipment } from './schema.js';
-import { compilePoint, pointValue, type CompiledPoint } from './index.js';
+import { compilePoint, pointValue, type CompiledPoint } from './points.js';
 
 type Results = NonNullable<ModbusEquipment['results']>;
 
@@ -22,9 +22,21 @@ export class ResultBlockReader {
     counters: CounterStore,
     limits: { maxGap: number; maxRegisters: number },
   ) {
-    const sample = compilePoint({ name: 'sample_id', address: cfg.sample_id.address, type: 'string', length: cfg.sample_id.length, byte_order: cfg.sample_id.byte_order }, equipment.byte_order);
+    const sample = compilePoint(
+      {
+        name: 'sample_id',
+        address: cfg.sample_id.address,
+        type: 'string',
+        length: cfg.sample_id.length,
+        byte_order: cfg.sample_id.byte_order,
+      },
+      equipment.byte_order,
+    );
     const analytes = cfg.analytes.map((a) => compilePoint(a, equipment.byte_order));
-    const trigger = compilePoint(equipment.points.find((p) => p.name === cfg.trigger)!, equipment.byte_order);
+    const trigger = compilePoint(
+      equipment.points.find((p) => p.name === cfg.trigger)!,
+      equipment.byte_order,
+    );
     const points: CompiledPoint[] = [sample, ...analytes, trigger];
     const requests = planRequests(
       points.map((p) => ({ unit: equipment.unit_id, area: p.area, offset: p.offset, count: p.count })),
@@ -48,7 +60,11 @@ export class ResultBlockReader {
             values.set(p, value);
           }
         }
-        return { sampleId: values.get(sample) ?? null, values: new Map(analytes.map((a) => [a.name, values.get(a) ?? null])), trigger: values.get(trigger) ?? null };
+        return {
+          sampleId: values.get(sample) ?? null,
+          values: new Map(analytes.map((a) => [a.name, values.get(a) ?? null])),
+          trigger: values.get(trigger) ?? null,
+        };
       },
     });
   }

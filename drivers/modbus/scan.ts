@@ -21,7 +21,9 @@ export function describeRegisters(area: Area, start: number, words: number[]): s
   words.forEach((w, i) => {
     const at = `${area}:${start + i}`;
     const text = String.fromCharCode(w >> 8, w & 0xff).replace(/[^\x20-\x7e]/g, '.');
-    lines.push(`${at.padEnd(9)} 0x${w.toString(16).padStart(4, '0')}  int16 ${fmt(decode([w], 'int16', 'ABCD'))}  uint16 ${w}  bits ${w.toString(2).padStart(16, '0')}  text "${text}"`);
+    lines.push(
+      `${at.padEnd(9)} 0x${w.toString(16).padStart(4, '0')}  int16 ${fmt(decode([w], 'int16', 'ABCD'))}  uint16 ${w}  bits ${w.toString(2).padStart(16, '0')}  text "${text}"`,
+    );
     for (const { type, registers } of WIDE) {
       if (i + registers > words.length) continue;
       const slice = words.slice(i, i + registers);

@@ -3,7 +3,16 @@
 // by lines on standard input: `fault wrong-byte-count`, `fault garbage hr`, `fault none`, `pause`...
 import { createInterface } from 'node:readline';
 import { AREAS, type Area } from './address.js';
-import { BoilerDevice, createModbusRtuSimulator, createModbusTcpSimulator, FAULTS, type Fault, type ModbusSimulator, RegisterBank, type SimDevice } from './simulator.js';
+import {
+  BoilerDevice,
+  createModbusRtuSimulator,
+  createModbusTcpSimulator,
+  FAULTS,
+  type Fault,
+  type ModbusSimulator,
+  RegisterBank,
+  type SimDevice,
+} from './simulator.js';
 
 export interface SimulateIo {
   out(line: string): void;
@@ -93,7 +102,8 @@ export async function simulateModbus(o: SimulateOptions, io: SimulateIo): Promis
     io.err(`${problems.join('\n')} (GW_ERR_USAGE)`);
     return 2;
   }
-  const device: SimDevice = o.device === 'boiler' ? new BoilerDevice({ normal: 120_000, hazard: 60_000, recovery: 60_000, repeat: true }, 1) : new RegisterBank();
+  const device: SimDevice =
+    o.device === 'boiler' ? new BoilerDevice({ normal: 120_000, hazard: 60_000, recovery: 60_000, repeat: true }, 1) : new RegisterBank();
   const devices = new Map([[unit, device]]);
   const sim = o.path
     ? createModbusRtuSimulator({ path: o.path, baudRate: baud, parity: o.parity as 'none' | 'even' | 'odd', devices })
@@ -105,7 +115,9 @@ export async function simulateModbus(o: SimulateOptions, io: SimulateIo): Promis
     return 1;
   }
   if (o.fault && o.fault !== 'none') io.out(control(sim, unit, `fault ${o.fault} ${o.faultArea ?? ''}`));
-  io.out(`Modbus ${o.path ? `RTU on ${o.path}` : `TCP on ${o.host}:${sim.port()}`}, unit ${unit} (${o.device}); type "status", "fault MODE", "fault none"...`);
+  io.out(
+    `Modbus ${o.path ? `RTU on ${o.path}` : `TCP on ${o.host}:${sim.port()}`}, unit ${unit} (${o.device}); type "status", "fault MODE", "fault none"...`,
+  );
   const lines = createInterface({ input: io.input, terminal: false });
   lines.on('line', (line) => {
     const answer = control(sim, unit, line);

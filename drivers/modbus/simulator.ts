@@ -41,7 +41,20 @@ export interface SimDevice {
  * - `echo`: the request sent back before the answer, as an RS-485 adapter with local echo does;
  * - `silence`: no answer at all.
  */
-export const FAULTS = ['wrong-byte-count', 'short-data', 'wrong-unit', 'wrong-transaction', 'wrong-function', 'garbage', 'trickle', 'huge-length', 'duplicate', 'bad-crc', 'echo', 'silence'] as const;
+export const FAULTS = [
+  'wrong-byte-count',
+  'short-data',
+  'wrong-unit',
+  'wrong-transaction',
+  'wrong-function',
+  'garbage',
+  'trickle',
+  'huge-length',
+  'duplicate',
+  'bad-crc',
+  'echo',
+  'silence',
+] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface UnitControl {
@@ -154,7 +167,11 @@ export class LabAnalyzerDevice implements SimDevice {
     const values = { GLU: this.value(5.2, 2, 1), CHOL: this.value(4.8, 1.5, 2), TG: this.value(1.4, 0.8, 3) };
     // The block first, then the counter: a reader that sees the new counter finds the new block.
     this.bank.set('hr', 10, encode(sampleId, 'string', 'ABCD', 10));
-    this.bank.set('hr', 30, [...encode(values.GLU, 'float32', 'ABCD'), ...encode(values.CHOL, 'float32', 'ABCD'), ...encode(values.TG, 'float32', 'ABCD')]);
+    this.bank.set('hr', 30, [
+      ...encode(values.GLU, 'float32', 'ABCD'),
+      ...encode(values.CHOL, 'float32', 'ABCD'),
+      ...encode(values.TG, 'float32', 'ABCD'),
+    ]);
     this.bank.set('hr', 0, [this.counter]);
     this.produced.push({ counter: this.counter, sampleId, values });
     return { sampleId, values };
@@ -239,7 +256,13 @@ function garbage(n = 200): Buffer {
 }
 
 /** Writes the frame to the line as the unit's fault says: at once, late, trickled, twice. */
-function deliver(out: { write(b: Buffer): unknown; destroyed?: boolean }, frame: Buffer, fault: Fault | undefined, control: UnitControl, timers: Set<NodeJS.Timeout>): void {
+function deliver(
+  out: { write(b: Buffer): unknown; destroyed?: boolean },
+  frame: Buffer,
+  fault: Fault | undefined,
+  control: UnitControl,
+  timers: Set<NodeJS.Timeout>,
+): void {
   const later = (ms: number, fn: () => void) => {
     const t = setTimeout(() => {
       timers.delete(t);
@@ -274,7 +297,12 @@ export interface ModbusSimulator {
 }
 
 function controlsFor(devices: Map<number, SimDevice>): Map<number, UnitControl> {
-  return new Map([...devices.keys()].map((u) => [u, { paused: false, exception: undefined, delayMs: 0, fault: undefined, trickleMs: 100, faultArea: undefined }]));
+  return new Map(
+    [...devices.keys()].map((u) => [
+      u,
+      { paused: false, exception: undefined, delayMs: 0, fault: undefined, trickleMs: 100, faultArea: undefined },
+    ]),
+  );
 }
 
 function controlOf(controls: Map<number, UnitControl>, unit: number): UnitControl {
@@ -315,7 +343,11 @@ export function createModbusTcpSimulator(opts: { host?: string; port?: number; d
         let frame: Buffer;
         if (fault === 'garbage') frame = garbage();
         else {
-          frame = tcpFrame(fault === 'wrong-transaction' ? f.tid + 1 : f.tid, fault === 'wrong-unit' ? (f.unit + 1) & 0xff : f.unit, faultyPdu(fault, pdu));
+          frame = tcpFrame(
+            fault === 'wrong-transaction' ? f.tid + 1 : f.tid,
+            fault === 'wrong-unit' ? (f.unit + 1) & 0xff : f.unit,
+            faultyPdu(fault, pdu),
+          );
           if (fault === 'huge-length') frame.writeUInt16BE(0xffff, 4);
           if (fault === 'echo') frame = Buffer.concat([tcpFrame(f.tid, f.unit, f.pdu), frame]);
         }
@@ -367,7 +399,12 @@ function rtuRequestLength(buf: Uint8Array): number | undefined {
   return 0; // not a request this server knows: the buffer is dropped
 }
 
-export function createModbusRtuSimulator(opts: { path: string; baudRate?: number; parity?: 'none' | 'even' | 'odd'; devices: Map<number, SimDevice> }): ModbusSimulator {
+export function createModbusRtuSimulator(opts: {
+  path: string;
+  baudRate?: number;
+  parity?: 'none' | 'even' | 'odd';
+  devices: Map<number, SimDevice>;
+}): ModbusSimulator {
   const controls = controlsFor(opts.devices);
   const timers = new Set<NodeJS.Timeout>();
   const counts = { requests: 0, badFrames: 0 };

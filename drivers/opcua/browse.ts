@@ -1,6 +1,17 @@
 // `gateway browse`: the variables under a node, with NodeId, data type and value, and ready-to-paste
 // point entries.
-import { AttributeIds, BrowseDirection, type ClientSession, DataType, MessageSecurityMode, NodeClass, OPCUACertificateManager, OPCUAClient, SecurityPolicy, UserTokenType } from 'node-opcua';
+import {
+  AttributeIds,
+  BrowseDirection,
+  type ClientSession,
+  DataType,
+  MessageSecurityMode,
+  NodeClass,
+  OPCUACertificateManager,
+  OPCUAClient,
+  SecurityPolicy,
+  UserTokenType,
+} from 'node-opcua';
 import type { OpcuaConnection } from './schema.js';
 import type { Logger } from 'pino';
 import { routeLibraryLogs } from './driver.js';
@@ -20,12 +31,27 @@ const SERVER_OBJECT = 'ns=0;i=2253';
  * Breadth-first below `start`, at most `depth` levels and `limit` variables; the Server object is
  * skipped unless asked for. A value over `maxValueSize` is shown by its size, not printed.
  */
-export async function browseVariables(session: ClientSession, start = 'ns=0;i=85', depth = 4, limit = 2000, maxValueSize = 64 * 1024): Promise<BrowsedVariable[]> {
+export async function browseVariables(
+  session: ClientSession,
+  start = 'ns=0;i=85',
+  depth = 4,
+  limit = 2000,
+  maxValueSize = 64 * 1024,
+): Promise<BrowsedVariable[]> {
   const found: Array<Omit<BrowsedVariable, 'dataType' | 'value' | 'status'>> = [];
   const seen = new Set<string>([start]);
   let level: Array<{ nodeId: string; path: string }> = [{ nodeId: start, path: '' }];
   for (let d = 0; d < depth && level.length > 0 && found.length < limit; d++) {
-    const results = await session.browse(level.map((n) => ({ nodeId: n.nodeId, browseDirection: BrowseDirection.Forward, includeSubtypes: true, nodeClassMask: NodeClass.Object | NodeClass.Variable, resultMask: 63, referenceTypeId: 'HierarchicalReferences' })));
+    const results = await session.browse(
+      level.map((n) => ({
+        nodeId: n.nodeId,
+        browseDirection: BrowseDirection.Forward,
+        includeSubtypes: true,
+        nodeClassMask: NodeClass.Object | NodeClass.Variable,
+        resultMask: 63,
+        referenceTypeId: 'HierarchicalReferences',
+      })),
+    );
     const next: typeof level = [];
     results.forEach((r, k) => {
       for (const ref of r.references ?? []) {
@@ -41,13 +67,22 @@ export async function browseVariables(session: ClientSession, start = 'ns=0;i=85
   }
   const vars = found.slice(0, limit);
   if (vars.length === 0) return [];
-  const attrs = await session.read(vars.flatMap((v) => [{ nodeId: v.nodeId, attributeId: AttributeIds.DataType }, { nodeId: v.nodeId, attributeId: AttributeIds.Value }]));
+  const attrs = await session.read(
+    vars.flatMap((v) => [
+      { nodeId: v.nodeId, attributeId: AttributeIds.DataType },
+      { nodeId: v.nodeId, attributeId: AttributeIds.Value },
+    ]),
+  );
   return vars.map((v, k) => {
     const typeId = attrs[2 * k]!.value.value as { value?: number; namespace?: number } | null;
     const value = attrs[2 * k + 1]!;
-    const dataType = typeId && typeId.namespace === 0 && typeof typeId.value === 'number' && DataType[typeId.value] ? DataType[typeId.value]! : String(typeId ?? '?');
+    const dataType =
+      typeId && typeId.namespace === 0 && typeof typeId.value === 'number' && DataType[typeId.value]
+        ? DataType[typeId.value]!
+        : String(typeId ?? '?');
     const size = variantSize(value.value);
-    if (size > maxValueSize) return { ...v, dataType, value: `(value of ${size} bytes, at most ${maxValueSize})`, status: value.statusCode.name };
+    if (size > maxValueSize)
+      return { ...v, dataType, value: `(value of ${size} bytes, at most ${maxValueSize})`, status: value.statusCode.name };
     return { ...v, dataType, value: value.value?.value, status: value.statusCode.name };
   });
 }
@@ -64,13 +99,21 @@ export function pointNameFor(browseName: string): string {
 
 export function formatVariables(vars: BrowsedVariable[], asPoints: boolean): string[] {
   if (asPoints) {
-    return vars.map((v) => `      - { name: ${pointNameFor(v.path.split('/').pop()!.replace(/^\d+:/, ''))}, node: "${v.nodeId}" }   # ${v.dataType}`);
+    return vars.map(
+      (v) => `      - { name: ${pointNameFor(v.path.split('/').pop()!.replace(/^\d+:/, ''))}, node: "${v.nodeId}" }   # ${v.dataType}`,
+    );
   }
-  return vars.map((v) => `${v.nodeId.padEnd(34)} ${v.dataType.padEnd(10)} ${v.status === 'Good' ? JSON.stringify(v.value) : v.status}   ${v.path}`);
+  return vars.map(
+    (v) => `${v.nodeId.padEnd(34)} ${v.dataType.padEnd(10)} ${v.status === 'Good' ? JSON.stringify(v.value) : v.status}   ${v.path}`,
+  );
 }
 
 /** Connects once (no retries), browses, and returns the lines to print. */
-export async function browseEndpoint(conn: OpcuaConnection, pkiDir: string, opts: { node?: string | undefined; depth: number; asPoints: boolean; log: Logger }): Promise<string[]> {
+export async function browseEndpoint(
+  conn: OpcuaConnection,
+  pkiDir: string,
+  opts: { node?: string | undefined; depth: number; asPoints: boolean; log: Logger },
+): Promise<string[]> {
   routeLibraryLogs(opts.log);
   const certificates = new OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: false });
   await certificates.initialize();
@@ -89,7 +132,11 @@ export async function browseEndpoint(conn: OpcuaConnection, pkiDir: string, opts
   try {
     await client.connect(conn.endpoint);
     const u = conn.user;
-    const session = await client.createSession(u.type === 'username' ? { type: UserTokenType.UserName, userName: u.username, password: u.password } : { type: UserTokenType.Anonymous });
+    const session = await client.createSession(
+      u.type === 'username'
+        ? { type: UserTokenType.UserName, userName: u.username, password: u.password }
+        : { type: UserTokenType.Anonymous },
+    );
     try {
       const vars = await browseVariables(session, opts.node ?? 'ns=0;i=85', opts.depth, 2000, conn.max_value_size);
       return vars.length ? formatVariables(vars, opts.asPoints) : ['No variables found'];

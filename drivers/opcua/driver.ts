@@ -72,7 +72,13 @@ const CHUNK = 1000;
 /** node-opcua prints its own diagnostics to the console; they go to our log at debug level instead. */
 export function routeLibraryLogs(log: Logger): void {
   const library = log.child({ component: 'node-opcua' });
-  const print = (...args: unknown[]) => library.debug(args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ').slice(0, 2000));
+  const print = (...args: unknown[]) =>
+    library.debug(
+      args
+        .map((a) => (typeof a === 'string' ? a : String(a)))
+        .join(' ')
+        .slice(0, 2000),
+    );
   setDebugLogger(print);
   setWarningLogger(print);
   setErrorLogger(print);
@@ -89,7 +95,14 @@ class OpcuaDriver implements Driver {
   private pending: Reading[] = [];
   private flushScheduled = false;
   private stopped = false;
-  private readonly counters = { notifications: 0, reconnections: 0, monitoredItems: 0, badItems: 0, sessionFailures: 0, oversizedValues: 0 };
+  private readonly counters = {
+    notifications: 0,
+    reconnections: 0,
+    monitoredItems: 0,
+    badItems: 0,
+    sessionFailures: 0,
+    oversizedValues: 0,
+  };
   private readonly oversizedLog = rateLimited();
   private readonly log: Logger;
   /** Lab analyzers: equipment id → its result trigger and the point that triggers it. */
@@ -102,7 +115,8 @@ class OpcuaDriver implements Driver {
     private readonly ctx: DriverContext,
   ) {
     this.log = ctx.log;
-    for (const eq of equipment) for (const point of eq.points) this.items.push({ equipment: eq.id, point, nodeId: undefined, badReason: undefined });
+    for (const eq of equipment)
+      for (const point of eq.points) this.items.push({ equipment: eq.id, point, nodeId: undefined, badReason: undefined });
     for (const eq of equipment) {
       const r = eq.results;
       if (!r) continue;
@@ -143,10 +157,16 @@ class OpcuaDriver implements Driver {
   async init(): Promise<void> {
     for (const { trigger } of this.resultTriggers.values()) trigger.init();
     routeLibraryLogs(this.log);
-    this.certificates = new OPCUACertificateManager({ rootFolder: join(this.ctx.dataDir, 'pki'), automaticallyAcceptUnknownCertificate: this.conn.trust_unknown_certificates });
+    this.certificates = new OPCUACertificateManager({
+      rootFolder: join(this.ctx.dataDir, 'pki'),
+      automaticallyAcceptUnknownCertificate: this.conn.trust_unknown_certificates,
+    });
     await this.certificates.initialize();
     if (this.conn.trust_unknown_certificates) {
-      this.log.warn({ endpoint: this.conn.endpoint }, 'trust_unknown_certificates is on: any server certificate is accepted, so a man in the middle would be too');
+      this.log.warn(
+        { endpoint: this.conn.endpoint },
+        'trust_unknown_certificates is on: any server certificate is accepted, so a man in the middle would be too',
+      );
     }
   }
 
@@ -163,14 +183,23 @@ class OpcuaDriver implements Driver {
       keepSessionAlive: true,
       requestedSessionTimeout: this.conn.session_timeout,
       defaultTransactionTimeout: this.conn.request_timeout,
-      connectionStrategy: { initialDelay: reconnect.initial_delay, maxDelay: reconnect.max_delay, randomisationFactor: reconnect.jitter, maxRetry: 1_000_000_000 },
+      connectionStrategy: {
+        initialDelay: reconnect.initial_delay,
+        maxDelay: reconnect.max_delay,
+        randomisationFactor: reconnect.jitter,
+        maxRetry: 1_000_000_000,
+      },
       clientCertificateManager: this.certificates,
       transportSettings: limits,
       transportFactory: { create: () => new BoundedTransport(limits) },
     });
     this.client = client;
     client.on('backoff', (count: number, delay: number) => {
-      if (count === 0 || count % 10 === 0) this.log.warn({ endpoint: this.conn.endpoint, attempt: count + 1, retryIn: delay }, 'OPC UA server not reachable; retrying with backoff');
+      if (count === 0 || count % 10 === 0)
+        this.log.warn(
+          { endpoint: this.conn.endpoint, attempt: count + 1, retryIn: delay },
+          'OPC UA server not reachable; retrying with backoff',
+        );
       // node-opcua retries by itself; meanwhile the points say why they have no value.
       if (!this.session) this.emitAllBad('not connected: OPC UA server not reachable');
     });
@@ -186,7 +215,11 @@ class OpcuaDriver implements Driver {
     });
     // Connecting retries forever in the background: the gateway never waits on a device.
     this.connectAndSubscribe().catch((err: Error) => {
-      if (!this.stopped) this.log.error({ endpoint: this.conn.endpoint, err: err.message }, 'OPC UA driver gave up connecting; its points stay bad until restart');
+      if (!this.stopped)
+        this.log.error(
+          { endpoint: this.conn.endpoint, err: err.message },
+          'OPC UA driver gave up connecting; its points stay bad until restart',
+        );
       if (!this.stopped) this.emitAllBad(`driver failed: ${err.message.split('\n')[0]}`);
     });
   }
@@ -214,7 +247,10 @@ class OpcuaDriver implements Driver {
   }
 
   stats(): Record<string, number> {
-    const lads = this.lads.reduce((a, { reader }) => ({ ladsResults: a.ladsResults + reader.stats.ladsResults, ladsErrors: a.ladsErrors + reader.stats.ladsErrors }), { ladsResults: 0, ladsErrors: 0 });
+    const lads = this.lads.reduce(
+      (a, { reader }) => ({ ladsResults: a.ladsResults + reader.stats.ladsResults, ladsErrors: a.ladsErrors + reader.stats.ladsErrors }),
+      { ladsResults: 0, ladsErrors: 0 },
+    );
     return { ...this.counters, connected: this.session ? 1 : 0, ...(this.lads.length ? lads : {}) };
   }
 
@@ -260,7 +296,8 @@ class OpcuaDriver implements Driver {
         if (this.stopped) return;
         this.counters.sessionFailures++;
         const reason = (err as Error).message.split('\n')[0];
-        if (attempt === 0) this.log.error({ endpoint: this.conn.endpoint, reason }, 'OPC UA server refused the session; retrying with backoff');
+        if (attempt === 0)
+          this.log.error({ endpoint: this.conn.endpoint, reason }, 'OPC UA server refused the session; retrying with backoff');
         this.emitAllBad(`session refused: ${reason}`);
         await this.sleep(Math.min(this.conn.reconnect.max_delay, this.conn.reconnect.initial_delay * 2 ** (attempt + 2)));
       }
@@ -291,7 +328,11 @@ class OpcuaDriver implements Driver {
     const u = this.conn.user;
     if (u.type === 'username') return { type: UserTokenType.UserName, userName: u.username, password: u.password };
     if (u.type === 'certificate') {
-      return { type: UserTokenType.Certificate, certificateData: convertPEMtoDER(readFileSync(u.certificate_file, 'utf8')), privateKey: readFileSync(u.private_key_file, 'utf8') } as UserIdentityInfo;
+      return {
+        type: UserTokenType.Certificate,
+        certificateData: convertPEMtoDER(readFileSync(u.certificate_file, 'utf8')),
+        privateKey: readFileSync(u.private_key_file, 'utf8'),
+      } as UserIdentityInfo;
     }
     return { type: UserTokenType.Anonymous };
   }
@@ -318,7 +359,17 @@ class OpcuaDriver implements Driver {
     if (items.length > 0) this.push(await this.readItems(session, items));
     const ts = Date.now();
     const unresolved = this.items.filter((i) => i.badReason && !i.nodeId && (!equipment || i.equipment === equipment.id));
-    if (unresolved.length) this.push(unresolved.map((i) => ({ equipment: i.equipment, point: i.point.name, value: null, quality: 'bad' as const, reason: i.badReason!, ts })));
+    if (unresolved.length)
+      this.push(
+        unresolved.map((i) => ({
+          equipment: i.equipment,
+          point: i.point.name,
+          value: null,
+          quality: 'bad' as const,
+          reason: i.badReason!,
+          ts,
+        })),
+      );
   }
 
   /**
@@ -339,7 +390,14 @@ class OpcuaDriver implements Driver {
       }
       const ts = Date.now();
       const tooLarge = TOO_LARGE.exec(reason)?.[0];
-      return items.map((i) => ({ equipment: i.equipment, point: i.point.name, value: null, quality: 'bad' as const, reason: tooLarge ? `${tooLarge}: the value is over max_message_size (${this.conn.max_message_size} bytes)` : reason, ts }));
+      return items.map((i) => ({
+        equipment: i.equipment,
+        point: i.point.name,
+        value: null,
+        quality: 'bad' as const,
+        reason: tooLarge ? `${tooLarge}: the value is over max_message_size (${this.conn.max_message_size} bytes)` : reason,
+        ts,
+      }));
     }
   }
 
@@ -347,7 +405,18 @@ class OpcuaDriver implements Driver {
   private checked(r: Reading): Reading {
     if (r.quality === 'bad' && r.reason?.startsWith('value of ')) {
       this.counters.oversizedValues++;
-      this.oversizedLog((notLogged) => this.log.warn({ equipment: r.equipment, point: r.point, reason: r.reason, oversizedValues: this.counters.oversizedValues, ...(notLogged ? { notLogged } : {}) }, 'OPC UA value over max_value_size; the point is bad (counted)'));
+      this.oversizedLog((notLogged) =>
+        this.log.warn(
+          {
+            equipment: r.equipment,
+            point: r.point,
+            reason: r.reason,
+            oversizedValues: this.counters.oversizedValues,
+            ...(notLogged ? { notLogged } : {}),
+          },
+          'OPC UA value over max_value_size; the point is bad (counted)',
+        ),
+      );
     }
     return r;
   }
@@ -394,14 +463,27 @@ class OpcuaDriver implements Driver {
           const status = (mi as unknown as { statusCode?: { value: number; name: string } }).statusCode;
           if (status && qualityOf(status) === 'bad') {
             chunk[n]!.badReason = status.name;
-            bad.push({ equipment: chunk[n]!.equipment, point: chunk[n]!.point.name, value: null, quality: 'bad', reason: status.name, ts: Date.now() });
+            bad.push({
+              equipment: chunk[n]!.equipment,
+              point: chunk[n]!.point.name,
+              value: null,
+              quality: 'bad',
+              reason: status.name,
+              ts: Date.now(),
+            });
           }
         });
         // Deadbands differ per item: each is set on its own item once the group exists.
         for (const [n, i] of chunk.entries()) {
           if (i.point.deadband === undefined) continue;
-          const filter = new DataChangeFilter({ trigger: DataChangeTrigger.StatusValue, deadbandType: i.point.deadband_type === 'percent' ? DeadbandType.Percent : DeadbandType.Absolute, deadbandValue: i.point.deadband });
-          await group.monitoredItems[n]?.modify({ samplingInterval: interval, filter, queueSize: 10 }).catch((err: Error) => this.log.warn({ point: i.point.name, err: err.message }, 'OPC UA server refused the deadband'));
+          const filter = new DataChangeFilter({
+            trigger: DataChangeTrigger.StatusValue,
+            deadbandType: i.point.deadband_type === 'percent' ? DeadbandType.Percent : DeadbandType.Absolute,
+            deadbandValue: i.point.deadband,
+          });
+          await group.monitoredItems[n]
+            ?.modify({ samplingInterval: interval, filter, queueSize: 10 })
+            .catch((err: Error) => this.log.warn({ point: i.point.name, err: err.message }, 'OPC UA server refused the deadband'));
         }
         this.counters.monitoredItems += chunk.length - bad.length;
         this.counters.badItems += bad.length;

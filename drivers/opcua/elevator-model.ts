@@ -60,7 +60,14 @@ function nextFloor(seed: number, i: number, floor: number): number {
 /** The phases in order, with their lengths. */
 function plan(s: ElevatorScenario): Array<[ElevatorPhase, number]> {
   const third = s.normal / 3;
-  return [['normal', third], ['trapped', s.trapped], ['normal', third], ['ucmp', s.ucmp], ['normal', s.normal - 2 * third], ['power_loss', s.power_loss]];
+  return [
+    ['normal', third],
+    ['trapped', s.trapped],
+    ['normal', third],
+    ['ucmp', s.ucmp],
+    ['normal', s.normal - 2 * third],
+    ['power_loss', s.power_loss],
+  ];
 }
 
 export function elevatorPhaseAt(tMs: number, s: ElevatorScenario): { phase: ElevatorPhase; t: number; normalBefore: number } {
@@ -85,9 +92,20 @@ function normalAt(tNormal: number, seed: number): ElevatorState {
   const { from, to } = trip(seed, n);
   const passengers = hash(seed, n + 5000) < 0.7;
   const base: ElevatorState = {
-    floor: from, direction: 0, running: false, door_open: false, in_door_zone: true, passenger_present: passengers,
-    load: passengers ? Math.round(75 + hash(seed, n + 7000) * 450) : 0, speed: 0, safety_circuit: true, door_lock_circuit: true,
-    main_power: true, service_mode: 40, fault_code: 0, run_count: 10_000 + n,
+    floor: from,
+    direction: 0,
+    running: false,
+    door_open: false,
+    in_door_zone: true,
+    passenger_present: passengers,
+    load: passengers ? Math.round(75 + hash(seed, n + 7000) * 450) : 0,
+    speed: 0,
+    safety_circuit: true,
+    door_lock_circuit: true,
+    main_power: true,
+    service_mode: 40,
+    fault_code: 0,
+    run_count: 10_000 + n,
   };
   if (t < 4000) return { ...base, door_open: true, door_lock_circuit: false };
   if (t < 6000) return base;
@@ -95,7 +113,14 @@ function normalAt(tNormal: number, seed: number): ElevatorState {
   const moving = t - 6000;
   if (moving < travel) {
     const passed = Math.floor(moving / 1500);
-    return { ...base, floor: from + Math.sign(to - from) * passed, direction: to > from ? 1 : 2, running: true, in_door_zone: moving % 1500 < 150, speed: 1.0 };
+    return {
+      ...base,
+      floor: from + Math.sign(to - from) * passed,
+      direction: to > from ? 1 : 2,
+      running: true,
+      in_door_zone: moving % 1500 < 150,
+      speed: 1.0,
+    };
   }
   return { ...base, floor: to, run_count: base.run_count + 1 };
 }
@@ -109,9 +134,25 @@ export function elevatorAt(tMs: number, s: ElevatorScenario, seed: number): Elev
   const stopped = { ...before, running: false, direction: 0, speed: 0, door_open: false, door_lock_circuit: true };
   switch (phase) {
     case 'trapped':
-      return { ...stopped, in_door_zone: false, passenger_present: true, load: Math.max(before.load, 80), fault_code: t >= FAULT_HOLD_MS ? 4 : 0 };
+      return {
+        ...stopped,
+        in_door_zone: false,
+        passenger_present: true,
+        load: Math.max(before.load, 80),
+        fault_code: t >= FAULT_HOLD_MS ? 4 : 0,
+      };
     case 'ucmp':
-      return { ...before, running: true, direction: 1, speed: 0.3, door_open: true, door_lock_circuit: false, in_door_zone: t < 1000, safety_circuit: t < 1000, fault_code: 5 };
+      return {
+        ...before,
+        running: true,
+        direction: 1,
+        speed: 0.3,
+        door_open: true,
+        door_lock_circuit: false,
+        in_door_zone: t < 1000,
+        safety_circuit: t < 1000,
+        fault_code: 5,
+      };
     case 'power_loss':
       return { ...stopped, main_power: false, fault_code: 41 };
   }

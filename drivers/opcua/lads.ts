@@ -63,7 +63,8 @@ export class LadsResultReader {
     const present = props.map((p, k) => ({ p, k })).filter((x) => x.p);
     const values = await session.read(present.map((x) => ({ nodeId: x.p!.nodeId, attributeId: AttributeIds.Value })));
     const oversized = values.find((dv) => variantSize(dv.value) > this.maxValueSize);
-    if (oversized) return this.refuse(`result ${result.name}: value of ${variantSize(oversized.value)} bytes, at most ${this.maxValueSize}`);
+    if (oversized)
+      return this.refuse(`result ${result.name}: value of ${variantSize(oversized.value)} bytes, at most ${this.maxValueSize}`);
     const v: Array<unknown> = [];
     present.forEach((x, k) => (v[x.k] = values[k]!.value?.value));
     const sampleIds = sampleIdsOf(v[0]);
@@ -76,7 +77,10 @@ export class LadsResultReader {
     const variables = (await children(session, variableSet.nodeId)).filter((c) => c.nodeClass === NodeClass.Variable);
     const read = await session.read(variables.map((c) => ({ nodeId: c.nodeId, attributeId: AttributeIds.Value })));
     const tooBig = read.findIndex((dv) => variantSize(dv.value) > this.maxValueSize);
-    if (tooBig >= 0) return this.refuse(`result ${result.name}, ${variables[tooBig]!.name}: value of ${variantSize(read[tooBig]!.value)} bytes, at most ${this.maxValueSize}`);
+    if (tooBig >= 0)
+      return this.refuse(
+        `result ${result.name}, ${variables[tooBig]!.name}: value of ${variantSize(read[tooBig]!.value)} bytes, at most ${this.maxValueSize}`,
+      );
     const units = await Promise.all(variables.map((c) => unitOf(session, c.nodeId)));
     const operator = typeof v[3] === 'string' && v[3] ? v[3] : undefined;
     const out: LabResult[] = [];
@@ -123,7 +127,16 @@ export class LadsResultReader {
 }
 
 async function children(session: ClientSession, nodeId: NodeIdLike): Promise<Child[]> {
-  const [r] = await session.browse([{ nodeId, browseDirection: BrowseDirection.Forward, includeSubtypes: true, nodeClassMask: NodeClass.Object | NodeClass.Variable, resultMask: 63, referenceTypeId: 'HierarchicalReferences' }]);
+  const [r] = await session.browse([
+    {
+      nodeId,
+      browseDirection: BrowseDirection.Forward,
+      includeSubtypes: true,
+      nodeClassMask: NodeClass.Object | NodeClass.Variable,
+      resultMask: 63,
+      referenceTypeId: 'HierarchicalReferences',
+    },
+  ]);
   return (r?.references ?? []).map((ref) => ({ nodeId: ref.nodeId, name: ref.browseName.name ?? '', nodeClass: ref.nodeClass }));
 }
 
@@ -140,7 +153,13 @@ async function unitOf(session: ClientSession, nodeId: NodeIdLike): Promise<strin
 function sampleIdsOf(samples: unknown): string[] {
   const list = Array.isArray(samples) ? samples : samples === undefined || samples === null ? [] : [samples];
   return list
-    .map((s) => (typeof s === 'string' ? s : typeof s === 'object' && s !== null ? String((s as Record<string, unknown>).sampleId ?? (s as Record<string, unknown>).SampleId ?? '') : ''))
+    .map((s) =>
+      typeof s === 'string'
+        ? s
+        : typeof s === 'object' && s !== null
+          ? String((s as Record<string, unknown>).sampleId ?? (s as Record<string, unknown>).SampleId ?? '')
+          : '',
+    )
     .filter((s) => /^[\x21-\x7e][\x20-\x7e]{0,63}$/.test(s));
 }
 

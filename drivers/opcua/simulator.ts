@@ -96,10 +96,26 @@ export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServe
   return {
     async start() {
       mkdirSync(opts.pkiDir, { recursive: true });
-      const serverCertificateManager = new OPCUACertificateManager({ rootFolder: join(opts.pkiDir, 'server'), automaticallyAcceptUnknownCertificate: opts.trustAllClients ?? true });
+      const serverCertificateManager = new OPCUACertificateManager({
+        rootFolder: join(opts.pkiDir, 'server'),
+        automaticallyAcceptUnknownCertificate: opts.trustAllClients ?? true,
+      });
       const security = opts.security ?? 'all';
-      const modes = security === 'none' ? [MessageSecurityMode.None] : security === 'secure' ? [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt] : [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt];
-      const policies = security === 'none' ? [SecurityPolicy.None] : [...(security === 'all' ? [SecurityPolicy.None] : []), SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes128_Sha256_RsaOaep, SecurityPolicy.Aes256_Sha256_RsaPss];
+      const modes =
+        security === 'none'
+          ? [MessageSecurityMode.None]
+          : security === 'secure'
+            ? [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt]
+            : [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt];
+      const policies =
+        security === 'none'
+          ? [SecurityPolicy.None]
+          : [
+              ...(security === 'all' ? [SecurityPolicy.None] : []),
+              SecurityPolicy.Basic256Sha256,
+              SecurityPolicy.Aes128_Sha256_RsaOaep,
+              SecurityPolicy.Aes256_Sha256_RsaPss,
+            ];
       const users = opts.users;
       const s = new OPCUAServer({
         port: opts.port,
@@ -118,7 +134,9 @@ export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServe
       const addressSpace = s.engine.addressSpace!;
       const namespace = addressSpace.getOwnNamespace();
       const lift = namespace.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: id, nodeId: `s=${id}` });
-      for (const [key, v] of Object.entries(ELEVATOR_VARIABLES) as Array<[keyof ElevatorState, (typeof ELEVATOR_VARIABLES)[keyof ElevatorState]]>) {
+      for (const [key, v] of Object.entries(ELEVATOR_VARIABLES) as Array<
+        [keyof ElevatorState, (typeof ELEVATOR_VARIABLES)[keyof ElevatorState]]
+      >) {
         const variable: UAVariable = namespace.addVariable({
           componentOf: lift,
           browseName: v.browseName,
@@ -162,7 +180,14 @@ export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServe
         const la = opts.labAnalyzer;
         const obj = namespace.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: la, nodeId: `s=${la}` });
         const add = (name: string, dataType: DataType, get: () => unknown) =>
-          namespace.addVariable({ componentOf: obj, browseName: name, nodeId: `s=${la}.${name}`, dataType, minimumSamplingInterval: 100, value: { get: () => new Variant({ dataType, value: get() }) } });
+          namespace.addVariable({
+            componentOf: obj,
+            browseName: name,
+            nodeId: `s=${la}.${name}`,
+            dataType,
+            minimumSamplingInterval: 100,
+            value: { get: () => new Variant({ dataType, value: get() }) },
+          });
         add('ResultCounter', DataType.UInt32, () => lab.counter);
         add('SampleId', DataType.String, () => lab.sampleId);
         for (const a of LAB_ANALYTES) add(a, DataType.Double, () => lab.values[a]);
@@ -173,14 +198,24 @@ export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServe
         const fuSet = namespace.addObject({ componentOf: device, browseName: 'FunctionalUnitSet', nodeId: `s=${name}.FunctionalUnitSet` });
         const fu = namespace.addObject({ componentOf: fuSet, browseName: 'FU1', nodeId: `s=${name}.FU1` });
         const pm = namespace.addObject({ componentOf: fu, browseName: 'ProgramManager', nodeId: `s=${name}.FU1.ProgramManager` });
-        const resultSet = namespace.addObject({ componentOf: pm, browseName: 'ResultSet', nodeId: `s=${name}.FU1.ProgramManager.ResultSet` });
+        const resultSet = namespace.addObject({
+          componentOf: pm,
+          browseName: 'ResultSet',
+          nodeId: `s=${name}.FU1.ProgramManager.ResultSet`,
+        });
         addRun = (sampleId, values, stopped) => {
           const n = ++runs;
           const run = `RUN-${String(n).padStart(4, '0')}`;
           const prefix = `s=${name}.FU1.ProgramManager.ResultSet.${run}`;
           const result = namespace.addObject({ componentOf: resultSet, browseName: run, nodeId: prefix });
           const prop = (browseName: string, dataType: DataType, value: unknown, arrayType?: VariantArrayType) =>
-            namespace.addVariable({ propertyOf: result, browseName, nodeId: `${prefix}.${browseName}`, dataType, value: new Variant({ dataType, value, ...(arrayType !== undefined ? { arrayType } : {}) }) });
+            namespace.addVariable({
+              propertyOf: result,
+              browseName,
+              nodeId: `${prefix}.${browseName}`,
+              dataType,
+              value: new Variant({ dataType, value, ...(arrayType !== undefined ? { arrayType } : {}) }),
+            });
           // Samples is SampleInfoType[] in LADS; this simulator gives the sample ids as text.
           prop('Samples', DataType.String, [sampleId], VariantArrayType.Array);
           prop('Started', DataType.DateTime, new Date(Date.now() - 60_000));
@@ -214,7 +249,9 @@ export function createElevatorServer(opts: ElevatorServerOptions): ElevatorServe
     monitoredItemCount() {
       const engine = server?.engine;
       if (!engine) return 0;
-      return engine.getSessions().reduce((n, session) => n + session.publishEngine.subscriptions.reduce((m, sub) => m + sub.monitoredItemCount, 0), 0);
+      return engine
+        .getSessions()
+        .reduce((n, session) => n + session.publishEngine.subscriptions.reduce((m, sub) => m + sub.monitoredItemCount, 0), 0);
     },
     stateAt,
     completeRun(sampleId, values, o = {}) {

@@ -57,7 +57,12 @@ export function valueOf(v: unknown, dataType?: DataType): Reading['value'] {
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
   if (v instanceof Date) return v.toISOString();
   if (Buffer.isBuffer(v)) return v.toString('base64');
-  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number') && (dataType === undefined || dataType === DataType.Int64 || dataType === DataType.UInt64)) {
+  if (
+    Array.isArray(v) &&
+    v.length === 2 &&
+    v.every((x) => typeof x === 'number') &&
+    (dataType === undefined || dataType === DataType.Int64 || dataType === DataType.UInt64)
+  ) {
     // node-opcua's Int64/UInt64: [high, low]
     const big = (BigInt(v[0] as number) << 32n) + BigInt((v[1] as number) >>> 0);
     return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big.toString();

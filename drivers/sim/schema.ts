@@ -10,7 +10,11 @@ export const simConnectionSchema = z
   .strictObject({
     id: identifier.meta({ description: 'Connection id that equipment entries refer to.', examples: ['sim'] }),
     type: z.literal('sim').meta({ description: 'Simulated equipment, for the demo and tests.' }),
-    seed: z.int().min(0).default(1).meta({ description: 'Seed of the simulated noise: the same seed gives the same values.', examples: [1, 42] }),
+    seed: z
+      .int()
+      .min(0)
+      .default(1)
+      .meta({ description: 'Seed of the simulated noise: the same seed gives the same values.', examples: [1, 42] }),
   })
   .meta({ title: 'sim connection' });
 
@@ -21,7 +25,10 @@ export const simPointSchema = z
       .enum([...ALL_SIGNALS] as [string, ...string[]])
       .optional()
       .meta({ description: 'Simulated signal to read; defaults to the point name.', examples: ['drum_level'] }),
-    unit: z.string().optional().meta({ description: "Engineering unit; defaults to the signal's own unit and must match it.", examples: ['mm'] }),
+    unit: z
+      .string()
+      .optional()
+      .meta({ description: "Engineering unit; defaults to the signal's own unit and must match it.", examples: ['mm'] }),
     description: z.string().optional().meta({ description: 'Free text shown to users.' }),
   })
   .meta({ title: 'sim point' });
@@ -29,7 +36,10 @@ export const simPointSchema = z
 export const scenarioSchema = z
   .strictObject({
     normal: duration.prefault('60s').meta({ description: 'Normal operation before the hazard.', 'x-examples': ['60s'] }),
-    hazard: duration.prefault('30s').meta({ description: 'Feed pump trip: the drum level falls below -200 mm, the low-water interlock trips and the flame is lost.', 'x-examples': ['30s'] }),
+    hazard: duration.prefault('30s').meta({
+      description: 'Feed pump trip: the drum level falls below -200 mm, the low-water interlock trips and the flame is lost.',
+      'x-examples': ['30s'],
+    }),
     recovery: duration.prefault('30s').meta({ description: 'Feed restored, interlock reset, purge, re-ignition.', 'x-examples': ['30s'] }),
     repeat: z.boolean().default(true).meta({ description: 'Start the cycle again after recovery.' }),
   })
@@ -38,7 +48,9 @@ export const scenarioSchema = z
 
 export const simEquipmentSchema = z
   .strictObject({
-    model: z.enum(Object.keys(MODELS) as [ModelName, ...ModelName[]]).meta({ description: 'What is simulated.', examples: ['steam-boiler'] }),
+    model: z
+      .enum(Object.keys(MODELS) as [ModelName, ...ModelName[]])
+      .meta({ description: 'What is simulated.', examples: ['steam-boiler'] }),
     scenario: scenarioSchema,
     points: z.array(simPointSchema).min(1).meta({ description: 'Points read from the simulated equipment.' }),
   })
@@ -46,7 +58,8 @@ export const simEquipmentSchema = z
     (eq, ctx) => {
       // Runs even when other keys failed, so every problem is reported at once: check what is there.
       // A model that is not one of the names (a mapping, `constructor`) was reported by the enum.
-      const signals: Record<string, { unit: string | undefined }> | undefined = typeof eq.model === 'string' && Object.hasOwn(MODELS, eq.model) ? MODELS[eq.model] : undefined;
+      const signals: Record<string, { unit: string | undefined }> | undefined =
+        typeof eq.model === 'string' && Object.hasOwn(MODELS, eq.model) ? MODELS[eq.model] : undefined;
       if (!signals || !Array.isArray(eq.points)) return;
       eq.points.forEach((p, i) => {
         if (typeof p !== 'object' || p === null || typeof p.name !== 'string') return;

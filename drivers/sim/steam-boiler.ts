@@ -48,7 +48,14 @@ const BURNER_LAG_MS = 1000;
 
 /** Saturation temperature (°C) over absolute pressure (MPa), interpolated in steam-table points. */
 const STEAM_TABLE: ReadonlyArray<readonly [number, number]> = [
-  [0.1, 99.6], [0.2, 120.2], [0.5, 151.8], [0.8, 170.4], [1.0, 179.9], [1.35, 193.3], [1.6, 201.4], [2.0, 212.4],
+  [0.1, 99.6],
+  [0.2, 120.2],
+  [0.5, 151.8],
+  [0.8, 170.4],
+  [1.0, 179.9],
+  [1.35, 193.3],
+  [1.6, 201.4],
+  [2.0, 212.4],
 ];
 
 export function saturationTemperature(absMPa: number): number {
@@ -99,7 +106,15 @@ const TRIP_AFTER_MS = (-LEVEL_TRIP / FALL_FIRING) * 1000;
 function hazard(t: number): Trajectory {
   const flow = Math.max(0.3, NOMINAL.flow * (1 - t / 2000));
   if (t < TRIP_AFTER_MS) {
-    return { level: -FALL_FIRING * (t / 1000), pressure: NOMINAL.pressure, flow, o2: NOMINAL.o2, flame: true, burner: true, tripped: false };
+    return {
+      level: -FALL_FIRING * (t / 1000),
+      pressure: NOMINAL.pressure,
+      flow,
+      o2: NOMINAL.o2,
+      flame: true,
+      burner: true,
+      tripped: false,
+    };
   }
   const since = t - TRIP_AFTER_MS;
   return {
@@ -139,7 +154,15 @@ function recovery(t: number, from: Trajectory): Trajectory {
 /** The boiler's state `tMs` after the scenario started. */
 export function steamBoilerAt(tMs: number, scenario: Scenario, seed: number): SteamBoilerState {
   const { phase, t } = phaseAt(tMs, scenario);
-  const normal: Trajectory = { level: NOMINAL.level, pressure: NOMINAL.pressure, flow: NOMINAL.flow, o2: NOMINAL.o2, flame: true, burner: true, tripped: false };
+  const normal: Trajectory = {
+    level: NOMINAL.level,
+    pressure: NOMINAL.pressure,
+    flow: NOMINAL.flow,
+    o2: NOMINAL.o2,
+    flame: true,
+    burner: true,
+    tripped: false,
+  };
   const x = phase === 'normal' ? normal : phase === 'hazard' ? hazard(t) : recovery(t, hazard(scenario.hazard));
   const n = (ch: number) => noise(seed, ch, tMs);
   const pressure = Math.max(0, x.pressure + 0.01 * n(1));

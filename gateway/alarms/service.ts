@@ -88,7 +88,12 @@ export function createAlarmService(opts: {
   const uncommitted: AlarmEvent[] = [];
   const store = { writable: true, error: undefined as string | undefined, droppedEvents: 0, lastTry: 0, retryMs: RETRY_MS.first };
   const failedLog = rateLimited(60_000);
-  const eventCounter = new Counter({ name: 'gateway_alarm_events_total', help: 'Alarm events, by type and level', labelNames: ['type', 'level'], registers: [opts.metrics] });
+  const eventCounter = new Counter({
+    name: 'gateway_alarm_events_total',
+    help: 'Alarm events, by type and level',
+    labelNames: ['type', 'level'],
+    registers: [opts.metrics],
+  });
   new Gauge({
     name: 'gateway_alarms',
     help: 'Alarms that are not normal, by state and level',
@@ -133,7 +138,10 @@ export function createAlarmService(opts: {
       store.writable = false;
       store.error = error;
       failedLog((notLogged) =>
-        log.error({ err, uncommittedEvents: uncommitted.length, droppedEvents: store.droppedEvents, ...(notLogged ? { notLogged } : {}) }, 'The store cannot write: alarms are still evaluated and published, their events held in memory until it can'),
+        log.error(
+          { err, uncommittedEvents: uncommitted.length, droppedEvents: store.droppedEvents, ...(notLogged ? { notLogged } : {}) },
+          'The store cannot write: alarms are still evaluated and published, their events held in memory until it can',
+        ),
       );
       return false;
     }
@@ -171,7 +179,14 @@ export function createAlarmService(opts: {
     if (recent.length > 1000) recent.splice(0, recent.length - 1000);
     for (const e of events) {
       eventCounter.inc({ type: e.type, level: e.level });
-      const line = { equipment: e.equipment || undefined, rule: e.rule, level: e.level, state: e.state, incidentId: e.incidentId || undefined, by: e.by };
+      const line = {
+        equipment: e.equipment || undefined,
+        rule: e.rule,
+        level: e.level,
+        state: e.state,
+        incidentId: e.incidentId || undefined,
+        by: e.by,
+      };
       if (e.type === 'raised' || e.type === 'escalated' || e.type === 'flood') log.warn(line, `Alarm ${e.type}: ${e.message}`);
       else log.info(line, `Alarm ${e.type}: ${e.message}`);
       link.publishEvent(e.equipment ? topics.alarms(e.equipment) : topics.alarmHealth(), e, false);
@@ -200,7 +215,8 @@ export function createAlarmService(opts: {
     if (!engine) throw new Error('The alarm service is not running');
     const events = what();
     deliver(events);
-    if (!store.writable) log.warn({ events: events.map((e) => e.type) }, 'Operator action taken while the store cannot write: held in memory until it can');
+    if (!store.writable)
+      log.warn({ events: events.map((e) => e.type) }, 'Operator action taken while the store cannot write: held in memory until it can');
     return events;
   };
 
@@ -233,7 +249,11 @@ export function createAlarmService(opts: {
     async stop() {
       clearInterval(timer);
       // A last try: what still cannot be written is lost with the process, and said so.
-      if (!commit()) log.error({ uncommittedEvents: uncommitted.length, uncommittedStates: unsavedStates.size }, 'Stopped with alarm events the store could not take');
+      if (!commit())
+        log.error(
+          { uncommittedEvents: uncommitted.length, uncommittedStates: unsavedStates.size },
+          'Stopped with alarm events the store could not take',
+        );
       engine = undefined;
     },
     active: () => engine?.active() ?? [],
@@ -243,6 +263,12 @@ export function createAlarmService(opts: {
     unshelve: (key, by, comment) => act(() => engine!.unshelve(key, by, comment, Date.now())),
     setOutOfService: (key, outOfService, by, comment) => act(() => engine!.setOutOfService(key, outOfService, by, comment, Date.now())),
     onEvents: (listener) => void listeners.push(listener),
-    storeStats: () => ({ writable: store.writable, error: store.error, uncommittedEvents: uncommitted.length, uncommittedStates: unsavedStates.size, droppedEvents: store.droppedEvents }),
+    storeStats: () => ({
+      writable: store.writable,
+      error: store.error,
+      uncommittedEvents: uncommitted.length,
+      uncommittedStates: unsavedStates.size,
+      droppedEvents: store.droppedEvents,
+    }),
   };
 }

@@ -4,7 +4,13 @@
 import { demoSite, EXIT, loadOrReport } from './common.js';
 
 /** `gateway alarms` subcommands and the API action each one posts. */
-export const ALARM_ACTIONS = { ack: 'acknowledge', shelve: 'shelve', unshelve: 'unshelve', 'out-of-service': 'out-of-service', 'in-service': 'in-service' } as const;
+export const ALARM_ACTIONS = {
+  ack: 'acknowledge',
+  shelve: 'shelve',
+  unshelve: 'unshelve',
+  'out-of-service': 'out-of-service',
+  'in-service': 'in-service',
+} as const;
 
 export interface AlarmsOptions {
   config?: string | undefined;
@@ -34,7 +40,9 @@ export async function alarmsCommand(sub: 'list' | keyof typeof ALARM_ACTIONS, ke
   }
   const token = process.env.GATEWAY_TOKEN;
   if (!token) {
-    process.stderr.write('gateway alarms needs an API token in the environment variable GATEWAY_TOKEN (gateway token new makes one) (GW_ERR_USAGE)\n');
+    process.stderr.write(
+      'gateway alarms needs an API token in the environment variable GATEWAY_TOKEN (gateway token new makes one) (GW_ERR_USAGE)\n',
+    );
     return EXIT.invalid;
   }
   let base = o.url;
@@ -42,14 +50,25 @@ export async function alarmsCommand(sub: 'list' | keyof typeof ALARM_ACTIONS, ke
     const config = await loadOrReport(o.config ?? demoSite());
     if (!config) return EXIT.invalid;
     if (!config.http) {
-      process.stderr.write('The site file has no http: section: alarms are handled through the HTTP API, which it does not run (GW_ERR_USAGE)\n');
+      process.stderr.write(
+        'The site file has no http: section: alarms are handled through the HTTP API, which it does not run (GW_ERR_USAGE)\n',
+      );
       return EXIT.invalid;
     }
     const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host === '::' ? '::1' : config.http.host;
     base = `${config.http.cert ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`;
   }
-  const path = sub === 'list' ? '/api/alarms' : `/api/alarms/${encodeURIComponent(key.slice(0, slash))}/${encodeURIComponent(key.slice(slash + 1))}/${action}`;
-  const body = sub === 'list' ? undefined : JSON.stringify({ ...(o.comment !== undefined ? { comment: o.comment } : {}), ...(minutes !== undefined ? { duration_minutes: minutes } : {}) });
+  const path =
+    sub === 'list'
+      ? '/api/alarms'
+      : `/api/alarms/${encodeURIComponent(key.slice(0, slash))}/${encodeURIComponent(key.slice(slash + 1))}/${action}`;
+  const body =
+    sub === 'list'
+      ? undefined
+      : JSON.stringify({
+          ...(o.comment !== undefined ? { comment: o.comment } : {}),
+          ...(minutes !== undefined ? { duration_minutes: minutes } : {}),
+        });
   let res: Response;
   try {
     res = await fetch(new URL(path, base), {
@@ -63,14 +82,19 @@ export async function alarmsCommand(sub: 'list' | keyof typeof ALARM_ACTIONS, ke
     process.stderr.write(`Cannot reach the gateway's API at ${base}: ${cause ?? (err as Error).message}\n`);
     return EXIT.failure;
   }
-  const answer = (await res.json().catch(() => ({}))) as { error?: string; events?: Array<{ type: string; state: string }> } | Array<{ key: string; level: string; state: string; raisedAt: number; incidentId: string; message: string }>;
+  const answer = (await res.json().catch(() => ({}))) as
+    | { error?: string; events?: Array<{ type: string; state: string }> }
+    | Array<{ key: string; level: string; state: string; raisedAt: number; incidentId: string; message: string }>;
   if (!res.ok) {
     process.stderr.write(`${res.status}: ${(answer as { error?: string }).error ?? res.statusText}\n`);
     return EXIT.failure;
   }
   if (Array.isArray(answer)) {
     if (answer.length === 0) process.stdout.write('No alarm is active\n');
-    for (const a of answer) process.stdout.write(`${a.key} ${a.level.toUpperCase()} ${a.state} since ${new Date(a.raisedAt).toISOString()} incident ${a.incidentId}: ${a.message}\n`);
+    for (const a of answer)
+      process.stdout.write(
+        `${a.key} ${a.level.toUpperCase()} ${a.state} since ${new Date(a.raisedAt).toISOString()} incident ${a.incidentId}: ${a.message}\n`,
+      );
     return EXIT.ok;
   }
   for (const e of answer.events ?? []) process.stdout.write(`${key} ${e.type}, now ${e.state}\n`);

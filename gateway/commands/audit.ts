@@ -18,6 +18,8 @@ export async function auditVerifyCommand(o: { config?: string | undefined; file?
     return EXIT.ok;
   }
   // The break may be in a rolled-over file (audit.<n>.jsonl) beside the one named.
-  process.stderr.write(`${join(dirname(file), r.file)}: line ${r.line} breaks the chain: ${r.reason} (${r.entries} entries before it are intact) (GW_ERR_AUDIT)\n`);
+  process.stderr.write(
+    `${join(dirname(file), r.file)}: line ${r.line} breaks the chain: ${r.reason} (${r.entries} entries before it are intact) (GW_ERR_AUDIT)\n`,
+  );
   return EXIT.failure;
 }

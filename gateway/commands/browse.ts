@@ -24,7 +24,9 @@ export async function browseCommand(endpoint: string, o: BrowseOptions): Promise
     ...(o.username ? { user: { type: 'username', username: o.username, password: o.password ?? '' } } : {}),
   });
   if (!connection.success) {
-    const problems = connection.error.issues.map((i) => `${i.path[0] === 'endpoint' ? 'ENDPOINT' : `--${String(i.path[0] ?? '').replace(/_/g, '-')}`}: ${i.message}`);
+    const problems = connection.error.issues.map(
+      (i) => `${i.path[0] === 'endpoint' ? 'ENDPOINT' : `--${String(i.path[0] ?? '').replace(/_/g, '-')}`}: ${i.message}`,
+    );
     process.stderr.write(`${problems.join('\n')}\n`);
     return EXIT.invalid;
   }
@@ -34,12 +36,19 @@ export async function browseCommand(endpoint: string, o: BrowseOptions): Promise
   const { createLogger } = await import('../log.js');
   try {
     const log = createLogger({ level: 'warn', pretty: false, destination: process.stderr });
-    const lines = await browseEndpoint(connection.data, join(dataDir, 'pki'), { node: o.node, depth: Number(o.depth), asPoints: o.points ?? false, log });
+    const lines = await browseEndpoint(connection.data, join(dataDir, 'pki'), {
+      node: o.node,
+      depth: Number(o.depth),
+      asPoints: o.points ?? false,
+      log,
+    });
     process.stdout.write(`${lines.join('\n')}\n`);
     return EXIT.ok;
   } catch (err) {
     const message = (err as Error).message.split('\n')[0]!;
-    const hint = message.includes('BadCertificateUntrusted') ? `\nThe server's certificate is not trusted yet: see it with \`gateway certs list${o.config ? ` -c ${o.config}` : ''}\` and trust it with \`gateway certs trust <thumbprint>\`.` : '';
+    const hint = message.includes('BadCertificateUntrusted')
+      ? `\nThe server's certificate is not trusted yet: see it with \`gateway certs list${o.config ? ` -c ${o.config}` : ''}\` and trust it with \`gateway certs trust <thumbprint>\`.`
+      : '';
     process.stderr.write(`Browse failed: ${message}${hint}\n`);
     return EXIT.failure;
   }

@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { dataDirOf, EXIT } from './common.js';
 
-export async function certsCommand(action: 'list' | 'trust', thumbprint: string | undefined, siteFile: string | undefined): Promise<number> {
+export async function certsCommand(
+  action: 'list' | 'trust',
+  thumbprint: string | undefined,
+  siteFile: string | undefined,
+): Promise<number> {
   const dataDir = await dataDirOf(siteFile);
   if (!dataDir) return EXIT.invalid;
   const pki = join(dataDir, 'pki');

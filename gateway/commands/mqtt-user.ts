@@ -4,10 +4,21 @@ import { EXIT, usageError } from './common.js';
 
 export async function mqttUserNewCommand(name: string, role: string): Promise<number> {
   const { MQTT_ROLES, MQTT_USER_NAME, newMqttUser } = await import('../mqtt/users.js');
-  if (!(MQTT_ROLES as readonly string[]).includes(role)) return usageError('mqtt user new', `--role takes ${MQTT_ROLES.join(', ')}, not "${role}"`);
-  if (!MQTT_USER_NAME.test(name)) return usageError('mqtt user new', `--name takes at most 64 letters, digits, "-", "_", "." or "@", starting with a letter or digit, not "${name}"`);
+  if (!(MQTT_ROLES as readonly string[]).includes(role))
+    return usageError('mqtt user new', `--role takes ${MQTT_ROLES.join(', ')}, not "${role}"`);
+  if (!MQTT_USER_NAME.test(name))
+    return usageError(
+      'mqtt user new',
+      `--name takes at most 64 letters, digits, "-", "_", "." or "@", starting with a letter or digit, not "${name}"`,
+    );
   const user = newMqttUser(name, role);
-  const yaml = user.yaml.trimEnd().split('\n').map((l) => `  ${l}`).join('\n');
-  process.stdout.write(`MQTT password for ${name} (${role}); shown once, keep it secret:\n  ${user.password}\nAdd to the site file under mqtt.users:\n${yaml}\n`);
+  const yaml = user.yaml
+    .trimEnd()
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+  process.stdout.write(
+    `MQTT password for ${name} (${role}); shown once, keep it secret:\n  ${user.password}\nAdd to the site file under mqtt.users:\n${yaml}\n`,
+  );
   return EXIT.ok;
 }

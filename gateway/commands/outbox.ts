@@ -20,7 +20,9 @@ export async function outboxCommand(sub: 'list' | 'retry', o: { config?: string 
     // The data folder of an earlier version: `gateway run` takes it over, never this command (the
     // gateway that wrote it may still be running).
     if (existsSync(join(dataDir, 'outbox.db'))) {
-      process.stderr.write(`${dataDir} holds the outbox.db of an earlier gateway version: start this version's \`gateway run\` once to take it over into ${STORE_FILE}, then try again.\n`);
+      process.stderr.write(
+        `${dataDir} holds the outbox.db of an earlier gateway version: start this version's \`gateway run\` once to take it over into ${STORE_FILE}, then try again.\n`,
+      );
       return EXIT.failure;
     }
     process.stdout.write(`No outbox yet (${file}): nothing was sent to the platform from here.\n`);
@@ -37,7 +39,9 @@ export async function outboxCommand(sub: 'list' | 'retry', o: { config?: string 
   try {
     if (sub === 'retry') {
       const n = outbox.retry(seq === undefined ? undefined : [seq]);
-      process.stdout.write(`${n} dead letter${n === 1 ? '' : 's'} back in the queue; a running gateway sends ${n === 1 ? 'it' : 'them'} within a second\n`);
+      process.stdout.write(
+        `${n} dead letter${n === 1 ? '' : 's'} back in the queue; a running gateway sends ${n === 1 ? 'it' : 'them'} within a second\n`,
+      );
       return seq !== undefined && n === 0 ? EXIT.failure : EXIT.ok;
     }
     const s = outbox.stats();
@@ -47,9 +51,16 @@ export async function outboxCommand(sub: 'list' | 'retry', o: { config?: string 
         const body = JSON.parse(row.incident) as { schema: string };
         const what =
           body.schema === RESULT_SCHEMA
-            ? ((r: ResultBody) => `${r.resultAt} result ${r.instrument.id} sample ${r.sampleId} ${r.analyte} = ${String(r.value)}${r.unit ? ` ${r.unit}` : ''}`)(body as ResultBody)
-            : ((i: IncidentBody) => `${i.occurredAt} ${i.level} ${i.type} ${i.equipment.id}/${i.rule.id}: ${i.rule.message}`)(body as IncidentBody);
-        process.stdout.write(`${state === 'dead' ? 'DEAD   ' : 'pending'} seq ${row.seq} ${what}${row.answer ? ` | answer: ${row.answer}` : ''}\n`);
+            ? ((r: ResultBody) =>
+                `${r.resultAt} result ${r.instrument.id} sample ${r.sampleId} ${r.analyte} = ${String(r.value)}${r.unit ? ` ${r.unit}` : ''}`)(
+                body as ResultBody,
+              )
+            : ((i: IncidentBody) => `${i.occurredAt} ${i.level} ${i.type} ${i.equipment.id}/${i.rule.id}: ${i.rule.message}`)(
+                body as IncidentBody,
+              );
+        process.stdout.write(
+          `${state === 'dead' ? 'DEAD   ' : 'pending'} seq ${row.seq} ${what}${row.answer ? ` | answer: ${row.answer}` : ''}\n`,
+        );
       }
     }
     return EXIT.ok;

@@ -25,9 +25,18 @@ export async function platformInboxCommand(o: InboxOptions): Promise<number> {
   let inbox;
   try {
     // The de-duplication state outlives the process by default: in ./.data, like a demo site's data folder, one file per port.
-    inbox = createPlatformInbox({ port, secret: o.secret, host: o.host, out: o.out, state: o.state ?? join('.data', `platform-inbox-${port}.db`), tls });
+    inbox = createPlatformInbox({
+      port,
+      secret: o.secret,
+      host: o.host,
+      out: o.out,
+      state: o.state ?? join('.data', `platform-inbox-${port}.db`),
+      tls,
+    });
   } catch (err) {
-    process.stderr.write(`Platform inbox cannot read its certificate files or open its state file: ${(err as Error).message} (GW_ERR_USAGE)\n`);
+    process.stderr.write(
+      `Platform inbox cannot read its certificate files or open its state file: ${(err as Error).message} (GW_ERR_USAGE)\n`,
+    );
     return EXIT.invalid;
   }
   try {
@@ -37,7 +46,9 @@ export async function platformInboxCommand(o: InboxOptions): Promise<number> {
     return EXIT.failure;
   }
   const { host } = inbox.address();
-  process.stdout.write(`Platform inbox listening on ${tls ? 'https' : 'http'}://${host}:${port}/${tls?.ca ? ' (clients need a certificate signed by the CA)' : ''} (Ctrl-C stops it)\n`);
+  process.stdout.write(
+    `Platform inbox listening on ${tls ? 'https' : 'http'}://${host}:${port}/${tls?.ca ? ' (clients need a certificate signed by the CA)' : ''} (Ctrl-C stops it)\n`,
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

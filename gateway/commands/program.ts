@@ -78,7 +78,10 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
       // Errors are printed by runCli, one line naming the command.
       outputError: () => undefined,
     })
-    .addHelpText('after', `${examples('gateway run site.yaml', 'gateway check site.yaml', 'gateway alarms --help')}\n\nEach command has its own help: gateway COMMAND --help.`);
+    .addHelpText(
+      'after',
+      `${examples('gateway run site.yaml', 'gateway check site.yaml', 'gateway alarms --help')}\n\nEach command has its own help: gateway COMMAND --help.`,
+    );
   program.hook('preAction', (_root, action) => {
     current = pathOf(action);
   });
@@ -113,8 +116,14 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .description("only the InfluxDB writer, on the site's external broker (shared subscription)")
     .argument('[file]', 'the site file (the same as -c FILE)')
     .addOption(new Option('-c, --config <file>', 'the site file'))
-    .option('--client-id <id>', "the writer's MQTT client id; several writers with different ids share the load (default: from the site's gateway id)")
-    .addHelpText('after', examples('gateway influx-writer site.yaml --client-id writer-1', 'gateway influx-writer -c site.yaml --client-id writer-2'))
+    .option(
+      '--client-id <id>',
+      "the writer's MQTT client id; several writers with different ids share the load (default: from the site's gateway id)",
+    )
+    .addHelpText(
+      'after',
+      examples('gateway influx-writer site.yaml --client-id writer-1', 'gateway influx-writer -c site.yaml --client-id writer-2'),
+    )
     .action(async (file, o) => {
       const site = siteFileOf('influx-writer', file, o.config);
       const { runCommand } = await import('./run.js');
@@ -124,13 +133,21 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
   const rules = program.command('rules').description("a site's alarm rules");
   rules
     .command('test')
-    .description("replay recorded readings (ts,equipment,point,value,quality) through the site's rules and print the alarm events they would raise, with their times")
+    .description(
+      "replay recorded readings (ts,equipment,point,value,quality) through the site's rules and print the alarm events they would raise, with their times",
+    )
     .argument('[file]', 'the site file (the same as -c FILE)')
     .addOption(new Option('-c, --config <file>', 'the site file'))
     .requiredOption('--input <csv>', 'the readings: ts,equipment,point,value,quality')
     .option('--actions <csv>', 'operator actions to replay with them: ts,equipment,rule,action[,comment]')
     .option('--json', 'one JSON object per event instead of text')
-    .addHelpText('after', examples('gateway rules test site.yaml --input readings.csv', 'gateway rules test -c site.yaml --input readings.csv --actions actions.csv --json'))
+    .addHelpText(
+      'after',
+      examples(
+        'gateway rules test site.yaml --input readings.csv',
+        'gateway rules test -c site.yaml --input readings.csv --actions actions.csv --json',
+      ),
+    )
     .action(async (file, o) => {
       const site = siteFileOf('rules test', file, o.config);
       if (!site) usageError('rules test', 'needs the site file, as FILE or -c FILE');
@@ -145,11 +162,20 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .requiredOption('--secret <secret>', "the shared secret of the gateways' signatures")
     .option('--host <host>', 'the address to listen on (default: 127.0.0.1)')
     .option('--out <file>', 'also append each incident to this JSON-lines file')
-    .option('--state <file>', 'keep the de-duplication state in this file, so that a restarted inbox still knows what it took (default: ./.data/platform-inbox-PORT.db)')
+    .option(
+      '--state <file>',
+      'keep the de-duplication state in this file, so that a restarted inbox still knows what it took (default: ./.data/platform-inbox-PORT.db)',
+    )
     .option('--cert <file>', 'serve HTTPS with this certificate (with --key)')
     .option('--key <file>', "the certificate's private key")
     .option('--ca <file>', 'require client certificates signed by this CA (with --cert and --key)')
-    .addHelpText('after', examples('gateway platform-inbox --port 8787 --secret "$PLATFORM_SECRET" --out incidents.jsonl --state inbox.db', 'gateway platform-inbox --port 8443 --secret S --cert server.pem --key server.key --ca clients-ca.pem'))
+    .addHelpText(
+      'after',
+      examples(
+        'gateway platform-inbox --port 8787 --secret "$PLATFORM_SECRET" --out incidents.jsonl --state inbox.db',
+        'gateway platform-inbox --port 8443 --secret S --cert server.pem --key server.key --ca clients-ca.pem',
+      ),
+    )
     .action(async (o) => {
       const { platformInboxCommand } = await import('./platform-inbox.js');
       done(await platformInboxCommand(o));
@@ -182,8 +208,11 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
 
   const alarms = program
     .command('alarms')
-    .description("the alarms of a running gateway, through its HTTP API with the token in GATEWAY_TOKEN")
-    .addHelpText('after', '\nout-of-service and in-service need an admin token, and out-of-service a comment (the alarm stays silent until it is back in service).');
+    .description('the alarms of a running gateway, through its HTTP API with the token in GATEWAY_TOKEN')
+    .addHelpText(
+      'after',
+      '\nout-of-service and in-service need an admin token, and out-of-service a comment (the alarm stays silent until it is back in service).',
+    );
   const urlOption = () => new Option('--url <url>', "the gateway's API (default: from the site file's http: section)");
   alarms
     .command('list')
@@ -191,7 +220,13 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .argument('[file]', 'the site file (the same as -c FILE)')
     .addOption(configOption())
     .addOption(urlOption())
-    .addHelpText('after', examples('GATEWAY_TOKEN=$TOKEN gateway alarms list site.yaml', 'GATEWAY_TOKEN=$TOKEN gateway alarms list --url https://10.0.0.7:8080'))
+    .addHelpText(
+      'after',
+      examples(
+        'GATEWAY_TOKEN=$TOKEN gateway alarms list site.yaml',
+        'GATEWAY_TOKEN=$TOKEN gateway alarms list --url https://10.0.0.7:8080',
+      ),
+    )
     .action(async (file, o) => {
       const site = siteFileOf('alarms list', file, o.config);
       const { alarmsCommand } = await import('./alarms.js');
@@ -211,8 +246,12 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
       .argument('<alarm>', 'the alarm, as EQUIPMENT/RULE (gateway alarms list shows them)')
       .addOption(configOption())
       .addOption(urlOption())
-      .option('--comment <text>', sub === 'out-of-service' ? 'why the alarm is taken out of service (required)' : 'a comment for the audit journal and the incident');
-    const withMinutes = sub === 'shelve' ? command.option('--minutes <n>', 'how long, 1-1440 (default: the alarm rule\'s shelve time)') : command;
+      .option(
+        '--comment <text>',
+        sub === 'out-of-service' ? 'why the alarm is taken out of service (required)' : 'a comment for the audit journal and the incident',
+      );
+    const withMinutes =
+      sub === 'shelve' ? command.option('--minutes <n>', "how long, 1-1440 (default: the alarm rule's shelve time)") : command;
     withMinutes
       .addHelpText(
         'after',
@@ -246,8 +285,14 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .command('new')
     .description("a new broker user: its password, shown once, and the lines with its hash for the site file's mqtt.users")
     .requiredOption('--name <name>', 'the MQTT username')
-    .requiredOption('--role <role>', 'reader (telemetry, status, alarms), lab (lab results), writer (the influx-writer) or custom (topic ACLs you write)')
-    .addHelpText('after', examples('gateway mqtt user new --name scada-1 --role reader', 'gateway mqtt user new --name influx-writer-1 --role writer'))
+    .requiredOption(
+      '--role <role>',
+      'reader (telemetry, status, alarms), lab (lab results), writer (the influx-writer) or custom (topic ACLs you write)',
+    )
+    .addHelpText(
+      'after',
+      examples('gateway mqtt user new --name scada-1 --role reader', 'gateway mqtt user new --name influx-writer-1 --role writer'),
+    )
     .action(async (o) => {
       const { mqttUserNewCommand } = await import('./mqtt-user.js');
       done(await mqttUserNewCommand(o.name, o.role));
@@ -258,7 +303,7 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .command('verify')
     .description("check the audit journal's chain; names the first broken entry")
     .addOption(configOption())
-    .option('--file <journal>', 'the journal file itself (default: audit.jsonl in the site\'s data folder)')
+    .option('--file <journal>', "the journal file itself (default: audit.jsonl in the site's data folder)")
     .addHelpText('after', examples('gateway audit verify -c site.yaml', 'gateway audit verify --file /var/lib/gateway/audit.jsonl'))
     .action(async (o) => {
       const { auditVerifyCommand } = await import('./audit.js');
@@ -281,7 +326,13 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .requiredOption('--address <area:offset>', 'the first register: hr:100, ir:0, co:0 or di:0')
     .option('--count <n>', 'how many registers or bits', '10')
     .option('--timeout <duration>', 'how long to wait for the answer', '1s')
-    .addHelpText('after', examples('gateway scan modbus --host 10.0.0.5 --port 502 --unit 3 --address hr:100 --count 10', 'gateway scan modbus --path /dev/ttyUSB0 --baud-rate 19200 --parity even --unit 3 --address hr:100'))
+    .addHelpText(
+      'after',
+      examples(
+        'gateway scan modbus --host 10.0.0.5 --port 502 --unit 3 --address hr:100 --count 10',
+        'gateway scan modbus --path /dev/ttyUSB0 --baud-rate 19200 --parity even --unit 3 --address hr:100',
+      ),
+    )
     .action(async (o) => {
       const { scanCommand } = await import('./scan.js');
       done(await scanCommand(o));
@@ -300,14 +351,24 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .option('--device <kind>', 'boiler or bank', 'boiler')
     .option('--fault <mode>', 'start with this fault (MODE below)')
     .option('--fault-area <area>', 'the fault only on reads of hr, ir, co or di')
-    .addHelpText('after', `${SIMULATE_CONTROL}\n${examples('gateway simulate modbus --port 5020', 'gateway simulate modbus --device bank --fault wrong-byte-count --fault-area hr')}`)
+    .addHelpText(
+      'after',
+      `${SIMULATE_CONTROL}\n${examples('gateway simulate modbus --port 5020', 'gateway simulate modbus --device bank --fault wrong-byte-count --fault-area hr')}`,
+    )
     .action(async (o) => {
       const stopped = new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());
       });
       const { simulateModbus } = await import('../../drivers/modbus/simulate-command.js');
-      done(await simulateModbus(o, { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`), input: process.stdin, stopped }));
+      done(
+        await simulateModbus(o, {
+          out: (l) => process.stdout.write(`${l}\n`),
+          err: (l) => process.stderr.write(`${l}\n`),
+          input: process.stdin,
+          stopped,
+        }),
+      );
     });
 
   const certs = program.command('certs').description('OPC UA certificates trusted and rejected (data folder of the site)');
@@ -345,7 +406,13 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     .option('--username <user>', 'log in as this user (default: anonymous)')
     .option('--password <password>', "the user's password")
     .addOption(new Option('-c, --config <file>', "use the site's data folder for the client certificate (default: .data)"))
-    .addHelpText('after', examples('gateway browse opc.tcp://10.0.0.9:4840 --node "ns=2;s=Lift3" --points', 'gateway browse opc.tcp://10.0.0.9:4840 --security-mode SignAndEncrypt --security-policy Basic256Sha256 -c site.yaml'))
+    .addHelpText(
+      'after',
+      examples(
+        'gateway browse opc.tcp://10.0.0.9:4840 --node "ns=2;s=Lift3" --points',
+        'gateway browse opc.tcp://10.0.0.9:4840 --security-mode SignAndEncrypt --security-policy Basic256Sha256 -c site.yaml',
+      ),
+    )
     .action(async (endpoint, o) => {
       const { browseCommand } = await import('./browse.js');
       done(await browseCommand(endpoint, o));
@@ -355,7 +422,11 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
   const withExits = (command: Command<unknown[], Record<string, unknown>>): void => {
     const path = pathOf(command);
     command.exitOverride((err) => {
-      throw new CliExit(path, err, command.commands.map((c) => c.name()));
+      throw new CliExit(
+        path,
+        err,
+        command.commands.map((c) => c.name()),
+      );
     });
     for (const sub of command.commands) withExits(sub as unknown as Command<unknown[], Record<string, unknown>>);
   };
@@ -392,8 +463,11 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     const { redact } = await import('../redact.js');
     const e = err instanceof Error ? err : new Error(String(err));
     const errCode = (e as { code?: unknown }).code;
-    io.err(redact(`gateway${current ? ` ${current}` : ''}: unexpected error: ${e.message.split('\n')[0]} (${typeof errCode === 'string' ? errCode : e.name})${process.env[DEBUG_VARIABLE] ? `\n${e.stack}` : `; ${DEBUG_VARIABLE}=1 shows where`}\n`));
+    io.err(
+      redact(
+        `gateway${current ? ` ${current}` : ''}: unexpected error: ${e.message.split('\n')[0]} (${typeof errCode === 'string' ? errCode : e.name})${process.env[DEBUG_VARIABLE] ? `\n${e.stack}` : `; ${DEBUG_VARIABLE}=1 shows where`}\n`,
+      ),
+    );
     return EXIT.failure;
   }
 }
-

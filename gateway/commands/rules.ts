@@ -2,7 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { EXIT, loadOrReport } from './common.js';
 
-export async function rulesTestCommand(siteFile: string, o: { input: string; actions?: string | undefined; json?: boolean | undefined }): Promise<number> {
+export async function rulesTestCommand(
+  siteFile: string,
+  o: { input: string; actions?: string | undefined; json?: boolean | undefined },
+): Promise<number> {
   const config = await loadOrReport(siteFile);
   if (!config) return EXIT.invalid;
   const { backtest, CsvError, formatEvent, parseActionsCsv, parseReadingsCsv } = await import('../../rules/backtest.js');
@@ -18,7 +21,13 @@ export async function rulesTestCommand(siteFile: string, o: { input: string; act
   try {
     const readings = parseReadingsCsv(read(o.input, 'readings'));
     const actions = o.actions ? parseActionsCsv(read(o.actions, 'actions')) : [];
-    const events = backtest({ site: config.gateway.site, rules: ruleSpecsOf(config), readings, actions, chattering: config.alarms.chattering });
+    const events = backtest({
+      site: config.gateway.site,
+      rules: ruleSpecsOf(config),
+      readings,
+      actions,
+      chattering: config.alarms.chattering,
+    });
     for (const e of events) process.stdout.write(`${o.json ? JSON.stringify(e) : formatEvent(e)}\n`);
     if (!o.json) process.stderr.write(`${readings.length} readings, ${events.length} alarm events\n`);
     return EXIT.ok;

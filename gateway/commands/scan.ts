@@ -19,10 +19,20 @@ export interface ScanOptions {
 export async function scanCommand(o: ScanOptions): Promise<number> {
   if (!o.host && !o.path) return usageError('scan modbus', 'needs --host (Modbus TCP) or --path (serial line)');
   const { isBitArea, MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, parseAddress } = await import('../../drivers/modbus/address.js');
-  const { modbusRtuConnectionSchema, modbusRtuOverTcpConnectionSchema, modbusTcpConnectionSchema } = await import('../../drivers/modbus/schema.js');
+  const { modbusRtuConnectionSchema, modbusRtuOverTcpConnectionSchema, modbusTcpConnectionSchema } =
+    await import('../../drivers/modbus/schema.js');
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const raw = o.path
-    ? { id: 'scan', type: 'modbus-rtu', path: o.path, baud_rate: num(o.baudRate), parity: o.parity, data_bits: num(o.dataBits), stop_bits: num(o.stopBits), timeout: o.timeout }
+    ? {
+        id: 'scan',
+        type: 'modbus-rtu',
+        path: o.path,
+        baud_rate: num(o.baudRate),
+        parity: o.parity,
+        data_bits: num(o.dataBits),
+        stop_bits: num(o.stopBits),
+        timeout: o.timeout,
+      }
     : { id: 'scan', type: o.rtuOverTcp ? 'modbus-rtu-over-tcp' : 'modbus-tcp', host: o.host, port: num(o.port) ?? 502, timeout: o.timeout };
   const schema = o.path ? modbusRtuConnectionSchema : o.rtuOverTcp ? modbusRtuOverTcpConnectionSchema : modbusTcpConnectionSchema;
   const connection = schema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)));
@@ -53,7 +63,9 @@ export async function scanCommand(o: ScanOptions): Promise<number> {
     }
     const words = await link.read(unit, address.area, address.offset, count);
     const where = o.path ?? `${o.host}:${connection.data.type === 'modbus-rtu' ? '' : String((connection.data as { port: number }).port)}`;
-    process.stdout.write(`${address.area}:${address.offset}-${address.offset + count - 1} of unit ${unit} at ${where}\n${describeRegisters(address.area, address.offset, words).join('\n')}\n`);
+    process.stdout.write(
+      `${address.area}:${address.offset}-${address.offset + count - 1} of unit ${unit} at ${where}\n${describeRegisters(address.area, address.offset, words).join('\n')}\n`,
+    );
     return EXIT.ok;
   } catch (err) {
     process.stderr.write(`Read failed: ${(err as Error).message}\n`);

@@ -7,6 +7,8 @@ export async function tokenNewCommand(name: string, role: string): Promise<numbe
   const { hashToken, ROLES } = await import('../http/tokens.js');
   if (!ROLES.includes(role as Role)) return usageError('token new', `--role takes ${ROLES.join(', ')}, not "${role}"`);
   const token = randomBytes(32).toString('base64url');
-  process.stdout.write(`Token for ${name} (${role}); shown once, keep it secret:\n  ${token}\nAdd to the site file under http.tokens:\n  - { name: ${name}, role: ${role}, hash: "${hashToken(token)}" }\n`);
+  process.stdout.write(
+    `Token for ${name} (${role}); shown once, keep it secret:\n  ${token}\nAdd to the site file under http.tokens:\n  - { name: ${name}, role: ${role}, hash: "${hashToken(token)}" }\n`,
+  );
   return EXIT.ok;
 }

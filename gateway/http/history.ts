@@ -43,7 +43,15 @@ interface Storage {
 }
 
 function storage(samples: number, maxTextChars: number): Storage {
-  return { ts: new Float64Array(samples), values: new Float64Array(samples), flags: new Uint8Array(samples), texts: new Map(), textChars: 0, maxTextChars, textsNotKept: 0 };
+  return {
+    ts: new Float64Array(samples),
+    values: new Float64Array(samples),
+    flags: new Uint8Array(samples),
+    texts: new Map(),
+    textChars: 0,
+    maxTextChars,
+    textsNotKept: 0,
+  };
 }
 
 /** A text cut to MAX_TEXT, as a string of its own (a slice would keep the whole original alive). */
@@ -88,7 +96,8 @@ export class PointRing {
     } else if (typeof value === 'string') {
       // The same text as the sample before shares its string; a new one is kept while the budget lasts.
       const before = s.texts.get(this.offset + ((this.head - 1 + this.capacity) % this.capacity));
-      const text = before !== undefined && (before === value || (value.length > MAX_TEXT && before === flatText(value))) ? before : flatText(value);
+      const text =
+        before !== undefined && (before === value || (value.length > MAX_TEXT && before === flatText(value))) ? before : flatText(value);
       if (s.textChars + text.length <= s.maxTextChars) {
         kind = Kind.Text;
         s.texts.set(i, text);
@@ -142,7 +151,14 @@ export class PointRing {
       const i = slots[k]!;
       const flags = s.flags[i]!;
       const kind = (flags >> 2) as Kind;
-      const value = kind === Kind.Number ? s.values[i]! : kind === Kind.Boolean ? s.values[i] === 1 : kind === Kind.Text ? (s.texts.get(i) ?? null) : null;
+      const value =
+        kind === Kind.Number
+          ? s.values[i]!
+          : kind === Kind.Boolean
+            ? s.values[i] === 1
+            : kind === Kind.Text
+              ? (s.texts.get(i) ?? null)
+              : null;
       out.push({ ts: s.ts[i]!, value, quality: QUALITIES[flags & 3] ?? 'bad' });
     }
     return out;
@@ -172,7 +188,10 @@ export interface HistoryPlan {
 
 /** How many samples each point keeps: what `keep` asks for, scaled down alike when the budget is smaller. */
 export function planHistory({ keep, maxBytes, points }: HistoryPlanInput): HistoryPlan {
-  const wanted = points.map((p) => ({ key: p.key, n: Math.max(MIN_SAMPLES, 'samples' in keep ? keep.samples : Math.ceil(keep.ms / Math.max(1, p.intervalMs))) }));
+  const wanted = points.map((p) => ({
+    key: p.key,
+    n: Math.max(MIN_SAMPLES, 'samples' in keep ? keep.samples : Math.ceil(keep.ms / Math.max(1, p.intervalMs))),
+  }));
   const wantedBytes = wanted.reduce((sum, w) => sum + w.n * SAMPLE_BYTES, 0);
   // Text values (rare: codes, states) share the budget: an eighth of it is kept for them.
   const forSamples = Math.floor(maxBytes * 0.875);

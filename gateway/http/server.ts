@@ -52,7 +52,8 @@ const AUDIT_URL_CHARS = 200;
  * in a cache unless a route says otherwise (the static files revalidate).
  */
 const SECURITY_HEADERS: Record<string, string> = {
-  'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
   'X-Frame-Options': 'DENY',
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
@@ -161,9 +162,21 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   // The journal repairs a torn last line and records it, and records a head that does not match; the
   // log says so once at start, and damage further up is left for `gateway audit verify` to name.
   const opened = audit.opened;
-  if (opened.repairedBytes > 0) log.warn({ file: join(deps.dataDir, 'audit.jsonl'), bytes: opened.repairedBytes }, 'Audit journal ended with a torn line (a write cut short); it was cut off, kept in audit.torn and the repair recorded');
-  if (opened.damagedLines > 0) log.error({ file: join(deps.dataDir, 'audit.jsonl'), damagedLines: opened.damagedLines }, 'Audit journal ends with lines that are not entries; new entries follow the last good one (gateway audit verify shows where the chain breaks)');
-  if (opened.headProblem) log.error({ file: join(deps.dataDir, 'audit.jsonl'), problem: opened.headProblem }, 'Audit journal does not end where its head says; recorded in the journal, and gateway audit verify reports it');
+  if (opened.repairedBytes > 0)
+    log.warn(
+      { file: join(deps.dataDir, 'audit.jsonl'), bytes: opened.repairedBytes },
+      'Audit journal ended with a torn line (a write cut short); it was cut off, kept in audit.torn and the repair recorded',
+    );
+  if (opened.damagedLines > 0)
+    log.error(
+      { file: join(deps.dataDir, 'audit.jsonl'), damagedLines: opened.damagedLines },
+      'Audit journal ends with lines that are not entries; new entries follow the last good one (gateway audit verify shows where the chain breaks)',
+    );
+  if (opened.headProblem)
+    log.error(
+      { file: join(deps.dataDir, 'audit.jsonl'), problem: opened.headProblem },
+      'Audit journal does not end where its head says; recorded in the journal, and gateway audit verify reports it',
+    );
   const tokens = http.tokens.map((t) => ({ ...t, digest: Buffer.from(t.hash.slice('sha256:'.length), 'hex') }));
   const failures = new Map<string, number[]>();
 
@@ -176,19 +189,31 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     // A point read at its own interval keeps `keep` at that interval; one that reports on change keeps as many changes.
     points: config.equipment.flatMap((e) =>
       e.points.map((p) => {
-        const own = (p as { poll_interval?: number; sampling_interval?: number }).poll_interval ?? (p as { sampling_interval?: number }).sampling_interval;
+        const own =
+          (p as { poll_interval?: number; sampling_interval?: number }).poll_interval ??
+          (p as { sampling_interval?: number }).sampling_interval;
         return { key: `${e.id}/${p.name}`, intervalMs: own ?? e.poll_interval };
       }),
     ),
   });
   if (plan.scale < 1) {
     log.warn(
-      { points: plan.samples.size, wanted_bytes: plan.wantedBytes, max_memory: http.history.max_memory, kept: `${(plan.scale * 100).toFixed(0)} %` },
+      {
+        points: plan.samples.size,
+        wanted_bytes: plan.wantedBytes,
+        max_memory: http.history.max_memory,
+        kept: `${(plan.scale * 100).toFixed(0)} %`,
+      },
       'http.history.keep needs more than http.history.max_memory for this many points: every point keeps proportionally fewer recent readings (raise max_memory, or shorten keep)',
     );
   }
   const history = new History(plan);
-  const clients = new Set<{ equipment: string | undefined; send: (event: string, data: string) => void; end: () => void; buffered: () => number }>();
+  const clients = new Set<{
+    equipment: string | undefined;
+    send: (event: string, data: string) => void;
+    end: () => void;
+    buffered: () => number;
+  }>();
   deps.memory?.register('http_history', () => history.bytes());
   deps.memory?.register('http_live_stream', () => {
     let sum = 0;
@@ -246,17 +271,34 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       refusals.delete(stale);
       if (state.since > 0) {
         refusalsForgotten += state.since;
-        refusalLog((notLogged) => log.warn({ ip: stale, uncounted: state.since, forgottenInAll: refusalsForgotten, ...(notLogged ? { notLogged } : {}) }, 'Refused requests from too many addresses: the oldest address is forgotten and its refusals since its last audit line are not journaled'));
+        refusalLog((notLogged) =>
+          log.warn(
+            { ip: stale, uncounted: state.since, forgottenInAll: refusalsForgotten, ...(notLogged ? { notLogged } : {}) },
+            'Refused requests from too many addresses: the oldest address is forgotten and its refusals since its last audit line are not journaled',
+          ),
+        );
       }
     }
-    audit.append({ who: `ip:${ip}`, action: 'login', target: truncated(url), outcome, ...(seen && seen.since > 0 ? { detail: `${seen.since} more refused since the last line for this address` } : {}) });
+    audit.append({
+      who: `ip:${ip}`,
+      action: 'login',
+      target: truncated(url),
+      outcome,
+      ...(seen && seen.since > 0 ? { detail: `${seen.since} more refused since the last line for this address` } : {}),
+    });
   };
   const flushRefusals = (all: boolean): void => {
     const now = Date.now();
     for (const [ip, state] of refusals) {
       if (!all && now - state.recordedAt < REFUSAL_RECORD_INTERVAL) continue;
       refusals.delete(ip);
-      if (state.since > 0) audit.append({ who: `ip:${ip}`, action: 'login', outcome: 'refused', detail: `${state.since} more refused since the last line for this address` });
+      if (state.since > 0)
+        audit.append({
+          who: `ip:${ip}`,
+          action: 'login',
+          outcome: 'refused',
+          detail: `${state.since} more refused since the last line for this address`,
+        });
     }
   };
   const refusalTimer = setInterval(() => {
@@ -295,11 +337,19 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
           if (failures.size <= MAX_FAILING_ADDRESSES) break;
           failures.delete(stale);
           failuresForgotten++;
-          failureLog((notLogged) => log.warn({ ip: stale, forgottenInAll: failuresForgotten, ...(notLogged ? { notLogged } : {}) }, 'Wrong tokens from too many addresses: the oldest address is forgotten, and its next wrong tokens count from zero'));
+          failureLog((notLogged) =>
+            log.warn(
+              { ip: stale, forgottenInAll: failuresForgotten, ...(notLogged ? { notLogged } : {}) },
+              'Wrong tokens from too many addresses: the oldest address is forgotten, and its next wrong tokens count from zero',
+            ),
+          );
         }
       }
       recordRefusal(ip, request.url, token ? 'refused: unknown token' : 'refused: no token', now);
-      void reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: token ? 'unknown token' : 'a Bearer token is needed (Authorization: Bearer <token>)' });
+      void reply
+        .code(401)
+        .header('WWW-Authenticate', 'Bearer')
+        .send({ error: token ? 'unknown token' : 'a Bearer token is needed (Authorization: Bearer <token>)' });
       return false;
     }
     if (ROLES.indexOf(holder.role) < ROLES.indexOf(role)) {
@@ -318,7 +368,11 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
 
   const errorSchema = { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] } as const;
   const valueSchema = { type: ['number', 'boolean', 'string', 'null'] } as const;
-  const eventSchema = { type: 'object', additionalProperties: true, properties: { eventId: { type: 'string' }, type: { type: 'string' }, state: { type: 'string' }, level: { type: 'string' } } } as const;
+  const eventSchema = {
+    type: 'object',
+    additionalProperties: true,
+    properties: { eventId: { type: 'string' }, type: { type: 'string' }, state: { type: 'string' }, level: { type: 'string' } },
+  } as const;
 
   void app.register(swagger, {
     openapi: {
@@ -329,11 +383,25 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   });
 
   void app.register(async (api) => {
-    api.get('/health', { schema: { summary: 'Liveness', response: { 200: { type: 'object', properties: { status: { const: 'ok' } }, required: ['status'] } } } }, async () => ({ status: 'ok' as const }));
+    api.get(
+      '/health',
+      {
+        schema: {
+          summary: 'Liveness',
+          response: { 200: { type: 'object', properties: { status: { const: 'ok' } }, required: ['status'] } },
+        },
+      },
+      async () => ({ status: 'ok' as const }),
+    );
 
     api.get(
       '/ready',
-      { schema: { summary: "Readiness: each component's state", response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true } } } },
+      {
+        schema: {
+          summary: "Readiness: each component's state",
+          response: { 200: { type: 'object', additionalProperties: true }, 503: { type: 'object', additionalProperties: true } },
+        },
+      },
       async (_req, reply) => {
         const components = deps.ready();
         const ready = Object.values(components).every((c) => c.ok);
@@ -341,9 +409,13 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       },
     );
 
-    api.get('/metrics', { config: { role: 'viewer' }, schema: { summary: 'Prometheus metrics (text format)', response: { 200: { type: 'string' } } } }, async (_req, reply) => {
-      return reply.header('Content-Type', deps.metrics.contentType).send(await deps.metrics.metrics());
-    });
+    api.get(
+      '/metrics',
+      { config: { role: 'viewer' }, schema: { summary: 'Prometheus metrics (text format)', response: { 200: { type: 'string' } } } },
+      async (_req, reply) => {
+        return reply.header('Content-Type', deps.metrics.contentType).send(await deps.metrics.metrics());
+      },
+    );
 
     api.get(
       '/api/equipment',
@@ -354,7 +426,20 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
           response: {
             200: {
               type: 'array',
-              items: { type: 'object', required: ['id', 'category', 'status'], properties: { id: { type: 'string' }, name: { type: 'string' }, category: { type: 'string' }, code: { type: 'string' }, status: { type: 'string' }, reason: { type: 'string' }, poll_interval: { type: 'number' }, on_change: { type: 'boolean', description: 'Reported on change (an OPC UA subscription): an old value is not stale.' } } },
+              items: {
+                type: 'object',
+                required: ['id', 'category', 'status'],
+                properties: {
+                  id: { type: 'string' },
+                  name: { type: 'string' },
+                  category: { type: 'string' },
+                  code: { type: 'string' },
+                  status: { type: 'string' },
+                  reason: { type: 'string' },
+                  poll_interval: { type: 'number' },
+                  on_change: { type: 'boolean', description: 'Reported on change (an OPC UA subscription): an old value is not stale.' },
+                },
+              },
             },
           },
         },
@@ -362,7 +447,16 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       async () =>
         config.equipment.map((e) => {
           const s = deps.pipeline.status(e.id);
-          return { id: e.id, ...(e.name ? { name: e.name } : {}), category: e.category, ...(e.code ? { code: e.code } : {}), status: s?.state ?? 'unknown', ...(s?.reason ? { reason: s.reason } : {}), poll_interval: e.poll_interval, on_change: (e as { mode?: string }).mode === 'subscription' };
+          return {
+            id: e.id,
+            ...(e.name ? { name: e.name } : {}),
+            category: e.category,
+            ...(e.code ? { code: e.code } : {}),
+            status: s?.state ?? 'unknown',
+            ...(s?.reason ? { reason: s.reason } : {}),
+            poll_interval: e.poll_interval,
+            on_change: (e as { mode?: string }).mode === 'subscription',
+          };
         }),
     );
 
@@ -382,7 +476,21 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
                 name: { type: 'string' },
                 category: { type: 'string' },
                 status: { type: 'string' },
-                points: { type: 'array', items: { type: 'object', required: ['name', 'quality'], properties: { name: { type: 'string' }, value: valueSchema, unit: { type: 'string' }, quality: { type: 'string' }, reason: { type: 'string' }, ts: { type: 'number' } } } },
+                points: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['name', 'quality'],
+                    properties: {
+                      name: { type: 'string' },
+                      value: valueSchema,
+                      unit: { type: 'string' },
+                      quality: { type: 'string' },
+                      reason: { type: 'string' },
+                      ts: { type: 'number' },
+                    },
+                  },
+                },
               },
             },
             404: errorSchema,
@@ -401,7 +509,14 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
           status: deps.pipeline.status(id)?.state ?? 'unknown',
           points: e.points.map((p) => {
             const r = values?.get(p.name);
-            return { name: p.name, value: r?.value ?? null, ...(p.unit ? { unit: p.unit } : {}), quality: r?.quality ?? 'unknown', ...(r?.reason ? { reason: r.reason } : {}), ...(r ? { ts: r.ts } : {}) };
+            return {
+              name: p.name,
+              value: r?.value ?? null,
+              ...(p.unit ? { unit: p.unit } : {}),
+              quality: r?.quality ?? 'unknown',
+              ...(r?.reason ? { reason: r.reason } : {}),
+              ...(r ? { ts: r.ts } : {}),
+            };
           }),
         };
       },
@@ -412,18 +527,32 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       {
         config: { role: 'viewer' },
         schema: {
-          summary: 'Recent readings of one point, oldest first: what the gateway keeps in memory (http.history), optionally from a time on and at most `limit`, the newest',
+          summary:
+            'Recent readings of one point, oldest first: what the gateway keeps in memory (http.history), optionally from a time on and at most `limit`, the newest',
           params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] },
           querystring: {
             type: 'object',
             properties: {
               point: { type: 'string' },
-              since: { type: 'integer', minimum: 0, maximum: 8_640_000_000_000_000, description: 'Epoch ms: readings at or after it. Older than memory holds: the older part comes from InfluxDB when the site writes to one (header x-history-source); x-history-incomplete says when it could not.' },
+              since: {
+                type: 'integer',
+                minimum: 0,
+                maximum: 8_640_000_000_000_000,
+                description:
+                  'Epoch ms: readings at or after it. Older than memory holds: the older part comes from InfluxDB when the site writes to one (header x-history-source); x-history-incomplete says when it could not.',
+              },
               limit: { type: 'integer', minimum: 1, maximum: MAX_QUERY_ROWS, default: MAX_QUERY_ROWS },
             },
             required: ['point'],
           },
-          response: { 200: { type: 'array', items: { type: 'object', properties: { ts: { type: 'number' }, value: valueSchema, quality: { type: 'string' } } } }, 400: errorSchema, 404: errorSchema },
+          response: {
+            200: {
+              type: 'array',
+              items: { type: 'object', properties: { ts: { type: 'number' }, value: valueSchema, quality: { type: 'string' } } },
+            },
+            400: errorSchema,
+            404: errorSchema,
+          },
         },
       },
       async (req, reply) => {
@@ -459,8 +588,15 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
           return [...older, ...recent];
         } catch (err) {
           // The detail (InfluxDB's words, its address) goes to the log; the caller learns what kind of failure it was.
-          historyLog((notLogged) => log.warn({ err, equipment: id, point, ...(notLogged ? { notLogged } : {}) }, 'Older readings could not be read from InfluxDB; the trend shows what memory holds'));
-          return reply.header('x-history-incomplete', `${missing}; InfluxDB ${err instanceof InfluxQueryError ? err.kind : 'failed'}`).send(recent);
+          historyLog((notLogged) =>
+            log.warn(
+              { err, equipment: id, point, ...(notLogged ? { notLogged } : {}) },
+              'Older readings could not be read from InfluxDB; the trend shows what memory holds',
+            ),
+          );
+          return reply
+            .header('x-history-incomplete', `${missing}; InfluxDB ${err instanceof InfluxQueryError ? err.kind : 'failed'}`)
+            .send(recent);
         } finally {
           querying = false;
         }
@@ -468,100 +604,176 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     );
 
     // The dashboard: static files, no external resources. The page asks for a token itself.
-    const page = (file: string, type: string) => async (_req: FastifyRequest, reply: FastifyReply) => reply.header('Content-Type', type).header('Cache-Control', 'no-cache').send(readFileSync(join(DASHBOARD, file)));
+    const page = (file: string, type: string) => async (_req: FastifyRequest, reply: FastifyReply) =>
+      reply
+        .header('Content-Type', type)
+        .header('Cache-Control', 'no-cache')
+        .send(readFileSync(join(DASHBOARD, file)));
     api.get('/', { schema: { hide: true } }, page('index.html', 'text/html; charset=utf-8'));
     api.get('/app.js', { schema: { hide: true } }, page('app.js', 'text/javascript; charset=utf-8'));
     api.get('/style.css', { schema: { hide: true } }, page('style.css', 'text/css; charset=utf-8'));
 
-    api.get('/api/alarms', { config: { role: 'viewer' }, schema: { summary: 'Alarms that are not normal', response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } } } } }, async () => deps.alarms.active());
+    api.get(
+      '/api/alarms',
+      {
+        config: { role: 'viewer' },
+        schema: {
+          summary: 'Alarms that are not normal',
+          response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } } },
+        },
+      },
+      async () => deps.alarms.active(),
+    );
     api.get(
       '/api/alarms/history',
       {
         config: { role: 'viewer' },
-        schema: { summary: 'Recent alarm events, newest first (optionally of one equipment)', querystring: { type: 'object', properties: { equipment: { type: 'string' }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } }, response: { 200: { type: 'array', items: eventSchema } } },
+        schema: {
+          summary: 'Recent alarm events, newest first (optionally of one equipment)',
+          querystring: {
+            type: 'object',
+            properties: { equipment: { type: 'string' }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+          },
+          response: { 200: { type: 'array', items: eventSchema } },
+        },
       },
       async (req) => {
         const { equipment, limit } = req.query as { equipment?: string; limit: number };
-        return [...deps.alarms.history()].reverse().filter((e) => !equipment || e.equipment === equipment).slice(0, limit);
+        return [...deps.alarms.history()]
+          .reverse()
+          .filter((e) => !equipment || e.equipment === equipment)
+          .slice(0, limit);
       },
     );
 
-    const action = (name: 'acknowledge' | 'shelve' | 'unshelve' | 'out-of-service' | 'in-service') => async (req: FastifyRequest, reply: FastifyReply) => {
-      const { equipment, rule } = req.params as { equipment: string; rule: string };
-      const body = (req.body ?? {}) as { comment?: string; duration_minutes?: number };
-      const key = `${equipment}/${rule}`;
-      const who = req.who!;
-      try {
-        const comment = body.comment ?? '';
-        const events =
-          name === 'acknowledge'
-            ? deps.alarms.acknowledge(key, who, comment)
-            : name === 'shelve'
-              ? deps.alarms.shelve(key, who, comment, (body.duration_minutes ?? 60) * 60_000)
-              : name === 'unshelve'
-                ? deps.alarms.unshelve(key, who, comment)
-                : deps.alarms.setOutOfService(key, name === 'out-of-service', who, comment);
-        // The engine answers nothing when the alarm already is where it was asked to go.
-        if (events.length === 0 && (name === 'out-of-service' || name === 'in-service')) throw new RuleActionError(`${key} is ${name === 'out-of-service' ? 'already' : 'not'} out of service`);
-        audit.append({ who, action: name, target: key, outcome: 'done', ...(body.comment ? { detail: body.comment } : {}) });
-        return { events };
-      } catch (err) {
-        if (!(err instanceof RuleActionError)) throw err;
-        audit.append({ who, action: name, target: key, outcome: `refused: ${err.message}` });
-        return reply.code(409).send({ error: err.message });
-      }
-    };
+    const action =
+      (name: 'acknowledge' | 'shelve' | 'unshelve' | 'out-of-service' | 'in-service') =>
+      async (req: FastifyRequest, reply: FastifyReply) => {
+        const { equipment, rule } = req.params as { equipment: string; rule: string };
+        const body = (req.body ?? {}) as { comment?: string; duration_minutes?: number };
+        const key = `${equipment}/${rule}`;
+        const who = req.who!;
+        try {
+          const comment = body.comment ?? '';
+          const events =
+            name === 'acknowledge'
+              ? deps.alarms.acknowledge(key, who, comment)
+              : name === 'shelve'
+                ? deps.alarms.shelve(key, who, comment, (body.duration_minutes ?? 60) * 60_000)
+                : name === 'unshelve'
+                  ? deps.alarms.unshelve(key, who, comment)
+                  : deps.alarms.setOutOfService(key, name === 'out-of-service', who, comment);
+          // The engine answers nothing when the alarm already is where it was asked to go.
+          if (events.length === 0 && (name === 'out-of-service' || name === 'in-service'))
+            throw new RuleActionError(`${key} is ${name === 'out-of-service' ? 'already' : 'not'} out of service`);
+          audit.append({ who, action: name, target: key, outcome: 'done', ...(body.comment ? { detail: body.comment } : {}) });
+          return { events };
+        } catch (err) {
+          if (!(err instanceof RuleActionError)) throw err;
+          audit.append({ who, action: name, target: key, outcome: `refused: ${err.message}` });
+          return reply.code(409).send({ error: err.message });
+        }
+      };
     const commentSchema = { type: 'string', maxLength: 500 } as const;
     const actionSchema = (summary: string, o: { role?: Role; extra?: Record<string, unknown>; commentRequired?: boolean } = {}) => ({
       config: { role: o.role ?? ('operator' as const) },
       schema: {
         summary,
-        params: { type: 'object', properties: { equipment: { type: 'string' }, rule: { type: 'string' } }, required: ['equipment', 'rule'] },
+        params: {
+          type: 'object',
+          properties: { equipment: { type: 'string' }, rule: { type: 'string' } },
+          required: ['equipment', 'rule'],
+        },
         body: o.commentRequired
-          ? { type: 'object', additionalProperties: false, properties: { comment: { ...commentSchema, pattern: '\\S' }, ...o.extra }, required: ['comment'] }
+          ? {
+              type: 'object',
+              additionalProperties: false,
+              properties: { comment: { ...commentSchema, pattern: '\\S' }, ...o.extra },
+              required: ['comment'],
+            }
           : { type: 'object', additionalProperties: false, properties: { comment: commentSchema, ...o.extra } },
         response: { 200: { type: 'object', properties: { events: { type: 'array', items: eventSchema } } }, 409: errorSchema },
       },
     });
     api.post('/api/alarms/:equipment/:rule/acknowledge', actionSchema('Acknowledge an alarm'), action('acknowledge'));
-    api.post('/api/alarms/:equipment/:rule/shelve', actionSchema('Shelve an alarm for a while', { extra: { duration_minutes: { type: 'number', minimum: 1, maximum: 1440 } } }), action('shelve'));
+    api.post(
+      '/api/alarms/:equipment/:rule/shelve',
+      actionSchema('Shelve an alarm for a while', { extra: { duration_minutes: { type: 'number', minimum: 1, maximum: 1440 } } }),
+      action('shelve'),
+    );
     api.post('/api/alarms/:equipment/:rule/unshelve', actionSchema('Unshelve an alarm'), action('unshelve'));
     // Out of service hides a hazard until someone returns the alarm: an admin's decision, with the reason.
     api.post(
       '/api/alarms/:equipment/:rule/out-of-service',
-      actionSchema('Take an alarm out of service (admin; a comment is required): it ends its open incident and raises nothing until returned to service', { role: 'admin', commentRequired: true }),
+      actionSchema(
+        'Take an alarm out of service (admin; a comment is required): it ends its open incident and raises nothing until returned to service',
+        { role: 'admin', commentRequired: true },
+      ),
       action('out-of-service'),
     );
-    api.post('/api/alarms/:equipment/:rule/in-service', actionSchema('Return an alarm to service (admin): its readings are evaluated again, and a condition that still holds raises a new incident', { role: 'admin' }), action('in-service'));
+    api.post(
+      '/api/alarms/:equipment/:rule/in-service',
+      actionSchema(
+        'Return an alarm to service (admin): its readings are evaluated again, and a condition that still holds raises a new incident',
+        { role: 'admin' },
+      ),
+      action('in-service'),
+    );
 
     api.get(
       '/api/outbox',
-      { config: { role: 'viewer' }, schema: { summary: 'The platform outbox: pending and dead letters', response: { 200: { type: 'object', additionalProperties: true }, 404: errorSchema } } },
+      {
+        config: { role: 'viewer' },
+        schema: {
+          summary: 'The platform outbox: pending and dead letters',
+          response: { 200: { type: 'object', additionalProperties: true }, 404: errorSchema },
+        },
+      },
       async (_req, reply) => {
         const o = deps.outbox();
         if (!o) return reply.code(404).send({ error: 'this site forwards to no platform' });
-        return { ...o.stats(), deadLetters: o.list('dead').map((r) => ({ seq: r.seq, eventId: r.eventId, answer: r.answer, body: JSON.parse(r.incident) as unknown })) };
+        return {
+          ...o.stats(),
+          deadLetters: o
+            .list('dead')
+            .map((r) => ({ seq: r.seq, eventId: r.eventId, answer: r.answer, body: JSON.parse(r.incident) as unknown })),
+        };
       },
     );
     api.post(
       '/api/outbox/retry',
       {
         config: { role: 'admin' },
-        schema: { summary: 'Send dead letters again (all, or one seq)', body: { type: 'object', additionalProperties: false, properties: { seq: { type: 'integer', minimum: 1 } } }, response: { 200: { type: 'object', properties: { retried: { type: 'integer' } } }, 404: errorSchema } },
+        schema: {
+          summary: 'Send dead letters again (all, or one seq)',
+          body: { type: 'object', additionalProperties: false, properties: { seq: { type: 'integer', minimum: 1 } } },
+          response: { 200: { type: 'object', properties: { retried: { type: 'integer' } } }, 404: errorSchema },
+        },
       },
       async (req, reply) => {
         const o = deps.outbox();
         if (!o) return reply.code(404).send({ error: 'this site forwards to no platform' });
         const seq = (req.body as { seq?: number } | undefined)?.seq;
         const retried = o.retry(seq === undefined ? undefined : [seq]);
-        audit.append({ who: req.who!, action: 'outbox retry', target: seq === undefined ? 'all dead letters' : `seq ${seq}`, outcome: `${retried} back in the queue` });
+        audit.append({
+          who: req.who!,
+          action: 'outbox retry',
+          target: seq === undefined ? 'all dead letters' : `seq ${seq}`,
+          outcome: `${retried} back in the queue`,
+        });
         return { retried };
       },
     );
 
     api.get(
       '/api/stream',
-      { config: { role: 'viewer' }, schema: { summary: 'Server-Sent Events: `readings` (batches) and `alarm` (events), optionally for one equipment', querystring: { type: 'object', properties: { equipment: { type: 'string' } } } } },
+      {
+        config: { role: 'viewer' },
+        schema: {
+          summary: 'Server-Sent Events: `readings` (batches) and `alarm` (events), optionally for one equipment',
+          querystring: { type: 'object', properties: { equipment: { type: 'string' } } },
+        },
+      },
       async (req, reply) => {
         const equipment = (req.query as { equipment?: string }).equipment;
         reply.hijack();
@@ -575,7 +787,12 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
               // A client that does not read would make the gateway hold every event for it.
               clients.delete(client);
               res.destroy();
-              slowClientLog((notLogged) => log.warn({ ip: req.ip, buffered: res.writableLength, ...(notLogged ? { notLogged } : {}) }, 'Live stream client does not read; disconnected'));
+              slowClientLog((notLogged) =>
+                log.warn(
+                  { ip: req.ip, buffered: res.writableLength, ...(notLogged ? { notLogged } : {}) },
+                  'Live stream client does not read; disconnected',
+                ),
+              );
               return;
             }
             res.write(`event: ${event}\ndata: ${data}\n\n`);
@@ -596,16 +813,27 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     // stall polling), with no access to this process's environment (a `${PLATFORM_SECRET}` in it is
     // reported as a placeholder, never expanded), and with no value of the file repeated. A problem
     // list is a finished check: 200, as `gateway check` prints it; too many checks at once: 503.
-    const problemSchema = { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' }, line: { type: 'integer' } } } as const;
+    const problemSchema = {
+      type: 'object',
+      properties: { path: { type: 'string' }, message: { type: 'string' }, line: { type: 'integer' } },
+    } as const;
     api.post(
       '/api/config/check',
       {
         config: { role: 'viewer' },
         bodyLimit: SITE_FILE_LIMITS.maxBytes,
         schema: {
-          summary: 'Check a site file (YAML in the body), as `gateway check` does, without the gateway\'s environment: placeholders come back as notes',
+          summary:
+            "Check a site file (YAML in the body), as `gateway check` does, without the gateway's environment: placeholders come back as notes",
           response: {
-            200: { type: 'object', properties: { valid: { type: 'boolean' }, problems: { type: 'array', items: problemSchema }, notes: { type: 'array', items: problemSchema } } },
+            200: {
+              type: 'object',
+              properties: {
+                valid: { type: 'boolean' },
+                problems: { type: 'array', items: problemSchema },
+                notes: { type: 'array', items: problemSchema },
+              },
+            },
             503: errorSchema,
           },
         },
@@ -613,13 +841,28 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       async (req, reply) => {
         const result = await checkSiteText(String(req.body ?? ''));
         if ('busy' in result) {
-          checkBusyLog((notLogged) => log.warn({ ip: req.ip, refused: checkCounters.busy, ...(notLogged ? { notLogged } : {}) }, 'Site-file checks: too many at once; refused with 503'));
-          return reply.code(503).header('Retry-After', String(result.retryAfterS)).send({ error: `too many site-file checks under way; try again in ${result.retryAfterS} s` });
+          checkBusyLog((notLogged) =>
+            log.warn(
+              { ip: req.ip, refused: checkCounters.busy, ...(notLogged ? { notLogged } : {}) },
+              'Site-file checks: too many at once; refused with 503',
+            ),
+          );
+          return reply
+            .code(503)
+            .header('Retry-After', String(result.retryAfterS))
+            .send({ error: `too many site-file checks under way; try again in ${result.retryAfterS} s` });
         }
         return { valid: result.ok, problems: result.ok ? [] : result.problems, notes: result.notes };
       },
     );
-    api.get('/api/config/schema', { config: { role: 'viewer' }, schema: { summary: 'The JSON Schema of the site file', response: { 200: { type: 'object', additionalProperties: true } } } }, async () => siteJsonSchema());
+    api.get(
+      '/api/config/schema',
+      {
+        config: { role: 'viewer' },
+        schema: { summary: 'The JSON Schema of the site file', response: { 200: { type: 'object', additionalProperties: true } } },
+      },
+      async () => siteJsonSchema(),
+    );
     api.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   });
 
@@ -635,7 +878,9 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     }
     return reply.code(status).send({ error: err.message, ...(err.code ? { code: err.code } : {}) });
   });
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }));
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
+  );
 
   return {
     app,
@@ -643,7 +888,10 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       await app.listen({ host: http.host, port: http.port });
       log.info({ url: `${https ? 'https' : 'http'}://${http.host}:${http.port}/`, tokens: tokens.length }, 'HTTP API listening');
       if (!https && !isLoopback(http.host)) {
-        log.warn({ host: http.host, port: http.port }, 'HTTP API listens beyond loopback without TLS: tokens and alarm actions cross the network in clear (set http.cert and http.key, or listen on 127.0.0.1 behind a TLS proxy)');
+        log.warn(
+          { host: http.host, port: http.port },
+          'HTTP API listens beyond loopback without TLS: tokens and alarm actions cross the network in clear (set http.cert and http.key, or listen on 127.0.0.1 behind a TLS proxy)',
+        );
       }
     },
     async stop() {

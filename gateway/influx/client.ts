@@ -76,7 +76,11 @@ function createV2Client(config: Extract<InfluxSection, { api: 'v2' }>): InfluxCl
   // The client's transport, as its WriteApi uses it, without the WriteApi's batching and retry
   // buffer: the spool is the buffer, and the body is already one batch.
   const path = `/api/v2/write?org=${encodeURIComponent(config.org)}&bucket=${encodeURIComponent(config.bucket)}&precision=ns`;
-  const sendOptions = { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, gzipThreshold: config.gzip ? 0 : Number.MAX_SAFE_INTEGER };
+  const sendOptions = {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain; charset=utf-8' },
+    gzipThreshold: config.gzip ? 0 : Number.MAX_SAFE_INTEGER,
+  };
   return {
     target,
     write(body) {
@@ -86,7 +90,14 @@ function createV2Client(config: Extract<InfluxSection, { api: 'v2' }>): InfluxCl
         const fail = (err: Error) => {
           if (err instanceof HttpError) {
             const retryAfter = err.headers?.['retry-after'];
-            reject(new InfluxWriteError(kindOf(err.statusCode), influxMessageOf(err.body, err.statusMessage ?? err.message), err.statusCode, parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter)));
+            reject(
+              new InfluxWriteError(
+                kindOf(err.statusCode),
+                influxMessageOf(err.body, err.statusMessage ?? err.message),
+                err.statusCode,
+                parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter),
+              ),
+            );
           } else reject(new InfluxWriteError('retry', err.message));
         };
         // The Node transport takes the body through Buffer.from(body, 'utf-8'), which copies bytes as
@@ -132,12 +143,18 @@ function createV1Client(config: Extract<InfluxSection, { api: 'v1' }>): InfluxCl
         res = await fetch(url, { method: 'POST', headers, body: payload, signal: AbortSignal.timeout(config.timeout) });
       } catch (err) {
         const e = err as Error & { cause?: { code?: string; message?: string } };
-        const detail = e.name === 'TimeoutError' ? `no answer within ${config.timeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+        const detail =
+          e.name === 'TimeoutError' ? `no answer within ${config.timeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
         throw new InfluxWriteError('retry', detail);
       }
       const text = await startOf(res).catch(() => '');
       if (res.status === 204 || res.status === 200) return;
-      throw new InfluxWriteError(kindOf(res.status), influxMessageOf(text, res.statusText), res.status, parseRetryAfter(res.headers.get('retry-after')));
+      throw new InfluxWriteError(
+        kindOf(res.status),
+        influxMessageOf(text, res.statusText),
+        res.status,
+        parseRetryAfter(res.headers.get('retry-after')),
+      );
     },
   };
 }

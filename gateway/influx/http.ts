@@ -25,5 +25,7 @@ export async function readBounded(res: Response, max: number): Promise<{ text: s
 
 /** InfluxDB 1.x credentials as an Authorization header, when the site file gives a user. */
 export function v1Authorization(config: Extract<InfluxSection, { api: 'v1' }>): Record<string, string> {
-  return config.username !== undefined ? { Authorization: `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}` } : {};
+  return config.username !== undefined
+    ? { Authorization: `Basic ${Buffer.from(`${config.username}:${config.password ?? ''}`).toString('base64')}` }
+    : {};
 }

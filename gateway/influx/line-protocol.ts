@@ -37,7 +37,12 @@ export function seriesKey(tags: EquipmentTags): string {
  * Numbers are always written as floats, so an integral reading cannot turn a float field into an
  * integer one (a type conflict InfluxDB would refuse for good).
  */
-export function encodeTelemetry(message: TelemetryMessage, tags: EquipmentTags, quarantine?: Quarantine, series = seriesKey(tags)): Encoded {
+export function encodeTelemetry(
+  message: TelemetryMessage,
+  tags: EquipmentTags,
+  quarantine?: Quarantine,
+  series = seriesKey(tags),
+): Encoded {
   const ts = nanoseconds(message.ts);
   const times = message.times;
   const banned = quarantine?.get(tags.measurement);
@@ -103,7 +108,8 @@ export function encodeAlarms(events: readonly AlarmEvent[]): string[] {
  */
 export function encodeResults(results: readonly LabResult[], site: string): string[] {
   return results.map((r) => {
-    const value = typeof r.value === 'number' && Number.isFinite(r.value) ? `value=${r.value}` : `text="${escapeString(String(r.value ?? ''))}"`;
+    const value =
+      typeof r.value === 'number' && Number.isFinite(r.value) ? `value=${r.value}` : `text="${escapeString(String(r.value ?? ''))}"`;
     const fields = [
       value,
       `sample_id="${escapeString(r.sampleId)}"`,

@@ -66,7 +66,8 @@ interface QueryAnswer {
 export function samplesOf(answer: QueryAnswer, q: Pick<PointQuery, 'since' | 'until' | 'limit'>): Sample[] {
   if (typeof answer.error === 'string') throw new InfluxQueryError('refused', answer.error);
   const [values, qualities] = Array.isArray(answer.results) ? answer.results : [];
-  for (const r of [values, qualities]) if (typeof r === 'object' && r !== null && typeof r.error === 'string') throw new InfluxQueryError('refused', r.error);
+  for (const r of [values, qualities])
+    if (typeof r === 'object' && r !== null && typeof r.error === 'string') throw new InfluxQueryError('refused', r.error);
   const limit = Math.min(MAX_QUERY_ROWS, q.limit);
   const inRange = (ts: unknown): ts is number => typeof ts === 'number' && ts >= q.since && ts < q.until;
   const byTime = new Map<number, Sample>();
@@ -74,7 +75,8 @@ export function samplesOf(answer: QueryAnswer, q: Pick<PointQuery, 'since' | 'un
     const [ts, value] = row;
     if (!inRange(ts)) continue;
     if (typeof value === 'number' || typeof value === 'boolean') byTime.set(ts, { ts, value, quality: 'good' });
-    else if (typeof value === 'string') byTime.set(ts, { ts, value: value.length > MAX_TEXT ? `${value.slice(0, MAX_TEXT)}…` : value, quality: 'good' });
+    else if (typeof value === 'string')
+      byTime.set(ts, { ts, value: value.length > MAX_TEXT ? `${value.slice(0, MAX_TEXT)}…` : value, quality: 'good' });
   }
   for (const row of rowsOf(qualities, limit)) {
     const [ts, quality] = row;
@@ -109,7 +111,10 @@ export async function queryPoint(config: InfluxSection, q: PointQuery): Promise<
     res = await fetch(url, { headers, signal: AbortSignal.timeout(q.timeoutMs) });
   } catch (err) {
     const timedOut = (err as Error).name === 'TimeoutError';
-    throw new InfluxQueryError(timedOut ? 'timeout' : 'unreachable', timedOut ? `no answer within ${q.timeoutMs} ms` : String((err as Error).message));
+    throw new InfluxQueryError(
+      timedOut ? 'timeout' : 'unreachable',
+      timedOut ? `no answer within ${q.timeoutMs} ms` : String((err as Error).message),
+    );
   }
   const limit = Math.min(MAX_QUERY_ROWS, Math.max(1, q.limit));
   let body: { text: string; cut: boolean };

@@ -70,7 +70,13 @@ export function brokerSource(opts: BrokerSourceOptions): TelemetrySource {
           ...credentials(config),
         },
         config.max_packet_size,
-        (err) => refusedLog((notLogged) => log.warn({ url: redactUrl(opts.url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) }, 'MQTT broker sent the InfluxDB writer a packet bigger than mqtt.max_packet_size; connection closed, reconnecting')),
+        (err) =>
+          refusedLog((notLogged) =>
+            log.warn(
+              { url: redactUrl(opts.url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) },
+              'MQTT broker sent the InfluxDB writer a packet bigger than mqtt.max_packet_size; connection closed, reconnecting',
+            ),
+          ),
       );
       client = c;
       let lastError: string | undefined;
@@ -80,7 +86,11 @@ export function brokerSource(opts: BrokerSourceOptions): TelemetrySource {
       c.on('connect', (ack) => {
         attempt = 0;
         c.options.reconnectPeriod = Math.max(1, backoffDelay(attempt++, config.reconnect));
-        const subscribed = () => log.info({ url: redactUrl(opts.url), clientId: opts.clientId, topic: shared, sessionPresent: ack.sessionPresent }, 'InfluxDB writer subscribed to telemetry');
+        const subscribed = () =>
+          log.info(
+            { url: redactUrl(opts.url), clientId: opts.clientId, topic: shared, sessionPresent: ack.sessionPresent },
+            'InfluxDB writer subscribed to telemetry',
+          );
         // The broker kept the subscription of a persistent session; otherwise subscribe (again).
         if (ack.sessionPresent) subscribed();
         else {
@@ -92,7 +102,11 @@ export function brokerSource(opts: BrokerSourceOptions): TelemetrySource {
         }
       });
       c.on('close', () => {
-        if (attempt === 1) log.warn({ url: redactUrl(opts.url), reason: lastError ?? 'connection closed' }, 'InfluxDB writer lost the broker; reconnecting with backoff');
+        if (attempt === 1)
+          log.warn(
+            { url: redactUrl(opts.url), reason: lastError ?? 'connection closed' },
+            'InfluxDB writer lost the broker; reconnecting with backoff',
+          );
         c.options.reconnectPeriod = Math.max(1, backoffDelay(attempt++, config.reconnect));
       });
       c.on('message', (topic, payload) => opts.onMessage(topic, payload));

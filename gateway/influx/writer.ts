@@ -111,7 +111,8 @@ function timesProblem(message: TelemetryMessage): string | undefined {
   if (typeof times !== 'object' || times === null || Array.isArray(times)) return 'times: expected an object of point times';
   for (const [point, t] of Object.entries(times)) {
     if (!Object.hasOwn(message.values, point)) return `times: ${JSON.stringify(point.slice(0, 70))} is not a point of the message`;
-    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || t > MAX_TS_MS) return `times.${point}: expected milliseconds since 1970 (up to the year 2262)`;
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || t > MAX_TS_MS)
+      return `times.${point}: expected milliseconds since 1970 (up to the year 2262)`;
   }
   return undefined;
 }
@@ -132,17 +133,43 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
   const counters = { received: 0, written: 0, writeErrors: 0, rejectedLines: 0, skippedValues: 0, badMessages: 0 };
   const m = {
     written: new Counter({ name: 'gateway_influx_lines_written_total', help: 'Lines InfluxDB accepted', registers: [opts.metrics] }),
-    errors: new Counter({ name: 'gateway_influx_write_errors_total', help: 'Write requests that failed, by kind (retry, data, too_large, blocked)', labelNames: ['kind'], registers: [opts.metrics] }),
-    rejected: new Counter({ name: 'gateway_influx_lines_rejected_total', help: 'Lines InfluxDB refused for good', registers: [opts.metrics] }),
-    skipped: new Counter({ name: 'gateway_influx_values_skipped_total', help: 'Values left out of lines (a field type InfluxDB refuses, not finite numbers)', registers: [opts.metrics] }),
-    dropped: new Counter({ name: 'gateway_influx_spool_dropped_lines_total', help: 'Lines dropped because the spool reached max_spool_size', registers: [opts.metrics] }),
-    bad: new Counter({ name: 'gateway_influx_bad_messages_total', help: 'Telemetry messages refused: too big, not UTF-8 JSON, not in the telemetry format, or from unknown equipment', registers: [opts.metrics] }),
+    errors: new Counter({
+      name: 'gateway_influx_write_errors_total',
+      help: 'Write requests that failed, by kind (retry, data, too_large, blocked)',
+      labelNames: ['kind'],
+      registers: [opts.metrics],
+    }),
+    rejected: new Counter({
+      name: 'gateway_influx_lines_rejected_total',
+      help: 'Lines InfluxDB refused for good',
+      registers: [opts.metrics],
+    }),
+    skipped: new Counter({
+      name: 'gateway_influx_values_skipped_total',
+      help: 'Values left out of lines (a field type InfluxDB refuses, not finite numbers)',
+      registers: [opts.metrics],
+    }),
+    dropped: new Counter({
+      name: 'gateway_influx_spool_dropped_lines_total',
+      help: 'Lines dropped because the spool reached max_spool_size',
+      registers: [opts.metrics],
+    }),
+    bad: new Counter({
+      name: 'gateway_influx_bad_messages_total',
+      help: 'Telemetry messages refused: too big, not UTF-8 JSON, not in the telemetry format, or from unknown equipment',
+      registers: [opts.metrics],
+    }),
   };
 
   const refuse = (topic: string, reason: string) => {
     counters.badMessages++;
     m.bad.inc();
-    badLog((notLogged) => log.warn({ topic: topic.slice(0, 200), reason, badMessages: counters.badMessages, ...(notLogged ? { notLogged } : {}) }, 'Telemetry message refused; left out (counted, logged at most once a minute)'));
+    badLog((notLogged) =>
+      log.warn(
+        { topic: topic.slice(0, 200), reason, badMessages: counters.badMessages, ...(notLogged ? { notLogged } : {}) },
+        'Telemetry message refused; left out (counted, logged at most once a minute)',
+      ),
+    );
   };
 
   let spool: Spool | undefined;
@@ -163,8 +190,22 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
   let inFlightLines = 0;
   let inFlightBytes = 0;
 
-  new Gauge({ name: 'gateway_influx_spool_lines', help: 'Lines waiting in the spool', registers: [opts.metrics], collect() { this.set(spool?.lineCount ?? 0); } });
-  new Gauge({ name: 'gateway_influx_spool_bytes', help: 'Bytes of line protocol in the spool', registers: [opts.metrics], collect() { this.set(spool?.stats().bytes ?? 0); } });
+  new Gauge({
+    name: 'gateway_influx_spool_lines',
+    help: 'Lines waiting in the spool',
+    registers: [opts.metrics],
+    collect() {
+      this.set(spool?.lineCount ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'gateway_influx_spool_bytes',
+    help: 'Bytes of line protocol in the spool',
+    registers: [opts.metrics],
+    collect() {
+      this.set(spool?.stats().bytes ?? 0);
+    },
+  });
   new Gauge({
     name: 'gateway_influx_spool_oldest_age_seconds',
     help: 'Age of the oldest line in the spool',
@@ -174,7 +215,14 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
       this.set(oldest === undefined ? 0 : (Date.now() - oldest) / 1000);
     },
   });
-  new Gauge({ name: 'gateway_influx_healthy', help: '1 when InfluxDB accepted the last write request', registers: [opts.metrics], collect() { this.set(healthy ? 1 : 0); } });
+  new Gauge({
+    name: 'gateway_influx_healthy',
+    help: '1 when InfluxDB accepted the last write request',
+    registers: [opts.metrics],
+    collect() {
+      this.set(healthy ? 1 : 0);
+    },
+  });
 
   const commit = () => {
     clearTimeout(commitTimer);
@@ -221,7 +269,12 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
         spool.remove(chunks);
         counters.written += lines;
         m.written.inc(lines);
-        for (const l of writtenListeners) l(lane, chunks.map((c) => c.id), lines);
+        for (const l of writtenListeners)
+          l(
+            lane,
+            chunks.map((c) => c.id),
+            lines,
+          );
         onSuccess();
       } catch (err) {
         inFlightLines -= lines;
@@ -266,7 +319,8 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
     const fields = { target: client.target, status: e.status, influx: e.influxMessage, retryIn: delay, spooledLines: spool!.lineCount };
     if (e.kind === 'blocked') {
       // Retrying cannot fix a bad token or a missing database; the data waits in the spool meanwhile.
-      if (blockedReported !== e.influxMessage) log.error(fields, 'InfluxDB refuses every write: fix the credentials, database or bucket; telemetry waits in the spool meanwhile');
+      if (blockedReported !== e.influxMessage)
+        log.error(fields, 'InfluxDB refuses every write: fix the credentials, database or bucket; telemetry waits in the spool meanwhile');
       blockedReported = e.influxMessage;
     } else if (failures === 1) log.warn(fields, 'InfluxDB write failed; telemetry waits in the spool and is retried with backoff');
     else log.debug(fields, 'InfluxDB write failed again');
@@ -291,7 +345,10 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
 
   /** Lines InfluxDB refused for good: a field type conflict takes that field out; anything else is dropped and counted. */
   const handleRefused = (chunks: SpoolChunk[], e: InfluxWriteError) => {
-    const conflict = /field type conflict: input field "((?:[^"\\]|\\.)+)" on measurement "((?:[^"\\]|\\.)+)" is type (\w+), already exists as type (\w+)/.exec(e.influxMessage);
+    const conflict =
+      /field type conflict: input field "((?:[^"\\]|\\.)+)" on measurement "((?:[^"\\]|\\.)+)" is type (\w+), already exists as type (\w+)/.exec(
+        e.influxMessage,
+      );
     if (conflict) {
       const [, field, measurement, type, existing] = conflict as unknown as [string, string, string, string, string];
       const known = quarantine.get(measurement) ?? new Set<string>();
@@ -299,7 +356,10 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
         known.add(field);
         quarantine.set(measurement, known);
         const equipment = [...tagsByEquipment.values()].filter((t) => t.tags.measurement === measurement).map((t) => t.tags.equipment);
-        log.error({ point: field, measurement, equipment, type, existing, influx: e.influxMessage }, `InfluxDB refuses point "${field}": it is now ${type} but ${measurement}.${field} is ${existing} there; its values are left out from now on (rename the point or drop the field), the other points keep flowing`);
+        log.error(
+          { point: field, measurement, equipment, type, existing, influx: e.influxMessage },
+          `InfluxDB refuses point "${field}": it is now ${type} but ${measurement}.${field} is ${existing} there; its values are left out from now on (rename the point or drop the field), the other points keep flowing`,
+        );
       }
       // Send the same lines again without that field; InfluxDB overwrites what it already took.
       let removed = 0;
@@ -333,7 +393,10 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
     const dropped = Number(/dropped=(\d+)/.exec(e.influxMessage)?.[1] ?? lines);
     counters.rejectedLines += dropped;
     m.rejected.inc(dropped);
-    log.error({ target: client.target, status: e.status, influx: e.influxMessage, rejectedLines: dropped, batchLines: lines }, 'InfluxDB refused lines for good; the rest of the batch was written');
+    log.error(
+      { target: client.target, status: e.status, influx: e.influxMessage, rejectedLines: dropped, batchLines: lines },
+      'InfluxDB refused lines for good; the rest of the batch was written',
+    );
     spool!.remove(chunks);
   };
 
@@ -354,14 +417,23 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
         maxBytes: config.max_spool_size,
         log,
         onDrop: (n) => m.dropped.inc(n),
-        messages: { full: 'Spool is full: dropping the oldest telemetry until InfluxDB takes data again', room: 'Spool has room again; telemetry lines were dropped meanwhile' },
+        messages: {
+          full: 'Spool is full: dropping the oldest telemetry until InfluxDB takes data again',
+          room: 'Spool has room again; telemetry lines were dropped meanwhile',
+        },
       });
       const held = spool.stats();
       if (held.lines > 0) {
-        log.info({ lines: held.lines, bytes: held.bytes, oldest: new Date(held.oldestAt!).toISOString() }, 'Spool holds telemetry from before; draining it');
+        log.info(
+          { lines: held.lines, bytes: held.bytes, oldest: new Date(held.oldestAt!).toISOString() },
+          'Spool holds telemetry from before; draining it',
+        );
         boundary = spool.lastId();
       }
-      log.info({ target: client.target, batchSize: config.batch_size, flushInterval: config.flush_interval, maxSpoolSize: config.max_spool_size }, 'InfluxDB writer started');
+      log.info(
+        { target: client.target, batchSize: config.batch_size, flushInterval: config.flush_interval, maxSpoolSize: config.max_spool_size },
+        'InfluxDB writer started',
+      );
       const tick = () => {
         flushTimer = setTimeout(tick, config.flush_interval);
         pump(true);
@@ -389,9 +461,18 @@ export function createInfluxWriter(opts: InfluxWriterOptions): InfluxWriter {
     accept(topic, payload) {
       try {
         const parts = topic.split('/');
-        const equipment = parts.length === levels + 3 && topic.startsWith(`${opts.topicPrefix}/${opts.site}/`) && parts[levels + 2] === 'telemetry' ? parts[levels + 1] : undefined;
+        const equipment =
+          parts.length === levels + 3 && topic.startsWith(`${opts.topicPrefix}/${opts.site}/`) && parts[levels + 2] === 'telemetry'
+            ? parts[levels + 1]
+            : undefined;
         const known = equipment === undefined ? undefined : tagsByEquipment.get(equipment);
-        if (!known) return refuse(topic, equipment === undefined ? 'not a telemetry topic of this site' : `no equipment ${JSON.stringify(equipment.slice(0, 70))} on this site`);
+        if (!known)
+          return refuse(
+            topic,
+            equipment === undefined
+              ? 'not a telemetry topic of this site'
+              : `no equipment ${JSON.stringify(equipment.slice(0, 70))} on this site`,
+          );
         const message = parseTelemetry(payload, maxPayload);
         if (!message.ok) return refuse(topic, message.reason);
         const badTimes = timesProblem(message.value);

@@ -40,7 +40,12 @@ export function createResultService(opts: {
   const { config, link, topics, log } = opts;
   const instruments = new Map(config.equipment.map((e) => [e.id, { id: e.id, category: e.category, name: e.name }]));
   const listeners: Array<(results: readonly LabResult[]) => void> = [];
-  const capturedTotal = new Counter({ name: 'gateway_lab_results_total', help: 'Lab results captured (each once), by instrument', labelNames: ['instrument'], registers: [opts.metrics] });
+  const capturedTotal = new Counter({
+    name: 'gateway_lab_results_total',
+    help: 'Lab results captured (each once), by instrument',
+    labelNames: ['instrument'],
+    registers: [opts.metrics],
+  });
   let own: Outbox | undefined;
   const store = () => opts.platformOutbox?.() ?? own;
 
@@ -58,7 +63,10 @@ export function createResultService(opts: {
       if (!s) throw new Error('The result store is not open');
       const forward = opts.platformOutbox !== undefined;
       const fresh = opts.store().transaction(() => {
-        const taken = s.addResults(results, forward ? (r) => resultBodyOf(r, instruments.get(r.instrument), config.gateway.id, config.gateway.site) : undefined);
+        const taken = s.addResults(
+          results,
+          forward ? (r) => resultBodyOf(r, instruments.get(r.instrument), config.gateway.id, config.gateway.site) : undefined,
+        );
         if (counter) opts.store().saveCounter(counter.key, counter.state);
         return taken;
       });
@@ -70,8 +78,23 @@ export function createResultService(opts: {
       }
       // One line per batch: a message of thousands of results must not write thousands of lines.
       const first = fresh[0]!;
-      if (fresh.length === 1) log.info({ instrument: first.instrument, sampleId: first.sampleId, analyte: first.analyte, value: first.value, unit: first.unit, resultId: first.resultId }, 'Lab result captured');
-      else log.info({ instrument: first.instrument, results: fresh.length, samples: [...new Set(fresh.map((r) => r.sampleId))].slice(0, 10) }, 'Lab results captured');
+      if (fresh.length === 1)
+        log.info(
+          {
+            instrument: first.instrument,
+            sampleId: first.sampleId,
+            analyte: first.analyte,
+            value: first.value,
+            unit: first.unit,
+            resultId: first.resultId,
+          },
+          'Lab result captured',
+        );
+      else
+        log.info(
+          { instrument: first.instrument, results: fresh.length, samples: [...new Set(fresh.map((r) => r.sampleId))].slice(0, 10) },
+          'Lab results captured',
+        );
       for (const l of listeners) {
         try {
           l(fresh);

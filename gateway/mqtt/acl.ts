@@ -56,7 +56,9 @@ export const GATEWAY_GRANT: Grant = { name: 'gateway', gateway: true, subscribe:
 export function isValidTopicFilter(filter: string): boolean {
   if (filter.length === 0 || filter.length > 65535 || filter.includes('\u0000')) return false;
   const levels = filter.split('/');
-  return levels.every((level, i) => (level.includes('#') ? level === '#' && i === levels.length - 1 : !level.includes('+') || level === '+'));
+  return levels.every((level, i) =>
+    level.includes('#') ? level === '#' && i === levels.length - 1 : !level.includes('+') || level === '+',
+  );
 }
 
 /** A valid topic name to publish to: no wildcards. */

@@ -14,7 +14,23 @@ import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
 import { boundedStream, DEFAULT_MAX_PACKET_SIZE, type PacketTooLargeError, type SlowConsumerError } from './packet-limit.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
-import { anonymousAllowed, anonymousFilters, GATEWAY_GRANT, GATEWAY_USER, mayPublish, mayReceive, maySubscribe, PublishBucket, roleFilters, siteBase, zeroBrokerStats, type AnonymousSetting, type BrokerCounter, type BrokerStats, type Grant } from './acl.js';
+import {
+  anonymousAllowed,
+  anonymousFilters,
+  GATEWAY_GRANT,
+  GATEWAY_USER,
+  mayPublish,
+  mayReceive,
+  maySubscribe,
+  PublishBucket,
+  roleFilters,
+  siteBase,
+  zeroBrokerStats,
+  type AnonymousSetting,
+  type BrokerCounter,
+  type BrokerStats,
+  type Grant,
+} from './acl.js';
 import { hashPassword, type MqttRole } from './users.js';
 
 export interface EmbeddedBrokerUser {
@@ -153,11 +169,23 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
       ? { name: u.name, gateway: false, subscribe: u.subscribe ?? [], publish: u.publish ?? [] }
       : { name: u.name, gateway: false, subscribe: roleFilters(u.role, opts.topicPrefix, opts.site), publish: [] };
   const userGrants = new Map([...users.values()].map((u) => [u.name, grantOf(u)]));
-  const legacyGrant: Grant | undefined = opts.username !== undefined && opts.password !== undefined ? { name: opts.username, gateway: false, subscribe: ['#'], publish: ['#'] } : undefined;
-  const anonymousGrant: Grant = { name: 'anonymous', gateway: false, subscribe: anonymousFilters(opts.topicPrefix, opts.site), publish: [] };
+  const legacyGrant: Grant | undefined =
+    opts.username !== undefined && opts.password !== undefined
+      ? { name: opts.username, gateway: false, subscribe: ['#'], publish: ['#'] }
+      : undefined;
+  const anonymousGrant: Grant = {
+    name: 'anonymous',
+    gateway: false,
+    subscribe: anonymousFilters(opts.topicPrefix, opts.site),
+    publish: [],
+  };
   for (const u of opts.users ?? []) {
     for (const f of u.publish ?? []) {
-      if (f.startsWith('#') || f.startsWith('+') || f === base || f.startsWith(`${base}/`) || f.startsWith(`${opts.topicPrefix}/+`)) log.warn({ user: u.name, filter: f }, `MQTT user's publish filter reaches into "${base}/": only the gateway publishes there, so that part is refused`);
+      if (f.startsWith('#') || f.startsWith('+') || f === base || f.startsWith(`${base}/`) || f.startsWith(`${opts.topicPrefix}/+`))
+        log.warn(
+          { user: u.name, filter: f },
+          `MQTT user's publish filter reaches into "${base}/": only the gateway publishes there, so that part is refused`,
+        );
     }
   }
 
@@ -170,7 +198,12 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
   /** Topics holding a retained message of a client other than the gateway, with its size. */
   const retainedByClients = new Map<string, number>();
 
-  const authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: Error | null, ok: boolean) => void) => {
+  const authenticate = (
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (err: Error | null, ok: boolean) => void,
+  ) => {
     const peer = peers.get(client.conn as unknown as Duplex);
     const fields = { peer: peer?.label, clientId: client.id, ...(username !== undefined ? { user: username } : {}) };
     const no = (code: number, counter: BrokerCounter, why: string) => {
@@ -186,46 +219,74 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
     };
     // The gateway's own clients: any client id, with this process's secret. Nothing else can be
     // checked before the client id, or a guessed password would be worth a take-over.
-    if (username === GATEWAY_USER) return password !== undefined && safeEqual(password, secret) ? ok(GATEWAY_GRANT) : no(BAD_USER_OR_PASSWORD, 'refusedLogins', 'bad gateway secret');
+    if (username === GATEWAY_USER)
+      return password !== undefined && safeEqual(password, secret)
+        ? ok(GATEWAY_GRANT)
+        : no(BAD_USER_OR_PASSWORD, 'refusedLogins', 'bad gateway secret');
     // Authentication runs before aedes takes an existing session over: refused here, the gateway's
     // connected client is never disconnected.
     if (reservedIds.has(client.id)) return no(IDENTIFIER_REJECTED, 'refusedClientIds', "client id is the gateway's own");
     if (peer?.certificate) {
       if (!peer.verified) return no(NOT_AUTHORIZED, 'refusedCertificates', 'client certificate does not verify against mqtt.tls.ca');
       const grant = peer.commonName === undefined ? undefined : userGrants.get(peer.commonName);
-      if (!grant) return no(NOT_AUTHORIZED, 'refusedCertificates', `client certificate's CN "${peer.commonName ?? ''}" names no user of mqtt.users`);
-      if (username !== undefined && username !== peer.commonName) return no(BAD_USER_OR_PASSWORD, 'refusedLogins', 'user name differs from the client certificate\'s CN');
+      if (!grant)
+        return no(NOT_AUTHORIZED, 'refusedCertificates', `client certificate's CN "${peer.commonName ?? ''}" names no user of mqtt.users`);
+      if (username !== undefined && username !== peer.commonName)
+        return no(BAD_USER_OR_PASSWORD, 'refusedLogins', "user name differs from the client certificate's CN");
       return ok(grant);
     }
     if (username !== undefined || password !== undefined) {
       if (username !== undefined && password !== undefined) {
         if (legacyGrant && username === opts.username && safeEqual(password, Buffer.from(opts.password!))) return ok(legacyGrant);
         const user = users.get(username);
-        if (user?.hash !== undefined && safeEqual(Buffer.from(hashPassword(password)), Buffer.from(user.hash))) return ok(userGrants.get(username)!);
+        if (user?.hash !== undefined && safeEqual(Buffer.from(hashPassword(password)), Buffer.from(user.hash)))
+          return ok(userGrants.get(username)!);
       }
       return no(BAD_USER_OR_PASSWORD, 'refusedLogins', 'bad user name or password');
     }
     if (anonymousAllowed(anonymous, peer?.address)) return ok(anonymousGrant);
-    return no(NOT_AUTHORIZED, 'refusedAnonymous', anonymous === 'off' ? 'anonymous clients are not allowed (mqtt.anonymous: off)' : 'anonymous clients are allowed from loopback only');
+    return no(
+      NOT_AUTHORIZED,
+      'refusedAnonymous',
+      anonymous === 'off' ? 'anonymous clients are not allowed (mqtt.anonymous: off)' : 'anonymous clients are allowed from loopback only',
+    );
   };
 
-  const authorizePublish = (client: Client | null, packet: { topic: string; payload: Buffer | string; retain?: boolean }, done: (err?: Error | null) => void) => {
+  const authorizePublish = (
+    client: Client | null,
+    packet: { topic: string; payload: Buffer | string; retain?: boolean },
+    done: (err?: Error | null) => void,
+  ) => {
     const grant = client ? grants.get(client) : undefined;
     // A Last Will of a client of another aedes instance (client null): there is none in one process.
     if (!client || !grant) return done(new Error('Publish without an authenticated client'));
     if (grant.gateway) return done(null);
     const fields = { user: grant.name, clientId: client.id, topic: packet.topic };
     if (!mayPublish(grant, packet.topic, base)) {
-      refuse('refusedPublishes', fields, `MQTT publish refused: only the gateway publishes under "${base}/" and $SYS, others only to their own publish filters; client disconnected`);
+      refuse(
+        'refusedPublishes',
+        fields,
+        `MQTT publish refused: only the gateway publishes under "${base}/" and $SYS, others only to their own publish filters; client disconnected`,
+      );
       return done(new Error(`Not authorised to publish on "${packet.topic}"`));
     }
-    const verdict = (buckets.get(client) ?? buckets.set(client, new PublishBucket(maxPublishRate, Date.now())).get(client)!).take(Date.now());
+    const verdict = (buckets.get(client) ?? buckets.set(client, new PublishBucket(maxPublishRate, Date.now())).get(client)!).take(
+      Date.now(),
+    );
     if (verdict === 'disconnect') {
-      refuse('floodDisconnects', { ...fields, max_publish_rate: maxPublishRate }, 'MQTT client keeps publishing over mqtt.max_publish_rate; disconnected');
+      refuse(
+        'floodDisconnects',
+        { ...fields, max_publish_rate: maxPublishRate },
+        'MQTT client keeps publishing over mqtt.max_publish_rate; disconnected',
+      );
       return done(new Error('Publishing over mqtt.max_publish_rate'));
     }
     if (verdict === 'drop') {
-      refuse('droppedPublishes', { ...fields, max_publish_rate: maxPublishRate }, 'MQTT client publishes over mqtt.max_publish_rate; messages dropped');
+      refuse(
+        'droppedPublishes',
+        { ...fields, max_publish_rate: maxPublishRate },
+        'MQTT client publishes over mqtt.max_publish_rate; messages dropped',
+      );
       dropped.add(packet);
       return done(null);
     }
@@ -233,20 +294,36 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
       const size = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
       if (size === 0) retainedByClients.delete(packet.topic);
       else if (size > maxRetainedSize) {
-        refuse('refusedRetained', { ...fields, size, max_retained_size: maxRetainedSize }, 'MQTT retained message bigger than mqtt.max_retained_size refused; client disconnected');
+        refuse(
+          'refusedRetained',
+          { ...fields, size, max_retained_size: maxRetainedSize },
+          'MQTT retained message bigger than mqtt.max_retained_size refused; client disconnected',
+        );
         return done(new Error('Retained message over mqtt.max_retained_size'));
       } else if (!retainedByClients.has(packet.topic) && retainedByClients.size >= maxRetained) {
-        refuse('refusedRetained', { ...fields, max_retained: maxRetained }, 'MQTT retained message on one topic more than mqtt.max_retained refused; client disconnected');
+        refuse(
+          'refusedRetained',
+          { ...fields, max_retained: maxRetained },
+          'MQTT retained message on one topic more than mqtt.max_retained refused; client disconnected',
+        );
         return done(new Error('Retained topics over mqtt.max_retained'));
       } else retainedByClients.set(packet.topic, size);
     }
     done(null);
   };
 
-  const authorizeSubscribe = (client: Client, sub: { topic: string; qos: number }, done: (err: Error | null, sub: { topic: string; qos: number } | null) => void) => {
+  const authorizeSubscribe = (
+    client: Client,
+    sub: { topic: string; qos: number },
+    done: (err: Error | null, sub: { topic: string; qos: number } | null) => void,
+  ) => {
     const grant = grants.get(client);
     if (grant?.gateway || (grant && maySubscribe(grant, sub.topic))) return done(null, sub);
-    refuse('refusedSubscriptions', { user: grant?.name, clientId: client.id, topic: sub.topic }, 'MQTT subscription refused: the filter reaches nothing this client may read');
+    refuse(
+      'refusedSubscriptions',
+      { user: grant?.name, clientId: client.id, topic: sub.topic },
+      'MQTT subscription refused: the filter reaches nothing this client may read',
+    );
     done(null, null);
   };
 
@@ -279,7 +356,12 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
     if (waiting >= MAX_PENDING_PER_ADDRESS) {
       socket.destroy();
       counters.refusedConnections++;
-      refusedLog((notLogged) => log.warn({ peer: label, pending: waiting, refusedConnections: counters.refusedConnections, ...(notLogged ? { notLogged } : {}) }, `Embedded MQTT broker: ${MAX_PENDING_PER_ADDRESS} connections from this address have not logged in yet; new connection closed`));
+      refusedLog((notLogged) =>
+        log.warn(
+          { peer: label, pending: waiting, refusedConnections: counters.refusedConnections, ...(notLogged ? { notLogged } : {}) },
+          `Embedded MQTT broker: ${MAX_PENDING_PER_ADDRESS} connections from this address have not logged in yet; new connection closed`,
+        ),
+      );
       return;
     }
     open++;
@@ -300,18 +382,40 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
     if (tls) {
       const cert = tls.getPeerCertificate();
       const cn = cert?.subject?.CN;
-      peer = { ...peer, tls: true, certificate: cert !== undefined && Object.keys(cert).length > 0, verified: tls.authorized, commonName: Array.isArray(cn) ? cn[0] : cn };
+      peer = {
+        ...peer,
+        tls: true,
+        certificate: cert !== undefined && Object.keys(cert).length > 0,
+        verified: tls.authorized,
+        commonName: Array.isArray(cn) ? cn[0] : cn,
+      };
     }
     // aedes reads the socket through the framing: a packet over the limit never reaches its parser.
     // It writes through the write bound: a client that does not read is closed, never waited for
     // (aedes would hold every delivery, to every subscriber, until it drained).
     const onOversized = (err: PacketTooLargeError) => {
       counters.oversizedPackets++;
-      oversizedLog((notLogged) => log.warn({ peer: label, size: err.size, max_packet_size: err.max, oversizedPackets: counters.oversizedPackets, ...(notLogged ? { notLogged } : {}) }, 'MQTT client sent a packet bigger than mqtt.max_packet_size; connection closed'));
+      oversizedLog((notLogged) =>
+        log.warn(
+          {
+            peer: label,
+            size: err.size,
+            max_packet_size: err.max,
+            oversizedPackets: counters.oversizedPackets,
+            ...(notLogged ? { notLogged } : {}),
+          },
+          'MQTT client sent a packet bigger than mqtt.max_packet_size; connection closed',
+        ),
+      );
     };
     const onSlow = (err: SlowConsumerError) => {
       counters.slowClients++;
-      slowLog((notLogged) => log.warn({ peer: label, queued: err.queued, max_queued: err.max, slowClients: counters.slowClients, ...(notLogged ? { notLogged } : {}) }, 'MQTT client does not read what it subscribed to; connection closed'));
+      slowLog((notLogged) =>
+        log.warn(
+          { peer: label, queued: err.queued, max_queued: err.max, slowClients: counters.slowClients, ...(notLogged ? { notLogged } : {}) },
+          'MQTT client does not read what it subscribed to; connection closed',
+        ),
+      );
     };
     const stream = boundedStream(socket, maxPacketSize, onOversized, { maxQueued, onSlow });
     peers.set(stream, peer);
@@ -327,13 +431,32 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
   const loggingIn = new WeakMap<object, () => void>();
   const onDropped = (data?: { remoteAddress?: string; remotePort?: number }) => {
     counters.refusedConnections++;
-    refusedLog((notLogged) => log.warn({ peer: `${data?.remoteAddress ?? '?'}:${data?.remotePort ?? '?'}`, max_connections: maxConnections, refusedConnections: counters.refusedConnections, ...(notLogged ? { notLogged } : {}) }, 'Embedded MQTT broker has max_connections clients; new connection closed'));
+    refusedLog((notLogged) =>
+      log.warn(
+        {
+          peer: `${data?.remoteAddress ?? '?'}:${data?.remotePort ?? '?'}`,
+          max_connections: maxConnections,
+          refusedConnections: counters.refusedConnections,
+          ...(notLogged ? { notLogged } : {}),
+        },
+        'Embedded MQTT broker has max_connections clients; new connection closed',
+      ),
+    );
   };
   const listen = (srv: Server, port: number, what: string) =>
     new Promise<void>((resolve, reject) => {
       srv.once('error', (err: NodeJS.ErrnoException) => {
-        const hint = err.code === 'EADDRINUSE' ? ` (another broker runs there? set ${what === 'TLS' ? 'mqtt.tls.port' : 'MQTT_PORT or mqtt.port'})` : '';
-        reject(new GatewayError('GW_ERR_BROKER_LISTEN', `Embedded MQTT broker cannot listen${what === 'TLS' ? ' (TLS)' : ''} on ${opts.host}:${port}: ${err.code ?? err.message}${hint}`, { cause: err }));
+        const hint =
+          err.code === 'EADDRINUSE'
+            ? ` (another broker runs there? set ${what === 'TLS' ? 'mqtt.tls.port' : 'MQTT_PORT or mqtt.port'})`
+            : '';
+        reject(
+          new GatewayError(
+            'GW_ERR_BROKER_LISTEN',
+            `Embedded MQTT broker cannot listen${what === 'TLS' ? ' (TLS)' : ''} on ${opts.host}:${port}: ${err.code ?? err.message}${hint}`,
+            { cause: err },
+          ),
+        );
       });
       srv.listen(port, opts.host, () => resolve());
     });
@@ -341,9 +464,19 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
   return {
     async start() {
       const open = anonymous === 'loopback' ? 'anonymous readers from loopback only' : 'no anonymous clients';
-      if (!LOOPBACK.test(opts.host)) log.info({ host: opts.host, users: users.size + (legacyGrant ? 1 : 0) }, `Embedded broker listens beyond loopback: mqtt.users log in, ${open}`);
+      if (!LOOPBACK.test(opts.host))
+        log.info(
+          { host: opts.host, users: users.size + (legacyGrant ? 1 : 0) },
+          `Embedded broker listens beyond loopback: mqtt.users log in, ${open}`,
+        );
       const tls = opts.tls;
-      const tlsFiles = tls ? { cert: readPem(tls.cert, 'certificate'), key: readPem(tls.key, 'key'), ca: tls.ca === undefined ? undefined : readPem(tls.ca, 'CA') } : undefined;
+      const tlsFiles = tls
+        ? {
+            cert: readPem(tls.cert, 'certificate'),
+            key: readPem(tls.key, 'key'),
+            ca: tls.ca === undefined ? undefined : readPem(tls.ca, 'CA'),
+          }
+        : undefined;
       const b = await Aedes.createBroker({
         drainTimeout: DRAIN_TIMEOUT_MS,
         connectTimeout: CONNECT_TIMEOUT_MS,
@@ -376,15 +509,39 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
       srv.on('error', (err) => log.error({ err }, 'Embedded MQTT broker socket error'));
       if (tls && tlsFiles) {
         const certificates = tls.client_certificates;
-        const tsrv = createTlsServer({ cert: tlsFiles.cert, key: tlsFiles.key, ...(tlsFiles.ca ? { ca: tlsFiles.ca } : {}), requestCert: certificates !== 'off', rejectUnauthorized: certificates === 'required' }, (socket) => accept(b, socket, socket));
+        const tsrv = createTlsServer(
+          {
+            cert: tlsFiles.cert,
+            key: tlsFiles.key,
+            ...(tlsFiles.ca ? { ca: tlsFiles.ca } : {}),
+            requestCert: certificates !== 'off',
+            rejectUnauthorized: certificates === 'required',
+          },
+          (socket) => accept(b, socket, socket),
+        );
         tsrv.maxConnections = maxConnections + LOOPBACK_RESERVE;
         tsrv.on('drop', onDropped);
-        tsrv.on('tlsClientError', (err, socket) => refuse('refusedCertificates', { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, err: err.message }, 'MQTT TLS handshake refused'));
+        tsrv.on('tlsClientError', (err, socket) =>
+          refuse(
+            'refusedCertificates',
+            { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, err: err.message },
+            'MQTT TLS handshake refused',
+          ),
+        );
         tlsServer = tsrv;
         await listen(tsrv, tls.port, 'TLS');
         tsrv.on('error', (err) => log.error({ err }, 'Embedded MQTT broker TLS socket error'));
       }
-      log.info({ host: opts.host, port: this.address().port, ...(tlsServer ? { tlsPort: (tlsServer.address() as AddressInfo).port, clientCertificates: tls?.client_certificates } : {}), users: users.size, anonymous }, 'Embedded MQTT broker listening');
+      log.info(
+        {
+          host: opts.host,
+          port: this.address().port,
+          ...(tlsServer ? { tlsPort: (tlsServer.address() as AddressInfo).port, clientCertificates: tls?.client_certificates } : {}),
+          users: users.size,
+          anonymous,
+        },
+        'Embedded MQTT broker listening',
+      );
     },
 
     async stop() {
@@ -423,7 +580,9 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
       const b = broker;
       if (!b) throw new Error('Embedded broker is not started');
       const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
-      await new Promise<void>((resolve, reject) => b.publish({ cmd: 'publish', topic, payload: body, qos: 0, retain, dup: false }, (err?: Error) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        b.publish({ cmd: 'publish', topic, payload: body, qos: 0, retain, dup: false }, (err?: Error) => (err ? reject(err) : resolve())),
+      );
     },
   };
 }
@@ -432,7 +591,11 @@ function readPem(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read the embedded broker's TLS ${what} file "${file}": ${(err as Error).message}`, { cause: err });
+    throw new GatewayError(
+      'GW_ERR_COMPONENT_START',
+      `Cannot read the embedded broker's TLS ${what} file "${file}": ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 

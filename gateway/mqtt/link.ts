@@ -75,7 +75,8 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
   let wasConnected = false;
   let dropEpisode = 0;
   let degradedReason: string | undefined;
-  const gatewayStatus = (): StatusMessage => (degradedReason === undefined ? { state: 'online', ts: Date.now() } : { state: 'degraded', reason: degradedReason, ts: Date.now() });
+  const gatewayStatus = (): StatusMessage =>
+    degradedReason === undefined ? { state: 'online', ts: Date.now() } : { state: 'degraded', reason: degradedReason, ts: Date.now() };
   const stats = { delivered: 0, pending: 0, dropped: 0 };
   let oversized = 0;
   const oversizedLog = rateLimited();
@@ -83,17 +84,57 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
   let queue: OutgoingQueue | undefined;
   const m = opts.metrics
     ? {
-        delivered: new Counter({ name: 'gateway_mqtt_messages_delivered_total', help: 'Telemetry messages the broker acknowledged', registers: [opts.metrics] }),
-        dropped: new Counter({ name: 'gateway_mqtt_messages_dropped_total', help: 'Telemetry messages dropped (max_pending with the embedded broker, max_queue_size with an external one)', registers: [opts.metrics] }),
-        oversized: new Counter({ name: 'gateway_mqtt_messages_oversized_total', help: 'Messages not published because they were bigger than mqtt.max_packet_size', registers: [opts.metrics] }),
+        delivered: new Counter({
+          name: 'gateway_mqtt_messages_delivered_total',
+          help: 'Telemetry messages the broker acknowledged',
+          registers: [opts.metrics],
+        }),
+        dropped: new Counter({
+          name: 'gateway_mqtt_messages_dropped_total',
+          help: 'Telemetry messages dropped (max_pending with the embedded broker, max_queue_size with an external one)',
+          registers: [opts.metrics],
+        }),
+        oversized: new Counter({
+          name: 'gateway_mqtt_messages_oversized_total',
+          help: 'Messages not published because they were bigger than mqtt.max_packet_size',
+          registers: [opts.metrics],
+        }),
       }
     : undefined;
   if (opts.metrics) {
-    new Gauge({ name: 'gateway_mqtt_connected', help: '1 while the MQTT client is connected', registers: [opts.metrics], collect() { this.set(client?.connected ? 1 : 0); } });
-    new Gauge({ name: 'gateway_mqtt_pending_messages', help: 'Telemetry messages awaiting the broker\'s acknowledgement', registers: [opts.metrics], collect() { this.set(queue?.stats().inFlight ?? stats.pending); } });
+    new Gauge({
+      name: 'gateway_mqtt_connected',
+      help: '1 while the MQTT client is connected',
+      registers: [opts.metrics],
+      collect() {
+        this.set(client?.connected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'gateway_mqtt_pending_messages',
+      help: "Telemetry messages awaiting the broker's acknowledgement",
+      registers: [opts.metrics],
+      collect() {
+        this.set(queue?.stats().inFlight ?? stats.pending);
+      },
+    });
     if (opts.queueFile) {
-      new Gauge({ name: 'gateway_mqtt_queue_messages', help: 'Telemetry messages in the outgoing queue on disk', registers: [opts.metrics], collect() { this.set(queue?.stats().queued ?? 0); } });
-      new Gauge({ name: 'gateway_mqtt_queue_bytes', help: 'Bytes of telemetry in the outgoing queue on disk', registers: [opts.metrics], collect() { this.set(queue?.stats().queuedBytes ?? 0); } });
+      new Gauge({
+        name: 'gateway_mqtt_queue_messages',
+        help: 'Telemetry messages in the outgoing queue on disk',
+        registers: [opts.metrics],
+        collect() {
+          this.set(queue?.stats().queued ?? 0);
+        },
+      });
+      new Gauge({
+        name: 'gateway_mqtt_queue_bytes',
+        help: 'Bytes of telemetry in the outgoing queue on disk',
+        registers: [opts.metrics],
+        collect() {
+          this.set(queue?.stats().queuedBytes ?? 0);
+        },
+      });
       new Gauge({
         name: 'gateway_mqtt_queue_oldest_age_seconds',
         help: 'Age of the oldest message in the outgoing queue (0 when empty)',
@@ -113,7 +154,12 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     if (size <= config.max_packet_size) return true;
     oversized++;
     m?.oversized.inc();
-    oversizedLog((notLogged) => log.error({ topic, size, max_packet_size: config.max_packet_size, oversized, ...(notLogged ? { notLogged } : {}) }, 'MQTT message bigger than mqtt.max_packet_size; not published (counted)'));
+    oversizedLog((notLogged) =>
+      log.error(
+        { topic, size, max_packet_size: config.max_packet_size, oversized, ...(notLogged ? { notLogged } : {}) },
+        'MQTT message bigger than mqtt.max_packet_size; not published (counted)',
+      ),
+    );
     return false;
   };
 
@@ -121,7 +167,8 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
     if (!fits(topic, text)) return done?.(new Error('bigger than mqtt.max_packet_size'));
     client?.publish(topic, text, { qos: 1, retain }, (err) => done?.(err ?? undefined));
   };
-  const publishJson = (topic: string, payload: unknown, retain: boolean, done?: (err?: Error) => void) => publishText(topic, JSON.stringify(payload), retain, done);
+  const publishJson = (topic: string, payload: unknown, retain: boolean, done?: (err?: Error) => void) =>
+    publishText(topic, JSON.stringify(payload), retain, done);
   /** Characters of telemetry published and not yet acknowledged (held by the MQTT client meanwhile). */
   let pendingChars = 0;
 
@@ -155,7 +202,12 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       };
       const url = opts.url();
       const c = connectBounded(url, options, config.max_packet_size, (err) =>
-        refusedLog((notLogged) => log.warn({ url: redactUrl(url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) }, 'MQTT broker sent a packet bigger than mqtt.max_packet_size; connection closed, reconnecting')),
+        refusedLog((notLogged) =>
+          log.warn(
+            { url: redactUrl(url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) },
+            'MQTT broker sent a packet bigger than mqtt.max_packet_size; connection closed, reconnecting',
+          ),
+        ),
       );
       client = c;
       /** Called once the first `online` status is acknowledged (start() waits for it with the embedded broker). */
@@ -186,7 +238,12 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
         const reason = lastError ?? 'connection closed';
         lastError = undefined;
         if (attempt === 1 || reason !== reported) {
-          log.warn({ url: redactUrl(url), reason }, wasConnected && attempt === 1 ? 'MQTT connection lost; reconnecting with backoff' : 'MQTT broker not reachable; retrying with backoff');
+          log.warn(
+            { url: redactUrl(url), reason },
+            wasConnected && attempt === 1
+              ? 'MQTT connection lost; reconnecting with backoff'
+              : 'MQTT broker not reachable; retrying with backoff',
+          );
           reported = reason;
         }
         nextDelay(c);
@@ -196,7 +253,16 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       // Started once the broker holds the retained `online` status: a client subscribing from then
       // on gets it as a retained message, never only live.
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new GatewayError('GW_ERR_COMPONENT_START', `MQTT broker ${redactUrl(url)} did not accept a connection within ${CONNECT_WAIT_MS} ms`)), CONNECT_WAIT_MS);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new GatewayError(
+                'GW_ERR_COMPONENT_START',
+                `MQTT broker ${redactUrl(url)} did not accept a connection within ${CONNECT_WAIT_MS} ms`,
+              ),
+            ),
+          CONNECT_WAIT_MS,
+        );
         announced = () => {
           clearTimeout(timer);
           resolve();
@@ -235,7 +301,11 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       if (stats.pending >= config.max_pending) {
         stats.dropped++;
         m?.dropped.inc();
-        if (dropEpisode++ === 0) log.warn({ pending: stats.pending, max_pending: config.max_pending }, 'MQTT broker is not acknowledging: dropping new telemetry until it catches up');
+        if (dropEpisode++ === 0)
+          log.warn(
+            { pending: stats.pending, max_pending: config.max_pending },
+            'MQTT broker is not acknowledging: dropping new telemetry until it catches up',
+          );
         return;
       }
       if (dropEpisode > 0 && stats.pending < config.max_pending / 2) {
@@ -272,7 +342,16 @@ export function createMqttLink(opts: MqttLinkOptions): MqttLink {
       const connected = client?.connected ?? false;
       if (!queue) return { connected, ...stats, pendingChars, oversized, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined };
       const q = queue.stats();
-      return { connected, delivered: q.delivered, pending: q.inFlight, dropped: q.dropped, oversized, queued: q.queued, queuedBytes: q.queuedBytes, oldestQueuedAt: q.oldestQueuedAt };
+      return {
+        connected,
+        delivered: q.delivered,
+        pending: q.inFlight,
+        dropped: q.dropped,
+        oversized,
+        queued: q.queued,
+        queuedBytes: q.queuedBytes,
+        oldestQueuedAt: q.oldestQueuedAt,
+      };
     },
   };
 }
@@ -295,13 +374,17 @@ export function endClient(c: MqttClient, ms = STOP_FLUSH_MS): Promise<void> {
 export { redactUrl };
 
 /** User, password and TLS files of the site's MQTT section, for every client the gateway opens. */
-export function credentials(config: MqttSection): Pick<IClientOptions, 'username' | 'password' | 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> {
+export function credentials(
+  config: MqttSection,
+): Pick<IClientOptions, 'username' | 'password' | 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> {
   const readPem = (file: string | undefined, what: string) => {
     if (file === undefined) return undefined;
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read MQTT ${what} file "${file}": ${(err as Error).message}`, { cause: err });
+      throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read MQTT ${what} file "${file}": ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   };
   return {

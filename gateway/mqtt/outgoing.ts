@@ -86,7 +86,10 @@ export class OutgoingQueue {
     this.backlog = this.spool.lineCount > 0;
     if (this.backlog) {
       const held = this.spool.stats();
-      opts.log.info({ messages: held.lines, bytes: held.bytes, oldest: new Date(held.oldestAt!).toISOString() }, 'MQTT outgoing queue holds telemetry from before; it goes out once the broker answers');
+      opts.log.info(
+        { messages: held.lines, bytes: held.bytes, oldest: new Date(held.oldestAt!).toISOString() },
+        'MQTT outgoing queue holds telemetry from before; it goes out once the broker answers',
+      );
     }
   }
 
@@ -140,7 +143,14 @@ export class OutgoingQueue {
   stats(): OutgoingQueueStats {
     if (this.final) return this.final;
     const s = this.spool.stats();
-    return { queued: s.lines, queuedBytes: s.bytes, oldestQueuedAt: s.oldestAt, inFlight: this.inFlight, delivered: this.delivered, dropped: s.droppedLines };
+    return {
+      queued: s.lines,
+      queuedBytes: s.bytes,
+      oldestQueuedAt: s.oldestAt,
+      inFlight: this.inFlight,
+      delivered: this.delivered,
+      dropped: s.droppedLines,
+    };
   }
 
   private send(message: Message): void {

@@ -167,7 +167,12 @@ export function publishPacketSize(topic: string, payloadBytes: number, qos: 0 | 
  * mqtt.connect with every stream it opens (the first and each reconnection) bounded by
  * boundedStream: a broker cannot make the client buffer more than `maxPacketSize`.
  */
-export function connectBounded(url: string, options: IClientOptions, maxPacketSize: number, onRefused: (err: PacketTooLargeError) => void): MqttClient {
+export function connectBounded(
+  url: string,
+  options: IClientOptions,
+  maxPacketSize: number,
+  onRefused: (err: PacketTooLargeError) => void,
+): MqttClient {
   const client = mqtt.connect(url, { ...options, manualConnect: true });
   // mqtt.js builds each connection's stream with this (private, but the one seam between URL and
   // parser); it stays the same function across reconnections.

@@ -40,13 +40,15 @@ export function parseTelemetry(payload: Buffer | string, maxBytes: number): Chec
   if (!json.ok) return json;
   const m = json.value;
   if (!isRecord(m)) return { ok: false, reason: 'expected a JSON object' };
-  if (typeof m.ts !== 'number' || !Number.isFinite(m.ts) || m.ts < 0 || m.ts > MAX_TS_MS) return { ok: false, reason: 'ts: expected milliseconds since 1970 (up to the year 2262)' };
+  if (typeof m.ts !== 'number' || !Number.isFinite(m.ts) || m.ts < 0 || m.ts > MAX_TS_MS)
+    return { ok: false, reason: 'ts: expected milliseconds since 1970 (up to the year 2262)' };
   if (!isRecord(m.values)) return { ok: false, reason: 'values: expected an object of point values' };
   if (!isRecord(m.quality)) return { ok: false, reason: 'quality: expected an object of point qualities' };
   if (m.reasons !== undefined && !isRecord(m.reasons)) return { ok: false, reason: 'reasons: expected an object of texts' };
   for (const [point, v] of Object.entries(m.values)) {
     if (!POINT.test(point)) return { ok: false, reason: `values: ${JSON.stringify(point.slice(0, 70))} is not a point name` };
-    if (v !== null && typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'string') return { ok: false, reason: `values.${point}: expected a number, boolean, text or null` };
+    if (v !== null && typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'string')
+      return { ok: false, reason: `values.${point}: expected a number, boolean, text or null` };
     // The gateway's own messages give every point its quality; a value without one is not taken as good.
     if (!Object.hasOwn(m.quality, point)) return { ok: false, reason: `quality.${point}: missing` };
   }
@@ -56,7 +58,8 @@ export function parseTelemetry(payload: Buffer | string, maxBytes: number): Chec
   }
   for (const [point, r] of Object.entries(m.reasons ?? {})) {
     if (!POINT.test(point)) return { ok: false, reason: `reasons: ${JSON.stringify(point.slice(0, 70))} is not a point name` };
-    if (typeof r !== 'string' || r.length > MAX_REASON) return { ok: false, reason: `reasons.${point}: expected a text of at most ${MAX_REASON} characters` };
+    if (typeof r !== 'string' || r.length > MAX_REASON)
+      return { ok: false, reason: `reasons.${point}: expected a text of at most ${MAX_REASON} characters` };
   }
   return { ok: true, value: m as unknown as TelemetryMessage };
 }

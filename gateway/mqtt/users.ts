@@ -23,11 +23,18 @@ export function hashPassword(password: string | Buffer): string {
  * site file may be read by more people than the broker's clients.
  */
 export function newMqttUser(name: string, role: string): { password: string; hash: string; yaml: string } {
-  if (!MQTT_USER_NAME.test(name)) throw new Error(`User name "${name}" is not valid: expected at most 64 letters, digits, "-", "_", "." or "@", starting with a letter or digit`);
+  if (!MQTT_USER_NAME.test(name))
+    throw new Error(
+      `User name "${name}" is not valid: expected at most 64 letters, digits, "-", "_", "." or "@", starting with a letter or digit`,
+    );
   if (!(MQTT_ROLES as readonly string[]).includes(role)) throw new Error(`Role "${role}" is not one of ${MQTT_ROLES.join(', ')}`);
   const password = randomBytes(32).toString('base64url');
   const hash = hashPassword(password);
   const lines = [`- name: ${name}`, `  role: ${role}`, `  hash: "${hash}"`];
-  if (role === 'custom') lines.push('  subscribe: []   # topic filters this user may subscribe to', '  publish: []     # topic filters it may publish to (never under <topic_prefix>/<site>/)');
+  if (role === 'custom')
+    lines.push(
+      '  subscribe: []   # topic filters this user may subscribe to',
+      '  publish: []     # topic filters it may publish to (never under <topic_prefix>/<site>/)',
+    );
   return { password, hash, yaml: `${lines.join('\n')}\n` };
 }

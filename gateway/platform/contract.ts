@@ -118,13 +118,22 @@ const CONTRACT_TYPE: Partial<Record<AlarmEvent['type'], IncidentType>> = {
 };
 
 /** The result body for the platform, without its seq. */
-export function resultBodyOf(r: LabResult, instrument: EquipmentInfo | undefined, gatewayId: string, site: string): Omit<ResultBody, 'seq'> {
+export function resultBodyOf(
+  r: LabResult,
+  instrument: EquipmentInfo | undefined,
+  gatewayId: string,
+  site: string,
+): Omit<ResultBody, 'seq'> {
   return {
     schema: RESULT_SCHEMA,
     resultId: r.resultId,
     gatewayId,
     site,
-    instrument: { id: r.instrument, category: instrument?.category ?? 'lab_analyzer', ...(instrument?.name ? { name: instrument.name } : {}) },
+    instrument: {
+      id: r.instrument,
+      category: instrument?.category ?? 'lab_analyzer',
+      ...(instrument?.name ? { name: instrument.name } : {}),
+    },
     sampleId: r.sampleId,
     analyte: r.analyte,
     value: r.value,
@@ -143,7 +152,10 @@ export function resultBodyOf(r: LabResult, instrument: EquipmentInfo | undefined
 const text = (max = 1000) => z.string().max(max);
 const id = z.string().min(1).max(200);
 const seq = z.int().min(1).max(Number.MAX_SAFE_INTEGER);
-const iso = z.string().max(40).refine((s) => !Number.isNaN(Date.parse(s)), { error: 'expected an ISO 8601 time' });
+const iso = z
+  .string()
+  .max(40)
+  .refine((s) => !Number.isNaN(Date.parse(s)), { error: 'expected an ISO 8601 time' });
 const scalar = z.union([z.number(), z.boolean(), text(), z.null()]);
 
 export const incidentBodySchema = z.looseObject({
@@ -198,8 +210,19 @@ export const heartbeatBodySchema = z.looseObject({
 /** A body as the contract has it, or the first thing wrong with it (`path: message`). */
 export function checkBody(body: unknown): { ok: true; body: IncidentBody | ResultBody | HeartbeatBody } | { ok: false; problem: string } {
   const kind = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { schema?: unknown }).schema : undefined;
-  const schema = kind === INCIDENT_SCHEMA ? incidentBodySchema : kind === RESULT_SCHEMA ? resultBodySchema : kind === HEARTBEAT_SCHEMA ? heartbeatBodySchema : undefined;
-  if (!schema) return { ok: false, problem: `schema: expected ${INCIDENT_SCHEMA}, ${RESULT_SCHEMA} or ${HEARTBEAT_SCHEMA}, got ${JSON.stringify(kind)?.slice(0, 60) ?? 'nothing'}` };
+  const schema =
+    kind === INCIDENT_SCHEMA
+      ? incidentBodySchema
+      : kind === RESULT_SCHEMA
+        ? resultBodySchema
+        : kind === HEARTBEAT_SCHEMA
+          ? heartbeatBodySchema
+          : undefined;
+  if (!schema)
+    return {
+      ok: false,
+      problem: `schema: expected ${INCIDENT_SCHEMA}, ${RESULT_SCHEMA} or ${HEARTBEAT_SCHEMA}, got ${JSON.stringify(kind)?.slice(0, 60) ?? 'nothing'}`,
+    };
   const parsed = schema.safeParse(body);
   if (parsed.success) return { ok: true, body: parsed.data as IncidentBody | ResultBody | HeartbeatBody };
   const issue = parsed.error.issues[0]!;
@@ -224,7 +247,13 @@ export function verify(secret: string, timestamp: string, body: string, signatur
   return expected.length === given.length && timingSafeEqual(expected, given);
 }
 
-export function headersFor(secret: string, gatewayId: string, body: string, idempotencyKey?: string, now = Date.now()): Record<string, string> {
+export function headersFor(
+  secret: string,
+  gatewayId: string,
+  body: string,
+  idempotencyKey?: string,
+  now = Date.now(),
+): Record<string, string> {
   const timestamp = String(now);
   return {
     'Content-Type': 'application/json',

@@ -46,7 +46,15 @@ export interface Forwarder {
   onDelivered(listener: (seq: number, ms: number) => void): void;
 }
 
-export function createForwarder(opts: { config: PlatformSection; gatewayId: string; site: string; outbox: Outbox; log: Logger; metrics?: Metrics; activeIncidents: () => number }): Forwarder {
+export function createForwarder(opts: {
+  config: PlatformSection;
+  gatewayId: string;
+  site: string;
+  outbox: Outbox;
+  log: Logger;
+  metrics?: Metrics;
+  activeIncidents: () => number;
+}): Forwarder {
   const { config, outbox, log } = opts;
   const post = createPoster(config);
   const inFlight = new Set<number>();
@@ -69,15 +77,47 @@ export function createForwarder(opts: { config: PlatformSection; gatewayId: stri
 
   const m = opts.metrics
     ? {
-        delivered: new Counter({ name: 'gateway_outbox_delivered_total', help: 'Incident events the platform accepted', registers: [opts.metrics] }),
-        retries: new Counter({ name: 'gateway_outbox_retries_total', help: 'Deliveries that failed and will be retried, by reason', labelNames: ['reason'], registers: [opts.metrics] }),
-        dead: new Counter({ name: 'gateway_outbox_dead_letters_total', help: 'Incident events the platform refused for good', registers: [opts.metrics] }),
-        latency: new Histogram({ name: 'gateway_outbox_delivery_seconds', help: 'From an incident event to the platform\'s 2xx', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300], registers: [opts.metrics] }),
+        delivered: new Counter({
+          name: 'gateway_outbox_delivered_total',
+          help: 'Incident events the platform accepted',
+          registers: [opts.metrics],
+        }),
+        retries: new Counter({
+          name: 'gateway_outbox_retries_total',
+          help: 'Deliveries that failed and will be retried, by reason',
+          labelNames: ['reason'],
+          registers: [opts.metrics],
+        }),
+        dead: new Counter({
+          name: 'gateway_outbox_dead_letters_total',
+          help: 'Incident events the platform refused for good',
+          registers: [opts.metrics],
+        }),
+        latency: new Histogram({
+          name: 'gateway_outbox_delivery_seconds',
+          help: "From an incident event to the platform's 2xx",
+          buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300],
+          registers: [opts.metrics],
+        }),
       }
     : undefined;
   if (opts.metrics) {
-    new Gauge({ name: 'gateway_outbox_pending', help: 'Incident events waiting for the platform', registers: [opts.metrics], collect() { this.set(outbox.stats().pending); } });
-    new Gauge({ name: 'gateway_outbox_dead', help: 'Dead letters kept in the outbox', registers: [opts.metrics], collect() { this.set(outbox.stats().dead); } });
+    new Gauge({
+      name: 'gateway_outbox_pending',
+      help: 'Incident events waiting for the platform',
+      registers: [opts.metrics],
+      collect() {
+        this.set(outbox.stats().pending);
+      },
+    });
+    new Gauge({
+      name: 'gateway_outbox_dead',
+      help: 'Dead letters kept in the outbox',
+      registers: [opts.metrics],
+      collect() {
+        this.set(outbox.stats().dead);
+      },
+    });
   }
 
   const schedule = (ms: number) => {
@@ -149,13 +189,24 @@ export function createForwarder(opts: { config: PlatformSection; gatewayId: stri
     m?.dead.inc();
     outbox.dead(row.seq, answer);
     const hint = r.status === 401 ? ' (401: the platform refused the signature; check platform.secret on both sides)' : '';
-    log.error({ url: config.url, seq: row.seq, eventId: row.eventId, answer }, `Platform refused the event for good; kept as a dead letter${hint}. Re-send with: gateway outbox retry`);
+    log.error(
+      { url: config.url, seq: row.seq, eventId: row.eventId, answer },
+      `Platform refused the event for good; kept as a dead letter${hint}. Re-send with: gateway outbox retry`,
+    );
     pump();
   }
 
   const sendHeartbeat = () => {
     const s = outbox.stats();
-    const hb: HeartbeatBody = { schema: HEARTBEAT_SCHEMA, gatewayId: opts.gatewayId, site: opts.site, at: new Date().toISOString(), lastSeq: s.lastSeq, pending: s.pending, activeIncidents: opts.activeIncidents() };
+    const hb: HeartbeatBody = {
+      schema: HEARTBEAT_SCHEMA,
+      gatewayId: opts.gatewayId,
+      site: opts.site,
+      at: new Date().toISOString(),
+      lastSeq: s.lastSeq,
+      pending: s.pending,
+      activeIncidents: opts.activeIncidents(),
+    };
     const body = JSON.stringify(hb);
     void post(body, headersFor(config.secret, opts.gatewayId, body)).then((r) => {
       if (r.status === undefined || r.status >= 300) log.debug({ answer: r.error ?? r.status }, 'Heartbeat not accepted');
@@ -196,18 +247,29 @@ function retryable(status: number): boolean {
 }
 
 /** POSTs with node's http/https (custom CA, client certificate), a timeout, and the answer read. */
-export function createPoster(config: Pick<PlatformSection, 'url' | 'timeout' | 'ca' | 'cert' | 'key'>): (body: string, headers: Record<string, string>) => Promise<PostResult> {
+export function createPoster(
+  config: Pick<PlatformSection, 'url' | 'timeout' | 'ca' | 'cert' | 'key'>,
+): (body: string, headers: Record<string, string>) => Promise<PostResult> {
   const url = new URL(config.url);
   const readPem = (file: string | undefined, what: string) => {
     if (file === undefined) return undefined;
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read platform ${what} file "${file}": ${(err as Error).message}`, { cause: err });
+      throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read platform ${what} file "${file}": ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   };
   const tls = url.protocol === 'https:';
-  const agent = tls ? new https.Agent({ keepAlive: true, ca: readPem(config.ca, 'CA'), cert: readPem(config.cert, 'client certificate'), key: readPem(config.key, 'client key') }) : new http.Agent({ keepAlive: true });
+  const agent = tls
+    ? new https.Agent({
+        keepAlive: true,
+        ca: readPem(config.ca, 'CA'),
+        cert: readPem(config.cert, 'client certificate'),
+        key: readPem(config.key, 'client key'),
+      })
+    : new http.Agent({ keepAlive: true });
   return (body, headers) =>
     new Promise<PostResult>((resolve) => {
       // The whole exchange has `timeout`: a platform that drips its answer would otherwise hold the queue.
@@ -216,26 +278,34 @@ export function createPoster(config: Pick<PlatformSection, 'url' | 'timeout' | '
         clearTimeout(deadline);
         resolve(r);
       };
-      const req = (tls ? https : http).request(url, { method: 'POST', agent, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        const answer = () => {
-          const retryAfter = res.headers['retry-after'];
-          done({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8').slice(0, ANSWER_LIMIT), retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) });
-        };
-        res.on('data', (c: Buffer) => {
-          chunks.push(c);
-          size += c.length;
-          // Only the start of an answer is kept: enough has come, the rest is not read.
-          if (size >= ANSWER_KEEP) {
-            res.removeAllListeners('data');
-            answer();
-            req.destroy();
-          }
-        });
-        res.on('end', answer);
-        res.on('error', (err) => done({ body: '', error: `answer broken off: ${err.message}` }));
-      });
+      const req = (tls ? https : http).request(
+        url,
+        { method: 'POST', agent, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          const answer = () => {
+            const retryAfter = res.headers['retry-after'];
+            done({
+              status: res.statusCode,
+              body: Buffer.concat(chunks).toString('utf8').slice(0, ANSWER_LIMIT),
+              retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter),
+            });
+          };
+          res.on('data', (c: Buffer) => {
+            chunks.push(c);
+            size += c.length;
+            // Only the start of an answer is kept: enough has come, the rest is not read.
+            if (size >= ANSWER_KEEP) {
+              res.removeAllListeners('data');
+              answer();
+              req.destroy();
+            }
+          });
+          res.on('end', answer);
+          res.on('error', (err) => done({ body: '', error: `answer broken off: ${err.message}` }));
+        },
+      );
       req.setTimeout(config.timeout, () => req.destroy(new Error(`no answer within ${config.timeout} ms`)));
       req.on('error', (err) => done({ body: '', error: err.message }));
       req.end(body);

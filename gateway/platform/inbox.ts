@@ -9,7 +9,16 @@ import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { createPrivateFile, PRIVATE_DIR_MODE } from '../data-dir.js';
-import { checkBody, HEARTBEAT_SCHEMA, RESULT_SCHEMA, verify, type HeartbeatBody, type IncidentBody, type IncidentType, type ResultBody } from './contract.js';
+import {
+  checkBody,
+  HEARTBEAT_SCHEMA,
+  RESULT_SCHEMA,
+  verify,
+  type HeartbeatBody,
+  type IncidentBody,
+  type IncidentType,
+  type ResultBody,
+} from './contract.js';
 
 /** Signatures older or newer than this are refused: a captured request cannot be replayed later. */
 const MAX_SKEW_MS = 5 * 60_000;
@@ -101,12 +110,25 @@ export function createIncidentTracker(max = MAX_TRACKED_INCIDENTS): IncidentTrac
       }
       if (open.size >= max) {
         counters.notFollowed++;
-        return counters.notFollowed === 1 ? `NOT FOLLOWED: ${max} incidents are open already; events of further incidents are counted, not followed` : undefined;
+        return counters.notFollowed === 1
+          ? `NOT FOLLOWED: ${max} incidents are open already; events of further incidents are counted, not followed`
+          : undefined;
       }
-      open.set(key, { gatewayId: i.gatewayId, site: i.site, equipment: i.equipment.id, rule: i.rule.id, incidentId: i.incidentId, level: i.level, since: i.occurredAt, last: i.type, lastSeq: i.seq });
+      open.set(key, {
+        gatewayId: i.gatewayId,
+        site: i.site,
+        equipment: i.equipment.id,
+        rule: i.rule.id,
+        incidentId: i.incidentId,
+        level: i.level,
+        since: i.occurredAt,
+        last: i.type,
+        lastSeq: i.seq,
+      });
       return undefined;
     },
-    open: (limit = Infinity) => [...open.values()].sort((a, b) => Date.parse(a.since) - Date.parse(b.since) || a.lastSeq - b.lastSeq).slice(0, limit),
+    open: (limit = Infinity) =>
+      [...open.values()].sort((a, b) => Date.parse(a.since) - Date.parse(b.since) || a.lastSeq - b.lastSeq).slice(0, limit),
     stats: () => ({ incidentsOpen: open.size, ...counters }),
   };
 }
@@ -116,7 +138,13 @@ export function createIncidentTracker(max = MAX_TRACKED_INCIDENTS): IncidentTrac
  * before they have arrived; a request must arrive whole within requestTimeout; at most
  * maxConnections at once, idle keep-alive connections closed after 5 s.
  */
-export const INBOX_LIMITS = { maxBody: 1_048_576, requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5000, maxConnections: 256 };
+export const INBOX_LIMITS = {
+  maxBody: 1_048_576,
+  requestTimeout: 30_000,
+  headersTimeout: 10_000,
+  keepAliveTimeout: 5000,
+  maxConnections: 256,
+};
 
 export interface InboxOptions {
   host?: string;
@@ -153,7 +181,14 @@ export interface PlatformInbox {
   readonly results: ResultBody[];
   /** Incidents seen open and not closed, oldest first. */
   openIncidents(limit?: number): OpenIncident[];
-  stats(): { accepted: number; duplicates: number; refused: number; gaps: number; skippedLines: number; forgottenIds: number } & IncidentTrackerStats;
+  stats(): {
+    accepted: number;
+    duplicates: number;
+    refused: number;
+    gaps: number;
+    skippedLines: number;
+    forgottenIds: number;
+  } & IncidentTrackerStats;
 }
 
 /** The ids taken, in memory or, with a state file, on disk. */
@@ -207,7 +242,9 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
     const forgotten = seen.add(id);
     if (forgotten === 0) return;
     counters.forgottenIds += forgotten;
-    print(`FORGOTTEN: the ${forgotten} oldest ids of ${opts.state} (more than ${opts.maxRememberedIds ?? MAX_REMEMBERED_IDS} kept); an event with one of them would be taken again`);
+    print(
+      `FORGOTTEN: the ${forgotten} oldest ids of ${opts.state} (more than ${opts.maxRememberedIds ?? MAX_REMEMBERED_IDS} kept); an event with one of them would be taken again`,
+    );
   };
   const limits = { ...INBOX_LIMITS, ...opts.limits };
   const tracker = createIncidentTracker(opts.maxTrackedIncidents);
@@ -275,7 +312,8 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
     const timestamp = header(req, 'x-gateway-timestamp');
     const signature = header(req, 'x-gateway-signature');
     if (!timestamp || !signature) return early(401, 'missing X-Gateway-Timestamp or X-Gateway-Signature');
-    if (!(Math.abs(Date.now() - Number(timestamp)) <= MAX_SKEW_MS)) return early(401, `X-Gateway-Timestamp ${JSON.stringify(timestamp.slice(0, 40))} is not within 5 minutes of this receiver's clock`);
+    if (!(Math.abs(Date.now() - Number(timestamp)) <= MAX_SKEW_MS))
+      return early(401, `X-Gateway-Timestamp ${JSON.stringify(timestamp.slice(0, 40))} is not within 5 minutes of this receiver's clock`);
     if (Number(req.headers['content-length']) > limits.maxBody) return tooBig();
     const chunks: Buffer[] = [];
     let size = 0;
@@ -298,7 +336,8 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
   };
 
   const take = (req: http.IncomingMessage, res: http.ServerResponse, body: string, timestamp: string, signature: string) => {
-    if (!verify(opts.secret, timestamp, body, signature)) return refuse(res, 401, 'X-Gateway-Signature does not match the body and timestamp for this secret');
+    if (!verify(opts.secret, timestamp, body, signature))
+      return refuse(res, 401, 'X-Gateway-Signature does not match the body and timestamp for this secret');
     let parsed: unknown;
     try {
       parsed = JSON.parse(body);
@@ -311,14 +350,17 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
       const hb = checked.body;
       heartbeats.push(hb);
       if (heartbeats.length > MAX_HEARTBEATS) heartbeats.splice(0, heartbeats.length - MAX_HEARTBEATS);
-      print(`${hb.at} heartbeat ${hb.gatewayId}/${hb.site}: last seq ${hb.lastSeq}, ${hb.pending} pending, ${hb.activeIncidents} active incidents`);
+      print(
+        `${hb.at} heartbeat ${hb.gatewayId}/${hb.site}: last seq ${hb.lastSeq}, ${hb.pending} pending, ${hb.activeIncidents} active incidents`,
+      );
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
       return;
     }
     const incident = checked.body;
     const id = incident.schema === RESULT_SCHEMA ? incident.resultId : incident.eventId;
     const key = header(req, 'idempotency-key');
-    if (!key || key !== id) return refuse(res, 400, `Idempotency-Key must be the ${incident.schema === RESULT_SCHEMA ? 'resultId' : 'eventId'}`);
+    if (!key || key !== id)
+      return refuse(res, 400, `Idempotency-Key must be the ${incident.schema === RESULT_SCHEMA ? 'resultId' : 'eventId'}`);
     if (seen.has(key)) {
       counters.duplicates++;
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"duplicate"}');
@@ -346,7 +388,15 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
     connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(limits.requestTimeout / 4))),
   };
   const server = tls
-    ? https.createServer({ ...serverOptions, cert: readFileSync(tls.cert), key: readFileSync(tls.key), ...(tls.ca ? { ca: readFileSync(tls.ca), requestCert: true, rejectUnauthorized: true } : {}) }, handler)
+    ? https.createServer(
+        {
+          ...serverOptions,
+          cert: readFileSync(tls.cert),
+          key: readFileSync(tls.key),
+          ...(tls.ca ? { ca: readFileSync(tls.ca), requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        handler,
+      )
     : http.createServer(serverOptions, handler);
   server.maxConnections = limits.maxConnections;
 
@@ -388,7 +438,10 @@ export function summaryOf(inbox: Pick<PlatformInbox, 'stats' | 'openIncidents'>,
   ];
   if (s.incidentsOpen === 0) return lines;
   lines.push(`Left open, oldest first:`);
-  for (const o of inbox.openIncidents(oldest)) lines.push(`  since ${o.since} ${o.level.toUpperCase()} ${o.site}/${o.equipment} ${o.rule} incident ${o.incidentId}, last ${o.last} (seq ${o.lastSeq}, ${o.gatewayId})`);
+  for (const o of inbox.openIncidents(oldest))
+    lines.push(
+      `  since ${o.since} ${o.level.toUpperCase()} ${o.site}/${o.equipment} ${o.rule} incident ${o.incidentId}, last ${o.last} (seq ${o.lastSeq}, ${o.gatewayId})`,
+    );
   if (s.incidentsOpen > oldest) lines.push(`  and ${s.incidentsOpen - oldest} more`);
   return lines;
 }
@@ -400,7 +453,8 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
 
 /** One incident as a person reads it. */
 export function lineOf(i: IncidentBody): string {
-  const value = i.value === undefined || i.value === null ? '' : ` (${i.point ?? 'value'} = ${String(i.value)}${i.unit ? ` ${i.unit}` : ''})`;
+  const value =
+    i.value === undefined || i.value === null ? '' : ` (${i.point ?? 'value'} = ${String(i.value)}${i.unit ? ` ${i.unit}` : ''})`;
   // A closed event says what ended the incident in its comment, with nobody's name.
   const who = i.by ? ` by ${i.by}${i.comment ? `: ${i.comment}` : ''}` : i.comment ? ` (${i.comment})` : '';
   return `${i.occurredAt} ${i.level.toUpperCase()} ${i.type} ${i.site}/${i.equipment.id} ${i.rule.id}: ${i.rule.message}${value}${who} [seq ${i.seq}, ${i.gatewayId}]`;

@@ -32,7 +32,16 @@ interface Raw {
   updated_at: number;
 }
 
-const toRow = (r: Raw): OutboxRow => ({ seq: r.seq, eventId: r.event_id, incident: r.incident, state: r.state, attempts: r.attempts, answer: r.answer, createdAt: r.created_at, updatedAt: r.updated_at });
+const toRow = (r: Raw): OutboxRow => ({
+  seq: r.seq,
+  eventId: r.event_id,
+  incident: r.incident,
+  state: r.state,
+  attempts: r.attempts,
+  answer: r.answer,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
 
 export class Outbox {
   private readonly db: Database.Database;
@@ -65,7 +74,9 @@ export class Outbox {
     this.db = store.db;
     // Every lab result ever captured, by its stable id (table `result`): a result read again is not taken again.
     this.insertResult = this.db.prepare('INSERT OR IGNORE INTO result (result_id, instrument, body, captured_at) VALUES (?, ?, ?, ?)');
-    this.insert = this.db.prepare(`INSERT OR IGNORE INTO event (event_id, incident, created_at, updated_at, uplink_pending) VALUES (?, ?, ?, ?, ${opts.uplink ? 1 : 0})`);
+    this.insert = this.db.prepare(
+      `INSERT OR IGNORE INTO event (event_id, incident, created_at, updated_at, uplink_pending) VALUES (?, ?, ?, ?, ${opts.uplink ? 1 : 0})`,
+    );
     this.selectPending = this.db.prepare("SELECT * FROM event WHERE state = 'pending' AND posted = 0 AND seq > ? ORDER BY seq LIMIT ?");
     this.selectUplink = this.db.prepare('SELECT * FROM event WHERE uplink_pending = 1 ORDER BY seq LIMIT ?');
     this.acks = new Database(store.file);
@@ -94,7 +105,11 @@ export class Outbox {
    * Lab results, in one transaction: those never captured before are kept, and (with `forward`)
    * queued for the platform. Returns the results that were new.
    */
-  addResults<T extends { resultId: string; instrument: string }>(results: readonly T[], bodyOf: ((r: T) => Omit<ResultBody, 'seq'>) | undefined, now = Date.now()): T[] {
+  addResults<T extends { resultId: string; instrument: string }>(
+    results: readonly T[],
+    bodyOf: ((r: T) => Omit<ResultBody, 'seq'>) | undefined,
+    now = Date.now(),
+  ): T[] {
     return this.db.transaction(() =>
       results.filter((r) => {
         if (this.insertResult.run(r.resultId, r.instrument, JSON.stringify(r), now).changes === 0) return false;
@@ -120,7 +135,10 @@ export class Outbox {
   /** The oldest events the central broker has not acknowledged, in seq order, skipping those given. */
   uplinkPending(limit: number, skip: ReadonlySet<number> = new Set()): OutboxRow[] {
     const rows = this.selectUplink.all(limit + skip.size);
-    return rows.filter((r) => !skip.has(r.seq)).slice(0, limit).map(toRow);
+    return rows
+      .filter((r) => !skip.has(r.seq))
+      .slice(0, limit)
+      .map(toRow);
   }
 
   /** The central broker acknowledged it. */
@@ -134,7 +152,9 @@ export class Outbox {
 
   /** Refused for good: kept, with the platform's answer, until someone retries it. */
   dead(seq: number, answer: string, now = Date.now()): void {
-    this.db.prepare("UPDATE event SET state = 'dead', attempts = attempts + 1, answer = ?, updated_at = ? WHERE seq = ?").run(answer, now, seq);
+    this.db
+      .prepare("UPDATE event SET state = 'dead', attempts = attempts + 1, answer = ?, updated_at = ? WHERE seq = ?")
+      .run(answer, now, seq);
   }
 
   /** Dead letters back to pending (all of them, or the seqs given); returns how many. */
@@ -145,14 +165,24 @@ export class Outbox {
   }
 
   list(state: 'pending' | 'dead', limit = 1000): OutboxRow[] {
-    return (this.db.prepare('SELECT * FROM event WHERE state = ? AND posted = 0 ORDER BY seq LIMIT ?').all(state, limit) as Raw[]).map(toRow);
+    return (this.db.prepare('SELECT * FROM event WHERE state = ? AND posted = 0 ORDER BY seq LIMIT ?').all(state, limit) as Raw[]).map(
+      toRow,
+    );
   }
 
   stats(): { pending: number; dead: number; uplinkPending: number; lastSeq: number; oldestPendingAt: number | undefined } {
     const counts = this.db
-      .prepare("SELECT coalesce(sum(state = 'pending' AND posted = 0), 0) AS pending, coalesce(sum(state = 'dead'), 0) AS dead, coalesce(sum(uplink_pending), 0) AS uplink, min(CASE WHEN state = 'pending' AND posted = 0 THEN created_at END) AS oldest FROM event")
+      .prepare(
+        "SELECT coalesce(sum(state = 'pending' AND posted = 0), 0) AS pending, coalesce(sum(state = 'dead'), 0) AS dead, coalesce(sum(uplink_pending), 0) AS uplink, min(CASE WHEN state = 'pending' AND posted = 0 THEN created_at END) AS oldest FROM event",
+      )
       .get() as { pending: number; dead: number; uplink: number; oldest: number | null };
-    return { pending: counts.pending, dead: counts.dead, uplinkPending: counts.uplink, lastSeq: this.lastSeq(), oldestPendingAt: counts.oldest ?? undefined };
+    return {
+      pending: counts.pending,
+      dead: counts.dead,
+      uplinkPending: counts.uplink,
+      lastSeq: this.lastSeq(),
+      oldestPendingAt: counts.oldest ?? undefined,
+    };
   }
 
   /** The last seq given, from SQLite's sequence table: never reused. */

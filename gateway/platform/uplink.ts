@@ -78,12 +78,21 @@ export function createUplink(opts: {
           ...tls,
         },
         opts.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE,
-        (err) => refusedLog((notLogged) => log.warn({ url: redactUrl(config.mqtt_url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) }, 'Uplink broker sent a packet bigger than mqtt.max_packet_size; connection closed, reconnecting')),
+        (err) =>
+          refusedLog((notLogged) =>
+            log.warn(
+              { url: redactUrl(config.mqtt_url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) },
+              'Uplink broker sent a packet bigger than mqtt.max_packet_size; connection closed, reconnecting',
+            ),
+          ),
       );
       client = c;
       c.on('connect', () => {
         attempt = 0;
-        log.info({ url: redactUrl(config.mqtt_url), topic }, wasConnected ? 'Uplink broker connection restored' : 'Uplink broker connected');
+        log.info(
+          { url: redactUrl(config.mqtt_url), topic },
+          wasConnected ? 'Uplink broker connection restored' : 'Uplink broker connected',
+        );
         wasConnected = true;
         pump();
       });
@@ -92,7 +101,8 @@ export function createUplink(opts: {
         c.options.reconnectPeriod = Math.max(1, backoffDelay(attempt++, config.retry));
       });
       c.on('error', (err) => {
-        if (attempt <= 1) log.warn({ url: redactUrl(config.mqtt_url), err: err.message }, 'Uplink broker not reachable; retrying with backoff');
+        if (attempt <= 1)
+          log.warn({ url: redactUrl(config.mqtt_url), err: err.message }, 'Uplink broker not reachable; retrying with backoff');
       });
     },
     async stop() {
@@ -111,7 +121,13 @@ export function createUplink(opts: {
  * type, the rest (Idempotency-Key, X-Gateway-Id, X-Gateway-Timestamp, X-Gateway-Signature) as user
  * properties of the same names. The signature covers timestamp + "." + payload, as over HTTP.
  */
-export function propertiesFor(secret: string, gatewayId: string, body: string, idempotencyKey: string, now = Date.now()): NonNullable<IClientOptions['properties']> & { contentType: string; userProperties: Record<string, string> } {
+export function propertiesFor(
+  secret: string,
+  gatewayId: string,
+  body: string,
+  idempotencyKey: string,
+  now = Date.now(),
+): NonNullable<IClientOptions['properties']> & { contentType: string; userProperties: Record<string, string> } {
   const { 'Content-Type': contentType, ...userProperties } = headersFor(secret, gatewayId, body, idempotencyKey, now);
   return { contentType: contentType!, userProperties };
 }
@@ -123,7 +139,11 @@ function tlsOptions(config: PlatformSection): Pick<IClientOptions, 'ca' | 'cert'
     try {
       return { [what]: readFileSync(file) };
     } catch (err) {
-      throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read platform ${what === 'ca' ? 'CA' : what === 'cert' ? 'client certificate' : 'client key'} file "${file}": ${(err as Error).message}`, { cause: err });
+      throw new GatewayError(
+        'GW_ERR_COMPONENT_START',
+        `Cannot read platform ${what === 'ca' ? 'CA' : what === 'cert' ? 'client certificate' : 'client key'} file "${file}": ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   };
   // The server's certificate is always verified: against platform.ca, or the system CAs.

@@ -13,7 +13,11 @@ afterEach(async () => {
 });
 
 it('lists variables with NodeId, type and value, and prints them as point entries', async () => {
-  server = createElevatorServer({ port: await freePort(), pkiDir: mkdtempSync(join(tmpdir(), 'gw-ua-')), scenario: { normal: 600_000, trapped: 1000, ucmp: 1000, power_loss: 1000, repeat: true } });
+  server = createElevatorServer({
+    port: await freePort(),
+    pkiDir: mkdtempSync(join(tmpdir(), 'gw-ua-')),
+    scenario: { normal: 600_000, trapped: 1000, ucmp: 1000, power_loss: 1000, repeat: true },
+  });
   await server.start();
   const list = await gatewayAsync(['browse', server.endpoint(), '--node', 'ns=1;s=Lift3']);
   expect(list.code, list.stderr).toBe(0);
@@ -25,7 +29,11 @@ it('lists variables with NodeId, type and value, and prints them as point entrie
 });
 
 it('explains an untrusted certificate when browsing securely', async () => {
-  server = createElevatorServer({ port: await freePort(), pkiDir: mkdtempSync(join(tmpdir(), 'gw-ua-')), scenario: { normal: 600_000, trapped: 1000, ucmp: 1000, power_loss: 1000, repeat: true } });
+  server = createElevatorServer({
+    port: await freePort(),
+    pkiDir: mkdtempSync(join(tmpdir(), 'gw-ua-')),
+    scenario: { normal: 600_000, trapped: 1000, ucmp: 1000, power_loss: 1000, repeat: true },
+  });
   await server.start();
   const r = await gatewayAsync(['browse', server.endpoint(), '--security-mode', 'SignAndEncrypt', '-c', 'config/examples/minimal.yaml']);
   expect(r.code).toBe(1);

@@ -7,7 +7,12 @@ import { gatewaySync, ROOT } from '../helpers/cli.js';
 
 describe('gateway check', () => {
   it('accepts the demo and every example site file', () => {
-    const files = ['config/demo.yaml', ...readdirSync(join(ROOT, 'config', 'examples')).filter((f) => f.endsWith('.yaml')).map((f) => `config/examples/${f}`)];
+    const files = [
+      'config/demo.yaml',
+      ...readdirSync(join(ROOT, 'config', 'examples'))
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => `config/examples/${f}`),
+    ];
     expect(files.length).toBeGreaterThanOrEqual(2);
     for (const file of files) {
       const r = gatewaySync(['check', file], { PLATFORM_SECRET: 'a-platform-secret-0123', MQTT_PASSWORD: 'x' });
@@ -41,8 +46,20 @@ describe('gateway check', () => {
       // 1 MB of nested brackets: 3.7 s and 570 MB in the parser before; unclosed, it took the process down.
       writeFileSync(join(dir, 'brackets-1mb.yaml'), `version: 1\na: ${'['.repeat(500_000)}${']'.repeat(500_000)}\n`);
       writeFileSync(join(dir, 'unclosed-1mb.yaml'), `version: 1\na: ${'{'.repeat(1_000_000)}\n`);
-      const corpus = ['alias-bomb-10x10.yaml', 'alias-flood-500.yaml', 'deep-flow-sequence-1000.yaml', 'deep-indentation-200.yaml', 'rule-parentheses-5000.yaml', 'rule-mixed-nesting-3000.yaml', 'unclosed-brackets-100k.yaml'];
-      const files = [join(dir, 'brackets-1mb.yaml'), join(dir, 'unclosed-1mb.yaml'), ...corpus.map((f) => `tests/unit/corpus/site-files/${f}`)];
+      const corpus = [
+        'alias-bomb-10x10.yaml',
+        'alias-flood-500.yaml',
+        'deep-flow-sequence-1000.yaml',
+        'deep-indentation-200.yaml',
+        'rule-parentheses-5000.yaml',
+        'rule-mixed-nesting-3000.yaml',
+        'unclosed-brackets-100k.yaml',
+      ];
+      const files = [
+        join(dir, 'brackets-1mb.yaml'),
+        join(dir, 'unclosed-1mb.yaml'),
+        ...corpus.map((f) => `tests/unit/corpus/site-files/${f}`),
+      ];
       for (const file of files) {
         const r = gatewaySync(['check', file]);
         expect(r.code, file).toBe(2);
@@ -51,7 +68,9 @@ describe('gateway check', () => {
         for (const line of lines) expect(line, file).toMatch(/^(\(yaml\)|rules\[\d+\]\.when): [^\n]+ \(line \d+\)$|^\(yaml\): [^\n]+$/);
         expect(r.stderr, file).not.toMatch(/RangeError|Maximum call stack|\n\s+at |FATAL/);
       }
-      expect(gatewaySync(['check', 'tests/unit/corpus/site-files/rule-parentheses-5000.yaml']).stderr).toBe('rules[0].when: nested too deeply (at most 64 levels) (line 7)\n');
+      expect(gatewaySync(['check', 'tests/unit/corpus/site-files/rule-parentheses-5000.yaml']).stderr).toBe(
+        'rules[0].when: nested too deeply (at most 64 levels) (line 7)\n',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -60,16 +79,23 @@ describe('gateway check', () => {
   it('reports every mistake of an entry whose connection is unknown, in one pass', () => {
     const r = gatewaySync(['check', 'tests/unit/config/cases/unknown-connection-every-mistake/site.yaml']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('equipment[0].connection: no connection "plcc"; connections are plc; checked as a modbus entry, the driver it fits best (line 10)\n');
+    expect(r.stderr).toContain(
+      'equipment[0].connection: no connection "plcc"; connections are plc; checked as a modbus entry, the driver it fits best (line 10)\n',
+    );
     expect(r.stderr).toContain('equipment[0].pol_interval: unknown key (line 12)\n');
-    expect(r.stderr).toContain('equipment[0].points[0].type: expected one of bool, int16, uint16, int32, uint32, int64, uint64, float32, float64, string, got "float33" (line 14)\n');
+    expect(r.stderr).toContain(
+      'equipment[0].points[0].type: expected one of bool, int16, uint16, int32, uint32, int64, uint64, float32, float64, string, got "float33" (line 14)\n',
+    );
   });
 
   it('never prints a value that came from the environment', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-check-'));
     try {
       const file = join(dir, 'site.yaml');
-      writeFileSync(file, 'version: 1\ngateway: { id: gw-1, site: plant-1, log_level: "${PLATFORM_SECRET}" }\nconnections: [{ id: sim, type: sim }]\nequipment: []\n');
+      writeFileSync(
+        file,
+        'version: 1\ngateway: { id: gw-1, site: plant-1, log_level: "${PLATFORM_SECRET}" }\nconnections: [{ id: sim, type: sim }]\nequipment: []\n',
+      );
       const r = gatewaySync(['check', file], { PLATFORM_SECRET: 'a-platform-secret-0123' });
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^gateway\.log_level: expected one of .*, got a text that is not one of them \(line 2\)$/m);

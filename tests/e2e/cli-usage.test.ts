@@ -59,7 +59,22 @@ describe('gateway --help', () => {
   it('lists every command, and the version is there', async () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
-    for (const name of ['run', 'check', 'influx-writer', 'rules', 'platform-inbox', 'outbox', 'alarms', 'token', 'mqtt', 'audit', 'scan', 'simulate', 'certs', 'browse']) {
+    for (const name of [
+      'run',
+      'check',
+      'influx-writer',
+      'rules',
+      'platform-inbox',
+      'outbox',
+      'alarms',
+      'token',
+      'mqtt',
+      'audit',
+      'scan',
+      'simulate',
+      'certs',
+      'browse',
+    ]) {
       expect(r.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
     }
     const version = await cli(['--version']);
@@ -128,7 +143,11 @@ describe('a command line the gateway does not understand', () => {
 
   it('the site file given as FILE and as -c, differently: one GW_ERR_USAGE line, exit 2', async () => {
     for (const path of ['run', 'influx-writer', 'check', 'outbox list', 'certs list']) {
-      expectUsageError(await cli([...path.split(' '), 'a.yaml', '-c', 'b.yaml']), path, /the site file is given twice and differently \("a.yaml" and -c "b.yaml"\)/);
+      expectUsageError(
+        await cli([...path.split(' '), 'a.yaml', '-c', 'b.yaml']),
+        path,
+        /the site file is given twice and differently \("a.yaml" and -c "b.yaml"\)/,
+      );
     }
   });
 });
@@ -154,10 +173,16 @@ describe('the gateway command as a user runs it', () => {
 
   it('gateway run FILE runs the site as gateway run -c FILE does', async () => {
     const file = writeTestSite({ port: await freePort() });
-    for (const args of [['run', file], ['run', '-c', file], ['run', file, '-c', join(file, '..', 'site.yaml')]]) {
+    for (const args of [
+      ['run', file],
+      ['run', '-c', file],
+      ['run', file, '-c', join(file, '..', 'site.yaml')],
+    ]) {
       const running = startCommand(process.execPath, ['--import', 'tsx', CLI, ...args]);
       try {
-        await expect.poll(() => running.output(), { timeout: 30_000 }).toContain(`Gateway gw-test is running site "test-site" from ${file}`);
+        await expect
+          .poll(() => running.output(), { timeout: 30_000 })
+          .toContain(`Gateway gw-test is running site "test-site" from ${file}`);
         expect(await running.interrupt()).toMatchObject({ code: 0 });
       } finally {
         killGroup(running);

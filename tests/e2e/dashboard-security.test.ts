@@ -37,7 +37,11 @@ describe('the dashboard against framing and token theft', () => {
   };
 
   const launch = async (): Promise<Browser> => {
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-background-networking'] });
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-background-networking'],
+    });
     cleanup.push(() => browser.close());
     return browser;
   };
@@ -49,7 +53,9 @@ describe('the dashboard against framing and token theft', () => {
       if (/Content Security Policy|Refused to/i.test(m.text())) consoleLines.push(m.text());
     });
     // Scripts given as text: they run in the browser, which this file's types do not describe.
-    await page.addInitScript(`window.violations = []; document.addEventListener('securitypolicyviolation', (e) => window.violations.push(e.violatedDirective + ' ' + e.blockedURI));`);
+    await page.addInitScript(
+      `window.violations = []; document.addEventListener('securitypolicyviolation', (e) => window.violations.push(e.violatedDirective + ' ' + e.blockedURI));`,
+    );
     return async () => [...consoleLines, ...((await page.evaluate('window.violations')) as string[])];
   };
 
@@ -59,7 +65,9 @@ describe('the dashboard against framing and token theft', () => {
     const attackerPort = await freePort();
     const attacker: Server = createServer((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/html' });
-      res.end(`<!doctype html><html><body><p>win a prize</p><iframe id="victim" src="${url}" width="800" height="600"></iframe></body></html>`);
+      res.end(
+        `<!doctype html><html><body><p>win a prize</p><iframe id="victim" src="${url}" width="800" height="600"></iframe></body></html>`,
+      );
     });
     await new Promise<void>((resolve) => attacker.listen(attackerPort, '127.0.0.1', resolve));
     cleanup.push(() => new Promise((resolve) => attacker.close(resolve)));
@@ -80,7 +88,12 @@ describe('the dashboard against framing and token theft', () => {
     expect(frame).toBeDefined();
     // Chromium puts its error page in a refused frame: no dashboard, no sign-in form in it.
     expect(frame!.url()).not.toBe(url);
-    expect(await frame!.locator('#login').count().catch(() => 0)).toBe(0);
+    expect(
+      await frame!
+        .locator('#login')
+        .count()
+        .catch(() => 0),
+    ).toBe(0);
   }, 60_000);
 
   it('keeps the token out of localStorage, and works under its CSP: alarms listed, live values arriving, no violation', async () => {
@@ -108,7 +121,10 @@ describe('the dashboard against framing and token theft', () => {
     await alarm.locator('button[data-action="ack"]').click();
     await expect.poll(() => alarm.getAttribute('data-state'), { timeout: 10_000 }).toBe('active_acknowledged');
 
-    const stored = (await page.evaluate('({ local: Object.entries(localStorage), session: Object.entries(sessionStorage) })')) as { local: string[][]; session: string[][] };
+    const stored = (await page.evaluate('({ local: Object.entries(localStorage), session: Object.entries(sessionStorage) })')) as {
+      local: string[][];
+      session: string[][];
+    };
     expect(JSON.stringify(stored.local)).not.toContain(TOKEN);
     expect(stored.session).toContainEqual(['gw-token', TOKEN]);
     expect(await violations()).toEqual([]);

@@ -30,9 +30,15 @@ describe('the dashboard in a browser', () => {
       BOILER_NORMAL: '5s',
     });
     running.push(r);
-    await expect.poll(() => r.output(), { timeout: 30_000 }).toContain(`Dashboard: http://127.0.0.1:${httpPort}/  (demo token: demo-operator-token)`);
+    await expect
+      .poll(() => r.output(), { timeout: 30_000 })
+      .toContain(`Dashboard: http://127.0.0.1:${httpPort}/  (demo token: demo-operator-token)`);
 
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-background-networking'],
+    });
     const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
     await page.goto(`http://127.0.0.1:${httpPort}/`);
     await page.fill('#token', 'demo-operator-token');
@@ -58,8 +64,12 @@ describe('the dashboard in a browser', () => {
 
     // An operator acknowledges it in the page.
     await alarm.locator('button[data-action="ack"]').click();
-    await expect.poll(() => alarm.getAttribute('data-state'), { timeout: 5000 }).toMatch(/^(active_acknowledged|returned_unacknowledged|normal)$/);
-    await expect.poll(() => r.output(), { timeout: 10_000 }).toMatch(/Platform inbox: \S+ RED acknowledged demo-site\/B-07 drum-level-low-low: .* by demo-operator/);
+    await expect
+      .poll(() => alarm.getAttribute('data-state'), { timeout: 5000 })
+      .toMatch(/^(active_acknowledged|returned_unacknowledged|normal)$/);
+    await expect
+      .poll(() => r.output(), { timeout: 10_000 })
+      .toMatch(/Platform inbox: \S+ RED acknowledged demo-site\/B-07 drum-level-low-low: .* by demo-operator/);
 
     // The language switch.
     await page.click('#lang');

@@ -15,7 +15,11 @@ import { freePort } from '../helpers/processes.js';
  * stopped, which is why the process gets 5 s.
  */
 function expectStoppedInTime(output: string, processMs: number): void {
-  const times = (msg: string) => output.split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => (JSON.parse(l) as { time: number }).time);
+  const times = (msg: string) =>
+    output
+      .split('\n')
+      .filter((l) => l.includes(`"msg":"${msg}"`))
+      .map((l) => (JSON.parse(l) as { time: number }).time);
   const [stopping] = times('Stopping');
   const [stopped] = times('Gateway stopped');
   expect(stopping, 'the signal was logged').toBeDefined();
@@ -33,7 +37,15 @@ describe('the demo (npm start)', () => {
 
   // Each demo gets its own Modbus simulator port, so demos in parallel do not collide there.
   const demo = async (env: Record<string, string>) => {
-    const r = startCommand('npm', ['start', '--silent'], { GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')), MODBUS_PORT: String(await freePort()), OPCUA_PORT: String(await freePort()), PLATFORM_PORT: String(await freePort()), ASTM_PORT: String(await freePort()), HTTP_PORT: String(await freePort()), ...env });
+    const r = startCommand('npm', ['start', '--silent'], {
+      GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')),
+      MODBUS_PORT: String(await freePort()),
+      OPCUA_PORT: String(await freePort()),
+      PLATFORM_PORT: String(await freePort()),
+      ASTM_PORT: String(await freePort()),
+      HTTP_PORT: String(await freePort()),
+      ...env,
+    });
     running.push(r);
     return r;
   };
@@ -47,7 +59,8 @@ describe('the demo (npm start)', () => {
         subs.push(s);
         return s;
       } catch (err) {
-        if (Date.now() > deadline || r.child.exitCode !== null) throw new Error(`Demo broker never came up: ${String(err)}\n${r.output()}`, { cause: err });
+        if (Date.now() > deadline || r.child.exitCode !== null)
+          throw new Error(`Demo broker never came up: ${String(err)}\n${r.output()}`, { cause: err });
         await new Promise((res) => setTimeout(res, 50));
       }
     }
@@ -63,7 +76,7 @@ describe('the demo (npm start)', () => {
     expectBoilerTelemetry(telemetry.payload, { from: t0, to: Date.now() });
     // The elevator arrives over OPC UA (SignAndEncrypt with the simulator's certificate trusted).
     const lift = await sub.waitFor((m) => m.topic === 'gw/demo-site/L-3/telemetry', 20_000, 'elevator telemetry');
-    const liftValues = (JSON.parse(lift.payload) as { values: Record<string, unknown>; quality: Record<string, string> });
+    const liftValues = JSON.parse(lift.payload) as { values: Record<string, unknown>; quality: Record<string, string> };
     expect(typeof liftValues.values.floor).toBe('number');
     expect(Object.keys(liftValues.quality).sort()).toEqual(Object.keys(liftValues.values).sort());
     expect(Object.entries(liftValues.quality).filter(([, q]) => q !== 'good')).toEqual([]);
@@ -90,7 +103,10 @@ describe('the demo (npm start)', () => {
     const { code, ms } = await r.interrupt('SIGINT');
     expect(code).toBe(0);
     expectStoppedInTime(r.output(), ms);
-    expect(JSON.parse((await retained(mosquitto.url, 'gw/demo-site/gateway/status'))!)).toMatchObject({ state: 'offline', reason: 'stopped' });
+    expect(JSON.parse((await retained(mosquitto.url, 'gw/demo-site/gateway/status'))!)).toMatchObject({
+      state: 'offline',
+      reason: 'stopped',
+    });
   });
 
   it('says clearly when the port is taken, and exits non-zero', async () => {
@@ -99,7 +115,9 @@ describe('the demo (npm start)', () => {
     await subscribeWhenUp(`mqtt://127.0.0.1:${port}`, 'gw/#', first);
     const second = await demo({ MQTT_PORT: String(port) });
     expect(await second.exited()).toBe(1);
-    expect(second.output()).toMatch(/Gateway cannot start: Embedded MQTT broker cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE .*\(GW_ERR_BROKER_LISTEN\)/);
+    expect(second.output()).toMatch(
+      /Gateway cannot start: Embedded MQTT broker cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE .*\(GW_ERR_BROKER_LISTEN\)/,
+    );
   });
 
   it('with its influx block uncommented, writes the boiler and the elevator into InfluxDB', async () => {
@@ -124,14 +142,18 @@ describe('the demo (npm start)', () => {
     });
     running.push(r);
     const count = async (measurement: string) => {
-      const res = await fetch(`${influxdb.url}/query?db=${db}&q=${encodeURIComponent(`SELECT count(*) FROM ${measurement} WHERE site = 'demo-site'`)}`);
+      const res = await fetch(
+        `${influxdb.url}/query?db=${db}&q=${encodeURIComponent(`SELECT count(*) FROM ${measurement} WHERE site = 'demo-site'`)}`,
+      );
       const json = (await res.json()) as { results: Array<{ series?: Array<{ columns: string[]; values: number[][] }> }> };
       const series = json.results[0]?.series?.[0];
       return series ? Math.max(...series.values[0]!.slice(1)) : 0;
     };
     await expect.poll(() => count('boiler'), { timeout: 20_000, interval: 500 }).toBeGreaterThanOrEqual(3);
     await expect.poll(() => count('elevator'), { timeout: 30_000, interval: 500 }).toBeGreaterThanOrEqual(3);
-    const res = await fetch(`${influxdb.url}/query?db=${db}&q=${encodeURIComponent("SELECT last(drum_level) FROM boiler WHERE equipment = 'B-07'")}`);
+    const res = await fetch(
+      `${influxdb.url}/query?db=${db}&q=${encodeURIComponent("SELECT last(drum_level) FROM boiler WHERE equipment = 'B-07'")}`,
+    );
     const last = (await res.json()) as { results: Array<{ series: Array<{ values: Array<[number, unknown]> }> }> };
     expect(typeof last.results[0]!.series[0]!.values[0]![1]).toBe('number');
     const { code } = await r.interrupt('SIGINT');
@@ -143,10 +165,31 @@ describe('the demo (npm start)', () => {
     // The first normal phases shortened: the boiler's feed pump trips after 3 s, the lift traps its passenger after 2 s.
     const r = await demo({ MQTT_PORT: String(port), BOILER_NORMAL: '3s', LIFT_NORMAL: '6s' });
     const sub = await subscribeWhenUp(`mqtt://127.0.0.1:${port}`, 'gw/demo-site/#', r);
-    type Event = { type: string; rule: string; level: string; state: string; ts: number; value: number; incidentId: string; message: string };
-    const alarm = await sub.waitFor((m) => m.topic === 'gw/demo-site/B-07/alarms' && (JSON.parse(m.payload) as Event).rule === 'drum-level-low-low', 40_000, 'drum-level alarm');
+    type Event = {
+      type: string;
+      rule: string;
+      level: string;
+      state: string;
+      ts: number;
+      value: number;
+      incidentId: string;
+      message: string;
+    };
+    const alarm = await sub.waitFor(
+      (m) => m.topic === 'gw/demo-site/B-07/alarms' && (JSON.parse(m.payload) as Event).rule === 'drum-level-low-low',
+      40_000,
+      'drum-level alarm',
+    );
     const event = JSON.parse(alarm.payload) as Event;
-    expect(event).toMatchObject({ type: 'raised', level: 'red', state: 'active_unacknowledged', site: 'demo-site', equipment: 'B-07', point: 'drum_level', unit: 'mm' });
+    expect(event).toMatchObject({
+      type: 'raised',
+      level: 'red',
+      state: 'active_unacknowledged',
+      site: 'demo-site',
+      equipment: 'B-07',
+      point: 'drum_level',
+      unit: 'mm',
+    });
     expect(event.value).toBeLessThanOrEqual(-200);
     expect(event.message).toBe(`Drum water level extremely low: ${event.value} mm`);
     // The first reading at or below -200 mm: the alarm follows it by the 2 s on-delay, and reaches MQTT within a poll (1 s) more.
@@ -157,11 +200,19 @@ describe('the demo (npm start)', () => {
     expect(event.ts - crossing.ts).toBeGreaterThanOrEqual(2000);
     expect(alarm.at - crossing.ts).toBeLessThan(2000 + 1000 + 500);
     await expect
-      .poll(async () => JSON.parse((await retained(`mqtt://127.0.0.1:${port}`, 'gw/demo-site/alarms/active')) ?? '{"alarms":[]}').alarms.map((a: { rule: string }) => a.rule))
+      .poll(async () =>
+        JSON.parse((await retained(`mqtt://127.0.0.1:${port}`, 'gw/demo-site/alarms/active')) ?? '{"alarms":[]}').alarms.map(
+          (a: { rule: string }) => a.rule,
+        ),
+      )
       .toContain('drum-level-low-low');
 
     // The incident reaches the platform (the demo's reference inbox) within a second of the alarm.
-    const inboxLine = () => r.output().split('\n').find((l) => l.includes('Platform inbox:') && l.includes('RED raised demo-site/B-07 drum-level-low-low'));
+    const inboxLine = () =>
+      r
+        .output()
+        .split('\n')
+        .find((l) => l.includes('Platform inbox:') && l.includes('RED raised demo-site/B-07 drum-level-low-low'));
     await expect.poll(inboxLine, { timeout: 5000 }).toBeDefined();
     expect((JSON.parse(inboxLine()!) as { time: number }).time - alarm.at).toBeLessThan(1000);
 
@@ -170,8 +221,16 @@ describe('the demo (npm start)', () => {
     expect(JSON.parse(result.payload)).toMatchObject({ instrument: 'LA-2', sampleId: 'S-00001', status: 'final' });
     await expect.poll(() => r.output(), { timeout: 5000 }).toMatch(/Platform inbox: \S+ RESULT demo-site\/LA-2 sample S-00001 GLU = /);
 
-    const trapped = await sub.waitFor((m) => m.topic === 'gw/demo-site/L-3/alarms' && (JSON.parse(m.payload) as Event).rule === 'trapped-passenger', 60_000, 'trapped-passenger alarm');
-    expect(JSON.parse(trapped.payload)).toMatchObject({ type: 'raised', level: 'red', message: 'Passenger trapped between floors in Passenger lift 3, building A' });
+    const trapped = await sub.waitFor(
+      (m) => m.topic === 'gw/demo-site/L-3/alarms' && (JSON.parse(m.payload) as Event).rule === 'trapped-passenger',
+      60_000,
+      'trapped-passenger alarm',
+    );
+    expect(JSON.parse(trapped.payload)).toMatchObject({
+      type: 'raised',
+      level: 'red',
+      message: 'Passenger trapped between floors in Passenger lift 3, building A',
+    });
     const { code } = await r.interrupt('SIGINT');
     expect(code).toBe(0);
   }, 90_000);

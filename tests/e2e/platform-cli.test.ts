@@ -38,12 +38,29 @@ describe('platform CLI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-inbox-'));
     const out = join(dir, 'incidents.jsonl');
     const state = join(dir, 'inbox.db');
-    const r = startCommand(process.execPath, ['--import', 'tsx', CLI, 'platform-inbox', '--port', String(port), '--secret', SECRET, '--out', out, '--state', state]);
+    const r = startCommand(process.execPath, [
+      '--import',
+      'tsx',
+      CLI,
+      'platform-inbox',
+      '--port',
+      String(port),
+      '--secret',
+      SECRET,
+      '--out',
+      out,
+      '--state',
+      state,
+    ]);
     running.push(r);
     await expect.poll(() => r.output(), { timeout: 15_000 }).toContain(`Platform inbox listening on http://127.0.0.1:${port}/`);
     const send = async (seq: number, secret = SECRET) => {
       const body = incidentBody(JSON.stringify(incident(seq)), seq);
-      const res = await fetch(`http://127.0.0.1:${port}/incidents`, { method: 'POST', headers: headersFor(secret, 'gw-cli', body, `evt-${seq}`), body });
+      const res = await fetch(`http://127.0.0.1:${port}/incidents`, {
+        method: 'POST',
+        headers: headersFor(secret, 'gw-cli', body, `evt-${seq}`),
+        body,
+      });
       return { status: res.status, body: await res.text() };
     };
     expect(await send(1)).toEqual({ status: 200, body: '{"status":"accepted"}' });
@@ -53,7 +70,9 @@ describe('platform CLI', () => {
     const { code } = await r.interrupt('SIGINT');
     expect(code).toBe(0);
     const lines = r.output().trimEnd().split('\n');
-    expect(lines).toContain('2026-11-22T10:00:00.123Z RED raised plant-9/B-07 drum-level-low-low: Drum water level extremely low: -212 mm (drum_level = -212 mm) [seq 1, gw-cli]');
+    expect(lines).toContain(
+      '2026-11-22T10:00:00.123Z RED raised plant-9/B-07 drum-level-low-low: Drum water level extremely low: -212 mm (drum_level = -212 mm) [seq 1, gw-cli]',
+    );
     expect(lines).toContain('GAP: seq 2..3 missing from gw-cli');
     expect(lines.some((l) => l.startsWith('REFUSED 401: X-Gateway-Signature does not match'))).toBe(true);
     expect(lines.slice(-4)).toEqual([
@@ -62,19 +81,39 @@ describe('platform CLI', () => {
       'Left open, oldest first:',
       '  since 2026-11-22T10:00:00.123Z RED plant-9/B-07 drum-level-low-low incident inc-1, last raised (seq 4, gw-cli)',
     ]);
-    expect(readFileSync(out, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([1, 4]);
+    expect(
+      readFileSync(out, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { seq: number }).seq),
+    ).toEqual([1, 4]);
     // The ids are private to the user who runs it, like the incidents file.
     expect(statSync(state).mode & 0o077).toBe(0);
     expect(statSync(out).mode & 0o077).toBe(0);
 
     // Restarted without --out, on another port (fetch would reuse the old connection): what it took before is a duplicate.
     const port2 = await freePort();
-    const again = startCommand(process.execPath, ['--import', 'tsx', CLI, 'platform-inbox', '--port', String(port2), '--secret', SECRET, '--state', state]);
+    const again = startCommand(process.execPath, [
+      '--import',
+      'tsx',
+      CLI,
+      'platform-inbox',
+      '--port',
+      String(port2),
+      '--secret',
+      SECRET,
+      '--state',
+      state,
+    ]);
     running.push(again);
     await expect.poll(() => again.output(), { timeout: 15_000 }).toContain(`Platform inbox listening on http://127.0.0.1:${port2}/`);
     const resend = async (seq: number) => {
       const body = incidentBody(JSON.stringify(incident(seq)), seq);
-      const res = await fetch(`http://127.0.0.1:${port2}/incidents`, { method: 'POST', headers: headersFor(SECRET, 'gw-cli', body, `evt-${seq}`), body });
+      const res = await fetch(`http://127.0.0.1:${port2}/incidents`, {
+        method: 'POST',
+        headers: headersFor(SECRET, 'gw-cli', body, `evt-${seq}`),
+        body,
+      });
       return res.text();
     };
     expect(await resend(4)).toBe('{"status":"duplicate"}');

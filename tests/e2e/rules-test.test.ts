@@ -10,7 +10,16 @@ const cases = join(ROOT, 'tests', 'unit', 'rules', 'cases');
 describe('gateway rules test', () => {
   it('prints the alarm events the readings would raise, with their times', () => {
     const c = join(cases, 'on-off-delay');
-    const r = gateway(['rules', 'test', '-c', join(c, 'site.yaml'), '--input', join(c, 'readings.csv'), '--actions', join(c, 'actions.csv')]);
+    const r = gateway([
+      'rules',
+      'test',
+      '-c',
+      join(c, 'site.yaml'),
+      '--input',
+      join(c, 'readings.csv'),
+      '--actions',
+      join(c, 'actions.csv'),
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout.trimEnd().split('\n')).toEqual([
       '5000 raised B-1/overpressure orange active_unacknowledged: Steam pressure high: 1.6 MPa',

@@ -15,12 +15,38 @@ it('prints every decoding of the registers, the true one among them', async () =
   bank.set('co', 0, [1, 0, 1]);
   sim = createModbusTcpSimulator({ devices: new Map([[7, bank]]) });
   await sim.start();
-  const r = await gatewayAsync(['scan', 'modbus', '--host', '127.0.0.1', '--port', String(sim.port()), '--unit', '7', '--address', 'hr:200', '--count', '2']);
+  const r = await gatewayAsync([
+    'scan',
+    'modbus',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(sim.port()),
+    '--unit',
+    '7',
+    '--address',
+    'hr:200',
+    '--count',
+    '2',
+  ]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   expect(r.stdout).toContain(`hr:200-201 of unit 7 at 127.0.0.1:${sim.port()}`);
   expect(r.stdout).toMatch(/float32 .*DCBA -273\.149994/);
-  const coils = await gatewayAsync(['scan', 'modbus', '--host', '127.0.0.1', '--port', String(sim.port()), '--unit', '7', '--address', 'co:0', '--count', '3']);
+  const coils = await gatewayAsync([
+    'scan',
+    'modbus',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(sim.port()),
+    '--unit',
+    '7',
+    '--address',
+    'co:0',
+    '--count',
+    '3',
+  ]);
   expect(coils.stdout).toContain('co:0  true\nco:1  false\nco:2  true');
 });
 
@@ -33,5 +59,8 @@ it('says why it cannot read, and rejects bad arguments with exit 2', async () =>
   expect(beyond.stderr).toContain('Read failed: exception 2: illegal data address');
   const bad = await gatewayAsync(['scan', 'modbus', '--host', '127.0.0.1', '--address', 'hr:1.2', '--count', '500']);
   expect(bad.code).toBe(2);
-  expect(bad.stderr.trimEnd().split('\n')).toEqual(['--address: expected area:offset such as hr:100, ir:0, co:0 or di:0', '--count: expected 1-125']);
+  expect(bad.stderr.trimEnd().split('\n')).toEqual([
+    '--address: expected area:offset such as hr:100, ir:0, co:0 or di:0',
+    '--count: expected 1-125',
+  ]);
 });

@@ -12,13 +12,30 @@ afterEach(() => {
 
 it('misbehaves on demand, as typed on its standard input, and behaves again', async () => {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'simulate', 'modbus', '--port', String(port), '--device', 'bank'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'simulate', 'modbus', '--port', String(port), '--device', 'bank'], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   stops.push(() => child.kill('SIGKILL'));
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   await expect.poll(() => out, { timeout: 15_000 }).toContain(`Modbus TCP on 127.0.0.1:${port}, unit 1 (bank)`);
-  const scan = () => gatewayAsync(['scan', 'modbus', '--host', '127.0.0.1', '--port', String(port), '--address', 'hr:0', '--count', '2', '--timeout', '500ms']);
+  const scan = () =>
+    gatewayAsync([
+      'scan',
+      'modbus',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--address',
+      'hr:0',
+      '--count',
+      '2',
+      '--timeout',
+      '500ms',
+    ]);
 
   expect((await scan()).stdout).toContain('hr:0-1 of unit 1');
   child.stdin.write('fault wrong-byte-count\n');

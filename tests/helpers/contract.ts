@@ -14,7 +14,8 @@ export function expectBoilerTelemetry(payload: string, window: { from: number; t
   expect(Object.keys(quality).sort()).toEqual([...BOILER_POINTS].sort());
   for (const p of BOILER_POINTS) expect(quality[p]).toBe('good');
   for (const p of ['flame', 'burner_on', 'interlock_tripped']) expect(typeof values[p]).toBe('boolean');
-  for (const p of ['steam_pressure', 'steam_temperature', 'drum_level', 'feedwater_flow', 'flue_o2']) expect(typeof values[p]).toBe('number');
+  for (const p of ['steam_pressure', 'steam_temperature', 'drum_level', 'feedwater_flow', 'flue_o2'])
+    expect(typeof values[p]).toBe('number');
   expect(values.steam_pressure).toBeGreaterThan(0.5);
   expect(values.steam_pressure).toBeLessThan(1.6);
   expect(values.drum_level).toBeGreaterThanOrEqual(-300);

@@ -15,19 +15,30 @@ export function expectCases(batch: Reading[], cases: DecodingCase[]): void {
 
 /** A value of every numeric type, each using its whole range (sign bits, high bytes, 64 bits). */
 export const NUMBER_SAMPLES: ReadonlyArray<[Exclude<DataType, 'bool' | 'string'>, number | string]> = [
-  ['int16', -12345], ['uint16', 54321], ['int32', -123456789], ['uint32', 3000000001], ['float32', -273.15],
-  ['float64', Math.PI], ['int64', -9007199254740991], ['uint64', '18446744073709551615'],
+  ['int16', -12345],
+  ['uint16', 54321],
+  ['int32', -123456789],
+  ['uint32', 3000000001],
+  ['float32', -273.15],
+  ['float64', Math.PI],
+  ['int64', -9007199254740991],
+  ['uint64', '18446744073709551615'],
 ];
 
 /** What the driver reads back for a sample: float32 holds the nearest single-precision value. */
-export const expectedOf = (type: DataType, value: number | string): DecodingCase['expect'] => (type === 'float32' ? Math.fround(value as number) : value);
+export const expectedOf = (type: DataType, value: number | string): DecodingCase['expect'] =>
+  type === 'float32' ? Math.fround(value as number) : value;
 
 export interface DecodingCase {
   point: string;
   expect: number | string | boolean;
 }
 
-export function decodingCases(): { writes: Array<{ area: Area; offset: number; words: number[] }>; points: string[]; cases: DecodingCase[] } {
+export function decodingCases(): {
+  writes: Array<{ area: Area; offset: number; words: number[] }>;
+  points: string[];
+  cases: DecodingCase[];
+} {
   const writes: Array<{ area: Area; offset: number; words: number[] }> = [];
   const points: string[] = [];
   const cases: DecodingCase[] = [];
@@ -40,7 +51,14 @@ export function decodingCases(): { writes: Array<{ area: Area; offset: number; w
   for (const [type, value] of NUMBER_SAMPLES) {
     for (const order of BYTE_ORDERS) {
       const words = encode(value, type, order);
-      add(`${type}_${order.toLowerCase()}`, 'hr', at, words, `address: "hr:${at}", type: ${type}, byte_order: ${order}`, expectedOf(type, value));
+      add(
+        `${type}_${order.toLowerCase()}`,
+        'hr',
+        at,
+        words,
+        `address: "hr:${at}", type: ${type}, byte_order: ${order}`,
+        expectedOf(type, value),
+      );
       at += words.length + 1; // a gap, so blocks carry unused registers too
     }
   }

@@ -55,7 +55,13 @@ function measure(requests: number, t0: number): HeapCheckpoint {
   gc!();
   gc!();
   const m = process.memoryUsage();
-  return { requests, held: m.heapUsed + m.arrayBuffers, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, seconds: (performance.now() - t0) / 1000 };
+  return {
+    requests,
+    held: m.heapUsed + m.arrayBuffers,
+    heapUsed: m.heapUsed,
+    arrayBuffers: m.arrayBuffers,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 async function run(opts: HeapRunOptions): Promise<HeapRunResult> {

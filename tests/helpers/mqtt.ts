@@ -41,7 +41,14 @@ export async function subscribe(url: string, topic: string, options: IClientOpti
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`No ${what} on ${topic} within ${timeoutMs} ms; got ${messages.length}: ${messages.slice(-5).map((m) => `${m.topic} ${m.payload}`).join(' | ')}`));
+          reject(
+            new Error(
+              `No ${what} on ${topic} within ${timeoutMs} ms; got ${messages.length}: ${messages
+                .slice(-5)
+                .map((m) => `${m.topic} ${m.payload}`)
+                .join(' | ')}`,
+            ),
+          );
         }, timeoutMs);
         if (!check()) waiters.add(check);
       });
@@ -70,7 +77,13 @@ export interface TestMqttUser {
 }
 
 /** A user of the embedded broker who reads and publishes under lims/: the outside tool (a LIMS) of tests that carry messages between clients. */
-export const LIMS_USER: TestMqttUser = { name: 'lims', password: 'lims-test-password', role: 'custom', subscribe: ['lims/#'], publish: ['lims/#'] };
+export const LIMS_USER: TestMqttUser = {
+  name: 'lims',
+  password: 'lims-test-password',
+  role: 'custom',
+  subscribe: ['lims/#'],
+  publish: ['lims/#'],
+};
 
 /** Lines for testSite's mqttExtra: an mqtt.users list with these users (their passwords hashed as `gateway mqtt user new` does). */
 export function mqttUsersYaml(users: TestMqttUser[]): string[] {

@@ -35,11 +35,15 @@ export const PACKAGES = {
 } as const;
 
 /** Installs what is missing with apt-get (the machines run as root and reach Debian's packages). */
-export function ensurePackages(binaries: ReadonlyArray<keyof typeof PACKAGES> = Object.keys(PACKAGES) as Array<keyof typeof PACKAGES>): void {
+export function ensurePackages(
+  binaries: ReadonlyArray<keyof typeof PACKAGES> = Object.keys(PACKAGES) as Array<keyof typeof PACKAGES>,
+): void {
   const missing = binaries.filter((b) => !existsSync(b)).map((b) => PACKAGES[b]);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    throw new Error(`Tests need the Debian packages ${missing.join(', ')}; install them with: sudo apt-get install -y ${missing.join(' ')}`);
+    throw new Error(
+      `Tests need the Debian packages ${missing.join(', ')}; install them with: sudo apt-get install -y ${missing.join(' ')}`,
+    );
   }
   process.stderr.write(`Installing ${missing.join(', ')} with apt-get for the integration tests...\n`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -56,11 +60,18 @@ export function ensurePackages(binaries: ReadonlyArray<keyof typeof PACKAGES> = 
  * outlives a test run that was killed.
  */
 function spawnTied(command: string, args: string[], opts: { cwd?: string } = {}): ChildProcess {
-  const guard = 'parent=$1; shift; "$@" & child=$!; trap \'kill $child 2>/dev/null; wait $child; exit 0\' TERM INT; while kill -0 "$parent" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; kill $child 2>/dev/null; wait $child';
+  const guard =
+    'parent=$1; shift; "$@" & child=$!; trap \'kill $child 2>/dev/null; wait $child; exit 0\' TERM INT; while kill -0 "$parent" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; kill $child 2>/dev/null; wait $child';
   return spawn('sh', ['-c', guard, 'guard', String(process.pid), command, ...args], { stdio: ['ignore', 'ignore', 'pipe'], cwd: opts.cwd });
 }
 
-async function waitUntil(what: string, probe: () => Promise<boolean>, child: ChildProcess, stderr: () => string, timeoutMs = 30_000): Promise<void> {
+async function waitUntil(
+  what: string,
+  probe: () => Promise<boolean>,
+  child: ChildProcess,
+  stderr: () => string,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}: ${stderr()}`);
@@ -80,8 +91,15 @@ const tcpOpen = (port: number) =>
     s.once('error', () => resolve(false));
   });
 
-
-async function startTied(name: string, command: string, args: string[], dir: string, port: number, url: string, ready: () => Promise<boolean>): Promise<RunningServer> {
+async function startTied(
+  name: string,
+  command: string,
+  args: string[],
+  dir: string,
+  port: number,
+  url: string,
+  ready: () => Promise<boolean>,
+): Promise<RunningServer> {
   let err = '';
   const launch = async () => {
     const child = spawnTied(command, args, { cwd: dir });
@@ -143,7 +161,9 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   // Mosquitto drops root for its own user, which must read what is in here.
   chmodSync(dir, 0o755);
   const lines = [`listener ${p} 127.0.0.1`, 'log_dest stderr', 'log_type error'];
-  lines.push(...(opts.persistDir ? ['persistence true', `persistence_location ${opts.persistDir}/`, 'autosave_interval 0'] : ['persistence false']));
+  lines.push(
+    ...(opts.persistDir ? ['persistence true', `persistence_location ${opts.persistDir}/`, 'autosave_interval 0'] : ['persistence false']),
+  );
   let caFile: string | undefined;
   if (opts.tls) {
     caFile = makeCertificates(dir);
@@ -182,13 +202,63 @@ export function makeTestPki(dir: string): { ca: string; serverCert: string; serv
     if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
   };
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=gateway-test-ca']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=gateway-test-ca',
+  ]);
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext']);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'san.ext',
+  ]);
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=gateway-test-client']);
-  openssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2']);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'client.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'client.pem',
+    '-days',
+    '2',
+  ]);
   for (const f of ['ca.pem', 'server.pem', 'server.key', 'client.pem', 'client.key']) chmodSync(join(dir, f), 0o644);
-  return { ca: join(dir, 'ca.pem'), serverCert: join(dir, 'server.pem'), serverKey: join(dir, 'server.key'), clientCert: join(dir, 'client.pem'), clientKey: join(dir, 'client.key') };
+  return {
+    ca: join(dir, 'ca.pem'),
+    serverCert: join(dir, 'server.pem'),
+    serverKey: join(dir, 'server.key'),
+    clientCert: join(dir, 'client.pem'),
+    clientKey: join(dir, 'client.key'),
+  };
 }
 
 export async function startInfluxDb(opts: { auth?: boolean } = {}): Promise<Required<RunningServer>> {
@@ -216,7 +286,15 @@ export async function startInfluxDb(opts: { auth?: boolean } = {}): Promise<Requ
     ].join('\n'),
   );
   const url = `http://127.0.0.1:${http}`;
-  return startTied('influxdb', '/usr/bin/influxd', ['-config', conf], dir, http, url, async () => (await fetch(`${url}/ping`)).status === 204) as Promise<Required<RunningServer>>;
+  return startTied(
+    'influxdb',
+    '/usr/bin/influxd',
+    ['-config', conf],
+    dir,
+    http,
+    url,
+    async () => (await fetch(`${url}/ping`)).status === 204,
+  ) as Promise<Required<RunningServer>>;
 }
 
 export async function startVictoriaMetrics(opts: { username?: string; password?: string } = {}): Promise<Required<RunningServer>> {
@@ -226,7 +304,13 @@ export async function startVictoriaMetrics(opts: { username?: string; password?:
   return startTied(
     'victoria-metrics',
     '/usr/bin/victoria-metrics',
-    [`-httpListenAddr=127.0.0.1:${port}`, `-storageDataPath=${dir}/data`, '-retentionPeriod=100y', '-loggerLevel=ERROR', ...(opts.username ? [`-httpAuth.username=${opts.username}`, `-httpAuth.password=${opts.password ?? ''}`] : [])],
+    [
+      `-httpListenAddr=127.0.0.1:${port}`,
+      `-storageDataPath=${dir}/data`,
+      '-retentionPeriod=100y',
+      '-loggerLevel=ERROR',
+      ...(opts.username ? [`-httpAuth.username=${opts.username}`, `-httpAuth.password=${opts.password ?? ''}`] : []),
+    ],
     dir,
     port,
     url,

@@ -6,7 +6,16 @@ import { parseSite } from '../../config/load.js';
 import type { SiteConfig } from '../../config/schema.js';
 import { hashToken } from '../../gateway/http/tokens.js';
 
-export const BOILER_POINTS = ['steam_pressure', 'steam_temperature', 'drum_level', 'feedwater_flow', 'flue_o2', 'flame', 'burner_on', 'interlock_tripped'] as const;
+export const BOILER_POINTS = [
+  'steam_pressure',
+  'steam_temperature',
+  'drum_level',
+  'feedwater_flow',
+  'flue_o2',
+  'flame',
+  'burner_on',
+  'interlock_tripped',
+] as const;
 
 export interface TestSiteOptions {
   broker?: string;
@@ -59,7 +68,11 @@ export function writeTestSite(o: TestSiteOptions = {}): string {
  * token per role given (named `<role>-user`), and a rule that is active while the boiler is under
  * pressure (an alarm to list, acknowledge and shelve).
  */
-export function httpSiteLines(port: number, tokens: Partial<Record<'viewer' | 'operator' | 'admin', string>>, httpExtra: string[] = []): string[] {
+export function httpSiteLines(
+  port: number,
+  tokens: Partial<Record<'viewer' | 'operator' | 'admin', string>>,
+  httpExtra: string[] = [],
+): string[] {
   return [
     'rules:',
     '  - { id: pressure-present, equipment: B-07, when: steam_pressure > 0.5, level: orange, message: "Boiler under pressure" }',

@@ -30,7 +30,14 @@ const t0 = performance.now();
 const timer = setInterval(() => {
   gc();
   const m = process.memoryUsage();
-  const sample: SoakSample = { t: (performance.now() - t0) / 1000, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, external: m.external, rss: m.rss, readings: gateway.pipeline.stats().readings };
+  const sample: SoakSample = {
+    t: (performance.now() - t0) / 1000,
+    heapUsed: m.heapUsed,
+    arrayBuffers: m.arrayBuffers,
+    external: m.external,
+    rss: m.rss,
+    readings: gateway.pipeline.stats().readings,
+  };
   process.stdout.write(`${JSON.stringify(sample)}\n`);
 }, Number(everyMs));
 process.stdin.resume();

@@ -26,5 +26,12 @@ if (isMainThread && process.env.TRACE_MODULES_FILE) {
   register(import.meta.url, { data: { out: file } });
   // CommonJS packages load their own dependencies with require(), which the hook above does not see.
   const cache = createRequire(import.meta.url).cache;
-  process.on('exit', () => appendFileSync(file, Object.keys(cache).map((f) => `${pathToFileURL(f).href}\n`).join('')));
+  process.on('exit', () =>
+    appendFileSync(
+      file,
+      Object.keys(cache)
+        .map((f) => `${pathToFileURL(f).href}\n`)
+        .join(''),
+    ),
+  );
 }

@@ -13,7 +13,10 @@ import type { AlarmEvent } from '../../rules/types.js';
 
 const silent = pino({ level: 'silent' });
 // The simulated boiler runs at about 1.25 MPa: this rule is true from the first poll.
-const RULES = ['rules:', '  - { id: pressure-present, equipment: B-07, when: steam_pressure > 0.5, level: blue, message: "Boiler under pressure: {value} {unit}" }'];
+const RULES = [
+  'rules:',
+  '  - { id: pressure-present, equipment: B-07, when: steam_pressure > 0.5, level: blue, message: "Boiler under pressure: {value} {unit}" }',
+];
 
 describe('alarms in a running gateway', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
@@ -36,11 +39,15 @@ describe('alarms in a running gateway', () => {
     const sub1 = track(await subscribe(mosquitto.url, `gw/${name}/#`));
     const first = track(createGateway(site(), silent));
     await first.start();
-    const raised = JSON.parse((await sub1.waitFor((m) => m.topic === `gw/${name}/B-07/alarms`, 5000, 'raised event')).payload) as AlarmEvent;
+    const raised = JSON.parse(
+      (await sub1.waitFor((m) => m.topic === `gw/${name}/B-07/alarms`, 5000, 'raised event')).payload,
+    ) as AlarmEvent;
     expect(raised).toMatchObject({ type: 'raised', rule: 'pressure-present', state: 'active_unacknowledged' });
     const incident = raised.incidentId;
     await sub1.waitFor((m) => m.topic === `gw/${name}/alarms/active` && m.payload.includes(incident), 5000, 'active list with the alarm');
-    const list = JSON.parse((await retained(mosquitto.url, `gw/${name}/alarms/active`, 2000))!) as { alarms: Array<{ key: string; incidentId: string; state: string }> };
+    const list = JSON.parse((await retained(mosquitto.url, `gw/${name}/alarms/active`, 2000))!) as {
+      alarms: Array<{ key: string; incidentId: string; state: string }>;
+    };
     expect(list.alarms).toMatchObject([{ key: 'B-07/pressure-present', state: 'active_unacknowledged', incidentId: incident }]);
     await first.stop();
     expect(sub1.messages.filter((m) => m.topic === `gw/${name}/B-07/alarms`)).toHaveLength(1);
@@ -60,7 +67,13 @@ describe('alarms in a running gateway', () => {
     expect(second.alarms.active()).toMatchObject([{ incidentId: incident, state: 'active_unacknowledged' }]);
 
     const [ack] = second.alarms.acknowledge('B-07/pressure-present', 'wang', 'seen on site');
-    expect(ack).toMatchObject({ type: 'acknowledged', incidentId: incident, state: 'active_acknowledged', by: 'wang', comment: 'seen on site' });
+    expect(ack).toMatchObject({
+      type: 'acknowledged',
+      incidentId: incident,
+      state: 'active_acknowledged',
+      by: 'wang',
+      comment: 'seen on site',
+    });
     const onMqtt = await sub.waitFor((m) => m.topic === `gw/${name}/B-07/alarms`, 5000, 'acknowledged event');
     expect(JSON.parse(onMqtt.payload)).toMatchObject({ type: 'acknowledged', eventId: ack!.eventId });
     expect(secondEvents.map((e) => e.type)).toEqual(['acknowledged']);
@@ -70,7 +83,15 @@ describe('alarms in a running gateway', () => {
     const influxdb = inject('influxdb');
     const db = `alarms_${Date.now()}`;
     await fetch(`${influxdb.url}/query?q=${encodeURIComponent(`CREATE DATABASE "${db}"`)}`, { method: 'POST' });
-    const gw = track(createGateway(testSite({ port: await freePort(), extra: [...RULES, 'influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'] }), silent));
+    const gw = track(
+      createGateway(
+        testSite({
+          port: await freePort(),
+          extra: [...RULES, 'influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'],
+        }),
+        silent,
+      ),
+    );
     await gw.start();
     const query = async () => {
       const res = await fetch(`${influxdb.url}/query?db=${db}&q=${encodeURIComponent('SELECT * FROM alarm')}`);
@@ -80,7 +101,14 @@ describe('alarms in a running gateway', () => {
     };
     await expect.poll(query, { timeout: 10_000, interval: 300 }).toHaveLength(1);
     const [row] = await query();
-    expect(row).toMatchObject({ site: 'test-site', equipment: 'B-07', rule: 'pressure-present', level: 'blue', state: 'active_unacknowledged', type: 'raised' });
+    expect(row).toMatchObject({
+      site: 'test-site',
+      equipment: 'B-07',
+      rule: 'pressure-present',
+      level: 'blue',
+      state: 'active_unacknowledged',
+      type: 'raised',
+    });
     expect(row!.value as number).toBeGreaterThan(0.5);
   });
 });

@@ -58,12 +58,20 @@ describe('audit journal of a running gateway', () => {
 
     // Three CLI processes run while the API takes acknowledgements over its socket, until all three
     // have ended (and at least 40), so that their appends fall between the gateway's.
-    const cli = [gatewayAsync(['certs', 'trust', thumbprint, '-c', siteFile]), gatewayAsync(['certs', 'trust', 'ffffff00', '-c', siteFile]), gatewayAsync(['certs', 'trust', 'eeeeee00', '-c', siteFile])];
+    const cli = [
+      gatewayAsync(['certs', 'trust', thumbprint, '-c', siteFile]),
+      gatewayAsync(['certs', 'trust', 'ffffff00', '-c', siteFile]),
+      gatewayAsync(['certs', 'trust', 'eeeeee00', '-c', siteFile]),
+    ];
     let pending = cli.length;
     for (const c of cli) void c.then(() => pending--);
     const statuses: number[] = [];
     for (let k = 0; k < 40 || pending > 0; k++) {
-      const r = await fetch(`${url}/api/alarms/B-07/pressure-present/acknowledge`, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' }, body: JSON.stringify({ comment: `round ${k}` }) });
+      const r = await fetch(`${url}/api/alarms/B-07/pressure-present/acknowledge`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ comment: `round ${k}` }),
+      });
       statuses.push(r.status);
     }
     const results = await Promise.all(cli);
@@ -71,7 +79,9 @@ describe('audit journal of a running gateway', () => {
     expect(statuses.every((s) => s < 500)).toBe(true);
 
     const entries = entriesOf(dataDir);
-    expect(entries.filter((e) => e.action === 'certificate trust').map((e) => e.outcome.split(':')[0])).toEqual(expect.arrayContaining(['done', 'refused', 'refused']));
+    expect(entries.filter((e) => e.action === 'certificate trust').map((e) => e.outcome.split(':')[0])).toEqual(
+      expect.arrayContaining(['done', 'refused', 'refused']),
+    );
     expect(entries.filter((e) => e.action === 'acknowledge')).toHaveLength(statuses.length);
     // The CLI's entries sit between the gateway's, not after them all.
     expect(entries.findIndex((e) => e.action === 'certificate trust')).toBeLessThan(entries.length - 3);

@@ -31,7 +31,8 @@ async function open(port: number): Promise<{ socket: Socket; closed: Promise<num
 }
 
 /** The time a close came, or Infinity when it did not come within `ms`. */
-const within = (closed: Promise<number>, ms: number) => Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(Infinity), ms))]);
+const within = (closed: Promise<number>, ms: number) =>
+  Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(Infinity), ms))]);
 
 /** Writes the text a byte at a time, one every `ms`, until the socket closes. */
 function drip(socket: Socket, text: string, ms: number): void {
@@ -54,7 +55,14 @@ describe('HTTP API limits', () => {
       testSite({
         port: await freePort(),
         dataDir: mkdtempSync(join(tmpdir(), 'gw-http-limits-')),
-        extra: ['http:', `  port: ${port}`, '  request_timeout: 1s', ...httpExtra.map((l) => `  ${l}`), '  tokens:', `    - { name: viewer, role: viewer, hash: "${hashToken(TOKEN)}" }`],
+        extra: [
+          'http:',
+          `  port: ${port}`,
+          '  request_timeout: 1s',
+          ...httpExtra.map((l) => `  ${l}`),
+          '  tokens:',
+          `    - { name: viewer, role: viewer, hash: "${hashToken(TOKEN)}" }`,
+        ],
       }),
       silent,
     );
@@ -70,7 +78,9 @@ describe('HTTP API limits', () => {
     const body = await open(port);
     const t0 = Date.now();
     drip(headers.socket, `GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ${'a'.repeat(100)}\r\n\r\n`, 100);
-    body.socket.write(`POST /api/config/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: text/plain\r\nContent-Length: 10000\r\n\r\n`);
+    body.socket.write(
+      `POST /api/config/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: text/plain\r\nContent-Length: 10000\r\n\r\n`,
+    );
     drip(body.socket, 'v'.repeat(10_000), 100);
     expect(await health(port)).toBe(200);
     const [h, b] = await Promise.all([within(headers.closed, 5000), within(body.closed, 5000)]);
@@ -103,14 +113,25 @@ describe('HTTP API limits', () => {
     stalled.socket.pause();
     const reading = await open(port);
     reading.socket.write(request);
-    cleanup.push(async () => reading.socket.destroy(), async () => stalled.socket.destroy());
+    cleanup.push(
+      async () => reading.socket.destroy(),
+      async () => stalled.socket.destroy(),
+    );
     await expect.poll(() => reading.received(), { timeout: 2000 }).toMatch(/: connected/);
 
     // Batches of 100 readings with 10 kB of text each (1 MB a batch), 30 of them while it reads nothing.
     const rss = process.memoryUsage().rss;
     const text = 'x'.repeat(10_000);
     for (let n = 0; n < 30; n++) {
-      gw.pipeline.push(Array.from({ length: 100 }, (_, k) => ({ equipment: 'B-07', point: 'drum_level', value: `${text}${k}`, quality: 'good' as const, ts: Date.now() })));
+      gw.pipeline.push(
+        Array.from({ length: 100 }, (_, k) => ({
+          equipment: 'B-07',
+          point: 'drum_level',
+          value: `${text}${k}`,
+          quality: 'good' as const,
+          ts: Date.now(),
+        })),
+      );
       await new Promise((r) => setTimeout(r, 20));
     }
     // The gateway let go of it: reading again, it gets what the socket buffers held, then the end.

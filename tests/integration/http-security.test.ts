@@ -26,21 +26,32 @@ interface Answer {
 }
 
 /** One request from a chosen loopback address (127.0.0.2 is another client to the gateway). */
-function request(port: number, path: string, o: { method?: string; headers?: Record<string, string>; body?: string; from?: string; agent?: http.Agent } = {}): Promise<Answer> {
+function request(
+  port: number,
+  path: string,
+  o: { method?: string; headers?: Record<string, string>; body?: string; from?: string; agent?: http.Agent } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers: o.headers, localAddress: o.from ?? '127.0.0.1', agent: o.agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers: o.headers, localAddress: o.from ?? '127.0.0.1', agent: o.agent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(o.body);
   });
 }
 
 /** The headers of the first answer to a request whose body never ends (the live stream). */
-function streamHeaders(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+function streamHeaders(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path, headers }, (res) => {
       resolve({ status: res.statusCode!, headers: res.headers });
@@ -84,9 +95,23 @@ describe('HTTP API against an attacker on the network', () => {
       ['style', await request(port, '/style.css')],
       ['equipment', await request(port, '/api/equipment', { headers: bearer(TOKENS.viewer) })],
       ['no token', await request(port, '/api/equipment')],
-      ['viewer acknowledging', await request(port, '/api/alarms/B-07/pressure-present/acknowledge', { method: 'POST', headers: { ...bearer(TOKENS.viewer), 'content-type': 'application/json' }, body: '{}' })],
+      [
+        'viewer acknowledging',
+        await request(port, '/api/alarms/B-07/pressure-present/acknowledge', {
+          method: 'POST',
+          headers: { ...bearer(TOKENS.viewer), 'content-type': 'application/json' },
+          body: '{}',
+        }),
+      ],
       ['no such route', await request(port, '/nowhere')],
-      ['too large', await request(port, '/api/alarms/B-07/pressure-present/shelve', { method: 'POST', headers: { ...bearer(TOKENS.operator), 'content-type': 'application/json' }, body: JSON.stringify({ comment: 'x'.repeat(100_000) }) })],
+      [
+        'too large',
+        await request(port, '/api/alarms/B-07/pressure-present/shelve', {
+          method: 'POST',
+          headers: { ...bearer(TOKENS.operator), 'content-type': 'application/json' },
+          body: JSON.stringify({ comment: 'x'.repeat(100_000) }),
+        }),
+      ],
       ['malformed URL', await request(port, '/%zz')],
       ['live stream', await streamHeaders(port, '/api/stream', bearer(TOKENS.viewer))],
     ];
@@ -106,9 +131,17 @@ describe('HTTP API against an attacker on the network', () => {
     for (const [what, { headers }] of answers) {
       const csp = String(headers['content-security-policy']);
       expect({ what, csp }).toEqual({ what, csp: expect.stringContaining("frame-ancestors 'none'") });
-      for (const directive of ["script-src 'self'", "style-src 'self'", "base-uri 'none'", "form-action 'none'"]) expect(csp).toContain(directive);
+      for (const directive of ["script-src 'self'", "style-src 'self'", "base-uri 'none'", "form-action 'none'"])
+        expect(csp).toContain(directive);
       expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|\*/);
-      expect({ what, xfo: headers['x-frame-options'], nosniff: headers['x-content-type-options'], referrer: headers['referrer-policy'], coop: headers['cross-origin-opener-policy'], corp: headers['cross-origin-resource-policy'] }).toEqual({
+      expect({
+        what,
+        xfo: headers['x-frame-options'],
+        nosniff: headers['x-content-type-options'],
+        referrer: headers['referrer-policy'],
+        coop: headers['cross-origin-opener-policy'],
+        corp: headers['cross-origin-resource-policy'],
+      }).toEqual({
         what,
         xfo: 'DENY',
         nosniff: 'nosniff',
@@ -117,7 +150,10 @@ describe('HTTP API against an attacker on the network', () => {
         corp: 'same-origin',
       });
       // API answers are never cached; the dashboard's own files may be, if revalidated.
-      expect({ what, cache: headers['cache-control'] }).toEqual({ what, cache: ['page', 'script', 'style'].includes(what) ? 'no-cache' : 'no-store' });
+      expect({ what, cache: headers['cache-control'] }).toEqual({
+        what,
+        cache: ['page', 'script', 'style'].includes(what) ? 'no-cache' : 'no-store',
+      });
     }
   });
 
@@ -136,7 +172,12 @@ describe('HTTP API against an attacker on the network', () => {
     const list = await request(port, '/api/alarms', { headers: bearer(TOKENS.operator), from: guesser });
     expect(list.status).toBe(200);
     expect(JSON.parse(list.body)).toMatchObject([{ key: 'B-07/pressure-present' }]);
-    const ack = await request(port, '/api/alarms/B-07/pressure-present/acknowledge', { method: 'POST', headers: { ...bearer(TOKENS.operator), 'content-type': 'application/json' }, body: '{"comment":"seen"}', from: guesser });
+    const ack = await request(port, '/api/alarms/B-07/pressure-present/acknowledge', {
+      method: 'POST',
+      headers: { ...bearer(TOKENS.operator), 'content-type': 'application/json' },
+      body: '{"comment":"seen"}',
+      from: guesser,
+    });
     expect(ack.status).toBe(200);
     // Still refused after that: a valid token does not reset the guesser's count.
     expect((await request(port, '/api/alarms', { headers: bearer('wrong-after'), from: guesser })).status).toBe(429);
@@ -154,12 +195,17 @@ describe('HTTP API against an attacker on the network', () => {
     const long = `/api/equipment?${'q'.repeat(15_000)}`;
     const statuses = new Map<number, number>();
     for (let batch = 0; batch < 1000; batch += 50) {
-      const answers = await Promise.all(Array.from({ length: 50 }, (_, k) => request(port, `${long}&n=${batch + k}`, { headers: bearer(`wrong-${batch + k}`), agent, from: '127.0.0.3' })));
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, (_, k) =>
+          request(port, `${long}&n=${batch + k}`, { headers: bearer(`wrong-${batch + k}`), agent, from: '127.0.0.3' }),
+        ),
+      );
       for (const a of answers) statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
     }
     expect(Object.fromEntries(statuses)).toEqual({ 401: 10, 429: 990 });
     // And the same from a second address, without a token.
-    for (let k = 0; k < 20; k++) expect((await request(port, `/api/alarms?${'r'.repeat(15_000)}`, { from: '127.0.0.4', agent })).status).toBe(401);
+    for (let k = 0; k < 20; k++)
+      expect((await request(port, `/api/alarms?${'r'.repeat(15_000)}`, { from: '127.0.0.4', agent })).status).toBe(401);
 
     const file = join(dataDir, 'audit.jsonl');
     const read = () =>
@@ -188,22 +234,29 @@ describe('HTTP API against an attacker on the network', () => {
 
   // Listening on 0.0.0.0 happens in a network namespace of its own (tests/helpers/netns.ts), with
   // `gateway run`: nothing is bound on this machine's interfaces.
-  it.skipIf(!canIsolateNetwork)('warns at start when the API listens beyond loopback without TLS, and not with TLS or on loopback', async () => {
-    const warning = /beyond loopback without TLS/;
-    const linesOf = async (httpExtra: string[]) => {
-      const file = writeTestSite({ port: await freePort(), extra: httpSiteLines(await freePort(), { viewer: TOKENS.viewer }, httpExtra) });
-      const r = startCommand(...inOwnNetwork('node', ['--import', 'tsx', 'gateway/cli.ts', 'run', file]));
-      cleanup.push(async () => killGroup(r));
-      await expect.poll(() => r.output(), { timeout: 30_000 }).toContain('HTTP API listening');
-      // The warning follows the listening line at once; the gateway's stop flushes its log.
-      expect((await r.interrupt('SIGTERM')).code, r.output()).toBe(0);
-      return r.output();
-    };
-    expect(await linesOf(['host: 0.0.0.0'])).toMatch(warning);
-    const pki = makeTestPki(mkdtempSync(join(tmpdir(), 'gw-http-sec-pki-')));
-    expect(await linesOf(['host: 0.0.0.0', `cert: ${pki.serverCert}`, `key: ${pki.serverKey}`])).not.toMatch(warning);
-    expect(await linesOf([])).not.toMatch(warning);
-  }, 90_000);
+  it.skipIf(!canIsolateNetwork)(
+    'warns at start when the API listens beyond loopback without TLS, and not with TLS or on loopback',
+    async () => {
+      const warning = /beyond loopback without TLS/;
+      const linesOf = async (httpExtra: string[]) => {
+        const file = writeTestSite({
+          port: await freePort(),
+          extra: httpSiteLines(await freePort(), { viewer: TOKENS.viewer }, httpExtra),
+        });
+        const r = startCommand(...inOwnNetwork('node', ['--import', 'tsx', 'gateway/cli.ts', 'run', file]));
+        cleanup.push(async () => killGroup(r));
+        await expect.poll(() => r.output(), { timeout: 30_000 }).toContain('HTTP API listening');
+        // The warning follows the listening line at once; the gateway's stop flushes its log.
+        expect((await r.interrupt('SIGTERM')).code, r.output()).toBe(0);
+        return r.output();
+      };
+      expect(await linesOf(['host: 0.0.0.0'])).toMatch(warning);
+      const pki = makeTestPki(mkdtempSync(join(tmpdir(), 'gw-http-sec-pki-')));
+      expect(await linesOf(['host: 0.0.0.0', `cert: ${pki.serverCert}`, `key: ${pki.serverKey}`])).not.toMatch(warning);
+      expect(await linesOf([])).not.toMatch(warning);
+    },
+    90_000,
+  );
 
   describe('the site-file check', () => {
     const saved = process.env.PLATFORM_SECRET;
@@ -221,20 +274,33 @@ describe('HTTP API against an attacker on the network', () => {
         ['as a value with a default', site.replace('site: test-site', 'site: test-site, log_level: "${PLATFORM_SECRET:-debug}"')],
         ['in a key', `${site}"\${PLATFORM_SECRET}": 1\n`],
         ['in an error path', site.replace('id: B-07', 'id: "${PLATFORM_SECRET}"').replace('connection: sim', 'connection: nowhere')],
-        ['in a number', site.replace("poll_interval: 200ms", 'poll_interval: "${PLATFORM_SECRET}"')],
-        ['in a URL', `${site}platform: { url: "https://\${PLATFORM_SECRET}@platform.example/ingest", secret: "\${PLATFORM_SECRET}", nonsense: 1 }\n`],
+        ['in a number', site.replace('poll_interval: 200ms', 'poll_interval: "${PLATFORM_SECRET}"')],
+        [
+          'in a URL',
+          `${site}platform: { url: "https://\${PLATFORM_SECRET}@platform.example/ingest", secret: "\${PLATFORM_SECRET}", nonsense: 1 }\n`,
+        ],
         ['in a rule', `${site}rules: [{ id: r, equipment: B-07, when: "drum_level > \${PLATFORM_SECRET}", level: red, message: m }]\n`],
       ];
       for (const [what, text] of variants) {
-        const r = await request(port, '/api/config/check', { method: 'POST', headers: { ...bearer(TOKENS.viewer), 'content-type': 'application/yaml' }, body: text });
+        const r = await request(port, '/api/config/check', {
+          method: 'POST',
+          headers: { ...bearer(TOKENS.viewer), 'content-type': 'application/yaml' },
+          body: text,
+        });
         expect({ what, status: r.status }).toEqual({ what, status: 200 });
         expect({ what, leaked: r.body.includes(SECRET) || r.body.includes(SECRET.slice(0, 12)) }).toEqual({ what, leaked: false });
         expect(JSON.parse(r.body)).toMatchObject({ valid: expect.any(Boolean), problems: expect.any(Array) });
       }
       // The placeholder as a log level is reported at that path, as a placeholder.
-      const r = await request(port, '/api/config/check', { method: 'POST', headers: { ...bearer(TOKENS.viewer), 'content-type': 'application/yaml' }, body: variants[0]![1] });
+      const r = await request(port, '/api/config/check', {
+        method: 'POST',
+        headers: { ...bearer(TOKENS.viewer), 'content-type': 'application/yaml' },
+        body: variants[0]![1],
+      });
       const answer = JSON.parse(r.body) as { notes: Array<{ path: string; message: string }> };
-      expect(answer.notes).toContainEqual(expect.objectContaining({ path: 'gateway.log_level', message: expect.stringContaining('${PLATFORM_SECRET}') }));
+      expect(answer.notes).toContainEqual(
+        expect.objectContaining({ path: 'gateway.log_level', message: expect.stringContaining('${PLATFORM_SECRET}') }),
+      );
     });
 
     it('cannot stall polling: six 1 MB nested-bracket files at once, then six long flat lists, leave the telemetry rate as it was', async () => {
@@ -243,7 +309,10 @@ describe('HTTP API against an attacker on the network', () => {
       const seen: Array<{ at: number; count: number }> = [];
       const controller = new AbortController();
       cleanup.push(async () => controller.abort());
-      const res = await fetch(`http://127.0.0.1:${port}/api/stream?equipment=B-07`, { headers: bearer(TOKENS.viewer), signal: controller.signal });
+      const res = await fetch(`http://127.0.0.1:${port}/api/stream?equipment=B-07`, {
+        headers: bearer(TOKENS.viewer),
+        signal: controller.signal,
+      });
       void (async () => {
         const reader = res.body!.getReader();
         const decoder = new TextDecoder();
@@ -260,7 +329,8 @@ describe('HTTP API against an attacker on the network', () => {
           }
         }
       })();
-      const rate = (from: number, to: number) => (seen.filter((s) => s.at >= from && s.at < to).reduce((n, s) => n + s.count, 0) * 1000) / (to - from);
+      const rate = (from: number, to: number) =>
+        (seen.filter((s) => s.at >= from && s.at < to).reduce((n, s) => n + s.count, 0) * 1000) / (to - from);
       const maxGap = (from: number, to: number) => {
         const times = [from, ...seen.filter((s) => s.at >= from && s.at < to).map((s) => s.at), to];
         return Math.max(...times.slice(1).map((t, k) => t - times[k]!));
@@ -281,7 +351,15 @@ describe('HTTP API against an attacker on the network', () => {
       };
       for (const [what, body] of Object.entries(hostile)) {
         const t1 = Date.now();
-        const answers = await Promise.all(Array.from({ length: 6 }, () => request(port, '/api/config/check', { method: 'POST', headers: { ...bearer(TOKENS.viewer), 'content-type': 'application/yaml' }, body })));
+        const answers = await Promise.all(
+          Array.from({ length: 6 }, () =>
+            request(port, '/api/config/check', {
+              method: 'POST',
+              headers: { ...bearer(TOKENS.viewer), 'content-type': 'application/yaml' },
+              body,
+            }),
+          ),
+        );
         // Measured from the first post until all are answered, and over at least 3 s.
         await new Promise((r) => setTimeout(r, Math.max(0, t1 + 3000 - Date.now())));
         const t2 = Date.now();
@@ -291,12 +369,21 @@ describe('HTTP API against an attacker on the network', () => {
           expect({ what, status: a.status }).not.toEqual({ what, status: 500 });
           expect([200, 413, 422, 503]).toContain(a.status);
           if (a.status === 503) expect(Number(a.headers['retry-after'])).toBeGreaterThan(0);
-          if (a.status === 200) expect(JSON.parse(a.body)).toMatchObject({ valid: false, problems: [expect.objectContaining({ message: expect.any(String) })] });
+          if (a.status === 200)
+            expect(JSON.parse(a.body)).toMatchObject({
+              valid: false,
+              problems: [expect.objectContaining({ message: expect.any(String) })],
+            });
         }
         // At most two run at once; the others are told to come back.
         expect(answers.filter((a) => a.status === 503).length).toBeGreaterThanOrEqual(4);
         // Polls every 200 ms: a file parsed on the event loop showed as gaps of seconds.
-        expect({ what, before, during: during >= before / 3 ? 'as before' : during, gap: gap < 3000 ? 'short' : gap }).toEqual({ what, before, during: 'as before', gap: 'short' });
+        expect({ what, before, during: during >= before / 3 ? 'as before' : during, gap: gap < 3000 ? 'short' : gap }).toEqual({
+          what,
+          before,
+          during: 'as before',
+          gap: 'short',
+        });
       }
       controller.abort();
     }, 120_000);

@@ -32,7 +32,9 @@ describe('InfluxDB client limits', () => {
           srv.close(resolve);
         }),
     );
-    const config = testSite({ extra: ['influx:', '  api: v1', `  url: http://127.0.0.1:${port}`, '  database: d', '  timeout: 20s'] }).influx!;
+    const config = testSite({
+      extra: ['influx:', '  api: v1', `  url: http://127.0.0.1:${port}`, '  database: d', '  timeout: 20s'],
+    }).influx!;
     return { client: createInfluxClient(config), sent: () => sent };
   };
 

@@ -109,30 +109,53 @@ function parseLine(text: string): ParsedLine {
   for (const pair of splitUnescaped(fieldSet, ',')) {
     const eq = pair.indexOf('=');
     const raw = pair.slice(eq + 1);
-    fields[unescapeKey(pair.slice(0, eq))] = raw === 'true' ? true : raw === 'false' ? false : raw.startsWith('"') ? raw.slice(1, -1).replace(/\\n/g, '\n').replace(/\\(["\\])/g, '$1') : Number(raw);
+    fields[unescapeKey(pair.slice(0, eq))] =
+      raw === 'true'
+        ? true
+        : raw === 'false'
+          ? false
+          : raw.startsWith('"')
+            ? raw
+                .slice(1, -1)
+                .replace(/\\n/g, '\n')
+                .replace(/\\(["\\])/g, '$1')
+            : Number(raw);
   }
   return { text, measurement: unescapeKey(measurement!), tags, fields, ns };
 }
 
 const rowKey = (measurement: string, tags: Record<string, string>, ns: string) =>
-  `${measurement} ${JSON.stringify(Object.entries(tags).filter(([, v]) => v !== '').sort(([a], [b]) => a.localeCompare(b)))} ${ns}`;
+  `${measurement} ${JSON.stringify(
+    Object.entries(tags)
+      .filter(([, v]) => v !== '')
+      .sort(([a], [b]) => a.localeCompare(b)),
+  )} ${ns}`;
 
 /** Every row of these measurements, by measurement, tags and exact time in ns (read as text: it is past 2^53). */
 async function seriesRows(url: string, db: string, measurements: readonly string[]): Promise<Map<string, Record<string, unknown>>> {
   const rows = new Map<string, Record<string, unknown>>();
   for (const m of measurements) {
-    const res = await fetch(`${url}/query?db=${encodeURIComponent(db)}&epoch=ns&q=${encodeURIComponent(`SELECT * FROM "${m}" GROUP BY *`)}`);
+    const res = await fetch(
+      `${url}/query?db=${encodeURIComponent(db)}&epoch=ns&q=${encodeURIComponent(`SELECT * FROM "${m}" GROUP BY *`)}`,
+    );
     const text = (await res.text()).replace(/\[(\d{16,}),/g, '["$1",');
-    const json = JSON.parse(text) as { results: Array<{ series?: Array<{ name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }>; error?: string }> };
+    const json = JSON.parse(text) as {
+      results: Array<{
+        series?: Array<{ name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }>;
+        error?: string;
+      }>;
+    };
     if (json.results[0]?.error) throw new Error(json.results[0].error);
     for (const s of json.results[0]?.series ?? []) {
-      for (const v of s.values) rows.set(rowKey(s.name, s.tags ?? {}, String(v[0])), Object.fromEntries(s.columns.map((c, k) => [c, v[k]])));
+      for (const v of s.values)
+        rows.set(rowKey(s.name, s.tags ?? {}, String(v[0])), Object.fromEntries(s.columns.map((c, k) => [c, v[k]])));
     }
   }
   return rows;
 }
 
-const telemetryOf = (sub: Subscriber) => sub.messages.filter((m) => m.topic.endsWith('/telemetry')).map((m) => JSON.parse(m.payload) as Telemetry);
+const telemetryOf = (sub: Subscriber) =>
+  sub.messages.filter((m) => m.topic.endsWith('/telemetry')).map((m) => JSON.parse(m.payload) as Telemetry);
 
 /** Starts the gateway, records its telemetry for 2 s, and waits until the writer has written all of it. */
 async function publishedAndWritten(gw: Gateway, site: string): Promise<Telemetry[]> {
@@ -162,7 +185,16 @@ describe('InfluxDB writer', () => {
     const db = `v1_${Date.now()}`;
     await createDatabase(influxdb.url, db);
     const site = 'v1-site';
-    const gw = track(createGateway(testSite({ site, port: await freePort(), extra: ['influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'] }), silent));
+    const gw = track(
+      createGateway(
+        testSite({
+          site,
+          port: await freePort(),
+          extra: ['influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'],
+        }),
+        silent,
+      ),
+    );
     const sent = await publishedAndWritten(gw, site);
     expect(sent.length).toBeGreaterThanOrEqual(8);
     await until('InfluxDB to hold every message', async () => {
@@ -181,18 +213,49 @@ describe('InfluxDB writer', () => {
     const db = `times_${Date.now()}`;
     await createDatabase(influxdb.url, db);
     const site = 'times-site';
-    const gw = track(createGateway(testSite({ site, port: await freePort(), pollInterval: '1h', extra: ['influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'] }), silent));
+    const gw = track(
+      createGateway(
+        testSite({
+          site,
+          port: await freePort(),
+          pollInterval: '1h',
+          extra: ['influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'],
+        }),
+        silent,
+      ),
+    );
     await gw.start();
     const sub = track(await subscribe(gw.mqttUrl(), `gw/${site}/+/telemetry`));
     // A minute back, where the simulator's own polls (at start, then hourly) write nothing.
     const ts = Date.now() - 60_000;
-    const at = (point: string, value: number | boolean, sourceTs?: number): Reading => ({ equipment: 'B-07', point, value, quality: 'good', ts, ...(sourceTs === undefined ? {} : { sourceTs }) });
+    const at = (point: string, value: number | boolean, sourceTs?: number): Reading => ({
+      equipment: 'B-07',
+      point,
+      value,
+      quality: 'good',
+      ts,
+      ...(sourceTs === undefined ? {} : { sourceTs }),
+    });
     // One OPC UA-like notification: three values of drum_level, a flame change, a point without a source time.
-    gw.pipeline.push([at('drum_level', -150, ts - 3000), at('drum_level', -250, ts - 2500), at('flame', true, ts - 2000), at('drum_level', -140, ts - 1000), at('steam_pressure', 1.25)]);
-    await until('the telemetry of the notification', () => sub.messages.filter((m) => (JSON.parse(m.payload) as Telemetry).ts === ts).length === 3);
-    const sent = sub.messages.map((m) => JSON.parse(m.payload) as Telemetry & { times?: Record<string, number> }).filter((m) => m.ts === ts);
+    gw.pipeline.push([
+      at('drum_level', -150, ts - 3000),
+      at('drum_level', -250, ts - 2500),
+      at('flame', true, ts - 2000),
+      at('drum_level', -140, ts - 1000),
+      at('steam_pressure', 1.25),
+    ]);
+    await until(
+      'the telemetry of the notification',
+      () => sub.messages.filter((m) => (JSON.parse(m.payload) as Telemetry).ts === ts).length === 3,
+    );
+    const sent = sub.messages
+      .map((m) => JSON.parse(m.payload) as Telemetry & { times?: Record<string, number> })
+      .filter((m) => m.ts === ts);
     expect(sent.map((m) => [m.values, m.times])).toEqual([
-      [{ drum_level: -150, flame: true, steam_pressure: 1.25 }, { drum_level: ts - 3000, flame: ts - 2000 }],
+      [
+        { drum_level: -150, flame: true, steam_pressure: 1.25 },
+        { drum_level: ts - 3000, flame: ts - 2000 },
+      ],
       [{ drum_level: -250 }, { drum_level: ts - 2500 }],
       [{ drum_level: -140 }, { drum_level: ts - 1000 }],
     ]);
@@ -211,14 +274,32 @@ describe('InfluxDB writer', () => {
     for (const [t, fields] of expected) {
       const row = rows.get(`${t}000000`)!;
       // Only the points of that time: the others are null in this row.
-      for (const point of ['drum_level', 'flame', 'steam_pressure']) expect(row[point], `${point} at ${t - ts} ms`).toBe(fields[point] ?? null);
+      for (const point of ['drum_level', 'flame', 'steam_pressure'])
+        expect(row[point], `${point} at ${t - ts} ms`).toBe(fields[point] ?? null);
     }
     expect(gw.influx!.stats().badMessages).toBe(0);
   });
 
   it('api v2: writes through the official client to /api/v2/write (VictoriaMetrics), values and timestamps exact', async () => {
     const site = `v2-${Date.now()}`;
-    const gw = track(createGateway(testSite({ site, port: await freePort(), extra: ['influx:', '  api: v2', `  url: ${victoria.url}`, '  token: secret', '  org: site', '  bucket: telemetry', '  flush_interval: 200ms'] }), silent));
+    const gw = track(
+      createGateway(
+        testSite({
+          site,
+          port: await freePort(),
+          extra: [
+            'influx:',
+            '  api: v2',
+            `  url: ${victoria.url}`,
+            '  token: secret',
+            '  org: site',
+            '  bucket: telemetry',
+            '  flush_interval: 200ms',
+          ],
+        }),
+        silent,
+      ),
+    );
     const sent = await publishedAndWritten(gw, site);
     expect(gw.influx!.stats().written).toBeGreaterThan(0);
     expect(sent.length).toBeGreaterThanOrEqual(8);
@@ -272,7 +353,8 @@ describe('InfluxDB writer', () => {
     const telemetry = track(await subscribe(gw.mqttUrl(), 'gw/test-site/B-07/telemetry'));
     await until('20 polls written to InfluxDB', () => gw.influx!.stats().written >= 20, 20_000);
     const app = gw.http!.app;
-    const get = async (query: string) => app.inject({ url: `/api/equipment/B-07/history?point=steam_pressure${query}`, headers: { authorization: `Bearer ${token}` } });
+    const get = async (query: string) =>
+      app.inject({ url: `/api/equipment/B-07/history?point=steam_pressure${query}`, headers: { authorization: `Bearer ${token}` } });
 
     // Memory holds the last 5; asked from the start, the rest comes from InfluxDB, in order, none twice.
     const recent = await get('');
@@ -301,7 +383,10 @@ describe('InfluxDB writer', () => {
     const alone = track(createGateway(site(`http://127.0.0.1:${await freePort()}`), silent));
     await alone.start();
     await until('a few polls', () => alone.pipeline.stats().readings > 8 * 3, 10_000);
-    const partial = await alone.http!.app.inject({ url: `/api/equipment/B-07/history?point=steam_pressure&since=${started}`, headers: { authorization: `Bearer ${token}` } });
+    const partial = await alone.http!.app.inject({
+      url: `/api/equipment/B-07/history?point=steam_pressure&since=${started}`,
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(partial.statusCode).toBe(200);
     expect(partial.headers['x-history-source']).toBe('memory');
     expect(partial.headers['x-history-incomplete']).toMatch(/^memory holds from \d+; InfluxDB unreachable$/);
@@ -316,7 +401,20 @@ describe('InfluxDB writer', () => {
     const { log, entries } = capturingLogger();
     const gw = track(
       createGateway(
-        testSite({ site, port: await freePort(), pollInterval: '50ms', extra: ['influx:', '  api: v1', `  url: ${influx.url}`, `  database: ${db}`, '  flush_interval: 200ms', '  timeout: 2s', '  reconnect: { initial_delay: 200ms, max_delay: 2s }'] }),
+        testSite({
+          site,
+          port: await freePort(),
+          pollInterval: '50ms',
+          extra: [
+            'influx:',
+            '  api: v1',
+            `  url: ${influx.url}`,
+            `  database: ${db}`,
+            '  flush_interval: 200ms',
+            '  timeout: 2s',
+            '  reconnect: { initial_delay: 200ms, max_delay: 2s }',
+          ],
+        }),
         log,
       ),
     );
@@ -351,7 +449,9 @@ describe('InfluxDB writer', () => {
     const drained = writes.filter((w) => w.lane === 'drain').flatMap((w) => w.ids);
     expect(drained.length).toBeGreaterThan(0);
     expect([...drained].sort((a, b) => a - b)).toEqual(drained);
-    expect(entries.filter((e) => e.msg === 'InfluxDB write failed; telemetry waits in the spool and is retried with backoff')).toHaveLength(1);
+    expect(entries.filter((e) => e.msg === 'InfluxDB write failed; telemetry waits in the spool and is retried with backoff')).toHaveLength(
+      1,
+    );
     expect(entries.some((e) => e.msg === 'InfluxDB accepts writes again')).toBe(true);
   }, 90_000);
 
@@ -363,9 +463,19 @@ describe('InfluxDB writer', () => {
     const site = 'kill-site';
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-kill-'));
     const port = await freePort();
-    const extra = ['influx:', '  api: v1', `  url: ${influx.url}`, `  database: ${db}`, '  flush_interval: 200ms', '  reconnect: { initial_delay: 200ms, max_delay: 1s }'];
+    const extra = [
+      'influx:',
+      '  api: v1',
+      `  url: ${influx.url}`,
+      `  database: ${db}`,
+      '  flush_interval: 200ms',
+      '  reconnect: { initial_delay: 200ms, max_delay: 1s }',
+    ];
     const file = writeTestSite({ site, port, pollInterval: '50ms', dataDir, extra });
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'gateway', 'cli.ts'), 'run', '-c', file], { cwd: ROOT, stdio: 'ignore' });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'gateway', 'cli.ts'), 'run', '-c', file], {
+      cwd: ROOT,
+      stdio: 'ignore',
+    });
     cleanup.push(async () => void child.kill('SIGKILL'));
     const spoolFile = join(dataDir, 'influx-spool.db');
     const spooled = () => {
@@ -388,7 +498,9 @@ describe('InfluxDB writer', () => {
     expect(held).toBeGreaterThan(60);
     // The readings themselves, as the killed gateway committed them: what the restart must deliver.
     const spool = new Database(spoolFile, { readonly: true, fileMustExist: true });
-    const heldLines = (spool.prepare('SELECT text FROM chunk ORDER BY id').all() as Array<{ text: string }>).flatMap((c) => c.text.split('\n')).map(parseLine);
+    const heldLines = (spool.prepare('SELECT text FROM chunk ORDER BY id').all() as Array<{ text: string }>)
+      .flatMap((c) => c.text.split('\n'))
+      .map(parseLine);
     spool.close();
     expect(heldLines).toHaveLength(held);
 
@@ -417,10 +529,18 @@ describe('InfluxDB writer', () => {
     const site = `scale-${Date.now()}`;
     const extra = ['influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'];
     const file = writeTestSite({ site, broker: mosquitto.url, extra });
-    const logLines = (r: Running) => r.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const writers = ['a', 'b'].map((w) => startCommand(process.execPath, ['--import', 'tsx', CLI, 'influx-writer', '-c', file, '--client-id', `${site}-${w}`]));
+    const logLines = (r: Running) =>
+      r
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const writers = ['a', 'b'].map((w) =>
+      startCommand(process.execPath, ['--import', 'tsx', CLI, 'influx-writer', '-c', file, '--client-id', `${site}-${w}`]),
+    );
     for (const w of writers) cleanup.push(async () => killGroup(w));
-    for (const w of writers) await until('the writer to subscribe', () => logLines(w).some((l) => l.msg === 'InfluxDB writer subscribed to telemetry'), 20_000);
+    for (const w of writers)
+      await until('the writer to subscribe', () => logLines(w).some((l) => l.msg === 'InfluxDB writer subscribed to telemetry'), 20_000);
 
     // The gateway itself runs without a writer here: it only publishes, at 20 polls a second.
     const made: number[] = [];
@@ -451,7 +571,19 @@ describe('InfluxDB writer', () => {
     const { log, entries } = capturingLogger();
     const gw = track(
       createGateway(
-        testSite({ site: 'full-site', port: await freePort(), pollInterval: '20ms', extra: ['influx:', '  api: v1', `  url: http://127.0.0.1:${closed}`, '  database: x', '  flush_interval: 100ms', '  max_spool_size: 40KB'] }),
+        testSite({
+          site: 'full-site',
+          port: await freePort(),
+          pollInterval: '20ms',
+          extra: [
+            'influx:',
+            '  api: v1',
+            `  url: http://127.0.0.1:${closed}`,
+            '  database: x',
+            '  flush_interval: 100ms',
+            '  max_spool_size: 40KB',
+          ],
+        }),
         log,
       ),
     );
@@ -476,9 +608,12 @@ describe('InfluxDB writer', () => {
   }, 60_000);
 
   describe('bad settings and bad data', () => {
-    it('a wrong password, an unknown database: InfluxDB\'s own message, and the telemetry waits in the spool', async () => {
+    it("a wrong password, an unknown database: InfluxDB's own message, and the telemetry waits in the spool", async () => {
       const influx = track(await startInfluxDb({ auth: true }));
-      const res = await fetch(`${influx.url}/query?q=${encodeURIComponent("CREATE USER admin WITH PASSWORD 'right' WITH ALL PRIVILEGES")}`, { method: 'POST' });
+      const res = await fetch(
+        `${influx.url}/query?q=${encodeURIComponent("CREATE USER admin WITH PASSWORD 'right' WITH ALL PRIVILEGES")}`,
+        { method: 'POST' },
+      );
       expect(res.status).toBe(200);
       await createDatabase(influx.url, 'plant', `Basic ${Buffer.from('admin:right').toString('base64')}`);
       for (const [settings, expected] of [
@@ -486,7 +621,20 @@ describe('InfluxDB writer', () => {
         [['  database: nope', '  username: admin', '  password: right'], /database not found/],
       ] as const) {
         const { log, entries } = capturingLogger();
-        const gw = createGateway(testSite({ port: await freePort(), extra: ['influx:', '  api: v1', `  url: ${influx.url}`, ...settings, '  flush_interval: 100ms', '  reconnect: { initial_delay: 200ms, max_delay: 1s }'] }), log);
+        const gw = createGateway(
+          testSite({
+            port: await freePort(),
+            extra: [
+              'influx:',
+              '  api: v1',
+              `  url: ${influx.url}`,
+              ...settings,
+              '  flush_interval: 100ms',
+              '  reconnect: { initial_delay: 200ms, max_delay: 1s }',
+            ],
+          }),
+          log,
+        );
         await gw.start();
         await until('the error', () => entries.some((e) => e.level === 50 && String(e.msg).startsWith('InfluxDB refuses every write')));
         await sleep(1500);
@@ -499,10 +647,18 @@ describe('InfluxDB writer', () => {
       }
     }, 60_000);
 
-    it('a wrong token on /api/v2/write is reported with the server\'s answer', async () => {
+    it("a wrong token on /api/v2/write is reported with the server's answer", async () => {
       const vm = track(await startVictoriaMetrics({ username: 'gw', password: 'right' }));
       const { log, entries } = capturingLogger();
-      const gw = track(createGateway(testSite({ port: await freePort(), extra: ['influx:', '  api: v2', `  url: ${vm.url}`, '  token: wrong', '  org: o', '  bucket: b', '  flush_interval: 100ms'] }), log));
+      const gw = track(
+        createGateway(
+          testSite({
+            port: await freePort(),
+            extra: ['influx:', '  api: v2', `  url: ${vm.url}`, '  token: wrong', '  org: o', '  bucket: b', '  flush_interval: 100ms'],
+          }),
+          log,
+        ),
+      );
       await gw.start();
       await until('the error', () => entries.some((e) => e.level === 50 && String(e.msg).startsWith('InfluxDB refuses every write')));
       const error = entries.find((e) => e.level === 50)!;
@@ -516,10 +672,22 @@ describe('InfluxDB writer', () => {
       const site = 'conflict-site';
       // drum_level was written as a string a minute ago (an earlier site file had it as a string
       // point); InfluxDB 1.x keeps field types per shard, so it has to be in the current one.
-      const pre = await fetch(`${influxdb.url}/write?db=${db}`, { method: 'POST', body: `boiler,site=${site},equipment=B-07,code=10003101012019000117 drum_level="n/a" ${Date.now() - 60_000}000000` });
+      const pre = await fetch(`${influxdb.url}/write?db=${db}`, {
+        method: 'POST',
+        body: `boiler,site=${site},equipment=B-07,code=10003101012019000117 drum_level="n/a" ${Date.now() - 60_000}000000`,
+      });
       expect(pre.status).toBe(204);
       const { log, entries } = capturingLogger();
-      const gw = track(createGateway(testSite({ site, port: await freePort(), extra: ['influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'] }), log));
+      const gw = track(
+        createGateway(
+          testSite({
+            site,
+            port: await freePort(),
+            extra: ['influx:', '  api: v1', `  url: ${influxdb.url}`, `  database: ${db}`, '  flush_interval: 200ms'],
+          }),
+          log,
+        ),
+      );
       const started = Date.now();
       await gw.start();
       await until('the error naming the point', () => entries.some((e) => e.point === 'drum_level'));

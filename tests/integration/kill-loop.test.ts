@@ -57,7 +57,9 @@ describe('kill -9 at random instants', () => {
         '  retry: { initial_delay: 200ms, max_delay: 1s }',
         'rules:',
         // The simulated boiler's pressure wanders around 1.25 MPa: these raise and clear every few polls.
-        ...[1.22, 1.24, 1.25, 1.26, 1.28].map((t, k) => `  - { id: p${k}, equipment: B-07, when: steam_pressure > ${t}, level: yellow, message: "Pressure above ${t}" }`),
+        ...[1.22, 1.24, 1.25, 1.26, 1.28].map(
+          (t, k) => `  - { id: p${k}, equipment: B-07, when: steam_pressure > ${t}, level: yellow, message: "Pressure above ${t}" }`,
+        ),
         'connections:',
         '  - { id: sim, type: sim, seed: 5 }',
         `  - { id: lab, type: astm-tcp, port: ${astmPort} }`,
@@ -73,7 +75,15 @@ describe('kill -9 at random instants', () => {
     // What the gateway published, seen from outside it: every event there was committed before.
     const published = await subscribe(mosquitto.url, `gw/${site}/+/alarms`, { clean: true });
     cleanup.push(() => published.close());
-    const analyzer = createAstmAnalyzer({ type: 'astm-analyzer', host: '127.0.0.1', port: astmPort, name: 'ChemAnalyzer', interval: 200, samples: 2, seed: 9 });
+    const analyzer = createAstmAnalyzer({
+      type: 'astm-analyzer',
+      host: '127.0.0.1',
+      port: astmPort,
+      name: 'ChemAnalyzer',
+      interval: 200,
+      samples: 2,
+      seed: 9,
+    });
     await analyzer.start();
     cleanup.push(() => analyzer.stop());
 
@@ -89,7 +99,7 @@ describe('kill -9 at random instants', () => {
     // instant after that run published its first alarm event, among commits and deliveries.
     const seed = Date.now() % 100_000;
     let state = seed;
-    const random = () => ((state = (state * 48_271) % 2_147_483_647) / 2_147_483_647);
+    const random = () => (state = (state * 48_271) % 2_147_483_647) / 2_147_483_647;
     console.log(`kill-loop seed ${seed}`);
     let busyRuns = 0;
     for (let k = 0; k < KILLS; k++) {
@@ -111,18 +121,34 @@ describe('kill -9 at random instants', () => {
     await until('the last run to publish alarm events', () => published.messages.length >= before.events + 5, 30_000);
     await until('the last run to take lab results', () => analyzer.sent.length >= before.results + 2, 30_000);
     const events = () => published.messages.map((m) => JSON.parse(m.payload) as AlarmEvent);
-    const expectedIncidents = () => new Set(events().filter((e) => incidentOf(e, undefined, site) !== undefined).map((e) => e.eventId));
+    const expectedIncidents = () =>
+      new Set(
+        events()
+          .filter((e) => incidentOf(e, undefined, site) !== undefined)
+          .map((e) => e.eventId),
+      );
     const arrived = () => new Set(inbox.incidents.map((i) => i.eventId));
     const resultKey = (r: { sampleId: string; analyte: string }) => `${r.sampleId}/${r.analyte}`;
     await until('every published incident event at the platform', () => [...expectedIncidents()].every((id) => arrived().has(id)), 60_000);
-    await until('every acknowledged lab result at the platform', () => analyzer.sent.every((r) => inbox.results.some((x) => resultKey(x) === resultKey(r))), 60_000);
+    await until(
+      'every acknowledged lab result at the platform',
+      () => analyzer.sent.every((r) => inbox.results.some((x) => resultKey(x) === resultKey(r))),
+      60_000,
+    );
     // Nothing left open that is not: the platform's open incidents are the gateway's active alarms.
     const activeIncidents = async () => {
       const text = await retained(mosquitto.url, `gw/${site}/alarms/active`);
       const list = text ? (JSON.parse(text) as { alarms: Array<{ incidentId: string; state: string }> }).alarms : [];
-      return list.filter((a) => a.state !== 'out_of_service').map((a) => a.incidentId).sort();
+      return list
+        .filter((a) => a.state !== 'out_of_service')
+        .map((a) => a.incidentId)
+        .sort();
     };
-    const openAtPlatform = () => inbox.openIncidents(100_000).map((i) => i.incidentId).sort();
+    const openAtPlatform = () =>
+      inbox
+        .openIncidents(100_000)
+        .map((i) => i.incidentId)
+        .sort();
     let agreed = false;
     for (let k = 0; k < 100 && !agreed; k++) {
       agreed = JSON.stringify(await activeIncidents()) === JSON.stringify(openAtPlatform());

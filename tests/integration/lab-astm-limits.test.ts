@@ -48,13 +48,30 @@ describe('hostile ASTM peers against a gateway process', () => {
   let pid: number;
   let astmPort: number;
   let sub: Subscriber;
-  const lines: Array<{ msg: string; level?: number; connection?: string; peer?: string; reason?: string; limit?: string; skippedWarnings?: number }> = [];
+  const lines: Array<{
+    msg: string;
+    level?: number;
+    connection?: string;
+    peer?: string;
+    reason?: string;
+    limit?: string;
+    skippedWarnings?: number;
+  }> = [];
   /** What the ASTM driver logged from line `from` on. */
   const astmLines = (from: number) => lines.slice(from).filter((l) => l.connection === 'astm-1');
   const analyzers: AstmAnalyzer[] = [];
 
   const analyzer = async (o: Partial<AstmAnalyzerOptions> = {}) => {
-    const a = createAstmAnalyzer({ type: 'astm-analyzer', host: '127.0.0.1', port: astmPort, name: 'ChemAnalyzer', interval: 300, samples: 2, seed: 4, ...o });
+    const a = createAstmAnalyzer({
+      type: 'astm-analyzer',
+      host: '127.0.0.1',
+      port: astmPort,
+      name: 'ChemAnalyzer',
+      interval: 300,
+      samples: 2,
+      seed: 4,
+      ...o,
+    });
     analyzers.push(a);
     await a.start();
     return a;
@@ -72,7 +89,8 @@ describe('hostile ASTM peers against a gateway process', () => {
     const broke = new Promise<never>((_, reject) => (over = reject));
     const timer = setInterval(() => {
       peak = Math.max(peak, rss(pid));
-      if (peak > baseline + RSS_GROWTH_LIMIT) over(new Error(`Gateway RSS ${mb(peak)}, more than ${mb(RSS_GROWTH_LIMIT)} over its ${mb(baseline)} before`));
+      if (peak > baseline + RSS_GROWTH_LIMIT)
+        over(new Error(`Gateway RSS ${mb(peak)}, more than ${mb(RSS_GROWTH_LIMIT)} over its ${mb(baseline)} before`));
     }, 50);
     try {
       const value = await Promise.race([work(), broke]);
@@ -158,12 +176,15 @@ describe('hostile ASTM peers against a gateway process', () => {
       const { peak } = await watched(baseline, () => until('150 MiB sent', () => hostile.faultStats().bytes >= 150 * MiB, 30_000));
       const ms = Date.now() - t0;
       // Silent after its endless frame: closed for bringing no accepted frame (waited for once).
-      if (run === 0) await until('the gateway to close the hostile peer', () => hostile.faultStats().closedByPeer >= 1, (IDLE_TIMEOUT_S + 3) * 1000);
+      if (run === 0)
+        await until('the gateway to close the hostile peer', () => hostile.faultStats().closedByPeer >= 1, (IDLE_TIMEOUT_S + 3) * 1000);
       await hostile.stop();
       runs.push({ ms, peak, after: rss(pid) });
     }
     const after = await fallsBack(baseline);
-    console.log(`150 MiB frames: gateway RSS ${mb(baseline)} before; ${runs.map((r, i) => `run ${i + 1} sent in ${r.ms} ms, ${mb(r.peak)} at most, ${mb(r.after)} after`).join('; ')}; ${mb(after)} at the end`);
+    console.log(
+      `150 MiB frames: gateway RSS ${mb(baseline)} before; ${runs.map((r, i) => `run ${i + 1} sent in ${r.ms} ms, ${mb(r.peak)} at most, ${mb(r.after)} after`).join('; ')}; ${mb(after)} at the end`,
+    );
     // 450 MiB sent in all, RSS never 100 MiB up: none of it was kept.
     for (const r of runs) expect(r.peak).toBeLessThanOrEqual(baseline + RSS_GROWTH_LIMIT);
     expect(after).toBeLessThanOrEqual(baseline + RSS_AFTER_LIMIT);
@@ -185,13 +206,17 @@ describe('hostile ASTM peers against a gateway process', () => {
     const t0 = Date.now();
     // The same analyzer, its own sessions going on, now also floods the listener.
     normal.fault('connection-flood', { connections: 1000 });
-    const { peak } = await watched(baseline, () => until('every flood connection closed by the gateway', () => normal.faultStats().floodClosed >= 1000, (IDLE_TIMEOUT_S + 5) * 1000));
+    const { peak } = await watched(baseline, () =>
+      until('every flood connection closed by the gateway', () => normal.faultStats().floodClosed >= 1000, (IDLE_TIMEOUT_S + 5) * 1000),
+    );
     const closedMs = Date.now() - t0;
     normal.fault('none');
     await until('sessions during the flood stored', () => results('Flooded') > stored0 + 4, 10_000);
     expect(normal.faultStats().closedByPeer).toBe(0);
     const after = await fallsBack(baseline);
-    console.log(`1,000 connections: all closed by the gateway after ${closedMs} ms; gateway RSS ${mb(baseline)} before, ${mb(peak)} at most during, ${mb(after)} after`);
+    console.log(
+      `1,000 connections: all closed by the gateway after ${closedMs} ms; gateway RSS ${mb(baseline)} before, ${mb(peak)} at most during, ${mb(after)} after`,
+    );
     expect(peak).toBeLessThanOrEqual(baseline + RSS_GROWTH_LIMIT);
     expect(after).toBeLessThanOrEqual(baseline + RSS_AFTER_LIMIT);
     expect(telemetry()).toBeGreaterThan(telemetry0 + 5);
@@ -208,11 +233,15 @@ describe('hostile ASTM peers against a gateway process', () => {
     const baseline = rss(pid);
     const [stored0, lines0] = [results('Beside'), lines.length];
     const deaf = await analyzer({ name: 'Deaf', fault: 'unread-answers', fault_bytes: 150 * MiB });
-    const { peak } = await watched(baseline, () => until('the gateway to close the deaf peer', () => deaf.faultStats().closedByPeer >= 1, (IDLE_TIMEOUT_S + 4) * 1000));
+    const { peak } = await watched(baseline, () =>
+      until('the gateway to close the deaf peer', () => deaf.faultStats().closedByPeer >= 1, (IDLE_TIMEOUT_S + 4) * 1000),
+    );
     const sent = deaf.faultStats().bytes;
     await deaf.stop();
     const after = await fallsBack(baseline);
-    console.log(`Answers unread: ${mb(sent)} sent before the gateway closed it; gateway RSS ${mb(baseline)} before, ${mb(peak)} at most during, ${mb(after)} after`);
+    console.log(
+      `Answers unread: ${mb(sent)} sent before the gateway closed it; gateway RSS ${mb(baseline)} before, ${mb(peak)} at most during, ${mb(after)} after`,
+    );
     // The gateway stopped reading when its answers backed up: most of the 150 MiB was never taken.
     expect(sent).toBeLessThan(50 * MiB);
     expect(peak).toBeLessThanOrEqual(baseline + RSS_GROWTH_LIMIT);

@@ -79,7 +79,15 @@ describe('lab results over ASTM', () => {
     await gw.start();
     const sub: Subscriber = await subscribe(gw.mqttUrl(), 'gw/test-site/LA-2/results');
     cleanup.push(() => sub.close());
-    const analyzer: AstmAnalyzer = createAstmAnalyzer({ type: 'astm-analyzer', host: '127.0.0.1', port: astmPort, name: 'ChemAnalyzer', interval: 300, samples: 3, seed: 5 });
+    const analyzer: AstmAnalyzer = createAstmAnalyzer({
+      type: 'astm-analyzer',
+      host: '127.0.0.1',
+      port: astmPort,
+      name: 'ChemAnalyzer',
+      interval: 300,
+      samples: 3,
+      seed: 5,
+    });
     await analyzer.start();
     cleanup.push(() => analyzer.stop());
     await until('three sessions', () => analyzer.sessions() >= 3);
@@ -142,7 +150,15 @@ describe('lab results over ASTM', () => {
     // The platform is down: results wait in the outbox.
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'run', '-c', file], { cwd: ROOT, stdio: 'ignore' });
     cleanup.push(async () => void child.kill('SIGKILL'));
-    const analyzer = createAstmAnalyzer({ type: 'astm-analyzer', host: '127.0.0.1', port: astmPort, name: 'ChemAnalyzer', interval: 60_000, samples: 2, seed: 3 });
+    const analyzer = createAstmAnalyzer({
+      type: 'astm-analyzer',
+      host: '127.0.0.1',
+      port: astmPort,
+      name: 'ChemAnalyzer',
+      interval: 60_000,
+      samples: 2,
+      seed: 3,
+    });
     await analyzer.start();
     cleanup.push(() => analyzer.stop());
     await until('a session acknowledged', () => analyzer.sessions() >= 1, 30_000);
@@ -158,7 +174,9 @@ describe('lab results over ASTM', () => {
     cleanup.push(async () => void again.kill('SIGKILL'));
     await until('the results at the platform', () => inbox.results.length >= analyzer.sent.length, 30_000);
     await new Promise((r) => setTimeout(r, 1000));
-    expect(inbox.results.map((r) => `${r.sampleId}/${r.analyte}=${String(r.value)}`).sort()).toEqual(analyzer.sent.map((r) => `${r.sampleId}/${r.analyte}=${r.value}`).sort());
+    expect(inbox.results.map((r) => `${r.sampleId}/${r.analyte}=${String(r.value)}`).sort()).toEqual(
+      analyzer.sent.map((r) => `${r.sampleId}/${r.analyte}=${r.value}`).sort(),
+    );
     expect(inbox.stats().duplicates).toBe(0);
   }, 60_000);
 
@@ -167,7 +185,19 @@ describe('lab results over ASTM', () => {
     const pty = await startPtyPair(dir);
     cleanup.push(() => pty.stop());
     const site = testSite({ port: await freePort(), dataDir: dir });
-    site.connections.push({ id: 'com1', type: 'astm-serial', path: pty.a, baud_rate: 9600, data_bits: 8, parity: 'none', stop_bits: 1, receive_timeout: 30_000, max_message_size: 1024 * 1024, max_session: 600_000, reconnect: { initial_delay: 200, max_delay: 1000, jitter: 0.2 } } as never);
+    site.connections.push({
+      id: 'com1',
+      type: 'astm-serial',
+      path: pty.a,
+      baud_rate: 9600,
+      data_bits: 8,
+      parity: 'none',
+      stop_bits: 1,
+      receive_timeout: 30_000,
+      max_message_size: 1024 * 1024,
+      max_session: 600_000,
+      reconnect: { initial_delay: 200, max_delay: 1000, jitter: 0.2 },
+    } as never);
     site.equipment.push({ id: 'LA-3', category: 'lab_analyzer', connection: 'com1', poll_interval: 1000, points: [] } as never);
     const gw = createGateway(site, silent);
     cleanup.push(() => gw.stop());
@@ -191,7 +221,19 @@ describe('lab results over ASTM', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-lab-again-'));
     const site = (mqttPort: number) => {
       const s = testSite({ port: mqttPort, dataDir });
-      s.connections.push({ id: 'astm-1', type: 'astm-tcp', mode: 'listen', host: '127.0.0.1', port: astmPort, receive_timeout: 30_000, max_message_size: 1024 * 1024, max_session: 600_000, max_connections: 4, idle_timeout: 300_000, reconnect: { initial_delay: 200, max_delay: 1000, jitter: 0.2 } } as never);
+      s.connections.push({
+        id: 'astm-1',
+        type: 'astm-tcp',
+        mode: 'listen',
+        host: '127.0.0.1',
+        port: astmPort,
+        receive_timeout: 30_000,
+        max_message_size: 1024 * 1024,
+        max_session: 600_000,
+        max_connections: 4,
+        idle_timeout: 300_000,
+        reconnect: { initial_delay: 200, max_delay: 1000, jitter: 0.2 },
+      } as never);
       s.equipment.push({ id: 'LA-2', category: 'lab_analyzer', connection: 'astm-1', poll_interval: 1000, points: [] } as never);
       return s;
     };
@@ -212,7 +254,12 @@ describe('lab results over ASTM', () => {
       gw.results.onResults((r) => captured.push(...r.map((x) => x.resultId)));
       await gw.start();
       for (let i = 0; i < times; i++) {
-        await until('the listener', () => sendSession().then((r) => r.ok, () => false));
+        await until('the listener', () =>
+          sendSession().then(
+            (r) => r.ok,
+            () => false,
+          ),
+        );
       }
       await new Promise((r) => setTimeout(r, 300));
       await gw.stop();

@@ -105,8 +105,12 @@ describe('lab results from a Modbus register block', () => {
     await until('a result after the restart', () => captured.length === 21);
 
     // Exactly what the analyzer produced (and the gateway could see), each once, with its sample id.
-    const expected = device.produced.flatMap((p) => Object.entries(p.values).map(([analyte, value]) => ({ sampleId: p.sampleId, analyte, value })));
-    expect(captured.map((r) => ({ sampleId: r.sampleId, analyte: r.analyte, value: Math.round((r.value as number) * 100) / 100 }))).toEqual(expected);
+    const expected = device.produced.flatMap((p) =>
+      Object.entries(p.values).map(([analyte, value]) => ({ sampleId: p.sampleId, analyte, value })),
+    );
+    expect(captured.map((r) => ({ sampleId: r.sampleId, analyte: r.analyte, value: Math.round((r.value as number) * 100) / 100 }))).toEqual(
+      expected,
+    );
     expect(new Set(captured.map((r) => r.resultId)).size).toBe(captured.length);
     expect(captured[0]).toMatchObject({ instrument: 'LA-1', unit: 'mmol/L', status: 'final', resultId: 'LA-1:0.1:GLU' });
     expect(captured.find((r) => r.sampleId === device.produced.at(-1)!.sampleId)!.resultId).toMatch(/^LA-1:1\.\d+:GLU$/);

@@ -22,13 +22,16 @@ const PARSER = ['@commander-js/extra-typings', 'commander'];
 const DEFINITIONS = ['gateway/cli.ts', 'gateway/commands/common.ts', 'gateway/commands/program.ts'];
 
 describe('gateway light commands', () => {
-  it.each(['--version', '--help', 'run --help', 'check --help', 'token new --help', 'simulate modbus --help', 'alarms ack --help'])('gateway %s loads nothing but node built-ins and the argument parser', (command) => {
-    const r = gateway(...command.split(' '));
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    expect(packagesBeyond(r, baseline)).toEqual(PARSER);
-    expect([...r.files].sort()).toEqual(DEFINITIONS);
-  });
+  it.each(['--version', '--help', 'run --help', 'check --help', 'token new --help', 'simulate modbus --help', 'alarms ack --help'])(
+    'gateway %s loads nothing but node built-ins and the argument parser',
+    (command) => {
+      const r = gateway(...command.split(' '));
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(packagesBeyond(r, baseline)).toEqual(PARSER);
+      expect([...r.files].sort()).toEqual(DEFINITIONS);
+    },
+  );
 
   it('gateway token new loads no package', () => {
     const r = gateway('token', 'new', '--name', 'x', '--role', 'viewer');

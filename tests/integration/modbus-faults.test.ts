@@ -11,7 +11,13 @@ import { afterEach, describe, expect, type ExpectStatic, it } from 'vitest';
 import { parseSite } from '../../config/load.js';
 import { encode } from '../../drivers/modbus/codec.js';
 import { modbusRtuDriver, modbusTcpDriver } from '../../drivers/modbus/index.js';
-import { createModbusRtuSimulator, createModbusTcpSimulator, type Fault, type ModbusSimulator, RegisterBank } from '../../drivers/modbus/simulator.js';
+import {
+  createModbusRtuSimulator,
+  createModbusTcpSimulator,
+  type Fault,
+  type ModbusSimulator,
+  RegisterBank,
+} from '../../drivers/modbus/simulator.js';
 import type { Driver, DriverDefinition, Reading } from '../../drivers/types.js';
 import { startPtyPair } from '../helpers/socat.js';
 
@@ -53,9 +59,16 @@ describe('Modbus devices that misbehave', () => {
 
   /** The driver of one connection `c` (YAML flow map) and its equipment, started, with what it reads. */
   const drive = async (definition: DriverDefinition, connection: string, equipment: string[], t: T = serial) => {
-    const cfg = parseSite(`version: 1\ngateway: { id: g, site: s }\nconnections: [${connection}]\nequipment:\n${equipment.map((e) => `  - ${e}\n`).join('')}`, { env: {} });
+    const cfg = parseSite(
+      `version: 1\ngateway: { id: g, site: s }\nconnections: [${connection}]\nequipment:\n${equipment.map((e) => `  - ${e}\n`).join('')}`,
+      { env: {} },
+    );
     const readings: Reading[] = [];
-    const driver = definition.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: (b) => readings.push(...b), dataDir: '/nonexistent' });
+    const driver = definition.create(cfg.connections[0]!, cfg.equipment, {
+      log: silent,
+      sink: (b) => readings.push(...b),
+      dataDir: '/nonexistent',
+    });
     await driver.init();
     await driver.start();
     t.onTestFinished(() => driver.stop());
@@ -66,15 +79,25 @@ describe('Modbus devices that misbehave', () => {
     const { driver, readings } = await drive(
       definition,
       connection,
-      [`{ id: FAULTY, category: boiler, connection: c, unit_id: 1, poll_interval: 200ms, points: ${POINTS} }`, `{ id: HEALTHY, category: boiler, connection: c, unit_id: 2, poll_interval: 200ms, points: ${POINTS} }`],
+      [
+        `{ id: FAULTY, category: boiler, connection: c, unit_id: 1, poll_interval: 200ms, points: ${POINTS} }`,
+        `{ id: HEALTHY, category: boiler, connection: c, unit_id: 2, poll_interval: 200ms, points: ${POINTS} }`,
+      ],
       t,
     );
-    await t.expect.poll(() => ['FAULTY', 'HEALTHY'].every((eq) => readings.some((r) => r.equipment === eq && r.quality === 'good')), { timeout: 5000 }).toBe(true);
+    await t.expect
+      .poll(() => ['FAULTY', 'HEALTHY'].every((eq) => readings.some((r) => r.equipment === eq && r.quality === 'good')), { timeout: 5000 })
+      .toBe(true);
     return { sim, driver, readings };
   };
 
   const tcpRig = async (t: T) => {
-    const sim = createModbusTcpSimulator({ devices: new Map([[1, bank()], [2, bank()]]) });
+    const sim = createModbusTcpSimulator({
+      devices: new Map([
+        [1, bank()],
+        [2, bank()],
+      ]),
+    });
     await sim.start();
     t.onTestFinished(() => sim.stop());
     return start(
@@ -90,7 +113,14 @@ describe('Modbus devices that misbehave', () => {
     t.onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const pty = await startPtyPair(dir);
     t.onTestFinished(() => pty.stop());
-    const sim = createModbusRtuSimulator({ path: pty.b, baudRate: 19200, devices: new Map([[1, bank()], [2, bank()]]) });
+    const sim = createModbusRtuSimulator({
+      path: pty.b,
+      baudRate: 19200,
+      devices: new Map([
+        [1, bank()],
+        [2, bank()],
+      ]),
+    });
     await sim.start();
     t.onTestFinished(() => sim.stop());
     return start(
@@ -121,7 +151,12 @@ describe('Modbus devices that misbehave', () => {
         // machine the copy can also arrive late, in the window of a later request (to this unit or
         // the other): refused as what it then looks like, never taken.
         expect(rtu).toBe(true);
-        expect([r.value, r.reason]).toEqual([null, expect.stringMatching(/^(\d+ bytes more than one answer|unit id \d+, expected 1|timeout.*|line never quiet: .+|CRC .+|byte count .+|\d+ data bytes, .+|answer .+)$/)]);
+        expect([r.value, r.reason]).toEqual([
+          null,
+          expect.stringMatching(
+            /^(\d+ bytes more than one answer|unit id \d+, expected 1|timeout.*|line never quiet: .+|CRC .+|byte count .+|\d+ data bytes, .+|answer .+)$/,
+          ),
+        ]);
       } else {
         expect({ point: r.point, quality: r.quality, value: r.value }).toEqual({ point: r.point, quality: 'bad', value: null });
         expect(r.reason).toMatch(reason);
@@ -138,13 +173,19 @@ describe('Modbus devices that misbehave', () => {
     // (about 1.5 s after each of the faulty unit's polls, here every 1.5 s; every 10 s by default):
     // the link is reset each time and the healthy unit keeps polling, at a lower rate.
     const least = fault === 'trickle' ? 3 : 5;
-    if (!(rtu && (fault === 'trickle' || fault === 'duplicate'))) expect(healthy.filter((r) => r.quality === 'good').length, `healthy unit during ${fault}`).toBeGreaterThanOrEqual(least);
-    for (const r of readings.filter((x) => x.equipment === 'HEALTHY' && x.quality === 'good')) expect(r.value).toBe(TRUTH[r.point as keyof typeof TRUTH]);
+    if (!(rtu && (fault === 'trickle' || fault === 'duplicate')))
+      expect(healthy.filter((r) => r.quality === 'good').length, `healthy unit during ${fault}`).toBeGreaterThanOrEqual(least);
+    for (const r of readings.filter((x) => x.equipment === 'HEALTHY' && x.quality === 'good'))
+      expect(r.value).toBe(TRUTH[r.point as keyof typeof TRUTH]);
 
     sim.control(1).fault = undefined;
     const off = Date.now();
     // Recovery within a few poll intervals of the backoff interval, without the device's help.
-    await expect.poll(() => readings.some((r) => r.equipment === 'FAULTY' && r.ts > off && r.point === 'pressure' && r.quality === 'good'), { timeout: 4000 }).toBe(true);
+    await expect
+      .poll(() => readings.some((r) => r.equipment === 'FAULTY' && r.ts > off && r.point === 'pressure' && r.quality === 'good'), {
+        timeout: 4000,
+      })
+      .toBe(true);
     const back = readings.filter((r) => r.equipment === 'FAULTY' && r.ts > off && r.quality === 'good');
     for (const r of back) expect(r.value).toBe(TRUTH[r.point as keyof typeof TRUTH]);
     return driver.stats!();
@@ -188,7 +229,9 @@ describe('Modbus devices that misbehave', () => {
     const { driver, readings } = await drive(
       modbusTcpDriver,
       `{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port()}, timeout: 200ms, timeouts_before_reset: 2, failures_before_backoff: 10, reconnect: { initial_delay: 100ms } }`,
-      ['{ id: ONLY, category: boiler, connection: c, unit_id: 1, poll_interval: 250ms, points: [{ name: pressure, address: "hr:0", type: float32 }] }'],
+      [
+        '{ id: ONLY, category: boiler, connection: c, unit_id: 1, poll_interval: 250ms, points: [{ name: pressure, address: "hr:0", type: float32 }] }',
+      ],
     );
     await expect.poll(() => readings.some((r) => r.quality === 'good'), { timeout: 3000 }).toBe(true);
     const connects = driver.stats!().connects!;
@@ -220,7 +263,9 @@ describe('Modbus devices that misbehave', () => {
     const { readings } = await drive(
       modbusTcpDriver,
       `{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${(server.address() as net.AddressInfo).port}, timeout: 200ms, reconnect: { initial_delay: 100ms, max_delay: 5s, jitter: 0 } }`,
-      ['{ id: X, category: boiler, connection: c, unit_id: 1, poll_interval: 100ms, points: [{ name: v, address: "hr:0", type: uint16 }] }'],
+      [
+        '{ id: X, category: boiler, connection: c, unit_id: 1, poll_interval: 100ms, points: [{ name: v, address: "hr:0", type: uint16 }] }',
+      ],
     );
     await sleep(3000);
     // 0, 100, 200, 400, 800, 1600 ms between resets: about 6 connections in 3 s, not hundreds.
@@ -246,16 +291,24 @@ describe('Modbus devices that misbehave', () => {
     const { driver, readings } = await drive(
       modbusRtuDriver,
       `{ id: c, type: modbus-rtu, path: ${pty.a}, baud_rate: 19200, timeout: 200ms, failures_before_backoff: 1000 }`,
-      ['{ id: SLOW, category: boiler, connection: c, unit_id: 1, poll_interval: 100ms, points: [{ name: a, address: "hr:0", type: uint16 }, { name: b, address: "hr:1000", type: uint16 }] }'],
+      [
+        '{ id: SLOW, category: boiler, connection: c, unit_id: 1, poll_interval: 100ms, points: [{ name: a, address: "hr:0", type: uint16 }, { name: b, address: "hr:1000", type: uint16 }] }',
+      ],
     );
     await sleep(3000);
     expect(readings.length).toBeGreaterThan(4);
-    for (const r of readings) expect([r.point, r.quality === 'good' ? r.value : r.reason]).toEqual([r.point, r.quality === 'good' ? { a: 111, b: 222 }[r.point] : 'timeout']);
+    for (const r of readings)
+      expect([r.point, r.quality === 'good' ? r.value : r.reason]).toEqual([
+        r.point,
+        r.quality === 'good' ? { a: 111, b: 222 }[r.point] : 'timeout',
+      ]);
     expect(driver.stats!().strayBytes).toBeGreaterThan(0);
     // The device answers in time again: good values, and the right ones.
     sim.control(1).delayMs = 0;
     const back = Date.now();
-    await expect.poll(() => readings.filter((r) => r.ts > back && r.quality === 'good').length, { timeout: 3000 }).toBeGreaterThanOrEqual(2);
+    await expect
+      .poll(() => readings.filter((r) => r.ts > back && r.quality === 'good').length, { timeout: 3000 })
+      .toBeGreaterThanOrEqual(2);
     for (const r of readings.filter((x) => x.quality === 'good')) expect(r.value).toBe({ a: 111, b: 222 }[r.point]);
 
     // stop() releases the serial port: it can be opened again at once.
@@ -270,10 +323,16 @@ describe('Modbus devices that misbehave', () => {
       ['wrong-byte-count', /^byte count 0, expected (1|6)$/],
       ['wrong-unit', /^unit id 2, expected 1$/],
       ['bad-crc', /^CRC 0x[0-9a-f]{4}, expected 0x[0-9a-f]{4}$/],
-      ['garbage', /^(CRC 0x[0-9a-f]{4}, expected 0x[0-9a-f]{4}|answer longer than 256 bytes|answer of \d+ bytes, at most 256|timeout.*|line never quiet: .+)$/],
+      [
+        'garbage',
+        /^(CRC 0x[0-9a-f]{4}, expected 0x[0-9a-f]{4}|answer longer than 256 bytes|answer of \d+ bytes, at most 256|timeout.*|line never quiet: .+)$/,
+      ],
       ['huge-length', /^byte count 255, expected (1|6)$/],
       // Bytes of an answer given up on come while the next request waits: refused, never taken.
-      ['trickle', /^(timeout.*|line never quiet: .+|frame of \d+ bytes|CRC .+|function code .+|unit id .+|byte count .+|\d+ data bytes, .+|answer .+)$/],
+      [
+        'trickle',
+        /^(timeout.*|line never quiet: .+|frame of \d+ bytes|CRC .+|function code .+|unit id .+|byte count .+|\d+ data bytes, .+|answer .+)$/,
+      ],
       ['short-data', /^(timeout: \d+ bytes of an answer .+|\d+ data bytes, byte count says \d+)$/],
       ['duplicate', /./],
       ['echo', /./],

@@ -52,7 +52,9 @@ equipment:
   /** Debian's pymodbus serving `spec` (see the fixture); resolves with its port once it listens. */
   const pymodbusServer = async (spec: Record<string, unknown>): Promise<number> => {
     const port = await freePort();
-    const server = spawn('/usr/bin/python3', [join(ROOT, 'tests', 'fixtures', 'pymodbus-server.py'), String(port), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn('/usr/bin/python3', [join(ROOT, 'tests', 'fixtures', 'pymodbus-server.py'), String(port), JSON.stringify(spec)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     cleanup.push(async () => server.kill('SIGKILL'));
     let stderr = '';
     server.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -62,7 +64,8 @@ equipment:
     });
     return port;
   };
-  const tcpConnection = (port: number) => `{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeout: 1s, reconnect: { initial_delay: 200ms } }`;
+  const tcpConnection = (port: number) =>
+    `{ id: c, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeout: 1s, reconnect: { initial_delay: 200ms } }`;
 
   it('reads every type and byte order exactly from a pymodbus server', async () => {
     const { writes, points, cases } = decodingCases();
@@ -72,7 +75,7 @@ equipment:
     expectCases(await readOnce(modbusTcpDriver, tcpConnection(port), 9, points), cases);
   });
 
-  it('reads every type and byte order as pymodbus\'s own payload builder lays them out, not only as our encoder does', async () => {
+  it("reads every type and byte order as pymodbus's own payload builder lays them out, not only as our encoder does", async () => {
     // The registers come from pymodbus's BinaryPayloadBuilder (Debian's pymodbus 3.0): a byte-order
     // mistake shared by our encoder and decoder would pass the test above, and fails this one.
     const build: Array<{ offset: number; type: string; order: string; value: number | string }> = [];
@@ -105,7 +108,12 @@ equipment:
     const bridge = spawn('socat', [`tcp-listen:${port},bind=127.0.0.1,reuseaddr,fork`, `pty,raw,echo=0,link=${tty}`], { stdio: 'ignore' });
     cleanup.push(async () => bridge.kill('SIGKILL'));
     // The pty exists once a TCP client connects; the driver connects first, then the device opens its end.
-    const batchPromise = readOnce(modbusRtuOverTcpDriver, `{ id: c, type: modbus-rtu-over-tcp, host: 127.0.0.1, port: ${port}, timeout: 1s, reconnect: { initial_delay: 200ms } }`, 4, points);
+    const batchPromise = readOnce(
+      modbusRtuOverTcpDriver,
+      `{ id: c, type: modbus-rtu-over-tcp, host: 127.0.0.1, port: ${port}, timeout: 1s, reconnect: { initial_delay: 200ms } }`,
+      4,
+      points,
+    );
     await expect.poll(() => import('node:fs').then((fs) => fs.existsSync(tty)), { timeout: 5000 }).toBe(true);
     const device = createModbusRtuSimulator({ path: tty, devices: new Map([[4, bank]]) });
     await device.start();
@@ -131,7 +139,10 @@ equipment:
     cleanup.push(() => rtu.stop());
 
     const Client = modbusSerial.default as unknown as new () => ModbusRTU;
-    for (const connect of [(c: ModbusRTU) => c.connectTCP('127.0.0.1', { port: tcp.port() }), (c: ModbusRTU) => c.connectRTUBuffered(pty.a, { baudRate: 19200 })]) {
+    for (const connect of [
+      (c: ModbusRTU) => c.connectTCP('127.0.0.1', { port: tcp.port() }),
+      (c: ModbusRTU) => c.connectRTUBuffered(pty.a, { baudRate: 19200 }),
+    ]) {
       const client = new Client();
       await connect(client);
       cleanup.push(() => new Promise<void>((r) => client.close(() => r())));

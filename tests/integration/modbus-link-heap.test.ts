@@ -25,7 +25,10 @@ const REGISTERS = 110;
 
 function runChild(opts: HeapRunOptions): Promise<HeapRunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', SCRIPT, JSON.stringify(opts)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', SCRIPT, JSON.stringify(opts)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -45,7 +48,9 @@ const growthAt = (r: HeapRunResult, requests: number) => r.checkpoints.find((c) 
 
 const summary = (what: string, r: HeapRunResult, upTo: number) => {
   const at = r.checkpoints.find((c) => c.requests === upTo)!;
-  const points = r.checkpoints.map((c) => `${c.requests / 1000}k ${mib(c.held)} (heap ${mib(c.heapUsed)} + buffers ${mib(c.arrayBuffers)})`).join(', ');
+  const points = r.checkpoints
+    .map((c) => `${c.requests / 1000}k ${mib(c.held)} (heap ${mib(c.heapUsed)} + buffers ${mib(c.arrayBuffers)})`)
+    .join(', ');
   return `${what}: held after GC at ${points}; ${Math.round(at.requests / at.seconds).toLocaleString('en')} reads/s; ${r.answered} answered, failed ${JSON.stringify(r.failed)}, ${r.connects} connects, stats ${JSON.stringify(r.stats)}`;
 };
 
@@ -59,7 +64,11 @@ describe('Modbus link memory', () => {
   /** Unit 1 answers, 2 never does, 3 answers with garbage (the link resets), 4 with a wrong byte count. */
   const simulator = async () => {
     const bank = new RegisterBank();
-    bank.set('hr', 0, Array.from({ length: REGISTERS }, (_, i) => i));
+    bank.set(
+      'hr',
+      0,
+      Array.from({ length: REGISTERS }, (_, i) => i),
+    );
     sim = createModbusTcpSimulator({ devices: new Map([1, 2, 3, 4].map((u) => [u, u === 1 ? bank : new RegisterBank()])) });
     await sim.start();
     sim.control(2).paused = true;
@@ -72,7 +81,14 @@ describe('Modbus link memory', () => {
     const s = await simulator();
     // Past 100k, the helper keeps each answer (an array of 10 numbers, about 100 bytes): the same
     // measurement must see that, or it could not see a leak in the link either.
-    const r = await runChild({ port: s.port(), checkpoints: [...CHECKPOINTS, 120_000], connection: { timeout: '2s', max_in_flight: 16 }, routes: [], registers: REGISTERS, retainFrom: 100_000 });
+    const r = await runChild({
+      port: s.port(),
+      checkpoints: [...CHECKPOINTS, 120_000],
+      connection: { timeout: '2s', max_in_flight: 16 },
+      routes: [],
+      registers: REGISTERS,
+      retainFrom: 100_000,
+    });
     console.log(summary('Answered reads', r, 100_000));
     expect(r.answered).toBe(120_000);
     expect(r.wrong).toBe(0);
@@ -93,7 +109,12 @@ describe('Modbus link memory', () => {
       { every: 100, at: 25, unit: 4 }, // 1,000 refused answers
     ];
     // timeouts_before_reset high: the timeouts leave the connection open, as one dead unit beside live ones does.
-    const connection = { timeout: '25ms', max_in_flight: 16, timeouts_before_reset: 1000, reconnect: { initial_delay: '10ms', max_delay: '100ms' } };
+    const connection = {
+      timeout: '25ms',
+      max_in_flight: 16,
+      timeouts_before_reset: 1000,
+      reconnect: { initial_delay: '10ms', max_delay: '100ms' },
+    };
     const r = await runChild({ port: s.port(), checkpoints: CHECKPOINTS, connection, routes, registers: REGISTERS });
     console.log(summary('Reads with failures', r, 100_000));
     expect(r.wrong).toBe(0);

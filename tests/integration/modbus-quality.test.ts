@@ -55,11 +55,24 @@ equipment:
   sim.control(1).faultArea = 'hr';
   const on = Date.now();
   const status = await sub.waitFor((m) => m.topic === 'gw/q/B-07/status' && JSON.parse(m.payload).state === 'degraded', 5000, 'degraded');
-  expect(JSON.parse(status.payload).reason).toMatch(/^steam_pressure: byte count 0, expected \d+; .*interlock_tripped: byte count 0, expected \d+$/);
+  expect(JSON.parse(status.payload).reason).toMatch(
+    /^steam_pressure: byte count 0, expected \d+; .*interlock_tripped: byte count 0, expected \d+$/,
+  );
 
   // Every telemetry message since: hr points null and bad with the reason, di and ir points good.
   await new Promise((r) => setTimeout(r, 600));
-  const telemetry = sub.messages.filter((m) => m.topic === 'gw/q/B-07/telemetry').map((m) => JSON.parse(m.payload) as { ts: number; values: Record<string, unknown>; quality: Record<string, string>; reasons?: Record<string, string> }).filter((t) => t.ts > on);
+  const telemetry = sub.messages
+    .filter((m) => m.topic === 'gw/q/B-07/telemetry')
+    .map(
+      (m) =>
+        JSON.parse(m.payload) as {
+          ts: number;
+          values: Record<string, unknown>;
+          quality: Record<string, string>;
+          reasons?: Record<string, string>;
+        },
+    )
+    .filter((t) => t.ts > on);
   expect(telemetry.length).toBeGreaterThan(1);
   for (const t of telemetry) {
     for (const p of BOILER_REGISTER_MAP.filter((x) => x.address.startsWith('hr:'))) {
@@ -70,25 +83,40 @@ equipment:
     expect([t.values.serial_number, t.quality.serial_number]).toEqual(['B07-2019-000117', 'good']);
   }
 
-  const api = await fetch(`http://127.0.0.1:${httpPort}/api/equipment/B-07`, { headers: { authorization: 'Bearer viewer-token-0123456789abcdef' } });
-  const detail = (await api.json()) as { status: string; points: Array<{ name: string; value: unknown; quality: string; reason?: string }> };
+  const api = await fetch(`http://127.0.0.1:${httpPort}/api/equipment/B-07`, {
+    headers: { authorization: 'Bearer viewer-token-0123456789abcdef' },
+  });
+  const detail = (await api.json()) as {
+    status: string;
+    points: Array<{ name: string; value: unknown; quality: string; reason?: string }>;
+  };
   expect(detail.status).toBe('degraded');
-  expect(detail.points.find((p) => p.name === 'interlock_tripped')).toMatchObject({ value: null, quality: 'bad', reason: expect.stringMatching(/^byte count 0, expected \d+$/) });
+  expect(detail.points.find((p) => p.name === 'interlock_tripped')).toMatchObject({
+    value: null,
+    quality: 'bad',
+    reason: expect.stringMatching(/^byte count 0, expected \d+$/),
+  });
 
   // The refused answers are counted where Prometheus scrapes.
-  const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`, { headers: { authorization: 'Bearer viewer-token-0123456789abcdef' } })).text();
+  const metrics = await (
+    await fetch(`http://127.0.0.1:${httpPort}/metrics`, { headers: { authorization: 'Bearer viewer-token-0123456789abcdef' } })
+  ).text();
   const refused = /^gateway_driver_counter\{connection="plc",type="modbus-tcp",counter="badAnswers"\} (\d+)$/m.exec(metrics);
   expect(Number(refused?.[1])).toBeGreaterThan(0);
 
   const query = async () => {
-    const res = await fetch(`${influxdb.url}/query?db=${db}&q=${encodeURIComponent(`SELECT quality, reason FROM boiler WHERE point = 'interlock_tripped'`)}`);
+    const res = await fetch(
+      `${influxdb.url}/query?db=${db}&q=${encodeURIComponent(`SELECT quality, reason FROM boiler WHERE point = 'interlock_tripped'`)}`,
+    );
     const json = (await res.json()) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> };
     return json.results[0]?.series?.[0]?.values ?? [];
   };
   await expect.poll(query, { timeout: 10_000, interval: 300 }).not.toHaveLength(0);
   expect((await query()).at(-1)?.slice(1)).toEqual(['bad', expect.stringMatching(/^byte count 0, expected \d+$/)]);
   // Nothing derived from the bad answers was stored as a value.
-  const values = await fetch(`${influxdb.url}/query?db=${db}&q=${encodeURIComponent(`SELECT interlock_tripped FROM boiler WHERE time > ${on}ms AND interlock_tripped = false`)}`);
+  const values = await fetch(
+    `${influxdb.url}/query?db=${db}&q=${encodeURIComponent(`SELECT interlock_tripped FROM boiler WHERE time > ${on}ms AND interlock_tripped = false`)}`,
+  );
   expect(((await values.json()) as { results: Array<{ series?: unknown[] }> }).results[0]?.series).toBeUndefined();
 
   sim.control(1).fault = undefined;

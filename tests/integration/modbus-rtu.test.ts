@@ -8,7 +8,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseSite } from '../../config/load.js';
 import { encode } from '../../drivers/modbus/codec.js';
 import { modbusRtuDriver } from '../../drivers/modbus/index.js';
-import { BoilerDevice, createModbusRtuSimulator, RegisterBank, type ModbusSimulator, type SimDevice } from '../../drivers/modbus/simulator.js';
+import {
+  BoilerDevice,
+  createModbusRtuSimulator,
+  RegisterBank,
+  type ModbusSimulator,
+  type SimDevice,
+} from '../../drivers/modbus/simulator.js';
 import type { Driver, Reading } from '../../drivers/types.js';
 import { startPtyPair, type PtyPair } from '../helpers/socat.js';
 
@@ -50,11 +56,18 @@ equipment:
       { env: {} },
     );
     const readings: Reading[] = [];
-    const driver: Driver = modbusRtuDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: (b) => readings.push(...b), dataDir: '/nonexistent' });
+    const driver: Driver = modbusRtuDriver.create(cfg.connections[0]!, cfg.equipment, {
+      log: silent,
+      sink: (b) => readings.push(...b),
+      dataDir: '/nonexistent',
+    });
     await driver.init();
     await driver.start();
     cleanup.push(() => driver.stop());
-    const good = (eq: string, since: number) => readings.filter((r) => r.equipment === eq && r.quality === 'good' && r.ts >= since && (r.point === 'drum_level' || r.point === 'temp')).length;
+    const good = (eq: string, since: number) =>
+      readings.filter(
+        (r) => r.equipment === eq && r.quality === 'good' && r.ts >= since && (r.point === 'drum_level' || r.point === 'temp'),
+      ).length;
     return {
       readings,
       good,
@@ -76,7 +89,12 @@ equipment:
   it('reads several unit ids on one bus, with their types and byte orders', async () => {
     const { readings, good } = await setup();
     await expect.poll(() => good('A-2', 0) > 0 && good('B-1', 0) > 0, { timeout: 5000 }).toBe(true);
-    const a2 = Object.fromEntries(readings.filter((r) => r.equipment === 'A-2').slice(-3).map((r) => [r.point, r.value]));
+    const a2 = Object.fromEntries(
+      readings
+        .filter((r) => r.equipment === 'A-2')
+        .slice(-3)
+        .map((r) => [r.point, r.value]),
+    );
     expect(a2).toEqual({ temp: -40.5, count: 1234, ready: true });
     expect(readings.filter((r) => r.equipment === 'B-1' && r.point === 'flame').at(-1)?.value).toBe(true);
   });

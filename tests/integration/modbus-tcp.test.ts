@@ -3,7 +3,13 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseSite } from '../../config/load.js';
 import { modbusTcpDriver } from '../../drivers/modbus/index.js';
-import { BoilerDevice, BOILER_REGISTER_MAP, createModbusTcpSimulator, RegisterBank, type ModbusSimulator } from '../../drivers/modbus/simulator.js';
+import {
+  BoilerDevice,
+  BOILER_REGISTER_MAP,
+  createModbusTcpSimulator,
+  RegisterBank,
+  type ModbusSimulator,
+} from '../../drivers/modbus/simulator.js';
 import type { Driver, Reading } from '../../drivers/types.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
@@ -83,7 +89,10 @@ ${[1, 2, 3].map((u) => `  - { id: D-${u}, category: other, connection: plc, unit
 `;
     // Three devices that answer in 100 ms, each polled every 200 ms: one at a time they take 300 ms
     // a round and overrun; three at once they keep up.
-    for (const [maxInFlight, overruns] of [[3, false], [1, true]] as const) {
+    for (const [maxInFlight, overruns] of [
+      [3, false],
+      [1, true],
+    ] as const) {
       const readings: Reading[] = [];
       const d = await driverFor(site(maxInFlight), (b) => readings.push(...b));
       await sleep(1500);
@@ -141,7 +150,8 @@ ${[1, 2, 3].map((u) => `  - { id: D-${u}, category: pressure_vessel, connection:
     let sim: ModbusSimulator;
     let sub: Subscriber;
     const readings: Reading[] = [];
-    const goodCount = (eq: string, since: number) => readings.filter((r) => r.equipment === eq && r.quality === 'good' && r.point === 'pressure' && r.ts >= since).length;
+    const goodCount = (eq: string, since: number) =>
+      readings.filter((r) => r.equipment === eq && r.quality === 'good' && r.point === 'pressure' && r.ts >= since).length;
     const lastStatus = (eq: string) => {
       const m = sub.messages.filter((x) => x.topic === `gw/iso/${eq}/status`).at(-1);
       return m && (JSON.parse(m.payload) as { state: string; reason?: string });
@@ -192,7 +202,9 @@ ${[1, 2, 3].map((u) => `  - { id: D-${u}, category: pressure_vessel, connection:
     it('a device that answers with exceptions, and a connection that is closed', async () => {
       await setup();
       sim.control(3).exception = 4;
-      await expect.poll(() => lastStatus('D-3')).toEqual({ state: 'offline', reason: 'exception 4: server device failure', ts: expect.any(Number) });
+      await expect
+        .poll(() => lastStatus('D-3'))
+        .toEqual({ state: 'offline', reason: 'exception 4: server device failure', ts: expect.any(Number) });
       const t0 = Date.now();
       await sleep(1000);
       expect(goodCount('D-1', t0)).toBeGreaterThanOrEqual(4);
@@ -211,13 +223,21 @@ ${[1, 2, 3].map((u) => `  - { id: D-${u}, category: pressure_vessel, connection:
       const devices = sim.devicesForTest;
       await sim.stop();
       const down = Date.now();
-      await expect.poll(() => readings.some((r) => r.equipment === 'D-1' && r.ts > down && r.quality === 'bad' && /^not connected: /.test(r.reason ?? '')), { timeout: 3000 }).toBe(true);
+      await expect
+        .poll(
+          () =>
+            readings.some((r) => r.equipment === 'D-1' && r.ts > down && r.quality === 'bad' && /^not connected: /.test(r.reason ?? '')),
+          { timeout: 3000 },
+        )
+        .toBe(true);
       await expect.poll(() => lastStatus('D-2')?.state).toBe('offline');
       const restarted = createModbusTcpSimulator({ port, devices });
       await restarted.start();
       cleanup.push(() => restarted.stop());
       const back = Date.now();
-      await expect.poll(() => goodCount('D-1', back) > 0 && goodCount('D-2', back) > 0 && goodCount('D-3', back) > 0, { timeout: 5000 }).toBe(true);
+      await expect
+        .poll(() => goodCount('D-1', back) > 0 && goodCount('D-2', back) > 0 && goodCount('D-3', back) > 0, { timeout: 5000 })
+        .toBe(true);
     });
 
     it('a device that reports an address it does not have affects only that request', async () => {

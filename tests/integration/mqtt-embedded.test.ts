@@ -59,7 +59,9 @@ describe('embedded broker', () => {
     await started(port, ['username: gateway', 'password: s3cret']);
     const url = `mqtt://127.0.0.1:${port}`;
     await expect(mqtt.connectAsync(url, { reconnectPeriod: 0 })).rejects.toThrow(/Bad username or password|Not authorized/i);
-    await expect(mqtt.connectAsync(url, { reconnectPeriod: 0, username: 'gateway', password: 'wrong' })).rejects.toThrow(/Bad username or password|Not authorized/i);
+    await expect(mqtt.connectAsync(url, { reconnectPeriod: 0, username: 'gateway', password: 'wrong' })).rejects.toThrow(
+      /Bad username or password|Not authorized/i,
+    );
     const sub = track(await subscribe(url, 'gw/#', { username: 'gateway', password: 's3cret' }));
     await sub.waitFor((m) => m.topic.endsWith('/telemetry'));
   });

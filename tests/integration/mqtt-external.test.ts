@@ -59,21 +59,33 @@ describe('external broker (Mosquitto)', () => {
     expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/gateway/status`))!)).toMatchObject({ state: 'online' });
     expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/B-07/status`))!)).toMatchObject({ state: 'online' });
     await gw.stop();
-    expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/gateway/status`))!)).toMatchObject({ state: 'offline', reason: 'stopped' });
-    expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/B-07/status`))!)).toMatchObject({ state: 'offline', reason: 'gateway stopped' });
+    expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/gateway/status`))!)).toMatchObject({
+      state: 'offline',
+      reason: 'stopped',
+    });
+    expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/B-07/status`))!)).toMatchObject({
+      state: 'offline',
+      reason: 'gateway stopped',
+    });
   });
 
   it('has the broker announce a killed gateway offline through its Last Will', async () => {
     const site = `will-${Date.now()}`;
     const file = writeTestSite({ broker: mosquitto.url, site });
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'gateway', 'cli.ts'), 'run', '-c', file], { cwd: root, stdio: 'ignore' });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'gateway', 'cli.ts'), 'run', '-c', file], {
+      cwd: root,
+      stdio: 'ignore',
+    });
     cleanup.push(async () => child.kill('SIGKILL'));
     const sub = track(await subscribe(mosquitto.url, `gw/${site}/gateway/status`));
     await sub.waitFor((m) => JSON.parse(m.payload).state === 'online', 15_000, 'online status');
     child.kill('SIGKILL');
     const will = await sub.waitFor((m) => JSON.parse(m.payload).state === 'offline', 10_000, 'Last Will');
     expect(JSON.parse(will.payload)).toEqual({ state: 'offline', reason: 'connection lost' });
-    expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/gateway/status`))!)).toEqual({ state: 'offline', reason: 'connection lost' });
+    expect(JSON.parse((await retained(mosquitto.url, `gw/${site}/gateway/status`))!)).toEqual({
+      state: 'offline',
+      reason: 'connection lost',
+    });
   });
 
   it('keeps polling while the broker is down, reconnects when it returns, and delivers what it held', async () => {
@@ -102,13 +114,23 @@ describe('external broker (Mosquitto)', () => {
     cleanup.push(() => again.stop());
     const tsOf = (payload: string) => (JSON.parse(payload) as { ts: number }).ts;
     // Telemetry read while the broker was away arrives after it returns (QoS 1, from the outgoing queue).
-    const outage = await consumer.waitFor((m) => m.topic.endsWith('/telemetry') && tsOf(m.payload) > down + 200 && tsOf(m.payload) < down + 1200, 15_000, 'telemetry from the outage');
+    const outage = await consumer.waitFor(
+      (m) => m.topic.endsWith('/telemetry') && tsOf(m.payload) > down + 200 && tsOf(m.payload) < down + 1200,
+      15_000,
+      'telemetry from the outage',
+    );
     expect(outage.at).toBeGreaterThan(down + 1500);
-    await consumer.waitFor((m) => m.topic.endsWith('/gateway/status') && m.at > down && JSON.parse(m.payload).state === 'online', 10_000, 'online again');
+    await consumer.waitFor(
+      (m) => m.topic.endsWith('/gateway/status') && m.at > down && JSON.parse(m.payload).state === 'online',
+      10_000,
+      'online again',
+    );
     await vi.waitFor(() => expect(gw.link.stats()).toMatchObject({ pending: 0, queued: 0 }), { timeout: 5000 });
     expect(gw.link.stats().dropped).toBe(0);
     // Every poll of the outage arrived: the 200 ms grid has no hole.
-    const ts = [...new Set(consumer.messages.filter((m) => m.topic.endsWith('/telemetry')).map((m) => tsOf(m.payload)))].sort((a, b) => a - b);
+    const ts = [...new Set(consumer.messages.filter((m) => m.topic.endsWith('/telemetry')).map((m) => tsOf(m.payload)))].sort(
+      (a, b) => a - b,
+    );
     const gaps = ts.slice(1).map((t, i) => t - ts[i]!);
     expect(Math.max(...gaps)).toBeLessThan(400);
   });
@@ -152,14 +174,19 @@ describe('external broker (Mosquitto)', () => {
     // What was made when the queue was seen empty has all been acknowledged by the broker. (A poll
     // between that moment and the stop below is queued on disk for the next start: not part of this check.)
     let drainedAt: number[] = [];
-    await vi.waitFor(() => {
-      expect(second.link.stats()).toMatchObject({ connected: true, pending: 0, queued: 0 });
-      drainedAt = [...made];
-    }, { timeout: 15_000 });
+    await vi.waitFor(
+      () => {
+        expect(second.link.stats()).toMatchObject({ connected: true, pending: 0, queued: 0 });
+        drainedAt = [...made];
+      },
+      { timeout: 15_000 },
+    );
     await second.stop();
     const tsOf = (payload: string) => (JSON.parse(payload) as { ts: number }).ts;
     const expected = [...new Set(drainedAt)];
-    await vi.waitFor(() => expect(new Set(consumer.messages.map((m) => tsOf(m.payload))).size).toBeGreaterThanOrEqual(expected.length), { timeout: 10_000 });
+    await vi.waitFor(() => expect(new Set(consumer.messages.map((m) => tsOf(m.payload))).size).toBeGreaterThanOrEqual(expected.length), {
+      timeout: 10_000,
+    });
     // Every message of both runs arrived; the first arrival of each is in the order they were made.
     // (A message in flight when the broker went away may arrive twice: at least once, never lost.)
     const firstArrivals = [...new Set(consumer.messages.map((m) => tsOf(m.payload)))];
@@ -171,7 +198,9 @@ describe('external broker (Mosquitto)', () => {
     const secure = await startMosquitto({ tls: true, users: { gateway: 'gw-pass', reader: 'rd-pass' } });
     cleanup.push(() => secure.stop());
     const site = (extra: string[]) => parseSite(testSiteYaml({ broker: secure.url, mqttExtra: extra }), { env: {} });
-    const reader = track(await subscribe(secure.url, 'gw/test-site/#', { ca: readFileSync(secure.caFile!), username: 'reader', password: 'rd-pass' }));
+    const reader = track(
+      await subscribe(secure.url, 'gw/test-site/#', { ca: readFileSync(secure.caFile!), username: 'reader', password: 'rd-pass' }),
+    );
 
     const good = track(createGateway(site([`ca: ${secure.caFile}`, 'username: gateway', 'password: gw-pass']), silent));
     await good.start();
@@ -180,7 +209,10 @@ describe('external broker (Mosquitto)', () => {
 
     // Without the CA the broker's certificate does not verify; with a wrong password the broker says no.
     // Either way the gateway starts and reads: it never waits on the network.
-    for (const extra of [['username: gateway', 'password: gw-pass'], [`ca: ${secure.caFile}`, 'username: gateway', 'password: wrong']]) {
+    for (const extra of [
+      ['username: gateway', 'password: gw-pass'],
+      [`ca: ${secure.caFile}`, 'username: gateway', 'password: wrong'],
+    ]) {
       const refused = track(createGateway(site(extra), silent));
       await refused.start();
       await new Promise((r) => setTimeout(r, 1000));

@@ -27,7 +27,11 @@ const silent = pino({ level: 'silent' });
 const KiB = 1024;
 
 /** A raw TCP client that speaks just enough MQTT: CONNECT, then whatever bytes the test writes. */
-async function rawClient(port: number, clientId: string, login: { username?: string | undefined; password?: string | Buffer | undefined } = {}): Promise<{ socket: Socket; closed: Promise<number>; written: () => number }> {
+async function rawClient(
+  port: number,
+  clientId: string,
+  login: { username?: string | undefined; password?: string | Buffer | undefined } = {},
+): Promise<{ socket: Socket; closed: Promise<number>; written: () => number }> {
   const socket = connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   socket.on('error', () => {});
@@ -38,7 +42,17 @@ async function rawClient(port: number, clientId: string, login: { username?: str
     return write(chunk, cb);
   }) as typeof socket.write;
   const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
-  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 30, ...(login.username ? { username: login.username, password: Buffer.from(login.password ?? '') } : {}) }));
+  socket.write(
+    mqttPacket.generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clientId,
+      clean: true,
+      keepalive: 30,
+      ...(login.username ? { username: login.username, password: Buffer.from(login.password ?? '') } : {}),
+    }),
+  );
   await new Promise<void>((resolve) => socket.once('data', () => resolve()));
   return { socket, closed, written: () => written };
 }
@@ -136,7 +150,10 @@ describe('MQTT limits', () => {
     // The gateway's own client is one of the three.
     const a = await rawClient(port, 'a');
     const b = await rawClient(port, 'b');
-    cleanup.push(async () => void a.socket.destroy(), async () => void b.socket.destroy());
+    cleanup.push(
+      async () => void a.socket.destroy(),
+      async () => void b.socket.destroy(),
+    );
     // From another address (127.0.0.2): past max_connections only 127.0.0.1, where the gateway's own link comes from, gets in.
     const extra = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
     extra.on('error', () => {});
@@ -179,7 +196,8 @@ describe('MQTT limits', () => {
     let published = 0;
     let acked = 0;
     const publisher = setInterval(() => {
-      for (let i = 0; i < 4; i++, published++) pub.publish('lims/t', Buffer.alloc(32 * KiB, published % 256), { qos: 1 }, (err) => void (err ? undefined : acked++));
+      for (let i = 0; i < 4; i++, published++)
+        pub.publish('lims/t', Buffer.alloc(32 * KiB, published % 256), { qos: 1 }, (err) => void (err ? undefined : acked++));
     }, 10);
     cleanup.push(async () => clearInterval(publisher));
     const windows: Array<{ published: number; received: number; inProcess: number }> = [];
@@ -191,7 +209,11 @@ describe('MQTT limits', () => {
     for (let k = 0; k < 6; k++) {
       await sleep(500);
       const now = { published, received, inProcess };
-      windows.push({ published: now.published - last.published, received: now.received - last.received, inProcess: now.inProcess - last.inProcess });
+      windows.push({
+        published: now.published - last.published,
+        received: now.received - last.received,
+        inProcess: now.inProcess - last.inProcess,
+      });
       last = now;
       held = Math.max(held, heldBytes(gc) - held0);
     }
@@ -237,11 +259,28 @@ describe('MQTT limits', () => {
 
   it('InfluxDB writer: garbage on the telemetry topics is counted and left out; the boiler keeps being written', async () => {
     const victoria = inject('victoriametrics');
-    const { gw } = await gateway(['max_packet_size: 64KiB'], ['influx:', '  api: v2', `  url: ${victoria.url}`, '  token: secret', '  org: site', '  bucket: telemetry', '  flush_interval: 200ms']);
+    const { gw } = await gateway(
+      ['max_packet_size: 64KiB'],
+      [
+        'influx:',
+        '  api: v2',
+        `  url: ${victoria.url}`,
+        '  token: secret',
+        '  org: site',
+        '  bucket: telemetry',
+        '  flush_interval: 200ms',
+      ],
+    );
     await expect.poll(() => gw.influx!.stats().received, { timeout: 5000 }).toBeGreaterThan(0);
     // Only the gateway publishes on its telemetry topics (clients are refused there): garbage comes in-process.
     const pub = { publishAsync: (topic: string, payload: Buffer | string) => gw.broker!.publish(topic, payload) };
-    const garbage = [Buffer.from([0xff, 0x00, 0x13]), 'null', '{"ts":1,"values":{"drum_level":1}}', '{"ts":1,"values":{"a\\nb":1},"quality":{"a\\nb":"good"}}', '{"ts":1e300,"values":{"drum_level":1},"quality":{"drum_level":"good"}}'];
+    const garbage = [
+      Buffer.from([0xff, 0x00, 0x13]),
+      'null',
+      '{"ts":1,"values":{"drum_level":1}}',
+      '{"ts":1,"values":{"a\\nb":1},"quality":{"a\\nb":"good"}}',
+      '{"ts":1e300,"values":{"drum_level":1},"quality":{"drum_level":"good"}}',
+    ];
     for (const g of garbage) await pub.publishAsync('gw/test-site/B-07/telemetry', g);
     await pub.publishAsync('gw/test-site/NOPE/telemetry', '{}');
     await expect.poll(() => gw.influx!.stats().badMessages, { timeout: 5000 }).toBe(garbage.length + 1);
@@ -282,26 +321,60 @@ describe('MQTT limits', () => {
     const mqttSection = testSite({ mqttExtra: ['max_packet_size: 64KiB'] }).mqtt;
 
     it.each([
-      ['telemetry link', (url: string) => {
-        const link = createMqttLink({ url: () => url, config: mqttSection, clientId: 'gw', topics: topicsFor('gw', 's'), log: silent, waitForConnection: false });
-        void link.start();
-        return () => link.stop();
-      }],
-      ['InfluxDB writer source', (url: string) => {
-        const source = brokerSource({ url, config: mqttSection, clientId: 'w', topic: 'gw/s/+/telemetry', group: 'g', log: silent, onMessage: () => {} });
-        void source.start();
-        return () => source.stop();
-      }],
-      ['platform uplink', (url: string) => {
-        const outbox = new Outbox(join(mkdtempSync(join(tmpdir(), 'gw-uplink-')), 'outbox.db'), { uplink: true });
-        const config = { url: 'http://127.0.0.1:1/', secret: 'x'.repeat(16), heartbeat_interval: 30_000, timeout: 1000, max_in_flight: 1, min_level: 'blue' as const, mqtt_url: url, mqtt_topic: 'i', retry: mqttSection.reconnect };
-        const uplink = createUplink({ config, gatewayId: 'gw', site: 's', outbox, log: silent, maxPacketSize: 64 * KiB });
-        uplink.start();
-        return async () => {
-          await uplink.stop();
-          outbox.close();
-        };
-      }],
+      [
+        'telemetry link',
+        (url: string) => {
+          const link = createMqttLink({
+            url: () => url,
+            config: mqttSection,
+            clientId: 'gw',
+            topics: topicsFor('gw', 's'),
+            log: silent,
+            waitForConnection: false,
+          });
+          void link.start();
+          return () => link.stop();
+        },
+      ],
+      [
+        'InfluxDB writer source',
+        (url: string) => {
+          const source = brokerSource({
+            url,
+            config: mqttSection,
+            clientId: 'w',
+            topic: 'gw/s/+/telemetry',
+            group: 'g',
+            log: silent,
+            onMessage: () => {},
+          });
+          void source.start();
+          return () => source.stop();
+        },
+      ],
+      [
+        'platform uplink',
+        (url: string) => {
+          const outbox = new Outbox(join(mkdtempSync(join(tmpdir(), 'gw-uplink-')), 'outbox.db'), { uplink: true });
+          const config = {
+            url: 'http://127.0.0.1:1/',
+            secret: 'x'.repeat(16),
+            heartbeat_interval: 30_000,
+            timeout: 1000,
+            max_in_flight: 1,
+            min_level: 'blue' as const,
+            mqtt_url: url,
+            mqtt_topic: 'i',
+            retry: mqttSection.reconnect,
+          };
+          const uplink = createUplink({ config, gatewayId: 'gw', site: 's', outbox, log: silent, maxPacketSize: 64 * KiB });
+          uplink.start();
+          return async () => {
+            await uplink.stop();
+            outbox.close();
+          };
+        },
+      ],
     ])('%s closes the connection at the header, and reconnects', async (_name, open) => {
       const broker = await hostileBroker();
       const rss = process.memoryUsage().rss;

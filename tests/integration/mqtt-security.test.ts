@@ -48,7 +48,13 @@ function run(command: string, args: string[], opts: { input?: string; timeoutMs?
   });
 }
 
-const hostArgs = (port: number, user?: TestMqttUser) => ['-h', '127.0.0.1', '-p', String(port), ...(user ? ['-u', user.name, '-P', user.password] : [])];
+const hostArgs = (port: number, user?: TestMqttUser) => [
+  '-h',
+  '127.0.0.1',
+  '-p',
+  String(port),
+  ...(user ? ['-u', user.name, '-P', user.password] : []),
+];
 
 /** Telemetry messages a second, seen by an authorised subscriber, while `attack` runs (for at least minMs). */
 async function telemetryRateDuring<T>(meter: Subscriber, attack: () => Promise<T>, minMs = 2000): Promise<{ rate: number; result: T }> {
@@ -89,7 +95,8 @@ describe('embedded broker security', () => {
     expect(baseline).toBeGreaterThan(1);
     return { gw, port, url, meter, baseline };
   };
-  const gatewayStates = (meter: Subscriber) => meter.messages.filter((m) => m.topic === `${SITE}/gateway/status`).map((m) => (JSON.parse(m.payload) as { state: string }).state);
+  const gatewayStates = (meter: Subscriber) =>
+    meter.messages.filter((m) => m.topic === `${SITE}/gateway/status`).map((m) => (JSON.parse(m.payload) as { state: string }).state);
 
   it('an anonymous client on loopback reads telemetry with # but cannot forge the alarm list, a status or telemetry', async () => {
     const { gw, port, url, meter, baseline } = await started();
@@ -107,11 +114,16 @@ describe('embedded broker security', () => {
       { topic: `${SITE}/alarms/active`, payload: '[]', retain: true },
       { topic: `${SITE}/gateway/status`, payload: '{"state":"offline"}', retain: true },
       { topic: `${SITE}/B-07/status`, payload: '{"state":"offline"}', retain: true },
-      { topic: `${SITE}/B-07/telemetry`, payload: `{"ts":${Date.now()},"values":{"drum_level":4242},"quality":{"drum_level":"good"}}`, retain: false },
+      {
+        topic: `${SITE}/B-07/telemetry`,
+        payload: `{"ts":${Date.now()},"values":{"drum_level":4242},"quality":{"drum_level":"good"}}`,
+        retain: false,
+      },
     ];
     const { rate } = await telemetryRateDuring(meter, async () => {
       for (let round = 0; round < 3; round++) {
-        for (const f of forged) await run('mosquitto_pub', [...hostArgs(port), '-q', '1', '-t', f.topic, '-m', f.payload, ...(f.retain ? ['-r'] : [])]);
+        for (const f of forged)
+          await run('mosquitto_pub', [...hostArgs(port), '-q', '1', '-t', f.topic, '-m', f.payload, ...(f.retain ? ['-r'] : [])]);
       }
     });
     expect(await retained(url, `${SITE}/alarms/active`, 3000)).toBe(activeBefore);
@@ -135,19 +147,33 @@ describe('embedded broker security', () => {
   // network. Run in a network namespace of its own, where the gateway's 0.0.0.0 is that namespace's
   // alone and a second address of its loopback device is the "network": nothing is bound on this
   // machine's interfaces and no packet leaves it.
-  it.skipIf(!canIsolateNetwork)('listening on 0.0.0.0, an anonymous client from a non-loopback address is refused; a user gets in', async () => {
-    const port = await freePort();
-    const file = writeTestSite({ port, mqttExtra: ['host: 0.0.0.0', ...mqttUsersYaml([READER])] });
-    const out = await run(...inOwnNetwork('node', ['--import', 'tsx', 'tests/helpers/lan-probe.ts', LAN_ADDRESS, file, String(port), READER.name, READER.password], true), { timeoutMs: 60_000 });
-    expect(out.code, out.stderr).toBe(0);
-    const seen = JSON.parse(out.stdout) as Record<'anonymousFromLan' | 'readerFromLan' | 'anonymousFromLoopback', { code: number; stderr: string }> & { refusedAnonymous: number };
-    expect(seen.anonymousFromLan.code).not.toBe(0);
-    expect(seen.anonymousFromLan.stderr).toMatch(/not authori[sz]ed/i);
-    expect(seen.readerFromLan.code, seen.readerFromLan.stderr).toBe(0);
-    // From loopback, the same broker still lets an anonymous reader in.
-    expect(seen.anonymousFromLoopback.code, seen.anonymousFromLoopback.stderr).toBe(0);
-    expect(seen.refusedAnonymous).toBe(1);
-  }, 90_000);
+  it.skipIf(!canIsolateNetwork)(
+    'listening on 0.0.0.0, an anonymous client from a non-loopback address is refused; a user gets in',
+    async () => {
+      const port = await freePort();
+      const file = writeTestSite({ port, mqttExtra: ['host: 0.0.0.0', ...mqttUsersYaml([READER])] });
+      const out = await run(
+        ...inOwnNetwork(
+          'node',
+          ['--import', 'tsx', 'tests/helpers/lan-probe.ts', LAN_ADDRESS, file, String(port), READER.name, READER.password],
+          true,
+        ),
+        { timeoutMs: 60_000 },
+      );
+      expect(out.code, out.stderr).toBe(0);
+      const seen = JSON.parse(out.stdout) as Record<
+        'anonymousFromLan' | 'readerFromLan' | 'anonymousFromLoopback',
+        { code: number; stderr: string }
+      > & { refusedAnonymous: number };
+      expect(seen.anonymousFromLan.code).not.toBe(0);
+      expect(seen.anonymousFromLan.stderr).toMatch(/not authori[sz]ed/i);
+      expect(seen.readerFromLan.code, seen.readerFromLan.stderr).toBe(0);
+      // From loopback, the same broker still lets an anonymous reader in.
+      expect(seen.anonymousFromLoopback.code, seen.anonymousFromLoopback.stderr).toBe(0);
+      expect(seen.refusedAnonymous).toBe(1);
+    },
+    90_000,
+  );
 
   it('sockets that never send CONNECT cannot hold the broker: at most 8 wait per address, each at most 5 s, and a user still gets in', async () => {
     const { gw, port, meter } = await started(['max_connections: 10']);
@@ -162,7 +188,11 @@ describe('embedded broker security', () => {
     cleanup.push(async () => sockets.forEach((s) => s.destroy()));
     // All but 8 are closed at once; those 8 when their CONNECT does not come.
     await expect.poll(() => closedAt.length, { timeout: 5000 }).toBeGreaterThanOrEqual(22);
-    const reader = await subscribe(`mqtt://127.0.0.1:${port}`, `${SITE}/+/telemetry`, { ...loginAs(READER), reconnectPeriod: 0, connectTimeout: 3000 });
+    const reader = await subscribe(`mqtt://127.0.0.1:${port}`, `${SITE}/+/telemetry`, {
+      ...loginAs(READER),
+      reconnectPeriod: 0,
+      connectTimeout: 3000,
+    });
     cleanup.push(() => reader.close());
     await reader.waitFor((m) => m.topic.endsWith('/telemetry'), 5000, 'telemetry while idle sockets are open');
     await expect.poll(() => closedAt.length, { timeout: 10_000 }).toBe(30);
@@ -214,12 +244,18 @@ describe('embedded broker security', () => {
   it("a client taking the gateway's client id is refused at CONNECT; the gateway's client is never kicked off", async () => {
     const { gw, port, meter, baseline } = await started();
     // The gateway id (as $SYS would show it) and the id of its InfluxDB client, with and without a user's password.
-    const attempts = [['-i', 'gw-test'], ['-i', 'gw-test', '-u', READER.name, '-P', READER.password], ['-i', 'gw-test-influx']];
+    const attempts = [
+      ['-i', 'gw-test'],
+      ['-i', 'gw-test', '-u', READER.name, '-P', READER.password],
+      ['-i', 'gw-test-influx'],
+    ];
     const { rate, result } = await telemetryRateDuring(
       meter,
       async () => {
         const outs: Run[] = [];
-        for (let round = 0; round < 4; round++) for (const a of attempts) outs.push(await run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), ...a, '-t', '#', '-C', '1', '-W', '3']));
+        for (let round = 0; round < 4; round++)
+          for (const a of attempts)
+            outs.push(await run('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), ...a, '-t', '#', '-C', '1', '-W', '3']));
         return outs;
       },
       3000,
@@ -242,7 +278,8 @@ describe('embedded broker security', () => {
     const held0 = heldBytes();
     const rss0 = process.memoryUsage().rss;
     const { rate } = await telemetryRateDuring(meter, async () => {
-      for (let i = 0; i < 60; i++) await run('mosquitto_pub', [...hostArgs(port, LIMS_USER), '-q', '1', '-r', '-t', `lims/big/${i}`, '-f', big]);
+      for (let i = 0; i < 60; i++)
+        await run('mosquitto_pub', [...hostArgs(port, LIMS_USER), '-q', '1', '-r', '-t', `lims/big/${i}`, '-f', big]);
     });
     // 54 MB retained had they been taken (the issue saw RSS grow by 580 MB): the broker read each
     // and let it go, so nothing is held after a collection, and the resident set moved little.
@@ -252,9 +289,12 @@ describe('embedded broker security', () => {
 
     // Small ones are kept, up to max_retained topics; overwriting one of them stays allowed.
     // 65 topics, one more than max_retained, five publishers at a time.
-    await Promise.all([0, 1, 2, 3, 4].map(async (k) => {
-      for (let i = k * 13 + 1; i <= (k + 1) * 13; i++) await run('mosquitto_pub', [...hostArgs(port, LIMS_USER), '-q', '1', '-r', '-t', `lims/small/${i}`, '-m', `v${i}`]);
-    }));
+    await Promise.all(
+      [0, 1, 2, 3, 4].map(async (k) => {
+        for (let i = k * 13 + 1; i <= (k + 1) * 13; i++)
+          await run('mosquitto_pub', [...hostArgs(port, LIMS_USER), '-q', '1', '-r', '-t', `lims/small/${i}`, '-m', `v${i}`]);
+      }),
+    );
     await run('mosquitto_pub', [...hostArgs(port, LIMS_USER), '-q', '1', '-r', '-t', 'lims/small/1', '-m', 'v1b']);
     const kept = await subscribe(url, 'lims/#', loginAs(LIMS_USER));
     cleanup.push(() => kept.close());
@@ -274,7 +314,9 @@ describe('embedded broker security', () => {
     cleanup.push(() => lims.close());
     const lines = `${Array.from({ length: 1500 }, (_, i) => `m${i}`).join('\n')}\n`;
     const t0 = Date.now();
-    const { rate } = await telemetryRateDuring(meter, () => run('mosquitto_pub', [...hostArgs(port, LIMS_USER), '-q', '0', '-t', 'lims/flood', '-l'], { input: lines, timeoutMs: 40_000 }));
+    const { rate } = await telemetryRateDuring(meter, () =>
+      run('mosquitto_pub', [...hostArgs(port, LIMS_USER), '-q', '0', '-t', 'lims/flood', '-l'], { input: lines, timeoutMs: 40_000 }),
+    );
     const seconds = (Date.now() - t0) / 1000;
     await new Promise((resolve) => setTimeout(resolve, 500));
     const received = lims.messages.filter((m) => m.topic === 'lims/flood').length;
@@ -302,10 +344,26 @@ describe('embedded broker security', () => {
       };
       const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
       writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-      for (const ca of ['ca', 'rogue-ca']) await ssl('req', '-x509', ...key, '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`), '-days', '2', '-subj', `/CN=${ca}`);
+      for (const ca of ['ca', 'rogue-ca'])
+        await ssl('req', '-x509', ...key, '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`), '-days', '2', '-subj', `/CN=${ca}`);
       const issue = async (name: string, cn: string, ca: string, ext?: string) => {
         await ssl('req', ...key, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`);
-        await ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '2', ...(ext ? ['-extfile', ext] : []));
+        await ssl(
+          'x509',
+          '-req',
+          '-in',
+          f(`${name}.csr`),
+          '-CA',
+          f(`${ca}.pem`),
+          '-CAkey',
+          f(`${ca}.key`),
+          '-CAcreateserial',
+          '-out',
+          f(`${name}.pem`),
+          '-days',
+          '2',
+          ...(ext ? ['-extfile', ext] : []),
+        );
       };
       await issue('server', '127.0.0.1', 'ca', f('san.ext'));
       await issue('client', 'historian-cert', 'ca');
@@ -316,7 +374,9 @@ describe('embedded broker security', () => {
     const tlsGateway = async (mode: 'optional' | 'required') => {
       const f = await certificates();
       const tlsPort = await freePort();
-      const started_ = await started([`tls: { port: ${tlsPort}, cert: ${f('server.pem')}, key: ${f('server.key')}, ca: ${f('ca.pem')}, client_certificates: ${mode} }`]);
+      const started_ = await started([
+        `tls: { port: ${tlsPort}, cert: ${f('server.pem')}, key: ${f('server.key')}, ca: ${f('ca.pem')}, client_certificates: ${mode} }`,
+      ]);
       return { ...started_, f, tlsPort };
     };
     // A user that logs in by certificate only (no hash), and reads like a reader.
@@ -327,19 +387,50 @@ describe('embedded broker security', () => {
       const tlsPort = await freePort();
       const port = await freePort();
       const users = mqttUsersYaml([READER, LIMS_USER]);
-      const gw = createGateway(testSite({ port, mqttExtra: [...users, ...certUserLines, 'anonymous: off', `tls: { port: ${tlsPort}, cert: ${f('server.pem')}, key: ${f('server.key')}, ca: ${f('ca.pem')}, client_certificates: optional }`] }), silent);
+      const gw = createGateway(
+        testSite({
+          port,
+          mqttExtra: [
+            ...users,
+            ...certUserLines,
+            'anonymous: off',
+            `tls: { port: ${tlsPort}, cert: ${f('server.pem')}, key: ${f('server.key')}, ca: ${f('ca.pem')}, client_certificates: optional }`,
+          ],
+        }),
+        silent,
+      );
       cleanup.push(() => gw.stop());
       await gw.start();
       const meter = await subscribe(`mqtt://127.0.0.1:${port}`, `${SITE}/+/telemetry`, loginAs(READER));
       cleanup.push(() => meter.close());
       await meter.waitFor(() => true);
-      const tlsArgs = (client?: string) => ['-h', '127.0.0.1', '-p', String(tlsPort), '--cafile', f('ca.pem'), ...(client ? ['--cert', f(`${client}.pem`), '--key', f(`${client}.key`)] : [])];
+      const tlsArgs = (client?: string) => [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(tlsPort),
+        '--cafile',
+        f('ca.pem'),
+        ...(client ? ['--cert', f(`${client}.pem`), '--key', f(`${client}.key`)] : []),
+      ];
       const { rate, result } = await telemetryRateDuring(meter, async () => ({
         byCert: await run('mosquitto_sub', [...tlsArgs('client'), '-t', `${SITE}/B-07/telemetry`, '-C', '1', '-W', '10']),
         rogue: await run('mosquitto_sub', [...tlsArgs('rogue'), '-t', '#', '-C', '1', '-W', '5']),
         nobody: await run('mosquitto_sub', [...tlsArgs('nobody'), '-t', '#', '-C', '1', '-W', '5']),
         anonymous: await run('mosquitto_sub', [...tlsArgs(), '-t', '#', '-C', '1', '-W', '5']),
-        byPassword: await run('mosquitto_sub', [...tlsArgs(), '-u', READER.name, '-P', READER.password, '-t', `${SITE}/B-07/telemetry`, '-C', '1', '-W', '10']),
+        byPassword: await run('mosquitto_sub', [
+          ...tlsArgs(),
+          '-u',
+          READER.name,
+          '-P',
+          READER.password,
+          '-t',
+          `${SITE}/B-07/telemetry`,
+          '-C',
+          '1',
+          '-W',
+          '10',
+        ]),
         certPublish: await run('mosquitto_pub', [...tlsArgs('client'), '-q', '1', '-t', 'lims/x', '-m', 'x']),
       }));
       expect(result.byCert.code, result.byCert.stderr).toBe(0);
@@ -355,7 +446,15 @@ describe('embedded broker security', () => {
 
     it('with client_certificates: required, a client without a certificate or with one from another CA fails the handshake', async () => {
       const { gw, tlsPort, f, meter, baseline } = await tlsGateway('required');
-      const tlsArgs = (client?: string) => ['-h', '127.0.0.1', '-p', String(tlsPort), '--cafile', f('ca.pem'), ...(client ? ['--cert', f(`${client}.pem`), '--key', f(`${client}.key`)] : [])];
+      const tlsArgs = (client?: string) => [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(tlsPort),
+        '--cafile',
+        f('ca.pem'),
+        ...(client ? ['--cert', f(`${client}.pem`), '--key', f(`${client}.key`)] : []),
+      ];
       const { rate, result } = await telemetryRateDuring(meter, async () => ({
         rogue: await run('mosquitto_sub', [...tlsArgs('rogue'), '-u', READER.name, '-P', READER.password, '-t', '#', '-C', '1', '-W', '5']),
         none: await run('mosquitto_sub', [...tlsArgs(), '-u', READER.name, '-P', READER.password, '-t', '#', '-C', '1', '-W', '5']),

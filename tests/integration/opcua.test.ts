@@ -35,7 +35,13 @@ describe('OPC UA', () => {
   };
   const serverCertificate = (s: { pkiDir: string }) => join(s.pkiDir, 'server', 'own', 'certs', 'certificate.pem');
 
-  const siteYaml = (endpoint: string, dataDir: string, connection: string, points = POINTS.map((p) => `{ name: ${p.toLowerCase()}, node: "ns=1;s=Lift3.${p}" }`), equipment = '') => `version: 1
+  const siteYaml = (
+    endpoint: string,
+    dataDir: string,
+    connection: string,
+    points = POINTS.map((p) => `{ name: ${p.toLowerCase()}, node: "ns=1;s=Lift3.${p}" }`),
+    equipment = '',
+  ) => `version: 1
 gateway: { id: g, site: s, data_dir: ${dataDir} }
 connections:
   - { id: lift, type: opcua, endpoint: "${endpoint}", request_timeout: 3s, reconnect: { initial_delay: 200ms, max_delay: 1s }${connection ? `, ${connection}` : ''} }
@@ -46,7 +52,11 @@ equipment:
   const run = async (yaml: string, dataDir: string) => {
     const cfg = parseSite(yaml, { env: {} });
     const readings: Reading[] = [];
-    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: (b) => readings.push(...b), dataDir });
+    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, {
+      log: silent,
+      sink: (b) => readings.push(...b),
+      dataDir,
+    });
     cleanup.push(() => driver.stop());
     await driver.init();
     await driver.start();
@@ -66,7 +76,13 @@ ${equipment}`;
     const cfg = parseSite(yaml, { env: {} });
     const results: LabResult[] = [];
     const counters = new Map<string, unknown>();
-    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, { log: silent, sink: () => {}, results: (r) => void results.push(...r), counters: { get: (k) => counters.get(k), save: (k, v) => void counters.set(k, v) }, dataDir });
+    const driver: Driver = opcuaDriver.create(cfg.connections[0]!, cfg.equipment, {
+      log: silent,
+      sink: () => {},
+      results: (r) => void results.push(...r),
+      counters: { get: (k) => counters.get(k), save: (k, v) => void counters.set(k, v) },
+      dataDir,
+    });
     cleanup.push(() => driver.stop());
     await driver.init();
     await driver.start();
@@ -100,7 +116,9 @@ ${equipment}`;
     const siteFile = join(dataDir, 'site.yaml');
     writeFileSync(siteFile, yaml);
     const { readings, good } = await run(yaml, dataDir);
-    await expect.poll(() => readings.some((r) => r.quality === 'bad' && /BadCertificateUntrusted/.test(r.reason ?? '')), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(() => readings.some((r) => r.quality === 'bad' && /BadCertificateUntrusted/.test(r.reason ?? '')), { timeout: 10_000 })
+      .toBe(true);
     expect(good('floor')).toHaveLength(0);
     const rejected = listCertificates(join(dataDir, 'pki')).filter((c) => c.status === 'rejected');
     expect(rejected).toHaveLength(1);
@@ -111,8 +129,13 @@ ${equipment}`;
     expect(trust.code).toBe(0);
     expect(trust.stdout).toContain(`Trusted ${rejected[0]!.thumbprint}`);
     // The decision is in the audit journal, with who made it.
-    const journal = readFileSync(join(dataDir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; target: string; who: string; outcome: string });
-    expect(journal).toMatchObject([{ action: 'certificate trust', target: rejected[0]!.thumbprint, who: expect.stringMatching(/^os:/), outcome: 'done' }]);
+    const journal = readFileSync(join(dataDir, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; target: string; who: string; outcome: string });
+    expect(journal).toMatchObject([
+      { action: 'certificate trust', target: rejected[0]!.thumbprint, who: expect.stringMatching(/^os:/), outcome: 'done' },
+    ]);
     const since = Date.now();
     await expect.poll(() => good('floor', since).length, { timeout: 15_000 }).toBeGreaterThan(0);
   });
@@ -125,7 +148,9 @@ ${equipment}`;
     await expect.poll(() => server.monitoredItemCount(), { timeout: 10_000 }).toBe(POINTS.length);
 
     await server.stop();
-    await expect.poll(() => readings.some((r) => r.point === 'floor' && r.quality === 'bad' && r.reason === 'connection lost'), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(() => readings.some((r) => r.point === 'floor' && r.quality === 'bad' && r.reason === 'connection lost'), { timeout: 10_000 })
+      .toBe(true);
     const restarted = createElevatorServer({ port: server.port, scenario: SCENARIO, pkiDir: server.pkiDir });
     await restarted.start();
     cleanup.push(() => restarted.stop());
@@ -141,7 +166,13 @@ ${equipment}`;
   it('marks a NodeId or browse path that does not exist bad, and keeps the other points', async () => {
     const server = await elevator();
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
-    const points = ['{ name: floor, node: "ns=1;s=Lift3.Floor" }', '{ name: ghost, node: "ns=1;s=Lift3.Ghost" }', '{ name: by_path, node: "/1:Lift3/1:Load" }', '{ name: lost_path, node: "/1:Lift3/1:Nowhere" }', '{ name: load, node: "ns=1;s=Lift3.Load" }'];
+    const points = [
+      '{ name: floor, node: "ns=1;s=Lift3.Floor" }',
+      '{ name: ghost, node: "ns=1;s=Lift3.Ghost" }',
+      '{ name: by_path, node: "/1:Lift3/1:Load" }',
+      '{ name: lost_path, node: "/1:Lift3/1:Nowhere" }',
+      '{ name: load, node: "ns=1;s=Lift3.Load" }',
+    ];
     const { readings, good } = await run(siteYaml(server.endpoint(), dataDir, 'security_mode: None', points), dataDir);
     await expect.poll(() => good('floor').length > 0 && good('by_path').length > 0, { timeout: 10_000 }).toBe(true);
     const last = (p: string) => readings.filter((r) => r.point === p).at(-1)!;
@@ -155,7 +186,7 @@ ${equipment}`;
     expect(last('load').value).toBeNull();
   });
 
-  it('reads a lab analyzer\'s result nodes when its counter changes (subscription): each result once, with its sample id', async () => {
+  it("reads a lab analyzer's result nodes when its counter changes (subscription): each result once, with its sample id", async () => {
     const server = await elevator({ labAnalyzer: 'LA1' });
     const { driver, results } = await labDriver(
       server,
@@ -240,37 +271,66 @@ ${equipment}`;
     expect(driver.stats!().ladsErrors).toBe(1);
   });
 
-  it.each(['subscription', 'poll'])('makes a value over max_value_size a bad reading with its size, never a value, and keeps the other points (%s)', async (mode) => {
-    // Huge: 8 MiB, over this client's max_message_size (4 MiB) and under the server's own limit (16 MiB).
-    const server = await elevator({ oversized: { bytes: 1024 * 1024, hugeBytes: 8 * 1024 * 1024 } });
-    const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
-    const kinds = ['String', 'ByteString', 'DoubleArray', 'Xml', 'LocalizedText', 'Struct', 'Huge'];
-    const points = ['{ name: floor, node: "ns=1;s=Lift3.Floor" }', '{ name: load, node: "ns=1;s=Lift3.Load" }', ...kinds.map((k) => `{ name: big_${k.toLowerCase()}, node: "ns=1;s=Lift3.Oversized.${k}" }`)];
-    const rss = process.memoryUsage().rss;
-    const { readings, good, driver } = await run(siteYaml(server.endpoint(), dataDir, 'security_mode: None, max_message_size: 4MiB', points, `, mode: ${mode}`), dataDir);
-    const last = (p: string) => readings.filter((r) => r.point === p).at(-1);
-    await expect.poll(() => kinds.every((k) => last(`big_${k.toLowerCase()}`)), { timeout: 15_000 }).toBe(true);
-    expect(last('big_string')).toMatchObject({ quality: 'bad', value: null, reason: 'value of 1048576 bytes, at most 65536' });
-    expect(last('big_bytestring')).toMatchObject({ quality: 'bad', value: null, reason: 'value of 1048576 bytes, at most 65536' });
-    expect(last('big_doublearray')).toMatchObject({ quality: 'bad', value: null, reason: 'value of 1048576 bytes, at most 65536' });
-    for (const k of ['Xml', 'LocalizedText', 'Struct']) expect(last(`big_${k.toLowerCase()}`)).toMatchObject({ quality: 'bad', value: null, reason: expect.stringMatching(/^value of \d{7} bytes, at most 65536$/) });
-    // Over max_message_size: the server may not send it at all (it honours the client's Hello).
-    expect(last('big_huge')).toMatchObject({ quality: 'bad', value: null, reason: expect.stringMatching(/^(BadTcpMessageTooLarge: the value is over max_message_size \(4194304 bytes\)|BadResponseTooLarge)$/) });
-    expect(readings.filter((r) => r.point.startsWith('big_')).every((r) => r.value === null && r.quality === 'bad')).toBe(true);
-    // The same equipment's other points are good, and keep coming.
-    const since = Date.now();
-    await expect.poll(() => good('floor', since).length > 0 || (mode === 'subscription' && good('floor').length > 0), { timeout: 5000 }).toBe(true);
-    await expect.poll(() => good('load', since).length, { timeout: 5000 }).toBeGreaterThan(0);
-    expect(driver.stats!().oversizedValues).toBeGreaterThanOrEqual(6);
-    expect(driver.stats!().connected).toBe(1);
-    // The client never held the 8 MiB value (the server and this test share the process).
-    expect(process.memoryUsage().rss - rss).toBeLessThan(200 * 1024 * 1024);
-  });
+  it.each(['subscription', 'poll'])(
+    'makes a value over max_value_size a bad reading with its size, never a value, and keeps the other points (%s)',
+    async (mode) => {
+      // Huge: 8 MiB, over this client's max_message_size (4 MiB) and under the server's own limit (16 MiB).
+      const server = await elevator({ oversized: { bytes: 1024 * 1024, hugeBytes: 8 * 1024 * 1024 } });
+      const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
+      const kinds = ['String', 'ByteString', 'DoubleArray', 'Xml', 'LocalizedText', 'Struct', 'Huge'];
+      const points = [
+        '{ name: floor, node: "ns=1;s=Lift3.Floor" }',
+        '{ name: load, node: "ns=1;s=Lift3.Load" }',
+        ...kinds.map((k) => `{ name: big_${k.toLowerCase()}, node: "ns=1;s=Lift3.Oversized.${k}" }`),
+      ];
+      const rss = process.memoryUsage().rss;
+      const { readings, good, driver } = await run(
+        siteYaml(server.endpoint(), dataDir, 'security_mode: None, max_message_size: 4MiB', points, `, mode: ${mode}`),
+        dataDir,
+      );
+      const last = (p: string) => readings.filter((r) => r.point === p).at(-1);
+      await expect.poll(() => kinds.every((k) => last(`big_${k.toLowerCase()}`)), { timeout: 15_000 }).toBe(true);
+      expect(last('big_string')).toMatchObject({ quality: 'bad', value: null, reason: 'value of 1048576 bytes, at most 65536' });
+      expect(last('big_bytestring')).toMatchObject({ quality: 'bad', value: null, reason: 'value of 1048576 bytes, at most 65536' });
+      expect(last('big_doublearray')).toMatchObject({ quality: 'bad', value: null, reason: 'value of 1048576 bytes, at most 65536' });
+      for (const k of ['Xml', 'LocalizedText', 'Struct'])
+        expect(last(`big_${k.toLowerCase()}`)).toMatchObject({
+          quality: 'bad',
+          value: null,
+          reason: expect.stringMatching(/^value of \d{7} bytes, at most 65536$/),
+        });
+      // Over max_message_size: the server may not send it at all (it honours the client's Hello).
+      expect(last('big_huge')).toMatchObject({
+        quality: 'bad',
+        value: null,
+        reason: expect.stringMatching(
+          /^(BadTcpMessageTooLarge: the value is over max_message_size \(4194304 bytes\)|BadResponseTooLarge)$/,
+        ),
+      });
+      expect(readings.filter((r) => r.point.startsWith('big_')).every((r) => r.value === null && r.quality === 'bad')).toBe(true);
+      // The same equipment's other points are good, and keep coming.
+      const since = Date.now();
+      await expect
+        .poll(() => good('floor', since).length > 0 || (mode === 'subscription' && good('floor').length > 0), { timeout: 5000 })
+        .toBe(true);
+      await expect.poll(() => good('load', since).length, { timeout: 5000 }).toBeGreaterThan(0);
+      expect(driver.stats!().oversizedValues).toBeGreaterThanOrEqual(6);
+      expect(driver.stats!().connected).toBe(1);
+      // The client never held the 8 MiB value (the server and this test share the process).
+      expect(process.memoryUsage().rss - rss).toBeLessThan(200 * 1024 * 1024);
+    },
+  );
 
   it('browses a server with oversized values: their size is shown, not the value', async () => {
     const server = await elevator({ oversized: { bytes: 1024 * 1024 } });
-    const conn = parseSite(siteYaml(server.endpoint(), mkdtempSync(join(tmpdir(), 'gw-ua-')), 'security_mode: None'), { env: {} }).connections[0] as unknown as OpcuaConnection;
-    const lines = await browseEndpoint(conn, mkdtempSync(join(tmpdir(), 'gw-ua-pki-')), { node: 'ns=1;s=Lift3', depth: 1, asPoints: false, log: silent });
+    const conn = parseSite(siteYaml(server.endpoint(), mkdtempSync(join(tmpdir(), 'gw-ua-')), 'security_mode: None'), { env: {} })
+      .connections[0] as unknown as OpcuaConnection;
+    const lines = await browseEndpoint(conn, mkdtempSync(join(tmpdir(), 'gw-ua-pki-')), {
+      node: 'ns=1;s=Lift3',
+      depth: 1,
+      asPoints: false,
+      log: silent,
+    });
     expect(lines.find((l) => l.startsWith('ns=1;s=Lift3.Oversized.String '))).toMatch(/"\(value of 1048576 bytes, at most 65536\)"/);
     expect(lines.find((l) => l.startsWith('ns=1;s=Lift3.Floor '))).toMatch(/Int16\s+\d+/);
     expect(lines.join('\n').length).toBeLessThan(100_000);
@@ -291,9 +351,17 @@ ${equipment}`;
   it('says clearly when the password is wrong or the endpoint is not OPC UA, and keeps running', async () => {
     const server = await elevator({ users: { gateway: 's3cret' }, allowAnonymous: false });
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-ua-'));
-    const wrong = await run(siteYaml(server.endpoint(), dataDir, 'security_mode: None, user: { type: username, username: gateway, password: nope }'), dataDir);
-    await expect.poll(() => wrong.readings.some((r) => /^session refused: .*BadUserAccessDenied/.test(r.reason ?? '')), { timeout: 10_000 }).toBe(true);
-    const right = await run(siteYaml(server.endpoint(), dataDir, 'security_mode: None, user: { type: username, username: gateway, password: s3cret }'), dataDir);
+    const wrong = await run(
+      siteYaml(server.endpoint(), dataDir, 'security_mode: None, user: { type: username, username: gateway, password: nope }'),
+      dataDir,
+    );
+    await expect
+      .poll(() => wrong.readings.some((r) => /^session refused: .*BadUserAccessDenied/.test(r.reason ?? '')), { timeout: 10_000 })
+      .toBe(true);
+    const right = await run(
+      siteYaml(server.endpoint(), dataDir, 'security_mode: None, user: { type: username, username: gateway, password: s3cret }'),
+      dataDir,
+    );
     await expect.poll(() => right.good('floor').length, { timeout: 10_000 }).toBeGreaterThan(0);
 
     // Mosquitto's port: something answers, but not OPC UA.

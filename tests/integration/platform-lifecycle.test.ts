@@ -20,7 +20,11 @@ import { freePort } from '../helpers/processes.js';
 
 const silent = pino({ level: 'silent' });
 const SECRET = 'lifecycle-secret-0123456789';
-const TOKENS = { viewer: 'viewer-token-0123456789abcdef', operator: 'operator-token-0123456789abcdef', admin: 'admin-token-0123456789abcdef' };
+const TOKENS = {
+  viewer: 'viewer-token-0123456789abcdef',
+  operator: 'operator-token-0123456789abcdef',
+  admin: 'admin-token-0123456789abcdef',
+};
 /** One register per path, so each alarm is driven on its own. */
 const REGISTERS = { a: 0, b: 1, c: 2, d: 3, idle: 4, e: 5, f: 6, g: 7, h: 8 } as const;
 const RULES = [
@@ -56,7 +60,8 @@ describe('the incident lifecycle at the platform', () => {
   /** The types the inbox accepted for a rule's incidents, in seq order (each incident by its id). */
   const seen = (rule: string) => {
     const byIncident = new Map<string, string[]>();
-    for (const i of [...inbox.incidents].sort((x, y) => x.seq - y.seq).filter((x) => x.rule.id === rule)) byIncident.set(i.incidentId, [...(byIncident.get(i.incidentId) ?? []), i.type]);
+    for (const i of [...inbox.incidents].sort((x, y) => x.seq - y.seq).filter((x) => x.rule.id === rule))
+      byIncident.set(i.incidentId, [...(byIncident.get(i.incidentId) ?? []), i.type]);
     return [...byIncident.values()];
   };
   const last = (rule: string) => seen(rule).at(-1)?.at(-1);
@@ -66,12 +71,24 @@ describe('the incident lifecycle at the platform', () => {
       headers: { Authorization: `Bearer ${TOKENS[role]}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-    return { status: res.status, json: (await res.json()) as { error?: string; events?: Array<{ type: string; state: string; by?: string; comment?: string }> } };
+    return {
+      status: res.status,
+      json: (await res.json()) as { error?: string; events?: Array<{ type: string; state: string; by?: string; comment?: string }> },
+    };
   };
-  const alarmsCli = (role: keyof typeof TOKENS, args: string[]) => gatewayAsync(['alarms', ...args, '--url', `http://127.0.0.1:${httpPort}`], { GATEWAY_TOKEN: TOKENS[role] });
+  const alarmsCli = (role: keyof typeof TOKENS, args: string[]) =>
+    gatewayAsync(['alarms', ...args, '--url', `http://127.0.0.1:${httpPort}`], { GATEWAY_TOKEN: TOKENS[role] });
   /** The rules see every reading before the API shows it: once the API shows the value, the engine has evaluated it. */
   const engineHasSeen = (point: keyof typeof REGISTERS, value: number) =>
-    expect.poll(async () => ((await api('viewer', '/api/equipment/B-07')).json as unknown as { points: Array<{ name: string; value: unknown }> }).points.find((p) => p.name === point)?.value, { timeout: 5000 }).toBe(value);
+    expect
+      .poll(
+        async () =>
+          ((await api('viewer', '/api/equipment/B-07')).json as unknown as { points: Array<{ name: string; value: unknown }> }).points.find(
+            (p) => p.name === point,
+          )?.value,
+        { timeout: 5000 },
+      )
+      .toBe(value);
   const start = async (rules: string[]) => {
     gw = createGateway(parseSite(siteYaml(rules), { env: {} }), silent);
     await gw.start();
@@ -93,7 +110,11 @@ describe('the incident lifecycle at the platform', () => {
         `mqtt: { port: ${mqttPort} }`,
         `connections: [{ id: plc, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port()}, timeout: 1s }]`,
         'equipment:',
-        '  - { id: B-07, category: boiler, connection: plc, unit_id: 1, poll_interval: 100ms, points: [' + Object.entries(REGISTERS).map(([name, k]) => `{ name: ${name}, address: "hr:${k}", type: int16 }`).join(', ') + '] }',
+        '  - { id: B-07, category: boiler, connection: plc, unit_id: 1, poll_interval: 100ms, points: [' +
+          Object.entries(REGISTERS)
+            .map(([name, k]) => `{ name: ${name}, address: "hr:${k}", type: int16 }`)
+            .join(', ') +
+          '] }',
         'rules:',
         ...rules,
         'platform:',
@@ -160,23 +181,43 @@ describe('the incident lifecycle at the platform', () => {
     await until('raised', () => last('out-of-service') === 'raised');
     const path = '/api/alarms/B-07/out-of-service/out-of-service';
     expect((await api('viewer', path, { comment: 'x' })).status).toBe(403);
-    expect(await api('operator', path, { comment: 'x' })).toEqual({ status: 403, json: { error: 'operator-user is a operator; this needs admin' } });
+    expect(await api('operator', path, { comment: 'x' })).toEqual({
+      status: 403,
+      json: { error: 'operator-user is a operator; this needs admin' },
+    });
     expect((await api('admin', path, {})).status).toBe(400);
     expect((await api('admin', path, { comment: '   ' })).status).toBe(400);
     expect(last('out-of-service')).toBe('raised');
     const taken = await api('admin', path, { comment: 'pressure transmitter replaced' });
-    expect(taken).toMatchObject({ status: 200, json: { events: [{ type: 'out_of_service', state: 'out_of_service', by: 'admin-user', comment: 'pressure transmitter replaced' }, { type: 'closed', state: 'out_of_service' }] } });
-    expect(await api('admin', path, { comment: 'again' })).toEqual({ status: 409, json: { error: 'B-07/out-of-service is already out of service' } });
+    expect(taken).toMatchObject({
+      status: 200,
+      json: {
+        events: [
+          { type: 'out_of_service', state: 'out_of_service', by: 'admin-user', comment: 'pressure transmitter replaced' },
+          { type: 'closed', state: 'out_of_service' },
+        ],
+      },
+    });
+    expect(await api('admin', path, { comment: 'again' })).toEqual({
+      status: 409,
+      json: { error: 'B-07/out-of-service is already out of service' },
+    });
     await until('closed', () => last('out-of-service') === 'closed');
     expect(seen('out-of-service')).toEqual([['raised', 'cleared', 'closed']]);
-    expect(inbox.incidents.find((i) => i.rule.id === 'out-of-service' && i.type === 'cleared')).toMatchObject({ by: 'admin-user', comment: 'pressure transmitter replaced' });
+    expect(inbox.incidents.find((i) => i.rule.id === 'out-of-service' && i.type === 'cleared')).toMatchObject({
+      by: 'admin-user',
+      comment: 'pressure transmitter replaced',
+    });
     // Out of service, the alarm raises nothing though its condition holds.
     await sleep(500);
     expect(seen('out-of-service')).toHaveLength(1);
 
     // The same through the command line: an operator is refused, an admin returns it to service, and
     // the condition that still holds is a new incident, which goes out of service again.
-    const [refused, noComment] = await Promise.all([alarmsCli('operator', ['in-service', 'B-07/out-of-service']), alarmsCli('admin', ['out-of-service', 'B-07/out-of-service'])]);
+    const [refused, noComment] = await Promise.all([
+      alarmsCli('operator', ['in-service', 'B-07/out-of-service']),
+      alarmsCli('admin', ['out-of-service', 'B-07/out-of-service']),
+    ]);
     expect(refused).toMatchObject({ code: 1, stderr: '403: operator-user is a operator; this needs admin\n' });
     expect(noComment.code).toBe(2);
     expect(noComment.stderr).toMatch(/^gateway alarms out-of-service needs --comment/);
@@ -195,12 +236,38 @@ describe('the incident lifecycle at the platform', () => {
     ]);
 
     const journal = join(dataDir, 'audit.jsonl');
-    const entries = readFileSync(journal, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { who: string; action: string; target: string; outcome: string; detail?: string });
+    const entries = readFileSync(journal, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { who: string; action: string; target: string; outcome: string; detail?: string });
     expect(entries.filter((x) => x.action === 'out-of-service' || x.action === 'in-service')).toEqual([
-      expect.objectContaining({ who: 'admin-user', action: 'out-of-service', target: 'B-07/out-of-service', outcome: 'done', detail: 'pressure transmitter replaced' }),
-      expect.objectContaining({ who: 'admin-user', action: 'out-of-service', target: 'B-07/out-of-service', outcome: 'refused: B-07/out-of-service is already out of service' }),
-      expect.objectContaining({ who: 'admin-user', action: 'in-service', target: 'B-07/out-of-service', outcome: 'done', detail: 'transmitter back' }),
-      expect.objectContaining({ who: 'admin-user', action: 'out-of-service', target: 'B-07/out-of-service', outcome: 'done', detail: 'still wrong, calibrating' }),
+      expect.objectContaining({
+        who: 'admin-user',
+        action: 'out-of-service',
+        target: 'B-07/out-of-service',
+        outcome: 'done',
+        detail: 'pressure transmitter replaced',
+      }),
+      expect.objectContaining({
+        who: 'admin-user',
+        action: 'out-of-service',
+        target: 'B-07/out-of-service',
+        outcome: 'refused: B-07/out-of-service is already out of service',
+      }),
+      expect.objectContaining({
+        who: 'admin-user',
+        action: 'in-service',
+        target: 'B-07/out-of-service',
+        outcome: 'done',
+        detail: 'transmitter back',
+      }),
+      expect.objectContaining({
+        who: 'admin-user',
+        action: 'out-of-service',
+        target: 'B-07/out-of-service',
+        outcome: 'done',
+        detail: 'still wrong, calibrating',
+      }),
     ]);
     expect(verifyJournal(journal)).toMatchObject({ ok: true });
   }, 60_000);
@@ -229,7 +296,9 @@ describe('the incident lifecycle at the platform', () => {
     await start(RULES.filter((r) => !r.includes('id: removed,')));
     await until('closed', () => last('removed') === 'closed');
     expect(seen('removed')).toEqual([['raised', 'closed']]);
-    expect(inbox.incidents.find((i) => i.rule.id === 'removed' && i.type === 'closed')).toMatchObject({ comment: 'rule removed from the site file' });
+    expect(inbox.incidents.find((i) => i.rule.id === 'removed' && i.type === 'closed')).toMatchObject({
+      comment: 'rule removed from the site file',
+    });
     await until('the outbox to drain', () => gw.platform!.outbox()!.stats().pending === 0);
     // Once: a further start does not close it again (its saved state went with the closed).
     await gw.stop();
@@ -242,10 +311,13 @@ describe('the incident lifecycle at the platform', () => {
     const leftOpen = seen('left-open');
     expect(leftOpen).toEqual([['raised']]);
     const open = inbox.openIncidents();
-    expect(open).toMatchObject([{ gatewayId: 'gw-life', site: 'life-site', equipment: 'B-07', rule: 'left-open', last: 'raised', level: 'red' }]);
+    expect(open).toMatchObject([
+      { gatewayId: 'gw-life', site: 'life-site', equipment: 'B-07', rule: 'left-open', last: 'raised', level: 'red' },
+    ]);
     expect(inbox.stats()).toMatchObject({ incidentsOpen: 1, incidentsEnded: 8, notFollowed: 0, afterClosed: 0 });
     const closedPerIncident = new Map<string, number>();
-    for (const i of inbox.incidents) closedPerIncident.set(i.incidentId, (closedPerIncident.get(i.incidentId) ?? 0) + (i.type === 'closed' ? 1 : 0));
+    for (const i of inbox.incidents)
+      closedPerIncident.set(i.incidentId, (closedPerIncident.get(i.incidentId) ?? 0) + (i.type === 'closed' ? 1 : 0));
     expect([...closedPerIncident.entries()].filter(([id, n]) => n !== 1 && id !== open[0]!.incidentId)).toEqual([]);
     expect(summaryOf(inbox)).toEqual([
       expect.stringMatching(/ incidents accepted, 0 duplicates, 0 refused, 0 seq gaps$/),
@@ -255,7 +327,9 @@ describe('the incident lifecycle at the platform', () => {
     ]);
 
     // What the gateway sent, closed included, is what the published schema describes.
-    const validate = new Ajv({ allowUnionTypes: true }).compile(JSON.parse(readFileSync(join(ROOT, 'docs', 'platform-contract.schema.json'), 'utf8')) as object);
+    const validate = new Ajv({ allowUnionTypes: true }).compile(
+      JSON.parse(readFileSync(join(ROOT, 'docs', 'platform-contract.schema.json'), 'utf8')) as object,
+    );
     for (const body of inbox.incidents) expect(validate(body), JSON.stringify(validate.errors)).toBe(true);
   });
 });

@@ -34,13 +34,21 @@ const incident = (seq: number, over: Partial<IncidentBody> = {}): IncidentBody =
 });
 
 /** POSTs a body signed with the secret; the status and answer. */
-function post(port: number, body: string, key?: string, headers: Record<string, string> = headersFor(SECRET, 'gw-1', body, key)): Promise<{ status: number; body: string }> {
+function post(
+  port: number,
+  body: string,
+  key?: string,
+  headers: Record<string, string> = headersFor(SECRET, 'gw-1', body, key),
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path: '/', headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -71,7 +79,11 @@ describe('platform inbox limits', () => {
       let answer = '';
       socket.on('data', (c: Buffer) => (answer += c.toString()));
       const closed = new Promise((resolve) => socket.once('close', resolve));
-      socket.write(`POST / HTTP/1.1\r\nHost: x\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+      socket.write(
+        `POST / HTTP/1.1\r\nHost: x\r\n${Object.entries(headers)
+          .map(([k, v]) => `${k}: ${v}\r\n`)
+          .join('')}\r\n`,
+      );
       // The body keeps coming; the receiver has answered and closed.
       const piece = Buffer.alloc(64 * 1024, 0x61);
       let sent = 0;
@@ -91,7 +103,9 @@ describe('platform inbox limits', () => {
   it('refuses a chunked body once it passes 1 MiB, and cuts off a body that trickles', async () => {
     const { port } = await start({ limits: { requestTimeout: 1000 } });
     const big = await new Promise<number>((resolve) => {
-      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: headersFor(SECRET, 'gw-1', '') }, (res) => resolve(res.statusCode!));
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: headersFor(SECRET, 'gw-1', '') }, (res) =>
+        resolve(res.statusCode!),
+      );
       req.on('error', () => {});
       const piece = 'a'.repeat(64 * 1024);
       const pump = () => {
@@ -107,7 +121,11 @@ describe('platform inbox limits', () => {
     const t0 = Date.now();
     const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
     const body = JSON.stringify(incident(1));
-    socket.write(`POST / HTTP/1.1\r\nHost: x\r\n${Object.entries(headersFor(SECRET, 'gw-1', body, 'ev-1')).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Content-Length: ${body.length}\r\n\r\n`);
+    socket.write(
+      `POST / HTTP/1.1\r\nHost: x\r\n${Object.entries(headersFor(SECRET, 'gw-1', body, 'ev-1'))
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('')}Content-Length: ${body.length}\r\n\r\n`,
+    );
     let k = 0;
     const timer = setInterval(() => (socket.destroyed || k >= body.length ? clearInterval(timer) : socket.write(body[k++]!)), 100);
     cleanup.push(async () => clearInterval(timer));
@@ -163,7 +181,11 @@ describe('platform inbox limits', () => {
     const bodies = fc.oneof(
       fc.jsonValue({ maxDepth: 4 }),
       fc.tuple(fc.constantFrom(...Object.keys(valid)), fc.jsonValue({ maxDepth: 2 })).map(([k, v]) => ({ ...valid, [k]: v })),
-      fc.record({ schema: fc.constantFrom('gw.incident.v1', 'gw.result.v1', 'gw.heartbeat.v1'), seq: fc.oneof(fc.integer(), fc.double()), gatewayId: fc.string() }),
+      fc.record({
+        schema: fc.constantFrom('gw.incident.v1', 'gw.result.v1', 'gw.heartbeat.v1'),
+        seq: fc.oneof(fc.integer(), fc.double()),
+        gatewayId: fc.string(),
+      }),
     );
     await fc.assert(
       fc.asyncProperty(bodies, async (b) => {

@@ -22,9 +22,18 @@ const silent = pino({ level: 'silent' });
 const SECRET = 'test-secret-0123456789';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // The simulated boiler's pressure wanders around 1.25 MPa: this rule raises and clears every few polls.
-const RULES = ['rules:', '  - { id: pressure-wobble, equipment: B-07, when: steam_pressure > 1.25, level: yellow, message: "Pressure {value} {unit}" }'];
+const RULES = [
+  'rules:',
+  '  - { id: pressure-wobble, equipment: B-07, when: steam_pressure > 1.25, level: yellow, message: "Pressure {value} {unit}" }',
+];
 const platform = (port: number, settings: Record<string, string> = {}) => {
-  const all = { url: `http://127.0.0.1:${port}/incidents`, secret: SECRET, timeout: '1s', retry: '{ initial_delay: 200ms, max_delay: 2s }', ...settings };
+  const all = {
+    url: `http://127.0.0.1:${port}/incidents`,
+    secret: SECRET,
+    timeout: '1s',
+    retry: '{ initial_delay: 200ms, max_delay: 2s }',
+    ...settings,
+  };
   return ['platform:', ...Object.entries(all).map(([k, v]) => `  ${k}: ${v}`)];
 };
 
@@ -37,7 +46,11 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
 }
 
 /** A receiver in front of the reference inbox that answers incidents as `decide` says. */
-function misbehaving(inboxPort: number, decide: (n: number, seq: number) => 'pass' | { status: number; body?: string; headers?: Record<string, string> } | 'slow' | 'drop', slowMs = 1500) {
+function misbehaving(
+  inboxPort: number,
+  decide: (n: number, seq: number) => 'pass' | { status: number; body?: string; headers?: Record<string, string> } | 'slow' | 'drop',
+  slowMs = 1500,
+) {
   let n = 0;
   const log: Array<{ at: number; seq: number; answer: string }> = [];
   const server = http.createServer((req, res) => {
@@ -68,10 +81,11 @@ function misbehaving(inboxPort: number, decide: (n: number, seq: number) => 'pas
   return {
     log,
     start: (port: number) => new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r())),
-    stop: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -87,7 +101,15 @@ describe('forwarding incidents to the platform', () => {
     return i;
   };
   const gateway = async (platformPort: number, o: { dataDir?: string; settings?: Record<string, string> } = {}): Promise<Gateway> => {
-    const gw = createGateway(testSite({ port: await freePort(), pollInterval: '100ms', dataDir: o.dataDir, extra: [...RULES, ...platform(platformPort, o.settings)] }), silent);
+    const gw = createGateway(
+      testSite({
+        port: await freePort(),
+        pollInterval: '100ms',
+        dataDir: o.dataDir,
+        extra: [...RULES, ...platform(platformPort, o.settings)],
+      }),
+      silent,
+    );
     cleanup.push(() => gw.stop());
     await gw.start();
     return gw;
@@ -128,20 +150,41 @@ describe('forwarding incidents to the platform', () => {
 
     const ajv = new Ajv({ allErrors: true });
     const validate = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'docs', 'platform-contract.schema.json'), 'utf8')) as object);
-    for (const body of [...first.incidents, ...second.incidents, ...second.heartbeats]) expect(validate(body), JSON.stringify(validate.errors)).toBe(true);
-    expect(first.incidents[0]).toMatchObject({ schema: 'gw.incident.v1', type: 'raised', level: 'yellow', gatewayId: 'gw-test', site: 'test-site', equipment: { id: 'B-07', code: '10003101012019000117', category: 'boiler' }, rule: { id: 'pressure-wobble' }, point: 'steam_pressure' });
+    for (const body of [...first.incidents, ...second.incidents, ...second.heartbeats])
+      expect(validate(body), JSON.stringify(validate.errors)).toBe(true);
+    expect(first.incidents[0]).toMatchObject({
+      schema: 'gw.incident.v1',
+      type: 'raised',
+      level: 'yellow',
+      gatewayId: 'gw-test',
+      site: 'test-site',
+      equipment: { id: 'B-07', code: '10003101012019000117', category: 'boiler' },
+      rule: { id: 'pressure-wobble' },
+      point: 'steam_pressure',
+    });
   }, 60_000);
 
   it('rides out 500, 429 with Retry-After, a slow answer and a dropped connection: every event, in order, and no request before Retry-After', async () => {
     const inboxPort = await freePort();
     const target = await inbox(inboxPort);
     const port = await freePort();
-    const script = ['pass', { status: 500, body: '{"error":"db down"}' }, { status: 429, headers: { 'Retry-After': '2' } }, 'slow', 'drop', { status: 503 }] as const;
+    const script = [
+      'pass',
+      { status: 500, body: '{"error":"db down"}' },
+      { status: 429, headers: { 'Retry-After': '2' } },
+      'slow',
+      'drop',
+      { status: 503 },
+    ] as const;
     const proxy = misbehaving(inboxPort, (n) => script[n - 1] ?? 'pass');
     await proxy.start(port);
     cleanup.push(() => proxy.stop());
     const gw = await gateway(port);
-    await until('the misbehaviour to be over and 8 events delivered', () => proxy.log.length > script.length && target.incidents.length >= 8, 30_000);
+    await until(
+      'the misbehaviour to be over and 8 events delivered',
+      () => proxy.log.length > script.length && target.incidents.length >= 8,
+      30_000,
+    );
     await until('the outbox to drain', () => gw.platform!.outbox()!.stats().pending === 0);
     await stopAndExpectAll(gw, () => seqsOf(target));
     // The slow answer came after the timeout, so that event was sent twice: the receiver kept one.
@@ -213,7 +256,12 @@ describe('forwarding incidents to the platform', () => {
     cleanup.push(async () => rmSync(pkiDir, { recursive: true, force: true }));
     const pki = makeTestPki(pkiDir);
     const port = await freePort();
-    const target = createPlatformInbox({ port, secret: SECRET, print: () => {}, tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca } });
+    const target = createPlatformInbox({
+      port,
+      secret: SECRET,
+      print: () => {},
+      tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca },
+    });
     await target.start();
     cleanup.push(() => target.stop());
     const url = `https://127.0.0.1:${port}/incidents`;
@@ -241,7 +289,12 @@ describe('forwarding incidents to the platform', () => {
     cleanup.push(() => proxy.stop());
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-platform-kill-'));
     cleanup.push(async () => rmSync(dataDir, { recursive: true, force: true }));
-    const file = writeTestSite({ port: await freePort(), pollInterval: '100ms', dataDir, extra: [...RULES, ...platform(port, { timeout: '5s' })] });
+    const file = writeTestSite({
+      port: await freePort(),
+      pollInterval: '100ms',
+      dataDir,
+      extra: [...RULES, ...platform(port, { timeout: '5s' })],
+    });
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'run', '-c', file], { cwd: ROOT, stdio: 'ignore' });
     cleanup.push(async () => void child.kill('SIGKILL'));
     await until('events delivered by the first process', () => target.incidents.length >= 2, 30_000);

@@ -26,7 +26,10 @@ const TOKEN = 'safe-defaults-viewer-token';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const silent = pino({ level: 'silent' });
 // The simulated boiler's pressure wanders around 1.25 MPa: this rule raises and clears every few polls.
-const RULES = ['rules:', '  - { id: pressure-wobble, equipment: B-07, when: steam_pressure > 1.25, level: yellow, message: "Pressure {value} {unit}" }'];
+const RULES = [
+  'rules:',
+  '  - { id: pressure-wobble, equipment: B-07, when: steam_pressure > 1.25, level: yellow, message: "Pressure {value} {unit}" }',
+];
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -93,7 +96,14 @@ describe('safe defaults', () => {
   it('a gateway with platform, HTTP API, InfluxDB spool and external-broker queue keeps its data folder 0700 and every file 0600, tightens what was left open, and logs and answers no credential written in a URL', async () => {
     const work = mkdtempSync(join(tmpdir(), 'gw-safe-'));
     cleanup.push(() => rmSync(work, { recursive: true, force: true }));
-    const secrets = { mqtt: 'mqtt-pw-5f1e2d', influx: 'influx-pw-9a8b7c', platform: 'platform-pw-3c4d5e', platformToken: 'platform-token-7e6f5a', uplink: 'uplink-pw-1b2c3d', influxToken: 'influx-token-4d3c2b' };
+    const secrets = {
+      mqtt: 'mqtt-pw-5f1e2d',
+      influx: 'influx-pw-9a8b7c',
+      platform: 'platform-pw-3c4d5e',
+      platformToken: 'platform-token-7e6f5a',
+      uplink: 'uplink-pw-1b2c3d',
+      influxToken: 'influx-token-4d3c2b',
+    };
     const broker: RunningMosquitto = await startMosquitto({ users: { gw: secrets.mqtt } });
     cleanup.push(() => broker.stop());
 
@@ -102,11 +112,24 @@ describe('safe defaults', () => {
     mkdirSync(join(dataDir, 'pki', 'own'), { recursive: true });
     new GatewayStore(join(dataDir, STORE_FILE)).close();
     writeFileSync(join(dataDir, 'pki', 'own', 'private_key.pem'), 'not a real key\n');
-    for (const [p, mode] of [[dataDir, 0o755], [join(dataDir, 'pki'), 0o755], [join(dataDir, 'pki', 'own'), 0o775], [join(dataDir, STORE_FILE), 0o644], [join(dataDir, 'pki', 'own', 'private_key.pem'), 0o644]] as const) chmodSync(p, mode);
+    for (const [p, mode] of [
+      [dataDir, 0o755],
+      [join(dataDir, 'pki'), 0o755],
+      [join(dataDir, 'pki', 'own'), 0o775],
+      [join(dataDir, STORE_FILE), 0o644],
+      [join(dataDir, 'pki', 'own', 'private_key.pem'), 0o644],
+    ] as const)
+      chmodSync(p, mode);
     expect(openToOthers(dataDir)).toHaveLength(5);
 
     // Nothing listens on these: each connection fails, and the failures are logged with their URLs.
-    const [closed1, closed2, closed3, httpPort, inboxPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const [closed1, closed2, closed3, httpPort, inboxPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const site = join(work, 'site.yaml');
     writeFileSync(
       site,
@@ -148,7 +171,12 @@ describe('safe defaults', () => {
       () => {
         const have = entries(dataDir);
         const out = gw.output();
-        return ['mqtt-queue.db', 'influx-spool.db', `platform-inbox-${inboxPort}.db`].every((f) => have.includes(f)) && /Platform did not take the event/.test(out) && /spool/i.test(out) && /Uplink broker not reachable/.test(out);
+        return (
+          ['mqtt-queue.db', 'influx-spool.db', `platform-inbox-${inboxPort}.db`].every((f) => have.includes(f)) &&
+          /Platform did not take the event/.test(out) &&
+          /spool/i.test(out) &&
+          /Uplink broker not reachable/.test(out)
+        );
       },
       45_000,
     );
@@ -158,7 +186,19 @@ describe('safe defaults', () => {
 
     // SQLite's WAL and shared-memory files exist while it runs (a clean stop removes them).
     const files = entries(dataDir);
-    expect(files).toEqual(expect.arrayContaining([STORE_FILE, `${STORE_FILE}-wal`, `${STORE_FILE}-shm`, 'mqtt-queue.db', 'mqtt-queue.db-wal', 'influx-spool.db', 'influx-spool.db-wal', `platform-inbox-${inboxPort}.db`, 'audit.jsonl']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        STORE_FILE,
+        `${STORE_FILE}-wal`,
+        `${STORE_FILE}-shm`,
+        'mqtt-queue.db',
+        'mqtt-queue.db-wal',
+        'influx-spool.db',
+        'influx-spool.db-wal',
+        `platform-inbox-${inboxPort}.db`,
+        'audit.jsonl',
+      ]),
+    );
     expect(openToOthers(dataDir), 'entries open to other users while running').toEqual([]);
     expect((await gw.interrupt('SIGINT')).code).toBe(0);
     expect(openToOthers(dataDir), 'entries open to other users after the stop').toEqual([]);
@@ -183,19 +223,36 @@ describe('safe defaults', () => {
   it('refuses an unencrypted platform URL to another machine unless platform.allow_insecure, which warns at every start', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-safe-'));
     cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-    const platform = (url: string, mqttUrl: string | undefined, allow: boolean) => ['platform:', `  url: "${url}"`, `  secret: ${SECRET}`, ...(mqttUrl ? [`  mqtt_url: "${mqttUrl}"`] : []), ...(allow ? ['  allow_insecure: true'] : [])];
+    const platform = (url: string, mqttUrl: string | undefined, allow: boolean) => [
+      'platform:',
+      `  url: "${url}"`,
+      `  secret: ${SECRET}`,
+      ...(mqttUrl ? [`  mqtt_url: "${mqttUrl}"`] : []),
+      ...(allow ? ['  allow_insecure: true'] : []),
+    ];
     const write = (lines: string[]) => {
       const file = join(dataDir, `site-${Math.random().toString(36).slice(2)}.yaml`);
       writeFileSync(file, siteYaml({ dataDir, broker: 'embedded', extra: ['  port: 1883', ...lines] }));
       return file;
     };
-    const refused = gatewaySync(['check', write(platform('http://u:pw-in-url@192.0.2.10/incidents', 'mqtt://broker.example.org:1883', false))]);
+    const refused = gatewaySync([
+      'check',
+      write(platform('http://u:pw-in-url@192.0.2.10/incidents', 'mqtt://broker.example.org:1883', false)),
+    ]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr + refused.stdout).toContain('platform.url: an unencrypted URL to 192.0.2.10, which is not this machine: use https://, or set platform.allow_insecure: true');
-    expect(refused.stderr + refused.stdout).toContain('platform.mqtt_url: an unencrypted URL to broker.example.org, which is not this machine');
+    expect(refused.stderr + refused.stdout).toContain(
+      'platform.url: an unencrypted URL to 192.0.2.10, which is not this machine: use https://, or set platform.allow_insecure: true',
+    );
+    expect(refused.stderr + refused.stdout).toContain(
+      'platform.mqtt_url: an unencrypted URL to broker.example.org, which is not this machine',
+    );
     expect(refused.stderr + refused.stdout).not.toContain('pw-in-url');
     // Loopback in every spelling, and encrypted URLs anywhere, are fine without it.
-    for (const [url, mqttUrl] of [['http://127.0.0.1:8787/incidents', 'mqtt://localhost:1883'], ['http://[::1]:8787/', 'ws://127.3.2.1:9001'], ['https://192.0.2.10/incidents', 'mqtts://broker.example.org:8883']] as const) {
+    for (const [url, mqttUrl] of [
+      ['http://127.0.0.1:8787/incidents', 'mqtt://localhost:1883'],
+      ['http://[::1]:8787/', 'ws://127.3.2.1:9001'],
+      ['https://192.0.2.10/incidents', 'mqtts://broker.example.org:8883'],
+    ] as const) {
       const r = gatewaySync(['check', write(platform(url, mqttUrl, false))]);
       expect(r.stdout + r.stderr, `${url} ${mqttUrl}`).toContain('valid');
     }
@@ -208,7 +265,14 @@ describe('safe defaults', () => {
         done();
       },
     });
-    const config = parseSite(siteYaml({ dataDir, broker: 'embedded', extra: [`  port: ${await freePort()}`, ...platform('http://u:pw-in-url@192.0.2.10/incidents', undefined, true), '  timeout: 1s'] }), { env: {} });
+    const config = parseSite(
+      siteYaml({
+        dataDir,
+        broker: 'embedded',
+        extra: [`  port: ${await freePort()}`, ...platform('http://u:pw-in-url@192.0.2.10/incidents', undefined, true), '  timeout: 1s'],
+      }),
+      { env: {} },
+    );
     const gw: Gateway = createGateway(config, createLogger({ pretty: false, destination }));
     cleanup.push(() => gw.stop());
     await gw.start();
@@ -230,13 +294,35 @@ describe('safe defaults', () => {
     const received: Array<{ payload: string; contentType: string | undefined; props: Record<string, string | string[]> }> = [];
     const sub = await mqtt.connectAsync(broker.url, { protocolVersion: 5, ca: readFileSync(broker.caFile!), reconnectPeriod: 200 });
     cleanup.push(() => sub.endAsync(true));
-    sub.on('message', (_t, payload, packet) => received.push({ payload: payload.toString(), contentType: packet.properties?.contentType, props: (packet.properties?.userProperties ?? {}) as Record<string, string | string[]> }));
+    sub.on('message', (_t, payload, packet) =>
+      received.push({
+        payload: payload.toString(),
+        contentType: packet.properties?.contentType,
+        props: (packet.properties?.userProperties ?? {}) as Record<string, string | string[]>,
+      }),
+    );
     await sub.subscribeAsync(topic, { qos: 1 });
 
     const gatewayWith = async (settings: string[]) => {
       const port = await freePort();
       return createGateway(
-        parseSite(siteYaml({ dataDir: mkdtempSync(join(dataDir, 'gw-')), broker: 'embedded', extra: [`  port: ${port}`, 'platform:', `  url: http://127.0.0.1:${inboxPort}/incidents`, `  secret: ${SECRET}`, `  mqtt_url: "${broker.url}"`, `  mqtt_topic: ${topic}`, '  retry: { initial_delay: 200ms, max_delay: 1s }', ...settings.map((s) => `  ${s}`)] }), { env: {} }),
+        parseSite(
+          siteYaml({
+            dataDir: mkdtempSync(join(dataDir, 'gw-')),
+            broker: 'embedded',
+            extra: [
+              `  port: ${port}`,
+              'platform:',
+              `  url: http://127.0.0.1:${inboxPort}/incidents`,
+              `  secret: ${SECRET}`,
+              `  mqtt_url: "${broker.url}"`,
+              `  mqtt_topic: ${topic}`,
+              '  retry: { initial_delay: 200ms, max_delay: 1s }',
+              ...settings.map((s) => `  ${s}`),
+            ],
+          }),
+          { env: {} },
+        ),
         silent,
       );
     };
@@ -253,12 +339,14 @@ describe('safe defaults', () => {
       expect(one('Idempotency-Key')).toBe(body.eventId);
       expect(verify(SECRET, one('X-Gateway-Timestamp'), m.payload, one('X-Gateway-Signature')), m.payload).toBe(true);
       // The signature covers the body: another body, or another secret, does not verify.
-      expect(verify(SECRET, one('X-Gateway-Timestamp'), m.payload.replace('"level":"yellow"', '"level":"blue"'), one('X-Gateway-Signature'))).toBe(false);
+      expect(
+        verify(SECRET, one('X-Gateway-Timestamp'), m.payload.replace('"level":"yellow"', '"level":"blue"'), one('X-Gateway-Signature')),
+      ).toBe(false);
       expect(verify('another-secret-0123456789', one('X-Gateway-Timestamp'), m.payload, one('X-Gateway-Signature'))).toBe(false);
     }
     // The signature is the one the HTTP POST carries for the same body and time.
     const first = received[0]!;
-    const ts = Number((first.props['X-Gateway-Timestamp'] as string));
+    const ts = Number(first.props['X-Gateway-Timestamp'] as string);
     expect(first.props['X-Gateway-Signature']).toBe(headersFor(SECRET, 'gw-safe', first.payload, undefined, ts)['X-Gateway-Signature']);
 
     // A broker whose certificate another CA signed (or only the system CAs): no connection, nothing published.
@@ -282,8 +370,26 @@ describe('safe defaults', () => {
     const state = join(dir, 'state', 'inbox.db');
     let port = await freePort();
     const send = async (n: number) => {
-      const body = incidentBody(JSON.stringify({ schema: 'gw.incident.v1', eventId: `evt-${n}`, incidentId: 'inc-1', type: 'raised', level: 'red', gatewayId: 'gw-x', site: 's', equipment: { id: 'B-07', category: 'boiler' }, rule: { id: 'r', message: 'm' }, occurredAt: new Date().toISOString() }), n);
-      const res = await fetch(`http://127.0.0.1:${port}/incidents`, { method: 'POST', headers: headersFor(SECRET, 'gw-x', body, `evt-${n}`), body });
+      const body = incidentBody(
+        JSON.stringify({
+          schema: 'gw.incident.v1',
+          eventId: `evt-${n}`,
+          incidentId: 'inc-1',
+          type: 'raised',
+          level: 'red',
+          gatewayId: 'gw-x',
+          site: 's',
+          equipment: { id: 'B-07', category: 'boiler' },
+          rule: { id: 'r', message: 'm' },
+          occurredAt: new Date().toISOString(),
+        }),
+        n,
+      );
+      const res = await fetch(`http://127.0.0.1:${port}/incidents`, {
+        method: 'POST',
+        headers: headersFor(SECRET, 'gw-x', body, `evt-${n}`),
+        body,
+      });
       return ((await res.json()) as { status: string }).status;
     };
     const first = createPlatformInbox({ port, secret: SECRET, state, print: () => {} });
@@ -310,12 +416,36 @@ describe('safe defaults', () => {
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const port = await freePort();
     const printed: string[] = [];
-    const inbox = createPlatformInbox({ port, secret: SECRET, state: join(dir, 'inbox.db'), maxRememberedIds: 10, print: (l) => printed.push(l) });
+    const inbox = createPlatformInbox({
+      port,
+      secret: SECRET,
+      state: join(dir, 'inbox.db'),
+      maxRememberedIds: 10,
+      print: (l) => printed.push(l),
+    });
     await inbox.start();
     cleanup.push(() => inbox.stop());
     for (let n = 1; n <= 11; n++) {
-      const body = incidentBody(JSON.stringify({ schema: 'gw.incident.v1', eventId: `evt-${n}`, incidentId: `inc-${n}`, type: 'raised', level: 'red', gatewayId: 'gw-x', site: 's', equipment: { id: 'B-07', category: 'boiler' }, rule: { id: 'r', message: 'm' }, occurredAt: new Date().toISOString() }), n);
-      const res = await fetch(`http://127.0.0.1:${port}/incidents`, { method: 'POST', headers: headersFor(SECRET, 'gw-x', body, `evt-${n}`), body });
+      const body = incidentBody(
+        JSON.stringify({
+          schema: 'gw.incident.v1',
+          eventId: `evt-${n}`,
+          incidentId: `inc-${n}`,
+          type: 'raised',
+          level: 'red',
+          gatewayId: 'gw-x',
+          site: 's',
+          equipment: { id: 'B-07', category: 'boiler' },
+          rule: { id: 'r', message: 'm' },
+          occurredAt: new Date().toISOString(),
+        }),
+        n,
+      );
+      const res = await fetch(`http://127.0.0.1:${port}/incidents`, {
+        method: 'POST',
+        headers: headersFor(SECRET, 'gw-x', body, `evt-${n}`),
+        body,
+      });
       expect(res.status).toBe(200);
     }
     expect(inbox.stats().forgottenIds).toBe(1);

@@ -20,7 +20,13 @@ import { testSite } from '../helpers/site.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // The simulated boiler's pressure wanders around 1.25 MPa: eight rules around it raise and clear every few polls.
 const THRESHOLDS = [1.2, 1.21, 1.22, 1.23, 1.24, 1.25, 1.26, 1.27];
-const RULES = ['rules:', ...THRESHOLDS.map((t, k) => `  - { id: p${k}, equipment: B-07, when: steam_pressure > ${t}, level: yellow, message: "Pressure above ${t}: {value} {unit}" }`)];
+const RULES = [
+  'rules:',
+  ...THRESHOLDS.map(
+    (t, k) =>
+      `  - { id: p${k}, equipment: B-07, when: steam_pressure > ${t}, level: yellow, message: "Pressure above ${t}: {value} {unit}" }`,
+  ),
+];
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -74,7 +80,10 @@ describe('a full disk', () => {
     cleanup.push(() => fs.unmount());
     const dataDir = join(fs.dir, 'data');
     const lines: Array<Record<string, unknown>> = [];
-    const log = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }));
+    const log = pino(
+      { level: 'info' },
+      new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }),
+    );
     const nobody = await freePort(); // the platform is unreachable: the outbox keeps every incident
     const httpPort = await freePort();
     const gw: Gateway = createGateway(
@@ -82,7 +91,16 @@ describe('a full disk', () => {
         port: await freePort(),
         pollInterval: '100ms',
         dataDir,
-        extra: [...RULES, 'platform:', `  url: http://127.0.0.1:${nobody}/incidents`, '  secret: test-secret-0123456789', '  timeout: 1s', '  retry: { initial_delay: 500ms, max_delay: 2s }', 'http:', `  port: ${httpPort}`],
+        extra: [
+          ...RULES,
+          'platform:',
+          `  url: http://127.0.0.1:${nobody}/incidents`,
+          '  secret: test-secret-0123456789',
+          '  timeout: 1s',
+          '  retry: { initial_delay: 500ms, max_delay: 2s }',
+          'http:',
+          `  port: ${httpPort}`,
+        ],
       }),
       log,
     );

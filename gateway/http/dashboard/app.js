@@ -3,12 +3,72 @@
 // offline); live data comes from the API's Server-Sent Events stream, read with fetch so the token
 // travels in a header, not in the URL.
 const T = {
-  en: { title: 'Site gateway', token: 'API token', signin: 'Sign in', logout: 'Sign out', alarms: 'Active alarms', trend: 'Trend', pick: 'Pick a value on a card.', outbox: 'Platform outbox', none: 'No active alarm', ack: 'Acknowledge', shelve: 'Shelve 1 h', pending: 'pending', dead: 'dead letters', bad: 'bad token', stale: 'stale', online: 'online', degraded: 'degraded', offline: 'offline', unknown: 'unknown', lang: '中文', noPlatform: 'no platform configured', forbidden: 'your role may not do this' },
-  zh: { title: '现场网关', token: 'API 令牌', signin: '登录', logout: '退出', alarms: '当前报警', trend: '趋势', pick: '点击卡片上的数值查看趋势。', outbox: '平台发件箱', none: '无报警', ack: '确认', shelve: '搁置 1 小时', pending: '待发送', dead: '死信', bad: '令牌无效', stale: '过期', online: '在线', degraded: '降级', offline: '离线', unknown: '未知', lang: 'English', noPlatform: '未配置平台', forbidden: '当前角色无此权限' },
+  en: {
+    title: 'Site gateway',
+    token: 'API token',
+    signin: 'Sign in',
+    logout: 'Sign out',
+    alarms: 'Active alarms',
+    trend: 'Trend',
+    pick: 'Pick a value on a card.',
+    outbox: 'Platform outbox',
+    none: 'No active alarm',
+    ack: 'Acknowledge',
+    shelve: 'Shelve 1 h',
+    pending: 'pending',
+    dead: 'dead letters',
+    bad: 'bad token',
+    stale: 'stale',
+    online: 'online',
+    degraded: 'degraded',
+    offline: 'offline',
+    unknown: 'unknown',
+    lang: '中文',
+    noPlatform: 'no platform configured',
+    forbidden: 'your role may not do this',
+  },
+  zh: {
+    title: '现场网关',
+    token: 'API 令牌',
+    signin: '登录',
+    logout: '退出',
+    alarms: '当前报警',
+    trend: '趋势',
+    pick: '点击卡片上的数值查看趋势。',
+    outbox: '平台发件箱',
+    none: '无报警',
+    ack: '确认',
+    shelve: '搁置 1 小时',
+    pending: '待发送',
+    dead: '死信',
+    bad: '令牌无效',
+    stale: '过期',
+    online: '在线',
+    degraded: '降级',
+    offline: '离线',
+    unknown: '未知',
+    lang: 'English',
+    noPlatform: '未配置平台',
+    forbidden: '当前角色无此权限',
+  },
 };
 const STATES = {
-  en: { active_unacknowledged: 'active, unacknowledged', active_acknowledged: 'active, acknowledged', returned_unacknowledged: 'returned, unacknowledged', shelved: 'shelved', suppressed: 'suppressed', out_of_service: 'out of service' },
-  zh: { active_unacknowledged: '报警中，未确认', active_acknowledged: '报警中，已确认', returned_unacknowledged: '已恢复，未确认', shelved: '已搁置', suppressed: '已抑制', out_of_service: '停用' },
+  en: {
+    active_unacknowledged: 'active, unacknowledged',
+    active_acknowledged: 'active, acknowledged',
+    returned_unacknowledged: 'returned, unacknowledged',
+    shelved: 'shelved',
+    suppressed: 'suppressed',
+    out_of_service: 'out of service',
+  },
+  zh: {
+    active_unacknowledged: '报警中，未确认',
+    active_acknowledged: '报警中，已确认',
+    returned_unacknowledged: '已恢复，未确认',
+    shelved: '已搁置',
+    suppressed: '已抑制',
+    out_of_service: '停用',
+  },
 };
 const LEVELS = ['blue', 'yellow', 'orange', 'red'];
 // Alarms set aside on purpose: listed, but they colour no card, take no banner and cannot be shelved.
@@ -34,7 +94,14 @@ function applyLanguage() {
 }
 
 async function api(path, options = {}) {
-  const res = await fetch(path, { ...options, headers: { ...(options.headers || {}), Authorization: `Bearer ${token}`, ...(options.body ? { 'Content-Type': 'application/json' } : {}) } });
+  const res = await fetch(path, {
+    ...options,
+    headers: {
+      ...(options.headers || {}),
+      Authorization: `Bearer ${token}`,
+      ...(options.body ? { 'Content-Type': 'application/json' } : {}),
+    },
+  });
   if (res.status === 401) {
     signOut(t('bad'));
     throw new Error('unauthorized');
@@ -105,14 +172,17 @@ function onEvent(event, data) {
       const p = eq.points.get(r.point) || { name: r.point };
       eq.points.set(r.point, { ...p, value: r.value, quality: r.quality, reason: r.reason, ts: r.ts });
       // At the reading's own time, as the history endpoint gives it (the source time unless it is ahead).
-      if (trend && trend.equipment === r.equipment && trend.point === r.point && typeof r.value === 'number' && r.quality === 'good') trend.data.push([r.sourceTs > 0 && r.sourceTs <= r.ts ? r.sourceTs : r.ts, r.value]);
+      if (trend && trend.equipment === r.equipment && trend.point === r.point && typeof r.value === 'number' && r.quality === 'good')
+        trend.data.push([r.sourceTs > 0 && r.sourceTs <= r.ts ? r.sourceTs : r.ts, r.value]);
     }
     render();
   } else if (event === 'alarm') {
-    void api('/api/alarms').then((res) => res.json()).then((list) => {
-      alarms = list;
-      render();
-    });
+    void api('/api/alarms')
+      .then((res) => res.json())
+      .then((list) => {
+        alarms = list;
+        render();
+      });
   }
 }
 
@@ -135,7 +205,14 @@ function render() {
     // The status from the points as they are now: online, degraded (some not good), offline (none readable).
     const points = [...eq.points.values()];
     const good = points.filter((p) => p.quality === 'good').length;
-    const state = points.length === 0 || points.every((p) => p.quality === undefined || p.quality === 'unknown') ? eq.info.status : good === points.length ? 'online' : points.every((p) => p.quality === 'bad') ? 'offline' : 'degraded';
+    const state =
+      points.length === 0 || points.every((p) => p.quality === undefined || p.quality === 'unknown')
+        ? eq.info.status
+        : good === points.length
+          ? 'online'
+          : points.every((p) => p.quality === 'bad')
+            ? 'offline'
+            : 'degraded';
     const h = document.createElement('h3');
     h.textContent = `${eq.info.name || id} `;
     const badge = document.createElement('span');
@@ -193,7 +270,8 @@ function renderAlarms() {
     st.className = 'state';
     st.textContent = STATES[lang][a.state] || a.state;
     li.append(text, st);
-    if (a.state === 'active_unacknowledged' || a.state === 'returned_unacknowledged') li.append(button(t('ack'), 'ack', () => act(a.key, 'acknowledge', {})));
+    if (a.state === 'active_unacknowledged' || a.state === 'returned_unacknowledged')
+      li.append(button(t('ack'), 'ack', () => act(a.key, 'acknowledge', {})));
     if (!SET_ASIDE.includes(a.state)) li.append(button(t('shelve'), 'shelve', () => act(a.key, 'shelve', { duration_minutes: 60 })));
     list.append(li);
   }
@@ -228,7 +306,12 @@ async function selectTrend(id, point, unit) {
   const since = Date.now() - 10 * 60_000;
   const res = await api(`/api/equipment/${encodeURIComponent(id)}/history?point=${encodeURIComponent(point)}&since=${since}`);
   const history = res.ok ? await res.json() : [];
-  trend = { equipment: id, point, unit, data: history.filter((r) => typeof r.value === 'number' && r.quality === 'good').map((r) => [r.ts, r.value]) };
+  trend = {
+    equipment: id,
+    point,
+    unit,
+    data: history.filter((r) => typeof r.value === 'number' && r.quality === 'good').map((r) => [r.ts, r.value]),
+  };
   // The gateway says when it could not give the whole 10 minutes (memory budget, InfluxDB away).
   const incomplete = res.headers.get('x-history-incomplete');
   $('trend-label').textContent = `${id} · ${point}${unit ? ` (${unit})` : ''}${incomplete ? ` · ${incomplete}` : ''}`;
@@ -269,7 +352,8 @@ function drawTrend() {
 
 async function refreshOutbox() {
   const res = await api('/api/outbox');
-  $('outbox').textContent = res.status === 404 ? t('noPlatform') : ((s) => `${s.pending} ${t('pending')}, ${s.dead} ${t('dead')}`)(await res.json());
+  $('outbox').textContent =
+    res.status === 404 ? t('noPlatform') : ((s) => `${s.pending} ${t('pending')}, ${s.dead} ${t('dead')}`)(await res.json());
 }
 
 $('lang').onclick = () => {

@@ -23,10 +23,13 @@ describe('checkSiteText', () => {
     delete process.env.PLATFORM_SECRET;
   });
 
-  it('checks the demo in a worker without this process\'s environment, and says so of each placeholder', async () => {
+  it("checks the demo in a worker without this process's environment, and says so of each placeholder", async () => {
     const demo = await checkSiteText(readFileSync(join(ROOT, 'config', 'demo.yaml'), 'utf8'), { timeoutMs: 20_000 });
     expect(demo).toMatchObject({ ok: true });
-    const r = await checkSiteText('version: 1\ngateway:\n  id: gw-1\n  site: plant-1\n  log_level: "${PLATFORM_SECRET}"\nmqtt: { port: "not a port" }\n', { timeoutMs: 20_000 });
+    const r = await checkSiteText(
+      'version: 1\ngateway:\n  id: gw-1\n  site: plant-1\n  log_level: "${PLATFORM_SECRET}"\nmqtt: { port: "not a port" }\n',
+      { timeoutMs: 20_000 },
+    );
     expect(r).toEqual({
       ok: false,
       problems: [
@@ -34,13 +37,23 @@ describe('checkSiteText', () => {
         { path: 'equipment', message: 'required', line: 1 },
         { path: 'mqtt.port', message: expect.not.stringContaining('not a port') as unknown, line: 6 },
       ],
-      notes: [{ path: 'gateway.log_level', message: 'takes its value from ${PLATFORM_SECRET} when the gateway starts; not checked here', line: 5 }],
+      notes: [
+        {
+          path: 'gateway.log_level',
+          message: 'takes its value from ${PLATFORM_SECRET} when the gateway starts; not checked here',
+          line: 5,
+        },
+      ],
     });
     expect(JSON.stringify(r)).not.toContain(SECRET);
   }, 60_000);
 
   it('answers hostile texts with a (yaml) problem, never a stack', async () => {
-    const cases = [`a: ${'['.repeat(1_000_000)}`, `rules:\n  - { id: r, equipment: x, level: red, when: "${'('.repeat(5000)}" }\n`, `a: &a [1]\nb: [${Array<string>(500).fill('*a').join(',')}]`];
+    const cases = [
+      `a: ${'['.repeat(1_000_000)}`,
+      `rules:\n  - { id: r, equipment: x, level: red, when: "${'('.repeat(5000)}" }\n`,
+      `a: &a [1]\nb: [${Array<string>(500).fill('*a').join(',')}]`,
+    ];
     for (const text of cases) {
       const r = await checkSiteText(text, { timeoutMs: 20_000 });
       expect(r).toMatchObject({ ok: false });
@@ -52,8 +65,16 @@ describe('checkSiteText', () => {
 
   it('ends a check over its time limit or its heap with a problem', async () => {
     const before = { ...checkCounters };
-    expect(await checkSiteText(slow(), { timeoutMs: 1500 })).toEqual({ ok: false, problems: [{ path: '(yaml)', message: 'took longer than 1.5 s to check' }], notes: [] });
-    expect(await checkSiteText(large(), { timeoutMs: 60_000, maxMemoryMb: 32 })).toEqual({ ok: false, problems: [{ path: '(yaml)', message: 'needs more than 32 MB to check' }], notes: [] });
+    expect(await checkSiteText(slow(), { timeoutMs: 1500 })).toEqual({
+      ok: false,
+      problems: [{ path: '(yaml)', message: 'took longer than 1.5 s to check' }],
+      notes: [],
+    });
+    expect(await checkSiteText(large(), { timeoutMs: 60_000, maxMemoryMb: 32 })).toEqual({
+      ok: false,
+      problems: [{ path: '(yaml)', message: 'needs more than 32 MB to check' }],
+      notes: [],
+    });
     expect(checkCounters.timedOut).toBe(before.timedOut + 1);
     expect(checkCounters.outOfMemory).toBe(before.outOfMemory + 1);
   }, 120_000);
@@ -73,11 +94,14 @@ describe('checkSiteText', () => {
     const busy = results.filter((r) => 'busy' in r);
     expect(busy).toHaveLength(6 - MAX_CHECKS);
     expect(busy[0]).toEqual({ busy: true, retryAfterS: 3 });
-    for (const r of results.filter((r) => !('busy' in r))) expect(r).toEqual({ ok: false, problems: [{ path: '(yaml)', message: 'took longer than 3 s to check' }], notes: [] });
+    for (const r of results.filter((r) => !('busy' in r)))
+      expect(r).toEqual({ ok: false, problems: [{ path: '(yaml)', message: 'took longer than 3 s to check' }], notes: [] });
     const maxDelayMs = delay.max / 1e6;
     // Measured on 2 cores: about 150 ms at worst, while workers start. In the event loop the same
     // six texts took minutes. The bound is generous for a slow CI machine.
-    process.stdout.write(`checkSiteText x6: max event-loop delay ${maxDelayMs.toFixed(0)} ms over ${elapsed.toFixed(0)} ms, ${ticks} ticks of 50 ms\n`);
+    process.stdout.write(
+      `checkSiteText x6: max event-loop delay ${maxDelayMs.toFixed(0)} ms over ${elapsed.toFixed(0)} ms, ${ticks} ticks of 50 ms\n`,
+    );
     expect(maxDelayMs).toBeLessThan(1500);
     expect(ticks).toBeGreaterThan(elapsed / 50 / 4);
     // The slots are free again afterwards.

@@ -41,7 +41,9 @@ describe('a site file checked without the environment (the HTTP API)', () => {
     const text = minimal('  id: gw-1\n  site: plant-1\n  log_level: "${PLATFORM_SECRET}"');
     const r = outcome(text, { env: false, echoValues: false });
     expect(r.problems).toEqual([]);
-    expect(r.notes).toEqual(['gateway.log_level: takes its value from ${PLATFORM_SECRET} when the gateway starts; not checked here (line 5)']);
+    expect(r.notes).toEqual([
+      'gateway.log_level: takes its value from ${PLATFORM_SECRET} when the gateway starts; not checked here (line 5)',
+    ]);
     expect(JSON.stringify(r)).not.toContain(SECRET);
   });
 
@@ -59,26 +61,37 @@ describe('a site file checked without the environment (the HTTP API)', () => {
 
   it('checks a placeholder with a default by its default, without repeating the value', () => {
     const r = outcome(minimal('  id: gw-1\n  site: plant-1\n  log_level: ${PLATFORM_SECRET:-loud}'), { env: false, echoValues: false });
-    expect(r.problems).toEqual(['gateway.log_level: expected one of fatal, error, warn, info, debug, trace, got a text that is not one of them (line 5)']);
-    expect(r.notes).toEqual(['gateway.log_level: takes its value from ${PLATFORM_SECRET} when the gateway starts; checked here with its default (line 5)']);
+    expect(r.problems).toEqual([
+      'gateway.log_level: expected one of fatal, error, warn, info, debug, trace, got a text that is not one of them (line 5)',
+    ]);
+    expect(r.notes).toEqual([
+      'gateway.log_level: takes its value from ${PLATFORM_SECRET} when the gateway starts; checked here with its default (line 5)',
+    ]);
     expect(JSON.stringify(r)).not.toContain(SECRET);
   });
 
   it('repeats no value of the file when asked not to', () => {
-    const r = outcome(minimal('  id: gw-1\n  site: plant-1\n  log_level: hunter2-password', 'mqtt:\n  port: "hunter2-port"'), { env: false, echoValues: false });
+    const r = outcome(minimal('  id: gw-1\n  site: plant-1\n  log_level: hunter2-password', 'mqtt:\n  port: "hunter2-port"'), {
+      env: false,
+      echoValues: false,
+    });
     expect(r.problems).toHaveLength(2);
     expect(r.problems.join('\n')).not.toContain('hunter2');
   });
 
   it('never repeats a value that came from the environment, even where values are repeated (the CLI)', () => {
     const r = outcome(minimal('  id: gw-1\n  site: plant-1\n  log_level: "${PLATFORM_SECRET}"'));
-    expect(r.problems).toEqual(['gateway.log_level: expected one of fatal, error, warn, info, debug, trace, got a text that is not one of them (line 5)']);
+    expect(r.problems).toEqual([
+      'gateway.log_level: expected one of fatal, error, warn, info, debug, trace, got a text that is not one of them (line 5)',
+    ]);
     expect(JSON.stringify(r)).not.toContain(SECRET);
     // A message that quotes the value (a connection id) names the variable instead.
     const id = outcome(minimal('  id: gw-1\n  site: plant-1').replace('connection: sim', 'connection: "${PLATFORM_SECRET}"'));
     expect(id.problems).toEqual(['equipment[0].connection: no connection "<the value of PLATFORM_SECRET>"; connections are sim (line 7)']);
     // A value written in the file itself is repeated there: it helps, and it is the operator's own.
-    expect(outcome(minimal('  id: gw-1\n  site: plant-1\n  log_level: loud')).problems).toEqual(['gateway.log_level: expected one of fatal, error, warn, info, debug, trace, got "loud" (line 5)']);
+    expect(outcome(minimal('  id: gw-1\n  site: plant-1\n  log_level: loud')).problems).toEqual([
+      'gateway.log_level: expected one of fatal, error, warn, info, debug, trace, got "loud" (line 5)',
+    ]);
   });
 });
 
@@ -87,7 +100,10 @@ describe('texts refused before the YAML parser', () => {
 
   it('refuses 1 MB of nested brackets in milliseconds, with one path: message line', () => {
     const half = 500_000;
-    for (const [open, close] of [['[', ']'], ['{', '}']] as const) {
+    for (const [open, close] of [
+      ['[', ']'],
+      ['{', '}'],
+    ] as const) {
       const text = `a: ${open.repeat(half)}${close.repeat(half)}`;
       const t0 = performance.now();
       expect(problemsOf(text)).toEqual(['(yaml): nested too deeply: at most 64 levels of mappings and lists (line 1)']);
@@ -95,13 +111,20 @@ describe('texts refused before the YAML parser', () => {
       expect(performance.now() - t0).toBeLessThan(2000);
     }
     // Unclosed, the parser ran out of heap in a regular expression and took the process down.
-    expect(problemsOf(`a: ${'['.repeat(1_000_000)}`)).toEqual(['(yaml): nested too deeply: at most 64 levels of mappings and lists (line 1)']);
+    expect(problemsOf(`a: ${'['.repeat(1_000_000)}`)).toEqual([
+      '(yaml): nested too deeply: at most 64 levels of mappings and lists (line 1)',
+    ]);
   });
 
   it('refuses an alias bomb and an alias flood by counting', () => {
     let bomb = 'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n';
-    for (let i = 1; i < 20; i++) bomb += `a${i}: &a${i} [${Array<string>(10).fill(`*a${i - 1}`).join(', ')}]\n`;
-    expect(problemsOf(bomb)).toEqual([expect.stringMatching(/^\(yaml\): more than 100 aliases \(\*name\): a YAML alias bomb\? \(line \d+\)$/)]);
+    for (let i = 1; i < 20; i++)
+      bomb += `a${i}: &a${i} [${Array<string>(10)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]\n`;
+    expect(problemsOf(bomb)).toEqual([
+      expect.stringMatching(/^\(yaml\): more than 100 aliases \(\*name\): a YAML alias bomb\? \(line \d+\)$/),
+    ]);
     const flood = `a: &a x\nb: [${Array<string>(200_000).fill('*a').join(', ')}]\n`;
     const t0 = performance.now();
     expect(problemsOf(flood)).toEqual(['(yaml): more than 100 aliases (*name): a YAML alias bomb? (line 2)']);
@@ -110,7 +133,9 @@ describe('texts refused before the YAML parser', () => {
 
   it('refuses deep indentation, and counts what only looks deep as text', () => {
     const deep = Array.from({ length: 200 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n') + ' 1\n';
-    expect(problemsOf(deep)).toEqual([expect.stringMatching(/^\(yaml\): nested too deeply: at most 64 levels of mappings and lists \(line 6\d\)$/)]);
+    expect(problemsOf(deep)).toEqual([
+      expect.stringMatching(/^\(yaml\): nested too deeply: at most 64 levels of mappings and lists \(line 6\d\)$/),
+    ]);
     // Brackets, ampersands and stars inside quotes, comments, block scalars and plain text are text.
     const text = [
       'a: "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["',
@@ -128,16 +153,30 @@ describe('texts refused before the YAML parser', () => {
     const { readdirSync, readFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const root = join(import.meta.dirname, '..', '..', '..', 'config');
-    const files = [join(root, 'demo.yaml'), ...readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.yaml')).map((f) => join(root, 'examples', f)), ...readdirSync(join(root, 'templates')).map((f) => join(root, 'templates', f))];
+    const files = [
+      join(root, 'demo.yaml'),
+      ...readdirSync(join(root, 'examples'))
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => join(root, 'examples', f)),
+      ...readdirSync(join(root, 'templates')).map((f) => join(root, 'templates', f)),
+    ];
     for (const f of files) expect(prescanYaml(readFileSync(f, 'utf8'), SITE_FILE_LIMITS), f).toBeUndefined();
   });
 });
 
 describe('rule expressions nested too deeply', () => {
   it('answer rules[N].when: nested too deeply, once, never a RangeError', () => {
-    const rule = (when: string) => minimal('  id: gw-1\n  site: plant-1', `rules:\n  - { id: deep, equipment: { category: boiler }, level: red, when: "${when}" }\n`);
-    for (const when of [`${'('.repeat(5000)}drum_level${')'.repeat(5000)} > 1`, `${'!'.repeat(5000)}true`, `${'-'.repeat(20000)}1 > 0`, `${'abs('.repeat(5000)}1${')'.repeat(5000)} > 0`]) {
-      expect(outcome(rule(when), { env: {} }).problems).toEqual([`rules[0].when: nested too deeply (at most ${MAX_EXPRESSION_DEPTH} levels) (line 9)`]);
+    const rule = (when: string) =>
+      minimal('  id: gw-1\n  site: plant-1', `rules:\n  - { id: deep, equipment: { category: boiler }, level: red, when: "${when}" }\n`);
+    for (const when of [
+      `${'('.repeat(5000)}drum_level${')'.repeat(5000)} > 1`,
+      `${'!'.repeat(5000)}true`,
+      `${'-'.repeat(20000)}1 > 0`,
+      `${'abs('.repeat(5000)}1${')'.repeat(5000)} > 0`,
+    ]) {
+      expect(outcome(rule(when), { env: {} }).problems).toEqual([
+        `rules[0].when: nested too deeply (at most ${MAX_EXPRESSION_DEPTH} levels) (line 9)`,
+      ]);
     }
   });
 });

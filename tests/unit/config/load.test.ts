@@ -7,7 +7,12 @@ const site = (mqtt: string, extra = '') => `
 version: 1
 gateway: { id: gw-1, site: plant-1 }
 mqtt:
-  ${mqtt.replace(/^\{ ?| ?\}$/g, '').split(', ').join('\n  ') || 'topic_prefix: gw'}
+  ${
+    mqtt
+      .replace(/^\{ ?| ?\}$/g, '')
+      .split(', ')
+      .join('\n  ') || 'topic_prefix: gw'
+  }
 connections: [{ id: sim, type: sim }]
 equipment:
   - { id: B-1, code: "10003101012019000117", connection: sim, model: steam-boiler, points: [{ name: drum_level }] }
@@ -42,20 +47,36 @@ describe('environment interpolation', () => {
   });
 
   it('reports an unset variable without default at its path, once', () => {
-    expect(problems(site('{ port: ${NOPE} }'))).toEqual(['mqtt.port: environment variable NOPE is not set and has no default (write ${NOPE:-default})']);
+    expect(problems(site('{ port: ${NOPE} }'))).toEqual([
+      'mqtt.port: environment variable NOPE is not set and has no default (write ${NOPE:-default})',
+    ]);
   });
 
   it('explains that an unquoted number is not text', () => {
-    expect(problems(site('{ username: ${U} }'), { U: '42' })).toEqual(['mqtt.username: expected string, got a number (quote the value to keep it text)']);
+    expect(problems(site('{ username: ${U} }'), { U: '42' })).toEqual([
+      'mqtt.username: expected string, got a number (quote the value to keep it text)',
+    ]);
   });
 });
 
 describe('parsed config', () => {
   it('applies defaults and derives the category from the code', () => {
     const cfg = parseSite(site('{}'), { env: {} });
-    expect(cfg.mqtt).toMatchObject({ broker: 'embedded', host: '127.0.0.1', port: 1883, topic_prefix: 'gw', keepalive: 30_000, reconnect: { initial_delay: 1000, max_delay: 30_000, jitter: 0.2 } });
+    expect(cfg.mqtt).toMatchObject({
+      broker: 'embedded',
+      host: '127.0.0.1',
+      port: 1883,
+      topic_prefix: 'gw',
+      keepalive: 30_000,
+      reconnect: { initial_delay: 1000, max_delay: 30_000, jitter: 0.2 },
+    });
     expect(cfg.gateway.data_dir).toBe('./.data');
-    expect(cfg.equipment[0]).toMatchObject({ id: 'B-1', category: 'boiler', poll_interval: 1000, scenario: { normal: 60_000, hazard: 30_000, recovery: 30_000, repeat: true } });
+    expect(cfg.equipment[0]).toMatchObject({
+      id: 'B-1',
+      category: 'boiler',
+      poll_interval: 1000,
+      scenario: { normal: 60_000, hazard: 30_000, recovery: 30_000, repeat: true },
+    });
   });
 
   it('reads a 20-digit registration code and an 18-character equipment code', () => {
@@ -65,7 +86,10 @@ describe('parsed config', () => {
   });
 
   it('requires cert and key together and a username with a password', () => {
-    expect(problems(site('{ cert: a.pem, password: x }'))).toEqual(['mqtt.cert: cert and key go together', 'mqtt.username: password needs a username']);
+    expect(problems(site('{ cert: a.pem, password: x }'))).toEqual([
+      'mqtt.cert: cert and key go together',
+      'mqtt.username: password needs a username',
+    ]);
   });
 
   it('formats paths the way users read them', () => {

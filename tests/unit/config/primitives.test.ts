@@ -18,7 +18,9 @@ describe('backoff', () => {
   const opts = { initial_delay: 1000, max_delay: 30_000, jitter: 0.2 };
   it('doubles from the initial delay up to the maximum', () => {
     const mid = () => 0.5;
-    expect([0, 1, 2, 3, 4, 5, 6, 40].map((a) => backoffDelay(a, opts, mid))).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
+    expect([0, 1, 2, 3, 4, 5, 6, 40].map((a) => backoffDelay(a, opts, mid))).toEqual([
+      1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000,
+    ]);
   });
   it('spreads each wait by the jitter share', () => {
     expect(backoffDelay(2, opts, () => 0)).toBe(3200);

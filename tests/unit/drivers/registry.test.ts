@@ -11,7 +11,11 @@ const folders = readdirSync(root).filter((f) => statSync(join(root, f)).isDirect
 it('registers every driver folder', () => {
   const registered = DRIVERS.map((d) => d.type);
   // A folder may serve several connection types (modbus: modbus-tcp, modbus-rtu...).
-  for (const f of folders) expect(registered.some((t) => t === f || t.startsWith(`${f}-`)), `drivers/${f} is not in drivers/index.ts`).toBe(true);
+  for (const f of folders)
+    expect(
+      registered.some((t) => t === f || t.startsWith(`${f}-`)),
+      `drivers/${f} is not in drivers/index.ts`,
+    ).toBe(true);
   expect(new Set(registered).size).toBe(registered.length);
 });
 

@@ -43,7 +43,8 @@ function rechain(file: string, link: (e: Omit<AuditEntry, 'mac'>) => string, fie
   });
   writeLines(file, out);
 }
-const canonical = (e: Omit<AuditEntry, 'mac'>) => JSON.stringify([e.seq, e.at, e.who, e.action, e.target ?? null, e.outcome, e.detail ?? null, e.prev]);
+const canonical = (e: Omit<AuditEntry, 'mac'>) =>
+  JSON.stringify([e.seq, e.at, e.who, e.action, e.target ?? null, e.outcome, e.detail ?? null, e.prev]);
 
 describe('audit journal', () => {
   it('chains entries under a key kept beside it, 0600, and verifies them', () => {
@@ -73,7 +74,13 @@ describe('audit journal', () => {
   it('names an inserted entry', () => {
     const { file } = journalOf(3);
     const lines = linesOf(file);
-    const forged = { ...JSON.parse(lines[0]!), seq: 2, who: 'intruder', prev: entriesOf(file)[0]!.mac, mac: randomBytes(32).toString('hex') };
+    const forged = {
+      ...JSON.parse(lines[0]!),
+      seq: 2,
+      who: 'intruder',
+      prev: entriesOf(file)[0]!.mac,
+      mac: randomBytes(32).toString('hex'),
+    };
     lines.splice(1, 0, JSON.stringify(forged));
     writeLines(file, lines);
     expect(checkJournal(file)).toMatchObject({ ok: false, line: 2, reason: expect.stringMatching(/MAC/) });
@@ -81,7 +88,10 @@ describe('audit journal', () => {
 
   it('refuses an entry removed and the chain recomputed with plain SHA-256 (the old format)', () => {
     const { file } = journalOf(4);
-    writeLines(file, linesOf(file).filter((_, k) => k !== 1));
+    writeLines(
+      file,
+      linesOf(file).filter((_, k) => k !== 1),
+    );
     rechain(file, (e) => createHash('sha256').update(canonical(e)).digest('hex'), 'hash');
     // The chain itself is flawless; the head, keyed, still says there were four.
     expect(checkJournal(file)).toMatchObject({ ok: false, reason: expect.stringMatching(/head records seq 4, the journal ends at seq 3/) });
@@ -92,9 +102,19 @@ describe('audit journal', () => {
 
   it('refuses an entry removed and the chain recomputed with an HMAC under another key', () => {
     const { file } = journalOf(4);
-    writeLines(file, linesOf(file).filter((_, k) => k !== 1));
+    writeLines(
+      file,
+      linesOf(file).filter((_, k) => k !== 1),
+    );
     const wrong = randomBytes(32);
-    rechain(file, (e) => createHmac('sha256', wrong).update(JSON.stringify(['gw-audit-entry-v2', ...JSON.parse(canonical(e))])).digest('hex'), 'mac');
+    rechain(
+      file,
+      (e) =>
+        createHmac('sha256', wrong)
+          .update(JSON.stringify(['gw-audit-entry-v2', ...JSON.parse(canonical(e))]))
+          .digest('hex'),
+      'mac',
+    );
     expect(checkJournal(file)).toMatchObject({ ok: false, line: 1, reason: expect.stringMatching(/does not match its MAC/) });
     // The same chain verifies under the key it was made with: the test's recomputation is right.
     expect(checkJournal(file, { key: wrong })).toMatchObject({ ok: false, reason: expect.stringMatching(/head/) });
@@ -103,12 +123,21 @@ describe('audit journal', () => {
   it('detects the newest entries cut off (by the head), and the gateway records it when it opens the journal', () => {
     const { file } = journalOf(5);
     writeLines(file, linesOf(file).slice(0, 3));
-    expect(checkJournal(file)).toMatchObject({ ok: false, file: 'audit.jsonl', line: 4, reason: expect.stringMatching(/seq 5, the journal ends at seq 3: the newest 2/) });
+    expect(checkJournal(file)).toMatchObject({
+      ok: false,
+      file: 'audit.jsonl',
+      line: 4,
+      reason: expect.stringMatching(/seq 5, the journal ends at seq 3: the newest 2/),
+    });
     const reopened = new AuditJournal(file);
     expect(reopened.opened.headProblem).toMatch(/2 newest entries were removed/);
     reopened.append({ who: 'x', action: 'acknowledge', outcome: 'done' });
     // The record of it is keyed: verify keeps failing there, however often the gateway appends.
-    expect(checkJournal(file)).toMatchObject({ ok: false, line: 4, reason: expect.stringMatching(/the gateway found at .* 2 newest entries were removed/) });
+    expect(checkJournal(file)).toMatchObject({
+      ok: false,
+      line: 4,
+      reason: expect.stringMatching(/the gateway found at .* 2 newest entries were removed/),
+    });
   });
 
   it.each([
@@ -170,7 +199,8 @@ describe('audit journal', () => {
     const journal = new AuditJournal(file);
     const n = 2000;
     const t0 = performance.now();
-    for (let k = 0; k < n; k++) journal.append({ who: 'ip:10.0.0.9', action: 'login', target: '/api/alarms', outcome: 'refused: unknown token' });
+    for (let k = 0; k < n; k++)
+      journal.append({ who: 'ip:10.0.0.9', action: 'login', target: '/api/alarms', outcome: 'refused: unknown token' });
     const perSecond = Math.round(n / ((performance.now() - t0) / 1000));
     // Recorded, not asserted: CI machines differ too much for a bound.
     console.log(`audit journal: ${perSecond} appends/s (lock, tail read, HMAC, write, fdatasync, head) in ${tmpdir()}`);
@@ -180,7 +210,8 @@ describe('audit journal', () => {
   it('rolls over across three files with the chain carried, and names a missing or renamed file', () => {
     const { dir, file } = fresh();
     const journal = new AuditJournal(file, { maxBytes: 2000 });
-    for (let k = 0; !existsSync(join(dir, 'audit.2.jsonl')) || statSync(file).size === 0; k++) journal.append({ who: 'u', action: 'acknowledge', target: `r-${k}`, outcome: 'done' });
+    for (let k = 0; !existsSync(join(dir, 'audit.2.jsonl')) || statSync(file).size === 0; k++)
+      journal.append({ who: 'u', action: 'acknowledge', target: `r-${k}`, outcome: 'done' });
     const r = checkJournal(file);
     expect(r).toMatchObject({ ok: true, files: ['audit.1.jsonl', 'audit.2.jsonl', 'audit.jsonl'] });
     const header = entriesOf(join(dir, 'audit.2.jsonl'))[0]!;
@@ -188,22 +219,37 @@ describe('audit journal', () => {
     for (const f of ['audit.1.jsonl', 'audit.2.jsonl']) expect((statSync(join(dir, f)).mode & 0o777).toString(8)).toBe('600');
 
     renameSync(join(dir, 'audit.2.jsonl'), join(dir, 'audit.3.jsonl'));
-    expect(checkJournal(file)).toMatchObject({ ok: false, file: 'audit.3.jsonl', line: 1, reason: expect.stringMatching(/audit.2.jsonl is missing/) });
+    expect(checkJournal(file)).toMatchObject({
+      ok: false,
+      file: 'audit.3.jsonl',
+      line: 1,
+      reason: expect.stringMatching(/audit.2.jsonl is missing/),
+    });
     unlinkSync(join(dir, 'audit.3.jsonl'));
-    expect(checkJournal(file)).toMatchObject({ ok: false, file: 'audit.jsonl', line: 1, reason: expect.stringMatching(/header says it is file 3, its place makes it file 2/) });
+    expect(checkJournal(file)).toMatchObject({
+      ok: false,
+      file: 'audit.jsonl',
+      line: 1,
+      reason: expect.stringMatching(/header says it is file 3, its place makes it file 2/),
+    });
   });
 
   it('deletes the oldest files past the count it keeps, and what is left still verifies', () => {
     const { dir, file } = fresh();
     const journal = new AuditJournal(file, { maxBytes: 1500, keep: 2 });
-    for (let k = 0; !existsSync(join(dir, 'audit.5.jsonl')); k++) journal.append({ who: 'u', action: 'acknowledge', target: `r-${k}`, outcome: 'done' });
+    for (let k = 0; !existsSync(join(dir, 'audit.5.jsonl')); k++)
+      journal.append({ who: 'u', action: 'acknowledge', target: `r-${k}`, outcome: 'done' });
     expect(existsSync(join(dir, 'audit.3.jsonl'))).toBe(false);
     const r = checkJournal(file, { keep: 2 });
     expect(r).toMatchObject({ ok: true, files: ['audit.4.jsonl', 'audit.5.jsonl', 'audit.jsonl'] });
     expect(r.notes.join('\n')).toMatch(/files 1 to 3 were deleted by rotation/);
     // One more deleted than rotation would: named.
     unlinkSync(join(dir, 'audit.4.jsonl'));
-    expect(checkJournal(file, { keep: 2 })).toMatchObject({ ok: false, file: 'audit.5.jsonl', reason: expect.stringMatching(/audit.4.jsonl is missing/) });
+    expect(checkJournal(file, { keep: 2 })).toMatchObject({
+      ok: false,
+      file: 'audit.5.jsonl',
+      reason: expect.stringMatching(/audit.4.jsonl is missing/),
+    });
   });
 
   it('takes over a journal of the old format: the old chain verifies as such and is pinned by the first keyed entry', () => {
@@ -215,7 +261,11 @@ describe('audit journal', () => {
       return JSON.stringify({ ...base, hash: prev });
     });
     writeLines(file, old);
-    expect(checkJournal(file)).toMatchObject({ ok: true, entries: 3, notes: [expect.stringMatching(/all entries are of the old, unkeyed kind/)] });
+    expect(checkJournal(file)).toMatchObject({
+      ok: true,
+      entries: 3,
+      notes: [expect.stringMatching(/all entries are of the old, unkeyed kind/)],
+    });
     new AuditJournal(file).append({ who: 'op', action: 'shelve', outcome: 'done' });
     const r = checkJournal(file);
     expect(r).toMatchObject({ ok: true, entries: 5, legacy: 3 });
@@ -231,7 +281,9 @@ describe('audit journal', () => {
     unlinkSync(join(dir, 'audit.key'));
     expect(() => new AuditJournal(file)).toThrow(expect.objectContaining({ code: 'GW_ERR_AUDIT_KEY' }));
     expect(checkJournal(file)).toMatchObject({ ok: false, line: 1, reason: expect.stringMatching(/no key/) });
-    expect(() => loadAuditKey(file, { create: true, env: { GATEWAY_AUDIT_KEY: 'not-hex' } })).toThrow(expect.objectContaining({ code: 'GW_ERR_AUDIT_KEY' }));
+    expect(() => loadAuditKey(file, { create: true, env: { GATEWAY_AUDIT_KEY: 'not-hex' } })).toThrow(
+      expect.objectContaining({ code: 'GW_ERR_AUDIT_KEY' }),
+    );
   });
 
   it('uses GATEWAY_AUDIT_KEY instead of a key file', () => {

@@ -8,7 +8,10 @@ import { pino } from 'pino';
 
 function captureLog() {
   const captured: Array<Record<string, unknown>> = [];
-  const log = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, cb) => (captured.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }));
+  const log = pino(
+    { level: 'info' },
+    new Writable({ write: (c: Buffer, _e, cb) => (captured.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }),
+  );
   return { log, lines: () => captured };
 }
 
@@ -45,7 +48,12 @@ describe('memory watch', () => {
     now += 60_000;
     watch.check();
     expect(lines().filter((l) => l.level === 40)).toHaveLength(1);
-    expect(lines()[0]).toMatchObject({ msg: 'Gateway memory passed 80 % of gateway.memory_budget', rss: 170 * MiB, budget: 200 * MiB, components: { http_history: 1234 } });
+    expect(lines()[0]).toMatchObject({
+      msg: 'Gateway memory passed 80 % of gateway.memory_budget',
+      rss: 170 * MiB,
+      budget: 200 * MiB,
+      components: { http_history: 1234 },
+    });
     now += 10 * 60_000;
     watch.check();
     expect(lines().filter((l) => l.level === 40)).toHaveLength(2);

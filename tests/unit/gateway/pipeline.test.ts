@@ -22,11 +22,20 @@ function recordingLink() {
   return { link, telemetry, status };
 }
 
-const r = (point: string, value: Reading['value'], quality: Reading['quality'] = 'good', extra: Partial<Reading> = {}): Reading => ({ equipment: 'B-1', point, value, quality, ts: 1000, ...extra });
+const r = (point: string, value: Reading['value'], quality: Reading['quality'] = 'good', extra: Partial<Reading> = {}): Reading => ({
+  equipment: 'B-1',
+  point,
+  value,
+  quality,
+  ts: 1000,
+  ...extra,
+});
 
 describe('telemetry message', () => {
   it('carries one value and one quality per point, and reasons only for points that are not good', () => {
-    expect(telemetryOf([r('a', 1.5), r('b', true)])).toEqual([{ ts: 1000, values: { a: 1.5, b: true }, quality: { a: 'good', b: 'good' } }]);
+    expect(telemetryOf([r('a', 1.5), r('b', true)])).toEqual([
+      { ts: 1000, values: { a: 1.5, b: true }, quality: { a: 'good', b: 'good' } },
+    ]);
     expect(telemetryOf([r('a', 1.5), r('b', null, 'bad', { reason: 'timeout', ts: 1200 })])).toEqual([
       {
         ts: 1200,
@@ -39,8 +48,18 @@ describe('telemetry message', () => {
   });
 
   it('carries the time of each point that has its own: the source time, or when it was received', () => {
-    const [m] = telemetryOf([r('a', 1, 'good', { ts: 5000, sourceTs: 4200 }), r('b', 2, 'good', { ts: 5000 }), r('c', 3, 'good', { ts: 4900 }), r('d', 4, 'good', { ts: 5000, sourceTs: 5000 })]);
-    expect(m).toEqual({ ts: 5000, values: { a: 1, b: 2, c: 3, d: 4 }, quality: { a: 'good', b: 'good', c: 'good', d: 'good' }, times: { a: 4200, c: 4900 } });
+    const [m] = telemetryOf([
+      r('a', 1, 'good', { ts: 5000, sourceTs: 4200 }),
+      r('b', 2, 'good', { ts: 5000 }),
+      r('c', 3, 'good', { ts: 4900 }),
+      r('d', 4, 'good', { ts: 5000, sourceTs: 5000 }),
+    ]);
+    expect(m).toEqual({
+      ts: 5000,
+      values: { a: 1, b: 2, c: 3, d: 4 },
+      quality: { a: 'good', b: 'good', c: 'good', d: 'good' },
+      times: { a: 4200, c: 4900 },
+    });
   });
 
   it('takes a source time ahead of the receive time, or none (0), as the receive time', () => {
@@ -58,7 +77,13 @@ describe('telemetry message', () => {
       r('pressure', null, 'bad', { ts: 3000, reason: 'BadSensorFailure' }),
     ]);
     expect(messages).toEqual([
-      { ts: 3000, values: { level: -150, flame: true, pressure: null }, quality: { level: 'good', flame: 'good', pressure: 'bad' }, reasons: { pressure: 'BadSensorFailure' }, times: { level: 1000, flame: 1200 } },
+      {
+        ts: 3000,
+        values: { level: -150, flame: true, pressure: null },
+        quality: { level: 'good', flame: 'good', pressure: 'bad' },
+        reasons: { pressure: 'BadSensorFailure' },
+        times: { level: 1000, flame: 1200 },
+      },
       { ts: 3000, values: { level: -250 }, quality: { level: 'good' }, times: { level: 1500 } },
       { ts: 3000, values: { level: -150 }, quality: { level: 'good' }, times: { level: 2000 } },
     ]);
@@ -81,8 +106,16 @@ describe('equipment status', () => {
 
   it('is online when all points are good, degraded when some are not, offline when none can be read', () => {
     expect(statusOf(known(r('a', 1), r('b', 2)), 5)).toEqual({ state: 'online', ts: 5 });
-    expect(statusOf(known(r('a', 1), r('b', null, 'bad', { reason: 'exception 2: illegal data address' })), 5)).toEqual({ state: 'degraded', reason: 'b: exception 2: illegal data address', ts: 5 });
-    expect(statusOf(known(r('a', null, 'bad', { reason: 'timeout' }), r('b', null, 'bad', { reason: 'timeout' })), 5)).toEqual({ state: 'offline', reason: 'timeout', ts: 5 });
+    expect(statusOf(known(r('a', 1), r('b', null, 'bad', { reason: 'exception 2: illegal data address' })), 5)).toEqual({
+      state: 'degraded',
+      reason: 'b: exception 2: illegal data address',
+      ts: 5,
+    });
+    expect(statusOf(known(r('a', null, 'bad', { reason: 'timeout' }), r('b', null, 'bad', { reason: 'timeout' })), 5)).toEqual({
+      state: 'offline',
+      reason: 'timeout',
+      ts: 5,
+    });
     expect(statusOf(known(r('a', 1, 'uncertain'), r('b', null, 'bad')), 5).state).toBe('degraded');
   });
 
@@ -147,7 +180,10 @@ describe('pipeline', () => {
     pipeline.push([r('a', 1), r('b', 2), r('c', 3)]);
     // An OPC UA notification holds the points that changed: here one, gone bad.
     pipeline.push([r('b', null, 'bad', { reason: 'BadSensorFailure', ts: 2000 })]);
-    pipeline.push([r('a', null, 'bad', { reason: 'BadSensorFailure', ts: 3000 }), r('c', null, 'bad', { reason: 'BadSensorFailure', ts: 3000 })]);
+    pipeline.push([
+      r('a', null, 'bad', { reason: 'BadSensorFailure', ts: 3000 }),
+      r('c', null, 'bad', { reason: 'BadSensorFailure', ts: 3000 }),
+    ]);
     pipeline.push([r('a', 1, 'good', { ts: 4000 })]);
     expect(status.map(([, s]) => [s.state, s.reason, s.ts])).toEqual([
       ['online', undefined, 1000],
@@ -162,7 +198,11 @@ describe('pipeline', () => {
 
   it('publishes each value of a notification, in time order, and status from the newest', () => {
     const { pipeline, telemetry, status } = make();
-    pipeline.push([r('a', -150, 'good', { ts: 3000, sourceTs: 2000 }), r('a', null, 'bad', { ts: 3000, sourceTs: 1500, reason: 'BadSensorFailure' }), r('b', 1, 'good', { ts: 3000 })]);
+    pipeline.push([
+      r('a', -150, 'good', { ts: 3000, sourceTs: 2000 }),
+      r('a', null, 'bad', { ts: 3000, sourceTs: 1500, reason: 'BadSensorFailure' }),
+      r('b', 1, 'good', { ts: 3000 }),
+    ]);
     expect(telemetry.map(([, m]) => [m.values, m.times])).toEqual([
       [{ a: null, b: 1 }, { a: 1500 }],
       [{ a: -150 }, { a: 2000 }],

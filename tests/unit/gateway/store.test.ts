@@ -29,7 +29,9 @@ function earlierLayout(dir: string, outboxDdl: string): void {
   const alarms = new Database(join(dir, 'alarms.db'));
   alarms.pragma('journal_mode = WAL');
   alarms.exec('CREATE TABLE alarm (key TEXT PRIMARY KEY, state TEXT NOT NULL)');
-  alarms.prepare('INSERT INTO alarm VALUES (?, ?)').run('B-07/drum-level-lolo', JSON.stringify({ active: true, acked: false, level: 'red', incidentId: 'i1', raisedAt: 1000 }));
+  alarms
+    .prepare('INSERT INTO alarm VALUES (?, ?)')
+    .run('B-07/drum-level-lolo', JSON.stringify({ active: true, acked: false, level: 'red', incidentId: 'i1', raisedAt: 1000 }));
   alarms.close();
   const outbox = new Database(join(dir, 'outbox.db'));
   outbox.pragma('journal_mode = WAL');
@@ -105,7 +107,9 @@ describe('gateway store', () => {
   it('names the earlier file it cannot take over, and what to do with it; nothing is changed', () => {
     const notSqlite = folder();
     writeFileSync(join(notSqlite, 'outbox.db'), 'not SQLite at all'.repeat(100));
-    expect(() => new GatewayStore(join(notSqlite, STORE_FILE))).toThrow(/outbox\.db: this file of an earlier gateway version cannot be taken over .*move it aside/);
+    expect(() => new GatewayStore(join(notSqlite, STORE_FILE))).toThrow(
+      /outbox\.db: this file of an earlier gateway version cannot be taken over .*move it aside/,
+    );
     expect(existsSync(join(notSqlite, 'outbox.db'))).toBe(true);
 
     const odd = folder();
@@ -122,7 +126,9 @@ describe('gateway store', () => {
   it('takes over an outbox without a sequence table, continuing after its highest seq', () => {
     const dir = folder();
     const old = new Database(join(dir, 'outbox.db'));
-    old.exec("CREATE TABLE event (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, incident TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, answer TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)");
+    old.exec(
+      "CREATE TABLE event (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, incident TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, answer TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
+    );
     old.prepare('INSERT INTO event (seq, event_id, incident, created_at, updated_at) VALUES (7, ?, ?, 1, 1)').run('e7', incident(7));
     old.close();
     const store = new GatewayStore(join(dir, STORE_FILE));

@@ -26,7 +26,9 @@ describe('rule cases', () => {
       tailMs: tail,
       chattering: site.alarms.chattering,
     });
-    const expected = read('expected.txt').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+    const expected = read('expected.txt')
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('#'));
     expect(events.map(formatEvent)).toEqual(expected);
   });
 });

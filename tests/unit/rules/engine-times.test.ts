@@ -10,7 +10,14 @@ import { lowLevelRule, pointNames } from '../../helpers/rules.js';
 const names = pointNames('level', 'a', 'b');
 const rule = (o: Partial<RuleSpec> = {}): RuleSpec => lowLevelRule(names, o);
 /** A value of `level` received at `ts`, with the source's own time when given. */
-const level = (value: number, ts: number, sourceTs?: number): Reading => ({ equipment: 'B-1', point: 'level', value, quality: 'good', ts, ...(sourceTs !== undefined ? { sourceTs } : {}) });
+const level = (value: number, ts: number, sourceTs?: number): Reading => ({
+  equipment: 'B-1',
+  point: 'level',
+  value,
+  quality: 'good',
+  ts,
+  ...(sourceTs !== undefined ? { sourceTs } : {}),
+});
 const brief = (events: ReturnType<RuleEngine['ingest']>) => events.map((e) => [e.type, e.ts, e.value]);
 
 describe('rule engine: every value of a batch, at its own time', () => {
@@ -50,9 +57,13 @@ describe('rule engine: every value of a batch, at its own time', () => {
     expect(brief(none.ingest([level(-250, 3000, 0)]))).toEqual([['raised', 3000, -250]]);
   });
 
-  it('a source clock running behind the gateway\'s neither cuts a delay short nor escalates at once: the batch is moved onto the gateway\'s clock', () => {
+  it("a source clock running behind the gateway's neither cuts a delay short nor escalates at once: the batch is moved onto the gateway's clock", () => {
     const behind = 60_000;
-    const engine = new RuleEngine({ site: 's', rules: [rule({ onDelayMs: 10_000, offDelayMs: 10_000, escalateAfterMs: 300_000 })], now: 0 });
+    const engine = new RuleEngine({
+      site: 's',
+      rules: [rule({ onDelayMs: 10_000, offDelayMs: 10_000, escalateAfterMs: 300_000 })],
+      now: 0,
+    });
     // A 1 s dip, stamped a minute behind: not 10 s of condition, whatever the stamps say.
     expect(engine.ingest([level(-250, 100_000, 100_000 - behind)])).toEqual([]);
     expect(engine.tick(100_250)).toEqual([]);
@@ -67,8 +78,19 @@ describe('rule engine: every value of a batch, at its own time', () => {
   });
 
   it('evaluates the values of one time together: a rule over two points never sees one new and one old', () => {
-    const engine = new RuleEngine({ site: 's', rules: [rule({ condition: { kind: 'expression', expr: compile('a > b', names) } })], now: 0 });
-    const at = (point: string, value: number, ts: number, sourceTs: number): Reading => ({ equipment: 'B-1', point, value, quality: 'good', ts, sourceTs });
+    const engine = new RuleEngine({
+      site: 's',
+      rules: [rule({ condition: { kind: 'expression', expr: compile('a > b', names) } })],
+      now: 0,
+    });
+    const at = (point: string, value: number, ts: number, sourceTs: number): Reading => ({
+      equipment: 'B-1',
+      point,
+      value,
+      quality: 'good',
+      ts,
+      sourceTs,
+    });
     expect(engine.ingest([at('a', 1, 1000, 900), at('b', 2, 1000, 900)])).toEqual([]);
     expect(engine.ingest([at('a', 5, 2000, 1900), at('b', 6, 2000, 1900)])).toEqual([]);
     expect(engine.states()).toEqual([{ key: 'B-1/low', state: 'normal', condition: 'false' }]);

@@ -6,7 +6,9 @@ import { lowLevelRule, pointNames } from '../../helpers/rules.js';
 
 const names = pointNames('level');
 const rule = (o: Partial<RuleSpec> = {}): RuleSpec => lowLevelRule(names, o);
-const level = (ts: number, value: number | null, quality: Reading['quality'] = 'good'): Reading[] => [{ equipment: 'B-1', point: 'level', value, quality, ts }];
+const level = (ts: number, value: number | null, quality: Reading['quality'] = 'good'): Reading[] => [
+  { equipment: 'B-1', point: 'level', value, quality, ts },
+];
 
 /** What the gateway keeps in SQLite, kept in a Map here: a copy of what each commit took, as a disk would. */
 function memoryStore(): AlarmStore & { data: Map<string, PersistedAlarm>; commit(engine: RuleEngine): void } {

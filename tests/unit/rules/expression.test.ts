@@ -6,7 +6,12 @@ const names = (points: string[], constants: Record<string, Value> = {}): Names =
   constant: (n) => (Object.hasOwn(constants, n) ? constants[n] : undefined),
   describe: () => `points are ${points.join(', ')}`,
 });
-const scope = (values: Record<string, Value | undefined>, o: Partial<Scope> = {}): Scope => ({ point: (n) => values[n], deadband: 0, active: false, ...o });
+const scope = (values: Record<string, Value | undefined>, o: Partial<Scope> = {}): Scope => ({
+  point: (n) => values[n],
+  deadband: 0,
+  active: false,
+  ...o,
+});
 const errorOf = (src: string, n = names(['a', 'b'])) => {
   try {
     compile(src, n);
@@ -78,6 +83,7 @@ describe('rule expressions', () => {
   });
 
   it('reaches nothing but points and limits: no prototype, no globals', () => {
-    for (const src of ['__proto__ > 1', 'process > 1', 'globalThis > 1', 'hasOwnProperty > 1']) expect(errorOf(src, names(['a'], {}))).toBeInstanceOf(ExpressionError);
+    for (const src of ['__proto__ > 1', 'process > 1', 'globalThis > 1', 'hasOwnProperty > 1'])
+      expect(errorOf(src, names(['a'], {}))).toBeInstanceOf(ExpressionError);
   });
 });

@@ -22,7 +22,10 @@ function outcome(src: string): 'compiled' | 'refused' {
   try {
     compiled = compile(src, names);
   } catch (err) {
-    if (!(err instanceof ExpressionError)) throw new Error(`not an ExpressionError: ${String((err as Error)?.name)}: ${String((err as Error)?.message).slice(0, 200)}`, { cause: err });
+    if (!(err instanceof ExpressionError))
+      throw new Error(`not an ExpressionError: ${String((err as Error)?.name)}: ${String((err as Error)?.message).slice(0, 200)}`, {
+        cause: err,
+      });
     expect(err.column).toBeGreaterThanOrEqual(1);
     expect(err.column).toBeLessThanOrEqual(src.length + 1);
     expect(err.message).toMatch(/^column \d+: [^\n]+$/);
@@ -37,7 +40,57 @@ function outcome(src: string): 'compiled' | 'refused' {
   return 'compiled';
 }
 
-const token = fc.constantFrom('a', 'b', 'flame', 'limit', 'mode', 'nope', 'abs', 'min', 'max', 'round', 'not', 'and', 'or', 'true', 'false', '1', '2.5', '1e3', '.5', '"x"', "'y'", '"', '(', ')', ',', '<', '<=', '>', '>=', '==', '!=', '=', '&&', '||', '&', '|', '!', '+', '-', '*', '/', '%', ' ', '#', '$', '\u0000', 'é', '__proto__', 'constructor');
+const token = fc.constantFrom(
+  'a',
+  'b',
+  'flame',
+  'limit',
+  'mode',
+  'nope',
+  'abs',
+  'min',
+  'max',
+  'round',
+  'not',
+  'and',
+  'or',
+  'true',
+  'false',
+  '1',
+  '2.5',
+  '1e3',
+  '.5',
+  '"x"',
+  "'y'",
+  '"',
+  '(',
+  ')',
+  ',',
+  '<',
+  '<=',
+  '>',
+  '>=',
+  '==',
+  '!=',
+  '=',
+  '&&',
+  '||',
+  '&',
+  '|',
+  '!',
+  '+',
+  '-',
+  '*',
+  '/',
+  '%',
+  ' ',
+  '#',
+  '$',
+  '\u0000',
+  'é',
+  '__proto__',
+  'constructor',
+);
 
 describe('rule expressions under random input', () => {
   it('has a corpus to replay', () => expect(corpus.length).toBeGreaterThan(0));
@@ -47,30 +100,43 @@ describe('rule expressions under random input', () => {
   });
 
   it('compiles or refuses random token sequences, with a column', () => {
-    fc.assert(fc.property(fc.array(token, { maxLength: 40 }), (tokens) => void outcome(tokens.join(' '))), { numRuns: 2000 });
-    fc.assert(fc.property(fc.array(token, { maxLength: 40 }), (tokens) => void outcome(tokens.join(''))), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 40 }), (tokens) => void outcome(tokens.join(' '))),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 40 }), (tokens) => void outcome(tokens.join(''))),
+      { numRuns: 2000 },
+    );
   });
 
   it('compiles or refuses random text', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 60 }), (s) => void outcome(s)), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 60 }), (s) => void outcome(s)),
+      { numRuns: 2000 },
+    );
   });
 
   it('refuses nesting beyond the limit with the column where it goes too deep, whatever the kind of nesting', () => {
     fc.assert(
-      fc.property(fc.integer({ min: MAX_EXPRESSION_DEPTH + 1, max: 20_000 }), fc.constantFrom(['(', ')'], ['-', ''], ['!', ''], ['not ', ''], ['abs(', ')']), (depth, [open, close]) => {
-        const src = `${open!.repeat(depth)}a${close!.repeat(depth)} > 1`;
-        if (src.length > MAX_EXPRESSION_LENGTH) return void expect(outcome(src)).toBe('refused');
-        const e = (() => {
-          try {
-            compile(src, names);
-          } catch (err) {
-            return err;
-          }
-        })();
-        expect(e).toBeInstanceOf(ExpressionError);
-        expect((e as ExpressionError).reason).toMatch(/nested too deeply \(at most \d+ levels\)/);
-        expect((e as ExpressionError).column).toBe(open!.length * MAX_EXPRESSION_DEPTH + 1);
-      }),
+      fc.property(
+        fc.integer({ min: MAX_EXPRESSION_DEPTH + 1, max: 20_000 }),
+        fc.constantFrom(['(', ')'], ['-', ''], ['!', ''], ['not ', ''], ['abs(', ')']),
+        (depth, [open, close]) => {
+          const src = `${open!.repeat(depth)}a${close!.repeat(depth)} > 1`;
+          if (src.length > MAX_EXPRESSION_LENGTH) return void expect(outcome(src)).toBe('refused');
+          const e = (() => {
+            try {
+              compile(src, names);
+            } catch (err) {
+              return err;
+            }
+          })();
+          expect(e).toBeInstanceOf(ExpressionError);
+          expect((e as ExpressionError).reason).toMatch(/nested too deeply \(at most \d+ levels\)/);
+          expect((e as ExpressionError).column).toBe(open!.length * MAX_EXPRESSION_DEPTH + 1);
+        },
+      ),
       { numRuns: 30 },
     );
   });

@@ -7,7 +7,25 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ACK, AstmReceiver, checksum, ENQ, EOT, ETB, ETX, framesOf, MAX_FRAME_BYTES, MAX_FRAME_TEXT, NAK, RECORD_COST, STX, CR, LF, type ReceiverEvent, type ReceiverLimits } from '../../../../drivers/astm/astm-link.js';
+import {
+  ACK,
+  AstmReceiver,
+  checksum,
+  ENQ,
+  EOT,
+  ETB,
+  ETX,
+  framesOf,
+  MAX_FRAME_BYTES,
+  MAX_FRAME_TEXT,
+  NAK,
+  RECORD_COST,
+  STX,
+  CR,
+  LF,
+  type ReceiverEvent,
+  type ReceiverLimits,
+} from '../../../../drivers/astm/astm-link.js';
 
 /** Small limits, so that random runs reach them. */
 const LIMITS: ReceiverLimits = { receiveTimeoutMs: 3000, maxMessageSize: 1500, maxSessionMs: 20_000 };
@@ -105,7 +123,15 @@ function isRunOfSent(m: string[], sent: string[]): boolean {
 
 const printableChar = fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c));
 // Short records, and long ones that span frames (and make some messages too large).
-const text = fc.oneof({ weight: 4, arbitrary: fc.string({ unit: printableChar, maxLength: 80 }) }, { weight: 2, arbitrary: fc.tuple(fc.string({ unit: printableChar, minLength: 1, maxLength: 7 }), fc.integer({ min: 30, max: 200 })).map(([s, n]) => s.repeat(n).slice(0, 1500)) });
+const text = fc.oneof(
+  { weight: 4, arbitrary: fc.string({ unit: printableChar, maxLength: 80 }) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.string({ unit: printableChar, minLength: 1, maxLength: 7 }), fc.integer({ min: 30, max: 200 }))
+      .map(([s, n]) => s.repeat(n).slice(0, 1500)),
+  },
+);
 // Records other than the terminator: a record starting with L ends the message wherever it is.
 const record = fc.tuple(fc.constantFrom('H', 'P', 'O', 'R', 'C', 'M', 'Q'), text).map(([t, s]) => `${t}${s}`);
 const messageArb = fc.array(record, { maxLength: 6 }).map((records) => [...records, 'L|1|N']);
@@ -125,7 +151,11 @@ const mutation = fc.oneof(
 type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
 
 function mutate(units: Uint8Array[], mutations: Array<[number, Mutation]>, dts: number[]): Array<{ bytes: Uint8Array; dt: number }> {
-  const out = units.map((bytes, i) => ({ bytes: Buffer.from(bytes), dt: dts[i % dts.length] ?? 0, extra: [] as Array<{ bytes: Uint8Array; dt: number }> }));
+  const out = units.map((bytes, i) => ({
+    bytes: Buffer.from(bytes),
+    dt: dts[i % dts.length] ?? 0,
+    extra: [] as Array<{ bytes: Uint8Array; dt: number }>,
+  }));
   for (const [index, m] of mutations) {
     const u = out[index % out.length]!;
     const at = 'at' in m ? m.at % u.bytes.length : 0;
@@ -143,19 +173,28 @@ function mutate(units: Uint8Array[], mutations: Array<[number, Mutation]>, dts: 
 }
 
 const CONTROL = [ENQ, EOT, STX, ETX, ETB, CR, LF, ACK, NAK];
-const lineByte = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...CONTROL) }, { weight: 3, arbitrary: fc.constantFrom(...Buffer.from('0123456789ABCDEF|^&\\HLR')) }, { weight: 2, arbitrary: fc.integer({ min: 0, max: 255 }) });
+const lineByte = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(...CONTROL) },
+  { weight: 3, arbitrary: fc.constantFrom(...Buffer.from('0123456789ABCDEF|^&\\HLR')) },
+  { weight: 2, arbitrary: fc.integer({ min: 0, max: 255 }) },
+);
 const SETTLED = [['H|\\^&|||Settled', 'L|1|N']];
 
 describe('ASTM receiver under random input', () => {
   it('never throws, answers only ACK or NAK, stays within its bounds, and takes the next session after EOT, whatever bytes came before', () => {
     fc.assert(
-      fc.property(fc.array(lineByte, { maxLength: 3000 }), fc.array(fc.nat(), { maxLength: 20 }), fc.array(fc.integer({ min: 0, max: 2000 }), { minLength: 1, maxLength: 5 }), (bytes, cuts, dts) => {
-        const units = [Uint8Array.from(bytes), ...sessionUnits(SETTLED)].map((b, i) => ({ bytes: b, dt: i === 0 ? dts[0]! : 0 }));
-        const garbage = chunked(units.slice(0, 1), cuts).map((p, i) => ({ ...p, dt: dts[i % dts.length]! }));
-        const o = feed([...garbage, ...units.slice(1)]);
-        expect(o.most).toBeLessThanOrEqual(BOUND);
-        expect(o.stored.at(-1)).toEqual(SETTLED[0]);
-      }),
+      fc.property(
+        fc.array(lineByte, { maxLength: 3000 }),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        fc.array(fc.integer({ min: 0, max: 2000 }), { minLength: 1, maxLength: 5 }),
+        (bytes, cuts, dts) => {
+          const units = [Uint8Array.from(bytes), ...sessionUnits(SETTLED)].map((b, i) => ({ bytes: b, dt: i === 0 ? dts[0]! : 0 }));
+          const garbage = chunked(units.slice(0, 1), cuts).map((p, i) => ({ ...p, dt: dts[i % dts.length]! }));
+          const o = feed([...garbage, ...units.slice(1)]);
+          expect(o.most).toBeLessThanOrEqual(BOUND);
+          expect(o.stored.at(-1)).toEqual(SETTLED[0]);
+        },
+      ),
       { numRuns: 400 },
     );
   });
@@ -205,19 +244,24 @@ describe('ASTM receiver under random input', () => {
 
   it('holds one frame at most of an endless frame, however long, and NAKs it once', () => {
     fc.assert(
-      fc.property(fc.integer({ min: MAX_FRAME_BYTES, max: 2 * 1024 * 1024 }), fc.integer({ min: 1024, max: 256 * 1024 }), fc.integer({ min: 0, max: 255 }), (length, chunk, fill) => {
-        // Any text byte but the ones that end or break a frame.
-        const text = [STX, ENQ, EOT, LF].includes(fill) ? 0x41 : fill;
-        const block = Buffer.alloc(chunk, text);
-        function* pieces(): Generator<Piece> {
-          yield { bytes: Uint8Array.of(ENQ, STX), dt: 0 };
-          for (let left = length; left > 0; left -= chunk) yield { bytes: block.subarray(0, Math.min(chunk, left)), dt: 0 };
-        }
-        const o = feed(pieces());
-        expect(o.most).toBeLessThan(MAX_FRAME_BYTES);
-        expect(o.answers).toEqual([ACK, NAK]);
-        expect(o.events).toEqual([{ kind: 'refused', limit: 'frame', reason: 'frame longer than 247 characters' }]);
-      }),
+      fc.property(
+        fc.integer({ min: MAX_FRAME_BYTES, max: 2 * 1024 * 1024 }),
+        fc.integer({ min: 1024, max: 256 * 1024 }),
+        fc.integer({ min: 0, max: 255 }),
+        (length, chunk, fill) => {
+          // Any text byte but the ones that end or break a frame.
+          const text = [STX, ENQ, EOT, LF].includes(fill) ? 0x41 : fill;
+          const block = Buffer.alloc(chunk, text);
+          function* pieces(): Generator<Piece> {
+            yield { bytes: Uint8Array.of(ENQ, STX), dt: 0 };
+            for (let left = length; left > 0; left -= chunk) yield { bytes: block.subarray(0, Math.min(chunk, left)), dt: 0 };
+          }
+          const o = feed(pieces());
+          expect(o.most).toBeLessThan(MAX_FRAME_BYTES);
+          expect(o.answers).toEqual([ACK, NAK]);
+          expect(o.events).toEqual([{ kind: 'refused', limit: 'frame', reason: 'frame longer than 247 characters' }]);
+        },
+      ),
       { numRuns: 20 },
     );
   });
@@ -226,7 +270,8 @@ describe('ASTM receiver under random input', () => {
 // The corpus: { about, stream, stored, answers?, events? }; a stream item is hex ("05 02"), text
 // ({ text }), a byte repeated ({ repeat: "41", times }), a valid frame ({ frame, fn, end? }) or a pause
 // ({ wait: ms }). Each item arrives as one chunk; the case is also replayed one byte at a time.
-type Item = string | { text: string } | { repeat: string; times: number } | { frame: string; fn: number; end?: 'ETX' | 'ETB' } | { wait: number };
+type Item =
+  string | { text: string } | { repeat: string; times: number } | { frame: string; fn: number; end?: 'ETX' | 'ETB' } | { wait: number };
 interface Case {
   about: string;
   stream: Item[];

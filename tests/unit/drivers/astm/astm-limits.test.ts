@@ -1,7 +1,21 @@
 // What the receiver does with a peer that does not keep to E1381: every input is bounded, a refused
 // message is dropped whole, and the line resynchronises on the next STX, ENQ or EOT.
 import { describe, expect, it } from 'vitest';
-import { ACK, AstmReceiver, checksum, ENQ, EOT, ETX, framesOf, MAX_FRAME_BYTES, NAK, RECORD_COST, STX, type ReceiverEvent, type ReceiverLimits } from '../../../../drivers/astm/astm-link.js';
+import {
+  ACK,
+  AstmReceiver,
+  checksum,
+  ENQ,
+  EOT,
+  ETX,
+  framesOf,
+  MAX_FRAME_BYTES,
+  NAK,
+  RECORD_COST,
+  STX,
+  type ReceiverEvent,
+  type ReceiverLimits,
+} from '../../../../drivers/astm/astm-link.js';
 import { AstmSender } from '../../../../drivers/astm/astm-sender.js';
 import { LogBudget } from '../../../../drivers/common/log-budget.js';
 
@@ -83,7 +97,13 @@ describe('ASTM receiver limits', () => {
     const sent = big.flatMap((record) => framesOf(`${record}\r`, 1)).length;
     expect(sent).toBeGreaterThan(6);
     expect(answers).toEqual([ACK, ACK, ACK, ACK, ACK, ...Array<number>(sent - 5).fill(NAK)]);
-    expect(events.filter((e) => e.kind === 'refused')).toEqual([{ kind: 'refused', limit: 'message', reason: `message longer than ${1000 + RECORD_COST} characters (${RECORD_COST} a record besides its text)` }]);
+    expect(events.filter((e) => e.kind === 'refused')).toEqual([
+      {
+        kind: 'refused',
+        limit: 'message',
+        reason: `message longer than ${1000 + RECORD_COST} characters (${RECORD_COST} a record besides its text)`,
+      },
+    ]);
     expect(r.buffered).toBe(0);
     // Still refusing: an ENQ is answered NAK (busy) until the analyzer ends the session.
     expect(r.receive(bytes(ENQ), 2)).toEqual([NAK]);
@@ -137,7 +157,9 @@ describe('ASTM receiver limits', () => {
     expect(r.receive(bytes(ENQ), (t += 20_000))).toEqual([ACK]);
     expect(r.receive(framesOf('H|\\^&|||C\r', 1)[0]!, t + 5_000)).toEqual([ACK]);
     r.tick(60_000);
-    expect(events.filter((e) => e.kind === 'refused')).toEqual([{ kind: 'refused', limit: 'session', reason: 'session longer than 1 min' }]);
+    expect(events.filter((e) => e.kind === 'refused')).toEqual([
+      { kind: 'refused', limit: 'session', reason: 'session longer than 1 min' },
+    ]);
     expect(r.buffered).toBe(0);
     expect(r.receive(framesOf('L|1|N\r', 2)[0]!, 61_000)).toEqual([NAK]);
     expect(stored).toEqual([SMALL]);

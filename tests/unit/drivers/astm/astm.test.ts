@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { ACK, AstmReceiver, checksum, ENQ, EOT, ETB, ETX, framesOf, NAK, RECEIVE_TIMEOUT_MS, STX, type ReceiverEvent } from '../../../../drivers/astm/astm-link.js';
+import {
+  ACK,
+  AstmReceiver,
+  checksum,
+  ENQ,
+  EOT,
+  ETB,
+  ETX,
+  framesOf,
+  NAK,
+  RECEIVE_TIMEOUT_MS,
+  STX,
+  type ReceiverEvent,
+} from '../../../../drivers/astm/astm-link.js';
 import { resultsOf, AstmRecordError } from '../../../../drivers/astm/astm-records.js';
 import { AstmSender } from '../../../../drivers/astm/astm-sender.js';
 
@@ -49,7 +62,9 @@ describe('ASTM E1381 low level', () => {
 
   it('delivers a message sent by the sender, multi-frame records included, exactly once', async () => {
     const { r, stored } = receiver();
-    const sender: AstmSender = new AstmSender({ write: (b) => setImmediate(() => sender.receive(Uint8Array.from(r.receive(b, Date.now())))) });
+    const sender: AstmSender = new AstmSender({
+      write: (b) => setImmediate(() => sender.receive(Uint8Array.from(r.receive(b, Date.now())))),
+    });
     const result = await sender.send(MESSAGE);
     expect(result).toMatchObject({ ok: true, naks: 0 });
     expect(result.ok && result.frames).toBeGreaterThan(MESSAGE.length);
@@ -61,10 +76,13 @@ describe('ASTM E1381 low level', () => {
     const sender: AstmSender = new AstmSender({
       write: (b) => setImmediate(() => sender.receive(Uint8Array.from(r.receive(b, Date.now())))),
       // Frame 3 goes out once with a flipped character.
-      corrupt: (f, i, attempt) => (i === 2 && attempt === 0 ? Buffer.from(f.toString('latin1').replace('S-1001', 'S-1OO1'), 'latin1') : undefined),
+      corrupt: (f, i, attempt) =>
+        i === 2 && attempt === 0 ? Buffer.from(f.toString('latin1').replace('S-1001', 'S-1OO1'), 'latin1') : undefined,
     });
     expect(await sender.send(MESSAGE)).toMatchObject({ ok: true, naks: 1 });
-    expect(events.filter((e) => e.kind === 'nak')).toEqual([{ kind: 'nak', reason: expect.stringMatching(/^checksum [0-9A-F]{2}, expected [0-9A-F]{2}$/) }]);
+    expect(events.filter((e) => e.kind === 'nak')).toEqual([
+      { kind: 'nak', reason: expect.stringMatching(/^checksum [0-9A-F]{2}, expected [0-9A-F]{2}$/) },
+    ]);
     expect(stored).toEqual([MESSAGE]);
     expect(stored[0]![2]).toContain('S-1001');
   });
@@ -142,7 +160,12 @@ describe('ASTM E1394 records', () => {
       ['S-1001', 'CHOL', 6.8, 'mmol/L', ['H'], { hi: 5.2 }],
       ['S-1002', 'GLU', 12.3, 'mmol/L', ['H', 'A'], { lo: 3.9, hi: 6.1 }],
     ]);
-    expect(results[0]).toMatchObject({ instrument: 'LA-2', status: 'final', operator: 'op7', resultAt: new Date(2026, 10, 22, 10, 1, 30).toISOString() });
+    expect(results[0]).toMatchObject({
+      instrument: 'LA-2',
+      status: 'final',
+      operator: 'op7',
+      resultAt: new Date(2026, 10, 22, 10, 1, 30).toISOString(),
+    });
     // Read twice, the same ids; different results, different ids.
     expect(resultsOf(MESSAGE, 'LA-2').map((x) => x.resultId)).toEqual(results.map((x) => x.resultId));
     expect(new Set(results.map((x) => x.resultId)).size).toBe(3);

@@ -34,7 +34,12 @@ function randomPoints(r: () => number, n: number): PlannedRead[] {
   return Array.from({ length: n }, () => {
     const area = areas[Math.floor(r() * 4)]!;
     const bits = area === 'co' || area === 'di';
-    return { unit: 1 + Math.floor(r() * 3), area, offset: Math.floor(r() * (bits ? 5000 : 600)), count: bits ? 1 : [1, 1, 2, 2, 4, 8][Math.floor(r() * 6)]! };
+    return {
+      unit: 1 + Math.floor(r() * 3),
+      area,
+      offset: Math.floor(r() * (bits ? 5000 : 600)),
+      count: bits ? 1 : [1, 1, 2, 2, 4, 8][Math.floor(r() * 6)]!,
+    };
   });
 }
 
@@ -63,32 +68,35 @@ describe('block planner', () => {
     expect(planRequests(points, { maxGap: 16, maxRegisters: 50 }).map((r) => r.count)).toEqual([50, 50, 50, 50]);
   });
 
-  it.each([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])('random map %i: covers every point once, within limits, with the fewest requests', (seed) => {
-    const r = rng(seed);
-    const points = randomPoints(r, 5 + Math.floor(r() * 150));
-    const opts = { maxGap: Math.floor(r() * 40), maxRegisters: 10 + Math.floor(r() * 116) };
-    const plan = planRequests(points, opts);
+  it.each([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])(
+    'random map %i: covers every point once, within limits, with the fewest requests',
+    (seed) => {
+      const r = rng(seed);
+      const points = randomPoints(r, 5 + Math.floor(r() * 150));
+      const opts = { maxGap: Math.floor(r() * 40), maxRegisters: 10 + Math.floor(r() * 116) };
+      const plan = planRequests(points, opts);
 
-    const covered = plan.flatMap((q) => q.points).sort((a, b) => a - b);
-    expect(covered).toEqual(points.map((_, i) => i));
-    for (const q of plan) {
-      const bits = q.area === 'co' || q.area === 'di';
-      expect(q.count).toBeLessThanOrEqual(bits ? 2000 : Math.min(125, opts.maxRegisters));
-      for (const i of q.points) {
-        const p = points[i]!;
-        expect([p.unit, p.area]).toEqual([q.unit, q.area]);
-        expect(p.offset).toBeGreaterThanOrEqual(q.start);
-        expect(p.offset + p.count).toBeLessThanOrEqual(q.start + q.count);
+      const covered = plan.flatMap((q) => q.points).sort((a, b) => a - b);
+      expect(covered).toEqual(points.map((_, i) => i));
+      for (const q of plan) {
+        const bits = q.area === 'co' || q.area === 'di';
+        expect(q.count).toBeLessThanOrEqual(bits ? 2000 : Math.min(125, opts.maxRegisters));
+        for (const i of q.points) {
+          const p = points[i]!;
+          expect([p.unit, p.area]).toEqual([q.unit, q.area]);
+          expect(p.offset).toBeGreaterThanOrEqual(q.start);
+          expect(p.offset + p.count).toBeLessThanOrEqual(q.start + q.count);
+        }
       }
-    }
-    // Minimal: per unit and area, no plan with the same gap and limit has fewer requests.
-    const groups = new Map<string, PlannedRead[]>();
-    for (const p of points) groups.set(`${p.unit}:${p.area}`, [...(groups.get(`${p.unit}:${p.area}`) ?? []), p]);
-    let least = 0;
-    for (const list of groups.values()) {
-      const bits = list[0]!.area === 'co' || list[0]!.area === 'di';
-      least += minimum(list, opts, bits ? 2000 : Math.min(125, opts.maxRegisters), bits ? opts.maxGap * 16 : opts.maxGap);
-    }
-    expect(plan.length).toBe(least);
-  });
+      // Minimal: per unit and area, no plan with the same gap and limit has fewer requests.
+      const groups = new Map<string, PlannedRead[]>();
+      for (const p of points) groups.set(`${p.unit}:${p.area}`, [...(groups.get(`${p.unit}:${p.area}`) ?? []), p]);
+      let least = 0;
+      for (const list of groups.values()) {
+        const bits = list[0]!.area === 'co' || list[0]!.area === 'di';
+        least += minimum(list, opts, bits ? 2000 : Math.min(125, opts.maxRegisters), bits ? opts.maxGap * 16 : opts.maxGap);
+      }
+      expect(plan.length).toBe(least);
+    },
+  );
 });

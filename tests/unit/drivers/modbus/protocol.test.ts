@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AREAS, isBitArea } from '../../../../drivers/modbus/address.js';
 import { BYTE_ORDERS, decode, encode, REGISTER_COUNT, TYPES } from '../../../../drivers/modbus/codec.js';
-import { compilePoint, pointValue } from '../../../../drivers/modbus/index.js';
+import { compilePoint, pointValue } from '../../../../drivers/modbus/points.js';
 import {
   checkReadAnswer,
   crc16,
@@ -22,13 +22,16 @@ import {
   TcpDeframer,
 } from '../../../../drivers/modbus/protocol.js';
 
-
 const request = fc
   .record({ unit: fc.integer({ min: 0, max: 255 }), area: fc.constantFrom(...AREAS), start: fc.integer({ min: 0, max: 60000 }) })
   .chain((r) => fc.integer({ min: 1, max: isBitArea(r.area) ? 2000 : 125 }).map((count): ReadRequest => ({ ...r, count })));
 
 /** A request and the values its device holds. */
-const exchange = request.chain((req) => fc.array(fc.integer({ min: 0, max: isBitArea(req.area) ? 1 : 0xffff }), { minLength: req.count, maxLength: req.count }).map((values) => ({ req, values })));
+const exchange = request.chain((req) =>
+  fc
+    .array(fc.integer({ min: 0, max: isBitArea(req.area) ? 1 : 0xffff }), { minLength: req.count, maxLength: req.count })
+    .map((values) => ({ req, values })),
+);
 
 /** Ways a peer spoils an answer PDU. */
 const mutation = fc.oneof(
@@ -64,7 +67,9 @@ function mutate(pdu: Buffer, m: Mutation): Buffer {
 
 /** The values that the frame itself holds, read independently of protocol.ts. */
 function valuesIn(pdu: Uint8Array, req: ReadRequest): number[] {
-  return Array.from({ length: req.count }, (_, i) => (isBitArea(req.area) ? (pdu[2 + (i >> 3)]! >> (i & 7)) & 1 : (pdu[2 + 2 * i]! << 8) | pdu[3 + 2 * i]!));
+  return Array.from({ length: req.count }, (_, i) =>
+    isBitArea(req.area) ? (pdu[2 + (i >> 3)]! >> (i & 7)) & 1 : (pdu[2 + 2 * i]! << 8) | pdu[3 + 2 * i]!,
+  );
 }
 
 describe('checkReadAnswer', () => {
@@ -89,7 +94,9 @@ describe('checkReadAnswer', () => {
           expect(pdu.length).toBe(2 + expectedByteCount(req.area, req.count));
           expect(check.values).toEqual(valuesIn(pdu, req));
         } else {
-          expect(check.reason).toMatch(/^(unit id \d+, expected \d+|empty answer|exception answer of \d+ bytes, expected 2|exception \d+: .+|function code \d+, expected \d|answer without a byte count|byte count \d+, expected \d+|\d+ data bytes, byte count says \d+)$/);
+          expect(check.reason).toMatch(
+            /^(unit id \d+, expected \d+|empty answer|exception answer of \d+ bytes, expected 2|exception \d+: .+|function code \d+, expected \d|answer without a byte count|byte count \d+, expected \d+|\d+ data bytes, byte count says \d+)$/,
+          );
         }
       }),
       { numRuns: 2000 },
@@ -99,7 +106,11 @@ describe('checkReadAnswer', () => {
 
 describe('every type and byte order, through a frame', () => {
   it('a point reads back the value the device holds, or is bad; never another value, never a throw', () => {
-    const point = fc.record({ type: fc.constantFrom(...TYPES.filter((t) => t !== 'bool' && t !== 'string')), order: fc.constantFrom(...BYTE_ORDERS), at: fc.integer({ min: 0, max: 40 }) });
+    const point = fc.record({
+      type: fc.constantFrom(...TYPES.filter((t) => t !== 'bool' && t !== 'string')),
+      order: fc.constantFrom(...BYTE_ORDERS),
+      at: fc.integer({ min: 0, max: 40 }),
+    });
     fc.assert(
       fc.property(point, fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.option(mutation, { freq: 2 }), ({ type, order, at }, raw, m) => {
         const words = REGISTER_COUNT[type];
@@ -132,13 +143,20 @@ describe('every type and byte order, through a frame', () => {
 
   it('encode and decode agree for every type and order (the simulator writes with encode)', () => {
     for (const type of TYPES.filter((t) => t !== 'bool' && t !== 'string'))
-      for (const order of BYTE_ORDERS) expect(decode(encode(type.startsWith('float') ? 1.5 : 7, type as Exclude<typeof type, 'bool' | 'string'>, order), type, order)).toBe(type.startsWith('float') ? 1.5 : 7);
+      for (const order of BYTE_ORDERS)
+        expect(
+          decode(encode(type.startsWith('float') ? 1.5 : 7, type as Exclude<typeof type, 'bool' | 'string'>, order), type, order),
+        ).toBe(type.startsWith('float') ? 1.5 : 7);
   });
 });
 
 describe('Modbus TCP framing', () => {
   const frames = fc.array(
-    fc.record({ tid: fc.integer({ min: 0, max: 0xffff }), unit: fc.integer({ min: 0, max: 255 }), pdu: fc.uint8Array({ minLength: 1, maxLength: 253 }) }),
+    fc.record({
+      tid: fc.integer({ min: 0, max: 0xffff }),
+      unit: fc.integer({ min: 0, max: 255 }),
+      pdu: fc.uint8Array({ minLength: 1, maxLength: 253 }),
+    }),
     { minLength: 1, maxLength: 8 },
   );
 
@@ -155,7 +173,9 @@ describe('Modbus TCP framing', () => {
           at += n;
           expect(d.pending).toBeLessThanOrEqual(260);
         }
-        expect(got.map((f) => ({ tid: f.tid, unit: f.unit, pdu: new Uint8Array(f.pdu) }))).toEqual(sent.map((f) => ({ ...f, pdu: new Uint8Array(f.pdu) })));
+        expect(got.map((f) => ({ tid: f.tid, unit: f.unit, pdu: new Uint8Array(f.pdu) }))).toEqual(
+          sent.map((f) => ({ ...f, pdu: new Uint8Array(f.pdu) })),
+        );
       }),
       { numRuns: 300 },
     );
@@ -223,7 +243,13 @@ describe('Modbus RTU framing', () => {
 describe('corpus: answers that once became values', () => {
   const dir = join(import.meta.dirname, 'corpus');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
-    const c = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { description: string; transport: 'tcp' | 'rtu'; request: ReadRequest; answer: string; reason: string };
+    const c = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      description: string;
+      transport: 'tcp' | 'rtu';
+      request: ReadRequest;
+      answer: string;
+      reason: string;
+    };
     it(`${file}: ${c.description}`, () => {
       const bytes = Buffer.from(c.answer.replace(/\s+/g, ''), 'hex');
       let reason: string | undefined;

@@ -12,10 +12,26 @@ describe('OPC UA values', () => {
     ['a ByteString', new Variant({ dataType: DataType.ByteString, value: Buffer.alloc(MiB) }), MiB],
     ['a Double array', new Variant({ dataType: DataType.Double, arrayType: VariantArrayType.Array, value: new Float64Array(1000) }), 8000],
     // Every element costs at least 8 bytes, a null too: a million null Variants are 8 MB, not 0.
-    ['a String array', new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value: ['abc', 'de', null, 'x'.repeat(20)] }), 8 + 8 + 8 + 20],
-    ['a Variant array of nulls', new Variant({ dataType: DataType.Variant, arrayType: VariantArrayType.Array, value: Array.from({ length: 1000 }, () => new Variant({ dataType: DataType.Null })) }), 8000],
+    [
+      'a String array',
+      new Variant({ dataType: DataType.String, arrayType: VariantArrayType.Array, value: ['abc', 'de', null, 'x'.repeat(20)] }),
+      8 + 8 + 8 + 20,
+    ],
+    [
+      'a Variant array of nulls',
+      new Variant({
+        dataType: DataType.Variant,
+        arrayType: VariantArrayType.Array,
+        value: Array.from({ length: 1000 }, () => new Variant({ dataType: DataType.Null })),
+      }),
+      8000,
+    ],
     ['a Byte array', new Variant({ dataType: DataType.Byte, arrayType: VariantArrayType.Array, value: new Uint8Array(1000) }), 8000],
-    ['a LocalizedText', new Variant({ dataType: DataType.LocalizedText, value: coerceLocalizedText({ text: 'x'.repeat(500), locale: 'en' }) }), 502],
+    [
+      'a LocalizedText',
+      new Variant({ dataType: DataType.LocalizedText, value: coerceLocalizedText({ text: 'x'.repeat(500), locale: 'en' }) }),
+      502,
+    ],
     ['an XmlElement', new Variant({ dataType: DataType.XmlElement, value: '<a/>' }), 4],
     ['a number', new Variant({ dataType: DataType.Double, value: 1.5 }), 8],
     ['nothing', new Variant({ dataType: DataType.Null }), 0],
@@ -37,7 +53,10 @@ describe('OPC UA values', () => {
   it('refuses a value whose text is over the limit, though its bytes are not (JSON of an array, base64)', () => {
     // 8,000 bytes of doubles, about 19 characters each as JSON text.
     const doubles = new Float64Array(1000).map((_, i) => Math.PI * i);
-    const dv = new DataValue({ value: new Variant({ dataType: DataType.Double, arrayType: VariantArrayType.Array, value: doubles }), statusCode: StatusCodes.Good });
+    const dv = new DataValue({
+      value: new Variant({ dataType: DataType.Double, arrayType: VariantArrayType.Array, value: doubles }),
+      statusCode: StatusCodes.Good,
+    });
     expect(checkedValue(dv, 10_000)).toEqual({ ok: false, reason: expect.stringMatching(/^value of \d+ bytes as text, at most 10000$/) });
     expect(checkedValue(dv, 100_000)).toMatchObject({ ok: true });
   });

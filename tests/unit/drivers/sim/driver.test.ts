@@ -31,7 +31,11 @@ describe('sim driver', () => {
   afterEach(() => vi.useRealTimers());
 
   const start = async () => {
-    const driver = simDriver.create(config.connections[0]!, config.equipment, { log: pino({ level: 'silent' }), sink: (b) => batches.push(b), dataDir: '/nonexistent' });
+    const driver = simDriver.create(config.connections[0]!, config.equipment, {
+      log: pino({ level: 'silent' }),
+      sink: (b) => batches.push(b),
+      dataDir: '/nonexistent',
+    });
     await driver.init();
     await driver.start();
     return driver;
@@ -44,7 +48,10 @@ describe('sim driver', () => {
     const b2 = batches.filter((b) => b[0]!.equipment === 'B-2');
     expect(b1.map((b) => b[0]!.ts - 1_000_000)).toEqual([0, 250, 500, 750, 1000, 1250, 1500, 1750, 2000]);
     expect(b2.map((b) => b[0]!.ts - 1_000_000)).toEqual([0, 1000, 2000]);
-    expect(b1[0]!.map((r) => [r.point, r.quality])).toEqual([['level', 'good'], ['flame', 'good']]);
+    expect(b1[0]!.map((r) => [r.point, r.quality])).toEqual([
+      ['level', 'good'],
+      ['flame', 'good'],
+    ]);
     expect(typeof b1[0]![0]!.value).toBe('number');
     expect(b1[0]![1]!.value).toBe(true);
     await driver.stop();

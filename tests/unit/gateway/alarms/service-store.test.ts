@@ -18,7 +18,11 @@ import { GatewayStore, STORE_FILE } from '../../../../gateway/store.js';
 import type { AlarmEvent } from '../../../../rules/types.js';
 import { testSite } from '../../../helpers/site.js';
 
-const RULES = ['alarms: { chattering: { activations: 1000 } }', 'rules:', '  - { id: high, equipment: B-07, when: steam_pressure > 1.3, level: yellow, message: "high" }'];
+const RULES = [
+  'alarms: { chattering: { activations: 1000 } }',
+  'rules:',
+  '  - { id: high, equipment: B-07, when: steam_pressure > 1.3, level: yellow, message: "high" }',
+];
 
 describe('alarm service over a store that cannot write', () => {
   it('keeps at most its bound of events, counts and reports the drops, and commits the rest in order once it can', async () => {
@@ -34,7 +38,10 @@ describe('alarm service over a store that cannot write', () => {
       setGatewayHealth: (reason: string | undefined) => void health.push(reason),
     } as unknown as MqttLink;
     const lines: Array<Record<string, unknown>> = [];
-    const log = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }));
+    const log = pino(
+      { level: 'info' },
+      new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }),
+    );
     const service = createAlarmService({
       config,
       pipeline,
@@ -43,13 +50,17 @@ describe('alarm service over a store that cannot write', () => {
       log,
       metrics: new Registry(),
       store: () => store,
-      platform: () => ({ add: (events) => void outbox.add(events.flatMap((e) => incidentOf(e, undefined, 'gw-test') ?? [])), notify: () => {} }),
+      platform: () => ({
+        add: (events) => void outbox.add(events.flatMap((e) => incidentOf(e, undefined, 'gw-test') ?? [])),
+        notify: () => {},
+      }),
       maxUncommittedEvents: 5,
     });
     await service.start();
     let t = Date.now();
     const toggle = (n: number) => {
-      for (let k = 0; k < n; k++) feed([{ equipment: 'B-07', point: 'steam_pressure', value: k % 2 === 0 ? 1.4 : 1.2, quality: 'good', ts: (t += 100) }]);
+      for (let k = 0; k < n; k++)
+        feed([{ equipment: 'B-07', point: 'steam_pressure', value: k % 2 === 0 ? 1.4 : 1.2, quality: 'good', ts: (t += 100) }]);
     };
     toggle(2);
     expect(outbox.stats().pending).toBe(2);

@@ -40,7 +40,9 @@ describe('PointRing', () => {
   });
 
   it('keeps text cut at MAX_TEXT characters, marked, and counts its bytes', () => {
-    const history = new History(planHistory({ keep: { samples: 2 }, maxBytes: 1024 * 1024, points: [{ key: 'E/code', intervalMs: 1000 }] }));
+    const history = new History(
+      planHistory({ keep: { samples: 2 }, maxBytes: 1024 * 1024, points: [{ key: 'E/code', intervalMs: 1000 }] }),
+    );
     const empty = history.bytes();
     expect(empty).toBe(2 * SAMPLE_BYTES);
     history.add([{ equipment: 'E', point: 'code', value: 'x'.repeat(10 * MAX_TEXT), quality: 'good', ts: 1 }]);
@@ -51,7 +53,14 @@ describe('PointRing', () => {
   });
 
   it('keeps text within the budget: past it, the sample is kept without its text, counted', () => {
-    const plan = planHistory({ keep: { samples: 4 }, maxBytes: 2 * 4 * SAMPLE_BYTES + 2 * 300, points: [{ key: 'E/a', intervalMs: 1000 }, { key: 'E/b', intervalMs: 1000 }] });
+    const plan = planHistory({
+      keep: { samples: 4 },
+      maxBytes: 2 * 4 * SAMPLE_BYTES + 2 * 300,
+      points: [
+        { key: 'E/a', intervalMs: 1000 },
+        { key: 'E/b', intervalMs: 1000 },
+      ],
+    });
     const history = new History(plan);
     const r = (point: string, value: string, ts: number) => ({ equipment: 'E', point, value, quality: 'good' as const, ts });
     history.add([r('a', 'x'.repeat(200), 1), r('b', 'y'.repeat(200), 1)]);
@@ -74,12 +83,17 @@ describe('PointRing', () => {
   });
 
   it('gives back exactly what a plain list of the last N would (property)', () => {
-    const sample = fc.record({ value: fc.oneof(fc.double({ noNaN: false }), fc.boolean(), fc.string({ maxLength: 5 }), fc.constant(null)), quality: fc.constantFrom('good' as const, 'uncertain' as const, 'bad' as const) });
+    const sample = fc.record({
+      value: fc.oneof(fc.double({ noNaN: false }), fc.boolean(), fc.string({ maxLength: 5 }), fc.constant(null)),
+      quality: fc.constantFrom('good' as const, 'uncertain' as const, 'bad' as const),
+    });
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 20 }), fc.array(sample, { maxLength: 60 }), (capacity, samples) => {
         const ring = new PointRing(capacity);
         samples.forEach((s, i) => ring.push(i, s.value, s.quality));
-        const expected = samples.map((s, i) => ({ ts: i, value: Object.is(s.value, -0) ? -0 : s.value, quality: s.quality })).slice(-capacity);
+        const expected = samples
+          .map((s, i) => ({ ts: i, value: Object.is(s.value, -0) ? -0 : s.value, quality: s.quality }))
+          .slice(-capacity);
         expect(ring.read()).toEqual(expected);
       }),
     );
@@ -90,7 +104,14 @@ describe('planHistory', () => {
   const points = (n: number, intervalMs = 1000) => Array.from({ length: n }, (_, i) => ({ key: `E/p${i}`, intervalMs }));
 
   it('gives each point `keep` at its own poll interval when the budget allows', () => {
-    const plan = planHistory({ keep: { ms: 600_000 }, maxBytes: 16 * 2 ** 20, points: [{ key: 'A/fast', intervalMs: 200 }, { key: 'B/slow', intervalMs: 5000 }] });
+    const plan = planHistory({
+      keep: { ms: 600_000 },
+      maxBytes: 16 * 2 ** 20,
+      points: [
+        { key: 'A/fast', intervalMs: 200 },
+        { key: 'B/slow', intervalMs: 5000 },
+      ],
+    });
     expect(plan.samples.get('A/fast')).toBe(3000);
     expect(plan.samples.get('B/slow')).toBe(120);
     expect(plan.scale).toBe(1);
@@ -114,18 +135,34 @@ describe('planHistory', () => {
 });
 
 describe('History', () => {
-  it('keeps declared points only, at each reading\'s own time, and counts the rest', () => {
+  it("keeps declared points only, at each reading's own time, and counts the rest", () => {
     const history = new History(planHistory({ keep: { samples: 4 }, maxBytes: 2 ** 20, points: [{ key: 'B-07/p', intervalMs: 1000 }] }));
-    const r = (point: string, ts: number, sourceTs?: number): Reading => ({ equipment: 'B-07', point, value: ts, quality: 'good', ts, ...(sourceTs ? { sourceTs } : {}) });
+    const r = (point: string, ts: number, sourceTs?: number): Reading => ({
+      equipment: 'B-07',
+      point,
+      value: ts,
+      quality: 'good',
+      ts,
+      ...(sourceTs ? { sourceTs } : {}),
+    });
     history.add([r('p', 1000), r('p', 2000, 1500), r('stranger', 3000)]);
-    expect(history.ring('B-07', 'p')!.read().map((s) => s.ts)).toEqual([1000, 1500]);
+    expect(
+      history
+        .ring('B-07', 'p')!
+        .read()
+        .map((s) => s.ts),
+    ).toEqual([1000, 1500]);
     expect(history.ring('B-07', 'stranger')).toBeUndefined();
     expect(history.undeclared).toBe(1);
     expect(history.bytes()).toBe(4 * SAMPLE_BYTES);
   });
 
   it('shares three arrays among all its rings: bytes are what the plan says, whatever the number of points', () => {
-    const plan = planHistory({ keep: { samples: 49 }, maxBytes: 64 * 2 ** 20, points: Array.from({ length: 10_000 }, (_, i) => ({ key: `E-${i % 100}/p${i}`, intervalMs: 1000 })) });
+    const plan = planHistory({
+      keep: { samples: 49 },
+      maxBytes: 64 * 2 ** 20,
+      points: Array.from({ length: 10_000 }, (_, i) => ({ key: `E-${i % 100}/p${i}`, intervalMs: 1000 })),
+    });
     const history = new History(plan);
     expect(history.bytes()).toBe(plan.bytes);
     expect(plan.bytes).toBe(10_000 * 49 * SAMPLE_BYTES);

@@ -8,7 +8,16 @@ import { freePort } from '../../../../drivers/common/free-port.js';
 import { InfluxQueryError, pointStatements, queryPoint, samplesOf } from '../../../../gateway/influx/query.js';
 
 const all = { since: 0, until: 1e13, limit: 100 };
-const q = { measurement: 'boiler', site: 'plant-3', equipment: 'B-07', point: 'drum_level', since: 1000, until: 5000, limit: 100, timeoutMs: 1000 };
+const q = {
+  measurement: 'boiler',
+  site: 'plant-3',
+  equipment: 'B-07',
+  point: 'drum_level',
+  since: 1000,
+  until: 5000,
+  limit: 100,
+  timeoutMs: 1000,
+};
 
 describe('InfluxDB history query', () => {
   it('asks for the point and its bad-quality lines in the time range, newest first, limited', () => {
@@ -28,8 +37,32 @@ describe('InfluxDB history query', () => {
   it('merges values and quality lines by time, oldest first, the newest `limit`', () => {
     const answer = {
       results: [
-        { series: [{ columns: ['time', 'drum_level'], values: [[4000, 12.5], [3000, 11], [2000, 10.5], [1000, 'x'], ['bad', 3]] }] },
-        { series: [{ columns: ['time', 'quality'], values: [[3500, 'bad'], [3000, 'uncertain'], [2000, 'bad']] }] },
+        {
+          series: [
+            {
+              columns: ['time', 'drum_level'],
+              values: [
+                [4000, 12.5],
+                [3000, 11],
+                [2000, 10.5],
+                [1000, 'x'],
+                ['bad', 3],
+              ],
+            },
+          ],
+        },
+        {
+          series: [
+            {
+              columns: ['time', 'quality'],
+              values: [
+                [3500, 'bad'],
+                [3000, 'uncertain'],
+                [2000, 'bad'],
+              ],
+            },
+          ],
+        },
       ],
     };
     expect(samplesOf(answer, all)).toEqual([
@@ -46,14 +79,41 @@ describe('InfluxDB history query', () => {
   it('takes only rows in the range asked, at most `limit` of each statement even when the server ignores LIMIT, and never throws on odd shapes', () => {
     const rows = Array.from({ length: 1000 }, (_, i) => [i * 10, i]);
     expect(samplesOf({ results: [{ series: [{ values: rows }] }] }, { since: 100, until: 200, limit: 5 }).map((s) => s.ts)).toEqual([]);
-    expect(samplesOf({ results: [{ series: [{ values: rows.slice().reverse() }] }] }, { since: 0, until: 10_000, limit: 5 }).map((s) => s.ts)).toEqual([9950, 9960, 9970, 9980, 9990]);
-    expect(samplesOf({ results: [{ series: [{ values: [[5, 1], [50_000, 2], [-1, 3]] }] }] }, { since: 0, until: 100, limit: 10 }).map((s) => s.ts)).toEqual([5]);
-    for (const odd of [{ results: 'x' }, { results: [null, 7] }, { results: [{ series: 'x' }] }, { results: [{ series: [{ values: 'x' }] }] }, { results: [{ series: [{ values: [null, 'x', [1]] }] }] }]) {
+    expect(
+      samplesOf({ results: [{ series: [{ values: rows.slice().reverse() }] }] }, { since: 0, until: 10_000, limit: 5 }).map((s) => s.ts),
+    ).toEqual([9950, 9960, 9970, 9980, 9990]);
+    expect(
+      samplesOf(
+        {
+          results: [
+            {
+              series: [
+                {
+                  values: [
+                    [5, 1],
+                    [50_000, 2],
+                    [-1, 3],
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+        { since: 0, until: 100, limit: 10 },
+      ).map((s) => s.ts),
+    ).toEqual([5]);
+    for (const odd of [
+      { results: 'x' },
+      { results: [null, 7] },
+      { results: [{ series: 'x' }] },
+      { results: [{ series: [{ values: 'x' }] }] },
+      { results: [{ series: [{ values: [null, 'x', [1]] }] }] },
+    ]) {
       expect(samplesOf(odd as never, all)).toEqual([]);
     }
   });
 
-  it('throws InfluxDB\'s own error as a refusal', () => {
+  it("throws InfluxDB's own error as a refusal", () => {
     expect(() => samplesOf({ results: [{ error: 'database not found: trend' }] }, all)).toThrow(InfluxQueryError);
     expect(() => samplesOf({ error: 'authorization failed' }, all)).toThrow('authorization failed');
   });
@@ -69,8 +129,13 @@ describe('InfluxDB history query', () => {
       server.closeAllConnections();
       return new Promise<void>((r) => server.close(() => r()));
     });
-    const config = () => ({ api: 'v1', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, database: 'db' }) as unknown as InfluxSection;
-    const kindOf = (p: Promise<unknown>) => p.then(() => 'answered', (e: unknown) => (e instanceof InfluxQueryError ? e.kind : `other: ${String(e)}`));
+    const config = () =>
+      ({ api: 'v1', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, database: 'db' }) as unknown as InfluxSection;
+    const kindOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'answered',
+        (e: unknown) => (e instanceof InfluxQueryError ? e.kind : `other: ${String(e)}`),
+      );
 
     it('refuses an answer far bigger than the rows asked for, without reading it all', async () => {
       behave = (res) => {

@@ -45,8 +45,19 @@ describe('InfluxDB writer: per-point times', () => {
   });
 
   it('writes each point at its own time', async () => {
-    writer.accept(topic, JSON.stringify({ ts: 3000, values: { drum_level: -150, flame: true }, quality: { drum_level: 'good', flame: 'good' }, times: { drum_level: 1000 } }));
-    writer.accept(topic, JSON.stringify({ ts: 3000, values: { drum_level: -250 }, quality: { drum_level: 'good' }, times: { drum_level: 1500 } }));
+    writer.accept(
+      topic,
+      JSON.stringify({
+        ts: 3000,
+        values: { drum_level: -150, flame: true },
+        quality: { drum_level: 'good', flame: 'good' },
+        times: { drum_level: 1000 },
+      }),
+    );
+    writer.accept(
+      topic,
+      JSON.stringify({ ts: 3000, values: { drum_level: -250 }, quality: { drum_level: 'good' }, times: { drum_level: 1500 } }),
+    );
     await vi.advanceTimersByTimeAsync(1500);
     expect(writer.stats()).toMatchObject({ badMessages: 0, received: 3, written: 3 });
     expect(bodies.join('\n').split('\n')).toEqual([
@@ -68,7 +79,9 @@ describe('InfluxDB writer: per-point times', () => {
     ['an object', { drum_level: { ms: 1000 } }],
   ])('refuses and counts times that are %s', (_what, times) => {
     const before = writer.stats();
-    expect(() => writer.accept(topic, JSON.stringify({ ts: 3000, values: { drum_level: 1 }, quality: { drum_level: 'good' }, times }))).not.toThrow();
+    expect(() =>
+      writer.accept(topic, JSON.stringify({ ts: 3000, values: { drum_level: 1 }, quality: { drum_level: 'good' }, times })),
+    ).not.toThrow();
     expect(writer.stats().badMessages).toBe(before.badMessages + 1);
     expect(writer.stats().received).toBe(before.received);
   });

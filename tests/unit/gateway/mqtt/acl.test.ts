@@ -1,13 +1,33 @@
 // The embedded broker's decisions, without a socket: who is loopback, what each role may subscribe
 // to, receive and publish, and the publish bucket.
 import { describe, expect, it } from 'vitest';
-import { anonymousAllowed, anonymousFilters, filtersOverlap, FLOOD_WINDOW_MS, GATEWAY_GRANT, isLoopbackPeer, isValidTopicFilter, mayPublish, mayReceive, maySubscribe, PublishBucket, roleFilters, topicMatches, type Grant } from '../../../../gateway/mqtt/acl.js';
+import {
+  anonymousAllowed,
+  anonymousFilters,
+  filtersOverlap,
+  FLOOD_WINDOW_MS,
+  GATEWAY_GRANT,
+  isLoopbackPeer,
+  isValidTopicFilter,
+  mayPublish,
+  mayReceive,
+  maySubscribe,
+  PublishBucket,
+  roleFilters,
+  topicMatches,
+  type Grant,
+} from '../../../../gateway/mqtt/acl.js';
 import { hashPassword, newMqttUser } from '../../../../gateway/mqtt/users.js';
 import { ConfigError } from '../../../../config/errors.js';
 import { testSite } from '../../../helpers/site.js';
 
 const base = 'gw/site-1';
-const grant = (role: 'reader' | 'lab' | 'writer'): Grant => ({ name: role, gateway: false, subscribe: roleFilters(role, 'gw', 'site-1'), publish: [] });
+const grant = (role: 'reader' | 'lab' | 'writer'): Grant => ({
+  name: role,
+  gateway: false,
+  subscribe: roleFilters(role, 'gw', 'site-1'),
+  publish: [],
+});
 const custom: Grant = { name: 'lims', gateway: false, subscribe: ['lims/#'], publish: ['lims/orders/#', '#'] };
 
 describe('peer addresses', () => {
@@ -55,15 +75,26 @@ describe('topic filters', () => {
 describe('roles', () => {
   it('a reader subscribes to the site with # and receives telemetry, status and alarms, never lab results nor $SYS', () => {
     const r = grant('reader');
-    for (const f of ['#', `${base}/#`, `${base}/B-07/telemetry`, `gw/+/+/status`, `${base}/alarms/active`]) expect(maySubscribe(r, f), f).toBe(true);
+    for (const f of ['#', `${base}/#`, `${base}/B-07/telemetry`, `gw/+/+/status`, `${base}/alarms/active`])
+      expect(maySubscribe(r, f), f).toBe(true);
     for (const f of [`${base}/+/results`, '$SYS/#', 'lims/#', 'gw/other-site/#']) expect(maySubscribe(r, f), f).toBe(false);
-    for (const t of [`${base}/B-07/telemetry`, `${base}/B-07/status`, `${base}/B-07/alarms`, `${base}/alarms/active`, `${base}/alarms/health`, `${base}/gateway/status`]) expect(mayReceive(r, t), t).toBe(true);
-    for (const t of [`${base}/AN-1/results`, '$SYS/abc/new/clients', 'lims/orders', 'gw/other-site/B-07/telemetry']) expect(mayReceive(r, t), t).toBe(false);
+    for (const t of [
+      `${base}/B-07/telemetry`,
+      `${base}/B-07/status`,
+      `${base}/B-07/alarms`,
+      `${base}/alarms/active`,
+      `${base}/alarms/health`,
+      `${base}/gateway/status`,
+    ])
+      expect(mayReceive(r, t), t).toBe(true);
+    for (const t of [`${base}/AN-1/results`, '$SYS/abc/new/clients', 'lims/orders', 'gw/other-site/B-07/telemetry'])
+      expect(mayReceive(r, t), t).toBe(false);
   });
 
   it('an anonymous client on loopback reads the whole site, lab results included, and nothing else; it publishes nothing', () => {
     const a: Grant = { name: 'anonymous', gateway: false, subscribe: anonymousFilters('gw', 'site-1'), publish: [] };
-    for (const t of [`${base}/B-07/telemetry`, `${base}/AN-1/results`, `${base}/alarms/active`, `${base}/gateway/status`]) expect(mayReceive(a, t), t).toBe(true);
+    for (const t of [`${base}/B-07/telemetry`, `${base}/AN-1/results`, `${base}/alarms/active`, `${base}/gateway/status`])
+      expect(mayReceive(a, t), t).toBe(true);
     for (const t of ['$SYS/abc/new/clients', 'lims/orders', 'gw/other-site/B-07/telemetry']) expect(mayReceive(a, t), t).toBe(false);
     expect(maySubscribe(a, '$SYS/#')).toBe(false);
     expect(mayPublish(a, 'lims/orders', base)).toBe(false);
@@ -84,7 +115,8 @@ describe('roles', () => {
     for (const role of ['reader', 'lab', 'writer'] as const) expect(mayPublish(grant(role), 'lims/orders', base)).toBe(false);
     expect(mayPublish(custom, 'lims/orders/1', base)).toBe(true);
     expect(mayPublish(custom, 'anything/else', base)).toBe(true);
-    for (const t of [`${base}/alarms/active`, `${base}/B-07/telemetry`, `${base}/gateway/status`, base, '$SYS/x/new/clients']) expect(mayPublish(custom, t, base), t).toBe(false);
+    for (const t of [`${base}/alarms/active`, `${base}/B-07/telemetry`, `${base}/gateway/status`, base, '$SYS/x/new/clients'])
+      expect(mayPublish(custom, t, base), t).toBe(false);
     expect(mayPublish(custom, 'gw/site-10/x', base)).toBe(true);
     expect(mayPublish(GATEWAY_GRANT, `${base}/alarms/active`, base)).toBe(true);
     expect(maySubscribe(GATEWAY_GRANT, '$SYS/#')).toBe(true);
@@ -170,8 +202,12 @@ describe('mqtt.users in the site file', () => {
         expect.stringMatching(/^mqtt\.tls\.client_certificates: client certificates need a ca/),
       ]),
     );
-    expect(problems(['users:', `  - { name: a, role: reader, hash: "${hash}" }`, `  - { name: a, role: lab, hash: "${hash}" }`])).toEqual([expect.stringMatching(/^mqtt\.users\[1\]\.name: user "a" is listed twice/)]);
-    expect(problems(['users:', '  - { name: e, role: reader }'])).toEqual([expect.stringMatching(/^mqtt\.users\[0\]\.hash: a user without a hash can only log in by client certificate/)]);
+    expect(problems(['users:', `  - { name: a, role: reader, hash: "${hash}" }`, `  - { name: a, role: lab, hash: "${hash}" }`])).toEqual([
+      expect.stringMatching(/^mqtt\.users\[1\]\.name: user "a" is listed twice/),
+    ]);
+    expect(problems(['users:', '  - { name: e, role: reader }'])).toEqual([
+      expect.stringMatching(/^mqtt\.users\[0\]\.hash: a user without a hash can only log in by client certificate/),
+    ]);
     expect(problems(['anonymous: everyone'])).toEqual([expect.stringMatching(/^mqtt\.anonymous: /)]);
   });
 });

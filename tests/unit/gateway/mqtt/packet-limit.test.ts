@@ -3,9 +3,23 @@ import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import { boundedStream, type PacketTooLargeError, publishPacketSize, type SlowConsumerError } from '../../../../gateway/mqtt/packet-limit.js';
+import {
+  boundedStream,
+  type PacketTooLargeError,
+  publishPacketSize,
+  type SlowConsumerError,
+} from '../../../../gateway/mqtt/packet-limit.js';
 
-const publish = (payloadBytes: number, topic = 'gw/s/B-1/telemetry') => mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.alloc(payloadBytes, 0x61), qos: 1, messageId: 7, retain: false, dup: false });
+const publish = (payloadBytes: number, topic = 'gw/s/B-1/telemetry') =>
+  mqttPacket.generate({
+    cmd: 'publish',
+    topic,
+    payload: Buffer.alloc(payloadBytes, 0x61),
+    qos: 1,
+    messageId: 7,
+    retain: false,
+    dup: false,
+  });
 const ping = () => mqttPacket.generate({ cmd: 'pingreq' });
 
 /** Feeds the bytes in the given chunk sizes; what the guard did, and the bytes its reader got. */
@@ -72,28 +86,46 @@ describe('MQTT packet size limit', () => {
 
   it('computes the size of a PUBLISH packet as mqtt-packet writes it', () => {
     fc.assert(
-      fc.property(fc.string({ maxLength: 50 }), fc.integer({ min: 0, max: 3_000_000 }), fc.constantFrom(0 as const, 1 as const), (topic, n, qos) => {
-        const generated = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.alloc(n), qos, messageId: qos ? 1 : undefined, retain: false, dup: false } as mqttPacket.IPublishPacket);
-        expect(publishPacketSize(topic, n, qos)).toBe(generated.length);
-      }),
+      fc.property(
+        fc.string({ maxLength: 50 }),
+        fc.integer({ min: 0, max: 3_000_000 }),
+        fc.constantFrom(0 as const, 1 as const),
+        (topic, n, qos) => {
+          const generated = mqttPacket.generate({
+            cmd: 'publish',
+            topic,
+            payload: Buffer.alloc(n),
+            qos,
+            messageId: qos ? 1 : undefined,
+            retain: false,
+            dup: false,
+          } as mqttPacket.IPublishPacket);
+          expect(publishPacketSize(topic, n, qos)).toBe(generated.length);
+        },
+      ),
       { numRuns: 60 },
     );
   });
 
   it('frames random streams of valid packets exactly: refuses just the first one over the limit', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.integer({ min: 0, max: 20_000 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 20, max: 20_100 }), fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 4 }), async (sizes, max, split) => {
-        const packets = sizes.map((n) => publish(n));
-        const firstOver = packets.findIndex((p) => p.length > max);
-        const r = await feed(Buffer.concat(packets), max, split);
-        if (firstOver < 0) expect(r.refused).toEqual([]);
-        else expect(r.refused.map((e) => e.size)).toEqual([packets[firstOver]!.length]);
-        // The reader gets the packets before the refused one; of that one at most the bytes of its
-        // fixed header that came in earlier chunks (never a whole packet it could act on).
-        const allowed = Buffer.concat(firstOver < 0 ? packets : packets.slice(0, firstOver));
-        expect(r.read.subarray(0, allowed.length).equals(allowed)).toBe(true);
-        expect(r.read.length - allowed.length).toBeLessThanOrEqual(firstOver < 0 ? 0 : 4);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 20_000 }), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 20, max: 20_100 }),
+        fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 4 }),
+        async (sizes, max, split) => {
+          const packets = sizes.map((n) => publish(n));
+          const firstOver = packets.findIndex((p) => p.length > max);
+          const r = await feed(Buffer.concat(packets), max, split);
+          if (firstOver < 0) expect(r.refused).toEqual([]);
+          else expect(r.refused.map((e) => e.size)).toEqual([packets[firstOver]!.length]);
+          // The reader gets the packets before the refused one; of that one at most the bytes of its
+          // fixed header that came in earlier chunks (never a whole packet it could act on).
+          const allowed = Buffer.concat(firstOver < 0 ? packets : packets.slice(0, firstOver));
+          expect(r.read.subarray(0, allowed.length).equals(allowed)).toBe(true);
+          expect(r.read.length - allowed.length).toBeLessThanOrEqual(firstOver < 0 ? 0 : 4);
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -107,7 +139,14 @@ describe('MQTT packet size limit', () => {
       const outer = boundedStream(inner, 1 << 20, () => {}, { maxQueued: 64 * 1024, onSlow: (e) => slow.push(e) });
       outer.on('error', () => {});
       // Bigger than a Writable's default highWaterMark (16 KiB), as a telemetry PUBLISH may be.
-      const packet = { cmd: 'publish', topic: 'gw/s/B-1/telemetry', payload: Buffer.alloc(20 * 1024), qos: 0, retain: false, dup: false } as const;
+      const packet = {
+        cmd: 'publish',
+        topic: 'gw/s/B-1/telemetry',
+        payload: Buffer.alloc(20 * 1024),
+        qos: 0,
+        retain: false,
+        dup: false,
+      } as const;
       const returned: boolean[] = [];
       for (let k = 0; k < 3; k++) returned.push(mqttPacket.writeToStream(packet, outer));
       await new Promise((r) => setImmediate(r));

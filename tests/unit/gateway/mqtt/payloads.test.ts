@@ -57,12 +57,21 @@ function deliver(h: (typeof handlers)[number], payload: Buffer | string): number
 const looksLikeTelemetry = (v: unknown): boolean => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const m = v as Record<string, unknown>;
-  return typeof m.ts === 'number' && typeof m.values === 'object' && m.values !== null && typeof m.quality === 'object' && m.quality !== null;
+  return (
+    typeof m.ts === 'number' && typeof m.values === 'object' && m.values !== null && typeof m.quality === 'object' && m.quality !== null
+  );
 };
 
 const pointName = fc.stringMatching(POINT).filter((n) => !['time', 'quality', 'reason'].includes(n));
 const telemetry = fc
-  .dictionary(pointName, fc.tuple(fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.string({ maxLength: 30 }), fc.constant(null)), fc.constantFrom('good', 'uncertain', 'bad')), { maxKeys: 6 })
+  .dictionary(
+    pointName,
+    fc.tuple(
+      fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.string({ maxLength: 30 }), fc.constant(null)),
+      fc.constantFrom('good', 'uncertain', 'bad'),
+    ),
+    { maxKeys: 6 },
+  )
   .chain((points) =>
     fc.record({
       ts: fc.integer({ min: 0, max: 4_102_444_800_000 }),
@@ -91,7 +100,11 @@ describe('MQTT payloads into every handler of every subscribed topic', () => {
   });
 
   it('refuses random bytes', () => {
-    for (const h of handlers) fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => void expect(deliver(h, Buffer.from(bytes))).toBe(1)), { numRuns: 300 });
+    for (const h of handlers)
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => void expect(deliver(h, Buffer.from(bytes))).toBe(1)),
+        { numRuns: 300 },
+      );
   });
 
   it('refuses random JSON that is not telemetry, and never throws on any', () => {

@@ -47,7 +47,12 @@ describe('how an incident ends, as the platform receives it', () => {
 
   it('latched: acknowledged while it holds, then reset by an acknowledgement once it has gone; no cleared', () => {
     const e = new RuleEngine({ site: 's', rules: [rule({ latch: true })], now: 0 });
-    const events = [...e.ingest(level(1000, -250)), ...e.acknowledge(KEY, 'wang', 'seen', 2000), ...e.ingest(level(3000, -100)), ...e.acknowledge(KEY, 'wang', 'reset', 4000)];
+    const events = [
+      ...e.ingest(level(1000, -250)),
+      ...e.acknowledge(KEY, 'wang', 'seen', 2000),
+      ...e.ingest(level(3000, -100)),
+      ...e.acknowledge(KEY, 'wang', 'reset', 4000),
+    ];
     expect([...platformSees(events).values()]).toEqual([['raised', 'acknowledged', 'acknowledged', 'closed (after acknowledged)']]);
   });
 
@@ -55,7 +60,12 @@ describe('how an incident ends, as the platform receives it', () => {
     const e = new RuleEngine({ site: 's', rules: [rule({ suppressWhen: compile('idle', names) })], now: 0 });
     const active = [...e.ingest([...idle(0, false), ...level(1000, -250)]), ...e.ingest(idle(2000, true))];
     expect([...platformSees(active).values()]).toEqual([['raised', 'cleared', 'closed (after suppressed)']]);
-    const returned = [...e.ingest(idle(3000, false)), ...e.ingest(level(4000, -250)), ...e.ingest(level(5000, -100)), ...e.ingest(idle(6000, true))];
+    const returned = [
+      ...e.ingest(idle(3000, false)),
+      ...e.ingest(level(4000, -250)),
+      ...e.ingest(level(5000, -100)),
+      ...e.ingest(idle(6000, true)),
+    ];
     expect([...platformSees(returned).values()]).toEqual([['raised', 'cleared', 'cleared', 'closed (after suppressed)']]);
   });
 
@@ -63,7 +73,11 @@ describe('how an incident ends, as the platform receives it', () => {
     const e = new RuleEngine({ site: 's', rules: [rule()], now: 0 });
     const events = [...e.ingest(level(1000, -250)), ...e.setOutOfService(KEY, true, 'admin-li', 'transmitter replaced', 2000)];
     const sent = events.map((x) => incidentOf(x, equipment, 'gw-1')).filter((x) => x !== undefined);
-    expect(sent).toMatchObject([{ type: 'raised' }, { type: 'cleared', by: 'admin-li', comment: 'transmitter replaced' }, { type: 'closed', comment: 'after out_of_service' }]);
+    expect(sent).toMatchObject([
+      { type: 'raised' },
+      { type: 'cleared', by: 'admin-li', comment: 'transmitter replaced' },
+      { type: 'closed', comment: 'after out_of_service' },
+    ]);
     expect(new Set(sent.map((x) => x.incidentId)).size).toBe(1);
     const back = e.setOutOfService(KEY, false, 'admin-li', 'done', 3000);
     expect(back.map((x) => x.type)).toEqual(['in_service']);
@@ -73,12 +87,19 @@ describe('how an incident ends, as the platform receives it', () => {
     expect(again[0]!.incidentId).not.toBe(sent[0]!.incidentId);
     // Out of service with no incident open belongs to none: the platform hears nothing.
     const quiet = new RuleEngine({ site: 's', rules: [rule()], now: 0 });
-    expect(quiet.setOutOfService(KEY, true, 'admin-li', 'commissioning', 1000).map((x) => incidentOf(x, equipment, 'gw-1'))).toEqual([undefined]);
+    expect(quiet.setOutOfService(KEY, true, 'admin-li', 'commissioning', 1000).map((x) => incidentOf(x, equipment, 'gw-1'))).toEqual([
+      undefined,
+    ]);
   });
 
   it('shelved past expiry: shelving ends nothing; after the expiry the incident ends by clear and acknowledgement', () => {
     const e = new RuleEngine({ site: 's', rules: [rule()], now: 0 });
-    const events = [...e.ingest(level(1000, -250)), ...e.shelve(KEY, 'wang', 'gauge swap', 5000, 2000), ...e.ingest(level(3000, -100)), ...e.tick(6000)];
+    const events = [
+      ...e.ingest(level(1000, -250)),
+      ...e.shelve(KEY, 'wang', 'gauge swap', 5000, 2000),
+      ...e.ingest(level(3000, -100)),
+      ...e.tick(6000),
+    ];
     expect([...platformSees(events).values()]).toEqual([['raised', 'shelved']]);
     const after = [...events, ...e.tick(8000), ...e.acknowledge(KEY, 'wang', 'seen', 9000)];
     expect([...platformSees(after).values()]).toEqual([['raised', 'shelved', 'cleared', 'acknowledged', 'closed (after acknowledged)']]);
@@ -118,7 +139,9 @@ describe('the closed incident event', () => {
   it('passes the receiver checks and the published JSON Schema; a type the contract does not have does not', () => {
     expect(checkBody(closed())).toMatchObject({ ok: true, body: { type: 'closed' } });
     expect(checkBody({ ...closed(), type: 'ended' })).toMatchObject({ ok: false, problem: expect.stringMatching(/^type: /) });
-    const schema = JSON.parse(readFileSync(join(ROOT, 'docs', 'platform-contract.schema.json'), 'utf8')) as { definitions: { incident: { properties: { type: { enum: string[] } } } } };
+    const schema = JSON.parse(readFileSync(join(ROOT, 'docs', 'platform-contract.schema.json'), 'utf8')) as {
+      definitions: { incident: { properties: { type: { enum: string[] } } } };
+    };
     expect(schema.definitions.incident.properties.type.enum).toEqual([...INCIDENT_TYPES]);
     const validate = new Ajv({ allowUnionTypes: true }).compile(schema);
     expect(validate(closed()), JSON.stringify(validate.errors)).toBe(true);

@@ -30,14 +30,24 @@ const event = (incidentId: string, type: IncidentType, o: Partial<IncidentBody> 
 describe('incident tracker', () => {
   it('opens an incident at its first event and ends it at its closed; repeated and later events update it', () => {
     const t = createIncidentTracker();
-    for (const e of [event('a', 'raised'), event('b', 'raised'), event('a', 'acknowledged'), event('a', 'raised'), event('a', 'cleared'), event('b', 'escalated', { level: 'red' })]) expect(t.take(e)).toBeUndefined();
+    for (const e of [
+      event('a', 'raised'),
+      event('b', 'raised'),
+      event('a', 'acknowledged'),
+      event('a', 'raised'),
+      event('a', 'cleared'),
+      event('b', 'escalated', { level: 'red' }),
+    ])
+      expect(t.take(e)).toBeUndefined();
     expect(t.stats()).toEqual({ incidentsOpen: 2, incidentsEnded: 0, notFollowed: 0, afterClosed: 0 });
     expect(t.take(event('a', 'closed', { comment: 'after cleared' }))).toBeUndefined();
     expect(t.stats()).toEqual({ incidentsOpen: 1, incidentsEnded: 1, notFollowed: 0, afterClosed: 0 });
-    expect(t.open()).toMatchObject([{ incidentId: 'b', gatewayId: 'gw-1', site: 'plant-9', equipment: 'B-07', rule: 'drum-level-low-low', last: 'escalated' }]);
+    expect(t.open()).toMatchObject([
+      { incidentId: 'b', gatewayId: 'gw-1', site: 'plant-9', equipment: 'B-07', rule: 'drum-level-low-low', last: 'escalated' },
+    ]);
   });
 
-  it('an incident first seen at an escalation (min_level above the rule\'s level) ends at its closed too', () => {
+  it("an incident first seen at an escalation (min_level above the rule's level) ends at its closed too", () => {
     const t = createIncidentTracker();
     t.take(event('c', 'escalated'));
     t.take(event('c', 'closed'));
@@ -60,13 +70,17 @@ describe('incident tracker', () => {
     expect(t.take(event('d', 'cleared', { seq: 103 }))).toBeUndefined();
     expect(t.take(event('d', 'acknowledged', { seq: 102 }))).toBeUndefined();
     expect(t.stats()).toEqual({ incidentsOpen: 0, incidentsEnded: 1, notFollowed: 0, afterClosed: 0 });
-    expect(t.take(event('d', 'raised', { seq: 105 }))).toBe('AFTER CLOSED: raised seq 105 of incident d (B-07/drum-level-low-low, gw-1), which was closed at seq 104');
+    expect(t.take(event('d', 'raised', { seq: 105 }))).toBe(
+      'AFTER CLOSED: raised seq 105 of incident d (B-07/drum-level-low-low, gw-1), which was closed at seq 104',
+    );
     expect(t.take(event('d', 'closed', { seq: 106 }))).toMatch(/^AFTER CLOSED: closed seq 106 of incident d/);
     expect(t.stats()).toEqual({ incidentsOpen: 0, incidentsEnded: 1, notFollowed: 0, afterClosed: 2 });
     // An event after the closed that arrives before it is reported when the closed comes.
     t.take(event('k', 'raised', { seq: 201 }));
     t.take(event('k', 'acknowledged', { seq: 203 }));
-    expect(t.take(event('k', 'closed', { seq: 202 }))).toBe('AFTER CLOSED: acknowledged seq 203 of incident k (B-07/drum-level-low-low, gw-1), which was closed at seq 202');
+    expect(t.take(event('k', 'closed', { seq: 202 }))).toBe(
+      'AFTER CLOSED: acknowledged seq 203 of incident k (B-07/drum-level-low-low, gw-1), which was closed at seq 202',
+    );
     expect(t.stats()).toEqual({ incidentsOpen: 0, incidentsEnded: 2, notFollowed: 0, afterClosed: 3 });
   });
 
@@ -74,7 +88,9 @@ describe('incident tracker', () => {
     const t = createIncidentTracker(2);
     t.take(event('e1', 'raised'));
     t.take(event('e2', 'raised'));
-    expect(t.take(event('e3', 'raised'))).toBe('NOT FOLLOWED: 2 incidents are open already; events of further incidents are counted, not followed');
+    expect(t.take(event('e3', 'raised'))).toBe(
+      'NOT FOLLOWED: 2 incidents are open already; events of further incidents are counted, not followed',
+    );
     expect(t.take(event('e3', 'acknowledged'))).toBeUndefined();
     expect(t.stats()).toEqual({ incidentsOpen: 2, incidentsEnded: 0, notFollowed: 2, afterClosed: 0 });
     t.take(event('e1', 'closed'));
@@ -109,7 +125,12 @@ describe('the receiver', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'gw-inbox-unit-')), 'incidents.jsonl');
     const lines = [
       event('g1', 'raised', { seq: 1, occurredAt: '2026-11-22T10:00:01.000Z' }),
-      event('g2', 'raised', { seq: 2, occurredAt: '2026-11-22T10:00:02.000Z', rule: { id: 'overpressure', message: 'Steam pressure high' }, level: 'orange' }),
+      event('g2', 'raised', {
+        seq: 2,
+        occurredAt: '2026-11-22T10:00:02.000Z',
+        rule: { id: 'overpressure', message: 'Steam pressure high' },
+        level: 'orange',
+      }),
       event('g1', 'cleared', { seq: 3 }),
       event('g1', 'acknowledged', { seq: 4 }),
       event('g1', 'closed', { seq: 5, comment: 'after acknowledged' }),
@@ -128,7 +149,11 @@ describe('the receiver', () => {
       '  since 2026-11-22T10:00:02.000Z ORANGE plant-9/B-07 overpressure incident g2, last raised (seq 2, gw-1)',
       '  since 2026-11-22T10:00:06.000Z RED plant-9/B-07 drum-level-low-low incident g3, last acknowledged (seq 7, gw-1)',
     ]);
-    expect(summaryOf(inbox, 1).slice(2)).toEqual(['Left open, oldest first:', '  since 2026-11-22T10:00:02.000Z ORANGE plant-9/B-07 overpressure incident g2, last raised (seq 2, gw-1)', '  and 1 more']);
+    expect(summaryOf(inbox, 1).slice(2)).toEqual([
+      'Left open, oldest first:',
+      '  since 2026-11-22T10:00:02.000Z ORANGE plant-9/B-07 overpressure incident g2, last raised (seq 2, gw-1)',
+      '  and 1 more',
+    ]);
   });
 
   it('says nothing is left open when every incident ended', () => {
