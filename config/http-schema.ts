@@ -1,6 +1,6 @@
 // The `http:` section: the gateway's own HTTP API (and, later, its dashboard).
 import { z } from 'zod';
-import { duration, port, size } from './primitives.js';
+import { duration, port, size } from '../drivers/common/primitives.js';
 
 import { ROLES } from '../gateway/http/tokens.js';
 

@@ -6,11 +6,11 @@ import type { z } from 'zod';
 import { DRIVERS, findDriver } from '../drivers/index.js';
 import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
 import { ConfigError, type ConfigProblem, GatewayError } from './errors.js';
-import { categoryFromCode, type Category, EQUIPMENT_CODE, siteBaseSchema, type SiteConfig } from './schema.js';
+import { categoryFromCode, type Category, EQUIPMENT_CODE, siteBaseSchema, type SimulatorConfig, type SiteConfig } from './schema.js';
 import { compileRules, compileTemplateRules } from '../rules/compile.js';
 import { loadTemplates, TemplateError, type Template } from './templates.js';
 import { ruleSchema } from './rules-schema.js';
-import { parseDuration } from './primitives.js';
+import { parseDuration } from '../drivers/common/primitives.js';
 import { prescanYaml } from './prescan.js';
 
 type Path = ReadonlyArray<string | number>;
@@ -259,7 +259,8 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     gateway: out.gateway,
     mqtt: out.mqtt,
     influx: out.influx,
-    simulators: out.simulators,
+    // Each entry was parsed by its simulator's schema, which has these keys (the registry erases the types).
+    simulators: out.simulators as SimulatorConfig[],
     rules: out.rules,
     alarms: out.alarms,
     platform: out.platform,

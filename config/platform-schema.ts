@@ -1,6 +1,6 @@
 // The `platform:` section: where incidents go (the central warning platform), and how.
 import { z } from 'zod';
-import { duration, port, reconnect } from './primitives.js';
+import { duration, port, reconnect } from '../drivers/common/primitives.js';
 import { level } from './rules-schema.js';
 
 const HTTP_URL = /^https?:\/\/[^\s]+$/;

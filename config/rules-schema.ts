@@ -2,7 +2,7 @@
 // Expressions are parsed and checked against each selected equipment's points when the file loads.
 import { z } from 'zod';
 import { LEVELS } from '../rules/types.js';
-import { duration, identifier, pointName } from './primitives.js';
+import { duration, identifier, pointName } from '../drivers/common/primitives.js';
 
 export const level = z.enum(LEVELS, { error: `expected a warning level: ${LEVELS.join(', ')}` });
 

@@ -3,22 +3,14 @@
 // Connection and equipment entries are validated in two steps: the keys every entry has, here,
 // then the driver's own keys by the driver that the entry's connection names (drivers/*/schema.ts).
 import { z } from 'zod';
-import { DRIVERS } from '../drivers/index.js';
+import { DRIVER_SIMULATORS, DRIVERS } from '../drivers/index.js';
 import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
-import { duration, identifier, port, reconnect, size } from './primitives.js';
-import { modbusSimulatorSchema, type ModbusSimulatorConfig } from '../drivers/modbus/schema.js';
-import { opcuaSimulatorSchema, type OpcuaSimulatorConfig } from '../drivers/opcua/schema.js';
-import { astmSimulatorSchema, type AstmSimulatorConfig } from '../drivers/astm/schema.js';
+import { duration, identifier, port, reconnect, size } from '../drivers/common/primitives.js';
 import { rulesSection, type RuleConfig } from './rules-schema.js';
 import { httpSection, type HttpSection } from './http-schema.js';
 import { isValidTopicFilter } from '../gateway/mqtt/acl.js';
 import { MQTT_ROLES, MQTT_USER_NAME, PASSWORD_HASH } from '../gateway/mqtt/users.js';
-import {
-  platformInboxSimulatorSchema,
-  platformSection,
-  type PlatformInboxSimulatorConfig,
-  type PlatformSection,
-} from './platform-schema.js';
+import { platformInboxSimulatorSchema, platformSection, type PlatformSection } from './platform-schema.js';
 
 /** Special-equipment categories (TSG 08 catalogue, by the first character of the code) plus lab and other. */
 export const CATEGORY_BY_CODE = {
@@ -526,7 +518,8 @@ const siteShape = {
   mqtt: mqttSection,
   influx: influxSection,
   simulators: z
-    .array(z.discriminatedUnion('type', [modbusSimulatorSchema, opcuaSimulatorSchema, platformInboxSimulatorSchema, astmSimulatorSchema]))
+    // The drivers' simulators, and the gateway's own stand-in for the central platform.
+    .array(z.discriminatedUnion('type', [platformInboxSimulatorSchema, ...DRIVER_SIMULATORS.map((s) => s.schema)]))
     .default([])
     .meta({
       description:
@@ -564,6 +557,7 @@ export function documentSchema() {
     .meta({ title: 'Site file', description: 'One file describes one site: its gateway, MQTT, connections and equipment.' });
 }
 
+export type SimulatorConfig = { type: string; host: string; port: number } & Record<string, unknown>;
 export type GatewaySection = z.output<typeof gatewaySection>;
 export type MqttSection = z.output<typeof mqttSection>;
 export type InfluxSection = z.output<typeof influxV2> | z.output<typeof influxV1>;
@@ -573,7 +567,8 @@ export interface SiteConfig {
   gateway: GatewaySection;
   mqtt: MqttSection;
   influx?: InfluxSection | undefined;
-  simulators: Array<ModbusSimulatorConfig | OpcuaSimulatorConfig | PlatformInboxSimulatorConfig | AstmSimulatorConfig>;
+  /** Each as its simulator's schema outputs it (drivers/types.ts defineSimulator). */
+  simulators: SimulatorConfig[];
   rules: RuleConfig[];
   alarms: z.output<typeof alarmsSection>;
   platform?: PlatformSection | undefined;

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { identifier, pointName } from './primitives.js';
+import { identifier, pointName } from '../drivers/common/primitives.js';
 import { ruleSchema, type RuleConfig } from './rules-schema.js';
 import { CATEGORIES } from './schema.js';
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { LabResult } from './common/result.js';
+import type { DriverCommands } from './commands.js';
 
 export type Quality = 'good' | 'uncertain' | 'bad';
 
@@ -83,21 +84,124 @@ export interface Driver {
   stats?(): Record<string, number>;
 }
 
-/** A driver as the registry lists it. Its schemas validate the site file up front, so create() only stores. */
-export interface DriverDefinition {
+export type ConnectionConfig = ConnectionBase & Record<string, unknown>;
+export type EquipmentConfig = EquipmentBase & { points: PointBase[] } & Record<string, unknown>;
+
+/** What the rest of the gateway may know of a driver; it learns nothing else about it. */
+export interface DriverCapabilities<E = EquipmentConfig> {
+  /**
+   * Values arrive when they change (a subscription), not on the equipment's poll interval: an old
+   * value is not stale (the dashboard, the `stale` rule). Per equipment when its settings decide.
+   */
+  reportsOnChange: boolean | ((equipment: E) => boolean);
+  /** It captures lab results (through DriverContext.results). */
+  labResults: boolean;
+  /** It writes to devices. */
+  writes: boolean;
+}
+
+/** A device simulator the site file may start (its `simulators:` entry), for the demo and tests. */
+export interface Simulator {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface SimulatorContext {
+  log: Logger;
+  /** The gateway's data folder (a simulator's own keys, certificates the gateway should trust). */
+  dataDir: string;
+}
+
+export interface SimulatorSpec<S extends z.ZodObject> {
+  /** The `type` of its `simulators:` entry; the schema's `type` is this literal. */
+  type: string;
+  /** A strict object: `type`, `host`, `port` and the simulator's options. */
+  schema: S;
+  /** Takes seconds to start (node-opcua): started after the quick parts, still before the drivers that read it. */
+  slowStart?: boolean;
+  /** Builds it from the entry exactly as the schema outputs it; its modules load in start(). */
+  create(config: z.output<S>, ctx: SimulatorContext): Simulator;
+}
+
+/** A simulator as the registry lists it: the types erased, see defineSimulator. */
+export interface SimulatorDefinition {
+  type: string;
+  schema: z.ZodObject;
+  slowStart: boolean;
+  create(config: { type: string; host: string; port: number } & Record<string, unknown>, ctx: SimulatorContext): Simulator;
+}
+
+export interface DriverSpec<C extends z.ZodObject, E extends z.ZodObject, P extends z.ZodObject> {
   /** The connection `type` this driver serves, as written in the site file. */
   type: string;
   /** One line for the configuration reference. */
   summary: string;
   /** A strict object: `id`, `type` and the driver's connection options. */
-  connectionSchema: z.ZodObject;
-  /** A strict object of the driver's own equipment keys, `points` included; the base keys are not part of it. */
-  equipmentSchema: z.ZodObject;
+  connectionSchema: C;
+  /** A strict object of the driver's own equipment keys, `points` (an array of pointSchema) included; the base keys are not part of it. */
+  equipmentSchema: E;
   /** The driver's point schema, for the JSON Schema and the reference. */
+  pointSchema: P;
+  capabilities: DriverCapabilities<EquipmentBase & z.output<E>>;
+  /** Its connections take seconds to start (node-opcua): they are opened after the quick ones. */
+  slowStart?: boolean;
+  /** Simulators of the devices it reads. */
+  simulators?: SimulatorDefinition[];
+  /** Its commands (`gateway scan modbus`, `gateway browse`...). */
+  commands?: DriverCommands;
+  /** Receives the connection and its equipment exactly as the schemas above output them. */
+  create(connection: z.output<C>, equipment: Array<EquipmentBase & z.output<E>>, ctx: DriverContext): Driver;
+}
+
+/** A driver as the registry lists it: its types erased, see defineDriver. */
+export interface DriverDefinition {
+  type: string;
+  summary: string;
+  connectionSchema: z.ZodObject;
+  equipmentSchema: z.ZodObject;
   pointSchema: z.ZodObject;
-  /** Receives the connection and equipment exactly as the schemas above output them. */
+  capabilities: { reportsOnChange(equipment: EquipmentConfig): boolean; labResults: boolean; writes: boolean };
+  slowStart: boolean;
+  simulators: readonly SimulatorDefinition[];
+  commands: DriverCommands | undefined;
   create(connection: ConnectionConfig, equipment: EquipmentConfig[], ctx: DriverContext): Driver;
 }
 
-export type ConnectionConfig = ConnectionBase & Record<string, unknown>;
-export type EquipmentConfig = EquipmentBase & { points: PointBase[] } & Record<string, unknown>;
+/**
+ * A driver for the registry. The spec's `create` is typed by its own schemas; the registry holds
+ * drivers of every type, so the types are erased here, once: the site loader parses every connection
+ * with its driver's connectionSchema and every equipment entry with its equipmentSchema (and the
+ * base keys) before anything reaches `create`, which is what makes this the one cast.
+ */
+export function defineDriver<C extends z.ZodObject, E extends z.ZodObject, P extends z.ZodObject>(
+  spec: DriverSpec<C, E, P>,
+): DriverDefinition {
+  type Equipment = EquipmentBase & z.output<E>;
+  const onChange = spec.capabilities.reportsOnChange;
+  return {
+    type: spec.type,
+    summary: spec.summary,
+    connectionSchema: spec.connectionSchema,
+    equipmentSchema: spec.equipmentSchema,
+    pointSchema: spec.pointSchema,
+    capabilities: {
+      reportsOnChange: typeof onChange === 'function' ? (e) => onChange(e as unknown as Equipment) : () => onChange,
+      labResults: spec.capabilities.labResults,
+      writes: spec.capabilities.writes,
+    },
+    slowStart: spec.slowStart ?? false,
+    simulators: spec.simulators ?? [],
+    commands: spec.commands,
+    create: (connection, equipment, ctx) => spec.create(connection as z.output<C>, equipment as unknown as Equipment[], ctx),
+  };
+}
+
+/** A simulator for the registry; as with defineDriver, its entry was parsed by its schema before create. */
+export function defineSimulator<S extends z.ZodObject>(spec: SimulatorSpec<S>): SimulatorDefinition {
+  return {
+    type: spec.type,
+    schema: spec.schema,
+    slowStart: spec.slowStart ?? false,
+    create: (config, ctx) => spec.create(config as z.output<S>, ctx),
+  };
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, identifier, pointName, port, reconnect, size } from '../../config/primitives.js';
+import { duration, identifier, pointName, port, reconnect, size } from '../common/primitives.js';
 
 // Limits that keep one misbehaving peer from taking the gateway's memory or the listener's slots.
 const positive = { error: 'expected more than 0' };

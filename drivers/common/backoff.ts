@@ -1,4 +1,4 @@
-import type { ReconnectOptions } from '../../config/primitives.js';
+import type { ReconnectOptions } from './primitives.js';
 
 /** Delay before reconnect attempt `attempt` (0-based): exponential, capped, with jitter. */
 export function backoffDelay(attempt: number, opts: ReconnectOptions, random: () => number = Math.random): number {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, identifier, pointName, port, reconnect } from '../../config/primitives.js';
+import { duration, identifier, pointName, port, reconnect } from '../common/primitives.js';
 import { ADDRESS_PATTERN, isBitArea, MAX_REGISTERS_PER_READ, parseAddress } from './address.js';
 import { BYTE_ORDERS, REGISTER_COUNT, TYPES } from './codec.js';
 import { scenarioSchema } from '../sim/schema.js';

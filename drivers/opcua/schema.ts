@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, identifier, pointName, port, reconnect, size } from '../../config/primitives.js';
+import { duration, identifier, pointName, port, reconnect, size } from '../common/primitives.js';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
 export const SECURITY_POLICIES = ['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'] as const;

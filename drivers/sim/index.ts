@@ -1,4 +1,4 @@
-import type { Driver, DriverContext, DriverDefinition, EquipmentBase, Reading } from '../types.js';
+import { defineDriver, type Driver, type DriverContext, type EquipmentBase, type Reading } from '../types.js';
 import { MODELS, simConnectionSchema, simEquipmentSchema, simPointSchema, type SimConnection, type SimEquipment } from './schema.js';
 import { steamBoilerAt } from './steam-boiler.js';
 import { onGrid } from '../common/schedule.js';
@@ -41,12 +41,12 @@ class SimDriver implements Driver {
   }
 }
 
-export const simDriver: DriverDefinition = {
+export const simDriver = defineDriver({
   type: 'sim',
   summary: `Simulated equipment (${Object.keys(MODELS).join(', ')}) following a scripted scenario; used by the demo and the tests.`,
   connectionSchema: simConnectionSchema,
   equipmentSchema: simEquipmentSchema,
   pointSchema: simPointSchema,
-  // The site loader parsed both with the schemas above.
-  create: (connection, equipment, ctx) => new SimDriver(connection as SimConnection, equipment as unknown as Equipment[], ctx),
-};
+  capabilities: { reportsOnChange: false, labResults: false, writes: false },
+  create: (connection, equipment, ctx) => new SimDriver(connection, equipment, ctx),
+});

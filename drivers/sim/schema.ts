@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, identifier, pointName } from '../../config/primitives.js';
+import { duration, identifier, pointName } from '../common/primitives.js';
 import { STEAM_BOILER_SIGNALS } from './steam-boiler.js';
 
 export const MODELS = { 'steam-boiler': STEAM_BOILER_SIGNALS } as const;

@@ -1,6 +1,6 @@
 // Payloads the gateway takes from MQTT are checked before anything is derived from them: size, UTF-8,
 // JSON, then the shape of a telemetry message field by field. A payload that fails says why.
-import { RESERVED_POINT_NAMES } from '../../config/primitives.js';
+import { RESERVED_POINT_NAMES } from '../../drivers/common/primitives.js';
 import type { TelemetryMessage } from './topics.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration } from '../../../config/primitives.js';
+import { parseDuration } from '../../../drivers/common/primitives.js';
 import { backoffDelay } from '../../../drivers/common/backoff.js';
 
 describe('durations', () => {

@@ -1,4 +1,4 @@
-// Schema pieces shared by the site schema and every driver's schema.
+// Schema pieces shared by every driver's schema and the site schema (config/ builds on drivers/, never the reverse).
 import { z } from 'zod';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
