@@ -12,7 +12,7 @@ import { parseSite } from '../../../../config/load.js';
 import { createMetrics } from '../../../../gateway/metrics.js';
 import type { EmbeddedBroker } from '../../../../gateway/mqtt/broker.js';
 import { parseTelemetry } from '../../../../gateway/mqtt/payload.js';
-import { createInfluxWriterComponent } from '../../../../gateway/runtime.js';
+import { influxService } from '../../../../gateway/services/influx.js';
 
 const CORPUS = join(import.meta.dirname, '..', '..', 'corpus', 'mqtt-payloads');
 const MAX = 64 * 1024;
@@ -41,7 +41,7 @@ const broker = {
 } as unknown as EmbeddedBroker;
 const logLines: Array<{ level: number; msg: string; reason?: string }> = [];
 const log = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(JSON.parse(line) as (typeof logLines)[number]) });
-const influx = createInfluxWriterComponent(site, log, createMetrics(), { broker, url: () => 'mqtt://127.0.0.1:1', clientId: 'test' });
+const influx = influxService(site, log, createMetrics(), { broker, url: () => 'mqtt://127.0.0.1:1', clientId: 'test' });
 
 /** A concrete topic of the subscription's filter, for equipment B-1. */
 const topicOf = (filter: string) => filter.replace('+', 'B-1');
@@ -82,10 +82,10 @@ const telemetry = fc
 
 describe('MQTT payloads into every handler of every subscribed topic', () => {
   beforeAll(async () => {
-    await influx.component.start();
+    await influx.start();
   });
   afterAll(async () => {
-    await influx.component.stop();
+    await influx.stop();
   });
 
   it('subscribes to the site telemetry only', () => {
