@@ -1,23 +1,15 @@
 // What the command modules share: exit codes, the package root, loading a site file and reporting
-// its problems, and the one-line usage error. Only node's own modules are imported at the top: the
-// command definitions (gateway/commands/program.ts) import this file for --help too.
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// its problems, and the one-line usage error. Only node's own modules (and gateway/package-root.ts,
+// which imports nothing else) are imported at the top: the command definitions
+// (gateway/commands/program.ts) import this file for --help too.
+import { join, resolve } from 'node:path';
 import type { SiteConfig } from '../../config/schema.js';
+import { packageRoot } from '../package-root.js';
 
 export const EXIT = { ok: 0, failure: 1, invalid: 2 } as const;
 
-/** The package root, from the source tree or from dist/. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the gateway sources');
-    dir = up;
-  }
-  return dir;
-}
+// The command modules take it from here with the rest of what they share.
+export { packageRoot };
 
 /** The demo's site file, which the commands that take -c use when none is given. */
 export function demoSite(): string {

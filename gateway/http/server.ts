@@ -4,10 +4,10 @@
 // document is at /api/openapi.json. Tokens (stored as SHA-256 hashes) carry a role: viewer reads,
 // operator acknowledges and shelves, admin also takes alarms out of service and retries the outbox.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Reading } from '../../drivers/types.js';
@@ -22,6 +22,7 @@ import type { AlarmEvent } from '../../rules/types.js';
 import type { AlarmService } from '../alarms/service.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { packageRoot } from '../package-root.js';
 import type { Pipeline } from '../pipeline.js';
 import type { Outbox } from '../platform/outbox.js';
 import { AuditJournal } from './audit.js';
@@ -89,12 +90,6 @@ function isLoopback(host: string): boolean {
   if (isIP(host) === 4) return host.startsWith('127.');
   if (isIP(host) === 6) return host === '::1' || /^::ffff:127\./i.test(host);
   return false;
-}
-
-function packageRoot(): string {
-  let dir = import.meta.dirname;
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
 }
 
 export interface HttpDeps {

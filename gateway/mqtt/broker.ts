@@ -5,13 +5,13 @@
 // other than the gateway can make the broker keep or do.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
-import { readFileSync } from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { EventEmitter } from 'node:events';
 import { Aedes, type Client } from 'aedes';
 import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
+import { readPem } from '../pem.js';
 import { boundedStream, DEFAULT_MAX_PACKET_SIZE, type PacketTooLargeError, type SlowConsumerError } from './packet-limit.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 import {
@@ -472,9 +472,9 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
       const tls = opts.tls;
       const tlsFiles = tls
         ? {
-            cert: readPem(tls.cert, 'certificate'),
-            key: readPem(tls.key, 'key'),
-            ca: tls.ca === undefined ? undefined : readPem(tls.ca, 'CA'),
+            cert: readPem(tls.cert, "the embedded broker's TLS certificate"),
+            key: readPem(tls.key, "the embedded broker's TLS key"),
+            ca: readPem(tls.ca, "the embedded broker's TLS CA"),
           }
         : undefined;
       const b = await Aedes.createBroker({
@@ -585,18 +585,6 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
       );
     },
   };
-}
-
-function readPem(file: string, what: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new GatewayError(
-      'GW_ERR_COMPONENT_START',
-      `Cannot read the embedded broker's TLS ${what} file "${file}": ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
 }
 
 function safeEqual(a: Buffer, b: Buffer): boolean {

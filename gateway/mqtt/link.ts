@@ -2,7 +2,6 @@
 // blocks the drivers: publishes are fire-and-forget with a bounded number awaiting acknowledgement.
 // To an external broker, telemetry goes through a disk-backed outgoing queue and a persistent session,
 // so readings made while the broker is unreachable, even across a restart, arrive once it returns.
-import { readFileSync } from 'node:fs';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { Counter, Gauge } from 'prom-client';
 import { backoffDelay } from '../../drivers/common/backoff.js';
@@ -10,6 +9,7 @@ import type { MqttSection } from '../../config/schema.js';
 import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { readPem } from '../pem.js';
 import { redactUrl } from '../redact.js';
 import { OutgoingQueue } from './outgoing.js';
 import { connectBounded, publishPacketSize } from './packet-limit.js';
@@ -377,22 +377,12 @@ export { redactUrl };
 export function credentials(
   config: MqttSection,
 ): Pick<IClientOptions, 'username' | 'password' | 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> {
-  const readPem = (file: string | undefined, what: string) => {
-    if (file === undefined) return undefined;
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read MQTT ${what} file "${file}": ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-  };
   return {
     username: config.username,
     password: config.password,
-    ca: readPem(config.ca, 'CA'),
-    cert: readPem(config.cert, 'client certificate'),
-    key: readPem(config.key, 'client key'),
+    ca: readPem(config.ca, 'MQTT CA'),
+    cert: readPem(config.cert, 'MQTT client certificate'),
+    key: readPem(config.key, 'MQTT client key'),
     rejectUnauthorized: config.reject_unauthorized,
   };
 }

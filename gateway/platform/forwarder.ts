@@ -2,15 +2,14 @@
 // flight; 2xx = delivered; 408, 425, 429, 5xx, a timeout or a connection error = retry with
 // exponential backoff and jitter (honouring Retry-After), the whole queue waiting; any other answer =
 // dead letter, kept with the answer, never blocking later events. Heartbeats are not queued.
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { PlatformSection } from '../../config/platform-schema.js';
-import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { readPem } from '../pem.js';
 import { parseRetryAfter } from '../retry-after.js';
 import { HEARTBEAT_SCHEMA, headersFor, incidentBody, type HeartbeatBody } from './contract.js';
 import type { Outbox, OutboxRow } from './outbox.js';
@@ -251,23 +250,13 @@ export function createPoster(
   config: Pick<PlatformSection, 'url' | 'timeout' | 'ca' | 'cert' | 'key'>,
 ): (body: string, headers: Record<string, string>) => Promise<PostResult> {
   const url = new URL(config.url);
-  const readPem = (file: string | undefined, what: string) => {
-    if (file === undefined) return undefined;
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new GatewayError('GW_ERR_COMPONENT_START', `Cannot read platform ${what} file "${file}": ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-  };
   const tls = url.protocol === 'https:';
   const agent = tls
     ? new https.Agent({
         keepAlive: true,
-        ca: readPem(config.ca, 'CA'),
-        cert: readPem(config.cert, 'client certificate'),
-        key: readPem(config.key, 'client key'),
+        ca: readPem(config.ca, 'platform CA'),
+        cert: readPem(config.cert, 'platform client certificate'),
+        key: readPem(config.key, 'platform client key'),
       })
     : new http.Agent({ keepAlive: true });
   return (body, headers) =>

@@ -3,14 +3,13 @@
 // restart resends whatever the broker had not acknowledged. Each message carries the signature the
 // HTTP POST carries, as MQTT v5 user properties (docs/platform-contract.md): a broker account is not
 // enough to forge an incident. mqtts:// uses platform.ca, cert and key like https:// does.
-import { readFileSync } from 'node:fs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { GatewayError } from '../../config/errors.js';
 import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { PlatformSection } from '../../config/platform-schema.js';
 import type { Logger } from '../log.js';
 import { endClient, redactUrl } from '../mqtt/link.js';
 import { connectBounded, DEFAULT_MAX_PACKET_SIZE } from '../mqtt/packet-limit.js';
+import { readPem } from '../pem.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 import { headersFor, incidentBody } from './contract.js';
 import type { Outbox } from './outbox.js';
@@ -134,18 +133,11 @@ export function propertiesFor(
 
 /** platform.ca, cert and key for an mqtts:// or wss:// uplink (ignored by mqtt:// and ws://). */
 function tlsOptions(config: PlatformSection): Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> {
-  const readPem = (file: string | undefined, what: string) => {
-    if (file === undefined) return {};
-    try {
-      return { [what]: readFileSync(file) };
-    } catch (err) {
-      throw new GatewayError(
-        'GW_ERR_COMPONENT_START',
-        `Cannot read platform ${what === 'ca' ? 'CA' : what === 'cert' ? 'client certificate' : 'client key'} file "${file}": ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-  };
   // The server's certificate is always verified: against platform.ca, or the system CAs.
-  return { ...readPem(config.ca, 'ca'), ...readPem(config.cert, 'cert'), ...readPem(config.key, 'key'), rejectUnauthorized: true };
+  return {
+    ca: readPem(config.ca, 'platform CA'),
+    cert: readPem(config.cert, 'platform client certificate'),
+    key: readPem(config.key, 'platform client key'),
+    rejectUnauthorized: true,
+  };
 }
