@@ -1,4 +1,5 @@
-// The `rules:` section of the site file: hazard rules over equipment points (format in ARCHITECTURE.md).
+// The `rules:` section of the site file: hazard rules over equipment points (README.md, "Hazard rules and
+// alarms"; docs/configuration.md, generated from this file, is the reference).
 // Expressions are parsed and checked against each selected equipment's points when the file loads.
 import { z } from 'zod';
 import { LEVELS } from '../rules/types.js';

@@ -1,5 +1,5 @@
-// A traction elevator as a pure function of time (GB/T 24476 running-status items, see
-// shared/DOMAIN.md): normal trips, a stop outside the door zone with a passenger inside and the door
+// A traction elevator as a pure function of time (GB/T 24476 running-status items, listed in
+// drivers/opcua/README.md): normal trips, a stop outside the door zone with a passenger inside and the door
 // closed (a trapped passenger), moving with the door open (UCMP), and a main power loss.
 
 export interface ElevatorScenario {

@@ -1,6 +1,6 @@
 // A steam boiler as a pure function of time: the same seed and time always give the same values,
 // so tests can recompute what the simulator produced. Figures are those of a 10 t/h, 1.25 MPa
-// fire-tube boiler (see shared/DOMAIN.md): drum level in mm relative to normal water level.
+// fire-tube boiler (drivers/sim/README.md describes the model): drum level in mm relative to normal water level.
 
 export interface Scenario {
   /** Length of each phase in ms. */

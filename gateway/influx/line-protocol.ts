@@ -1,4 +1,4 @@
-// Telemetry messages as InfluxDB line protocol, per the schema of ARCHITECTURE.md: measurement =
+// Telemetry messages as InfluxDB line protocol, per the schema in README.md ("Into InfluxDB"): measurement =
 // category; tags site, equipment, code; one field per point; timestamps in nanoseconds, exact.
 import type { AlarmEvent } from '../../rules/types.js';
 import type { LabResult } from '../../drivers/common/result.js';

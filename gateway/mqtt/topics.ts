@@ -1,4 +1,4 @@
-// The MQTT topic contract of ARCHITECTURE.md, in one place.
+// The MQTT topic contract (README.md, "How data flows"), in one place.
 export interface Topics {
   telemetry(equipment: string): string;
   equipmentStatus(equipment: string): string;

@@ -1,4 +1,4 @@
-// The MQTT telemetry contract of ARCHITECTURE.md, as an outside consumer checks it.
+// The MQTT telemetry contract (README.md, "How data flows": the telemetry message), as an outside consumer checks it.
 import { expect } from 'vitest';
 import { BOILER_POINTS } from './site.js';
 
