@@ -4,6 +4,7 @@
 // committed in one SQLite transaction (WAL, synchronous FULL) before the batch goes on. Only the
 // MQTT link (it discards) and the pipeline (the bench pushes batches into the service's listener)
 // are stand-ins. Figures are per reading a rule reads: the other points of a batch are not counted.
+import { reportsOnChangeOf } from '../drivers/index.js';
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -206,7 +207,7 @@ function countRows(store: GatewayStore): { event: number; alarm: number } {
 
 /** The engine alone, in memory, as the earlier figure measured it: no store, no service. */
 async function engineAlone(config: SiteConfig, s: Scenario): Promise<Measured> {
-  const engine = new RuleEngine({ site: config.gateway.site, rules: ruleSpecsOf(config), now: Date.now() });
+  const engine = new RuleEngine({ site: config.gateway.site, rules: ruleSpecsOf(config, reportsOnChangeOf(config)), now: Date.now() });
   let events = 0;
   const push = (batch: Reading[]) => {
     const t = performance.now();
@@ -232,7 +233,7 @@ function line(label: string, m: Measured, withStore: boolean): string {
 export async function rulesEngine(): Promise<{ name: string; lines: string[] }> {
   const config = siteOf();
   const lines = [
-    `${ruleSpecsOf(config).length.toLocaleString('en-US')} alarms (2 rules × ${EQUIPMENT.toLocaleString('en-US')} equipment), ${(EQUIPMENT * POINTS).toLocaleString('en-US')} points; batches of ${POINTS} readings of which ${READ} are read by a rule (only those are counted); ${MEASURE_MS / 1000} s each after ${WARM_UP_MS / 1000} s of warm-up`,
+    `${ruleSpecsOf(config, reportsOnChangeOf(config)).length.toLocaleString('en-US')} alarms (2 rules × ${EQUIPMENT.toLocaleString('en-US')} equipment), ${(EQUIPMENT * POINTS).toLocaleString('en-US')} points; batches of ${POINTS} readings of which ${READ} are read by a rule (only those are counted); ${MEASURE_MS / 1000} s each after ${WARM_UP_MS / 1000} s of warm-up`,
   ];
   // What a commit costs at least on this disk, measured just before and after the scenarios that commit (the disk is shared).
   const floorBefore = bareCommitsPerSecond();

@@ -166,6 +166,8 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
   const equipment = Array.isArray(site.equipment) ? site.equipment : [];
   const driverConnections: ConnectionConfig[] = [];
   const driverEquipment: EquipmentConfig[] = [];
+  // What each entry's driver says of it: whether its values come on change (rules need it).
+  const reportsOnChange: Array<boolean | undefined> = [];
 
   checkUnique(connections, 'connections', 'id', report);
   checkUnique(equipment, 'equipment', 'id', report);
@@ -225,6 +227,7 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     const parsed = checked(driver.equipmentSchema, own, ['equipment', i], report);
     if (!parsed) return;
     if (parsed.success) driverEquipment[i] = parsed.data as EquipmentConfig;
+    if (parsed.success) reportsOnChange[i] = driver.capabilities.reportsOnChange(parsed.data as EquipmentConfig);
     else reportZod(['equipment', i], parsed.error);
   });
 
@@ -232,7 +235,7 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
   // equipment they apply to, whatever else is wrong.
   const ruleEquipment = equipment
     .flatMap((e, i) => (isRecord(e) ? [{ e, i }] : []))
-    .map(({ e, i }) => applyTemplate(e, i, driverEquipment[i], templates, report));
+    .map(({ e, i }) => ({ ...applyTemplate(e, i, driverEquipment[i], templates, report), reportsOnChange: reportsOnChange[i] }));
   const rules = (Array.isArray(site.rules) ? site.rules : []).map((r) => {
     const parsed = ruleSchema.safeParse(r);
     return parsed.success ? parsed.data : undefined;

@@ -4,7 +4,7 @@ import { modbusRtuDriver, modbusRtuOverTcpDriver, modbusTcpDriver } from './modb
 import { opcuaDriver } from './opcua/index.js';
 import { simDriver } from './sim/index.js';
 import { astmDriver, astmSerialDriver } from './astm/index.js';
-import type { DriverDefinition, SimulatorDefinition } from './types.js';
+import type { ConnectionConfig, DriverDefinition, EquipmentConfig, SimulatorDefinition } from './types.js';
 
 export const DRIVERS: readonly DriverDefinition[] = [
   simDriver,
@@ -18,6 +18,21 @@ export const DRIVERS: readonly DriverDefinition[] = [
 
 export function findDriver(type: string): DriverDefinition | undefined {
   return DRIVERS.find((d) => d.type === type);
+}
+
+/**
+ * Whether an equipment's values come on change (an old value is not stale), by its connection's
+ * driver; false for an id the site does not have.
+ */
+export function reportsOnChangeOf(site: {
+  connections: readonly ConnectionConfig[];
+  equipment: readonly EquipmentConfig[];
+}): (equipment: string) => boolean {
+  const types = new Map(site.connections.map((c) => [c.id, c.type]));
+  const onChange = new Map(
+    site.equipment.map((e) => [e.id, findDriver(types.get(e.connection) ?? '')?.capabilities.reportsOnChange(e) ?? false]),
+  );
+  return (equipment) => onChange.get(equipment) ?? false;
 }
 
 /** The device simulators the drivers bring (a `simulators:` entry's type names one). */

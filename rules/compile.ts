@@ -10,6 +10,8 @@ export interface RuleEquipment {
   category: string;
   template?: string | undefined;
   poll_interval: number;
+  /** Its driver reports values when they change (drivers/types.ts capabilities): silence is not loss. */
+  reportsOnChange?: boolean | undefined;
   points: ReadonlyArray<{ name: string; unit?: string | undefined }>;
   limits?: Readonly<Record<string, Value>> | undefined;
 }
@@ -196,6 +198,17 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
     ];
   }
   if (rule.stale) {
+    // A value reported on change may rightly stay quiet for hours: no reading says nothing of the
+    // connection, whose loss such a driver reports as bad quality instead. Named, it is a mistake;
+    // chosen by category or template, that equipment is left out.
+    if (eq.reportsOnChange) {
+      if (typeof rule.equipment === 'string' || Array.isArray(rule.equipment))
+        report(
+          [...path, 'stale'],
+          `equipment ${eq.id} reports its values on change, so no reading for a while is not a lost connection (its driver reports that as bad quality): a stale rule cannot apply to it`,
+        );
+      return [];
+    }
     const afterMs = rule.stale.intervals * eq.poll_interval;
     return [
       {
@@ -221,19 +234,26 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
   return [];
 }
 
-/** The rules of a loaded site as the engine takes them (the site file was checked when it loaded). */
-export function ruleSpecsOf(site: {
-  rules: readonly RuleConfig[];
-  equipment: ReadonlyArray<RuleEquipment & { limits?: unknown; template_rules?: readonly RuleConfig[] }>;
-}): RuleSpec[] {
+/**
+ * The rules of a loaded site as the engine takes them (the site file was checked when it loaded).
+ * `reportsOnChange` tells, from each equipment's driver, whether its values come on change.
+ */
+export function ruleSpecsOf(
+  site: {
+    rules: readonly RuleConfig[];
+    equipment: ReadonlyArray<RuleEquipment & { limits?: unknown; template_rules?: readonly RuleConfig[] }>;
+  },
+  reportsOnChange: (equipment: string) => boolean,
+): RuleSpec[] {
   const problems: string[] = [];
   const report: Report = (path, message) => problems.push(`${path.join('.')}: ${message}`);
-  const specs = site.equipment.flatMap((e, i) =>
+  const equipment = site.equipment.map((e) => ({ ...e, reportsOnChange: reportsOnChange(e.id) }));
+  const specs = equipment.flatMap((e, i) =>
     e.template_rules
       ? compileTemplateRules(e.template_rules, e as RuleEquipment, e.template ?? '', report, ['equipment', i, 'template'])
       : [],
   );
-  specs.push(...compileRules(site.rules, site.equipment as readonly RuleEquipment[], report));
+  specs.push(...compileRules(site.rules, equipment as readonly RuleEquipment[], report));
   if (problems.length > 0) throw new Error(`Rules do not compile: ${problems.join('; ')}`);
   return specs;
 }

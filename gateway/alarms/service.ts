@@ -6,6 +6,7 @@
 import { Counter, Gauge } from 'prom-client';
 import type { SiteConfig } from '../../config/schema.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
+import { reportsOnChangeOf } from '../../drivers/index.js';
 import { ruleSpecsOf } from '../../rules/compile.js';
 import { RuleEngine } from '../../rules/engine.js';
 import { LEVELS, type ActiveAlarm, type AlarmEvent, type PersistedAlarm } from '../../rules/types.js';
@@ -75,7 +76,7 @@ export function createAlarmService(opts: {
   maxUncommittedEvents?: number;
 }): AlarmService {
   const { config, link, topics, log } = opts;
-  const specs = ruleSpecsOf(config);
+  const specs = ruleSpecsOf(config, reportsOnChangeOf(config));
   const chattering = config.alarms.chattering;
   const maxUncommitted = opts.maxUncommittedEvents ?? MAX_UNCOMMITTED_EVENTS;
   const listeners: AlarmListener[] = [];

@@ -1,6 +1,8 @@
 // `gateway rules test`: replay recorded readings through a site's rules and print the alarm events.
 import { readFileSync } from 'node:fs';
-import { EXIT, loadOrReport } from './common.js';
+import { Option } from '@commander-js/extra-typings';
+import { EXIT, loadOrReport, siteFileOf, usageError } from './common.js';
+import { aFile, type CliCommand, examples, siteArgument, siteOption } from './declare.js';
 
 export async function rulesTestCommand(
   siteFile: string,
@@ -23,7 +25,7 @@ export async function rulesTestCommand(
     const actions = o.actions ? parseActionsCsv(read(o.actions, 'actions')) : [];
     const events = backtest({
       site: config.gateway.site,
-      rules: ruleSpecsOf(config),
+      rules: ruleSpecsOf(config, (await import('../../drivers/index.js')).reportsOnChangeOf(config)),
       readings,
       actions,
       chattering: config.alarms.chattering,
@@ -37,3 +39,32 @@ export async function rulesTestCommand(
     return EXIT.invalid;
   }
 }
+
+export const command: CliCommand = {
+  register(program, cli) {
+    program
+      .command('rules')
+      .description("a site's alarm rules")
+      .command('test')
+      .description(
+        "replay recorded readings (ts,equipment,point,value,quality) through the site's rules and print the alarm events they would raise, with their times",
+      )
+      .addArgument(siteArgument())
+      .addOption(siteOption())
+      .addOption(new Option('--input <csv>', 'the readings: ts,equipment,point,value,quality').argParser(aFile).makeOptionMandatory())
+      .addOption(new Option('--actions <csv>', 'operator actions to replay with them: ts,equipment,rule,action[,comment]').argParser(aFile))
+      .option('--json', 'one JSON object per event instead of text')
+      .addHelpText(
+        'after',
+        examples(
+          'gateway rules test site.yaml --input readings.csv',
+          'gateway rules test -c site.yaml --input readings.csv --actions actions.csv --json',
+        ),
+      )
+      .action(async (file, o) => {
+        const site = siteFileOf('rules test', file, o.config);
+        if (!site) usageError('rules test', 'needs the site file, as FILE or -c FILE');
+        cli.done(await rulesTestCommand(site, o));
+      });
+  },
+};

@@ -3,7 +3,7 @@
 import { Gauge } from 'prom-client';
 import { GatewayError } from '../../config/errors.js';
 import type { SiteConfig } from '../../config/schema.js';
-import { DRIVER_SIMULATORS, findDriver } from '../../drivers/index.js';
+import { DRIVER_SIMULATORS, findDriver, reportsOnChangeOf } from '../../drivers/index.js';
 import type { Driver, DriverContext, SimulatorDefinition } from '../../drivers/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -42,7 +42,6 @@ export function deviceServices(
   });
 
   const drivers: Array<{ connection: string; type: string; driver: Driver; slow: boolean; svc: Service }> = [];
-  const onChange = new Map<string, boolean>();
   for (const connection of config.connections) {
     const equipment = config.equipment.filter((e) => e.connection === connection.id);
     if (equipment.length === 0) {
@@ -51,7 +50,6 @@ export function deviceServices(
     }
     const definition = findDriver(connection.type);
     if (!definition) throw new GatewayError('GW_ERR_COMPONENT_START', `No driver for connection type "${connection.type}"`);
-    for (const e of equipment) onChange.set(e.id, definition.capabilities.reportsOnChange(e));
     const driver = definition.create(
       connection,
       equipment,
@@ -94,6 +92,6 @@ export function deviceServices(
   return {
     services: [...quick(simulators, false), ...quick(drivers, false), ...quick(simulators, true), ...quick(drivers, true)],
     stats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
-    reportsOnChange: (equipment) => onChange.get(equipment) ?? false,
+    reportsOnChange: reportsOnChangeOf(config),
   };
 }

@@ -1,5 +1,6 @@
 // Every shipped equipment template: valid, and each of its rules reads only points it has and limits
 // it defines. A site that uses a template gets its units, limits (overridable) and rules.
+import { reportsOnChangeOf } from '../../../drivers/index.js';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, formatProblem } from '../../../config/errors.js';
 import { parseSite } from '../../../config/load.js';
@@ -117,7 +118,7 @@ describe('an equipment entry with a template', () => {
     expect(eq.category).toBe('boiler');
     expect(eq.points.find((p) => p.name === 'drum_level')?.unit).toBe('mm');
     expect(eq.limits).toMatchObject({ drum_level_lo: -60, drum_level_hi: 50, design_pressure: 1.25 });
-    const ids = ruleSpecsOf(config).map((s) => s.id);
+    const ids = ruleSpecsOf(config, reportsOnChangeOf(config)).map((s) => s.id);
     expect(ids).toEqual([
       'drum-level.hi',
       'drum-level.lo',
@@ -127,7 +128,7 @@ describe('an equipment entry with a template', () => {
       'pressure-high',
       'flame-failure',
     ]);
-    const lo = ruleSpecsOf(config).find((s) => s.id === 'drum-level.lo')!;
+    const lo = ruleSpecsOf(config, reportsOnChangeOf(config)).find((s) => s.id === 'drum-level.lo')!;
     expect(lo.condition.kind === 'expression' && lo.condition.expr.source).toBe('drum_level <= -60');
   });
 

@@ -1,6 +1,7 @@
 // Table-driven rule cases: each folder under cases/ holds a site file with rules, the readings that
 // arrive (readings.csv), the operator's actions if any (actions.csv) and the alarm events expected
 // (expected.txt, one formatted event per line). A bug report becomes a new folder.
+import { reportsOnChangeOf } from '../../../drivers/index.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,7 +21,7 @@ describe('rule cases', () => {
     const tail = existsSync(join(dir, name, 'tail.txt')) ? Number(read('tail.txt').trim()) : 0;
     const events = backtest({
       site: site.gateway.site,
-      rules: ruleSpecsOf(site),
+      rules: ruleSpecsOf(site, reportsOnChangeOf(site)),
       readings: parseReadingsCsv(read('readings.csv')),
       actions: existsSync(join(dir, name, 'actions.csv')) ? parseActionsCsv(read('actions.csv')) : [],
       tailMs: tail,
