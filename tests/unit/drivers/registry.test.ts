@@ -1,5 +1,5 @@
 // Every driver folder is registered and documented (Telegraf's rule).
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { DRIVERS } from '../../../drivers/index.js';
@@ -22,4 +22,22 @@ it('registers every driver folder', () => {
 it.each(folders)('drivers/%s has a README and a schema', (f) => {
   expect(existsSync(join(root, f, 'README.md'))).toBe(true);
   expect(existsSync(join(root, f, 'schema.ts'))).toBe(true);
+});
+
+it('nothing outside drivers/ names a driver or simulator type: the gateway learns a driver only from its definition', () => {
+  const types = [...DRIVERS.map((d) => d.type), ...DRIVERS.flatMap((d) => d.simulators.map((s) => s.type))];
+  const quoted = new RegExp(`['"\`](?:${types.map((t) => t.replace(/[-]/g, '\\-')).join('|')})['"\`]`);
+  const sources = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? sources(join(dir, e.name)) : /\.(ts|js)$/.test(e.name) ? [join(dir, e.name)] : [],
+    );
+  const repo = join(root, '..');
+  const offenders = ['gateway', 'config', 'rules']
+    .flatMap((d) => sources(join(repo, d)))
+    .flatMap((file) =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .flatMap((line, i) => (quoted.test(line) ? [`${file.slice(repo.length + 1)}:${i + 1}: ${line.trim()}`] : [])),
+    );
+  expect(offenders).toEqual([]);
 });
