@@ -1,29 +1,28 @@
 // A running gateway: its parts built from a site config as a list of services (gateway/services/),
 // started in that order and stopped in reverse by one runner.
-import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
-import { Counter } from 'prom-client';
+import { resolve } from 'node:path';
 import type { SiteConfig } from '../config/schema.js';
 import { createAlarmService, type AlarmService } from './alarms/service.js';
 import type { HttpApi } from './http/server.js';
 import { encodeAlarms, encodeResults } from './influx/line-protocol.js';
 import type { InfluxWriter } from './influx/writer.js';
-import { createResultService, type ResultService } from './lab/results.js';
+import type { ResultService } from './lab/results.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createMemoryWatch } from './memory.js';
-import { GATEWAY_USER } from './mqtt/acl.js';
 import type { EmbeddedBroker } from './mqtt/broker.js';
-import { createMqttLink, type MqttLink } from './mqtt/link.js';
+import type { MqttLink } from './mqtt/link.js';
 import { topicsFor, type Topics } from './mqtt/topics.js';
-import { createPipeline, type Pipeline } from './pipeline.js';
+import type { Pipeline } from './pipeline.js';
 import type { Forwarder } from './platform/forwarder.js';
 import type { Outbox } from './platform/outbox.js';
 import type { Uplink } from './platform/uplink.js';
-import { brokerService } from './services/broker.js';
 import { deviceServices } from './services/devices.js';
 import { httpService } from './services/http.js';
 import { influxService } from './services/influx.js';
+import { labService } from './services/lab.js';
+import { mqttServices } from './services/mqtt.js';
+import { pipelineService } from './services/pipeline.js';
 import { platformService } from './services/platform.js';
 import { service, ServiceRunner, type Service } from './services/service.js';
 import { storeService } from './services/store.js';
@@ -72,68 +71,26 @@ const EVENT_BYTES = 600;
 export function createGateway(config: SiteConfig, log: Logger): Gateway {
   const topics = topicsFor(config.mqtt.topic_prefix, config.gateway.site);
   const dataDir = resolve(config.gateway.data_dir);
-  const clientId = config.mqtt.client_id ?? config.gateway.id;
-  // The gateway's own clients log in to its embedded broker with a secret made for this process:
-  // nothing to configure, nothing another client can learn from a file.
-  const gatewaySecret = randomBytes(32).toString('base64url');
   // Process figures too (CPU, memory, event-loop lag) for /metrics.
   const metrics = createMetrics({ defaults: true });
-  const broker =
-    config.mqtt.broker === 'embedded'
-      ? brokerService(config, {
-          gatewaySecret,
-          // The link's id and the gateway's, and the InfluxDB client's when it reads a broker over TCP.
-          gatewayClientIds: [...new Set([clientId, config.gateway.id, `${clientId}-influx`])],
-          log: log.child({ component: 'broker' }),
-          metrics,
-        })
-      : undefined;
-  const mqttUrl = () => {
-    if (!broker) return config.mqtt.broker;
-    const { host, port } = broker.broker.address();
-    const connectHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-    return `mqtt://${connectHost.includes(':') ? `[${connectHost}]` : connectHost}:${port}`;
-  };
   const memory = createMemoryWatch({
     metrics,
     log: log.child({ component: 'memory' }),
     budget: config.gateway.memory_budget,
     warnAt: config.gateway.memory_warn_at,
   });
-  const link = createMqttLink({
-    url: mqttUrl,
-    config: broker ? { ...config.mqtt, username: GATEWAY_USER, password: gatewaySecret } : config.mqtt,
-    clientId,
-    topics,
-    log: log.child({ component: 'mqtt' }),
-    waitForConnection: broker !== undefined,
-    queueFile: broker ? undefined : join(dataDir, 'mqtt-queue.db'),
-    metrics,
-  });
+  const mqtt = mqttServices(config, { log, metrics, dataDir, topics });
+  const { broker, link } = mqtt;
   const influx = config.influx
-    ? influxService(config, log, metrics, { broker: broker?.broker, url: mqttUrl, clientId: `${clientId}-influx` })
+    ? influxService(config, log, metrics, { broker: broker?.broker, url: mqtt.url, clientId: mqtt.influxClientId })
     : undefined;
-  const pipeline = createPipeline({
-    link,
-    topics,
-    equipment: config.equipment.map((e) => e.id),
-    log: log.child({ component: 'pipeline' }),
-  });
+  const pipeline = pipelineService(config, { link, topics, log, metrics });
   // The alarm service, built below, sees first whether the store can write (for /ready).
   const store = storeService(dataDir, log, () => alarms.storeStats());
   const platform = config.platform ? platformService(config, log, metrics, store.store) : undefined;
-  const readingsTotal = new Counter({
-    name: 'gateway_readings_total',
-    help: 'Readings taken from the equipment, by equipment and quality',
-    labelNames: ['equipment', 'quality'],
-    registers: [metrics],
-  });
-  pipeline.onBatch((batch) => {
-    for (const r of batch) readingsTotal.inc({ equipment: r.equipment, quality: r.quality });
-  });
   const alarms = createAlarmService({
     config,
-    pipeline,
+    pipeline: pipeline.pipeline,
     link,
     topics,
     log: log.child({ component: 'rules' }),
@@ -144,34 +101,28 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   // Out of service closed its incident at the platform: not an active one there.
   platform?.countActive(() => alarms.active().filter((a) => a.state !== 'out_of_service').length);
   if (influx) alarms.onEvents((events) => influx.writer.acceptLines(encodeAlarms(events)));
-  const results = createResultService({
+  const lab = labService(
     config,
-    link,
-    topics,
-    log: log.child({ component: 'lab' }),
-    metrics,
-    store: store.store,
-    ...(platform ? { platformOutbox: platform.outbox, notifyPlatform: platform.notify } : {}),
-  });
-  if (influx) results.onResults((r) => influx.writer.acceptLines(encodeResults(r, config.gateway.site)));
-  // A result whose analyte is a declared point of its instrument is also a reading: rules see it
-  // (a value outside its reference range can raise an alarm like any other).
-  const analytePoints = new Map(config.equipment.map((e) => [e.id, new Set(e.points.map((p) => p.name))]));
-  results.onResults((r) => {
-    const readings = r
-      .filter((x) => analytePoints.get(x.instrument)?.has(x.analyte) && (typeof x.value === 'number' || typeof x.value === 'string'))
-      .map((x) => ({ equipment: x.instrument, point: x.analyte, value: x.value, quality: 'good' as const, ts: Date.parse(x.resultAt) }));
-    if (readings.length > 0) pipeline.push(readings);
-  });
-
+    {
+      config,
+      link,
+      topics,
+      log: log.child({ component: 'lab' }),
+      metrics,
+      store: store.store,
+      ...(platform ? { platformOutbox: platform.outbox, notifyPlatform: platform.notify } : {}),
+    },
+    (batch) => pipeline.pipeline.push(batch),
+  );
+  if (influx) lab.results.onResults((r) => influx.writer.acceptLines(encodeResults(r, config.gateway.site)));
   const devices = deviceServices(config, {
     log,
     metrics,
     dataDir,
     context: (driverLog) => ({
       log: driverLog,
-      sink: (batch) => pipeline.push(batch),
-      results: (r, counter) => void results.sink(r, counter),
+      sink: (batch) => pipeline.pipeline.push(batch),
+      results: (r, counter) => void lab.results.sink(r, counter),
       counters: { get: (key) => store.store().counter(key), save: (key, state) => store.store().saveCounter(key, state) },
       dataDir,
     }),
@@ -188,7 +139,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         http: config.http,
         log: log.child({ component: 'http' }),
         metrics,
-        pipeline,
+        pipeline: pipeline.pipeline,
         alarms,
         outbox: () => platform?.outbox(),
         dataDir,
@@ -204,24 +155,13 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     ...(broker ? [broker] : []),
     // The writer subscribes before anything publishes, so it sees the first reading; it stops after the MQTT client.
     ...(influx ? [influx] : []),
-    service('mqtt', 'MQTT client', {
-      start: () => link.start(),
-      stop: () => link.stop(),
-      health: () => ({ ok: link.stats().connected, detail: link.stats() }),
-    }),
-    service('equipment', 'pipeline', {
-      start: async () => {},
-      stop: () => pipeline.stop(),
-      health: () => ({
-        ok: true,
-        detail: Object.fromEntries(config.equipment.map((e) => [e.id, pipeline.status(e.id)?.state ?? 'unknown'])),
-      }),
-    }),
+    mqtt.linkService,
+    pipeline,
     // The outbox is open before the first alarm event, which it takes before anything publishes it.
     ...(platform ? [platform] : []),
     // Rules see every reading before it is published, from the first poll on.
     service('rules', 'rule engine', { start: () => alarms.start(), stop: () => alarms.stop() }),
-    service('lab', 'lab results', { start: () => results.start(), stop: () => results.stop() }),
+    lab,
     ...devices.services,
     ...(http ? [http] : []),
   ];
@@ -230,16 +170,16 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   return {
     config,
     topics,
-    pipeline,
+    pipeline: pipeline.pipeline,
     link,
     broker: broker?.broker,
-    mqttUrl,
+    mqttUrl: mqtt.url,
     get influx() {
       return influx?.writer;
     },
     metrics,
     alarms,
-    results,
+    results: lab.results,
     get http() {
       return http?.api;
     },

@@ -25,7 +25,7 @@ export interface ResultService {
   onResults(listener: (results: readonly LabResult[]) => void): void;
 }
 
-export function createResultService(opts: {
+export interface ResultServiceDeps {
   config: SiteConfig;
   link: MqttLink;
   topics: Topics;
@@ -36,7 +36,9 @@ export function createResultService(opts: {
   /** The platform's outbox when the site forwards to one; results are then queued for upload too. */
   platformOutbox?: () => Outbox | undefined;
   notifyPlatform?: () => void;
-}): ResultService {
+}
+
+export function createResultService(opts: ResultServiceDeps): ResultService {
   const { config, link, topics, log } = opts;
   const instruments = new Map(config.equipment.map((e) => [e.id, { id: e.id, category: e.category, name: e.name }]));
   const listeners: Array<(results: readonly LabResult[]) => void> = [];
