@@ -188,6 +188,7 @@ describe('HTTP API', () => {
     });
     expect((await post('admin', 'out-of-service', { comment: 'again' })).json()).toEqual({
       error: 'B-07/pressure-present is already out of service',
+      code: 'GW_HTTP_CONFLICT',
     });
     expect((await post('operator', 'acknowledge', {})).statusCode).toBe(409);
     expect((await post('operator', 'in-service', {})).statusCode).toBe(403);

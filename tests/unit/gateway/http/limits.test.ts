@@ -50,7 +50,9 @@ afterAll(() => api.app.close());
 
 const expectClean = (body: string) => {
   expect(body).not.toMatch(/\bat .+:\d+:\d+|secret internal detail|\/opt\/gateway/);
-  expect(JSON.parse(body)).toEqual(expect.objectContaining({ error: expect.any(String) }));
+  expect(JSON.parse(body)).toEqual(
+    expect.objectContaining({ error: expect.any(String), code: expect.stringMatching(/^GW_HTTP_[A-Z_]+$/) }),
+  );
 };
 
 describe('HTTP API under oversized, malformed and random input', () => {
@@ -132,7 +134,7 @@ describe('HTTP API under oversized, malformed and random input', () => {
   it('answers a failure inside the gateway with a 500 that tells nothing of it, and logs it', async () => {
     const r = await api.app.inject({ method: 'POST', url: '/api/alarms/B-1/r/acknowledge', headers: auth, payload: {} });
     expect(r.statusCode).toBe(500);
-    expect(r.json()).toEqual({ error: 'internal error; the gateway log has the details' });
+    expect(r.json()).toEqual({ error: 'internal error; the gateway log has the details', code: 'GW_HTTP_INTERNAL' });
     expect(
       logLines.some((l) => l.level === 50 && l.msg === 'HTTP API request failed' && /secret internal detail/.test(l.err?.stack ?? '')),
     ).toBe(true);
