@@ -2,6 +2,7 @@
 import { defineDriver, defineSimulator, type DriverContext, type EquipmentBase } from '../types.js';
 import { lazyDriver } from '../common/lazy-driver.js';
 import { lazySimulator } from '../common/lazy-simulator.js';
+import { modbusCommands } from './cli.js';
 import {
   type ModbusConnection,
   type ModbusEquipment,
@@ -43,6 +44,7 @@ export const modbusTcpDriver = defineDriver({
   pointSchema: modbusPointSchema,
   capabilities,
   simulators: [boilerSimulator],
+  commands: modbusCommands,
   create,
 });
 

@@ -72,7 +72,7 @@ export function control(sim: ModbusSimulator, unit: number, line: string): strin
   }
 }
 
-/** The options of `gateway simulate modbus`, as given on its command line (gateway/commands/program.ts). */
+/** The options of `gateway simulate modbus`, as given on its command line (cli.ts). */
 export interface SimulateOptions {
   host: string;
   port: string;

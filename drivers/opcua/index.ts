@@ -2,6 +2,7 @@
 import { defineDriver, defineSimulator } from '../types.js';
 import { lazyDriver } from '../common/lazy-driver.js';
 import { lazySimulator } from '../common/lazy-simulator.js';
+import { opcuaCommands } from './cli.js';
 import { opcuaConnectionSchema, opcuaEquipmentSchema, opcuaPointSchema, opcuaSimulatorSchema } from './schema.js';
 
 /** The OPC UA elevator simulator, whose certificate the gateway trusts (so the demo runs SignAndEncrypt). */
@@ -46,6 +47,7 @@ export const opcuaDriver = defineDriver({
   // node-opcua takes seconds to load: it is imported when an OPC UA connection is initialised, after the quick parts.
   slowStart: true,
   simulators: [elevatorSimulator],
+  commands: opcuaCommands,
   create: (connection, equipment, ctx) =>
     lazyDriver(async () => (await import('./driver.js')).createOpcuaDriver(connection, equipment, ctx)),
 });

@@ -1,7 +1,9 @@
 // `gateway alarms`: the alarms of a running gateway. The gateway holds them in memory, so the command
 // goes through its HTTP API, where the token's role is checked and the action is written to the
 // audit journal.
-import { demoSite, EXIT, loadOrReport } from './common.js';
+import { Option } from '@commander-js/extra-typings';
+import { demoSite, EXIT, loadOrReport, siteFileOf } from './common.js';
+import { type CliCommand, configOption, examples, siteArgument } from './declare.js';
 
 /** `gateway alarms` subcommands and the API action each one posts. */
 export const ALARM_ACTIONS = {
@@ -100,3 +102,68 @@ export async function alarmsCommand(sub: 'list' | keyof typeof ALARM_ACTIONS, ke
   for (const e of answer.events ?? []) process.stdout.write(`${key} ${e.type}, now ${e.state}\n`);
   return EXIT.ok;
 }
+
+const DESCRIPTIONS: Record<keyof typeof ALARM_ACTIONS, string> = {
+  ack: 'acknowledge an alarm',
+  shelve: 'silence an alarm for a while',
+  unshelve: 'end a shelve before its time',
+  'out-of-service': 'take an alarm out of service (admin; needs --comment): it raises nothing until it is back',
+  'in-service': 'return an alarm to service (admin)',
+};
+
+/** The example of an action's help. */
+function exampleOf(sub: keyof typeof ALARM_ACTIONS): string {
+  if (sub === 'out-of-service') {
+    return 'GATEWAY_TOKEN=$ADMIN_TOKEN gateway alarms out-of-service B-07/drum-level-low-low -c site.yaml --comment "level transmitter replaced"';
+  }
+  const extra = sub === 'shelve' ? ' --minutes 30' : sub === 'ack' ? ' --comment "seen, crew on the way"' : '';
+  return `GATEWAY_TOKEN=$TOKEN gateway alarms ${sub} B-07/drum-level-low-low -c site.yaml${extra}`;
+}
+
+export const command: CliCommand = {
+  register(program, cli) {
+    const alarms = program
+      .command('alarms')
+      .description('the alarms of a running gateway, through its HTTP API with the token in GATEWAY_TOKEN')
+      .addHelpText(
+        'after',
+        '\nout-of-service and in-service need an admin token, and out-of-service a comment (the alarm stays silent until it is back in service).',
+      );
+    const urlOption = () => new Option('--url <url>', "the gateway's API (default: from the site file's http: section)");
+    alarms
+      .command('list')
+      .description('the active alarms, with their state and incident')
+      .addArgument(siteArgument())
+      .addOption(configOption())
+      .addOption(urlOption())
+      .addHelpText(
+        'after',
+        examples(
+          'GATEWAY_TOKEN=$TOKEN gateway alarms list site.yaml',
+          'GATEWAY_TOKEN=$TOKEN gateway alarms list --url https://10.0.0.7:8080',
+        ),
+      )
+      .action(async (file, o) => {
+        cli.done(await alarmsCommand('list', '', { config: siteFileOf('alarms list', file, o.config), url: o.url }));
+      });
+    for (const sub of Object.keys(ALARM_ACTIONS) as Array<keyof typeof ALARM_ACTIONS>) {
+      const action = alarms
+        .command(sub)
+        .description(DESCRIPTIONS[sub])
+        .argument('<alarm>', 'the alarm, as EQUIPMENT/RULE (gateway alarms list shows them)')
+        .addOption(configOption())
+        .addOption(urlOption())
+        .option(
+          '--comment <text>',
+          sub === 'out-of-service'
+            ? 'why the alarm is taken out of service (required)'
+            : 'a comment for the audit journal and the incident',
+        );
+      (sub === 'shelve' ? action.option('--minutes <n>', "how long, 1-1440 (default: the alarm rule's shelve time)") : action)
+        .addHelpText('after', examples(exampleOf(sub)))
+        .action(async (key, o: AlarmsOptions) => {
+          cli.done(await alarmsCommand(sub, key, o));
+        });
+    }
+  },
+};

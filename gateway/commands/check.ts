@@ -1,5 +1,6 @@
 // `gateway check FILE`: validate a site file and say so, or list every problem of it.
-import { EXIT, loadOrReport } from './common.js';
+import { EXIT, loadOrReport, siteFileOf, usageError } from './common.js';
+import { type CliCommand, examples, siteArgument, siteOption } from './declare.js';
 
 export async function checkCommand(file: string): Promise<number> {
   const config = await loadOrReport(file);
@@ -9,3 +10,19 @@ export async function checkCommand(file: string): Promise<number> {
   );
   return EXIT.ok;
 }
+
+export const command: CliCommand = {
+  register(program, cli) {
+    program
+      .command('check')
+      .description('validate a site file: exit 0 when valid, 2 with one "path: message" line per problem')
+      .addArgument(siteArgument())
+      .addOption(siteOption())
+      .addHelpText('after', examples('gateway check site.yaml'))
+      .action(async (file, o) => {
+        const site = siteFileOf('check', file, o.config);
+        if (!site) usageError('check', 'needs the site file, as FILE or -c FILE');
+        cli.done(await checkCommand(site));
+      });
+  },
+};

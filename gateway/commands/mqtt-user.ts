@@ -1,6 +1,7 @@
 // `gateway mqtt user new`: a user of the embedded broker, its password shown once and the lines with
 // its hash for the site file's mqtt.users (as `gateway token new` does for API tokens).
 import { EXIT, usageError } from './common.js';
+import { type CliCommand, examples } from './declare.js';
 
 export async function mqttUserNewCommand(name: string, role: string): Promise<number> {
   const { MQTT_ROLES, MQTT_USER_NAME, newMqttUser } = await import('../mqtt/users.js');
@@ -22,3 +23,27 @@ export async function mqttUserNewCommand(name: string, role: string): Promise<nu
   );
   return EXIT.ok;
 }
+
+export const command: CliCommand = {
+  register(program, cli) {
+    program
+      .command('mqtt')
+      .description('the embedded MQTT broker')
+      .command('user')
+      .description("the embedded broker's users")
+      .command('new')
+      .description("a new broker user: its password, shown once, and the lines with its hash for the site file's mqtt.users")
+      .requiredOption('--name <name>', 'the MQTT username')
+      .requiredOption(
+        '--role <role>',
+        'reader (telemetry, status, alarms), lab (lab results), writer (the influx-writer) or custom (topic ACLs you write)',
+      )
+      .addHelpText(
+        'after',
+        examples('gateway mqtt user new --name scada-1 --role reader', 'gateway mqtt user new --name influx-writer-1 --role writer'),
+      )
+      .action(async (o) => {
+        cli.done(await mqttUserNewCommand(o.name, o.role));
+      });
+  },
+};

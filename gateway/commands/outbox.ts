@@ -3,7 +3,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { IncidentBody, ResultBody } from '../platform/contract.js';
-import { demoSite, EXIT, loadOrReport, usageError } from './common.js';
+import { demoSite, EXIT, loadOrReport, siteFileOf, usageError } from './common.js';
+import { type CliCommand, configOption, examples, siteArgument } from './declare.js';
 
 export async function outboxCommand(sub: 'list' | 'retry', o: { config?: string | undefined; seq?: string | undefined }): Promise<number> {
   const seq = o.seq === undefined ? undefined : Number(o.seq);
@@ -68,3 +69,28 @@ export async function outboxCommand(sub: 'list' | 'retry', o: { config?: string 
     outbox.close();
   }
 }
+
+export const command: CliCommand = {
+  register(program, cli) {
+    const outbox = program.command('outbox').description('incident events waiting for the platform, and dead letters');
+    outbox
+      .command('list')
+      .description('incident events waiting for the platform, and dead letters with the answer that refused them')
+      .addArgument(siteArgument())
+      .addOption(configOption())
+      .addHelpText('after', examples('gateway outbox list site.yaml', 'gateway outbox list -c site.yaml'))
+      .action(async (file, o) => {
+        cli.done(await outboxCommand('list', { config: siteFileOf('outbox list', file, o.config) }));
+      });
+    outbox
+      .command('retry')
+      .description('send dead letters again (all, or one); a running gateway sends them within a second')
+      .addArgument(siteArgument())
+      .addOption(configOption())
+      .option('--seq <n>', 'only the dead letter with this sequence number (default: all)')
+      .addHelpText('after', examples('gateway outbox retry site.yaml', 'gateway outbox retry -c site.yaml --seq 42'))
+      .action(async (file, o) => {
+        cli.done(await outboxCommand('retry', { config: siteFileOf('outbox retry', file, o.config), seq: o.seq }));
+      });
+  },
+};

@@ -1,6 +1,8 @@
 // `gateway platform-inbox`: the reference platform receiver, until a signal stops it.
 import { join } from 'node:path';
+import { Option } from '@commander-js/extra-typings';
 import { EXIT, usageError } from './common.js';
+import { aFile, type CliCommand, examples } from './declare.js';
 
 export interface InboxOptions {
   port: string;
@@ -57,3 +59,35 @@ export async function platformInboxCommand(o: InboxOptions): Promise<number> {
   process.stdout.write(`${summaryOf(inbox).join('\n')}\n`);
   return EXIT.ok;
 }
+
+export const command: CliCommand = {
+  register(program, cli) {
+    const file = (flags: string, description: string) => new Option(flags, description).argParser(aFile);
+    program
+      .command('platform-inbox')
+      .description('the reference platform receiver: verifies signatures, de-duplicates, reports seq gaps, prints each incident as a line')
+      .requiredOption('--port <port>', 'the port to listen on (1-65535)')
+      .requiredOption('--secret <secret>', "the shared secret of the gateways' signatures")
+      .option('--host <host>', 'the address to listen on (default: 127.0.0.1)')
+      .addOption(file('--out <file>', 'also append each incident to this JSON-lines file'))
+      .addOption(
+        file(
+          '--state <file>',
+          'keep the de-duplication state in this file, so that a restarted inbox still knows what it took (default: ./.data/platform-inbox-PORT.db)',
+        ),
+      )
+      .addOption(file('--cert <file>', 'serve HTTPS with this certificate (with --key)'))
+      .addOption(file('--key <file>', "the certificate's private key"))
+      .addOption(file('--ca <file>', 'require client certificates signed by this CA (with --cert and --key)'))
+      .addHelpText(
+        'after',
+        examples(
+          'gateway platform-inbox --port 8787 --secret "$PLATFORM_SECRET" --out incidents.jsonl --state inbox.db',
+          'gateway platform-inbox --port 8443 --secret S --cert server.pem --key server.key --ca clients-ca.pem',
+        ),
+      )
+      .action(async (o) => {
+        cli.done(await platformInboxCommand(o));
+      });
+  },
+};

@@ -1,17 +1,31 @@
-// The `gateway` command line: every command with its arguments, options, defaults and examples,
-// parsed by commander. Each command's work lives in a module of its own (gateway/commands/*.ts),
-// imported when the command runs, so that --help and --version load this file, common.ts and
-// commander only.
+// The `gateway` command line: global options (help, version), the registry of command modules, and
+// what every command line ends with (one usage line and exit 2 for what the gateway does not
+// understand, exit codes, one line and no stack for a failure). Each command is a module of its own
+// (gateway/commands/*.ts: its declaration, its work imported when it runs); the drivers' commands
+// come from their definitions (drivers/cli.ts). --help and --version load the declarations,
+// common.ts and commander only.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, type CommanderError, Option } from '@commander-js/extra-typings';
-import { EXIT, packageRoot, siteFileOf, usageError, UsageError, usageLine } from './common.js';
+import { Command, type CommanderError } from '@commander-js/extra-typings';
+import { DRIVER_COMMANDS } from '../../drivers/cli.js';
+import { command as alarms } from './alarms.js';
+import { command as audit } from './audit.js';
+import { command as check } from './check.js';
+import { EXIT, packageRoot, usageError, UsageError, usageLine } from './common.js';
+import { type CliCommand, type CliIo, examples } from './declare.js';
+import { driverCliContext } from './driver-context.js';
+import { command as influxWriter } from './influx-writer.js';
+import { command as mqttUser } from './mqtt-user.js';
+import { command as outbox } from './outbox.js';
+import { command as platformInbox } from './platform-inbox.js';
+import { command as rules } from './rules.js';
+import { command as run } from './run.js';
+import { command as token } from './token.js';
 
-/** Where the command line writes (a test gives its own, to run many command lines in one process). */
-export interface CliIo {
-  out(text: string): void;
-  err(text: string): void;
-}
+export type { CliIo } from './declare.js';
+
+/** The gateway's own commands, in the order of `gateway --help`; the drivers' commands follow. */
+const COMMANDS: readonly CliCommand[] = [run, check, influxWriter, rules, platformInbox, outbox, alarms, token, mqttUser, audit];
 
 const PROCESS_IO: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
@@ -30,27 +44,25 @@ class CliExit extends Error {
   }
 }
 
-// The fault modes of the Modbus simulator (drivers/modbus/simulator.ts FAULTS): written out here
-// because that module loads the simulator's dependencies, which --help must not. A test checks that
-// every mode the simulator has is named.
-const SIMULATE_CONTROL = `
-While it runs, type on standard input:
-  fault MODE [AREA] | fault none | pause | resume | exception CODE | exception none |
-  delay MS | trickle MS | drop | status
-MODE: wrong-byte-count, short-data, wrong-unit, wrong-transaction, wrong-function, garbage, trickle,
-      huge-length, duplicate, bad-crc, echo, silence`;
-
-const configOption = () => new Option('-c, --config <file>', 'the site file (default: the demo, config/demo.yaml)');
-
-function examples(...lines: string[]): string {
-  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
-}
-
 /** The command's name as typed after `gateway` (`alarms ack`), empty for gateway itself. */
 function pathOf(command: { name(): string; parent: unknown }): string {
   const names: string[] = [];
   for (let c = command as { name(): string; parent: unknown } | null; c && c.parent; c = c.parent as typeof c) names.unshift(c.name());
   return names.join(' ');
+}
+
+/**
+ * What commander says is wrong, in the gateway's words: one line, without its "error: " and its
+ * final period. A value refused by a check of declare.ts reads as the command's own checks do
+ * (`--depth takes a whole number from 1 to 20, not "-5"`).
+ */
+function reword(exit: CommanderError): string {
+  const message = exit.message.replace(/^error: /, '').replace(/\.$/, '');
+  const option = /^option '(?:-\w, )?(\S+)[^']*' argument '[\s\S]*' is invalid\. ([\s\S]*)$/.exec(message);
+  if (option) return `${option[1]} ${option[2]}`;
+  const argument = /^command-argument value '[\s\S]*' is invalid for argument '(\S+)'\. ([\s\S]*)$/.exec(message);
+  if (argument) return `${argument[1]!.toUpperCase()} ${argument[2]}`;
+  return message.replace(/\s*\n\s*/g, ' ').replace(/\(Did you mean/, '(did you mean');
 }
 
 /**
@@ -63,12 +75,21 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
   // Help asked for with a mistake (a command without its subcommand) goes here and is printed only
   // for `gateway` alone; a subcommand's mistake is one line.
   let errHelp = '';
-  const done = (c: number) => {
-    code = c;
+  const cli = {
+    done: (c: number) => {
+      code = c;
+    },
+    io,
   };
   const version = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 
-  const program = new Command('gateway')
+  const program = new Command('gateway');
+  // Listened for before commander's own listener, which prints the version and ends the parse:
+  // `gateway --version extra` is a mistake, not a request for the version.
+  program.on('option:version', () => {
+    if (argv.length > 1) usageError('', `--version takes no command and no argument, not "${argv.join(' ')}"`);
+  });
+  program
     .description('Edge gateway for special equipment and lab instruments: Modbus/OPC UA in, MQTT and InfluxDB out, local alarm rules.')
     .version(version, '-v, --version', 'print the version')
     .helpOption('-h, --help', 'show the help of a command')
@@ -86,337 +107,10 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
     current = pathOf(action);
   });
 
-  program
-    .command('run')
-    .description('run a site (default: the demo, config/demo.yaml)')
-    .argument('[file]', 'the site file (the same as -c FILE)')
-    .addOption(configOption())
-    .addHelpText('after', examples('gateway run site.yaml', 'gateway run -c site.yaml', 'MQTT_PORT=1884 gateway run'))
-    .action(async (file, o) => {
-      const site = siteFileOf('run', file, o.config);
-      const { runCommand } = await import('./run.js');
-      done(await runCommand('gateway', site));
-    });
-
-  program
-    .command('check')
-    .description('validate a site file: exit 0 when valid, 2 with one "path: message" line per problem')
-    .argument('[file]', 'the site file (the same as -c FILE)')
-    .addOption(new Option('-c, --config <file>', 'the site file'))
-    .addHelpText('after', examples('gateway check site.yaml'))
-    .action(async (file, o) => {
-      const site = siteFileOf('check', file, o.config);
-      if (!site) usageError('check', 'needs the site file, as FILE or -c FILE');
-      const { checkCommand } = await import('./check.js');
-      done(await checkCommand(site));
-    });
-
-  program
-    .command('influx-writer')
-    .description("only the InfluxDB writer, on the site's external broker (shared subscription)")
-    .argument('[file]', 'the site file (the same as -c FILE)')
-    .addOption(new Option('-c, --config <file>', 'the site file'))
-    .option(
-      '--client-id <id>',
-      "the writer's MQTT client id; several writers with different ids share the load (default: from the site's gateway id)",
-    )
-    .addHelpText(
-      'after',
-      examples('gateway influx-writer site.yaml --client-id writer-1', 'gateway influx-writer -c site.yaml --client-id writer-2'),
-    )
-    .action(async (file, o) => {
-      const site = siteFileOf('influx-writer', file, o.config);
-      const { runCommand } = await import('./run.js');
-      done(await runCommand('influx-writer', site, o.clientId));
-    });
-
-  const rules = program.command('rules').description("a site's alarm rules");
-  rules
-    .command('test')
-    .description(
-      "replay recorded readings (ts,equipment,point,value,quality) through the site's rules and print the alarm events they would raise, with their times",
-    )
-    .argument('[file]', 'the site file (the same as -c FILE)')
-    .addOption(new Option('-c, --config <file>', 'the site file'))
-    .requiredOption('--input <csv>', 'the readings: ts,equipment,point,value,quality')
-    .option('--actions <csv>', 'operator actions to replay with them: ts,equipment,rule,action[,comment]')
-    .option('--json', 'one JSON object per event instead of text')
-    .addHelpText(
-      'after',
-      examples(
-        'gateway rules test site.yaml --input readings.csv',
-        'gateway rules test -c site.yaml --input readings.csv --actions actions.csv --json',
-      ),
-    )
-    .action(async (file, o) => {
-      const site = siteFileOf('rules test', file, o.config);
-      if (!site) usageError('rules test', 'needs the site file, as FILE or -c FILE');
-      const { rulesTestCommand } = await import('./rules.js');
-      done(await rulesTestCommand(site, o));
-    });
-
-  program
-    .command('platform-inbox')
-    .description('the reference platform receiver: verifies signatures, de-duplicates, reports seq gaps, prints each incident as a line')
-    .requiredOption('--port <port>', 'the port to listen on (1-65535)')
-    .requiredOption('--secret <secret>', "the shared secret of the gateways' signatures")
-    .option('--host <host>', 'the address to listen on (default: 127.0.0.1)')
-    .option('--out <file>', 'also append each incident to this JSON-lines file')
-    .option(
-      '--state <file>',
-      'keep the de-duplication state in this file, so that a restarted inbox still knows what it took (default: ./.data/platform-inbox-PORT.db)',
-    )
-    .option('--cert <file>', 'serve HTTPS with this certificate (with --key)')
-    .option('--key <file>', "the certificate's private key")
-    .option('--ca <file>', 'require client certificates signed by this CA (with --cert and --key)')
-    .addHelpText(
-      'after',
-      examples(
-        'gateway platform-inbox --port 8787 --secret "$PLATFORM_SECRET" --out incidents.jsonl --state inbox.db',
-        'gateway platform-inbox --port 8443 --secret S --cert server.pem --key server.key --ca clients-ca.pem',
-      ),
-    )
-    .action(async (o) => {
-      const { platformInboxCommand } = await import('./platform-inbox.js');
-      done(await platformInboxCommand(o));
-    });
-
-  const outbox = program.command('outbox').description('incident events waiting for the platform, and dead letters');
-  outbox
-    .command('list')
-    .description('incident events waiting for the platform, and dead letters with the answer that refused them')
-    .argument('[file]', 'the site file (the same as -c FILE)')
-    .addOption(configOption())
-    .addHelpText('after', examples('gateway outbox list site.yaml', 'gateway outbox list -c site.yaml'))
-    .action(async (file, o) => {
-      const site = siteFileOf('outbox list', file, o.config);
-      const { outboxCommand } = await import('./outbox.js');
-      done(await outboxCommand('list', { config: site }));
-    });
-  outbox
-    .command('retry')
-    .description('send dead letters again (all, or one); a running gateway sends them within a second')
-    .argument('[file]', 'the site file (the same as -c FILE)')
-    .addOption(configOption())
-    .option('--seq <n>', 'only the dead letter with this sequence number (default: all)')
-    .addHelpText('after', examples('gateway outbox retry site.yaml', 'gateway outbox retry -c site.yaml --seq 42'))
-    .action(async (file, o) => {
-      const site = siteFileOf('outbox retry', file, o.config);
-      const { outboxCommand } = await import('./outbox.js');
-      done(await outboxCommand('retry', { config: site, seq: o.seq }));
-    });
-
-  const alarms = program
-    .command('alarms')
-    .description('the alarms of a running gateway, through its HTTP API with the token in GATEWAY_TOKEN')
-    .addHelpText(
-      'after',
-      '\nout-of-service and in-service need an admin token, and out-of-service a comment (the alarm stays silent until it is back in service).',
-    );
-  const urlOption = () => new Option('--url <url>', "the gateway's API (default: from the site file's http: section)");
-  alarms
-    .command('list')
-    .description('the active alarms, with their state and incident')
-    .argument('[file]', 'the site file (the same as -c FILE)')
-    .addOption(configOption())
-    .addOption(urlOption())
-    .addHelpText(
-      'after',
-      examples(
-        'GATEWAY_TOKEN=$TOKEN gateway alarms list site.yaml',
-        'GATEWAY_TOKEN=$TOKEN gateway alarms list --url https://10.0.0.7:8080',
-      ),
-    )
-    .action(async (file, o) => {
-      const site = siteFileOf('alarms list', file, o.config);
-      const { alarmsCommand } = await import('./alarms.js');
-      done(await alarmsCommand('list', '', { config: site, url: o.url }));
-    });
-  const alarmActions = [
-    ['ack', 'acknowledge an alarm'],
-    ['shelve', 'silence an alarm for a while'],
-    ['unshelve', 'end a shelve before its time'],
-    ['out-of-service', 'take an alarm out of service (admin; needs --comment): it raises nothing until it is back'],
-    ['in-service', 'return an alarm to service (admin)'],
-  ] as const;
-  for (const [sub, description] of alarmActions) {
-    const command = alarms
-      .command(sub)
-      .description(description)
-      .argument('<alarm>', 'the alarm, as EQUIPMENT/RULE (gateway alarms list shows them)')
-      .addOption(configOption())
-      .addOption(urlOption())
-      .option(
-        '--comment <text>',
-        sub === 'out-of-service' ? 'why the alarm is taken out of service (required)' : 'a comment for the audit journal and the incident',
-      );
-    const withMinutes =
-      sub === 'shelve' ? command.option('--minutes <n>', "how long, 1-1440 (default: the alarm rule's shelve time)") : command;
-    withMinutes
-      .addHelpText(
-        'after',
-        examples(
-          sub === 'out-of-service'
-            ? 'GATEWAY_TOKEN=$ADMIN_TOKEN gateway alarms out-of-service B-07/drum-level-low-low -c site.yaml --comment "level transmitter replaced"'
-            : `GATEWAY_TOKEN=$TOKEN gateway alarms ${sub} B-07/drum-level-low-low -c site.yaml${sub === 'shelve' ? ' --minutes 30' : ''}${sub === 'ack' ? ' --comment "seen, crew on the way"' : ''}`,
-        ),
-      )
-      .action(async (key, o: { config?: string; url?: string; comment?: string; minutes?: string }) => {
-        const { alarmsCommand } = await import('./alarms.js');
-        done(await alarmsCommand(sub, key, o));
-      });
-  }
-
-  const token = program.command('token').description('API tokens for the HTTP API and the dashboard');
-  token
-    .command('new')
-    .description("a new API token, shown once, and the line with its hash for the site file's http.tokens")
-    .requiredOption('--name <name>', 'who or what uses the token (recorded in the audit journal)')
-    .requiredOption('--role <role>', 'viewer, operator or admin')
-    .addHelpText('after', examples('gateway token new --name wang.li --role operator'))
-    .action(async (o) => {
-      const { tokenNewCommand } = await import('./token.js');
-      done(await tokenNewCommand(o.name, o.role));
-    });
-
-  const mqtt = program.command('mqtt').description('the embedded MQTT broker');
-  const mqttUser = mqtt.command('user').description("the embedded broker's users");
-  mqttUser
-    .command('new')
-    .description("a new broker user: its password, shown once, and the lines with its hash for the site file's mqtt.users")
-    .requiredOption('--name <name>', 'the MQTT username')
-    .requiredOption(
-      '--role <role>',
-      'reader (telemetry, status, alarms), lab (lab results), writer (the influx-writer) or custom (topic ACLs you write)',
-    )
-    .addHelpText(
-      'after',
-      examples('gateway mqtt user new --name scada-1 --role reader', 'gateway mqtt user new --name influx-writer-1 --role writer'),
-    )
-    .action(async (o) => {
-      const { mqttUserNewCommand } = await import('./mqtt-user.js');
-      done(await mqttUserNewCommand(o.name, o.role));
-    });
-
-  const audit = program.command('audit').description('the audit journal');
-  audit
-    .command('verify')
-    .description("check the audit journal's chain; names the first broken entry")
-    .addOption(configOption())
-    .option('--file <journal>', "the journal file itself (default: audit.jsonl in the site's data folder)")
-    .addHelpText('after', examples('gateway audit verify -c site.yaml', 'gateway audit verify --file /var/lib/gateway/audit.jsonl'))
-    .action(async (o) => {
-      const { auditVerifyCommand } = await import('./audit.js');
-      done(await auditVerifyCommand(o));
-    });
-
-  const scan = program.command('scan').description('read a device once, to find where its values are');
-  scan
-    .command('modbus')
-    .description('read registers and print every decoding (types and byte orders) side by side')
-    .option('--host <host>', 'the Modbus TCP device (or --path)')
-    .option('--port <port>', 'its TCP port (default: 502)')
-    .option('--rtu-over-tcp', 'RTU frames over TCP (a serial gateway in transparent mode)')
-    .option('--path <device>', 'the serial line, for Modbus RTU (or --host)')
-    .option('--baud-rate <n>', 'serial speed (default: 9600)')
-    .option('--parity <parity>', 'none, even or odd (default: none)')
-    .option('--data-bits <n>', 'serial data bits (default: 8)')
-    .option('--stop-bits <n>', 'serial stop bits (default: 1)')
-    .option('--unit <id>', 'the unit id, 0-255', '1')
-    .requiredOption('--address <area:offset>', 'the first register: hr:100, ir:0, co:0 or di:0')
-    .option('--count <n>', 'how many registers or bits', '10')
-    .option('--timeout <duration>', 'how long to wait for the answer', '1s')
-    .addHelpText(
-      'after',
-      examples(
-        'gateway scan modbus --host 10.0.0.5 --port 502 --unit 3 --address hr:100 --count 10',
-        'gateway scan modbus --path /dev/ttyUSB0 --baud-rate 19200 --parity even --unit 3 --address hr:100',
-      ),
-    )
-    .action(async (o) => {
-      const { scanCommand } = await import('./scan.js');
-      done(await scanCommand(o));
-    });
-
-  const simulate = program.command('simulate').description('run a device that misbehaves on demand');
-  simulate
-    .command('modbus')
-    .description('a Modbus device (a steam boiler or an empty register bank) whose faults are switched while it runs')
-    .option('--host <host>', 'the address to listen on', '127.0.0.1')
-    .option('--port <port>', 'the TCP port to listen on', '5020')
-    .option('--path <device>', 'a serial line instead of TCP (Modbus RTU)')
-    .option('--baud-rate <n>', 'serial speed', '9600')
-    .option('--parity <parity>', 'none, even or odd', 'none')
-    .option('--unit <id>', 'the unit id it answers, 0-255', '1')
-    .option('--device <kind>', 'boiler or bank', 'boiler')
-    .option('--fault <mode>', 'start with this fault (MODE below)')
-    .option('--fault-area <area>', 'the fault only on reads of hr, ir, co or di')
-    .addHelpText(
-      'after',
-      `${SIMULATE_CONTROL}\n${examples('gateway simulate modbus --port 5020', 'gateway simulate modbus --device bank --fault wrong-byte-count --fault-area hr')}`,
-    )
-    .action(async (o) => {
-      const stopped = new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      });
-      const { simulateModbus } = await import('../../drivers/modbus/simulate-command.js');
-      done(
-        await simulateModbus(o, {
-          out: (l) => process.stdout.write(`${l}\n`),
-          err: (l) => process.stderr.write(`${l}\n`),
-          input: process.stdin,
-          stopped,
-        }),
-      );
-    });
-
-  const certs = program.command('certs').description('OPC UA certificates trusted and rejected (data folder of the site)');
-  certs
-    .command('list')
-    .description('the certificates trusted and rejected, with thumbprint, subject and expiry')
-    .argument('[file]', 'the site file (the same as -c FILE)')
-    .addOption(configOption())
-    .addHelpText('after', examples('gateway certs list site.yaml', 'gateway certs list -c site.yaml'))
-    .action(async (file, o) => {
-      const site = siteFileOf('certs list', file, o.config);
-      const { certsCommand } = await import('./certs.js');
-      done(await certsCommand('list', undefined, site));
-    });
-  certs
-    .command('trust')
-    .description('move a rejected server certificate to trusted (recorded in the audit journal)')
-    .argument('<thumbprint>', 'the certificate, by its thumbprint or its start (gateway certs list shows them)')
-    .addOption(configOption())
-    .addHelpText('after', examples('gateway certs trust 9dde2d4daa00 -c site.yaml'))
-    .action(async (thumbprint, o) => {
-      const { certsCommand } = await import('./certs.js');
-      done(await certsCommand('trust', thumbprint, o.config));
-    });
-
-  program
-    .command('browse')
-    .description('list OPC UA variables with NodeId, data type and value, or as point entries')
-    .argument('<endpoint>', 'the server, opc.tcp://host:port')
-    .option('--node <id>', 'where to start (default: the Objects folder)')
-    .option('--depth <n>', 'how many levels down', '4')
-    .option('--points', 'print point entries for the site file instead of a list')
-    .option('--security-mode <mode>', 'None, Sign or SignAndEncrypt', 'None')
-    .option('--security-policy <policy>', 'Basic256Sha256, Aes128_Sha256_RsaOaep... (with Sign or SignAndEncrypt)')
-    .option('--username <user>', 'log in as this user (default: anonymous)')
-    .option('--password <password>', "the user's password")
-    .addOption(new Option('-c, --config <file>', "use the site's data folder for the client certificate (default: .data)"))
-    .addHelpText(
-      'after',
-      examples(
-        'gateway browse opc.tcp://10.0.0.9:4840 --node "ns=2;s=Lift3" --points',
-        'gateway browse opc.tcp://10.0.0.9:4840 --security-mode SignAndEncrypt --security-policy Basic256Sha256 -c site.yaml',
-      ),
-    )
-    .action(async (endpoint, o) => {
-      const { browseCommand } = await import('./browse.js');
-      done(await browseCommand(endpoint, o));
-    });
+  for (const command of COMMANDS) command.register(program, cli);
+  // A driver's commands are registered the same way, from its definition: the CLI names no driver.
+  const driverCli = driverCliContext(program, cli);
+  for (const commands of DRIVER_COMMANDS) commands.register(program, driverCli);
 
   // Every command reports its own commander exits, so the usage line names it.
   const withExits = (command: Command<unknown[], Record<string, unknown>>): void => {
@@ -446,12 +140,7 @@ export async function runCli(argv: string[], io: CliIo = PROCESS_IO): Promise<nu
         return EXIT.invalid;
       }
       // Commander's message is "error: what" and a suggestion on its own line: one line of it.
-      const what = err.exit.message
-        .replace(/^error: /, '')
-        .replace(/\s*\n\s*/g, ' ')
-        .replace(/\(Did you mean/, '(did you mean')
-        .replace(/\.$/, '');
-      io.err(`${usageLine(err.path, what)}\n`);
+      io.err(`${usageLine(err.path, reword(err.exit))}\n`);
       return EXIT.invalid;
     }
     if (err instanceof UsageError) {

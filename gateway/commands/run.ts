@@ -5,7 +5,8 @@ import { setFlagsFromString } from 'node:v8';
 import type { SiteConfig } from '../../config/schema.js';
 import type { Gateway } from '../runtime.js';
 import { redact } from '../redact.js';
-import { demoSite, EXIT, loadOrReport, usageError } from './common.js';
+import { demoSite, EXIT, loadOrReport, siteFileOf, usageError } from './common.js';
+import { type CliCommand, configOption, examples, siteArgument } from './declare.js';
 
 /** The demo site's operator token; its hash is in config/demo.yaml, and the banner shows it. */
 const DEMO_TOKEN = 'demo-operator-token';
@@ -111,3 +112,18 @@ async function printBanner(config: SiteConfig, file: string, url: string): Promi
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
+
+/** `gateway run [file]`: the gateway of a site, the demo's by default. */
+export const command: CliCommand = {
+  register(program, cli) {
+    program
+      .command('run')
+      .description('run a site (default: the demo, config/demo.yaml)')
+      .addArgument(siteArgument())
+      .addOption(configOption())
+      .addHelpText('after', examples('gateway run site.yaml', 'gateway run -c site.yaml', 'MQTT_PORT=1884 gateway run'))
+      .action(async (file, o) => {
+        cli.done(await runCommand('gateway', siteFileOf('run', file, o.config)));
+      });
+  },
+};

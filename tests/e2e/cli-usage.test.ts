@@ -3,6 +3,8 @@
 // an unknown command is one GW_ERR_USAGE line (and where the help is) with exit 2. The help and
 // usage checks run the command line in this process (runCli, the function gateway/cli.ts calls), a
 // few checks run it as a user does, in a process of its own.
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../gateway/commands/program.js';
@@ -142,7 +144,7 @@ describe('a command line the gateway does not understand', () => {
   });
 
   it('the site file given as FILE and as -c, differently: one GW_ERR_USAGE line, exit 2', async () => {
-    for (const path of ['run', 'influx-writer', 'check', 'outbox list', 'certs list']) {
+    for (const path of ['run', 'influx-writer', 'check', 'outbox list', 'certs list', 'audit verify']) {
       expectUsageError(
         await cli([...path.split(' '), 'a.yaml', '-c', 'b.yaml']),
         path,
@@ -152,14 +154,67 @@ describe('a command line the gateway does not understand', () => {
   });
 });
 
+describe('what a hostile review typed', () => {
+  it('gateway --version with anything else: a usage error, not the version', async () => {
+    expectUsageError(await cli(['--version', 'extra']), '', /--version takes no command and no argument, not "--version extra"/);
+    expectUsageError(await cli(['run', '-v']), '', /--version takes no command and no argument, not "run -v"/);
+  });
+
+  it('gateway token new refuses an empty or blank --name (the audit journal records it for every action)', async () => {
+    for (const name of ['', '   ']) {
+      expectUsageError(
+        await cli(['token', 'new', '--name', name, '--role', 'viewer']),
+        'token new',
+        new RegExp(`--name takes who or what uses the token, not "${name}"`),
+      );
+    }
+  });
+
+  it('numeric options take whole numbers in their range, checked before anything runs', async () => {
+    for (const depth of ['-5', '0', '21', '2.5', 'four', '']) {
+      expectUsageError(
+        await cli(['browse', 'opc.tcp://127.0.0.1:1', '--depth', depth]),
+        'browse',
+        new RegExp(`--depth takes a whole number from 1 to 20, not "${depth}"`),
+      );
+    }
+  });
+
+  it('gateway audit verify takes the site file as FILE, as the other commands do, and names a journal given there', async () => {
+    const site = writeTestSite();
+    const dataDir = /data_dir: (\S+) \}/.exec(readFileSync(site, 'utf8'))![1]!;
+    const r = await cli(['audit', 'verify', site]);
+    expect(r, r.stderr).toMatchObject({ code: 0, stdout: `${join(dataDir, 'audit.jsonl')}: 0 entries, the chain is intact\n` });
+    expectUsageError(
+      await cli(['audit', 'verify', join(dataDir, 'audit.jsonl')]),
+      'audit verify',
+      /FILE is the site file \(the same as -c FILE\); give a journal with --file ".*audit.jsonl"/,
+    );
+  });
+
+  it('a folder where a file is expected: one usage line naming the option, not EISDIR', async () => {
+    const folder = tmpdir();
+    for (const [path, args, what] of [
+      ['audit verify', ['--file', folder], '--file'],
+      ['check', [folder], 'FILE'],
+      ['check', ['-c', folder], '--config'],
+      ['certs list', [folder], 'FILE'],
+      ['rules test', ['site.yaml', '--input', folder], '--input'],
+      ['platform-inbox', ['--port', '1', '--secret', 's', '--out', folder], '--out'],
+    ] as const) {
+      expectUsageError(await cli([...path.split(' '), ...args]), path, new RegExp(`${what} takes a file, not the folder "${folder}"`));
+    }
+  });
+});
+
 describe('the gateway command as a user runs it', () => {
   it('says the same in a process of its own: no stack for a usage error or an unexpected failure', async () => {
     const [nonsense, unknown, broken, debug] = await Promise.all([
       gatewayAsync(['nonsense']),
       gatewayAsync(['check', '--no-such-option']),
-      // A directory where the journal should be: not a case the command expects.
-      gatewayAsync(['audit', 'verify', '--file', '/']),
-      gatewayAsync(['audit', 'verify', '--file', '/'], { GATEWAY_DEBUG: '1' }),
+      // A file where a folder of the journal's path should be: not a case the command expects.
+      gatewayAsync(['audit', 'verify', '--file', 'package.json/audit.jsonl']),
+      gatewayAsync(['audit', 'verify', '--file', 'package.json/audit.jsonl'], { GATEWAY_DEBUG: '1' }),
     ]);
     expectUsageError(nonsense, '', /unknown command 'nonsense'/);
     expectUsageError(unknown, 'check', /unknown option '--no-such-option'/);
