@@ -5,12 +5,12 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from '../../../config/http-schema.js';
 import { RuleActionError } from '../../../rules/engine.js';
 import type { AlarmService } from '../../alarms/service.js';
-import type { AuditJournal } from '../../audit.js';
 import { errorSchema, sendError } from '../errors.js';
+import type { AuditSink } from './auth.js';
 
 export interface AlarmsOptions {
   alarms: Pick<AlarmService, 'active' | 'history' | 'acknowledge' | 'shelve' | 'unshelve' | 'setOutOfService'>;
-  audit: Pick<AuditJournal, 'append'>;
+  audit: AuditSink;
 }
 
 export const eventSchema = {

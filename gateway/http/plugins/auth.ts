@@ -8,7 +8,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpSection, Role } from '../../../config/http-schema.js';
 import { ROLES } from '../../../config/http-schema.js';
 import { rateLimited } from '../../../drivers/common/log-budget.js';
-import type { AuditJournal } from '../../audit.js';
+import type { AuditInput } from '../../audit.js';
 import type { Logger } from '../../log.js';
 import { errorSchema, sendError } from '../errors.js';
 
@@ -43,10 +43,15 @@ const AUDIT_URL_CHARS = 200;
  */
 export const MAX_REFUSAL_LINES_PER_MINUTE = 100;
 
+/** Where the API's plugins record who did what (the audit journal; a list in tests). */
+export interface AuditSink {
+  append(entry: AuditInput): unknown;
+}
+
 export interface AuthOptions {
   tokens: HttpSection['tokens'];
   /** Where refused requests are recorded. */
-  audit: Pick<AuditJournal, 'append'>;
+  audit: AuditSink;
   log: Logger;
   /** The clock (tests set it). */
   now?: () => number;

@@ -1,14 +1,14 @@
 // The platform outbox: what waits to be sent, the dead letters, and (admin) sending them again. A
 // site that forwards to no platform has no outbox: 404 with GW_HTTP_NO_PLATFORM.
 import type { FastifyPluginAsync } from 'fastify';
-import type { AuditJournal } from '../../audit.js';
 import type { Outbox } from '../../platform/outbox.js';
 import { errorSchema, sendError } from '../errors.js';
+import type { AuditSink } from './auth.js';
 
 export interface OutboxOptions {
   /** The outbox, once the platform link has made it; undefined on a site without a platform. */
   outbox: () => Pick<Outbox, 'stats' | 'list' | 'retry'> | undefined;
-  audit: Pick<AuditJournal, 'append'>;
+  audit: AuditSink;
 }
 
 const NO_PLATFORM = 'this site forwards to no platform';
