@@ -2,19 +2,25 @@
 // blocks the drivers: publishes are fire-and-forget with a bounded number awaiting acknowledgement.
 // To an external broker, telemetry goes through a disk-backed outgoing queue and a persistent session,
 // so readings made while the broker is unreachable, even across a restart, arrive once it returns.
-import type { IClientOptions, MqttClient } from 'mqtt';
-import { Counter, Gauge } from 'prom-client';
-import { backoffDelay } from '../../drivers/common/backoff.js';
+//
+// The parts: Connection (connect, reconnect with backoff, report), Publisher (QoS 1, size-checked),
+// GatewayStatus (online/degraded, the Last Will, offline at stop), and for telemetry either the
+// OutgoingQueue on disk (external broker) or the PendingWindow in memory (embedded). LinkMetrics counts.
 import type { MqttSection } from '../../config/schema.js';
-import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { readPem } from '../pem.js';
 import { redactUrl } from '../redact.js';
+import { Connection, STOP_FLUSH_MS } from './connection.js';
+import { GatewayStatus } from './gateway-status.js';
+import { LinkMetrics } from './link-metrics.js';
 import { OutgoingQueue } from './outgoing.js';
-import { connectBounded, publishPacketSize } from './packet-limit.js';
-import { rateLimited } from '../../drivers/common/log-budget.js';
+import { PendingWindow } from './pending-window.js';
+import { Publisher } from './publisher.js';
 import type { StatusMessage, TelemetryMessage, Topics } from './topics.js';
+
+// A broker URL fit for a log line: the one redaction of the whole gateway (user, password, token parameters).
+export { redactUrl };
+export { credentials, endClient } from './connection.js';
 
 export interface MqttLinkStats {
   connected: boolean;
@@ -50,6 +56,14 @@ export interface MqttLink {
   stats(): MqttLinkStats;
 }
 
+/**
+ * The link as createMqttLink makes it: its part of /ready too (connected, and the figures of stats()).
+ * Kept apart from MqttLink, which stands for anything the pipeline and the rules publish through.
+ */
+export interface MqttLinkService extends MqttLink {
+  health(): { ok: boolean; detail: MqttLinkStats };
+}
+
 export interface MqttLinkOptions {
   /** Read when start() runs: the embedded broker knows its port only once it listens. */
   url: () => string;
@@ -64,325 +78,114 @@ export interface MqttLinkOptions {
   metrics?: Metrics;
 }
 
-const STOP_FLUSH_MS = 500;
 const CONNECT_WAIT_MS = 5000;
 
-export function createMqttLink(opts: MqttLinkOptions): MqttLink {
-  const { config, topics, log } = opts;
-  let client: MqttClient | undefined;
-  let stopping = false;
-  let attempt = 0;
-  let wasConnected = false;
-  let dropEpisode = 0;
-  let degradedReason: string | undefined;
-  const gatewayStatus = (): StatusMessage =>
-    degradedReason === undefined ? { state: 'online', ts: Date.now() } : { state: 'degraded', reason: degradedReason, ts: Date.now() };
-  const stats = { delivered: 0, pending: 0, dropped: 0 };
-  let oversized = 0;
-  const oversizedLog = rateLimited();
-  const refusedLog = rateLimited();
-  let queue: OutgoingQueue | undefined;
-  const m = opts.metrics
-    ? {
-        delivered: new Counter({
-          name: 'gateway_mqtt_messages_delivered_total',
-          help: 'Telemetry messages the broker acknowledged',
-          registers: [opts.metrics],
-        }),
-        dropped: new Counter({
-          name: 'gateway_mqtt_messages_dropped_total',
-          help: 'Telemetry messages dropped (max_pending with the embedded broker, max_queue_size with an external one)',
-          registers: [opts.metrics],
-        }),
-        oversized: new Counter({
-          name: 'gateway_mqtt_messages_oversized_total',
-          help: 'Messages not published because they were bigger than mqtt.max_packet_size',
-          registers: [opts.metrics],
-        }),
-      }
-    : undefined;
-  if (opts.metrics) {
-    new Gauge({
-      name: 'gateway_mqtt_connected',
-      help: '1 while the MQTT client is connected',
-      registers: [opts.metrics],
-      collect() {
-        this.set(client?.connected ? 1 : 0);
-      },
+export function createMqttLink(opts: MqttLinkOptions): MqttLinkService {
+  return new Link(opts);
+}
+
+class Link implements MqttLinkService {
+  private readonly metrics: LinkMetrics;
+  private readonly publisher: Publisher;
+  private readonly status: GatewayStatus;
+  private readonly window: PendingWindow;
+  private readonly connection: Connection;
+  private queue: OutgoingQueue | undefined;
+
+  constructor(private readonly opts: MqttLinkOptions) {
+    const { config, log } = opts;
+    const source = { connected: () => this.publisher.connected, pending: () => this.window.pending, queue: () => this.queue };
+    this.metrics = new LinkMetrics(opts.metrics, source, opts.queueFile !== undefined);
+    this.publisher = new Publisher({ maxPacketSize: config.max_packet_size, log, oversized: () => this.metrics.oversized() });
+    this.status = new GatewayStatus(opts.topics.gatewayStatus(), this.publisher);
+    this.window = new PendingWindow({
+      maxPending: config.max_pending,
+      publisher: this.publisher,
+      log,
+      delivered: () => this.metrics.delivered(),
+      dropped: () => this.metrics.dropped(),
     });
-    new Gauge({
-      name: 'gateway_mqtt_pending_messages',
-      help: "Telemetry messages awaiting the broker's acknowledgement",
-      registers: [opts.metrics],
-      collect() {
-        this.set(queue?.stats().inFlight ?? stats.pending);
+    this.connection = new Connection({
+      config,
+      clientId: opts.clientId,
+      persistent: opts.queueFile !== undefined,
+      will: this.status.will(),
+      log,
+      connected: () => {
+        this.status.announce();
+        this.queue?.connected();
       },
+      lost: () => this.queue?.disconnected(),
     });
-    if (opts.queueFile) {
-      new Gauge({
-        name: 'gateway_mqtt_queue_messages',
-        help: 'Telemetry messages in the outgoing queue on disk',
-        registers: [opts.metrics],
-        collect() {
-          this.set(queue?.stats().queued ?? 0);
-        },
-      });
-      new Gauge({
-        name: 'gateway_mqtt_queue_bytes',
-        help: 'Bytes of telemetry in the outgoing queue on disk',
-        registers: [opts.metrics],
-        collect() {
-          this.set(queue?.stats().queuedBytes ?? 0);
-        },
-      });
-      new Gauge({
-        name: 'gateway_mqtt_queue_oldest_age_seconds',
-        help: 'Age of the oldest message in the outgoing queue (0 when empty)',
-        registers: [opts.metrics],
-        collect() {
-          const at = queue?.stats().oldestQueuedAt;
-          this.set(at === undefined ? 0 : (Date.now() - at) / 1000);
-        },
-      });
-    }
   }
-  const offline: StatusMessage = { state: 'offline', reason: 'connection lost' };
 
-  /** A message a broker would refuse for its size is not sent: counted and logged instead. */
-  const fits = (topic: string, text: string): boolean => {
-    const size = publishPacketSize(topic, Buffer.byteLength(text), 1);
-    if (size <= config.max_packet_size) return true;
-    oversized++;
-    m?.oversized.inc();
-    oversizedLog((notLogged) =>
-      log.error(
-        { topic, size, max_packet_size: config.max_packet_size, oversized, ...(notLogged ? { notLogged } : {}) },
-        'MQTT message bigger than mqtt.max_packet_size; not published (counted)',
-      ),
-    );
-    return false;
-  };
+  async start(): Promise<void> {
+    if (this.opts.queueFile) this.queue = this.openQueue(this.opts.queueFile);
+    const url = this.opts.url();
+    const c = this.connection.open(url);
+    this.publisher.client = c;
+    this.queue?.attach(c);
+    if (!this.opts.waitForConnection) return;
+    // Started once the broker holds the retained `online` status: a client subscribing from then
+    // on gets it as a retained message, never only live.
+    await this.status.acknowledged(CONNECT_WAIT_MS, redactUrl(url));
+  }
 
-  const publishText = (topic: string, text: string, retain: boolean, done?: (err?: Error) => void) => {
-    if (!fits(topic, text)) return done?.(new Error('bigger than mqtt.max_packet_size'));
-    client?.publish(topic, text, { qos: 1, retain }, (err) => done?.(err ?? undefined));
-  };
-  const publishJson = (topic: string, payload: unknown, retain: boolean, done?: (err?: Error) => void) =>
-    publishText(topic, JSON.stringify(payload), retain, done);
-  /** Characters of telemetry published and not yet acknowledged (held by the MQTT client meanwhile). */
-  let pendingChars = 0;
+  async stop(): Promise<void> {
+    const c = this.publisher.client;
+    if (!c) return;
+    this.queue?.detach();
+    if (c.connected) await this.status.stopped(STOP_FLUSH_MS);
+    await this.connection.end(c);
+    this.publisher.client = undefined;
+    this.queue?.close();
+  }
 
-  // mqtt.js reconnects by itself, and only its own reconnect replays the QoS 1 messages it holds; it
-  // reads reconnectPeriod when a connection closes, so each close sets the wait for the next one.
-  const nextDelay = (c: MqttClient) => {
-    c.options.reconnectPeriod = Math.max(1, backoffDelay(attempt++, config.reconnect));
-  };
+  publishTelemetry(equipment: string, message: TelemetryMessage): void {
+    if (!this.publisher.client) return;
+    const topic = this.opts.topics.telemetry(equipment);
+    if (!this.queue) return this.window.publish(topic, message);
+    const text = JSON.stringify(message);
+    if (this.publisher.fits(topic, text)) this.queue.push(topic, text);
+  }
 
-  return {
-    async start() {
-      if (opts.queueFile) {
-        queue = new OutgoingQueue({
-          file: opts.queueFile,
-          maxBytes: config.max_queue_size,
-          window: config.max_pending,
-          log,
-          onDrop: (n) => m?.dropped.inc(n),
-          onDelivered: () => m?.delivered.inc(),
-        });
-      }
-      const options: IClientOptions = {
-        clientId: opts.clientId,
-        keepalive: Math.max(1, Math.round(config.keepalive / 1000)),
-        // A persistent session with an external broker: what it holds for the gateway survives an outage.
-        clean: !opts.queueFile,
-        reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.reconnect)),
-        connectTimeout: 10_000,
-        ...credentials(config),
-        will: { topic: topics.gatewayStatus(), payload: Buffer.from(JSON.stringify(offline)), qos: 1, retain: true },
-      };
-      const url = opts.url();
-      const c = connectBounded(url, options, config.max_packet_size, (err) =>
-        refusedLog((notLogged) =>
-          log.warn(
-            { url: redactUrl(url), size: err.size, max_packet_size: err.max, ...(notLogged ? { notLogged } : {}) },
-            'MQTT broker sent a packet bigger than mqtt.max_packet_size; connection closed, reconnecting',
-          ),
-        ),
-      );
-      client = c;
-      /** Called once the first `online` status is acknowledged (start() waits for it with the embedded broker). */
-      let announced: (() => void) | undefined;
-      queue?.attach(c);
-      c.on('connect', () => {
-        attempt = 0;
-        nextDelay(c);
-        if (wasConnected) log.info({ url: redactUrl(url) }, 'MQTT connection restored');
-        else log.info({ url: redactUrl(url), clientId: opts.clientId }, 'MQTT connected');
-        wasConnected = true;
-        publishJson(topics.gatewayStatus(), gatewayStatus(), true, () => {
-          announced?.();
-          announced = undefined;
-        });
-        queue?.connected();
-      });
-      // One warning per outage, and another only when the reason changes (refused, bad password, TLS...).
-      let lastError: string | undefined;
-      let reported: string | undefined;
-      c.on('error', (err) => {
-        lastError = err.message;
-        log.debug({ err: err.message, url: redactUrl(url) }, 'MQTT client error');
-      });
-      c.on('close', () => {
-        if (stopping) return;
-        queue?.disconnected();
-        const reason = lastError ?? 'connection closed';
-        lastError = undefined;
-        if (attempt === 1 || reason !== reported) {
-          log.warn(
-            { url: redactUrl(url), reason },
-            wasConnected && attempt === 1
-              ? 'MQTT connection lost; reconnecting with backoff'
-              : 'MQTT broker not reachable; retrying with backoff',
-          );
-          reported = reason;
-        }
-        nextDelay(c);
-      });
+  publishStatus(topic: string, status: StatusMessage): void {
+    this.publisher.json(topic, status, true);
+  }
 
-      if (!opts.waitForConnection) return;
-      // Started once the broker holds the retained `online` status: a client subscribing from then
-      // on gets it as a retained message, never only live.
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () =>
-            reject(
-              new GatewayError(
-                'GW_ERR_COMPONENT_START',
-                `MQTT broker ${redactUrl(url)} did not accept a connection within ${CONNECT_WAIT_MS} ms`,
-              ),
-            ),
-          CONNECT_WAIT_MS,
-        );
-        announced = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    },
+  setGatewayHealth(reason: string | undefined): void {
+    this.status.set(reason);
+  }
 
-    async stop() {
-      const c = client;
-      if (!c) return;
-      queue?.detach();
-      if (c.connected) {
-        // A clean disconnect sends no Last Will: say offline ourselves, and wait for it to be acknowledged.
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, STOP_FLUSH_MS);
-          publishJson(topics.gatewayStatus(), { state: 'offline', reason: 'stopped', ts: Date.now() } satisfies StatusMessage, true, () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
-      stopping = true;
-      await endClient(c);
-      client = undefined;
-      queue?.close();
-    },
+  publishEvent(topic: string, payload: unknown, retain: boolean): void {
+    this.publisher.json(topic, payload, retain);
+  }
 
-    publishTelemetry(equipment, message) {
-      if (!client) return;
-      if (queue) {
-        const topic = topics.telemetry(equipment);
-        const text = JSON.stringify(message);
-        if (fits(topic, text)) queue.push(topic, text);
-        return;
-      }
-      if (stats.pending >= config.max_pending) {
-        stats.dropped++;
-        m?.dropped.inc();
-        if (dropEpisode++ === 0)
-          log.warn(
-            { pending: stats.pending, max_pending: config.max_pending },
-            'MQTT broker is not acknowledging: dropping new telemetry until it catches up',
-          );
-        return;
-      }
-      if (dropEpisode > 0 && stats.pending < config.max_pending / 2) {
-        log.warn({ dropped: dropEpisode }, 'MQTT broker caught up; telemetry messages were dropped meanwhile');
-        dropEpisode = 0;
-      }
-      const text = JSON.stringify(message);
-      stats.pending++;
-      pendingChars += text.length;
-      publishText(topics.telemetry(equipment), text, false, (err) => {
-        stats.pending--;
-        pendingChars -= text.length;
-        if (err) return;
-        stats.delivered++;
-        m?.delivered.inc();
-      });
-    },
+  stats(): MqttLinkStats {
+    const { connected, oversized } = this.publisher;
+    if (!this.queue) {
+      const { delivered, pending, dropped, pendingChars } = this.window;
+      return { connected, delivered, pending, dropped, pendingChars, oversized, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined };
+    }
+    const q = this.queue.stats();
+    const { delivered, inFlight: pending, dropped, queued, queuedBytes, oldestQueuedAt } = q;
+    return { connected, delivered, pending, dropped, oversized, queued, queuedBytes, oldestQueuedAt };
+  }
 
-    publishStatus(topic, status) {
-      publishJson(topic, status, true);
-    },
+  health(): { ok: boolean; detail: MqttLinkStats } {
+    const stats = this.stats();
+    return { ok: stats.connected, detail: stats };
+  }
 
-    setGatewayHealth(reason) {
-      if (reason === degradedReason) return;
-      degradedReason = reason;
-      if (client?.connected) publishJson(topics.gatewayStatus(), gatewayStatus(), true);
-    },
-
-    publishEvent(topic, payload, retain) {
-      publishJson(topic, payload, retain);
-    },
-
-    stats: () => {
-      const connected = client?.connected ?? false;
-      if (!queue) return { connected, ...stats, pendingChars, oversized, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined };
-      const q = queue.stats();
-      return {
-        connected,
-        delivered: q.delivered,
-        pending: q.inFlight,
-        dropped: q.dropped,
-        oversized,
-        queued: q.queued,
-        queuedBytes: q.queuedBytes,
-        oldestQueuedAt: q.oldestQueuedAt,
-      };
-    },
-  };
-}
-
-/**
- * Ends an mqtt.js client: waits for what it has in flight to be acknowledged, for at most `ms`,
- * then closes it anyway (a broker that is gone would make a clean end wait forever).
- */
-export function endClient(c: MqttClient, ms = STOP_FLUSH_MS): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => c.end(true, () => resolve()), ms);
-    c.end(false, () => {
-      clearTimeout(timer);
-      resolve();
+  private openQueue(file: string): OutgoingQueue {
+    const { config, log } = this.opts;
+    return new OutgoingQueue({
+      file,
+      maxBytes: config.max_queue_size,
+      window: config.max_pending,
+      log,
+      onDrop: (n) => this.metrics.dropped(n),
+      onDelivered: () => this.metrics.delivered(),
     });
-  });
-}
-
-// A broker URL fit for a log line: the one redaction of the whole gateway (user, password, token parameters).
-export { redactUrl };
-
-/** User, password and TLS files of the site's MQTT section, for every client the gateway opens. */
-export function credentials(
-  config: MqttSection,
-): Pick<IClientOptions, 'username' | 'password' | 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> {
-  return {
-    username: config.username,
-    password: config.password,
-    ca: readPem(config.ca, 'MQTT CA'),
-    cert: readPem(config.cert, 'MQTT client certificate'),
-    key: readPem(config.key, 'MQTT client key'),
-    rejectUnauthorized: config.reject_unauthorized,
-  };
+  }
 }
