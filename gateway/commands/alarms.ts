@@ -3,7 +3,7 @@
 // audit journal.
 import { Option } from '@commander-js/extra-typings';
 import { demoSite, EXIT, loadOrReport, siteFileOf } from './common.js';
-import { type CliCommand, configOption, examples, siteArgument } from './declare.js';
+import { type CliCommand, configOption, examples, integer, siteArgument } from './declare.js';
 
 /** `gateway alarms` subcommands and the API action each one posts. */
 export const ALARM_ACTIONS = {
@@ -159,7 +159,10 @@ export const command: CliCommand = {
             ? 'why the alarm is taken out of service (required)'
             : 'a comment for the audit journal and the incident',
         );
-      (sub === 'shelve' ? action.option('--minutes <n>', "how long, 1-1440 (default: the alarm rule's shelve time)") : action)
+      (sub === 'shelve'
+        ? action.option('--minutes <n>', "how long, 1-1440 (default: the alarm rule's shelve time)", integer(1, 1440))
+        : action
+      )
         .addHelpText('after', examples(exampleOf(sub)))
         .action(async (key, o: AlarmsOptions) => {
           cli.done(await alarmsCommand(sub, key, o));

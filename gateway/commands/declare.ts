@@ -47,12 +47,13 @@ export function aFile(value: string): string {
   return value;
 }
 
-/** A whole number from `min` to `max`, checked while the command line is parsed; the value stays the text given. */
-export function integer(min: number, max: number): (value: string) => string {
+/** A whole number from `min` to `max` (or up), checked while the command line is parsed; the value stays the text given. */
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => string {
+  const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
   return (value) => {
     const n = Number(value);
     if (!/^\s*[-+]?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`takes a whole number from ${min} to ${max}, not "${value}"`);
+      throw new InvalidArgumentError(`takes a whole number ${range}, not "${value}"`);
     }
     return value;
   };

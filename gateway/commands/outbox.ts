@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { IncidentBody, ResultBody } from '../platform/contract.js';
 import { demoSite, EXIT, loadOrReport, siteFileOf, usageError } from './common.js';
-import { type CliCommand, configOption, examples, siteArgument } from './declare.js';
+import { type CliCommand, configOption, examples, integer, siteArgument } from './declare.js';
 
 export async function outboxCommand(sub: 'list' | 'retry', o: { config?: string | undefined; seq?: string | undefined }): Promise<number> {
   const seq = o.seq === undefined ? undefined : Number(o.seq);
@@ -87,7 +87,7 @@ export const command: CliCommand = {
       .description('send dead letters again (all, or one); a running gateway sends them within a second')
       .addArgument(siteArgument())
       .addOption(configOption())
-      .option('--seq <n>', 'only the dead letter with this sequence number (default: all)')
+      .option('--seq <n>', 'only the dead letter with this sequence number (default: all)', integer(1))
       .addHelpText('after', examples('gateway outbox retry site.yaml', 'gateway outbox retry -c site.yaml --seq 42'))
       .action(async (file, o) => {
         cli.done(await outboxCommand('retry', { config: siteFileOf('outbox retry', file, o.config), seq: o.seq }));

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { Option } from '@commander-js/extra-typings';
 import { EXIT, usageError } from './common.js';
-import { aFile, type CliCommand, examples } from './declare.js';
+import { aFile, type CliCommand, examples, integer } from './declare.js';
 
 export interface InboxOptions {
   port: string;
@@ -66,7 +66,7 @@ export const command: CliCommand = {
     program
       .command('platform-inbox')
       .description('the reference platform receiver: verifies signatures, de-duplicates, reports seq gaps, prints each incident as a line')
-      .requiredOption('--port <port>', 'the port to listen on (1-65535)')
+      .addOption(new Option('--port <port>', 'the port to listen on (1-65535)').argParser(integer(1, 65535)).makeOptionMandatory())
       .requiredOption('--secret <secret>', "the shared secret of the gateways' signatures")
       .option('--host <host>', 'the address to listen on (default: 127.0.0.1)')
       .addOption(file('--out <file>', 'also append each incident to this JSON-lines file'))

@@ -178,6 +178,13 @@ describe('what a hostile review typed', () => {
         new RegExp(`--depth takes a whole number from 1 to 20, not "${depth}"`),
       );
     }
+    for (const [path, args, what] of [
+      ['alarms shelve', ['B-07/rule', '--minutes', '1.5'], '--minutes takes a whole number from 1 to 1440, not "1.5"'],
+      ['outbox retry', ['--seq', '-1'], '--seq takes a whole number of at least 1, not "-1"'],
+      ['platform-inbox', ['--port', '70000', '--secret', 's'], '--port takes a whole number from 1 to 65535, not "70000"'],
+    ] as const) {
+      expectUsageError(await cli([...path.split(' '), ...args]), path, new RegExp(what.replace(/[.]/g, '\\.')));
+    }
   });
 
   it('gateway audit verify takes the site file as FILE, as the other commands do, and names a journal given there', async () => {
