@@ -80,9 +80,9 @@ export interface HttpDeps {
   memory?: MemoryWatch;
   /**
    * Whether an equipment reports on change (`on_change` in /api/equipment: an old value is then not
-   * stale), from its driver's definition. Without it, an equipment with `mode: subscription` does.
+   * stale), from its driver's definition.
    */
-  reportsOnChange?: (equipmentId: string) => boolean;
+  reportsOnChange: (equipmentId: string) => boolean;
 }
 
 export interface HttpApi {
@@ -178,7 +178,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
     readings,
     pipeline: deps.pipeline,
     log,
-    ...(deps.reportsOnChange ? { reportsOnChange: deps.reportsOnChange } : {}),
+    reportsOnChange: deps.reportsOnChange,
   });
   void app.register(alarmsPlugin, { alarms: deps.alarms, audit });
   void app.register(outboxPlugin, { outbox: deps.outbox, audit });

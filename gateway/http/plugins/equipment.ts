@@ -82,8 +82,8 @@ export interface EquipmentOptions {
   readings: EquipmentReadings;
   pipeline: Pick<Pipeline, 'status'>;
   log: Logger;
-  /** Whether an equipment reports on change (an old value is then not stale); by default, an OPC UA subscription does. */
-  reportsOnChange?: (equipmentId: string) => boolean;
+  /** Whether an equipment reports on change (an old value is then not stale), from its driver's definition. */
+  reportsOnChange: (equipmentId: string) => boolean;
 }
 
 const valueSchema = { type: ['number', 'boolean', 'string', 'null'] } as const;
@@ -92,9 +92,7 @@ export const equipmentPlugin: FastifyPluginAsync<EquipmentOptions> = async (app,
   const { config, log } = opts;
   const { history } = opts.readings;
   const historyLog = rateLimited();
-  const reportsOnChange =
-    opts.reportsOnChange ??
-    ((id: string) => (config.equipment.find((e) => e.id === id) as { mode?: string } | undefined)?.mode === 'subscription');
+  const { reportsOnChange } = opts;
   // One InfluxDB query at a time.
   let querying = false;
 

