@@ -25,7 +25,7 @@ const jsonPath = z
     ctx.addIssue({ code: 'custom', message: `expected a path such as temperature, sensors[0].value or ENERGY.Power: ${steps}` });
     return z.NEVER;
   })
-  .meta({ examples: ['temperature', 'sensors[0].value', 'ENERGY.Power'] });
+  .meta({ 'x-examples': ['temperature', 'sensors[0].value', 'ENERGY.Power'] });
 
 /** Why a pattern cannot be used, or undefined. */
 function patternProblem(source: string): string | undefined {
@@ -47,7 +47,7 @@ function patternProblem(source: string): string | undefined {
 
 const timestampSchema = z
   .strictObject({
-    path: jsonPath.meta({ description: 'Where the time is in the payload.', examples: ['time', 'Time', 'last_seen'] }),
+    path: jsonPath.meta({ description: 'Where the time is in the payload.', 'x-examples': ['time', 'Time', 'last_seen'] }),
     format: z.enum(TIMESTAMP_FORMATS).meta({
       description:
         '`epoch_s` (seconds since 1970, decimals allowed), `epoch_ms` (milliseconds), `iso8601` (date, time and zone: 2026-05-01T10:00:00Z, 2026-05-01T12:00:00+02:00; a time without a zone is refused).',
@@ -62,7 +62,7 @@ const timestampSchema = z
 const qualityValues = z.array(z.union([z.string(), z.number(), z.boolean()])).default([]);
 const qualitySchema = z
   .strictObject({
-    path: jsonPath.meta({ description: 'Where the device states its status in the payload.', examples: ['status', 'state.quality'] }),
+    path: jsonPath.meta({ description: 'Where the device states its status in the payload.', 'x-examples': ['status', 'state.quality'] }),
     good: qualityValues.meta({ description: 'Values meaning the reading is good.', examples: [['ok', 0]] }),
     uncertain: qualityValues.meta({ description: 'Values meaning uncertain (kept, marked).', examples: [['calibrating']] }),
     bad: qualityValues.meta({ description: 'Values meaning bad (the value is dropped).', examples: [['error', 'sensor_fault']] }),
@@ -198,11 +198,11 @@ export const mqttInConnectionSchema = z
       .meta({ description: 'QoS of the subscriptions.', examples: [0, 1] }),
     protocol_version: z
       .union([z.literal(4), z.literal(5)])
-      .default(5)
+      .default(4)
       .meta({
         description:
-          '5 (MQTT 5): the broker is told the largest packet the gateway takes and never sends a bigger one. 4 (MQTT 3.1.1) for older brokers: a message over max_payload_size is then refused on arrival only.',
-        examples: [5, 4],
+          '4 (MQTT 3.1.1) is spoken by every broker (the embedded one included); a message over max_payload_size is refused when it arrives. 5 (MQTT 5): the broker is also told the largest packet the gateway takes (max_payload_size + 64 KiB) and drops bigger messages itself, before they cross the network.',
+        examples: [4, 5],
       }),
     max_payload_size: size
       .refine((n) => n > 0 && n <= 16 * 1024 * 1024, { error: 'expected more than 0 and at most 16MiB' })

@@ -60,6 +60,7 @@ describe('mqtt-in driver', () => {
       `    ca: ${secure.caFile}`,
       `    username: ${SECURE_USER.name}`,
       `    password: ${SECURE_USER.password}`,
+      '    protocol_version: 5',
       'equipment:',
       '  - id: BR-ENV',
       '    category: other',
