@@ -6,15 +6,15 @@
 // (lines gathered, then committed to the spool), Lanes (requests to InfluxDB: the live lane and the
 // backlog's drain lane), TargetHealth (outage, backoff, smaller batches), Refusals (lines InfluxDB
 // refused for good). WriterMetrics counts for stats() and /metrics.
-import { join } from 'node:path';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 import { DEFAULT_MAX_PACKET_SIZE } from '../mqtt/packet-limit.js';
-import { Spool, type SpoolStats } from '../spool.js';
-import { createInfluxClient } from './client.js';
+import type { Spool, SpoolStats } from '../spool.js';
+import { createInfluxClient, type InfluxClient } from './client.js';
 import { TelemetryIntake } from './intake.js';
 import { Lanes, type Lane } from './lanes.js';
 import { Refusals } from './refusals.js';
 import { Stager } from './stager.js';
+import { openSpool } from './writer-spool.js';
 import { TargetHealth } from './target-health.js';
 import type { InfluxWriter, InfluxWriterOptions, InfluxWriterStats } from './writer-types.js';
 import { WriterMetrics } from './writer-metrics.js';
@@ -62,19 +62,7 @@ class SpooledInfluxWriter implements InfluxWriter {
       log,
       retry: () => this.lanes.probe(),
     });
-    const equipmentIn = (measurement: string) => this.intake.equipmentIn(measurement);
-    const refusals = new Refusals({ target: client.target, log, metrics: this.metrics, quarantine, equipmentIn });
-    this.lanes = new Lanes({
-      client,
-      log,
-      metrics: this.metrics,
-      health: this.targetHealth,
-      refusals,
-      spool: () => this.spool,
-      written: (lane, ids, lines) => {
-        for (const l of this.listeners) l(lane, ids, lines);
-      },
-    });
+    this.lanes = this.lanesTo(client, quarantine);
     this.stager = new Stager({
       flushIntervalMs: config.flush_interval,
       open: () => this.spool !== undefined,
@@ -85,7 +73,7 @@ class SpooledInfluxWriter implements InfluxWriter {
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
-    const spool = this.openSpool();
+    const spool = openSpool(this.opts, (n) => this.metrics.droppedLines(n));
     this.spool = spool;
     const held = spool.stats();
     if (held.lines > 0) {
@@ -162,16 +150,20 @@ class SpooledInfluxWriter implements InfluxWriter {
     return { ok: healthy, detail: { spoolLines } };
   }
 
-  private openSpool(): Spool {
-    const { config, log } = this.opts;
-    return new Spool({
-      file: join(this.opts.dataDir, this.opts.spoolFile ?? 'influx-spool.db'),
-      maxBytes: config.max_spool_size,
+  /** The requests to InfluxDB, with what they do about lines it refuses. */
+  private lanesTo(client: InfluxClient, quarantine: Map<string, Set<string>>): Lanes {
+    const { log } = this.opts;
+    const equipmentIn = (measurement: string) => this.intake.equipmentIn(measurement);
+    const refusals = new Refusals({ target: client.target, log, metrics: this.metrics, quarantine, equipmentIn });
+    return new Lanes({
+      client,
       log,
-      onDrop: (n) => this.metrics.droppedLines(n),
-      messages: {
-        full: 'Spool is full: dropping the oldest telemetry until InfluxDB takes data again',
-        room: 'Spool has room again; telemetry lines were dropped meanwhile',
+      metrics: this.metrics,
+      health: this.targetHealth,
+      refusals,
+      spool: () => this.spool,
+      written: (lane, ids, lines) => {
+        for (const l of this.listeners) l(lane, ids, lines);
       },
     });
   }
