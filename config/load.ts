@@ -9,6 +9,7 @@ import { ConfigError, type ConfigProblem, GatewayError } from './errors.js';
 import { categoryFromCode, type Category, EQUIPMENT_CODE, siteBaseSchema, type SimulatorConfig, type SiteConfig } from './schema.js';
 import { compileRules, compileTemplateRules } from '../rules/compile.js';
 import { loadTemplates, TemplateError, type Template } from './templates.js';
+import { expandProfile, loadProfiles, ProfileError, type PointSource, type Profile } from './profiles.js';
 import { ruleSchema } from './rules-schema.js';
 import { parseDuration } from '../drivers/common/primitives.js';
 import { prescanYaml } from './prescan.js';
@@ -119,13 +120,22 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
         : message;
     problems.push({ path: at, message: text, line: lineOf(path) });
   };
-  const reportZod = (prefix: Path, error: z.ZodError) => {
+  // `entry`: an equipment entry as its driver saw it (with its profile's points), and where each of
+  // its paths is in the site file, or in the profile (then the message names the profile's file).
+  const reportZod = (prefix: Path, error: z.ZodError, entry?: { input: unknown; place: (p: Path) => Path | string | null }) => {
+    const say = (inner: Path, message: (path: Path) => string) => {
+      const place = entry ? entry.place(inner) : inner;
+      if (place === null) return;
+      if (typeof place === 'string') report([...prefix, 'profile'], `${place}: ${message([...prefix, 'profile'])}`);
+      else report([...prefix, ...place], message([...prefix, ...place]));
+    };
     for (const issue of error.issues) {
-      const path = [...prefix, ...(issue.path as Path)];
+      const inner = issue.path as Path;
+      const value = entry ? valueAt(entry.input, inner) : valueAt(raw, [...prefix, ...inner]);
       if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) report([...path, key], 'unknown key');
+        for (const key of issue.keys) say([...inner, key], () => 'unknown key');
       } else {
-        report(path, describeIssue(issue, valueAt(raw, path), echo && !fromEnv.has(formatPath(path))));
+        say(inner, (path) => describeIssue(issue, value, echo && !fromEnv.has(formatPath(path))));
       }
     }
   };
@@ -192,7 +202,75 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
   }
   const templateOf = (e: Record<string, unknown>) => (typeof e.template === 'string' ? templates.get(e.template) : undefined);
 
-  equipment.forEach((e, i) => {
+  // Entries that name a profile get its points here; from now on an entry is checked as expanded,
+  // and a problem in a point is reported where that point (or key) is written.
+  const pointSources: Array<{ profile: Profile; sources: PointSource[]; fits: boolean } | undefined> = [];
+  // Entries whose profile could not be used: their missing points are that mistake, not another.
+  const withoutProfile = new Set<number>();
+  let profiles: Map<string, Profile | ProfileError> | undefined;
+  const entries: unknown[] = equipment.map((e, i) => {
+    if (!isRecord(e) || typeof e.profile !== 'string') return e;
+    try {
+      profiles ??= loadProfiles(templates);
+    } catch (err) {
+      report(['equipment', i, 'profile'], `cannot read the profiles folder: ${(err as Error).message}`);
+      profiles = new Map();
+    }
+    const profile = profiles.get(e.profile);
+    if (profile === undefined) {
+      const known = [...profiles.keys()];
+      report(['equipment', i, 'profile'], `no profile "${e.profile}"${known.length ? `; profiles are ${known.join(', ')}` : ''}`);
+      withoutProfile.add(i);
+      return e;
+    }
+    if (profile instanceof ProfileError) {
+      for (const p of profile.problems) report(['equipment', i, 'profile'], `profile ${e.profile} is broken: ${p}`);
+      withoutProfile.add(i);
+      return e;
+    }
+    if (typeof e.template === 'string' && e.template !== profile.template) {
+      // Its points are another template's: checking that template's rules against them would only echo this.
+      report(
+        ['equipment', i, 'template'],
+        `profile ${profile.profile} maps template ${profile.template} (${profile.file}: template), not ${e.template}`,
+      );
+      withoutProfile.add(i);
+      return e;
+    }
+    const connection = typeof e.connection === 'string' ? connectionById.get(e.connection) : undefined;
+    const type = connection && typeof connection.type === 'string' && findDriver(connection.type) ? connection.type : undefined;
+    const fits = type === undefined || profile.connection_types.includes(type);
+    if (!fits)
+      report(
+        ['equipment', i, 'profile'],
+        `profile ${profile.profile} is for ${profile.connection_types.join(', ')} connections (${profile.file}: connection_types); connection ${String(e.connection)} is ${type}`,
+      );
+    const expanded = expandProfile(e, profile);
+    pointSources[i] = { profile, sources: expanded.sources, fits };
+    return expanded.entry;
+  });
+  /** Where a path inside an equipment entry (as its driver saw it) is written; null: not worth a message. */
+  const placeIn =
+    (i: number, e: Record<string, unknown>) =>
+    (inner: Path): Path | string | null => {
+      const from = pointSources[i];
+      if (withoutProfile.has(i) && inner.length === 1 && inner[0] === 'points' && e.points === undefined) return null;
+      if (!from || inner[0] !== 'points' || typeof inner[1] !== 'number') return inner;
+      const source = from.sources[inner[1]];
+      if (!source) return inner;
+      const rest = inner.slice(2);
+      const own = source.from === 'entry' ? (equipment[i] as Record<string, unknown>).points : undefined;
+      const point = Array.isArray(own) && source.from === 'entry' ? own[source.index] : undefined;
+      // A key the entry writes is the entry's; a key that comes from the profile is the profile's.
+      if (source.from === 'entry' && (rest.length === 0 || (isRecord(point) && Object.hasOwn(point, rest[0]!))))
+        return ['points', source.index, ...rest];
+      // The profile's points were checked against its connection types; on another, the misfit is the message.
+      if (!from.fits) return null;
+      const name = source.from === 'profile' ? source.name : String((e.points as Array<{ name: string }>)[inner[1]]?.name);
+      return `${from.profile.file}: point ${name}${rest.length ? `, ${rest.join('.')}` : ''}`;
+    };
+
+  entries.forEach((e, i) => {
     if (!isRecord(e)) return;
     if (typeof e.id === 'string' && RESERVED_EQUIPMENT_IDS.has(e.id)) {
       report(
@@ -200,7 +278,8 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
         `"${e.id}" is reserved: the site's own topics use that level (${[...RESERVED_EQUIPMENT_IDS].join(', ')})`,
       );
     }
-    if (Array.isArray(e.points)) checkUnique(e.points, ['equipment', i, 'points'], 'name', report);
+    const written = equipment[i] as Record<string, unknown>;
+    if (Array.isArray(written.points)) checkUnique(written.points, ['equipment', i, 'points'], 'name', report);
     checkCategory(e, ['equipment', i], report, templateOf(e)?.category);
     const own = Object.fromEntries(Object.entries(e).filter(([k]) => !BASE_KEYS.has(k)));
     const connection = typeof e.connection === 'string' ? connectionById.get(e.connection) : undefined;
@@ -221,21 +300,32 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
       } else if (closest && connection) {
         report(['equipment', i, 'connection'], `its connection has no known type${as}`);
       }
-      if (closest && !closest.result.success) reportZod(['equipment', i], closest.result.error);
+      if (closest && !closest.result.success) reportZod(['equipment', i], closest.result.error, { input: own, place: placeIn(i, e) });
       return;
     }
     const parsed = checked(driver.equipmentSchema, own, ['equipment', i], report);
     if (!parsed) return;
     if (parsed.success) driverEquipment[i] = parsed.data as EquipmentConfig;
     if (parsed.success) reportsOnChange[i] = driver.capabilities.reportsOnChange(parsed.data as EquipmentConfig);
-    else reportZod(['equipment', i], parsed.error);
+    else reportZod(['equipment', i], parsed.error, { input: own, place: placeIn(i, e) });
   });
 
   // Templates give units, limits and rules; rules are compiled against the points and limits of each
   // equipment they apply to, whatever else is wrong.
-  const ruleEquipment = equipment
+  const ruleEquipment = entries
     .flatMap((e, i) => (isRecord(e) ? [{ e, i }] : []))
-    .map(({ e, i }) => ({ ...applyTemplate(e, i, driverEquipment[i], templates, report), reportsOnChange: reportsOnChange[i] }));
+    .map(({ e, i }) => {
+      const place = placeIn(i, e);
+      // A unit is checked against the template where it is written (a profile's units were checked with the profile).
+      const reportAt = (path: Path, message: string) => {
+        const at = place(path.slice(2));
+        if (typeof at !== 'string' && at !== null) report(['equipment', i, ...at], message);
+      };
+      const applied = applyTemplate(e, i, driverEquipment[i], templates, reportAt);
+      // Without its profile's points the template's rules have nothing to read: the profile is the mistake.
+      if (withoutProfile.has(i) && e.points === undefined) applied.template_rules = undefined;
+      return { ...applied, reportsOnChange: reportsOnChange[i] };
+    });
   const rules = (Array.isArray(site.rules) ? site.rules : []).map((r) => {
     const parsed = ruleSchema.safeParse(r);
     return parsed.success ? parsed.data : undefined;
@@ -279,6 +369,8 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
         connection: e.connection,
         poll_interval: e.poll_interval,
         category: (e.category ?? (e.code ? categoryFromCode(e.code) : undefined) ?? t.category) as Category,
+        // An entry with a profile and no template of its own has the profile's.
+        ...(t.template ? { template: t.template } : {}),
         limits: t.limits,
         // A point without a unit takes its template's.
         points: own.points.map((p) => ({ ...p, ...(p.unit === undefined && t.units.has(p.name) ? { unit: t.units.get(p.name) } : {}) })),
@@ -439,6 +531,7 @@ const BASE_KEYS = new Set([
   'poll_interval',
   'description',
   'template',
+  'profile',
   'disabled_rules',
   'limits',
 ]);

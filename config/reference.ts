@@ -105,7 +105,19 @@ export function referenceMarkdown(): string {
   const doc = siteJsonSchema();
   const props = doc.properties ?? {};
   const equipmentItem = (props.equipment?.items?.anyOf?.[0] ?? props.equipment?.items) as Json;
-  const baseKeys = ['id', 'name', 'code', 'category', 'connection', 'poll_interval', 'description', 'template', 'disabled_rules', 'limits'];
+  const baseKeys = [
+    'id',
+    'name',
+    'code',
+    'category',
+    'connection',
+    'poll_interval',
+    'description',
+    'template',
+    'profile',
+    'disabled_rules',
+    'limits',
+  ];
   const baseEquipment: Json = {
     properties: Object.fromEntries(baseKeys.map((k) => [k, equipmentItem.properties![k]!])),
     required: (equipmentItem.required ?? []).filter((k) => baseKeys.includes(k)),

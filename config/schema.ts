@@ -458,6 +458,11 @@ const equipmentBaseShape = {
       "Equipment template from config/templates (`boiler-steam`, `elevator-traction`...): its points' units, its limits and its rules. The entry gives the points' addresses and may override limits.",
     examples: ['boiler-steam'],
   }),
+  profile: identifier.optional().meta({
+    description:
+      "Device profile from profiles/ (`<vendor>-<model>`, see docs/profiles.md): the controller model's addresses of its template's points, in the driver's keys. The entry's points come from it; a `points:` entry of the same name changes the keys it gives, one of another name is added. The template is the profile's when the entry names none.",
+    examples: ['gateway-sim-steam-boiler'],
+  }),
   disabled_rules: z
     .array(identifier)
     .default([])
