@@ -8,6 +8,7 @@ COPY gateway ./gateway
 COPY drivers ./drivers
 COPY rules ./rules
 COPY config ./config
+COPY profiles ./profiles
 # npm ci builds approved native modules and runs `prepare`, which compiles to dist/.
 RUN npm ci && npm prune --omit=dev
 
@@ -19,6 +20,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/config ./config
+COPY --from=build /app/profiles ./profiles
 COPY --from=build /app/gateway/http/dashboard ./gateway/http/dashboard
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -254,3 +254,37 @@ describe('a profile file', () => {
     }
   });
 });
+
+describe('docs/profiles.md', () => {
+  const text = readFileSync(join(ROOT, 'docs', 'profiles.md'), 'utf8');
+  const blocks = [...text.matchAll(/```(yaml|text)\n([\s\S]*?)```/g)].map((m) => m[2]!);
+
+  it('its samples load: the entry, the entry with overrides, the profile file', () => {
+    const [entry, overrides, , file] = blocks;
+    const equipment = entry!.replace(/^equipment:\n/, '').replace(/boiler-plc/, 'plc');
+    expect(problems(site(equipment))).toEqual([]);
+    const withOverrides = equipment.replace(/ {4}profile: .*\n/, overrides!);
+    const points = parseSite(site(withOverrides), { env: {} }).equipment[0]!.points;
+    expect(points.map((p) => p.name)).toContain('run_seconds');
+    expect(() => parseProfile(file!, 'profiles/example-hwc200.yaml', templates)).not.toThrow();
+  });
+
+  it('its error sample is what the gateway prints for those mistakes', () => {
+    const printed = blocks[2]!.trim().split('\n');
+    const mistakes = problems(
+      site(`  - { id: A-1, category: boiler, connection: plc, profile: acme-sb10 }
+  - { id: A-2, category: boiler, connection: lift-ctl, profile: gateway-sim-steam-boiler }
+  - { id: A-3, category: boiler, connection: plc, template: boiler-hot-water, profile: gateway-sim-steam-boiler }
+  - id: A-4
+    category: boiler
+    connection: rtu
+    profile: example-hwc200
+    points:
+      - { name: flame, address: 'ir:10.2', type: int17 }
+      - { name: outlet_temperature, address: 'co:3' }
+`).replace('id: ua,', 'id: lift-ctl,'),
+    );
+    // In the order the gateway prints them (by line), with the last one left out of the sample.
+    expect(mistakes.slice(0, printed.length)).toEqual(printed);
+  });
+});
