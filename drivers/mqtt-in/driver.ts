@@ -67,10 +67,13 @@ class MqttInDriver implements Driver {
     stale: 0,
     subscribeRefused: 0,
     reconnects: 0,
+    /** Messages whose handling failed unexpectedly (a defect: logged with the reason). */
+    errors: 0,
   };
   private readonly refusedLog = rateLimited();
   private readonly parseLog = rateLimited();
   private readonly typeLog = rateLimited();
+  private readonly errorLog = rateLimited();
 
   constructor(
     private readonly conn: MqttInConnection,
@@ -156,7 +159,21 @@ class MqttInDriver implements Driver {
       reported = undefined;
       if (!connack.sessionPresent) this.subscribe(c);
     });
-    c.on('message', (topic, payload) => this.onMessage(topic, payload));
+    c.on('message', (topic, payload) => {
+      // The checks below turn every bad message into readings; this is the last guard, so that a
+      // message no check foresaw costs its readings, never the gateway.
+      try {
+        this.onMessage(topic, payload);
+      } catch (err) {
+        this.counters.errors++;
+        this.errorLog((notLogged) =>
+          this.ctx.log.error(
+            { topic, err: (err as Error).message, errors: this.counters.errors, ...(notLogged ? { notLogged } : {}) },
+            'MQTT message could not be handled; dropped (counted)',
+          ),
+        );
+      }
+    });
     c.on('error', (err) => {
       lastError = err.message;
     });

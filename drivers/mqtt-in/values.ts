@@ -18,7 +18,10 @@ const FALSE_TEXT = new Set(['false', 'off', '0']);
 
 /** A short quote of a payload's value for a reason: never the whole of a large one. */
 export function describe(raw: unknown): string {
-  const text = raw === undefined ? 'nothing' : typeof raw === 'string' ? JSON.stringify(raw) : (JSON.stringify(raw) ?? String(raw));
+  // Lists and objects are named, not written out: a peer's nesting could be deeper than the stack.
+  if (Array.isArray(raw)) return 'a list';
+  if (typeof raw === 'object' && raw !== null) return 'an object';
+  const text = raw === undefined ? 'nothing' : typeof raw === 'string' ? JSON.stringify(raw) : String(raw);
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 

@@ -176,6 +176,8 @@ describe('mqtt-in driver', () => {
       },
       { payload: JSON.stringify({ temperature: 'warm' }), reason: /^not a number: "warm"$/, counter: 'typeErrors' },
       { payload: JSON.stringify({ temperature: null }), reason: /^no value/, counter: 'typeErrors' },
+      // Nesting deeper than a stack can write out again: refused like any other list.
+      { payload: `{"temperature": ${'['.repeat(30_000)}${']'.repeat(30_000)}}`, reason: /^not a number: a list$/, counter: 'typeErrors' },
     ];
     for (const c of cases) {
       const since = readings.length;
@@ -190,7 +192,8 @@ describe('mqtt-in driver', () => {
     const after = stats();
     expect(after.parseErrors! - before.parseErrors!).toBeGreaterThanOrEqual(1);
     expect(after.refused! - before.refused!).toBe(1);
-    expect(after.typeErrors! - before.typeErrors!).toBeGreaterThanOrEqual(2);
+    expect(after.typeErrors! - before.typeErrors!).toBeGreaterThanOrEqual(3);
+    expect(after.errors).toBe(0);
 
     // A device status mapped to bad drops the value; a source time that cannot be read makes it uncertain.
     let since = readings.length;

@@ -53,6 +53,12 @@ describe('convertValue', () => {
     expect(convertValue(null, 'string').ok).toBe(false);
   });
 
+  it('names lists and objects instead of writing them out, however deep a peer nests them', () => {
+    const deep: unknown = JSON.parse(`${'['.repeat(50_000)}${']'.repeat(50_000)}`);
+    expect(convertValue(deep, 'number')).toEqual({ ok: false, reason: 'not a number: a list' });
+    expect(convertValue({ a: 1 }, 'boolean')).toEqual({ ok: false, reason: 'not a boolean: an object' });
+  });
+
   it('quotes a long value briefly in the reason', () => {
     const r = convertValue('x'.repeat(10_000), 'number');
     expect(r.ok).toBe(false);
