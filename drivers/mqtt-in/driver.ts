@@ -139,7 +139,7 @@ class MqttInDriver implements Driver {
       ...this.tls,
       reconnectPeriod: Math.max(1, backoffDelay(this.attempt++, conn.reconnect)),
       connectTimeout: 10_000,
-      // Subscriptions are made on each connection the broker has no session for (see 'connect').
+      // Subscriptions are made on each connection (see 'connect').
       resubscribe: false,
     };
     const c = mqtt.connect(conn.url, options);
@@ -157,7 +157,8 @@ class MqttInDriver implements Driver {
       this.wasConnected = true;
       this.lostReported = false;
       reported = undefined;
-      if (!connack.sessionPresent) this.subscribe(c);
+      // Also with a session the broker kept: the site file's filters may have changed since it was made.
+      this.subscribe(c);
     });
     c.on('message', (topic, payload) => {
       // The checks below turn every bad message into readings; this is the last guard, so that a
