@@ -259,11 +259,12 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
       const source = from.sources[inner[1]];
       if (!source) return inner;
       const rest = inner.slice(2);
-      const own = source.from === 'entry' ? (equipment[i] as Record<string, unknown>).points : undefined;
-      const point = Array.isArray(own) && source.from === 'entry' ? own[source.index] : undefined;
-      // A key the entry writes is the entry's; a key that comes from the profile is the profile's.
-      if (source.from === 'entry' && (rest.length === 0 || (isRecord(point) && Object.hasOwn(point, rest[0]!))))
-        return ['points', source.index, ...rest];
+      if (source.from === 'entry') {
+        const written = (equipment[i] as Record<string, unknown>).points as unknown[];
+        const point = written[source.index];
+        // A key the entry writes is the entry's; a key that comes from the profile is the profile's.
+        if (rest.length === 0 || (isRecord(point) && Object.hasOwn(point, rest[0]!))) return ['points', source.index, ...rest];
+      }
       // The profile's points were checked against its connection types; on another, the misfit is the message.
       if (!from.fits) return null;
       const name = source.from === 'profile' ? source.name : String((e.points as Array<{ name: string }>)[inner[1]]?.name);
@@ -280,7 +281,10 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     }
     const written = equipment[i] as Record<string, unknown>;
     if (Array.isArray(written.points)) checkUnique(written.points, ['equipment', i, 'points'], 'name', report);
-    checkCategory(e, ['equipment', i], report, templateOf(e)?.category);
+    // A template the entry has from its profile is not written in it: the profile is where to look.
+    const byProfile = written.template === undefined && e.template !== undefined;
+    const reportCategory = (p: Path, m: string) => report(byProfile && p.at(-1) === 'template' ? [...p.slice(0, -1), 'profile'] : p, m);
+    checkCategory(e, ['equipment', i], reportCategory, templateOf(e)?.category);
     const own = Object.fromEntries(Object.entries(e).filter(([k]) => !BASE_KEYS.has(k)));
     const connection = typeof e.connection === 'string' ? connectionById.get(e.connection) : undefined;
     const driver = connection && typeof connection.type === 'string' ? findDriver(connection.type) : undefined;

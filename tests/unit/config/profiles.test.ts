@@ -192,7 +192,7 @@ describe('an equipment entry with a profile', () => {
     ).toEqual([
       'equipment[0].profile: no profile "acme-nothing"; profiles are example-hwc200, gateway-sim-steam-boiler, gateway-sim-traction-lift',
       'equipment[1].profile: profile gateway-sim-steam-boiler is for modbus-tcp connections (profiles/gateway-sim-steam-boiler.yaml: connection_types); connection ua is opcua',
-      'equipment[1].template: template boiler-steam is for boiler equipment, and this is elevator',
+      'equipment[1].profile: template boiler-steam is for boiler equipment, and this is elevator',
       'equipment[2].template: profile gateway-sim-steam-boiler maps template boiler-steam (profiles/gateway-sim-steam-boiler.yaml: template), not boiler-hot-water',
       // The entry's own mistakes at the entry's point; a key of the profile's that no longer fits, in the profile.
       'equipment[3].profile: profiles/example-hwc200.yaml: point outlet_temperature, type: a coil is a single bit: type must be bool, not int16',
