@@ -28,12 +28,13 @@ export function deviceServices(
   opts: { log: Logger; metrics: Metrics; dataDir: string; context: (log: Logger) => DriverContext },
 ): DeviceServices {
   const { log } = opts;
-  const simulators = config.simulators.map((s) => {
+  const simulators = config.simulators.map((s, i) => {
     const definition = SIMULATORS.find((d) => d.type === s.type);
     if (!definition) throw new GatewayError('GW_ERR_COMPONENT_START', `No simulator of type "${s.type}"`);
     const sim = definition.create(s, { log, dataDir: opts.dataDir });
     const svc: Service = {
-      id: `simulator ${s.type} ${s.port}`,
+      // Its place in the site file: two simulators may share a type and a port (publishers to one broker).
+      id: `simulators[${i}]`,
       name: `simulator ${s.type} on ${s.host}:${s.port}`,
       start: () => sim.start(),
       stop: () => sim.stop(),
