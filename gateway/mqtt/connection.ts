@@ -24,6 +24,12 @@ export interface ConnectionOptions {
   lost(): void;
 }
 
+/** The last client error, and the reason last warned about. */
+interface Outage {
+  lastError: string | undefined;
+  reported: string | undefined;
+}
+
 export class Connection {
   private attempt = 0;
   private wasConnected = false;
@@ -63,37 +69,40 @@ export class Connection {
   }
 
   private watch(c: MqttClient, url: string): void {
-    const { log } = this.opts;
-    c.on('connect', () => {
-      this.attempt = 0;
-      this.nextDelay(c);
-      if (this.wasConnected) log.info({ url: redactUrl(url) }, 'MQTT connection restored');
-      else log.info({ url: redactUrl(url), clientId: this.opts.clientId }, 'MQTT connected');
-      this.wasConnected = true;
-      this.opts.connected();
-    });
     // One warning per outage, and another only when the reason changes (refused, bad password, TLS...).
-    let lastError: string | undefined;
-    let reported: string | undefined;
+    const outage: Outage = { lastError: undefined, reported: undefined };
+    c.on('connect', () => this.up(c, url));
     c.on('error', (err) => {
-      lastError = err.message;
-      log.debug({ err: err.message, url: redactUrl(url) }, 'MQTT client error');
+      outage.lastError = err.message;
+      this.opts.log.debug({ err: err.message, url: redactUrl(url) }, 'MQTT client error');
     });
-    c.on('close', () => {
-      if (this.stopping) return;
-      this.opts.lost();
-      const reason = lastError ?? 'connection closed';
-      lastError = undefined;
-      if (this.attempt === 1 || reason !== reported) {
-        const lostNow = this.wasConnected && this.attempt === 1;
-        log.warn(
-          { url: redactUrl(url), reason },
-          lostNow ? 'MQTT connection lost; reconnecting with backoff' : 'MQTT broker not reachable; retrying with backoff',
-        );
-        reported = reason;
-      }
-      this.nextDelay(c);
-    });
+    c.on('close', () => this.down(c, url, outage));
+  }
+
+  private up(c: MqttClient, url: string): void {
+    const { log } = this.opts;
+    this.attempt = 0;
+    this.nextDelay(c);
+    if (this.wasConnected) log.info({ url: redactUrl(url) }, 'MQTT connection restored');
+    else log.info({ url: redactUrl(url), clientId: this.opts.clientId }, 'MQTT connected');
+    this.wasConnected = true;
+    this.opts.connected();
+  }
+
+  private down(c: MqttClient, url: string, outage: Outage): void {
+    if (this.stopping) return;
+    this.opts.lost();
+    const reason = outage.lastError ?? 'connection closed';
+    outage.lastError = undefined;
+    if (this.attempt === 1 || reason !== outage.reported) {
+      const lostNow = this.wasConnected && this.attempt === 1;
+      this.opts.log.warn(
+        { url: redactUrl(url), reason },
+        lostNow ? 'MQTT connection lost; reconnecting with backoff' : 'MQTT broker not reachable; retrying with backoff',
+      );
+      outage.reported = reason;
+    }
+    this.nextDelay(c);
   }
 
   // mqtt.js reconnects by itself, and only its own reconnect replays the QoS 1 messages it holds; it

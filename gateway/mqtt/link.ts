@@ -38,7 +38,7 @@ class Link implements MqttLinkService {
   constructor(private readonly opts: MqttLinkOptions) {
     const { config, log } = opts;
     const source = { connected: () => this.publisher.connected, pending: () => this.window.pending, queue: () => this.queue };
-    this.metrics = new LinkMetrics(opts.metrics, source, opts.queueFile !== undefined);
+    this.metrics = new LinkMetrics(opts.metrics, source, Boolean(opts.queueFile));
     this.publisher = new Publisher({ maxPacketSize: config.max_packet_size, log, oversized: () => this.metrics.oversized() });
     this.status = new GatewayStatus(opts.topics.gatewayStatus(), this.publisher);
     this.window = new PendingWindow({
@@ -51,7 +51,7 @@ class Link implements MqttLinkService {
     this.connection = new Connection({
       config,
       clientId: opts.clientId,
-      persistent: opts.queueFile !== undefined,
+      persistent: Boolean(opts.queueFile),
       will: this.status.will(),
       log,
       connected: () => {
