@@ -74,11 +74,7 @@ export function influxService(
       await source?.stop();
       await writer?.stop();
     },
-    health() {
-      if (!writer) return { ok: false, detail: { reason: 'not started' } };
-      const stats = writer.stats();
-      return { ok: stats.healthy, detail: { spoolLines: stats.spoolLines } };
-    },
+    health: () => writer?.health() ?? { ok: false, detail: { reason: 'not started' } },
   };
 }
 

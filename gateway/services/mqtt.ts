@@ -6,7 +6,7 @@ import type { SiteConfig } from '../../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { GATEWAY_USER } from '../mqtt/acl.js';
-import { createMqttLink, type MqttLink } from '../mqtt/link.js';
+import { createMqttLink, type MqttLinkService } from '../mqtt/link.js';
 import type { Topics } from '../mqtt/topics.js';
 import { brokerService, type BrokerService } from './broker.js';
 import type { Service } from './service.js';
@@ -14,7 +14,7 @@ import type { Service } from './service.js';
 export interface MqttServices {
   /** The embedded broker, when the site uses it. */
   broker: BrokerService | undefined;
-  link: MqttLink;
+  link: MqttLinkService;
   linkService: Service;
   /** The URL the gateway's clients use (for the embedded broker: its real address once started). */
   url(): string;
@@ -60,7 +60,7 @@ export function mqttServices(config: SiteConfig, opts: { log: Logger; metrics: M
     name: 'MQTT client',
     start: () => link.start(),
     stop: () => link.stop(),
-    health: () => ({ ok: link.stats().connected, detail: link.stats() }),
+    health: () => link.health(),
   };
   return { broker, link, linkService, url, influxClientId };
 }
