@@ -6,7 +6,15 @@ import type { z } from 'zod';
 import { DRIVERS, findDriver } from '../drivers/index.js';
 import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
 import { ConfigError, type ConfigProblem, GatewayError } from './errors.js';
-import { categoryFromCode, type Category, EQUIPMENT_CODE, siteBaseSchema, type SimulatorConfig, type SiteConfig } from './schema.js';
+import {
+  categoryFromCode,
+  type Category,
+  EQUIPMENT_BASE_KEYS,
+  EQUIPMENT_CODE,
+  siteBaseSchema,
+  type SimulatorConfig,
+  type SiteConfig,
+} from './schema.js';
 import { compileRules, compileTemplateRules } from '../rules/compile.js';
 import { loadTemplates, TemplateError, type Template } from './templates.js';
 import { expandProfile, loadProfiles, ProfileError, type PointSource, type Profile } from './profiles.js';
@@ -526,19 +534,7 @@ function rawPoints(e: unknown): Array<{ name: string; unit?: string }> {
 /** Topic levels the site itself publishes under: gw/<site>/gateway/status, gw/<site>/alarms/active. */
 const RESERVED_EQUIPMENT_IDS = new Set(['gateway', 'alarms']);
 
-const BASE_KEYS = new Set([
-  'id',
-  'name',
-  'code',
-  'category',
-  'connection',
-  'poll_interval',
-  'description',
-  'template',
-  'profile',
-  'disabled_rules',
-  'limits',
-]);
+const BASE_KEYS = new Set(EQUIPMENT_BASE_KEYS);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -2,7 +2,7 @@
 // both generated from config/schema.ts by `npm run generate`; a test fails when either is stale.
 import { z } from 'zod';
 import { DRIVERS } from '../drivers/index.js';
-import { documentSchema } from './schema.js';
+import { documentSchema, EQUIPMENT_BASE_KEYS } from './schema.js';
 
 type Json = Record<string, unknown> & {
   type?: string | string[];
@@ -105,19 +105,7 @@ export function referenceMarkdown(): string {
   const doc = siteJsonSchema();
   const props = doc.properties ?? {};
   const equipmentItem = (props.equipment?.items?.anyOf?.[0] ?? props.equipment?.items) as Json;
-  const baseKeys = [
-    'id',
-    'name',
-    'code',
-    'category',
-    'connection',
-    'poll_interval',
-    'description',
-    'template',
-    'profile',
-    'disabled_rules',
-    'limits',
-  ];
+  const baseKeys = EQUIPMENT_BASE_KEYS;
   const baseEquipment: Json = {
     properties: Object.fromEntries(baseKeys.map((k) => [k, equipmentItem.properties![k]!])),
     required: (equipmentItem.required ?? []).filter((k) => baseKeys.includes(k)),

@@ -482,6 +482,9 @@ const equipmentBaseShape = {
     }),
 };
 
+/** The keys every equipment entry has, whatever its connection; the rest are its driver's. */
+export const EQUIPMENT_BASE_KEYS: readonly string[] = Object.keys(equipmentBaseShape);
+
 /** What every equipment entry has; the rest of the entry belongs to its connection's driver. */
 export const equipmentBase = z.looseObject(equipmentBaseShape);
 

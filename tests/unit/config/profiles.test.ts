@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BOILER_POINTS } from '../../helpers/site.js';
 import { ConfigError } from '../../../config/errors.js';
 import { parseSite } from '../../../config/load.js';
 import { loadProfiles, parseProfile, ProfileError, profilesDir, type Profile } from '../../../config/profiles.js';
@@ -158,17 +159,7 @@ describe('an equipment entry with a profile', () => {
       { env: {} },
     ).equipment;
     const points = e!.points as unknown as Array<Record<string, unknown>>;
-    expect(points.map((p) => p.name)).toEqual([
-      'steam_pressure',
-      'steam_temperature',
-      'drum_level',
-      'feedwater_flow',
-      'flue_o2',
-      'flame',
-      'burner_on',
-      'interlock_tripped',
-      'run_seconds',
-    ]);
+    expect(points.map((p) => p.name)).toEqual([...BOILER_POINTS, 'run_seconds']);
     // The address and scale are the entry's, the type the profile's, the unit the template's.
     expect(points[2]).toMatchObject({ address: 'hr:200', type: 'int16', scale: 0.1, unit: 'mm' });
     expect(points[8]).toMatchObject({ address: 'hr:114', type: 'uint32', byte_order: 'BADC', unit: 's' });
