@@ -183,7 +183,7 @@ describe('the incident lifecycle at the platform', () => {
     expect((await api('viewer', path, { comment: 'x' })).status).toBe(403);
     expect(await api('operator', path, { comment: 'x' })).toEqual({
       status: 403,
-      json: { error: 'operator-user is a operator; this needs admin' },
+      json: { error: 'operator-user is a operator; this needs admin', code: 'GW_HTTP_FORBIDDEN' },
     });
     expect((await api('admin', path, {})).status).toBe(400);
     expect((await api('admin', path, { comment: '   ' })).status).toBe(400);
@@ -200,7 +200,7 @@ describe('the incident lifecycle at the platform', () => {
     });
     expect(await api('admin', path, { comment: 'again' })).toEqual({
       status: 409,
-      json: { error: 'B-07/out-of-service is already out of service' },
+      json: { error: 'B-07/out-of-service is already out of service', code: 'GW_HTTP_CONFLICT' },
     });
     await until('closed', () => last('out-of-service') === 'closed');
     expect(seen('out-of-service')).toEqual([['raised', 'cleared', 'closed']]);
