@@ -26,6 +26,25 @@ export default tseslint.config(
     files: ['gateway/**/*.ts', 'tests/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', 'config/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
+  {
+    // The site schema (config/) is built from the drivers' schemas: a driver never reaches back into it.
+    files: ['drivers/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/gateway/**'], message: 'drivers/ and rules/ never import gateway/' },
+            {
+              group: ['**/config/**'],
+              message:
+                'drivers/ never import config/: config/ builds on the drivers (shared schema pieces are in drivers/common/primitives.ts)',
+            },
+          ],
+        },
+      ],
+    },
+  },
   { files: ['**/*.js'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
   {
     // The dashboard runs in the browser.

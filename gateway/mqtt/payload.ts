@@ -5,7 +5,7 @@ import type { TelemetryMessage } from './topics.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-/** Point names as the site file allows them (config/primitives.ts): they become InfluxDB field keys. */
+/** Point names as the site file allows them (drivers/common/primitives.ts): they become InfluxDB field keys. */
 const POINT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const POINT = { test: (name: string) => POINT_NAME.test(name) && !RESERVED_POINT_NAMES.includes(name) };
 const QUALITIES = new Set(['good', 'uncertain', 'bad']);
