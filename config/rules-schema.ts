@@ -60,7 +60,7 @@ const stale = z
   })
   .meta({
     description:
-      'Communication loss: no good reading of the equipment for that many poll intervals. One alarm per equipment, not one per point. Only for polled equipment: equipment whose driver reports values on change (OPC UA subscriptions, ASTM, mqtt-in) reports a lost connection as bad quality instead, and is left out of a stale rule that selects by category or template.',
+      'Communication loss: no good reading of the equipment for that many poll intervals. One alarm per equipment, not one per point. A rule that selects by category or template leaves out equipment whose driver reports values on change (OPC UA subscriptions, ASTM, mqtt-in), where a quiet value is not a lost connection (the log says which at start); a rule that names such equipment means what it says: no reading for that long.',
   });
 
 const codes = z

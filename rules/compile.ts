@@ -22,12 +22,16 @@ export type Report = (path: Path, message: string) => void;
 const LIMIT_LEVELS: Record<'hihi' | 'hi' | 'lo' | 'lolo', Level> = { hihi: 'red', hi: 'yellow', lo: 'yellow', lolo: 'red' };
 const LIMIT_TEXT = { hihi: 'high-high', hi: 'high', lo: 'low', lolo: 'low-low' } as const;
 
+/** Told which equipment a rule chose and left out (a stale rule, equipment that reports on change). */
+export type LeftOut = (rule: string, equipment: string[]) => void;
+
 /** Compiles every rule for every equipment it selects; problems go to report with their path. */
 export function compileRules(
   rules: ReadonlyArray<RuleConfig | undefined>,
   equipment: readonly RuleEquipment[],
   report: Report,
   at: Path = ['rules'],
+  leftOut?: LeftOut,
 ): RuleSpec[] {
   const specs: RuleSpec[] = [];
   const seen = new Set<string>();
@@ -39,6 +43,11 @@ export function compileRules(
     seen.add(rule.id);
     const selected = select(rule, equipment, (m) => report([...path, 'equipment'], m));
     for (const eq of selected) specs.push(...compileFor(rule, eq, path, report));
+    const quiet = rule.stale && !(typeof rule.equipment === 'string' || Array.isArray(rule.equipment));
+    if (quiet && leftOut) {
+      const ids = selected.filter((e) => e.reportsOnChange).map((e) => e.id);
+      if (ids.length > 0) leftOut(rule.id, ids);
+    }
   });
   return specs;
 }
@@ -198,17 +207,10 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
     ];
   }
   if (rule.stale) {
-    // A value reported on change may rightly stay quiet for hours: no reading says nothing of the
-    // connection, whose loss such a driver reports as bad quality instead. Named, it is a mistake;
-    // chosen by category or template, that equipment is left out.
-    if (eq.reportsOnChange) {
-      if (typeof rule.equipment === 'string' || Array.isArray(rule.equipment))
-        report(
-          [...path, 'stale'],
-          `equipment ${eq.id} reports its values on change, so no reading for a while is not a lost connection (its driver reports that as bad quality): a stale rule cannot apply to it`,
-        );
-      return [];
-    }
+    // A value reported on change may rightly stay quiet for hours: no reading says nothing of its
+    // connection. A rule that chooses equipment by category or template leaves such equipment out
+    // (compileRules tells leftOut); one that names it is kept as written: no reading for that long.
+    if (eq.reportsOnChange && !(typeof rule.equipment === 'string' || Array.isArray(rule.equipment))) return [];
     const afterMs = rule.stale.intervals * eq.poll_interval;
     return [
       {
@@ -244,6 +246,7 @@ export function ruleSpecsOf(
     equipment: ReadonlyArray<RuleEquipment & { limits?: unknown; template_rules?: readonly RuleConfig[] }>;
   },
   reportsOnChange: (equipment: string) => boolean,
+  leftOut?: LeftOut,
 ): RuleSpec[] {
   const problems: string[] = [];
   const report: Report = (path, message) => problems.push(`${path.join('.')}: ${message}`);
@@ -253,7 +256,7 @@ export function ruleSpecsOf(
       ? compileTemplateRules(e.template_rules, e as RuleEquipment, e.template ?? '', report, ['equipment', i, 'template'])
       : [],
   );
-  specs.push(...compileRules(site.rules, equipment as readonly RuleEquipment[], report));
+  specs.push(...compileRules(site.rules, equipment as readonly RuleEquipment[], report, ['rules'], leftOut));
   if (problems.length > 0) throw new Error(`Rules do not compile: ${problems.join('; ')}`);
   return specs;
 }

@@ -76,7 +76,12 @@ export function createAlarmService(opts: {
   maxUncommittedEvents?: number;
 }): AlarmService {
   const { config, link, topics, log } = opts;
-  const specs = ruleSpecsOf(config, reportsOnChangeOf(config));
+  const specs = ruleSpecsOf(config, reportsOnChangeOf(config), (rule, equipment) =>
+    log.info(
+      { rule, equipment },
+      'Stale rule leaves out equipment that reports its values on change (a quiet value is not a lost connection)',
+    ),
+  );
   const chattering = config.alarms.chattering;
   const maxUncommitted = opts.maxUncommittedEvents ?? MAX_UNCOMMITTED_EVENTS;
   const listeners: AlarmListener[] = [];
