@@ -94,9 +94,12 @@ export interface DriverCapabilities<E = EquipmentConfig> {
    * value is not stale (the dashboard, the `stale` rule). Per equipment when its settings decide.
    */
   reportsOnChange: boolean | ((equipment: E) => boolean);
-  /** It captures lab results (through DriverContext.results). */
+  /** It captures lab results: only then does its DriverContext carry `results`. */
   labResults: boolean;
-  /** It writes to devices. */
+  /**
+   * It writes to devices. No driver does yet and the gateway offers no writes; the flag is where a
+   * write path (setpoints from the API) will learn which connections may take one.
+   */
   writes: boolean;
 }
 

@@ -58,7 +58,9 @@ export class ServiceRunner {
     private readonly log: Logger,
   ) {}
 
+  /** Starts the services once: a second call is a bug of the caller, refused rather than starting everything twice. */
   start(): Promise<void> {
+    if (this.starting) return Promise.reject(new Error('The services were started already'));
     this.starting = this.run();
     return this.starting;
   }
