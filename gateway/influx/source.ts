@@ -7,7 +7,7 @@ import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { Logger } from '../log.js';
 import type { EmbeddedBroker } from '../mqtt/broker.js';
 import { credentials, endClient, redactUrl } from '../mqtt/link.js';
-import { connectBounded } from '../mqtt/packet-limit.js';
+import { connectBounded } from '../../drivers/common/mqtt-packet-limit.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 
 export interface TelemetrySource {

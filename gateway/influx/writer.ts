@@ -7,7 +7,7 @@
 // backlog's drain lane), TargetHealth (outage, backoff, smaller batches), Refusals (lines InfluxDB
 // refused for good). WriterMetrics counts for stats() and /metrics.
 import { rateLimited } from '../../drivers/common/log-budget.js';
-import { DEFAULT_MAX_PACKET_SIZE } from '../mqtt/packet-limit.js';
+import { DEFAULT_MAX_PACKET_SIZE } from '../../drivers/common/mqtt-packet-limit.js';
 import type { Spool, SpoolStats } from '../spool.js';
 import { createInfluxClient, type InfluxClient } from './client.js';
 import { TelemetryIntake } from './intake.js';

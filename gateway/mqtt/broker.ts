@@ -12,7 +12,12 @@ import { Aedes, type Client } from 'aedes';
 import { GatewayError } from '../../config/errors.js';
 import type { Logger } from '../log.js';
 import { readPem } from '../pem.js';
-import { boundedStream, DEFAULT_MAX_PACKET_SIZE, type PacketTooLargeError, type SlowConsumerError } from './packet-limit.js';
+import {
+  boundedStream,
+  DEFAULT_MAX_PACKET_SIZE,
+  type PacketTooLargeError,
+  type SlowConsumerError,
+} from '../../drivers/common/mqtt-packet-limit.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 import {
   anonymousAllowed,

@@ -7,7 +7,7 @@ import { rateLimited } from '../../drivers/common/log-budget.js';
 import type { Logger } from '../log.js';
 import { readPem } from '../pem.js';
 import { redactUrl } from '../redact.js';
-import { connectBounded } from './packet-limit.js';
+import { connectBounded } from '../../drivers/common/mqtt-packet-limit.js';
 
 export const STOP_FLUSH_MS = 500;
 

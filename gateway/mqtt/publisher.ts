@@ -3,7 +3,7 @@
 import type { MqttClient } from 'mqtt';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 import type { Logger } from '../log.js';
-import { publishPacketSize } from './packet-limit.js';
+import { publishPacketSize } from '../../drivers/common/mqtt-packet-limit.js';
 
 export type Done = (err?: Error) => void;
 

@@ -8,7 +8,7 @@ import { backoffDelay } from '../../drivers/common/backoff.js';
 import type { PlatformSection } from '../../config/platform-schema.js';
 import type { Logger } from '../log.js';
 import { endClient, redactUrl } from '../mqtt/link.js';
-import { connectBounded, DEFAULT_MAX_PACKET_SIZE } from '../mqtt/packet-limit.js';
+import { connectBounded, DEFAULT_MAX_PACKET_SIZE } from '../../drivers/common/mqtt-packet-limit.js';
 import { readPem } from '../pem.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 import { headersFor, incidentBody } from './contract.js';

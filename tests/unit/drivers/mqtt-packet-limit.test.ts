@@ -8,7 +8,7 @@ import {
   type PacketTooLargeError,
   publishPacketSize,
   type SlowConsumerError,
-} from '../../../../gateway/mqtt/packet-limit.js';
+} from '../../../drivers/common/mqtt-packet-limit.js';
 
 const publish = (payloadBytes: number, topic = 'gw/s/B-1/telemetry') =>
   mqttPacket.generate({

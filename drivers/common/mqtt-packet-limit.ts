@@ -13,7 +13,7 @@
 import { Duplex } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 
-/** The default of `mqtt.max_packet_size` (config/schema.ts says why). */
+/** The default of `mqtt.max_packet_size` (the site schema says why). */
 export const DEFAULT_MAX_PACKET_SIZE = 1024 * 1024;
 
 export class PacketTooLargeError extends Error {
