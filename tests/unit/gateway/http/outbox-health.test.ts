@@ -1,6 +1,6 @@
 // The outbox and health plugins alone, behind auth, through inject().
 import { afterEach, describe, expect, it } from 'vitest';
-import { healthPlugin } from '../../../../gateway/http/plugins/health.js';
+import { healthPlugin, type HealthOptions } from '../../../../gateway/http/plugins/health.js';
 import { outboxPlugin } from '../../../../gateway/http/plugins/outbox.js';
 import { as, pluginApp, type PluginApp } from './plugin-app.js';
 
@@ -49,7 +49,10 @@ describe('outbox plugin', () => {
 });
 
 describe('health plugin', () => {
-  const metrics = { contentType: 'text/plain; version=0.0.4', metrics: async () => 'gateway_up 1\n' };
+  const metrics = {
+    contentType: 'text/plain; version=0.0.4',
+    metrics: async () => 'gateway_up 1\n',
+  } as unknown as HealthOptions['metrics'];
 
   it('is ready when every component is, and says which are not with GW_HTTP_NOT_READY otherwise', async () => {
     let store = true;
