@@ -86,12 +86,41 @@ export const SITE_FILE_LIMITS = { maxBytes: 4 * 1024 * 1024, maxDepth: 64, maxAl
 
 export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
   const file = opts.file ?? '<site file>';
-  const yamlProblem = (message: string, line?: number) => new ConfigError(file, [{ path: '(yaml)', message, line }]);
+  const { doc, lines } = readYaml(text, file);
+  const check = new SiteCheck(doc, lines, opts.echoValues ?? true);
+  expandPlaceholders(check, opts.env ?? process.env, opts.onNote);
+  check.raw = toPlain(doc, file);
+  const base = siteBaseSchema.safeParse(check.raw);
+  if (!base.success) check.reportZod([], base.error);
+
+  // Each connection and equipment entry is also checked by its driver, whatever happened above.
+  const site = isRecord(check.raw) ? check.raw : {};
+  const connections = Array.isArray(site.connections) ? site.connections : [];
+  const equipment = Array.isArray(site.equipment) ? site.equipment : [];
+  checkUnique(connections, 'connections', 'id', check.report);
+  checkUnique(equipment, 'equipment', 'id', check.report);
+  const { connectionById, driverConnections } = checkConnections(connections, check);
+  const templates = readTemplates(check);
+  const expansion = expandProfiles(equipment, templates, connectionById, check);
+  const checkedEquipment = checkEquipment(expansion, templates, connectionById, check);
+  const ruleEquipment = applyTemplates(expansion, checkedEquipment, templates, check);
+  checkRules(site.rules, ruleEquipment, check.report);
+
+  // With env: false a value the schema refuses may be only a placeholder's: no problem left to show
+  // means the file is valid as far as it can be checked here (an error with no problems says that).
+  if (check.problems.length > 0 || !base.success) throw new ConfigError(file, sortProblems(check.problems));
+  return assembleSite(base.data, driverConnections, checkedEquipment.driverEquipment, ruleEquipment);
+}
+
+type Report = (path: Path, message: string) => void;
+
+/** The YAML document of a site file, refused whole (one problem) when it is too big, hostile or not YAML. */
+function readYaml(text: string, file: string): { doc: Document; lines: LineCounter } {
   const bytes = Buffer.byteLength(text);
-  if (bytes > SITE_FILE_LIMITS.maxBytes) throw yamlProblem(`the file is ${bytes} bytes, at most ${SITE_FILE_LIMITS.maxBytes}`);
+  if (bytes > SITE_FILE_LIMITS.maxBytes) throw yamlProblem(file, `the file is ${bytes} bytes, at most ${SITE_FILE_LIMITS.maxBytes}`);
   // Before the parser: it would spend seconds and hundreds of MB on some texts before its own limits apply.
   const hostile = prescanYaml(text, SITE_FILE_LIMITS);
-  if (hostile) throw yamlProblem(hostile.message, hostile.line);
+  if (hostile) throw yamlProblem(file, hostile.message, hostile.line);
   const lines = new LineCounter();
   // logLevel error: the library's warnings (collection keys stringified) would go to the console.
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
@@ -100,120 +129,167 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     const e = doc.errors[0]!;
     const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     // The parser catches its own stack overflow and reports it as a syntax error.
-    throw yamlProblem(/^Maximum call stack size exceeded/.test(message) ? tooDeep : message, e.linePos?.[0].line);
+    throw yamlProblem(file, /^Maximum call stack size exceeded/.test(message) ? tooDeep : message, e.linePos?.[0].line);
   }
   const deep = deeperThan(doc, SITE_FILE_LIMITS.maxDepth);
-  if (deep) throw yamlProblem(tooDeep, deep.range ? lines.linePos(deep.range[0]).line : undefined);
-  const problems: ConfigProblem[] = [];
-  const lineOf = (path: Path) => {
-    const offset = nodeAt(doc, path)?.range?.[0];
-    return offset === undefined ? undefined : lines.linePos(offset).line;
-  };
-  // A value whose ${VAR} could not be resolved is reported once, not again by the schema; so is a
-  // placeholder left unexpanded (env: false).
-  const unresolved = new Set<string>();
-  // Paths whose value came (in part) from ${VAR}, with the names: their values are never repeated
-  // in a message; a message that would quote one names the variable instead.
-  const fromEnv = new Map<string, string[]>();
-  const echo = opts.echoValues ?? true;
-  let raw: unknown;
-  const report = (path: Path, message: string) => {
+  if (deep) throw yamlProblem(file, tooDeep, deep.range ? lines.linePos(deep.range[0]).line : undefined);
+  return { doc, lines };
+}
+
+function yamlProblem(file: string, message: string, line?: number): ConfigError {
+  return new ConfigError(file, [{ path: '(yaml)', message, line }]);
+}
+
+/** The document as plain values, once its placeholders are expanded. */
+function toPlain(doc: Document, file: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: SITE_FILE_LIMITS.maxAliasCount }) ?? {};
+  } catch (err) {
+    // An alias bomb, or an alias used before its anchor: the library says which (a ReferenceError).
+    throw yamlProblem(file, aliasMessage((err as Error).message));
+  }
+}
+
+/**
+ * The problems found in one site file, each with its path and line, and what a message may repeat:
+ * never a value that came from the environment, and no value at all when `echo` is false.
+ */
+class SiteCheck {
+  readonly problems: ConfigProblem[] = [];
+  /**
+   * A value whose ${VAR} could not be resolved is reported once, not again by the schema; so is a
+   * placeholder left unexpanded (env: false).
+   */
+  readonly unresolved = new Set<string>();
+  /**
+   * Paths whose value came (in part) from ${VAR}, with the names: their values are never repeated
+   * in a message; a message that would quote one names the variable instead.
+   */
+  readonly fromEnv = new Map<string, string[]>();
+  /** The file's values, once its placeholders are expanded. */
+  raw: unknown;
+
+  constructor(
+    readonly doc: Document,
+    private readonly lines: LineCounter,
+    private readonly echo: boolean,
+  ) {}
+
+  lineOf(path: Path): number | undefined {
+    const offset = nodeAt(this.doc, path)?.range?.[0];
+    return offset === undefined ? undefined : this.lines.linePos(offset).line;
+  }
+
+  readonly report: Report = (path, message) => {
     const at = formatPath(path);
-    if (unresolved.has(at)) return;
-    const names = fromEnv.get(at);
-    const value = names ? valueAt(raw, path) : undefined;
+    if (this.unresolved.has(at)) return;
+    const names = this.fromEnv.get(at);
+    const value = names ? valueAt(this.raw, path) : undefined;
     const text =
       typeof value === 'string' && value.length >= 3 && message.includes(value)
         ? message.split(value).join(`<the value of ${names!.join(', ')}>`)
         : message;
-    problems.push({ path: at, message: text, line: lineOf(path) });
+    this.problems.push({ path: at, message: text, line: this.lineOf(path) });
   };
-  // `entry`: an equipment entry as its driver saw it (with its profile's points), and where each of
-  // its paths is in the site file, or in the profile (then the message names the profile's file).
-  const reportZod = (prefix: Path, error: z.ZodError, entry?: { input: unknown; place: (p: Path) => Path | string | null }) => {
+
+  /**
+   * `entry`: an equipment entry as its driver saw it (with its profile's points), and where each of
+   * its paths is in the site file, or in the profile (then the message names the profile's file).
+   */
+  reportZod(prefix: Path, error: z.ZodError, entry?: { input: unknown; place: Place }): void {
     const say = (inner: Path, message: (path: Path) => string) => {
       const place = entry ? entry.place(inner) : inner;
       if (place === null) return;
-      if (typeof place === 'string') report([...prefix, 'profile'], `${place}: ${message([...prefix, 'profile'])}`);
-      else report([...prefix, ...place], message([...prefix, ...place]));
+      if (typeof place === 'string') this.report([...prefix, 'profile'], `${place}: ${message([...prefix, 'profile'])}`);
+      else this.report([...prefix, ...place], message([...prefix, ...place]));
     };
     for (const issue of error.issues) {
       const inner = issue.path as Path;
-      const value = entry ? valueAt(entry.input, inner) : valueAt(raw, [...prefix, ...inner]);
+      const value = entry ? valueAt(entry.input, inner) : valueAt(this.raw, [...prefix, ...inner]);
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) say([...inner, key], () => 'unknown key');
       } else {
-        say(inner, (path) => describeIssue(issue, value, echo && !fromEnv.has(formatPath(path))));
+        say(inner, (path) => describeIssue(issue, value, this.echo && !this.fromEnv.has(formatPath(path))));
       }
     }
-  };
+  }
+}
 
-  const env = opts.env ?? process.env;
-  interpolate(doc, env, (path, names, unset) => {
+/** Expands ${VAR} in the document; an unset variable is a problem, and with env false each placeholder is a note. */
+function expandPlaceholders(check: SiteCheck, env: Env | false, onNote: ParseOptions['onNote']): void {
+  interpolate(check.doc, env, (path, names, unset) => {
     const at = formatPath(path);
-    fromEnv.set(
+    check.fromEnv.set(
       at,
       names.map((v) => v.name),
     );
     if (env === false) {
       const from = names.map((v) => `\${${v.name}}`).join(', ');
       const withDefault = names.every((v) => v.fallback !== undefined);
-      opts.onNote?.({
+      onNote?.({
         path: at,
         message: `takes its value from ${from} when the gateway starts; ${withDefault ? 'checked here with its default' : 'not checked here'}`,
-        line: lineOf(path),
+        line: check.lineOf(path),
       });
-      if (!withDefault) unresolved.add(at);
+      if (!withDefault) check.unresolved.add(at);
       return;
     }
-    for (const name of unset) report(path, `environment variable ${name} is not set and has no default (write \${${name}:-default})`);
-    if (unset.length > 0) unresolved.add(at);
+    for (const name of unset) check.report(path, `environment variable ${name} is not set and has no default (write \${${name}:-default})`);
+    if (unset.length > 0) check.unresolved.add(at);
   });
-  try {
-    raw = doc.toJS({ maxAliasCount: SITE_FILE_LIMITS.maxAliasCount }) ?? {};
-  } catch (err) {
-    // An alias bomb, or an alias used before its anchor: the library says which (a ReferenceError).
-    throw yamlProblem(aliasMessage((err as Error).message));
-  }
-  const base = siteBaseSchema.safeParse(raw);
-  if (!base.success) reportZod([], base.error);
+}
 
-  // Each connection and equipment entry is also checked by its driver, whatever happened above.
-  const site = isRecord(raw) ? raw : {};
-  const connections = Array.isArray(site.connections) ? site.connections : [];
-  const equipment = Array.isArray(site.equipment) ? site.equipment : [];
-  const driverConnections: ConnectionConfig[] = [];
-  const driverEquipment: EquipmentConfig[] = [];
-  // What each entry's driver says of it: whether its values come on change (rules need it).
-  const reportsOnChange: Array<boolean | undefined> = [];
-
-  checkUnique(connections, 'connections', 'id', report);
-  checkUnique(equipment, 'equipment', 'id', report);
+/** Each connection checked by its driver; the first entry of each id is the one equipment refers to. */
+function checkConnections(connections: unknown[], check: SiteCheck) {
   const connectionById = new Map<string, Record<string, unknown>>();
+  const driverConnections: ConnectionConfig[] = [];
   connections.forEach((c, i) => {
     if (!isRecord(c)) return;
     if (typeof c.id === 'string' && !connectionById.has(c.id)) connectionById.set(c.id, c);
     const driver = typeof c.type === 'string' ? findDriver(c.type) : undefined;
     if (!driver) return;
-    const parsed = checked(driver.connectionSchema, c, ['connections', i], report);
+    const parsed = checked(driver.connectionSchema, c, ['connections', i], check.report);
     if (!parsed) return;
     if (parsed.success) driverConnections[i] = parsed.data as ConnectionConfig;
-    else reportZod(['connections', i], parsed.error);
+    else check.reportZod(['connections', i], parsed.error);
   });
+  return { connectionById, driverConnections };
+}
 
-  let templates = new Map<string, Template>();
+function readTemplates(check: SiteCheck): Map<string, Template> {
   try {
-    templates = loadTemplates();
+    return loadTemplates();
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
-    report(['(templates)'], err.message);
+    check.report(['(templates)'], err.message);
+    return new Map();
   }
-  const templateOf = (e: Record<string, unknown>) => (typeof e.template === 'string' ? templates.get(e.template) : undefined);
+}
 
-  // Entries that name a profile get its points here; from now on an entry is checked as expanded,
-  // and a problem in a point is reported where that point (or key) is written.
-  const pointSources: Array<{ profile: Profile; sources: PointSource[]; fits: boolean } | undefined> = [];
-  // Entries whose profile could not be used: their missing points are that mistake, not another.
+/** Where a path inside an equipment entry (as its driver saw it) is written; null: not worth a message. */
+type Place = (inner: Path) => Path | string | null;
+
+/**
+ * The equipment entries with their profiles' points. From now on an entry is checked as expanded,
+ * and a problem in a point is reported where that point (or key) is written (`place`).
+ */
+interface Expansion {
+  /** The entries as written in the site file. */
+  written: unknown[];
+  /** The entries as their drivers see them. */
+  entries: unknown[];
+  /** Entries whose profile could not be used: their missing points are that mistake, not another. */
+  withoutProfile: Set<number>;
+  place(i: number, e: Record<string, unknown>): Place;
+}
+
+function expandProfiles(
+  equipment: unknown[],
+  templates: ReadonlyMap<string, Template>,
+  connectionById: ReadonlyMap<string, Record<string, unknown>>,
+  check: SiteCheck,
+): Expansion {
+  const pointSources: Array<ProfilePoints | undefined> = [];
   const withoutProfile = new Set<number>();
   let profiles: Map<string, Profile | ProfileError> | undefined;
   const entries: unknown[] = equipment.map((e, i) => {
@@ -221,27 +297,11 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     try {
       profiles ??= loadProfiles(templates);
     } catch (err) {
-      report(['equipment', i, 'profile'], `cannot read the profiles folder: ${(err as Error).message}`);
+      check.report(['equipment', i, 'profile'], `cannot read the profiles folder: ${(err as Error).message}`);
       profiles = new Map();
     }
-    const profile = profiles.get(e.profile);
-    if (profile === undefined) {
-      const known = [...profiles.keys()];
-      report(['equipment', i, 'profile'], `no profile "${e.profile}"${known.length ? `; profiles are ${known.join(', ')}` : ''}`);
-      withoutProfile.add(i);
-      return e;
-    }
-    if (profile instanceof ProfileError) {
-      for (const p of profile.problems) report(['equipment', i, 'profile'], `profile ${e.profile} is broken: ${p}`);
-      withoutProfile.add(i);
-      return e;
-    }
-    if (typeof e.template === 'string' && e.template !== profile.template) {
-      // Its points are another template's: checking that template's rules against them would only echo this.
-      report(
-        ['equipment', i, 'template'],
-        `profile ${profile.profile} maps template ${profile.template} (${profile.file}: template), not ${e.template}`,
-      );
+    const profile = usableProfile(e, i, profiles.get(e.profile), profiles, check.report);
+    if (!profile) {
       withoutProfile.add(i);
       return e;
     }
@@ -249,7 +309,7 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     const type = connection && typeof connection.type === 'string' && findDriver(connection.type) ? connection.type : undefined;
     const fits = type === undefined || profile.connection_types.includes(type);
     if (!fits)
-      report(
+      check.report(
         ['equipment', i, 'profile'],
         `profile ${profile.profile} is for ${profile.connection_types.join(', ')} connections (${profile.file}: connection_types); connection ${String(e.connection)} is ${type}`,
       );
@@ -257,88 +317,176 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     pointSources[i] = { profile, sources: expanded.sources, fits };
     return expanded.entry;
   });
-  /** Where a path inside an equipment entry (as its driver saw it) is written; null: not worth a message. */
-  const placeIn =
-    (i: number, e: Record<string, unknown>) =>
-    (inner: Path): Path | string | null => {
-      const from = pointSources[i];
-      if (withoutProfile.has(i) && inner.length === 1 && inner[0] === 'points' && e.points === undefined) return null;
-      if (!from || inner[0] !== 'points' || typeof inner[1] !== 'number') return inner;
-      const source = from.sources[inner[1]];
-      if (!source) return inner;
-      const rest = inner.slice(2);
-      if (source.from === 'entry') {
-        const written = (equipment[i] as Record<string, unknown>).points as unknown[];
-        const point = written[source.index];
-        // A key the entry writes is the entry's; a key that comes from the profile is the profile's.
-        if (rest.length === 0 || (isRecord(point) && Object.hasOwn(point, rest[0]!))) return ['points', source.index, ...rest];
-      }
-      // The profile's points were checked against its connection types; on another, the misfit is the message.
-      if (!from.fits) return null;
-      const name = source.from === 'profile' ? source.name : String((e.points as Array<{ name: string }>)[inner[1]]?.name);
-      return `${from.profile.file}: point ${name}${rest.length ? `, ${rest.join('.')}` : ''}`;
-    };
+  return {
+    written: equipment,
+    entries,
+    withoutProfile,
+    place: (i, e) => (inner) => placeOf(inner, e, equipment[i] as Record<string, unknown>, pointSources[i], withoutProfile.has(i)),
+  };
+}
 
-  entries.forEach((e, i) => {
+/** Where an expanded entry's points came from: the profile's, or the entry's own. */
+interface ProfilePoints {
+  profile: Profile;
+  sources: PointSource[];
+  /** Whether the profile is for the entry's connection type. */
+  fits: boolean;
+}
+
+/** The profile an entry names, or undefined (and the reason reported) when it cannot be used. */
+function usableProfile(
+  e: Record<string, unknown>,
+  i: number,
+  profile: Profile | ProfileError | undefined,
+  profiles: ReadonlyMap<string, Profile | ProfileError>,
+  report: Report,
+): Profile | undefined {
+  if (profile === undefined) {
+    const known = [...profiles.keys()];
+    report(['equipment', i, 'profile'], `no profile "${String(e.profile)}"${known.length ? `; profiles are ${known.join(', ')}` : ''}`);
+    return undefined;
+  }
+  if (profile instanceof ProfileError) {
+    for (const p of profile.problems) report(['equipment', i, 'profile'], `profile ${String(e.profile)} is broken: ${p}`);
+    return undefined;
+  }
+  if (typeof e.template === 'string' && e.template !== profile.template) {
+    // Its points are another template's: checking that template's rules against them would only echo this.
+    report(
+      ['equipment', i, 'template'],
+      `profile ${profile.profile} maps template ${profile.template} (${profile.file}: template), not ${e.template}`,
+    );
+    return undefined;
+  }
+  return profile;
+}
+
+/** Where a path inside entry `e` (as expanded from `written`) is written; null: not worth a message. */
+function placeOf(
+  inner: Path,
+  e: Record<string, unknown>,
+  written: Record<string, unknown>,
+  from: ProfilePoints | undefined,
+  withoutProfile: boolean,
+): Path | string | null {
+  if (withoutProfile && inner.length === 1 && inner[0] === 'points' && e.points === undefined) return null;
+  if (!from || inner[0] !== 'points' || typeof inner[1] !== 'number') return inner;
+  const source = from.sources[inner[1]];
+  if (!source) return inner;
+  const rest = inner.slice(2);
+  if (source.from === 'entry') {
+    const point = (written.points as unknown[])[source.index];
+    // A key the entry writes is the entry's; a key that comes from the profile is the profile's.
+    if (rest.length === 0 || (isRecord(point) && Object.hasOwn(point, rest[0]!))) return ['points', source.index, ...rest];
+  }
+  // The profile's points were checked against its connection types; on another, the misfit is the message.
+  if (!from.fits) return null;
+  const name = source.from === 'profile' ? source.name : String((e.points as Array<{ name: string }>)[inner[1]]?.name);
+  return `${from.profile.file}: point ${name}${rest.length ? `, ${rest.join('.')}` : ''}`;
+}
+
+interface CheckedEquipment {
+  driverEquipment: EquipmentConfig[];
+  /** What each entry's driver says of it: whether its values come on change (rules need it). */
+  reportsOnChange: Array<boolean | undefined>;
+}
+
+function checkEquipment(
+  expansion: Expansion,
+  templates: ReadonlyMap<string, Template>,
+  connectionById: ReadonlyMap<string, Record<string, unknown>>,
+  check: SiteCheck,
+): CheckedEquipment {
+  const out: CheckedEquipment = { driverEquipment: [], reportsOnChange: [] };
+  expansion.entries.forEach((e, i) => {
     if (!isRecord(e)) return;
     if (typeof e.id === 'string' && RESERVED_EQUIPMENT_IDS.has(e.id)) {
-      report(
+      check.report(
         ['equipment', i, 'id'],
         `"${e.id}" is reserved: the site's own topics use that level (${[...RESERVED_EQUIPMENT_IDS].join(', ')})`,
       );
     }
-    const written = equipment[i] as Record<string, unknown>;
-    if (Array.isArray(written.points)) checkUnique(written.points, ['equipment', i, 'points'], 'name', report);
+    const written = expansion.written[i] as Record<string, unknown>;
+    if (Array.isArray(written.points)) checkUnique(written.points, ['equipment', i, 'points'], 'name', check.report);
     // A template the entry has from its profile is not written in it: the profile is where to look.
     const byProfile = written.template === undefined && e.template !== undefined;
-    const reportCategory = (p: Path, m: string) => report(byProfile && p.at(-1) === 'template' ? [...p.slice(0, -1), 'profile'] : p, m);
-    checkCategory(e, ['equipment', i], reportCategory, templateOf(e)?.category);
+    const reportCategory: Report = (p, m) => check.report(byProfile && p.at(-1) === 'template' ? [...p.slice(0, -1), 'profile'] : p, m);
+    const template = typeof e.template === 'string' ? templates.get(e.template) : undefined;
+    checkCategory(e, ['equipment', i], reportCategory, template?.category);
     const own = Object.fromEntries(Object.entries(e).filter(([k]) => !BASE_KEYS.has(k)));
     const connection = typeof e.connection === 'string' ? connectionById.get(e.connection) : undefined;
     const driver = connection && typeof connection.type === 'string' ? findDriver(connection.type) : undefined;
-    if (!driver) {
-      // Without its connection's driver the entry is still checked, by the driver it fits best, so
-      // one pass reports its misspelt keys and wrong point types along with the connection.
-      // An entry that some driver takes as it is (no keys of a driver's own) needs no such note.
-      const found = closestDriver(own);
-      const closest = found && !found.result.success ? found : undefined;
-      const as = closest ? `; checked as ${closest.label} entry, the driver it fits best` : '';
-      if (typeof e.connection === 'string' && !connection) {
-        const known = [...connectionById.keys()];
-        report(
-          ['equipment', i, 'connection'],
-          `no connection "${e.connection}"${known.length ? `; connections are ${known.join(', ')}` : ''}${as}`,
-        );
-      } else if (closest && connection) {
-        report(['equipment', i, 'connection'], `its connection has no known type${as}`);
-      }
-      if (closest && !closest.result.success) reportZod(['equipment', i], closest.result.error, { input: own, place: placeIn(i, e) });
-      return;
-    }
-    const parsed = checked(driver.equipmentSchema, own, ['equipment', i], report);
+    const place = expansion.place(i, e);
+    if (!driver) return checkWithoutDriver(e, i, own, connection, connectionById, place, check);
+    const parsed = checked(driver.equipmentSchema, own, ['equipment', i], check.report);
     if (!parsed) return;
-    if (parsed.success) driverEquipment[i] = parsed.data as EquipmentConfig;
-    if (parsed.success) reportsOnChange[i] = driver.capabilities.reportsOnChange(parsed.data as EquipmentConfig);
-    else reportZod(['equipment', i], parsed.error, { input: own, place: placeIn(i, e) });
+    if (parsed.success) out.driverEquipment[i] = parsed.data as EquipmentConfig;
+    if (parsed.success) out.reportsOnChange[i] = driver.capabilities.reportsOnChange(parsed.data as EquipmentConfig);
+    else check.reportZod(['equipment', i], parsed.error, { input: own, place });
   });
+  return out;
+}
 
-  // Templates give units, limits and rules; rules are compiled against the points and limits of each
-  // equipment they apply to, whatever else is wrong.
-  const ruleEquipment = entries
+/**
+ * Without its connection's driver the entry is still checked, by the driver it fits best, so one
+ * pass reports its misspelt keys and wrong point types along with the connection. An entry that
+ * some driver takes as it is (no keys of a driver's own) needs no such note.
+ */
+function checkWithoutDriver(
+  e: Record<string, unknown>,
+  i: number,
+  own: Record<string, unknown>,
+  connection: Record<string, unknown> | undefined,
+  connectionById: ReadonlyMap<string, Record<string, unknown>>,
+  place: Place,
+  check: SiteCheck,
+): void {
+  const found = closestDriver(own);
+  const closest = found && !found.result.success ? found : undefined;
+  const as = closest ? `; checked as ${closest.label} entry, the driver it fits best` : '';
+  if (typeof e.connection === 'string' && !connection) {
+    const known = [...connectionById.keys()];
+    check.report(
+      ['equipment', i, 'connection'],
+      `no connection "${e.connection}"${known.length ? `; connections are ${known.join(', ')}` : ''}${as}`,
+    );
+  } else if (closest && connection) {
+    check.report(['equipment', i, 'connection'], `its connection has no known type${as}`);
+  }
+  if (closest && !closest.result.success) check.reportZod(['equipment', i], closest.result.error, { input: own, place });
+}
+
+type RuleEquipment = ReturnType<typeof applyTemplate> & { reportsOnChange: boolean | undefined };
+
+/**
+ * Templates give units, limits and rules; rules are compiled against the points and limits of each
+ * equipment they apply to, whatever else is wrong.
+ */
+function applyTemplates(
+  expansion: Expansion,
+  checkedEquipment: CheckedEquipment,
+  templates: ReadonlyMap<string, Template>,
+  check: SiteCheck,
+): RuleEquipment[] {
+  return expansion.entries
     .flatMap((e, i) => (isRecord(e) ? [{ e, i }] : []))
     .map(({ e, i }) => {
-      const place = placeIn(i, e);
+      const place = expansion.place(i, e);
       // A unit is checked against the template where it is written (a profile's units were checked with the profile).
-      const reportAt = (path: Path, message: string) => {
+      const reportAt: Report = (path, message) => {
         const at = place(path.slice(2));
-        if (typeof at !== 'string' && at !== null) report(['equipment', i, ...at], message);
+        if (typeof at !== 'string' && at !== null) check.report(['equipment', i, ...at], message);
       };
-      const applied = applyTemplate(e, i, driverEquipment[i], templates, reportAt);
+      const applied = applyTemplate(e, i, checkedEquipment.driverEquipment[i], templates, reportAt);
       // Without its profile's points the template's rules have nothing to read: the profile is the mistake.
-      if (withoutProfile.has(i) && e.points === undefined) applied.template_rules = undefined;
-      return { ...applied, reportsOnChange: reportsOnChange[i] };
+      if (expansion.withoutProfile.has(i) && e.points === undefined) applied.template_rules = undefined;
+      return { ...applied, reportsOnChange: checkedEquipment.reportsOnChange[i] };
     });
-  const rules = (Array.isArray(site.rules) ? site.rules : []).map((r) => {
+}
+
+/** The site's rules and each equipment's template rules, compiled; a site rule may not take a template rule's id. */
+function checkRules(siteRules: unknown, ruleEquipment: RuleEquipment[], report: Report): void {
+  const rules = (Array.isArray(siteRules) ? siteRules : []).map((r) => {
     const parsed = ruleSchema.safeParse(r);
     return parsed.success ? parsed.data : undefined;
   });
@@ -353,12 +501,15 @@ export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
     if (r && templateRuleIds.has(r.id))
       report(['rules', j, 'id'], `"${r.id}" is also a rule of template ${templateRuleIds.get(r.id)}; choose another id`);
   });
+}
 
-  // With env: false a value the schema refuses may be only a placeholder's: no problem left to show
-  // means the file is valid as far as it can be checked here (an error with no problems says that).
-  if (problems.length > 0 || !base.success) throw new ConfigError(file, sortProblems(problems));
-
-  const out = base.data;
+/** The SiteConfig of a file with no problems: each entry as its driver parsed it, with its template applied. */
+function assembleSite(
+  out: z.infer<typeof siteBaseSchema>,
+  driverConnections: ConnectionConfig[],
+  driverEquipment: EquipmentConfig[],
+  ruleEquipment: RuleEquipment[],
+): SiteConfig {
   return {
     version: out.version,
     gateway: out.gateway,
