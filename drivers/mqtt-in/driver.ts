@@ -8,6 +8,7 @@ import { backoffDelay } from '../common/backoff.js';
 import { rateLimited } from '../common/log-budget.js';
 import type { Driver, DriverContext, EquipmentBase, Quality, Reading } from '../types.js';
 import { evaluatePath, type PathStep } from './path.js';
+import { timedPattern, type PatternResult } from './pattern.js';
 import { MAX_PATTERN_INPUT, type MqttInConnection, type MqttInEquipment } from './schema.js';
 import { isTopicName, topicMatches } from './topic.js';
 import { convertTimestamp, convertValue, mapQuality, type QualityMap, type TimestampFormat, type ValueType } from './values.js';
@@ -17,6 +18,13 @@ type Equipment = EquipmentBase & MqttInEquipment;
 /** Room in a packet besides the payload (fixed header, topic, MQTT 5 properties) when the broker is told the largest one. */
 const PACKET_OVERHEAD = 64 * 1024;
 const STOP_WAIT_MS = 1000;
+/**
+ * How recent the source time of a retained message must be for its readings to be good, when the
+ * point has no stale_after: the broker sends retained messages again on every subscription, long
+ * after the device published them.
+ */
+export const RETAINED_FRESH_MS = 5 * 60 * 1000;
+const RETAINED_UNKNOWN_AGE = 'retained by the broker: of unknown age';
 
 /** One point as the driver reads it: where from, how to convert, and when it last had a value. */
 interface PointPlan {
@@ -24,7 +32,7 @@ interface PointPlan {
   point: string;
   filter: string;
   path: PathStep[] | undefined;
-  pattern: RegExp | undefined;
+  pattern: ((input: string) => PatternResult) | undefined;
   type: ValueType;
   scale: number;
   offset: number;
@@ -35,6 +43,8 @@ interface PointPlan {
   last: number;
   /** Already reported bad for silence or a lost connection: not reported again until a message comes. */
   silent: boolean;
+  /** The last value read (good or uncertain), which a device status of uncertain without a value qualifies. */
+  lastValue: number | boolean | string | null;
 }
 
 /** The URL without the credentials it may carry, for logs. */
@@ -65,7 +75,12 @@ class MqttInDriver implements Driver {
     unmatched: 0,
     /** Points reported bad for staying silent longer than stale_after. */
     stale: 0,
+    /** Topic filters the broker refused to subscribe (permissions): their points are bad. */
     subscribeRefused: 0,
+    /** Pattern matches stopped for taking longer than the time limit. */
+    patternTimeouts: 0,
+    /** Retained messages the broker sent again on subscribing (readings uncertain unless their source time is recent). */
+    retained: 0,
     reconnects: 0,
     /** Messages whose handling failed unexpectedly (a defect: logged with the reason). */
     errors: 0,
@@ -74,6 +89,7 @@ class MqttInDriver implements Driver {
   private readonly parseLog = rateLimited();
   private readonly typeLog = rateLimited();
   private readonly errorLog = rateLimited();
+  private readonly patternLog = rateLimited();
 
   constructor(
     private readonly conn: MqttInConnection,
@@ -89,7 +105,7 @@ class MqttInDriver implements Driver {
           filter: p.topic ?? eq.topic,
           // A point with neither a path nor a pattern reads the key of its own name.
           path: p.pattern === undefined ? (p.path ?? [p.name]) : undefined,
-          pattern: p.pattern === undefined ? undefined : new RegExp(p.pattern),
+          pattern: p.pattern === undefined ? undefined : timedPattern(p.pattern),
           type: p.type,
           scale: p.scale,
           offset: p.offset,
@@ -98,6 +114,7 @@ class MqttInDriver implements Driver {
           staleAfter: p.stale_after ?? eq.stale_after,
           last: 0,
           silent: false,
+          lastValue: null,
         };
       }),
     );
@@ -160,11 +177,11 @@ class MqttInDriver implements Driver {
       // Also with a session the broker kept: the site file's filters may have changed since it was made.
       this.subscribe(c);
     });
-    c.on('message', (topic, payload) => {
+    c.on('message', (topic, payload, packet) => {
       // The checks below turn every bad message into readings; this is the last guard, so that a
       // message no check foresaw costs its readings, never the gateway.
       try {
-        this.onMessage(topic, payload);
+        this.onMessage(topic, payload, packet.retain);
       } catch (err) {
         this.counters.errors++;
         this.errorLog((notLogged) =>
@@ -199,6 +216,13 @@ class MqttInDriver implements Driver {
       c.options.reconnectPeriod = Math.max(1, backoffDelay(this.attempt++, conn.reconnect));
     });
 
+    // Nothing says when such equipment's values stop being true: a dead sensor would stay good forever.
+    for (const id of new Set(this.plans.map((p) => p.equipment)))
+      if (this.plans.every((p) => p.equipment !== id || p.staleAfter === undefined))
+        this.ctx.log.warn(
+          { equipment: id },
+          'mqtt-in equipment has no stale_after: its values stay good however long the device is silent (set stale_after)',
+        );
     const withStale = this.plans.filter((p) => p.staleAfter !== undefined);
     if (withStale.length > 0) {
       const shortest = Math.min(...withStale.map((p) => p.staleAfter!));
@@ -228,26 +252,34 @@ class MqttInDriver implements Driver {
 
   private subscribe(c: MqttClient): void {
     const filters = [...new Set(this.plans.map((p) => p.filter))];
-    c.subscribe(filters, { qos: this.conn.qos }, (err, granted) => {
-      if (err) {
-        // The connection closed meanwhile: the next one subscribes again.
-        this.ctx.log.warn({ filters, err: err.message }, 'MQTT subscription failed');
+    c.subscribe(filters, { qos: this.conn.qos }, (err, subs, packet) => {
+      if (!err) return;
+      // mqtt.js turns a SUBACK with a failure code (0x80 and up) into an error that carries the SUBACK;
+      // without one the connection closed meanwhile, and the next connection subscribes again.
+      const codes = packet?.cmd === 'suback' ? packet.granted : undefined;
+      if (!codes) {
+        this.ctx.log.warn({ filters, err: err.message }, 'MQTT subscription failed; subscribing again on the next connection');
         return;
       }
-      for (const g of granted ?? ([] as ISubscriptionGrant[])) {
-        if (g.qos !== 128) continue;
+      // One SUBACK answers the whole list, its codes in the order of the filters.
+      (subs ?? ([] as ISubscriptionGrant[])).forEach((sub, i) => {
+        const code = codes[i];
+        if (typeof code !== 'number' || (code & 0x80) === 0) return;
         this.counters.subscribeRefused++;
-        this.ctx.log.error({ topic: g.topic }, "MQTT broker refused the subscription (check the user's permissions)");
+        this.ctx.log.error(
+          { topic: sub.topic, code },
+          "MQTT broker refused the subscription (check the user's permissions); its points are bad",
+        );
         this.emitBad(
-          this.plans.filter((p) => p.filter === g.topic),
-          'subscription refused by the broker',
+          this.plans.filter((p) => p.filter === sub.topic),
+          `subscription refused by the broker (code 0x${code.toString(16)})`,
           true,
         );
-      }
+      });
     });
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private onMessage(topic: string, payload: Buffer, retained: boolean): void {
     this.counters.messages++;
     if (!isTopicName(topic)) {
       this.counters.refused++;
@@ -265,6 +297,7 @@ class MqttInDriver implements Driver {
       return;
     }
     const ts = Date.now();
+    if (retained) this.counters.retained++;
     if (payload.length > this.conn.max_payload_size) {
       this.counters.refused++;
       this.refusedLog((notLogged) =>
@@ -304,10 +337,11 @@ class MqttInDriver implements Driver {
     };
     const batch: Reading[] = [];
     for (const p of targets) {
-      const r = this.read(p, text, payload.length, json, ts);
+      const r = this.read(p, text, payload.length, json, ts, retained);
       if (!r) continue;
       p.last = ts;
       p.silent = false;
+      p.lastValue = r.value;
       batch.push(r);
     }
     if (batch.length === 0) return;
@@ -322,6 +356,7 @@ class MqttInDriver implements Driver {
     bytes: number,
     json: () => { ok: true; value: unknown } | { ok: false; reason: string },
     ts: number,
+    retained: boolean,
   ): Reading | undefined {
     const base = { equipment: p.equipment, point: p.point, ts };
     const bad = (reason: string): Reading => ({ ...base, value: null, quality: 'bad', reason });
@@ -330,17 +365,33 @@ class MqttInDriver implements Driver {
     if (doc && !doc.ok) return bad(doc.reason);
     const root = doc?.value;
 
+    // The device's status, when it states one: it counts also in a message without the value.
+    let status: { quality: Quality; reason?: string | undefined } | undefined;
+    if (p.quality) {
+      const found = evaluatePath(root, p.quality.path);
+      if (found.found) status = mapQuality(found.value, p.quality);
+    }
+
     let raw: unknown;
+    let carried: boolean;
     if (p.path) {
       const found = evaluatePath(root, p.path);
-      if (!found.found) return undefined;
-      raw = found.value;
+      carried = found.found;
+      if (found.found) raw = found.value;
     } else {
-      // The bound keeps a regular expression's time small whatever the peer sends.
+      // The bound keeps a regular expression's time small whatever the peer sends; the time limit makes sure of it.
       if (bytes > MAX_PATTERN_INPUT) return bad(`payload longer than ${MAX_PATTERN_INPUT} bytes for a pattern`);
-      const m = p.pattern!.exec(text);
-      if (!m) return undefined;
-      raw = m[1];
+      const m = p.pattern!(text);
+      if (!m.ok) return this.patternTimeout(p, m.reason, bad);
+      carried = m.value !== null;
+      raw = m.value;
+    }
+    if (!carried) {
+      // A device reporting a fault without a value: the last value is no longer true (bad) or no longer sure (uncertain).
+      if (status?.quality === 'bad') return bad(status.reason!);
+      if (status?.quality === 'uncertain' && p.lastValue !== null)
+        return { ...base, value: p.lastValue, quality: 'uncertain', reason: status.reason! };
+      return undefined;
     }
 
     const converted = convertValue(raw, p.type, p.scale, p.offset);
@@ -348,26 +399,53 @@ class MqttInDriver implements Driver {
     let quality: Quality = 'good';
     let reason: string | undefined;
     if (p.quality) {
-      const status = evaluatePath(root, p.quality.path);
-      const mapped = status.found
-        ? mapQuality(status.value, p.quality)
-        : { quality: 'bad' as const, reason: 'no device status in the message' };
+      const mapped = status ?? { quality: 'bad' as const, reason: 'no device status in the message' };
       if (mapped.quality === 'bad') return bad(mapped.reason!);
       [quality, reason] = [mapped.quality, mapped.reason];
     }
     const reading: Reading = { ...base, value: converted.value, quality };
+    const because = (why: string) => {
+      reading.quality = 'uncertain';
+      reason = reason ? `${reason}; ${why}` : why;
+    };
     if (p.timestamp) {
       const at = evaluatePath(root, p.timestamp.path);
-      const time = at.found ? convertTimestamp(at.value, p.timestamp.format) : { ok: false as const, reason: 'no time in the message' };
+      const time = at.found ? convertTimestamp(at.value, p.timestamp.format, ts) : { ok: false as const, reason: 'no time in the message' };
       if (time.ok) reading.sourceTs = time.value;
       else {
         this.typeError(p, time.reason, bad);
-        reading.quality = 'uncertain';
-        reason = reason ? `${reason}; ${time.reason}` : time.reason;
+        because(time.reason);
+      }
+    }
+    if (retained) {
+      // The broker sends a retained message again on every subscription (after every reconnect), however
+      // old it is: only a recent source time says it is still true.
+      const window = p.staleAfter ?? RETAINED_FRESH_MS;
+      if (reading.sourceTs === undefined) because(RETAINED_UNKNOWN_AGE);
+      else if (ts - reading.sourceTs > window) {
+        because(`retained by the broker: source time ${Math.round((ts - reading.sourceTs) / 1000)} s old`);
+        delete reading.sourceTs;
       }
     }
     if (reason !== undefined) reading.reason = reason;
     return reading;
+  }
+
+  private patternTimeout(p: PointPlan, reason: string, bad: (reason: string) => Reading): Reading {
+    this.counters.patternTimeouts++;
+    this.patternLog((notLogged) =>
+      this.ctx.log.warn(
+        {
+          equipment: p.equipment,
+          point: p.point,
+          reason,
+          patternTimeouts: this.counters.patternTimeouts,
+          ...(notLogged ? { notLogged } : {}),
+        },
+        "MQTT payload took the point's pattern too long; refused (counted)",
+      ),
+    );
+    return bad(reason);
   }
 
   private typeError(p: PointPlan, reason: string, bad: (reason: string) => Reading): Reading {
@@ -385,6 +463,7 @@ class MqttInDriver implements Driver {
   private emitBad(plans: PointPlan[], reason: string, silence: boolean, ts = Date.now()): void {
     if (plans.length === 0) return;
     for (const p of plans) {
+      p.lastValue = null;
       if (silence) p.silent = true;
       else {
         p.last = ts;

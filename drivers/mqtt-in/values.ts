@@ -58,8 +58,13 @@ export function convertValue(raw: unknown, type: ValueType, scale = 1, offset = 
 // ISO 8601 with a date, a time and a zone: a time without a zone would be read in the gateway's.
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 
-/** A payload's time field as ms since the epoch. */
-export function convertTimestamp(raw: unknown, format: TimestampFormat): Converted<number> {
+/** Source times before this are not believed: no device publishing today has a clock set earlier, and a time in seconds read as milliseconds lands in 1970. */
+export const EARLIEST_SOURCE_TIME = Date.UTC(2000, 0, 1);
+/** How far ahead of the gateway's clock a source time may be: clocks drift, but a time in milliseconds read as seconds lands in the year 58000. */
+export const MAX_SOURCE_TIME_AHEAD_MS = 24 * 60 * 60 * 1000;
+
+/** A payload's time field as ms since the epoch; a time before 2000 or more than a day ahead of `now` is refused as implausible. */
+export function convertTimestamp(raw: unknown, format: TimestampFormat, now = Date.now()): Converted<number> {
   let ms: number | undefined;
   if (format === 'iso8601') {
     if (typeof raw === 'string' && ISO_8601.test(raw.trim())) ms = Date.parse(raw.trim().replace(' ', 'T'));
@@ -70,6 +75,10 @@ export function convertTimestamp(raw: unknown, format: TimestampFormat): Convert
   // Date's own range (±8.64e15 ms); anything outside is not a time.
   if (ms === undefined || !Number.isFinite(ms) || Math.abs(ms) > 8.64e15)
     return { ok: false, reason: `not a ${format} time: ${describe(raw)}` };
+  // A wrong format (seconds for milliseconds, or the reverse) or a device clock never set gives such times.
+  if (ms < EARLIEST_SOURCE_TIME) return { ok: false, reason: `implausible ${format} time ${describe(raw)}: before 2000-01-01` };
+  if (ms > now + MAX_SOURCE_TIME_AHEAD_MS)
+    return { ok: false, reason: `implausible ${format} time ${describe(raw)}: more than a day ahead of the gateway's clock` };
   return { ok: true, value: Math.round(ms) };
 }
 

@@ -2,8 +2,10 @@
 // the gateway turns it into readings (values, units, scaling, source times) and refuses what does
 // not fit (malformed, oversized, wrong type) into bad readings with reasons and counters.
 import { mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +22,8 @@ const SECURE_USER = { name: 'gateway', password: 'secure-broker-password' };
 describe('mqtt-in driver', () => {
   let plain: RunningMosquitto;
   let secure: RunningMosquitto;
+  /** A broker that refuses the subscription of one topic, as a broker's permissions would. */
+  let guarded: { broker: Aedes; server: Server; url: string };
   let gw: Gateway;
   let device: MqttClient;
   let secureDevice: MqttClient;
@@ -39,13 +43,30 @@ describe('mqtt-in driver', () => {
       await new Promise((r) => setTimeout(r, 25));
     }
   };
-  const stats = () => gw.driverStats().find((d) => d.connection === 'sensors')!.stats;
+  const stats = (connection = 'sensors') => gw.driverStats().find((d) => d.connection === connection)!.stats;
+  /** When the retained messages were published, before the gateway started. */
+  let retainedAt = 0;
 
   beforeAll(async () => {
     [plain, secure] = await Promise.all([
       startMosquitto(),
       startMosquitto({ tls: true, users: { [SECURE_USER.name]: SECURE_USER.password } }),
     ]);
+    const broker = await Aedes.createBroker({
+      // No grant (null) is a refusal: the SUBACK carries 0x80 for it.
+      authorizeSubscribe: (_client, sub, done) => done(null, sub.topic.startsWith('denied/') ? (null as never) : sub),
+    });
+    const server = createServer(broker.handle);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    guarded = { broker, server, url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}` };
+    // Retained messages the broker has before the gateway subscribes, as after any reconnect: one
+    // without a time, one with a recent time, one with an hour-old time.
+    const publisher = await mqtt.connectAsync(plain.url);
+    retainedAt = Date.now();
+    await publisher.publishAsync('retained/no-time', JSON.stringify({ value: 7 }), { retain: true, qos: 1 });
+    await publisher.publishAsync('retained/timed', JSON.stringify({ value: 8, time: retainedAt }), { retain: true, qos: 1 });
+    await publisher.publishAsync('retained/old', JSON.stringify({ value: 9, time: retainedAt - 3_600_000 }), { retain: true, qos: 1 });
+    await publisher.endAsync();
     const yaml = [
       'version: 1',
       `gateway: { id: gw-mqtt-in, site: ${SITE}, data_dir: ${mkdtempSync(join(tmpdir(), 'gw-data-'))} }`,
@@ -61,6 +82,7 @@ describe('mqtt-in driver', () => {
       `    username: ${SECURE_USER.name}`,
       `    password: ${SECURE_USER.password}`,
       '    protocol_version: 5',
+      `  - { id: guarded, type: mqtt-in, url: '${guarded.url}' }`,
       'equipment:',
       '  - id: BR-ENV',
       '    category: other',
@@ -99,6 +121,32 @@ describe('mqtt-in driver', () => {
       '    connection: secure',
       '    topic: secure/meter',
       '    points: [{ name: value, unit: kW }]',
+      '  - id: RET-1',
+      '    category: other',
+      '    connection: sensors',
+      '    topic: retained/+',
+      '    points:',
+      '      - { name: no_time, path: value, topic: retained/no-time }',
+      '      - { name: timed, path: value, topic: retained/timed, timestamp: { path: time, format: epoch_ms } }',
+      '      - { name: old, path: value, topic: retained/old, timestamp: { path: time, format: epoch_ms } }',
+      // Patterns that backtrack exponentially on input that nearly matches; the schema lets them through.
+      '  - id: PAT-1',
+      '    category: other',
+      '    connection: sensors',
+      '    topic: plain/hostile',
+      '    points:',
+      '      - { name: words, pattern: "^(\\\\w+\\\\s?)+$", type: string }',
+      '      - { name: same, pattern: "^(a|a)*$", type: string }',
+      '  - id: DENIED-1',
+      '    category: other',
+      '    connection: guarded',
+      '    topic: denied/meter',
+      '    points: [{ name: value }]',
+      '  - id: ALLOWED-1',
+      '    category: other',
+      '    connection: guarded',
+      '    topic: allowed/meter',
+      '    points: [{ name: value }]',
       '',
     ].join('\n');
     gw = createGateway(parseSite(yaml, { env: {} }), silent);
@@ -113,7 +161,7 @@ describe('mqtt-in driver', () => {
     });
     // The subscriptions are made once the driver is connected: wait for them before publishing.
     const until = Date.now() + 10_000;
-    while (stats().connected !== 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    while ((stats().connected !== 1 || stats('guarded').connected !== 1) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
   });
 
@@ -123,6 +171,10 @@ describe('mqtt-in driver', () => {
     await secureDevice?.endAsync(true);
     await gw?.stop();
     await Promise.all([plain?.stop(), secure?.stop()]);
+    if (guarded) {
+      await new Promise((r) => guarded.server.close(r));
+      await new Promise<void>((r) => guarded.broker.close(() => r()));
+    }
   });
 
   it('turns JSON and text payloads into readings with values, units, scaling and source times', async () => {
@@ -218,6 +270,105 @@ describe('mqtt-in driver', () => {
       'simulated malformed',
       since,
     );
+  });
+
+  it('takes a retained message the broker resends on subscribing as uncertain, unless its source time is recent', async () => {
+    const noTime = await reading((r) => r.equipment === 'RET-1' && r.point === 'no_time', 'retained without a time');
+    expect(noTime).toMatchObject({ value: 7, quality: 'uncertain', reason: 'retained by the broker: of unknown age' });
+    expect(noTime.sourceTs).toBeUndefined();
+    expect(await reading((r) => r.equipment === 'RET-1' && r.point === 'timed', 'retained with a recent time')).toMatchObject({
+      value: 8,
+      quality: 'good',
+      sourceTs: retainedAt,
+    });
+    const old = await reading((r) => r.equipment === 'RET-1' && r.point === 'old', 'retained with an old time');
+    expect(old).toMatchObject({
+      value: 9,
+      quality: 'uncertain',
+      reason: expect.stringMatching(/^retained by the broker: source time 36\d\d s old$/),
+    });
+    expect(old.sourceTs).toBeUndefined();
+    expect(stats().retained).toBeGreaterThanOrEqual(3);
+    // The same message published live is the device speaking now: good.
+    const since = readings.length;
+    await device.publishAsync('retained/no-time', JSON.stringify({ value: 10 }));
+    expect(await reading((r) => r.point === 'no_time', 'live message', since)).toMatchObject({ value: 10, quality: 'good' });
+  });
+
+  it('stops a pattern that backtracks too long on a hostile payload, and keeps serving other messages', async () => {
+    const before = stats().patternTimeouts!;
+    const since = readings.length;
+    const started = Date.now();
+    // 30 bytes that nearly match both patterns: unbounded, either would block the gateway for minutes.
+    await device.publishAsync('plain/hostile', `${'a'.repeat(29)}!`);
+    await device.publishAsync('zigbee2mqtt/boiler-room-sensor', JSON.stringify({ temperature: 23.5, last_seen: new Date().toISOString() }));
+    for (const point of ['words', 'same'])
+      expect(await reading((r) => r.equipment === 'PAT-1' && r.point === point, point, since)).toMatchObject({
+        value: null,
+        quality: 'bad',
+        reason: 'pattern took over 50 ms',
+      });
+    expect(await reading((r) => r.equipment === 'BR-ENV' && r.value === 23.5, 'the next message', since)).toMatchObject({
+      quality: 'good',
+    });
+    // Two limits of 50 ms and the round trips; generous for a slow machine, far below the unbounded minutes.
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(stats().patternTimeouts! - before).toBe(2);
+    // An ordinary payload still matches.
+    await device.publishAsync('plain/hostile', 'aaa');
+    expect(await reading((r) => r.equipment === 'PAT-1' && r.point === 'same' && r.quality === 'good', 'match', since)).toMatchObject({
+      value: 'a',
+    });
+  });
+
+  it('turns a device status of bad or uncertain into the quality of its points also in a message without the value', async () => {
+    const ok = () => JSON.stringify({ probes: [{ t: 45 }], status: 'ok', ts: Date.now() });
+    let since = readings.length;
+    await device.publishAsync('vendor/fridges/FR-2', ok());
+    await reading((r) => r.equipment === 'FR-2' && r.quality === 'good', 'good fridge reading', since);
+    since = readings.length;
+    await device.publishAsync('vendor/fridges/FR-2', JSON.stringify({ status: 'sensor_fault' }));
+    expect(await reading((r) => r.equipment === 'FR-2' && r.reason !== 'stale', 'fault without a value', since)).toMatchObject({
+      value: null,
+      quality: 'bad',
+      reason: 'device status "sensor_fault"',
+    });
+    await device.publishAsync('vendor/fridges/FR-2', ok());
+    since = readings.length;
+    await device.publishAsync('vendor/fridges/FR-2', JSON.stringify({ status: 'defrost' }));
+    expect(await reading((r) => r.equipment === 'FR-2' && r.reason !== 'stale' && r.quality !== 'good', 'defrost', since)).toMatchObject({
+      value: 4,
+      quality: 'uncertain',
+      reason: 'device status "defrost"',
+    });
+  });
+
+  it('refuses an implausible source time (seconds given as milliseconds): uncertain, without the source time', async () => {
+    const since = readings.length;
+    await device.publishAsync(
+      'vendor/fridges/FR-2',
+      JSON.stringify({ probes: [{ t: 45 }], status: 'ok', ts: Math.floor(Date.now() / 1000) }),
+    );
+    const r = await reading((x) => x.equipment === 'FR-2' && x.reason !== 'stale', 'fridge with a time in seconds', since);
+    expect(r).toMatchObject({
+      value: 4,
+      quality: 'uncertain',
+      reason: expect.stringMatching(/^implausible epoch_ms time \d+: before 2000-01-01$/),
+    });
+    expect(r.sourceTs).toBeUndefined();
+  });
+
+  it('detects a subscription the broker refuses: counted, its points bad, the others read', async () => {
+    const denied = await reading((r) => r.equipment === 'DENIED-1', 'refused subscription');
+    expect(denied).toMatchObject({ value: null, quality: 'bad', reason: 'subscription refused by the broker (code 0x80)' });
+    expect(stats('guarded').subscribeRefused).toBe(1);
+    const meter = await mqtt.connectAsync(guarded.url);
+    try {
+      await meter.publishAsync('allowed/meter', JSON.stringify({ value: 3 }));
+      expect(await reading((r) => r.equipment === 'ALLOWED-1', 'allowed reading')).toMatchObject({ value: 3, quality: 'good' });
+    } finally {
+      await meter.endAsync(true);
+    }
   });
 
   it('makes a point that stays silent longer than stale_after bad with reason "stale"', async () => {

@@ -97,3 +97,25 @@ describe('mapQuality', () => {
     expect(mapQuality(undefined, map).quality).toBe('bad');
   });
 });
+
+describe('convertTimestamp plausibility', () => {
+  const now = Date.parse('2026-05-01T10:00:00Z');
+  it.each([
+    // Milliseconds read as seconds: the year 58000.
+    [now, 'epoch_s', /more than a day ahead/],
+    // Seconds read as milliseconds: January 1970.
+    [now / 1000, 'epoch_ms', /before 2000-01-01/],
+    [-5, 'epoch_s', /before 2000-01-01/],
+    ['1999-12-31T23:59:59Z', 'iso8601', /before 2000-01-01/],
+    ['2026-05-03T10:00:00Z', 'iso8601', /more than a day ahead/],
+  ] as const)('refuses %j as %s', (raw, format, reason) => {
+    const r = convertTimestamp(raw, format, now);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toMatch(new RegExp(`^implausible ${format} time .*${reason.source}`));
+  });
+
+  it('takes times from 2000 on and up to a day ahead of the clock (drift)', () => {
+    expect(convertTimestamp('2000-01-01T00:00:00Z', 'iso8601', now)).toEqual({ ok: true, value: Date.UTC(2000, 0, 1) });
+    expect(convertTimestamp(now + 23 * 3600_000, 'epoch_ms', now)).toEqual({ ok: true, value: now + 23 * 3600_000 });
+  });
+});
