@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { duration, identifier, pointName, port, reconnect, size } from '../common/primitives.js';
 import { parsePath, type PathStep } from './path.js';
+import { PATTERN_TIMEOUT_MS } from './pattern.js';
 import { isTopicName, topicFilterProblem } from './topic.js';
 import { TIMESTAMP_FORMATS, VALUE_TYPES } from './values.js';
 
@@ -56,7 +57,7 @@ const timestampSchema = z
   })
   .meta({
     description:
-      'The time the device took the value (the source time). A message whose time cannot be read gives readings of uncertain quality without a source time.',
+      "The time the device took the value (the source time). A message whose time cannot be read, or is before 2000-01-01 or more than a day ahead of the gateway's clock (a wrong format), gives readings of uncertain quality without a source time. A retained message is good only with a source time no older than stale_after (5 minutes without it).",
   });
 
 const qualityValues = z.array(z.union([z.string(), z.number(), z.boolean()])).default([]);
@@ -69,14 +70,14 @@ const qualitySchema = z
   })
   .meta({
     description:
-      'Quality from a field of the payload. A value listed nowhere, or a message without the field, gives bad quality with the value quoted in the reason.',
+      'Quality from a field of the payload. A value listed nowhere, or a message without the field, gives bad quality with the value quoted in the reason. A status of bad counts also in a message without the value (the points it covers become bad); one of uncertain makes the last value uncertain.',
   });
 
 const staleAfter = duration
   .refine((ms) => ms > 0, { error: 'expected more than 0' })
   .meta({
     description:
-      'A point that has had no value for this long becomes bad with reason "stale" (also from the start, when nothing came). Leave out for devices that publish only on change and may stay silent for long.',
+      'A point that has had no value for this long becomes bad with reason "stale" (also from the start, when nothing came). Set it wherever the device publishes periodically: without it a dead sensor\'s last value stays good (a warning at start names equipment without any). Leave out only for values published on change that may stay silent for long.',
     'x-examples': ['5m', '90s'],
   });
 
@@ -96,7 +97,7 @@ export const mqttInPointSchema = z
       })
       .optional()
       .meta({
-        description: `For plain (not JSON) payloads: a regular expression with one capture group, the value. Applied to payloads of at most ${MAX_PATTERN_INPUT} bytes; a payload it does not match does not change the point.`,
+        description: `For plain (not JSON) payloads: a regular expression with one capture group, the value. Applied to payloads of at most ${MAX_PATTERN_INPUT} bytes, for at most ${PATTERN_TIMEOUT_MS} ms each (a longer match gives bad quality, "pattern took over ${PATTERN_TIMEOUT_MS} ms"); a payload it does not match does not change the point.`,
         examples: ['^(-?\\d+(?:\\.\\d+)?)$', 'T=(\\S+)'],
       }),
     topic: topicFilter.optional().meta({
