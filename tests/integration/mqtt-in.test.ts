@@ -15,7 +15,9 @@ import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { startMosquitto, type RunningMosquitto } from '../helpers/processes.js';
 
-const silent = pino({ level: 'silent' });
+/** The gateway's warnings and errors, as JSON lines. */
+const logs: string[] = [];
+const logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(line) });
 const SITE = 'mqtt-in-site';
 const SECURE_USER = { name: 'gateway', password: 'secure-broker-password' };
 
@@ -149,7 +151,7 @@ describe('mqtt-in driver', () => {
       '    points: [{ name: value }]',
       '',
     ].join('\n');
-    gw = createGateway(parseSite(yaml, { env: {} }), silent);
+    gw = createGateway(parseSite(yaml, { env: {} }), logger);
     gw.pipeline.onBatch((batch) => readings.push(...batch));
     await gw.start();
     telemetry = await subscribe(plain.url, `gw/${SITE}/+/telemetry`);
@@ -369,6 +371,17 @@ describe('mqtt-in driver', () => {
     } finally {
       await meter.endAsync(true);
     }
+  });
+
+  it('warns at start about equipment none of whose points has stale_after, and only about those', () => {
+    const warned = logs
+      .map((l) => JSON.parse(l) as { equipment?: string; msg: string })
+      .filter((l) => l.msg.startsWith('mqtt-in equipment has no stale_after'))
+      .map((l) => l.equipment);
+    expect(warned).toContain('BR-ENV');
+    expect(warned).toContain('RET-1');
+    expect(warned).not.toContain('FR-2');
+    expect(new Set(warned).size).toBe(warned.length);
   });
 
   it('makes a point that stays silent longer than stale_after bad with reason "stale"', async () => {
