@@ -3,9 +3,7 @@
 // no check of its text catches every such pattern; V8 does stop a running expression when a vm
 // script's timeout expires, so each match runs as a small script in a context of its own.
 import vm from 'node:vm';
-
-/** Time one pattern may take on one payload, at most. */
-export const PATTERN_TIMEOUT_MS = 50;
+import { PATTERN_TIMEOUT_MS } from './schema.js';
 
 /** A match: the first capture group (undefined when the group took no part), or `null` when the pattern did not match. */
 export type PatternResult = { ok: true; value: string | undefined | null } | { ok: false; reason: string };

@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { duration, identifier, pointName, port, reconnect, size } from '../common/primitives.js';
 import { parsePath, type PathStep } from './path.js';
-import { PATTERN_TIMEOUT_MS } from './pattern.js';
 import { isTopicName, topicFilterProblem } from './topic.js';
 import { TIMESTAMP_FORMATS, VALUE_TYPES } from './values.js';
 
 /** Bytes of a payload a `pattern` is applied to, at most: a regular expression's time grows with its input. */
 export const MAX_PATTERN_INPUT = 1024;
 const MAX_PATTERN_LENGTH = 256;
+/** Time one pattern may take on one payload, at most (pattern.ts enforces it). */
+export const PATTERN_TIMEOUT_MS = 50;
 
 const topicFilter = z
   .string()

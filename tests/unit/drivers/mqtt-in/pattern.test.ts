@@ -1,7 +1,8 @@
 // Patterns under a time limit: a pattern that backtracks exponentially on a peer's payload is
 // stopped, not left to block the event loop, and the next payload is matched as usual.
 import { describe, expect, it } from 'vitest';
-import { PATTERN_TIMEOUT_MS, timedPattern } from '../../../../drivers/mqtt-in/pattern.js';
+import { timedPattern } from '../../../../drivers/mqtt-in/pattern.js';
+import { PATTERN_TIMEOUT_MS } from '../../../../drivers/mqtt-in/schema.js';
 
 describe('timedPattern', () => {
   it('gives the first capture group, undefined when it took no part, null when the pattern does not match', () => {
