@@ -34,9 +34,12 @@ export interface AuthOptions {
 const auth: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
   const { log } = opts;
   const now = opts.now ?? Date.now;
-  const tokens = new TokenTable(opts.tokens);
-  const throttle = new WrongTokenThrottle(log);
-  const journal = new RefusalJournal(opts.audit, log);
+  const guard: Guard = {
+    tokens: new TokenTable(opts.tokens),
+    throttle: new WrongTokenThrottle(log),
+    journal: new RefusalJournal(opts.audit, log),
+  };
+  const { throttle, journal } = guard;
 
   const refusalTimer = setInterval(() => {
     try {
@@ -58,37 +61,6 @@ const auth: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
     }
   });
 
-  const authenticate = (request: FastifyRequest, reply: FastifyReply, role: Role): boolean => {
-    const at = now();
-    const { token, holder } = tokens.present(request.headers.authorization);
-    if (!holder) {
-      // Only a wrong token counts as a guess, and only guesses are slowed down: a valid token from
-      // the same address goes through, and a request without a token gets 401 as always.
-      if (token && !throttle.guess(request.ip, at)) {
-        journal.record(request.ip, request.url, 'refused: too many wrong tokens from this address', at);
-        void sendError(
-          reply.header('Retry-After', '60'),
-          'GW_HTTP_TOO_MANY_WRONG_TOKENS',
-          'too many wrong tokens from this address; wait a minute',
-        );
-        return false;
-      }
-      journal.record(request.ip, request.url, token ? 'refused: unknown token' : 'refused: no token', at);
-      void sendError(
-        reply.header('WWW-Authenticate', 'Bearer'),
-        'GW_HTTP_UNAUTHORIZED',
-        token ? 'unknown token' : 'a Bearer token is needed (Authorization: Bearer <token>)',
-      );
-      return false;
-    }
-    if (!holds(holder, role)) {
-      void sendError(reply, 'GW_HTTP_FORBIDDEN', `${holder.name} is a ${holder.role}; this needs ${role}`);
-      return false;
-    }
-    request.who = holder.name;
-    return true;
-  };
-
   // A route that needs a role can answer 401, 403 and 429: its OpenAPI description says so.
   app.addHook('onRoute', (route) => {
     if (!route.config?.role) return;
@@ -97,9 +69,48 @@ const auth: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
   });
   app.addHook('onRequest', async (request, reply) => {
     const role = request.routeOptions.config.role;
-    if (role && !authenticate(request, reply, role)) return reply;
+    if (role && !authenticate(guard, request, reply, role, now())) return reply;
     return undefined;
   });
 };
+
+/** The units the plugin's hook asks, one request at a time. */
+interface Guard {
+  tokens: TokenTable;
+  throttle: WrongTokenThrottle;
+  journal: RefusalJournal;
+}
+
+/** Whether the request may go on to a route that needs `role`; if not, its answer is sent. */
+function authenticate({ tokens, throttle, journal }: Guard, request: FastifyRequest, reply: FastifyReply, role: Role, at: number): boolean {
+  const { token, holder } = tokens.present(request.headers.authorization);
+  if (!holder) {
+    // Only a wrong token counts as a guess, and only guesses are slowed down: a valid token from
+    // the same address goes through, and a request without a token gets 401 as always.
+    if (token && !throttle.guess(request.ip, at)) {
+      journal.record(request.ip, request.url, 'refused: too many wrong tokens from this address', at);
+      void sendError(
+        reply.header('Retry-After', '60'),
+        'GW_HTTP_TOO_MANY_WRONG_TOKENS',
+        'too many wrong tokens from this address; wait a minute',
+      );
+      return false;
+    }
+    journal.record(request.ip, request.url, token ? 'refused: unknown token' : 'refused: no token', at);
+    void sendError(
+      reply.header('WWW-Authenticate', 'Bearer'),
+      'GW_HTTP_UNAUTHORIZED',
+      token ? 'unknown token' : 'a Bearer token is needed (Authorization: Bearer <token>)',
+    );
+    return false;
+  }
+  if (!holds(holder, role)) {
+    void sendError(reply, 'GW_HTTP_FORBIDDEN', `${holder.name} is a ${holder.role}; this needs ${role}`);
+    return false;
+  }
+  request.who = holder.name;
+  return true;
+}
+
 // Not encapsulated (what fastify-plugin does): the hooks apply to the routes of the plugins registered after it.
 export const authPlugin = Object.assign(auth, { [Symbol.for('skip-override')]: true });
