@@ -4,6 +4,7 @@
 // throws and never yields a good value.
 import { readFileSync } from 'node:fs';
 import type { IClientOptions, ISubscriptionGrant, MqttClient } from 'mqtt';
+import { connectBounded } from '../common/mqtt-packet-limit.js';
 import { backoffDelay } from '../common/backoff.js';
 import { rateLimited } from '../common/log-budget.js';
 import type { Driver, DriverContext, EquipmentBase, Quality, Reading } from '../types.js';
@@ -139,7 +140,6 @@ class MqttInDriver implements Driver {
   }
 
   async start(): Promise<void> {
-    const { default: mqtt } = await import('mqtt');
     const conn = this.conn;
     const now = Date.now();
     for (const p of this.plans) p.last = now;
@@ -159,9 +159,16 @@ class MqttInDriver implements Driver {
       // Subscriptions are made on each connection (see 'connect').
       resubscribe: false,
     };
-    const c = mqtt.connect(conn.url, options);
-    this.client = c;
     let lastError: string | undefined;
+    // On MQTT 3.1.1 the client would buffer a packet of any announced size (up to 256 MiB) before
+    // max_payload_size could be checked: the bounded stream closes the connection as soon as a
+    // packet's header announces more (counted as refused; the points go bad as not connected, and
+    // the connection is made again).
+    const c = connectBounded(conn.url, options, conn.max_payload_size + PACKET_OVERHEAD, (err) => {
+      this.counters.refused++;
+      lastError = err.message;
+    });
+    this.client = c;
     let reported: string | undefined;
     c.on('connect', (connack) => {
       this.attempt = 0;

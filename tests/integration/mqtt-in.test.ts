@@ -46,6 +46,14 @@ describe('mqtt-in driver', () => {
     }
   };
   const stats = (connection = 'sensors') => gw.driverStats().find((d) => d.connection === connection)!.stats;
+  /** Polls `ok` until it holds, up to 8 s. */
+  const until = async (ok: () => boolean | Promise<boolean>, what: string, timeoutMs = 8000): Promise<void> => {
+    const end = Date.now() + timeoutMs;
+    while (!(await ok())) {
+      if (Date.now() > end) throw new Error(`No ${what} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
   /** When the retained messages were published, before the gateway started. */
   let retainedAt = 0;
 
@@ -248,6 +256,18 @@ describe('mqtt-in driver', () => {
     expect(after.refused! - before.refused!).toBe(1);
     expect(after.typeErrors! - before.typeErrors!).toBeGreaterThanOrEqual(3);
     expect(after.errors).toBe(0);
+
+    // A packet whose header announces more than the bound is not buffered at all: the connection is
+    // closed (counted as refused), made again, and the next message is read.
+    const beforeBig = stats().refused!;
+    await device.publishAsync('zigbee2mqtt/boiler-room-sensor', JSON.stringify({ temperature: 1, padding: 'x'.repeat(300 * 1024) }));
+    await until(() => stats().refused! > beforeBig, 'the oversized packet refused');
+    const sinceBig = readings.length;
+    await until(async () => {
+      await device.publishAsync('zigbee2mqtt/boiler-room-sensor', JSON.stringify({ temperature: 22.5 }));
+      return readings.slice(sinceBig).some((r) => r.equipment === 'BR-ENV' && r.point === 'temperature' && r.value === 22.5);
+    }, 'a reading after the connection was made again');
+    expect(readings.slice(sinceBig).filter((r) => r.equipment === 'BR-ENV' && r.point === 'temperature' && r.value === 1)).toEqual([]);
 
     // A device status mapped to bad drops the value; a source time that cannot be read makes it uncertain.
     let since = readings.length;
