@@ -260,6 +260,7 @@ describe('mqtt-in driver', () => {
     // A packet whose header announces more than the bound is not buffered at all: the connection is
     // closed (counted as refused), made again, and the next message is read.
     const beforeBig = stats().refused!;
+    const reconnectsBefore = stats().reconnects!;
     await device.publishAsync('zigbee2mqtt/boiler-room-sensor', JSON.stringify({ temperature: 1, padding: 'x'.repeat(300 * 1024) }));
     await until(() => stats().refused! > beforeBig, 'the oversized packet refused');
     const sinceBig = readings.length;
@@ -268,6 +269,8 @@ describe('mqtt-in driver', () => {
       return readings.slice(sinceBig).some((r) => r.equipment === 'BR-ENV' && r.point === 'temperature' && r.value === 22.5);
     }, 'a reading after the connection was made again');
     expect(readings.slice(sinceBig).filter((r) => r.equipment === 'BR-ENV' && r.point === 'temperature' && r.value === 1)).toEqual([]);
+    // Closed at the header, not read whole and refused afterwards: the connection was made again.
+    expect(stats().reconnects).toBeGreaterThan(reconnectsBefore);
 
     // A device status mapped to bad drops the value; a source time that cannot be read makes it uncertain.
     let since = readings.length;
