@@ -13,7 +13,7 @@ MODE: wrong-byte-count, short-data, wrong-unit, wrong-transaction, wrong-functio
       huge-length, duplicate, bad-crc, echo, silence`;
 
 export const modbusCommands: DriverCommands = {
-  register(program, cli) {
+  register(_program, cli) {
     cli
       .group('scan', 'read a device once, to find where its values are')
       .command('modbus')
