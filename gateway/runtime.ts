@@ -102,7 +102,6 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   platform?.countActive(() => alarms.active().filter((a) => a.state !== 'out_of_service').length);
   if (influx) alarms.onEvents((events) => influx.writer.acceptLines(encodeAlarms(events)));
   const lab = labService(
-    config,
     {
       config,
       link,

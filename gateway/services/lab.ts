@@ -1,7 +1,6 @@
 // Lab results as a service: stored, published and sent to the platform by the result service; a
 // result whose analyte is a declared point of its instrument is also a reading, so rules see it (a
 // value outside its reference range can raise an alarm like any other).
-import type { SiteConfig } from '../../config/schema.js';
 import type { Reading } from '../../drivers/types.js';
 import { createResultService, type ResultService, type ResultServiceDeps } from '../lab/results.js';
 import type { Service } from './service.js';
@@ -10,9 +9,9 @@ export interface LabService extends Service {
   readonly results: ResultService;
 }
 
-export function labService(config: SiteConfig, deps: ResultServiceDeps, readings: (batch: Reading[]) => void): LabService {
+export function labService(deps: ResultServiceDeps, readings: (batch: Reading[]) => void): LabService {
   const results = createResultService(deps);
-  const analytePoints = new Map(config.equipment.map((e) => [e.id, new Set(e.points.map((p) => p.name))]));
+  const analytePoints = new Map(deps.config.equipment.map((e) => [e.id, new Set(e.points.map((p) => p.name))]));
   results.onResults((r) => {
     const batch = r
       .filter((x) => analytePoints.get(x.instrument)?.has(x.analyte) && (typeof x.value === 'number' || typeof x.value === 'string'))
