@@ -50,6 +50,27 @@ export interface AlarmEvent {
   by?: string;
   comment?: string;
   shelvedUntil?: number;
+  /** Where the alarm comes from when it is not a hazard seen in the readings (RuleSpec.origin). */
+  origin?: AlarmOrigin;
+}
+
+/**
+ * `predicted`: a pre-warning that a limit will be crossed within the rule's horizon (a trend, not a
+ * reading beyond the limit); `administrative`: an inspection, maintenance or certificate date.
+ */
+export type AlarmOrigin = 'predicted' | 'administrative';
+
+/**
+ * A rule part that compares one point with a constant limit (a `limits` part, or a `when` that is
+ * `point <op> constant`): what predictions and near misses follow.
+ */
+export interface Threshold {
+  point: string;
+  limit: number;
+  /** `above`: the alarm is at or above the limit (hi, hihi); `below`: at or below (lo, lolo). */
+  direction: 'above' | 'below';
+  /** Near misses on this limit: the normal value and the margin (absolute, in the point's unit), or undefined when off. */
+  nearMiss?: { normal: number; margin: number } | undefined;
 }
 
 /** One rule applied to one equipment: what the engine evaluates. */
@@ -63,7 +84,25 @@ export interface RuleSpec {
   condition:
     | { kind: 'expression'; expr: Compiled }
     | { kind: 'rate'; point: string; windowMs: number; perMs: number; above?: number; below?: number }
-    | { kind: 'stale'; afterMs: number };
+    | { kind: 'stale'; afterMs: number }
+    /** A pre-warning: the trend of `point` (robust fit over `windowMs`) crosses `limit` within `horizonMs`. */
+    | {
+        kind: 'predict';
+        point: string;
+        limit: number;
+        direction: 'above' | 'below';
+        windowMs: number;
+        horizonMs: number;
+        minReadings: number;
+      }
+    /** Set from outside the readings (administrative dates): RuleEngine.setExternal. */
+    | { kind: 'external' };
+  /** A limit-like part: the limit it compares with (predictions and near misses follow it). */
+  threshold?: Threshold;
+  /** A predicted warning names the rule part whose limit it foresees; an administrative alarm says so. */
+  origin?: AlarmOrigin;
+  /** For a predicted warning: the id of the rule part it foresees (`drum-level-low-low`). */
+  predicts?: string;
   /** While true, the alarm is suppressed by design (a boiler that is not firing). */
   suppressWhen?: Compiled;
   onDelayMs: number;
@@ -118,4 +157,5 @@ export interface ActiveAlarm {
   shelvedUntil?: number;
   /** The alarm's condition cannot be evaluated now (a point it reads has no good value). */
   uncertain: boolean;
+  origin?: AlarmOrigin;
 }
