@@ -1,7 +1,8 @@
-// The gateway's one durable store: alarm states, the platform outbox, every lab result captured and
-// the result counters of lab instruments, in one SQLite database (`<data_dir>/gateway.db`, WAL,
-// synchronous FULL). One database means one transaction: an alarm transition and its outbox event,
-// or a lab result and its counter, are committed together or not at all. The schema has a version
+// The gateway's one durable store: alarm states, the platform outbox, every lab result captured, the
+// result counters of lab instruments, the journal (alarm events, near misses, risk changes, reports)
+// and each equipment's risk state, in one SQLite database (`<data_dir>/gateway.db`, WAL, synchronous
+// FULL). One database means one transaction: an alarm transition and its outbox event, or a lab
+// result and its counter, are committed together or not at all. The schema has a version
 // (`PRAGMA user_version`) and forward migrations; the first one takes over the files of earlier
 // gateways (`alarms.db`, `outbox.db`, `lab-results-<instrument>.json`).
 import Database from 'better-sqlite3';
@@ -63,15 +64,50 @@ const MIGRATIONS: Array<{ attach?: (m: MigrationContext) => void; run: (m: Migra
       takeOverCounters(m);
     },
   },
+  {
+    // Risk judgement (issue 19): the journal of what happened (alarm events, near misses, risk
+    // changes, summaries and reports: the daily report and the KPIs read it after a restart) and
+    // each equipment's risk state, committed with the alarm states and outbox events they belong to.
+    run: (m) =>
+      m.db.exec(`
+        CREATE TABLE journal (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          ts INTEGER NOT NULL,
+          kind TEXT NOT NULL,
+          equipment TEXT,
+          body TEXT NOT NULL);
+        CREATE INDEX journal_kind_ts ON journal (kind, ts);
+        CREATE TABLE risk (equipment TEXT PRIMARY KEY, state TEXT NOT NULL);`),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** What the journal holds: each kind is read back by its own reader (KPIs, the daily report, history). */
+export type JournalKind = 'alarm' | 'near_miss' | 'risk' | 'risk_summary' | 'report';
+
+export const JOURNAL_KINDS: readonly JournalKind[] = ['alarm', 'near_miss', 'risk', 'risk_summary', 'report'];
+
+export interface JournalEntry {
+  id: number;
+  /** Epoch ms: when it happened (an alarm event's time, a risk change's time), not when it was written. */
+  ts: number;
+  kind: JournalKind;
+  equipment?: string;
+  body: unknown;
+}
+
+/** The most entries one read returns unless the caller asks for fewer: a report reads a day, not a year. */
+export const JOURNAL_READ_LIMIT = 10_000;
 
 export class GatewayStore {
   readonly db: Database.Database;
   private readonly upsertAlarm: Database.Statement<[string, string]>;
   private readonly deleteAlarm: Database.Statement<[string]>;
   private readonly upsertCounter: Database.Statement<[string, string]>;
+  private readonly insertJournal: Database.Statement<[number, string, string | null, string]>;
+  private readonly upsertRisk: Database.Statement<[string, string]>;
+  private readonly deleteRisk: Database.Statement<[string]>;
 
   /** Opens (creating or migrating) the store; a store it cannot read is an error that says what to do. */
   constructor(readonly file: string) {
@@ -97,6 +133,11 @@ export class GatewayStore {
     this.upsertCounter = this.db.prepare(
       'INSERT INTO counter (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state',
     );
+    this.insertJournal = this.db.prepare('INSERT INTO journal (ts, kind, equipment, body) VALUES (?, ?, ?, ?)');
+    this.upsertRisk = this.db.prepare(
+      'INSERT INTO risk (equipment, state) VALUES (?, ?) ON CONFLICT(equipment) DO UPDATE SET state = excluded.state',
+    );
+    this.deleteRisk = this.db.prepare('DELETE FROM risk WHERE equipment = ?');
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints): all of it is committed, or none. */
@@ -124,6 +165,59 @@ export class GatewayStore {
 
   saveCounter(key: string, state: unknown): void {
     this.upsertCounter.run(key, JSON.stringify(state));
+  }
+
+  /** Appends journal entries, inside the caller's transaction when there is one (else in one of their own). */
+  appendJournal(entries: ReadonlyArray<{ ts: number; kind: JournalKind; equipment?: string; body: unknown }>): void {
+    if (entries.length === 0) return;
+    this.transaction(() => {
+      for (const e of entries) this.insertJournal.run(e.ts, e.kind, e.equipment ?? null, JSON.stringify(e.body));
+    });
+  }
+
+  /** The entries of one kind with from <= ts < to, in time order (then in the order written). */
+  readJournal(kind: JournalKind, from: number, to: number, opts: { equipment?: string; limit?: number } = {}): JournalEntry[] {
+    const limit = Math.max(0, Math.floor(opts.limit ?? JOURNAL_READ_LIMIT));
+    const rows = (
+      opts.equipment === undefined
+        ? this.db
+            .prepare('SELECT id, ts, kind, equipment, body FROM journal WHERE kind = ? AND ts >= ? AND ts < ? ORDER BY ts, id LIMIT ?')
+            .all(kind, from, to, limit)
+        : this.db
+            .prepare(
+              'SELECT id, ts, kind, equipment, body FROM journal WHERE kind = ? AND ts >= ? AND ts < ? AND equipment = ? ORDER BY ts, id LIMIT ?',
+            )
+            .all(kind, from, to, opts.equipment, limit)
+    ) as Array<{ id: number; ts: number; kind: JournalKind; equipment: string | null; body: string }>;
+    return rows.map((r) => ({
+      id: r.id,
+      ts: r.ts,
+      kind: r.kind,
+      ...(r.equipment === null ? {} : { equipment: r.equipment }),
+      body: this.parse(`journal entry ${r.id}`, r.body),
+    }));
+  }
+
+  /** Deletes the journal entries older than `before` (epoch ms); returns how many. */
+  pruneJournal(before: number): number {
+    return this.db.prepare('DELETE FROM journal WHERE ts < ?').run(before).changes;
+  }
+
+  /** Each equipment's persisted risk state, as the risk judge saved it. */
+  loadRisk(): Map<string, unknown> {
+    const rows = this.db.prepare('SELECT equipment, state FROM risk').all() as Array<{ equipment: string; state: string }>;
+    return new Map(rows.map((r) => [r.equipment, this.parse(`risk state of ${r.equipment}`, r.state)]));
+  }
+
+  /** Saves changed risk states (null deletes one), inside the caller's transaction when there is one. */
+  saveRisk(changes: ReadonlyArray<{ equipment: string; state: unknown }>): void {
+    if (changes.length === 0) return;
+    this.transaction(() => {
+      for (const { equipment, state } of changes) {
+        if (state === null || state === undefined) this.deleteRisk.run(equipment);
+        else this.upsertRisk.run(equipment, JSON.stringify(state));
+      }
+    });
   }
 
   close(): void {
