@@ -1,10 +1,11 @@
 // The gateway's HTTP API (fastify): health and readiness, Prometheus metrics, equipment with their
 // last values, alarms and their handling, the platform outbox, a Server-Sent Events stream of
-// readings and alarm events, and the site-file check. Each is a plugin of its own (./plugins/),
-// registered here after the auth plugin whose hook guards them; every route has a JSON Schema, the
-// OpenAPI document is at /api/openapi.json, and every error answer carries a code (./errors.ts,
-// docs/errors.md). Tokens (stored as SHA-256 hashes) carry a role: viewer reads, operator
-// acknowledges and shelves, admin also takes alarms out of service and retries the outbox.
+// readings and alarm events, the site-file check, and the equipment's risk levels with the alarm
+// KPIs and daily reports. Each is a plugin of its own (./plugins/), registered here after the auth
+// plugin whose hook guards them; every route has a JSON Schema, the OpenAPI document is at
+// /api/openapi.json, and every error answer carries a code (./errors.ts, docs/errors.md). Tokens
+// (stored as SHA-256 hashes) carry a role: viewer reads, operator acknowledges and shelves, admin
+// also takes alarms out of service and retries the outbox.
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
@@ -28,6 +29,7 @@ import { dashboardPlugin } from './plugins/dashboard.js';
 import { equipmentPlugin, equipmentReadings } from './plugins/equipment.js';
 import { healthPlugin } from './plugins/health.js';
 import { outboxPlugin } from './plugins/outbox.js';
+import { riskPlugin, type RiskApi } from './plugins/risk.js';
 import { liveStream, streamPlugin } from './plugins/stream.js';
 
 /**
@@ -83,6 +85,11 @@ export interface HttpDeps {
    * stale), from its driver's definition.
    */
   reportsOnChange: (equipmentId: string) => boolean;
+  /**
+   * The risk service's levels, KPIs and daily reports (undefined when the site judges no risk); a
+   * function when the service builds them at its init, after the API is made.
+   */
+  risk?: RiskApi | (() => RiskApi | undefined);
 }
 
 export interface HttpApi {
@@ -182,6 +189,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   });
   void app.register(alarmsPlugin, { alarms: deps.alarms, audit });
   void app.register(outboxPlugin, { outbox: deps.outbox, audit });
+  void app.register(riskPlugin, { config, risk: deps.risk });
   void app.register(streamPlugin, { stream, log });
   void app.register(configPlugin, { log });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
