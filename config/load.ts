@@ -19,6 +19,7 @@ import { compileRules, compileTemplateRules } from '../rules/compile.js';
 import { loadTemplates, TemplateError, type Template } from './templates.js';
 import { expandProfile, loadProfiles, ProfileError, type PointSource, type Profile } from './profiles.js';
 import { ruleSchema } from './rules-schema.js';
+import { defaultConsequence } from './risk-schema.js';
 import { parseDuration } from '../drivers/common/primitives.js';
 import { prescanYaml } from './prescan.js';
 
@@ -521,23 +522,29 @@ function assembleSite(
     alarms: out.alarms,
     platform: out.platform,
     http: out.http,
+    risk: out.risk,
+    report: out.report,
     connections: driverConnections,
     equipment: out.equipment.map((e, i) => {
       const t = ruleEquipment.find((r) => r.index === i)!;
       const own = driverEquipment[i]!;
+      const category = (e.category ?? (e.code ? categoryFromCode(e.code) : undefined) ?? t.category) as Category;
       return {
         ...(e as Record<string, unknown>),
         ...own,
         id: e.id,
         connection: e.connection,
         poll_interval: e.poll_interval,
-        category: (e.category ?? (e.code ? categoryFromCode(e.code) : undefined) ?? t.category) as Category,
+        category,
         // An entry with a profile and no template of its own has the profile's.
         ...(t.template ? { template: t.template } : {}),
         limits: t.limits,
         // A point without a unit takes its template's.
         points: own.points.map((p) => ({ ...p, ...(p.unit === undefined && t.units.has(p.name) ? { unit: t.units.get(p.name) } : {}) })),
         ...(t.template_rules ? { template_rules: t.template_rules } : {}),
+        // The entry's own class, else its template's, else its category's (docs/risk.md).
+        consequence: e.consequence ?? t.consequence ?? defaultConsequence(category),
+        ...(t.risk_factors ? { risk_factors: t.risk_factors } : {}),
       };
     }),
   };
@@ -674,6 +681,8 @@ function applyTemplate(
     units,
     limits: { ...t?.limits, ...own },
     template_rules: t ? t.rules.filter((r) => !disabled.includes(r.id)) : undefined,
+    consequence: t?.consequence,
+    risk_factors: t?.risk?.factors,
   };
 }
 

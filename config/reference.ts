@@ -204,6 +204,19 @@ export function referenceMarkdown(): string {
     '',
     table(rows(props.alarms!, 'alarms', [])),
     '',
+    '## risk',
+    '',
+    props.risk?.description ?? '',
+    'Every factor, the matrix and worked examples are in [risk.md](risk.md).',
+    '',
+    table(rows(props.risk!, 'risk', [])),
+    '',
+    '## report',
+    '',
+    props.report?.description ?? '',
+    '',
+    table(rows(props.report!, 'report', [])),
+    '',
   ];
   for (const d of DRIVERS) {
     parts.push(

@@ -11,6 +11,19 @@ import { httpSection, type HttpSection } from './http-schema.js';
 import { isValidTopicFilter } from '../gateway/mqtt/acl.js';
 import { MQTT_ROLES, MQTT_USER_NAME, PASSWORD_HASH } from '../gateway/mqtt/users.js';
 import { platformInboxSimulatorSchema, platformSection, type PlatformSection } from './platform-schema.js';
+import {
+  certificateSchema,
+  consequence,
+  inspectionSchema,
+  maintenanceSchema,
+  reportSection,
+  riskSection,
+  timeZone,
+  type AdministrativeDates,
+  type FactorOverrides,
+  type ReportSection,
+  type RiskSection,
+} from './risk-schema.js';
 
 /** Special-equipment categories (TSG 08 catalogue, by the first character of the code) plus lab and other. */
 export const CATEGORY_BY_CODE = {
@@ -75,6 +88,7 @@ const gatewaySection = z
         description: 'Share of memory_budget at which the log warns (and warns again every 10 minutes while above).',
         examples: [0.8],
       }),
+    timezone: timeZone,
   })
   .meta({ description: 'Who this gateway is and where it keeps its state.' });
 
@@ -480,6 +494,14 @@ const equipmentBaseShape = {
       description: 'Named limits and parameters of this equipment that rules use by name (`design_pressure`, `drum_level_lo`).',
       examples: [{ design_pressure: 1.25, drum_level_lo: -50 }],
     }),
+  inspection: inspectionSchema.optional(),
+  maintenance: maintenanceSchema.optional(),
+  certificate: certificateSchema.optional(),
+  consequence: consequence.optional().meta({
+    description:
+      "Consequence class of a failure of this equipment, 1 (minor) to 4 (catastrophic), for its risk level (docs/risk.md); default: its template's, else by category.",
+    examples: [4],
+  }),
 };
 
 /** The keys every equipment entry has, whatever its connection; the rest are its driver's. */
@@ -514,6 +536,14 @@ const alarmsSection = z
       })
       .prefault({})
       .meta({ description: 'When one alarm is flagged as chattering (an alarm-health event, kept local).' }),
+    operators: z
+      .int()
+      .min(1)
+      .default(1)
+      .meta({
+        description: "Operators who watch this site's alarms at once: ISA-18.2's alarm rates (the KPIs, docs/risk.md) are per operator.",
+        examples: [1],
+      }),
   })
   .prefault({})
   .meta({ description: 'Alarm management settings of the site.' });
@@ -537,6 +567,8 @@ const siteShape = {
   alarms: alarmsSection,
   platform: platformSection,
   http: httpSection,
+  risk: riskSection,
+  report: reportSection,
 };
 
 /** The first validation step: sections and the keys all entries share. */
@@ -581,6 +613,14 @@ export interface SiteConfig {
   alarms: z.output<typeof alarmsSection>;
   platform?: PlatformSection | undefined;
   http?: HttpSection | undefined;
+  risk: RiskSection;
+  report: ReportSection;
   connections: ConnectionConfig[];
-  equipment: Array<EquipmentConfig & { category: Category }>;
+  equipment: Array<EquipmentConfig & { category: Category } & LoadedRiskKeys>;
+}
+
+/** What the loader adds to each equipment for risk judgement: its effective consequence class and its template's weights. */
+export interface LoadedRiskKeys extends AdministrativeDates {
+  consequence: number;
+  risk_factors?: FactorOverrides | undefined;
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { identifier, pointName } from '../drivers/common/primitives.js';
 import { ruleSchema, type RuleConfig } from './rules-schema.js';
 import { CATEGORIES } from './schema.js';
+import { templateRiskShape, type FactorOverrides } from './risk-schema.js';
 
 const templateSchema = z.strictObject({
   template: identifier.meta({ description: 'Template id: the file name without .yaml.' }),
@@ -17,6 +18,7 @@ const templateSchema = z.strictObject({
   points: z.array(z.strictObject({ name: pointName, unit: z.string().optional(), description: z.string().optional() })).min(1),
   limits: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])).default({}),
   rules: z.array(z.record(z.string(), z.unknown())).default([]),
+  ...templateRiskShape,
 });
 
 export interface Template {
@@ -28,6 +30,10 @@ export interface Template {
   limits: Record<string, number | boolean | string>;
   /** Rules without `equipment`: they apply to each equipment that uses the template. */
   rules: RuleConfig[];
+  /** Consequence class 1..4 of this kind of equipment (docs/risk.md); absent: by category. */
+  consequence?: number | undefined;
+  /** Risk weights of this kind of equipment, over the defaults (the site's `risk.factors` go over these). */
+  risk?: { factors: FactorOverrides } | undefined;
   file: string;
 }
 
