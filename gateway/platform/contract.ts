@@ -1,5 +1,5 @@
-// The contract with the central warning platform (docs/platform-contract.md): bodies, headers and the
-// signature. The platform is built against it: within a schema version only additions a receiver
+// The contract with the central warning platform (docs/platform-contract.md): bodies (incidents, lab
+// results, heartbeats, risk changes and summaries, daily reports), headers and the signature. The platform is built against it: within a schema version only additions a receiver
 // may ignore (a new optional member, a new incident type); anything else needs a new version.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
@@ -9,6 +9,9 @@ import type { LabResult } from '../../drivers/common/result.js';
 export const INCIDENT_SCHEMA = 'gw.incident.v1';
 export const HEARTBEAT_SCHEMA = 'gw.heartbeat.v1';
 export const RESULT_SCHEMA = 'gw.result.v1';
+export const RISK_SCHEMA = 'gw.risk.v1';
+export const RISK_SUMMARY_SCHEMA = 'gw.risk-summary.v1';
+export const REPORT_SCHEMA = 'gw.report.daily.v1';
 
 /** Every incident event type, in the order an incident can meet them; `closed` is always its last. */
 export const INCIDENT_TYPES = ['raised', 'escalated', 'acknowledged', 'shelved', 'cleared', 'closed'] as const;
@@ -65,6 +68,94 @@ export interface HeartbeatBody {
   activeIncidents: number;
 }
 
+/** One factor of a risk assessment: points = min(cap, weight x value). */
+export interface RiskFactorBody {
+  factor: string;
+  value: number;
+  weight: number;
+  cap: number;
+  points: number;
+  detail?: string;
+}
+
+/** An equipment's risk level changed (docs/risk.md); Idempotency-Key: eventId (`risk-<equipment>-<change number>`). */
+export interface RiskBody {
+  schema: typeof RISK_SCHEMA;
+  eventId: string;
+  gatewayId: string;
+  site: string;
+  equipment: { id: string; code?: string; category: string; name?: string };
+  level: AlarmEvent['level'];
+  previousLevel: AlarmEvent['level'];
+  /** The risk index: likelihood x consequence. */
+  score: number;
+  likelihood: number;
+  consequence: number;
+  factors: RiskFactorBody[];
+  changedAt: string;
+  seq: number;
+}
+
+/** The ISA-18.2 alarm figures of a site over the summary's hour. */
+export interface RiskSummaryKpi {
+  annunciated: number;
+  perOperatorPer10Min: number;
+  peakPer10Min: number;
+  floodPeriodsPercent: number;
+  standing: number;
+  stale: number;
+  chattering: number;
+  fleeting: number;
+  shelved: number;
+  timeToAckMedianMs?: number;
+  timeToAckP90Ms?: number;
+}
+
+/** Every equipment's risk over one period (an hour by default); Idempotency-Key: eventId (`risk-summary-<site>-<from>`). */
+export interface RiskSummaryBody {
+  schema: typeof RISK_SUMMARY_SCHEMA;
+  eventId: string;
+  gatewayId: string;
+  site: string;
+  from: string;
+  to: string;
+  equipment: Array<{
+    id: string;
+    category: string;
+    level: AlarmEvent['level'];
+    maxLevel: AlarmEvent['level'];
+    score: number;
+    maxScore: number;
+    nearMisses: number;
+    /** Share of the period the equipment was online, 0..1. */
+    availability: number;
+  }>;
+  kpi: RiskSummaryKpi;
+  seq: number;
+}
+
+/** The common members of a daily safety report; its sections are the report's own (gateway/report). */
+export interface ReportBodyHead {
+  schema: typeof REPORT_SCHEMA;
+  /** `report-<site>-<date>`: one per site and day, also when the report is made again. */
+  eventId: string;
+  gatewayId: string;
+  site: string;
+  /** The report's calendar day, YYYY-MM-DD in `timezone`. */
+  date: string;
+  timezone: string;
+  generatedAt: string;
+}
+
+export type ReportBody = ReportBodyHead & { seq: number; [section: string]: unknown };
+
+/**
+ * A body queued by its eventId (the Idempotency-Key), as the outbox stores it: its seq is added when
+ * it is sent. Lab results are queued by their resultId, through Outbox.addResults.
+ */
+export type QueuedBody =
+  Omit<IncidentBody, 'seq'> | Omit<RiskBody, 'seq'> | Omit<RiskSummaryBody, 'seq'> | (ReportBodyHead & { [section: string]: unknown });
+
 export interface EquipmentInfo {
   id: string;
   code?: string | undefined;
@@ -116,6 +207,63 @@ const CONTRACT_TYPE: Partial<Record<AlarmEvent['type'], IncidentType>> = {
   suppressed: 'cleared',
   out_of_service: 'cleared',
 };
+
+const equipmentOf = (id: string, equipment: EquipmentInfo | undefined) => ({
+  id,
+  ...(equipment?.code ? { code: equipment.code } : {}),
+  category: equipment?.category ?? 'other',
+  ...(equipment?.name ? { name: equipment.name } : {}),
+});
+
+/** The id of an equipment's n-th risk change: stable across restarts, because n is persisted with the risk state. */
+export const riskEventId = (equipment: string, change: number) => `risk-${equipment}-${change}`;
+
+/** The gw.risk.v1 body of one level change, without its seq. */
+export function riskBodyOf(
+  change: {
+    equipment: string;
+    /** The change number: how many level changes this equipment has had, this one included. */
+    change: number;
+    from: AlarmEvent['level'];
+    to: AlarmEvent['level'];
+    score: number;
+    likelihood: number;
+    consequence: number;
+    factors: readonly RiskFactorBody[];
+    at: number;
+  },
+  equipment: EquipmentInfo | undefined,
+  gatewayId: string,
+  site: string,
+): Omit<RiskBody, 'seq'> {
+  return {
+    schema: RISK_SCHEMA,
+    eventId: riskEventId(change.equipment, change.change),
+    gatewayId,
+    site,
+    equipment: equipmentOf(change.equipment, equipment),
+    level: change.to,
+    previousLevel: change.from,
+    score: change.score,
+    likelihood: change.likelihood,
+    consequence: change.consequence,
+    factors: change.factors.map((f) => ({
+      factor: f.factor,
+      value: f.value,
+      weight: f.weight,
+      cap: f.cap,
+      points: f.points,
+      ...(f.detail !== undefined ? { detail: f.detail } : {}),
+    })),
+    changedAt: new Date(change.at).toISOString(),
+  };
+}
+
+/** The id of a site's summary for the period starting at `from`: one per period, also when it is made again after a restart. */
+export const riskSummaryEventId = (site: string, from: number) => `risk-summary-${site}-${new Date(from).toISOString()}`;
+
+/** The id of a site's daily report: one per calendar day. */
+export const reportEventId = (site: string, date: string) => `report-${site}-${date}`;
 
 /** The result body for the platform, without its seq. */
 export function resultBodyOf(
@@ -197,6 +345,86 @@ export const resultBodySchema = z.looseObject({
   seq,
 });
 
+const level = z.enum(LEVELS);
+const count = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
+const finite = z.number().refine(Number.isFinite, { error: 'expected a finite number' });
+
+export const riskBodySchema = z.looseObject({
+  schema: z.literal(RISK_SCHEMA),
+  eventId: id,
+  gatewayId: id,
+  site: id,
+  equipment: z.looseObject({ id, code: text(40).optional(), category: text(100), name: text().optional() }),
+  level,
+  previousLevel: level,
+  score: finite.min(0),
+  likelihood: finite.min(0),
+  consequence: finite.min(0),
+  factors: z
+    .array(
+      z.looseObject({
+        factor: text(100).min(1),
+        value: finite,
+        weight: finite,
+        cap: finite,
+        points: finite,
+        detail: text(2000).optional(),
+      }),
+    )
+    .max(100),
+  changedAt: iso,
+  seq,
+});
+
+export const riskSummaryBodySchema = z.looseObject({
+  schema: z.literal(RISK_SUMMARY_SCHEMA),
+  eventId: id,
+  gatewayId: id,
+  site: id,
+  from: iso,
+  to: iso,
+  equipment: z
+    .array(
+      z.looseObject({
+        id,
+        category: text(100),
+        level,
+        maxLevel: level,
+        score: finite.min(0),
+        maxScore: finite.min(0),
+        nearMisses: count,
+        availability: finite.min(0).max(1),
+      }),
+    )
+    .max(100_000),
+  kpi: z.looseObject({
+    annunciated: count,
+    perOperatorPer10Min: finite.min(0),
+    peakPer10Min: count,
+    floodPeriodsPercent: finite.min(0).max(100),
+    standing: count,
+    stale: count,
+    chattering: count,
+    fleeting: count,
+    shelved: count,
+    timeToAckMedianMs: finite.min(0).optional(),
+    timeToAckP90Ms: finite.min(0).optional(),
+  }),
+  seq,
+});
+
+/** The report's common members; its sections belong to the report (gateway/report) and are not checked here. */
+export const reportBodySchema = z.looseObject({
+  schema: z.literal(REPORT_SCHEMA),
+  eventId: id,
+  gatewayId: id,
+  site: id,
+  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'expected a date YYYY-MM-DD' }),
+  timezone: text(100).min(1),
+  generatedAt: iso,
+  seq,
+});
+
 export const heartbeatBodySchema = z.looseObject({
   schema: z.literal(HEARTBEAT_SCHEMA),
   gatewayId: id,
@@ -207,29 +435,35 @@ export const heartbeatBodySchema = z.looseObject({
   activeIncidents: z.int().min(0),
 });
 
+export type ContractBody = IncidentBody | ResultBody | HeartbeatBody | RiskBody | RiskSummaryBody | ReportBody;
+
+const SCHEMAS: Record<ContractBody['schema'], z.ZodType> = {
+  [INCIDENT_SCHEMA]: incidentBodySchema,
+  [RESULT_SCHEMA]: resultBodySchema,
+  [HEARTBEAT_SCHEMA]: heartbeatBodySchema,
+  [RISK_SCHEMA]: riskBodySchema,
+  [RISK_SUMMARY_SCHEMA]: riskSummaryBodySchema,
+  [REPORT_SCHEMA]: reportBodySchema,
+};
+
 /** A body as the contract has it, or the first thing wrong with it (`path: message`). */
-export function checkBody(body: unknown): { ok: true; body: IncidentBody | ResultBody | HeartbeatBody } | { ok: false; problem: string } {
+export function checkBody(body: unknown): { ok: true; body: ContractBody } | { ok: false; problem: string } {
   const kind = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { schema?: unknown }).schema : undefined;
-  const schema =
-    kind === INCIDENT_SCHEMA
-      ? incidentBodySchema
-      : kind === RESULT_SCHEMA
-        ? resultBodySchema
-        : kind === HEARTBEAT_SCHEMA
-          ? heartbeatBodySchema
-          : undefined;
-  if (!schema)
+  const schema = typeof kind === 'string' && Object.hasOwn(SCHEMAS, kind) ? SCHEMAS[kind as ContractBody['schema']] : undefined;
+  if (!schema) {
+    const names = Object.keys(SCHEMAS);
     return {
       ok: false,
-      problem: `schema: expected ${INCIDENT_SCHEMA}, ${RESULT_SCHEMA} or ${HEARTBEAT_SCHEMA}, got ${JSON.stringify(kind)?.slice(0, 60) ?? 'nothing'}`,
+      problem: `schema: expected ${names.slice(0, -1).join(', ')} or ${names.at(-1)!}, got ${JSON.stringify(kind)?.slice(0, 60) ?? 'nothing'}`,
     };
+  }
   const parsed = schema.safeParse(body);
-  if (parsed.success) return { ok: true, body: parsed.data as IncidentBody | ResultBody | HeartbeatBody };
+  if (parsed.success) return { ok: true, body: parsed.data as ContractBody };
   const issue = parsed.error.issues[0]!;
   return { ok: false, problem: `${issue.path.join('.') || '(body)'}: ${issue.message}` };
 }
 
-/** The exact bytes sent for a stored body (an incident or a result): the same on every attempt. */
+/** The exact bytes sent for a stored body (an incident, a result, a risk change, a summary or a report): the same on every attempt. */
 export function incidentBody(stored: string, seq: number): string {
   // The stored body is JSON.stringify of an object without seq: appending the member gives the same
   // bytes as JSON.stringify({ ...body, seq }), without parsing it again on every attempt.

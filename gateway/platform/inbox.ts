@@ -1,7 +1,7 @@
 // The reference receiver of the platform contract (`gateway platform-inbox`): verifies signatures
 // (401 when wrong), de-duplicates by Idempotency-Key, reports seq gaps, follows every incident until
-// its `closed` and reports those left open, prints each incident as one readable line and can append
-// them as JSON lines. Platform developers use it to see what they will receive; the demo forwards to it.
+// its `closed` and reports those left open, prints each body (incident, lab result, risk change, risk
+// summary, daily report) as one readable line and can append them as JSON lines. Platform developers use it to see what they will receive; the demo forwards to it.
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -12,12 +12,20 @@ import { createPrivateFile, PRIVATE_DIR_MODE } from '../data-dir.js';
 import {
   checkBody,
   HEARTBEAT_SCHEMA,
+  INCIDENT_SCHEMA,
+  REPORT_SCHEMA,
   RESULT_SCHEMA,
+  RISK_SCHEMA,
+  RISK_SUMMARY_SCHEMA,
   verify,
+  type ContractBody,
   type HeartbeatBody,
   type IncidentBody,
   type IncidentType,
+  type ReportBody,
   type ResultBody,
+  type RiskBody,
+  type RiskSummaryBody,
 } from './contract.js';
 
 /** Signatures older or newer than this are refused: a captured request cannot be replayed later. */
@@ -26,6 +34,11 @@ const MAX_SKEW_MS = 5 * 60_000;
 const MAX_TRACKED_GAP = 10_000;
 /** Heartbeats kept in memory for stats and tests (one every 30 s: about 8 hours). */
 const MAX_HEARTBEATS = 1000;
+/**
+ * Risk changes, risk summaries and daily reports kept in memory for stats and tests, each kind at
+ * most this many, oldest dropped first: their lines and the --out file are the record.
+ */
+export const MAX_KEPT_BODIES = 10_000;
 /**
  * Open incidents followed at once (a few hundred bytes each); events of further incidents are
  * counted as not followed, never taken as ended. As many ended incidents are remembered, so that an
@@ -179,6 +192,12 @@ export interface PlatformInbox {
   readonly heartbeats: HeartbeatBody[];
   /** Lab results accepted, each once, in arrival order. */
   readonly results: ResultBody[];
+  /** Risk level changes accepted, each once, in arrival order (the latest MAX_KEPT_BODIES). */
+  readonly risks: RiskBody[];
+  /** Risk summaries accepted, each once, in arrival order (the latest MAX_KEPT_BODIES). */
+  readonly riskSummaries: RiskSummaryBody[];
+  /** Daily reports accepted, each once, in arrival order (the latest MAX_KEPT_BODIES). */
+  readonly reports: ReportBody[];
   /** Incidents seen open and not closed, oldest first. */
   openIncidents(limit?: number): OpenIncident[];
   stats(): {
@@ -188,6 +207,10 @@ export interface PlatformInbox {
     gaps: number;
     skippedLines: number;
     forgottenIds: number;
+    /** Accepted bodies by kind (`accepted` counts them all). */
+    risk: number;
+    riskSummaries: number;
+    reports: number;
   } & IncidentTrackerStats;
 }
 
@@ -235,9 +258,26 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
   const incidents: IncidentBody[] = [];
   const heartbeats: HeartbeatBody[] = [];
   const results: ResultBody[] = [];
+  const risks: RiskBody[] = [];
+  const riskSummaries: RiskSummaryBody[] = [];
+  const reports: ReportBody[] = [];
+  const keep = <T>(list: T[], body: T) => {
+    list.push(body);
+    if (list.length > MAX_KEPT_BODIES) list.splice(0, list.length - MAX_KEPT_BODIES);
+  };
   /** Per gateway: the highest seq seen, and seqs below it that have not arrived. */
   const seqs = new Map<string, { top: number; missing: Set<number> }>();
-  const counters = { accepted: 0, duplicates: 0, refused: 0, gaps: 0, skippedLines: 0, forgottenIds: 0 };
+  const counters = {
+    accepted: 0,
+    duplicates: 0,
+    refused: 0,
+    gaps: 0,
+    skippedLines: 0,
+    forgottenIds: 0,
+    risk: 0,
+    riskSummaries: 0,
+    reports: 0,
+  };
   const remember = (id: string) => {
     const forgotten = seen.add(id);
     if (forgotten === 0) return;
@@ -268,7 +308,7 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
       const body = checked.body;
       remember(body.schema === RESULT_SCHEMA ? body.resultId : body.eventId);
       track(body);
-      const note = body.schema === RESULT_SCHEMA ? undefined : tracker.take(body);
+      const note = body.schema === INCIDENT_SCHEMA ? tracker.take(body) : undefined;
       if (note) print(note);
     });
   }
@@ -356,7 +396,7 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
       return;
     }
-    const incident = checked.body;
+    const incident: Exclude<ContractBody, HeartbeatBody> = checked.body;
     const id = incident.schema === RESULT_SCHEMA ? incident.resultId : incident.eventId;
     const key = header(req, 'idempotency-key');
     if (!key || key !== id)
@@ -369,12 +409,35 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
     // On disk before the answer: a restart after `accepted` still knows this id.
     remember(key);
     counters.accepted++;
-    if (incident.schema === RESULT_SCHEMA) results.push(incident);
-    else incidents.push(incident);
     if (opts.out) appendFileSync(opts.out, `${body}\n`);
     const note = track(incident);
-    const broken = incident.schema === RESULT_SCHEMA ? undefined : tracker.take(incident);
-    print(incident.schema === RESULT_SCHEMA ? resultLineOf(incident) : lineOf(incident));
+    let broken: string | undefined;
+    switch (incident.schema) {
+      case INCIDENT_SCHEMA:
+        incidents.push(incident);
+        broken = tracker.take(incident);
+        print(lineOf(incident));
+        break;
+      case RESULT_SCHEMA:
+        results.push(incident);
+        print(resultLineOf(incident));
+        break;
+      case RISK_SCHEMA:
+        counters.risk++;
+        keep(risks, incident);
+        print(riskLineOf(incident));
+        break;
+      case RISK_SUMMARY_SCHEMA:
+        counters.riskSummaries++;
+        keep(riskSummaries, incident);
+        print(riskSummaryLineOf(incident));
+        break;
+      case REPORT_SCHEMA:
+        counters.reports++;
+        keep(reports, incident);
+        print(reportLineOf(incident));
+        break;
+    }
     if (note) print(note);
     if (broken) print(broken);
     res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"accepted"}');
@@ -404,6 +467,9 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
     incidents,
     heartbeats,
     results,
+    risks,
+    riskSummaries,
+    reports,
     start: () =>
       new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -433,7 +499,7 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
 export function summaryOf(inbox: Pick<PlatformInbox, 'stats' | 'openIncidents'>, oldest = 10): string[] {
   const s = inbox.stats();
   const lines = [
-    `${s.accepted} incidents accepted, ${s.duplicates} duplicates, ${s.refused} refused, ${s.gaps} seq gaps`,
+    `${s.accepted} incidents accepted${s.risk + s.riskSummaries + s.reports > 0 ? ` (${s.risk} risk changes, ${s.riskSummaries} risk summaries and ${s.reports} daily reports among them)` : ''}, ${s.duplicates} duplicates, ${s.refused} refused, ${s.gaps} seq gaps`,
     `${s.incidentsEnded} incidents ended, ${s.incidentsOpen} left open${s.notFollowed > 0 ? `, ${s.notFollowed} events of incidents not followed (too many open at once)` : ''}${s.afterClosed > 0 ? `, ${s.afterClosed} events after their incident's closed` : ''}`,
   ];
   if (s.incidentsOpen === 0) return lines;
@@ -458,6 +524,29 @@ export function lineOf(i: IncidentBody): string {
   // A closed event says what ended the incident in its comment, with nobody's name.
   const who = i.by ? ` by ${i.by}${i.comment ? `: ${i.comment}` : ''}` : i.comment ? ` (${i.comment})` : '';
   return `${i.occurredAt} ${i.level.toUpperCase()} ${i.type} ${i.site}/${i.equipment.id} ${i.rule.id}: ${i.rule.message}${value}${who} [seq ${i.seq}, ${i.gatewayId}]`;
+}
+
+/** One risk level change as a person reads it, with the factors that gave the most points. */
+export function riskLineOf(r: RiskBody): string {
+  const top = [...r.factors]
+    .filter((f) => f.points > 0)
+    .sort((a, b) => b.points - a.points)
+    .slice(0, 3)
+    .map((f) => `${f.factor} ${f.points}${f.detail ? ` (${f.detail.slice(0, 80)})` : ''}`);
+  return `${r.changedAt} RISK ${r.site}/${r.equipment.id} ${r.previousLevel} -> ${r.level.toUpperCase()} (score ${r.score} = likelihood ${r.likelihood} x consequence ${r.consequence})${top.length ? `: ${top.join(', ')}` : ''} [seq ${r.seq}, ${r.gatewayId}]`;
+}
+
+/** One risk summary as a person reads it: the equipment by level and the site's alarm figures. */
+export function riskSummaryLineOf(r: RiskSummaryBody): string {
+  const byLevel = new Map<string, number>();
+  for (const e of r.equipment) byLevel.set(e.level, (byLevel.get(e.level) ?? 0) + 1);
+  const levels = [...byLevel].map(([level, n]) => `${n} ${level}`).join(', ') || 'no equipment';
+  return `${r.from} RISK SUMMARY ${r.site} until ${r.to}: ${levels}; ${r.kpi.annunciated} alarms annunciated, peak ${r.kpi.peakPer10Min} per 10 min, ${r.kpi.standing} standing [seq ${r.seq}, ${r.gatewayId}]`;
+}
+
+/** One daily report as a person reads it. */
+export function reportLineOf(r: ReportBody): string {
+  return `${r.generatedAt} DAILY REPORT ${r.site} for ${r.date} (${r.timezone}) [seq ${r.seq}, ${r.gatewayId}]`;
 }
 
 /** One lab result as a person reads it. */

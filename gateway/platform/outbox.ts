@@ -1,12 +1,13 @@
-// The durable outbox of incident events for the central platform: the `event` table of the gateway's
-// store (gateway/store.ts: SQLite, WAL, synchronous FULL), which telemetry can never evict. An event
+// The durable outbox of events for the central platform (incidents, lab results, risk changes, risk
+// summaries, daily reports): the `event` table of the gateway's store (gateway/store.ts: SQLite, WAL,
+// synchronous FULL), which telemetry can never evict. An event
 // is committed there, in the same transaction as the alarm transition that made it, before it is
 // published anywhere, and leaves only when the platform has answered 2xx (and, with an MQTT uplink,
 // when the central broker has acknowledged it too). `seq` is SQLite's AUTOINCREMENT rowid: it grows
 // by one per event and is never reused, also after deletions and restarts.
 import Database from 'better-sqlite3';
 import { GatewayStore } from '../store.js';
-import type { IncidentBody, ResultBody } from './contract.js';
+import type { QueuedBody, ResultBody } from './contract.js';
 
 export interface OutboxRow {
   seq: number;
@@ -61,7 +62,7 @@ export class Outbox {
   private readonly selectUplink: Database.Statement<[number], Raw>;
   private readonly insert: Database.Statement<[string, string, number, number]>;
   private readonly insertResult: Database.Statement<[string, string, string, number]>;
-  private readonly addMany: Database.Transaction<(incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now: number) => number[]>;
+  private readonly addMany: Database.Transaction<(bodies: readonly QueuedBody[], now: number) => number[]>;
 
   constructor(
     /** The gateway's store, or the file of one (opened, and closed with the outbox). */
@@ -87,8 +88,8 @@ export class Outbox {
     this.deleteUplinked = this.acks.prepare('DELETE FROM event WHERE seq = ? AND posted = 1');
     this.markPosted = this.acks.prepare('UPDATE event SET posted = 1 WHERE seq = ?');
     this.markUplinked = this.acks.prepare('UPDATE event SET uplink_pending = 0 WHERE seq = ?');
-    this.addMany = this.db.transaction((incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now: number) =>
-      incidents.flatMap((i) => {
+    this.addMany = this.db.transaction((bodies: readonly QueuedBody[], now: number) =>
+      bodies.flatMap((i) => {
         // An event already taken (the same eventId) is not taken twice.
         const r = this.insert.run(i.eventId, JSON.stringify(i), now, now);
         return r.changes > 0 ? [Number(r.lastInsertRowid)] : [];
@@ -96,9 +97,12 @@ export class Outbox {
     );
   }
 
-  /** Commits incidents in one transaction; returns their seqs. */
-  add(incidents: ReadonlyArray<Omit<IncidentBody, 'seq'>>, now = Date.now()): number[] {
-    return incidents.length === 0 ? [] : this.addMany(incidents, now);
+  /**
+   * Commits bodies with an eventId (incidents, risk changes, risk summaries, daily reports) in one
+   * transaction, or in the caller's (a savepoint) when there is one; returns the seqs of those new.
+   */
+  add(bodies: readonly QueuedBody[], now = Date.now()): number[] {
+    return bodies.length === 0 ? [] : this.addMany(bodies, now);
   }
 
   /**
