@@ -18,6 +18,7 @@ import { command as influxWriter } from './influx-writer.js';
 import { command as mqttUser } from './mqtt-user.js';
 import { command as outbox } from './outbox.js';
 import { command as platformInbox } from './platform-inbox.js';
+import { command as report } from './report.js';
 import { command as rules } from './rules.js';
 import { command as run } from './run.js';
 import { command as token } from './token.js';
@@ -25,7 +26,7 @@ import { command as token } from './token.js';
 export type { CliIo } from './declare.js';
 
 /** The gateway's own commands, in the order of `gateway --help`; the drivers' commands follow. */
-const COMMANDS: readonly CliCommand[] = [run, check, influxWriter, rules, platformInbox, outbox, alarms, token, mqttUser, audit];
+const COMMANDS: readonly CliCommand[] = [run, check, influxWriter, rules, platformInbox, outbox, alarms, report, token, mqttUser, audit];
 
 const PROCESS_IO: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 
