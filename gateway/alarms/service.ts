@@ -1,15 +1,16 @@
 // Wires the rule engine into the gateway: every batch of readings is evaluated in-process before it is
 // published (hazard detection never waits on the network), time passes in ticks, and what each batch
-// changed (alarm states and the platform's incident events) is committed to the gateway's store in
-// one transaction. When the store cannot write (disk full, I/O error) hazard detection goes on: the
+// changed (alarm states, the journal of alarm events and the platform's incident events) is committed
+// to the gateway's store in one transaction. When the store cannot write (disk full, I/O error) hazard detection goes on: the
 // events are published on MQTT and shown as usual, and held in memory, in order, until a commit works.
 import { Counter, Gauge } from 'prom-client';
 import type { SiteConfig } from '../../config/schema.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 import { reportsOnChangeOf } from '../../drivers/index.js';
+import { adminSpecsOf } from '../../rules/admin.js';
 import { ruleSpecsOf } from '../../rules/compile.js';
 import { RuleEngine } from '../../rules/engine.js';
-import { LEVELS, type ActiveAlarm, type AlarmEvent, type PersistedAlarm } from '../../rules/types.js';
+import { LEVELS, type ActiveAlarm, type AlarmEvent, type PersistedAlarm, type RuleSpec } from '../../rules/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { MqttLink } from '../mqtt/link.js';
@@ -38,10 +39,17 @@ export interface AlarmService {
   shelve(key: string, by: string, comment: string, durationMs: number): AlarmEvent[];
   unshelve(key: string, by: string, comment: string): AlarmEvent[];
   setOutOfService(key: string, outOfService: boolean, by: string, comment: string): AlarmEvent[];
+  /**
+   * Sets the condition of an external alarm (the administrative dates: inspection, maintenance,
+   * certificate), committed with its events like an operator's action, with nobody's name.
+   */
+  setExternal(key: string, value: boolean | undefined): AlarmEvent[];
   onEvents(listener: AlarmListener): void;
   /** Whether the last commit worked, and what is waiting for one. */
   storeStats(): StoreStats;
   readonly ruleCount: number;
+  /** Every alarm the engine evaluates: the site's rules, compiled, and the administrative alarms of its equipment. */
+  readonly specs: readonly RuleSpec[];
 }
 
 export interface StoreStats {
@@ -76,12 +84,16 @@ export function createAlarmService(opts: {
   maxUncommittedEvents?: number;
 }): AlarmService {
   const { config, link, topics, log } = opts;
-  const specs = ruleSpecsOf(config, reportsOnChangeOf(config), (rule, equipment) =>
-    log.info(
-      { rule, equipment },
-      'Stale rule leaves out equipment that reports its values on change (a quiet value is not a lost connection)',
+  const specs = [
+    ...ruleSpecsOf(config, reportsOnChangeOf(config), (rule, equipment) =>
+      log.info(
+        { rule, equipment },
+        'Stale rule leaves out equipment that reports its values on change (a quiet value is not a lost connection)',
+      ),
     ),
-  );
+    // Inspection, maintenance and certificate dates: alarms set from outside the readings (setExternal).
+    ...config.equipment.flatMap((e) => adminSpecsOf(e)),
+  ];
   const chattering = config.alarms.chattering;
   const maxUncommitted = opts.maxUncommittedEvents ?? MAX_UNCOMMITTED_EVENTS;
   const listeners: AlarmListener[] = [];
@@ -133,8 +145,13 @@ export function createAlarmService(opts: {
     store.lastTry = Date.now();
     const platform = opts.platform?.();
     try {
-      opts.store().transaction(() => {
-        opts.store().saveAlarms([...unsavedStates].map(([key, state]) => ({ key, state })));
+      const db = opts.store();
+      db.transaction(() => {
+        db.saveAlarms([...unsavedStates].map(([key, state]) => ({ key, state })));
+        // The journal of alarm events: the KPIs and the daily report read it back after a restart.
+        db.appendJournal(
+          uncommitted.map((e) => ({ ts: e.ts, kind: 'alarm', ...(e.equipment ? { equipment: e.equipment } : {}), body: e })),
+        );
         platform?.add(uncommitted);
       });
     } catch (err) {
@@ -217,17 +234,18 @@ export function createAlarmService(opts: {
   };
 
   /** An operator's action: committed with its events like a batch's (held in memory too while the store cannot write). */
-  const act = (what: () => AlarmEvent[]) => {
+  const act = (what: () => AlarmEvent[], operator = true) => {
     if (!engine) throw new Error('The alarm service is not running');
     const events = what();
     deliver(events);
-    if (!store.writable)
+    if (!store.writable && operator)
       log.warn({ events: events.map((e) => e.type) }, 'Operator action taken while the store cannot write: held in memory until it can');
     return events;
   };
 
   return {
     ruleCount: specs.length,
+    specs,
     async start() {
       engine = new RuleEngine({
         site: config.gateway.site,
@@ -268,6 +286,7 @@ export function createAlarmService(opts: {
     shelve: (key, by, comment, durationMs) => act(() => engine!.shelve(key, by, comment, durationMs, Date.now())),
     unshelve: (key, by, comment) => act(() => engine!.unshelve(key, by, comment, Date.now())),
     setOutOfService: (key, outOfService, by, comment) => act(() => engine!.setOutOfService(key, outOfService, by, comment, Date.now())),
+    setExternal: (key, value) => act(() => engine!.setExternal(key, value, Date.now()), false),
     onEvents: (listener) => void listeners.push(listener),
     storeStats: () => ({
       writable: store.writable,
