@@ -73,6 +73,77 @@ const codes = z
   })
   .meta({ description: 'Discrete codes (as elevators report faults): one alarm per code while the point holds it.' });
 
+/** What a rule predicts with when it says nothing (`predict` left out). */
+export const PREDICT_DEFAULTS = { window: 60_000, horizon: 600_000, min_readings: 10 } as const;
+
+const predict = z
+  .union(
+    [
+      z.literal(false),
+      z.strictObject({
+        window: duration.prefault('60s').meta({
+          description: 'Time over which the trend is fitted (a robust straight line through the good readings).',
+          'x-examples': ['20s', '60s', '10m'],
+        }),
+        horizon: duration.prefault('10m').meta({
+          description:
+            'A crossing of the limit projected nearer than this raises the predicted warning; it clears when the trend turns away, fades into the noise, or the crossing moves beyond twice this.',
+          'x-examples': ['30s', '10m', '2h'],
+        }),
+        min_readings: z
+          .int()
+          .min(3)
+          .default(PREDICT_DEFAULTS.min_readings)
+          .meta({ description: 'Good readings the window must hold before there is a trend to judge.', examples: [5, 10] }),
+      }),
+    ],
+    { error: 'expected false or { window, horizon, min_readings }' },
+  )
+  .meta({
+    description:
+      "Predicted warning for each limit of the rule (a `limits` part, or a `when` comparing one point with a limit): raised one level below the limit's own when the trend reaches the limit within the horizon (`<id>.predicted`). On by default with window 60s, horizon 10m, min_readings 10; `false` turns it off.",
+    examples: [false, { window: '20s', horizon: '30s', min_readings: 5 }],
+  });
+
+/** `10%` of the span between normal and the limit, or an absolute margin in the point's unit. */
+const PERCENT = /^(\d+(?:\.\d+)?)\s*%$/;
+
+const nearMiss = z
+  .union(
+    [
+      z.literal(false),
+      z.strictObject({
+        margin: z
+          .union([z.number().positive(), z.string().regex(PERCENT)], {
+            error: 'expected a positive number in the point\'s unit or a percentage such as "10%"',
+          })
+          .default('10%')
+          .refine((m) => typeof m === 'number' || (Number(PERCENT.exec(m)![1]) > 0 && Number(PERCENT.exec(m)![1]) <= 100), {
+            error: 'expected a percentage above 0 and at most 100',
+          })
+          .meta({
+            description:
+              "How close to the limit counts as a near miss: in the point's unit, or a percentage of the span between normal and the limit.",
+            examples: ['10%', 20],
+          }),
+        normal: z
+          .union([z.number(), pointName], { error: 'expected a number or the name of a limit' })
+          .optional()
+          .meta({
+            description:
+              "The point's normal value (a number or a limit's name). Left out: the equipment's limit `<point>_normal`, else the middle of the rule's opposite limits (hi with lo, hihi with lolo); with neither, no near misses.",
+            examples: [0, 'drum_level_normal'],
+          }),
+      }),
+    ],
+    { error: 'expected false or { margin, normal }' },
+  )
+  .meta({
+    description:
+      "Near misses on the rule's limits: a value that came within the margin of a limit and went back without crossing it. `false` turns them off.",
+    examples: [false, { normal: 0 }, { margin: '5%', normal: 'drum_level_normal' }],
+  });
+
 export const KINDS = ['when', 'limits', 'rate', 'stale', 'codes'] as const;
 
 export const ruleSchema = z
@@ -126,6 +197,8 @@ export const ruleSchema = z
     escalate_after: duration
       .optional()
       .meta({ description: 'Unacknowledged this long: one level up, and again after the same time, up to red.', 'x-examples': ['10m'] }),
+    predict: predict.optional(),
+    near_miss: nearMiss.optional(),
   })
   .superRefine((r, ctx) => {
     const kinds = KINDS.filter((k) => r[k] !== undefined);
@@ -137,6 +210,11 @@ export const ruleSchema = z
       });
     if ((r.when !== undefined || r.rate !== undefined || r.stale !== undefined) && r.level === undefined)
       ctx.addIssue({ code: 'custom', path: ['level'], message: `expected a warning level: ${LEVELS.join(', ')}` });
+    // Only a limit can be predicted or nearly missed.
+    const without = kinds.length === 1 && kinds[0] !== 'when' && kinds[0] !== 'limits' ? kinds[0] : undefined;
+    for (const key of ['predict', 'near_miss'] as const)
+      if (without && r[key] !== undefined && r[key] !== false)
+        ctx.addIssue({ code: 'custom', path: [key], message: `applies to a limits or when rule, not to ${without}` });
   })
   .meta({ description: 'A hazard rule: exactly one of when, limits, rate, stale, codes.' });
 

@@ -1,8 +1,8 @@
 // From the site file's rules to what the engine evaluates: one RuleSpec per rule (or part of a
 // shorthand rule) and equipment, every expression compiled against that equipment's points and limits.
-import type { RuleConfig } from '../config/rules-schema.js';
+import { PREDICT_DEFAULTS, type RuleConfig } from '../config/rules-schema.js';
 import { compile, ExpressionError, type Compiled, type Names, type Value } from './expression.js';
-import type { Level, RuleSpec } from './types.js';
+import { LEVELS, type Level, type RuleSpec, type Threshold } from './types.js';
 
 export interface RuleEquipment {
   id: string;
@@ -12,7 +12,8 @@ export interface RuleEquipment {
   poll_interval: number;
   /** Its driver reports values when they change (drivers/types.ts capabilities): silence is not loss. */
   reportsOnChange?: boolean | undefined;
-  points: ReadonlyArray<{ name: string; unit?: string | undefined }>;
+  /** `type` where the driver gives one: a bool point has no trend and no limit to come near. */
+  points: ReadonlyArray<{ name: string; unit?: string | undefined; type?: string | undefined }>;
   limits?: Readonly<Record<string, Value>> | undefined;
 }
 
@@ -137,48 +138,74 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
     const c = expr(rule.when, 'when');
     if (!c) return [];
     const unit = unitOf(c.primaryPoint);
-    return [
-      {
-        ...base,
-        id: rule.id,
-        level: rule.level!,
-        message: rule.message ?? `${rule.id}: ${rule.when}`,
-        condition: { kind: 'expression', expr: c },
-        ...(unit ? { unit } : {}),
-      },
-    ];
+    const cmp = c.comparison && !isBoolean(eq, c.comparison.point) ? c.comparison : undefined;
+    const spec: RuleSpec = {
+      ...base,
+      id: rule.id,
+      level: rule.level!,
+      message: rule.message ?? `${rule.id}: ${rule.when}`,
+      condition: { kind: 'expression', expr: c },
+      ...(unit ? { unit } : {}),
+    };
+    if (!cmp) {
+      // Asked for explicitly, a prediction or near miss that cannot be is a mistake worth telling.
+      for (const key of ['predict', 'near_miss'] as const)
+        if (rule[key] !== undefined && rule[key] !== false)
+          report(
+            [...path, key],
+            `rule ${rule.id}: ${key} needs a when that compares one numeric point with a limit (as drum_level <= drum_level_lolo), not "${rule.when}"`,
+          );
+      return [spec];
+    }
+    const direction = cmp.op === '>' || cmp.op === '>=' ? 'above' : 'below';
+    spec.threshold = thresholdOf(rule, eq, names, cmp.point, cmp.limit, direction, undefined, path, report);
+    return [spec, ...predicted(rule, base, spec, rule.id)];
   }
   if (rule.limits) {
     const l = rule.limits;
     if (!point(l.point, ['limits', 'point'])) return [];
     const unit = unitOf(l.point);
     const out: RuleSpec[] = [];
+    const values: Partial<Record<'hihi' | 'hi' | 'lo' | 'lolo', number>> = {};
     for (const k of ['hihi', 'hi', 'lo', 'lolo'] as const) {
       const t = l[k];
       if (t === undefined) continue;
-      let value: Value | undefined = t;
-      if (typeof t === 'string') {
-        value = names.constant(t);
-        if (typeof value !== 'number') {
-          report(
-            [...path, 'limits', k],
-            `rule ${rule.id}: no numeric limit "${t}" on equipment ${eq.id}${eq.limits ? `; its limits are ${Object.keys(eq.limits).join(', ') || 'none'}` : ''}`,
-          );
-          continue;
-        }
-      }
+      const value = typeof t === 'string' ? names.constant(t) : t;
+      if (typeof value === 'number') values[k] = value;
+      else
+        report(
+          [...path, 'limits', k],
+          `rule ${rule.id}: no numeric limit "${t}" on equipment ${eq.id}${eq.limits ? `; its limits are ${Object.keys(eq.limits).join(', ') || 'none'}` : ''}`,
+        );
+    }
+    const boolean = isBoolean(eq, l.point);
+    for (const k of ['hihi', 'hi', 'lo', 'lolo'] as const) {
+      const value = values[k];
+      if (value === undefined) continue;
       const op = k.startsWith('h') ? '>=' : '<=';
       const c = compile(`${l.point} ${op} ${value}`, names);
       const message =
         rule.message ?? `${LIMIT_TEXT[k][0]!.toUpperCase()}${LIMIT_TEXT[k].slice(1)} ${l.point}: {value} {unit} (limit ${value})`;
-      out.push({
+      const part: RuleSpec = {
         ...base,
         id: `${rule.id}.${k}`,
         level: l.levels[k] ?? rule.level ?? LIMIT_LEVELS[k],
         message,
         condition: { kind: 'expression', expr: c },
         ...(unit ? { unit } : {}),
-      });
+      };
+      out.push(part);
+      if (boolean) continue;
+      // The normal value lies between opposite limits: hi's opposite is lo, hihi's lolo (or the other of them when only it exists).
+      const opposite = {
+        hihi: values.lolo ?? values.lo,
+        hi: values.lo ?? values.lolo,
+        lo: values.hi ?? values.hihi,
+        lolo: values.hihi ?? values.hi,
+      }[k];
+      const direction = k.startsWith('h') ? 'above' : 'below';
+      part.threshold = thresholdOf(rule, eq, names, l.point, value, direction, opposite, path, report);
+      out.push(...predicted(rule, base, part, `${LIMIT_TEXT[k]} limit, ${part.id}`));
     }
     return out;
   }
@@ -234,6 +261,119 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
     }));
   }
   return [];
+}
+
+/** What a predicted spec takes from its part unchanged: equipment, suppression, escalation, shelving. */
+type Base = Pick<RuleSpec, 'equipment' | 'equipmentName' | 'escalateAfterMs' | 'maxShelveMs' | 'suppressWhen'>;
+
+/** A bool point (where the driver says so) has neither a trend nor a limit to come near. */
+function isBoolean(eq: RuleEquipment, point: string): boolean {
+  const type = eq.points.find((p) => p.name === point)?.type;
+  return type === 'bool' || type === 'boolean';
+}
+
+/**
+ * The threshold of a part, with its near-miss settings: the normal value from the rule's
+ * `near_miss.normal`, else the equipment's limit `<point>_normal`, else the middle of the opposite
+ * limit and this one; the margin absolute or a percentage of the span between normal and the limit.
+ */
+function thresholdOf(
+  rule: RuleConfig,
+  eq: RuleEquipment,
+  names: Names,
+  point: string,
+  limit: number,
+  direction: 'above' | 'below',
+  opposite: number | undefined,
+  path: Path,
+  report: Report,
+): Threshold {
+  const threshold: Threshold = { point, limit, direction };
+  if (rule.near_miss === false) return threshold;
+  const given = rule.near_miss?.normal;
+  let normal: number | undefined;
+  let from: string;
+  if (given !== undefined) {
+    const value = typeof given === 'number' ? given : names.constant(given);
+    if (typeof value !== 'number') {
+      report(
+        [...path, 'near_miss', 'normal'],
+        `rule ${rule.id}: no numeric limit "${given}" on equipment ${eq.id}${eq.limits ? `; its limits are ${Object.keys(eq.limits).join(', ') || 'none'}` : ''}`,
+      );
+      return threshold;
+    }
+    normal = value;
+    from = `near_miss.normal ${typeof given === 'number' ? given : `${given} (${value})`}`;
+  } else {
+    const named = eq.limits?.[`${point}_normal`];
+    if (typeof named === 'number' && Object.hasOwn(eq.limits!, `${point}_normal`)) {
+      normal = named;
+      from = `the limit ${point}_normal (${named}) of equipment ${eq.id}`;
+    } else if (opposite !== undefined) {
+      normal = (limit + opposite) / 2;
+      from = `the middle of the limits ${opposite} and ${limit}`;
+    } else return threshold;
+  }
+  const side = direction === 'above' ? normal < limit : normal > limit;
+  if (!side) {
+    report(
+      [...path, 'near_miss', ...(given !== undefined ? ['normal'] : [])],
+      `rule ${rule.id}: the normal value, ${from}, is not ${direction === 'above' ? 'below' : 'above'} the limit ${limit} it is normal for (equipment ${eq.id})`,
+    );
+    return threshold;
+  }
+  const margin = rule.near_miss?.margin ?? '10%';
+  const span = Math.abs(limit - normal);
+  threshold.nearMiss = { normal, margin: typeof margin === 'number' ? margin : (Number.parseFloat(margin) / 100) * span };
+  return threshold;
+}
+
+/**
+ * The predicted warning of a part with a threshold (`<part>.predicted`): one level below the part's,
+ * raised when the trend reaches the limit within the horizon. It has no delays, deadband or latch of
+ * its own: the trend's significance and the horizon's hysteresis keep it from flapping, and it must
+ * go as soon as the trend does.
+ */
+function predicted(rule: RuleConfig, base: Base, part: RuleSpec, describe: string): RuleSpec[] {
+  const t = part.threshold;
+  if (!t || rule.predict === false) return [];
+  const p = rule.predict ?? {
+    window: PREDICT_DEFAULTS.window,
+    horizon: PREDICT_DEFAULTS.horizon,
+    min_readings: PREDICT_DEFAULTS.min_readings,
+  };
+  const unit = part.unit ? ` ${part.unit}` : '';
+  return [
+    {
+      ...base,
+      id: `${part.id}.predicted`,
+      level: LEVELS[Math.max(0, LEVELS.indexOf(part.level) - 1)]!,
+      message: `Predicted: ${t.point} reaches {limit}${unit} in {eta} (${describe})`,
+      condition: {
+        kind: 'predict',
+        point: t.point,
+        limit: t.limit,
+        direction: t.direction,
+        windowMs: p.window,
+        horizonMs: p.horizon,
+        minReadings: p.min_readings,
+      },
+      origin: 'predicted',
+      predicts: part.id,
+      onDelayMs: 0,
+      offDelayMs: 0,
+      deadband: 0,
+      latch: false,
+      ...(part.unit ? { unit: part.unit } : {}),
+    },
+  ];
+}
+
+/** The rule parts that compare a point with a limit (predicted warnings left out), for near misses and risk. */
+export function thresholdsOf(specs: readonly RuleSpec[]): Array<{ equipment: string; rule: string; level: Level; threshold: Threshold }> {
+  return specs.flatMap((s) =>
+    s.threshold && s.origin !== 'predicted' ? [{ equipment: s.equipment, rule: s.id, level: s.level, threshold: s.threshold }] : [],
+  );
 }
 
 /**

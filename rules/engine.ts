@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Reading } from '../drivers/types.js';
 import { inTimeOrder } from '../drivers/common/reading-time.js';
 import type { Scope, Value } from './expression.js';
+import { fitLine, formatEta, projectCrossing, type Line } from './trend.js';
 import {
   LEVELS,
   type ActiveAlarm,
@@ -64,7 +65,33 @@ interface Instance {
   chattering: boolean;
   /** Rate rules: recent good samples. */
   samples?: Array<[number, number]>;
+  /** Predicted warnings: the point's series, shared with the other predictions on it over the same window. */
+  series?: Series;
+  /** Predicted warnings: the time to the limit at the last evaluation (ms), for the message. */
+  etaMs?: number | undefined;
+  /** External conditions: the value setExternal gave. */
+  external?: boolean | undefined;
 }
+
+/**
+ * The good numeric samples of one point over one window, on the values' own time, and the last line
+ * fitted through them. Bounded: beyond MAX_SERIES samples every other older one goes, so a fast poll
+ * keeps the whole window at a coarser spacing and a fit never costs more than MAX_SERIES allow.
+ */
+interface Series {
+  point: string;
+  windowMs: number;
+  times: number[];
+  values: number[];
+  line: Line | undefined;
+  /** Newest sample time the line was fitted at. */
+  fittedAt: number;
+  /** Refit at most this often (sample time): max(1 s, window / 30). */
+  fitEveryMs: number;
+}
+
+/** Samples a series keeps at most. */
+export const MAX_SERIES = 120;
 
 /** ISA-18.2 with EEMUA 191's figures: 3 annunciations of one alarm within 60 s is chattering. */
 export const DEFAULT_HEALTH: HealthOptions = {
@@ -82,6 +109,8 @@ export class RuleEngine {
   private readonly index = new Map<string, Map<string, Instance[]>>();
   private readonly stale = new Map<string, Instance[]>();
   private readonly values = new Map<string, Map<string, PointValue>>();
+  /** `<equipment>\0<point>\0<window>` → the series every prediction on that point and window shares. */
+  private readonly series = new Map<string, Series>();
   private readonly lastGood = new Map<string, number>();
   private readonly raises: number[] = [];
   private flood = false;
@@ -115,6 +144,24 @@ export class RuleEngine {
       if (c.kind === 'rate') {
         reads.add(c.point);
         inst.samples = [];
+      }
+      if (c.kind === 'predict') {
+        reads.add(c.point);
+        const id = `${spec.equipment}\0${c.point}\0${c.windowMs}`;
+        let series = this.series.get(id);
+        if (!series) {
+          series = {
+            point: c.point,
+            windowMs: c.windowMs,
+            times: [],
+            values: [],
+            line: undefined,
+            fittedAt: -Infinity,
+            fitEveryMs: Math.max(1000, c.windowMs / 30),
+          };
+          this.series.set(id, series);
+        }
+        inst.series = series;
       }
       if (spec.suppressWhen) for (const pt of spec.suppressWhen.points) reads.add(pt);
       if (c.kind === 'stale') {
@@ -215,6 +262,11 @@ export class RuleEngine {
             const reread = before !== undefined && before.ts === t && before.value === r.value && t < r.ts;
             addSample(inst.samples, reread ? r.ts : t, r.value, inst.spec.condition.windowMs);
           }
+          // Several predictions share a series: a sample of the same instant replaces itself.
+          if (inst.series && inst.series.point === r.point && good && typeof r.value === 'number' && Number.isFinite(r.value)) {
+            const reread = before !== undefined && before.ts === t && before.value === r.value && t < r.ts;
+            addTrendSample(inst.series, reread ? r.ts : t, r.value);
+          }
         }
       }
       const value: PointValue = { value: r.value, good, ts: t };
@@ -289,6 +341,19 @@ export class RuleEngine {
     return this.flush();
   }
 
+  /**
+   * Sets the condition of an external alarm (an administrative date: overdue or not; undefined when
+   * unknown) and runs its lifecycle as a reading would: delays, acknowledgement, latch and shelving apply.
+   */
+  setExternal(key: string, value: boolean | undefined, now: number): AlarmEvent[] {
+    const inst = this.find(key);
+    if (inst.spec.condition.kind !== 'external')
+      throw new RuleActionError(`${key} is not an external alarm (its condition is ${inst.spec.condition.kind})`);
+    inst.external = value;
+    this.evaluate(inst, now);
+    return this.flush();
+  }
+
   /** Alarms that are not normal (active, returned unacknowledged, shelved, out of service). */
   active(): ActiveAlarm[] {
     const out: ActiveAlarm[] = [];
@@ -308,6 +373,7 @@ export class RuleEngine {
         raisedAt: inst.p.raisedAt ?? 0,
         uncertain: inst.cond === undefined,
         ...(inst.p.shelvedUntil !== undefined ? { shelvedUntil: inst.p.shelvedUntil } : {}),
+        ...(inst.spec.origin !== undefined ? { origin: inst.spec.origin } : {}),
       });
     }
     return out;
@@ -368,7 +434,43 @@ export class RuleEngine {
         const hold = inst.p.active ? inst.spec.deadband : 0;
         return (c.above !== undefined && rate > c.above - hold) || (c.below !== undefined && rate < c.below + hold);
       }
+      case 'predict':
+        return this.predict(inst, c, now);
+      case 'external':
+        return inst.external;
     }
+  }
+
+  /**
+   * A predicted warning's condition: uncertain with fewer than minReadings samples in the window;
+   * true when a significant trend moves toward the limit and reaches it within the horizon (or is
+   * beyond it). Once active it holds until the trend turns away, fades into the noise, or the crossing
+   * moves beyond twice the horizon: a trend near the horizon does not flap.
+   */
+  private predict(inst: Instance, c: Extract<RuleSpec['condition'], { kind: 'predict' }>, now: number): boolean | undefined {
+    const s = inst.series!;
+    let old = 0;
+    while (old < s.times.length && s.times[old]! < now - c.windowMs) old++;
+    if (old > 0) {
+      s.times.splice(0, old);
+      s.values.splice(0, old);
+    }
+    const n = s.times.length;
+    if (n < c.minReadings) {
+      inst.etaMs = undefined;
+      return undefined;
+    }
+    // One fit serves every prediction on the series until enough sample time has passed.
+    const newest = s.times[n - 1]!;
+    if (s.line === undefined || newest - s.fittedAt >= s.fitEveryMs || newest < s.fittedAt) {
+      s.line = fitLine(s.times, s.values, n);
+      s.fittedAt = newest;
+    }
+    if (!s.line) return undefined;
+    const x = projectCrossing(s.line, now, c.limit, c.direction);
+    inst.etaMs = x.etaMs;
+    if (!x.significant || !x.towards) return false;
+    return x.beyond || x.etaMs! <= (inst.p.active ? 2 * c.horizonMs : c.horizonMs);
   }
 
   private rateOf(inst: Instance): number | undefined {
@@ -467,7 +569,7 @@ export class RuleEngine {
     p.pendingSince = undefined;
     const values = this.values.get(inst.spec.equipment);
     const c = inst.spec.condition;
-    p.point = c.kind === 'expression' ? c.expr.primaryPoint : c.kind === 'rate' ? c.point : undefined;
+    p.point = c.kind === 'expression' ? c.expr.primaryPoint : c.kind === 'rate' || c.kind === 'predict' ? c.point : undefined;
     p.value = c.kind === 'rate' ? round(this.rateOf(inst)) : p.point !== undefined ? (values?.get(p.point)?.value ?? null) : null;
     p.message = this.message(inst);
     this.emit(inst, 'raised', at, {});
@@ -590,6 +692,7 @@ export class RuleEngine {
       ...(extra.by !== undefined ? { by: extra.by } : {}),
       ...(extra.comment !== undefined ? { comment: extra.comment } : {}),
       ...(extra.shelvedUntil !== undefined ? { shelvedUntil: extra.shelvedUntil } : {}),
+      ...(spec.origin !== undefined ? { origin: spec.origin } : {}),
     };
   }
 
@@ -604,6 +707,11 @@ export class RuleEngine {
       level: p.level,
       rule: spec.id,
     };
+    // A prediction says where and when: the limit, and the time to it when it was raised.
+    if (spec.condition.kind === 'predict') {
+      fill.limit = String(spec.condition.limit);
+      fill.eta = inst.etaMs === undefined ? '?' : formatEta(inst.etaMs);
+    }
     return spec.message.replace(/\{(\w+)\}/g, (all, k: string) => (Object.hasOwn(fill, k) ? fill[k]! : all));
   }
 
@@ -664,4 +772,39 @@ function addSample(samples: Array<[number, number]>, t: number, v: number, windo
   else samples.splice(k, 0, [t, v]);
   const newest = samples.at(-1)![0];
   while (samples.length > 2 && samples[0]![0] < newest - windowMs) samples.shift();
+}
+
+/**
+ * A trend sample in time order (almost always at the end); a later value of the same instant replaces
+ * it. Past MAX_SERIES samples every other one goes, counted from the newest (kept), so the series
+ * spans its window at half the spacing rather than losing its oldest part.
+ */
+function addTrendSample(s: Series, t: number, v: number): void {
+  const { times, values } = s;
+  let k = times.length;
+  while (k > 0 && times[k - 1]! > t) k--;
+  if (k > 0 && times[k - 1] === t) {
+    values[k - 1] = v;
+    return;
+  }
+  times.splice(k, 0, t);
+  values.splice(k, 0, v);
+  // Older than the window before the newest sample: gone (evaluation prunes by its own time too).
+  const newest = times[times.length - 1]!;
+  let old = 0;
+  while (old < times.length && times[old]! < newest - s.windowMs) old++;
+  if (old > 0) {
+    times.splice(0, old);
+    values.splice(0, old);
+  }
+  if (times.length > MAX_SERIES) {
+    const last = times.length - 1;
+    let w = 0;
+    for (let i = last % 2; i <= last; i += 2) {
+      times[w] = times[i]!;
+      values[w++] = values[i]!;
+    }
+    times.length = w;
+    values.length = w;
+  }
 }

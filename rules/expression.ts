@@ -59,7 +59,22 @@ export interface Compiled {
   /** The first point it compares, for the event's `point` and `{value}`. */
   readonly primaryPoint: string | undefined;
   readonly source: string;
+  /**
+   * Set when the whole expression compares one point with a side that reads no point and is a
+   * number (`drum_level <= drum_level_lolo`, `steam_pressure >= 0.96 * safety_valve_pressure`):
+   * a limit that predictions and near misses can follow. Written with the point on the left.
+   */
+  readonly comparison?: Comparison;
 }
+
+export interface Comparison {
+  point: string;
+  op: '<' | '<=' | '>' | '>=';
+  limit: number;
+}
+
+/** The comparison with its sides swapped (`-200 >= x` is `x <= -200`). */
+const FLIPPED = { '<': '>', '<=': '>=', '>': '<', '>=': '<=' } as const;
 
 export interface Names {
   /** Is this a point of the equipment? */
@@ -138,6 +153,8 @@ export function compile(source: string, names: Names): Compiled {
   let pos = 0;
   const points = new Set<string>();
   let primaryPoint: string | undefined;
+  /** The last ordered comparison parsed, with the node it compiled to: the whole expression's if that node is the root. */
+  let lastComparison: { node: Node; comparison: Comparison } | undefined;
   const peek = () => tokens[pos]!;
   const isOp = (...ops: string[]) => peek().kind === 'op' && ops.includes(peek().text);
   const isWord = (...words: string[]) => peek().kind === 'name' && words.includes(peek().text);
@@ -149,6 +166,8 @@ export function compile(source: string, names: Names): Compiled {
   // Parentheses, !, unary minus and calls nest; each level is a level of recursion here and when
   // the rule is evaluated. Chains (a + b + c, a && b && c) are loops, not nesting.
   let depth = 0;
+  /** Point names read so far (each occurrence), to tell a side that reads none. */
+  let reads = 0;
   const nested = <T>(t: Token, parse: () => T): T => {
     if (++depth > MAX_EXPRESSION_DEPTH)
       throw new ExpressionError(`nested too deeply (at most ${MAX_EXPRESSION_DEPTH} levels)`, t.col, true);
@@ -193,10 +212,12 @@ export function compile(source: string, names: Names): Compiled {
     return compare();
   };
   const compare = (): Node => {
-    const left = sum();
+    const leftSide = side(sum);
+    const left = leftSide.node;
     if (!isOp('<', '<=', '>', '>=', '==', '!=')) return left;
     const op = tokens[pos++]!;
-    const right = sum();
+    const rightSide = side(sum);
+    const right = rightSide.node;
     if (isOp('<', '<=', '>', '>=', '==', '!=')) throw new ExpressionError('comparisons do not chain; join them with &&', peek().col);
     if (op.text === '==' || op.text === '!=') {
       const negate = op.text === '!=';
@@ -204,16 +225,36 @@ export function compile(source: string, names: Names): Compiled {
     }
     // Ordered comparisons are numeric, and hold on by the deadband while the alarm is active.
     const num = numeric(op.col);
-    switch (op.text) {
-      case '<':
-        return (s) => num(left(s)) < num(right(s)) + (s.active ? s.deadband : 0);
-      case '<=':
-        return (s) => num(left(s)) <= num(right(s)) + (s.active ? s.deadband : 0);
-      case '>':
-        return (s) => num(left(s)) > num(right(s)) - (s.active ? s.deadband : 0);
-      default:
-        return (s) => num(left(s)) >= num(right(s)) - (s.active ? s.deadband : 0);
-    }
+    const node = ((): Node => {
+      switch (op.text) {
+        case '<':
+          return (s) => num(left(s)) < num(right(s)) + (s.active ? s.deadband : 0);
+        case '<=':
+          return (s) => num(left(s)) <= num(right(s)) + (s.active ? s.deadband : 0);
+        case '>':
+          return (s) => num(left(s)) > num(right(s)) - (s.active ? s.deadband : 0);
+        default:
+          return (s) => num(left(s)) >= num(right(s)) - (s.active ? s.deadband : 0);
+      }
+    })();
+    const ordered = op.text as Comparison['op'];
+    const comparison =
+      leftSide.bare !== undefined && rightSide.reads === 0
+        ? limitOf(leftSide.bare, ordered, right)
+        : rightSide.bare !== undefined && leftSide.reads === 0
+          ? limitOf(rightSide.bare, FLIPPED[ordered], left)
+          : undefined;
+    if (comparison) lastComparison = { node, comparison };
+    return node;
+  };
+  /** A side of a comparison: how many points it reads, and the point when it is nothing but one point's name. */
+  const side = (parse: () => Node): { node: Node; reads: number; bare: string | undefined } => {
+    const from = pos;
+    const before = reads;
+    const node = parse();
+    const t = tokens[from]!;
+    const bare = pos === from + 1 && t.kind === 'name' && names.isPoint(t.text) ? t.text : undefined;
+    return { node, reads: reads - before, bare };
   };
   /** Left to right, as ((a + b) - c); text where a number is needed names the operator's column. */
   const chain = (operand: () => Node, ops: string[], apply: (op: string, a: number, b: number) => number): Node => {
@@ -263,6 +304,7 @@ export function compile(source: string, names: Names): Compiled {
       if (isOp('(')) return nested(t, () => call(t));
       if (names.isPoint(t.text)) {
         const name = t.text;
+        reads++;
         points.add(name);
         primaryPoint ??= name;
         return (s) => {
@@ -310,16 +352,33 @@ export function compile(source: string, names: Names): Compiled {
       throw e;
     }
   };
+  const comparison = lastComparison?.node === root ? lastComparison.comparison : undefined;
   return {
     source,
     points,
     primaryPoint,
+    ...(comparison ? { comparison } : {}),
     value: run,
     evaluate(s) {
       const v = run(s);
       return v === undefined ? undefined : truth(v);
     },
   };
+}
+
+/**
+ * The limit of `point <op> side` when the side (which reads no point) is a number; text, booleans
+ * and what cannot be computed (a division by zero) are not a limit.
+ */
+function limitOf(point: string, op: Comparison['op'], side: Node): Comparison | undefined {
+  let limit: Value;
+  try {
+    limit = side({ point: () => undefined, deadband: 0, active: false });
+  } catch (e) {
+    if (e instanceof ExpressionError) return undefined;
+    throw e;
+  }
+  return typeof limit === 'number' && Number.isFinite(limit) ? { point, op, limit } : undefined;
 }
 
 /** A number from a value (true is 1); text where a number is needed is an error of the rule. */

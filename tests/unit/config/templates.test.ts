@@ -119,13 +119,19 @@ describe('an equipment entry with a template', () => {
     expect(eq.points.find((p) => p.name === 'drum_level')?.unit).toBe('mm');
     expect(eq.limits).toMatchObject({ drum_level_lo: -60, drum_level_hi: 50, design_pressure: 1.25 });
     const ids = ruleSpecsOf(config, reportsOnChangeOf(config)).map((s) => s.id);
+    // Each limit-like part comes with its predicted warning, right after it.
     expect(ids).toEqual([
       'drum-level.hi',
+      'drum-level.hi.predicted',
       'drum-level.lo',
+      'drum-level.lo.predicted',
       'drum-level-low-low',
+      'drum-level-low-low.predicted',
       'low-water-interlock',
       'overpressure',
+      'overpressure.predicted',
       'pressure-high',
+      'pressure-high.predicted',
       'flame-failure',
     ]);
     const lo = ruleSpecsOf(config, reportsOnChangeOf(config)).find((s) => s.id === 'drum-level.lo')!;
