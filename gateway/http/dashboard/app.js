@@ -1,5 +1,6 @@
 // The dashboard: equipment cards with live values, the active alarms with acknowledge and shelve, a
-// trend of one point, the platform outbox. Plain JavaScript, no external resources (sites are often
+// trend of one point, the platform outbox, and the risk board (each equipment's risk level, its
+// reasons and the trend of its score) with the alarm KPIs. Plain JavaScript, no external resources (sites are often
 // offline); live data comes from the API's Server-Sent Events stream, read with fetch so the token
 // travels in a header, not in the URL.
 const T = {
@@ -26,6 +27,40 @@ const T = {
     lang: '中文',
     noPlatform: 'no platform configured',
     forbidden: 'your role may not do this',
+    risk: 'Risk by equipment',
+    reasons: 'Reasons',
+    pickRisk: 'Pick an equipment on the risk board.',
+    kpi: 'Alarm performance',
+    w10m: '10 min',
+    w1h: '1 h',
+    w24h: '24 h',
+    topAlarms: 'Most frequent alarms',
+    since: 'since {t}',
+    score: 'risk index',
+    likelihood: 'likelihood',
+    consequence: 'consequence',
+    factor: 'Factor',
+    value: 'Value',
+    points: 'Points',
+    noFactor: 'nothing adds to the risk',
+    target: 'Target',
+    perOperator: 'Annunciated per operator per 10 min',
+    flood: '10-min periods in flood',
+    peak: 'Peak in 10 min',
+    standing: 'Standing (active over 24 h)',
+    staleAlarms: 'Stale (unacknowledged over 24 h)',
+    chattering: 'Chattering',
+    fleeting: 'Fleeting',
+    shelvedNow: 'Shelved',
+    shelveTime: 'Shelve duration (median / longest)',
+    ackTime: 'Time to acknowledge (median / p90)',
+    priority: 'Priority low / medium / high',
+    annunciated: 'Annunciated',
+    apart: 'Predicted / administrative (counted apart)',
+    noneInWindow: 'none in this window',
+    s: 's',
+    min: 'min',
+    h: 'h',
   },
   zh: {
     title: '现场网关',
@@ -50,8 +85,83 @@ const T = {
     lang: 'English',
     noPlatform: '未配置平台',
     forbidden: '当前角色无此权限',
+    risk: '设备风险',
+    reasons: '风险原因',
+    pickRisk: '点击风险列表中的设备查看原因。',
+    kpi: '报警绩效',
+    w10m: '10 分钟',
+    w1h: '1 小时',
+    w24h: '24 小时',
+    topAlarms: '最频繁的报警',
+    since: '{t} 起',
+    score: '风险指数',
+    likelihood: '可能性',
+    consequence: '后果',
+    factor: '因素',
+    value: '数值',
+    points: '分值',
+    noFactor: '无增加风险的因素',
+    target: '目标',
+    perOperator: '每名操作员每 10 分钟报警数',
+    flood: '报警泛滥的 10 分钟时段',
+    peak: '10 分钟内峰值',
+    standing: '长期报警（持续超过 24 小时）',
+    staleAlarms: '陈旧报警（超过 24 小时未确认）',
+    chattering: '振荡报警',
+    fleeting: '瞬时报警',
+    shelvedNow: '已搁置',
+    shelveTime: '搁置时长（中位数 / 最长）',
+    ackTime: '确认时间（中位数 / 90 分位）',
+    priority: '优先级 低 / 中 / 高',
+    annunciated: '报警总数',
+    apart: '预测 / 管理类（另计）',
+    noneInWindow: '此时段内无',
+    s: '秒',
+    min: '分',
+    h: '小时',
   },
 };
+// The four risk levels by their names in the national classification (重大, 较大, 一般, 低).
+const RISK_LEVELS = {
+  en: { blue: 'low (blue)', yellow: 'moderate (yellow)', orange: 'high (orange)', red: 'major (red)' },
+  zh: { blue: '低风险（蓝）', yellow: '一般风险（黄）', orange: '较大风险（橙）', red: '重大风险（红）' },
+};
+// The risk factors by name; one not listed here shows its own name.
+const FACTORS = {
+  en: {
+    active_alarms: 'Active alarms',
+    predicted: 'Predicted warnings',
+    near_misses: 'Near misses in 24 h',
+    chattering: 'Chattering alarms',
+    standing: 'Standing alarms',
+    availability: 'Communication unavailable',
+    communication: 'Communication unavailable',
+    inspection: 'Inspection overdue or due',
+    maintenance: 'Maintenance overdue or due',
+    certificate: 'Certificate of use',
+    last_good: 'Time since last good reading',
+    stale: 'Time since last good reading',
+  },
+  zh: {
+    active_alarms: '当前报警',
+    predicted: '预测预警',
+    near_misses: '24 小时内险情',
+    chattering: '振荡报警',
+    standing: '长期报警',
+    availability: '通信不可用',
+    communication: '通信不可用',
+    inspection: '定期检验到期或逾期',
+    maintenance: '维保到期或逾期',
+    certificate: '使用登记证',
+    last_good: '距上次有效读数时间',
+    stale: '距上次有效读数时间',
+  },
+};
+/** How often the risk board and the KPIs are read again. */
+const RISK_POLL_MS = 5000;
+/** The score trend's span and its points at most (the API keeps each span's peak). */
+const RISK_TREND_MS = 24 * 3_600_000;
+const RISK_TREND_POINTS = 150;
 const STATES = {
   en: {
     active_unacknowledged: 'active, unacknowledged',
@@ -83,6 +193,12 @@ let token = window.sessionStorage.getItem('gw-token') || '';
 const equipment = new Map(); // id -> { info, points: Map(name -> { value, unit, quality, reason, ts }) }
 let alarms = [];
 let trend; // { equipment, point, data: [[ts, value]] }
+// The risk board's state, each replaced whole at every poll so nothing grows over months of running.
+let risk; // { equipment: [assessment] } from /api/risk, undefined until read or when the site judges no risk
+let riskSelected; // the equipment whose reasons are shown
+let riskHistory = []; // [{ ts, level, score }] of the selected equipment, at most RISK_TREND_POINTS
+let kpi; // the alarm KPIs of the chosen window
+let riskTimer;
 const $ = (id) => document.getElementById(id);
 const t = (k) => T[lang][k] ?? k;
 
@@ -91,6 +207,7 @@ function applyLanguage() {
   for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
   $('lang').textContent = t('lang');
   render();
+  renderRisk();
 }
 
 async function api(path, options = {}) {
@@ -111,6 +228,7 @@ async function api(path, options = {}) {
 
 function signOut(message = '') {
   token = '';
+  window.clearInterval(riskTimer);
   window.sessionStorage.removeItem('gw-token');
   $('main').hidden = true;
   $('banner').hidden = true;
@@ -131,6 +249,9 @@ async function start() {
   void refreshOutbox();
   setInterval(refreshOutbox, 10_000);
   setInterval(render, 2000); // stale marks appear even when nothing arrives
+  window.clearInterval(riskTimer);
+  riskTimer = setInterval(refreshRisk, RISK_POLL_MS);
+  void refreshRisk();
   void stream();
 }
 
@@ -356,6 +477,194 @@ async function refreshOutbox() {
     res.status === 404 ? t('noPlatform') : ((s) => `${s.pending} ${t('pending')}, ${s.dead} ${t('dead')}`)(await res.json());
 }
 
+async function refreshRisk() {
+  try {
+    const res = await api('/api/risk');
+    if (res.status === 404) {
+      // The site judges no risk (risk.enabled: false): the board stays hidden and is not asked again.
+      window.clearInterval(riskTimer);
+      risk = undefined;
+      $('risk-panel').hidden = true;
+      return;
+    }
+    if (!res.ok) return;
+    risk = await res.json();
+    $('risk-panel').hidden = false;
+    const [windowed, history] = await Promise.all([
+      api(`/api/kpi?window=${encodeURIComponent($('kpi-window').value)}`),
+      riskSelected ? api(riskHistoryUrl(riskSelected)) : undefined,
+    ]);
+    if (windowed.ok) kpi = await windowed.json();
+    if (history?.ok) riskHistory = (await history.json()).history;
+    renderRisk();
+  } catch {
+    // The gateway is away (restarting, the network): the board keeps what it showed and the next poll tries again.
+  }
+}
+
+function riskHistoryUrl(id) {
+  return `/api/risk/${encodeURIComponent(id)}?from=${Date.now() - RISK_TREND_MS}&max_points=${RISK_TREND_POINTS}`;
+}
+
+async function selectRisk(id) {
+  riskSelected = riskSelected === id ? undefined : id;
+  riskHistory = [];
+  renderRisk();
+  if (!riskSelected) return;
+  const res = await api(riskHistoryUrl(id));
+  if (res.ok && riskSelected === id) riskHistory = (await res.json()).history;
+  renderRisk();
+}
+
+/** An assessed equipment's name: its own, else the one /api/equipment gave, else its id. */
+function nameOf(a) {
+  return a.name || equipment.get(a.equipment)?.info.name || a.equipment;
+}
+
+/** A time of day, or a date and time when it is not today. */
+function when(ts) {
+  const d = new Date(ts);
+  const locale = lang === 'zh' ? 'zh-CN' : 'en-GB';
+  return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString(locale) : d.toLocaleString(locale);
+}
+
+/** A duration in words of the page's language: 45 s, 3 min 20 s, 2 h 5 min. */
+function duration(ms) {
+  if (ms === undefined || ms === null) return '—';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} ${t('s')}`;
+  if (s < 3600) return `${Math.floor(s / 60)} ${t('min')}${s % 60 ? ` ${s % 60} ${t('s')}` : ''}`;
+  return `${Math.floor(s / 3600)} ${t('h')}${Math.floor(s / 60) % 60 ? ` ${Math.floor(s / 60) % 60} ${t('min')}` : ''}`;
+}
+
+function renderRisk() {
+  if (!risk) return;
+  const board = $('risk-board');
+  board.replaceChildren();
+  for (const a of risk.equipment) {
+    const row = document.createElement('button');
+    row.type = 'button';
+    row.className = `risk-row level-${a.level}`;
+    if (a.equipment === riskSelected) row.classList.add('selected');
+    row.dataset.equipment = a.equipment;
+    row.dataset.level = a.level;
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = nameOf(a) === a.equipment ? a.equipment : `${nameOf(a)} (${a.equipment})`;
+    const level = document.createElement('span');
+    level.className = `badge level-${a.level}`;
+    level.textContent = RISK_LEVELS[lang][a.level] || a.level;
+    const score = document.createElement('span');
+    score.className = 'score';
+    score.textContent = `${t('score')} ${a.score}`;
+    const since = document.createElement('span');
+    since.className = 'since';
+    since.textContent = t('since').replace('{t}', when(a.since));
+    row.append(name, level, score, since);
+    row.onclick = () => void selectRisk(a.equipment);
+    board.append(row);
+  }
+  renderRiskDetail();
+  renderKpi();
+}
+
+function renderRiskDetail() {
+  const a = risk.equipment.find((x) => x.equipment === riskSelected);
+  const table = $('risk-factors');
+  table.replaceChildren();
+  $('risk-trend').replaceChildren();
+  const label = $('risk-detail-label');
+  if (!a) {
+    label.textContent = t('pickRisk');
+    return;
+  }
+  label.textContent = `${nameOf(a)} · ${RISK_LEVELS[lang][a.level] || a.level} · ${t('score')} ${a.score} = ${t('likelihood')} ${a.likelihood} × ${t('consequence')} ${a.consequence}`;
+  const head = table.createTHead().insertRow();
+  for (const k of ['factor', 'value', 'points']) head.append(Object.assign(document.createElement('th'), { textContent: t(k) }));
+  const body = table.createTBody();
+  const shown = a.factors.filter((f) => f.points > 0).sort((x, y) => y.points - x.points);
+  if (shown.length === 0) body.insertRow().insertCell().textContent = t('noFactor');
+  for (const f of shown) {
+    const row = body.insertRow();
+    row.dataset.factor = f.factor;
+    row.insertCell().textContent = `${FACTORS[lang][f.factor] || f.factor}${f.detail ? ` (${f.detail})` : ''}`;
+    row.insertCell().textContent = typeof f.value === 'number' ? String(Number(f.value.toPrecision(4))) : String(f.value);
+    // The points with how they came: the weight per unit of value, up to the cap.
+    row.insertCell().textContent = `${Number(f.points.toPrecision(4))} (×${f.weight}, ≤ ${f.cap})`;
+  }
+  drawRiskTrend(a);
+}
+
+/** The score over the last 24 h as a step line (a score holds until it changes), up to now. */
+function drawRiskTrend(a) {
+  const svg = $('risk-trend');
+  const now = Date.now();
+  const from = now - RISK_TREND_MS;
+  const points = riskHistory.filter((p) => p.ts >= from && p.ts <= now);
+  const steps = [...points.map((p) => [p.ts, p.score]), [now, a.score]];
+  const x = (ts) => (((Math.max(ts, from) - from) / RISK_TREND_MS) * 300).toFixed(1);
+  const y = (score) => (62 - (Math.min(20, Math.max(0, score)) / 20) * 60).toFixed(1);
+  const coords = [];
+  let last;
+  for (const [ts, score] of steps) {
+    if (last !== undefined) coords.push(`${x(ts)},${y(last)}`);
+    coords.push(`${x(ts)},${y(score)}`);
+    last = score;
+  }
+  const ns = 'http://www.w3.org/2000/svg';
+  const line = document.createElementNS(ns, 'polyline');
+  line.setAttribute('points', coords.join(' '));
+  line.setAttribute('class', `spark level-${a.level}`);
+  svg.append(line);
+}
+
+function renderKpi() {
+  const table = $('kpi');
+  table.replaceChildren();
+  const top = $('kpi-top');
+  top.replaceChildren();
+  if (!kpi) return;
+  const pct = (v) => `${Number(v.toFixed(1))} %`;
+  const rows = [
+    // [label, value, target, out of target] after ISA-18.2 and EEMUA 191.
+    ['annunciated', String(kpi.annunciated), '', false],
+    ['perOperator', String(Number(kpi.perOperatorPer10Min.toFixed(2))), '≤ 1 (2)', kpi.perOperatorPer10Min > 2],
+    ['flood', pct(kpi.floodPeriodsPercent), '< 1 %', kpi.floodPeriodsPercent >= 1],
+    ['peak', String(kpi.peakPer10Min), '≤ 10', kpi.peakPer10Min > 10],
+    ['standing', String(kpi.standing), '< 5', kpi.standing >= 5],
+    ['staleAlarms', String(kpi.stale), '< 5', kpi.stale >= 5],
+    ['chattering', String(kpi.chattering), '0', kpi.chattering > 0],
+    ['fleeting', String(kpi.fleeting), '0', kpi.fleeting > 0],
+    ['shelvedNow', String(kpi.shelved), '', false],
+    ['shelveTime', `${duration(kpi.shelveDurations.medianMs)} / ${duration(kpi.shelveDurations.maxMs)}`, '', false],
+    ['ackTime', `${duration(kpi.timeToAck.medianMs)} / ${duration(kpi.timeToAck.p90Ms)}`, '', false],
+    [
+      'priority',
+      `${pct(kpi.priority.low.percent)} / ${pct(kpi.priority.medium.percent)} / ${pct(kpi.priority.high.percent)}`,
+      '80 / 15 / 5 %',
+      // Over the recommended share of high or medium alarms: an operator can no longer tell the urgent ones.
+      kpi.annunciated > 0 && (kpi.priority.high.percent > 5 || kpi.priority.medium.percent > 15),
+    ],
+    ['apart', `${kpi.predicted} / ${kpi.administrative}`, '', false],
+  ];
+  const head = table.createTHead().insertRow();
+  for (const k of ['kpi', 'value', 'target'])
+    head.append(Object.assign(document.createElement('th'), { textContent: k === 'kpi' ? '' : t(k) }));
+  const body = table.createTBody();
+  for (const [key, value, target, over] of rows) {
+    const row = body.insertRow();
+    row.dataset.kpi = key;
+    if (over) row.className = 'over';
+    row.insertCell().textContent = t(key);
+    row.insertCell().textContent = value;
+    row.insertCell().textContent = target;
+  }
+  if (kpi.top.length === 0) top.append(Object.assign(document.createElement('li'), { textContent: t('noneInWindow') }));
+  for (const { alarm, count } of kpi.top.slice(0, 10))
+    top.append(Object.assign(document.createElement('li'), { textContent: `${alarm} × ${count}` }));
+}
+
+$('kpi-window').onchange = () => void refreshRisk();
 $('lang').onclick = () => {
   lang = lang === 'en' ? 'zh' : 'en';
   localStorage.setItem('gw-lang', lang);

@@ -181,7 +181,11 @@ describe('risk plugin', () => {
   });
 
   it('thins a long history to max_points, keeping each span peak and the last point', async () => {
-    const history = Array.from({ length: 5000 }, (_, k) => ({ ts: NOW - 5000_000 + k * 1000, level: 'blue' as const, score: 1 }));
+    const history: RiskHistoryPoint[] = Array.from({ length: 5000 }, (_, k) => ({
+      ts: NOW - 5000_000 + k * 1000,
+      level: 'blue',
+      score: 1,
+    }));
     history[1234]!.score = 15;
     history[1234]!.level = 'red';
     history[4999]!.score = 3;

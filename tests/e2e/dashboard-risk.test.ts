@@ -1,0 +1,199 @@
+// The dashboard's risk board in a real browser (Debian's Chromium through playwright-core), served
+// by the gateway's HTTP API with a risk service of the test's own: the equipment listed highest risk
+// first and coloured by level, a click showing the reasons and the score's trend, the alarm KPIs of
+// the window chosen, the Chinese labels, all under the dashboard's Content-Security-Policy.
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { chromium, type Browser } from 'playwright-core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseSite } from '../../config/load.js';
+import type { AlarmService } from '../../gateway/alarms/service.js';
+import type { KpiReport, RiskApi, RiskAssessment } from '../../gateway/http/plugins/risk.js';
+import { createHttpApi, hashToken } from '../../gateway/http/server.js';
+import { createMetrics } from '../../gateway/metrics.js';
+import type { Pipeline } from '../../gateway/pipeline.js';
+import { ROOT } from '../helpers/cli.js';
+import { freePort } from '../helpers/processes.js';
+
+const TOKEN = 'viewer-token-0123456789abcdef';
+const HOUR = 3_600_000;
+
+/** A risk service whose levels the test sets, with a history of each equipment's score. */
+class SetRisk implements RiskApi {
+  levels = new Map<string, RiskAssessment>();
+  set(equipment: string, level: RiskAssessment['level'], score: number, factors: RiskAssessment['factors']) {
+    const now = Date.now();
+    this.levels.set(equipment, {
+      equipment,
+      category: 'boiler',
+      level,
+      score,
+      likelihood: Math.ceil(score / 4),
+      consequence: 4,
+      points: factors.reduce((sum, f) => sum + f.points, 0),
+      factors,
+      since: now - HOUR,
+      computedAt: now,
+    });
+  }
+  assessments() {
+    return [...this.levels.values()];
+  }
+  assessment(id: string) {
+    return this.levels.get(id);
+  }
+  history(id: string, from: number, to: number) {
+    const a = this.levels.get(id);
+    if (!a) return [];
+    return [
+      { ts: to - 20 * HOUR, level: 'blue' as const, score: 1 },
+      { ts: to - 3 * HOUR, level: 'yellow' as const, score: 6 },
+      { ts: to - HOUR, level: a.level, score: a.score },
+    ].filter((p) => p.ts >= from);
+  }
+  kpi(windowMs: number): KpiReport {
+    const now = Date.now();
+    return {
+      windowMs,
+      from: now - windowMs,
+      to: now,
+      operators: 1,
+      annunciated: windowMs > HOUR ? 40 : 12,
+      perOperatorPer10Min: windowMs > HOUR ? 0.28 : 2.5,
+      floodPeriodsPercent: 0,
+      peakPer10Min: 6,
+      standing: 1,
+      stale: 0,
+      chattering: 1,
+      fleeting: 0,
+      shelved: 0,
+      shelveDurations: { count: 0 },
+      timeToAck: { count: 3, medianMs: 45_000, p90Ms: 200_000 },
+      top: [{ alarm: 'B-07/drum-level-low-low', count: 5 }],
+      priority: { low: { count: 8, percent: 66.7 }, medium: { count: 3, percent: 25 }, high: { count: 1, percent: 8.3 } },
+      predicted: 2,
+      administrative: 1,
+    };
+  }
+}
+
+describe('the risk board in a browser', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  let browser: Browser | undefined;
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!().catch(() => undefined);
+  });
+
+  it('lists the equipment by risk coloured by level, shows the reasons and trend on a click, the KPIs, and the Chinese labels', async () => {
+    const port = await freePort();
+    const site = parseSite(
+      `version: 1
+gateway: { id: gw-1, site: s1 }
+http: { port: ${port}, tokens: [{ name: viewer-user, role: viewer, hash: "${hashToken(TOKEN)}" }] }
+connections: [{ id: sim, type: sim }]
+equipment:
+  - { id: B-07, name: Boiler 7, category: boiler, connection: sim, model: steam-boiler, points: [{ name: drum_level }] }
+  - { id: B-08, category: boiler, connection: sim, model: steam-boiler, points: [{ name: drum_level }] }
+  - { id: B-09, category: boiler, connection: sim, model: steam-boiler, points: [{ name: drum_level }] }
+`,
+      { env: {} },
+    );
+    const risk = new SetRisk();
+    risk.set('B-08', 'blue', 2, [{ factor: 'near_misses', value: 1, weight: 1, cap: 4, points: 1 }]);
+    risk.set('B-07', 'red', 16, [
+      { factor: 'active_alarms', value: 1, weight: 6, cap: 12, points: 6, detail: 'drum-level-low-low' },
+      { factor: 'predicted', value: 1, weight: 3, cap: 6, points: 3 },
+      { factor: 'inspection', value: 0, weight: 2, cap: 2, points: 0 },
+    ]);
+    risk.set('B-09', 'yellow', 6, [{ factor: 'availability', value: 0.4, weight: 5, cap: 5, points: 3 }]);
+    const api = createHttpApi({
+      config: site,
+      http: site.http!,
+      log: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+      pipeline: { onBatch: () => {}, status: () => undefined } as unknown as Pipeline,
+      alarms: { onEvents: () => {}, active: () => [] } as unknown as AlarmService,
+      outbox: () => undefined,
+      ready: () => ({}),
+      reportsOnChange: () => false,
+      dataDir: mkdtempSync(join(tmpdir(), 'gw-dash-risk-')),
+      risk,
+    });
+    await api.start();
+    cleanup.push(() => api.stop());
+
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-background-networking'],
+    });
+    cleanup.push(() => browser!.close());
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
+    });
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.fill('#token', TOKEN);
+    await page.click('#login button[type=submit]');
+
+    // Highest risk first, each coloured by its level.
+    const rows = page.locator('#risk-board .risk-row');
+    const rowsBy = async (...names: string[]) =>
+      Promise.all((await rows.all()).map((row) => Promise.all(names.map((name) => row.getAttribute(name)))));
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(3);
+    expect(await rowsBy('data-equipment', 'class')).toEqual([
+      ['B-07', 'risk-row level-red'],
+      ['B-09', 'risk-row level-yellow'],
+      ['B-08', 'risk-row level-blue'],
+    ]);
+    const red = page.locator('.risk-row[data-equipment="B-07"]');
+    // Given as text: it runs in the browser, which this file's types do not describe.
+    expect(await page.evaluate(`getComputedStyle(document.querySelector('.risk-row[data-equipment="B-07"]')).borderLeftColor`)).toBe(
+      'rgb(220, 38, 38)',
+    );
+    expect(await red.locator('.badge').textContent()).toBe('major (red)');
+    expect(await red.textContent()).toContain('Boiler 7 (B-07)');
+
+    // A click shows the reasons that contributed, most points first, and the score's trend.
+    await red.click();
+    const factors = page.locator('#risk-factors tbody tr');
+    await expect.poll(() => factors.count()).toBe(2);
+    expect(await factors.allTextContents()).toEqual(['Active alarms (drum-level-low-low)16 (×6, ≤ 12)', 'Predicted warnings13 (×3, ≤ 6)']);
+    expect(await page.locator('#risk-detail-label').textContent()).toBe(
+      'Boiler 7 · major (red) · risk index 16 = likelihood 4 × consequence 4',
+    );
+    const trend = page.locator('#risk-trend polyline');
+    await expect
+      .poll(async () => ((await trend.getAttribute('points')) ?? '').split(' ').length, { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(6);
+    expect(await trend.getAttribute('class')).toBe('spark level-red');
+
+    // The alarm KPIs of the window chosen, a figure over its target marked.
+    const perOperator = page.locator('#kpi tr[data-kpi="perOperator"]');
+    await expect.poll(() => perOperator.textContent()).toBe('Annunciated per operator per 10 min2.5≤ 1 (2)');
+    expect(await perOperator.getAttribute('class')).toBe('over');
+    expect(await page.locator('#kpi tr[data-kpi="ackTime"] td').nth(1).textContent()).toBe('45 s / 3 min 20 s');
+    expect(await page.locator('#kpi-top li').allTextContents()).toEqual(['B-07/drum-level-low-low × 5']);
+    await page.selectOption('#kpi-window', '24h');
+    await expect.poll(() => perOperator.textContent()).toBe('Annunciated per operator per 10 min0.28≤ 1 (2)');
+    expect(await perOperator.getAttribute('class')).toBe(null);
+
+    // A level that changes is shown at the next poll, and the order follows.
+    risk.set('B-08', 'orange', 12, [{ factor: 'standing', value: 2, weight: 3, cap: 6, points: 6 }]);
+    await expect.poll(() => rowsBy('data-level'), { timeout: 10_000 }).toEqual([['red'], ['orange'], ['yellow']]);
+
+    // The Chinese labels.
+    await page.click('#lang');
+    await expect.poll(() => page.locator('#risk-panel h2').first().textContent()).toBe('设备风险');
+    expect(await red.locator('.badge').textContent()).toBe('重大风险（红）');
+    expect(await factors.first().locator('td').first().textContent()).toBe('当前报警 (drum-level-low-low)');
+    expect(await perOperator.locator('td').first().textContent()).toBe('每名操作员每 10 分钟报警数');
+    expect(await page.locator('#kpi-window option:checked').textContent()).toBe('24 小时');
+    mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
+    await page.screenshot({ path: join(ROOT, 'test-artifacts', 'dashboard-risk-zh.png') });
+    expect(violations).toEqual([]);
+  }, 60_000);
+});
