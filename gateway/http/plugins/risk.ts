@@ -99,6 +99,7 @@ const DAY = 24 * HOUR;
 export const MAX_RANGE_MS = 31 * DAY;
 export const KPI_WINDOWS = { '10m': 10 * 60_000, '1h': HOUR, '24h': DAY } as const;
 const MAX_POINTS = 10_000;
+const MAX_TIME = 8_640_000_000_000_000;
 
 /**
  * The daily report is a page of its own, opened directly: it carries its own inline CSS (so it
@@ -110,7 +111,8 @@ const REPORT_CSP =
 
 /** A time given as epoch milliseconds or as an ISO 8601 date or date-time; undefined when it is neither. */
 export function parseTime(text: string): number | undefined {
-  if (/^\d{1,16}$/.test(text)) return Number(text);
+  // Beyond what a Date holds (8.64e15 ms, the year 275760) no time can be shown or compared.
+  if (/^\d{1,16}$/.test(text)) return Number(text) <= MAX_TIME ? Number(text) : undefined;
   if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(text)) return undefined;
   const ms = Date.parse(text);
   return Number.isFinite(ms) ? ms : undefined;

@@ -1,6 +1,7 @@
 // The risk plugin alone (with auth in front), reading a small risk service of the test's own: the
 // levels highest first, one equipment's history over a range that is checked, the alarm KPIs of a
 // window, the daily report as a page with its own policy, and a site without risk named as such.
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseSite } from '../../../../config/load.js';
 import {
@@ -164,6 +165,8 @@ describe('risk plugin', () => {
     const cases: Array<[string, RegExp]> = [
       ['from=yesterday', /^from: expected epoch milliseconds or an ISO 8601 time, got "yesterday"$/],
       ['to=2026-13-45', /^to: expected/],
+      // Past what a Date holds: refused, not a failure when the answer names the time.
+      ['from=9999999999999999&to=0', /^from: expected/],
       [`from=${NOW}&to=${NOW - 1}`, /^from \(2023-11-14T22:13:20.000Z\) is after to/],
       [`from=${NOW - MAX_RANGE_MS - 1}`, /^the range is over 31 days; ask for it in parts$/],
     ];
@@ -269,4 +272,29 @@ describe('risk plugin', () => {
     service = new FixedRisk([assessment('B-1', 'orange', 9)]);
     expect((await get('/api/risk')).json()).toMatchObject({ equipment: [{ equipment: 'B-1', level: 'orange' }] });
   });
+
+  it('answers random queries on its routes with a 2xx or a 4xx with a code, never a 5xx', async () => {
+    await start(new ReportingRisk({ '2026-12-02': '<p>report</p>' }));
+    const value = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.integer().map(String),
+      fc.double().map(String),
+      fc.date({ noInvalidDate: false }).map((d) => (Number.isFinite(d.getTime()) ? d.toISOString() : 'Invalid Date')),
+      fc.constantFrom('9999999999999999', '8640000000000001', '0', '-1', '1e400', '2026-02-30', '2026-12-02T25:00:00Z'),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('/api/risk', '/api/risk/B-1', '/api/risk/X-1', '/api/kpi', '/api/reports/daily/'),
+        fc.dictionary(fc.constantFrom('from', 'to', 'max_points', 'window', 'equipment', 'x'), value, { maxKeys: 3 }),
+        value,
+        async (path, query, tail) => {
+          const url = `${path}${path.endsWith('/') ? encodeURIComponent(tail) : ''}?${new URLSearchParams(query).toString()}`;
+          const r = await get(url);
+          expect([url, r.statusCode < 500]).toEqual([url, true]);
+          if (r.statusCode >= 400) expect(r.json()).toEqual({ error: expect.any(String), code: expect.stringMatching(/^GW_HTTP_/) });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  }, 60_000);
 });
