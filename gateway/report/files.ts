@@ -2,7 +2,7 @@
 // gateway user's alone like the rest of the data folder (reports name equipment, alarms and samples),
 // and each file is written whole or not at all (a temporary file renamed over it), so a reader or a
 // copy job never sees half a report.
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../data-dir.js';
 import { renderDailyReport } from './html.js';
@@ -48,6 +48,20 @@ export function writeDailyReport(dataDir: string, report: DailyReport): { html: 
   writeFileAtomic(json, `${JSON.stringify(report, null, 2)}\n`);
   writeFileAtomic(html, renderDailyReport(report));
   return { html, json };
+}
+
+/**
+ * The page kept for `date`, undefined when there is none (not made yet, or pruned). Only a
+ * `YYYY-MM-DD` is looked for: the date may come from a URL, and must not name another file.
+ */
+export function readDailyReport(dataDir: string, date: string): { html: string } | undefined {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) return undefined;
+  try {
+    return { html: readFileSync(join(reportsDir(dataDir), `daily-${date}.html`), 'utf8') };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 /** Deletes the report files of dates before `before` (YYYY-MM-DD); returns how many files went. */

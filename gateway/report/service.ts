@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { Service } from '../services/service.js';
 import type { GatewayStore } from '../store.js';
 import { buildDailyReport } from './daily.js';
-import { pruneDailyReports, writeDailyReport } from './files.js';
+import { pruneDailyReports, readDailyReport, writeDailyReport } from './files.js';
 import { storeSource } from './source.js';
 import { addDays, dayBounds, instantOf, localDate, siteTimeZone } from './time.js';
 import type { DailyReport } from './types.js';
@@ -36,6 +36,8 @@ export interface ReportServiceOptions {
 export interface ReportService extends Service {
   /** Checks whether a report is due and writes it; resolves with the date written, if any. Runs on its own every minute. */
   check(): string | undefined;
+  /** The page kept for `date` (YYYY-MM-DD), for the HTTP API; undefined when there is none. */
+  report(date: string): { html: string } | undefined;
 }
 
 /** How often the schedule looks at the clock: a report is at most this late, and a changed clock is followed. */
@@ -134,6 +136,7 @@ export function createReportService(o: ReportServiceOptions): ReportService | un
     id: 'report',
     name: 'daily report',
     check,
+    report: (date) => readDailyReport(o.dataDir, date),
     async start() {
       // At start too: a gateway that was down at report time writes the report it missed.
       check();

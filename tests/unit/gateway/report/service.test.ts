@@ -49,6 +49,10 @@ describe('the daily report service', () => {
     expect(statSync(json).mode & 0o777).toBe(0o600);
     expect(t.queued.map((b) => b.eventId)).toEqual(['report-test-site-2026-03-08']);
     expect(t.notify).toHaveBeenCalledTimes(1);
+    // What the HTTP API serves; a date that is not one names no file.
+    expect(service.report('2026-03-08')?.html).toBe(readFileSync(html, 'utf8'));
+    expect(service.report('2026-03-07')).toBeUndefined();
+    expect(service.report('../gateway.db')).toBeUndefined();
     expect(t.store.readJournal('report', 0, Date.parse('2027-01-01')).map((e) => (e.body as { date: string }).date)).toEqual([
       '2026-03-08',
     ]);
