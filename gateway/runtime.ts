@@ -17,6 +17,7 @@ import type { Pipeline } from './pipeline.js';
 import type { Forwarder } from './platform/forwarder.js';
 import type { Outbox } from './platform/outbox.js';
 import type { Uplink } from './platform/uplink.js';
+import { createRiskService, type RiskService } from './risk/service.js';
 import { deviceServices } from './services/devices.js';
 import { httpService } from './services/http.js';
 import { influxService } from './services/influx.js';
@@ -55,6 +56,8 @@ export interface Gateway {
   readonly alarms: AlarmService;
   /** Lab results from the instruments. */
   readonly results: ResultService;
+  /** Risk judgement (levels with their reasons, KPIs, near misses); undefined when the site file sets risk.enabled: false. */
+  readonly risk: RiskService | undefined;
   /** The HTTP API, when the site has an `http:` section; built by start(), undefined before. */
   readonly http: HttpApi | undefined;
   /** The durable store (alarm states, outbox, lab results), open while the gateway runs. */
@@ -101,6 +104,20 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   // Out of service closed its incident at the platform: not an active one there.
   platform?.countActive(() => alarms.active().filter((a) => a.state !== 'out_of_service').length);
   if (influx) alarms.onEvents((events) => influx.writer.acceptLines(encodeAlarms(events)));
+  const risk = config.risk.enabled
+    ? createRiskService({
+        config,
+        pipeline: pipeline.pipeline,
+        alarms,
+        link,
+        topics,
+        log: log.child({ component: 'risk' }),
+        metrics,
+        store: store.store,
+        ...(platform ? { outbox: platform.outbox, notify: platform.notify } : {}),
+        ...(influx ? { influx: (lines: string[]) => influx.writer.acceptLines(lines) } : {}),
+      })
+    : undefined;
   const lab = labService(
     {
       config,
@@ -140,6 +157,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         metrics,
         pipeline: pipeline.pipeline,
         alarms,
+        risk: risk?.api,
         outbox: () => platform?.outbox(),
         dataDir,
         memory,
@@ -160,6 +178,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     ...(platform ? [platform] : []),
     // Rules see every reading before it is published, from the first poll on.
     service('rules', 'rule engine', { start: () => alarms.start(), stop: () => alarms.stop() }),
+    // Judges risk from the rules' alarms and every reading, from the first poll on.
+    ...(risk ? [risk] : []),
     lab,
     ...devices.services,
     ...(http ? [http] : []),
@@ -179,6 +199,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     metrics,
     alarms,
     results: lab.results,
+    risk: risk?.api,
     get http() {
       return http?.api;
     },

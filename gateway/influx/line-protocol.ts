@@ -102,6 +102,40 @@ export function encodeAlarms(events: readonly AlarmEvent[]): string[] {
   });
 }
 
+/** What encodeRisk writes of an equipment's risk assessment (rules/risk.ts RiskAssessment has these members). */
+export interface RiskPoint {
+  equipment: string;
+  level: AlarmEvent['level'];
+  score: number;
+  likelihood: number;
+  consequence: number;
+  points: number;
+  factors: ReadonlyArray<{ factor: string; points: number }>;
+  computedAt: number;
+}
+
+/**
+ * Risk assessments as measurement `risk`: tags site, equipment, level; fields score, likelihood,
+ * consequence, points and one field per factor that gave points, named after it (`alarm_red`,
+ * `near_misses`: a factor that gave none is left out, so a query reads a missing field as 0).
+ * Time: when the assessment was computed.
+ */
+export function encodeRisk(assessments: readonly RiskPoint[], site: string): string[] {
+  return assessments.map((a) => {
+    const fields: string[] = [];
+    const add = (name: string, n: number) => {
+      // Line protocol reads a plain number as a float, also a whole one; NaN and infinities it cannot store.
+      if (Number.isFinite(n)) fields.push(`${escapeKey(name)}=${n}`);
+    };
+    add('score', a.score);
+    add('likelihood', a.likelihood);
+    add('consequence', a.consequence);
+    add('points', a.points);
+    for (const f of a.factors) if (f.points !== 0) add(f.factor, f.points);
+    return `risk,site=${escapeKey(site)},equipment=${escapeKey(a.equipment)},level=${a.level} ${fields.join(',')} ${nanoseconds(a.computedAt)}`;
+  });
+}
+
 /**
  * Lab results as measurement `lab_result`: tags site, instrument, analyte; the sample id is a field,
  * never a tag (its values are unbounded). Time: when the instrument completed the result.

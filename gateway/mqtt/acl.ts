@@ -24,9 +24,16 @@ export function roleFilters(role: Exclude<MqttRole, 'custom'>, prefix: string, s
   const base = siteBase(prefix, site);
   switch (role) {
     case 'reader':
-      // Everything of the site but lab results (topics.ts: equipment telemetry, status and alarms, the
-      // active list, alarm health, the gateway's status).
-      return [`${base}/+/telemetry`, `${base}/+/status`, `${base}/+/alarms`, `${base}/alarms/active`, `${base}/alarms/health`];
+      // Everything of the site but lab results (topics.ts: equipment telemetry, status, alarms and risk,
+      // the active list, alarm health, the gateway's status).
+      return [
+        `${base}/+/telemetry`,
+        `${base}/+/status`,
+        `${base}/+/alarms`,
+        `${base}/+/risk`,
+        `${base}/alarms/active`,
+        `${base}/alarms/health`,
+      ];
     case 'lab':
       return [`${base}/+/results`];
     case 'writer':

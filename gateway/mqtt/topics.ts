@@ -5,6 +5,8 @@ export interface Topics {
   alarms(equipment: string): string;
   /** Lab results of an instrument. */
   results(instrument: string): string;
+  /** An equipment's risk level with its reasons (retained). */
+  risk(equipment: string): string;
   activeAlarms(): string;
   /** Site-wide alarm health events (alarm floods). */
   alarmHealth(): string;
@@ -20,6 +22,7 @@ export function topicsFor(prefix: string, site: string): Topics {
     equipmentStatus: (eq) => `${base}/${eq}/status`,
     alarms: (eq) => `${base}/${eq}/alarms`,
     results: (eq) => `${base}/${eq}/results`,
+    risk: (eq) => `${base}/${eq}/risk`,
     activeAlarms: () => `${base}/alarms/active`,
     alarmHealth: () => `${base}/alarms/health`,
     gatewayStatus: () => `${base}/gateway/status`,

@@ -499,7 +499,7 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
 export function summaryOf(inbox: Pick<PlatformInbox, 'stats' | 'openIncidents'>, oldest = 10): string[] {
   const s = inbox.stats();
   const lines = [
-    `${s.accepted} incidents accepted${s.risk + s.riskSummaries + s.reports > 0 ? ` (${s.risk} risk changes, ${s.riskSummaries} risk summaries and ${s.reports} daily reports among them)` : ''}, ${s.duplicates} duplicates, ${s.refused} refused, ${s.gaps} seq gaps`,
+    `${s.accepted} incidents accepted, ${s.duplicates} duplicates, ${s.refused} refused, ${s.gaps} seq gaps`,
     `${s.incidentsEnded} incidents ended, ${s.incidentsOpen} left open${s.notFollowed > 0 ? `, ${s.notFollowed} events of incidents not followed (too many open at once)` : ''}${s.afterClosed > 0 ? `, ${s.afterClosed} events after their incident's closed` : ''}`,
   ];
   if (s.incidentsOpen === 0) return lines;
