@@ -1,7 +1,8 @@
 // kill -9 at many random instants: the gateway process is killed again and again while rules churn,
 // lab results arrive and the platform takes what it is sent. Whatever instant the kill hits (a commit,
 // a delivery, a result half-stored, a start), every alarm event that was published and every lab
-// result the analyzer was told was taken reaches the platform, once after de-duplication.
+// result the analyzer was told was taken reaches the platform, once after de-duplication, and each
+// risk level change is sent under its own number exactly once.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,8 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createAstmAnalyzer } from '../../drivers/astm/simulator.js';
 import { incidentOf } from '../../gateway/platform/contract.js';
 import { createPlatformInbox } from '../../gateway/platform/inbox.js';
+import { Outbox } from '../../gateway/platform/outbox.js';
+import { GatewayStore, STORE_FILE } from '../../gateway/store.js';
 import type { AlarmEvent } from '../../rules/types.js';
 import { CLI, ROOT } from '../helpers/cli.js';
 import { retained, subscribe } from '../helpers/mqtt.js';
@@ -159,8 +162,29 @@ describe('kill -9 at random instants', () => {
 
     expect(expectedIncidents().size).toBeGreaterThan(KILLS);
     expect(analyzer.sent.length).toBeGreaterThan(0);
+    // Risk changes: what the platform took and what the outbox still holds are each equipment's
+    // changes 1..n as its persisted state counts them, once each, every one starting where the one before ended.
+    const store = new GatewayStore(join(dataDir, STORE_FILE));
+    const outbox = new Outbox(store);
+    const held = outbox.list('pending').map((r) => JSON.parse(r.incident) as { schema: string });
+    const risk = new Map<string, { n: number; from: string; to: string }>();
+    for (const b of [...inbox.risks, ...held.filter((x) => x.schema === 'gw.risk.v1')] as Array<(typeof inbox.risks)[number]>)
+      risk.set(b.eventId, { n: Number(b.eventId.slice(`risk-${b.equipment.id}-`.length)), from: b.previousLevel, to: b.level });
+    const states = store.loadRisk() as Map<string, { level: string; changes: number }>;
+    outbox.close();
+    store.close();
+    expect(states.get('B-07')?.changes).toBeGreaterThan(0);
+    for (const [equipment, state] of states) {
+      const changes = [...risk]
+        .filter(([id]) => id.startsWith(`risk-${equipment}-`))
+        .map(([, c]) => c)
+        .sort((a, b) => a.n - b.n);
+      expect(changes.map((c) => c.n)).toEqual(Array.from({ length: state.changes }, (_, k) => k + 1));
+      changes.forEach((c, k) => expect(c.from).toBe(k === 0 ? 'blue' : changes[k - 1]!.to));
+      if (changes.length > 0) expect(changes.at(-1)!.to).toBe(state.level);
+    }
     // Once each: no event or result came twice under two ids, and seqs were never reused.
-    const seqs = [...inbox.incidents, ...inbox.results].map((x) => x.seq);
+    const seqs = [...inbox.incidents, ...inbox.results, ...inbox.risks].map((x) => x.seq);
     expect(new Set(seqs).size).toBe(seqs.length);
     expect(new Set(inbox.results.map(resultKey)).size).toBe(inbox.results.length);
   }, 240_000);

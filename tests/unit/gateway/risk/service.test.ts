@@ -1,0 +1,137 @@
+// The risk service over a real store and alarm service, on fake time: a level change is committed
+// with its state, journal entry and gw.risk.v1 in one transaction, then published; a change the
+// store could not take is held and committed later under the same number; a restarted service
+// continues the numbering; the hourly summary goes through the outbox and the journal.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Reading } from '../../../../drivers/types.js';
+import { createAlarmService } from '../../../../gateway/alarms/service.js';
+import type { MqttLink } from '../../../../gateway/mqtt/link.js';
+import { topicsFor } from '../../../../gateway/mqtt/topics.js';
+import type { Pipeline } from '../../../../gateway/pipeline.js';
+import { Outbox } from '../../../../gateway/platform/outbox.js';
+import { createRiskService } from '../../../../gateway/risk/service.js';
+import { GatewayStore, STORE_FILE } from '../../../../gateway/store.js';
+import type { RiskAssessment } from '../../../../rules/risk.js';
+import { testSite } from '../../../helpers/site.js';
+
+const RULES = ['rules:', '  - { id: high, equipment: B-07, when: steam_pressure > 1.3, level: red, message: "high" }'];
+const START = Date.UTC(2026, 10, 22, 10, 58, 0);
+
+async function running(store: GatewayStore) {
+  const config = testSite({ extra: RULES });
+  const listeners: Array<(b: readonly Reading[]) => void> = [];
+  const pipeline = {
+    onBatch: (l: (b: readonly Reading[]) => void) => void listeners.push(l),
+    status: () => ({ state: 'online' }),
+  } as unknown as Pipeline;
+  const published: Array<{ topic: string; payload: unknown; retain: boolean }> = [];
+  const link = {
+    publishEvent: (topic: string, payload: unknown, retain: boolean) => void published.push({ topic, payload, retain }),
+    setGatewayHealth: () => {},
+  } as unknown as MqttLink;
+  const outbox = new Outbox(store);
+  const common = { config, pipeline, link, topics: topicsFor('gw', 'test-site'), log: pino({ level: 'silent' }), store: () => store };
+  const alarms = createAlarmService({ ...common, metrics: new Registry() });
+  const lines: string[] = [];
+  const risk = createRiskService({
+    ...common,
+    alarms,
+    metrics: new Registry(),
+    outbox: () => outbox,
+    influx: (l) => void lines.push(...l),
+  });
+  await alarms.start();
+  await risk.start();
+  const feed = (value: number) => {
+    const batch: Reading[] = [{ equipment: 'B-07', point: 'steam_pressure', value, quality: 'good', ts: Date.now() }];
+    for (const l of listeners) l(batch);
+  };
+  const riskMessages = () =>
+    published.filter((p) => p.topic === 'gw/test-site/B-07/risk').map((p) => ({ ...(p.payload as RiskAssessment), retain: p.retain }));
+  const stop = async () => {
+    await risk.stop();
+    await alarms.stop();
+    outbox.close();
+  };
+  return { risk, alarms, outbox, feed, riskMessages, lines, stop };
+}
+
+const riskIds = (outbox: Outbox) =>
+  outbox
+    .list('pending')
+    .filter((r) => r.eventId.startsWith('risk-B-07'))
+    .map((r) => r.eventId);
+
+describe('risk service', () => {
+  beforeEach(() => void vi.useFakeTimers({ now: START }));
+  afterEach(() => void vi.useRealTimers());
+
+  it('commits each level change with its state and journal entry, then publishes it; holds one the store cannot take; numbers on after a restart', async () => {
+    const store = new GatewayStore(join(mkdtempSync(join(tmpdir(), 'gw-risk-svc-')), STORE_FILE));
+    const first = await running(store);
+    expect(first.riskMessages()).toMatchObject([{ level: 'blue', retain: true }]);
+    first.feed(1.4);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(riskIds(first.outbox)).toEqual(['risk-B-07-1']);
+    expect(store.loadRisk().get('B-07')).toMatchObject({ level: 'red', changes: 1 });
+    expect(store.readJournal('risk', 0, Date.now() + 1)).toMatchObject([
+      { equipment: 'B-07', body: { change: 1, level: 'red', previousLevel: 'blue' } },
+    ]);
+    expect(first.riskMessages().at(-1)).toMatchObject({ level: 'red', factors: [{ factor: 'alarm_red', value: 1 }] });
+    expect(first.lines.at(-1)).toMatch(
+      /^risk,site=test-site,equipment=B-07,level=red score=20,likelihood=5,consequence=4,points=100,alarm_red=100 \d+000000$/,
+    );
+
+    // Cleared and acknowledged: down only after the hold (5 min); meanwhile the store cannot write: the change waits, unpublished.
+    first.feed(1.2);
+    first.alarms.acknowledge('B-07/high', 'op', 'seen');
+    store.db.pragma('query_only = ON');
+    await vi.advanceTimersByTimeAsync(5 * 60_000 + 2000);
+    expect(riskIds(first.outbox)).toEqual(['risk-B-07-1']);
+    expect(first.riskMessages().at(-1)).toMatchObject({ level: 'red' });
+    store.db.pragma('query_only = OFF');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(riskIds(first.outbox)).toEqual(['risk-B-07-1', 'risk-B-07-2']);
+    expect(first.riskMessages().at(-1)).toMatchObject({ level: 'blue' });
+    expect(store.loadRisk().get('B-07')).toMatchObject({ level: 'blue', changes: 2 });
+    await first.stop();
+
+    // A restarted service continues from the persisted count: the next change is the third, never a second "1".
+    const second = await running(store);
+    second.feed(1.4);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(riskIds(second.outbox)).toEqual(['risk-B-07-1', 'risk-B-07-2', 'risk-B-07-3']);
+    expect(second.risk.api.history('B-07', 0, Date.now() + 1).map((p) => p.level)).toEqual(expect.arrayContaining(['red', 'blue']));
+    await second.stop();
+    store.close();
+  });
+
+  it('sends the hourly summary through the outbox and the journal, once per hour', async () => {
+    const store = new GatewayStore(join(mkdtempSync(join(tmpdir(), 'gw-risk-sum-')), STORE_FILE));
+    const s = await running(store);
+    s.feed(1.4);
+    await vi.advanceTimersByTimeAsync(3 * 60_000);
+    const summaries = s.outbox
+      .list('pending')
+      .filter((r) => r.eventId.startsWith('risk-summary-'))
+      .map((r) => JSON.parse(r.incident) as Record<string, unknown>);
+    expect(summaries).toMatchObject([
+      {
+        schema: 'gw.risk-summary.v1',
+        eventId: 'risk-summary-test-site-2026-11-22T10:00:00.000Z',
+        from: '2026-11-22T10:00:00.000Z',
+        to: '2026-11-22T11:00:00.000Z',
+        equipment: [{ id: 'B-07', category: 'boiler', level: 'red', maxLevel: 'red', availability: 1 }],
+        kpi: { annunciated: 1 },
+      },
+    ]);
+    expect(store.readJournal('risk_summary', 0, Date.now())).toHaveLength(1);
+    await s.stop();
+    store.close();
+  });
+});
