@@ -34,6 +34,7 @@ class SetRisk implements RiskApi {
       consequence: 4,
       points: factors.reduce((sum, f) => sum + f.points, 0),
       factors,
+      computedLevel: level,
       since: now - HOUR,
       computedAt: now,
     });
@@ -61,20 +62,21 @@ class SetRisk implements RiskApi {
       to: now,
       operators: 1,
       annunciated: windowMs > HOUR ? 40 : 12,
+      predicted: 2,
+      administrative: 1,
       perOperatorPer10Min: windowMs > HOUR ? 0.28 : 2.5,
-      floodPeriodsPercent: 0,
+      floodPercent: 0,
       peakPer10Min: 6,
       standing: 1,
       stale: 0,
       chattering: 1,
       fleeting: 0,
-      shelved: 0,
+      shelvedNow: 0,
       shelveDurations: { count: 0 },
-      timeToAck: { count: 3, medianMs: 45_000, p90Ms: 200_000 },
-      top: [{ alarm: 'B-07/drum-level-low-low', count: 5 }],
-      priority: { low: { count: 8, percent: 66.7 }, medium: { count: 3, percent: 25 }, high: { count: 1, percent: 8.3 } },
-      predicted: 2,
-      administrative: 1,
+      timeToAcknowledge: { count: 3, median: 45_000, p90: 200_000 },
+      top: [{ key: 'B-07/drum-level-low-low', equipment: 'B-07', count: 5 }],
+      priority: { low: 66.7, medium: 25, high: 8.3, target: { low: 80, medium: 15, high: 5 } },
+      dropped: 0,
     };
   }
 }
@@ -101,13 +103,13 @@ equipment:
       { env: {} },
     );
     const risk = new SetRisk();
-    risk.set('B-08', 'blue', 2, [{ factor: 'near_misses', value: 1, weight: 1, cap: 4, points: 1 }]);
+    risk.set('B-08', 'blue', 2, [{ factor: 'near_misses', value: 1, weight: 2, cap: 20, points: 2 }]);
     risk.set('B-07', 'red', 16, [
-      { factor: 'active_alarms', value: 1, weight: 6, cap: 12, points: 6, detail: 'drum-level-low-low' },
-      { factor: 'predicted', value: 1, weight: 3, cap: 6, points: 3 },
-      { factor: 'inspection', value: 0, weight: 2, cap: 2, points: 0 },
+      { factor: 'alarm_red', value: 1, weight: 100, cap: 100, points: 100, detail: 'drum-level-low-low' },
+      { factor: 'predicted', value: 1, weight: 15, cap: 45, points: 15 },
+      { factor: 'inspection_overdue', value: 0, weight: 20, cap: 20, points: 0 },
     ]);
-    risk.set('B-09', 'yellow', 6, [{ factor: 'availability', value: 0.4, weight: 5, cap: 5, points: 3 }]);
+    risk.set('B-09', 'yellow', 6, [{ factor: 'communication', value: 40, weight: 0.5, cap: 25, points: 20 }]);
     const api = createHttpApi({
       config: site,
       http: site.http!,
@@ -161,7 +163,10 @@ equipment:
     await red.click();
     const factors = page.locator('#risk-factors tbody tr');
     await expect.poll(() => factors.count()).toBe(2);
-    expect(await factors.allTextContents()).toEqual(['Active alarms (drum-level-low-low)16 (×6, ≤ 12)', 'Predicted warnings13 (×3, ≤ 6)']);
+    expect(await factors.allTextContents()).toEqual([
+      'Active red alarms (drum-level-low-low)1100 (×100, ≤ 100)',
+      'Predicted warnings115 (×15, ≤ 45)',
+    ]);
     expect(await page.locator('#risk-detail-label').textContent()).toBe(
       'Boiler 7 · major (red) · risk index 16 = likelihood 4 × consequence 4',
     );
@@ -182,14 +187,14 @@ equipment:
     expect(await perOperator.getAttribute('class')).toBe(null);
 
     // A level that changes is shown at the next poll, and the order follows.
-    risk.set('B-08', 'orange', 12, [{ factor: 'standing', value: 2, weight: 3, cap: 6, points: 6 }]);
+    risk.set('B-08', 'orange', 12, [{ factor: 'standing', value: 2, weight: 5, cap: 15, points: 10 }]);
     await expect.poll(() => rowsBy('data-level'), { timeout: 10_000 }).toEqual([['red'], ['orange'], ['yellow']]);
 
     // The Chinese labels.
     await page.click('#lang');
     await expect.poll(() => page.locator('#risk-panel h2').first().textContent()).toBe('设备风险');
     expect(await red.locator('.badge').textContent()).toBe('重大风险（红）');
-    expect(await factors.first().locator('td').first().textContent()).toBe('当前报警 (drum-level-low-low)');
+    expect(await factors.first().locator('td').first().textContent()).toBe('红色报警 (drum-level-low-low)');
     expect(await perOperator.locator('td').first().textContent()).toBe('每名操作员每 10 分钟报警数');
     expect(await page.locator('#kpi-window option:checked').textContent()).toBe('24 小时');
     mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });

@@ -58,6 +58,7 @@ const T = {
     annunciated: 'Annunciated',
     apart: 'Predicted / administrative (counted apart)',
     noneInWindow: 'none in this window',
+    dropped: 'Events past the kept history (figures short)',
     s: 's',
     min: 'min',
     h: 'h',
@@ -116,6 +117,7 @@ const T = {
     annunciated: '报警总数',
     apart: '预测 / 管理类（另计）',
     noneInWindow: '此时段内无',
+    dropped: '超出保留历史的事件（数据不全）',
     s: '秒',
     min: '分',
     h: '小时',
@@ -126,35 +128,37 @@ const RISK_LEVELS = {
   en: { blue: 'low (blue)', yellow: 'moderate (yellow)', orange: 'high (orange)', red: 'major (red)' },
   zh: { blue: '低风险（蓝）', yellow: '一般风险（黄）', orange: '较大风险（橙）', red: '重大风险（红）' },
 };
-// The risk factors by name; one not listed here shows its own name.
+// The risk factors by name (docs/risk.md says what each counts); one not listed here shows its own name.
 const FACTORS = {
   en: {
-    active_alarms: 'Active alarms',
+    alarm_red: 'Active red alarms',
+    alarm_orange: 'Active orange alarms',
+    alarm_yellow: 'Active yellow alarms',
+    alarm_blue: 'Active blue alarms',
     predicted: 'Predicted warnings',
     near_misses: 'Near misses in 24 h',
     chattering: 'Chattering alarms',
-    standing: 'Standing alarms',
-    availability: 'Communication unavailable',
-    communication: 'Communication unavailable',
-    inspection: 'Inspection overdue or due',
-    maintenance: 'Maintenance overdue or due',
-    certificate: 'Certificate of use',
-    last_good: 'Time since last good reading',
-    stale: 'Time since last good reading',
+    standing: 'Standing alarms (over 24 h)',
+    communication: 'Connection down (% of the last hour)',
+    silence: 'Minutes without a good reading',
+    inspection_overdue: 'Periodic inspection overdue',
+    maintenance_overdue: 'Maintenance overdue',
+    certificate_overdue: 'Certificate of use expired',
   },
   zh: {
-    active_alarms: '当前报警',
+    alarm_red: '红色报警',
+    alarm_orange: '橙色报警',
+    alarm_yellow: '黄色报警',
+    alarm_blue: '蓝色报警',
     predicted: '预测预警',
     near_misses: '24 小时内险情',
     chattering: '振荡报警',
-    standing: '长期报警',
-    availability: '通信不可用',
-    communication: '通信不可用',
-    inspection: '定期检验到期或逾期',
-    maintenance: '维保到期或逾期',
-    certificate: '使用登记证',
-    last_good: '距上次有效读数时间',
-    stale: '距上次有效读数时间',
+    standing: '长期报警（超过 24 小时）',
+    communication: '通信中断（近 1 小时占比 %）',
+    silence: '无有效读数（分钟）',
+    inspection_overdue: '定期检验逾期',
+    maintenance_overdue: '维保逾期',
+    certificate_overdue: '使用登记证过期',
   },
 };
 /** How often the risk board and the KPIs are read again. */
@@ -629,23 +633,25 @@ function renderKpi() {
     // [label, value, target, out of target] after ISA-18.2 and EEMUA 191.
     ['annunciated', String(kpi.annunciated), '', false],
     ['perOperator', String(Number(kpi.perOperatorPer10Min.toFixed(2))), '≤ 1 (2)', kpi.perOperatorPer10Min > 2],
-    ['flood', pct(kpi.floodPeriodsPercent), '< 1 %', kpi.floodPeriodsPercent >= 1],
+    ['flood', pct(kpi.floodPercent), '< 1 %', kpi.floodPercent >= 1],
     ['peak', String(kpi.peakPer10Min), '≤ 10', kpi.peakPer10Min > 10],
     ['standing', String(kpi.standing), '< 5', kpi.standing >= 5],
     ['staleAlarms', String(kpi.stale), '< 5', kpi.stale >= 5],
     ['chattering', String(kpi.chattering), '0', kpi.chattering > 0],
     ['fleeting', String(kpi.fleeting), '0', kpi.fleeting > 0],
-    ['shelvedNow', String(kpi.shelved), '', false],
-    ['shelveTime', `${duration(kpi.shelveDurations.medianMs)} / ${duration(kpi.shelveDurations.maxMs)}`, '', false],
-    ['ackTime', `${duration(kpi.timeToAck.medianMs)} / ${duration(kpi.timeToAck.p90Ms)}`, '', false],
+    ['shelvedNow', String(kpi.shelvedNow), '', false],
+    ['shelveTime', `${duration(kpi.shelveDurations.median)} / ${duration(kpi.shelveDurations.max)}`, '', false],
+    ['ackTime', `${duration(kpi.timeToAcknowledge.median)} / ${duration(kpi.timeToAcknowledge.p90)}`, '', false],
     [
       'priority',
-      `${pct(kpi.priority.low.percent)} / ${pct(kpi.priority.medium.percent)} / ${pct(kpi.priority.high.percent)}`,
-      '80 / 15 / 5 %',
+      `${pct(kpi.priority.low)} / ${pct(kpi.priority.medium)} / ${pct(kpi.priority.high)}`,
+      `${kpi.priority.target.low} / ${kpi.priority.target.medium} / ${kpi.priority.target.high} %`,
       // Over the recommended share of high or medium alarms: an operator can no longer tell the urgent ones.
-      kpi.annunciated > 0 && (kpi.priority.high.percent > 5 || kpi.priority.medium.percent > 15),
+      kpi.annunciated > 0 && (kpi.priority.high > kpi.priority.target.high || kpi.priority.medium > kpi.priority.target.medium),
     ],
     ['apart', `${kpi.predicted} / ${kpi.administrative}`, '', false],
+    // The gateway keeps a bounded alarm history: a window reaching past it is said to be short.
+    ...(kpi.dropped > 0 ? [['dropped', String(kpi.dropped), '0', true]] : []),
   ];
   const head = table.createTHead().insertRow();
   for (const k of ['kpi', 'value', 'target'])
@@ -660,8 +666,8 @@ function renderKpi() {
     row.insertCell().textContent = target;
   }
   if (kpi.top.length === 0) top.append(Object.assign(document.createElement('li'), { textContent: t('noneInWindow') }));
-  for (const { alarm, count } of kpi.top.slice(0, 10))
-    top.append(Object.assign(document.createElement('li'), { textContent: `${alarm} × ${count}` }));
+  for (const { key, count } of kpi.top.slice(0, 10))
+    top.append(Object.assign(document.createElement('li'), { textContent: `${key} × ${count}` }));
 }
 
 $('kpi-window').onchange = () => void refreshRisk();

@@ -5,68 +5,10 @@
 // such route" and from "no such equipment".
 import type { FastifyPluginAsync } from 'fastify';
 import type { SiteConfig } from '../../../config/schema.js';
+import type { KpiReport } from '../../../rules/kpi.js';
+import type { RiskAssessment } from '../../../rules/risk.js';
 import type { Level } from '../../../rules/types.js';
 import { errorSchema, sendError } from '../errors.js';
-
-// The assessment and KPI shapes are declared here until rules/risk.ts and rules/kpi.ts export them;
-// the risk service implements RiskApi against these members.
-
-/** One factor of an equipment's risk: its value, weight and cap, and the points it contributed. */
-export interface RiskFactor {
-  factor: string;
-  value: number;
-  weight: number;
-  cap: number;
-  points: number;
-  detail?: string;
-}
-
-/** An equipment's risk now: level and risk index (likelihood x consequence), with its reasons. */
-export interface RiskAssessment {
-  equipment: string;
-  name?: string;
-  category: string;
-  level: Level;
-  /** The risk index, likelihood x consequence: 1..20. */
-  score: number;
-  likelihood: number;
-  consequence: number;
-  /** The factors' points summed, from which the likelihood is read. */
-  points: number;
-  factors: RiskFactor[];
-  /** When the level last changed (epoch ms). */
-  since: number;
-  computedAt: number;
-}
-
-/** A count with its share of all annunciated alarms, in percent. */
-interface Share {
-  count: number;
-  percent: number;
-}
-
-/** ISA-18.2 alarm performance over one rolling window, for the site or one equipment. */
-export interface KpiReport {
-  windowMs: number;
-  from: number;
-  to: number;
-  operators: number;
-  annunciated: number;
-  perOperatorPer10Min: number;
-  floodPeriodsPercent: number;
-  peakPer10Min: number;
-  standing: number;
-  stale: number;
-  chattering: number;
-  fleeting: number;
-  shelved: number;
-  shelveDurations: { count: number; medianMs?: number; maxMs?: number };
-  timeToAck: { count: number; medianMs?: number; p90Ms?: number };
-  top: Array<{ alarm: string; count: number }>;
-  priority: { low: Share; medium: Share; high: Share };
-  predicted: number;
-  administrative: number;
-}
 
 /** One point of an equipment's risk history. */
 export interface RiskHistoryPoint {
@@ -74,6 +16,8 @@ export interface RiskHistoryPoint {
   level: Level;
   score: number;
 }
+
+export type { KpiReport, RiskAssessment };
 
 /** What the HTTP API reads from the risk service. */
 export interface RiskApi {

@@ -38,7 +38,8 @@ const assessment = (equipment: string, level: Level, score: number, points = sco
   likelihood: 2,
   consequence: 4,
   points,
-  factors: [{ factor: 'active_alarms', value: 1, weight: 3, cap: 6, points: 3, detail: 'drum-level-low' }],
+  factors: [{ factor: 'alarm_orange', value: 1, weight: 40, cap: 100, points: 40, detail: 'drum-level-low' }],
+  computedLevel: level,
   since: 1_699_999_000_000,
   computedAt: 1_700_000_000_000,
 });
@@ -68,20 +69,21 @@ class FixedRisk implements RiskApi {
       to: 1_700_000_000_000,
       operators: 1,
       annunciated: 12,
+      predicted: 1,
+      administrative: 0,
       perOperatorPer10Min: 2,
-      floodPeriodsPercent: 0,
+      floodPercent: 0,
       peakPer10Min: 5,
       standing: 1,
       stale: 0,
       chattering: 1,
       fleeting: 2,
-      shelved: 0,
+      shelvedNow: 0,
       shelveDurations: { count: 0 },
-      timeToAck: { count: 4, medianMs: 30_000, p90Ms: 90_000 },
-      top: [{ alarm: 'B-1/drum-level-low', count: 7 }],
-      priority: { low: { count: 9, percent: 75 }, medium: { count: 2, percent: 16.7 }, high: { count: 1, percent: 8.3 } },
-      predicted: 1,
-      administrative: 0,
+      timeToAcknowledge: { count: 4, median: 30_000, p90: 90_000 },
+      top: [{ key: 'B-1/drum-level-low', equipment: 'B-1', count: 7 }],
+      priority: { low: 75, medium: 16.7, high: 8.3, target: { low: 80, medium: 15, high: 5 } },
+      dropped: 0,
     };
   }
 }
@@ -127,7 +129,7 @@ describe('risk plugin', () => {
     ]);
     // The reasons come whole.
     expect(body.equipment[0]!.factors).toEqual([
-      { factor: 'active_alarms', value: 1, weight: 3, cap: 6, points: 3, detail: 'drum-level-low' },
+      { factor: 'alarm_orange', value: 1, weight: 40, cap: 100, points: 40, detail: 'drum-level-low' },
     ]);
     // Anyone with a token may read; nobody without.
     expect((await t.app.inject({ url: '/api/risk' })).json()).toMatchObject({ code: 'GW_HTTP_UNAUTHORIZED' });
@@ -213,7 +215,7 @@ describe('risk plugin', () => {
       window: '1h',
       windowMs: 3_600_000,
       annunciated: 12,
-      timeToAck: { medianMs: 30_000, p90Ms: 90_000 },
+      timeToAcknowledge: { median: 30_000, p90: 90_000 },
     });
     expect(site.json()).not.toHaveProperty('equipment');
     const one = await get('/api/kpi?window=10m&equipment=B-1');
@@ -221,7 +223,7 @@ describe('risk plugin', () => {
       window: '10m',
       equipment: 'B-1',
       windowMs: 600_000,
-      top: [{ alarm: 'B-1/drum-level-low', count: 7 }],
+      top: [{ key: 'B-1/drum-level-low', equipment: 'B-1', count: 7 }],
     });
     expect(risk.asked).toEqual([
       ['kpi', 3_600_000, undefined],
