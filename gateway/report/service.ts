@@ -3,6 +3,7 @@
 // restarts because the journal entry and the outbox body are committed in one store transaction and
 // the journal is what is checked: a gateway down at report time writes the report when it starts, and
 // one killed while writing the files writes them again (the platform keeps one by its eventId).
+import { resolve } from 'node:path';
 import type { SiteConfig } from '../../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../services/service.js';
@@ -21,8 +22,8 @@ export interface ReportOutbox {
 export interface ReportServiceOptions {
   config: SiteConfig;
   log: Logger;
-  /** The data folder's absolute path. */
-  dataDir: string;
+  /** The data folder (default: the site file's gateway.data_dir, resolved from the working directory). */
+  dataDir?: string | undefined;
   /** The open store; undefined (or a throw) while it is not open, and the check waits. */
   store: () => GatewayStore | undefined;
   /** The platform outbox when the site has a platform; a site without one keeps its reports local. */
@@ -67,6 +68,7 @@ export function createReportService(o: ReportServiceOptions): ReportService | un
   const settings = reportSettings(o.config);
   if (!settings.enabled) return undefined;
   const log = o.log.child({ component: 'report' });
+  const dataDir = resolve(o.dataDir ?? o.config.gateway.data_dir);
   const timeZone = siteTimeZone(o.config);
   const now = o.now ?? Date.now;
   let timer: NodeJS.Timeout | undefined;
@@ -98,7 +100,7 @@ export function createReportService(o: ReportServiceOptions): ReportService | un
         return undefined;
       }
       const report = buildDailyReport(storeSource(store), o.config, date, t);
-      const files = writeDailyReport(o.dataDir, report);
+      const files = writeDailyReport(dataDir, report);
       const outbox = o.outbox?.();
       store.transaction(() => {
         store.appendJournal([{ ts: t, kind: 'report', body: { date, eventId: report.eventId, html: files.html, json: files.json } }]);
@@ -108,7 +110,7 @@ export function createReportService(o: ReportServiceOptions): ReportService | un
       lastDate = date;
       retryAt = 0;
       lastError = undefined;
-      const pruned = pruneDailyReports(o.dataDir, localDate(t - settings.keepMs, timeZone));
+      const pruned = pruneDailyReports(dataDir, localDate(t - settings.keepMs, timeZone));
       log.info(
         {
           date,
@@ -136,7 +138,7 @@ export function createReportService(o: ReportServiceOptions): ReportService | un
     id: 'report',
     name: 'daily report',
     check,
-    report: (date) => readDailyReport(o.dataDir, date),
+    report: (date) => readDailyReport(dataDir, date),
     async start() {
       // At start too: a gateway that was down at report time writes the report it missed.
       check();
