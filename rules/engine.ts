@@ -78,7 +78,7 @@ interface Instance {
  * fitted through them. Bounded: beyond MAX_SERIES samples every other older one goes, so a fast poll
  * keeps the whole window at a coarser spacing and a fit never costs more than MAX_SERIES allow.
  */
-interface Series {
+export interface Series {
   point: string;
   windowMs: number;
   times: number[];
@@ -779,7 +779,7 @@ function addSample(samples: Array<[number, number]>, t: number, v: number, windo
  * it. Past MAX_SERIES samples every other one goes, counted from the newest (kept), so the series
  * spans its window at half the spacing rather than losing its oldest part.
  */
-function addTrendSample(s: Series, t: number, v: number): void {
+export function addTrendSample(s: Series, t: number, v: number): void {
   const { times, values } = s;
   let k = times.length;
   while (k > 0 && times[k - 1]! > t) k--;

@@ -8,7 +8,7 @@ import { steamBoilerAt, type Scenario } from '../../../drivers/sim/steam-boiler.
 import type { Reading } from '../../../drivers/types.js';
 import { backtest } from '../../../rules/backtest.js';
 import { ruleSpecsOf } from '../../../rules/compile.js';
-import { RuleEngine } from '../../../rules/engine.js';
+import { addTrendSample, MAX_SERIES, RuleEngine, type Series } from '../../../rules/engine.js';
 import type { AlarmEvent, RuleSpec } from '../../../rules/types.js';
 
 const SITE = `version: 1
@@ -169,6 +169,46 @@ describe('uncertainty', () => {
     expect(engine.states()[0]!.condition).toBe('true');
     expect(events[0]).toMatchObject({ type: 'raised', origin: 'predicted', message: 'Predicted: x reaches 14 in 2 s' });
     expect(engine.active()[0]).toMatchObject({ rule: 'x-hi.predicted', origin: 'predicted' });
+  });
+
+  it('keeps a fast poll to a bounded series over the whole window, and still times the crossing', () => {
+    // 10 readings a second for 90 s, rising 1 per second with noise: 600 readings per window, decimated to at most 120.
+    let seed = 99;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    const readings: Reading[] = Array.from({ length: 900 }, (_, k) => ({
+      ts: T0 + k * 100,
+      equipment: 'T-1',
+      point: 'x',
+      value: k / 10 + 0.5 * rnd(),
+      quality: 'good' as const,
+    }));
+    const events = backtest({
+      site: 's',
+      rules: [predictSpec({ limit: 150, windowMs: 60_000, horizonMs: 70_000, minReadings: 10 })],
+      readings,
+    });
+    // Crossing at 150 s: 70 s ahead is 80 s, when x is 80.
+    const raised = events.find((e) => e.type === 'raised')!;
+    expect((raised.ts - T0) / 1000).toBeGreaterThan(78);
+    expect((raised.ts - T0) / 1000).toBeLessThan(82);
+    expect(raised.message).toMatch(/^Predicted: x reaches 150 in (69|70|71) s$/);
+  });
+
+  it('bounds a series by halving its spacing, keeping the newest sample and the whole window', () => {
+    const s: Series = { point: 'x', windowMs: 60_000, times: [], values: [], line: undefined, fittedAt: 0, fitEveryMs: 2000 };
+    let most = 0;
+    for (let k = 0; k < 2000; k++) {
+      addTrendSample(s, k * 100, k);
+      most = Math.max(most, s.times.length);
+    }
+    expect(most).toBe(MAX_SERIES);
+    expect(s.times.at(-1)).toBe(199_900);
+    expect(s.times[0]).toBeLessThanOrEqual(199_900 - 50_000);
+    expect(s.times[0]).toBeGreaterThanOrEqual(199_900 - 60_000);
+    // A value of the same instant replaces the sample, out of order goes in its place.
+    addTrendSample(s, 199_900, -1);
+    addTrendSample(s, 199_850, -2);
+    expect(s.values.slice(-2)).toEqual([-2, -1]);
   });
 
   it('shares one series between the predictions on a point and window', () => {
