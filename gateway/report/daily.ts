@@ -297,13 +297,13 @@ export function buildDailyReport(source: ReportSource, config: SiteConfig, date:
     }
   }
 
-  // Communication availability: the mean of the hourly summaries' figures (a fraction or a percentage).
+  // Communication availability: the mean of the hourly summaries' figures (gw.risk-summary.v1: a fraction from 0 to 1).
   const avail = new Map<string, { sum: number; hours: number }>();
   const addAvailability = (eq: string, v: unknown) => {
     const n = num(v);
     if (!eq || n === undefined) return;
     const a = avail.get(eq) ?? { sum: 0, hours: 0 };
-    a.sum += n <= 1 ? n * 100 : n;
+    a.sum += n * 100;
     a.hours++;
     avail.set(eq, a);
   };
