@@ -2,7 +2,6 @@
 // them again.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { IncidentBody, ResultBody } from '../platform/contract.js';
 import { demoSite, EXIT, loadOrReport, siteFileOf, usageError } from './common.js';
 import { type CliCommand, configOption, examples, integer, siteArgument } from './declare.js';
 
@@ -13,7 +12,7 @@ export async function outboxCommand(sub: 'list' | 'retry', o: { config?: string 
   if (!config) return EXIT.invalid;
   const { STORE_FILE } = await import('../store.js');
   const { Outbox } = await import('../platform/outbox.js');
-  const { RESULT_SCHEMA } = await import('../platform/contract.js');
+  const { describeBody } = await import('../platform/contract.js');
   const { GatewayError } = await import('../../config/errors.js');
   const dataDir = resolve(config.gateway.data_dir);
   const file = join(dataDir, STORE_FILE);
@@ -49,16 +48,7 @@ export async function outboxCommand(sub: 'list' | 'retry', o: { config?: string 
     process.stdout.write(`${s.pending} pending, ${s.dead} dead letters, last seq ${s.lastSeq}\n`);
     for (const state of ['pending', 'dead'] as const) {
       for (const row of outbox.list(state)) {
-        const body = JSON.parse(row.incident) as { schema: string };
-        const what =
-          body.schema === RESULT_SCHEMA
-            ? ((r: ResultBody) =>
-                `${r.resultAt} result ${r.instrument.id} sample ${r.sampleId} ${r.analyte} = ${String(r.value)}${r.unit ? ` ${r.unit}` : ''}`)(
-                body as ResultBody,
-              )
-            : ((i: IncidentBody) => `${i.occurredAt} ${i.level} ${i.type} ${i.equipment.id}/${i.rule.id}: ${i.rule.message}`)(
-                body as IncidentBody,
-              );
+        const what = describeBody(JSON.parse(row.incident));
         process.stdout.write(
           `${state === 'dead' ? 'DEAD   ' : 'pending'} seq ${row.seq} ${what}${row.answer ? ` | answer: ${row.answer}` : ''}\n`,
         );

@@ -463,6 +463,35 @@ export function checkBody(body: unknown): { ok: true; body: ContractBody } | { o
   return { ok: false, problem: `${issue.path.join('.') || '(body)'}: ${issue.message}` };
 }
 
+/** One line saying what a stored body is (`gateway outbox list`), whatever its schema. */
+export function describeBody(stored: unknown): string {
+  const b = (typeof stored === 'object' && stored !== null ? stored : {}) as Record<string, unknown> & { schema?: unknown };
+  switch (b.schema) {
+    case RESULT_SCHEMA: {
+      const r = b as unknown as ResultBody;
+      return `${r.resultAt} result ${r.instrument.id} sample ${r.sampleId} ${r.analyte} = ${String(r.value)}${r.unit ? ` ${r.unit}` : ''}`;
+    }
+    case INCIDENT_SCHEMA: {
+      const i = b as unknown as IncidentBody;
+      return `${i.occurredAt} ${i.level} ${i.type} ${i.equipment.id}/${i.rule.id}: ${i.rule.message}`;
+    }
+    case RISK_SCHEMA: {
+      const r = b as unknown as RiskBody;
+      return `${r.changedAt} risk ${r.equipment.id} ${r.previousLevel} -> ${r.level} (score ${r.score})`;
+    }
+    case RISK_SUMMARY_SCHEMA: {
+      const r = b as unknown as RiskSummaryBody;
+      return `${r.from} risk summary ${r.site} until ${r.to} (${r.equipment.length} equipment)`;
+    }
+    case REPORT_SCHEMA: {
+      const r = b as unknown as ReportBody;
+      return `${r.generatedAt} daily report ${r.site} for ${r.date}`;
+    }
+    default:
+      return `${JSON.stringify(b.schema)?.slice(0, 60) ?? 'a body without a schema'}`;
+  }
+}
+
 /** The exact bytes sent for a stored body (an incident, a result, a risk change, a summary or a report): the same on every attempt. */
 export function incidentBody(stored: string, seq: number): string {
   // The stored body is JSON.stringify of an object without seq: appending the member gives the same

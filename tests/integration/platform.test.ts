@@ -23,6 +23,8 @@ const SECRET = 'test-secret-0123456789';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // The simulated boiler's pressure wanders around 1.25 MPa: this rule raises and clears every few polls.
 const RULES = [
+  // Incidents alone: risk changes would take seqs too (tests/integration/risk.test.ts and kill-loop.test.ts follow those).
+  'risk: { enabled: false }',
   'rules:',
   '  - { id: pressure-wobble, equipment: B-07, when: steam_pressure > 1.25, level: yellow, message: "Pressure {value} {unit}" }',
 ];

@@ -8,6 +8,7 @@ import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import {
   checkBody,
+  describeBody,
   REPORT_SCHEMA,
   RISK_SCHEMA,
   RISK_SUMMARY_SCHEMA,
@@ -87,6 +88,18 @@ describe('risk bodies of the platform contract', () => {
     expect(validate({ ...report, risk: { changes: [] } })).toBe(true);
     expect(riskSummaryLineOf(summary)).toMatch(/RISK SUMMARY shanghai-plant-3 until 2026-11-22T11:00:00.000Z: 1 yellow, 1 blue; 7 alarms/);
     expect(riskSummaryEventId('s', Date.UTC(2026, 10, 22, 10))).toBe('risk-summary-s-2026-11-22T10:00:00.000Z');
+  });
+
+  it('gateway outbox list says in one line what each queued body is', () => {
+    expect(examples.map((e) => (e.schema === 'gw.heartbeat.v1' ? undefined : describeBody(e))).filter(Boolean)).toEqual([
+      '2026-11-22T10:00:00.123Z red raised B-07/drum-level-low-low: Drum water level extremely low: -212 mm',
+      '2026-11-22T10:01:30.000Z result LA-2 sample S-00042 GLU = 5.6 mmol/L',
+      '2026-11-22T10:00:05.000Z risk B-07 yellow -> orange (score 12)',
+      '2026-11-22T10:00:00.000Z risk summary shanghai-plant-3 until 2026-11-22T11:00:00.000Z (2 equipment)',
+      '2026-11-22T22:00:00.000Z daily report shanghai-plant-3 for 2026-11-22',
+    ]);
+    expect(describeBody({ schema: 'gw.other.v9' })).toBe('"gw.other.v9"');
+    expect(describeBody(null)).toBe('a body without a schema');
   });
 
   it('the outbox takes a change once by its eventId, and only with the transaction it belongs to', () => {
