@@ -427,7 +427,8 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
   const dated = config.equipment.filter((e) => e.inspection || e.maintenance || e.certificate);
   /**
    * In use: the equipment's connection is up. The gateway cannot tell a boiler that is read but cold
-   * from one that is firing; an equipment it hears from is taken as in use (docs/risk.md).
+   * from one that is firing, so an equipment it hears from is taken as in use: an overdue date on
+   * equipment that still answers is the orange warning, not the yellow one.
    */
   const inUse = (id: string) => {
     const s = pipeline.status(id);
