@@ -19,6 +19,7 @@ import {
   type RiskAssessment,
   type RiskChange,
   type RiskScale,
+  type Score,
   type Weights,
 } from './risk.js';
 import type { ActiveAlarm, AlarmEvent, Level, Threshold } from './types.js';
@@ -77,8 +78,12 @@ interface State {
   online: Array<{ ts: number; online: boolean }>;
   risk: PersistedRisk;
   assessment?: RiskAssessment;
+  /** The score with no factor at all, computed once. */
+  quiet?: Score;
   dirty: boolean;
 }
+
+const NONE: FactorValue[] = [];
 
 export class Judge {
   readonly site: string;
@@ -125,22 +130,36 @@ export class Judge {
 
   /** One batch of readings: near misses and the last good reading per equipment. Returns the near misses it completed. */
   ingest(batch: readonly Reading[]): NearMiss[] {
-    let out: NearMiss[] | undefined;
-    for (const r of inTimeOrder(batch)) {
+    // A batch is mostly one equipment's poll: its state is looked up once, not per reading.
+    let id: string | undefined;
+    let s: State | undefined;
+    let tracked: Reading[] | undefined;
+    for (const r of batch) {
       if (r.quality !== 'good') continue;
-      const s = this.states.get(r.equipment);
+      if (r.equipment !== id) {
+        id = r.equipment;
+        s = this.states.get(id);
+      }
       if (!s) continue;
       const ts = pointTime(r);
       if (ts > s.lastGood) s.lastGood = ts;
-      if (typeof r.value !== 'number' || !Number.isFinite(r.value)) continue;
-      const trackers = s.trackers.get(r.point);
-      if (!trackers) continue;
-      for (const t of trackers) {
-        const nm = t.feed(r.value, ts);
+      if (s.trackers.size === 0 || typeof r.value !== 'number' || !s.trackers.has(r.point)) continue;
+      (tracked ??= []).push(r);
+    }
+    if (!tracked) return [];
+    // Trackers follow a value in time: only the readings they read are put in order.
+    let out: NearMiss[] | undefined;
+    for (const r of inTimeOrder(tracked)) {
+      const value = r.value as number;
+      if (!Number.isFinite(value)) continue;
+      const st = this.states.get(r.equipment)!;
+      const ts = pointTime(r);
+      for (const t of st.trackers.get(r.point)!) {
+        const nm = t.feed(value, ts);
         if (!nm) continue;
         (out ??= []).push(nm);
-        s.nearMisses.push(nm.ts);
-        s.dirty = true;
+        st.nearMisses.push(nm.ts);
+        st.dirty = true;
       }
     }
     return out ?? [];
@@ -233,7 +252,11 @@ export class Judge {
   private assess(s: State, now: number): RiskChange | undefined {
     s.dirty = false;
     const values = this.factorValues(s, now);
-    const computed = score(values, s.weights, s.eq.consequence, this.scale);
+    // Most equipment has nothing to report most of the time: its score is the same every time.
+    const computed =
+      values.length > 0
+        ? score(values, s.weights, s.eq.consequence, this.scale)
+        : (s.quiet ??= score([], s.weights, s.eq.consequence, this.scale));
     const before = s.risk;
     const after = applyHysteresis(before, computed.level, now, this.holdMs);
     if (after !== before) {
@@ -259,6 +282,10 @@ export class Judge {
   }
 
   private factorValues(s: State, now: number): FactorValue[] {
+    while (s.nearMisses.length > 0 && s.nearMisses[0]! < now - DAY) s.nearMisses.shift();
+    const silent = !s.eq.reportsOnChange && now - s.lastGood > SILENT_POLLS * s.eq.pollIntervalMs;
+    // Nothing to count (the common case, on every full tick): no lists built for it.
+    if (s.active.length === 0 && s.nearMisses.length === 0 && s.chattering.size === 0 && s.online.length === 0 && !silent) return NONE;
     const out: FactorValue[] = [];
     const byLevel: Record<Level, string[]> = { red: [], orange: [], yellow: [], blue: [] };
     const predicted: string[] = [];
@@ -282,7 +309,6 @@ export class Judge {
       if (rules.length > 0) out.push({ factor: `alarm_${level}`, value: rules.length, detail: list(rules) });
     }
     if (predicted.length > 0) out.push({ factor: 'predicted', value: predicted.length, detail: list(predicted) });
-    while (s.nearMisses.length > 0 && s.nearMisses[0]! < now - DAY) s.nearMisses.shift();
     if (s.nearMisses.length > 0) out.push({ factor: 'near_misses', value: s.nearMisses.length, detail: 'in the last 24 h' });
     if (s.chattering.size > 0) out.push({ factor: 'chattering', value: s.chattering.size, detail: list([...s.chattering]) });
     if (standing.length > 0)
@@ -290,9 +316,8 @@ export class Judge {
     const unavailable = this.unavailablePercent(s, now);
     if (unavailable > 0)
       out.push({ factor: 'communication', value: unavailable, detail: `connection down ${unavailable} % of the last hour` });
-    const quiet = now - s.lastGood;
-    if (!s.eq.reportsOnChange && quiet > SILENT_POLLS * s.eq.pollIntervalMs) {
-      const minutes = Math.round((quiet / MINUTE) * 10) / 10;
+    if (silent) {
+      const minutes = Math.round(((now - s.lastGood) / MINUTE) * 10) / 10;
       out.push({ factor: 'silence', value: minutes, detail: `no good reading for ${minutes} min` });
     }
     for (const kind of ['inspection', 'maintenance', 'certificate'] as const) {
