@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../config/errors.js';
 import { parseSite } from '../../../config/load.js';
 import { parseDays, systemTimeZone } from '../../../config/risk-schema.js';
+import { loadTemplates, parseTemplate, TemplateError } from '../../../config/templates.js';
 
 const site = (opts: { gateway?: string; equipment?: string; extra?: string } = {}) => `
 version: 1
@@ -78,6 +79,28 @@ describe('risk keys of the site file', () => {
     const byId = new Map(parseSite(text, { env: {} }).equipment.map((e) => [e.id, e.consequence]));
     // B-1 is a boiler by its code and has no template: by category, 4.
     expect(Object.fromEntries(byId)).toEqual({ 'B-1': 4, 'B-2': 3, 'B-3': 4, 'L-1': 1, 'X-1': 2 });
+  });
+
+  it('gives every shipped template its consequence class', () => {
+    const classes = Object.fromEntries([...loadTemplates()].map(([id, t]) => [id, t.consequence]));
+    expect(classes).toEqual({
+      'boiler-hot-water': 4,
+      'boiler-steam': 4,
+      crane: 3,
+      'elevator-traction': 3,
+      'lab-analyzer': 1,
+      'pressure-vessel': 4,
+    });
+  });
+
+  it("refuses a template's consequence class out of range and an unknown risk factor", () => {
+    const template = (extra: string) => `template: x\nname: X\ncategory: boiler\npoints: [{ name: a }]\n${extra}\n`;
+    expect(() => parseTemplate(template('consequence: 0'), 'x.yaml')).toThrow(TemplateError);
+    expect(() => parseTemplate(template('risk: { factors: { luck: { weight: 1 } } }'), 'x.yaml')).toThrow(/risk\.factors/);
+    expect(parseTemplate(template('consequence: 2\nrisk: { factors: { near_misses: { weight: 4 } } }'), 'x.yaml')).toMatchObject({
+      consequence: 2,
+      risk: { factors: { near_misses: { weight: 4 } } },
+    });
   });
 
   it('reports every mistake at its path at once', () => {
