@@ -1,7 +1,10 @@
-// The dashboard's risk board in a real browser (Debian's Chromium through playwright-core), served
-// by the gateway's HTTP API with a risk service of the test's own: the equipment listed highest risk
-// first and coloured by level, a click showing the reasons and the score's trend, the alarm KPIs of
-// the window chosen, the Chinese labels, all under the dashboard's Content-Security-Policy.
+// The dashboard's risk board in a real browser (Debian's Chromium through playwright-core), under the
+// dashboard's Content-Security-Policy. First on a running gateway with its simulated boiler: the risk
+// service judges the boiler from its active alarm, the board shows it coloured by level, a click
+// shows the reasons, and the Chinese toggle the Chinese labels. Then on the HTTP API with a risk
+// service of the test's own, whose levels the test sets: the equipment listed highest risk first,
+// the score's trend, the alarm KPIs of the window chosen marked against their targets, and a level
+// change followed.
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +17,10 @@ import type { KpiReport, RiskApi, RiskAssessment } from '../../gateway/http/plug
 import { createHttpApi, hashToken } from '../../gateway/http/server.js';
 import { createMetrics } from '../../gateway/metrics.js';
 import type { Pipeline } from '../../gateway/pipeline.js';
+import { createGateway } from '../../gateway/runtime.js';
 import { ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/processes.js';
+import { httpSiteLines, testSite } from '../helpers/site.js';
 
 const TOKEN = 'viewer-token-0123456789abcdef';
 const HOUR = 3_600_000;
@@ -83,12 +88,73 @@ class SetRisk implements RiskApi {
 
 describe('the risk board in a browser', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
-  let browser: Browser | undefined;
   afterEach(async () => {
     while (cleanup.length) await cleanup.pop()!().catch(() => undefined);
   });
 
-  it('lists the equipment by risk coloured by level, shows the reasons and trend on a click, the KPIs, and the Chinese labels', async () => {
+  const launch = async (): Promise<Browser> => {
+    const b = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-background-networking'],
+    });
+    cleanup.push(() => b.close());
+    return b;
+  };
+
+  it('shows the running boiler judged from its active alarm, its reasons on a click, and the Chinese labels', async () => {
+    const port = await freePort();
+    const gw = createGateway(
+      testSite({
+        port: await freePort(),
+        dataDir: mkdtempSync(join(tmpdir(), 'gw-dash-risk-')),
+        extra: httpSiteLines(port, { viewer: TOKEN }),
+      }),
+      pino({ level: 'silent' }),
+    );
+    cleanup.push(() => gw.stop());
+    await gw.start();
+    // The boiler under pressure raises the site's orange rule, and the judge counts it.
+    await expect.poll(() => gw.risk!.assessment('B-07')?.factors.map((f) => f.factor), { timeout: 15_000 }).toContain('alarm_orange');
+
+    const page = await (await launch()).newPage({ viewport: { width: 1280, height: 900 } });
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
+    });
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.fill('#token', TOKEN);
+    await page.click('#login button[type=submit]');
+    const row = page.locator('#risk-board .risk-row[data-equipment="B-07"]');
+    await row.waitFor({ timeout: 10_000 });
+    // Coloured by the level the service gives.
+    const level = gw.risk!.assessment('B-07')!.level;
+    expect(await row.getAttribute('class')).toBe(`risk-row level-${level}`);
+    expect(await row.locator('.badge').textContent()).toBe(
+      { blue: 'low (blue)', yellow: 'moderate (yellow)', orange: 'high (orange)', red: 'major (red)' }[level],
+    );
+
+    await row.click();
+    const orange = page.locator('#risk-factors tr[data-factor="alarm_orange"] td');
+    await expect.poll(() => orange.first().textContent(), { timeout: 5000 }).toBe('Active orange alarms (pressure-present)');
+    expect(await orange.nth(1).textContent()).toBe('1');
+    await expect
+      .poll(async () => (await page.locator('#risk-trend polyline').getAttribute('points')) ?? '', { timeout: 10_000 })
+      .toMatch(/,/);
+
+    await page.click('#lang');
+    await expect.poll(() => page.locator('#risk-panel h2').first().textContent()).toBe('设备风险');
+    expect(await orange.first().textContent()).toBe('橙色报警 (pressure-present)');
+    expect(await page.locator('#risk-factors th').allTextContents()).toEqual(['因素', '数值', '分值']);
+    expect(await row.locator('.badge').textContent()).toBe(
+      { blue: '低风险（蓝）', yellow: '一般风险（黄）', orange: '较大风险（橙）', red: '重大风险（红）' }[level],
+    );
+    mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
+    await page.screenshot({ path: join(ROOT, 'test-artifacts', 'dashboard-risk-gateway-zh.png') });
+    expect(violations).toEqual([]);
+  }, 60_000);
+
+  it('lists the equipment highest risk first, shows the reasons and trend on a click, the KPIs against their targets, and follows a change', async () => {
     const port = await freePort();
     const site = parseSite(
       `version: 1
@@ -126,13 +192,7 @@ equipment:
     await api.start();
     cleanup.push(() => api.stop());
 
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-background-networking'],
-    });
-    cleanup.push(() => browser!.close());
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await (await launch()).newPage({ viewport: { width: 1280, height: 900 } });
     const violations: string[] = [];
     page.on('console', (m) => {
       if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());

@@ -599,14 +599,19 @@ function renderRiskDetail() {
   drawRiskTrend(a);
 }
 
-/** The score over the last 24 h as a step line (a score holds until it changes), up to now. */
+/**
+ * The score as a step line (a score holds until it changes) up to now, from its oldest point within
+ * the last 24 h: a gateway started a minute ago draws its minute across the width.
+ */
 function drawRiskTrend(a) {
   const svg = $('risk-trend');
   const now = Date.now();
-  const from = now - RISK_TREND_MS;
-  const points = riskHistory.filter((p) => p.ts >= from && p.ts <= now);
-  const steps = [...points.map((p) => [p.ts, p.score]), [now, a.score]];
-  const x = (ts) => (((Math.max(ts, from) - from) / RISK_TREND_MS) * 300).toFixed(1);
+  const points = riskHistory.filter((p) => p.ts >= now - RISK_TREND_MS && p.ts <= now);
+  const from = Math.min(points[0]?.ts ?? a.since, now - 60_000);
+  const span = now - Math.max(from, now - RISK_TREND_MS);
+  // The line starts at the left edge with the first score known, and ends at now with the current one.
+  const steps = [[now - span, points[0]?.score ?? a.score], ...points.map((p) => [p.ts, p.score]), [now, a.score]];
+  const x = (ts) => ((1 - (now - ts) / span) * 300).toFixed(1);
   const y = (score) => (62 - (Math.min(20, Math.max(0, score)) / 20) * 60).toFixed(1);
   const coords = [];
   let last;
