@@ -62,6 +62,8 @@ export interface JudgeOptions {
 /** A good reading older than this many poll intervals is silence (the `silence` factor). */
 const SILENT_POLLS = 3;
 const MINUTE = 60_000;
+/** Near-miss times kept per equipment (the last 24 h, at most this many). */
+const MAX_NEAR_MISSES = 10_000;
 
 interface State {
   eq: JudgeEquipment;
@@ -159,6 +161,8 @@ export class Judge {
         if (!nm) continue;
         (out ??= []).push(nm);
         st.nearMisses.push(nm.ts);
+        // The factor is capped long before this; the bound only keeps a limit that is approached on every poll from growing memory.
+        if (st.nearMisses.length > MAX_NEAR_MISSES) st.nearMisses.shift();
         st.dirty = true;
       }
     }
@@ -197,7 +201,10 @@ export class Judge {
     }
   }
 
-  /** Whether the equipment's connection is up (communication availability over the last hour). */
+  /**
+   * Whether the equipment's connection is up (communication availability over the last hour). Until
+   * the first call the connection counts as up: nothing says otherwise, and silence counts the rest.
+   */
   status(equipment: string, online: boolean, now: number): void {
     const s = this.states.get(equipment);
     if (!s) return;
