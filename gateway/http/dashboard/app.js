@@ -578,6 +578,7 @@ function renderRiskDetail() {
   table.replaceChildren();
   $('risk-trend').replaceChildren();
   const label = $('risk-detail-label');
+  $('risk-detail').classList.toggle('picked', Boolean(a));
   if (!a) {
     label.textContent = t('pickRisk');
     return;
