@@ -3,8 +3,8 @@
 // service judges the boiler from its active alarm, the board shows it coloured by level, a click
 // shows the reasons, and the Chinese toggle the Chinese labels. Then on the HTTP API with a risk
 // service of the test's own, whose levels the test sets: the equipment listed highest risk first,
-// the score's trend, the alarm KPIs of the window chosen marked against their targets, and a level
-// change followed.
+// the score's trend, the alarm KPIs of the window chosen marked against their targets, a level
+// change followed, and the daily report opened as a page whose own style applies and script does not.
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +28,14 @@ const HOUR = 3_600_000;
 /** A risk service whose levels the test sets, with a history of each equipment's score. */
 class SetRisk implements RiskApi {
   levels = new Map<string, RiskAssessment>();
+  /** A report page with its own inline style, and a script that must not run. */
+  report(date: string) {
+    return date === '2026-12-02'
+      ? {
+          html: `<!doctype html><title>Daily report ${date}</title><style>h1 { color: rgb(1, 2, 3) }</style><h1>Daily report</h1><script>window.ran = 1</script>`,
+        }
+      : undefined;
+  }
   set(equipment: string, level: RiskAssessment['level'], score: number, factors: RiskAssessment['factors']) {
     const now = Date.now();
     this.levels.set(equipment, {
@@ -192,7 +200,8 @@ equipment:
     await api.start();
     cleanup.push(() => api.stop());
 
-    const page = await (await launch()).newPage({ viewport: { width: 1280, height: 900 } });
+    const browser = await launch();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const violations: string[] = [];
     page.on('console', (m) => {
       if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
@@ -260,5 +269,20 @@ equipment:
     mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: join(ROOT, 'test-artifacts', 'dashboard-risk-zh.png') });
     expect(violations).toEqual([]);
+
+    // The daily report opens as a page of its own: its inline style applies, its script does not run,
+    // and it carries the dashboard's other security headers.
+    const report = await fetch(`http://127.0.0.1:${port}/api/reports/daily/2026-12-02`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect([
+      report.headers.get('x-frame-options'),
+      report.headers.get('x-content-type-options'),
+      report.headers.get('cache-control'),
+    ]).toEqual(['DENY', 'nosniff', 'no-store']);
+    const reportPage = await browser.newPage();
+    await reportPage.setExtraHTTPHeaders({ authorization: `Bearer ${TOKEN}` });
+    await reportPage.goto(`http://127.0.0.1:${port}/api/reports/daily/2026-12-02`);
+    expect(await reportPage.title()).toBe('Daily report 2026-12-02');
+    expect(await reportPage.evaluate(`getComputedStyle(document.querySelector('h1')).color`)).toBe('rgb(1, 2, 3)');
+    expect(await reportPage.evaluate('window.ran')).toBeUndefined();
   }, 60_000);
 });
