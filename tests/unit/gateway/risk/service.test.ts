@@ -22,8 +22,9 @@ import { testSite } from '../../../helpers/site.js';
 const RULES = ['rules:', '  - { id: high, equipment: B-07, when: steam_pressure > 1.3, level: red, message: "high" }'];
 const START = Date.UTC(2026, 10, 22, 10, 58, 0);
 
-async function running(store: GatewayStore) {
+async function running(store: GatewayStore, edit: (config: ReturnType<typeof testSite>) => void = () => {}) {
   const config = testSite({ extra: RULES });
+  edit(config);
   const listeners: Array<(b: readonly Reading[]) => void> = [];
   const pipeline = {
     onBatch: (l: (b: readonly Reading[]) => void) => void listeners.push(l),
@@ -108,6 +109,20 @@ describe('risk service', () => {
     expect(riskIds(second.outbox)).toEqual(['risk-B-07-1', 'risk-B-07-2', 'risk-B-07-3']);
     expect(second.risk.api.history('B-07', 0, Date.now() + 1).map((p) => p.level)).toEqual(expect.arrayContaining(['red', 'blue']));
     await second.stop();
+    store.close();
+  });
+
+  it('sets the administrative alarms from the dates at start (overdue and in use: orange), and the risk counts them', async () => {
+    const store = new GatewayStore(join(mkdtempSync(join(tmpdir(), 'gw-risk-admin-')), STORE_FILE));
+    const s = await running(store, (config) => {
+      config.gateway.timezone = 'Asia/Shanghai';
+      // Due at the end of 2026-11-21 in Shanghai: START (10:58 UTC, 18:58 there on the 22nd) is a day past it.
+      config.equipment[0]!.inspection = { next: '2026-11-21', warn_before: 30 * 86_400_000 };
+    });
+    expect(s.alarms.active().map((a) => [a.rule, a.level, a.origin])).toEqual([['inspection.overdue-in-use', 'orange', 'administrative']]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(s.risk.api.assessment('B-07')!.factors).toMatchObject([{ factor: 'inspection_overdue', value: 1 }]);
+    await s.stop();
     store.close();
   });
 
