@@ -17,6 +17,7 @@ import type { Pipeline } from './pipeline.js';
 import type { Forwarder } from './platform/forwarder.js';
 import type { Outbox } from './platform/outbox.js';
 import type { Uplink } from './platform/uplink.js';
+import { createReportService } from './report/service.js';
 import { createRiskService, type RiskService } from './risk/service.js';
 import { deviceServices } from './services/devices.js';
 import { httpService } from './services/http.js';
@@ -118,6 +119,14 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         ...(influx ? { influx: (lines: string[]) => influx.writer.acceptLines(lines) } : {}),
       })
     : undefined;
+  // The daily safety report: written at report.at (site time) for the day before, kept in the data folder.
+  const report = createReportService({
+    config,
+    log,
+    dataDir,
+    store: store.current,
+    ...(platform ? { outbox: platform.outbox, notify: platform.notify } : {}),
+  });
   const lab = labService(
     {
       config,
@@ -157,7 +166,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         metrics,
         pipeline: pipeline.pipeline,
         alarms,
-        risk: risk?.api,
+        // The risk API serves the kept daily reports too.
+        risk: risk && { ...risk.api, ...(report ? { report: report.report } : {}) },
         outbox: () => platform?.outbox(),
         dataDir,
         memory,
@@ -180,6 +190,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     service('rules', 'rule engine', { start: () => alarms.start(), stop: () => alarms.stop() }),
     // Judges risk from the rules' alarms and every reading, from the first poll on.
     ...(risk ? [risk] : []),
+    ...(report ? [report] : []),
     lab,
     ...devices.services,
     ...(http ? [http] : []),
