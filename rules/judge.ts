@@ -299,6 +299,9 @@ export class Judge {
     const standing: string[] = [];
     const overdue = { inspection: [] as string[], maintenance: [] as string[], certificate: [] as string[] };
     for (const a of s.active) {
+      // Only a condition present now is a risk: an alarm that returned to normal and waits for its
+      // acknowledgement, or one shelved or out of service (its condition unknown here), adds nothing.
+      if (a.state !== 'active_unacknowledged' && a.state !== 'active_acknowledged') continue;
       if (a.origin === 'predicted') predicted.push(a.rule);
       else if (a.origin === 'administrative') {
         const kind = adminKindOf(a.rule);

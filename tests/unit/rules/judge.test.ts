@@ -393,3 +393,23 @@ describe('the worked examples of docs/risk.md', async () => {
     });
   }
 });
+
+describe('which alarms are a risk', () => {
+  it('counts an alarm only while its condition is present: not once it returned, nor while shelved or out of service', () => {
+    const j = judge();
+    heartbeat(j, T0);
+    const red = alarm('L-1', 'trapped-passenger', 'red');
+    j.activeAlarms([red]);
+    j.tick(T0);
+    expect(j.assessment('L-1')).toMatchObject({ level: 'red', factors: [{ factor: 'alarm_red', value: 1 }] });
+    for (const state of ['returned_unacknowledged', 'shelved', 'out_of_service'] as const) {
+      j.activeAlarms([{ ...red, state }]);
+      j.tick(T0 + S);
+      expect(j.assessment('L-1')!.factors, state).toEqual([]);
+      expect(j.assessment('L-1')!.computedLevel, state).toBe('blue');
+    }
+    j.activeAlarms([{ ...red, state: 'active_acknowledged' }]);
+    j.tick(T0 + 2 * S);
+    expect(j.assessment('L-1')!.factors.map((f) => f.factor)).toEqual(['alarm_red']);
+  });
+});
