@@ -18,6 +18,7 @@ import {
   type RiskSummaryBody,
 } from '../../../../gateway/platform/contract.js';
 import { riskLineOf, riskSummaryLineOf } from '../../../../gateway/platform/inbox.js';
+import { DEFAULT_FACTORS, RISK_FACTORS } from '../../../../config/risk-schema.js';
 import { Outbox } from '../../../../gateway/platform/outbox.js';
 import { GatewayStore, STORE_FILE } from '../../../../gateway/store.js';
 
@@ -37,7 +38,7 @@ const change = {
   score: 16,
   likelihood: 4,
   consequence: 4,
-  factors: [{ factor: 'alarms_red', value: 1, weight: 10, cap: 20, points: 10, detail: 'drum-level-low-low' }],
+  factors: [{ factor: 'alarm_red', value: 1, weight: 100, cap: 100, points: 100, detail: 'drum-level-low-low' }],
   at: Date.UTC(2026, 10, 22, 10, 0, 5),
 };
 
@@ -49,6 +50,15 @@ describe('risk bodies of the platform contract', () => {
     for (const e of examples) {
       expect(checkBody(e), String(e.schema)).toMatchObject({ ok: true });
       expect(validate(e), `${String(e.schema)}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+  });
+
+  it("the risk change's example names real factors with their default weights, and its points add up", () => {
+    const e = example(RISK_SCHEMA) as unknown as RiskBody;
+    for (const f of e.factors) {
+      expect(RISK_FACTORS, f.factor).toContain(f.factor);
+      expect({ weight: f.weight, cap: f.cap }, f.factor).toEqual(DEFAULT_FACTORS[f.factor as keyof typeof DEFAULT_FACTORS]);
+      expect(f.points).toBe(Math.min(f.cap, f.weight * f.value));
     }
   });
 
@@ -64,7 +74,7 @@ describe('risk bodies of the platform contract', () => {
     expect(checkBody(body)).toMatchObject({ ok: true });
     expect(validate(body), JSON.stringify(validate.errors)).toBe(true);
     expect(riskLineOf(body)).toBe(
-      '2026-11-22T10:00:05.000Z RISK s/B-07 yellow -> RED (score 16 = likelihood 4 x consequence 4): alarms_red 10 (drum-level-low-low) [seq 7, gw-1]',
+      '2026-11-22T10:00:05.000Z RISK s/B-07 yellow -> RED (score 16 = likelihood 4 x consequence 4): alarm_red 100 (drum-level-low-low) [seq 7, gw-1]',
     );
   });
 
