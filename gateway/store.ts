@@ -176,19 +176,23 @@ export class GatewayStore {
   }
 
   /** The entries of one kind with from <= ts < to, in time order (then in the order written). */
-  readJournal(kind: JournalKind, from: number, to: number, opts: { equipment?: string; limit?: number } = {}): JournalEntry[] {
+  readJournal(
+    kind: JournalKind,
+    from: number,
+    to: number,
+    opts: { equipment?: string; limit?: number; newest?: boolean } = {},
+  ): JournalEntry[] {
     const limit = Math.max(0, Math.floor(opts.limit ?? JOURNAL_READ_LIMIT));
+    // `newest`: when the range holds more than `limit`, the latest ones (still returned oldest first).
+    const order = opts.newest ? 'DESC' : 'ASC';
+    const where = `kind = ? AND ts >= ? AND ts < ?${opts.equipment === undefined ? '' : ' AND equipment = ?'}`;
+    const statement = this.db.prepare(
+      `SELECT id, ts, kind, equipment, body FROM journal WHERE ${where} ORDER BY ts ${order}, id ${order} LIMIT ?`,
+    );
     const rows = (
-      opts.equipment === undefined
-        ? this.db
-            .prepare('SELECT id, ts, kind, equipment, body FROM journal WHERE kind = ? AND ts >= ? AND ts < ? ORDER BY ts, id LIMIT ?')
-            .all(kind, from, to, limit)
-        : this.db
-            .prepare(
-              'SELECT id, ts, kind, equipment, body FROM journal WHERE kind = ? AND ts >= ? AND ts < ? AND equipment = ? ORDER BY ts, id LIMIT ?',
-            )
-            .all(kind, from, to, opts.equipment, limit)
+      opts.equipment === undefined ? statement.all(kind, from, to, limit) : statement.all(kind, from, to, opts.equipment, limit)
     ) as Array<{ id: number; ts: number; kind: JournalKind; equipment: string | null; body: string }>;
+    if (opts.newest) rows.reverse();
     return rows.map((r) => ({
       id: r.id,
       ts: r.ts,

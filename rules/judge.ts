@@ -242,6 +242,20 @@ export class Judge {
     return this.kpiHistory.report(windowMs, now, equipment);
   }
 
+  /** Near misses of the last 24 h found before a restart (the journal's), so the factor goes on counting them. */
+  recallNearMisses(found: ReadonlyArray<{ equipment: string; ts: number }>): void {
+    for (const n of found) {
+      const s = this.states.get(n.equipment);
+      if (!s) continue;
+      s.nearMisses.push(n.ts);
+      s.dirty = true;
+    }
+    for (const s of this.states.values()) {
+      s.nearMisses.sort((a, b) => a - b);
+      if (s.nearMisses.length > MAX_NEAR_MISSES) s.nearMisses.splice(0, s.nearMisses.length - MAX_NEAR_MISSES);
+    }
+  }
+
   nearMissCount(equipment: string, sinceMs: number): number {
     const list = this.states.get(equipment)?.nearMisses ?? [];
     let n = 0;

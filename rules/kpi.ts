@@ -102,6 +102,9 @@ function durations(list: number[], withP90: boolean): Durations {
 
 const round = (x: number) => Math.round(x * 100) / 100;
 
+/** Alarm events the KPI history keeps by default (about 200 bytes each: 10 MB at most). */
+export const MAX_KPI_EVENTS = 50_000;
+
 export class AlarmKpi {
   private events: Kept[] = [];
   /** Index of the oldest event still kept (dropping moves it; the array is compacted now and then). */
@@ -112,7 +115,7 @@ export class AlarmKpi {
   constructor(private readonly opts: { operators: number; maxEvents?: number; keepMs?: number } = { operators: 1 }) {}
 
   private get maxEvents() {
-    return this.opts.maxEvents ?? 200_000;
+    return this.opts.maxEvents ?? MAX_KPI_EVENTS;
   }
 
   /** Alarm events as the engine emits them (in time order as far as it goes). */

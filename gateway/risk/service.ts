@@ -14,7 +14,7 @@ import { reportsOnChangeOf } from '../../drivers/index.js';
 import { adminConditions, localDate } from '../../rules/admin.js';
 import { thresholdsOf } from '../../rules/compile.js';
 import { Judge } from '../../rules/judge.js';
-import type { KpiReport } from '../../rules/kpi.js';
+import { MAX_KPI_EVENTS, type KpiReport } from '../../rules/kpi.js';
 import type { NearMiss } from '../../rules/near-miss.js';
 import type { PersistedRisk, RiskAssessment, RiskChange } from '../../rules/risk.js';
 import { LEVELS, type AlarmEvent, type Level } from '../../rules/types.js';
@@ -45,6 +45,11 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 /** Score points kept in memory per equipment for the history's trend (level changes come from the journal). */
 export const MAX_HISTORY_POINTS = 1000;
+/**
+ * Score points kept in memory for the whole site (about 60 bytes each): a site of 5,000 equipment
+ * keeps 20 per equipment, not 1,000, so the trend never costs it more than a few MB.
+ */
+export const MAX_HISTORY_POINTS_TOTAL = 100_000;
 /** Changes, near misses and summaries held while the store cannot write; beyond this the oldest near misses are dropped, counted. */
 export const MAX_UNCOMMITTED_NEAR_MISSES = 10_000;
 /** KPI windows exported as metrics. */
@@ -152,6 +157,10 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
   // What was published, per equipment: a level change goes out at once, a score change at most every 5 s.
   const published = new Map<string, { level: Level; signature: string; at: number }>();
   const scores = new Map<string, Array<{ ts: number; level: Level; score: number }>>();
+  const historyPoints = Math.max(
+    1,
+    Math.min(MAX_HISTORY_POINTS, Math.floor(MAX_HISTORY_POINTS_TOTAL / Math.max(1, config.equipment.length))),
+  );
   let period: Period | undefined;
   let lastAdmin: { date: string; hour: number; inUse: string } | undefined;
   let lastPrune = 0;
@@ -316,7 +325,7 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
       lines.push(a);
       const list = scores.get(a.equipment) ?? [];
       list.push({ ts: a.computedAt, level: a.level, score: a.score });
-      if (list.length > MAX_HISTORY_POINTS) list.splice(0, list.length - MAX_HISTORY_POINTS);
+      if (list.length > historyPoints) list.splice(0, list.length - historyPoints);
       scores.set(a.equipment, list);
     }
     if (lines.length > 0) o.influx?.(encodeRisk(lines, site));
@@ -508,7 +517,16 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
         now: t,
       });
       // The KPIs of the last 24 h include the alarms before a restart: they are in the journal.
-      judge.alarmEvents(store.readJournal('alarm', t - DAY, t + 1, { limit: 200_000 }).map((e) => e.body as AlarmEvent));
+      // The newest of them when there were more than the history keeps.
+      judge.alarmEvents(
+        store.readJournal('alarm', t - DAY, t + 1, { limit: MAX_KPI_EVENTS, newest: true }).map((e) => e.body as AlarmEvent),
+      );
+      // And so do the near misses of the last 24 h.
+      judge.recallNearMisses(
+        store
+          .readJournal('near_miss', t - DAY, t + 1, { limit: 100_000, newest: true })
+          .map((e) => e.body as { equipment: string; ts: number }),
+      );
       judge.activeAlarms(alarms.active());
       pipeline.onBatch((batch) => {
         if (!judge) return;

@@ -112,6 +112,37 @@ describe('risk service', () => {
     store.close();
   });
 
+  it('after a restart, the near misses and the alarm KPIs of the last 24 h still count (from the journal)', async () => {
+    const store = new GatewayStore(join(mkdtempSync(join(tmpdir(), 'gw-risk-recall-')), STORE_FILE));
+    const nearMissRules = (config: ReturnType<typeof testSite>) => {
+      // The limit 1.3 with its normal at 1.0: the margin is 10 % of 0.3, from 1.27 up.
+      config.rules[0]!.near_miss = { normal: 1.0, margin: '10%' };
+    };
+    const first = await running(store, nearMissRules);
+    for (const v of [1.0, 1.28, 1.29, 1.0]) {
+      first.feed(v);
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    first.feed(1.4);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(first.risk.api.assessment('B-07')!.factors.map((f) => [f.factor, f.value])).toEqual([
+      ['alarm_red', 1],
+      ['near_misses', 1],
+    ]);
+    expect(first.risk.api.kpi(3_600_000).annunciated).toBe(1);
+    await first.stop();
+
+    const second = await running(store, nearMissRules);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(second.risk.api.assessment('B-07')!.factors.map((f) => [f.factor, f.value])).toEqual([
+      ['alarm_red', 1],
+      ['near_misses', 1],
+    ]);
+    expect(second.risk.api.kpi(3_600_000).annunciated).toBe(1);
+    await second.stop();
+    store.close();
+  });
+
   it('sets the administrative alarms from the dates at start (overdue and in use: orange), and the risk counts them', async () => {
     const store = new GatewayStore(join(mkdtempSync(join(tmpdir(), 'gw-risk-admin-')), STORE_FILE));
     const s = await running(store, (config) => {
