@@ -29,6 +29,26 @@ export interface BacktestOptions {
 
 /** Deterministic ids (`e1`, `e2`... for events, `i1`... for incidents would need two sequences: one is enough). */
 export function backtest(opts: BacktestOptions): AlarmEvent[] {
+  return replayRules(opts);
+}
+
+/**
+ * What a replay follows beside the rule engine (the risk judgement: rules/replay.ts), called the way
+ * the gateway's services are: every reading batch, every step's alarm events, and time passing.
+ */
+export interface ReplayObserver {
+  /** A batch of readings, before the engine reads it (the pipeline hands a batch to every listener). */
+  readings(batch: readonly Reading[], now: number): void;
+  /** The alarm events of one engine step (readings, an operator's action, time passing), never empty. */
+  events(events: readonly AlarmEvent[], engine: RuleEngine, now: number): void;
+  /** Time has come to `now`, after the engine's own tick; returns the events of what it set on the engine (external conditions). */
+  time(engine: RuleEngine, now: number): AlarmEvent[];
+  /** The next time it must be called at (its own timer), or Infinity. */
+  next(): number;
+}
+
+/** The replay loop: readings in batches by their `ts`, the operator's actions, and time in steps of `tickMs`. */
+export function replayRules(opts: BacktestOptions, observer?: ReplayObserver): AlarmEvent[] {
   const readings = [...opts.readings].sort((a, b) => a.ts - b.ts);
   const actions = [...(opts.actions ?? [])].sort((a, b) => a.ts - b.ts);
   if (readings.length === 0) return [];
@@ -42,13 +62,24 @@ export function backtest(opts: BacktestOptions): AlarmEvent[] {
   let r = 0;
   let a = 0;
   for (let now = start; now <= end;) {
+    const emit = (events: AlarmEvent[]) => {
+      if (events.length === 0) return;
+      out.push(...events);
+      observer?.events(events, engine, now);
+    };
     // Everything received at `now` as one batch (of any equipment), then the operator's actions.
     const batch: Reading[] = [];
     while (r < readings.length && readings[r]!.ts <= now) batch.push(readings[r++]!);
-    if (batch.length > 0) out.push(...engine.ingest(batch));
-    while (a < actions.length && actions[a]!.ts <= now) out.push(...apply(engine, actions[a++]!));
-    out.push(...engine.tick(now));
-    const next = Math.min(readings[r]?.ts ?? Infinity, actions[a]?.ts ?? Infinity, now + tickMs);
+    if (batch.length > 0) {
+      observer?.readings(batch, now);
+      emit(engine.ingest(batch));
+    }
+    while (a < actions.length && actions[a]!.ts <= now) emit(apply(engine, actions[a++]!));
+    emit(engine.tick(now));
+    if (observer) emit(observer.time(engine, now));
+    // An observer's time that is not ahead of `now` would stop the clock: only a later one counts.
+    const own = observer?.next() ?? Infinity;
+    const next = Math.min(readings[r]?.ts ?? Infinity, actions[a]?.ts ?? Infinity, now + tickMs, own > now ? own : Infinity);
     now = next === Infinity ? now + tickMs : next;
   }
   return out;

@@ -36,6 +36,32 @@ export interface JudgeEquipment {
   factors?: FactorOverrides | undefined;
 }
 
+/**
+ * The judge's equipment from a loaded site's: the risk service and the replay build it the same way.
+ * `reportsOnChange` tells, from each equipment's driver, whether its values come on change.
+ */
+export function judgeEquipmentOf(
+  equipment: ReadonlyArray<{
+    id: string;
+    name?: string | undefined;
+    category: string;
+    consequence: number;
+    poll_interval: number;
+    risk_factors?: FactorOverrides | undefined;
+  }>,
+  reportsOnChange: (id: string) => boolean,
+): JudgeEquipment[] {
+  return equipment.map((e) => ({
+    id: e.id,
+    name: e.name,
+    category: e.category,
+    consequence: e.consequence,
+    pollIntervalMs: e.poll_interval,
+    reportsOnChange: reportsOnChange(e.id),
+    factors: e.risk_factors,
+  }));
+}
+
 /** rules/compile.ts `thresholdsOf`: each limit of each rule part, per equipment. */
 export interface JudgeThreshold {
   equipment: string;
