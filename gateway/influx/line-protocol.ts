@@ -1,6 +1,6 @@
 // Telemetry messages as InfluxDB line protocol, per the schema in README.md ("Into InfluxDB"): measurement =
 // category; tags site, equipment, code; one field per point; timestamps in nanoseconds, exact.
-import type { AlarmEvent } from '../../rules/types.js';
+import { LEVELS, type AlarmEvent } from '../../rules/types.js';
 import type { LabResult } from '../../drivers/common/result.js';
 import type { TelemetryMessage } from '../mqtt/topics.js';
 
@@ -115,10 +115,11 @@ export interface RiskPoint {
 }
 
 /**
- * Risk assessments as measurement `risk`: tags site, equipment, level; fields score, likelihood,
- * consequence, points and one field per factor that gave points, named after it (`alarm_red`,
- * `near_misses`: a factor that gave none is left out, so a query reads a missing field as 0).
- * Time: when the assessment was computed.
+ * Risk assessments as measurement `risk`: tags site, equipment; fields level (its name) and
+ * level_code (0 blue .. 3 red, to graph and compare), score, likelihood, consequence, points and one
+ * field per factor that gave points, named after it (`alarm_red`, `near_misses`: a factor that gave
+ * none is left out, so a query reads a missing field as 0). The level is a field, not a tag, so an
+ * equipment's score stays one series across its level changes. Time: when the assessment was computed.
  */
 export function encodeRisk(assessments: readonly RiskPoint[], site: string): string[] {
   return assessments.map((a) => {
@@ -127,12 +128,14 @@ export function encodeRisk(assessments: readonly RiskPoint[], site: string): str
       // Line protocol reads a plain number as a float, also a whole one; NaN and infinities it cannot store.
       if (Number.isFinite(n)) fields.push(`${escapeKey(name)}=${n}`);
     };
+    fields.push(`level="${a.level}"`);
+    add('level_code', LEVELS.indexOf(a.level));
     add('score', a.score);
     add('likelihood', a.likelihood);
     add('consequence', a.consequence);
     add('points', a.points);
     for (const f of a.factors) if (f.points !== 0) add(f.factor, f.points);
-    return `risk,site=${escapeKey(site)},equipment=${escapeKey(a.equipment)},level=${a.level} ${fields.join(',')} ${nanoseconds(a.computedAt)}`;
+    return `risk,site=${escapeKey(site)},equipment=${escapeKey(a.equipment)} ${fields.join(',')} ${nanoseconds(a.computedAt)}`;
   });
 }
 

@@ -132,7 +132,7 @@ describe('risk judgement in a running gateway', () => {
         .map((e) => (e.body as { change: number }).change),
     ).toEqual(risks.map((_, k) => k + 1));
 
-    // InfluxDB: the measurement risk, tagged by level, with the red alarm's points as a field.
+    // InfluxDB: the measurement risk, with the level as a field, with the red alarm's points as a field.
     await until('a red risk row in InfluxDB', async () => {
       const series = await influxQuery(influxdb.url, db, `SELECT * FROM risk WHERE site = '${site}' AND level = 'red'`);
       return series.length > 0;

@@ -1,4 +1,4 @@
-// The InfluxDB `risk` measurement: tags site, equipment and level, the figures and each factor's points as fields.
+// The InfluxDB `risk` measurement: tags site and equipment; the level (name and code), the figures and each factor's points as fields.
 import { describe, expect, it } from 'vitest';
 import { encodeRisk } from '../../../../gateway/influx/line-protocol.js';
 
@@ -27,7 +27,7 @@ describe('encodeRisk', () => {
       'plant=3',
     );
     expect(lines).toEqual([
-      'risk,site=plant\\=3,equipment=B\\ 07\\,north,level=orange score=12,likelihood=3,consequence=4,points=27.5,predicted=15,alarm_yellow=10,near_misses=2.5 1795341605123000000',
+      'risk,site=plant\\=3,equipment=B\\ 07\\,north level="orange",level_code=2,score=12,likelihood=3,consequence=4,points=27.5,predicted=15,alarm_yellow=10,near_misses=2.5 1795341605123000000',
     ]);
   });
 });

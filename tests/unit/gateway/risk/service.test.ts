@@ -85,7 +85,7 @@ describe('risk service', () => {
     ]);
     expect(first.riskMessages().at(-1)).toMatchObject({ level: 'red', factors: [{ factor: 'alarm_red', value: 1 }] });
     expect(first.lines.at(-1)).toMatch(
-      /^risk,site=test-site,equipment=B-07,level=red score=20,likelihood=5,consequence=4,points=100,alarm_red=100 \d+000000$/,
+      /^risk,site=test-site,equipment=B-07 level="red",level_code=3,score=20,likelihood=5,consequence=4,points=100,alarm_red=100 \d+000000$/,
     );
 
     // Cleared and acknowledged: down only after the hold (5 min); meanwhile the store cannot write: the change waits, unpublished.
