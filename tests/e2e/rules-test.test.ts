@@ -40,6 +40,74 @@ describe('gateway rules test', () => {
     expect(r.stdout).toBe('');
   });
 
+  describe('with --risk, on the recorded feed-pump trip of the demo boiler (tests/fixtures/boiler-feed-pump-trip.csv)', () => {
+    const trip = join(ROOT, 'tests', 'fixtures', 'boiler-feed-pump-trip.csv');
+    const site = () => {
+      const file = join(mkdtempSync(join(tmpdir(), 'gw-rules-')), 'site.yaml');
+      writeFileSync(
+        file,
+        [
+          'version: 1',
+          'gateway: { id: gw-1, site: plant-1, timezone: Asia/Shanghai }',
+          'connections: [{ id: boiler-plc, type: modbus-tcp, host: 127.0.0.1, port: 502 }]',
+          'equipment:',
+          '  - { id: B-07, profile: gateway-sim-steam-boiler, connection: boiler-plc, unit_id: 1, poll_interval: 1s }',
+          '',
+        ].join('\n'),
+      );
+      return file;
+    };
+
+    it('prints the risk rise among the alarm events, each change with its factors, and counts it', () => {
+      const r = gateway(['rules', 'test', site(), '--input', trip, '--risk']);
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.trimEnd().split('\n');
+      expect(lines.filter((l) => / risk B-07 /.test(l))).toEqual([
+        '2026-03-01T08:00:44.000Z risk B-07 blue -> yellow (index 8: predicted 1 = 15)',
+        '2026-03-01T08:00:45.000Z risk B-07 yellow -> orange (index 12: predicted 2 = 30)',
+        '2026-03-01T08:00:54.000Z risk B-07 orange -> red (index 20: alarm_red 1 = 100, alarm_orange 1 = 40, predicted 2 = 30, alarm_yellow 1 = 10)',
+      ]);
+      // The red alarm comes before the risk change it causes, in the same second.
+      const red = lines.findIndex((l) => l.includes(' raised B-07/drum-level-low-low red '));
+      expect(red).toBeGreaterThan(lines.findIndex((l) => l.includes(' raised B-07/drum-level-low-low.predicted orange ')));
+      expect(lines[red + 2]).toContain(' risk B-07 orange -> red ');
+      expect(r.stderr).toContain('808 readings, 12 alarm events, 0 near misses, 3 risk changes');
+    });
+
+    it('with --json, one JSON object a line, each with its kind; --tail lets the risk come down after risk.hold', () => {
+      const r = gateway(['rules', 'test', site(), '--input', trip, '--risk', '--json', '--tail', '12m']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      const entries = r.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { kind: string; ts: number; from?: string; to?: string; factors?: unknown[] });
+      expect(new Set(entries.map((e) => e.kind))).toEqual(new Set(['alarm', 'risk']));
+      const risks = entries.filter((e) => e.kind === 'risk');
+      expect(risks.map((e) => `${e.from}->${e.to}`).slice(0, 3)).toEqual(['blue->yellow', 'yellow->orange', 'orange->red']);
+      // Down only after the default 5 min hold, from the last alarm's clearing (08:01:27).
+      const down = risks.slice(3);
+      expect(down.length).toBeGreaterThan(0);
+      expect(down[0]!.ts).toBeGreaterThanOrEqual(Date.parse('2026-03-01T08:06:27Z'));
+      for (const e of risks) expect(Array.isArray(e.factors)).toBe(true);
+    });
+
+    it('--help says so, with an example', () => {
+      const r = gateway(['rules', 'test', '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('--risk');
+      expect(r.stdout).toContain('--tail <duration>');
+      expect(r.stdout).toContain('gateway rules test site.yaml --input readings.csv --risk --tail 10m');
+    });
+
+    it('refuses a tail that is no duration, in one line', () => {
+      const r = gateway(['rules', 'test', site(), '--input', trip, '--risk', '--tail', 'soon']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('--tail takes a duration up to 24h, such as 30s, 10m or 1h, not "soon"');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+  });
+
   it('says which line of the CSV is wrong, and exits 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-rules-'));
     const input = join(dir, 'readings.csv');
