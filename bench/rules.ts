@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { parseSite } from '../config/load.js';
 import type { SiteConfig } from '../config/schema.js';
 import type { Reading } from '../drivers/types.js';
-import { createAlarmService, type PlatformCommit } from '../gateway/alarms/service.js';
+import { createAlarmService, type AlarmService, type PlatformCommit } from '../gateway/alarms/service.js';
 import { createMetrics } from '../gateway/metrics.js';
 import type { MqttLink } from '../gateway/mqtt/link.js';
 import { topicsFor } from '../gateway/mqtt/topics.js';
@@ -24,30 +24,38 @@ import { GatewayStore, STORE_FILE } from '../gateway/store.js';
 import { ruleSpecsOf } from '../rules/compile.js';
 import { RuleEngine } from '../rules/engine.js';
 
-const EQUIPMENT = 5000;
-const POINTS = 10;
+export const EQUIPMENT = 5000;
+export const POINTS = 10;
 /** The points the two rules read (`p0 > 90`, `p1 < 10 && p2 > 0.5 * p3`); p4..p9 are read by none. */
-const READ = 4;
-const WARM_UP_MS = 1000;
-const MEASURE_MS = 3000;
+export const READ = 4;
+export const WARM_UP_MS = 1000;
+export const MEASURE_MS = 3000;
 
-interface Scenario {
+export interface Scenario {
   name: string;
   /** Whether batch n of equipment e crosses the limits (p0 above 90, p1 below 10). */
   hot: (e: number, n: number) => boolean;
 }
 
-const SCENARIOS: Scenario[] = [
+export const SCENARIOS: Scenario[] = [
   { name: 'no transition (values inside the limits): nothing to commit', hot: () => false },
   { name: '2 % of batches cross a limit (a raise, then a clear at the next poll)', hot: (e, n) => (e * 7 + n) % 50 === 0 },
   // Round-robin over 5,000 equipment: an equipment's first poll raises both its alarms, its next clears them.
   { name: 'every batch changes two alarms (raised, then cleared at the next poll): one commit per batch', hot: (_e, n) => n % 2 === 0 },
 ];
 
-function siteOf(): SiteConfig {
+/** What the rules add beyond the rule bench's site: `predict: false` turns the predicted warnings off; a near-miss normal on p0 makes the risk service track near misses. */
+export interface SiteOptions {
+  predict?: false;
+  nearMissNormal?: number;
+}
+
+export function siteOf(opts: SiteOptions = {}): SiteConfig {
   const points = Array.from({ length: POINTS }, (_, k) => `{ name: p${k}, address: "hr:${k * 2}", type: float32 }`).join(', ');
   // Drivers are never started here: the connections only make the site file valid (250 unit ids on each).
   const connections = Math.ceil(EQUIPMENT / 250);
+  const extra = (near: boolean) =>
+    `${opts.predict === false ? ', predict: false' : ''}${near && opts.nearMissNormal !== undefined ? `, near_miss: { normal: ${opts.nearMissNormal} }` : ''}`;
   const yaml = `version: 1
 gateway: { id: gw-bench, site: bench, data_dir: /tmp/gw-bench-rules }
 connections:
@@ -55,21 +63,21 @@ ${Array.from({ length: connections }, (_, c) => `  - { id: c${c}, type: modbus-t
 equipment:
 ${Array.from({ length: EQUIPMENT }, (_, e) => `  - { id: E-${e}, category: pressure_vessel, connection: c${Math.floor(e / 250)}, unit_id: ${(e % 250) + 1}, points: [${points}] }`).join('\n')}
 rules:
-  - { id: limit, equipment: { category: pressure_vessel }, when: "p0 > 90", level: orange, message: "x {value}", deadband: 1 }
-  - { id: combined, equipment: { category: pressure_vessel }, when: "p1 < 10 && p2 > 0.5 * p3", level: orange, message: "x {value}", deadband: 1 }
+  - { id: limit, equipment: { category: pressure_vessel }, when: "p0 > 90", level: orange, message: "x {value}", deadband: 1${extra(true)} }
+  - { id: combined, equipment: { category: pressure_vessel }, when: "p1 < 10 && p2 > 0.5 * p3", level: orange, message: "x {value}", deadband: 1${extra(false)} }
 `;
   return parseSite(yaml, { env: {} });
 }
 
 /** One equipment's poll: 10 readings, 4 of them read by a rule. */
-function batchOf(s: Scenario, e: number, n: number, ts: number): Reading[] {
+export function batchOf(s: Scenario, e: number, n: number, ts: number): Reading[] {
   const hot = s.hot(e, n);
   const values = [hot ? 95 : 50, hot ? 5 : 50, 40, 40, 40, 40, 40, 40, 40, 40];
   return values.map((value, k) => ({ equipment: `E-${e}`, point: `p${k}`, value, quality: 'good' as const, ts }));
 }
 
 /** The MQTT link, discarding: what it costs is measured by the telemetry benchmark. */
-const discardingLink: MqttLink = {
+export const discardingLink: MqttLink = {
   start: async () => {},
   stop: async () => {},
   publishTelemetry: () => {},
@@ -79,7 +87,7 @@ const discardingLink: MqttLink = {
   stats: () => ({ connected: true, delivered: 0, pending: 0, dropped: 0, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined }),
 };
 
-interface Measured {
+export interface Measured {
   batches: number;
   seconds: number;
   cpuSeconds: number;
@@ -94,7 +102,7 @@ interface Measured {
 }
 
 /** Feeds batches for `ms`, round-robin over the equipment, yielding now and then so the service's 250 ms tick runs as in a gateway. */
-async function feed(
+export async function feed(
   push: (batch: Reading[]) => number,
   s: Scenario,
   ms: number,
@@ -115,8 +123,28 @@ async function feed(
   return { next: i, batches: i - from, latencies, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
-/** The alarm service with its store in a temp folder, and the platform's outbox on the same store. */
-async function throughService(config: SiteConfig, s: Scenario): Promise<Measured> {
+/** What a service that rides along with the alarm service is given (bench/risk.ts starts the risk service with it). */
+export interface Companion {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+export type Attach = (deps: {
+  config: SiteConfig;
+  pipeline: Pipeline;
+  alarms: AlarmService;
+  store: GatewayStore;
+  outbox: Outbox;
+}) => Companion;
+
+/** Every equipment online, as the pipeline reports one whose readings are good (the risk service asks each tick). */
+const ONLINE = { state: 'online' as const, ts: Date.now() };
+
+/**
+ * The alarm service with its store in a temp folder, and the platform's outbox on the same store;
+ * `attach` adds a service on the same pipeline, alarm service and store, started after the alarm
+ * service and stopped before it, as in the gateway.
+ */
+export async function throughService(config: SiteConfig, s: Scenario, attach?: Attach): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-rules-'));
   const store = new GatewayStore(join(dir, STORE_FILE));
   const outbox = new Outbox(store);
@@ -131,7 +159,7 @@ async function throughService(config: SiteConfig, s: Scenario): Promise<Measured
     push: (batch) => listeners.forEach((l) => l(batch)),
     onBatch: (l) => void listeners.push(l),
     stop: async () => {},
-    status: () => undefined,
+    status: () => ONLINE,
     stats: () => ({ readings: 0, batches: 0, listenerErrors: 0 }),
   };
   const service = createAlarmService({
@@ -144,6 +172,7 @@ async function throughService(config: SiteConfig, s: Scenario): Promise<Measured
     store: () => store,
     platform: () => platform,
   });
+  const companion = attach?.({ config, pipeline, alarms: service, store, outbox });
   let events = 0;
   let commits = 0;
   service.onEvents((e) => {
@@ -152,6 +181,7 @@ async function throughService(config: SiteConfig, s: Scenario): Promise<Measured
   });
   try {
     await service.start();
+    await companion?.start();
     const push = (batch: Reading[]) => {
       const t = performance.now();
       pipeline.push(batch);
@@ -169,6 +199,7 @@ async function throughService(config: SiteConfig, s: Scenario): Promise<Measured
       alarmRows: rows.alarm,
       active: service.active().length,
     };
+    await companion?.stop();
     await service.stop();
     return measured;
   } finally {

@@ -7,6 +7,7 @@ import { manyMonitoredItems } from './opcua.js';
 import { telemetryPath } from './telemetry-path.js';
 import { influxWriter } from './influx.js';
 import { rulesEngine } from './rules.js';
+import { riskBeside } from './risk.js';
 import { platformOutbox } from './platform.js';
 import { sseClients } from './http.js';
 import { soakFromArgs } from './soak.js';
@@ -25,6 +26,7 @@ const benches: Array<[string, () => Promise<{ name: string; lines: string[] }>]>
   ['telemetry', () => telemetryPath(log)],
   ['influx', () => influxWriter(log)],
   ['rules', () => rulesEngine()],
+  ['risk', () => riskBeside()],
   ['platform', () => platformOutbox(log)],
   ['http', () => sseClients()],
 ];
