@@ -13,7 +13,7 @@ import { rateLimited } from '../../drivers/common/log-budget.js';
 import { reportsOnChangeOf } from '../../drivers/index.js';
 import { adminConditions, localDate } from '../../rules/admin.js';
 import { thresholdsOf } from '../../rules/compile.js';
-import { Judge } from '../../rules/judge.js';
+import { Judge, judgeEquipmentOf } from '../../rules/judge.js';
 import { MAX_KPI_EVENTS, type KpiReport } from '../../rules/kpi.js';
 import type { NearMiss } from '../../rules/near-miss.js';
 import type { PersistedRisk, RiskAssessment, RiskChange } from '../../rules/risk.js';
@@ -501,15 +501,7 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
       const onChange = reportsOnChangeOf(config);
       judge = new Judge({
         site,
-        equipment: config.equipment.map((e) => ({
-          id: e.id,
-          name: e.name,
-          category: e.category,
-          consequence: e.consequence,
-          pollIntervalMs: e.poll_interval,
-          reportsOnChange: onChange(e.id),
-          factors: e.risk_factors,
-        })),
+        equipment: judgeEquipmentOf(config.equipment, onChange),
         thresholds: thresholdsOf(alarms.specs),
         config: config.risk,
         operators: config.alarms.operators,
