@@ -165,6 +165,30 @@ describe('near misses', () => {
   });
 });
 
+describe('administrative dates in the replay', () => {
+  it('sets them at the start and again when the site date changes: the inspection overdue at midnight, Shanghai time, counts in the risk', () => {
+    const site = TANK_SITE.replace('    poll_interval: 1s\n', "    poll_interval: 1s\n    inspection: { next: '2026-03-01' }\n");
+    // From 23:59:00 to 00:01:00 on the night of 1 to 2 March, Shanghai (UTC+8), polled every second.
+    const from = Date.parse('2026-03-01T15:59:00Z');
+    const readings = series('V-1', 120, () => ({ level: 0, pressure: 1 })).map((r) => ({ ...r, ts: r.ts - T0 + from }));
+    const entries = replay(site, readings);
+    const midnight = Date.parse('2026-03-01T16:00:00Z');
+    expect(alarms(entries).map((e) => `${e.ts - from} ${e.type} ${e.rule} ${e.level}`)).toEqual([
+      '0 raised inspection.due-soon blue',
+      `${midnight - from} cleared inspection.due-soon blue`,
+      // Heard from since the start: in use.
+      `${midnight - from} raised inspection.overdue-in-use orange`,
+    ]);
+    // Due soon is a reminder, not a risk; overdue is.
+    const changes = risks(entries);
+    expect(changes).toHaveLength(1);
+    // On the judge's next tick, a second later: as in the gateway, the alarms set between two ticks are judged on the next.
+    expect(changes[0]!.ts).toBe(midnight + 1000);
+    expect(changes[0]!.from).toBe('blue');
+    expect(changes[0]!.factors).toMatchObject([{ factor: 'inspection_overdue', value: 1 }]);
+  });
+});
+
 describe('risk hysteresis (risk.hold 30 s)', () => {
   it('goes up at once and comes down only once the lower level has held for the hold, a second alarm within it holding the level', () => {
     // Red from 10 s to 20 s and again from 30 s to 35 s; readings go on to 100 s so that silence plays no part.
