@@ -60,7 +60,7 @@ export function replayRisk(opts: RiskReplayOptions): ReplayEntry[] {
   if (opts.readings.length === 0) return [];
   // The replay's clock starts where replayRules starts it: at the first reading or action.
   let start = Infinity;
-  for (const x of [...opts.readings, ...(opts.actions ?? [])]) if (x.ts < start) start = x.ts;
+  for (const list of [opts.readings, opts.actions ?? []]) for (const x of list) if (x.ts < start) start = x.ts;
   const judge = new Judge({ site: opts.site, ...opts.judge, thresholds: thresholdsOf(opts.rules), now: start });
   const units = new Map(opts.rules.flatMap((s) => (s.unit ? [[`${s.equipment}/${s.id}`, s.unit] as const] : [])));
   const out: ReplayEntry[] = [];

@@ -29,6 +29,9 @@ export async function rulesTestCommand(
     const tail = o.tail !== undefined ? { tailMs: o.tail } : {};
     if (o.risk) {
       const { formatEntry, siteRiskReplay } = await import('../../rules/replay.js');
+      // Trying risk settings before switching the judgement on is a use of the replay: it judges, and says so.
+      if (!config.risk.enabled)
+        process.stderr.write('The site has risk.enabled: false; the replay judges risk with its settings all the same\n');
       const entries = siteRiskReplay(config, reportsOnChange, { readings, actions, ...tail });
       for (const e of entries) process.stdout.write(`${o.json ? JSON.stringify(e) : formatEntry(e)}\n`);
       const count = (kind: string) => entries.filter((e) => e.kind === kind).length;
@@ -73,15 +76,20 @@ export const command: CliCommand = {
       .description("a site's alarm rules")
       .command('test')
       .description(
-        "replay recorded readings (ts,equipment,point,value,quality) through the site's rules and print the alarm events they would raise, with their times",
+        "replay recorded readings (ts,equipment,point,value,quality) through the site's rules and print the alarm events they would raise, with their times; with --risk, the near misses and risk level changes too",
       )
       .addArgument(siteArgument())
       .addOption(siteOption())
       .addOption(new Option('--input <csv>', 'the readings: ts,equipment,point,value,quality').argParser(aFile).makeOptionMandatory())
-      .addOption(new Option('--actions <csv>', 'operator actions to replay with them: ts,equipment,rule,action[,comment]').argParser(aFile))
+      .addOption(
+        new Option(
+          '--actions <csv>',
+          'operator actions to replay with them: ts,action,alarm,by,comment[,duration_ms] (alarm: <equipment>/<rule>; action: ack, shelve, unshelve, out_of_service or in_service)',
+        ).argParser(aFile),
+      )
       .option(
         '--risk',
-        "judge risk as the gateway does (the site's risk settings and administrative dates): near misses and risk level changes, with their factors, among the alarm events",
+        "judge risk as the gateway does (the site's risk settings and administrative dates): near misses and risk level changes, with their factors, among the alarm events (a CSV holds no connection states: communication counts as up)",
       )
       .addOption(
         new Option(
