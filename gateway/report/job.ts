@@ -97,7 +97,12 @@ export function runReportJobInWorker(job: ReportJob, opts: ReportWorkerOptions &
           () => finish(new Error(`the report took longer than ${timeoutMs / 1000} s to build; the worker was stopped`)),
           timeoutMs,
         );
-        worker.postMessage(job);
+        try {
+          worker.postMessage(job);
+        } catch (err) {
+          // A config is plain data; should anything else get in, it fails this job, not the gateway from an event handler.
+          finish(new Error(`the report job cannot be handed to its worker (${firstLine(err)})`, { cause: err }));
+        }
         return;
       }
       if (m.ok) finish(m.result);
