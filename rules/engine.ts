@@ -69,6 +69,12 @@ interface Instance {
   series?: Series;
   /** Predicted warnings: the time to the limit at the last evaluation (ms), for the message. */
   etaMs?: number | undefined;
+  /**
+   * Predicted warnings: the line last judged to be no threat (no significant trend, or one away from
+   * the limit) while the warning was not active. Until the series is fitted again nothing can change
+   * that verdict, so new samples of the point need no evaluation (what keeps 5,000 equipment cheap).
+   */
+  settled?: Line | undefined;
   /** External conditions: the value setExternal gave. */
   external?: boolean | undefined;
 }
@@ -135,7 +141,20 @@ export class RuleEngine {
       const p = saved.get(key) ?? { active: false, acked: true, level: spec.level };
       // States saved before incidents were closed explicitly: an incident still open is the one to close.
       if (p.openIncident === undefined && p.incidentId !== undefined && (p.active || !p.acked)) p.openIncident = p.incidentId;
-      const inst: Instance = { key, spec, p, cond: undefined, activations: [], chattering: false };
+      // Every instance has the same fields from the start: one object shape keeps the hot paths monomorphic.
+      const inst: Instance = {
+        key,
+        spec,
+        p,
+        cond: undefined,
+        activations: [],
+        chattering: false,
+        samples: undefined,
+        series: undefined,
+        etaMs: undefined,
+        settled: undefined,
+        external: undefined,
+      };
       this.instances.push(inst);
       this.byKey.set(key, inst);
       const reads = new Set<string>();
@@ -245,6 +264,14 @@ export class RuleEngine {
       const readers = this.index.get(r.equipment)?.get(r.point);
       if (readers) {
         for (const inst of readers) {
+          if (inst.series && inst.series.point === r.point) {
+            // Several predictions share a series: a sample of the same instant replaces itself.
+            if (good && typeof r.value === 'number' && Number.isFinite(r.value)) {
+              const reread = before !== undefined && before.ts === t && before.value === r.value && t < r.ts;
+              addTrendSample(inst.series, reread ? r.ts : t, r.value);
+            }
+            if (isSettled(inst, r.point)) continue;
+          }
           if (!touched.has(inst)) {
             // Only a delay can have run out with the value it had (shelve expiry and escalation do not depend on it).
             if (inst.p.pendingSince !== undefined || inst.p.clearingSince !== undefined) this.step(inst, t);
@@ -261,11 +288,6 @@ export class RuleEngine {
             // changed: its source time is that of its last change) is still that value when received.
             const reread = before !== undefined && before.ts === t && before.value === r.value && t < r.ts;
             addSample(inst.samples, reread ? r.ts : t, r.value, inst.spec.condition.windowMs);
-          }
-          // Several predictions share a series: a sample of the same instant replaces itself.
-          if (inst.series && inst.series.point === r.point && good && typeof r.value === 'number' && Number.isFinite(r.value)) {
-            const reread = before !== undefined && before.ts === t && before.value === r.value && t < r.ts;
-            addTrendSample(inst.series, reread ? r.ts : t, r.value);
           }
         }
       }
@@ -456,6 +478,7 @@ export class RuleEngine {
       s.values.splice(0, old);
     }
     const n = s.times.length;
+    inst.settled = undefined;
     if (n < c.minReadings) {
       inst.etaMs = undefined;
       return undefined;
@@ -469,7 +492,10 @@ export class RuleEngine {
     if (!s.line) return undefined;
     const x = projectCrossing(s.line, now, c.limit, c.direction);
     inst.etaMs = x.etaMs;
-    if (!x.significant || !x.towards) return false;
+    if (!x.significant || !x.towards) {
+      if (!inst.p.active) inst.settled = s.line;
+      return false;
+    }
     return x.beyond || x.etaMs! <= (inst.p.active ? 2 * c.horizonMs : c.horizonMs);
   }
 
@@ -775,6 +801,18 @@ function addSample(samples: Array<[number, number]>, t: number, v: number, windo
 }
 
 /**
+ * A prediction whose last verdict (no threat) holds for its current line, which is not yet due to be
+ * fitted again: a sample of its point cannot change it. Its suppression may read the point too, and
+ * then it is evaluated as any rule.
+ */
+function isSettled(inst: Instance, point: string): boolean {
+  const s = inst.series!;
+  if (inst.settled === undefined || inst.settled !== s.line || inst.spec.suppressWhen?.points.has(point)) return false;
+  const n = s.times.length;
+  return n > 0 && s.times[n - 1]! - s.fittedAt < s.fitEveryMs && s.times[n - 1]! >= s.fittedAt;
+}
+
+/**
  * A trend sample in time order (almost always at the end); a later value of the same instant replaces
  * it. Past MAX_SERIES samples every other one goes, counted from the newest (kept), so the series
  * spans its window at half the spacing rather than losing its oldest part.
@@ -787,8 +825,13 @@ export function addTrendSample(s: Series, t: number, v: number): void {
     values[k - 1] = v;
     return;
   }
-  times.splice(k, 0, t);
-  values.splice(k, 0, v);
+  if (k === times.length) {
+    times.push(t);
+    values.push(v);
+  } else {
+    times.splice(k, 0, t);
+    values.splice(k, 0, v);
+  }
   // Older than the window before the newest sample: gone (evaluation prunes by its own time too).
   const newest = times[times.length - 1]!;
   let old = 0;
