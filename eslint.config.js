@@ -58,6 +58,8 @@ export default tseslint.config(
         fetch: 'readonly',
         alert: 'readonly',
         TextDecoder: 'readonly',
+        URL: 'readonly',
+        Blob: 'readonly',
         setTimeout: 'readonly',
         setInterval: 'readonly',
       },

@@ -8,6 +8,7 @@
 // also takes alarms out of service and retries the outbox.
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { REPORT_STYLE_SOURCE } from '../report/html.js';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -34,13 +35,13 @@ import { liveStream, streamPlugin } from './plugins/stream.js';
 
 /**
  * Headers on every answer, the API's and the dashboard's, errors and the live stream included. The
- * dashboard has no inline script, style or handler, so the policy allows only its own files; no
+ * dashboard has no inline script, style or handler, so the policy allows only its own files (and
+ * the one style block of a daily report, by its hash, for the report it opens in a tab); no
  * page of another origin may frame it (clickjacking acknowledge and shelve), and no answer is kept
  * in a cache unless a route says otherwise (the static files revalidate).
  */
 const SECURITY_HEADERS: Record<string, string> = {
-  'Content-Security-Policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'Content-Security-Policy': `default-src 'none'; script-src 'self'; style-src 'self' ${REPORT_STYLE_SOURCE}; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`,
   'X-Frame-Options': 'DENY',
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',

@@ -2,6 +2,7 @@
 // font and nothing fetched. Every value is escaped: equipment names, alarm messages and sample ids
 // come from site files and from peers, and a page that ran what they hold would be an attack on
 // whoever opens it.
+import { createHash } from 'node:crypto';
 import type { Counts, DailyReport, Durations, IncidentList } from './types.js';
 import { localDateTime, localTime } from './time.js';
 
@@ -97,6 +98,16 @@ const CSS = `
     .lv { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
     @page { size: A4; margin: 12mm; }
   }`;
+
+/**
+ * The CSP source that allows the report's one style block and nothing else: the dashboard opens a
+ * kept report in a tab of its own (a blob: page, under the dashboard's policy), where an inline
+ * style needs its hash.
+ */
+export const REPORT_STYLE_SOURCE = `'sha256-${createHash('sha256').update(CSS).digest('base64')}'`;
+
+/** The report's style block, for a page that shows a report under another policy (tests). */
+export const REPORT_CSS = CSS;
 
 /** The report as a page; its title names the site and the date. */
 export function renderDailyReport(r: DailyReport): string {

@@ -18,6 +18,7 @@ import { createHttpApi, hashToken } from '../../gateway/http/server.js';
 import { createMetrics } from '../../gateway/metrics.js';
 import type { Pipeline } from '../../gateway/pipeline.js';
 import { createGateway } from '../../gateway/runtime.js';
+import { REPORT_CSS } from '../../gateway/report/html.js';
 import { ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/processes.js';
 import { httpSiteLines, testSite } from '../helpers/site.js';
@@ -28,11 +29,11 @@ const HOUR = 3_600_000;
 /** A risk service whose levels the test sets, with a history of each equipment's score. */
 class SetRisk implements RiskApi {
   levels = new Map<string, RiskAssessment>();
-  /** A report page with its own inline style, and a script that must not run. */
+  /** A report page with the real report's style block, and a script that must not run. */
   report(date: string) {
     return date === '2026-12-02'
       ? {
-          html: `<!doctype html><title>Daily report ${date}</title><style>h1 { color: rgb(1, 2, 3) }</style><h1>Daily report</h1><script>window.ran = 1</script>`,
+          html: `<!doctype html><title>Daily report ${date}</title><style>${REPORT_CSS}</style><h1>Daily report</h1><script>window.ran = 1</script>`,
         }
       : undefined;
   }
@@ -282,7 +283,23 @@ equipment:
     await reportPage.setExtraHTTPHeaders({ authorization: `Bearer ${TOKEN}` });
     await reportPage.goto(`http://127.0.0.1:${port}/api/reports/daily/2026-12-02`);
     expect(await reportPage.title()).toBe('Daily report 2026-12-02');
-    expect(await reportPage.evaluate(`getComputedStyle(document.querySelector('h1')).color`)).toBe('rgb(1, 2, 3)');
+    expect(await reportPage.evaluate(`getComputedStyle(document.querySelector('h1')).fontSize`)).toBe('22px');
     expect(await reportPage.evaluate('window.ran')).toBeUndefined();
+
+    // From the dashboard: the date picked, the report opens in a tab of its own (a blob: page under
+    // the dashboard's policy, which allows the report's style block by its hash and runs no script).
+    await page.fill('#report-date', '2026-12-02');
+    const [tab] = await Promise.all([page.waitForEvent('popup'), page.click('#report-open')]);
+    await expect.poll(() => tab.url(), { timeout: 10_000 }).toMatch(/^blob:/);
+    await tab.waitForLoadState();
+    expect(await tab.title()).toBe('Daily report 2026-12-02');
+    expect(await tab.evaluate(`getComputedStyle(document.querySelector('h1')).fontSize`)).toBe('22px');
+    expect(await tab.evaluate('window.ran')).toBeUndefined();
+    // A date with no report says so on the dashboard, and leaves no empty tab open.
+    await page.fill('#report-date', '2026-11-30');
+    const [empty] = await Promise.all([page.waitForEvent('popup'), page.click('#report-open')]);
+    // The page is in Chinese since the toggle above.
+    await expect.poll(() => page.locator('#report-error').textContent()).toBe('该日期没有保存的日报。');
+    await expect.poll(() => empty.isClosed()).toBe(true);
   }, 60_000);
 });
