@@ -160,7 +160,7 @@ describe('the demo (npm start)', () => {
     expect(code).toBe(0);
   });
 
-  it('raises the red drum-level alarm within one poll plus its on-delay of the crossing, and the trapped-passenger alarm, on MQTT', async () => {
+  it('raises the red drum-level alarm within one poll plus its on-delay of the crossing, foretold by the risk rising through a predicted warning, and the trapped-passenger alarm, on MQTT', async () => {
     const port = await freePort();
     // The first normal phases shortened: the boiler's feed pump trips after 3 s, the lift traps its passenger after 2 s.
     const r = await demo({ MQTT_PORT: String(port), BOILER_NORMAL: '3s', LIFT_NORMAL: '6s' });
@@ -215,6 +215,21 @@ describe('the demo (npm start)', () => {
         .find((l) => l.includes('Platform inbox:') && l.includes('RED raised demo-site/B-07 drum-level-low-low'));
     await expect.poll(inboxLine, { timeout: 5000 }).toBeDefined();
     expect((JSON.parse(inboxLine()!) as { time: number }).time - alarm.at).toBeLessThan(1000);
+
+    // Judgement before the alarm: the boiler's risk (retained on its risk topic) rose with a predicted
+    // warning among its reasons before the red drum-level alarm was raised, and is red once it is.
+    type Risk = { level: string; score: number; factors: Array<{ factor: string; points: number }> };
+    const risks = () =>
+      sub.messages.filter((m) => m.topic === 'gw/demo-site/B-07/risk').map((m) => ({ at: m.at, risk: JSON.parse(m.payload) as Risk }));
+    const foretold = risks().find((r) => r.risk.factors.some((f) => f.factor === 'predicted'));
+    expect(foretold, 'a risk assessment with a predicted warning').toBeDefined();
+    expect(['yellow', 'orange', 'red']).toContain(foretold!.risk.level);
+    expect(foretold!.at).toBeLessThan(alarm.at);
+    await expect.poll(() => risks().at(-1)?.risk.level, { timeout: 5000 }).toBe('red');
+    // Each level change reaches the platform inbox as gw.risk.v1, with its reasons.
+    await expect
+      .poll(() => r.output(), { timeout: 5000 })
+      .toMatch(/Platform inbox: \S+ RISK demo-site\/B-07 \w+ -> RED \(score \d+ = likelihood \d x consequence 4\): [a-z_]+ \d+/);
 
     // The lab analyzer's first results reach MQTT and the platform inbox, with their sample ids.
     const result = await sub.waitFor((m) => m.topic === 'gw/demo-site/LA-2/results', 10_000, 'a lab result');
