@@ -1,7 +1,7 @@
 // Risk judgement beside the rule bench (issue 19: risk and KPI evaluation for 5,000 equipment x 10
 // points must not lower the rule bench's readings/s by more than 20 %). The rule bench's workload
 // (bench/rules.ts: the same site, batches and scenarios, through the real alarm service and store)
-// runs in three variants, alternated in one process so that they share the machine's moods:
+// runs in three variants, alternated in one process (the order turned each round) so that they share the machine's moods:
 //   A  the alarm service with predictions off (`predict: false`): the rule bench as it was;
 //   B  the alarm service with predictions at their defaults (`p0 > 90` has a `.predicted` warning);
 //   C  B plus the real risk service (Judge, near misses on p0, KPIs, its 1 s tick and its commits).
@@ -230,11 +230,19 @@ export async function riskBeside(): Promise<{ name: string; lines: string[] }> {
     { key: 'C', label: 'B + risk service', config: defaults, attach: riskAttach(ticks) },
   ];
   const lines = [
-    `${(EQUIPMENT * POINTS).toLocaleString('en-US')} points (${EQUIPMENT.toLocaleString('en-US')} equipment × ${POINTS}), the rule bench's site, batches and scenarios (${READ} readings of 10 counted); ${MEASURE_MS / 1000} s each after ${WARM_UP_MS / 1000} s of warm-up; A B C alternated, ${ROUNDS} rounds per scenario; ratios are B/A and C/A of the same round`,
+    `${(EQUIPMENT * POINTS).toLocaleString('en-US')} points (${EQUIPMENT.toLocaleString('en-US')} equipment × ${POINTS}), the rule bench's site, batches and scenarios (${READ} readings of 10 counted); ${MEASURE_MS / 1000} s each after ${WARM_UP_MS / 1000} s of warm-up; A B C alternated (the order turned each round), ${ROUNDS} rounds per scenario; ratios are B/A and C/A of the same round`,
   ];
   for (const s of SCENARIOS) {
     const runs: Record<Variant['key'], Measured[]> = { A: [], B: [], C: [] };
-    for (let r = 0; r < ROUNDS; r++) for (const v of variants) runs[v.key].push(await throughService(v.config, s, v.attach));
+    for (let r = 0; r < ROUNDS; r++) {
+      // The order turns each round (A B C, B C A, C A B) and the heap is collected before each run: the
+      // variant run last would otherwise always pay for the garbage of the two before it.
+      for (let k = 0; k < variants.length; k++) {
+        const v = variants[(k + r) % variants.length]!;
+        (globalThis as { gc?: () => void }).gc?.();
+        runs[v.key].push(await throughService(v.config, s, v.attach));
+      }
+    }
     const ratios = (k: 'B' | 'C', f = rate) => runs[k].map((m, i) => f(m) / f(runs.A[i]!));
     const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)} (median ${median(xs).toFixed(2)})`;
     const cpu = (k: Variant['key']) => `${median(runs[k].map((m) => (m.cpuSeconds / m.seconds) * 100)).toFixed(0)} %`;
