@@ -1,12 +1,13 @@
 // Risk judgement beside the rule bench (issue 19: risk and KPI evaluation for 5,000 equipment x 10
 // points must not lower the rule bench's readings/s by more than 20 %). The rule bench's workload
 // (bench/rules.ts: the same site, batches and scenarios, through the real alarm service and store)
-// runs in three variants, alternated in one process (the order turned each round) so that they share the machine's moods:
+// runs in three variants, alternated in one process (the order turned each round) so that they
+// share the machine's moods:
 //   A  the alarm service with predictions off (`predict: false`): the rule bench as it was;
 //   B  the alarm service with predictions at their defaults (`p0 > 90` has a `.predicted` warning);
 //   C  B plus the real risk service (Judge, near misses on p0, KPIs, its 1 s tick and its commits).
 // Absolute figures on this shared machine swing by a factor of two from one minute to the next, so
-// the figure that answers the issue is the ratio of B and C to the A measured just before them.
+// the figure that answers the issue is the ratio of B and C to the A of the same round.
 // Then the risk service's tick on its own terms, and the KPI report over 24 h of alarm history.
 import { pino } from 'pino';
 import type { SiteConfig } from '../config/schema.js';
