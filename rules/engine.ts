@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Reading } from '../drivers/types.js';
 import { inTimeOrder } from '../drivers/common/reading-time.js';
 import type { Scope, Value } from './expression.js';
-import { fitLine, formatEta, projectCrossing, type Line } from './trend.js';
+import { formatEta, projectCrossing, SampleSeries, type Line } from './trend.js';
 import {
   LEVELS,
   type ActiveAlarm,
@@ -80,24 +80,18 @@ interface Instance {
 }
 
 /**
- * The good numeric samples of one point over one window, on the values' own time, and the last line
- * fitted through them. Bounded: beyond MAX_SERIES samples every other older one goes, so a fast poll
- * keeps the whole window at a coarser spacing and a fit never costs more than MAX_SERIES allow.
+ * The good numeric samples of one point over one window, on the values' own time (bounded, see
+ * SampleSeries), and the last line fitted through them.
  */
 export interface Series {
   point: string;
-  windowMs: number;
-  times: number[];
-  values: number[];
+  samples: SampleSeries;
   line: Line | undefined;
   /** Newest sample time the line was fitted at. */
   fittedAt: number;
   /** Refit at most this often (sample time): max(1 s, window / 30). */
   fitEveryMs: number;
 }
-
-/** Samples a series keeps at most. */
-export const MAX_SERIES = 120;
 
 /** ISA-18.2 with EEMUA 191's figures: 3 annunciations of one alarm within 60 s is chattering. */
 export const DEFAULT_HEALTH: HealthOptions = {
@@ -171,9 +165,7 @@ export class RuleEngine {
         if (!series) {
           series = {
             point: c.point,
-            windowMs: c.windowMs,
-            times: [],
-            values: [],
+            samples: new SampleSeries(c.windowMs),
             line: undefined,
             fittedAt: -Infinity,
             fitEveryMs: Math.max(1000, c.windowMs / 30),
@@ -268,7 +260,7 @@ export class RuleEngine {
             // Several predictions share a series: a sample of the same instant replaces itself.
             if (good && typeof r.value === 'number' && Number.isFinite(r.value)) {
               const reread = before !== undefined && before.ts === t && before.value === r.value && t < r.ts;
-              addTrendSample(inst.series, reread ? r.ts : t, r.value);
+              inst.series.samples.add(reread ? r.ts : t, r.value);
             }
             if (isSettled(inst, r.point)) continue;
           }
@@ -471,22 +463,17 @@ export class RuleEngine {
    */
   private predict(inst: Instance, c: Extract<RuleSpec['condition'], { kind: 'predict' }>, now: number): boolean | undefined {
     const s = inst.series!;
-    let old = 0;
-    while (old < s.times.length && s.times[old]! < now - c.windowMs) old++;
-    if (old > 0) {
-      s.times.splice(0, old);
-      s.values.splice(0, old);
-    }
-    const n = s.times.length;
+    s.samples.dropBefore(now - c.windowMs);
+    const n = s.samples.length;
     inst.settled = undefined;
     if (n < c.minReadings) {
       inst.etaMs = undefined;
       return undefined;
     }
     // One fit serves every prediction on the series until enough sample time has passed.
-    const newest = s.times[n - 1]!;
+    const newest = s.samples.newest();
     if (s.line === undefined || newest - s.fittedAt >= s.fitEveryMs || newest < s.fittedAt) {
-      s.line = fitLine(s.times, s.values, n);
+      s.line = s.samples.fit();
       s.fittedAt = newest;
     }
     if (!s.line) return undefined;
@@ -808,46 +795,6 @@ function addSample(samples: Array<[number, number]>, t: number, v: number, windo
 function isSettled(inst: Instance, point: string): boolean {
   const s = inst.series!;
   if (inst.settled === undefined || inst.settled !== s.line || inst.spec.suppressWhen?.points.has(point)) return false;
-  const n = s.times.length;
-  return n > 0 && s.times[n - 1]! - s.fittedAt < s.fitEveryMs && s.times[n - 1]! >= s.fittedAt;
-}
-
-/**
- * A trend sample in time order (almost always at the end); a later value of the same instant replaces
- * it. Past MAX_SERIES samples every other one goes, counted from the newest (kept), so the series
- * spans its window at half the spacing rather than losing its oldest part.
- */
-export function addTrendSample(s: Series, t: number, v: number): void {
-  const { times, values } = s;
-  let k = times.length;
-  while (k > 0 && times[k - 1]! > t) k--;
-  if (k > 0 && times[k - 1] === t) {
-    values[k - 1] = v;
-    return;
-  }
-  if (k === times.length) {
-    times.push(t);
-    values.push(v);
-  } else {
-    times.splice(k, 0, t);
-    values.splice(k, 0, v);
-  }
-  // Older than the window before the newest sample: gone (evaluation prunes by its own time too).
-  const newest = times[times.length - 1]!;
-  let old = 0;
-  while (old < times.length && times[old]! < newest - s.windowMs) old++;
-  if (old > 0) {
-    times.splice(0, old);
-    values.splice(0, old);
-  }
-  if (times.length > MAX_SERIES) {
-    const last = times.length - 1;
-    let w = 0;
-    for (let i = last % 2; i <= last; i += 2) {
-      times[w] = times[i]!;
-      values[w++] = values[i]!;
-    }
-    times.length = w;
-    values.length = w;
-  }
+  const newest = s.samples.newest();
+  return s.samples.length > 0 && newest - s.fittedAt < s.fitEveryMs && newest >= s.fittedAt;
 }

@@ -94,6 +94,113 @@ export function projectCrossing(line: Line, now: number, limit: number, directio
   return { slope, fitted, significant, towards, beyond, etaMs };
 }
 
+/** Samples a series keeps at most. */
+export const MAX_SERIES = 120;
+
+/** Room for MAX_SERIES samples and the one that makes a series thin out. */
+const CAPACITY = MAX_SERIES + 1;
+
+/** The samples of the series being fitted, in time order from index 0 (the fit wants them so). */
+const orderedTimes = new Float64Array(CAPACITY);
+const orderedValues = new Float64Array(CAPACITY);
+
+/**
+ * The good numeric samples of one point over one window, in time order, bounded: past MAX_SERIES
+ * samples every other one goes, counted from the newest (kept), so a fast poll keeps the whole window
+ * at a coarser spacing rather than losing its oldest part, and a fit never costs more than MAX_SERIES
+ * allow. The samples live in a ring of fixed capacity (times and values in two Float64Arrays) that is
+ * pruned and thinned in place: adding a sample allocates nothing and moves nothing in the usual case
+ * (a sample at the end), which matters when thousands of points are sampled several times a second.
+ */
+export class SampleSeries {
+  private readonly times = new Float64Array(CAPACITY);
+  private readonly values = new Float64Array(CAPACITY);
+  /** Where the oldest sample is in the ring. */
+  private start = 0;
+  private count = 0;
+
+  constructor(readonly windowMs: number) {}
+
+  get length(): number {
+    return this.count;
+  }
+
+  /** Time of the i-th sample, the oldest being 0. */
+  timeAt(i: number): number {
+    return this.times[this.slot(i)]!;
+  }
+
+  valueAt(i: number): number {
+    return this.values[this.slot(i)]!;
+  }
+
+  /** Time of the newest sample; -Infinity when there is none. */
+  newest(): number {
+    return this.count === 0 ? -Infinity : this.times[this.slot(this.count - 1)]!;
+  }
+
+  /**
+   * A sample in time order (almost always at the end); a later value of the same instant replaces it.
+   * Samples older than the window before the newest go (evaluation prunes by its own time too).
+   */
+  add(t: number, v: number): void {
+    const { times, values } = this;
+    let k = this.count;
+    while (k > 0 && times[this.slot(k - 1)]! > t) k--;
+    if (k > 0 && times[this.slot(k - 1)] === t) {
+      values[this.slot(k - 1)] = v;
+      return;
+    }
+    // Out of order: the later samples move up one place (the ring has room: count <= MAX_SERIES here).
+    for (let i = this.count; i > k; i--) {
+      const to = this.slot(i);
+      const from = this.slot(i - 1);
+      times[to] = times[from]!;
+      values[to] = values[from]!;
+    }
+    const at = this.slot(k);
+    times[at] = t;
+    values[at] = v;
+    this.count++;
+    this.dropBefore(this.newest() - this.windowMs);
+    if (this.count > MAX_SERIES) {
+      const last = this.count - 1;
+      let w = 0;
+      for (let i = last % 2; i <= last; i += 2) {
+        const from = this.slot(i);
+        const to = this.slot(w++);
+        times[to] = times[from]!;
+        values[to] = values[from]!;
+      }
+      this.count = w;
+    }
+  }
+
+  /** Drops the samples older than `from`. */
+  dropBefore(from: number): void {
+    while (this.count > 0 && this.times[this.start]! < from) {
+      this.start = this.start + 1 === CAPACITY ? 0 : this.start + 1;
+      this.count--;
+    }
+  }
+
+  /** The robust line through the samples (fitLine); undefined as fitLine says. */
+  fit(): Line | undefined {
+    const n = this.count;
+    for (let i = 0; i < n; i++) {
+      const s = this.slot(i);
+      orderedTimes[i] = this.times[s]!;
+      orderedValues[i] = this.values[s]!;
+    }
+    return fitLine(orderedTimes, orderedValues, n);
+  }
+
+  private slot(i: number): number {
+    const s = this.start + i;
+    return s < CAPACITY ? s : s - CAPACITY;
+  }
+}
+
 /** Time (ms) as people read it in an alarm message: "under 1 s", "12 s", "4 min", "2.5 h". */
 export function formatEta(ms: number): string {
   if (ms < 1000) return 'under 1 s';

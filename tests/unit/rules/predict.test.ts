@@ -8,7 +8,8 @@ import { steamBoilerAt, type Scenario } from '../../../drivers/sim/steam-boiler.
 import type { Reading } from '../../../drivers/types.js';
 import { backtest } from '../../../rules/backtest.js';
 import { ruleSpecsOf } from '../../../rules/compile.js';
-import { addTrendSample, MAX_SERIES, RuleEngine, type Series } from '../../../rules/engine.js';
+import { RuleEngine } from '../../../rules/engine.js';
+import { MAX_SERIES, SampleSeries } from '../../../rules/trend.js';
 import type { AlarmEvent, RuleSpec } from '../../../rules/types.js';
 
 const SITE = `version: 1
@@ -195,20 +196,20 @@ describe('uncertainty', () => {
   });
 
   it('bounds a series by halving its spacing, keeping the newest sample and the whole window', () => {
-    const s: Series = { point: 'x', windowMs: 60_000, times: [], values: [], line: undefined, fittedAt: 0, fitEveryMs: 2000 };
+    const s = new SampleSeries(60_000);
     let most = 0;
     for (let k = 0; k < 2000; k++) {
-      addTrendSample(s, k * 100, k);
-      most = Math.max(most, s.times.length);
+      s.add(k * 100, k);
+      most = Math.max(most, s.length);
     }
     expect(most).toBe(MAX_SERIES);
-    expect(s.times.at(-1)).toBe(199_900);
-    expect(s.times[0]).toBeLessThanOrEqual(199_900 - 50_000);
-    expect(s.times[0]).toBeGreaterThanOrEqual(199_900 - 60_000);
+    expect(s.timeAt(s.length - 1)).toBe(199_900);
+    expect(s.timeAt(0)).toBeLessThanOrEqual(199_900 - 50_000);
+    expect(s.timeAt(0)).toBeGreaterThanOrEqual(199_900 - 60_000);
     // A value of the same instant replaces the sample, out of order goes in its place.
-    addTrendSample(s, 199_900, -1);
-    addTrendSample(s, 199_850, -2);
-    expect(s.values.slice(-2)).toEqual([-2, -1]);
+    s.add(199_900, -1);
+    s.add(199_850, -2);
+    expect([s.valueAt(s.length - 2), s.valueAt(s.length - 1)]).toEqual([-2, -1]);
   });
 
   it('shares one series between the predictions on a point and window', () => {

@@ -1,7 +1,7 @@
 // The robust line that predicted warnings follow: exact on clean data, unmoved by a third of wild
 // readings, and never significant for a steady signal with noise.
 import { describe, expect, it } from 'vitest';
-import { fitLine, formatEta, MAX_PAIRS, projectCrossing } from '../../../rules/trend.js';
+import { fitLine, formatEta, MAX_PAIRS, MAX_SERIES, projectCrossing, SampleSeries } from '../../../rules/trend.js';
 
 /** A deterministic pseudo-random sequence in [0, 1) (mulberry32), so a failure can be replayed. */
 function random(seed: number): () => number {
@@ -105,5 +105,76 @@ describe('formatEta', () => {
       '3 h',
       '2.5 h',
     ]);
+  });
+});
+
+/**
+ * The series as it was first written, on plain arrays: the ring must keep exactly these samples. A
+ * sample in time order, the same instant replaced; older than the window before the newest gone;
+ * past MAX_SERIES every other one gone, counted from the newest.
+ */
+function addToArrays(s: { times: number[]; values: number[] }, windowMs: number, t: number, v: number): void {
+  const { times, values } = s;
+  let k = times.length;
+  while (k > 0 && times[k - 1]! > t) k--;
+  if (k > 0 && times[k - 1] === t) {
+    values[k - 1] = v;
+    return;
+  }
+  times.splice(k, 0, t);
+  values.splice(k, 0, v);
+  const newest = times.at(-1)!;
+  let old = 0;
+  while (old < times.length && times[old]! < newest - windowMs) old++;
+  times.splice(0, old);
+  values.splice(0, old);
+  if (times.length > MAX_SERIES) {
+    const last = times.length - 1;
+    const keep = (_: number, i: number) => i % 2 === last % 2;
+    s.times = times.filter(keep);
+    s.values = values.filter(keep);
+  }
+}
+
+describe('SampleSeries', () => {
+  it('keeps exactly the samples of the plain-array series, in order, out of order and pruned, and fits the same line', () => {
+    const rnd = random(19);
+    const windowMs = 30_000;
+    const ring = new SampleSeries(windowMs);
+    let plain = { times: [] as number[], values: [] as number[] };
+    let t = 1_000_000;
+    let fits = 0;
+    let thinned = false;
+    for (let k = 0; k < 20_000; k++) {
+      const r = rnd();
+      // Mostly forward at poll-like steps, now and then the same instant again, late, or after a gap.
+      const at = r < 0.05 ? t : r < 0.1 ? t - Math.floor(rnd() * 3000) : (t += r < 0.11 ? 40_000 : Math.floor(rnd() * 400));
+      const v = Math.round(rnd() * 1000) / 10;
+      ring.add(at, v);
+      addToArrays(plain, windowMs, at, v);
+      if (k % 97 === 0) {
+        // What evaluation prunes by its own time.
+        const from = t - windowMs + Math.floor(rnd() * 5000);
+        ring.dropBefore(from);
+        const old = plain.times.findIndex((x) => x >= from);
+        plain = old < 0 ? { times: [], values: [] } : { times: plain.times.slice(old), values: plain.values.slice(old) };
+      }
+      // One expect per step would take seconds: the first difference is kept and shown.
+      const n = ring.length;
+      let same = n === plain.times.length && ring.newest() === (n > 0 ? plain.times.at(-1) : -Infinity);
+      for (let i = 0; same && i < n; i++) same = ring.timeAt(i) === plain.times[i] && ring.valueAt(i) === plain.values[i];
+      if (!same) {
+        const ringTimes = Array.from({ length: n }, (_, i) => ring.timeAt(i));
+        expect({ step: k, times: ringTimes, newest: ring.newest() }).toEqual({ step: k, times: plain.times, newest: plain.times.at(-1) });
+        expect({ step: k, values: Array.from({ length: n }, (_, i) => ring.valueAt(i)) }).toEqual({ step: k, values: plain.values });
+      }
+      if (k % 50 === 0) {
+        expect(ring.fit()).toEqual(fitLine(plain.times, plain.values));
+        fits++;
+        thinned ||= plain.times.length === MAX_SERIES / 2 + 1;
+      }
+    }
+    expect(fits).toBe(400);
+    expect(thinned).toBe(true);
   });
 });
