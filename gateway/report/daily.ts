@@ -23,8 +23,6 @@ export const TOP_ALARMS = 10;
 const PAGE = 5000;
 /** Incidents followed at once for their handling times; a day beyond it is counted, and the report says so. */
 const MAX_TRACKED_INCIDENTS = 200_000;
-/** How far back the level an equipment started the day with is looked for (risk changes are rare). */
-const RISK_LOOKBACK_DAYS = 31;
 
 const zero = (): Counts => ({ blue: 0, yellow: 0, orange: 0, red: 0 });
 const rank = (l: Level) => LEVELS.indexOf(l);
@@ -228,7 +226,7 @@ export function buildDailyReport(source: ReportSource, config: SiteConfig, date:
 
   // Risk: the level each equipment started the day with (its last change before), and the day's changes.
   const startLevel = new Map<string, Level>();
-  for (const entry of entries(source, 'risk', startOfLookback(from), from, notes)) {
+  for (const entry of source.lastBefore('risk', from)) {
     const b = record(entry.body);
     const eq = str(b.equipment, entry.equipment ?? '');
     if (eq && isLevel(b.level)) startLevel.set(eq, b.level);
@@ -412,8 +410,4 @@ export function buildDailyReport(source: ReportSource, config: SiteConfig, date:
       flagged,
     },
   };
-}
-
-function startOfLookback(from: number): number {
-  return from - RISK_LOOKBACK_DAYS * 86_400_000;
 }

@@ -16,6 +16,8 @@ export interface StoredResult {
 export interface ReportSource {
   /** Entries of one kind with from <= ts < to, in time order, at most `limit`. */
   readJournal(kind: JournalKind, from: number, to: number, opts?: { equipment?: string; limit?: number }): JournalEntry[];
+  /** Per equipment, its newest entry of one kind before `before` (the level a day starts with, however old). */
+  lastBefore(kind: JournalKind, before: number): JournalEntry[];
   /** Lab results captured with from <= captured_at < to, in capture order, at most `limit`. */
   readResults(from: number, to: number, limit: number): StoredResult[];
   /** False for a store that has no journal yet (written by a gateway before issue 19): the report says so. */
@@ -25,6 +27,20 @@ export interface ReportSource {
 const JOURNAL_SQL = 'SELECT id, ts, kind, equipment, body FROM journal WHERE kind = ? AND ts >= ? AND ts < ?';
 const RESULTS_SQL =
   'SELECT captured_at, instrument, body FROM result WHERE captured_at >= ? AND captured_at < ? ORDER BY captured_at, rowid LIMIT ?';
+
+const LAST_BEFORE_SQL =
+  'SELECT id, ts, kind, equipment, body FROM journal WHERE id IN (SELECT MAX(id) FROM journal WHERE kind = ? AND ts < ? AND equipment IS NOT NULL GROUP BY equipment) ORDER BY equipment';
+
+function lastBeforeOf(db: Database.Database, kind: JournalKind, before: number): JournalEntry[] {
+  const rows = db.prepare(LAST_BEFORE_SQL).all(kind, before) as Array<{
+    id: number;
+    ts: number;
+    kind: JournalKind;
+    equipment: string;
+    body: string;
+  }>;
+  return rows.map((r) => ({ id: r.id, ts: r.ts, kind: r.kind, equipment: r.equipment, body: parseOr(r.body) }));
+}
 
 /** Rows of the result table, their bodies parsed (a body that does not parse is kept as its text). */
 function resultsOf(db: Database.Database, from: number, to: number, limit: number): StoredResult[] {
@@ -46,6 +62,7 @@ export function storeSource(store: GatewayStore): ReportSource {
   return {
     hasJournal: true,
     readJournal: (kind, from, to, opts) => store.readJournal(kind, from, to, opts),
+    lastBefore: (kind, before) => lastBeforeOf(store.db, kind, before),
     readResults: (from, to, limit) => resultsOf(store.db, from, to, limit),
   };
 }
@@ -94,6 +111,7 @@ export function openStoreReadOnly(file: string): ReportSource & { close(): void 
         body: parseOr(r.body),
       }));
     },
+    lastBefore: (kind, before) => (hasJournal ? lastBeforeOf(db, kind, before) : []),
     readResults: (from, to, limit) => resultsOf(db, from, to, limit),
     close: () => db.close(),
   };

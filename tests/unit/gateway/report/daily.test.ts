@@ -7,7 +7,7 @@ import { buildDailyReport, LISTED, renderDailyReport } from '../../../../gateway
 import { writeDailyReport } from '../../../../gateway/report/files.js';
 import { openStoreReadOnly, storeSource } from '../../../../gateway/report/source.js';
 import type { GatewayStore } from '../../../../gateway/store.js';
-import { event, fillDay, journalAlarms, newStore, sh, site } from './fixture.js';
+import { DAY, event, fillDay, journalAlarms, newStore, sh, site } from './fixture.js';
 
 const open: GatewayStore[] = [];
 afterEach(() => {
@@ -132,6 +132,38 @@ describe('the daily report of a day worked out by hand', () => {
       ro.close();
     }
     expect(statSync(store.file).mtimeMs).toBe(before);
+  });
+});
+
+describe('a level held for long', () => {
+  it('starts the day with the level of the last change before it, however old, from the store and from the file read-only', () => {
+    const { store } = newStore();
+    open.push(store);
+    const s = site();
+    const id = s.equipment[0]!.id;
+    // Yellow since 40 days (an overdue inspection, say), with an older change before it.
+    store.appendJournal([
+      {
+        ts: sh('09:00:00') - 90 * DAY,
+        kind: 'risk',
+        equipment: id,
+        body: { equipment: id, change: 1, level: 'orange', previousLevel: 'blue', score: 12 },
+      },
+      {
+        ts: sh('10:00:00') - 40 * DAY,
+        kind: 'risk',
+        equipment: id,
+        body: { equipment: id, change: 2, level: 'yellow', previousLevel: 'orange', score: 8 },
+      },
+    ]);
+    const mine = buildDailyReport(storeSource(store), s, '2026-03-08', NOW).risk.equipment.find((e) => e.id === id);
+    expect(mine).toMatchObject({ startLevel: 'yellow', endLevel: 'yellow', maxLevel: 'yellow' });
+    const ro = openStoreReadOnly(store.file);
+    try {
+      expect(buildDailyReport(ro, s, '2026-03-08', NOW).risk.equipment.find((e) => e.id === id)).toEqual(mine);
+    } finally {
+      ro.close();
+    }
   });
 });
 
