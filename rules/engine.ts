@@ -77,6 +77,8 @@ interface Instance {
   settled?: Line | undefined;
   /** External conditions: the value setExternal gave. */
   external?: boolean | undefined;
+  /** Predicted warnings: the normal value of the limit foreseen (its part's near-miss normal), when it has one. */
+  normal?: number | undefined;
 }
 
 /**
@@ -148,6 +150,7 @@ export class RuleEngine {
         etaMs: undefined,
         settled: undefined,
         external: undefined,
+        normal: undefined,
       };
       this.instances.push(inst);
       this.byKey.set(key, inst);
@@ -182,6 +185,11 @@ export class RuleEngine {
       let points = this.index.get(spec.equipment);
       if (!points) this.index.set(spec.equipment, (points = new Map()));
       for (const pt of reads) points.set(pt, [...(points.get(pt) ?? []), inst]);
+    }
+    // A prediction knows the normal value of the limit it foresees from the part it names.
+    for (const inst of this.instances) {
+      if (inst.spec.condition.kind !== 'predict' || inst.spec.predicts === undefined) continue;
+      inst.normal = this.byKey.get(`${inst.spec.equipment}/${inst.spec.predicts}`)?.spec.threshold?.nearMiss?.normal;
     }
     for (const [key, p] of saved) {
       if (this.byKey.has(key)) continue;
@@ -458,8 +466,9 @@ export class RuleEngine {
   /**
    * A predicted warning's condition: uncertain with fewer than minReadings samples in the window;
    * true when a significant trend moves toward the limit and reaches it within the horizon (or is
-   * beyond it). Once active it holds until the trend turns away, fades into the noise, or the crossing
-   * moves beyond twice the horizon: a trend near the horizon does not flap.
+   * beyond it), the fitted value being on the limit's side of its normal value (when it has one).
+   * Once active it holds until the trend turns away, fades into the noise, the value goes back past
+   * normal, or the crossing moves beyond twice the horizon: a trend near the horizon does not flap.
    */
   private predict(inst: Instance, c: Extract<RuleSpec['condition'], { kind: 'predict' }>, now: number): boolean | undefined {
     const s = inst.series!;
@@ -479,6 +488,10 @@ export class RuleEngine {
     if (!s.line) return undefined;
     const x = projectCrossing(s.line, now, c.limit, c.direction);
     inst.etaMs = x.etaMs;
+    // A value on the other side of normal that moves toward this limit is coming back to normal (a
+    // boiler's drum level rising fast from -184 mm after a trip levels off at 0, not at +50): only a
+    // value already on the limit's side of normal is on its way there. Without a normal, every trend counts.
+    if (inst.normal !== undefined && (x.fitted - inst.normal) * (c.direction === 'above' ? 1 : -1) <= 0) return false;
     if (!x.significant || !x.towards) {
       if (!inst.p.active) inst.settled = s.line;
       return false;

@@ -22,7 +22,7 @@ import {
   type Score,
   type Weights,
 } from './risk.js';
-import type { ActiveAlarm, AlarmEvent, Level, Threshold } from './types.js';
+import { LEVELS, type ActiveAlarm, type AlarmEvent, type Level, type Threshold } from './types.js';
 
 export interface JudgeEquipment {
   id: string;
@@ -169,8 +169,9 @@ export class Judge {
         s = this.states.get(id);
       }
       if (!s) continue;
-      const ts = pointTime(r);
-      if (ts > s.lastGood) s.lastGood = ts;
+      // Silence is about what arrives, on the gateway's clock: an OPC UA Read of a value that has not
+      // changed carries the time of its last change, and an idle elevator is not silent for that.
+      if (r.ts > s.lastGood) s.lastGood = r.ts;
       if (s.trackers.size === 0 || typeof r.value !== 'number' || !s.trackers.has(r.point)) continue;
       (tracked ??= []).push(r);
     }
@@ -242,7 +243,9 @@ export class Judge {
 
   /** Re-assesses what changed (and everything every few seconds); returns the level changes, in equipment order. */
   tick(now: number): RiskChange[] {
-    const full = now - this.lastFull >= this.fullEveryMs;
+    // A clock stepped back (NTP) makes the last full pass lie in the future: it is due now, not when
+    // the clock catches up with it again.
+    const full = now - this.lastFull >= this.fullEveryMs || now < this.lastFull;
     if (full) {
       this.lastFull = now;
       this.kpiHistory.prune(now);
@@ -335,15 +338,19 @@ export class Judge {
     if (s.active.length === 0 && s.nearMisses.length === 0 && s.chattering.size === 0 && s.online.length === 0 && !silent) return NONE;
     const out: FactorValue[] = [];
     const byLevel: Record<Level, string[]> = { red: [], orange: [], yellow: [], blue: [] };
-    const predicted: string[] = [];
+    // One trend is one factor: a point's lo and lolo predictions (or hi and hihi) count once, as its highest.
+    const predicted = new Map<string, { rule: string; level: Level }>();
     const standing: string[] = [];
     const overdue = { inspection: [] as string[], maintenance: [] as string[], certificate: [] as string[] };
     for (const a of s.active) {
       // Only a condition present now is a risk: an alarm that returned to normal and waits for its
       // acknowledgement, or one shelved or out of service (its condition unknown here), adds nothing.
       if (a.state !== 'active_unacknowledged' && a.state !== 'active_acknowledged') continue;
-      if (a.origin === 'predicted') predicted.push(a.rule);
-      else if (a.origin === 'administrative') {
+      if (a.origin === 'predicted') {
+        const point = a.point ?? a.rule;
+        const seen = predicted.get(point);
+        if (!seen || LEVELS.indexOf(a.level) > LEVELS.indexOf(seen.level)) predicted.set(point, { rule: a.rule, level: a.level });
+      } else if (a.origin === 'administrative') {
         const kind = adminKindOf(a.rule);
         // Only overdue counts (yellow, or orange when in use); due soon is a reminder, not a risk.
         if (kind && a.level !== 'blue') overdue[kind].push(a.message);
@@ -358,7 +365,8 @@ export class Judge {
       const rules = byLevel[level];
       if (rules.length > 0) out.push({ factor: `alarm_${level}`, value: rules.length, detail: list(rules) });
     }
-    if (predicted.length > 0) out.push({ factor: 'predicted', value: predicted.length, detail: list(predicted) });
+    if (predicted.size > 0)
+      out.push({ factor: 'predicted', value: predicted.size, detail: list([...predicted.values()].map((p) => p.rule)) });
     if (s.nearMisses.length > 0) out.push({ factor: 'near_misses', value: s.nearMisses.length, detail: 'in the last 24 h' });
     if (s.chattering.size > 0) out.push({ factor: 'chattering', value: s.chattering.size, detail: list([...s.chattering]) });
     if (standing.length > 0)

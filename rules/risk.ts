@@ -111,7 +111,9 @@ export function applyHysteresis(state: PersistedRisk, computed: Level, now: numb
   if (computed === state.level) {
     return state.pendingSince === undefined ? state : { level: state.level, since: state.since, changes: state.changes };
   }
-  if (state.pendingSince === undefined) return { ...state, pendingSince: now, pendingLevel: computed };
+  // A clock stepped back (NTP) puts the hold's start in the future: the hold starts again now rather
+  // than wait, level held, for the clock to catch up with it.
+  if (state.pendingSince === undefined || now < state.pendingSince) return { ...state, pendingSince: now, pendingLevel: computed };
   const pendingLevel = rank(computed) > rank(state.pendingLevel ?? computed) ? computed : (state.pendingLevel ?? computed);
   if (now - state.pendingSince >= holdMs) {
     const next: PersistedRisk = { level: pendingLevel, since: now, changes: state.changes + 1 };

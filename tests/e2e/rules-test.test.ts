@@ -64,8 +64,8 @@ describe('gateway rules test', () => {
       const lines = r.stdout.trimEnd().split('\n');
       expect(lines.filter((l) => / risk B-07 /.test(l))).toEqual([
         '2026-03-01T08:00:44.000Z risk B-07 blue -> yellow (index 8: predicted 1 = 15)',
-        '2026-03-01T08:00:45.000Z risk B-07 yellow -> orange (index 12: predicted 2 = 30)',
-        '2026-03-01T08:00:54.000Z risk B-07 orange -> red (index 20: alarm_red 1 = 100, alarm_orange 1 = 40, predicted 2 = 30, alarm_yellow 1 = 10)',
+        '2026-03-01T08:00:48.000Z risk B-07 yellow -> orange (index 12: predicted 1 = 15, alarm_yellow 1 = 10)',
+        '2026-03-01T08:00:54.000Z risk B-07 orange -> red (index 20: alarm_red 1 = 100, alarm_orange 1 = 40, predicted 1 = 15, alarm_yellow 1 = 10)',
       ]);
       // The red alarm comes before the risk change it causes, in the same second.
       const red = lines.findIndex((l) => l.includes(' raised B-07/drum-level-low-low red '));

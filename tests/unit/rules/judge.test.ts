@@ -413,3 +413,51 @@ describe('which alarms are a risk', () => {
     expect(j.assessment('L-1')!.factors.map((f) => f.factor)).toEqual(['alarm_red']);
   });
 });
+
+describe('clocks', () => {
+  it('counts silence by when readings arrive, not by the device time of a value that has not changed', () => {
+    const j = judge();
+    // An OPC UA Read of an idle lift: the same value every second, its source time that of its last change.
+    for (let t = 0; t <= 45 * MIN; t += S) {
+      j.ingest([{ equipment: 'L-1', point: 'load', value: 0, quality: 'good', ts: T0 + t, sourceTs: T0 }]);
+      j.tick(T0 + t);
+    }
+    expect(j.assessment('L-1')).toMatchObject({ level: 'blue', factors: [] });
+  });
+
+  it('re-assesses at once after the clock is stepped back, not once it has caught up again', () => {
+    const j = judge();
+    j.tick(T0 + MIN);
+    const back = T0 + MIN - 60 * MIN;
+    j.tick(back);
+    expect(j.assessment('B-07')!.computedAt).toBe(back);
+    j.tick(back + 10 * S);
+    expect(j.assessment('B-07')!.computedAt).toBe(back + 10 * S);
+  });
+
+  it('holds a lower level for the hold after the clock is stepped back, not until the clock catches up', () => {
+    let s = applyHysteresis(initialRisk(0), 'red', 1000, 300_000);
+    s = applyHysteresis(s, 'blue', 3_600_000, 300_000);
+    expect(s).toMatchObject({ level: 'red', pendingSince: 3_600_000 });
+    // NTP steps the clock back an hour: the hold starts again from now.
+    s = applyHysteresis(s, 'blue', 10_000, 300_000);
+    expect(s).toMatchObject({ level: 'red', pendingSince: 10_000 });
+    expect(applyHysteresis(s, 'blue', 310_000, 300_000)).toEqual({ level: 'blue', since: 310_000, changes: 2 });
+  });
+});
+
+describe('predicted warnings', () => {
+  it('count one trend once: the lo and lolo predictions of one point are one factor, at the higher level', () => {
+    const j = judge();
+    heartbeat(j, T0);
+    const on = (rule: string, level: Level, point: string) => ({ ...alarm('B-07', rule, level, { origin: 'predicted' }), point });
+    j.activeAlarms([
+      on('drum-level.lo.predicted', 'blue', 'drum_level'),
+      on('drum-level.lolo.predicted', 'orange', 'drum_level'),
+      on('steam-pressure.hi.predicted', 'blue', 'steam_pressure'),
+    ]);
+    j.tick(T0);
+    const f = j.assessment('B-07')!.factors.find((x) => x.factor === 'predicted')!;
+    expect(f).toMatchObject({ value: 2, points: 30, detail: 'drum-level.lolo.predicted, steam-pressure.hi.predicted' });
+  });
+});

@@ -220,3 +220,39 @@ describe('uncertainty', () => {
     expect(engine.states().map((s) => s.condition)).toEqual(['true', 'false']);
   });
 });
+
+describe('the normal value of a limit', () => {
+  /** The part x-hi (limit 50) a prediction foresees, with the near-miss normal compile.ts gives it (or none). */
+  const part = (normal: number | undefined): RuleSpec => ({
+    id: 'x-hi',
+    equipment: 'T-1',
+    level: 'orange',
+    message: 'High x',
+    // Never set: only its threshold matters here.
+    condition: { kind: 'external' },
+    threshold: { point: 'x', limit: 50, direction: 'above', ...(normal !== undefined ? { nearMiss: { normal, margin: 5 } } : {}) },
+    onDelayMs: 0,
+    offDelayMs: 0,
+    deadband: 0,
+    latch: false,
+  });
+  // A recovery: x rises 16 a second from -184 toward its normal value, 0 (the last reading -8).
+  const readings: Reading[] = Array.from({ length: 12 }, (_, k) => ({
+    ts: T0 + k * 1000,
+    equipment: 'T-1',
+    point: 'x',
+    value: -184 + 16 * k,
+    quality: 'good' as const,
+  }));
+  const spec = predictSpec({ limit: 50, windowMs: 60_000, horizonMs: 600_000, minReadings: 5 });
+  const raised = (normal: number | undefined) =>
+    backtest({ site: 's', rules: [part(normal), spec], readings }).filter((e) => e.type === 'raised' && e.rule === spec.id);
+
+  it('foretells no high limit from a value that rises fast back toward normal from below it', () => {
+    expect(raised(0)).toEqual([]);
+  });
+
+  it('foretells it as before when the limit has no normal value', () => {
+    expect(raised(undefined)).toHaveLength(1);
+  });
+});

@@ -93,17 +93,21 @@ describe('the recorded feed-pump trip of the demo boiler, replayed with risk', (
     expect(lead, `lead ${lead} s`).toBeGreaterThanOrEqual(8);
   });
 
-  it('lets the risk rise blue -> yellow -> orange on the predicted warnings, then red on the red alarm, each change with its factors', () => {
+  it('lets the risk rise blue -> yellow on the predicted warning, orange with the low alarm, then red on the red alarm, each change with its factors', () => {
     const changes = risks(entries);
     expect(changes.map((c) => `${c.from}->${c.to}`)).toEqual(['blue->yellow', 'yellow->orange', 'orange->red']);
     expect(changes.map((c) => c.change)).toEqual([1, 2, 3]);
     const red = raised('drum-level-low-low')!;
-    // Both warnings before the red alarm come from the prediction alone.
-    for (const c of changes.slice(0, 2)) {
-      expect(c.ts).toBeLessThan(red.ts);
-      expect(c.factors.map((f) => f.factor)).toEqual(['predicted']);
-    }
-    expect(changes[1]!.factors[0]).toMatchObject({ factor: 'predicted', value: 2 });
+    // Yellow comes from the prediction alone, before any alarm of the readings.
+    expect(changes[0]!.ts).toBeLessThan(raised('drum-level.lo')!.ts);
+    expect(changes[0]!.factors.map((f) => f.factor)).toEqual(['predicted']);
+    // The lo and lolo predictions of the drum level are one trend: counted once, even with both active.
+    expect(changes[1]!.ts).toBe(raised('drum-level.lo')!.ts);
+    expect(changes[1]!.ts).toBeLessThan(red.ts);
+    expect(changes[1]!.factors.map((f) => [f.factor, f.value])).toEqual([
+      ['predicted', 1],
+      ['alarm_yellow', 1],
+    ]);
     expect(changes[2]!.ts).toBe(red.ts);
     expect(changes[2]!.factors.map((f) => f.factor)).toEqual(expect.arrayContaining(['alarm_red', 'predicted']));
     for (const c of changes)
@@ -111,7 +115,9 @@ describe('the recorded feed-pump trip of the demo boiler, replayed with risk', (
         expect(f.points).toBeGreaterThan(0);
         expect(f.points).toBe(Math.min(f.cap, f.weight * f.value));
       }
-    expect(formatEntry(changes[1]!)).toBe('2026-03-01T08:00:45.000Z risk B-07 yellow -> orange (index 12: predicted 2 = 30)');
+    expect(formatEntry(changes[1]!)).toBe(
+      '2026-03-01T08:00:48.000Z risk B-07 yellow -> orange (index 12: predicted 1 = 15, alarm_yellow 1 = 10)',
+    );
   });
 
   it('keeps the entries in time order, the alarm events as the plain replay gives them', () => {
