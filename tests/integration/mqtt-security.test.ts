@@ -106,7 +106,8 @@ describe('embedded broker security', () => {
     const activeBefore = await retained(url, `${SITE}/alarms/active`, 3000);
     expect(activeBefore).toBeDefined();
 
-    const read = await run('mosquitto_sub', [...hostArgs(port), '-t', '#', '-v', '-C', '3', '-W', '10']);
+    // Six messages: the retained ones (gateway status, the alarm list, B-07's status and risk) may all come first.
+    const read = await run('mosquitto_sub', [...hostArgs(port), '-t', '#', '-v', '-C', '6', '-W', '10']);
     expect(read.code, read.stderr).toBe(0);
     expect(read.stdout).toMatch(new RegExp(`^${SITE}/B-07/(telemetry|status) `, 'm'));
 
