@@ -83,16 +83,23 @@ interface Instance {
 
 /**
  * The good numeric samples of one point over one window, on the values' own time (bounded, see
- * SampleSeries), and the last line fitted through them.
+ * SampleSeries), and the last line fitted through them. One object: a reading of the point, met in
+ * turn with thousands of others, finds what it needs without following further references.
  */
-export interface Series {
-  point: string;
-  samples: SampleSeries;
-  line: Line | undefined;
+export class Series extends SampleSeries {
+  line: Line | undefined = undefined;
   /** Newest sample time the line was fitted at. */
-  fittedAt: number;
+  fittedAt = -Infinity;
   /** Refit at most this often (sample time): max(1 s, window / 30). */
-  fitEveryMs: number;
+  readonly fitEveryMs: number;
+
+  constructor(
+    readonly point: string,
+    windowMs: number,
+  ) {
+    super(windowMs);
+    this.fitEveryMs = Math.max(1000, windowMs / 30);
+  }
 }
 
 /** ISA-18.2 with EEMUA 191's figures: 3 annunciations of one alarm within 60 s is chattering. */
@@ -166,13 +173,7 @@ export class RuleEngine {
         const id = `${spec.equipment}\0${c.point}\0${c.windowMs}`;
         let series = this.series.get(id);
         if (!series) {
-          series = {
-            point: c.point,
-            samples: new SampleSeries(c.windowMs),
-            line: undefined,
-            fittedAt: -Infinity,
-            fitEveryMs: Math.max(1000, c.windowMs / 30),
-          };
+          series = new Series(c.point, c.windowMs);
           this.series.set(id, series);
         }
         inst.series = series;
@@ -268,7 +269,7 @@ export class RuleEngine {
             // Several predictions share a series: a sample of the same instant replaces itself.
             if (good && typeof r.value === 'number' && Number.isFinite(r.value)) {
               const reread = before !== undefined && before.ts === t && before.value === r.value && t < r.ts;
-              inst.series.samples.add(reread ? r.ts : t, r.value);
+              inst.series.add(reread ? r.ts : t, r.value);
             }
             if (isSettled(inst, r.point)) continue;
           }
@@ -472,17 +473,17 @@ export class RuleEngine {
    */
   private predict(inst: Instance, c: Extract<RuleSpec['condition'], { kind: 'predict' }>, now: number): boolean | undefined {
     const s = inst.series!;
-    s.samples.dropBefore(now - c.windowMs);
-    const n = s.samples.length;
+    s.dropBefore(now - c.windowMs);
+    const n = s.length;
     inst.settled = undefined;
     if (n < c.minReadings) {
       inst.etaMs = undefined;
       return undefined;
     }
     // One fit serves every prediction on the series until enough sample time has passed.
-    const newest = s.samples.newest();
+    const newest = s.newest();
     if (s.line === undefined || newest - s.fittedAt >= s.fitEveryMs || newest < s.fittedAt) {
-      s.line = s.samples.fit();
+      s.line = s.fit();
       s.fittedAt = newest;
     }
     if (!s.line) return undefined;
@@ -808,6 +809,6 @@ function addSample(samples: Array<[number, number]>, t: number, v: number, windo
 function isSettled(inst: Instance, point: string): boolean {
   const s = inst.series!;
   if (inst.settled === undefined || inst.settled !== s.line || inst.spec.suppressWhen?.points.has(point)) return false;
-  const newest = s.samples.newest();
-  return s.samples.length > 0 && newest - s.fittedAt < s.fitEveryMs && newest >= s.fittedAt;
+  const newest = s.newest();
+  return s.length > 0 && newest - s.fittedAt < s.fitEveryMs && newest >= s.fittedAt;
 }

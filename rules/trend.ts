@@ -108,16 +108,22 @@ const orderedValues = new Float64Array(CAPACITY);
  * The good numeric samples of one point over one window, in time order, bounded: past MAX_SERIES
  * samples every other one goes, counted from the newest (kept), so a fast poll keeps the whole window
  * at a coarser spacing rather than losing its oldest part, and a fit never costs more than MAX_SERIES
- * allow. The samples live in a ring of fixed capacity (times and values in two Float64Arrays) that is
- * pruned and thinned in place: adding a sample allocates nothing and moves nothing in the usual case
- * (a sample at the end), which matters when thousands of points are sampled several times a second.
+ * allow. The samples live in a ring of fixed capacity, pruned and thinned in place: adding a sample
+ * allocates nothing and moves nothing in the usual case (a sample at the end). That matters when
+ * thousands of points are sampled several times a second, each in turn: a sample's time and value sit
+ * side by side in one buffer, and the oldest and newest times in fields, so a sample at the end reads
+ * nothing from the buffer and writes one place in it (measured: the memory a sample touches, not the
+ * work it does, is what a point's series costs on a large site).
  */
 export class SampleSeries {
-  private readonly times = new Float64Array(CAPACITY);
-  private readonly values = new Float64Array(CAPACITY);
-  /** Where the oldest sample is in the ring. */
+  /** Sample slot i: its time at 2i, its value at 2i + 1. */
+  private readonly ring = new Float64Array(2 * CAPACITY);
+  /** The slot of the oldest sample. */
   private start = 0;
   private count = 0;
+  /** Times of the oldest and newest samples; +Infinity and -Infinity when there is none. */
+  private first = Infinity;
+  private last = -Infinity;
 
   constructor(readonly windowMs: number) {}
 
@@ -127,16 +133,16 @@ export class SampleSeries {
 
   /** Time of the i-th sample, the oldest being 0. */
   timeAt(i: number): number {
-    return this.times[this.slot(i)]!;
+    return this.ring[2 * this.slot(i)]!;
   }
 
   valueAt(i: number): number {
-    return this.values[this.slot(i)]!;
+    return this.ring[2 * this.slot(i) + 1]!;
   }
 
   /** Time of the newest sample; -Infinity when there is none. */
   newest(): number {
-    return this.count === 0 ? -Infinity : this.times[this.slot(this.count - 1)]!;
+    return this.last;
   }
 
   /**
@@ -144,53 +150,62 @@ export class SampleSeries {
    * Samples older than the window before the newest go (evaluation prunes by its own time too).
    */
   add(t: number, v: number): void {
-    const { times, values } = this;
+    const { ring } = this;
     let k = this.count;
-    while (k > 0 && times[this.slot(k - 1)]! > t) k--;
-    if (k > 0 && times[this.slot(k - 1)] === t) {
-      values[this.slot(k - 1)] = v;
-      return;
+    if (t <= this.last) {
+      while (k > 0 && ring[2 * this.slot(k - 1)]! > t) k--;
+      if (k > 0 && ring[2 * this.slot(k - 1)] === t) {
+        ring[2 * this.slot(k - 1) + 1] = v;
+        return;
+      }
+      // Out of order: the later samples move up one slot (the ring has room: count <= MAX_SERIES here).
+      for (let i = this.count; i > k; i--) {
+        const to = 2 * this.slot(i);
+        const from = 2 * this.slot(i - 1);
+        ring[to] = ring[from]!;
+        ring[to + 1] = ring[from + 1]!;
+      }
+    } else {
+      this.last = t;
     }
-    // Out of order: the later samples move up one place (the ring has room: count <= MAX_SERIES here).
-    for (let i = this.count; i > k; i--) {
-      const to = this.slot(i);
-      const from = this.slot(i - 1);
-      times[to] = times[from]!;
-      values[to] = values[from]!;
-    }
-    const at = this.slot(k);
-    times[at] = t;
-    values[at] = v;
+    const at = 2 * this.slot(k);
+    ring[at] = t;
+    ring[at + 1] = v;
+    if (k === 0) this.first = t;
     this.count++;
-    this.dropBefore(this.newest() - this.windowMs);
+    this.dropBefore(this.last - this.windowMs);
     if (this.count > MAX_SERIES) {
       const last = this.count - 1;
       let w = 0;
       for (let i = last % 2; i <= last; i += 2) {
-        const from = this.slot(i);
-        const to = this.slot(w++);
-        times[to] = times[from]!;
-        values[to] = values[from]!;
+        const from = 2 * this.slot(i);
+        const to = 2 * this.slot(w++);
+        ring[to] = ring[from]!;
+        ring[to + 1] = ring[from + 1]!;
       }
       this.count = w;
+      this.first = ring[2 * this.start]!;
     }
   }
 
   /** Drops the samples older than `from`. */
   dropBefore(from: number): void {
-    while (this.count > 0 && this.times[this.start]! < from) {
+    if (!(this.first < from)) return;
+    while (this.count > 0 && this.ring[2 * this.start]! < from) {
       this.start = this.start + 1 === CAPACITY ? 0 : this.start + 1;
       this.count--;
     }
+    this.first = this.count > 0 ? this.ring[2 * this.start]! : Infinity;
+    if (this.count === 0) this.last = -Infinity;
   }
 
   /** The robust line through the samples (fitLine); undefined as fitLine says. */
   fit(): Line | undefined {
     const n = this.count;
     for (let i = 0; i < n; i++) {
-      const s = this.slot(i);
-      orderedTimes[i] = this.times[s]!;
-      orderedValues[i] = this.values[s]!;
+      const at = 2 * this.slot(i);
+      orderedTimes[i] = this.ring[at]!;
+      orderedValues[i] = this.ring[at + 1]!;
     }
     return fitLine(orderedTimes, orderedValues, n);
   }
