@@ -1,6 +1,6 @@
 // Alarm performance after ISA-18.2 and EEMUA 191, over rolling windows, per site and per equipment.
 // The figures come from a bounded in-memory history of alarm events (24 h at most, and at most
-// `maxEvents` of them, the oldest dropped and counted) and from the alarms active now. They are
+// `maxEvents` of them, the oldest dropped and those the bound forced out counted) and from the alarms active now. They are
 // computed on demand (the API, the metrics, the daily report), never per reading: one pass over the
 // events of the window. docs/risk.md defines each figure.
 import type { ActiveAlarm, AlarmEvent, Level } from './types.js';
@@ -56,7 +56,7 @@ export interface KpiReport {
   floodPercent: number;
   /** Most annunciated in one of the window's 10-minute periods (all operators). */
   peakPer10Min: number;
-  /** Active now and raised more than 24 h ago. */
+  /** Active now (the condition present: not returned, shelved or out of service) and raised more than 24 h ago. */
   standing: number;
   /** Active and unacknowledged now, raised more than 24 h ago. */
   stale: number;
@@ -72,7 +72,10 @@ export interface KpiReport {
   top: Array<{ key: string; equipment: string; count: number }>;
   /** Share (%) of annunciated alarms by priority: low = blue + yellow, medium = orange, high = red; against 80/15/5. */
   priority: { low: number; medium: number; high: number; target: typeof PRIORITY_TARGET };
-  /** Events dropped from the history (beyond 24 h or the bound): the figures of a window that reaches them are short. */
+  /**
+   * Events the bound (maxEvents) forced out of the history before they were 24 h old, since the
+   * start: when not 0, a window that reaches back to them is short. Ageing out after 24 h is not counted.
+   */
   dropped: number;
 }
 
@@ -146,12 +149,13 @@ export class AlarmKpi {
     const keep = this.opts.keepMs ?? DAY;
     let n = 0;
     for (let i = this.head; i < this.events.length && this.events[i]!.ts < now - keep; i++) n++;
-    if (n > 0) this.drop(n);
+    // Ageing out is what the history is for: only what the bound forces out makes a window short.
+    if (n > 0) this.drop(n, false);
   }
 
-  private drop(n: number): void {
+  private drop(n: number, forced = true): void {
     this.head += n;
-    this.droppedCount += n;
+    if (forced) this.droppedCount += n;
     // Compacting only when half the array is dead keeps dropping O(1) on average.
     if (this.head > 1024 && this.head * 2 > this.events.length) {
       this.events = this.events.slice(this.head);
@@ -180,12 +184,12 @@ export class AlarmKpi {
     let fleeting = 0;
     const tta: number[] = [];
     const shelves: number[] = [];
-    // A shelve or a raise that began before the window still ends in it: look back one more day for their starts.
-    const lookBack = from - DAY;
+    // A shelve or a raise that began before the window still ends in it: the whole history (24 h) is
+    // read for their starts, so a short window finds one that began up to 24 h ago; one that began
+    // before the history (any before the 24 h window) is not found, and its end is not counted.
     for (let i = this.head; i < this.events.length; i++) {
       const e = this.events[i]!;
       if (e.ts > now) continue;
-      if (e.ts < lookBack) continue;
       if (equipment !== undefined && e.equipment !== equipment) continue;
       const inWindow = e.ts >= from;
       switch (e.type) {
@@ -247,6 +251,9 @@ export class AlarmKpi {
       if (equipment !== undefined && a.equipment !== equipment) continue;
       if (a.origin !== undefined) continue;
       if (a.state === 'shelved') shelvedNow++;
+      // Standing and stale are about a condition present now, as the judge's `standing` factor: an alarm
+      // that returned and waits for its acknowledgement, or one shelved or out of service, is neither.
+      if (a.state !== 'active_unacknowledged' && a.state !== 'active_acknowledged') continue;
       if (now - a.raisedAt <= STANDING_MS) continue;
       standing++;
       if (a.state === 'active_unacknowledged') stale++;

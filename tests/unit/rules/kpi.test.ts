@@ -152,10 +152,39 @@ describe('ISA-18.2 alarm KPIs', () => {
     const r = k.report(60 * MIN, N);
     expect(r.annunciated).toBe(2000);
     expect(r.dropped).toBe(3000);
-    // Beyond 24 h everything goes.
+    // Beyond 24 h everything goes, and that is no loss: only what the bound forced out is counted.
     k.prune(N + 25 * 60 * MIN);
     expect(k.size).toBe(0);
-    expect(k.report(60 * MIN, N).dropped).toBe(5000);
+    expect(k.report(60 * MIN, N).dropped).toBe(3000);
+  });
+
+  it('counts nothing dropped when the events only aged out', () => {
+    const k = new AlarmKpi({ operators: 1 });
+    k.add([ev('raised', ago(25 * 60), 'B-1/x', 'x1', 'blue'), ev('raised', ago(5), 'B-1/x', 'x2', 'blue')]);
+    k.prune(N);
+    expect(k.size).toBe(1);
+    expect(k.report(60 * MIN, N).dropped).toBe(0);
+  });
+
+  it('counts as standing and stale only alarms whose condition is present now', () => {
+    const k = new AlarmKpi({ operators: 1 });
+    const old = ago(25 * 60);
+    k.setActive([
+      active('S-1/on', 'active_unacknowledged', old),
+      active('S-1/acked', 'active_acknowledged', old),
+      active('S-1/returned', 'returned_unacknowledged', old),
+      active('S-1/shelved', 'shelved', old),
+      active('S-1/oos', 'out_of_service', old),
+    ]);
+    const r = k.report(60 * MIN, N);
+    expect([r.standing, r.stale, r.shelvedNow]).toEqual([2, 1, 1]);
+  });
+
+  it('finds the start of a shelve that ended in a short window, up to 24 h back', () => {
+    const k = new AlarmKpi({ operators: 1 });
+    k.add([ev('shelved', ago(5 * 60), 'E-1/s', 's1', 'yellow'), ev('unshelved', ago(30), 'E-1/s', 's1', 'yellow')]);
+    k.prune(N);
+    expect(k.report(60 * MIN, N).shelveDurations).toMatchObject({ count: 1, max: 270 * MIN });
   });
 
   it('takes medians and nearest-rank percentiles', () => {
