@@ -2,7 +2,7 @@
 // with --risk, through the risk judgement too (near misses and risk level changes among them).
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
-import { parseDuration } from '../../drivers/common/primitives.js';
+import { parseDuration } from '../../drivers/common/duration.js';
 import { EXIT, loadOrReport, siteFileOf, usageError } from './common.js';
 import { aFile, type CliCommand, examples, siteArgument, siteOption } from './declare.js';
 

@@ -24,8 +24,8 @@ const PARSER = ['@commander-js/extra-typings', 'commander'];
 /**
  * The command line and the command modules, which --help reads: every module of gateway/commands
  * (each command's declaration, its work imported when it runs), the drivers' commands (drivers/cli.ts
- * and each driver folder's cli.ts), and the two helpers of the gateway that import nothing
- * (run.ts's redact, common.ts's package root).
+ * and each driver folder's cli.ts), the two helpers of the gateway that import nothing (run.ts's
+ * redact, common.ts's package root), and the duration parser of options such as `rules test --tail`.
  */
 const DEFINITIONS = [
   'gateway/cli.ts',
@@ -36,6 +36,7 @@ const DEFINITIONS = [
     .map((d) => `drivers/${d.name}/cli.ts`),
   'gateway/redact.ts',
   'gateway/package-root.ts',
+  'drivers/common/duration.ts',
 ].sort();
 
 /** The project files `r` loaded are the definitions, `extra` and nothing else (a few definitions may not load). */
