@@ -47,7 +47,18 @@ export interface ReplayObserver {
   next(): number;
 }
 
-/** The replay loop: readings in batches by their `ts`, the operator's actions, and time in steps of `tickMs`. */
+/** After this long with no reading, action or alarm event, time passes in QUIET_STEP_MS steps. */
+export const QUIET_MS = 600_000;
+export const QUIET_STEP_MS = 60_000;
+
+/**
+ * The replay loop: readings in batches by their `ts`, the operator's actions, and time in steps of
+ * `tickMs`; after QUIET_MS with nothing happening, in steps of QUIET_STEP_MS (the observer's timer
+ * too), so that a gap of days or a long tail does not take millions of steps. What time alone decides
+ * (delays, stale data, shelve expiry, escalation) carries its own time, so the steps change none of
+ * it; what is stamped with the step's time (the end of chattering or of a flood, a risk change, an
+ * administrative date) is then seen up to a minute late.
+ */
 export function replayRules(opts: BacktestOptions, observer?: ReplayObserver): AlarmEvent[] {
   const readings = [...opts.readings].sort((a, b) => a.ts - b.ts);
   const actions = [...(opts.actions ?? [])].sort((a, b) => a.ts - b.ts);
@@ -61,9 +72,11 @@ export function replayRules(opts: BacktestOptions, observer?: ReplayObserver): A
   const out: AlarmEvent[] = [];
   let r = 0;
   let a = 0;
+  let lastActive = start;
   for (let now = start; now <= end;) {
     const emit = (events: AlarmEvent[]) => {
       if (events.length === 0) return;
+      lastActive = now;
       out.push(...events);
       observer?.events(events, engine, now);
     };
@@ -71,16 +84,26 @@ export function replayRules(opts: BacktestOptions, observer?: ReplayObserver): A
     const batch: Reading[] = [];
     while (r < readings.length && readings[r]!.ts <= now) batch.push(readings[r++]!);
     if (batch.length > 0) {
+      lastActive = now;
       observer?.readings(batch, now);
       emit(engine.ingest(batch));
     }
-    while (a < actions.length && actions[a]!.ts <= now) emit(apply(engine, actions[a++]!));
+    while (a < actions.length && actions[a]!.ts <= now) {
+      lastActive = now;
+      emit(apply(engine, actions[a++]!));
+    }
     emit(engine.tick(now));
     if (observer) emit(observer.time(engine, now));
+    const quiet = now - lastActive >= QUIET_MS;
+    const step = quiet ? Math.max(tickMs, QUIET_STEP_MS) : tickMs;
     // An observer's time that is not ahead of `now` would stop the clock: only a later one counts.
+    // In a quiet time the observer is called at each coarser step instead.
     const own = observer?.next() ?? Infinity;
-    const next = Math.min(readings[r]?.ts ?? Infinity, actions[a]?.ts ?? Infinity, now + tickMs, own > now ? own : Infinity);
-    now = next === Infinity ? now + tickMs : next;
+    const ownNext = own > now && !quiet ? own : Infinity;
+    // A coarse step does not overshoot the end: the tail's last moment is still looked at.
+    const last = quiet && now < end ? end : Infinity;
+    const next = Math.min(readings[r]?.ts ?? Infinity, actions[a]?.ts ?? Infinity, now + step, ownNext, last);
+    now = next === Infinity ? now + step : next;
   }
   return out;
 }
