@@ -21,6 +21,25 @@ export const days = z
   .transform((s) => parseDays(s) as number)
   .meta({ format: 'duration' });
 
+/** A `days` duration within `min`..`max` ms; `what` completes the error, as in "expected at most 100 years". */
+function daysWithin(min: number, max: number, what: string) {
+  return z
+    .string({ error: 'expected a duration such as 30d, 15d, 12h or 5m' })
+    .refine((s) => parseDays(s) !== undefined, { error: 'expected a duration such as 30d, 15d, 12h or 5m' })
+    .transform((s) => parseDays(s) as number)
+    .refine((ms) => ms >= min && ms <= max, { error: `expected ${what}`, abort: true })
+    .meta({ format: 'duration' });
+}
+
+/**
+ * A duration around an administrative date: up to 100 years. Far more is a typing error, and a date
+ * computed from it would not be a date (the start would fail on it instead of the check).
+ */
+const dateDays = daysWithin(0, 100 * 365.25 * DAY_MS, 'a duration of at most 100 years (36525d)');
+
+/** The last day a date can be written as YYYY-MM-DD. */
+const LAST_DAY = Date.UTC(9999, 11, 31);
+
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /** True for a real calendar date written `YYYY-MM-DD` (no 2026-02-30). */
@@ -69,7 +88,7 @@ export const timeZone = z
 export const inspectionSchema = z
   .strictObject({
     next: calendarDate.meta({ description: 'Date of the next periodic inspection (定期检验), YYYY-MM-DD.', examples: ['2027-03-31'] }),
-    warn_before: days.prefault('30d').meta({
+    warn_before: dateDays.prefault('30d').meta({
       description: 'A blue warning is raised this long before the date; yellow once it has passed, orange when overdue and in use.',
       'x-examples': ['30d'],
     }),
@@ -82,17 +101,22 @@ export const maintenanceSchema = z
     next: calendarDate
       .optional()
       .meta({ description: 'Date of the next maintenance, YYYY-MM-DD; when absent, last + interval.', examples: ['2026-12-05'] }),
-    interval: days.optional().meta({
+    interval: dateDays.optional().meta({
       description: 'Time between maintenances (elevators: 15d by regulation, TSG T7001).',
       'x-examples': ['15d', '30d'],
     }),
-    warn_before: days.prefault('3d').meta({
+    warn_before: dateDays.prefault('3d').meta({
       description: 'A blue warning is raised this long before the maintenance is due.',
       'x-examples': ['3d'],
     }),
   })
   .refine((m) => m.next !== undefined || (m.last !== undefined && m.interval !== undefined), {
     error: 'expected next, or last and interval (next is last + interval)',
+  })
+  // last + interval must itself be a date the gateway can write (up to 9999-12-31).
+  .refine((m) => m.next !== undefined || m.last === undefined || m.interval === undefined || Date.parse(m.last) + m.interval <= LAST_DAY, {
+    error: 'expected last + interval to be a date no later than 9999-12-31',
+    path: ['interval'],
   })
   .meta({ description: 'Maintenance (维护保养) of this equipment: next, or last and interval.' });
 
@@ -102,7 +126,7 @@ export const certificateSchema = z
       description: 'Last day the certificate of use (使用登记证) is valid, YYYY-MM-DD.',
       examples: ['2028-06-30'],
     }),
-    warn_before: days
+    warn_before: dateDays
       .prefault('30d')
       .meta({ description: 'A blue warning is raised this long before the certificate expires.', 'x-examples': ['30d'] }),
   })
@@ -252,10 +276,12 @@ export const riskSection = z
         description: 'Risk index (likelihood 1..5 x consequence 1..4) from which the level is yellow, orange and red; below yellow, blue.',
         examples: [{ ...DEFAULT_LEVELS }],
       }),
-    summary_every: days.prefault('1h').meta({
-      description: 'How often every equipment\'s risk is sent to the platform whether it changed or not (`gw.risk.v1`, kind "summary").',
-      'x-examples': ['1h'],
-    }),
+    summary_every: daysWithin(60_000, DAY_MS, 'a duration from 1m to 1d')
+      .prefault('1h')
+      .meta({
+        description: 'How often every equipment\'s risk is sent to the platform whether it changed or not (`gw.risk.v1`, kind "summary").',
+        'x-examples': ['1h'],
+      }),
   })
   .prefault({})
   .meta({ description: 'Risk judgement at the edge: a likelihood x consequence score per equipment, with its reasons (docs/risk.md).' });
@@ -272,7 +298,13 @@ export const reportSection = z
       .regex(HH_MM, { error: 'expected a time of day written HH:MM, such as 06:00' })
       .default('06:00')
       .meta({ description: "Time of day (site time zone) the previous day's report is written.", examples: ['06:00'] }),
-    keep: days.prefault('400d').meta({ description: 'How long reports are kept in the data folder.', 'x-examples': ['400d'] }),
+    keep: daysWithin(DAY_MS, Number.MAX_SAFE_INTEGER, 'at least 1d: a shorter keep would delete the day being reported')
+      .prefault('400d')
+      .meta({
+        description:
+          "How long reports and the store's journal (alarm events, near misses, risk changes: what reports and KPIs read) are kept in the data folder; at least 1d.",
+        'x-examples': ['400d'],
+      }),
   })
   .prefault({})
   .meta({ description: 'The daily safety report (`gateway report daily`), kept in the data folder.' });
