@@ -6,6 +6,7 @@
 // (`PRAGMA user_version`) and forward migrations; the first one takes over the files of earlier
 // gateways (`alarms.db`, `outbox.db`, `lab-results-<instrument>.json`).
 import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { GatewayError } from '../config/errors.js';
@@ -99,6 +100,9 @@ export interface JournalEntry {
 
 /** The most entries one read returns unless the caller asks for fewer: a report reads a day, not a year. */
 export const JOURNAL_READ_LIMIT = 10_000;
+
+/** The counter row that holds the store's epoch (GatewayStore.epoch). */
+const EPOCH_KEY = 'store-epoch';
 
 export class GatewayStore {
   readonly db: Database.Database;
@@ -202,9 +206,37 @@ export class GatewayStore {
     }));
   }
 
-  /** Deletes the journal entries older than `before` (epoch ms); returns how many. */
-  pruneJournal(before: number): number {
-    return this.db.prepare('DELETE FROM journal WHERE ts < ?').run(before).changes;
+  /**
+   * Deletes journal entries older than `before` (epoch ms), at most `limit` of them; returns how many.
+   * A caller with a large journal deletes in batches, one per tick, so that no single statement holds
+   * the event loop for long. The kinds are listed so that SQLite walks the (kind, ts) index instead
+   * of scanning the whole table when nothing is old enough.
+   */
+  pruneJournal(before: number, limit = Number.MAX_SAFE_INTEGER): number {
+    const kinds = JOURNAL_KINDS.map(() => '?').join(', ');
+    return this.db
+      .prepare(`DELETE FROM journal WHERE id IN (SELECT id FROM journal WHERE kind IN (${kinds}) AND ts < ? LIMIT ?)`)
+      .run(...JOURNAL_KINDS, before, Math.max(0, Math.floor(limit))).changes;
+  }
+
+  /**
+   * The store's epoch: a short random id written the first time it is asked for and never changed.
+   * Ids that count from 1 in this store (risk changes) carry it, so that a store rebuilt from
+   * scratch, whose counts start again at 1, never reuses an id the platform has already taken.
+   */
+  epoch(): string {
+    return this.transaction(() => {
+      const known = this.counter(EPOCH_KEY);
+      if (typeof known === 'string' && /^[0-9a-z]{1,16}$/.test(known)) return known;
+      if (known !== undefined)
+        throw new GatewayError(
+          'GW_ERR_STORE',
+          `${this.file}: the store's epoch does not read: ${JSON.stringify(known).slice(0, 100)}. ${STORE_FIX}`,
+        );
+      const epoch = randomBytes(4).toString('hex');
+      this.saveCounter(EPOCH_KEY, epoch);
+      return epoch;
+    });
   }
 
   /** Each equipment's persisted risk state, as the risk judge saved it. */

@@ -26,6 +26,14 @@ const TICK_MS = 250;
 const RETRY_MS = { first: 1000, max: 30_000 };
 /** Events held in memory while the store cannot write; beyond this the oldest are dropped, counted. */
 export const MAX_UNCOMMITTED_EVENTS = 10_000;
+/** The journal is pruned this often; the first prune comes this long after start, never in it. */
+export const PRUNE_EVERY_MS = 3_600_000;
+export const FIRST_PRUNE_MS = 60_000;
+/**
+ * Journal entries deleted per tick while a prune runs: a few ms of work each, so a journal of
+ * millions of old entries is deleted over many ticks without holding the event loop.
+ */
+export const PRUNE_BATCH = 5000;
 
 export type AlarmListener = (events: readonly AlarmEvent[]) => void;
 
@@ -82,7 +90,9 @@ export function createAlarmService(opts: {
   /** The platform outbox's part of each commit, when the site forwards to a platform. */
   platform?: () => PlatformCommit | undefined;
   maxUncommittedEvents?: number;
+  now?: () => number;
 }): AlarmService {
+  const now = opts.now ?? Date.now;
   const { config, link, topics, log } = opts;
   const specs = [
     ...ruleSpecsOf(config, reportsOnChangeOf(config), (rule, equipment) =>
@@ -91,8 +101,9 @@ export function createAlarmService(opts: {
         'Stale rule leaves out equipment that reports its values on change (a quiet value is not a lost connection)',
       ),
     ),
-    // Inspection, maintenance and certificate dates: alarms set from outside the readings (setExternal).
-    ...config.equipment.flatMap((e) => adminSpecsOf(e)),
+    // Inspection, maintenance and certificate dates: alarms set from outside the readings (setExternal)
+    // by the risk service. Without it nothing would set them: they are compiled only when it runs.
+    ...(config.risk.enabled ? config.equipment.flatMap((e) => adminSpecsOf(e)) : []),
   ];
   const chattering = config.alarms.chattering;
   const maxUncommitted = opts.maxUncommittedEvents ?? MAX_UNCOMMITTED_EVENTS;
@@ -106,6 +117,10 @@ export function createAlarmService(opts: {
   const uncommitted: AlarmEvent[] = [];
   const store = { writable: true, error: undefined as string | undefined, droppedEvents: 0, lastTry: 0, retryMs: RETRY_MS.first };
   const failedLog = rateLimited(60_000);
+  // Journal housekeeping: entries older than report.keep are deleted here, since the alarm service
+  // runs on every site (the risk service does not when risk.enabled is false).
+  const keepMs = config.report.keep;
+  const prune = { next: 0, deleted: 0 };
   const eventCounter = new Counter({
     name: 'gateway_alarm_events_total',
     help: 'Alarm events, by type and level',
@@ -233,6 +248,30 @@ export function createAlarmService(opts: {
     link.publishEvent(topics.activeAlarms(), { ts: Date.now(), alarms: active }, true);
   };
 
+  /**
+   * One batch of the journal prune, from the tick: when a batch was full more is left, and the next
+   * tick takes the next batch; otherwise the prune is done until the next hour.
+   */
+  const pruneStep = () => {
+    const t = now();
+    if (t < prune.next) return;
+    let n: number;
+    try {
+      n = opts.store().pruneJournal(t - keepMs, PRUNE_BATCH);
+    } catch (err) {
+      prune.next = t + PRUNE_EVERY_MS;
+      prune.deleted = 0;
+      log.error({ err }, 'Cannot prune the journal: it is tried again in an hour');
+      return;
+    }
+    prune.deleted += n;
+    if (n >= PRUNE_BATCH) return;
+    if (prune.deleted > 0)
+      log.info({ entries: prune.deleted, keepDays: Math.round(keepMs / 86_400_000) }, 'Journal entries older than report.keep deleted');
+    prune.deleted = 0;
+    prune.next = t + PRUNE_EVERY_MS;
+  };
+
   /** An operator's action: committed with its events like a batch's (held in memory too while the store cannot write). */
   const act = (what: () => AlarmEvent[], operator = true) => {
     if (!engine) throw new Error('The alarm service is not running');
@@ -262,9 +301,11 @@ export function createAlarmService(opts: {
       opts.pipeline.onBatch((batch) => {
         if (engine) deliver(engine.ingest(batch));
       });
+      prune.next = now() + FIRST_PRUNE_MS;
       timer = setInterval(() => {
         if (!engine) return;
         deliver(engine.tick(Date.now()));
+        pruneStep();
       }, TICK_MS);
       // The retained list says what is active now, also after a restart.
       lastActive = '';

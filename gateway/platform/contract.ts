@@ -78,7 +78,7 @@ export interface RiskFactorBody {
   detail?: string;
 }
 
-/** An equipment's risk level changed (docs/risk.md); Idempotency-Key: eventId (`risk-<equipment>-<change number>`). */
+/** An equipment's risk level changed (docs/risk.md); Idempotency-Key: eventId (`risk-<gatewayId>-<store epoch>-<equipment>-<change number>`). */
 export interface RiskBody {
   schema: typeof RISK_SCHEMA;
   eventId: string;
@@ -111,7 +111,14 @@ export interface RiskSummaryKpi {
   timeToAckP90Ms?: number;
 }
 
-/** Every equipment's risk over one period (an hour by default); Idempotency-Key: eventId (`risk-summary-<site>-<from>`). */
+/** The number of equipment at each level. */
+export type LevelCounts = Record<AlarmEvent['level'], number>;
+
+/**
+ * A site's risk over one period (an hour by default): counts per level for every equipment, and the
+ * equipment that were above blue, had near misses or lost availability in it, one by one. Idempotency-Key:
+ * eventId (`risk-summary-<gatewayId>-<from>`).
+ */
 export interface RiskSummaryBody {
   schema: typeof RISK_SUMMARY_SCHEMA;
   eventId: string;
@@ -119,6 +126,9 @@ export interface RiskSummaryBody {
   site: string;
   from: string;
   to: string;
+  /** Every equipment of the site, by its level at the end of the period. */
+  levels: LevelCounts;
+  /** The equipment worth a look: not blue at some time in the period, with near misses, or not online all of it. */
   equipment: Array<{
     id: string;
     category: string;
@@ -215,8 +225,13 @@ const equipmentOf = (id: string, equipment: EquipmentInfo | undefined) => ({
   ...(equipment?.name ? { name: equipment.name } : {}),
 });
 
-/** The id of an equipment's n-th risk change: stable across restarts, because n is persisted with the risk state. */
-export const riskEventId = (equipment: string, change: number) => `risk-${equipment}-${change}`;
+/**
+ * The id of an equipment's n-th risk change: stable across restarts, because n is persisted with the
+ * risk state. The gateway's id keeps two sites' B-07 apart, and the store's epoch keeps a rebuilt data
+ * folder (n from 1 again) from reusing ids the platform has taken and would drop as duplicates.
+ */
+export const riskEventId = (gatewayId: string, epoch: string, equipment: string, change: number) =>
+  `risk-${gatewayId}-${epoch}-${equipment}-${change}`;
 
 /** The gw.risk.v1 body of one level change, without its seq. */
 export function riskBodyOf(
@@ -235,10 +250,12 @@ export function riskBodyOf(
   equipment: EquipmentInfo | undefined,
   gatewayId: string,
   site: string,
+  /** The store's epoch (GatewayStore.epoch). */
+  epoch: string,
 ): Omit<RiskBody, 'seq'> {
   return {
     schema: RISK_SCHEMA,
-    eventId: riskEventId(change.equipment, change.change),
+    eventId: riskEventId(gatewayId, epoch, change.equipment, change.change),
     gatewayId,
     site,
     equipment: equipmentOf(change.equipment, equipment),
@@ -259,8 +276,11 @@ export function riskBodyOf(
   };
 }
 
-/** The id of a site's summary for the period starting at `from`: one per period, also when it is made again after a restart. */
-export const riskSummaryEventId = (site: string, from: number) => `risk-summary-${site}-${new Date(from).toISOString()}`;
+/**
+ * The id of a gateway's summary for the period starting at `from`: one per period, also when it is
+ * made again after a restart; by gateway, not by site, since two gateways of one site each send theirs.
+ */
+export const riskSummaryEventId = (gatewayId: string, from: number) => `risk-summary-${gatewayId}-${new Date(from).toISOString()}`;
 
 /** The id of a site's daily report: one per calendar day. */
 export const reportEventId = (site: string, date: string) => `report-${site}-${date}`;
@@ -383,6 +403,7 @@ export const riskSummaryBodySchema = z.looseObject({
   site: id,
   from: iso,
   to: iso,
+  levels: z.looseObject({ blue: count, yellow: count, orange: count, red: count }),
   equipment: z
     .array(
       z.looseObject({

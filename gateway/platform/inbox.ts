@@ -536,12 +536,14 @@ export function riskLineOf(r: RiskBody): string {
   return `${r.changedAt} RISK ${r.site}/${r.equipment.id} ${r.previousLevel} -> ${r.level.toUpperCase()} (score ${r.score} = likelihood ${r.likelihood} x consequence ${r.consequence})${top.length ? `: ${top.join(', ')}` : ''} [seq ${r.seq}, ${r.gatewayId}]`;
 }
 
-/** One risk summary as a person reads it: the equipment by level and the site's alarm figures. */
+/** One risk summary as a person reads it: the site's equipment by level, how many are listed, and the site's alarm figures. */
 export function riskSummaryLineOf(r: RiskSummaryBody): string {
-  const byLevel = new Map<string, number>();
-  for (const e of r.equipment) byLevel.set(e.level, (byLevel.get(e.level) ?? 0) + 1);
-  const levels = [...byLevel].map(([level, n]) => `${n} ${level}`).join(', ') || 'no equipment';
-  return `${r.from} RISK SUMMARY ${r.site} until ${r.to}: ${levels}; ${r.kpi.annunciated} alarms annunciated, peak ${r.kpi.peakPer10Min} per 10 min, ${r.kpi.standing} standing [seq ${r.seq}, ${r.gatewayId}]`;
+  const levels =
+    (['red', 'orange', 'yellow', 'blue'] as const)
+      .filter((level) => r.levels[level] > 0)
+      .map((level) => `${r.levels[level]} ${level}`)
+      .join(', ') || 'no equipment';
+  return `${r.from} RISK SUMMARY ${r.site} until ${r.to}: ${levels} (${r.equipment.length} listed); ${r.kpi.annunciated} alarms annunciated, peak ${r.kpi.peakPer10Min} per 10 min, ${r.kpi.standing} standing [seq ${r.seq}, ${r.gatewayId}]`;
 }
 
 /** One daily report as a person reads it. */

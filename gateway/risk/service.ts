@@ -3,10 +3,11 @@
 // second. What a tick changed (the risk states with their change counters, the journal of risk
 // changes and near misses, and the gw.risk.v1 bodies for the platform) is committed to the store in
 // ONE transaction: a gateway killed at any moment has either all of a change (and sends it once, by
-// its eventId `risk-<equipment>-<n>`) or none of it (and its counter is where it was). Then the
-// assessments go out: the retained MQTT risk topic, InfluxDB's `risk` measurement and Prometheus.
-// Hourly it commits a gw.risk-summary.v1; it sets the administrative alarms from the site's dates at
-// start, every hour and right after midnight site time; and it prunes the journal once a day.
+// its eventId `risk-<gatewayId>-<store epoch>-<equipment>-<n>`) or none of it (and its counter is
+// where it was). Then the assessments go out: the retained MQTT risk topic, InfluxDB's `risk`
+// measurement and Prometheus. Hourly it commits a gw.risk-summary.v1, and it sets the administrative
+// alarms from the site's dates at start, every hour and right after midnight site time. The journal
+// is pruned by the alarm service, which runs also when risk judgement is off.
 import { Counter, Gauge } from 'prom-client';
 import type { SiteConfig } from '../../config/schema.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
@@ -50,8 +51,14 @@ export const MAX_HISTORY_POINTS = 1000;
  * keeps 20 per equipment, not 1,000, so the trend never costs it more than a few MB.
  */
 export const MAX_HISTORY_POINTS_TOTAL = 100_000;
-/** Changes, near misses and summaries held while the store cannot write; beyond this the oldest near misses are dropped, counted. */
+/**
+ * What is held in memory while the store cannot write; beyond these the oldest are dropped, counted
+ * (gateway_risk_dropped_total) and logged once per episode. A summary lists up to every equipment, so
+ * a day of them is the most kept; a change is a few hundred bytes.
+ */
 export const MAX_UNCOMMITTED_NEAR_MISSES = 10_000;
+export const MAX_UNCOMMITTED_CHANGES = 10_000;
+export const MAX_UNCOMMITTED_SUMMARIES = 24;
 /** KPI windows exported as metrics. */
 const KPI_WINDOWS = { '10m': 10 * 60_000, '1h': HOUR, '24h': DAY } as const;
 
@@ -102,6 +109,15 @@ interface Pending {
   at: number;
 }
 
+/**
+ * A summary waiting for the store: the platform's body lists only the equipment worth a look; the
+ * journal keeps every equipment's figures, which the daily report averages hour by hour.
+ */
+interface PendingSummary {
+  body: Omit<RiskSummaryBody, 'seq'>;
+  all: RiskSummaryBody['equipment'];
+}
+
 /** The period of the next summary, and what was seen in it. */
 interface Period {
   from: number;
@@ -139,7 +155,6 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
   const site = config.gateway.site;
   const timeZone = config.gateway.timezone;
   const summaryEvery = config.risk.summary_every;
-  const keepMs = config.report.keep;
   const info = new Map<string, EquipmentInfo>(
     config.equipment.map((e) => [e.id, { id: e.id, code: e.code, category: e.category, name: e.name }]),
   );
@@ -150,9 +165,13 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
   const unsavedStates = new Map<string, PersistedRisk>();
   const pendingChanges: Pending[] = [];
   let pendingNearMisses: NearMiss[] = [];
-  const pendingSummaries: Array<Omit<RiskSummaryBody, 'seq'>> = [];
+  const pendingSummaries: PendingSummary[] = [];
   let droppedNearMisses = 0;
+  /** Whether something was dropped since the store last wrote: the drop is logged once per episode. */
+  let droppingLogged = false;
   let writable = true;
+  /** The store's epoch, read at start: part of every risk change's eventId. */
+  let epoch = '';
   const failedLog = rateLimited(60_000);
   // What was published, per equipment: a level change goes out at once, a score change at most every 5 s.
   const published = new Map<string, { level: Level; signature: string; at: number }>();
@@ -166,7 +185,6 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
   );
   let period: Period | undefined;
   let lastAdmin: { date: string; hour: number; inUse: string } | undefined;
-  let lastPrune = 0;
 
   new Gauge({
     name: 'gateway_risk_level',
@@ -188,6 +206,27 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
       for (const a of judge?.assessments() ?? []) this.set({ equipment: a.equipment }, a.score);
     },
   });
+  const droppedCounter = new Counter({
+    name: 'gateway_risk_dropped_total',
+    help: 'Risk changes, near misses and summaries dropped from memory at their bound while the store could not write',
+    labelNames: ['kind'],
+    registers: [o.metrics],
+  });
+  /** Keeps the newest `max` of `list`, dropping the oldest, counted and logged once per episode. */
+  const bound = <T>(list: T[], max: number, kind: 'change' | 'near_miss' | 'summary') => {
+    if (list.length <= max) return;
+    const drop = list.length - max;
+    list.splice(0, drop);
+    droppedCounter.inc({ kind }, drop);
+    if (kind === 'near_miss') droppedNearMisses += drop;
+    if (!droppingLogged) {
+      droppingLogged = true;
+      log.error(
+        { kind, dropped: drop, kept: max },
+        'The store still cannot write: the oldest risk data held in memory are dropped (counted in gateway_risk_dropped_total)',
+      );
+    }
+  };
   const nearMissCounter = new Counter({
     name: 'gateway_near_misses_total',
     help: 'Near misses: a value that came within the margin of a limit and went back without crossing it',
@@ -260,7 +299,11 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
         store.appendJournal([
           ...pendingChanges.map((p) => ({ ts: p.at, kind: 'risk' as const, equipment: p.change.equipment, body: journalOf(p) })),
           ...pendingNearMisses.map((n) => ({ ts: n.ts, kind: 'near_miss' as const, equipment: n.equipment, body: n })),
-          ...pendingSummaries.map((s) => ({ ts: Date.parse(s.from), kind: 'risk_summary' as const, body: s })),
+          ...pendingSummaries.map((s) => ({
+            ts: Date.parse(s.body.from),
+            kind: 'risk_summary' as const,
+            body: { ...s.body, equipment: s.all },
+          })),
         ]);
         outbox?.add([
           ...pendingChanges.map((p) =>
@@ -279,9 +322,10 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
               info.get(p.change.equipment),
               config.gateway.id,
               site,
+              epoch,
             ),
           ),
-          ...pendingSummaries,
+          ...pendingSummaries.map((s) => s.body),
         ]);
       });
     } catch (err) {
@@ -307,6 +351,7 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
         'The store writes again: the risk changes held meanwhile are committed',
       );
     }
+    droppingLogged = false;
     unsavedStates.clear();
     pendingChanges.length = 0;
     pendingNearMisses = [];
@@ -357,31 +402,45 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
     }
   };
 
-  /** The summary of the period that ended at `to`, queued for the next commit. */
+  /**
+   * The summary of the period that ended at `to`, queued for the next commit. Every equipment is
+   * counted by level; only those worth a look are listed (above blue at some time, near misses, not
+   * online all the period), so the body stays small on a large site: listing all of 7,500 equipment
+   * would pass the 1 MiB a platform takes, and the summary would be refused every hour. The journal
+   * keeps them all: the daily report's availability is the mean of every hour's figure.
+   */
   const summarize = (p: Period, to: number) => {
     if (!judge) return;
     const k = judge.kpi(to - p.from, to);
-    const equipment = judge.assessments().map((a) => {
+    const levels: Record<Level, number> = { blue: 0, yellow: 0, orange: 0, red: 0 };
+    const all: RiskSummaryBody['equipment'] = [];
+    for (const a of judge.assessments()) {
+      levels[a.level]++;
       const observed = p.observed.get(a.equipment) ?? 0;
-      const maxLevel = p.maxLevel.get(a.equipment) ?? a.level;
-      return {
+      const seenMax = p.maxLevel.get(a.equipment) ?? a.level;
+      const maxLevel = rank(a.level) > rank(seenMax) ? a.level : seenMax;
+      const nearMisses = p.nearMisses.get(a.equipment) ?? 0;
+      const availability = observed === 0 ? 1 : Math.round(((p.up.get(a.equipment) ?? 0) / observed) * 1000) / 1000;
+      all.push({
         id: a.equipment,
         category: a.category,
         level: a.level,
-        maxLevel: rank(a.level) > rank(maxLevel) ? a.level : maxLevel,
+        maxLevel,
         score: a.score,
         maxScore: Math.max(a.score, p.maxScore.get(a.equipment) ?? 0),
-        nearMisses: p.nearMisses.get(a.equipment) ?? 0,
-        availability: observed === 0 ? 1 : Math.round(((p.up.get(a.equipment) ?? 0) / observed) * 1000) / 1000,
-      };
-    });
-    pendingSummaries.push({
+        nearMisses,
+        availability,
+      });
+    }
+    const equipment = all.filter((e) => e.maxLevel !== 'blue' || e.nearMisses > 0 || e.availability < 1);
+    const body: Omit<RiskSummaryBody, 'seq'> = {
       schema: RISK_SUMMARY_SCHEMA,
-      eventId: riskSummaryEventId(site, p.from),
+      eventId: riskSummaryEventId(config.gateway.id, p.from),
       gatewayId: config.gateway.id,
       site,
       from: new Date(p.from).toISOString(),
       to: new Date(to).toISOString(),
+      levels,
       equipment,
       kpi: {
         annunciated: k.annunciated,
@@ -396,7 +455,9 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
         ...(k.timeToAcknowledge.median !== undefined ? { timeToAckMedianMs: k.timeToAcknowledge.median } : {}),
         ...(k.timeToAcknowledge.p90 !== undefined ? { timeToAckP90Ms: k.timeToAcknowledge.p90 } : {}),
       },
-    });
+    };
+    pendingSummaries.push({ body, all });
+    bound(pendingSummaries, MAX_UNCOMMITTED_SUMMARIES, 'summary');
   };
 
   /** Hands the judge the engine's active alarms, when alarm events came since it last had them. */
@@ -419,6 +480,7 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
       if (rank(change.to) > rank(change.from)) log.warn(line, `Risk of ${change.equipment} up to ${change.to}`);
       else log.info(line, `Risk of ${change.equipment} down to ${change.to}`);
     }
+    bound(pendingChanges, MAX_UNCOMMITTED_CHANGES, 'change');
     const assessments = judge.assessments();
     if (period) {
       for (const a of assessments) {
@@ -432,22 +494,9 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
         period = newPeriod(boundary);
       }
     }
-    if (t - lastPrune >= DAY) {
-      lastPrune = t;
-      prune(t);
-    }
     // The risk states, journal and outbox first: what was published is always in the store.
     if (!commit()) return;
     publish(assessments, t);
-  };
-
-  const prune = (t: number) => {
-    try {
-      const n = o.store().pruneJournal(t - keepMs);
-      if (n > 0) log.info({ entries: n, keepDays: Math.round(keepMs / DAY) }, 'Journal entries older than report.keep deleted');
-    } catch (err) {
-      log.error({ err }, 'Cannot prune the journal: it is tried again tomorrow');
-    }
   };
 
   /** Equipment with administrative dates: only they have administrative alarms to set. */
@@ -516,6 +565,7 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
     async start() {
       const t = now();
       const store = o.store();
+      epoch = store.epoch();
       const restored = new Map([...store.loadRisk()].map(([id, v]) => [id, persistedRisk(id, v)]));
       const onChange = reportsOnChangeOf(config);
       judge = new Judge({
@@ -548,11 +598,7 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
           if (period) period.nearMisses.set(n.equipment, (period.nearMisses.get(n.equipment) ?? 0) + 1);
         }
         pendingNearMisses.push(...found);
-        if (pendingNearMisses.length > MAX_UNCOMMITTED_NEAR_MISSES) {
-          const drop = pendingNearMisses.length - MAX_UNCOMMITTED_NEAR_MISSES;
-          pendingNearMisses.splice(0, drop);
-          droppedNearMisses += drop;
-        }
+        bound(pendingNearMisses, MAX_UNCOMMITTED_NEAR_MISSES, 'near_miss');
       });
       alarms.onEvents((events) => {
         if (!judge) return;

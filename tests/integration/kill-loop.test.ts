@@ -163,20 +163,25 @@ describe('kill -9 at random instants', () => {
     expect(expectedIncidents().size).toBeGreaterThan(KILLS);
     expect(analyzer.sent.length).toBeGreaterThan(0);
     // Risk changes: what the platform took and what the outbox still holds are each equipment's
-    // changes 1..n as its persisted state counts them, once each, every one starting where the one before ended.
+    // changes 1..n as its persisted state counts them, once each, every one starting where the one before ended,
+    // all under the same store epoch across the kill loop.
     const store = new GatewayStore(join(dataDir, STORE_FILE));
     const outbox = new Outbox(store);
     const held = outbox.list('pending').map((r) => JSON.parse(r.incident) as { schema: string });
     const risk = new Map<string, { n: number; from: string; to: string }>();
-    for (const b of [...inbox.risks, ...held.filter((x) => x.schema === 'gw.risk.v1')] as Array<(typeof inbox.risks)[number]>)
-      risk.set(b.eventId, { n: Number(b.eventId.slice(`risk-${b.equipment.id}-`.length)), from: b.previousLevel, to: b.level });
+    const epoch = store.epoch();
+    const prefix = (equipment: string) => `risk-${site}-${epoch}-${equipment}-`;
+    for (const b of [...inbox.risks, ...held.filter((x) => x.schema === 'gw.risk.v1')] as Array<(typeof inbox.risks)[number]>) {
+      expect(b.eventId.startsWith(prefix(b.equipment.id)), b.eventId).toBe(true);
+      risk.set(b.eventId, { n: Number(b.eventId.slice(prefix(b.equipment.id).length)), from: b.previousLevel, to: b.level });
+    }
     const states = store.loadRisk() as Map<string, { level: string; changes: number }>;
     outbox.close();
     store.close();
     expect(states.get('B-07')?.changes).toBeGreaterThan(0);
     for (const [equipment, state] of states) {
       const changes = [...risk]
-        .filter(([id]) => id.startsWith(`risk-${equipment}-`))
+        .filter(([id]) => id.startsWith(prefix(equipment)))
         .map(([, c]) => c)
         .sort((a, b) => a.n - b.n);
       expect(changes.map((c) => c.n)).toEqual(Array.from({ length: state.changes }, (_, k) => k + 1));

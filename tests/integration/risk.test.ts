@@ -89,7 +89,10 @@ describe('risk judgement in a running gateway', () => {
     console.log(`risk red at the platform ${Date.now() - t0} ms after start`);
     const risks = inbox.risks.filter((r) => r.equipment.id === 'B-07');
     // Numbered 1..n without a gap, each change starting where the one before ended, from blue.
-    expect(risks.map((r) => r.eventId)).toEqual(risks.map((_, k) => `risk-B-07-${k + 1}`));
+    // The ids carry the gateway's id and its store's epoch (8 hex digits, the same for all).
+    const epoch = /^risk-gw-risk-([0-9a-f]{8})-B-07-1$/.exec(risks[0]!.eventId)?.[1];
+    expect(epoch, risks[0]!.eventId).toBeDefined();
+    expect(risks.map((r) => r.eventId)).toEqual(risks.map((_, k) => `risk-gw-risk-${epoch}-B-07-${k + 1}`));
     expect(risks[0]!.previousLevel).toBe('blue');
     for (let k = 1; k < risks.length; k++) expect(risks[k]!.previousLevel).toBe(risks[k - 1]!.level);
     // Up through a predicted warning before the red alarm: a change with the predicted factor before the one to red.
@@ -131,6 +134,7 @@ describe('risk judgement in a running gateway', () => {
         .readJournal('risk', t0 - 1000, Date.now() + 1000, { equipment: 'B-07' })
         .map((e) => (e.body as { change: number }).change),
     ).toEqual(risks.map((_, k) => k + 1));
+    expect(gw.store()!.epoch()).toBe(epoch);
 
     // InfluxDB: the measurement risk, with the level as a field, with the red alarm's points as a field.
     await until('a red risk row in InfluxDB', async () => {

@@ -101,6 +101,38 @@ describe('gateway store: journal and risk state', () => {
     again.close();
   });
 
+  it('prunes old journal entries in batches of the size asked, every kind, the newer ones kept', () => {
+    const store = new GatewayStore(join(folder(), STORE_FILE));
+    store.appendJournal([
+      ...Array.from({ length: 12 }, (_, k) => ({ ts: k, kind: k % 2 ? ('alarm' as const) : ('report' as const), body: { k } })),
+      { ts: 50, kind: 'risk', equipment: 'B-07', body: { k: 50 } },
+    ]);
+    expect(store.pruneJournal(20, 5)).toBe(5);
+    expect(store.pruneJournal(20, 5)).toBe(5);
+    expect(store.pruneJournal(20, 5)).toBe(2);
+    expect(store.pruneJournal(20, 5)).toBe(0);
+    expect(store.db.prepare('SELECT ts FROM journal').all()).toEqual([{ ts: 50 }]);
+    store.close();
+  });
+
+  it("writes the store's epoch once, the first time it is asked for: the same after a reopen, another in a new store", () => {
+    const file = join(folder(), STORE_FILE);
+    const store = new GatewayStore(file);
+    const epoch = store.epoch();
+    expect(epoch).toMatch(/^[0-9a-f]{8}$/);
+    expect(store.epoch()).toBe(epoch);
+    store.close();
+    const again = new GatewayStore(file);
+    expect(again.epoch()).toBe(epoch);
+    // A damaged one is not replaced by a new one silently: ids made with it would change.
+    again.saveCounter('store-epoch', 42);
+    expect(() => again.epoch()).toThrow(/the store's epoch does not read: 42/);
+    again.close();
+    const rebuilt = new GatewayStore(join(folder(), STORE_FILE));
+    expect(rebuilt.epoch()).not.toBe(epoch);
+    rebuilt.close();
+  });
+
   it('names the journal entry that does not read', () => {
     const store = new GatewayStore(join(folder(), STORE_FILE));
     store.db.prepare("INSERT INTO journal (ts, kind, body) VALUES (1, 'alarm', '{broken')").run();

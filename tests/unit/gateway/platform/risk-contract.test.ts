@@ -62,10 +62,16 @@ describe('risk bodies of the platform contract', () => {
     }
   });
 
-  it('a risk change built by the gateway passes both, with an eventId from the equipment and its change number', () => {
-    const body: RiskBody = { ...riskBodyOf(change, { id: 'B-07', category: 'boiler', code: '10003101012019000117' }, 'gw-1', 's'), seq: 7 };
+  it("a risk change built by the gateway passes both, with an eventId from the gateway, the store's epoch, the equipment and its change number", () => {
+    const body: RiskBody = {
+      ...riskBodyOf(change, { id: 'B-07', category: 'boiler', code: '10003101012019000117' }, 'gw-1', 's', '0a1b2c3d'),
+      seq: 7,
+    };
+    // Another gateway's B-07, and this gateway after its data folder was rebuilt (a new epoch), make other ids.
+    expect(riskBodyOf(change, undefined, 'gw-2', 's', '0a1b2c3d').eventId).toBe('risk-gw-2-0a1b2c3d-B-07-3');
+    expect(riskBodyOf(change, undefined, 'gw-1', 's', '99887766').eventId).toBe('risk-gw-1-99887766-B-07-3');
     expect(body).toMatchObject({
-      eventId: 'risk-B-07-3',
+      eventId: 'risk-gw-1-0a1b2c3d-B-07-3',
       level: 'red',
       previousLevel: 'yellow',
       equipment: { id: 'B-07', category: 'boiler', code: '10003101012019000117' },
@@ -96,8 +102,16 @@ describe('risk bodies of the platform contract', () => {
     // A report's sections are its own: members the contract does not list are allowed.
     expect(checkBody({ ...report, risk: { changes: [] }, alarms: [] })).toMatchObject({ ok: true });
     expect(validate({ ...report, risk: { changes: [] } })).toBe(true);
-    expect(riskSummaryLineOf(summary)).toMatch(/RISK SUMMARY shanghai-plant-3 until 2026-11-22T11:00:00.000Z: 1 yellow, 1 blue; 7 alarms/);
-    expect(riskSummaryEventId('s', Date.UTC(2026, 10, 22, 10))).toBe('risk-summary-s-2026-11-22T10:00:00.000Z');
+    expect(checkBody({ ...summary, levels: { blue: 1, yellow: 1, orange: 0 } })).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/^levels\.red: /),
+    });
+    expect(validate({ ...summary, levels: { blue: 1, yellow: 1, orange: 0 } })).toBe(false);
+    expect(riskSummaryLineOf(summary)).toMatch(
+      /RISK SUMMARY shanghai-plant-3 until 2026-11-22T11:00:00.000Z: 1 yellow, 41 blue \(2 listed\); 7 alarms/,
+    );
+    // By gateway: two gateways of one site each send a summary of their own.
+    expect(riskSummaryEventId('gw-1', Date.UTC(2026, 10, 22, 10))).toBe('risk-summary-gw-1-2026-11-22T10:00:00.000Z');
   });
 
   it('gateway outbox list says in one line what each queued body is', () => {
@@ -115,7 +129,7 @@ describe('risk bodies of the platform contract', () => {
   it('the outbox takes a change once by its eventId, and only with the transaction it belongs to', () => {
     const store = new GatewayStore(join(mkdtempSync(join(tmpdir(), 'gw-risk-outbox-')), STORE_FILE));
     const outbox = new Outbox(store);
-    const body = riskBodyOf(change, undefined, 'gw-1', 's');
+    const body = riskBodyOf(change, undefined, 'gw-1', 's', 'e1');
     expect(body.equipment).toEqual({ id: 'B-07', category: 'other' });
     expect(() =>
       store.transaction(() => {
@@ -128,7 +142,7 @@ describe('risk bodies of the platform contract', () => {
     expect(outbox.add([body])).toEqual([1]);
     // The same change made again (a restart before the state was saved cannot happen; a bug could): not sent twice.
     expect(outbox.add([body])).toEqual([]);
-    expect(outbox.list('pending').map((r) => [r.eventId, JSON.parse(r.incident).schema])).toEqual([['risk-B-07-3', RISK_SCHEMA]]);
+    expect(outbox.list('pending').map((r) => [r.eventId, JSON.parse(r.incident).schema])).toEqual([['risk-gw-1-e1-B-07-3', RISK_SCHEMA]]);
     outbox.close();
     store.close();
   });

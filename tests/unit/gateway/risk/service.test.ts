@@ -39,10 +39,11 @@ async function running(store: GatewayStore, edit: (config: ReturnType<typeof tes
   const common = { config, pipeline, link, topics: topicsFor('gw', 'test-site'), log: pino({ level: 'silent' }), store: () => store };
   const alarms = createAlarmService({ ...common, metrics: new Registry() });
   const lines: string[] = [];
+  const metrics = new Registry();
   const risk = createRiskService({
     ...common,
     alarms,
-    metrics: new Registry(),
+    metrics,
     outbox: () => outbox,
     influx: (l) => void lines.push(...l),
   });
@@ -59,14 +60,18 @@ async function running(store: GatewayStore, edit: (config: ReturnType<typeof tes
     await alarms.stop();
     outbox.close();
   };
-  return { risk, alarms, outbox, feed, riskMessages, lines, stop };
+  return { risk, alarms, outbox, feed, riskMessages, lines, metrics, stop };
 }
 
-const riskIds = (outbox: Outbox) =>
+/** The pending risk changes of B-07, by their change number; each id checked to be this gateway's and this store's. */
+const riskIds = (outbox: Outbox, store: GatewayStore) =>
   outbox
     .list('pending')
-    .filter((r) => r.eventId.startsWith('risk-B-07'))
-    .map((r) => r.eventId);
+    .filter((r) => r.eventId.startsWith('risk-gw-test-'))
+    .map((r) => {
+      expect(r.eventId).toMatch(new RegExp(`^risk-gw-test-${store.epoch()}-B-07-\\d+$`));
+      return `#${r.eventId.split('-').at(-1)}`;
+    });
 
 describe('risk service', () => {
   beforeEach(() => void vi.useFakeTimers({ now: START }));
@@ -78,7 +83,7 @@ describe('risk service', () => {
     expect(first.riskMessages()).toMatchObject([{ level: 'blue', retain: true }]);
     first.feed(1.4);
     await vi.advanceTimersByTimeAsync(1000);
-    expect(riskIds(first.outbox)).toEqual(['risk-B-07-1']);
+    expect(riskIds(first.outbox, store)).toEqual(['#1']);
     expect(store.loadRisk().get('B-07')).toMatchObject({ level: 'red', changes: 1 });
     expect(store.readJournal('risk', 0, Date.now() + 1)).toMatchObject([
       { equipment: 'B-07', body: { change: 1, level: 'red', previousLevel: 'blue' } },
@@ -93,11 +98,11 @@ describe('risk service', () => {
     first.alarms.acknowledge('B-07/high', 'op', 'seen');
     store.db.pragma('query_only = ON');
     await vi.advanceTimersByTimeAsync(5 * 60_000 + 2000);
-    expect(riskIds(first.outbox)).toEqual(['risk-B-07-1']);
+    expect(riskIds(first.outbox, store)).toEqual(['#1']);
     expect(first.riskMessages().at(-1)).toMatchObject({ level: 'red' });
     store.db.pragma('query_only = OFF');
     await vi.advanceTimersByTimeAsync(1000);
-    expect(riskIds(first.outbox)).toEqual(['risk-B-07-1', 'risk-B-07-2']);
+    expect(riskIds(first.outbox, store)).toEqual(['#1', '#2']);
     expect(first.riskMessages().at(-1)).toMatchObject({ level: 'blue' });
     expect(store.loadRisk().get('B-07')).toMatchObject({ level: 'blue', changes: 2 });
     await first.stop();
@@ -106,7 +111,7 @@ describe('risk service', () => {
     const second = await running(store);
     second.feed(1.4);
     await vi.advanceTimersByTimeAsync(1000);
-    expect(riskIds(second.outbox)).toEqual(['risk-B-07-1', 'risk-B-07-2', 'risk-B-07-3']);
+    expect(riskIds(second.outbox, store)).toEqual(['#1', '#2', '#3']);
     expect(second.risk.api.history('B-07', 0, Date.now() + 1).map((p) => p.level)).toEqual(expect.arrayContaining(['red', 'blue']));
     await second.stop();
     store.close();
@@ -169,14 +174,57 @@ describe('risk service', () => {
     expect(summaries).toMatchObject([
       {
         schema: 'gw.risk-summary.v1',
-        eventId: 'risk-summary-test-site-2026-11-22T10:00:00.000Z',
+        eventId: 'risk-summary-gw-test-2026-11-22T10:00:00.000Z',
         from: '2026-11-22T10:00:00.000Z',
         to: '2026-11-22T11:00:00.000Z',
+        levels: { blue: 0, yellow: 0, orange: 0, red: 1 },
         equipment: [{ id: 'B-07', category: 'boiler', level: 'red', maxLevel: 'red', availability: 1 }],
         kpi: { annunciated: 1 },
       },
     ]);
     expect(store.readJournal('risk_summary', 0, Date.now())).toHaveLength(1);
+    await s.stop();
+    store.close();
+  });
+
+  it('lists in the summary only the equipment worth a look, and counts every equipment by level', async () => {
+    const store = new GatewayStore(join(mkdtempSync(join(tmpdir(), 'gw-risk-sum-few-')), STORE_FILE));
+    const s = await running(store, (config) => {
+      // 200 more boilers that stay blue, online, without near misses: counted, not listed.
+      for (let k = 0; k < 200; k++) config.equipment.push({ ...config.equipment[0]!, id: `Q-${k}` });
+    });
+    s.feed(1.4);
+    await vi.advanceTimersByTimeAsync(3 * 60_000);
+    const [summary] = s.outbox
+      .list('pending')
+      .filter((r) => r.eventId.startsWith('risk-summary-'))
+      .map((r) => JSON.parse(r.incident) as { levels: unknown; equipment: Array<{ id: string }> });
+    expect(summary!.levels).toEqual({ blue: 200, yellow: 0, orange: 0, red: 1 });
+    expect(summary!.equipment.map((e) => e.id)).toEqual(['B-07']);
+    // The journal keeps every equipment's figures: the daily report averages each one's availability over the hours.
+    const [journaled] = store.readJournal('risk_summary', 0, Date.now());
+    expect((journaled!.body as { equipment: unknown[]; levels: unknown }).equipment).toHaveLength(201);
+    expect((journaled!.body as { levels: unknown }).levels).toEqual(summary!.levels);
+    await s.stop();
+    store.close();
+  });
+
+  it('holds at most a day of summaries while the store cannot write, the oldest dropped and counted', async () => {
+    const store = new GatewayStore(join(mkdtempSync(join(tmpdir(), 'gw-risk-sum-bound-')), STORE_FILE));
+    const s = await running(store, (config) => {
+      config.risk.summary_every = 60_000;
+    });
+    store.db.pragma('query_only = ON');
+    // 26 periods end while the store is read-only: 2 summaries more than are held.
+    await vi.advanceTimersByTimeAsync(26 * 60_000);
+    store.db.pragma('query_only = OFF');
+    await vi.advanceTimersByTimeAsync(1000);
+    const summaries = s.outbox.list('pending').filter((r) => r.eventId.startsWith('risk-summary-'));
+    expect(summaries).toHaveLength(24);
+    // The newest are kept: the last period that ended is there, the first two are not.
+    expect(summaries.at(-1)!.eventId).toBe('risk-summary-gw-test-2026-11-22T11:23:00.000Z');
+    expect(summaries[0]!.eventId).toBe('risk-summary-gw-test-2026-11-22T11:00:00.000Z');
+    expect(await s.metrics.getSingleMetricAsString('gateway_risk_dropped_total')).toMatch(/gateway_risk_dropped_total\{kind="summary"\} 2/);
     await s.stop();
     store.close();
   });
