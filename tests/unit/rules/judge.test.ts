@@ -302,6 +302,7 @@ describe('the worked examples of docs/risk.md', async () => {
           alarm('B-07', 'drum-level-low-low.predicted', 'orange', { origin: 'predicted' }),
           alarm('B-07', 'drum-level.lo', 'yellow'),
           alarm('B-07', 'drum-level-low-low', 'red'),
+          alarm('B-07', 'low-water-interlock', 'orange'),
         ]),
     },
     {

@@ -10,6 +10,7 @@ import type { Reading } from '../../../drivers/types.js';
 import { backtest, parseReadingsCsv } from '../../../rules/backtest.js';
 import { ruleSpecsOf } from '../../../rules/compile.js';
 import { formatEntry, siteRiskReplay, type ReplayEntry } from '../../../rules/replay.js';
+import { LEVELS as LEVEL_ORDER } from '../../../rules/types.js';
 
 /**
  * The demo boiler B-07 through a feed-pump trip, polled once a second for 100 s. Made once with
@@ -128,6 +129,42 @@ describe('the recorded feed-pump trip of the demo boiler, replayed with risk', (
     const plain = backtest({ site: 'plant-1', rules: ruleSpecsOf(site, reportsOnChangeOf(site)), readings: parseReadingsCsv(TRIP) });
     expect(plain.length).toBe(12);
     expect(alarms(entries).map(({ kind: _, ...e }) => e)).toEqual(plain);
+  });
+});
+
+describe("docs/risk.md's boiler example", () => {
+  const doc = readFileSync(new URL('../../../docs/risk.md', import.meta.url), 'utf8');
+  const from = doc.indexOf('### A steam boiler (consequence 4): a feed-pump trip');
+  const section = doc.slice(from, doc.indexOf('\n### ', from + 1));
+  // The recorded trip and 12 minutes after it, as the section says it was replayed.
+  const changes = risks(replay(BOILER_SITE, parseReadingsCsv(TRIP), 12 * 60_000));
+  const time = (ts: number) => new Date(ts).toISOString().slice(11, 19);
+
+  it('shows each rise of the replay with its factors, in the order of the replay', () => {
+    expect(from).toBeGreaterThan(0);
+    const rise = changes.filter((c) => c.to !== 'blue' && LEVEL_ORDER.indexOf(c.to) > LEVEL_ORDER.indexOf(c.from));
+    // The section's results in order: the quiet boiler's blue, then each rise.
+    const levels = [...section.matchAll(/= risk index \d+: \*\*(\w+)\*\*/g)].map((m) => m[1]);
+    expect(levels).toEqual(['blue', ...rise.map((c) => c.to)]);
+    for (const c of rise) {
+      const block = [
+        '| factor | value | weight | cap | points |',
+        '| --- | --- | --- | --- | --- |',
+        ...c.factors.map((f) => `| ${f.factor} | ${f.value} | ${f.weight} | ${f.cap} | ${f.points} |`),
+        '',
+        `Points ${c.points}: likelihood ${c.likelihood} x consequence ${c.consequence} = risk index ${c.score}: **${c.to}**.`,
+      ].join('\n');
+      if (!section.includes(block))
+        throw new Error(`docs/risk.md's boiler example lacks the replay's change at ${time(c.ts)}:\n\n${block}\n`);
+      expect(section).toContain(`At ${time(c.ts)}`);
+    }
+  });
+
+  it('gives the steps down as the replay with --tail 12m has them', () => {
+    const down = changes.filter((c) => LEVEL_ORDER.indexOf(c.to) < LEVEL_ORDER.indexOf(c.from));
+    expect(down.length).toBeGreaterThan(0);
+    const line = `Replayed with \`--tail 12m\`: ${down.map((c) => `${c.from} -> ${c.to} at ${time(c.ts)}`).join(', ')}.`;
+    expect(section.replace(/\s+/g, ' ')).toContain(line);
   });
 });
 
