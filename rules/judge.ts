@@ -333,6 +333,9 @@ export class Judge {
 
   private factorValues(s: State, now: number): FactorValue[] {
     while (s.nearMisses.length > 0 && s.nearMisses[0]! < now - DAY) s.nearMisses.shift();
+    // A clock stepped back puts the last reading in the future: silence counts again from the step,
+    // not only once the clock has caught up with it.
+    if (s.lastGood > now) s.lastGood = now;
     const silent = !s.eq.reportsOnChange && now - s.lastGood > SILENT_POLLS * s.eq.pollIntervalMs;
     // Nothing to count (the common case, on every full tick): no lists built for it.
     if (s.active.length === 0 && s.nearMisses.length === 0 && s.chattering.size === 0 && s.online.length === 0 && !silent) return NONE;

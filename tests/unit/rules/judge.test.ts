@@ -434,6 +434,9 @@ describe('clocks', () => {
     expect(j.assessment('B-07')!.computedAt).toBe(back);
     j.tick(back + 10 * S);
     expect(j.assessment('B-07')!.computedAt).toBe(back + 10 * S);
+    // A boiler silent since the step counts its silence from the step, not from when the clock catches up.
+    j.tick(back + 2 * MIN);
+    expect(j.assessment('B-07')!.factors.map((f) => [f.factor, f.value])).toEqual([['silence', 2]]);
   });
 
   it('holds a lower level for the hold after the clock is stepped back, not until the clock catches up', () => {
