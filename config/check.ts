@@ -17,9 +17,8 @@
 // - Answers: `{ ok: true, notes }` (valid as far as it can be checked without the environment),
 //   `{ ok: false, problems, notes }` or `{ busy: true, retryAfterS }`; problems and notes are
 //   `{ path, message, line? }`.
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startSiblingWorker } from '../drivers/common/worker.js';
 import type { CheckReply } from './check-worker.js';
 import type { ConfigProblem } from './errors.js';
 
@@ -63,7 +62,7 @@ function runWorker(text: string, opts: Required<SiteCheckOptions>): Promise<Site
   return new Promise((resolve) => {
     let worker: Worker;
     try {
-      worker = startWorker(opts.maxMemoryMb);
+      worker = startSiblingWorker(import.meta.url, 'check-worker', opts.maxMemoryMb);
     } catch (err) {
       resolve(problem(`cannot be checked: the checker did not start (${(err as Error).message.split('\n')[0]})`));
       return;
@@ -104,29 +103,6 @@ function runWorker(text: string, opts: Required<SiteCheckOptions>): Promise<Site
     });
     worker.on('exit', (code) => finish(problem(`cannot be checked: the checker stopped (exit code ${code})`)));
   });
-}
-
-function startWorker(maxMemoryMb: number): Worker {
-  // From dist/ the worker is compiled JavaScript beside this file; from the source tree it is
-  // TypeScript, loaded through tsx, registered in the worker itself (a worker does not inherit the
-  // parent's module hooks on Node 20, and a test runner's process has none).
-  const fromSource = import.meta.url.endsWith('.ts');
-  const resourceLimits = { maxOldGenerationSizeMb: maxMemoryMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 };
-  // env: {} gives the worker an empty process.env of its own; the gateway's is never shared with it.
-  const common = { env: {}, resourceLimits, stdout: true, stderr: true } as const;
-  if (!fromSource) return new Worker(new URL('./check-worker.js', import.meta.url), common);
-  // tsx's ESM entry (its CommonJS one registers hooks by a path that only works from CommonJS).
-  const tsx =
-    typeof import.meta.resolve === 'function'
-      ? import.meta.resolve('tsx/esm/api')
-      : pathToFileURL(
-          createRequire(import.meta.url)
-            .resolve('tsx/esm/api')
-            .replace(/\.cjs$/, '.mjs'),
-        ).href;
-  const file = pathToFileURL(fileURLToPath(new URL('./check-worker.ts', import.meta.url))).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(file)}); })`;
-  return new Worker(boot, { ...common, eval: true });
 }
 
 function formatSeconds(ms: number): string {

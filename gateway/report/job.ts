@@ -7,9 +7,8 @@
 // The worker is bounded: a capped heap and stack, and a time limit after which it is terminated. It
 // gets an empty environment, and what it prints is dropped. Every failure (it did not start, ran out
 // of memory or time, threw, stopped) rejects with an Error whose message says which, once.
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startSiblingWorker } from '../../drivers/common/worker.js';
 import type { SiteConfig } from '../../config/schema.js';
 import { buildDailyReport } from './daily.js';
 import { writeDailyReport } from './files.js';
@@ -71,7 +70,7 @@ export function runReportJobInWorker(job: ReportJob, opts: ReportWorkerOptions &
     }
     let worker: Worker;
     try {
-      worker = startWorker(maxMemoryMb);
+      worker = startSiblingWorker(import.meta.url, 'job-worker', maxMemoryMb);
     } catch (err) {
       reject(new Error(`the report worker did not start (${firstLine(err)})`, { cause: err }));
       return;
@@ -121,27 +120,4 @@ export function runReportJobInWorker(job: ReportJob, opts: ReportWorkerOptions &
 
 function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
-}
-
-function startWorker(maxMemoryMb: number): Worker {
-  // As config/check.ts: from dist/ the worker is compiled JavaScript beside this file; from the
-  // source tree it is TypeScript, loaded through tsx registered in the worker itself (a worker does
-  // not inherit the parent's module hooks on Node 20, and a test runner's process has none).
-  const fromSource = import.meta.url.endsWith('.ts');
-  const resourceLimits = { maxOldGenerationSizeMb: maxMemoryMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 };
-  // env: {} gives the worker an empty process.env of its own: the job needs none of the gateway's secrets.
-  const common = { env: {}, resourceLimits, stdout: true, stderr: true } as const;
-  if (!fromSource) return new Worker(new URL('./job-worker.js', import.meta.url), common);
-  // tsx's ESM entry (its CommonJS one registers hooks by a path that only works from CommonJS).
-  const tsx =
-    typeof import.meta.resolve === 'function'
-      ? import.meta.resolve('tsx/esm/api')
-      : pathToFileURL(
-          createRequire(import.meta.url)
-            .resolve('tsx/esm/api')
-            .replace(/\.cjs$/, '.mjs'),
-        ).href;
-  const file = pathToFileURL(fileURLToPath(new URL('./job-worker.ts', import.meta.url))).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(file)}); })`;
-  return new Worker(boot, { ...common, eval: true });
 }
