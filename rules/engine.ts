@@ -497,7 +497,11 @@ export class RuleEngine {
       if (!inst.p.active) inst.settled = s.line;
       return false;
     }
-    return x.beyond || x.etaMs! <= (inst.p.active ? 2 * c.horizonMs : c.horizonMs);
+    // Already beyond the limit there is nothing left to foretell: the limit's own alarm (with its
+    // on-delay) says it. A warning raised before the crossing holds while the trend goes on; none is
+    // raised after it (a value that jumps past its limit, such as a flag stored as a number, is no trend).
+    if (x.beyond) return inst.p.active;
+    return x.etaMs! <= (inst.p.active ? 2 * c.horizonMs : c.horizonMs);
   }
 
   private rateOf(inst: Instance): number | undefined {
