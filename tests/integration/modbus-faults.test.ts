@@ -327,7 +327,9 @@ describe('Modbus devices that misbehave', () => {
         'garbage',
         /^(CRC 0x[0-9a-f]{4}, expected 0x[0-9a-f]{4}|answer longer than 256 bytes|answer of \d+ bytes, at most 256|timeout.*|line never quiet: .+)$/,
       ],
-      ['huge-length', /^byte count 255, expected (1|6)$/],
+      // On a loaded machine the long answer (255 data bytes at 19200 baud) can outlast the request's
+      // timeout: then it is refused as that, or as the noise it makes on the line, never taken.
+      ['huge-length', /^(byte count 255, expected (1|6)|timeout.*|line never quiet: .+|answer .+|CRC .+)$/],
       // Bytes of an answer given up on come while the next request waits: refused, never taken.
       [
         'trickle',
