@@ -59,11 +59,23 @@ export interface CounterStore {
   save(key: string, state: unknown): void;
 }
 
+/**
+ * What a lab driver reports besides its results: a result file taken or refused (file-drop), a
+ * message refused (HL7 AE/AR). The gateway journals each one (the daily upload summary counts them)
+ * and a refused file raises the instrument's `file.rejected` alarm, which the next file taken clears.
+ */
+export type LabEvent =
+  | { kind: 'file-taken'; instrument: string; file: string; results: number; ts: number }
+  | { kind: 'file-rejected'; instrument: string; file: string; reason: string; ts: number }
+  | { kind: 'message-refused'; instrument: string; reason: string; controlId?: string; ts: number };
+
 export interface DriverContext {
   log: Logger;
   sink: ReadingSink;
   /** Lab results (drivers of lab instruments). */
   results?: ResultSink;
+  /** Lab drivers' events (drivers of lab instruments; never throws). */
+  labEvents?: (event: LabEvent) => void;
   /** Durable small states (result counters), readable from init() on; the gateway always gives one. */
   counters?: CounterStore;
   /** The gateway's data folder, for files a driver keeps (certificates). */

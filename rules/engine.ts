@@ -77,6 +77,8 @@ interface Instance {
   settled?: Line | undefined;
   /** External conditions: the value setExternal gave. */
   external?: boolean | undefined;
+  /** External conditions: the detail setExternal gave with it, the message's `{detail}`. */
+  externalDetail?: string | undefined;
   /** Predicted warnings: the normal value of the limit foreseen (its part's near-miss normal), when it has one. */
   normal?: number | undefined;
 }
@@ -367,12 +369,14 @@ export class RuleEngine {
   /**
    * Sets the condition of an external alarm (an administrative date: overdue or not; undefined when
    * unknown) and runs its lifecycle as a reading would: delays, acknowledgement, latch and shelving apply.
+   * `detail` fills the message's `{detail}` when the alarm is raised (a QC rejection: which rule fired).
    */
-  setExternal(key: string, value: boolean | undefined, now: number): AlarmEvent[] {
+  setExternal(key: string, value: boolean | undefined, now: number, detail?: string): AlarmEvent[] {
     const inst = this.find(key);
     if (inst.spec.condition.kind !== 'external')
       throw new RuleActionError(`${key} is not an external alarm (its condition is ${inst.spec.condition.kind})`);
     inst.external = value;
+    if (detail !== undefined) inst.externalDetail = detail;
     this.evaluate(inst, now);
     return this.flush();
   }
@@ -737,6 +741,7 @@ export class RuleEngine {
       name: spec.equipmentName ?? spec.equipment,
       level: p.level,
       rule: spec.id,
+      detail: inst.externalDetail ?? '',
     };
     // A prediction says where and when: the limit, and the time to it when it was raised.
     if (spec.condition.kind === 'predict') {

@@ -56,9 +56,10 @@ export interface AlarmEvent {
 
 /**
  * `predicted`: a pre-warning that a limit will be crossed within the rule's horizon (a trend, not a
- * reading beyond the limit); `administrative`: an inspection, maintenance or certificate date.
+ * reading beyond the limit); `administrative`: an inspection, maintenance or certificate date; `lab`:
+ * the lab-results path (a quality-control rejection, a result file that could not be read).
  */
-export type AlarmOrigin = 'predicted' | 'administrative';
+export type AlarmOrigin = 'predicted' | 'administrative' | 'lab';
 
 /**
  * A rule part that compares one point with a constant limit (a `limits` part, or a `when` that is

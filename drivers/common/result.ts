@@ -20,6 +20,12 @@ export interface LabResult {
   method?: string;
   /** Reference range, when the instrument sent one or the site file gives one. */
   reference?: { lo?: number; hi?: number };
+  /**
+   * The instrument marked it as a quality-control sample (an ASTM/HL7 QC flag, a file's QC column),
+   * with the control's level when it said (`1`, `2`, `high`...). The gateway's QC also recognises
+   * control samples by their sample id (the site file's pattern).
+   */
+  control?: { level?: string };
   /** The record(s) as received, for audit. */
   raw?: string;
 }

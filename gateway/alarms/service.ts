@@ -51,7 +51,7 @@ export interface AlarmService {
    * Sets the condition of an external alarm (the administrative dates: inspection, maintenance,
    * certificate), committed with its events like an operator's action, with nobody's name.
    */
-  setExternal(key: string, value: boolean | undefined): AlarmEvent[];
+  setExternal(key: string, value: boolean | undefined, detail?: string): AlarmEvent[];
   onEvents(listener: AlarmListener): void;
   /** Whether the last commit worked, and what is waiting for one. */
   storeStats(): StoreStats;
@@ -327,7 +327,7 @@ export function createAlarmService(opts: {
     shelve: (key, by, comment, durationMs) => act(() => engine!.shelve(key, by, comment, durationMs, Date.now())),
     unshelve: (key, by, comment) => act(() => engine!.unshelve(key, by, comment, Date.now())),
     setOutOfService: (key, outOfService, by, comment) => act(() => engine!.setOutOfService(key, outOfService, by, comment, Date.now())),
-    setExternal: (key, value) => act(() => engine!.setExternal(key, value, Date.now()), false),
+    setExternal: (key, value, detail) => act(() => engine!.setExternal(key, value, Date.now(), detail), false),
     onEvents: (listener) => void listeners.push(listener),
     storeStats: () => ({
       writable: store.writable,
