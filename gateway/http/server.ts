@@ -1,11 +1,11 @@
 // The gateway's HTTP API (fastify): health and readiness, Prometheus metrics, equipment with their
 // last values, alarms and their handling, the platform outbox, a Server-Sent Events stream of
-// readings and alarm events, the site-file check, and the equipment's risk levels with the alarm
-// KPIs and daily reports. Each is a plugin of its own (./plugins/), registered here after the auth
-// plugin whose hook guards them; every route has a JSON Schema, the OpenAPI document is at
-// /api/openapi.json, and every error answer carries a code (./errors.ts, docs/errors.md). Tokens
-// (stored as SHA-256 hashes) carry a role: viewer reads, operator acknowledges and shelves, admin
-// also takes alarms out of service and retries the outbox.
+// readings and alarm events, the site-file check, the equipment's risk levels with the alarm KPIs
+// and daily reports, and the lab results with their quality control. Each is a plugin of its own
+// (./plugins/), registered here after the auth plugin whose hook guards them; every route has a
+// JSON Schema, the OpenAPI document is at /api/openapi.json, and every error answer carries a code
+// (./errors.ts, docs/errors.md). Tokens (stored as SHA-256 hashes) carry a role: viewer reads,
+// operator acknowledges and shelves, admin also takes alarms out of service and retries the outbox.
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { REPORT_STYLE_SOURCE } from '../report/html.js';
@@ -29,6 +29,7 @@ import { acceptSiteFiles, configPlugin } from './plugins/config.js';
 import { dashboardPlugin } from './plugins/dashboard.js';
 import { equipmentPlugin, equipmentReadings } from './plugins/equipment.js';
 import { healthPlugin } from './plugins/health.js';
+import { labPlugin, type LabApi } from './plugins/lab.js';
 import { outboxPlugin } from './plugins/outbox.js';
 import { riskPlugin, type RiskApi } from './plugins/risk.js';
 import { liveStream, streamPlugin } from './plugins/stream.js';
@@ -91,6 +92,8 @@ export interface HttpDeps {
    * function when the service builds them at its init, after the API is made.
    */
   risk?: RiskApi | (() => RiskApi | undefined);
+  /** The lab service's latest results and QC series (/api/lab/*, absent without it). */
+  lab?: LabApi;
 }
 
 export interface HttpApi {
@@ -191,6 +194,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   void app.register(alarmsPlugin, { alarms: deps.alarms, audit });
   void app.register(outboxPlugin, { outbox: deps.outbox, audit });
   void app.register(riskPlugin, { config, risk: deps.risk });
+  if (deps.lab) void app.register(labPlugin, { config, lab: deps.lab });
   void app.register(streamPlugin, { stream, log });
   void app.register(configPlugin, { log });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
