@@ -1,6 +1,6 @@
 // The gateway's one durable store: alarm states, the platform outbox, every lab result captured, the
 // result counters of lab instruments, the journal (alarm events, near misses, risk changes, reports)
-// and each equipment's risk state, in one SQLite database (`<data_dir>/gateway.db`, WAL, synchronous
+// each equipment's risk state and the quality-control state of lab instruments, in one SQLite database (`<data_dir>/gateway.db`, WAL, synchronous
 // FULL). One database means one transaction: an alarm transition and its outbox event, or a lab
 // result and its counter, are committed together or not at all. The schema has a version
 // (`PRAGMA user_version`) and forward migrations; the first one takes over the files of earlier
@@ -80,14 +80,30 @@ const MIGRATIONS: Array<{ attach?: (m: MigrationContext) => void; run: (m: Migra
         CREATE INDEX journal_kind_ts ON journal (kind, ts);
         CREATE TABLE risk (equipment TEXT PRIMARY KEY, state TEXT NOT NULL);`),
   },
+  {
+    // Labs (issue 20): the quality-control state of each instrument's analytes (the controls the
+    // Westgard rules read, whether results wait for a passing control), committed with the results
+    // that changed it; results held for QC (`held`: the instrument and analyte they wait for, their
+    // upload to the platform not queued yet); results by instrument and time for the daily summary.
+    run: (m) =>
+      m.db.exec(`
+        CREATE TABLE qc (instrument TEXT NOT NULL, analyte TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (instrument, analyte));
+        ALTER TABLE result ADD COLUMN held TEXT;
+        CREATE INDEX result_held ON result (held) WHERE held IS NOT NULL;
+        CREATE INDEX result_instrument_captured ON result (instrument, captured_at);`),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** What the journal holds: each kind is read back by its own reader (KPIs, the daily report, history). */
-export type JournalKind = 'alarm' | 'near_miss' | 'risk' | 'risk_summary' | 'report';
+/**
+ * What the journal holds: each kind is read back by its own reader (KPIs, the daily report, history,
+ * the lab's daily summary). `qc`: one quality-control sample judged; `lab`: a lab driver's LabEvent
+ * (a result file taken or refused, an HL7 message refused).
+ */
+export type JournalKind = 'alarm' | 'near_miss' | 'risk' | 'risk_summary' | 'report' | 'qc' | 'lab';
 
-export const JOURNAL_KINDS: readonly JournalKind[] = ['alarm', 'near_miss', 'risk', 'risk_summary', 'report'];
+export const JOURNAL_KINDS: readonly JournalKind[] = ['alarm', 'near_miss', 'risk', 'risk_summary', 'report', 'qc', 'lab'];
 
 export interface JournalEntry {
   id: number;
@@ -112,6 +128,7 @@ export class GatewayStore {
   private readonly insertJournal: Database.Statement<[number, string, string | null, string]>;
   private readonly upsertRisk: Database.Statement<[string, string]>;
   private readonly deleteRisk: Database.Statement<[string]>;
+  private readonly upsertQc: Database.Statement<[string, string, string]>;
 
   /** Opens (creating or migrating) the store; a store it cannot read is an error that says what to do. */
   constructor(readonly file: string) {
@@ -142,6 +159,9 @@ export class GatewayStore {
       'INSERT INTO risk (equipment, state) VALUES (?, ?) ON CONFLICT(equipment) DO UPDATE SET state = excluded.state',
     );
     this.deleteRisk = this.db.prepare('DELETE FROM risk WHERE equipment = ?');
+    this.upsertQc = this.db.prepare(
+      'INSERT INTO qc (instrument, analyte, state) VALUES (?, ?, ?) ON CONFLICT(instrument, analyte) DO UPDATE SET state = excluded.state',
+    );
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints): all of it is committed, or none. */
@@ -236,6 +256,24 @@ export class GatewayStore {
       const epoch = randomBytes(4).toString('hex');
       this.saveCounter(EPOCH_KEY, epoch);
       return epoch;
+    });
+  }
+
+  /** The quality-control state of every instrument's analytes, as gateway/lab/qc.ts saved it. */
+  loadQc(): Array<{ instrument: string; analyte: string; state: unknown }> {
+    const rows = this.db.prepare('SELECT instrument, analyte, state FROM qc').all() as Array<{
+      instrument: string;
+      analyte: string;
+      state: string;
+    }>;
+    return rows.map((r) => ({ ...r, state: this.parse(`QC state of ${r.instrument} ${r.analyte}`, r.state) }));
+  }
+
+  /** Saves changed QC states, inside the caller's transaction when there is one (the results' that changed them). */
+  saveQc(changes: ReadonlyArray<{ instrument: string; analyte: string; state: unknown }>): void {
+    if (changes.length === 0) return;
+    this.transaction(() => {
+      for (const c of changes) this.upsertQc.run(c.instrument, c.analyte, JSON.stringify(c.state));
     });
   }
 

@@ -61,7 +61,9 @@ export class Outbox {
   private readonly selectPending: Database.Statement<[number, number], Raw>;
   private readonly selectUplink: Database.Statement<[number], Raw>;
   private readonly insert: Database.Statement<[string, string, number, number]>;
-  private readonly insertResult: Database.Statement<[string, string, string, number]>;
+  private readonly insertResult: Database.Statement<[string, string, string, number, string | null]>;
+  private readonly selectHeld: Database.Statement<[string], { body: string }>;
+  private readonly unhold: Database.Statement<[string]>;
   private readonly addMany: Database.Transaction<(bodies: readonly QueuedBody[], now: number) => number[]>;
 
   constructor(
@@ -74,7 +76,11 @@ export class Outbox {
     const store = typeof where === 'string' ? this.own! : where;
     this.db = store.db;
     // Every lab result ever captured, by its stable id (table `result`): a result read again is not taken again.
-    this.insertResult = this.db.prepare('INSERT OR IGNORE INTO result (result_id, instrument, body, captured_at) VALUES (?, ?, ?, ?)');
+    this.insertResult = this.db.prepare(
+      'INSERT OR IGNORE INTO result (result_id, instrument, body, captured_at, held) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.selectHeld = this.db.prepare('SELECT body FROM result WHERE held = ? ORDER BY rowid');
+    this.unhold = this.db.prepare('UPDATE result SET held = NULL WHERE held = ?');
     this.insert = this.db.prepare(
       `INSERT OR IGNORE INTO event (event_id, incident, created_at, updated_at, uplink_pending) VALUES (?, ?, ?, ?, ${opts.uplink ? 1 : 0})`,
     );
@@ -107,20 +113,39 @@ export class Outbox {
 
   /**
    * Lab results, in one transaction: those never captured before are kept, and (with `forward`)
-   * queued for the platform. Returns the results that were new.
+   * queued for the platform. Returns the results that were new. A result `held` names gives no
+   * event yet: it waits, stored under that name, for release() (quality control's hold mode).
    */
   addResults<T extends { resultId: string; instrument: string }>(
     results: readonly T[],
     bodyOf: ((r: T) => Omit<ResultBody, 'seq'>) | undefined,
     now = Date.now(),
+    held?: (r: T) => string | undefined,
   ): T[] {
     return this.db.transaction(() =>
       results.filter((r) => {
-        if (this.insertResult.run(r.resultId, r.instrument, JSON.stringify(r), now).changes === 0) return false;
-        if (bodyOf) this.insert.run(r.resultId, JSON.stringify(bodyOf(r)), now, now);
+        const hold = bodyOf && held ? held(r) : undefined;
+        if (this.insertResult.run(r.resultId, r.instrument, JSON.stringify(r), now, hold ?? null).changes === 0) return false;
+        if (bodyOf && hold === undefined) this.insert.run(r.resultId, JSON.stringify(bodyOf(r)), now, now);
         return true;
       }),
     )();
+  }
+
+  /**
+   * Queues for the platform the results held under `name` (as stored, changed by `bodyOf`), in the
+   * order they were captured, in one transaction or the caller's; returns how many.
+   */
+  release<T>(name: string, bodyOf: (stored: T) => Omit<ResultBody, 'seq'>, now = Date.now()): number {
+    return this.db.transaction(() => {
+      const rows = this.selectHeld.all(name);
+      for (const { body } of rows) {
+        const r = bodyOf(JSON.parse(body) as T);
+        this.insert.run(r.resultId, JSON.stringify(r), now, now);
+      }
+      this.unhold.run(name);
+      return rows.length;
+    })();
   }
 
   /** The oldest events after seq `after` not yet accepted by the platform, in seq order, skipping those given. */

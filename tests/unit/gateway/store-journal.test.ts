@@ -39,8 +39,7 @@ describe('gateway store: journal and risk state', () => {
     const file = join(folder(), STORE_FILE);
     versionOneStore(file);
     const store = new GatewayStore(file);
-    expect(SCHEMA_VERSION).toBe(2);
-    expect(store.db.pragma('user_version', { simple: true })).toBe(2);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(store.loadAlarms().get('B-07/drum-level-lolo')).toMatchObject({ active: true, level: 'red' });
     expect(store.counter('lab-results/AN-1')).toEqual({ series: 1, last: 7 });
     expect(new Outbox(store).list('pending').map((r) => r.eventId)).toEqual(['e1']);
@@ -51,7 +50,7 @@ describe('gateway store: journal and risk state', () => {
     store.close();
     // Opened again: not migrated twice.
     const again = new GatewayStore(file);
-    expect(again.db.pragma('user_version', { simple: true })).toBe(2);
+    expect(again.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     again.close();
   });
 
