@@ -524,6 +524,7 @@ function assembleSite(
     http: out.http,
     risk: out.risk,
     report: out.report,
+    lab: out.lab,
     connections: driverConnections,
     equipment: out.equipment.map((e, i) => {
       const t = ruleEquipment.find((r) => r.index === i)!;

@@ -217,6 +217,13 @@ export function referenceMarkdown(): string {
     '',
     table(rows(props.report!, 'report', [])),
     '',
+    '## lab',
+    '',
+    props.lab?.description ?? '',
+    'The lab-results path, the daily summary and what the platform receives are in [labs.md](labs.md).',
+    '',
+    table(rows(props.lab!, 'lab', [])),
+    '',
   ];
   for (const d of DRIVERS) {
     parts.push(

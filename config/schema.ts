@@ -8,6 +8,7 @@ import type { ConnectionConfig, EquipmentConfig } from '../drivers/types.js';
 import { duration, identifier, port, reconnect, size } from '../drivers/common/primitives.js';
 import { rulesSection, type RuleConfig } from './rules-schema.js';
 import { httpSection, type HttpSection } from './http-schema.js';
+import { labSection, type LabSection } from './lab-daily-schema.js';
 import { isValidTopicFilter } from '../gateway/mqtt/acl.js';
 import { MQTT_ROLES, MQTT_USER_NAME, PASSWORD_HASH } from '../gateway/mqtt/users.js';
 import { platformInboxSimulatorSchema, platformSection, type PlatformSection } from './platform-schema.js';
@@ -569,6 +570,7 @@ const siteShape = {
   http: httpSection,
   risk: riskSection,
   report: reportSection,
+  lab: labSection,
 };
 
 /** The first validation step: sections and the keys all entries share. */
@@ -615,6 +617,7 @@ export interface SiteConfig {
   http?: HttpSection | undefined;
   risk: RiskSection;
   report: ReportSection;
+  lab: LabSection;
   connections: ConnectionConfig[];
   equipment: Array<EquipmentConfig & { category: Category } & LoadedRiskKeys>;
 }

@@ -17,6 +17,7 @@ import type { Pipeline } from './pipeline.js';
 import type { Forwarder } from './platform/forwarder.js';
 import type { Outbox } from './platform/outbox.js';
 import type { Uplink } from './platform/uplink.js';
+import { createLabDailyService } from './lab/daily.js';
 import { createReportService } from './report/service.js';
 import { createRiskService, type RiskService } from './risk/service.js';
 import { deviceServices } from './services/devices.js';
@@ -127,6 +128,9 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     store: store.current,
     ...(platform ? { outbox: platform.outbox, notify: platform.notify } : {}),
   });
+  // Each lab instrument's daily upload summary: at lab.daily_summary.at (site time) for the day before, to the platform.
+  const labDaily =
+    platform && createLabDailyService({ config, log, store: store.current, outbox: platform.outbox, notify: platform.notify });
   const lab = labService(
     {
       config,
@@ -191,6 +195,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     // Judges risk from the rules' alarms and every reading, from the first poll on.
     ...(risk ? [risk] : []),
     ...(report ? [report] : []),
+    ...(labDaily ? [labDaily] : []),
     lab,
     ...devices.services,
     ...(http ? [http] : []),

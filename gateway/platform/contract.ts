@@ -12,6 +12,7 @@ export const RESULT_SCHEMA = 'gw.result.v1';
 export const RISK_SCHEMA = 'gw.risk.v1';
 export const RISK_SUMMARY_SCHEMA = 'gw.risk-summary.v1';
 export const REPORT_SCHEMA = 'gw.report.daily.v1';
+export const LAB_DAILY_SCHEMA = 'gw.lab-daily.v1';
 
 /** Every incident event type, in the order an incident can meet them; `closed` is always its last. */
 export const INCIDENT_TYPES = ['raised', 'escalated', 'acknowledged', 'shelved', 'cleared', 'closed'] as const;
@@ -160,11 +161,67 @@ export interface ReportBodyHead {
 export type ReportBody = ReportBodyHead & { seq: number; [section: string]: unknown };
 
 /**
+ * One lab instrument's day (docs/labs.md): what it captured and what of it reached the platform when
+ * the summary was made, the files and messages refused, its quality-control runs and the quiet gaps.
+ * Idempotency-Key: eventId (`lab-daily-<site>-<instrument>-<date>`). A type, not an interface: the
+ * outbox takes it as a record of members.
+ */
+export type LabDailyBody = {
+  schema: typeof LAB_DAILY_SCHEMA;
+  eventId: string;
+  gatewayId: string;
+  site: string;
+  instrument: { id: string; category: string; name?: string };
+  /** The calendar day, YYYY-MM-DD in `timezone`, and its bounds (ISO, UTC). */
+  date: string;
+  timezone: string;
+  from: string;
+  to: string;
+  generatedAt: string;
+  /**
+   * Results captured that day (each once) and where they stood at generatedAt: accepted by the
+   * platform, waiting in the outbox, held for quality control, or refused by the platform for good.
+   */
+  results: { captured: number; uploaded: number; pending: number; held: number; refused: number };
+  /** Distinct sample ids among them. */
+  samples: number;
+  firstResultAt?: string;
+  lastResultAt?: string;
+  files: { taken: number; rejected: number };
+  messages: { refused: number };
+  /** The files and messages refused that day, at most 20, oldest first (the counts above count them all). */
+  refusals: Array<{ at: string; kind: 'file-rejected' | 'message-refused'; file?: string; controlId?: string; reason: string }>;
+  /** Control samples judged that day (each one run), in total and per analyte. */
+  qc: {
+    runs: number;
+    warnings: number;
+    rejections: number;
+    analytes: Array<{ analyte: string; runs: number; warnings: number; rejections: number }>;
+  };
+  /**
+   * Quiet periods between two results of the day longer than `thresholdMinutes`, the longest first,
+   * at most 20 listed. `offline`: the gateway saw the instrument's connection down during the gap.
+   */
+  gaps: {
+    thresholdMinutes: number;
+    total: number;
+    list: Array<{ from: string; to: string; minutes: number; offline?: boolean }>;
+  };
+  /** What a reader should know about the figures (no platform, a bound reached). */
+  notes: string[];
+  seq: number;
+};
+
+/**
  * A body queued by its eventId (the Idempotency-Key), as the outbox stores it: its seq is added when
  * it is sent. Lab results are queued by their resultId, through Outbox.addResults.
  */
 export type QueuedBody =
-  Omit<IncidentBody, 'seq'> | Omit<RiskBody, 'seq'> | Omit<RiskSummaryBody, 'seq'> | (ReportBodyHead & { [section: string]: unknown });
+  | Omit<IncidentBody, 'seq'>
+  | Omit<RiskBody, 'seq'>
+  | Omit<RiskSummaryBody, 'seq'>
+  | (ReportBodyHead & { [section: string]: unknown })
+  | Omit<LabDailyBody, 'seq'>;
 
 export interface EquipmentInfo {
   id: string;
@@ -284,6 +341,9 @@ export const riskSummaryEventId = (gatewayId: string, from: number) => `risk-sum
 
 /** The id of a site's daily report: one per calendar day. */
 export const reportEventId = (site: string, date: string) => `report-${site}-${date}`;
+
+/** The id of a lab instrument's daily summary: one per instrument and calendar day, also when it is made again. */
+export const labDailyEventId = (site: string, instrument: string, date: string) => `lab-daily-${site}-${instrument}-${date}`;
 
 /** The result body for the platform, without its seq. */
 export function resultBodyOf(
@@ -446,6 +506,46 @@ export const reportBodySchema = z.looseObject({
   seq,
 });
 
+const labCounts = z.looseObject({ runs: count, warnings: count, rejections: count });
+
+export const labDailyBodySchema = z.looseObject({
+  schema: z.literal(LAB_DAILY_SCHEMA),
+  eventId: id,
+  gatewayId: id,
+  site: id,
+  instrument: z.looseObject({ id, category: text(100), name: text().optional() }),
+  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'expected a date YYYY-MM-DD' }),
+  timezone: text(100).min(1),
+  from: iso,
+  to: iso,
+  generatedAt: iso,
+  results: z.looseObject({ captured: count, uploaded: count, pending: count, held: count, refused: count }),
+  samples: count,
+  firstResultAt: iso.optional(),
+  lastResultAt: iso.optional(),
+  files: z.looseObject({ taken: count, rejected: count }),
+  messages: z.looseObject({ refused: count }),
+  refusals: z
+    .array(
+      z.looseObject({
+        at: iso,
+        kind: z.enum(['file-rejected', 'message-refused']),
+        file: text(1000).optional(),
+        controlId: text(200).optional(),
+        reason: text(2000),
+      }),
+    )
+    .max(100),
+  qc: labCounts.extend({ analytes: z.array(labCounts.extend({ analyte: text(200) })).max(10_000) }),
+  gaps: z.looseObject({
+    thresholdMinutes: finite.min(0),
+    total: count,
+    list: z.array(z.looseObject({ from: iso, to: iso, minutes: finite.min(0), offline: z.boolean().optional() })).max(100),
+  }),
+  notes: z.array(text(2000)).max(100),
+  seq,
+});
+
 export const heartbeatBodySchema = z.looseObject({
   schema: z.literal(HEARTBEAT_SCHEMA),
   gatewayId: id,
@@ -456,7 +556,7 @@ export const heartbeatBodySchema = z.looseObject({
   activeIncidents: z.int().min(0),
 });
 
-export type ContractBody = IncidentBody | ResultBody | HeartbeatBody | RiskBody | RiskSummaryBody | ReportBody;
+export type ContractBody = IncidentBody | ResultBody | HeartbeatBody | RiskBody | RiskSummaryBody | ReportBody | LabDailyBody;
 
 const SCHEMAS: Record<ContractBody['schema'], z.ZodType> = {
   [INCIDENT_SCHEMA]: incidentBodySchema,
@@ -465,6 +565,7 @@ const SCHEMAS: Record<ContractBody['schema'], z.ZodType> = {
   [RISK_SCHEMA]: riskBodySchema,
   [RISK_SUMMARY_SCHEMA]: riskSummaryBodySchema,
   [REPORT_SCHEMA]: reportBodySchema,
+  [LAB_DAILY_SCHEMA]: labDailyBodySchema,
 };
 
 /** A body as the contract has it, or the first thing wrong with it (`path: message`). */
@@ -507,6 +608,10 @@ export function describeBody(stored: unknown): string {
     case REPORT_SCHEMA: {
       const r = b as unknown as ReportBody;
       return `${r.generatedAt} daily report ${r.site} for ${r.date}`;
+    }
+    case LAB_DAILY_SCHEMA: {
+      const r = b as unknown as LabDailyBody;
+      return `${r.generatedAt} lab daily summary ${r.instrument.id} for ${r.date} (${r.results.captured} results)`;
     }
     default:
       return `${JSON.stringify(b.schema)?.slice(0, 60) ?? 'a body without a schema'}`;
