@@ -1,8 +1,9 @@
 // The dashboard: equipment cards with live values, the active alarms with acknowledge and shelve, a
-// trend of one point, the platform outbox, and the risk board (each equipment's risk level, its
-// reasons and the trend of its score) with the alarm KPIs. Plain JavaScript, no external resources (sites are often
-// offline); live data comes from the API's Server-Sent Events stream, read with fetch so the token
-// travels in a header, not in the URL.
+// trend of one point, the platform outbox, the risk board (each equipment's risk level, its
+// reasons and the trend of its score) with the alarm KPIs, and the lab panel (each instrument's
+// latest results with their QC status, and a Levey-Jennings chart of each control series). Plain
+// JavaScript, no external resources (sites are often offline); live data comes from the API's
+// Server-Sent Events stream, read with fetch so the token travels in a header, not in the URL.
 const T = {
   en: {
     title: 'Site gateway',
@@ -65,6 +66,21 @@ const T = {
     s: 's',
     min: 'min',
     h: 'h',
+    lab: 'Lab results',
+    qc: 'Quality control (Levey-Jennings)',
+    noQc: 'No control series: the site sets no control targets.',
+    time: 'Time',
+    sample: 'Sample',
+    analyte: 'Analyte',
+    unit: 'Unit',
+    flags: 'Flags',
+    qcStatus: 'QC',
+    control: 'control',
+    level: 'level {l}',
+    mean: 'mean',
+    sd: 'SD',
+    runs: '{n} runs',
+    lj: 'Levey-Jennings chart of {s}: {n} runs, {state}',
   },
   zh: {
     title: '现场网关',
@@ -127,6 +143,21 @@ const T = {
     s: '秒',
     min: '分',
     h: '小时',
+    lab: '检验结果',
+    qc: '质控（Levey-Jennings 图）',
+    noQc: '无质控序列：现场文件未设置质控靶值。',
+    time: '时间',
+    sample: '样本号',
+    analyte: '项目',
+    unit: '单位',
+    flags: '标记',
+    qcStatus: '质控',
+    control: '质控品',
+    level: '水平 {l}',
+    mean: '均值',
+    sd: '标准差',
+    runs: '{n} 次',
+    lj: '{s} 的 Levey-Jennings 图：{n} 次质控，{state}',
   },
 };
 // The four risk levels by their names in the national classification (重大, 较大, 一般, 低).
@@ -172,6 +203,28 @@ const RISK_POLL_MS = 5000;
 /** The score trend's span and its points at most (the API keeps each span's peak). */
 const RISK_TREND_MS = 24 * 3_600_000;
 const RISK_TREND_POINTS = 150;
+// A result's QC status and a control series' state, as the lab service gives them (docs/labs.md).
+const QC_STATUS = {
+  en: {
+    pending: 'QC pending',
+    passed: 'QC passed',
+    accepted: 'control in range',
+    warning: 'control warning',
+    rejected: 'control rejected',
+  },
+  zh: { pending: '待质控', passed: '质控通过', accepted: '质控在控', warning: '质控警告', rejected: '质控失控' },
+};
+const QC_STATE = {
+  en: { 'no-data': 'no run yet', 'in-control': 'in control', warning: 'warning', rejected: 'rejected' },
+  zh: { 'no-data': '尚无质控结果', 'in-control': '在控', warning: '警告', rejected: '失控' },
+};
+/** How often the lab panel is read again (and at once on an alarm event: a QC rejection raises one). */
+const LAB_POLL_MS = 5000;
+/** The results asked at each read, and those shown of each instrument, newest first. */
+const LAB_RESULTS = 200;
+const LAB_ROWS = 8;
+/** The runs of each control series a chart shows. */
+const LAB_RUNS = 40;
 const STATES = {
   en: {
     active_unacknowledged: 'active, unacknowledged',
@@ -209,6 +262,10 @@ let riskSelected; // the equipment whose reasons are shown
 let riskHistory = []; // [{ ts, level, score }] of the selected equipment, at most RISK_TREND_POINTS
 let kpi; // the alarm KPIs of the chosen window
 let riskTimer;
+// The lab panel's state, replaced whole at every read: the latest results (newest first) and the
+// control series, with their JSON text so an unchanged read does not redraw (a tooltip stays open).
+let lab; // { results, series, text } from /api/lab/*, undefined until read or when the API has no lab routes
+let labTimer;
 const $ = (id) => document.getElementById(id);
 const t = (k) => T[lang][k] ?? k;
 
@@ -218,6 +275,7 @@ function applyLanguage() {
   $('lang').textContent = t('lang');
   render();
   renderRisk();
+  renderLab();
 }
 
 async function api(path, options = {}) {
@@ -239,6 +297,7 @@ async function api(path, options = {}) {
 function signOut(message = '') {
   token = '';
   window.clearInterval(riskTimer);
+  window.clearInterval(labTimer);
   window.sessionStorage.removeItem('gw-token');
   $('main').hidden = true;
   $('banner').hidden = true;
@@ -262,6 +321,9 @@ async function start() {
   window.clearInterval(riskTimer);
   riskTimer = setInterval(refreshRisk, RISK_POLL_MS);
   void refreshRisk();
+  window.clearInterval(labTimer);
+  labTimer = setInterval(refreshLab, LAB_POLL_MS);
+  void refreshLab();
   void stream();
 }
 
@@ -308,6 +370,8 @@ function onEvent(event, data) {
     }
     render();
   } else if (event === 'alarm') {
+    // A QC rejection (or a refused file) is a lab alarm: the lab panel shows it now, not at the next poll.
+    if (data.origin === 'lab' && lab) void refreshLab();
     void api('/api/alarms')
       .then((res) => res.json())
       .then((list) => {
@@ -715,6 +779,193 @@ $('report-form').onsubmit = async (ev) => {
     view?.close();
   }
 };
+let labReading = false;
+async function refreshLab() {
+  // One read at a time: a burst of lab alarms does not pile up requests.
+  if (labReading) return;
+  labReading = true;
+  try {
+    const [results, qc] = await Promise.all([api(`/api/lab/results?limit=${LAB_RESULTS}`), api(`/api/lab/qc?runs=${LAB_RUNS}`)]);
+    if (results.status === 404) {
+      // This gateway's API has no lab routes: the panel stays hidden and is not asked again.
+      window.clearInterval(labTimer);
+      lab = undefined;
+      $('lab-panel').hidden = true;
+      return;
+    }
+    if (!results.ok || !qc.ok) return;
+    const next = { results: (await results.json()).results, series: (await qc.json()).series };
+    const text = JSON.stringify(next);
+    if (lab && lab.text === text) return;
+    lab = { ...next, text };
+    renderLab();
+  } catch {
+    // The gateway is away (restarting, the network): the panel keeps what it showed and the next poll tries again.
+  } finally {
+    labReading = false;
+  }
+}
+
+/** An instrument's name and id, as the equipment list gives it. */
+function instrumentName(id) {
+  const name = equipment.get(id)?.info.name;
+  return name && name !== id ? `${name} (${id})` : id;
+}
+
+/** A number as the instrument would print it (at most 6 significant digits), a text as it is, null as a dash. */
+function shown(value) {
+  if (value === null || value === undefined) return '—';
+  return typeof value === 'number' ? String(Number(value.toPrecision(6))) : String(value);
+}
+
+/** A QC badge: its status in words, with the rule that fired or held the analyte. */
+function qcBadge(qc) {
+  const badge = document.createElement('span');
+  badge.className = `qc-badge qc-${qc.status}`;
+  badge.dataset.qc = qc.status;
+  const rules = qc.rule ? [qc.rule] : (qc.rules ?? []);
+  badge.textContent = `${QC_STATUS[lang][qc.status] || qc.status}${rules.length ? ` · ${rules.join(', ')}` : ''}`;
+  return badge;
+}
+
+function renderLab() {
+  if (!lab) return;
+  // Shown once the gateway has a result or a control series to show.
+  $('lab-panel').hidden = lab.results.length === 0 && lab.series.length === 0;
+  renderLabResults();
+  renderQc();
+}
+
+/** Each instrument's latest results, newest first, one table per instrument. */
+function renderLabResults() {
+  const box = $('lab-results');
+  box.replaceChildren();
+  const byInstrument = new Map();
+  for (const r of lab.results) {
+    const mine = byInstrument.get(r.instrument) ?? [];
+    if (mine.length < LAB_ROWS) mine.push(r);
+    byInstrument.set(r.instrument, mine);
+  }
+  for (const [instrument, results] of [...byInstrument].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const table = document.createElement('table');
+    table.className = 'lab-results';
+    table.dataset.instrument = instrument;
+    table.createCaption().textContent = instrumentName(instrument);
+    const head = table.createTHead().insertRow();
+    for (const k of ['time', 'sample', 'analyte', 'value', 'unit', 'flags', 'qcStatus'])
+      head.append(Object.assign(document.createElement('th'), { textContent: t(k), scope: 'col' }));
+    const body = table.createTBody();
+    for (const r of results) {
+      const row = body.insertRow();
+      row.dataset.result = r.resultId;
+      if (r.control) row.className = 'control';
+      const at = Date.parse(r.resultAt);
+      row.insertCell().textContent = Number.isFinite(at) ? when(at) : r.resultAt;
+      // A control sample says so, with its level when the instrument gave one.
+      row.insertCell().textContent = r.control
+        ? `${r.sampleId} (${t('control')}${r.control.level ? ` ${t('level').replace('{l}', r.control.level)}` : ''})`
+        : r.sampleId;
+      row.insertCell().textContent = r.analyte;
+      const value = row.insertCell();
+      value.className = 'v';
+      value.textContent = shown(r.value);
+      row.insertCell().textContent = r.unit ?? '';
+      const flags = row.insertCell();
+      flags.textContent = r.flags.join(' ');
+      // N is the instrument's "normal"; any other flag marks the value.
+      if (r.flags.some((f) => f !== 'N' && f !== '')) {
+        value.classList.add('flagged');
+        flags.className = 'flagged';
+      }
+      const qc = row.insertCell();
+      qc.className = 'qc';
+      if (r.qc) qc.append(qcBadge(r.qc));
+    }
+    box.append(table);
+  }
+}
+
+/** A Levey-Jennings chart of each control series, with its target and state. */
+function renderQc() {
+  const box = $('lab-qc');
+  box.replaceChildren();
+  $('lab-qc-none').hidden = lab.series.length > 0;
+  for (const s of lab.series) {
+    const figure = document.createElement('figure');
+    figure.className = `lj lj-${s.state}`;
+    figure.dataset.series = `${s.instrument}/${s.analyte}/${s.level}`;
+    figure.dataset.state = s.state;
+    const caption = document.createElement('figcaption');
+    const name = document.createElement('span');
+    name.className = 'name';
+    const label = `${instrumentName(s.instrument)} · ${s.analyte} · ${t('level').replace('{l}', s.level)}`;
+    name.textContent = label;
+    const state = document.createElement('span');
+    state.className = `qc-badge qc-${s.state}`;
+    state.textContent = `${QC_STATE[lang][s.state] || s.state}${s.rule ? ` · ${s.rule}` : ''}`;
+    const target = document.createElement('span');
+    target.className = 'target';
+    target.textContent = `${t('mean')} ${shown(s.target.mean)}, ${t('sd')} ${shown(s.target.sd)}${s.unit ? ` ${s.unit}` : ''} · ${t('runs').replace('{n}', s.points.length)}`;
+    caption.append(name, state, target);
+    figure.append(caption, levey(s, label));
+    box.append(figure);
+  }
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+/** An SVG element with its attributes. */
+function svgEl(name, attributes = {}) {
+  const el = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attributes)) el.setAttribute(k, String(v));
+  return el;
+}
+
+/**
+ * A Levey-Jennings chart: one run after another from left to right, the value upwards, against lines
+ * at the mean and at 1, 2 and 3 SD either side; each run a dot coloured by its verdict, its sample,
+ * value, z-score, time and the rules that fired in its title (the browser's tooltip). A run beyond
+ * 4 SD is drawn at the edge, its title giving the real value.
+ */
+function levey(s, label) {
+  const W = 320;
+  const H = 150;
+  const left = 30;
+  const right = 6;
+  const top = 6;
+  const bottom = 6;
+  const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'lj-chart' });
+  const stateText = `${QC_STATE[lang][s.state] || s.state}${s.rule ? ` (${s.rule})` : ''}`;
+  const description = t('lj').replace('{s}', label).replace('{n}', s.points.length).replace('{state}', stateText);
+  svg.setAttribute('aria-label', description);
+  svg.append(Object.assign(svgEl('title'), { textContent: description }));
+  const { mean, sd } = s.target;
+  const zOf = (p) => (Number.isFinite(p.z) ? p.z : sd > 0 ? (p.value - mean) / sd : 0);
+  const y = (z) => (top + ((4 - Math.max(-4, Math.min(4, z))) / 8) * (H - top - bottom)).toFixed(1);
+  for (const k of [-3, -2, -1, 0, 1, 2, 3]) {
+    const cls = k === 0 ? 'mean' : `sd${Math.abs(k)}`;
+    svg.append(svgEl('line', { x1: left, x2: W - right, y1: y(k), y2: y(k), class: `lj-line ${cls}`, 'data-sd': k > 0 ? `+${k}` : k }));
+    const tick = svgEl('text', { x: left - 3, y: y(k), class: `lj-tick ${cls}` });
+    tick.textContent = k === 0 ? 'x̄' : `${k > 0 ? '+' : '−'}${Math.abs(k)}s`;
+    svg.append(tick);
+  }
+  const n = s.points.length;
+  if (n === 0) return svg;
+  const step = (W - left - right) / Math.max(n, 10);
+  const x = (i) => (left + (i + 0.5) * step).toFixed(1);
+  svg.append(svgEl('polyline', { points: s.points.map((p, i) => `${x(i)},${y(zOf(p))}`).join(' '), class: 'lj-path' }));
+  s.points.forEach((p, i) => {
+    const dot = svgEl('circle', { cx: x(i), cy: y(zOf(p)), r: p.status === 'accepted' ? 3 : 4, class: `lj-run ${p.status}` });
+    dot.dataset.status = p.status;
+    dot.dataset.sample = p.sampleId;
+    const z = zOf(p);
+    const rules = p.rules.length ? ` · ${p.rules.join(', ')}` : '';
+    const title = `${p.sampleId} · ${shown(p.value)}${s.unit ? ` ${s.unit}` : ''} · z ${z >= 0 ? '+' : ''}${z.toFixed(2)} · ${when(p.ts)} · ${QC_STATUS[lang][p.status] || p.status}${rules}`;
+    dot.append(Object.assign(svgEl('title'), { textContent: title }));
+    svg.append(dot);
+  });
+  return svg;
+}
+
 $('lang').onclick = () => {
   lang = lang === 'en' ? 'zh' : 'en';
   localStorage.setItem('gw-lang', lang);
