@@ -4,6 +4,7 @@ import { modbusRtuDriver, modbusRtuOverTcpDriver, modbusTcpDriver } from './modb
 import { opcuaDriver } from './opcua/index.js';
 import { simDriver } from './sim/index.js';
 import { astmDriver, astmSerialDriver } from './astm/index.js';
+import { hl7Driver } from './hl7/index.js';
 import { mqttInDriver } from './mqtt-in/index.js';
 import type { ConnectionConfig, DriverDefinition, EquipmentConfig, SimulatorDefinition } from './types.js';
 
@@ -15,6 +16,7 @@ export const DRIVERS: readonly DriverDefinition[] = [
   opcuaDriver,
   astmDriver,
   astmSerialDriver,
+  hl7Driver,
   mqttInDriver,
 ];
 
