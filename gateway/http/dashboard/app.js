@@ -220,9 +220,9 @@ const QC_STATE = {
 };
 /** How often the lab panel is read again (and at once on an alarm event: a QC rejection raises one). */
 const LAB_POLL_MS = 5000;
-/** The results asked at each read, and those shown of each instrument, newest first. */
-const LAB_RESULTS = 200;
+/** The results shown of each instrument, newest first, and of all instruments at most. */
 const LAB_ROWS = 8;
+const LAB_RESULTS = 200;
 /** The runs of each control series a chart shows. */
 const LAB_RUNS = 40;
 const STATES = {
@@ -785,7 +785,10 @@ async function refreshLab() {
   if (labReading) return;
   labReading = true;
   try {
-    const [results, qc] = await Promise.all([api(`/api/lab/results?limit=${LAB_RESULTS}`), api(`/api/lab/qc?runs=${LAB_RUNS}`)]);
+    const [results, qc] = await Promise.all([
+      api(`/api/lab/results?per_instrument=${LAB_ROWS}&limit=${LAB_RESULTS}`),
+      api(`/api/lab/qc?runs=${LAB_RUNS}`),
+    ]);
     if (results.status === 404) {
       // This gateway's API has no lab routes: the panel stays hidden and is not asked again.
       window.clearInterval(labTimer);

@@ -165,6 +165,12 @@ export const labPlugin: FastifyPluginAsync<LabOptions> = async (app, opts) => {
           properties: {
             instrument: instrumentQuery,
             limit: { type: 'integer', minimum: 1, maximum: MAX_RESULTS, default: 100 },
+            per_instrument: {
+              type: 'integer',
+              minimum: 1,
+              maximum: MAX_RESULTS,
+              description: "At most this many of each instrument's newest (a busy instrument does not push a quiet one out)",
+            },
           },
         },
         response: {
@@ -179,10 +185,22 @@ export const labPlugin: FastifyPluginAsync<LabOptions> = async (app, opts) => {
       },
     },
     async (req, reply) => {
-      const { instrument, limit } = req.query as { instrument?: string; limit: number };
+      const { instrument, limit, per_instrument: each } = req.query as { instrument?: string; limit: number; per_instrument?: number };
       if (instrument !== undefined && !known.has(instrument)) return sendError(reply, 'GW_HTTP_NOT_FOUND', `no equipment ${instrument}`);
       // The service gives the newest last; a reader wants the newest first, and at most `limit` of them.
-      const results = lab.results.recent(instrument, limit).slice(-limit).reverse();
+      // With per_instrument, every result the service keeps is looked at, and each instrument's newest taken.
+      const wanted = each === undefined ? limit : MAX_RESULTS;
+      const newest = lab.results.recent(instrument, wanted).slice(-wanted).reverse();
+      if (each === undefined) return { ts: now(), results: newest };
+      const taken = new Map<string, number>();
+      const results: LabResultView[] = [];
+      for (const r of newest) {
+        const n = taken.get(r.instrument) ?? 0;
+        if (n >= each) continue;
+        taken.set(r.instrument, n + 1);
+        results.push(r);
+        if (results.length === limit) break;
+      }
       return { ts: now(), results };
     },
   );

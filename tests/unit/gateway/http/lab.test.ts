@@ -123,6 +123,26 @@ describe('lab plugin', () => {
     ]);
   });
 
+  it("gives each instrument's newest results with per_instrument, so a busy instrument does not push a quiet one out", async () => {
+    // UTM-2 reported twice, then CHEM-1 ten times.
+    const lab = new FixedLab([result(0, 'UTM-2'), result(1, 'UTM-2'), ...Array.from({ length: 10 }, (_, k) => result(k + 2))]);
+    await start(lab);
+    const ids = async (query: string) =>
+      ((await get(`/api/lab/results?${query}`)).json() as { results: LabResultView[] }).results.map((x) => x.resultId);
+    expect(await ids('limit=4')).toEqual(['CHEM-1:11:GLU', 'CHEM-1:10:GLU', 'CHEM-1:9:GLU', 'CHEM-1:8:GLU']);
+    expect(await ids('per_instrument=3')).toEqual(['CHEM-1:11:GLU', 'CHEM-1:10:GLU', 'CHEM-1:9:GLU', 'UTM-2:1:GLU', 'UTM-2:0:GLU']);
+    // Still at most `limit` in all.
+    expect(await ids('per_instrument=3&limit=4')).toEqual(['CHEM-1:11:GLU', 'CHEM-1:10:GLU', 'CHEM-1:9:GLU', 'UTM-2:1:GLU']);
+    expect(await ids('per_instrument=1&instrument=UTM-2')).toEqual(['UTM-2:1:GLU']);
+    // Every result the service keeps is looked at.
+    expect(lab.asked).toEqual([
+      [undefined, 4],
+      [undefined, MAX_RESULTS],
+      [undefined, MAX_RESULTS],
+      ['UTM-2', MAX_RESULTS],
+    ]);
+  });
+
   it('needs a token, and refuses a limit out of bounds, an empty or unknown instrument, each with its code', async () => {
     const lab = new FixedLab([result(1)]);
     await start(lab);
@@ -141,6 +161,7 @@ describe('lab plugin', () => {
       ['/api/lab/results?limit=1.5', /limit must be integer/],
       ['/api/lab/results?instrument=', /instrument must NOT have fewer than 1 characters/],
       [`/api/lab/results?instrument=${'x'.repeat(201)}`, /instrument must NOT have more than 200 characters/],
+      ['/api/lab/results?per_instrument=0', /per_instrument must be >= 1/],
       ['/api/lab/qc?runs=0', /runs must be >= 1/],
       ['/api/lab/qc?runs=1001', /runs must be <= 1000/],
     ];
@@ -211,7 +232,7 @@ describe('lab plugin', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('/api/lab/results', '/api/lab/qc'),
-        fc.dictionary(fc.constantFrom('instrument', 'limit', 'runs', 'x'), value, { maxKeys: 3 }),
+        fc.dictionary(fc.constantFrom('instrument', 'limit', 'per_instrument', 'runs', 'x'), value, { maxKeys: 3 }),
         async (path, query) => {
           const url = `${path}?${new URLSearchParams(query).toString()}`;
           const r = await get(url);
