@@ -6,6 +6,7 @@ import { simDriver } from './sim/index.js';
 import { astmDriver, astmSerialDriver } from './astm/index.js';
 import { hl7Driver } from './hl7/index.js';
 import { mqttInDriver } from './mqtt-in/index.js';
+import { fileDropDriver } from './file-drop/index.js';
 import type { ConnectionConfig, DriverDefinition, EquipmentConfig, SimulatorDefinition } from './types.js';
 
 export const DRIVERS: readonly DriverDefinition[] = [
@@ -18,6 +19,7 @@ export const DRIVERS: readonly DriverDefinition[] = [
   astmSerialDriver,
   hl7Driver,
   mqttInDriver,
+  fileDropDriver,
 ];
 
 export function findDriver(type: string): DriverDefinition | undefined {

@@ -1,0 +1,165 @@
+// A record's fields to lab results, as the connection's mapping says. Whatever the format, a reader
+// hands over the values at the mapping's places (columns or paths) in the order of `places`; a value
+// that does not make a result (no sample id, a number that is not one, a time that does not read)
+// is a problem with the file, which is then rejected whole.
+import type { LabResult } from '../common/result.js';
+import { FileProblem } from './decode.js';
+import type { FileDropMapping } from './schema.js';
+import { timeReader } from './time.js';
+
+export type FieldPlace = string | number;
+export type ResultDraft = Omit<LabResult, 'resultId'>;
+
+/** Status codes as instruments write them (ASTM/HL7 letters), else the text as written. */
+const STATUS: Record<string, string> = { F: 'final', P: 'preliminary', C: 'correction', X: 'cannot be done', I: 'pending' };
+/** Cells that do not mark a control sample. */
+const NOT_CONTROL = new Set(['', '0', 'n', 'no', 'false', 'f', '-', '否', '无']);
+
+const SINGLE = [
+  'sample_id',
+  'analyte',
+  'value',
+  'unit',
+  'time',
+  'status',
+  'flags',
+  'operator',
+  'method',
+  'control',
+  'control_level',
+  'reference_lo',
+  'reference_hi',
+] as const;
+type Single = (typeof SINGLE)[number];
+
+export interface CompiledMapping {
+  /** Where each value is, in the order a reader hands the values over. */
+  places: FieldPlace[];
+  /** Names of the places, for reasons (`column 结果`, `path Value/@unit`). */
+  describe(index: number): string;
+  /** The results of one record (one, or one per filled analyte column in a wide layout). */
+  results(values: readonly unknown[], where: string, raw: string | undefined): ResultDraft[];
+}
+
+export function compileMapping(
+  m: FileDropMapping,
+  opts: { instrument: string; decimal: '.' | ','; fileTime: number; describePlace: (p: FieldPlace) => string },
+): CompiledMapping {
+  const places: FieldPlace[] = [];
+  const index = new Map<FieldPlace, number>();
+  const at = (p: FieldPlace | undefined): number | undefined => {
+    if (p === undefined) return undefined;
+    let i = index.get(p);
+    if (i === undefined) {
+      i = places.length;
+      places.push(p);
+      index.set(p, i);
+    }
+    return i;
+  };
+  const single = Object.fromEntries(SINGLE.map((k) => [k, at(m[k])])) as Record<Single, number | undefined>;
+  const wide = m.analytes?.map((a) => ({ analyte: a.analyte, unit: a.unit, value: at(a.value)! }));
+  const readTime = timeReader(m.time_format, m.time_zone);
+  const fileTime = new Date(opts.fileTime).toISOString();
+  const name = (i: number) => opts.describePlace(places[i]!);
+
+  const text = (values: readonly unknown[], i: number | undefined, what: string, where: string): string | undefined => {
+    if (i === undefined) return undefined;
+    const v = values[i];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'object')
+      throw new FileProblem(where, `${what} (${name(i)}) is ${Array.isArray(v) ? 'an array' : 'an object'}, not a value`);
+    return String(v).trim();
+  };
+  const required = (values: readonly unknown[], i: number, what: string, where: string): string => {
+    const t = text(values, i, what, where);
+    if (t === undefined || t === '') throw new FileProblem(where, `no ${what} (${name(i)} is empty or missing)`);
+    return t;
+  };
+  const number = (t: string): number | undefined => {
+    const s = opts.decimal === ',' ? t.replace(',', '.') : t;
+    // Number('') is 0 and Number('0x1F') is 31: only plain decimal numbers are numbers here.
+    return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s) ? Number(s) : undefined;
+  };
+  const valueOf = (values: readonly unknown[], i: number, where: string): number | string => {
+    const v = values[i];
+    if (typeof v === 'number' && m.value_type !== 'text') return v;
+    const t = required(values, i, 'value', where);
+    if (m.value_type === 'text') return t;
+    const n = number(t);
+    if (n !== undefined) return n;
+    if (m.value_type === 'auto') return t;
+    throw new FileProblem(where, `value "${t}" (${name(i)}) is not a number (value_type: number; auto keeps text values)`);
+  };
+  const limit = (values: readonly unknown[], i: number | undefined, what: string, where: string): number | undefined => {
+    const t = text(values, i, what, where);
+    if (t === undefined || t === '') return undefined;
+    const n = typeof values[i!] === 'number' ? (values[i!] as number) : number(t);
+    if (n === undefined) throw new FileProblem(where, `${what} "${t}" (${name(i!)}) is not a number`);
+    return n;
+  };
+
+  return {
+    places,
+    describe: name,
+    results(values, where, raw) {
+      const sampleId = required(values, single.sample_id!, 'sample id', where);
+      let resultAt = fileTime;
+      const timeText = text(values, single.time, 'time', where);
+      if (single.time !== undefined) {
+        if (timeText === undefined || timeText === '') throw new FileProblem(where, `no time (${name(single.time)} is empty or missing)`);
+        const v = values[single.time];
+        const ms = typeof v === 'number' && m.time_format.startsWith('epoch') ? readTime(String(v)) : readTime(timeText);
+        if (ms === undefined)
+          throw new FileProblem(
+            where,
+            `time "${timeText}" (${name(single.time)}) does not read as ${m.time_format === 'iso' ? 'ISO 8601' : m.time_format}`,
+          );
+        resultAt = new Date(ms).toISOString();
+      }
+      const statusText = text(values, single.status, 'status', where);
+      const status = statusText ? (STATUS[statusText.toUpperCase()] ?? statusText.toLowerCase()) : 'final';
+      const flags = (text(values, single.flags, 'flags', where) ?? '').split(/[\s,;|~^]+/).filter(Boolean);
+      const operator = text(values, single.operator, 'operator', where);
+      const method = text(values, single.method, 'method', where);
+      const level = text(values, single.control_level, 'control level', where);
+      const mark = text(values, single.control, 'control mark', where);
+      const isControl = (mark !== undefined && !NOT_CONTROL.has(mark.toLowerCase())) || (level !== undefined && level !== '');
+      const lo = limit(values, single.reference_lo, 'reference low', where);
+      const hi = limit(values, single.reference_hi, 'reference high', where);
+      const base = {
+        instrument: opts.instrument,
+        sampleId,
+        flags,
+        status,
+        resultAt,
+        ...(operator ? { operator } : {}),
+        ...(method ? { method } : {}),
+        ...(lo !== undefined || hi !== undefined
+          ? { reference: { ...(lo !== undefined ? { lo } : {}), ...(hi !== undefined ? { hi } : {}) } }
+          : {}),
+        ...(isControl ? { control: level ? { level } : {} } : {}),
+        ...(raw !== undefined ? { raw } : {}),
+      };
+      if (!wide) {
+        const unit = text(values, single.unit, 'unit', where);
+        return [
+          {
+            ...base,
+            analyte: required(values, single.analyte!, 'analyte', where),
+            value: valueOf(values, single.value!, where),
+            ...(unit ? { unit } : {}),
+          },
+        ];
+      }
+      const out: ResultDraft[] = [];
+      for (const a of wide) {
+        // An empty cell in a wide layout is an analyte not measured for this sample.
+        const t = text(values, a.value, a.analyte, where);
+        if ((t === undefined || t === '') && typeof values[a.value] !== 'number') continue;
+        out.push({ ...base, analyte: a.analyte, value: valueOf(values, a.value, where), ...(a.unit ? { unit: a.unit } : {}) });
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,99 @@
+// Which files of the folder are complete, by polling: a scan lists the folder and stats the files
+// that match, and a file is ready once its size and modification time have stayed the same for
+// stable_for (or its ready marker exists). Polling, not change notifications: inotify does not see
+// what another machine writes into a mounted share, and a scan costs little at a lab's file rates.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** A glob of file names (`*`, `?`), matched without regard to case: instrument PCs run Windows. */
+export function globMatcher(patterns: readonly string[]): (name: string) => boolean {
+  const res = patterns.map(
+    (p) =>
+      new RegExp(
+        `^${p
+          .split('')
+          .map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+          .join('')}$`,
+        'is',
+      ),
+  );
+  return (name) => res.some((re) => re.test(name));
+}
+
+export interface FileState {
+  name: string;
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+interface Seen {
+  size: number;
+  mtimeMs: number;
+  /** When this size and time were first seen. */
+  since: number;
+}
+
+export interface WatcherOptions {
+  folder: string;
+  pattern: readonly string[];
+  ignore: readonly string[];
+  stableForMs: number;
+  readyMarker: string | undefined;
+}
+
+export class FolderWatcher {
+  private readonly matches: (name: string) => boolean;
+  private readonly ignored: (name: string) => boolean;
+  private readonly seen = new Map<string, Seen>();
+
+  constructor(private readonly o: WatcherOptions) {
+    this.matches = globMatcher(o.pattern);
+    this.ignored = globMatcher(o.ignore);
+  }
+
+  /**
+   * The files ready to take, oldest first; throws when the folder cannot be listed. A file that
+   * vanishes between the listing and its stat is left out.
+   */
+  async ready(now: number): Promise<FileState[]> {
+    const entries = await readdir(this.o.folder, { withFileTypes: true });
+    const names = new Set<string>();
+    const markers = new Set<string>();
+    for (const e of entries) {
+      // A symbolic link is looked at by its stat: it may point at a file.
+      if (!e.isFile() && !e.isSymbolicLink()) continue;
+      const marker = this.o.readyMarker;
+      if (marker && e.name.endsWith(marker)) markers.add(e.name.slice(0, -marker.length));
+      else if (this.matches(e.name) && !this.ignored(e.name) && !e.name.endsWith('.reason')) names.add(e.name);
+    }
+    for (const name of this.seen.keys()) if (!names.has(name)) this.seen.delete(name);
+    const ready: FileState[] = [];
+    for (const name of names) {
+      const path = join(this.o.folder, name);
+      let s;
+      try {
+        s = await stat(path);
+      } catch {
+        // Gone (taken by someone else, renamed) or not ours to read: the next scan sees.
+        this.seen.delete(name);
+        continue;
+      }
+      if (!s.isFile()) continue;
+      const before = this.seen.get(name);
+      if (!before || before.size !== s.size || before.mtimeMs !== s.mtimeMs) {
+        this.seen.set(name, { size: s.size, mtimeMs: s.mtimeMs, since: now });
+        if (!this.o.readyMarker) continue;
+      }
+      const since = this.seen.get(name)!.since;
+      const complete = this.o.readyMarker ? markers.has(name) : now - since >= this.o.stableForMs;
+      if (complete) ready.push({ name, path, size: s.size, mtimeMs: s.mtimeMs });
+    }
+    return ready.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1));
+  }
+
+  /** Forget what was seen of a file: it changed while being read, and must be stable again. */
+  unsettle(name: string): void {
+    this.seen.delete(name);
+  }
+}
