@@ -419,6 +419,9 @@ function checkEquipment(
     const driver = connection && typeof connection.type === 'string' ? findDriver(connection.type) : undefined;
     const place = expansion.place(i, e);
     if (!driver) return checkWithoutDriver(e, i, own, connection, connectionById, place, check);
+    // Quality control judges lab results: on equipment whose driver captures none it would never run.
+    if (e.qc !== undefined && !driver.capabilities.labResults)
+      check.report(['equipment', i, 'qc'], `qc is for lab instruments: a ${driver.type} connection gives no lab results`);
     const parsed = checked(driver.equipmentSchema, own, ['equipment', i], check.report);
     if (!parsed) return;
     if (parsed.success) out.driverEquipment[i] = parsed.data as EquipmentConfig;

@@ -12,6 +12,7 @@ import { labSection, type LabSection } from './lab-daily-schema.js';
 import { isValidTopicFilter } from '../gateway/mqtt/acl.js';
 import { MQTT_ROLES, MQTT_USER_NAME, PASSWORD_HASH } from '../gateway/mqtt/users.js';
 import { platformInboxSimulatorSchema, platformSection, type PlatformSection } from './platform-schema.js';
+import { qcSchema, type QcConfig } from './lab-schema.js';
 import {
   certificateSchema,
   consequence,
@@ -503,6 +504,7 @@ const equipmentBaseShape = {
       "Consequence class of a failure of this equipment, 1 (minor) to 4 (catastrophic), for its risk level (docs/risk.md); default: its template's, else by category.",
     examples: [4],
   }),
+  qc: qcSchema.optional(),
 };
 
 /** The keys every equipment entry has, whatever its connection; the rest are its driver's. */
@@ -619,7 +621,7 @@ export interface SiteConfig {
   report: ReportSection;
   lab: LabSection;
   connections: ConnectionConfig[];
-  equipment: Array<EquipmentConfig & { category: Category } & LoadedRiskKeys>;
+  equipment: Array<EquipmentConfig & { category: Category; qc?: QcConfig | undefined } & LoadedRiskKeys>;
 }
 
 /** What the loader adds to each equipment for risk judgement: its effective consequence class and its template's weights. */

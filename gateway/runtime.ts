@@ -6,6 +6,7 @@ import { createAlarmService, type AlarmService } from './alarms/service.js';
 import type { HttpApi } from './http/server.js';
 import { encodeAlarms, encodeResults } from './influx/line-protocol.js';
 import type { InfluxWriter } from './influx/writer.js';
+import type { QcApi } from './lab/qc.js';
 import type { ResultService } from './lab/results.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -58,6 +59,8 @@ export interface Gateway {
   readonly alarms: AlarmService;
   /** Lab results from the instruments. */
   readonly results: ResultService;
+  /** The lab results (as above) and quality control's control series. */
+  readonly lab: { results: ResultService; qc: QcApi };
   /** Risk judgement (levels with their reasons, KPIs, near misses); undefined when the site file sets risk.enabled: false. */
   readonly risk: RiskService | undefined;
   /** The HTTP API, when the site has an `http:` section; built by start(), undefined before. */
@@ -140,6 +143,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
       metrics,
       store: store.store,
       ...(platform ? { platformOutbox: platform.outbox, notifyPlatform: platform.notify } : {}),
+      // QC rejections and refused files are external alarms; the rule engine starts before the lab service.
+      setAlarm: (key, value, detail) => void alarms.setExternal(key, value, detail),
     },
     (batch) => pipeline.pipeline.push(batch),
   );
@@ -152,6 +157,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
       log: driverLog,
       sink: (batch) => pipeline.pipeline.push(batch),
       results: (r, counter) => void lab.results.sink(r, counter),
+      labEvents: (e) => lab.labEvent(e),
       counters: { get: (key) => store.store().counter(key), save: (key, state) => store.store().saveCounter(key, state) },
       dataDir,
     }),
@@ -176,6 +182,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         dataDir,
         memory,
         reportsOnChange: devices.reportsOnChange,
+        // The latest lab results and the QC series (/api/lab/*).
+        lab: { results: lab.results, qc: lab.qc },
         ready: () => runner.health(),
       })
     : undefined;
@@ -215,6 +223,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     metrics,
     alarms,
     results: lab.results,
+    lab: { results: lab.results, qc: lab.qc },
     risk: risk?.api,
     get http() {
       return http?.api;

@@ -26,8 +26,25 @@ export interface LabResult {
    * control samples by their sample id (the site file's pattern).
    */
   control?: { level?: string };
+  /** What the gateway's quality control says of it (gateway/lab/qc.ts); absent where QC has nothing to say. */
+  qc?: ResultQc;
   /** The record(s) as received, for audit. */
   raw?: string;
+}
+
+/**
+ * A result's quality-control status. A control sample's own: `accepted`, `warning` (1-2s) or
+ * `rejected`, with its level, the Westgard rules that fired and its z-score. A patient or sample
+ * result of an analyte with control targets: `pending` while the analyte's last control of some level
+ * was rejected (the rule, since when, epoch ms), `passed` once its controls have passed.
+ */
+export interface ResultQc {
+  status: 'accepted' | 'warning' | 'rejected' | 'pending' | 'passed';
+  level?: string;
+  rules?: string[];
+  z?: number;
+  rule?: string;
+  since?: number;
 }
 
 /** A result id from the instrument's own sequence number. */

@@ -8,6 +8,7 @@ import type { SiteConfig } from '../../config/schema.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 import { reportsOnChangeOf } from '../../drivers/index.js';
 import { adminSpecsOf } from '../../rules/admin.js';
+import { labSpecsOf } from '../../rules/lab-alarms.js';
 import { ruleSpecsOf } from '../../rules/compile.js';
 import { RuleEngine } from '../../rules/engine.js';
 import { LEVELS, type ActiveAlarm, type AlarmEvent, type PersistedAlarm, type RuleSpec } from '../../rules/types.js';
@@ -104,6 +105,8 @@ export function createAlarmService(opts: {
     // Inspection, maintenance and certificate dates: alarms set from outside the readings (setExternal)
     // by the risk service. Without it nothing would set them: they are compiled only when it runs.
     ...(config.risk.enabled ? config.equipment.flatMap((e) => adminSpecsOf(e)) : []),
+    // Quality-control rejections and refused result files: set from outside by the lab service.
+    ...labSpecsOf(config),
   ];
   const chattering = config.alarms.chattering;
   const maxUncommitted = opts.maxUncommittedEvents ?? MAX_UNCOMMITTED_EVENTS;

@@ -2,8 +2,11 @@
 // with the instrument's result counter in the same transaction), committed before the driver
 // acknowledges it to its instrument, then published on MQTT
 // (`gw/<site>/<instrument>/results`, QoS 1), written to InfluxDB (`lab_result`) and uploaded to the
-// platform through the durable outbox (`gw.result.v1`, Idempotency-Key: resultId).
+// platform through the durable outbox (`gw.result.v1`, Idempotency-Key: resultId). Quality control
+// (./qc.ts) judges a batch's control samples and marks its results before they are stored, its state
+// committed in the same transaction; in hold mode a pending result's upload waits for a passing control.
 import { Counter } from 'prom-client';
+import { rateLimited } from '../../drivers/common/log-budget.js';
 import type { LabResult } from '../../drivers/common/result.js';
 import type { SiteConfig } from '../../config/schema.js';
 import type { Logger } from '../log.js';
@@ -13,6 +16,10 @@ import type { Topics } from '../mqtt/topics.js';
 import { resultBodyOf } from '../platform/contract.js';
 import { Outbox } from '../platform/outbox.js';
 import type { GatewayStore } from '../store.js';
+import { createQc, type QcAlarm, type QcApi, type QcBatch } from './qc.js';
+
+/** Results kept in memory for the dashboard (recent()). */
+export const RECENT_RESULTS = 500;
 
 export interface ResultService {
   start(): Promise<void>;
@@ -23,6 +30,12 @@ export interface ResultService {
    */
   sink(results: LabResult[], counter?: { key: string; state: unknown }): LabResult[];
   onResults(listener: (results: readonly LabResult[]) => void): void;
+  /** The last results captured (at most RECENT_RESULTS, with their QC marks), of one instrument or all, newest last. */
+  recent(instrument?: string, limit?: number): LabResult[];
+  /** Quality control's control series, for the dashboard. */
+  readonly qc: QcApi;
+  /** Receives the QC alarm conditions to set (a control judged; every one at start). */
+  onQcAlarms(listener: (alarms: readonly QcAlarm[]) => void): void;
 }
 
 export interface ResultServiceDeps {
@@ -42,6 +55,27 @@ export function createResultService(opts: ResultServiceDeps): ResultService {
   const { config, link, topics, log } = opts;
   const instruments = new Map(config.equipment.map((e) => [e.id, { id: e.id, category: e.category, name: e.name }]));
   const listeners: Array<(results: readonly LabResult[]) => void> = [];
+  const alarmListeners: Array<(alarms: readonly QcAlarm[]) => void> = [];
+  const qc = createQc({ config, log, metrics: opts.metrics });
+  const recent: LabResult[] = [];
+  const qcFailures = new Counter({
+    name: 'gateway_lab_qc_failures_total',
+    help: 'Batches of lab results stored without QC marks because judging them failed, by instrument',
+    labelNames: ['instrument'],
+    registers: [opts.metrics],
+  });
+  const qcFailedLog = rateLimited(60_000);
+  let seen: ((resultId: string) => boolean) | undefined;
+  const tellAlarms = (alarms: readonly QcAlarm[]) => {
+    if (alarms.length === 0) return;
+    for (const l of alarmListeners) {
+      try {
+        l(alarms);
+      } catch (err) {
+        log.error({ err }, 'QC alarm listener failed');
+      }
+    }
+  };
   const capturedTotal = new Counter({
     name: 'gateway_lab_results_total',
     help: 'Lab results captured (each once), by instrument',
@@ -50,11 +84,50 @@ export function createResultService(opts: ResultServiceDeps): ResultService {
   });
   let own: Outbox | undefined;
   const store = () => opts.platformOutbox?.() ?? own;
+  const forward = opts.platformOutbox !== undefined;
+  const bodyOf = (r: LabResult) => resultBodyOf(r, instruments.get(r.instrument), config.gateway.id, config.gateway.site);
+  /** A held result's body when its hold ends: as captured (qc pending), with the time it was let go. */
+  const releasedBodyOf = (now: number) => (r: LabResult) => {
+    const body = bodyOf(r);
+    return body.qc ? { ...body, qc: { ...body.qc, releasedAt: new Date(now).toISOString() } } : body;
+  };
+  /** A batch judged by QC; a failure stores it unmarked (counted, logged), never loses it. */
+  const judged = (results: LabResult[], isSeen: (id: string) => boolean, now: number): QcBatch | undefined => {
+    try {
+      return qc.apply(results, isSeen, now);
+    } catch (err) {
+      const instrument = results[0]?.instrument ?? '';
+      qcFailures.inc({ instrument });
+      qcFailedLog((notLogged) =>
+        log.error(
+          { err, instrument, results: results.length, ...(notLogged ? { notLogged } : {}) },
+          'Quality control failed on a batch of results: they are stored without QC marks',
+        ),
+      );
+      return undefined;
+    }
+  };
 
   return {
     async start() {
       // Without a platform the store still remembers every result, so none is taken twice.
       if (!opts.platformOutbox) own = new Outbox(opts.store());
+      const db = opts.store();
+      const known = db.db.prepare('SELECT 1 FROM result WHERE result_id = ?').pluck();
+      seen = (id) => known.get(id) !== undefined;
+      const alarms = qc.start(db);
+      // Holds that ended while the gateway was down (or that the site file no longer asks for) end now.
+      const s = store();
+      if (s && forward) {
+        const holds = (db.db.prepare('SELECT DISTINCT held FROM result WHERE held IS NOT NULL').pluck().all() as string[]).filter(
+          (h) => !qc.stillHeld(h),
+        );
+        for (const h of holds) {
+          const n = s.release(h, releasedBodyOf(Date.now()));
+          log.info({ hold: h, results: n }, 'Results held for QC that no longer wait are uploaded');
+        }
+      }
+      tellAlarms(alarms);
     },
     async stop() {
       own?.close();
@@ -62,17 +135,21 @@ export function createResultService(opts: ResultServiceDeps): ResultService {
     },
     sink(results, counter) {
       const s = store();
-      if (!s) throw new Error('The result store is not open');
-      const forward = opts.platformOutbox !== undefined;
+      if (!s || !seen) throw new Error('The result store is not open');
+      const isSeen = seen;
+      const now = Date.now();
+      let batch: QcBatch | undefined;
       const fresh = opts.store().transaction(() => {
-        const taken = s.addResults(
-          results,
-          forward ? (r) => resultBodyOf(r, instruments.get(r.instrument), config.gateway.id, config.gateway.site) : undefined,
-        );
+        batch = judged(results, isSeen, now);
+        const taken = s.addResults(batch?.results ?? results, forward ? bodyOf : undefined, now, batch?.hold);
+        batch?.save(opts.store(), (hold) => s.release(hold, releasedBodyOf(now), now));
         if (counter) opts.store().saveCounter(counter.key, counter.state);
         return taken;
       });
+      if (batch) tellAlarms(batch.done());
       if (fresh.length === 0) return fresh;
+      recent.push(...fresh);
+      if (recent.length > RECENT_RESULTS) recent.splice(0, recent.length - RECENT_RESULTS);
       if (forward) opts.notifyPlatform?.();
       for (const r of fresh) {
         capturedTotal.inc({ instrument: r.instrument });
@@ -107,5 +184,11 @@ export function createResultService(opts: ResultServiceDeps): ResultService {
       return fresh;
     },
     onResults: (l) => void listeners.push(l),
+    onQcAlarms: (l) => void alarmListeners.push(l),
+    recent(instrument, limit = RECENT_RESULTS) {
+      const list = instrument === undefined ? recent : recent.filter((r) => r.instrument === instrument);
+      return list.slice(Math.max(0, list.length - Math.max(0, Math.floor(limit))));
+    },
+    qc: qc.api,
   };
 }

@@ -56,7 +56,25 @@ export interface ResultBody {
   operator?: string;
   method?: string;
   reference?: { lo?: number; hi?: number };
+  /**
+   * Quality control, when the instrument has control targets (a receiver may ignore it). A control
+   * sample: its verdict (`accepted`, `warning`, `rejected`), level, the Westgard rules that fired and
+   * its z-score. A patient or sample result: `pending` (its analyte's last control of some level was
+   * rejected: the rule, since when; `releasedAt` when its upload waited for a passing control) or
+   * `passed`.
+   */
+  qc?: ResultBodyQc;
   seq: number;
+}
+
+export interface ResultBodyQc {
+  status: 'accepted' | 'warning' | 'rejected' | 'pending' | 'passed';
+  level?: string;
+  rules?: string[];
+  z?: number;
+  rule?: string;
+  since?: string;
+  releasedAt?: string;
 }
 
 export interface HeartbeatBody {
@@ -372,6 +390,18 @@ export function resultBodyOf(
     ...(r.operator !== undefined ? { operator: r.operator } : {}),
     ...(r.method !== undefined ? { method: r.method } : {}),
     ...(r.reference !== undefined ? { reference: r.reference } : {}),
+    ...(r.qc !== undefined ? { qc: resultQcOf(r.qc) } : {}),
+  };
+}
+
+function resultQcOf(qc: NonNullable<LabResult['qc']>): ResultBodyQc {
+  return {
+    status: qc.status,
+    ...(qc.level !== undefined ? { level: qc.level } : {}),
+    ...(qc.rules !== undefined ? { rules: qc.rules } : {}),
+    ...(qc.z !== undefined ? { z: qc.z } : {}),
+    ...(qc.rule !== undefined ? { rule: qc.rule } : {}),
+    ...(qc.since !== undefined ? { since: new Date(qc.since).toISOString() } : {}),
   };
 }
 
@@ -422,6 +452,17 @@ export const resultBodySchema = z.looseObject({
   operator: text(200).optional(),
   method: text(200).optional(),
   reference: z.looseObject({ lo: z.number().optional(), hi: z.number().optional() }).optional(),
+  qc: z
+    .looseObject({
+      status: z.enum(['accepted', 'warning', 'rejected', 'pending', 'passed']),
+      level: text(40).optional(),
+      rules: z.array(text(20)).max(10).optional(),
+      z: z.number().refine(Number.isFinite, { error: 'expected a finite number' }).optional(),
+      rule: text(100).optional(),
+      since: iso.optional(),
+      releasedAt: iso.optional(),
+    })
+    .optional(),
   seq,
 });
 
@@ -611,11 +652,32 @@ export function describeBody(stored: unknown): string {
     }
     case LAB_DAILY_SCHEMA: {
       const r = b as unknown as LabDailyBody;
-      return `${r.generatedAt} lab daily summary ${r.instrument.id} for ${r.date} (${r.results.captured} results)`;
+      return `${r.generatedAt} lab daily summary ${describeLabDaily(r)}`;
     }
     default:
       return `${JSON.stringify(b.schema)?.slice(0, 60) ?? 'a body without a schema'}`;
   }
+}
+
+/** What a lab daily summary says, in one line (`gateway lab daily`, the reference inbox, `gateway outbox list`). */
+export function describeLabDaily(
+  b: Pick<LabDailyBody, 'site' | 'instrument' | 'date' | 'results' | 'files' | 'messages' | 'qc' | 'gaps'>,
+): string {
+  const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+  const r = b.results;
+  const waiting = [
+    r.pending > 0 ? `${r.pending} pending` : '',
+    r.held > 0 ? `${r.held} held` : '',
+    r.refused > 0 ? `${r.refused} refused` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const parts = [`${plural(r.captured, 'result')} (${r.uploaded} uploaded${waiting ? `, ${waiting}` : ''})`];
+  if (b.files.rejected > 0) parts.push(`${plural(b.files.rejected, 'file')} rejected`);
+  if (b.messages.refused > 0) parts.push(`${plural(b.messages.refused, 'message')} refused`);
+  parts.push(`QC ${plural(b.qc.runs, 'run')} / ${plural(b.qc.rejections, 'rejection')}`);
+  if (b.gaps.total > 0) parts.push(plural(b.gaps.total, 'gap'));
+  return `${b.site}/${b.instrument.id} ${b.date}: ${parts.join(', ')}`;
 }
 
 /** The exact bytes sent for a stored body (an incident, a result, a risk change, a summary or a report): the same on every attempt. */
