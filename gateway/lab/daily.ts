@@ -330,27 +330,6 @@ export async function buildLabDaily(db: Database.Database, config: SiteConfig, d
   return out;
 }
 
-/** One line per summary, as `gateway lab daily` and the reference inbox print it. */
-export function describeLabDaily(
-  b: Pick<LabDaily, 'site' | 'instrument' | 'date' | 'results' | 'files' | 'messages' | 'qc' | 'gaps'>,
-): string {
-  const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-  const r = b.results;
-  const waiting = [
-    r.pending > 0 ? `${r.pending} pending` : '',
-    r.held > 0 ? `${r.held} held` : '',
-    r.refused > 0 ? `${r.refused} refused` : '',
-  ]
-    .filter(Boolean)
-    .join(', ');
-  const parts = [`${plural(r.captured, 'result')} (${r.uploaded} uploaded${waiting ? `, ${waiting}` : ''})`];
-  if (b.files.rejected > 0) parts.push(`${plural(b.files.rejected, 'file')} rejected`);
-  if (b.messages.refused > 0) parts.push(`${plural(b.messages.refused, 'message')} refused`);
-  parts.push(`QC ${plural(b.qc.runs, 'run')} / ${plural(b.qc.rejections, 'rejection')}`);
-  if (b.gaps.total > 0) parts.push(plural(b.gaps.total, 'gap'));
-  return `${b.site}/${b.instrument.id} ${b.date}: ${parts.join(', ')}`;
-}
-
 /** The platform outbox as the summary needs it: bodies committed by their eventId, once (gateway/platform/outbox.ts). */
 export interface LabDailyOutbox {
   add(bodies: readonly LabDaily[], now?: number): unknown;

@@ -1,7 +1,7 @@
 // The reference receiver of the platform contract (`gateway platform-inbox`): verifies signatures
 // (401 when wrong), de-duplicates by Idempotency-Key, reports seq gaps, follows every incident until
 // its `closed` and reports those left open, prints each body (incident, lab result, risk change, risk
-// summary, daily report) as one readable line and can append them as JSON lines. Platform developers use it to see what they will receive; the demo forwards to it.
+// summary, daily report, lab daily summary) as one readable line and can append them as JSON lines. Platform developers use it to see what they will receive; the demo forwards to it.
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -11,8 +11,10 @@ import Database from 'better-sqlite3';
 import { createPrivateFile, PRIVATE_DIR_MODE } from '../data-dir.js';
 import {
   checkBody,
+  describeLabDaily,
   HEARTBEAT_SCHEMA,
   INCIDENT_SCHEMA,
+  LAB_DAILY_SCHEMA,
   REPORT_SCHEMA,
   RESULT_SCHEMA,
   RISK_SCHEMA,
@@ -22,6 +24,7 @@ import {
   type HeartbeatBody,
   type IncidentBody,
   type IncidentType,
+  type LabDailyBody,
   type ReportBody,
   type ResultBody,
   type RiskBody,
@@ -198,6 +201,8 @@ export interface PlatformInbox {
   readonly riskSummaries: RiskSummaryBody[];
   /** Daily reports accepted, each once, in arrival order (the latest MAX_KEPT_BODIES). */
   readonly reports: ReportBody[];
+  /** Lab daily summaries accepted, each once, in arrival order (the latest MAX_KEPT_BODIES). */
+  readonly labDailies: LabDailyBody[];
   /** Incidents seen open and not closed, oldest first. */
   openIncidents(limit?: number): OpenIncident[];
   stats(): {
@@ -261,6 +266,7 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
   const risks: RiskBody[] = [];
   const riskSummaries: RiskSummaryBody[] = [];
   const reports: ReportBody[] = [];
+  const labDailies: LabDailyBody[] = [];
   const keep = <T>(list: T[], body: T) => {
     list.push(body);
     if (list.length > MAX_KEPT_BODIES) list.splice(0, list.length - MAX_KEPT_BODIES);
@@ -437,6 +443,10 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
         keep(reports, incident);
         print(reportLineOf(incident));
         break;
+      case LAB_DAILY_SCHEMA:
+        keep(labDailies, incident);
+        print(labDailyLineOf(incident));
+        break;
     }
     if (note) print(note);
     if (broken) print(broken);
@@ -470,6 +480,7 @@ export function createPlatformInbox(opts: InboxOptions): PlatformInbox {
     risks,
     riskSummaries,
     reports,
+    labDailies,
     start: () =>
       new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -544,6 +555,11 @@ export function riskSummaryLineOf(r: RiskSummaryBody): string {
       .map((level) => `${r.levels[level]} ${level}`)
       .join(', ') || 'no equipment';
   return `${r.from} RISK SUMMARY ${r.site} until ${r.to}: ${levels} (${r.equipment.length} listed); ${r.kpi.annunciated} alarms annunciated, peak ${r.kpi.peakPer10Min} per 10 min, ${r.kpi.standing} standing [seq ${r.seq}, ${r.gatewayId}]`;
+}
+
+/** One lab instrument's daily summary as a person reads it. */
+export function labDailyLineOf(r: LabDailyBody): string {
+  return `${r.generatedAt} LAB-DAILY ${describeLabDaily(r)} [seq ${r.seq}, ${r.gatewayId}]`;
 }
 
 /** One daily report as a person reads it. */

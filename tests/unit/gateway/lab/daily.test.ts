@@ -15,12 +15,11 @@ import {
   buildLabDaily,
   CATCH_UP_DAYS,
   createLabDailyService,
-  describeLabDaily,
   LAST_SENT_KEY,
   type LabDaily,
   type LabDailyOutbox,
 } from '../../../../gateway/lab/daily.js';
-import { checkBody, resultBodyOf } from '../../../../gateway/platform/contract.js';
+import { checkBody, describeLabDaily, resultBodyOf } from '../../../../gateway/platform/contract.js';
 import { Outbox } from '../../../../gateway/platform/outbox.js';
 import { CHECK_EVERY_MS, RETRY_AFTER_MS, WATCHING_SINCE_KEY } from '../../../../gateway/report/service.js';
 import { GatewayStore, STORE_FILE } from '../../../../gateway/store.js';

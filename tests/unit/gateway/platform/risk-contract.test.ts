@@ -121,6 +121,7 @@ describe('risk bodies of the platform contract', () => {
       '2026-11-22T10:00:05.000Z risk B-07 yellow -> orange (score 12)',
       '2026-11-22T10:00:00.000Z risk summary shanghai-plant-3 until 2026-11-22T11:00:00.000Z (2 equipment)',
       '2026-11-22T22:00:00.000Z daily report shanghai-plant-3 for 2026-11-22',
+      '2026-12-02T16:30:00.000Z lab daily summary shanghai-plant-3/LA-2 2026-12-02: 132 results (129 uploaded, 1 pending, 2 held), 1 file rejected, QC 12 runs / 1 rejection, 1 gap',
     ]);
     expect(describeBody({ schema: 'gw.other.v9' })).toBe('"gw.other.v9"');
     expect(describeBody(null)).toBe('a body without a schema');
