@@ -5,52 +5,16 @@
 // answer is small and quick whatever the store holds.
 import type { FastifyPluginAsync } from 'fastify';
 import type { SiteConfig } from '../../../config/schema.js';
-import type { LabResult } from '../../../drivers/common/result.js';
+import type { LabResult, ResultQc } from '../../../drivers/common/result.js';
+import type { QcApi, QcSeriesView } from '../../lab/qc.js';
 import { errorSchema, sendError } from '../errors.js';
 
-/**
- * A result's QC status, as the lab service marks it: `pending` while its analyte waits for a passing
- * control after a rejection, `passed` once one has; a control sample's own run is `accepted`,
- * `warning` (1-2s) or `rejected`, with the rule(s) that fired and its z-score.
- */
-export interface ResultQc {
-  status: 'pending' | 'passed' | 'accepted' | 'warning' | 'rejected';
-  rule?: string;
-  level?: string;
-  rules?: string[];
-  z?: number;
-  since?: number;
-}
-
-/** A result as the lab service keeps it: the driver's, with its QC status once QC has seen it. */
-export type LabResultView = LabResult & { qc?: ResultQc };
-
-// The same shapes as gateway/lab/qc.ts (the QC service's view of a series), declared here until that
-// file is committed; the plugin reads nothing else of the QC service.
-/** One control series: an instrument's analyte at one control level, against its target. */
-export interface QcSeriesView {
-  instrument: string;
-  analyte: string;
-  level: string;
-  unit?: string;
-  target: { mean: number; sd: number };
-  /** The last run's verdict; `no-data` before the first run. */
-  state: 'no-data' | 'in-control' | 'warning' | 'rejected';
-  /** The rule that fired on the last run, when one did. */
-  rule?: string;
-  /** The runs, oldest first. */
-  points: Array<{ ts: number; sampleId: string; value: number; z: number; status: 'accepted' | 'warning' | 'rejected'; rules: string[] }>;
-}
-
-/** What the HTTP API reads from the QC service. */
-export interface QcApi {
-  series(instrument?: string): QcSeriesView[];
-}
+export type { QcApi, QcSeriesView, ResultQc };
 
 /** What the HTTP API reads from the lab service. */
 export interface LabApi {
   /** The last results the service keeps (a few hundred), newest last. */
-  results: { recent(instrument?: string, limit?: number): readonly LabResultView[] };
+  results: { recent(instrument?: string, limit?: number): readonly LabResult[] };
   /**
    * The QC service, when the site evaluates control samples; read at each request, so a service
    * that makes its QC at start can hand it over through a getter.
@@ -193,7 +157,7 @@ export const labPlugin: FastifyPluginAsync<LabOptions> = async (app, opts) => {
       const newest = lab.results.recent(instrument, wanted).slice(-wanted).reverse();
       if (each === undefined) return { ts: now(), results: newest };
       const taken = new Map<string, number>();
-      const results: LabResultView[] = [];
+      const results: LabResult[] = [];
       for (const r of newest) {
         const n = taken.get(r.instrument) ?? 0;
         if (n >= each) continue;

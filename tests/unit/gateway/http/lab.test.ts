@@ -4,14 +4,8 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseSite } from '../../../../config/load.js';
-import {
-  labPlugin,
-  MAX_RESULTS,
-  type LabApi,
-  type LabResultView,
-  type QcApi,
-  type QcSeriesView,
-} from '../../../../gateway/http/plugins/lab.js';
+import type { LabResult } from '../../../../drivers/common/result.js';
+import { labPlugin, MAX_RESULTS, type LabApi, type QcApi, type QcSeriesView } from '../../../../gateway/http/plugins/lab.js';
 import { as, pluginApp, type PluginApp } from './plugin-app.js';
 
 const config = parseSite(
@@ -27,7 +21,7 @@ equipment:
 
 const NOW = 1_700_000_000_000;
 
-const result = (k: number, instrument = 'CHEM-1', extra: Partial<LabResultView> = {}): LabResultView => ({
+const result = (k: number, instrument = 'CHEM-1', extra: Partial<LabResult> = {}): LabResult => ({
   resultId: `${instrument}:${k}:GLU`,
   instrument,
   sampleId: `S-${k}`,
@@ -45,7 +39,7 @@ const result = (k: number, instrument = 'CHEM-1', extra: Partial<LabResultView> 
 class FixedLab implements LabApi {
   asked: Array<[string | undefined, number | undefined]> = [];
   qc?: QcApi;
-  constructor(private readonly list: LabResultView[]) {}
+  constructor(private readonly list: LabResult[]) {}
   results = {
     recent: (instrument?: string, limit?: number) => {
       this.asked.push([instrument, limit]);
@@ -91,7 +85,7 @@ describe('lab plugin', () => {
     await start(lab);
     const r = await get('/api/lab/results');
     expect(r.statusCode).toBe(200);
-    const body = r.json() as { ts: number; results: LabResultView[] };
+    const body = r.json() as { ts: number; results: LabResult[] };
     expect(body.ts).toBe(NOW);
     expect(body.results.map((x) => x.sampleId)).toEqual(['S-6', 'S-5', 'S-4', 'S-3', 'S-2', 'S-1', 'S-0']);
     expect(body.results[0]).toEqual({
@@ -111,12 +105,12 @@ describe('lab plugin', () => {
     expect(lab.asked).toEqual([[undefined, 100]]);
 
     // One instrument, the newest `limit`.
-    const one = (await get('/api/lab/results?instrument=CHEM-1&limit=2')).json() as { results: LabResultView[] };
+    const one = (await get('/api/lab/results?instrument=CHEM-1&limit=2')).json() as { results: LabResult[] };
     expect(one.results.map((x) => x.resultId)).toEqual(['CHEM-1:5:GLU', 'CHEM-1:4:GLU']);
     expect(lab.asked.at(-1)).toEqual(['CHEM-1', 2]);
     // Even a service that gives more than asked is cut to the limit.
     lab.results.recent = () => Array.from({ length: 9 }, (_, k) => result(k));
-    expect(((await get('/api/lab/results?limit=3')).json() as { results: LabResultView[] }).results.map((x) => x.sampleId)).toEqual([
+    expect(((await get('/api/lab/results?limit=3')).json() as { results: LabResult[] }).results.map((x) => x.sampleId)).toEqual([
       'S-8',
       'S-7',
       'S-6',
@@ -128,7 +122,7 @@ describe('lab plugin', () => {
     const lab = new FixedLab([result(0, 'UTM-2'), result(1, 'UTM-2'), ...Array.from({ length: 10 }, (_, k) => result(k + 2))]);
     await start(lab);
     const ids = async (query: string) =>
-      ((await get(`/api/lab/results?${query}`)).json() as { results: LabResultView[] }).results.map((x) => x.resultId);
+      ((await get(`/api/lab/results?${query}`)).json() as { results: LabResult[] }).results.map((x) => x.resultId);
     expect(await ids('limit=4')).toEqual(['CHEM-1:11:GLU', 'CHEM-1:10:GLU', 'CHEM-1:9:GLU', 'CHEM-1:8:GLU']);
     expect(await ids('per_instrument=3')).toEqual(['CHEM-1:11:GLU', 'CHEM-1:10:GLU', 'CHEM-1:9:GLU', 'UTM-2:1:GLU', 'UTM-2:0:GLU']);
     // Still at most `limit` in all.
