@@ -15,6 +15,7 @@ import { EXIT, packageRoot, usageError, UsageError, usageLine } from './common.j
 import { type CliCommand, type CliIo, examples } from './declare.js';
 import { driverCliContext } from './driver-context.js';
 import { command as influxWriter } from './influx-writer.js';
+import { command as lab } from './lab.js';
 import { command as mqttUser } from './mqtt-user.js';
 import { command as outbox } from './outbox.js';
 import { command as platformInbox } from './platform-inbox.js';
@@ -26,7 +27,20 @@ import { command as token } from './token.js';
 export type { CliIo } from './declare.js';
 
 /** The gateway's own commands, in the order of `gateway --help`; the drivers' commands follow. */
-const COMMANDS: readonly CliCommand[] = [run, check, influxWriter, rules, platformInbox, outbox, alarms, report, token, mqttUser, audit];
+const COMMANDS: readonly CliCommand[] = [
+  run,
+  check,
+  influxWriter,
+  rules,
+  platformInbox,
+  outbox,
+  alarms,
+  report,
+  lab,
+  token,
+  mqttUser,
+  audit,
+];
 
 const PROCESS_IO: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
 

@@ -67,8 +67,12 @@ export function storeSource(store: GatewayStore): ReportSource {
   };
 }
 
-/** A store file opened read-only; `close()` when done. A missing or unreadable file is a GW_ERR_STORE with what to do. */
-export function openStoreReadOnly(file: string): ReportSource & { close(): void } {
+/**
+ * A store file's database opened read-only (`close()` it when done), for readers of the store beside
+ * a running gateway (`gateway report daily`, `gateway lab daily`). A missing or unreadable file, or
+ * one that is not a gateway store, is a GW_ERR_STORE with what to do.
+ */
+export function openDatabaseReadOnly(file: string): Database.Database {
   let db: Database.Database;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
@@ -92,7 +96,13 @@ export function openStoreReadOnly(file: string): ReportSource & { close(): void 
     db.close();
     throw new GatewayError('GW_ERR_STORE', `${file}: this is not a gateway store (it has no result table)`);
   }
-  const hasJournal = tables.has('journal');
+  return db;
+}
+
+/** A store file opened read-only; `close()` when done. A missing or unreadable file is a GW_ERR_STORE with what to do. */
+export function openStoreReadOnly(file: string): ReportSource & { close(): void } {
+  const db = openDatabaseReadOnly(file);
+  const hasJournal = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal'").get() !== undefined;
   return {
     hasJournal,
     readJournal(kind, from, to, opts = {}) {

@@ -34,6 +34,7 @@ const COMMANDS: Array<{ path: string; needs: string[] }> = [
   { path: 'mqtt user new', needs: ['--name', 'n', '--role', 'reader'] },
   { path: 'audit verify', needs: [] },
   { path: 'report daily', needs: [] },
+  { path: 'lab daily', needs: [] },
   { path: 'scan modbus', needs: ['--address', 'hr:0'] },
   { path: 'simulate modbus', needs: [] },
   { path: 'certs list', needs: [] },
@@ -42,7 +43,7 @@ const COMMANDS: Array<{ path: string; needs: string[] }> = [
 ];
 
 /** The commands that only group others. */
-const GROUPS = ['rules', 'outbox', 'alarms', 'token', 'mqtt', 'mqtt user', 'audit', 'report', 'scan', 'simulate', 'certs'];
+const GROUPS = ['rules', 'outbox', 'alarms', 'token', 'mqtt', 'mqtt user', 'audit', 'report', 'lab', 'scan', 'simulate', 'certs'];
 
 /** One usage line naming the command and the code, then the pointer to its help; never a stack. */
 function expectUsageError(r: { code: number | null; stdout: string; stderr: string }, path: string, what: RegExp): void {
@@ -74,6 +75,7 @@ describe('gateway --help', () => {
       'mqtt',
       'audit',
       'report',
+      'lab',
       'scan',
       'simulate',
       'certs',
