@@ -178,7 +178,14 @@ class Hl7Driver implements Driver {
     if (this.connection.mode === 'listen') connectionLine({}, 'HL7 sender connected');
     else socket.once('connect', () => connectionLine({}, 'HL7 peer connected'));
     socket.on('data', (data: Buffer) => {
-      for (const e of receiver.receive(data, Date.now())) this.onEvent(peer, e);
+      try {
+        for (const e of receiver.receive(data, Date.now())) this.onEvent(peer, e);
+      } catch (err) {
+        // A fault of the gateway's own (every refusal of the peer's input is answered above): this
+        // connection ends, unanswered, and the sender sends again; the process and the others go on.
+        log.error({ err }, 'HL7 connection closed: an error in the gateway while taking a message');
+        socket.destroy();
+      }
     });
     socket.on('error', (err) => log.debug({ err: err.message }, 'HL7 connection error'));
     socket.on('close', () => {

@@ -164,6 +164,46 @@ describe('lab results over HL7 v2 (MLLP)', () => {
     expect(stats()).toMatchObject({ errors: 0, rejected: 0, aborted: 0, garbageBytes: 0 });
   });
 
+  it('the simulator faults: two messages in one packet, a bad message before each (AE), each sent twice (AA, taken once)', async () => {
+    const analyzer = createHl7Analyzer({
+      type: 'hl7-analyzer',
+      host: '127.0.0.1',
+      port: hl7Port,
+      name: 'FaultHL7',
+      version: '2.3.1',
+      interval: 50,
+      samples: 1,
+      seed: 9,
+      fault: 'two-in-one',
+    });
+    const before = captured.length;
+    await analyzer.start();
+    try {
+      await until('two messages in one packet', () => analyzer.messages() >= 2);
+      analyzer.fault('bad-message');
+      await until('an AE', () => analyzer.stats().ae >= 1);
+      analyzer.fault('duplicate');
+      await until('a control id acknowledged twice', () => {
+        const ids = analyzer.stats().acknowledged;
+        return ids.length > new Set(ids).size;
+      });
+    } finally {
+      await analyzer.stop();
+    }
+    const acknowledged = analyzer.stats().acknowledged;
+    // The duplicate fault's message was acknowledged twice, under its one control id.
+    expect(acknowledged.length).toBeGreaterThan(new Set(acknowledged).size);
+    await until('the results captured', () => captured.length - before >= analyzer.sent.length);
+    await sleep(200);
+    expect(
+      captured
+        .slice(before)
+        .map((r) => `${r.sampleId}/${r.analyte}=${String(r.value)}`)
+        .sort(),
+    ).toEqual(analyzer.sent.map((r) => `${r.sampleId}/${r.analyte}=${r.value}`).sort());
+    expect(analyzer.stats()).toMatchObject({ ar: 0, resent: 0 });
+  });
+
   it('a frame in pieces (VT alone, FS apart from CR), two in one packet, noise before VT: each answered AA in order, once', async () => {
     const before = captured.length;
     const garbage = stats().garbageBytes!;
@@ -281,6 +321,30 @@ describe('the HL7 driver and its store', () => {
       expect([...stored.values()].map((r) => `${r.sampleId}/${r.analyte}=${String(r.value)}`)).toEqual(['P-30/A1=1.1', 'P-30/A2=1.2']);
       expect(driver.stats!()).toMatchObject({ accepted: 2, rejected: 1, storeFailures: 1, results: 4 });
       s.close();
+    } finally {
+      await driver.stop();
+    }
+  });
+
+  it('listen mode: a connection over max_connections is closed as it arrives; a silent one after idle_timeout', async () => {
+    const port = await freePort();
+    const driver = createHl7Driver(
+      hl7ConnectionSchema.parse({ id: 'hl7-x', type: 'hl7-mllp', port, max_connections: 1, idle_timeout: '1s' }),
+      instrument,
+      { log: silent, sink: () => {}, dataDir: tmpdir(), results: () => {} },
+    );
+    await driver.init();
+    await driver.start();
+    try {
+      const first = await sender(port);
+      const closed = (s: { socket: net.Socket }) => new Promise((r) => s.socket.once('close', r));
+      const firstClosed = closed(first);
+      const second = await sender(port);
+      await closed(second);
+      expect(driver.stats!()).toMatchObject({ rejectedConnections: 1 });
+      await firstClosed;
+      await until('the idle connection gone', () => driver.stats!().open === 0);
+      expect(driver.stats!()).toMatchObject({ idleClosed: 1, rejectedConnections: 1 });
     } finally {
       await driver.stop();
     }
