@@ -25,6 +25,8 @@ export class CsvReader {
   private quoteAtEnd = false;
   /** A CR was the last character: an LF right after it belongs to the same line end. */
   private cr = false;
+  /** The same inside a quoted field, where the line end is kept. */
+  private quotedCr = false;
   private line = 1;
   private rowLine = 1;
   private skip: number;
@@ -87,9 +89,12 @@ export class CsvReader {
           }
           start = i + 1;
         } else if (c === 10 || c === 13) {
-          // A line end inside a quoted field is part of it; lines are still counted.
-          if (!(c === 13 && text.charCodeAt(i + 1) === 10)) this.line++;
+          // A line end inside a quoted field is part of it; lines are still counted (CRLF once, across chunks too).
+          if (!(c === 10 && this.quotedCr)) this.line++;
+          this.quotedCr = c === 13;
+          continue;
         }
+        this.quotedCr = false;
         continue;
       }
       if (ch === d) {

@@ -184,12 +184,13 @@ class FileDropDriver implements Driver {
     const saved = this.ctx.counters!.get(key);
     const progress = isProgress(saved) ? saved : undefined;
     if (progress?.done) {
-      this.counters.duplicates++;
       this.ctx.log.info(
         { file: file.name, hash: digest.hash, takenAs: progress.file },
         'Result file already taken (the same content came before); its results are not stored again',
       );
-      return this.done(file);
+      await this.done(file);
+      this.counters.duplicates++;
+      return;
     }
     if (progress) {
       this.counters.resumed++;
@@ -220,11 +221,11 @@ class FileDropDriver implements Driver {
       }
     });
     commit(true);
-    this.counters.filesTaken++;
     this.counters.results += stored;
     this.ctx.log.info({ file: file.name, results: stored, records: digest.records, hash: digest.hash }, 'Result file taken');
-    this.ctx.labEvents?.({ kind: 'file-taken', instrument: this.instrument.id, file: file.name, results: stored, ts: Date.now() });
     await this.done(file);
+    this.counters.filesTaken++;
+    this.ctx.labEvents?.({ kind: 'file-taken', instrument: this.instrument.id, file: file.name, results: stored, ts: Date.now() });
   }
 
   /** One pass over the file; `expect`: the first pass's chunk CRCs. Checks between chunks whether the driver is stopping. */
@@ -262,7 +263,6 @@ class FileDropDriver implements Driver {
   }
 
   private async reject(file: FileState, problem: FileProblem): Promise<void> {
-    this.counters.filesRejected++;
     const reason = problem.reason;
     this.ctx.log.warn({ file: file.name, reason, rejected: this.rejected }, 'Result file rejected: nothing of it is stored');
     try {
@@ -270,10 +270,11 @@ class FileDropDriver implements Driver {
       await writeFile(`${moved}.reason`, `${file.name}: ${reason}\n`);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      // It could not be moved: left where it is, and not read again while it stays the same.
+      // Not moved: left where it is, and not read again while it stays the same.
       this.handled.set(file.name, `${file.size}/${file.mtimeMs}`);
       this.warn({ file: file.name, err: (err as Error).message }, 'Rejected result file could not be moved; left in place', 'error');
     }
+    this.counters.filesRejected++;
     this.ctx.labEvents?.({ kind: 'file-rejected', instrument: this.instrument.id, file: file.name, reason, ts: Date.now() });
   }
 

@@ -164,12 +164,9 @@ export class XmlReader {
         return steps.at(-1) === step ? text?.trim() : undefined;
       }
     }
-    return 'node' in at ? textOf(at.node).trim() : this.frames[at.frame]!.text.trim();
+    // An element's own text, not its children's: `<Analyte>5.21<Flag>H</Flag></Analyte>` is 5.21.
+    return 'node' in at ? at.node.text.trim() : this.frames[at.frame]!.text.trim();
   }
-}
-
-function textOf(node: XmlNode): string {
-  return node.children.length === 0 ? node.text : node.text + node.children.map(textOf).join('');
 }
 
 const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
