@@ -126,7 +126,7 @@ type Point = QcSeriesView['points'][number] & { unit?: string };
 
 const seriesKey = (instrument: string, analyte: string, level: string) => `${instrument}\0${analyte}\0${level}`;
 const stateKey = (instrument: string, analyte: string) => `${instrument}\0${analyte}`;
-/** z-scores to 4 decimals: 2.1, not 2.0999999999999996, in bodies and charts. */
+/** z-scores to 4 decimals: 2.1, not 2.0999999999999996, in bodies, charts and the rules. */
 const round = (z: number) => Math.round(z * 10_000) / 10_000;
 
 export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metrics }): Qc {
@@ -154,7 +154,7 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
   });
 
   /** A control not judged: counted each time, logged once per instrument, analyte and reason. */
-  const skip = (r: LabResult, reason: 'no-targets' | 'no-level' | 'not-numeric', message: string) => {
+  const skip = (r: LabResult, reason: 'no-targets' | 'no-level' | 'unknown-level' | 'not-numeric', message: string) => {
     skipped.inc({ instrument: r.instrument, reason });
     const key = `${r.instrument}\0${r.analyte}\0${reason}`;
     if (told.has(key)) return;
@@ -319,7 +319,7 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
           if (level === undefined) {
             skip(
               r,
-              'no-level',
+              control.level === undefined ? 'no-level' : 'unknown-level',
               control.level === undefined
                 ? 'Control sample without a level, of an analyte with several: counted, not judged (give the level in qc.control_samples)'
                 : `Control sample of level "${control.level}", which has no QC target: counted, not judged`,
@@ -334,7 +334,8 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
           const state = stateOf(key, true)!;
           const parsed = Date.parse(r.resultAt);
           const ts = Number.isFinite(parsed) ? parsed : now;
-          const z = zScore(r.value, targets[level]!);
+          // Judged as shown: -2.0000000000000018 from float arithmetic is -2, within 2 sd.
+          const z = round(zScore(r.value, targets[level]!));
           const j = judge(state.history, level, { z, ts }, { rules: inst.rules, runWindowMs: inst.qc.run_window });
           state.history = remember(state.history, level, { z, seq: state.seq, ts }, j.status);
           state.seq++;
@@ -356,7 +357,7 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
             level,
             value: r.value,
             ...(r.unit !== undefined ? { unit: r.unit } : {}),
-            z: round(z),
+            z,
             status: j.status,
             rules: j.rules,
             sampleId: r.sampleId,

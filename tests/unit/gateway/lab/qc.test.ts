@@ -1,0 +1,169 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { SiteConfig } from '../../../../config/schema.js';
+import type { LabResult } from '../../../../drivers/common/result.js';
+import { createQc, holdName, type Qc } from '../../../../gateway/lab/qc.js';
+import { createMetrics } from '../../../../gateway/metrics.js';
+import { GatewayStore, STORE_FILE } from '../../../../gateway/store.js';
+
+const T0 = Date.parse('2026-12-03T08:00:00Z');
+const HOUR = 3_600_000;
+
+/** The `qc:` of LA-1 as the site file's schema outputs it. */
+const qcConfig = (onReject: 'pass' | 'hold') => ({
+  control_samples: '^QC(?:[-_]?(?<level>\\d))?',
+  targets: {
+    GLU: { '1': { mean: 5.5, sd: 0.2 }, '2': { mean: 11, sd: 0.4 } },
+    ALT: { high: { mean: 100, sd: 5 } },
+  },
+  rules: ['1-2s', '1-3s', '2-2s', 'R-4s', '4-1s', '10x'],
+  run_window: 1_800_000,
+  on_reject: onReject,
+});
+
+function setup(onReject: 'pass' | 'hold' = 'pass') {
+  const config = { equipment: [{ id: 'LA-1', qc: qcConfig(onReject) }, { id: 'LA-2' }] } as unknown as SiteConfig;
+  const lines: Array<{ msg: string }> = [];
+  const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg: string }) });
+  const metrics = createMetrics();
+  const qc = createQc({ config, log, metrics });
+  const store = new GatewayStore(join(mkdtempSync(join(tmpdir(), 'gw-qc-')), STORE_FILE));
+  qc.start(store);
+  return { qc, store, lines };
+}
+
+let n = 0;
+const result = (sampleId: string, value: LabResult['value'], at: number, extra: Partial<LabResult> = {}): LabResult => ({
+  resultId: `r-${++n}`,
+  instrument: 'LA-1',
+  sampleId,
+  analyte: 'GLU',
+  value,
+  flags: [],
+  status: 'final',
+  resultAt: new Date(at).toISOString(),
+  ...extra,
+});
+
+/** Judges and commits one batch as the result service does; returns the marked results. */
+function sink(qc: Qc, store: GatewayStore, results: LabResult[], released: string[] = [], seen = () => false) {
+  const batch = qc.apply(results, seen, T0)!;
+  store.transaction(() => batch.save(store, (h) => (released.push(h), 0)));
+  return { results: batch.results, alarms: batch.done(), hold: batch.hold };
+}
+
+describe('quality control', () => {
+  it('finds the level in the sample id, in the instrument mark (ignoring case), or as the only level; marks controls with their verdict', () => {
+    const { qc, store } = setup();
+    const { results } = sink(qc, store, [
+      result('QC2-0815', 11.84, T0),
+      result('X', 110.5, T0, { analyte: 'ALT', control: {} }),
+      result('CTRL', 5.1, T0, { control: { level: '1' } }),
+      result('S-1', 6, T0),
+    ]);
+    expect(results.map((r) => r.qc)).toEqual([
+      { status: 'warning', level: '2', rules: ['1-2s'], z: 2.1 },
+      { status: 'warning', level: 'high', rules: ['1-2s'], z: 2.1 },
+      { status: 'accepted', level: '1', rules: [], z: -2 },
+      { status: 'passed' },
+    ]);
+    const alt = sink(qc, store, [result('Y', 100, T0 + HOUR, { analyte: 'ALT', control: { level: 'HIGH' } })]).results;
+    expect(alt[0]!.qc).toMatchObject({ status: 'accepted', level: 'high' });
+  });
+
+  it('leaves other instruments, analytes without targets and results before the first control unmarked', () => {
+    const { qc, store } = setup();
+    expect(qc.apply([result('QC1', 5, T0, { instrument: 'LA-2' })], () => false, T0)).toBeUndefined();
+    const { results } = sink(qc, store, [result('S-1', 6, T0), result('S-1', 1, T0, { analyte: 'CRE' })]);
+    expect(results.map((r) => r.qc)).toEqual([undefined, undefined]);
+  });
+
+  it('counts and logs once the controls it cannot judge: no targets, unknown level, no level among several, no number', () => {
+    const { qc, store, lines } = setup();
+    const batch = [
+      result('QC1', 1, T0, { analyte: 'CRE' }),
+      result('QC1', 1, T0, { analyte: 'CRE' }),
+      result('QC7', 5, T0),
+      result('QC', 5, T0),
+      result('QC1', '<0.1', T0),
+    ];
+    const { results, alarms } = sink(qc, store, batch);
+    expect(results.map((r) => r.qc)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(alarms).toEqual([]);
+    expect(lines.map((l) => l.msg)).toEqual([
+      'Control sample of an analyte without QC targets: counted, not judged (add its targets under qc.targets)',
+      'Control sample of level "7", which has no QC target: counted, not judged',
+      'Control sample without a level, of an analyte with several: counted, not judged (give the level in qc.control_samples)',
+      'Control sample without a numeric value: counted, not judged',
+    ]);
+  });
+
+  it('does not judge a control captured before (sent again), nor the same one twice in a batch', () => {
+    const { qc, store } = setup();
+    const control = result('QC2', 11.84, T0);
+    const first = sink(qc, store, [control, control]).results;
+    expect(first.map((r) => r.qc?.status)).toEqual(['warning', undefined]);
+    // The same +2.1 again would be a 2-2s rejection if it were judged again.
+    const again = sink(qc, store, [control], [], () => true).results;
+    expect(again[0]!.qc).toBeUndefined();
+    expect(qc.api.series('LA-1').find((s) => s.analyte === 'GLU' && s.level === '2')!.points).toHaveLength(1);
+  });
+
+  it('keeps the analyte pending until every rejected level has passed again; alarms per level', () => {
+    const { qc, store } = setup();
+    let r = sink(qc, store, [result('QC1', 6.2, T0), result('QC2', 9.7, T0 + 60_000), result('S-1', 6, T0 + 120_000)]);
+    expect(r.results.map((x) => x.qc)).toEqual([
+      { status: 'rejected', level: '1', rules: ['1-2s', '1-3s'], z: 3.5 },
+      // Level 1's rejected control is not among the controls the rules read (rules/westgard.ts): no R-4s.
+      { status: 'rejected', level: '2', rules: ['1-2s', '1-3s'], z: -3.25 },
+      { status: 'pending', rule: '1-3s', since: T0 },
+    ]);
+    expect(r.alarms).toEqual([
+      { key: 'LA-1/qc.GLU.1.rejected', value: true, detail: '1-3s' },
+      { key: 'LA-1/qc.GLU.2.rejected', value: true, detail: '1-3s' },
+    ]);
+    r = sink(qc, store, [result('QC1', 5.5, T0 + HOUR), result('S-2', 6, T0 + HOUR)]);
+    expect(r.results.map((x) => x.qc?.status)).toEqual(['accepted', 'pending']);
+    expect(r.alarms).toEqual([{ key: 'LA-1/qc.GLU.1.rejected', value: false }]);
+    r = sink(qc, store, [result('QC2', 11, T0 + 2 * HOUR), result('S-3', 6, T0 + 2 * HOUR)]);
+    expect(r.results.map((x) => x.qc?.status)).toEqual(['accepted', 'passed']);
+    expect(qc.api.series('LA-1').map((s) => `${s.analyte} ${s.level} ${s.state} ${s.points.length}`)).toEqual([
+      'GLU 1 in-control 2',
+      'GLU 2 in-control 2',
+      'ALT high no-data 0',
+    ]);
+  });
+
+  it('hold mode: pending results are held under their analyte, released when it passes; the state and the points come back from the store', () => {
+    const { qc, store } = setup('hold');
+    const released: string[] = [];
+    const r = sink(qc, store, [result('QC1', 6.2, T0), result('S-1', 6, T0)], released);
+    expect(r.hold(r.results[1]!)).toBe(holdName('LA-1', 'GLU'));
+    expect(r.hold(r.results[0]!)).toBeUndefined();
+    expect(qc.stillHeld(holdName('LA-1', 'GLU'))).toBe(true);
+    expect(released).toEqual([]);
+
+    // Another gateway on the same store (a restart): still pending, still held, the chart's point is back.
+    const again = createQc({
+      config: { equipment: [{ id: 'LA-1', qc: qcConfig('hold') }] } as never,
+      log: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+    });
+    const alarms = again.start(store);
+    expect(alarms.filter((a) => a.value)).toEqual([{ key: 'LA-1/qc.GLU.1.rejected', value: true, detail: '1-3s' }]);
+    expect(again.stillHeld(holdName('LA-1', 'GLU'))).toBe(true);
+    expect(again.api.series('LA-1')[0]!.points.map((p) => [p.sampleId, p.status])).toEqual([['QC1', 'rejected']]);
+    const next = sink(again, store, [result('S-2', 6, T0 + HOUR), result('QC1', 5.5, T0 + HOUR), result('S-3', 6, T0 + HOUR)], released);
+    expect(next.results.map((x) => [x.qc?.status, next.hold(x)])).toEqual([
+      ['pending', holdName('LA-1', 'GLU')],
+      ['accepted', undefined],
+      ['passed', undefined],
+    ]);
+    expect(released).toEqual([holdName('LA-1', 'GLU')]);
+    expect(again.stillHeld(holdName('LA-1', 'GLU'))).toBe(false);
+    expect(again.stillHeld('not json')).toBe(false);
+  });
+});
