@@ -9,6 +9,7 @@ import { influxWriter } from './influx.js';
 import { rulesEngine } from './rules.js';
 import { riskBeside } from './risk.js';
 import { platformOutbox } from './platform.js';
+import { labFileDrop } from './lab.js';
 import { sseClients } from './http.js';
 import { soakFromArgs } from './soak.js';
 
@@ -28,6 +29,7 @@ const benches: Array<[string, () => Promise<{ name: string; lines: string[] }>]>
   ['rules', () => rulesEngine()],
   ['risk', () => riskBeside()],
   ['platform', () => platformOutbox(log)],
+  ['lab', () => labFileDrop(log)],
   ['http', () => sseClients()],
 ];
 const print = (r: { name: string; lines: string[] }) => process.stdout.write(`${r.name}\n${r.lines.map((l) => `  ${l}`).join('\n')}\n\n`);
