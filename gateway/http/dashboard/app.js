@@ -263,8 +263,8 @@ let riskHistory = []; // [{ ts, level, score }] of the selected equipment, at mo
 let kpi; // the alarm KPIs of the chosen window
 let riskTimer;
 // The lab panel's state, replaced whole at every read: the latest results (newest first) and the
-// control series, with their JSON text so an unchanged read does not redraw (a tooltip stays open).
-let lab; // { results, series, text } from /api/lab/*, undefined until read or when the API has no lab routes
+// control series, with their JSON texts so an unchanged part is not drawn again (a tooltip stays open).
+let lab; // { results, series, texts: { results, series } } from /api/lab/*, undefined until read or when the API has no lab routes
 let labTimer;
 const $ = (id) => document.getElementById(id);
 const t = (k) => T[lang][k] ?? k;
@@ -798,10 +798,11 @@ async function refreshLab() {
     }
     if (!results.ok || !qc.ok) return;
     const next = { results: (await results.json()).results, series: (await qc.json()).series };
-    const text = JSON.stringify(next);
-    if (lab && lab.text === text) return;
-    lab = { ...next, text };
-    renderLab();
+    const texts = { results: JSON.stringify(next.results), series: JSON.stringify(next.series) };
+    // Each part drawn again only when it changed: a new patient result leaves the charts alone.
+    const changed = { results: texts.results !== lab?.texts.results, series: texts.series !== lab?.texts.series };
+    lab = { ...next, texts };
+    renderLab(changed);
   } catch {
     // The gateway is away (restarting, the network): the panel keeps what it showed and the next poll tries again.
   } finally {
@@ -831,12 +832,12 @@ function qcBadge(qc) {
   return badge;
 }
 
-function renderLab() {
+function renderLab(changed = { results: true, series: true }) {
   if (!lab) return;
   // Shown once the gateway has a result or a control series to show.
   $('lab-panel').hidden = lab.results.length === 0 && lab.series.length === 0;
-  renderLabResults();
-  renderQc();
+  if (changed.results) renderLabResults();
+  if (changed.series) renderQc();
 }
 
 /** Each instrument's latest results, newest first, one table per instrument. */
