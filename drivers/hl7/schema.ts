@@ -175,6 +175,16 @@ export const hl7SimulatorSchema = z
           'Control materials by analyte and level: each message carries one control run, a sample QC<level>-<run> per level, values drawn from a normal distribution around the mean.',
         examples: [{ GLU: { '1': { mean: 5.0, sd: 0.1 }, '2': { mean: 15.0, sd: 0.3 } } }],
       }),
+    control_noise: z
+      .number()
+      .min(0)
+      .max(3)
+      .default(1)
+      .meta({
+        description:
+          'Spread of the controls that are not shifted, in standard deviations: 1 as real controls (a 1-2s warning in about one control of 20, now and then a rejection by chance); 0.5 for a demo whose only rejection is the shifted one (a 10x by chance, ten controls on one side of the mean, stays possible).',
+        examples: [1, 0.5],
+      }),
     qc_shift: z
       .strictObject({
         from: z
@@ -184,8 +194,8 @@ export const hl7SimulatorSchema = z
         runs: z
           .int()
           .min(1)
-          .default(2)
-          .meta({ description: 'Runs shifted.', examples: [2] }),
+          .default(1)
+          .meta({ description: 'Runs shifted (one run of two levels is one 2-2s rejection).', examples: [1, 2] }),
         sd: z
           .number()
           .default(2.5)
@@ -194,7 +204,7 @@ export const hl7SimulatorSchema = z
       .optional()
       .meta({
         description:
-          'Shifts the controls of some runs, as a drifting reagent does: with the default +2.5 SD on both levels, QC rejects the run by 2-2s.',
+          'Shifts the controls of some runs on every level, as a drifting reagent does; a shifted control sits within 0.4 SD of the shift. The default +2.5 SD gives a 2-2s rejection (two controls in a row, or both levels of a run, beyond 2 SD) and never 1-3s.',
       }),
     fault: z
       .enum(HL7_FAULTS)

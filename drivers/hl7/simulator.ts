@@ -15,7 +15,7 @@ export const ANALYTES = [
   { code: 'TG', name: '甘油三酯', unit: 'mmol/L', lo: 0, hi: 1.7, mean: 1.4, spread: 0.8 },
 ];
 
-type FaultKey = 'fault' | 'ack_timeout' | 'controls' | 'version' | 'charset';
+type FaultKey = 'fault' | 'ack_timeout' | 'controls' | 'version' | 'charset' | 'control_noise';
 /** The simulator's settings; those with defaults may be left out. */
 export type Hl7AnalyzerOptions = Omit<Hl7SimulatorConfig, FaultKey> & Partial<Pick<Hl7SimulatorConfig, FaultKey>>;
 
@@ -64,6 +64,8 @@ interface MessageOptions {
   seed: number;
   controls: Hl7SimulatorConfig['controls'];
   qcShift?: Hl7SimulatorConfig['qc_shift'];
+  /** Spread of the controls that are not shifted, in SD. */
+  noise: number;
 }
 
 const MSH18 = { 'utf-8': 'UNICODE UTF-8', gb18030: 'GB 18030-2000' } as const;
@@ -113,7 +115,7 @@ export function oruMessage(o: MessageOptions, n: number, at: Date): OruMessage {
     );
   }
   // The control run: one sample per level, with every analyte that has a material at that level.
-  const shifted = o.qcShift && n >= o.qcShift.from && n < o.qcShift.from + o.qcShift.runs ? o.qcShift.sd : 0;
+  const shift = o.qcShift && n >= o.qcShift.from && n < o.qcShift.from + o.qcShift.runs ? o.qcShift.sd : undefined;
   for (const level of ['1', '2', '3'] as const) {
     const analytes = Object.entries(o.controls).flatMap(([code, levels]) => (levels[level] ? [{ code, target: levels[level] }] : []));
     if (analytes.length === 0) continue;
@@ -123,7 +125,10 @@ export function oruMessage(o: MessageOptions, n: number, at: Date): OruMessage {
       'Q',
       analytes.map(({ code, target }, i) => {
         const known = ANALYTES.find((a) => a.code === code);
-        const z = gaussian(o.seed, n * 1009 + Number(level) * 101 + i) + shifted;
+        const g = gaussian(o.seed, n * 1009 + Number(level) * 101 + i);
+        // A shifted control sits within 0.4 SD of its shift: +2.5 SD is beyond 2 SD and within 3 SD on
+        // every level, a 2-2s rejection and never a 1-3s one, whatever the draw.
+        const z = shift === undefined ? g * o.noise : shift + Math.max(-0.4, Math.min(0.4, g * 0.2));
         const value = Math.round((target.mean + z * target.sd) * 1000) / 1000;
         results.push({ sampleId, analyte: code, value, level });
         const lo = Math.round((target.mean - 2 * target.sd) * 1000) / 1000;
@@ -157,6 +162,7 @@ export function createHl7Analyzer(cfg: Hl7AnalyzerOptions): Hl7Analyzer {
     seed: cfg.seed,
     controls: cfg.controls ?? { GLU: { '1': { mean: 5.0, sd: 0.1 }, '2': { mean: 15.0, sd: 0.3 } } },
     ...(cfg.qc_shift ? { qcShift: cfg.qc_shift } : {}),
+    noise: cfg.control_noise ?? 1,
   };
   const charset: Charset = o.charset;
   const ackTimeout = cfg.ack_timeout ?? 10_000;

@@ -144,7 +144,7 @@ describe('the simulator messages', () => {
     ['2.5.1', 'utf-8'],
     ['2.3.1', 'gb18030'],
   ] as const)('%s in %s: what the gateway reads is what the analyzer sent, Chinese names included', (version, charset) => {
-    const m = oruMessage({ ...o, version, charset }, 4, new Date('2026-12-03T10:00:00Z'));
+    const m = oruMessage({ ...o, version, charset, noise: 1 }, 4, new Date('2026-12-03T10:00:00Z'));
     const bytes = iconv.encode(m.text, charset);
     const parsed = parseMessage(bytes, 'utf-8');
     expect(parsed.charset).toBe(charset);
@@ -159,7 +159,7 @@ describe('the simulator messages', () => {
 
   it('controls around their targets; qc_shift moves the runs it names by +2.5 SD', () => {
     const level2 = (n: number, shift?: { from: number; runs: number; sd: number }) =>
-      oruMessage({ ...o, version: '2.5.1', charset: 'utf-8', ...(shift ? { qcShift: shift } : {}) }, n, new Date()).results.find(
+      oruMessage({ ...o, version: '2.5.1', charset: 'utf-8', noise: 1, ...(shift ? { qcShift: shift } : {}) }, n, new Date()).results.find(
         (r) => r.sampleId === `QC2-${n}`,
       )!.value;
     const plain = Array.from({ length: 200 }, (_, k) => (level2(k + 1) - 15) / 0.3);
@@ -168,9 +168,13 @@ describe('the simulator messages', () => {
     expect(Math.abs(mean)).toBeLessThan(0.25);
     expect(sd).toBeGreaterThan(0.8);
     expect(sd).toBeLessThan(1.2);
+    // Shifted runs sit between +2.1 and +2.9 SD, on every level: 2-2s, never 1-3s.
     const shift = { from: 3, runs: 2, sd: 2.5 };
-    expect(level2(3, shift) - level2(3)).toBeCloseTo(0.75, 3);
-    expect(level2(4, shift) - level2(4)).toBeCloseTo(0.75, 3);
+    for (let n = 3; n < 5; n++) {
+      expect((level2(n, shift) - 15) / 0.3).toBeGreaterThanOrEqual(2.1 - 1e-9);
+      expect((level2(n, shift) - 15) / 0.3).toBeLessThanOrEqual(2.9 + 1e-9);
+    }
+    expect(level2(2, shift)).toBe(level2(2));
     expect(level2(5, shift)).toBe(level2(5));
   });
 
