@@ -30,7 +30,7 @@ export interface ResultService {
    */
   sink(results: LabResult[], counter?: { key: string; state: unknown }): LabResult[];
   onResults(listener: (results: readonly LabResult[]) => void): void;
-  /** The last results captured (at most RECENT_RESULTS, with their QC marks), of one instrument or all, newest last. */
+  /** The last results captured (at most RECENT_RESULTS, with their QC marks, without `raw`), of one instrument or all, newest last. */
   recent(instrument?: string, limit?: number): LabResult[];
   /** Quality control's control series, for the dashboard. */
   readonly qc: QcApi;
@@ -148,7 +148,8 @@ export function createResultService(opts: ResultServiceDeps): ResultService {
       });
       if (batch) tellAlarms(batch.done());
       if (fresh.length === 0) return fresh;
-      recent.push(...fresh);
+      // Without the records as received: the ring stays a few hundred small objects whatever the instruments send.
+      for (const r of fresh) recent.push(r.raw === undefined ? r : withoutRaw(r));
       if (recent.length > RECENT_RESULTS) recent.splice(0, recent.length - RECENT_RESULTS);
       if (forward) opts.notifyPlatform?.();
       for (const r of fresh) {
@@ -191,4 +192,9 @@ export function createResultService(opts: ResultServiceDeps): ResultService {
     },
     qc: qc.api,
   };
+}
+
+function withoutRaw(r: LabResult): LabResult {
+  const { raw: _raw, ...rest } = r;
+  return rest;
 }
