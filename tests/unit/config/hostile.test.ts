@@ -204,7 +204,7 @@ equipment:
     // The same for an entry whose connection exists but has no known type.
     const typo = text.replace('type: modbus-tcp', 'type: modbus-tcpp').replace('connection: plcc', 'connection: plc');
     expect(outcome(typo, { env: {} }).problems).toEqual([
-      'connections[0].type: expected one of the connection types: sim, modbus-tcp, modbus-rtu, modbus-rtu-over-tcp, opcua, astm-tcp, astm-serial, mqtt-in (line 4)',
+      'connections[0].type: expected one of the connection types: sim, modbus-tcp, modbus-rtu, modbus-rtu-over-tcp, opcua, astm-tcp, astm-serial, hl7-mllp, mqtt-in, file-drop (line 4)',
       'equipment[0].connection: its connection has no known type; checked as a modbus entry, the driver it fits best (line 8)',
       'equipment[0].pol_interval: unknown key (line 10)',
       'equipment[0].points[0].type: expected one of bool, int16, uint16, int32, uint32, int64, uint64, float32, float64, string, got "float33" (line 12)',
