@@ -43,7 +43,7 @@ async function modbusSite(o: { broker: string; extra?: string[] }): Promise<stri
 const OPTIONAL_PACKAGES = /^(fastify|@fastify\/|@influxdata\/|aedes|node-opcua)/;
 /** Their modules, the platform link's and the other drivers' (the registry's schemas are loaded for every site). */
 const OPTIONAL_FILES =
-  /^gateway\/(http\/server|influx\/(writer|client)|platform\/(forwarder|uplink|inbox)|mqtt\/broker)\.ts$|^drivers\/(opcua\/(driver|simulator|certs)|astm\/(driver|simulator)|mqtt-in\/(driver|simulator))\.ts$/;
+  /^gateway\/(http\/server|influx\/(writer|client)|platform\/(forwarder|uplink|inbox)|mqtt\/broker)\.ts$|^drivers\/(opcua\/(driver|simulator|certs)|astm\/(driver|simulator)|hl7\/(driver|simulator|hl7-message|mllp|oru|ack)|mqtt-in\/(driver|simulator))\.ts$/;
 
 describe('modules a site loads', () => {
   let mosquitto: string;
