@@ -56,7 +56,8 @@ export function headerOf(m: Hl7Message): AckHeader {
  */
 export function headerOfBytes(bytes: Uint8Array): AckHeader {
   const text = decode(bytes.subarray(0, Math.min(bytes.length, 4096)), 'latin1');
-  const first = text.split(/\r|\n/)[0] ?? '';
+  // As parseMessage reads it: a UTF-8 byte order mark and line ends before MSH skipped.
+  const first = text.replace(/^(\u00ef\u00bb\u00bf)?[\r\n]*/, '').split(/\r|\n/)[0] ?? '';
   let d = DEFAULT_DELIMITERS;
   try {
     d = delimitersOf(first);

@@ -216,10 +216,9 @@ export function encode(text: string, charset: Charset): Buffer {
 
 /** MSH-n of the first segment of raw bytes, read as Latin-1: MSH-1 to MSH-18 are ASCII in any charset the driver knows. */
 function mshFieldOfBytes(bytes: Uint8Array, n: number): string {
-  let end = bytes.indexOf(0x0d);
-  const lf = bytes.indexOf(0x0a);
-  if (end < 0 || (lf >= 0 && lf < end)) end = lf;
-  const head = Buffer.from(bytes.buffer, bytes.byteOffset, end < 0 ? bytes.byteLength : end).toString('latin1');
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 64 * 1024)).toString('latin1');
+  // Line ends before MSH (some senders start the frame with one) are skipped, as between segments.
+  const head = text.replace(/^[\r\n]+/, '').split(/\r|\n/)[0]!;
   const d = delimitersOf(head);
   const fields = head.split(d.field);
   return (fields[n - 1] ?? '').split(d.repetition)[0]!.split(d.component)[0]!;
@@ -230,7 +229,9 @@ function mshFieldOfBytes(bytes: Uint8Array, n: number): string {
  * frame decoded by it (or by `fallback` when it is empty), and the MSH of the decoded text must name
  * the same charset: a GBK character whose second byte is `|` before MSH-18 would otherwise move it.
  */
-export function parseMessage(bytes: Uint8Array, fallback: Charset): Hl7Message {
+export function parseMessage(frame: Uint8Array, fallback: Charset): Hl7Message {
+  // A UTF-8 byte order mark (Windows software writes one) is no part of the message.
+  const bytes = frame[0] === 0xef && frame[1] === 0xbb && frame[2] === 0xbf ? frame.subarray(3) : frame;
   const charset = charsetOf(mshFieldOfBytes(bytes, 18), fallback);
   return parseText(decode(bytes, charset), charset, fallback);
 }

@@ -59,7 +59,8 @@ export function checkHeader(m: Hl7Message): void {
       ERROR_CODES.unsupportedVersion,
       at(12),
     );
-  if (m.type !== 'ORU' || m.event !== 'R01')
+  // ORU without its event (senders of 2.3 leave MSH-9.2 out) can only be R01 here.
+  if (m.type !== 'ORU' || (m.event !== 'R01' && m.event !== ''))
     throw new Hl7Error(
       `message type ${JSON.stringify(`${m.type}^${m.event}`.slice(0, 20))} (MSH-9) is not supported: only ORU^R01 results are taken`,
       ERROR_CODES.unsupportedMessageType,

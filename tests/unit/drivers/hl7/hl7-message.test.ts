@@ -89,6 +89,12 @@ describe('parsing', () => {
     expect(m.segments[1]!.get(5)).toBe('a#b');
   });
 
+  it('skips a UTF-8 byte order mark and line ends before MSH, in the message and in the header an ACK echoes', () => {
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`\r\n${MSG}`)]);
+    expect(parseMessage(bytes, 'utf-8').controlId).toBe('MSG00001');
+    expect(headerOfBytes(bytes).controlId).toBe('MSG00001');
+  });
+
   it.each([
     ['', 'the message is empty'],
     ['PID|1', 'does not start with an MSH segment'],

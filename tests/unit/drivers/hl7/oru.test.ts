@@ -127,6 +127,13 @@ describe('ORU^R01 mapping', () => {
     }
   });
 
+  it('ORU without its trigger event (MSH-9.2) is taken as ORU^R01', () => {
+    expect(take([MSH('2.3').replace('ORU^R01', 'ORU'), 'OBR|1||S-1', 'OBX|1|NM|GLU||1']).results).toHaveLength(1);
+    expect(() => take([MSH().replace('ORU^R01', 'ORU^R30'), 'OBR|1||S-1', 'OBX|1|NM|GLU||1'])).toThrow(
+      '"ORU^R30" (MSH-9) is not supported',
+    );
+  });
+
   it.each(['2.3', '2.3.1', '2.4', '2.5', '2.5.1'])('reads version %s', (version) => {
     expect(take([MSH(version), 'OBR|1||S-1', 'OBX|1|NM|GLU||1']).results).toHaveLength(1);
   });
