@@ -110,6 +110,9 @@ export interface Qc {
   apply(results: readonly LabResult[], seen: (resultId: string) => boolean, now: number): QcBatch | undefined;
 }
 
+/** One mark shared by every passed result (most of them): nothing allocated for it per result. */
+const PASSED: ResultQc = Object.freeze({ status: 'passed' });
+
 /** The name results of one instrument and analyte are held under in the store (result.held). */
 export function holdName(instrument: string, analyte: string): string {
   return JSON.stringify([instrument, analyte]);
@@ -385,9 +388,7 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
         const state = stateOf(stateKey(inst.id, r.analyte), false);
         // Before the analyte's first control QC has nothing to say of it.
         if (!state || state.seq === 0) return r;
-        const qc: ResultQc = state.pending
-          ? { status: 'pending', rule: state.pending.rule, since: state.pending.since }
-          : { status: 'passed' };
+        const qc: ResultQc = state.pending ? { status: 'pending', rule: state.pending.rule, since: state.pending.since } : PASSED;
         return { ...r, qc };
       });
 
