@@ -177,7 +177,7 @@ describe('lab results from files', () => {
     const good = await sim.writeNext({ format: 'csv' });
     const bad = await sim.writeNext({ format: 'csv', fault: 'truncated' });
     await until('two events', () => events.length >= 2);
-    expect(events.map((e) => [e.kind, e.file])).toEqual([
+    expect(events.map((e) => [e.kind, 'file' in e ? e.file : undefined])).toEqual([
       ['file-taken', good.name],
       ['file-rejected', bad.name],
     ]);

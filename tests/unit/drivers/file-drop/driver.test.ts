@@ -80,7 +80,8 @@ async function rig(extra: Record<string, unknown> = {}, shared?: Pick<Rig, 'stor
   return r;
 }
 
-const stats = (r: Rig) => r.driver.stats!();
+type Counter = 'scans' | 'filesTaken' | 'filesRejected' | 'duplicates' | 'results' | 'resumed' | 'retries' | 'errors' | 'folderErrors';
+const stats = (r: Rig) => r.driver.stats!() as Record<Counter, number>;
 
 describe('the file-drop driver', () => {
   it('takes a complete file once: results with stable ids, archived, a file-taken event', async () => {
