@@ -35,6 +35,8 @@ class Hl7Driver implements Driver {
   private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private attempt = 0;
+  /** Connect mode: the peer's being unreachable was logged (once until it is reached again). */
+  private unreachableTold = false;
   private stopped = false;
   private readonly refusals = new LogBudget(1);
   private readonly connectionLines = new LogBudget(20);
@@ -141,13 +143,20 @@ class Hl7Driver implements Driver {
     if (this.stopped) return;
     const { host, port, reconnect } = this.connection;
     const socket = net.connect(port, host);
+    let connected = false;
     socket.once('connect', () => {
+      connected = true;
       this.attempt = 0;
+      this.unreachableTold = false;
     });
     socket.once('close', () => {
       if (this.stopped) return;
-      if (this.attempt === 0)
-        this.ctx.log.warn({ host, port, instrument: this.instrument.id }, 'HL7 peer not reachable or gone; connecting again with backoff');
+      // A peer that closes after each message (some do) is told by the disconnect line; one that
+      // cannot be reached, once until it can.
+      if (!connected && !this.unreachableTold) {
+        this.unreachableTold = true;
+        this.ctx.log.warn({ host, port, instrument: this.instrument.id }, 'HL7 peer not reachable; connecting again with backoff');
+      }
       this.retry = setTimeout(() => this.dial(), backoffDelay(this.attempt++, reconnect));
     });
     this.serve(socket);
@@ -169,14 +178,21 @@ class Hl7Driver implements Driver {
     });
     const peer: Peer = { socket, receiver, lastMessage: Date.now(), garbageCounted: 0, warn, log };
     this.peers.add(peer);
-    this.counters.connections++;
+    // A connection counts once it is open: in connect mode, a failed attempt is no connection.
+    let open = this.connection.mode === 'listen';
+    if (open) this.counters.connections++;
     const connectionLine = (fields: Record<string, unknown>, msg: string) => {
       const skipped = this.connectionLines.take(Date.now());
       if (skipped !== undefined) log.info(skipped > 0 ? { ...fields, skippedConnectionLines: skipped } : fields, msg);
       else if (Object.keys(fields).length > 0) log.info(fields, msg);
     };
     if (this.connection.mode === 'listen') connectionLine({}, 'HL7 sender connected');
-    else socket.once('connect', () => connectionLine({}, 'HL7 peer connected'));
+    else
+      socket.once('connect', () => {
+        open = true;
+        this.counters.connections++;
+        connectionLine({}, 'HL7 peer connected');
+      });
     socket.on('data', (data: Buffer) => {
       try {
         for (const e of receiver.receive(data, Date.now())) this.onEvent(peer, e);
@@ -192,7 +208,8 @@ class Hl7Driver implements Driver {
       this.countGarbage(peer);
       this.peers.delete(peer);
       if (receiver.receiving) this.counters.aborted++;
-      if (!this.stopped) connectionLine(warnings.skipped > 0 ? { skippedWarnings: warnings.skipped } : {}, 'HL7 sender disconnected');
+      if (!this.stopped && open)
+        connectionLine(warnings.skipped > 0 ? { skippedWarnings: warnings.skipped } : {}, 'HL7 sender disconnected');
     });
   }
 

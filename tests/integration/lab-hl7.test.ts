@@ -350,6 +350,33 @@ describe('the HL7 driver and its store', () => {
     }
   });
 
+  it('connect mode, nobody listening: attempts go on with backoff, logged once, no connection counted', async () => {
+    const lines: Array<{ msg: string }> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg: string }) });
+    const port = await freePort();
+    const driver = createHl7Driver(
+      hl7ConnectionSchema.parse({
+        id: 'hl7-x',
+        type: 'hl7-mllp',
+        mode: 'connect',
+        port,
+        reconnect: { initial_delay: '50ms', max_delay: '100ms' },
+      }),
+      instrument,
+      { log, sink: () => {}, dataDir: tmpdir(), results: () => {} },
+    );
+    await driver.init();
+    await driver.start();
+    try {
+      await sleep(800);
+      expect(lines.filter((l) => l.msg === 'HL7 peer not reachable; connecting again with backoff')).toHaveLength(1);
+      expect(lines.filter((l) => /disconnected/.test(l.msg))).toEqual([]);
+      expect(driver.stats!()).toMatchObject({ connections: 0 });
+    } finally {
+      await driver.stop();
+    }
+  });
+
   it('connect mode: the gateway dials the sender, and dials again after the sender closes', async () => {
     const received: string[] = [];
     const acks: string[] = [];
@@ -387,6 +414,7 @@ describe('the HL7 driver and its store', () => {
       await until('two messages over two connections', () => acks.length >= 2);
       expect(acks.slice(0, 2)).toEqual(['DIAL-1', 'DIAL-2']);
       expect(received.slice(0, 2)).toEqual(['P-41', 'P-42']);
+      expect(driver.stats!().connections).toBeGreaterThanOrEqual(2);
     } finally {
       await driver.stop();
       await new Promise((r) => server.close(r));
