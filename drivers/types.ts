@@ -80,6 +80,8 @@ export interface DriverContext {
   counters?: CounterStore;
   /** The gateway's data folder, for files a driver keeps (certificates). */
   dataDir: string;
+  /** The site's time zone (gateway.timezone), for device times written without one (result files). */
+  timeZone?: string;
 }
 
 /**

@@ -160,6 +160,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
       labEvents: (e) => lab.labEvent(e),
       counters: { get: (key) => store.store().counter(key), save: (key, state) => store.store().saveCounter(key, state) },
       dataDir,
+      timeZone: config.gateway.timezone,
     }),
   });
 

@@ -134,6 +134,8 @@ class FileDropDriver implements Driver {
     }
     if (this.folderDown) this.ctx.log.info({ folder: resolve(this.c.folder) }, 'Result folder readable again');
     this.folderDown = false;
+    // Files gone from the folder need not be remembered (their content still is, in the store).
+    for (const name of this.handled.keys()) if (!this.watcher.has(name)) this.handled.delete(name);
     const todo = ready.filter((f) => this.handled.get(f.name) !== `${f.size}/${f.mtimeMs}`).slice(0, this.c.max_files_per_scan);
     for (const file of todo) {
       if (this.stopped) return;
@@ -233,6 +235,7 @@ class FileDropDriver implements Driver {
     const it = fileRecords(file.path, this.c, {
       instrument: this.instrument.id,
       fileTime: file.mtimeMs,
+      timeZone: this.ctx.timeZone,
       ...(expect ? { expect } : {}),
     });
     for (;;) {

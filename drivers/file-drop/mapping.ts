@@ -43,7 +43,13 @@ export interface CompiledMapping {
 
 export function compileMapping(
   m: FileDropMapping,
-  opts: { instrument: string; decimal: '.' | ','; fileTime: number; describePlace: (p: FieldPlace) => string },
+  opts: {
+    instrument: string;
+    decimal: '.' | ',';
+    fileTime: number;
+    timeZone: string | undefined;
+    describePlace: (p: FieldPlace) => string;
+  },
 ): CompiledMapping {
   const places: FieldPlace[] = [];
   const index = new Map<FieldPlace, number>();
@@ -59,7 +65,7 @@ export function compileMapping(
   };
   const single = Object.fromEntries(SINGLE.map((k) => [k, at(m[k])])) as Record<Single, number | undefined>;
   const wide = m.analytes?.map((a) => ({ analyte: a.analyte, unit: a.unit, value: at(a.value)! }));
-  const readTime = timeReader(m.time_format, m.time_zone);
+  const readTime = timeReader(m.time_format, m.time_zone ?? opts.timeZone);
   const fileTime = new Date(opts.fileTime).toISOString();
   const name = (i: number) => opts.describePlace(places[i]!);
 

@@ -54,7 +54,7 @@ export function maxFileSize(c: FileDropConnection): number {
 export async function* fileRecords(
   path: string,
   c: FileDropConnection,
-  opts: { instrument: string; fileTime: number; expect?: readonly number[] },
+  opts: { instrument: string; fileTime: number; timeZone?: string | undefined; expect?: readonly number[] },
 ): AsyncGenerator<FileRecord[], FileDigest> {
   const tabular = c.format === 'csv' || c.format === 'tsv';
   const delimiter = c.csv.delimiter ?? (c.format === 'tsv' ? '\t' : ',');
@@ -62,6 +62,7 @@ export async function* fileRecords(
     instrument: opts.instrument,
     decimal: tabular ? c.csv.decimal : '.',
     fileTime: opts.fileTime,
+    timeZone: opts.timeZone,
     describePlace: (p) => (tabular ? (typeof p === 'number' ? `column ${p}` : `column "${p}"`) : `path "${p}"`),
   });
   let pending: FileRecord[] = [];

@@ -165,7 +165,7 @@ const mapping = z
       .optional()
       .meta({
         description:
-          "Time zone of times written without one (an ISO time with Z or an offset keeps it). Default: the gateway's (the machine's) time zone.",
+          "Time zone of times written without one (an ISO time with Z or an offset keeps it). Default: the site's, gateway.timezone (itself the machine's by default).",
         examples: ['Asia/Shanghai', 'UTC'],
       }),
     status: optionalField('Where the result status is (`F`/`final`, `P`/`preliminary`, `C`/`correction`...). Default: final.'),
@@ -299,6 +299,14 @@ export const fileDropConnectionSchema = z
     }
     if (c.format === 'xml' && !c.xml) issue(['xml'], 'format xml needs xml.record: the path to the record element');
     if (c.format !== 'xml' && c.xml) issue(['xml'], `applies to format xml, not ${c.format}`);
+    const names = m.analytes?.map((a) => a.analyte) ?? [];
+    names.forEach((a, i) => {
+      if (names.indexOf(a) !== i) issue(['mapping', 'analytes', i, 'analyte'], `"${a}" is listed twice`);
+    });
+    // The archive and rejected folders are not scanned: the watched folder itself cannot be one.
+    const same = (p: string) => p.replace(/[\\/]+$/, '') === c.folder.replace(/[\\/]+$/, '');
+    if (typeof c.archive === 'string' && same(c.archive)) issue(['archive'], 'must be another folder than the one watched');
+    if (c.rejected !== undefined && same(c.rejected)) issue(['rejected'], 'must be another folder than the one watched');
     if (c.format === 'json' && c.max_file_size !== undefined && c.max_file_size > 64 * 1024 ** 2)
       issue(['max_file_size'], 'a JSON file is read whole: expected at most 64MiB');
   })

@@ -92,6 +92,11 @@ export class FolderWatcher {
     return ready.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1));
   }
 
+  /** Whether the last scan saw a file of this name in the folder. */
+  has(name: string): boolean {
+    return this.seen.has(name);
+  }
+
   /** Forget what was seen of a file: it changed while being read, and must be stable again. */
   unsettle(name: string): void {
     this.seen.delete(name);

@@ -35,7 +35,8 @@ export function deviceServices(
     const svc: Service = {
       // Its place in the site file: two simulators may share a type and a port (publishers to one broker).
       id: `simulators[${i}]`,
-      name: `simulator ${s.type} on ${s.host}:${s.port}`,
+      // A simulator that writes files (file-instrument) has no address.
+      name: typeof s.port === 'number' ? `simulator ${s.type} on ${s.host}:${s.port}` : `simulator ${s.type}`,
       start: () => sim.start(),
       stop: () => sim.stop(),
     };

@@ -37,7 +37,12 @@ afterEach(async () => {
   while (rigs.length) await rigs.pop()!.driver.stop();
 });
 
-async function rig(extra: Record<string, unknown> = {}, shared?: Pick<Rig, 'stored' | 'counters'>, folder?: string): Promise<Rig> {
+async function rig(
+  extra: Record<string, unknown> = {},
+  shared?: Pick<Rig, 'stored' | 'counters'>,
+  folder?: string,
+  timeZone?: string,
+): Promise<Rig> {
   folder ??= mkdtempSync(join(tmpdir(), 'gw-file-drop-driver-'));
   const c = fileDropConnectionSchema.parse({
     id: 'files',
@@ -71,6 +76,7 @@ async function rig(extra: Record<string, unknown> = {}, shared?: Pick<Rig, 'stor
       },
       labEvents: (e) => void events.push(e),
       counters: { get: (k) => counters.get(k), save: (k, s) => void counters.set(k, s) },
+      ...(timeZone ? { timeZone } : {}),
     },
   );
   await driver.init();
@@ -199,6 +205,16 @@ describe('the file-drop driver', () => {
     const second = await rig({ archive: false }, first, folder);
     await until('the file seen again', () => stats(second).duplicates === 1);
     expect(first.stored.size).toBe(3);
+  });
+
+  it("reads times without a zone in the site's time zone, unless the mapping names one", async () => {
+    const mapping = { sample_id: 'id', analyte: 'analyte', value: 'value', time: 't' };
+    const site = await rig({ mapping }, undefined, undefined, 'Asia/Shanghai');
+    const own = await rig({ mapping: { ...mapping, time_zone: 'UTC' } }, undefined, undefined, 'Asia/Shanghai');
+    for (const r of [site, own]) writeFileSync(join(r.folder, 'a.csv'), 'id,analyte,value,t\nS-1,GLU,5.2,2026-12-03 10:20:00\n');
+    await until('both taken', () => stats(site).filesTaken === 1 && stats(own).filesTaken === 1);
+    expect([...site.stored.values()][0]!.resultAt).toBe('2026-12-03T02:20:00.000Z');
+    expect([...own.stored.values()][0]!.resultAt).toBe('2026-12-03T10:20:00.000Z');
   });
 
   it('a missing folder is reported once and watched until it exists', async () => {

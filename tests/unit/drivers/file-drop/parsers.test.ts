@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { CsvReader, type CsvRow } from '../../../../drivers/file-drop/csv.js';
 import { fileDropConnectionSchema } from '../../../../drivers/file-drop/schema.js';
 import { timeReader } from '../../../../drivers/file-drop/time.js';
+import { parseSite } from '../../../../config/load.js';
+import { ConfigError } from '../../../../config/errors.js';
 import { connection, FILE_TIME, fileWith, read, reasonOf } from './helpers.js';
 
 const GBK_RAW = {
@@ -300,6 +302,26 @@ describe('time formats', () => {
 });
 
 describe('the connection schema', () => {
+  it('gateway check reports a mapping mistake at its place in the site file', () => {
+    const yaml = [
+      'version: 1',
+      'gateway: { id: gw, site: s }',
+      'connections:',
+      '  - { id: f, type: file-drop, folder: /x, pattern: "*.csv", format: csv, csv: { header: false }, mapping: { sample_id: 1, analyte: name, value: 3 } }',
+      'equipment: [{ id: LAB-1, category: lab_analyzer, connection: f }]',
+    ].join('\n');
+    let problems: Array<{ path: string; message: string; line?: number }> = [];
+    try {
+      parseSite(yaml, { env: {} });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems = err.problems;
+    }
+    expect(problems).toEqual([
+      { path: 'connections[0].mapping.analyte', message: 'header is false: expected a column number (from 1)', line: 4 },
+    ]);
+  });
+
   const problems = (extra: Record<string, unknown>) => {
     const r = fileDropConnectionSchema.safeParse({ id: 'f', type: 'file-drop', folder: '/x', pattern: '*.csv', ...extra });
     return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -327,6 +349,22 @@ describe('the connection schema', () => {
     ]);
     expect(problems({ format: 'json', max_file_size: '100MiB', mapping: { sample_id: 'a', analyte: 'b', value: 'c' } })).toEqual([
       'max_file_size: a JSON file is read whole: expected at most 64MiB',
+    ]);
+    expect(
+      problems({
+        format: 'csv',
+        mapping: {
+          sample_id: 'a',
+          analytes: [
+            { analyte: 'X', value: 'x' },
+            { analyte: 'X', value: 'y' },
+          ],
+        },
+      }),
+    ).toEqual(['mapping.analytes.1.analyte: "X" is listed twice']);
+    expect(problems({ format: 'csv', archive: '/x/', rejected: '/x', mapping: { sample_id: 'a', analyte: 'b', value: 'c' } })).toEqual([
+      'archive: must be another folder than the one watched',
+      'rejected: must be another folder than the one watched',
     ]);
     expect(problems({ format: 'json', json: { records: 'a[]..b' }, mapping: { sample_id: 'a', analyte: 'b', value: 'c' } })).toEqual([
       'json.records: "a[]..b": an empty key (two dots, or a dot at an end)',
