@@ -372,10 +372,10 @@ export function hl7Time(d: Date): string {
 
 /**
  * An HL7 TS/DTM: `YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]`; with an offset it is that instant,
- * without one it is the instrument's (and gateway's) local time. Undefined when it is empty; an error
- * when it is not a time.
+ * without one a wall-clock time in `timeZone` (the site's), or in the machine's zone when none is
+ * given. Undefined when it is empty; an invalid date when it is not a time (a 31 February too).
  */
-export function parseHl7Time(text: string): Date | undefined {
+export function parseHl7Time(text: string, timeZone?: string): Date | undefined {
   const t = text.trim();
   if (t === '') return undefined;
   const m = /^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?([+-]\d{4})?$/.exec(t);
@@ -383,8 +383,46 @@ export function parseHl7Time(text: string): Date | undefined {
   const [, y, mo, dd, h, mi, s, frac, zone] = m;
   const ms = frac ? Math.round(Number(`0.${frac}`) * 1000) : 0;
   const parts = [Number(y), Number(mo ?? 1) - 1, Number(dd ?? 1), Number(h ?? 0), Number(mi ?? 0), Number(s ?? 0), ms] as const;
-  if (parts[1] > 11 || parts[2] < 1 || parts[2] > 31 || parts[3] > 23 || parts[4] > 59 || parts[5] > 59) return new Date(Number.NaN);
-  if (!zone) return new Date(...parts);
-  const offset = (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(3, 5)));
-  return new Date(Date.UTC(...parts) - offset * 60_000);
+  const wall = Date.UTC(...parts);
+  const check = new Date(wall);
+  if (
+    parts[0] < 1000 ||
+    check.getUTCMonth() !== parts[1] ||
+    check.getUTCDate() !== parts[2] ||
+    parts[3] > 23 ||
+    parts[4] > 59 ||
+    parts[5] > 59
+  )
+    return new Date(Number.NaN);
+  if (zone) {
+    const offset = (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(3, 5)));
+    return new Date(wall - offset * 60_000);
+  }
+  if (timeZone === undefined) return new Date(...parts);
+  // The zone's offset at a first guess, then at the instant that gives (right across a DST change).
+  const first = wall - offsetIn(timeZone, wall);
+  return new Date(wall - offsetIn(timeZone, first));
+}
+
+const zoneFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** How far a zone's wall clock is ahead of UTC at an instant, in ms. */
+function offsetIn(timeZone: string, at: number): number {
+  let f = zoneFormats.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    zoneFormats.set(timeZone, f);
+  }
+  const p: Record<string, number> = {};
+  for (const x of f.formatToParts(new Date(at))) if (x.type !== 'literal') p[x.type] = Number(x.value);
+  return Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) - (at - (((at % 1000) + 1000) % 1000));
 }

@@ -37,6 +37,8 @@ export interface OruOptions {
   instrument: string;
   /** Where the sample id is read, the first field that has one wins. */
   sampleIdFrom: readonly SampleIdField[];
+  /** The site's time zone, for times sent without an offset; the machine's when undefined. */
+  timeZone?: string | undefined;
   /** A field that marks the instrument's QC messages or orders (`MSH-16` = `2`...), besides SPM-11 = Q. */
   controlFlag?: { field: string; values: readonly string[] } | undefined;
 }
@@ -77,7 +79,8 @@ export function resultsOfOru(m: Hl7Message, opts: OruOptions): OruResults {
   checkHeader(m);
   const sender = `${m.msh.get(3)}^${m.msh.get(4)}`;
   const idBase = resultIdBase(opts.instrument, sender, m.controlId);
-  const messageTime = time(m.msh, 7, 1) ?? undefined;
+  const time = (s: Segment, field: number, sequence: number) => timeOf(s, field, sequence, opts.timeZone);
+  const messageTime = time(m.msh, 7, 1);
   const flaggedControl = opts.controlFlag ? isFlagged(m, opts.controlFlag) : false;
   const results: LabResult[] = [];
   let skipped = 0;
@@ -94,7 +97,14 @@ export function resultsOfOru(m: Hl7Message, opts: OruOptions): OruResults {
     const control = flaggedControl || spm?.get(11).toUpperCase() === 'Q';
     const orderTime = time(obr, 7, order.sequence) ?? time(obr, 22, order.sequence);
     for (const { obx, sequence, ordinal } of order.pending) {
-      const r = resultOf(obx, sequence, { sampleId, orderTime, messageTime, control, instrument: opts.instrument });
+      const r = resultOf(obx, sequence, {
+        sampleId,
+        orderTime,
+        messageTime,
+        control,
+        instrument: opts.instrument,
+        timeZone: opts.timeZone,
+      });
       if (r === undefined) {
         skipped++;
         continue;
@@ -172,8 +182,8 @@ function sampleIdOf(obr: Segment, sequence: number, spm: Segment | undefined, fr
   });
 }
 
-function time(s: Segment, field: number, sequence: number): Date | undefined {
-  const d = parseHl7Time(s.get(field, 1));
+function timeOf(s: Segment, field: number, sequence: number, timeZone: string | undefined): Date | undefined {
+  const d = parseHl7Time(s.get(field, 1), timeZone);
   if (d && Number.isNaN(d.getTime()))
     throw new Hl7Error(
       `${s.name}-${field} ${JSON.stringify(s.get(field, 1).slice(0, 30))} is not an HL7 time (YYYYMMDDHHMMSS)`,
@@ -193,6 +203,7 @@ interface OrderContext {
   messageTime: Date | undefined;
   control: boolean;
   instrument: string;
+  timeZone: string | undefined;
 }
 
 function resultOf(obx: Segment, sequence: number, c: OrderContext): Omit<LabResult, 'resultId'> | undefined {
@@ -219,7 +230,7 @@ function resultOf(obx: Segment, sequence: number, c: OrderContext): Omit<LabResu
       ERROR_CODES.dataType,
       at(8),
     );
-  const resultAt = time(obx, 14, sequence) ?? c.orderTime ?? c.messageTime;
+  const resultAt = timeOf(obx, 14, sequence, c.timeZone) ?? c.orderTime ?? c.messageTime;
   if (!resultAt)
     throw new Hl7Error(`OBX ${sequence}: no observation time (OBX-14, OBR-7, OBR-22 or MSH-7)`, ERROR_CODES.requiredFieldMissing, at(14));
   const reference = parseRange(obx.get(7));

@@ -166,8 +166,21 @@ describe('times', () => {
 
   it('an empty time is none; one that is not a time is invalid', () => {
     expect(parseHl7Time('')).toBeUndefined();
-    expect(Number.isNaN(parseHl7Time('2026-12-03')!.getTime())).toBe(true);
-    expect(Number.isNaN(parseHl7Time('20261303')!.getTime())).toBe(true);
+    for (const bad of ['2026-12-03', '20261303', '20260231', '20261203246000', '0099'])
+      expect(Number.isNaN(parseHl7Time(bad)!.getTime()), bad).toBe(true);
+  });
+
+  it.each([
+    ['20261203101500', 'Asia/Shanghai', '2026-12-03T02:15:00.000Z'],
+    ['20261203101500', 'UTC', '2026-12-03T10:15:00.000Z'],
+    // Either side of a daylight saving change: 02:30 in Berlin is CET (+1) on 29 March before 02:00, CEST (+2) after.
+    ['20260329013000', 'Europe/Berlin', '2026-03-29T00:30:00.000Z'],
+    ['20260329033000', 'Europe/Berlin', '2026-03-29T01:30:00.000Z'],
+    ['20261025013000', 'America/New_York', '2026-10-25T05:30:00.000Z'],
+    // An offset in the message wins over the site's zone.
+    ['20261203101500+0000', 'Asia/Shanghai', '2026-12-03T10:15:00.000Z'],
+  ])('%s in %s', (text, zone, iso) => {
+    expect(parseHl7Time(text, zone)!.toISOString()).toBe(iso);
   });
 });
 

@@ -43,6 +43,12 @@ describe('ORU^R01 mapping', () => {
     expect(take([MSH(), 'OBR|1|PL-1|FI-1', 'OBX|1|NM|GLU||1'], { sampleIdFrom: ['OBR-2'] }).results[0]!.sampleId).toBe('PL-1');
   });
 
+  it('a time without an offset is in the site time zone when there is one', () => {
+    const segments = [MSH().replace('+0000', ''), 'OBR|1||S-1|||20261203100000', 'OBX|1|NM|GLU||1||||||F|||20261203100500'];
+    expect(take(segments, { timeZone: 'Asia/Shanghai' }).results[0]!.resultAt).toBe('2026-12-03T02:05:00.000Z');
+    expect(take(segments, { timeZone: 'UTC' }).results[0]!.resultAt).toBe('2026-12-03T10:05:00.000Z');
+  });
+
   it('value types: SN, coded, text repetitions, empty; ED is no result', () => {
     const { results, skipped } = take([
       MSH(),
