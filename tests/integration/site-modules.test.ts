@@ -39,11 +39,11 @@ async function modbusSite(o: { broker: string; extra?: string[] }): Promise<stri
   return file;
 }
 
-/** The packages of the parts a site may leave out: HTTP API, InfluxDB writer, embedded broker, OPC UA. */
-const OPTIONAL_PACKAGES = /^(fastify|@fastify\/|@influxdata\/|aedes|node-opcua)/;
+/** The packages of the parts a site may leave out: HTTP API, InfluxDB writer, embedded broker, OPC UA, the XML reader of result files. */
+const OPTIONAL_PACKAGES = /^(fastify|@fastify\/|@influxdata\/|aedes|node-opcua|saxes)/;
 /** Their modules, the platform link's and the other drivers' (the registry's schemas are loaded for every site). */
 const OPTIONAL_FILES =
-  /^gateway\/(http\/server|influx\/(writer|client)|platform\/(forwarder|uplink|inbox)|mqtt\/broker)\.ts$|^drivers\/(opcua\/(driver|simulator|certs)|astm\/(driver|simulator)|hl7\/(driver|simulator|hl7-message|mllp|oru|ack)|mqtt-in\/(driver|simulator))\.ts$/;
+  /^gateway\/(http\/server|influx\/(writer|client)|platform\/(forwarder|uplink|inbox)|mqtt\/broker)\.ts$|^drivers\/(opcua\/(driver|simulator|certs)|astm\/(driver|simulator)|hl7\/(driver|simulator|hl7-message|mllp|oru|ack)|mqtt-in\/(driver|simulator)|file-drop\/(driver|simulator|reader|csv|xml|json|mapping|decode|watcher))\.ts$/;
 
 describe('modules a site loads', () => {
   let mosquitto: string;
