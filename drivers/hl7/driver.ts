@@ -267,6 +267,7 @@ class Hl7Driver implements Driver {
       taken = resultsOfOru(message, {
         instrument: this.instrument.id,
         sampleIdFrom: this.connection.sample_id,
+        timeZone: this.ctx.timeZone,
         controlFlag: this.controlFlag,
       });
     } catch (err) {

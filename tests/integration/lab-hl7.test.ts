@@ -103,7 +103,7 @@ describe('lab results over HL7 v2 (MLLP)', () => {
     const site = parseSite(
       [
         'version: 1',
-        `gateway: { id: gw-test, site: test-site, data_dir: ${dataDir} }`,
+        `gateway: { id: gw-test, site: test-site, data_dir: ${dataDir}, timezone: Asia/Shanghai }`,
         `mqtt: { port: ${await freePort()} }`,
         'platform:',
         `  url: http://127.0.0.1:${inboxPort}/`,
@@ -218,7 +218,8 @@ describe('lab results over HL7 v2 (MLLP)', () => {
     await until('both ACKs', () => s.acks.length === 3);
     expect(s.acks.slice(1).map((a) => `${a.code} ${a.controlId}`)).toEqual(['AA PAIR-1', 'AA PAIR-2']);
 
-    await s.write(Buffer.concat([Buffer.from('\r\nhello?\r\n'), frame(Buffer.from(oru('NOISE-1', 'P-4', [1.3])))]));
+    // This one's times have no offset: they are in the site's time zone (UTC+8), 10:10 there.
+    await s.write(Buffer.concat([Buffer.from('\r\nhello?\r\n'), frame(Buffer.from(oru('NOISE-1', 'P-4', [1.3]).replaceAll('+0800', '')))]));
     await until('the ACK after the noise', () => s.acks.length === 4);
     expect(s.acks[3]).toMatchObject({ code: 'AA', controlId: 'NOISE-1' });
     await until('the noise counted', () => stats().garbageBytes! - garbage === 10);
@@ -229,6 +230,7 @@ describe('lab results over HL7 v2 (MLLP)', () => {
       'P-3/A1=1.2',
       'P-4/A1=1.3',
     ]);
+    expect(captured.slice(before).map((r) => r.resultAt)).toEqual(Array(5).fill('2026-12-03T02:10:00.000Z'));
   });
 
   it('a bad message is answered AE with the reason and the place; a duplicate control id is answered AA and taken once', async () => {
