@@ -10,6 +10,8 @@ import { parseXmlPath, type XmlStep } from './paths.js';
 export const MAX_RECORD_CHARS = 1024 * 1024;
 /** Leaf children an enclosing element keeps (by name, the first of each), and the length of their text. */
 const MAX_LEAVES = 64;
+/** Elements around a record, at most: each one kept costs memory whatever its size. */
+const MAX_DEPTH = 256;
 const MAX_LEAF_CHARS = 4096;
 
 interface XmlNode {
@@ -79,6 +81,7 @@ export class XmlReader {
         this.nodes = [{ name, attrs, children: [], text: '' }];
         return;
       }
+      if (depth >= MAX_DEPTH) throw new FileProblem(`line ${this.parser.line}`, `elements nested deeper than ${MAX_DEPTH}`);
       this.frames.push({ name, attrs, leaves: new Map(), text: '', hasChildren: false, matches });
     });
     const onText = (text: string) => {

@@ -181,6 +181,9 @@ describe('XML', () => {
     expect(await reasonOf(fileWith('other.xml', '<Export><Row/></Export>'), c)).toBe(
       'no element at the record path "Results/Sample/Analyte"',
     );
+    expect(await reasonOf(fileWith('deep.xml', `${'<a>'.repeat(300)}${'</a>'.repeat(300)}`), c)).toBe(
+      'line 1: elements nested deeper than 256',
+    );
   });
 });
 
