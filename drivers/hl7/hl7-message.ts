@@ -364,10 +364,12 @@ export function escape(text: string, d: Delimiters = DEFAULT_DELIMITERS): string
   return out;
 }
 
-/** `YYYYMMDDHHMMSS` in local time, as the timestamps of messages the gateway writes. */
+/** `YYYYMMDDHHMMSS+ZZZZ`: the machine's local time with its offset, so that no reader has to guess the zone. */
 export function hl7Time(d: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+  const offset = -d.getTimezoneOffset();
+  const zone = `${offset < 0 ? '-' : '+'}${p(Math.floor(Math.abs(offset) / 60))}${p(Math.abs(offset) % 60)}`;
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}${zone}`;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   ERROR_CODES,
   escape,
   Hl7Error,
+  hl7Time,
   parseHl7Time,
   parseMessage,
   parseText,
@@ -232,5 +233,13 @@ describe('ACKs', () => {
     const [, msa] = segmentsOf(buildAck(header, 'AE', new Hl7Error('x', ERROR_CODES.tableValue)));
     expect(msa!.get(2)).toBe('MSG00001');
     expect(headerOfBytes(Buffer.from('garbage')).controlId).toBe('');
+  });
+});
+
+describe('times written', () => {
+  it('the machine local time with its offset, read back as the same instant', () => {
+    const d = new Date(2026, 11, 3, 10, 15, 0);
+    expect(hl7Time(d)).toMatch(/^20261203101500[+-]\d{4}$/);
+    expect(parseHl7Time(hl7Time(d), 'Pacific/Kiritimati')!.getTime()).toBe(d.getTime());
   });
 });
