@@ -1,6 +1,6 @@
 // The file-drop driver on a real folder, with an in-memory result store: when a file is taken,
 // where it goes, and what it stores (each result once, a rejected file nothing).
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -135,6 +135,18 @@ describe('the file-drop driver', () => {
     renameSync(join(r.folder, 'fresh.csv.tmp'), join(r.folder, 'fresh.csv'));
     await until('the renamed file taken (its content known: a duplicate)', () => stats(r).duplicates + stats(r).filesTaken === 2);
     expect(readdirSync(r.folder).sort()).toEqual(['.hidden.csv', 'archive', '~lock.csv']);
+  });
+
+  // /dev/shm is another file system than the temporary folder on most Linux machines: a rename fails with EXDEV.
+  const otherDevice = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(tmpdir()).dev;
+  it.skipIf(!otherDevice)('archives across file systems by a copy, the original removed', async () => {
+    const archive = mkdtempSync('/dev/shm/gw-file-drop-archive-');
+    const r = await rig({ archive });
+    writeFileSync(join(r.folder, 'a.csv'), CSV);
+    await until('the file taken', () => stats(r).filesTaken === 1);
+    expect(readFileSync(join(archive, 'a.csv'), 'utf8')).toBe(CSV);
+    expect(readdirSync(r.folder)).toEqual([]);
+    rmSync(archive, { recursive: true });
   });
 
   it('with a ready marker, takes a file only once its marker exists, and archives the marker with it', async () => {
