@@ -67,6 +67,8 @@ export function compileMapping(
   const wide = m.analytes?.map((a) => ({ analyte: a.analyte, unit: a.unit, value: at(a.value)! }));
   const readTime = timeReader(m.time_format, m.time_zone ?? opts.timeZone);
   const fileTime = new Date(opts.fileTime).toISOString();
+  let lastMs = Number.NaN;
+  let lastIso = '';
   const name = (i: number) => opts.describePlace(places[i]!);
 
   const text = (values: readonly unknown[], i: number | undefined, what: string, where: string): string | undefined => {
@@ -111,8 +113,8 @@ export function compileMapping(
     results(values, where, raw) {
       const sampleId = required(values, single.sample_id!, 'sample id', where);
       let resultAt = fileTime;
-      const timeText = text(values, single.time, 'time', where);
       if (single.time !== undefined) {
+        const timeText = text(values, single.time, 'time', where);
         if (timeText === undefined || timeText === '') throw new FileProblem(where, `no time (${name(single.time)} is empty or missing)`);
         const v = values[single.time];
         const ms = typeof v === 'number' && m.time_format.startsWith('epoch') ? readTime(String(v)) : readTime(timeText);
@@ -121,11 +123,17 @@ export function compileMapping(
             where,
             `time "${timeText}" (${name(single.time)}) does not read as ${m.time_format === 'iso' ? 'ISO 8601' : m.time_format}`,
           );
-        resultAt = new Date(ms).toISOString();
+        // Rows of a file mostly share their times: the text of the last one is kept.
+        if (ms !== lastMs) {
+          lastMs = ms;
+          lastIso = new Date(ms).toISOString();
+        }
+        resultAt = lastIso;
       }
       const statusText = text(values, single.status, 'status', where);
       const status = statusText ? (STATUS[statusText.toUpperCase()] ?? statusText.toLowerCase()) : 'final';
-      const flags = (text(values, single.flags, 'flags', where) ?? '').split(/[\s,;|~^]+/).filter(Boolean);
+      const flagText = text(values, single.flags, 'flags', where);
+      const flags = flagText ? flagText.split(/[\s,;|~^]+/).filter(Boolean) : [];
       const operator = text(values, single.operator, 'operator', where);
       const method = text(values, single.method, 'method', where);
       const level = text(values, single.control_level, 'control level', where);
@@ -133,37 +141,35 @@ export function compileMapping(
       const isControl = (mark !== undefined && !NOT_CONTROL.has(mark.toLowerCase())) || (level !== undefined && level !== '');
       const lo = limit(values, single.reference_lo, 'reference low', where);
       const hi = limit(values, single.reference_hi, 'reference high', where);
-      const base = {
-        instrument: opts.instrument,
-        sampleId,
-        flags,
-        status,
-        resultAt,
-        ...(operator ? { operator } : {}),
-        ...(method ? { method } : {}),
-        ...(lo !== undefined || hi !== undefined
-          ? { reference: { ...(lo !== undefined ? { lo } : {}), ...(hi !== undefined ? { hi } : {}) } }
-          : {}),
-        ...(isControl ? { control: level ? { level } : {} } : {}),
-        ...(raw !== undefined ? { raw } : {}),
+      // Built key by key, not by spreading optional parts: this runs for every row of a million-row file.
+      const draft = (analyte: string, value: number | string, unit: string | undefined): ResultDraft => {
+        const r: ResultDraft = { instrument: opts.instrument, sampleId, analyte, value, flags, status, resultAt };
+        if (unit) r.unit = unit;
+        if (operator) r.operator = operator;
+        if (method) r.method = method;
+        if (lo !== undefined || hi !== undefined) {
+          r.reference = {};
+          if (lo !== undefined) r.reference.lo = lo;
+          if (hi !== undefined) r.reference.hi = hi;
+        }
+        if (isControl) r.control = level ? { level } : {};
+        if (raw !== undefined) r.raw = raw;
+        return r;
       };
-      if (!wide) {
-        const unit = text(values, single.unit, 'unit', where);
+      if (!wide)
         return [
-          {
-            ...base,
-            analyte: required(values, single.analyte!, 'analyte', where),
-            value: valueOf(values, single.value!, where),
-            ...(unit ? { unit } : {}),
-          },
+          draft(
+            required(values, single.analyte!, 'analyte', where),
+            valueOf(values, single.value!, where),
+            text(values, single.unit, 'unit', where),
+          ),
         ];
-      }
       const out: ResultDraft[] = [];
       for (const a of wide) {
         // An empty cell in a wide layout is an analyte not measured for this sample.
         const t = text(values, a.value, a.analyte, where);
         if ((t === undefined || t === '') && typeof values[a.value] !== 'number') continue;
-        out.push({ ...base, analyte: a.analyte, value: valueOf(values, a.value, where), ...(a.unit ? { unit: a.unit } : {}) });
+        out.push(draft(a.analyte, valueOf(values, a.value, where), a.unit));
       }
       return out;
     },

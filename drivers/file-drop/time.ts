@@ -106,20 +106,33 @@ export function timeReader(format: string, timeZone: string | undefined): TimeRe
     })
     .join('');
   const re = new RegExp(`^${source}$`);
+  // The group of each token (0: not in the pattern), found once.
+  const at = (...ts: Token[]) => Math.max(0, ...ts.map((t) => order.indexOf(t) + 1));
+  const [y4, y2, mo, d, h, mi, sec, frac] = [
+    at('YYYY'),
+    at('YY'),
+    at('MM', 'M'),
+    at('DD', 'D'),
+    at('HH', 'H'),
+    at('mm'),
+    at('ss'),
+    at('SSS'),
+  ];
   return (text) => {
     const m = re.exec(text.trim());
     if (!m) return undefined;
-    const v: Partial<Record<Token, string>> = {};
-    order.forEach((t, i) => (v[t] = m[i + 1]));
-    const year = v.YYYY !== undefined ? +v.YYYY : 2000 + +v.YY!;
-    const ms = v.SSS !== undefined ? Math.round(Number(`0.${v.SSS}`) * 1000) : 0;
-    return wall(year, +(v.MM ?? v.M)!, +(v.DD ?? v.D)!, +(v.HH ?? v.H)!, +v.mm!, +(v.ss ?? 0), ms);
+    const year = y4 ? +m[y4]! : 2000 + +m[y2]!;
+    const ms = frac ? Math.round(Number(`0.${m[frac]}`) * 1000) : 0;
+    return wall(year, +m[mo]!, +m[d]!, +m[h]!, +m[mi]!, sec ? +m[sec]! : 0, ms);
   };
 }
 
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function valid(y: number, mo: number, d: number, h: number, mi: number, s: number): boolean {
   if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return false;
-  return d <= new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  const leap = mo === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  return d <= DAYS[mo - 1]! + (leap ? 1 : 0);
 }
 
 /** Wall-clock time in a zone to an instant; undefined for a date that does not exist (2026-02-30). */

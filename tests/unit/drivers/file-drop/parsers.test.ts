@@ -301,6 +301,9 @@ describe('time formats', () => {
     expect(timeReader('iso', 'Asia/Shanghai')('2026-12-03T10:20:00-05:00')).toBe(Date.parse('2026-12-03T15:20:00Z'));
     expect(timeReader('epoch_s', undefined)('1764728400')).toBe(1764728400000);
     expect(timeReader('YYYY/MM/DD HH:mm', 'UTC')('2026/13/03 10:20')).toBeUndefined();
+    expect(timeReader('iso', 'UTC')('2024-02-29 10:20')).toBe(Date.parse('2024-02-29T10:20:00Z'));
+    expect(timeReader('iso', 'UTC')('2026-02-29 10:20')).toBeUndefined();
+    expect(timeReader('YY-M-D H:mm', 'UTC')('26-2-3 9:05')).toBe(Date.parse('2026-02-03T09:05:00Z'));
   });
 });
 
