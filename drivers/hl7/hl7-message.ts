@@ -210,7 +210,9 @@ export function decode(bytes: Uint8Array, charset: Charset): string {
 
 /** Text to bytes in a charset (TextEncoder knows only UTF-8; iconv-lite writes GB18030 and GBK). */
 export function encode(text: string, charset: Charset): Buffer {
-  if (charset === 'utf-8' || charset === 'latin1') return Buffer.from(text, charset);
+  if (charset === 'utf-8') return Buffer.from(text, charset);
+  // Latin-1 keeps only the low byte of a character beyond it, which may be a CR or a delimiter: such a character is written `?`.
+  if (charset === 'latin1') return Buffer.from(text.replace(/[^\p{Cc}\u0020-\u00ff]/gu, '?'), 'latin1');
   return iconv.encode(text, charset);
 }
 
@@ -348,7 +350,10 @@ function decodeLenient(bytes: Buffer, charset: Charset): string {
   return charset === 'latin1' ? bytes.toString('latin1') : new TextDecoder(charset).decode(bytes);
 }
 
-/** Text made safe for one HL7 field: its delimiters and the escape character as escape sequences, line breaks as \.br\. */
+/**
+ * Text made safe for one HL7 field: its delimiters and the escape character as escape sequences,
+ * line breaks as \.br\, other control characters as \Xhh\.
+ */
 export function escape(text: string, d: Delimiters = DEFAULT_DELIMITERS): string {
   const e = d.escape;
   let out = '';
@@ -359,6 +364,8 @@ export function escape(text: string, d: Delimiters = DEFAULT_DELIMITERS): string
     else if (ch === d.subcomponent) out += `${e}T${e}`;
     else if (ch === d.repetition) out += `${e}R${e}`;
     else if (ch === '\r' || ch === '\n') out += `${e}.br${e}`;
+    // Other control characters (a NUL quoted from a broken message) as hex escapes: no reader trips on them.
+    else if (ch.charCodeAt(0) < 0x20 || ch === '\x7f') out += `${e}X${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}${e}`;
     else out += ch;
   }
   return out;

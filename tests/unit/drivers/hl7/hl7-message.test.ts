@@ -227,6 +227,17 @@ describe('ACKs', () => {
     expect(err231!.get(1, 4, 2)).toBe(error.message);
   });
 
+  it('a reason quoting broken text (a NUL, a character Latin-1 has not) keeps the ACK readable, in any charset', () => {
+    // Found by the fuzz test: 痎 written as Latin-1 kept its low byte, and U+010A would have become LF.
+    const error = new Hl7Error('segment 4 has no segment name: "\u0000痎\u010aL|||"', ERROR_CODES.segmentSequence);
+    for (const header of [headerOfBytes(Buffer.from(MSG)), headerOf(parseText(MSG, 'utf-8'))]) {
+      const ack = parseMessage(buildAck(header, 'AE', error), 'utf-8');
+      expect(ack.segments.map((s) => s.name)).toEqual(['MSH', 'MSA', 'ERR']);
+      expect(ack.segments[1]!.get(2)).toBe('MSG00001');
+      expect(['segment 4 has no segment name: "\u0000??L|||"', error.message]).toContain(ack.segments[1]!.get(3));
+    }
+  });
+
   it('a message that could not be parsed is still answered with its control id when it has one', () => {
     const header = headerOfBytes(Buffer.from(MSG.replace('UNICODE UTF-8', 'KLINGON')));
     expect(header.controlId).toBe('MSG00001');
