@@ -5,7 +5,7 @@
 // where the store says; a file whose hash is known as done (copied in again) is not stored twice;
 // and the result ids (instrument + content hash + record index) make a repeat a duplicate anyway.
 import { constants } from 'node:fs';
-import { access, copyFile, mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { access, copyFile, mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import type { LabResult } from '../common/result.js';
 import { LogBudget } from '../common/log-budget.js';
@@ -175,13 +175,20 @@ class FileDropDriver implements Driver {
     const max = maxFileSize(this.c);
     if (file.size > max) return this.reject(file, new FileProblem('', `larger than max_file_size (${file.size} bytes, at most ${max})`));
     // First pass: the hash, and every record read and mapped, storing nothing.
-    let digest: FileDigest;
+    let digest: FileDigest | undefined;
+    let problem: FileProblem | undefined;
     try {
       digest = await this.pass(file, undefined, () => undefined);
     } catch (err) {
-      if (err instanceof FileProblem) return this.reject(file, err);
-      throw err;
+      if (!(err instanceof FileProblem)) throw err;
+      problem = err;
     }
+    // Written to again while it was read (a writer that paused longer than stable_for): what was
+    // read is not the file, neither to reject nor to store. It is taken once stable again.
+    const now = await stat(file.path);
+    if (now.size !== file.size || now.mtimeMs !== file.mtimeMs) throw new FileChanged();
+    if (problem) return this.reject(file, problem);
+    if (!digest) return;
     const key = `lab-files/${this.instrument.id}/${digest.hash}`;
     const saved = this.ctx.counters!.get(key);
     const progress = isProgress(saved) ? saved : undefined;
