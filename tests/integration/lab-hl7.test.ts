@@ -370,8 +370,11 @@ describe('the HL7 driver and its store', () => {
     await driver.init();
     await driver.start();
     try {
+      const unreachable = () => lines.filter((l) => l.msg === 'HL7 peer not reachable; connecting again with backoff');
+      await until('the first attempt refused', () => unreachable().length > 0);
+      // Several more attempts (50-100 ms apart), none of them logged.
       await sleep(800);
-      expect(lines.filter((l) => l.msg === 'HL7 peer not reachable; connecting again with backoff')).toHaveLength(1);
+      expect(unreachable()).toHaveLength(1);
       expect(lines.filter((l) => /disconnected/.test(l.msg))).toEqual([]);
       expect(driver.stats!()).toMatchObject({ connections: 0 });
     } finally {
