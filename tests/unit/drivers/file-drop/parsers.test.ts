@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { CsvReader, type CsvRow } from '../../../../drivers/file-drop/csv.js';
 import { fileDropConnectionSchema } from '../../../../drivers/file-drop/schema.js';
 import { timeReader } from '../../../../drivers/file-drop/time.js';
+import { FileChanged, fileRecords } from '../../../../drivers/file-drop/reader.js';
+import { writeFileSync } from 'node:fs';
 import { parseSite } from '../../../../config/load.js';
 import { ConfigError } from '../../../../config/errors.js';
 import { connection, FILE_TIME, fileWith, read, reasonOf } from './helpers.js';
@@ -289,6 +291,24 @@ describe('a file that cannot be read is rejected with its reason', () => {
     expect((await read(file, text)).results.map((r) => r.value)).toEqual(['阴性', '5.0']);
     const numbers = connection({ format: 'csv', mapping: { sample_id: 'id', analyte: 'a', value: 'v' } });
     expect(await reasonOf(file, numbers)).toMatch(/^line 2: value "阴性"/);
+  });
+});
+
+describe('the second pass', () => {
+  it('notices a file rewritten since the first, chunk by chunk', async () => {
+    const c = connection({ format: 'csv', mapping: { sample_id: 'id', analyte: 'a', value: 'v' } });
+    const path = fileWith('a.csv', `id,a,v\n${'S-1,GLU,5.2\n'.repeat(50_000)}`);
+    const { digest } = await read(path, c);
+    expect(digest.chunks.length).toBeGreaterThan(1);
+    const same = fileRecords(path, c, { instrument: 'LAB-1', fileTime: 0, expect: digest.chunks });
+    for (let s = await same.next(); !s.done; s = await same.next());
+    writeFileSync(path, `id,a,v\n${'S-1,GLU,5.2\n'.repeat(49_999)}S-1,GLU,5.3\n`);
+    const changed = fileRecords(path, c, { instrument: 'LAB-1', fileTime: 0, expect: digest.chunks });
+    await expect(
+      (async () => {
+        for (let s = await changed.next(); !s.done; s = await changed.next());
+      })(),
+    ).rejects.toBeInstanceOf(FileChanged);
   });
 });
 
