@@ -41,6 +41,11 @@ export function reportsOnChangeOf(site: {
   return (equipment) => onChange.get(equipment) ?? false;
 }
 
+/** The connections whose driver takes result files (drivers/file-drop): their instruments can have a file refused. */
+export function resultFileConnectionsOf(site: { connections: readonly ConnectionConfig[] }): Set<string> {
+  return new Set(site.connections.filter((c) => findDriver(c.type)?.capabilities.resultFiles).map((c) => c.id));
+}
+
 /** The device simulators the drivers bring (a `simulators:` entry's type names one). */
 export const DRIVER_SIMULATORS: readonly SimulatorDefinition[] = DRIVERS.flatMap((d) => d.simulators);
 

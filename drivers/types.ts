@@ -110,6 +110,8 @@ export interface DriverCapabilities<E = EquipmentConfig> {
   reportsOnChange: boolean | ((equipment: E) => boolean);
   /** It captures lab results: only then does its DriverContext carry `results`. */
   labResults: boolean;
+  /** It takes result files, and refuses those that do not read: its instruments get a `file.rejected` alarm. */
+  resultFiles?: boolean;
   /**
    * It writes to devices. No driver does yet and the gateway offers no writes; the flag is where a
    * write path (setpoints from the API) will learn which connections may take one.
@@ -177,7 +179,7 @@ export interface DriverDefinition {
   connectionSchema: z.ZodObject;
   equipmentSchema: z.ZodObject;
   pointSchema: z.ZodObject;
-  capabilities: { reportsOnChange(equipment: EquipmentConfig): boolean; labResults: boolean; writes: boolean };
+  capabilities: { reportsOnChange(equipment: EquipmentConfig): boolean; labResults: boolean; resultFiles: boolean; writes: boolean };
   slowStart: boolean;
   simulators: readonly SimulatorDefinition[];
   commands: DriverCommands | undefined;
@@ -204,6 +206,7 @@ export function defineDriver<C extends z.ZodObject, E extends z.ZodObject, P ext
     capabilities: {
       reportsOnChange: typeof onChange === 'function' ? (e) => onChange(e as unknown as Equipment) : () => onChange,
       labResults: spec.capabilities.labResults,
+      resultFiles: spec.capabilities.resultFiles ?? false,
       writes: spec.capabilities.writes,
     },
     slowStart: spec.slowStart ?? false,

@@ -10,9 +10,6 @@ import type { RuleSpec } from './types.js';
 /** The rule of a watch-folder instrument's refused result file. */
 export const FILE_REJECTED_RULE = 'file.rejected';
 
-/** The connection type whose instruments hand in result files (drivers/file-drop). */
-const FILE_DROP = 'file-drop';
-
 const PLAIN = /^[A-Za-z0-9_-]+$/;
 
 /**
@@ -46,10 +43,10 @@ const base = {
 /**
  * The lab alarms of a site: per instrument with QC targets, one per analyte and level (its message
  * names them; `{detail}` is the rule that fired); per instrument on a file-drop connection, one for
- * a refused file (`{detail}`: the file and why).
+ * a refused file (`{detail}`: the file and why). `fileConnections`: the connections whose driver takes
+ * result files (drivers/index.ts resultFileConnectionsOf).
  */
-export function labSpecsOf(config: Pick<SiteConfig, 'equipment' | 'connections'>): RuleSpec[] {
-  const fileDrop = new Set(config.connections.filter((c) => c.type === FILE_DROP).map((c) => c.id));
+export function labSpecsOf(config: Pick<SiteConfig, 'equipment'>, fileConnections: ReadonlySet<string>): RuleSpec[] {
   return config.equipment.flatMap((e) => {
     const named = e.name !== undefined ? { equipmentName: e.name } : {};
     const qc = Object.entries(e.qc?.targets ?? {}).flatMap(([analyte, levels]) =>
@@ -61,7 +58,7 @@ export function labSpecsOf(config: Pick<SiteConfig, 'equipment' | 'connections'>
         ...named,
       })),
     );
-    const file: RuleSpec[] = fileDrop.has(e.connection)
+    const file: RuleSpec[] = fileConnections.has(e.connection)
       ? [{ ...base, id: FILE_REJECTED_RULE, equipment: e.id, message: 'Result file rejected: {detail}', ...named }]
       : [];
     return [...qc, ...file];

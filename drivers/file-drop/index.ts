@@ -35,7 +35,7 @@ export const fileDropDriver = defineDriver({
   equipmentSchema: fileDropEquipmentSchema,
   pointSchema: fileDropPointSchema,
   // Results come when a file does: nothing is read on an interval.
-  capabilities: { reportsOnChange: true, labResults: true, writes: false },
+  capabilities: { reportsOnChange: true, labResults: true, resultFiles: true, writes: false },
   simulators: [fileInstrumentSimulator],
   create,
 });

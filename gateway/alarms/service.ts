@@ -6,7 +6,7 @@
 import { Counter, Gauge } from 'prom-client';
 import type { SiteConfig } from '../../config/schema.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
-import { reportsOnChangeOf } from '../../drivers/index.js';
+import { reportsOnChangeOf, resultFileConnectionsOf } from '../../drivers/index.js';
 import { adminSpecsOf } from '../../rules/admin.js';
 import { labSpecsOf } from '../../rules/lab-alarms.js';
 import { ruleSpecsOf } from '../../rules/compile.js';
@@ -106,7 +106,7 @@ export function createAlarmService(opts: {
     // by the risk service. Without it nothing would set them: they are compiled only when it runs.
     ...(config.risk.enabled ? config.equipment.flatMap((e) => adminSpecsOf(e)) : []),
     // Quality-control rejections and refused result files: set from outside by the lab service.
-    ...labSpecsOf(config),
+    ...labSpecsOf(config, resultFileConnectionsOf(config)),
   ];
   const chattering = config.alarms.chattering;
   const maxUncommitted = opts.maxUncommittedEvents ?? MAX_UNCOMMITTED_EVENTS;

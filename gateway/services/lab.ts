@@ -5,6 +5,7 @@
 // its verdicts and the lab drivers' events (a result file refused, then one taken) set the lab alarms.
 import { rateLimited } from '../../drivers/common/log-budget.js';
 import type { LabEvent, Reading } from '../../drivers/types.js';
+import { resultFileConnectionsOf } from '../../drivers/index.js';
 import { FILE_REJECTED_RULE, labSpecsOf } from '../../rules/lab-alarms.js';
 import type { QcApi } from '../lab/qc.js';
 import { createResultService, type ResultService, type ResultServiceDeps } from '../lab/results.js';
@@ -28,7 +29,7 @@ export function labService(deps: LabServiceDeps, readings: (batch: Reading[]) =>
   const results = createResultService(deps);
   const analytePoints = new Map(deps.config.equipment.map((e) => [e.id, new Set(e.points.map((p) => p.name))]));
   // The alarm keys the engine has: an event of another instrument sets none.
-  const alarmKeys = new Set(labSpecsOf(deps.config).map((s) => `${s.equipment}/${s.id}`));
+  const alarmKeys = new Set(labSpecsOf(deps.config, resultFileConnectionsOf(deps.config)).map((s) => `${s.equipment}/${s.id}`));
   const failedLog = rateLimited(60_000);
   const setAlarm = (key: string, value: boolean, detail?: string) => {
     if (!deps.setAlarm || !alarmKeys.has(key)) return;

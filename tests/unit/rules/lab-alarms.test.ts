@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { resultFileConnectionsOf } from '../../../drivers/index.js';
 import { labSpecsOf, qcRuleId, ruleIdPart } from '../../../rules/lab-alarms.js';
 import { RuleEngine } from '../../../rules/engine.js';
 
@@ -23,7 +24,7 @@ const config = {
 
 describe('lab alarms', () => {
   it('gives a yellow external lab rule per analyte and level with QC targets, and file.rejected per watch-folder instrument', () => {
-    const specs = labSpecsOf(config);
+    const specs = labSpecsOf(config, resultFileConnectionsOf(config));
     expect(specs.map((s) => `${s.equipment}/${s.id}: ${s.message}`)).toEqual([
       'LA-1/qc.GLU.1.rejected: QC rejected: GLU level 1, rule {detail}',
       'LA-1/qc.GLU.2.rejected: QC rejected: GLU level 2, rule {detail}',
@@ -46,7 +47,7 @@ describe('lab alarms', () => {
   });
 
   it('fills the message with the rule that fired when the lab service sets the condition', () => {
-    const engine = new RuleEngine({ site: 's', rules: labSpecsOf(config) });
+    const engine = new RuleEngine({ site: 's', rules: labSpecsOf(config, resultFileConnectionsOf(config)) });
     const events = engine.setExternal('LA-1/qc.GLU.2.rejected', true, 0, '2-2s');
     expect(events.map((e) => [e.type, e.message])).toEqual([['raised', 'QC rejected: GLU level 2, rule 2-2s']]);
     expect(engine.setExternal('LA-1/qc.GLU.2.rejected', false, 1).map((e) => e.type)).toEqual(['cleared']);
