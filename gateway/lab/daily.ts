@@ -27,7 +27,7 @@ export type LabDaily = Omit<LabDailyBody, 'seq'>;
 export const LISTED = 20;
 /** Rows read per query. */
 const PAGE = 5000;
-/** Distinct sample ids remembered per instrument to count them; a day beyond it says "at least". */
+/** Distinct sample ids remembered per instrument to count them; a day with more says so in its notes. */
 const MAX_SAMPLES = 200_000;
 /** The gap threshold when the site file has none (the schema's default). */
 const DEFAULT_GAP_MS = 2 * 3_600_000;
