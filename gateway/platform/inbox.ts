@@ -570,5 +570,8 @@ export function reportLineOf(r: ReportBody): string {
 /** One lab result as a person reads it. */
 export function resultLineOf(r: ResultBody): string {
   const flags = r.flags.filter((f) => f !== 'N');
-  return `${r.resultAt} RESULT ${r.site}/${r.instrument.id} sample ${r.sampleId} ${r.analyte} = ${String(r.value)}${r.unit ? ` ${r.unit}` : ''}${flags.length ? ` [${flags.join(',')}]` : ''} (${r.status}) [seq ${r.seq}, ${r.gatewayId}]`;
+  // A control's verdict and a sample's pending QC are what a lab reads first; a passed QC says nothing new.
+  const why = r.qc?.rule ?? (r.qc?.rules?.length ? r.qc.rules.join(', ') : undefined);
+  const qc = r.qc && r.qc.status !== 'passed' ? ` QC ${r.qc.status}${why ? ` (${why})` : ''}` : '';
+  return `${r.resultAt} RESULT ${r.site}/${r.instrument.id} sample ${r.sampleId} ${r.analyte} = ${String(r.value)}${r.unit ? ` ${r.unit}` : ''}${flags.length ? ` [${flags.join(',')}]` : ''} (${r.status})${qc} [seq ${r.seq}, ${r.gatewayId}]`;
 }

@@ -43,6 +43,7 @@ describe('the demo (npm start)', () => {
       OPCUA_PORT: String(await freePort()),
       PLATFORM_PORT: String(await freePort()),
       ASTM_PORT: String(await freePort()),
+      HL7_PORT: String(await freePort()),
       HTTP_PORT: String(await freePort()),
       ...env,
     });
@@ -138,6 +139,7 @@ describe('the demo (npm start)', () => {
       OPCUA_PORT: String(await freePort()),
       PLATFORM_PORT: String(await freePort()),
       ASTM_PORT: String(await freePort()),
+      HL7_PORT: String(await freePort()),
       HTTP_PORT: String(await freePort()),
     });
     running.push(r);
@@ -235,6 +237,26 @@ describe('the demo (npm start)', () => {
     const result = await sub.waitFor((m) => m.topic === 'gw/demo-site/LA-2/results', 10_000, 'a lab result');
     expect(JSON.parse(result.payload)).toMatchObject({ instrument: 'LA-2', sampleId: 'S-00001', status: 'final' });
     await expect.poll(() => r.output(), { timeout: 5000 }).toMatch(/Platform inbox: \S+ RESULT demo-site\/LA-2 sample S-00001 GLU = /);
+    // The HL7 analyzer's (GB18030 over MLLP) and the file-exporting instrument's (a GBK CSV dropped in
+    // a folder) reach them too.
+    const hl7 = await sub.waitFor((m) => m.topic === 'gw/demo-site/LA-3/results', 20_000, 'an HL7 result');
+    expect(JSON.parse(hl7.payload)).toMatchObject({ instrument: 'LA-3', status: 'final' });
+    const file = await sub.waitFor((m) => m.topic === 'gw/demo-site/LA-4/results', 20_000, 'a result from a file');
+    expect(JSON.parse(file.payload)).toMatchObject({ instrument: 'LA-4', unit: 'mmol/L' });
+    await expect.poll(() => r.output(), { timeout: 5000 }).toMatch(/Platform inbox: \S+ RESULT demo-site\/LA-3 sample /);
+    await expect.poll(() => r.output(), { timeout: 5000 }).toMatch(/Platform inbox: \S+ RESULT demo-site\/LA-4 sample /);
+    // The HL7 analyzer's glucose controls drift in its 3rd and 4th runs: a Westgard rejection, a
+    // yellow alarm on MQTT and at the platform.
+    const qc = await sub.waitFor(
+      (m) => m.topic === 'gw/demo-site/LA-3/alarms' && (JSON.parse(m.payload) as Event).rule.startsWith('qc.GLU.'),
+      60_000,
+      'a QC rejection',
+    );
+    expect(JSON.parse(qc.payload)).toMatchObject({ type: 'raised', level: 'yellow', origin: 'lab' });
+    expect((JSON.parse(qc.payload) as Event).message).toMatch(/^QC rejected: GLU level [12], rule (2-2s|1-3s|R-4s)$/);
+    await expect
+      .poll(() => r.output(), { timeout: 5000 })
+      .toMatch(/Platform inbox: \S+ YELLOW raised demo-site\/LA-3 qc\.GLU\.[12]\.rejected: QC rejected/);
 
     const trapped = await sub.waitFor(
       (m) => m.topic === 'gw/demo-site/L-3/alarms' && (JSON.parse(m.payload) as Event).rule === 'trapped-passenger',
