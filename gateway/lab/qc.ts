@@ -110,6 +110,9 @@ export interface Qc {
   apply(results: readonly LabResult[], seen: (resultId: string) => boolean, now: number): QcBatch | undefined;
 }
 
+/** Controls not judged that are remembered as logged (per instrument, analyte and reason). */
+export const TOLD_MAX = 1_000;
+
 /** One mark shared by every passed result (most of them): nothing allocated for it per result. */
 const PASSED: ResultQc = Object.freeze({ status: 'passed' });
 
@@ -161,6 +164,9 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
     skipped.inc({ instrument: r.instrument, reason });
     const key = `${r.instrument}\0${r.analyte}\0${reason}`;
     if (told.has(key)) return;
+    // Analyte names come from the instrument: past TOLD_MAX different ones, the rest are only counted
+    // (memory and the log stay bounded whatever it sends).
+    if (told.size >= TOLD_MAX) return;
     told.add(key);
     log.warn({ instrument: r.instrument, analyte: r.analyte, sampleId: r.sampleId, reason }, message);
   };
@@ -231,7 +237,33 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
           );
           continue;
         }
-        states.set(stateKey(row.instrument, row.analyte), row.state);
+        const inst = instruments.get(row.instrument);
+        const targets = inst && Object.hasOwn(inst.qc.targets, row.analyte) ? inst.qc.targets[row.analyte]! : undefined;
+        // An analyte the site file no longer has targets for: no control of it will be judged again,
+        // so nothing of it waits (its held results are let go by the result service).
+        if (!targets) continue;
+        const state = row.state;
+        // A level whose target was removed is never judged again: a rejection standing on it would keep
+        // the analyte pending (and its held results unsent) for ever.
+        let changed = false;
+        for (const level of new Set([...Object.keys(state.levels), ...Object.keys(state.history)]))
+          if (!Object.hasOwn(targets, level)) {
+            delete state.levels[level];
+            delete state.history[level];
+            changed = true;
+          }
+        if (state.pending && !Object.values(state.levels).some((l) => l.status === 'rejected')) {
+          delete state.pending;
+          changed = true;
+        }
+        if (changed) {
+          log.warn(
+            { instrument: row.instrument, analyte: row.analyte },
+            'QC levels without targets in the site file are forgotten: their last verdicts no longer keep the analyte pending',
+          );
+          store.saveQc([{ instrument: row.instrument, analyte: row.analyte, state }]);
+        }
+        states.set(stateKey(row.instrument, row.analyte), state);
       }
       // The chart's points after a restart: the newest controls of each instrument, from the journal.
       for (const inst of instruments.values()) {

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { SiteConfig } from '../../../../config/schema.js';
 import type { LabResult } from '../../../../drivers/common/result.js';
-import { createQc, holdName, type Qc } from '../../../../gateway/lab/qc.js';
+import { createQc, holdName, TOLD_MAX, type Qc } from '../../../../gateway/lab/qc.js';
 import { createMetrics } from '../../../../gateway/metrics.js';
 import { GatewayStore, STORE_FILE } from '../../../../gateway/store.js';
 
@@ -165,5 +165,40 @@ describe('quality control', () => {
     expect(released).toEqual([holdName('LA-1', 'GLU')]);
     expect(again.stillHeld(holdName('LA-1', 'GLU'))).toBe(false);
     expect(again.stillHeld('not json')).toBe(false);
+  });
+
+  it('remembers at most TOLD_MAX controls it could not judge: an instrument sending endless analyte names is counted, not remembered', () => {
+    const { qc, store, lines } = setup();
+    const many = Array.from({ length: TOLD_MAX + 500 }, (_, i) => result('QC1', 1, T0, { analyte: `X${i}` }));
+    sink(qc, store, many);
+    expect(lines.filter((l) => l.msg.startsWith('Control sample of an analyte without QC targets'))).toHaveLength(TOLD_MAX);
+  });
+
+  it('hold mode: a rejection standing on a level or analyte whose targets were removed from the site file no longer holds results', () => {
+    const { qc, store } = setup('hold');
+    sink(qc, store, [result('QC2', 9.7, T0), result('QC', 80, T0, { analyte: 'ALT' })]);
+    expect(qc.stillHeld(holdName('LA-1', 'GLU'))).toBe(true);
+    expect(qc.stillHeld(holdName('LA-1', 'ALT'))).toBe(true);
+    // The site file now has GLU level 1 only, and no ALT targets: level 2 and ALT are never judged again.
+    const config = qcConfig('hold') as unknown as { targets: Record<string, unknown> };
+    config.targets = { GLU: { '1': { mean: 5.5, sd: 0.2 } } };
+    const again = createQc({
+      config: { equipment: [{ id: 'LA-1', qc: config }] } as never,
+      log: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+    });
+    expect(again.start(store)).toEqual([{ key: 'LA-1/qc.GLU.1.rejected', value: false }]);
+    expect(again.stillHeld(holdName('LA-1', 'GLU'))).toBe(false);
+    expect(again.stillHeld(holdName('LA-1', 'ALT'))).toBe(false);
+    const later = sink(again, store, [result('QC1', 5.5, T0 + HOUR), result('S-1', 6, T0 + HOUR)]);
+    expect(later.results.map((x) => x.qc?.status)).toEqual(['accepted', 'passed']);
+    // Forgotten in the store too: the level put back later starts with no verdict.
+    const third = createQc({
+      config: { equipment: [{ id: 'LA-1', qc: qcConfig('hold') }] } as never,
+      log: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+    });
+    expect(third.start(store).filter((a) => a.value)).toEqual([{ key: 'LA-1/qc.ALT.high.rejected', value: true, detail: '1-3s' }]);
+    expect(third.stillHeld(holdName('LA-1', 'GLU'))).toBe(false);
   });
 });
