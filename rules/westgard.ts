@@ -23,8 +23,12 @@
 //   qc.run_window) and it came after this level's previous control (a level measured twice has
 //   started a new run). Instruments rarely mark runs, and one run may arrive as one message or as
 //   one message per control, so the result times decide.
-// - A rejected control does not stay in the history the later rules look at: its run was rejected
-//   and dealt with, and a rerun after the correction is judged on its own (it is still shown).
+// - A rejected control does not stay in the history the rules look at across runs (2-2s of one
+//   level, 4-1s, 10x): its run was rejected and dealt with, and a rerun after the correction is
+//   judged on its own (it is still shown). Within its own run it still counts: another level's
+//   control of that run beyond 2 sd is judged with it by 2-2s and R-4s (a +3.5 level 1 and a -2.5
+//   level 2 of one run are an R-4s, the level 2 rejected too), and it marks its level as measured
+//   (a control of that level after it starts a new run).
 
 export const WESTGARD_RULES = ['1-2s', '1-3s', '2-2s', 'R-4s', '4-1s', '10x'] as const;
 export type WestgardRule = (typeof WESTGARD_RULES)[number];
@@ -43,9 +47,14 @@ export interface ControlPoint {
   seq: number;
   /** The control's result time (epoch ms): tells which controls share a run. */
   ts: number;
+  /** A rejected control, kept as its level's latest only for the rules within its run. */
+  rejected?: true;
 }
 
-/** The controls of one analyte the rules read: per level, at most HISTORY_PER_LEVEL, oldest first. */
+/**
+ * The controls of one analyte the rules read: per level, at most HISTORY_PER_LEVEL not rejected,
+ * oldest first, then the level's latest control when it was rejected.
+ */
 export type ControlHistory = Record<string, readonly ControlPoint[]>;
 
 export interface Judgement {
@@ -77,8 +86,9 @@ export function judge(history: ControlHistory, level: string, control: { z: numb
   const rules = opts.rules ?? ALL_RULES;
   const window = opts.runWindowMs ?? DEFAULT_RUN_WINDOW_MS;
   const { z } = control;
-  const own = history[level] ?? [];
-  const previous = own.at(-1);
+  const all = history[level] ?? [];
+  const own = all.at(-1)?.rejected ? all.slice(0, -1) : all;
+  const previous = all.at(-1);
   // The other levels' latest controls of this run: close in time, and after this level's previous control.
   const inRun: number[] = [];
   for (const [other, points] of Object.entries(history)) {
@@ -107,11 +117,14 @@ export function judge(history: ControlHistory, level: string, control: { z: numb
 }
 
 /**
- * The history after a judged control: a rejected one is left out (see above); each level keeps its
- * last HISTORY_PER_LEVEL controls.
+ * The history after a judged control: each level keeps its last HISTORY_PER_LEVEL controls not
+ * rejected, then its latest when that one was rejected (see above: only its run reads it).
  */
 export function remember(history: ControlHistory, level: string, point: ControlPoint, status: ControlStatus): ControlHistory {
-  if (status === 'rejected') return history;
-  const own = [...(history[level] ?? []), point];
+  const kept = (history[level] ?? []).filter((p) => !p.rejected);
+  const { rejected: _rejected, ...plain } = point;
+  if (status === 'rejected')
+    return { ...history, [level]: [...kept.slice(Math.max(0, kept.length - HISTORY_PER_LEVEL)), { ...plain, rejected: true }] };
+  const own = [...kept, plain];
   return { ...history, [level]: own.slice(Math.max(0, own.length - HISTORY_PER_LEVEL)) };
 }

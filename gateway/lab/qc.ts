@@ -477,7 +477,8 @@ function isAnalyteState(v: unknown): v is AnalyteState {
   for (const points of Object.values(s.history))
     if (
       !Array.isArray(points) ||
-      points.length > HISTORY_PER_LEVEL ||
+      // Its last HISTORY_PER_LEVEL controls, then the latest when it was rejected (rules/westgard.ts).
+      points.length > HISTORY_PER_LEVEL + 1 ||
       !points.every((p: unknown) => typeof p === 'object' && p !== null && typeof (p as { z: unknown }).z === 'number')
     )
       return false;

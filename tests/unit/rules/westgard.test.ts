@@ -66,6 +66,25 @@ const CASES: Case[] = [
   ],
   ['R-4s within a run: +2.1 and -2.1 rejects', pair(2.1, -2.1), { status: 'rejected', rules: ['1-2s', 'R-4s'] }],
   ['R-4s within a run: -2.5 and +2.4 rejects', pair(-2.5, 2.4), { status: 'rejected', rules: ['1-2s', 'R-4s'] }],
+  [
+    'R-4s within a run: level 1 +3.5 (rejected by 1-3s), level 2 -2.5 rejects too',
+    pair(3.5, -2.5),
+    { status: 'rejected', rules: ['1-2s', 'R-4s'] },
+  ],
+  [
+    '2-2s within a run: level 1 +3.5 (rejected by 1-3s), level 2 +2.5 rejects too',
+    pair(3.5, 2.5),
+    { status: 'rejected', rules: ['1-2s', '2-2s'] },
+  ],
+  [
+    'a rejected control starts a new run of its level: level 1 -2.5, level 1 +3.5 (rejected), level 2 +2.5 is not an R-4s',
+    [
+      { level: '1', z: -2.5, at: 0 },
+      { level: '1', z: 3.5, at: 1 },
+      { level: '2', z: 2.5, at: 2 },
+    ],
+    { status: 'rejected', rules: ['1-2s', '2-2s'] },
+  ],
   ['R-4s within a run: +2.1 and -1.9 does not', pair(2.1, -1.9), { status: 'accepted', rules: [] }],
   ['R-4s: across runs (+2.1 then -2.1 a run later, one level) does not', level1(2.1, -2.1), { status: 'warning', rules: ['1-2s'] }],
   [
@@ -118,10 +137,17 @@ describe('Westgard multirules', () => {
     expect(zScore(5.1, { mean: 5.5, sd: 0.2 })).toBeCloseTo(-2, 10);
   });
 
-  it('keeps at most the last 10 controls per level', () => {
+  it('keeps at most the last 10 controls per level, then the latest when it was rejected', () => {
     let h: ControlHistory = {};
     for (let i = 0; i < 25; i++) h = remember(h, '1', { z: i % 2 ? 0.5 : -0.5, seq: i, ts: i }, 'accepted');
     expect(h['1']).toHaveLength(HISTORY_PER_LEVEL);
     expect(h['1']!.map((p) => p.seq)).toEqual([15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+    // A rejected control is kept after them, and only until the next one of its level.
+    h = remember(h, '1', { z: 3.5, seq: 25, ts: 25 }, 'rejected');
+    expect(h['1']!.map((p) => p.seq)).toEqual([15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
+    h = remember(h, '1', { z: 3.6, seq: 26, ts: 26 }, 'rejected');
+    expect(h['1']!.map((p) => p.seq)).toEqual([15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 26]);
+    h = remember(h, '1', { z: 0, seq: 27, ts: 27 }, 'accepted');
+    expect(h['1']!.map((p) => p.seq)).toEqual([16, 17, 18, 19, 20, 21, 22, 23, 24, 27]);
   });
 });

@@ -117,13 +117,13 @@ describe('quality control', () => {
     let r = sink(qc, store, [result('QC1', 6.2, T0), result('QC2', 9.7, T0 + 60_000), result('S-1', 6, T0 + 120_000)]);
     expect(r.results.map((x) => x.qc)).toEqual([
       { status: 'rejected', level: '1', rules: ['1-2s', '1-3s'], z: 3.5 },
-      // Level 1's rejected control is not among the controls the rules read (rules/westgard.ts): no R-4s.
-      { status: 'rejected', level: '2', rules: ['1-2s', '1-3s'], z: -3.25 },
+      // Level 1's rejected control still counts within its run: +3.5 and -3.25 are an R-4s too.
+      { status: 'rejected', level: '2', rules: ['1-2s', '1-3s', 'R-4s'], z: -3.25 },
       { status: 'pending', rule: '1-3s', since: T0 },
     ]);
     expect(r.alarms).toEqual([
       { key: 'LA-1/qc.GLU.1.rejected', value: true, detail: '1-3s' },
-      { key: 'LA-1/qc.GLU.2.rejected', value: true, detail: '1-3s' },
+      { key: 'LA-1/qc.GLU.2.rejected', value: true, detail: '1-3s, R-4s' },
     ]);
     r = sink(qc, store, [result('QC1', 5.5, T0 + HOUR), result('S-2', 6, T0 + HOUR)]);
     expect(r.results.map((x) => x.qc?.status)).toEqual(['accepted', 'pending']);
