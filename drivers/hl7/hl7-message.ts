@@ -97,10 +97,18 @@ export class Segment {
     return this.fields[n] ?? '';
   }
 
+  /** Fields already split into repetitions: a reader walking a field's repetitions must not split it again for each one. */
+  private readonly split = new Map<number, readonly string[]>();
+
   /** The repetitions of SEG-n, each still escaped. */
-  repetitions(n: number): string[] {
-    const raw = this.raw(n);
-    return raw === '' ? [] : raw.split(this.d.repetition);
+  repetitions(n: number): readonly string[] {
+    let reps = this.split.get(n);
+    if (reps === undefined) {
+      const raw = this.raw(n);
+      reps = raw === '' ? [] : raw.split(this.d.repetition);
+      this.split.set(n, reps);
+    }
+    return reps;
   }
 
   /**

@@ -213,13 +213,29 @@ function resultOf(obx: Segment, sequence: number, c: OrderContext): Omit<LabResu
   const code = obx.get(3, 1);
   const analyte = code || obx.get(3, 2);
   if (analyte === '') throw new Hl7Error(`OBX ${sequence}: no observation identifier (OBX-3)`, ERROR_CODES.requiredFieldMissing, at(3));
-  if (analyte.length > MAX.analyte)
-    throw new Hl7Error(`OBX ${sequence}: OBX-3 is longer than ${MAX.analyte} characters`, ERROR_CODES.dataType, at(3));
+  // An escape (\X0A\, \.br\) can put a line break or a NUL in a name: it would split an InfluxDB line or a log line.
+  if (analyte.length > MAX.analyte || /\p{Cc}/u.test(analyte))
+    throw new Hl7Error(
+      `OBX ${sequence}: OBX-3 is not text of at most ${MAX.analyte} characters without control characters`,
+      ERROR_CODES.dataType,
+      at(3),
+    );
   const statusCode = obx.get(11).toUpperCase();
+  const status = STATUS[statusCode] ?? (statusCode.toLowerCase() || 'final');
+  if (status.length > MAX.status || /\p{Cc}/u.test(status))
+    throw new Hl7Error(
+      `OBX ${sequence}: OBX-11 is not a result status of at most ${MAX.status} characters`,
+      ERROR_CODES.tableValue,
+      at(11),
+    );
   const value = valueOf(obx, sequence, type);
   const unit = obx.get(6, 1) || obx.get(6, 2);
-  if (unit.length > MAX.unit)
-    throw new Hl7Error(`OBX ${sequence}: OBX-6 is longer than ${MAX.unit} characters`, ERROR_CODES.dataType, at(6));
+  if (unit.length > MAX.unit || /\p{Cc}/u.test(unit))
+    throw new Hl7Error(
+      `OBX ${sequence}: OBX-6 is not text of at most ${MAX.unit} characters without control characters`,
+      ERROR_CODES.dataType,
+      at(6),
+    );
   const flags = obx
     .repetitions(8)
     .map((_, k) => obx.get(8, 1, 1, k))
@@ -243,7 +259,7 @@ function resultOf(obx: Segment, sequence: number, c: OrderContext): Omit<LabResu
     value,
     ...(unit ? { unit } : {}),
     flags,
-    status: STATUS[statusCode] ?? (statusCode.toLowerCase() || 'final'),
+    status,
     resultAt: resultAt.toISOString(),
     ...(operator ? { operator: operator.slice(0, 200) } : {}),
     ...(method ? { method: method.slice(0, 200) } : {}),
@@ -255,6 +271,18 @@ function resultOf(obx: Segment, sequence: number, c: OrderContext): Omit<LabResu
 
 const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 
+/**
+ * The number a text writes, when a double holds it: `1e309` (Infinity, which JSON writes as null) and
+ * `1e-400` (which would read as 0) are not taken as numbers.
+ */
+function numberOf(text: string): number | undefined {
+  if (!NUMBER.test(text)) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n)) return undefined;
+  if (n === 0 && /[1-9]/.test(text.split(/[eE]/)[0]!)) return undefined;
+  return n;
+}
+
 function valueOf(obx: Segment, sequence: number, type: string): number | string | null {
   const at = { segment: 'OBX', sequence, field: 5 };
   const raw = obx.raw(5);
@@ -262,20 +290,19 @@ function valueOf(obx: Segment, sequence: number, type: string): number | string 
   if (raw.trim() === '') return null;
   if (obx.repetitions(5).length > 1 && (type === 'NM' || type === 'SN'))
     throw new Hl7Error(`OBX ${sequence}: OBX-5 repeats; a ${type} result has one value`, ERROR_CODES.dataType, at);
-  if (type === 'NM' || (type === '' && NUMBER.test(obx.get(5).trim()))) {
-    const text = obx.get(5).trim();
-    if (!NUMBER.test(text) || !Number.isFinite(Number(text)))
-      throw new Hl7Error(
-        `OBX ${sequence}: OBX-5 ${JSON.stringify(text.slice(0, 40))} is not a number (OBX-2 is NM)`,
-        ERROR_CODES.dataType,
-        at,
-      );
-    return Number(text);
-  }
+  // Without OBX-2, a value that reads as a number is one; any other is text.
+  const number = type === 'NM' || type === '' ? numberOf(obx.get(5).trim()) : undefined;
+  if (number !== undefined) return number;
+  if (type === 'NM')
+    throw new Hl7Error(
+      `OBX ${sequence}: OBX-5 ${JSON.stringify(obx.get(5).trim().slice(0, 40))} is not a number (OBX-2 is NM)`,
+      ERROR_CODES.dataType,
+      at,
+    );
   if (type === 'SN') {
     // Structured numeric: comparator ^ number [^ separator ^ number]: `^5.2`, `<^0.5`, `^1^:^128`.
     const [comparator = '', n1 = '', separator = '', n2 = ''] = obx.components(5).map((x) => x.trim());
-    if (!NUMBER.test(n1) || (n2 !== '' && !NUMBER.test(n2)) || !/^(|[<>]=?|<>|=)$/.test(comparator))
+    if (numberOf(n1) === undefined || (n2 !== '' && numberOf(n2) === undefined) || !/^(|[<>]=?|<>|=)$/.test(comparator))
       throw new Hl7Error(
         `OBX ${sequence}: OBX-5 ${JSON.stringify(obx.get(5, 1).slice(0, 40))} is not a structured numeric (OBX-2 is SN)`,
         ERROR_CODES.dataType,
@@ -303,11 +330,13 @@ function valueOf(obx: Segment, sequence: number, type: string): number | string 
 export function parseRange(text: string): { lo?: number; hi?: number } | undefined {
   const t = text.trim();
   if (!t) return undefined;
+  // A bound of 400 digits is Infinity, which JSON writes as null: such a range is not read.
+  const finite = (r: { lo?: number; hi?: number }) => (Object.values(r).every(Number.isFinite) ? r : undefined);
   let m = /^(-?\d*\.?\d+)\s*(?:-|to|~)\s*(-?\d*\.?\d+)$/.exec(t);
-  if (m) return { lo: Number(m[1]), hi: Number(m[2]) };
+  if (m) return finite({ lo: Number(m[1]), hi: Number(m[2]) });
   m = /^<=?\s*(-?\d*\.?\d+)$/.exec(t);
-  if (m) return { hi: Number(m[1]) };
+  if (m) return finite({ hi: Number(m[1]) });
   m = /^>=?\s*(-?\d*\.?\d+)$/.exec(t);
-  if (m) return { lo: Number(m[1]) };
+  if (m) return finite({ lo: Number(m[1]) });
   return undefined;
 }

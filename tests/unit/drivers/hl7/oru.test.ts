@@ -76,6 +76,29 @@ describe('ORU^R01 mapping', () => {
     expect(results[6]).toMatchObject({ unit: 'g/L', reference: { hi: 5 }, flags: ['H', 'A'] });
   });
 
+  it('numbers a double holds exactly as sent: -0, long fractions; a huge range bound is no range; no OBX-2 and no number is text', () => {
+    const { results } = take([
+      MSH(),
+      'OBR|1||S-1',
+      'OBX|1|NM|A||-0|||',
+      'OBX|2|NM|B||0.000e-400|mmol/L|1e2-5',
+      `OBX|3|NM|C||5.2|mmol/L|0-${'9'.repeat(400)}`,
+      'OBX|4||D||1e309',
+      'OBX|5||E||4.5',
+    ]);
+    expect(results.map((r) => r.value)).toEqual([-0, 0, 5.2, '1e309', 4.5]);
+    expect(results[2]!.reference).toBeUndefined();
+  });
+
+  it('a field of 20,000 repetitions is read in one pass, not split again for each one (it stalled the gateway for a minute)', () => {
+    const reps = Array(20_000).fill('A').join('~');
+    for (const obx of [`OBX|1|NM|GLU||1|||${reps}`, `OBX|1|TX|NOTE||${reps}`]) {
+      const t = performance.now();
+      expect(() => take([MSH(), 'OBR|1||S-1', obx])).toThrow(/more than 50 flags|longer than 1000 characters/);
+      expect(performance.now() - t).toBeLessThan(3000);
+    }
+  });
+
   it('result ids: instrument, sender, control id and the OBX place in the message; the same message gives the same ids', () => {
     const segments = [MSH(), 'OBR|1||S-1', 'OBX|1|NM|GLU||1', 'OBR|2||S-2', 'OBX|1|NM|GLU||2'];
     const ids = take(segments).results.map((r) => r.resultId);
@@ -124,6 +147,21 @@ describe('ORU^R01 mapping', () => {
     [[MSH().replace('|C-1|', '||'), 'OBR|1||S-1', 'OBX|1|NM|GLU||1'], 'MSH-10 (message control id) is empty', '101'],
     [[MSH(), `OBR|1||${'S'.repeat(201)}`, 'OBX|1|NM|GLU||1'], 'sample id is not text of at most 200 characters', '102'],
     [[MSH(), 'OBR|1||S-1', `OBX|1|ST|GLU||${'x'.repeat(1001)}`], 'OBX-5 is longer than 1000 characters', '102'],
+    // Values a double cannot hold: Infinity (JSON null on MQTT and to the platform), or 0 for a value that is not 0.
+    [[MSH(), 'OBR|1||S-1', 'OBX|1|NM|GLU||1e309'], 'OBX-5 "1e309" is not a number', '102'],
+    [[MSH(), 'OBR|1||S-1', 'OBX|1|NM|GLU||-1e-400'], 'OBX-5 "-1e-400" is not a number', '102'],
+    [[MSH(), 'OBR|1||S-1', 'OBX|1|SN|GLU||^1e309'], 'is not a structured numeric', '102'],
+    [[MSH(), 'OBR|1||S-1', 'OBX|1|SN|GLU||^1^:^1e999'], 'is not a structured numeric', '102'],
+    // A line break or NUL written as an escape in a name would split an InfluxDB line (the analyte is a tag).
+    [[MSH(), 'OBR|1||S-1', 'OBX|1|NM|GL\\X0A\\U||1'], 'OBX-3 is not text of at most 200 characters without control characters', '102'],
+    [[MSH(), 'OBR|1||S-1', 'OBX|1|NM|GL\\.br\\U||1'], 'OBX-3 is not text', '102'],
+    [
+      [MSH(), 'OBR|1||S-1', 'OBX|1|NM|GLU||1|mmol\\X00\\/L'],
+      'OBX-6 is not text of at most 100 characters without control characters',
+      '102',
+    ],
+    // The platform takes a status of 100 characters at most: a longer one is refused here, not there.
+    [[MSH(), 'OBR|1||S-1', `OBX|1|NM|GLU||1||||||${'Z'.repeat(101)}`], 'OBX-11 is not a result status of at most 100 characters', '103'],
   ])('refuses %j: %s', (segments, reason, code) => {
     expect(() => take(segments)).toThrow(reason);
     try {
