@@ -1,6 +1,7 @@
 // Quality control of lab instruments: control samples (recognised by the site file's sample-id pattern
 // or marked by the instrument) are judged by the Westgard multirules (rules/westgard.ts) against
-// their analyte's and level's target, in the order they arrive; the other results of an analyte are
+// their analyte's and level's target, in the order they arrive (one older than its level's last one
+// judged does not change that level's verdict); the other results of an analyte are
 // marked `pending` while one of its levels stands rejected, `passed` once its controls pass again.
 //
 // The state per instrument and analyte (the controls the rules read, each level's last verdict, since
@@ -370,23 +371,32 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
           const state = stateOf(key, true)!;
           const parsed = Date.parse(r.resultAt);
           const ts = Number.isFinite(parsed) ? parsed : now;
+          // Runs and order by result time, but never later than now: one control from a clock years
+          // ahead would otherwise make every later control look older than it and keep its verdict.
+          const at = Math.min(ts, now);
           // Judged as shown: -2.0000000000000018 from float arithmetic is -2, within 2 sd.
           const z = round(zScore(r.value, targets[level]!));
-          const j = judge(state.history, level, { z, ts }, { rules: inst.rules, runWindowMs: inst.qc.run_window });
-          state.history = remember(state.history, level, { z, seq: state.seq, ts }, j.status);
+          const j = judge(state.history, level, { z, ts: at }, { rules: inst.rules, runWindowMs: inst.qc.run_window });
           state.seq++;
-          state.levels[level] = { status: j.status, rules: j.rules, at: ts };
           const rejection = rejectionOf(j.rules);
-          if (j.status === 'rejected') state.pending ??= { rule: rejection, since: now };
-          else if (state.pending && !Object.values(state.levels).some((l) => l.status === 'rejected')) {
-            delete state.pending;
-            if (inst.qc.on_reject === 'hold') releases.add(holdName(inst.id, r.analyte));
+          // A control older than its level's last one judged (a file copied in late, a message resent
+          // with a new id) is judged and shown, but the level's standing verdict is the newer one's: an
+          // old pass must not clear a newer rejection, nor an old failure reject a newer pass.
+          const standing = state.levels[level];
+          if (standing === undefined || at >= standing.at) {
+            state.history = remember(state.history, level, { z, seq: state.seq - 1, ts: at }, j.status);
+            state.levels[level] = { status: j.status, rules: j.rules, at };
+            if (j.status === 'rejected') state.pending ??= { rule: rejection, since: now };
+            else if (state.pending && !Object.values(state.levels).some((l) => l.status === 'rejected')) {
+              delete state.pending;
+              if (inst.qc.on_reject === 'hold') releases.add(holdName(inst.id, r.analyte));
+            }
+            alarms.push({
+              key: `${inst.id}/${qcRuleId(r.analyte, level)}`,
+              value: j.status === 'rejected',
+              ...(j.status === 'rejected' ? { detail: rejection } : {}),
+            });
           }
-          alarms.push({
-            key: `${inst.id}/${qcRuleId(r.analyte, level)}`,
-            value: j.status === 'rejected',
-            ...(j.status === 'rejected' ? { detail: rejection } : {}),
-          });
           const body: QcJournalBody = {
             instrument: inst.id,
             analyte: r.analyte,

@@ -49,8 +49,8 @@ const result = (sampleId: string, value: LabResult['value'], at: number, extra: 
 });
 
 /** Judges and commits one batch as the result service does; returns the marked results. */
-function sink(qc: Qc, store: GatewayStore, results: LabResult[], released: string[] = [], seen = () => false) {
-  const batch = qc.apply(results, seen, T0)!;
+function sink(qc: Qc, store: GatewayStore, results: LabResult[], released: string[] = [], seen = () => false, now = T0) {
+  const batch = qc.apply(results, seen, now)!;
   store.transaction(() => batch.save(store, (h) => (released.push(h), 0)));
   return { results: batch.results, alarms: batch.done(), hold: batch.hold };
 }
@@ -200,5 +200,23 @@ describe('quality control', () => {
     });
     expect(third.start(store).filter((a) => a.value)).toEqual([{ key: 'LA-1/qc.ALT.high.rejected', value: true, detail: '1-3s' }]);
     expect(third.stillHeld(holdName('LA-1', 'GLU'))).toBe(false);
+  });
+
+  it("a control older than its level's last one (arriving late) is judged and shown but does not change the standing verdict; a clock ahead cannot block later ones", () => {
+    const { qc, store } = setup('hold');
+    const released: string[] = [];
+    const at = (h: number, results: LabResult[]) => sink(qc, store, results, released, () => false, T0 + h * HOUR);
+    expect(at(3, [result('QC1', 6.2, T0 + 2 * HOUR)]).alarms).toEqual([{ key: 'LA-1/qc.GLU.1.rejected', value: true, detail: '1-3s' }]);
+    // Level 1's control of 08:00, in a file copied in late: it passed, but the 10:00 one did not.
+    const late = at(3, [result('QC1', 5.5, T0), result('S-1', 6, T0 + 3 * HOUR)]);
+    expect(late.results.map((x) => x.qc?.status)).toEqual(['accepted', 'pending']);
+    expect(late.alarms).toEqual([]);
+    expect(released).toEqual([]);
+    expect(qc.stillHeld(holdName('LA-1', 'GLU'))).toBe(true);
+    expect(qc.api.series('LA-1')[0]!.state).toBe('rejected');
+    // A control from a clock years ahead counts as of now: the next one in time still decides.
+    expect(at(4, [result('QC1', 5.5, T0 + 10 * 365 * 24 * HOUR)]).alarms).toEqual([{ key: 'LA-1/qc.GLU.1.rejected', value: false }]);
+    expect(released).toEqual([holdName('LA-1', 'GLU')]);
+    expect(at(5, [result('QC1', 6.2, T0 + 5 * HOUR)]).alarms).toEqual([{ key: 'LA-1/qc.GLU.1.rejected', value: true, detail: '1-3s' }]);
   });
 });
