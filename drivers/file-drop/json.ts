@@ -32,13 +32,24 @@ export function jsonRecords(text: string, recordsPath: string, fieldPaths: reado
     at.forEach((item, i) => {
       if (level < levels.length - 1) walk(item, level + 1, [item, ...around], `${path}[${i}]`);
       else {
-        const raw = JSON.stringify(item);
-        out.push({ index: out.length + 1, values: fields.map((f) => valueAt(item, around, f)), raw: raw.length <= 4096 ? raw : undefined });
+        const raw = shortJson(item);
+        out.push({ index: out.length + 1, values: fields.map((f) => valueAt(item, around, f)), raw });
       }
     });
   };
   walk(doc, 0, [], '');
   return out;
+}
+
+/** A record written back for audit when short; JSON.parse takes nesting that JSON.stringify's recursion does not. */
+function shortJson(item: unknown): string | undefined {
+  let raw: string;
+  try {
+    raw = JSON.stringify(item);
+  } catch {
+    return undefined;
+  }
+  return raw.length <= 4096 ? raw : undefined;
 }
 
 function valueAt(record: unknown, around: readonly unknown[], steps: readonly JsonStep[]): unknown {

@@ -85,13 +85,20 @@ export function compileMapping(
     return t;
   };
   const number = (t: string): number | undefined => {
+    // With decimal commas a dot is no decimal point ("1.234,5" is 1234.5 in those locales): "1.234"
+    // is not read as 1.234.
+    if (opts.decimal === ',' && t.includes('.')) return undefined;
     const s = opts.decimal === ',' ? t.replace(',', '.') : t;
-    // Number('') is 0 and Number('0x1F') is 31: only plain decimal numbers are numbers here.
-    return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s) ? Number(s) : undefined;
+    // Number('') is 0 and Number('0x1F') is 31: only plain decimal numbers are numbers here; and
+    // 1e400 is Infinity, no reading.
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) return undefined;
+    const n = Number(s);
+    return Number.isFinite(n) ? n : undefined;
   };
   const valueOf = (values: readonly unknown[], i: number, where: string): number | string => {
     const v = values[i];
-    if (typeof v === 'number' && m.value_type !== 'text') return v;
+    // A JSON number is one already (1e400 in JSON is Infinity: not a reading).
+    if (typeof v === 'number' && m.value_type !== 'text' && Number.isFinite(v)) return v;
     const t = required(values, i, 'value', where);
     if (m.value_type === 'text') return t;
     const n = number(t);
@@ -102,7 +109,7 @@ export function compileMapping(
   const limit = (values: readonly unknown[], i: number | undefined, what: string, where: string): number | undefined => {
     const t = text(values, i, what, where);
     if (t === undefined || t === '') return undefined;
-    const n = typeof values[i!] === 'number' ? (values[i!] as number) : number(t);
+    const n = typeof values[i!] === 'number' && Number.isFinite(values[i!]) ? (values[i!] as number) : number(t);
     if (n === undefined) throw new FileProblem(where, `${what} "${t}" (${name(i!)}) is not a number`);
     return n;
   };

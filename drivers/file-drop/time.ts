@@ -75,8 +75,12 @@ export function timeReader(format: string, timeZone: string | undefined): TimeRe
   if (format === 'epoch_s' || format === 'epoch_ms') {
     const scale = format === 'epoch_s' ? 1000 : 1;
     return (text) => {
-      const n = Number(text.trim());
-      return text.trim() !== '' && Number.isFinite(n) ? Math.round(n * scale) : undefined;
+      // Decimal digits only (Number() also reads 0x1F and Infinity), and within a Date's range: a
+      // time past it (1e20) has no ISO text, and would fail every pass instead of rejecting the file.
+      const t = text.trim();
+      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) return undefined;
+      const ms = Math.round(Number(t) * scale);
+      return Math.abs(ms) <= MAX_DATE_MS ? ms : undefined;
     };
   }
   if (format === 'iso') {
@@ -90,6 +94,8 @@ export function timeReader(format: string, timeZone: string | undefined): TimeRe
       if (utc === undefined) return undefined;
       if (zone === 'Z') return utc;
       const z = /^([+-])(\d{2}):?(\d{2})?$/.exec(zone)!;
+      // Offsets on Earth run from -12:00 to +14:00: +99:99 is not a zone, not 4 days off.
+      if (Number(z[2]) > 14 || Number(z[3] ?? 0) > 59) return undefined;
       const offset = (Number(z[2]) * 60 + Number(z[3] ?? 0)) * 60_000;
       return z[1] === '+' ? utc - offset : utc + offset;
     };
@@ -126,6 +132,9 @@ export function timeReader(format: string, timeZone: string | undefined): TimeRe
     return wall(year, +m[mo]!, +m[d]!, +m[h]!, +m[mi]!, sec ? +m[sec]! : 0, ms);
   };
 }
+
+/** The largest time a Date holds (ms from the epoch, either way). */
+const MAX_DATE_MS = 8.64e15;
 
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 

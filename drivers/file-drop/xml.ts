@@ -13,6 +13,14 @@ const MAX_LEAVES = 64;
 /** Elements around a record, at most: each one kept costs memory whatever its size. */
 const MAX_DEPTH = 256;
 const MAX_LEAF_CHARS = 4096;
+/**
+ * Characters the parser may take without a single event, at most: saxes holds a text, a tag, an
+ * attribute value or a comment whole until its end, so a file of one endless text would be held
+ * whole. Text outside records (an embedded image, say) may be large, within this.
+ */
+export const MAX_PIECE_CHARS = 8 * 1024 * 1024;
+/** What an element inside a record costs, besides its name, attributes and text. */
+const NODE_CHARS = 32;
 
 interface XmlNode {
   name: string;
@@ -51,6 +59,8 @@ export class XmlReader {
   /** The record being built: its elements from the record element down. */
   private nodes: XmlNode[] = [];
   private chars = 0;
+  /** Characters written to the parser since its last event (an overestimate by at most one piece). */
+  private sinceEvent = 0;
   private error: Error | undefined;
 
   constructor(recordPath: string, fieldPaths: readonly string[], onRecord: (r: XmlRecord) => void) {
@@ -60,12 +70,20 @@ export class XmlReader {
     p.on('error', (err) => {
       this.error ??= err;
     });
+    const event = () => {
+      this.sinceEvent = 0;
+    };
+    // One handler per event in saxes: text, cdata, opentag and closetag note it in their own.
+    for (const e of ['opentagstart', 'attribute', 'comment', 'processinginstruction', 'doctype', 'xmldecl'] as const) p.on(e, event);
     p.on('opentag', (tag) => {
+      this.sinceEvent = 0;
       const name = localName(tag.name);
       const attrs: Record<string, string> = {};
       for (const [k, v] of Object.entries(tag.attributes)) attrs[localName(k)] = v;
+      if (this.frames.length + this.nodes.length >= MAX_DEPTH)
+        throw new FileProblem(`line ${this.parser.line}`, `elements nested deeper than ${MAX_DEPTH}`);
       if (this.nodes.length > 0) {
-        this.grow(name.length + Object.entries(attrs).reduce((n, [k, v]) => n + k.length + v.length, 0));
+        this.grow(NODE_CHARS + name.length + Object.entries(attrs).reduce((n, [k, v]) => n + k.length + v.length, 0));
         const node: XmlNode = { name, attrs, children: [], text: '' };
         this.nodes.at(-1)!.children.push(node);
         this.nodes.push(node);
@@ -81,10 +99,10 @@ export class XmlReader {
         this.nodes = [{ name, attrs, children: [], text: '' }];
         return;
       }
-      if (depth >= MAX_DEPTH) throw new FileProblem(`line ${this.parser.line}`, `elements nested deeper than ${MAX_DEPTH}`);
       this.frames.push({ name, attrs, leaves: new Map(), text: '', hasChildren: false, matches });
     });
     const onText = (text: string) => {
+      this.sinceEvent = 0;
       const node = this.nodes.at(-1);
       if (node) {
         this.grow(text.length);
@@ -97,6 +115,7 @@ export class XmlReader {
     p.on('text', onText);
     p.on('cdata', onText);
     p.on('closetag', () => {
+      this.sinceEvent = 0;
       if (this.nodes.length > 1) {
         this.nodes.pop();
         return;
@@ -121,6 +140,12 @@ export class XmlReader {
   feed(text: string): void {
     this.parser.write(text);
     this.raise();
+    this.sinceEvent += text.length;
+    if (this.sinceEvent > MAX_PIECE_CHARS)
+      throw new FileProblem(
+        `line ${this.parser.line}`,
+        `a text, tag, attribute or comment longer than ${MAX_PIECE_CHARS / 1024 / 1024} MiB (no markup in it: a broken file?)`,
+      );
   }
 
   end(): void {
