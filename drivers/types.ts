@@ -76,6 +76,12 @@ export interface DriverContext {
   results?: ResultSink;
   /** Lab drivers' events (drivers of lab instruments; never throws). */
   labEvents?: (event: LabEvent) => void;
+  /**
+   * Resolves when the gateway can take more results at once (lab drivers): a driver that reads
+   * results in bulk (a file of a million rows) awaits it between batches, so the results' MQTT
+   * publishes and uploads keep up and the rest of the gateway gets its turns.
+   */
+  resultRoom?: () => Promise<void>;
   /** Durable small states (result counters), readable from init() on; the gateway always gives one. */
   counters?: CounterStore;
   /** The gateway's data folder, for files a driver keeps (certificates). */

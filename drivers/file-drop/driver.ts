@@ -253,6 +253,8 @@ class FileDropDriver implements Driver {
       const step = await it.next();
       if (step.done) return step.value;
       onRecords(step.value);
+      // Storing (the second pass): the gateway publishes and uploads what was stored before the next chunk.
+      if (expect) await this.ctx.resultRoom?.();
     }
   }
 

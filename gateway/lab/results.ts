@@ -21,6 +21,18 @@ import { createQc, type QcAlarm, type QcApi, type QcBatch } from './qc.js';
 /** Results kept in memory for the dashboard (recent()). */
 export const RECENT_RESULTS = 500;
 
+/**
+ * Results published on MQTT and not yet acknowledged by the broker, at most. A file of a million
+ * rows is stored in seconds, far faster than a broker acknowledges; beyond this bound a result is
+ * not published (counted and logged: it is in the store, and goes to the platform all the same),
+ * so the client's queue cannot take the gateway's memory. room() keeps a bulk reader below it.
+ */
+export const MAX_UNACKED_RESULTS = 10_000;
+/** room() waits until the unacknowledged publishes are down to this many. */
+export const ROOM_RESULTS = 1000;
+/** room() waits this long at most: a broker that is away must not stop results from being stored. */
+export const ROOM_WAIT_MS = 5000;
+
 export interface ResultService {
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -36,6 +48,13 @@ export interface ResultService {
   readonly qc: QcApi;
   /** Receives the QC alarm conditions to set (a control judged; every one at start). */
   onQcAlarms(listener: (alarms: readonly QcAlarm[]) => void): void;
+  /**
+   * Resolves when the results before have been published (their MQTT publishes acknowledged down to
+   * ROOM_RESULTS, or ROOM_WAIT_MS passed), after one turn of the event loop at least: a driver that
+   * reads results in bulk (a file) awaits it between batches, so uploads and the rest of the
+   * gateway get their turns and the publishes do not pile up.
+   */
+  room(): Promise<void>;
 }
 
 export interface ResultServiceDeps {
@@ -75,6 +94,20 @@ export function createResultService(opts: ResultServiceDeps): ResultService {
         log.error({ err }, 'QC alarm listener failed');
       }
     }
+  };
+  const unpublishedTotal = new Counter({
+    name: 'gateway_lab_results_unpublished_total',
+    help: `Lab results stored but not published on MQTT: ${MAX_UNACKED_RESULTS} publishes were awaiting the broker's acknowledgement`,
+    labelNames: ['instrument'],
+    registers: [opts.metrics],
+  });
+  const unpublishedLog = rateLimited();
+  let unacked = 0;
+  /** room() calls waiting for acknowledgements; each leaves the set when woken or timed out. */
+  const waiting = new Set<() => void>();
+  const acked = () => {
+    unacked--;
+    if (unacked <= ROOM_RESULTS) for (const wake of [...waiting]) wake();
   };
   const capturedTotal = new Counter({
     name: 'gateway_lab_results_total',
@@ -152,9 +185,24 @@ export function createResultService(opts: ResultServiceDeps): ResultService {
       for (const r of fresh) recent.push(r.raw === undefined ? r : withoutRaw(r));
       if (recent.length > RECENT_RESULTS) recent.splice(0, recent.length - RECENT_RESULTS);
       if (forward) opts.notifyPlatform?.();
+      let unpublished = 0;
       for (const r of fresh) {
         capturedTotal.inc({ instrument: r.instrument });
-        link.publishEvent(topics.results(r.instrument), r, false);
+        if (unacked >= MAX_UNACKED_RESULTS) {
+          unpublished++;
+          continue;
+        }
+        unacked++;
+        link.publishEvent(topics.results(r.instrument), r, false, acked);
+      }
+      if (unpublished > 0) {
+        unpublishedTotal.inc({ instrument: fresh[0]!.instrument }, unpublished);
+        unpublishedLog((notLogged) =>
+          log.warn(
+            { instrument: fresh[0]!.instrument, unpublished, unacknowledged: unacked, ...(notLogged ? { notLogged } : {}) },
+            'Lab results stored but not published on MQTT: the broker is not acknowledging (counted; they go to the platform all the same)',
+          ),
+        );
       }
       // One line per batch: a message of thousands of results must not write thousands of lines.
       const first = fresh[0]!;
@@ -183,6 +231,19 @@ export function createResultService(opts: ResultServiceDeps): ResultService {
         }
       }
       return fresh;
+    },
+    async room() {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (unacked <= ROOM_RESULTS) return;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          waiting.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, ROOM_WAIT_MS);
+        waiting.add(wake);
+      });
     },
     onResults: (l) => void listeners.push(l),
     onQcAlarms: (l) => void alarmListeners.push(l),

@@ -35,7 +35,8 @@ export interface MqttLink {
    */
   setGatewayHealth(degradedReason: string | undefined): void;
   /** Alarm events, the active alarm list, lab results: QoS 1, never dropped by a bound. */
-  publishEvent(topic: string, payload: unknown, retain: boolean): void;
+  /** `done`: once the broker acknowledged it, or with the reason it was not sent. */
+  publishEvent(topic: string, payload: unknown, retain: boolean, done?: (err?: Error) => void): void;
   stats(): MqttLinkStats;
 }
 

@@ -12,7 +12,7 @@ import { GatewayStatus } from './gateway-status.js';
 import { LinkMetrics } from './link-metrics.js';
 import { OutgoingQueue } from './outgoing.js';
 import { PendingWindow } from './pending-window.js';
-import { Publisher } from './publisher.js';
+import { Publisher, type Done } from './publisher.js';
 import type { MqttLink, MqttLinkOptions, MqttLinkService, MqttLinkStats } from './link-types.js';
 import type { StatusMessage, TelemetryMessage } from './topics.js';
 
@@ -100,8 +100,9 @@ class Link implements MqttLinkService {
     this.status.set(reason);
   }
 
-  publishEvent(topic: string, payload: unknown, retain: boolean): void {
-    this.publisher.json(topic, payload, retain);
+  /** `done`: once the broker acknowledged it, or with the reason it was not sent. */
+  publishEvent(topic: string, payload: unknown, retain: boolean, done?: Done): void {
+    this.publisher.json(topic, payload, retain, done);
   }
 
   stats(): MqttLinkStats {

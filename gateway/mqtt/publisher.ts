@@ -46,7 +46,8 @@ export class Publisher {
   /** `done` is called once the broker acknowledged it, or with the reason it was not sent. */
   text(topic: string, text: string, retain: boolean, done?: Done): void {
     if (!this.fits(topic, text)) return done?.(new Error('bigger than mqtt.max_packet_size'));
-    this.client?.publish(topic, text, { qos: 1, retain }, (err) => done?.(err ?? undefined));
+    if (!this.client) return done?.(new Error('the MQTT link is not running'));
+    this.client.publish(topic, text, { qos: 1, retain }, (err) => done?.(err ?? undefined));
   }
 
   json(topic: string, payload: unknown, retain: boolean, done?: Done): void {

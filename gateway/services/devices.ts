@@ -53,13 +53,15 @@ export function deviceServices(
     const definition = findDriver(connection.type);
     if (!definition) throw new GatewayError('GW_ERR_COMPONENT_START', `No driver for connection type "${connection.type}"`);
     // Lab results reach only a driver whose definition says it captures them.
-    const { results, labEvents, ...context } = opts.context(
+    const { results, labEvents, resultRoom, ...context } = opts.context(
       log.child({ component: 'driver', connection: connection.id, type: connection.type }),
     );
     const driver = definition.create(
       connection,
       equipment,
-      definition.capabilities.labResults && results ? { ...context, results, ...(labEvents ? { labEvents } : {}) } : context,
+      definition.capabilities.labResults && results
+        ? { ...context, results, ...(labEvents ? { labEvents } : {}), ...(resultRoom ? { resultRoom } : {}) }
+        : context,
     );
     drivers.push({
       connection: connection.id,
