@@ -122,6 +122,15 @@ export function holdName(instrument: string, analyte: string): string {
   return JSON.stringify([instrument, analyte]);
 }
 
+/**
+ * Whether a result is a control sample, judged or not (no target for its level, QC failed on its
+ * batch): marked by its instrument, or its sample id matches its instrument's qc.control_samples.
+ */
+export function controlSamplesOf(config: Pick<SiteConfig, 'equipment'>): (r: LabResult) => boolean {
+  const patterns = new Map(config.equipment.flatMap((e) => (e.qc ? [[e.id, new RegExp(e.qc.control_samples, 'u')] as const] : [])));
+  return (r) => r.control !== undefined || patterns.get(r.instrument)?.test(r.sampleId) === true;
+}
+
 interface Instrument {
   id: string;
   qc: QcConfig;

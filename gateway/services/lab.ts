@@ -7,7 +7,7 @@ import { rateLimited } from '../../drivers/common/log-budget.js';
 import type { LabEvent, Reading } from '../../drivers/types.js';
 import { resultFileConnectionsOf } from '../../drivers/index.js';
 import { FILE_REJECTED_RULE, labSpecsOf } from '../../rules/lab-alarms.js';
-import type { QcApi } from '../lab/qc.js';
+import { controlSamplesOf, type QcApi } from '../lab/qc.js';
 import { createResultService, type ResultService, type ResultServiceDeps } from '../lab/results.js';
 import type { Service } from './service.js';
 
@@ -27,6 +27,7 @@ export interface LabServiceDeps extends ResultServiceDeps {
 export function labService(deps: LabServiceDeps, readings: (batch: Reading[]) => void): LabService {
   const { log } = deps;
   const results = createResultService(deps);
+  const isControl = controlSamplesOf(deps.config);
   const analytePoints = new Map(deps.config.equipment.map((e) => [e.id, new Set(e.points.map((p) => p.name))]));
   // The alarm keys the engine has: an event of another instrument sets none.
   const alarmKeys = new Set(labSpecsOf(deps.config, resultFileConnectionsOf(deps.config)).map((s) => `${s.equipment}/${s.id}`));
@@ -46,10 +47,8 @@ export function labService(deps: LabServiceDeps, readings: (batch: Reading[]) =>
     const batch = r
       .filter(
         (x) =>
-          x.control === undefined &&
-          (x.qc === undefined || x.qc.level === undefined) &&
-          analytePoints.get(x.instrument)?.has(x.analyte) &&
-          (typeof x.value === 'number' || typeof x.value === 'string'),
+          // A control not judged (no target for its level, QC failed on its batch) is no reading either.
+          !isControl(x) && analytePoints.get(x.instrument)?.has(x.analyte) && (typeof x.value === 'number' || typeof x.value === 'string'),
       )
       .map((x) => ({ equipment: x.instrument, point: x.analyte, value: x.value, quality: 'good' as const, ts: Date.parse(x.resultAt) }));
     if (batch.length > 0) readings(batch);

@@ -93,7 +93,7 @@ describe('lab service', () => {
     expect(lines.map((l) => l.msg)).toContain('Cannot journal a lab event: the daily summary will not count it');
   });
 
-  it('stores a batch unmarked, counted and logged, when judging it fails; a control is not a reading of its point', async () => {
+  it('stores a batch unmarked, counted and logged, when judging it fails; a control (judged or not) is not a reading of its point', async () => {
     const { lab, store, lines, metrics, readings } = setup();
     await lab.start();
     const broken = glu('QC1-1', 5.5);
@@ -114,8 +114,11 @@ describe('lab service', () => {
     const taken = lab.results.sink([glu('QC1-2', 5.5), glu('S-1', 6.1)]);
     expect(taken.map((r) => r.qc?.status)).toEqual(['accepted', 'passed']);
     expect(readings).toMatchObject([{ equipment: 'LA-1', point: 'GLU', value: 6.1 }]);
-    expect(lab.results.recent().map((r) => r.sampleId)).toEqual(['QC1-1', 'QC1-2', 'S-1']);
-    expect(lab.results.recent('LA-1', 1).map((r) => r.sampleId)).toEqual(['S-1']);
+    // Nor is a control QC cannot judge (level 7 has no target): it is still a control.
+    expect(lab.results.sink([glu('QC7-1', 9.9)]).map((r) => r.qc)).toEqual([undefined]);
+    expect(readings).toHaveLength(1);
+    expect(lab.results.recent().map((r) => r.sampleId)).toEqual(['QC1-1', 'QC1-2', 'S-1', 'QC7-1']);
+    expect(lab.results.recent('LA-1', 1).map((r) => r.sampleId)).toEqual(['QC7-1']);
     expect(lab.results.recent('UTM-1')).toEqual([]);
     await lab.stop();
   });
