@@ -47,9 +47,10 @@ export interface ConnectionBase {
 /**
  * Where lab results go: stored durably when this returns (it throws when they could not be), so a
  * driver acknowledges a result to its instrument only after this. A counter state given is committed
- * in the same transaction as the results.
+ * in the same transaction as the results. The gateway's sink returns those not captured before (a
+ * driver may tell a message sent again by it); a sink that does not know returns nothing.
  */
-export type ResultSink = (results: LabResult[], counter?: { key: string; state: unknown }) => void;
+export type ResultSink = (results: LabResult[], counter?: { key: string; state: unknown }) => LabResult[] | void;
 
 /** Small durable states of drivers (lab instruments' result counters), in the gateway's store. */
 export interface CounterStore {

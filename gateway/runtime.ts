@@ -156,7 +156,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     context: (driverLog) => ({
       log: driverLog,
       sink: (batch) => pipeline.pipeline.push(batch),
-      results: (r, counter) => void lab.results.sink(r, counter),
+      results: (r, counter) => lab.results.sink(r, counter),
       labEvents: (e) => lab.labEvent(e),
       resultRoom: () => lab.results.room(),
       counters: { get: (key) => store.store().counter(key), save: (key, state) => store.store().saveCounter(key, state) },

@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { backoffDelay } from '../common/backoff.js';
 import { LogBudget } from '../common/log-budget.js';
+import type { LabResult } from '../common/result.js';
 import type { Driver, DriverContext, EquipmentBase } from '../types.js';
 import { buildAck, headerOf, headerOfBytes, type AckCode, type AckHeader } from './ack.js';
 import { ERROR_CODES, Hl7Error, parseMessage, type Hl7Message } from './hl7-message.js';
@@ -16,7 +17,7 @@ const TICK_MS = 1000;
 /** Warnings (refused messages, dropped frames, line noise) one connection may log a minute; the rest are counted. */
 const WARNINGS_PER_MINUTE = 10;
 
-type Warn = (fields: Record<string, unknown>, msg: string, level?: 'warn' | 'error') => void;
+type Warn = (fields: Record<string, unknown>, msg: string, level?: 'info' | 'warn' | 'error') => void;
 
 interface Peer {
   socket: net.Socket;
@@ -45,6 +46,8 @@ class Hl7Driver implements Driver {
     connections: 0,
     /** Messages answered AA, AE, AR. */
     accepted: 0,
+    /** Messages answered AA whose every result was captured before: sent again (our ACK was missed). */
+    duplicates: 0,
     errors: 0,
     rejected: 0,
     results: 0,
@@ -273,8 +276,13 @@ class Hl7Driver implements Driver {
     } catch (err) {
       return this.refuse(p, 'AE', header, this.reasonOf(p, err));
     }
+    /** The results not captured before, when the sink tells them. */
+    let fresh: LabResult[] | undefined;
     try {
-      if (taken.results.length > 0) this.ctx.results!(taken.results);
+      if (taken.results.length > 0) {
+        const stored = this.ctx.results!(taken.results);
+        if (Array.isArray(stored)) fresh = stored;
+      }
     } catch (err) {
       this.counters.storeFailures++;
       // Not the sender's fault and not to be hidden: the error itself, at error level.
@@ -292,8 +300,24 @@ class Hl7Driver implements Driver {
       );
     }
     this.counters.accepted++;
-    this.counters.results += taken.results.length;
     this.counters.skippedObservations += taken.skipped;
+    const captured = fresh ? fresh.length : taken.results.length;
+    this.counters.results += captured;
+    if (fresh && captured < taken.results.length) {
+      const before = taken.results.length - captured;
+      if (captured === 0) {
+        this.counters.duplicates++;
+        p.warn(
+          { controlId: message.controlId, results: before },
+          'HL7 message sent again: its results were captured before; answered AA',
+          'info',
+        );
+      } else
+        p.warn(
+          { controlId: message.controlId, captured, capturedBefore: before },
+          'HL7 message with a control id used before: its new results are captured, those that were captured before are not taken again',
+        );
+    }
     return buildAck(header, 'AA');
   }
 

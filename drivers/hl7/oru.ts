@@ -72,8 +72,9 @@ export function checkHeader(m: Hl7Message): void {
 
 /**
  * The results of an ORU^R01. Their ids are stable: the instrument, the sender (MSH-3 and MSH-4), the
- * message's control id (MSH-10) and the OBX's place in the message, so a message sent again gives
- * the same ids and is taken once.
+ * message's control id (MSH-10), the OBX's place in the message and a digest of the result's content,
+ * so a message sent again gives the same ids and is taken once, and a control id reused for other
+ * results loses none of them.
  */
 export function resultsOfOru(m: Hl7Message, opts: OruOptions): OruResults {
   checkHeader(m);
@@ -109,7 +110,7 @@ export function resultsOfOru(m: Hl7Message, opts: OruOptions): OruResults {
         skipped++;
         continue;
       }
-      results.push({ resultId: `${idBase}:${ordinal}`, ...r });
+      results.push({ resultId: `${idBase}:${ordinal}:${contentDigest(sampleId, obx, obr)}`, ...r });
     }
     order = undefined;
   };
@@ -140,6 +141,19 @@ export function resultsOfOru(m: Hl7Message, opts: OruOptions): OruResults {
       sequence: 1,
     });
   return { results, skipped };
+}
+
+/**
+ * What the result is, apart from the message that carried it: its sample, its OBX as sent and its
+ * order's times. A message sent again (even with a new MSH-7) gives the same digest; an analyzer that
+ * starts its control ids again after a restart, and so reuses one for other results, gives others,
+ * and those results are captured rather than taken for ones already captured.
+ */
+function contentDigest(sampleId: string, obx: Segment, obr: Segment): string {
+  return createHash('sha256')
+    .update([sampleId, obx.text, obr.raw(7), obr.raw(22)].join('\u0000'))
+    .digest('hex')
+    .slice(0, 8);
 }
 
 /** Instrument, sender and control id, readable when short, hashed when they would make an id over the platform's 200 characters. */

@@ -233,9 +233,10 @@ describe('lab results over HL7 v2 (MLLP)', () => {
     expect(captured.slice(before).map((r) => r.resultAt)).toEqual(Array(5).fill('2026-12-03T02:10:00.000Z'));
   });
 
-  it('a bad message is answered AE with the reason and the place; a duplicate control id is answered AA and taken once', async () => {
+  it('a bad message is answered AE with the reason and the place; a duplicate control id is answered AA and taken once, one reused for other results takes them', async () => {
     const before = captured.length;
     const errors = stats().errors!;
+    const duplicates = stats().duplicates!;
     const s = await sender(hl7Port);
     cleanup.push(async () => s.close());
     await s.write(frame(Buffer.from(oru('BAD-1', 'P-9', [1.0, 'high']))));
@@ -258,6 +259,15 @@ describe('lab results over HL7 v2 (MLLP)', () => {
     await until('the duplicate on MQTT once', () => sub.messages.some((m) => m.payload.includes('"P-10"')));
     await sleep(300);
     expect(sub.messages.filter((m) => m.payload.includes('"P-10"'))).toHaveLength(1);
+    expect(stats().duplicates).toBe(duplicates + 1);
+
+    // The control id used again for other results (an analyzer whose counter started again): taken, not lost.
+    await s.write(frame(Buffer.from(oru('DUP-1', 'P-11', [2.1]))));
+    await until('the third AA', () => s.acks.length === 4);
+    expect(s.acks[3]).toMatchObject({ code: 'AA', controlId: 'DUP-1' });
+    await until('the other results under DUP-1 captured', () => captured.some((r) => r.sampleId === 'P-11'));
+    expect(captured.slice(before).map((r) => `${r.sampleId}/${r.analyte}=${String(r.value)}`)).toEqual(['P-10/A1=1.9', 'P-11/A1=2.1']);
+    expect(stats().duplicates).toBe(duplicates + 1);
   });
 
   it('an over-long message is answered AR and the next one taken; a frame that never ends does not hold up another connection', async () => {

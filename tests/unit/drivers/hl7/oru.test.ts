@@ -99,16 +99,29 @@ describe('ORU^R01 mapping', () => {
     }
   });
 
-  it('result ids: instrument, sender, control id and the OBX place in the message; the same message gives the same ids', () => {
+  it('result ids: instrument, sender, control id, the OBX place and its content; the same message gives the same ids', () => {
     const segments = [MSH(), 'OBR|1||S-1', 'OBX|1|NM|GLU||1', 'OBR|2||S-2', 'OBX|1|NM|GLU||2'];
     const ids = take(segments).results.map((r) => r.resultId);
-    expect(ids).toEqual(['LA-5:App^Fac:C-1:1', 'LA-5:App^Fac:C-1:2']);
+    expect(ids).toEqual([
+      expect.stringMatching(/^LA-5:App\^Fac:C-1:1:[0-9a-f]{8}$/),
+      expect.stringMatching(/^LA-5:App\^Fac:C-1:2:[0-9a-f]{8}$/),
+    ]);
     expect(take(segments).results.map((r) => r.resultId)).toEqual(ids);
+    // Sent again with a new MSH-7 (some senders write the header anew): the same results.
+    expect(take([segments[0]!.replace('20261203101500', '20261203111500'), ...segments.slice(1)]).results.map((r) => r.resultId)).toEqual(
+      ids,
+    );
     const other = take([segments[0]!.replace('|C-1|', '|C-2|'), ...segments.slice(1)]).results.map((r) => r.resultId);
     expect(other.some((id) => ids.includes(id))).toBe(false);
+    // The control id reused for other results (an analyzer's counter started again): new ids, none lost;
+    // an OBX that is the same as before keeps its id.
+    const reused = take([MSH(), 'OBR|1||S-1', 'OBX|1|NM|GLU||1', 'OBR|2||S-3', 'OBX|1|NM|GLU||2']).results.map((r) => r.resultId);
+    expect(reused[0]).toBe(ids[0]);
+    expect(ids).not.toContain(reused[1]);
+    expect(take([MSH(), 'OBR|1||S-1', 'OBX|1|NM|GLU||7']).results[0]!.resultId).not.toBe(ids[0]);
     // A sender name that is no plain text, or too long, makes a hashed id, still stable.
     const long = take([segments[0]!.replace('App', 'A'.repeat(190)), ...segments.slice(1)]).results[0]!.resultId;
-    expect(long).toMatch(/^LA-5:[0-9a-f]{32}:1$/);
+    expect(long).toMatch(/^LA-5:[0-9a-f]{32}:1:[0-9a-f]{8}$/);
     expect(long.length).toBeLessThanOrEqual(200);
   });
 
