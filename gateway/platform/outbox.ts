@@ -44,6 +44,9 @@ const toRow = (r: Raw): OutboxRow => ({
   updatedAt: r.updated_at,
 });
 
+/** Held results read at a time by release(). */
+export const RELEASE_PAGE = 1000;
+
 export class Outbox {
   private readonly db: Database.Database;
   /** The store, when the outbox opened it itself (a file given); closed with the outbox. */
@@ -62,7 +65,7 @@ export class Outbox {
   private readonly selectUplink: Database.Statement<[number], Raw>;
   private readonly insert: Database.Statement<[string, string, number, number]>;
   private readonly insertResult: Database.Statement<[string, string, string, number, string | null]>;
-  private readonly selectHeld: Database.Statement<[string], { body: string }>;
+  private readonly selectHeld: Database.Statement<[string, number, number], { id: number; body: string }>;
   private readonly unhold: Database.Statement<[string]>;
   private readonly addMany: Database.Transaction<(bodies: readonly QueuedBody[], now: number) => number[]>;
 
@@ -79,7 +82,7 @@ export class Outbox {
     this.insertResult = this.db.prepare(
       'INSERT OR IGNORE INTO result (result_id, instrument, body, captured_at, held) VALUES (?, ?, ?, ?, ?)',
     );
-    this.selectHeld = this.db.prepare('SELECT body FROM result WHERE held = ? ORDER BY rowid');
+    this.selectHeld = this.db.prepare('SELECT rowid AS id, body FROM result WHERE held = ? AND rowid > ? ORDER BY rowid LIMIT ?');
     this.unhold = this.db.prepare('UPDATE result SET held = NULL WHERE held = ?');
     this.insert = this.db.prepare(
       `INSERT OR IGNORE INTO event (event_id, incident, created_at, updated_at, uplink_pending) VALUES (?, ?, ?, ?, ${opts.uplink ? 1 : 0})`,
@@ -134,17 +137,25 @@ export class Outbox {
 
   /**
    * Queues for the platform the results held under `name` (as stored, changed by `bodyOf`), in the
-   * order they were captured, in one transaction or the caller's; returns how many.
+   * order they were captured, in one transaction or the caller's; returns how many. They are read
+   * RELEASE_PAGE at a time: a hold of a busy instrument over a weekend must not be read into memory whole.
    */
   release<T>(name: string, bodyOf: (stored: T) => Omit<ResultBody, 'seq'>, now = Date.now()): number {
     return this.db.transaction(() => {
-      const rows = this.selectHeld.all(name);
-      for (const { body } of rows) {
-        const r = bodyOf(JSON.parse(body) as T);
-        this.insert.run(r.resultId, JSON.stringify(r), now, now);
+      let n = 0;
+      let after = 0;
+      for (;;) {
+        const rows = this.selectHeld.all(name, after, RELEASE_PAGE);
+        if (rows.length === 0) break;
+        for (const { id, body } of rows) {
+          const r = bodyOf(JSON.parse(body) as T);
+          this.insert.run(r.resultId, JSON.stringify(r), now, now);
+          after = id;
+        }
+        n += rows.length;
       }
       this.unhold.run(name);
-      return rows.length;
+      return n;
     })();
   }
 

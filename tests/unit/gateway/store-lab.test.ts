@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Outbox } from '../../../gateway/platform/outbox.js';
+import { Outbox, RELEASE_PAGE } from '../../../gateway/platform/outbox.js';
 import { GatewayStore, SCHEMA_VERSION, STORE_FILE } from '../../../gateway/store.js';
 
 const folder = () => mkdtempSync(join(tmpdir(), 'gw-store-lab-'));
@@ -70,6 +70,33 @@ describe('gateway store: lab quality control', () => {
     // Without a platform nothing is held: there is no upload to wait for.
     expect(outbox.addResults([result('r-4')], undefined, 3, hold)).toHaveLength(1);
     expect(store.db.prepare('SELECT held FROM result WHERE result_id = ?').get('r-4')).toEqual({ held: null });
+    outbox.close();
+    store.close();
+  });
+
+  it('releases a large hold a page at a time, each result once, in the order captured', () => {
+    const store = new GatewayStore(join(folder(), STORE_FILE));
+    const outbox = new Outbox(store);
+    const count = RELEASE_PAGE * 2 + 7;
+    const held = Array.from({ length: count }, (_, i) => result(`r-${String(i).padStart(5, '0')}`));
+    outbox.addResults(held, body, 1, () => 'LA-1/GLU');
+    outbox.addResults([result('other')], body, 1, () => 'LA-1/ALT');
+    // Read in pages: a row changed while the first page is released is read as changed (a read of the
+    // whole hold at once would have read it before).
+    const last = held.at(-1)!.resultId;
+    let calls = 0;
+    const released = outbox.release<{ resultId: string; value: number }>('LA-1/GLU', (r) => {
+      if (calls++ === 0) store.db.prepare("UPDATE result SET body = json_set(body, '$.value', 7) WHERE result_id = ?").run(last);
+      return { schema: 'gw.result.v1', resultId: r.resultId, value: r.value } as never;
+    });
+    expect(released).toBe(count);
+    const events = outbox.list('pending', count + 10).map((r) => JSON.parse(r.incident) as { resultId: string; value: number });
+    expect(events.map((e) => e.resultId)).toEqual(held.map((r) => r.resultId));
+    expect(events.at(-1)!.value).toBe(7);
+    expect(store.db.prepare('SELECT held, count(*) AS n FROM result GROUP BY held ORDER BY held').all()).toEqual([
+      { held: null, n: count },
+      { held: 'LA-1/ALT', n: 1 },
+    ]);
     outbox.close();
     store.close();
   });
