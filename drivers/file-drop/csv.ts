@@ -8,6 +8,9 @@ import { FileProblem } from './decode.js';
 /** Characters of one row, at most: a file without line ends is refused, not held whole. */
 export const MAX_ROW_CHARS = 8 * 1024 * 1024;
 
+/** Fields of one row, at most: a row of a million empty fields is 8 MiB but some 100 MiB of strings held. */
+export const MAX_ROW_FIELDS = 100_000;
+
 const LINE_END = /[\r\n]/g;
 
 export interface CsvRow {
@@ -179,6 +182,7 @@ export class CsvReader {
     this.field = '';
     this.closed = false;
     this.check();
+    if (this.fields.length > MAX_ROW_FIELDS) throw new FileProblem(`line ${this.rowLine}`, `a row of more than ${MAX_ROW_FIELDS} fields`);
   }
 
   private endRow(): void {

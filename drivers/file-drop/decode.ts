@@ -20,6 +20,14 @@ export class FileProblem extends Error {
   }
 }
 
+/**
+ * Text of the file quoted in a reason, cut to `max` characters: a reason goes to the log, the
+ * `.reason` file, the lab event and the platform, and a cell may hold 8 MiB.
+ */
+export function clip(text: string, max = 80): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
+}
+
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
 /** Labels the XML declaration may give for the encodings files come in; anything else TextDecoder knows works too. */

@@ -121,7 +121,10 @@ class FileDropDriver implements Driver {
     this.counters.scans++;
     let ready: FileState[];
     try {
-      ready = await this.watcher.ready(Date.now());
+      // A monotonic clock for stable_for: a clock set back an hour would hold every file an hour.
+      ready = await this.watcher.ready(performance.now(), (name) =>
+        this.warn({ file: name }, 'Not a regular file (a symbolic link, FIFO or device): not taken'),
+      );
     } catch (err) {
       this.counters.folderErrors++;
       if (!this.folderDown)
@@ -232,7 +235,16 @@ class FileDropDriver implements Driver {
     commit(true);
     this.counters.results += stored;
     this.ctx.log.info({ file: file.name, results: stored, records: digest.records, hash: digest.hash }, 'Result file taken');
-    await this.done(file);
+    // Written to again after the second pass read it: archiving it would take away what was added
+    // unread. Left where it is, said loudly, not read again while it stays so.
+    const after = await stat(file.path).catch(() => undefined);
+    if (after && (after.size !== file.size || after.mtimeMs !== file.mtimeMs)) {
+      this.handled.set(file.name, `${after.size}/${after.mtimeMs}`);
+      this.ctx.log.error(
+        { file: file.name, results: stored },
+        'Result file written to again after its results were stored; what was added is not taken: left in place, not archived',
+      );
+    } else await this.done(file);
     this.counters.filesTaken++;
     this.ctx.labEvents?.({ kind: 'file-taken', instrument: this.instrument.id, file: file.name, results: stored, ts: Date.now() });
   }
@@ -277,14 +289,23 @@ class FileDropDriver implements Driver {
   private async reject(file: FileState, problem: FileProblem): Promise<void> {
     const reason = problem.reason;
     this.ctx.log.warn({ file: file.name, reason, rejected: this.rejected }, 'Result file rejected: nothing of it is stored');
+    let moved: string | undefined;
     try {
-      const moved = await this.moveWithMarker(file, this.rejected);
+      moved = await this.moveWithMarker(file, this.rejected);
       await writeFile(`${moved}.reason`, `${file.name}: ${reason}\n`);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      // Not moved: left where it is, and not read again while it stays the same.
-      this.handled.set(file.name, `${file.size}/${file.mtimeMs}`);
-      this.warn({ file: file.name, err: (err as Error).message }, 'Rejected result file could not be moved; left in place', 'error');
+      if (moved !== undefined)
+        this.warn(
+          { file: file.name, moved, err: (err as Error).message },
+          'Rejected result file moved, but its reason could not be written',
+          'error',
+        );
+      else {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        // Not moved: left where it is, and not read again while it stays the same.
+        this.handled.set(file.name, `${file.size}/${file.mtimeMs}`);
+        this.warn({ file: file.name, err: (err as Error).message }, 'Rejected result file could not be moved; left in place', 'error');
+      }
     }
     this.counters.filesRejected++;
     this.ctx.labEvents?.({ kind: 'file-rejected', instrument: this.instrument.id, file: file.name, reason, ts: Date.now() });
@@ -327,7 +348,13 @@ async function move(from: string, to: string): Promise<void> {
     await rename(from, to);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await copyFile(from, to, constants.COPYFILE_EXCL);
+    try {
+      await copyFile(from, to, constants.COPYFILE_EXCL);
+    } catch (copyErr) {
+      // A full or failing archive disk: no half copy left behind (a later try takes another name).
+      if ((copyErr as NodeJS.ErrnoException).code !== 'EEXIST') await unlink(to).catch(() => undefined);
+      throw copyErr;
+    }
     await unlink(from);
   }
 }

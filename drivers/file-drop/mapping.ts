@@ -3,7 +3,7 @@
 // that does not make a result (no sample id, a number that is not one, a time that does not read)
 // is a problem with the file, which is then rejected whole.
 import type { LabResult } from '../common/result.js';
-import { FileProblem } from './decode.js';
+import { clip, FileProblem } from './decode.js';
 import type { FileDropMapping } from './schema.js';
 import { timeReader } from './time.js';
 
@@ -104,13 +104,13 @@ export function compileMapping(
     const n = number(t);
     if (n !== undefined) return n;
     if (m.value_type === 'auto') return t;
-    throw new FileProblem(where, `value "${t}" (${name(i)}) is not a number (value_type: number; auto keeps text values)`);
+    throw new FileProblem(where, `value "${clip(t)}" (${name(i)}) is not a number (value_type: number; auto keeps text values)`);
   };
   const limit = (values: readonly unknown[], i: number | undefined, what: string, where: string): number | undefined => {
     const t = text(values, i, what, where);
     if (t === undefined || t === '') return undefined;
     const n = typeof values[i!] === 'number' && Number.isFinite(values[i!]) ? (values[i!] as number) : number(t);
-    if (n === undefined) throw new FileProblem(where, `${what} "${t}" (${name(i!)}) is not a number`);
+    if (n === undefined) throw new FileProblem(where, `${what} "${clip(t)}" (${name(i!)}) is not a number`);
     return n;
   };
 
@@ -128,7 +128,7 @@ export function compileMapping(
         if (ms === undefined)
           throw new FileProblem(
             where,
-            `time "${timeText}" (${name(single.time)}) does not read as ${m.time_format === 'iso' ? 'ISO 8601' : m.time_format}`,
+            `time "${clip(timeText)}" (${name(single.time)}) does not read as ${m.time_format === 'iso' ? 'ISO 8601' : m.time_format}`,
           );
         // Rows of a file mostly share their times: the text of the last one is kept.
         if (ms !== lastMs) {

@@ -4,11 +4,12 @@
 // result's id needs the hash of the whole content), once to store; the second pass checks each
 // chunk against the first (a CRC per chunk), so a file rewritten in between is noticed, not mixed.
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { CsvReader } from './csv.js';
 import { rowText } from './csv.js';
-import { ChunkDecoder, declaredXmlEncoding, FileProblem } from './decode.js';
+import { ChunkDecoder, clip, declaredXmlEncoding, FileProblem } from './decode.js';
 import { jsonRecords } from './json.js';
 import { compileMapping, type FieldPlace, type ResultDraft } from './mapping.js';
 import type { FileDropConnection } from './schema.js';
@@ -81,8 +82,14 @@ export async function* fileRecords(
   const max = maxFileSize(c);
   const hash = createHash('sha256');
   const chunks: number[] = [];
-  const handle = await open(path, 'r');
+  // Replaced since the scan by a link, a FIFO or a device? O_NONBLOCK: opening a FIFO does not wait
+  // for a writer (and a read of one would never end); O_NOFOLLOW: a link is not followed out of the
+  // folder. Then the open file itself must be a regular file. Either way the scan sees it again.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'ELOOP' ? new FileChanged() : err;
+  });
   try {
+    if (!(await handle.stat()).isFile()) throw new FileChanged();
     const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
     let decoder: ChunkDecoder | undefined;
     let position = 0;
@@ -145,7 +152,7 @@ function csvParser(
         if (typeof p === 'number') return p - 1;
         let i = names.indexOf(p.trim());
         if (i < 0) i = lower.indexOf(p.trim().toLowerCase());
-        if (i < 0) throw new FileProblem(where, `no column "${p}" in the header (it has ${names.map((n) => `"${n}"`).join(', ')})`);
+        if (i < 0) throw new FileProblem(where, `no column "${p}" in the header (it has ${headerList(names)})`);
         return i;
       });
       if (needed > width) throw new FileProblem(where, `the mapping reads column ${needed}, the header has ${width} columns`);
@@ -172,6 +179,12 @@ function csvParser(
       return columns && o.header ? 'no rows after the header' : 'no rows';
     },
   };
+}
+
+/** The header's names for a reason: the first 20, each clipped (a header may have a million). */
+function headerList(names: readonly string[]): string {
+  const shown = names.slice(0, 20).map((n) => `"${clip(n, 40)}"`);
+  return names.length > 20 ? `${shown.join(', ')}... (${names.length} columns)` : shown.join(', ');
 }
 
 function xmlParser(

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { duration, identifier, pointName, size } from '../common/primitives.js';
 import { parseJsonPath, parseJsonRecordsPath, parseXmlPath } from './paths.js';
@@ -304,7 +305,9 @@ export const fileDropConnectionSchema = z
       if (names.indexOf(a) !== i) issue(['mapping', 'analytes', i, 'analyte'], `"${a}" is listed twice`);
     });
     // The archive and rejected folders are not scanned: the watched folder itself cannot be one.
-    const same = (p: string) => p.replace(/[\\/]+$/, '') === c.folder.replace(/[\\/]+$/, '');
+    // Resolved as the driver resolves them: `./x/`, `x/.` and `/abs/x` are one folder (archiving into
+    // the watched folder would take each file again, as `run-7-2.csv`, `run-7-2-2.csv`... forever).
+    const same = (p: string) => resolve(p) === resolve(c.folder);
     if (typeof c.archive === 'string' && same(c.archive)) issue(['archive'], 'must be another folder than the one watched');
     if (c.rejected !== undefined && same(c.rejected)) issue(['rejected'], 'must be another folder than the one watched');
     if (c.format === 'json' && c.max_file_size !== undefined && c.max_file_size > 64 * 1024 ** 2)

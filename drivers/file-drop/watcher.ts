@@ -2,7 +2,7 @@
 // that match, and a file is ready once its size and modification time have stayed the same for
 // stable_for (or its ready marker exists). Polling, not change notifications: inotify does not see
 // what another machine writes into a mounted share, and a scan costs little at a lab's file rates.
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** A glob of file names (`*`, `?`), matched without regard to case: instrument PCs run Windows. */
@@ -46,6 +46,8 @@ export class FolderWatcher {
   private readonly matches: (name: string) => boolean;
   private readonly ignored: (name: string) => boolean;
   private readonly seen = new Map<string, Seen>();
+  /** Names that match but are no regular file (a link, a FIFO, a folder): said once each. */
+  private readonly others = new Set<string>();
 
   constructor(private readonly o: WatcherOptions) {
     this.matches = globMatcher(o.pattern);
@@ -56,24 +58,35 @@ export class FolderWatcher {
    * The files ready to take, oldest first; throws when the folder cannot be listed. A file that
    * vanishes between the listing and its stat is left out.
    */
-  async ready(now: number): Promise<FileState[]> {
+  async ready(now: number, notFile?: (name: string) => void): Promise<FileState[]> {
     const entries = await readdir(this.o.folder, { withFileTypes: true });
     const names = new Set<string>();
     const markers = new Set<string>();
+    const others = new Set<string>();
     for (const e of entries) {
-      // A symbolic link is looked at by its stat: it may point at a file.
-      if (!e.isFile() && !e.isSymbolicLink()) continue;
       const marker = this.o.readyMarker;
       if (marker && e.name.endsWith(marker)) markers.add(e.name.slice(0, -marker.length));
-      else if (this.matches(e.name) && !this.ignored(e.name) && !e.name.endsWith('.reason')) names.add(e.name);
+      else if (this.matches(e.name) && !this.ignored(e.name) && !e.name.endsWith('.reason')) {
+        // Regular files only. A symbolic link is not followed: it may point out of the folder (at
+        // /etc/shadow, whose first line a rejection reason would quote), at a FIFO whose read never
+        // ends, or at a device. (Node asks lstat itself where the file system gives no type.)
+        if (e.isFile()) names.add(e.name);
+        else if (!e.isDirectory()) others.add(e.name);
+      }
     }
     for (const name of this.seen.keys()) if (!names.has(name)) this.seen.delete(name);
+    for (const name of this.others) if (!others.has(name)) this.others.delete(name);
+    for (const name of others)
+      if (!this.others.has(name)) {
+        this.others.add(name);
+        notFile?.(name);
+      }
     const ready: FileState[] = [];
     for (const name of names) {
       const path = join(this.o.folder, name);
       let s;
       try {
-        s = await stat(path);
+        s = await lstat(path);
       } catch {
         // Gone (taken by someone else, renamed) or not ours to read: the next scan sees.
         this.seen.delete(name);

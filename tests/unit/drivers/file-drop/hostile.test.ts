@@ -51,6 +51,31 @@ describe('numbers and times that do not read', () => {
   });
 });
 
+describe('reasons stay short, whatever the file quotes', () => {
+  const c = connection({ format: 'csv', mapping: { sample_id: 'id', analyte: 'a', value: 'v' } });
+
+  it('a header of thousands of columns is listed by its first 20', async () => {
+    const header = Array.from({ length: 5000 }, (_, i) => `c${i}`).join(',');
+    const reason = await reasonOf(fileWith('wide.csv', `${header}\n`), c);
+    expect(reason).toBe(
+      `line 1: no column "id" in the header (it has ${Array.from({ length: 20 }, (_, i) => `"c${i}"`).join(', ')}... (5000 columns))`,
+    );
+  });
+
+  it('a 1 MiB cell is quoted by its first 80 characters', async () => {
+    const reason = await reasonOf(fileWith('long.csv', `id,a,v\nS1,GLU,${'x'.repeat(1024 * 1024)}\n`), c);
+    expect(reason).toBe(
+      `line 2: value "${'x'.repeat(80)}... (1048576 characters)" (column "v") is not a number (value_type: number; auto keeps text values)`,
+    );
+  });
+
+  it('a row of a million empty fields is refused, not held as a million strings', async () => {
+    expect(await reasonOf(fileWith('commas.csv', `id,a,v\n${','.repeat(1_000_000)}\n`), c)).toBe(
+      'line 2: a row of more than 100000 fields',
+    );
+  });
+});
+
 describe('JSON', () => {
   it('a record nested deeper than JSON.stringify recurses is rejected, not a RangeError', async () => {
     const j = connection({ format: 'json', mapping: { sample_id: 'id', analyte: 'a', value: 'v' } });
