@@ -502,6 +502,15 @@ function isAnalyteState(v: unknown): v is AnalyteState {
     )
       return false;
   for (const l of Object.values(s.levels))
-    if (typeof l !== 'object' || l === null || !Array.isArray(l.rules) || !l.rules.every((r) => known.has(r))) return false;
+    if (
+      typeof l !== 'object' ||
+      l === null ||
+      !['accepted', 'warning', 'rejected'].includes(l.status) ||
+      // Without its time no later control could ever take the level's verdict over.
+      !Number.isFinite(l.at) ||
+      !Array.isArray(l.rules) ||
+      !l.rules.every((r) => known.has(r))
+    )
+      return false;
   return s.pending === undefined || (typeof s.pending.rule === 'string' && typeof s.pending.since === 'number');
 }

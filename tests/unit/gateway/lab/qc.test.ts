@@ -219,4 +219,18 @@ describe('quality control', () => {
     expect(released).toEqual([holdName('LA-1', 'GLU')]);
     expect(at(5, [result('QC1', 6.2, T0 + 5 * HOUR)]).alarms).toEqual([{ key: 'LA-1/qc.GLU.1.rejected', value: true, detail: '1-3s' }]);
   });
+
+  it('does not read a stored state whose level verdict has no time (it could never be taken over): starts that analyte again, logged', () => {
+    const { store } = setup('hold');
+    const broken = { seq: 1, history: {}, levels: { '1': { status: 'rejected', rules: ['1-3s'] } }, pending: { rule: '1-3s', since: T0 } };
+    store.saveQc([{ instrument: 'LA-1', analyte: 'GLU', state: broken }]);
+    const lines: Array<{ msg: string }> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg: string }) });
+    const again = createQc({ config: { equipment: [{ id: 'LA-1', qc: qcConfig('hold') }] } as never, log, metrics: createMetrics() });
+    again.start(store);
+    expect(lines.map((l) => l.msg)).toContain(
+      'The stored QC state of this analyte does not read: its Westgard rules start again from no history',
+    );
+    expect(again.stillHeld(holdName('LA-1', 'GLU'))).toBe(false);
+  });
 });
