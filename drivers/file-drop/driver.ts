@@ -113,7 +113,7 @@ class FileDropDriver implements Driver {
   }
 
   private warn(fields: Record<string, unknown>, msg: string, level: 'warn' | 'error' = 'warn'): void {
-    const skipped = this.warnings.take(Date.now());
+    const skipped = this.warnings.take(performance.now());
     if (skipped !== undefined) this.ctx.log[level](skipped > 0 ? { ...fields, skippedWarnings: skipped } : fields, msg);
   }
 
