@@ -26,6 +26,8 @@ interface Peer {
   lastMessage: number;
   /** Line noise already added to the driver's counter. */
   garbageCounted: number;
+  /** Reading is paused until the sender reads the ACKs written (one wait, however many frames a packet held). */
+  draining: boolean;
   warn: Warn;
   log: DriverContext['log'];
 }
@@ -179,7 +181,7 @@ class Hl7Driver implements Driver {
       maxMessageSize: this.connection.max_message_size,
       receiveTimeoutMs: this.connection.receive_timeout,
     });
-    const peer: Peer = { socket, receiver, lastMessage: Date.now(), garbageCounted: 0, warn, log };
+    const peer: Peer = { socket, receiver, lastMessage: Date.now(), garbageCounted: 0, draining: false, warn, log };
     this.peers.add(peer);
     // A connection counts once it is open: in connect mode, a failed attempt is no connection.
     let open = this.connection.mode === 'listen';
@@ -245,10 +247,15 @@ class Hl7Driver implements Driver {
           )
         : this.take(p, e.bytes);
     if (answer === undefined || p.socket.destroyed) return;
-    // A sender that does not read our ACKs is not read either: its bytes wait in the kernel.
-    if (!p.socket.write(frame(answer))) {
+    // A sender that does not read our ACKs is not read either: its bytes wait in the kernel. The
+    // frames of a packet already read are answered; the wait is registered once, not once per frame.
+    if (!p.socket.write(frame(answer)) && !p.draining) {
+      p.draining = true;
       p.socket.pause();
-      p.socket.once('drain', () => p.socket.resume());
+      p.socket.once('drain', () => {
+        p.draining = false;
+        p.socket.resume();
+      });
     }
   }
 

@@ -338,6 +338,37 @@ describe('the HL7 driver and its store', () => {
     }
   });
 
+  it('a sender that does not read its ACKs while it floods empty frames: each answered once it reads, no listener piled up per frame', async () => {
+    const port = await freePort();
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const driver = createHl7Driver(hl7ConnectionSchema.parse({ id: 'hl7-x', type: 'hl7-mllp', port }), instrument, {
+      log: silent,
+      sink: () => {},
+      dataDir: tmpdir(),
+      results: () => {},
+    });
+    await driver.init();
+    await driver.start();
+    try {
+      const s = await sender(port);
+      // Not read: the gateway's ACKs (AE, the frames are empty) fill the socket's buffers.
+      s.socket.pause();
+      const n = 20_000;
+      s.socket.write(Buffer.from('\x0b\x1c\x0d'.repeat(n)));
+      await until('every frame read', () => driver.stats!().errors === n);
+      s.socket.resume();
+      await until('every ACK received', () => s.acks.length === n, 30_000);
+      expect(new Set(s.acks.map((a) => a.code))).toEqual(new Set(['AE']));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+      s.close();
+    } finally {
+      process.off('warning', onWarning);
+      await driver.stop();
+    }
+  });
+
   it('listen mode: a connection over max_connections is closed as it arrives; a silent one after idle_timeout', async () => {
     const port = await freePort();
     const driver = createHl7Driver(
