@@ -1,7 +1,7 @@
 // Archiving across file systems onto a disk that fills up half-way through the copy: the half copy
 // is removed, the file stays where it is (its results are stored) and is not read again.
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import * as fsp from 'node:fs/promises';
+import type * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
