@@ -59,7 +59,16 @@ export interface AnalyteState {
   /** The controls the rules read (rules/westgard.ts). */
   history: ControlHistory;
   /** Each level's last verdict (`at`: its result time, epoch ms). */
-  levels: Record<string, { status: ControlStatus; rules: WestgardRule[]; at: number }>;
+  levels: Record<
+    string,
+    {
+      status: ControlStatus;
+      rules: WestgardRule[];
+      at: number;
+      /** The control's sample id, result time and value: the same control sent again under another result id is not judged again. */
+      same?: string;
+    }
+  >;
   /** While a level's last control stands rejected: the rule that rejected the first, and since when (epoch ms). */
   pending?: { rule: string; since: number };
 }
@@ -385,16 +394,21 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
           const at = Math.min(ts, now);
           // Judged as shown: -2.0000000000000018 from float arithmetic is -2, within 2 sd.
           const z = round(zScore(r.value, targets[level]!));
+          const standing = state.levels[level];
+          // The level's last control again under another result id (a cumulative export, a file
+          // exported twice, a message resent with a new id): judging it again would make it its own
+          // 2-2s partner. It carries the verdict it had.
+          const same = JSON.stringify([r.sampleId, r.resultAt, r.value]);
+          if (standing?.same === same) return { ...r, qc: { status: standing.status, level, rules: standing.rules, z } };
           const j = judge(state.history, level, { z, ts: at }, { rules: inst.rules, runWindowMs: inst.qc.run_window });
           state.seq++;
           const rejection = rejectionOf(j.rules);
           // A control older than its level's last one judged (a file copied in late, a message resent
           // with a new id) is judged and shown, but the level's standing verdict is the newer one's: an
           // old pass must not clear a newer rejection, nor an old failure reject a newer pass.
-          const standing = state.levels[level];
           if (standing === undefined || at >= standing.at) {
             state.history = remember(state.history, level, { z, seq: state.seq - 1, ts: at }, j.status);
-            state.levels[level] = { status: j.status, rules: j.rules, at };
+            state.levels[level] = { status: j.status, rules: j.rules, at, same };
             if (j.status === 'rejected') state.pending ??= { rule: rejection, since: now };
             else if (state.pending && !Object.values(state.levels).some((l) => l.status === 'rejected')) {
               delete state.pending;

@@ -233,4 +233,20 @@ describe('quality control', () => {
     );
     expect(again.stillHeld(holdName('LA-1', 'GLU'))).toBe(false);
   });
+
+  it("does not judge again the level's last control sent under another result id (a cumulative export): no 2-2s with itself", () => {
+    const { qc, store } = setup();
+    const first = sink(qc, store, [result('QC2-1', 11.84, T0)]).results;
+    expect(first[0]!.qc).toEqual({ status: 'warning', level: '2', rules: ['1-2s'], z: 2.1 });
+    // The same control (sample id, time, value) in another file, so under another id, twice in one batch.
+    const again = sink(qc, store, [result('QC2-1', 11.84, T0), result('QC2-1', 11.84, T0)]);
+    expect(again.results.map((r) => r.qc)).toEqual([first[0]!.qc, first[0]!.qc]);
+    expect(again.alarms).toEqual([]);
+    expect(qc.api.series('LA-1').find((s) => s.level === '2')!.points).toHaveLength(1);
+    // A new control with the same value is judged: +2.1 twice is a 2-2s.
+    expect(sink(qc, store, [result('QC2-2', 11.84, T0 + HOUR)], [], () => false, T0 + HOUR).results[0]!.qc).toMatchObject({
+      status: 'rejected',
+      rules: ['1-2s', '2-2s'],
+    });
+  });
 });
