@@ -381,8 +381,10 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
             );
             return r;
           }
-          if (typeof r.value !== 'number' || !Number.isFinite(r.value)) {
-            skip(r, 'not-numeric', 'Control sample without a numeric value: counted, not judged');
+          // A value so far out that its z-score overflows (1e308 against an sd of 0.2) has no z to judge,
+          // show or send (JSON would carry null, the platform would refuse the result).
+          if (typeof r.value !== 'number' || !Number.isFinite(zScore(r.value, targets[level]!))) {
+            skip(r, 'not-numeric', 'Control sample without a numeric value (or one too large for a z-score): counted, not judged');
             return r;
           }
           const key = stateKey(inst.id, r.analyte);

@@ -97,7 +97,7 @@ describe('quality control', () => {
       'Control sample of an analyte without QC targets: counted, not judged (add its targets under qc.targets)',
       'Control sample of level "7", which has no QC target: counted, not judged',
       'Control sample without a level, of an analyte with several: counted, not judged (give the level in qc.control_samples)',
-      'Control sample without a numeric value: counted, not judged',
+      'Control sample without a numeric value (or one too large for a z-score): counted, not judged',
     ]);
   });
 
@@ -248,5 +248,13 @@ describe('quality control', () => {
       status: 'rejected',
       rules: ['1-2s', '2-2s'],
     });
+  });
+
+  it('does not judge a control whose z-score overflows (1e308): the result stays deliverable and the state readable', () => {
+    const { qc, store } = setup('hold');
+    const { results } = sink(qc, store, [result('QC1', 1e308, T0), result('QC1', -1e308, T0)]);
+    expect(results.map((r) => r.qc)).toEqual([undefined, undefined]);
+    expect(qc.api.series('LA-1')[0]!.state).toBe('no-data');
+    expect(store.loadQc()).toEqual([]);
   });
 });
