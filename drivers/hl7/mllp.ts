@@ -14,6 +14,8 @@ export function frame(message: Uint8Array): Buffer {
 /** Bytes kept of an over-long frame: enough for its MSH segment, so the refusal names its control id. */
 export const HEAD_BYTES = 4096;
 
+const EMPTY = Buffer.alloc(0);
+
 export type MllpEvent =
   /** A whole frame's content. */
   | { kind: 'frame'; bytes: Buffer }
@@ -36,7 +38,9 @@ export interface MllpLimits {
  */
 export class MllpReceiver {
   private inFrame = false;
-  private chunks: Buffer[] = [];
+  /** The frame's bytes so far, in one buffer grown by doubling: a frame sent a byte a packet is one buffer, not a million. */
+  private buf: Buffer = EMPTY;
+  private length = 0;
   private size = 0;
   private oversize = false;
   private startedAt = 0;
@@ -102,9 +106,9 @@ export class MllpReceiver {
     return out;
   }
 
-  /** Bytes held for the frame being received: at most maxMessageSize. */
+  /** Bytes held for the frame being received (its buffer's capacity): at most maxMessageSize. */
   get buffered(): number {
-    return this.chunks.reduce((n, c) => n + c.length, 0);
+    return this.buf.length;
   }
 
   get receiving(): boolean {
@@ -119,7 +123,8 @@ export class MllpReceiver {
 
   private reset(): void {
     this.inFrame = false;
-    this.chunks = [];
+    this.buf = EMPTY;
+    this.length = 0;
     this.size = 0;
     this.oversize = false;
   }
@@ -129,19 +134,30 @@ export class MllpReceiver {
     this.size += bytes.length;
     if (this.oversize) return;
     if (this.size > this.limits.maxMessageSize) {
-      // Only the head is kept from here on: copied, so the big packets it came in can be freed.
+      // Only the head is kept from here on: copied, so the big buffer and packets can be freed.
       this.oversize = true;
-      const head = Buffer.concat([...this.chunks, bytes]).subarray(0, HEAD_BYTES);
-      this.chunks = [Buffer.from(head)];
+      const head = Buffer.alloc(Math.min(HEAD_BYTES, this.size));
+      const kept = this.buf.copy(head, 0, 0, Math.min(this.length, head.length));
+      bytes.copy(head, kept, 0, head.length - kept);
+      this.buf = head;
+      this.length = head.length;
       return;
     }
-    // A copy: a slice would keep the whole packet it came in alive.
-    this.chunks.push(Buffer.from(bytes));
+    // Copied in: a slice would keep the whole packet it came in alive.
+    if (this.length + bytes.length > this.buf.length) {
+      const capacity = Math.min(this.limits.maxMessageSize, Math.max(4096, 2 * this.buf.length, this.length + bytes.length));
+      const grown = Buffer.allocUnsafe(capacity);
+      this.buf.copy(grown, 0, 0, this.length);
+      this.buf = grown;
+    }
+    bytes.copy(this.buf, this.length);
+    this.length += bytes.length;
   }
 
   private end(): MllpEvent {
     const size = this.size;
-    const bytes = Buffer.concat(this.chunks);
+    // The frame's own copy, its exact size: the buffer may have grown to twice it.
+    const bytes = Buffer.from(this.buf.subarray(0, this.length));
     const event: MllpEvent = this.oversize ? { kind: 'oversize', head: bytes, size } : { kind: 'frame', bytes };
     this.reset();
     return event;
