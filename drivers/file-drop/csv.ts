@@ -47,6 +47,11 @@ export class CsvReader {
     this.special = new RegExp(`[${esc(opts.delimiter)}${esc(opts.quote)}\\r\\n]`, 'g');
   }
 
+  /** The line the text so far ends on (from 1). */
+  get lineNow(): number {
+    return this.line;
+  }
+
   /** The next piece of text; the rows it completes are handed over before this returns. */
   feed(text: string): void {
     const q = this.opts.quote;

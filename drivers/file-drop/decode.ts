@@ -40,8 +40,11 @@ export class ChunkDecoder {
   /** `encoding`: as declared; a UTF-8 byte order mark overrides it. */
   constructor(private encoding: string) {}
 
-  /** The text of the next chunk (`last`: nothing follows, so a character left unfinished is a problem). */
-  decode(bytes: Uint8Array, last: boolean): string {
+  /**
+   * The text of the next chunk (`last`: nothing follows, so a character left unfinished is a problem).
+   * `line`: the line the text so far ends on, for the reason of bytes that are not text.
+   */
+  decode(bytes: Uint8Array, last: boolean, line: () => number): string {
     if (!this.decoder) {
       const bom = UTF8_BOM.every((b, i) => bytes[i] === b);
       const label = bom ? 'utf-8' : (ALIASES[this.encoding.toLowerCase()] ?? this.encoding.toLowerCase());
@@ -58,11 +61,30 @@ export class ChunkDecoder {
       this.offset += bytes.length;
       return text;
     } catch {
+      if (last) {
+        throw new FileProblem(
+          `line ${line()}, end of file`,
+          `not ${this.encoding.toUpperCase()} text (a character is cut: the file may be truncated) (is the encoding setting right?)`,
+        );
+      }
       throw new FileProblem(
-        last ? 'end of file' : `bytes ${this.offset}-${this.offset + bytes.length}`,
-        `not ${this.encoding.toUpperCase()} text${last ? ' (a character is cut: the file may be truncated)' : ''} (is the encoding setting right?)`,
+        `line ${line() + this.linesBeforeBadByte(bytes)}`,
+        `not ${this.encoding.toUpperCase()} text (is the encoding setting right?)`,
       );
     }
+  }
+
+  /**
+   * Line ends in the chunk before its first byte that is not text, found by decoding it again with
+   * replacement characters. A chunk after the first may start inside a character the last one began:
+   * the few replacements that gives at its start are passed over.
+   */
+  private linesBeforeBadByte(bytes: Uint8Array): number {
+    const loose = new TextDecoder(this.encoding).decode(bytes);
+    let k = loose.indexOf('\uFFFD');
+    if (this.offset > 0) while (k >= 0 && k < 3) k = loose.indexOf('\uFFFD', k + 1);
+    const before = loose.slice(0, k < 0 ? 0 : k);
+    return (before.match(/\r\n?|\n/g) ?? []).length;
   }
 }
 

@@ -108,7 +108,7 @@ export async function* fileRecords(
       );
       position += bytesRead;
       const last = bytesRead === 0;
-      parser.feed(decoder.decode(bytes, last));
+      parser.feed(decoder.decode(bytes, last, parser.line));
       if (last) break;
       if (pending.length > 0) {
         const out = pending;
@@ -130,6 +130,8 @@ export async function* fileRecords(
 interface Parser {
   feed(text: string): void;
   end(): void;
+  /** The line the text fed so far ends on (from 1). */
+  line(): number;
   /** Why a file with no records is refused. */
   none: string;
 }
@@ -175,6 +177,7 @@ function csvParser(
   return {
     feed: (t) => reader.feed(t),
     end: () => reader.end(),
+    line: () => reader.lineNow,
     get none() {
       return columns && o.header ? 'no rows after the header' : 'no rows';
     },
@@ -194,7 +197,12 @@ function xmlParser(
 ): Parser {
   let n = 0;
   const reader = new XmlReader(recordPath, places, (r) => take(`record ${++n} (line ${r.line})`, r.values, r.raw));
-  return { feed: (t) => reader.feed(t), end: () => reader.end(), none: `no element at the record path "${recordPath}"` };
+  return {
+    feed: (t) => reader.feed(t),
+    end: () => reader.end(),
+    line: () => reader.line,
+    none: `no element at the record path "${recordPath}"`,
+  };
 }
 
 function jsonParser(
@@ -206,6 +214,7 @@ function jsonParser(
   const parts: string[] = [];
   return {
     feed: (t) => void parts.push(t),
+    line: () => 1 + parts.reduce((n, t) => n + (t.match(/\r\n?|\n/g) ?? []).length, 0),
     end: () => {
       for (const r of jsonRecords(parts.join(''), recordsPath, places)) take(`record ${r.index}`, r.values, r.raw);
     },

@@ -136,6 +136,11 @@ export class XmlReader {
     });
   }
 
+  /** The line the text so far ends on (from 1). */
+  get line(): number {
+    return this.parser.line;
+  }
+
   /** The next piece of text; the records it completes are handed over before this returns. */
   feed(text: string): void {
     this.parser.write(text);

@@ -268,11 +268,27 @@ describe('a file that cannot be read is rejected with its reason', () => {
   it('bytes that are not GBK', async () => {
     const gbk = connection({ ...raw, csv: { encoding: 'gbk' } });
     const bytes = Buffer.concat([Buffer.from('id,a,v,t\nS1,'), Buffer.from([0x81, 0x20]), Buffer.from(',5,2026-12-03T10:00:00Z\n')]);
-    expect(await reasonOf(fileWith('bad.csv', bytes), gbk)).toMatch(/^bytes 0-\d+: not GBK text \(is the encoding setting right\?\)$/);
+    expect(await reasonOf(fileWith('bad.csv', bytes), gbk)).toBe('line 2: not GBK text (is the encoding setting right?)');
+    // In a later chunk, after CRLF, LF and CR line ends: the line counted across chunks.
+    const rows = 'S1,GLU,5,2026-12-03T10:00:00Z\r\n'.repeat(10_000) + 'S1,GLU,5,2026-12-03T10:00:00Z\n'.repeat(10_000);
+    const later = Buffer.concat([Buffer.from(`id,a,v,t\r${rows}S2,`), Buffer.from([0x81, 0x20]), Buffer.from(',5,2026-12-03T10:00:00Z\n')]);
+    expect(later.length).toBeGreaterThan(256 * 1024);
+    expect(await reasonOf(fileWith('later.csv', later), gbk)).toBe('line 20002: not GBK text (is the encoding setting right?)');
+    const xml = connection({
+      format: 'xml',
+      xml: { record: 'R/S', encoding: 'gbk' },
+      mapping: { sample_id: '@id', analyte: '@a', value: '.' },
+    });
+    const badXml = Buffer.concat([
+      Buffer.from('<R>\n<S id="1" a="GLU">5</S>\n<S id="'),
+      Buffer.from([0x81, 0x20]),
+      Buffer.from('" a="GLU">5</S></R>'),
+    ]);
+    expect(await reasonOf(fileWith('bad.xml', badXml), xml)).toBe('line 3: not GBK text (is the encoding setting right?)');
     // A character cut at the end of the file.
     const cut = Buffer.concat([Buffer.from('id,a,v,t\nS1,GLU,5,2026-12-03T10:00:00Z\nS2,'), iconv.encode('葡', 'gbk').subarray(0, 1)]);
     expect(await reasonOf(fileWith('cut.csv', cut), gbk)).toBe(
-      'end of file: not GBK text (a character is cut: the file may be truncated) (is the encoding setting right?)',
+      'line 3, end of file: not GBK text (a character is cut: the file may be truncated) (is the encoding setting right?)',
     );
   });
 
