@@ -284,19 +284,29 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
         }
         states.set(stateKey(row.instrument, row.analyte), state);
       }
-      // The chart's points after a restart: the newest controls of each instrument, from the journal.
+      // The chart's points after a restart: each series' newest controls, from the journal, newest
+      // first until every series has its POINTS_PER_SERIES (a busy series must not crowd out a slow one).
+      const newestFirst = store.db
+        .prepare("SELECT body FROM journal WHERE kind = 'qc' AND equipment = ? ORDER BY ts DESC, id DESC")
+        .pluck();
       for (const inst of instruments.values()) {
-        const series = Object.values(inst.qc.targets).reduce((n, levels) => n + Object.keys(levels).length, 0);
-        const entries = store.readJournal('qc', 0, Number.MAX_SAFE_INTEGER, {
-          equipment: inst.id,
-          limit: series * POINTS_PER_SERIES,
-          newest: true,
-        });
-        for (const { body } of entries) {
-          const b = body as Partial<QcJournalBody>;
+        const wanted = new Map<string, Point[]>();
+        for (const [analyte, levels] of Object.entries(inst.qc.targets))
+          for (const level of Object.keys(levels)) wanted.set(seriesKey(inst.id, analyte, level), []);
+        let open = wanted.size;
+        for (const text of newestFirst.iterate(inst.id) as IterableIterator<string>) {
+          if (open === 0) break;
+          let b: Partial<QcJournalBody>;
+          try {
+            b = JSON.parse(text) as Partial<QcJournalBody>;
+          } catch {
+            continue;
+          }
           if (typeof b.analyte !== 'string' || typeof b.level !== 'string' || typeof b.value !== 'number' || typeof b.z !== 'number')
             continue;
-          addPoint(seriesKey(inst.id, b.analyte, b.level), {
+          const list = wanted.get(seriesKey(inst.id, b.analyte, b.level));
+          if (!list || list.length === POINTS_PER_SERIES) continue;
+          list.push({
             ts: Date.parse(b.resultAt ?? '') || 0,
             sampleId: String(b.sampleId ?? ''),
             value: b.value,
@@ -305,7 +315,9 @@ export function createQc(opts: { config: SiteConfig; log: Logger; metrics: Metri
             rules: b.rules ?? [],
             ...(b.unit !== undefined ? { unit: b.unit } : {}),
           });
+          if (list.length === POINTS_PER_SERIES) open--;
         }
+        for (const [key, list] of wanted) for (const p of list.reverse()) addPoint(key, p);
       }
       const alarms: QcAlarm[] = [];
       for (const inst of instruments.values())

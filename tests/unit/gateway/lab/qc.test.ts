@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { SiteConfig } from '../../../../config/schema.js';
 import type { LabResult } from '../../../../drivers/common/result.js';
-import { createQc, holdName, TOLD_MAX, type Qc } from '../../../../gateway/lab/qc.js';
+import { createQc, holdName, POINTS_PER_SERIES, TOLD_MAX, type Qc } from '../../../../gateway/lab/qc.js';
 import { createMetrics } from '../../../../gateway/metrics.js';
 import { GatewayStore, STORE_FILE } from '../../../../gateway/store.js';
 
@@ -256,5 +256,29 @@ describe('quality control', () => {
     expect(results.map((r) => r.qc)).toEqual([undefined, undefined]);
     expect(qc.api.series('LA-1')[0]!.state).toBe('no-data');
     expect(store.loadQc()).toEqual([]);
+  });
+
+  it('restores each series its own newest points after a restart, however busy another series was', () => {
+    const { qc, store } = setup();
+    sink(qc, store, [result('QC2-a', 11, T0), result('QC2-b', 11.1, T0 + 60_000)]);
+    const busy = Array.from({ length: POINTS_PER_SERIES * 4 }, (_, i) => result(`QC1-${i}`, i % 2 ? 5.6 : 5.4, T0 + HOUR + i * 60_000));
+    sink(qc, store, busy, [], () => false, T0 + 10 * HOUR);
+    const again = createQc({
+      config: { equipment: [{ id: 'LA-1', qc: qcConfig('pass') }] } as never,
+      log: pino({ level: 'silent' }),
+      metrics: createMetrics(),
+    });
+    again.start(store);
+    const series = again.api.series('LA-1');
+    expect(series.find((s) => s.level === '2')!.points.map((p) => p.sampleId)).toEqual(['QC2-a', 'QC2-b']);
+    const one = series.find((s) => s.level === '1')!.points.map((p) => p.sampleId);
+    expect(one).toHaveLength(POINTS_PER_SERIES);
+    expect(one.at(-1)).toBe(`QC1-${POINTS_PER_SERIES * 4 - 1}`);
+    expect(one).toEqual(
+      qc.api
+        .series('LA-1')
+        .find((s) => s.level === '1')!
+        .points.map((p) => p.sampleId),
+    );
   });
 });
