@@ -29,6 +29,7 @@ export interface AckHeader {
   sendingFacility: string;
   receivingApplication: string;
   receivingFacility: string;
+  /** MSH-10 as sent: MSA-2 echoes it unchanged, for the sender to match it to the message. */
   controlId: string;
   processingId: string;
   version: string;
@@ -43,7 +44,7 @@ export function headerOf(m: Hl7Message): AckHeader {
     sendingFacility: m.msh.raw(4),
     receivingApplication: m.msh.raw(5),
     receivingFacility: m.msh.raw(6),
-    controlId: m.msh.get(10),
+    controlId: m.msh.raw(10),
     processingId: m.msh.raw(11),
     version: m.version,
   };
@@ -78,7 +79,7 @@ export function headerOfBytes(bytes: Uint8Array): AckHeader {
     sendingFacility: ascii(4),
     receivingApplication: ascii(5),
     receivingFacility: ascii(6),
-    controlId: ascii(10, true),
+    controlId: ascii(10),
     processingId: ascii(11),
     version: ascii(12, true),
   };
@@ -142,7 +143,7 @@ export function buildAck(
   const segments = [msh];
   // MSA-3 (text message) is 80 characters at most; ERR carries the whole reason.
   const reason = error ? escape(error.message.slice(0, 80), d) : '';
-  segments.push(['MSA', code, escape(header.controlId, d), ...(error ? [reason] : [])].join(f));
+  segments.push(['MSA', code, header.controlId, ...(error ? [reason] : [])].join(f));
   if (error) segments.push(errSegment(error, d, version));
   return encode(`${segments.join('\r')}\r`, header.charset);
 }

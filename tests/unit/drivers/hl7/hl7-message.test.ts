@@ -245,6 +245,16 @@ describe('ACKs', () => {
     expect(msa!.get(2)).toBe('MSG00001');
     expect(headerOfBytes(Buffer.from('garbage')).controlId).toBe('');
   });
+
+  it('MSA-2 is MSH-10 as sent, escapes, components and spaces included: the sender matches it byte for byte', () => {
+    for (const sent of ['C\\E\\7', 'C-1&2', 'C-3^x', ' C-4 ']) {
+      const text = MSG.replace('|MSG00001|', `|${sent}|`);
+      for (const header of [headerOf(parseText(text, 'utf-8')), headerOfBytes(Buffer.from(text.replace('UNICODE UTF-8', 'KLINGON')))]) {
+        const [, msa] = segmentsOf(buildAck(header, 'AA'));
+        expect(msa!.raw(2)).toBe(sent);
+      }
+    }
+  });
 });
 
 describe('times written', () => {
