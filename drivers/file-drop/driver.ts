@@ -45,6 +45,12 @@ class FileDropDriver implements Driver {
   private readonly warnings = new LogBudget(10);
   /** With archive: false, the files already handled (name -> size and time), so they are not read each scan. */
   private readonly handled = new Map<string, string>();
+  /**
+   * Files that failed for a reason other than their content (the store failing, a lock): when each
+   * may be tried again (monotonic ms), the wait doubling from poll_interval to a minute. Without it
+   * a 1 GB file was read twice every poll_interval for as long as the store was full.
+   */
+  private readonly backoff = new Map<string, { state: string; tries: number; at: number }>();
   private readonly counters = {
     scans: 0,
     filesTaken: 0,
@@ -139,11 +145,20 @@ class FileDropDriver implements Driver {
     this.folderDown = false;
     // Files gone from the folder need not be remembered (their content still is, in the store).
     for (const name of this.handled.keys()) if (!this.watcher.has(name)) this.handled.delete(name);
-    const todo = ready.filter((f) => this.handled.get(f.name) !== `${f.size}/${f.mtimeMs}`).slice(0, this.c.max_files_per_scan);
+    for (const name of this.backoff.keys()) if (!this.watcher.has(name)) this.backoff.delete(name);
+    const now = performance.now();
+    const waiting = (f: FileState) => {
+      const b = this.backoff.get(f.name);
+      return b !== undefined && b.state === `${f.size}/${f.mtimeMs}` && now < b.at;
+    };
+    const todo = ready
+      .filter((f) => this.handled.get(f.name) !== `${f.size}/${f.mtimeMs}` && !waiting(f))
+      .slice(0, this.c.max_files_per_scan);
     for (const file of todo) {
       if (this.stopped) return;
       try {
         await this.take(file);
+        this.backoff.delete(file.name);
       } catch (err) {
         if (err instanceof Stopped) return;
         this.failed(file, err);
@@ -165,13 +180,19 @@ class FileDropDriver implements Driver {
       this.warn({ file: file.name }, 'Result file changed while it was read; taken once it is stable again');
       return;
     }
+    const state = `${file.size}/${file.mtimeMs}`;
+    const before = this.backoff.get(file.name);
+    const tries = before?.state === state ? before.tries + 1 : 1;
+    const waitMs = Math.min(this.c.poll_interval * 2 ** (tries - 1), 60_000);
+    this.backoff.set(file.name, { state, tries, at: performance.now() + waitMs });
+    const again = `tried again in ${Math.round(waitMs / 100) / 10} s`;
     if (code !== undefined && BUSY.has(code)) {
       this.counters.retries++;
-      this.warn({ file: file.name, code }, 'Result file cannot be read now (locked or in use); tried again next scan');
+      this.warn({ file: file.name, code }, `Result file cannot be read now (locked or in use); ${again}`);
       return;
     }
     this.counters.errors++;
-    this.warn({ file: file.name, err: (err as Error).message }, 'Result file not taken; tried again next scan', 'error');
+    this.warn({ file: file.name, err: (err as Error).message }, `Result file not taken; ${again}`, 'error');
   }
 
   private async take(file: FileState): Promise<void> {

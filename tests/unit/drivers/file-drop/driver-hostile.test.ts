@@ -39,7 +39,7 @@ afterEach(async () => {
   while (rigs.length) await rigs.pop()!.driver.stop();
 });
 
-async function rig(extra: Record<string, unknown> = {}, onCommit?: (done: boolean) => void): Promise<Rig> {
+async function rig(extra: Record<string, unknown> = {}, onCommit?: (done: boolean) => void, storeFails = false): Promise<Rig> {
   const folder = mkdtempSync(join(tmpdir(), 'gw-file-drop-hostile-'));
   const c = fileDropConnectionSchema.parse({
     id: 'files',
@@ -65,6 +65,7 @@ async function rig(extra: Record<string, unknown> = {}, onCommit?: (done: boolea
       sink: () => {},
       dataDir: folder,
       results: (results, counter) => {
+        if (storeFails) throw new Error('disk full');
         for (const r of results) if (!stored.has(r.resultId)) stored.set(r.resultId, r);
         if (counter) counters.set(counter.key, counter.state);
         onCommit?.((counter?.state as { done: boolean } | undefined)?.done ?? false);
@@ -143,6 +144,16 @@ describe('the file-drop driver in a hostile folder', () => {
     expect(r.logs.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([
       'Result file written to again after its results were stored; what was added is not taken: left in place, not archived',
     ]);
+  });
+
+  it('a store that keeps failing: the file is tried again less and less often, not read twice every scan', async () => {
+    const r = await rig({}, undefined, true);
+    writeFileSync(join(r.folder, 'a.csv'), CSV);
+    await until('25 scans', () => stats(r).scans >= 25, 30_000);
+    expect(stats(r).errors).toBeGreaterThanOrEqual(2);
+    expect(stats(r).errors).toBeLessThanOrEqual(10);
+    expect(r.logs.find((l) => l.level >= 50)?.msg).toBe('Result file not taken; tried again in 0.1 s');
+    expect(existsSync(join(r.folder, 'a.csv'))).toBe(true);
   });
 
   it('a rejected file moved whose reason cannot be written is said so, not "left in place"', async () => {
