@@ -181,6 +181,10 @@ describe('lab quality control', () => {
     await gw.stop();
     ({ gw, results } = await start());
     gw.results.sink([glu('S-2', 5.9, T0 + 10 * HOUR)]);
+    // Still held after the restart: another ALT result captured after S-2 reaches the platform, they do not.
+    gw.results.sink([glu('S-2', 41, T0 + 10 * HOUR, 'ALT')]);
+    await until('the second ALT result at the platform', () => inbox.results.filter((r) => r.analyte === 'ALT').length === 2);
+    expect([...qcOf(inbox, 'S-1'), ...qcOf(inbox, 'S-2')]).toEqual([]);
     gw.results.sink([glu('QC2-003', 11.1, T0 + 11 * HOUR)]);
     await until('the held results at the platform', () => qcOf(inbox, 'S-1').length > 0 && qcOf(inbox, 'S-2').length > 0);
     for (const sample of ['S-1', 'S-2']) {
