@@ -128,9 +128,14 @@ class FileDropDriver implements Driver {
     let ready: FileState[];
     try {
       // A monotonic clock for stable_for: a clock set back an hour would hold every file an hour.
-      ready = await this.watcher.ready(performance.now(), (name) =>
-        this.warn({ file: name }, 'Not a regular file (a symbolic link, FIFO or device): not taken'),
-      );
+      ready = await this.watcher.ready(performance.now(), {
+        notFile: (name) => this.warn({ file: name }, 'Not a regular file (a symbolic link, FIFO or device): not taken'),
+        neverStable: (name, ms) =>
+          this.warn(
+            { file: name, changingFor: `${Math.round(ms / 60_000)} min` },
+            'Result file still changing at every scan: not taken until it has not changed for stable_for',
+          ),
+      });
     } catch (err) {
       this.counters.folderErrors++;
       if (!this.folderDown)

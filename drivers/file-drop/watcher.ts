@@ -32,6 +32,20 @@ interface Seen {
   mtimeMs: number;
   /** When this size and time were first seen. */
   since: number;
+  /** When the file was first seen, whatever its size and time since. */
+  first: number;
+  /** Said to be changing still. */
+  warned: boolean;
+}
+
+/** A file changing for this long (or ten stable_for, if longer) is said to be: its writer may never stop. */
+export const NEVER_STABLE_MS = 10 * 60_000;
+
+export interface ScanNotices {
+  /** A name that matches but is no regular file: once per name. */
+  notFile?(name: string): void;
+  /** A file that has changed at every scan for NEVER_STABLE_MS: once per file. */
+  neverStable?(name: string, changingMs: number): void;
 }
 
 export interface WatcherOptions {
@@ -58,7 +72,7 @@ export class FolderWatcher {
    * The files ready to take, oldest first; throws when the folder cannot be listed. A file that
    * vanishes between the listing and its stat is left out.
    */
-  async ready(now: number, notFile?: (name: string) => void): Promise<FileState[]> {
+  async ready(now: number, notices: ScanNotices = {}): Promise<FileState[]> {
     const entries = await readdir(this.o.folder, { withFileTypes: true });
     const names = new Set<string>();
     const markers = new Set<string>();
@@ -79,7 +93,7 @@ export class FolderWatcher {
     for (const name of others)
       if (!this.others.has(name)) {
         this.others.add(name);
-        notFile?.(name);
+        notices.notFile?.(name);
       }
     const ready: FileState[] = [];
     for (const name of names) {
@@ -95,7 +109,11 @@ export class FolderWatcher {
       if (!s.isFile()) continue;
       const before = this.seen.get(name);
       if (!before || before.size !== s.size || before.mtimeMs !== s.mtimeMs) {
-        this.seen.set(name, { size: s.size, mtimeMs: s.mtimeMs, since: now });
+        const first = before?.first ?? now;
+        const warned = before?.warned ?? false;
+        const late = !this.o.readyMarker && !warned && now - first >= Math.max(NEVER_STABLE_MS, 10 * this.o.stableForMs);
+        this.seen.set(name, { size: s.size, mtimeMs: s.mtimeMs, since: now, first, warned: warned || late });
+        if (late) notices.neverStable?.(name, now - first);
         if (!this.o.readyMarker) continue;
       }
       const since = this.seen.get(name)!.since;

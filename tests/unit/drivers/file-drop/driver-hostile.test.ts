@@ -11,6 +11,7 @@ import type { LabResult } from '../../../../drivers/common/result.js';
 import { createFileDropDriver } from '../../../../drivers/file-drop/driver.js';
 import { FileChanged, fileRecords } from '../../../../drivers/file-drop/reader.js';
 import { fileDropConnectionSchema } from '../../../../drivers/file-drop/schema.js';
+import { FolderWatcher, NEVER_STABLE_MS } from '../../../../drivers/file-drop/watcher.js';
 import type { Driver, LabEvent } from '../../../../drivers/types.js';
 import { connection } from './helpers.js';
 
@@ -166,6 +167,22 @@ describe('the file-drop driver in a hostile folder', () => {
     expect(r.logs.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([
       'Rejected result file moved, but its reason could not be written',
     ]);
+  });
+});
+
+describe('the folder watcher', () => {
+  it('says once that a file has changed at every scan for ten minutes (a writer that never stops), and still does not take it', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'gw-file-drop-growing-'));
+    const w = new FolderWatcher({ folder, pattern: ['*.csv'], ignore: [], stableForMs: 2000, readyMarker: undefined });
+    const said: Array<[string, number]> = [];
+    const notices = { neverStable: (name: string, ms: number) => void said.push([name, ms]) };
+    const path = join(folder, 'endless.csv');
+    writeFileSync(path, 'id,analyte,value\n');
+    for (let t = 0; t <= 15 * 60_000; t += 1000) {
+      appendFileSync(path, 'S-1,GLU,5.2\n');
+      expect(await w.ready(t, notices)).toEqual([]);
+    }
+    expect(said).toEqual([['endless.csv', NEVER_STABLE_MS]]);
   });
 });
 
