@@ -58,6 +58,8 @@ class Hl7Driver implements Driver {
     /** ACKs the sender sent us (it is not answered: an ACK is never acknowledged). */
     acksIgnored: 0,
     oversizeMessages: 0,
+    /** Frames with nothing in them (some senders keep a connection alive with them): not answered. */
+    emptyFrames: 0,
     aborted: 0,
     garbageBytes: 0,
     storeFailures: 0,
@@ -233,6 +235,11 @@ class Hl7Driver implements Driver {
       return;
     }
     p.lastMessage = Date.now();
+    if (e.kind === 'frame' && isBlank(e.bytes)) {
+      // A keep-alive, not a message: answering it AE would count a refused message for each one.
+      this.counters.emptyFrames++;
+      return;
+    }
     if (e.kind === 'oversize') this.counters.oversizeMessages++;
     const answer =
       e.kind === 'oversize'
@@ -360,6 +367,12 @@ class Hl7Driver implements Driver {
     });
     return buildAck(header, code, error);
   }
+}
+
+/** Nothing but line ends and spaces. */
+function isBlank(bytes: Buffer): boolean {
+  for (const b of bytes) if (b !== 0x0d && b !== 0x0a && b !== 0x20 && b !== 0x09) return false;
+  return true;
 }
 
 export function createHl7Driver(connection: Hl7Connection, instrument: EquipmentBase, ctx: DriverContext): Driver {

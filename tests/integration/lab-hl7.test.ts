@@ -338,7 +338,7 @@ describe('the HL7 driver and its store', () => {
     }
   });
 
-  it('a sender that does not read its ACKs while it floods empty frames: each answered once it reads, no listener piled up per frame', async () => {
+  it('a sender that does not read its ACKs while it floods frames: each answered once it reads, no listener piled up per frame', async () => {
     const port = await freePort();
     const warnings: string[] = [];
     const onWarning = (w: Error) => warnings.push(w.name);
@@ -353,10 +353,10 @@ describe('the HL7 driver and its store', () => {
     await driver.start();
     try {
       const s = await sender(port);
-      // Not read: the gateway's ACKs (AE, the frames are empty) fill the socket's buffers.
+      // Not read: the gateway's ACKs (AE, the frames are no messages) fill the socket's buffers.
       s.socket.pause();
       const n = 20_000;
-      s.socket.write(Buffer.from('\x0b\x1c\x0d'.repeat(n)));
+      s.socket.write(Buffer.from('\x0bX\x1c\x0d'.repeat(n)));
       await until('every frame read', () => driver.stats!().errors === n);
       s.socket.resume();
       await until('every ACK received', () => s.acks.length === n, 30_000);
@@ -365,6 +365,32 @@ describe('the HL7 driver and its store', () => {
       s.close();
     } finally {
       process.off('warning', onWarning);
+      await driver.stop();
+    }
+  });
+
+  it('empty frames (a sender keeping its connection alive) are not answered nor counted as refused messages', async () => {
+    const port = await freePort();
+    const events: LabEvent[] = [];
+    const driver = createHl7Driver(hl7ConnectionSchema.parse({ id: 'hl7-x', type: 'hl7-mllp', port }), instrument, {
+      log: silent,
+      sink: () => {},
+      dataDir: tmpdir(),
+      results: () => {},
+      labEvents: (e) => events.push(e),
+    });
+    await driver.init();
+    await driver.start();
+    try {
+      const s = await sender(port);
+      await s.write(Buffer.from('\x0b\x1c\x0d\x0b\r\x1c\x0d'), frame(Buffer.from(oru('KEEP-1', 'P-40', [1.5]))));
+      await until('the ACK', () => s.acks.length === 1);
+      await sleep(100);
+      expect(s.acks.map((a) => `${a.code} ${a.controlId}`)).toEqual(['AA KEEP-1']);
+      expect(events).toEqual([]);
+      expect(driver.stats!()).toMatchObject({ emptyFrames: 2, errors: 0, accepted: 1 });
+      s.close();
+    } finally {
       await driver.stop();
     }
   });
