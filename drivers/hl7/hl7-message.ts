@@ -412,6 +412,8 @@ export function parseHl7Time(text: string, timeZone?: string): Date | undefined 
   )
     return new Date(Number.NaN);
   if (zone) {
+    // No zone is more than 14 hours from UTC: `+9999` is a typing error, not an instant to compute.
+    if (Number(zone.slice(1, 3)) > 14 || Number(zone.slice(3, 5)) > 59) return new Date(Number.NaN);
     const offset = (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(3, 5)));
     return new Date(wall - offset * 60_000);
   }

@@ -167,7 +167,17 @@ describe('times', () => {
 
   it('an empty time is none; one that is not a time is invalid', () => {
     expect(parseHl7Time('')).toBeUndefined();
-    for (const bad of ['2026-12-03', '20261303', '20260231', '20261203246000', '0099'])
+    // An offset over 14 hours or with 60 minutes or more is no offset: refused, not read as a wrong instant.
+    for (const bad of [
+      '2026-12-03',
+      '20261303',
+      '20260231',
+      '20261203246000',
+      '0099',
+      '20261203101500+9999',
+      '20261203101500-0075',
+      '20261203101500+1500',
+    ])
       expect(Number.isNaN(parseHl7Time(bad)!.getTime()), bad).toBe(true);
   });
 
