@@ -15,6 +15,11 @@ const STATUS: Record<string, string> = { F: 'final', P: 'preliminary', C: 'corre
 /** Cells that do not mark a control sample. */
 const NOT_CONTROL = new Set(['', '0', 'n', 'no', 'false', 'f', '-', '否', '无']);
 
+/** Characters of a field (sample id, analyte, unit, operator...), at most. */
+export const MAX_FIELD = 256;
+/** Characters of a text value (value_type auto or text), at most. */
+export const MAX_TEXT_VALUE = 4096;
+
 const SINGLE = [
   'sample_id',
   'analyte',
@@ -77,7 +82,12 @@ export function compileMapping(
     if (v === undefined || v === null) return undefined;
     if (typeof v === 'object')
       throw new FileProblem(where, `${what} (${name(i)}) is ${Array.isArray(v) ? 'an array' : 'an object'}, not a value`);
-    return String(v).trim();
+    const t = String(v).trim();
+    // A result is held until its batch is stored, and goes to MQTT and the platform: a sample id of
+    // 8 MiB (a row may be that long) made a batch as large as the file.
+    const max = what === 'value' ? MAX_TEXT_VALUE : MAX_FIELD;
+    if (t.length > max) throw new FileProblem(where, `${what} (${name(i)}) longer than ${max} characters: "${clip(t)}"`);
+    return t;
   };
   const required = (values: readonly unknown[], i: number, what: string, where: string): string => {
     const t = text(values, i, what, where);
@@ -174,7 +184,7 @@ export function compileMapping(
       const out: ResultDraft[] = [];
       for (const a of wide) {
         // An empty cell in a wide layout is an analyte not measured for this sample.
-        const t = text(values, a.value, a.analyte, where);
+        const t = text(values, a.value, 'value', where);
         if ((t === undefined || t === '') && typeof values[a.value] !== 'number') continue;
         out.push(draft(a.analyte, valueOf(values, a.value, where), a.unit));
       }

@@ -62,11 +62,30 @@ describe('reasons stay short, whatever the file quotes', () => {
     );
   });
 
-  it('a 1 MiB cell is quoted by its first 80 characters', async () => {
-    const reason = await reasonOf(fileWith('long.csv', `id,a,v\nS1,GLU,${'x'.repeat(1024 * 1024)}\n`), c);
+  it('a long cell is quoted by its first 80 characters', async () => {
+    const reason = await reasonOf(fileWith('long.csv', `id,a,v\nS1,GLU,${'x'.repeat(2000)}\n`), c);
     expect(reason).toBe(
-      `line 2: value "${'x'.repeat(80)}... (1048576 characters)" (column "v") is not a number (value_type: number; auto keeps text values)`,
+      `line 2: value "${'x'.repeat(80)}... (2000 characters)" (column "v") is not a number (value_type: number; auto keeps text values)`,
     );
+  });
+
+  it('a field too long to be one is refused, not held in a batch and sent on (a sample id of 4 MiB)', async () => {
+    expect(await reasonOf(fileWith('id.csv', `id,a,v\n${'S'.repeat(4 * 1024 * 1024)},GLU,5\n`), c)).toBe(
+      `line 2: sample id (column "id") longer than 256 characters: "${'S'.repeat(80)}... (4194304 characters)"`,
+    );
+    const auto = connection({ format: 'csv', mapping: { sample_id: 'id', analyte: 'a', value: 'v', value_type: 'auto', operator: 'o' } });
+    expect(await reasonOf(fileWith('op.csv', `id,a,v,o\nS1,GLU,5,${'x'.repeat(257)}\n`), auto)).toMatch(
+      /^line 2: operator \(column "o"\) longer than 256/,
+    );
+    expect((await read(fileWith('t.csv', `id,a,v,o\nS1,NOTE,${'x'.repeat(4096)},me\n`), auto)).results[0]!.value).toHaveLength(4096);
+    expect(await reasonOf(fileWith('t2.csv', `id,a,v,o\nS1,NOTE,${'x'.repeat(4097)},me\n`), auto)).toMatch(
+      /^line 2: value \(column "v"\) longer than 4096/,
+    );
+    const wide = connection({
+      format: 'csv',
+      mapping: { sample_id: 'id', value_type: 'auto', analytes: [{ analyte: 'NOTE', value: 'n' }] },
+    });
+    expect((await read(fileWith('w.csv', `id,n\nS1,${'y'.repeat(1000)}\n`), wide)).results[0]!.value).toHaveLength(1000);
   });
 
   it('a row of a million empty fields is refused, not held as a million strings', async () => {
