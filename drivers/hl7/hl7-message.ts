@@ -341,7 +341,7 @@ function escapeValue(seq: string, d: Delimiters, charset: Charset): string | und
     case 'N':
       return '';
   }
-  if (/^X(?:[0-9A-Fa-f]{2})+$/.test(seq)) return decodeLenient(Buffer.from(seq.slice(1), 'hex'), charset);
+  if (/^X(?:[0-9A-Fa-f]{2})+$/.test(seq)) return decodeEscaped(Buffer.from(seq.slice(1), 'hex'), charset);
   const f = FORMATTING.exec(seq);
   if (f) {
     if (f[1] === 'br') return '\n';
@@ -353,9 +353,17 @@ function escapeValue(seq: string, d: Delimiters, charset: Charset): string | und
   return undefined;
 }
 
-/** Hex-escaped bytes: a sequence that is not valid in the charset is shown with replacement characters, not refused. */
-function decodeLenient(bytes: Buffer, charset: Charset): string {
-  return charset === 'latin1' ? bytes.toString('latin1') : new TextDecoder(charset).decode(bytes);
+/** Hex-escaped bytes, read as strictly as the message's own: bytes not valid in its charset are refused, never shown as replacement characters. */
+function decodeEscaped(bytes: Buffer, charset: Charset): string {
+  if (charset === 'latin1') return bytes.toString('latin1');
+  try {
+    return new TextDecoder(charset, { fatal: true }).decode(bytes);
+  } catch {
+    throw new Hl7Error(
+      `an escape \\X${bytes.toString('hex').toUpperCase().slice(0, 40)}\\ is not valid ${charset.toUpperCase()} text`,
+      ERROR_CODES.dataType,
+    );
+  }
 }
 
 /**

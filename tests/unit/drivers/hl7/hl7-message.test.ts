@@ -39,9 +39,12 @@ describe('escape sequences', () => {
     expect(unescape(raw, d)).toBe(text);
   });
 
-  it('\\X..\\ bytes are read in the message charset', () => {
+  it('\\X..\\ bytes are read in the message charset; bytes not valid in it are refused, not replacement characters', () => {
     const gb = iconv.encode('糖', 'gb18030').toString('hex').toUpperCase();
     expect(unescape(`\\X${gb}\\`, d, 'gb18030')).toBe('糖');
+    expect(() => unescape('GL\\XFF\\U', d, 'utf-8')).toThrow('an escape \\XFF\\ is not valid UTF-8 text');
+    expect(() => unescape(`\\X${gb}\\`, d, 'utf-8')).toThrow(Hl7Error);
+    expect(unescape('\\XFF\\', d, 'latin1')).toBe('\u00ff');
   });
 
   it('escape and unescape are inverse, with the message delimiters', () => {
