@@ -5,8 +5,8 @@
 // where the store says; a file whose hash is known as done (copied in again) is not stored twice;
 // and the result ids (instrument + content hash + record index) make a repeat a duplicate anyway.
 import { constants } from 'node:fs';
-import { access, copyFile, mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
+import { access, copyFile, mkdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { LabResult } from '../common/result.js';
 import { LogBudget } from '../common/log-budget.js';
 import type { Driver, DriverContext, EquipmentBase } from '../types.js';
@@ -340,6 +340,10 @@ class FileDropDriver implements Driver {
   /** Moves the file (and its ready marker) into `folder` under a name not taken there; returns the new path. */
   private async moveWithMarker(file: FileState, folder: string): Promise<string> {
     await mkdir(folder, { recursive: true });
+    // The schema refuses the watched folder by name; a link to it (or a mount of it) is seen here:
+    // moved into it, each file would be taken again under a new name, forever.
+    if ((await realpath(folder)) === (await realpath(dirname(file.path))))
+      throw new Error(`"${folder}" is the watched folder itself (a link to it?): the file cannot go there`);
     const target = await freeName(folder, file.name);
     await move(file.path, target);
     this.watcher.unsettle(file.name);

@@ -157,6 +157,21 @@ describe('the file-drop driver in a hostile folder', () => {
     expect(existsSync(join(r.folder, 'a.csv'))).toBe(true);
   });
 
+  it('an archive folder that is a link to the watched folder: the file is left in place once, not taken again and again', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'gw-file-drop-loop-'));
+    const watched = join(parent, 'in');
+    mkdirSync(watched);
+    symlinkSync(watched, join(parent, 'archive-link'));
+    const r = await rig({ folder: watched, archive: join(parent, 'archive-link') });
+    writeFileSync(join(watched, 'a.csv'), CSV);
+    await until('the file taken', () => stats(r).filesTaken === 1);
+    const scans = stats(r).scans;
+    await until('more scans', () => stats(r).scans >= scans + 8);
+    expect(readdirSync(watched)).toEqual(['a.csv']);
+    expect(stats(r)).toMatchObject({ filesTaken: 1, duplicates: 0 });
+    expect(r.logs.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual(['Result file taken but could not be archived; left in place']);
+  });
+
   it('a rejected file moved whose reason cannot be written is said so, not "left in place"', async () => {
     const r = await rig();
     mkdirSync(join(r.folder, 'rejected', 'bad.csv.reason'), { recursive: true });
