@@ -14,7 +14,7 @@ import { resultsOfOru } from './oru.js';
 import type { Hl7Connection } from './schema.js';
 
 const TICK_MS = 1000;
-/** Warnings (refused messages, dropped frames, line noise) one connection may log a minute; the rest are counted. */
+/** Warnings (refused messages, dropped frames, line noise) the connections of one driver may log a minute; the rest are counted. */
 const WARNINGS_PER_MINUTE = 10;
 
 type Warn = (fields: Record<string, unknown>, msg: string, level?: 'info' | 'warn' | 'error') => void;
@@ -43,6 +43,11 @@ class Hl7Driver implements Driver {
   private stopped = false;
   private readonly refusals = new LogBudget(1);
   private readonly connectionLines = new LogBudget(20);
+  /**
+   * Warnings of all the connections together: a budget per connection let a sender that connects
+   * again for each bad message write a warning for each one.
+   */
+  private readonly warnings = new LogBudget(WARNINGS_PER_MINUTE);
   private readonly controlFlag;
   private readonly counters = {
     connections: 0,
@@ -174,9 +179,8 @@ class Hl7Driver implements Driver {
       instrument: this.instrument.id,
       peer: `${socket.remoteAddress ?? this.connection.host}:${socket.remotePort ?? this.connection.port}`,
     });
-    const warnings = new LogBudget(WARNINGS_PER_MINUTE);
     const warn: Warn = (fields, msg, level = 'warn') => {
-      const skipped = warnings.take(Date.now());
+      const skipped = this.warnings.take(Date.now());
       if (skipped !== undefined) log[level](skipped > 0 ? { ...fields, skippedWarnings: skipped } : fields, msg);
     };
     const receiver = new MllpReceiver({
@@ -188,17 +192,16 @@ class Hl7Driver implements Driver {
     // A connection counts once it is open: in connect mode, a failed attempt is no connection.
     let open = this.connection.mode === 'listen';
     if (open) this.counters.connections++;
-    const connectionLine = (fields: Record<string, unknown>, msg: string) => {
+    const connectionLine = (msg: string) => {
       const skipped = this.connectionLines.take(Date.now());
-      if (skipped !== undefined) log.info(skipped > 0 ? { ...fields, skippedConnectionLines: skipped } : fields, msg);
-      else if (Object.keys(fields).length > 0) log.info(fields, msg);
+      if (skipped !== undefined) log.info(skipped > 0 ? { skippedConnectionLines: skipped } : {}, msg);
     };
-    if (this.connection.mode === 'listen') connectionLine({}, 'HL7 sender connected');
+    if (this.connection.mode === 'listen') connectionLine('HL7 sender connected');
     else
       socket.once('connect', () => {
         open = true;
         this.counters.connections++;
-        connectionLine({}, 'HL7 peer connected');
+        connectionLine('HL7 peer connected');
       });
     socket.on('data', (data: Buffer) => {
       try {
@@ -215,8 +218,7 @@ class Hl7Driver implements Driver {
       this.countGarbage(peer);
       this.peers.delete(peer);
       if (receiver.receiving) this.counters.aborted++;
-      if (!this.stopped && open)
-        connectionLine(warnings.skipped > 0 ? { skippedWarnings: warnings.skipped } : {}, 'HL7 sender disconnected');
+      if (!this.stopped && open) connectionLine('HL7 sender disconnected');
     });
   }
 

@@ -369,6 +369,36 @@ describe('the HL7 driver and its store', () => {
     }
   });
 
+  it('a sender connecting again for each bad message does not get a new allowance of warnings each time', async () => {
+    const port = await freePort();
+    const lines: Array<{ level: number; msg: string }> = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
+    const driver = createHl7Driver(hl7ConnectionSchema.parse({ id: 'hl7-x', type: 'hl7-mllp', port }), instrument, {
+      log,
+      sink: () => {},
+      dataDir: tmpdir(),
+      results: () => {},
+    });
+    await driver.init();
+    await driver.start();
+    try {
+      for (let k = 0; k < 40; k++) {
+        const s = await sender(port);
+        await s.write(frame(Buffer.from(oru(`BAD-${k}`, 'P-50', ['high']))));
+        await until('the AE', () => s.acks.length === 1);
+        s.close();
+      }
+      expect(driver.stats!()).toMatchObject({ errors: 40 });
+      const warnings = lines.filter((l) => l.level >= 40);
+      expect(warnings.length).toBeGreaterThan(0);
+      expect(warnings.length).toBeLessThanOrEqual(10);
+      // Connection lines too: 20 a minute, whatever the fields.
+      expect(lines.filter((l) => /connected/.test(l.msg)).length).toBeLessThanOrEqual(20);
+    } finally {
+      await driver.stop();
+    }
+  });
+
   it('empty frames (a sender keeping its connection alive) are not answered nor counted as refused messages', async () => {
     const port = await freePort();
     const events: LabEvent[] = [];
