@@ -24,7 +24,7 @@ const analyzerSimulator = defineSimulator({
 export const hl7Driver = defineDriver({
   type: 'hl7-mllp',
   summary:
-    'Laboratory analyzers and lab middleware sending HL7 v2 (2.3 to 2.8) ORU^R01 results over MLLP, listening or connecting. Each result is captured once, by a stable id (sender, message control id, OBX), and stored before the message is acknowledged (AA); a message that cannot be taken is answered AE with the reason, one refused for now AR.',
+    'Laboratory analyzers and lab middleware sending HL7 v2 (2.3 to 2.8) ORU^R01 results over MLLP, listening or connecting. Each result is captured once, by a stable id (sender, message control id, OBX and its content), and stored before the message is acknowledged (AA); a message that cannot be taken is answered AE with the reason, one refused for now AR.',
   connectionSchema: hl7ConnectionSchema,
   equipmentSchema: hl7EquipmentSchema,
   pointSchema: hl7PointSchema,
