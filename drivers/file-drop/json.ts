@@ -16,7 +16,18 @@ export function jsonRecords(text: string, recordsPath: string, fieldPaths: reado
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new FileProblem('', `not JSON (${(err as Error).message}; the file may be truncated)`);
+    // V8 names a position (a character index) or quotes the text around the fault: the reason gives
+    // the line, on one line of its own.
+    const message = (err as Error).message;
+    const at = / in JSON at position (\d+)/.exec(message);
+    const lineAt = (i: number) => (text.slice(0, i).match(/\r\n?|\n/g) ?? []).length + 1;
+    const line = at
+      ? `line ${lineAt(Number(at[1]))}`
+      : message.startsWith('Unexpected end of JSON input')
+        ? `line ${lineAt(text.length)}, end of file`
+        : '';
+    const what = message.replace(/ in JSON at position \d+/, '').replace(/[\r\n]/g, (c) => (c === '\n' ? '\\n' : '\\r'));
+    throw new FileProblem(line, `not JSON (${what}; the file may be truncated)`);
   }
   const levels = parseJsonRecordsPath(recordsPath);
   const fields = fieldPaths.map(parseJsonPath);

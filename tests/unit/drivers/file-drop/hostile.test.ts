@@ -96,6 +96,17 @@ describe('reasons stay short, whatever the file quotes', () => {
 });
 
 describe('JSON', () => {
+  it('a file that is not JSON is rejected with the line of the fault, the reason on one line', async () => {
+    const j = connection({ format: 'json', mapping: { sample_id: 'id', analyte: 'a', value: 'v' } });
+    expect(await reasonOf(fileWith('cut.json', '[\n{"id": "S1", "a": "GLU", "v": 5},\n{"id": "S2" "a": "GLU"}]'), j)).toBe(
+      "line 3: not JSON (Expected ',' or '}' after property value; the file may be truncated)",
+    );
+    expect(await reasonOf(fileWith('tok.json', '[1,\n2,\n}'), j)).not.toMatch(/[\r\n]/);
+    expect(await reasonOf(fileWith('end.json', '[\n1,\n'), j)).toBe(
+      'line 3, end of file: not JSON (Unexpected end of JSON input; the file may be truncated)',
+    );
+  });
+
   it('a record nested deeper than JSON.stringify recurses is rejected, not a RangeError', async () => {
     const j = connection({ format: 'json', mapping: { sample_id: 'id', analyte: 'a', value: 'v' } });
     const depth = 200_000;

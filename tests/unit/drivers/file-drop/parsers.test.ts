@@ -214,7 +214,7 @@ describe('JSON', () => {
   it('rejects a file that is not JSON, or has no array where the records should be', async () => {
     const c = connection({ format: 'json', mapping: { sample_id: 'id', analyte: 'a', value: 'v' } });
     expect(await reasonOf(fileWith('x.json', '[{"id": "S-1", "a": "GLU", "v": 5'), c)).toMatch(
-      /^not JSON \(.*the file may be truncated\)$/,
+      /^line 1: not JSON \(.*the file may be truncated\)$/,
     );
     expect(await reasonOf(fileWith('y.json', '{"id": 1}'), c)).toBe('no array of records at the top level (found an object)');
     expect(await reasonOf(fileWith('z.json', '[{"id": {"x": 1}, "a": "GLU", "v": 5}]'), c)).toBe(
