@@ -122,6 +122,9 @@ export class XmlReader {
       }
       if (this.nodes.length === 1) {
         const node = this.nodes.pop()!;
+        // Not well-formed before here (an undefined entity left as "&b;"): that is the reason, not
+        // what the mapping makes of the text.
+        this.raise();
         onRecord({
           line: this.parser.line,
           values: this.fields.map((f) => this.valueAt(node, f)),

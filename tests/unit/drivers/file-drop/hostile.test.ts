@@ -146,6 +146,7 @@ describe('XML', () => {
       xml: { record: 'R/S' },
       mapping: { sample_id: '@id', analyte: '@a', value: '.', value_type: 'text' },
     });
+    expect(await reasonOf(fileWith('bomb.xml', bomb), x)).toMatch(/^line 1: not well-formed XML: undefined entity/);
     expect(await reasonOf(fileWith('bomb.xml', bomb), text)).toMatch(/^line 1: not well-formed XML: undefined entity/);
   });
 });
