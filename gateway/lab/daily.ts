@@ -147,7 +147,15 @@ interface Tally {
  * posted (accepted, the central broker still to take it), pending, dead (refused for good), or the
  * result held for quality control (no event queued yet).
  */
-async function tallyResults(db: Database.Database, t: Tables, instrument: string, from: number, to: number, gapMs: number): Promise<Tally> {
+async function tallyResults(
+  db: Database.Database,
+  t: Tables,
+  instrument: string,
+  from: number,
+  to: number,
+  gapMs: number,
+  platform: boolean,
+): Promise<Tally> {
   const columns = `r.rowid AS id, r.captured_at AS at, json_extract(r.body, '$.sampleId') AS sample, ${t.held ? 'r.held IS NOT NULL' : '0'} AS held,
     (SELECT CASE WHEN e.posted = 1 THEN 'posted' ELSE e.state END FROM event e WHERE e.event_id = r.result_id) AS event`;
   // The (instrument, captured_at) index (store version 3) walks one instrument's day; its rowid order breaks ties.
@@ -183,7 +191,8 @@ async function tallyResults(db: Database.Database, t: Tables, instrument: string
       if (r.held) tally.held++;
       else if (r.event === 'pending') tally.pending++;
       else if (r.event === 'dead') tally.refused++;
-      else tally.uploaded++;
+      // No event: the platform took it, or (a site without one) none was ever queued, and then it was not uploaded.
+      else if (platform || r.event === 'posted') tally.uploaded++;
       if (typeof r.sample === 'string' || typeof r.sample === 'number') {
         if (tally.samples.size < MAX_SAMPLES) tally.samples.add(String(r.sample));
         else if (!tally.samples.has(String(r.sample))) tally.samplesCapped = true;
@@ -211,11 +220,38 @@ function keepLongest(gaps: Array<{ from: number; to: number }>): void {
   gaps.length = Math.min(gaps.length, LISTED);
 }
 
-/** The site's instruments to summarise for a day: its lab instruments, and any other equipment with a result captured that day. */
-function instrumentsOfDay(db: Database.Database, config: SiteConfig, from: number, to: number): SiteConfig['equipment'] {
+/** An instrument summarised: as the site file has it, or as its results were stored when the site file no longer names it. */
+interface Summarised {
+  id: string;
+  category: string;
+  name?: string | undefined;
+  /** Not in the site file (removed, or renamed since): what the summary says of it comes from the store. */
+  gone?: true;
+}
+
+/**
+ * The instruments to summarise for a day: the site's lab instruments, any other equipment with a
+ * result captured that day, and any instrument with a result captured that day that the site file
+ * no longer names (removed or renamed after the results came): those results were captured and
+ * uploaded, and a summary without them would say the day brought less than it did.
+ */
+function instrumentsOfDay(db: Database.Database, config: SiteConfig, from: number, to: number): Summarised[] {
   const lab = new Set(labInstruments(config).map((e) => e.id));
   const any = db.prepare('SELECT 1 FROM result WHERE instrument = ? AND captured_at >= ? AND captured_at < ? LIMIT 1');
-  return config.equipment.filter((e) => lab.has(e.id) || any.get(e.id, from, to) !== undefined);
+  const out: Summarised[] = config.equipment
+    .filter((e) => lab.has(e.id) || any.get(e.id, from, to) !== undefined)
+    .map((e) => ({ id: e.id, category: e.category, name: e.name }));
+  const named = new Set(config.equipment.map((e) => e.id));
+  // The instruments in the store one by one, each a seek on the (instrument, captured_at) index, not
+  // a scan of every result ever kept.
+  const next = db.prepare('SELECT instrument FROM result WHERE instrument > ? ORDER BY instrument LIMIT 1');
+  const gone: Summarised[] = [];
+  for (let row = next.get('') as { instrument: string } | undefined; row; row = next.get(row.instrument) as typeof row) {
+    if (named.has(row.instrument) || any.get(row.instrument, from, to) === undefined) continue;
+    // The stored results do not keep the category; a result of an instrument the site file does not name is sent as lab_analyzer too (resultBodyOf).
+    gone.push({ id: row.instrument, category: 'lab_analyzer', gone: true });
+  }
+  return [...out, ...gone];
 }
 
 /**
@@ -279,7 +315,7 @@ export async function buildLabDaily(db: Database.Database, config: SiteConfig, d
   const offline = await offlinePeriods(db, t, from, to);
   const out: LabDaily[] = [];
   for (const e of instruments) {
-    const r = await tallyResults(db, t, e.id, from, to, gapMs);
+    const r = await tallyResults(db, t, e.id, from, to, gapMs, config.platform !== undefined);
     const ev = events.get(e.id) ?? { taken: 0, rejected: 0, refused: 0, list: [] };
     const analytes = [...(qc.get(e.id) ?? new Map<string, { runs: number; warnings: number; rejections: number }>())]
       .map(([analyte, a]) => ({ analyte, ...a }))
@@ -290,6 +326,7 @@ export async function buildLabDaily(db: Database.Database, config: SiteConfig, d
     if (ev.rejected + ev.refused > LISTED)
       own.push(`${ev.rejected + ev.refused} files and messages refused: the first ${LISTED} are listed.`);
     if (r.gapsTotal > LISTED) own.push(`${r.gapsTotal} gaps: the ${LISTED} longest are listed.`);
+    if (e.gone) own.push(`${e.id} is not in the site file any more: its results of the day are summarised as they were stored.`);
     out.push({
       schema: LAB_DAILY_SCHEMA,
       eventId: labDailyEventId(config.gateway.site, e.id, date),

@@ -222,6 +222,8 @@ describe('the lab daily summary', () => {
     const [la2] = await buildLabDaily(store.db, config, '2026-12-02', sh('00:30', '2026-12-03'));
     expect(la2!.gaps).toMatchObject({ thresholdMinutes: 60, total: 2 });
     expect(la2!.notes).toEqual(['The site has no platform: results are kept in the store and none is uploaded.']);
+    // Without a platform no result is uploaded: one without an outbox event was never queued.
+    expect(la2!.results.uploaded).toBe(0);
     // A boiler with a result block's results captured that day is summarised too.
     outbox.addResults([result('S9', 'GLU', 'B-07')], undefined, sh('09:30'));
     expect((await buildLabDaily(store.db, config, '2026-12-02', sh('00:30', '2026-12-03'))).map((b) => b.instrument.id)).toEqual([
@@ -229,6 +231,25 @@ describe('the lab daily summary', () => {
       'LA-3',
       'B-07',
     ]);
+  });
+
+  it('summarises an instrument removed from (or renamed in) the site file since it captured results that day, and says so', async () => {
+    const { store, outbox } = newStore();
+    fillDay(store, outbox);
+    // LA-9 captured two results that day, then left the site file; LA-8 left it before the day.
+    outbox.addResults(
+      [result('S7', 'GLU', 'LA-9'), result('S8', 'GLU', 'LA-9')],
+      (x) => resultBodyOf(x, undefined, 'gw-test', 'test-site'),
+      sh('10:00'),
+    );
+    outbox.addResults([result('S6', 'GLU', 'LA-8')], undefined, sh('10:00', '2026-12-01'));
+    const bodies = await buildLabDaily(store.db, site(), '2026-12-02', sh('00:30', '2026-12-03'));
+    expect(bodies.map((b) => b.instrument.id)).toEqual(['LA-2', 'LA-3', 'LA-9']);
+    const la9 = bodies[2]!;
+    expect(la9).toMatchObject({ eventId: 'lab-daily-test-site-LA-9-2026-12-02', instrument: { id: 'LA-9', category: 'lab_analyzer' } });
+    expect(la9.results).toEqual({ captured: 2, uploaded: 0, pending: 2, held: 0, refused: 0 });
+    expect(la9.notes).toEqual(['LA-9 is not in the site file any more: its results of the day are summarised as they were stored.']);
+    expect(checkBody({ ...la9, seq: 1 }).ok).toBe(true);
   });
 
   it('the schema refuses a bad gap and accepts none at all', () => {
