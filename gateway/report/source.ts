@@ -3,8 +3,9 @@
 // that may be running (SQLite's WAL lets a reader in while the writer goes on), and never migrates or
 // writes it: a report is not a reason to change the gateway's state.
 import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
 import { GatewayError } from '../../config/errors.js';
-import type { GatewayStore, JournalEntry, JournalKind } from '../store.js';
+import { type GatewayStore, type JournalEntry, type JournalKind, SCHEMA_VERSION } from '../store.js';
 
 export interface StoredResult {
   capturedAt: number;
@@ -80,7 +81,8 @@ export function openDatabaseReadOnly(file: string): Database.Database {
     // Reading the schema now: a file that is not SQLite fails here, with its name.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
   } catch (err) {
-    const missing = (err as { code?: string }).code === 'SQLITE_CANTOPEN';
+    // better-sqlite3 reports a missing folder with a TypeError of its own, without SQLite's code.
+    const missing = (err as { code?: string }).code === 'SQLITE_CANTOPEN' || !existsSync(file);
     throw new GatewayError(
       'GW_ERR_STORE',
       missing
@@ -95,6 +97,15 @@ export function openDatabaseReadOnly(file: string): Database.Database {
   if (!tables.has('result')) {
     db.close();
     throw new GatewayError('GW_ERR_STORE', `${file}: this is not a gateway store (it has no result table)`);
+  }
+  // A newer gateway's store may have moved what the readers query: they would fail on a missing column, or count wrong.
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    db.close();
+    throw new GatewayError(
+      'GW_ERR_STORE',
+      `${file}: schema version ${version} was written by a newer gateway (this one reads up to ${SCHEMA_VERSION}); read it with that newer version`,
+    );
   }
   return db;
 }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../gateway/commands/program.js';
 import { resultBodyOf } from '../../gateway/platform/contract.js';
 import { Outbox } from '../../gateway/platform/outbox.js';
-import { GatewayStore, STORE_FILE } from '../../gateway/store.js';
+import { GatewayStore, SCHEMA_VERSION, STORE_FILE } from '../../gateway/store.js';
 import { gatewayAsync } from '../helpers/cli.js';
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -156,5 +156,21 @@ describe('gateway lab daily', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^.*gateway\.db: there is no store to report from .* \(GW_ERR_STORE\)\n$/);
     for (const r of [badDate, future, missing]) expect(r.stderr).not.toMatch(/^ {4}at /m);
+  });
+
+  it('a data folder that does not exist, or a store of a newer gateway, is one line that says so', async () => {
+    const noFolder = await cli(['lab', 'daily', '-c', siteFile(join(mkdtempSync(join(tmpdir(), 'gw-lab-daily-gone-')), 'not-there'))]);
+    expect(noFolder.code).toBe(1);
+    expect(noFolder.stderr).toMatch(/^.*gateway\.db: there is no store to report from .* \(GW_ERR_STORE\)\n$/);
+    // A newer gateway's store, whose result table has moved on: refused by its version, not read as if it were this one's.
+    const dir = mkdtempSync(join(tmpdir(), 'gw-lab-daily-newer-'));
+    const newer = new GatewayStore(join(dir, STORE_FILE));
+    newer.db.exec(`ALTER TABLE result RENAME COLUMN captured_at TO captured_ms; PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+    newer.close();
+    const r = await cli(['lab', 'daily', '-c', siteFile(dir)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `${join(dir, STORE_FILE)}: schema version ${SCHEMA_VERSION + 1} was written by a newer gateway (this one reads up to ${SCHEMA_VERSION}); read it with that newer version (GW_ERR_STORE)\n`,
+    );
   });
 });
