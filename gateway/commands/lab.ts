@@ -37,7 +37,7 @@ export async function labDailyCommand(o: LabDailyOptions, io: CliIo): Promise<nu
 
   const { openDatabaseReadOnly } = await import('../report/source.js');
   const { buildLabDaily } = await import('../lab/daily.js');
-  const { describeLabDaily } = await import('../platform/contract.js');
+  const { describeLabDaily, printable } = await import('../platform/contract.js');
   let db;
   try {
     db = openDatabaseReadOnly(join(resolve(config.gateway.data_dir), STORE_FILE));
@@ -78,7 +78,8 @@ export async function labDailyCommand(o: LabDailyOptions, io: CliIo): Promise<nu
       lines.push(`  QC ${a.analyte}: ${plural(a.runs, 'run')}, ${plural(a.warnings, 'warning')}, ${plural(a.rejections, 'rejection')}`);
     for (const n of b.notes) lines.push(`  note: ${n}`);
   }
-  io.out(`${lines.join('\n')}\n`);
+  // File names, reasons and analyte names are outside text: each line stays one line, in its order (printable).
+  io.out(`${lines.map(printable).join('\n')}\n`);
   return EXIT.ok;
 }
 

@@ -659,6 +659,16 @@ export function describeBody(stored: unknown): string {
   }
 }
 
+/**
+ * Outside text (a sample id, a file name, a reason) made safe to print on one line of a terminal:
+ * control characters (a line break would forge a line of its own, an escape sequence would drive the
+ * terminal), line and paragraph separators and bidirectional controls (which reorder what follows them
+ * on the line, a value included) are written as \\uXXXX.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** What a lab daily summary says, in one line (`gateway lab daily`, the reference inbox, `gateway outbox list`). */
 export function describeLabDaily(
   b: Pick<LabDailyBody, 'site' | 'instrument' | 'date' | 'results' | 'files' | 'messages' | 'qc' | 'gaps'>,

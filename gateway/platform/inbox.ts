@@ -15,6 +15,7 @@ import {
   HEARTBEAT_SCHEMA,
   INCIDENT_SCHEMA,
   LAB_DAILY_SCHEMA,
+  printable,
   REPORT_SCHEMA,
   RESULT_SCHEMA,
   RISK_SCHEMA,
@@ -559,7 +560,7 @@ export function riskSummaryLineOf(r: RiskSummaryBody): string {
 
 /** One lab instrument's daily summary as a person reads it. */
 export function labDailyLineOf(r: LabDailyBody): string {
-  return `${r.generatedAt} LAB-DAILY ${describeLabDaily(r)} [seq ${r.seq}, ${r.gatewayId}]`;
+  return printable(`${r.generatedAt} LAB-DAILY ${describeLabDaily(r)} [seq ${r.seq}, ${r.gatewayId}]`);
 }
 
 /** One daily report as a person reads it. */
@@ -573,5 +574,7 @@ export function resultLineOf(r: ResultBody): string {
   // A control's verdict and a sample's pending QC are what a lab reads first; a passed QC says nothing new.
   const why = r.qc?.rule ?? (r.qc?.rules?.length ? r.qc.rules.join(', ') : undefined);
   const qc = r.qc && r.qc.status !== 'passed' ? ` QC ${r.qc.status}${why ? ` (${why})` : ''}` : '';
-  return `${r.resultAt} RESULT ${r.site}/${r.instrument.id} sample ${r.sampleId} ${r.analyte} = ${String(r.value)}${r.unit ? ` ${r.unit}` : ''}${flags.length ? ` [${flags.join(',')}]` : ''} (${r.status})${qc} [seq ${r.seq}, ${r.gatewayId}]`;
+  // The texts are the instrument's: printed so that none can break the line or reorder it (printable).
+  const line = `${r.resultAt} RESULT ${r.site}/${r.instrument.id} sample ${r.sampleId} ${r.analyte} = ${String(r.value)}${r.unit ? ` ${r.unit}` : ''}${flags.length ? ` [${flags.join(',')}]` : ''} (${r.status})${qc} [seq ${r.seq}, ${r.gatewayId}]`;
+  return printable(line);
 }

@@ -158,6 +158,31 @@ describe('gateway lab daily', () => {
     for (const r of [badDate, future, missing]) expect(r.stderr).not.toMatch(/^ {4}at /m);
   });
 
+  it("prints a file's name and reason from outside as one line each, in their order: no line break, escape sequence or bidi override gets through", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-lab-daily-hostile-'));
+    const hostile = new GatewayStore(join(dir, STORE_FILE));
+    hostile.appendJournal([
+      {
+        ts: sh('09:00'),
+        kind: 'lab',
+        body: {
+          kind: 'file-rejected',
+          instrument: 'LA-2',
+          file: 'a\n  note: all fine.csv',
+          reason: '\u001b[2Jline 1: \u202e1.5 not 5.1',
+          ts: 0,
+        },
+      },
+    ]);
+    hostile.close();
+    const r = await cli(['lab', 'daily', '-c', siteFile(dir), '--date', '2026-12-02']);
+    expect(r, r.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout.split('\n').filter((l) => l.includes('rejected at'))).toEqual([
+      '  file "a\\u000a  note: all fine.csv" rejected at 09:00:00: \\u001b[2Jline 1: \\u202e1.5 not 5.1',
+    ]);
+    expect(r.stdout).not.toMatch(/^ {2}note: all fine/m);
+  });
+
   it('a data folder that does not exist, or a store of a newer gateway, is one line that says so', async () => {
     const noFolder = await cli(['lab', 'daily', '-c', siteFile(join(mkdtempSync(join(tmpdir(), 'gw-lab-daily-gone-')), 'not-there'))]);
     expect(noFolder.code).toBe(1);

@@ -8,8 +8,15 @@ import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parseSite } from '../../../../config/load.js';
 import { buildLabDaily } from '../../../../gateway/lab/daily.js';
-import { checkBody, LAB_DAILY_SCHEMA, labDailyEventId, type LabDailyBody } from '../../../../gateway/platform/contract.js';
-import { labDailyLineOf } from '../../../../gateway/platform/inbox.js';
+import {
+  checkBody,
+  LAB_DAILY_SCHEMA,
+  labDailyEventId,
+  resultBodyOf,
+  type LabDailyBody,
+  type ResultBody,
+} from '../../../../gateway/platform/contract.js';
+import { labDailyLineOf, resultLineOf } from '../../../../gateway/platform/inbox.js';
 import { Outbox } from '../../../../gateway/platform/outbox.js';
 import { GatewayStore, STORE_FILE } from '../../../../gateway/store.js';
 
@@ -82,5 +89,31 @@ describe('gw.lab-daily.v1', () => {
       expect(checked.ok ? '' : checked.problem).toMatch(problem);
       expect(validate(body)).toBe(false);
     }
+  });
+
+  it('the inbox prints a result whose texts come from a file as one line, in its order: no line break or bidi override gets through', () => {
+    const body = {
+      ...resultBodyOf(
+        {
+          resultId: 'LA-2:file:abc:1',
+          instrument: 'LA-2',
+          sampleId: 'S1\n2026-12-02T00:00:00Z RESULT forged',
+          analyte: 'GLU\u202e',
+          value: 5.1,
+          unit: 'mmol/L',
+          flags: [],
+          status: 'final',
+          resultAt: '2026-12-02T00:00:00Z',
+        },
+        undefined,
+        'gw-1',
+        'site-1',
+      ),
+      seq: 3,
+    };
+    expect(checkBody(body)).toMatchObject({ ok: true });
+    expect(resultLineOf(body as ResultBody)).toBe(
+      '2026-12-02T00:00:00Z RESULT site-1/LA-2 sample S1\\u000a2026-12-02T00:00:00Z RESULT forged GLU\\u202e = 5.1 mmol/L (final) [seq 3, gw-1]',
+    );
   });
 });
