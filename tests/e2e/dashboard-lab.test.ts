@@ -80,6 +80,8 @@ equipment:
     // Newest last, as the lab service keeps them: the 2-2s rejection holds GLU, so the patient
     // sample after it is pending.
     const results: LabResult[] = [
+      // A control level with "$&", which String.replace reads as a pattern.
+      result('QC1-3', 'GLU', 5.3, 40, { control: { level: '$&' } }),
       result('S-100', 'ALT', 31, 30, { flags: ['N'] }),
       result('QC2-6', 'GLU', 11.58, 12, { control: { level: '2' }, qc: { status: 'rejected', level: '2', rules: ['2-2s'], z: 2.4 } }),
       result('S-101', 'GLU', 7.4, 5, {
@@ -117,6 +119,8 @@ equipment:
         [-0.4, 'accepted', []],
       ]),
     };
+    // A control's sample id with a right-to-left override, which would reorder its tooltip's value.
+    glu1.points[1]!.sampleId = 'QC1-\u202e2';
     const lab: LabApi = {
       results: { recent: (_instrument, limit) => results.slice(-(limit ?? results.length)) },
       qc: { series: () => [glu2, glu1] },
@@ -173,7 +177,7 @@ equipment:
     await table.waitFor({ timeout: 10_000 });
     expect(await table.locator('caption').textContent()).toBe('Chemistry analyzer (CHEM-1)');
     const rows = table.locator('tbody tr');
-    expect(await attributes(rows, 'data-result')).toEqual(['CHEM-1:S-101:GLU', 'CHEM-1:QC2-6:GLU', 'CHEM-1:S-100:ALT']);
+    expect(await attributes(rows, 'data-result')).toEqual(['CHEM-1:S-101:GLU', 'CHEM-1:QC2-6:GLU', 'CHEM-1:S-100:ALT', 'CHEM-1:QC1-3:GLU']);
     const cells = async (k: number) => (await rows.nth(k).locator('td').allTextContents()).slice(1);
     expect(await cells(0)).toEqual(['S-101', 'GLU', '7.4', 'mmol/L', 'H', 'QC pending · 2-2s']);
     expect(await cells(1)).toEqual(['QC2-6 (control level 2)', 'GLU', '11.58', 'mmol/L', '', 'control rejected · 2-2s']);
@@ -212,6 +216,11 @@ equipment:
     expect(y).toBeGreaterThan(await yOf('line[data-sd="+3"]', 'y1'));
     expect(await rejected.locator('title').textContent()).toMatch(/^QC2-6 · 11\.58 mmol\/L · z \+2\.40 · .+ · control rejected · 2-2s$/);
     expect(await dots.nth(1).locator('title').textContent()).toMatch(/^QC2-2 · 10\.14 mmol\/L · z -0\.80 · /);
+    // Isolated, the override reorders its own text only: the value 5.12 reads 5.12.
+    expect(await page.locator('#lab-qc figure[data-series="CHEM-1/GLU/1"] circle').nth(1).locator('title').textContent()).toMatch(
+      /^\u2068QC1-\u202e2\u2069 · 5\.12 mmol\/L · z -0\.40 · /,
+    );
+    expect(await table.locator('tr[data-result="CHEM-1:QC1-3:GLU"] td').nth(1).textContent()).toBe('QC1-3 (control level $&)');
     mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
     await page.locator('#lab-panel').screenshot({ path: join(ROOT, 'test-artifacts', 'dashboard-lab.png') });
 
@@ -220,7 +229,7 @@ equipment:
     await expect.poll(() => page.locator('#conn').getAttribute('data-state'), { timeout: 10_000 }).toBe('on');
     await page.clock.pauseAt(Number(await page.evaluate('Date.now()')) + 100);
     results.push(result('QC2-7', 'GLU', 10.6, 0, { control: { level: '2' }, qc: { status: 'accepted', level: '2', z: 0.2 } }));
-    results[2] = { ...results[2]!, qc: { status: 'passed' } };
+    results[3] = { ...results[3]!, qc: { status: 'passed' } };
     raise([
       {
         eventId: 'e-1',

@@ -822,6 +822,17 @@ function shown(value) {
   return typeof value === 'number' ? String(Number(value.toPrecision(6))) : String(value);
 }
 
+// Right-to-left letters and bidi controls in an instrument's text reorder what follows it on the same
+// line (an RLO in a sample id showed its value 5.1 as 1.5 in a chart's tooltip): such a text is set
+// in an isolate (FSI ... PDI), which keeps its reordering to itself. Such texts go into a message by
+// a function, so that a "$&" in one is not read as a replacement pattern.
+const BIDI = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc\u061c\u200f\u202a-\u202e\u2066-\u2069\u{10800}-\u{10fff}\u{1e800}-\u{1efff}]/u;
+/** An instrument's text, isolated when it could reorder the line around it. */
+function own(text) {
+  const s = String(text);
+  return BIDI.test(s) ? `\u2068${s}\u2069` : s;
+}
+
 /** A QC badge: its status in words, with the rule that fired or held the analyte. */
 function qcBadge(qc) {
   const badge = document.createElement('span');
@@ -867,7 +878,7 @@ function renderLabResults() {
       row.insertCell().textContent = Number.isFinite(at) ? when(at) : r.resultAt;
       // A control sample says so, with its level when the instrument gave one.
       row.insertCell().textContent = r.control
-        ? `${r.sampleId} (${t('control')}${r.control.level ? ` ${t('level').replace('{l}', r.control.level)}` : ''})`
+        ? `${own(r.sampleId)} (${t('control')}${r.control.level ? ` ${t('level').replace('{l}', () => own(r.control.level))}` : ''})`
         : r.sampleId;
       row.insertCell().textContent = r.analyte;
       const value = row.insertCell();
@@ -902,14 +913,14 @@ function renderQc() {
     const caption = document.createElement('figcaption');
     const name = document.createElement('span');
     name.className = 'name';
-    const label = `${instrumentName(s.instrument)} · ${s.analyte} · ${t('level').replace('{l}', s.level)}`;
+    const label = `${own(instrumentName(s.instrument))} · ${own(s.analyte)} · ${t('level').replace('{l}', () => own(s.level))}`;
     name.textContent = label;
     const state = document.createElement('span');
     state.className = `qc-badge qc-${s.state}`;
     state.textContent = `${QC_STATE[lang][s.state] || s.state}${s.rule ? ` · ${s.rule}` : ''}`;
     const target = document.createElement('span');
     target.className = 'target';
-    target.textContent = `${t('mean')} ${shown(s.target.mean)}, ${t('sd')} ${shown(s.target.sd)}${s.unit ? ` ${s.unit}` : ''} · ${t('runs').replace('{n}', s.points.length)}`;
+    target.textContent = `${t('mean')} ${shown(s.target.mean)}, ${t('sd')} ${shown(s.target.sd)}${s.unit ? ` ${own(s.unit)}` : ''} · ${t('runs').replace('{n}', s.points.length)}`;
     caption.append(name, state, target);
     figure.append(caption, levey(s, label));
     box.append(figure);
@@ -939,7 +950,10 @@ function levey(s, label) {
   const bottom = 6;
   const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'lj-chart' });
   const stateText = `${QC_STATE[lang][s.state] || s.state}${s.rule ? ` (${s.rule})` : ''}`;
-  const description = t('lj').replace('{s}', label).replace('{n}', s.points.length).replace('{state}', stateText);
+  const description = t('lj')
+    .replace('{s}', () => label)
+    .replace('{n}', s.points.length)
+    .replace('{state}', () => stateText);
   svg.setAttribute('aria-label', description);
   svg.append(Object.assign(svgEl('title'), { textContent: description }));
   const { mean, sd } = s.target;
@@ -963,7 +977,7 @@ function levey(s, label) {
     dot.dataset.sample = p.sampleId;
     const z = zOf(p);
     const rules = p.rules.length ? ` · ${p.rules.join(', ')}` : '';
-    const title = `${p.sampleId} · ${shown(p.value)}${s.unit ? ` ${s.unit}` : ''} · z ${z >= 0 ? '+' : ''}${z.toFixed(2)} · ${when(p.ts)} · ${QC_STATUS[lang][p.status] || p.status}${rules}`;
+    const title = `${own(p.sampleId)} · ${shown(p.value)}${s.unit ? ` ${own(s.unit)}` : ''} · z ${z >= 0 ? '+' : ''}${z.toFixed(2)} · ${when(p.ts)} · ${QC_STATUS[lang][p.status] || p.status}${rules}`;
     dot.append(Object.assign(svgEl('title'), { textContent: title }));
     svg.append(dot);
   });
