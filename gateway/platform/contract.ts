@@ -181,7 +181,7 @@ export type ReportBody = ReportBodyHead & { seq: number; [section: string]: unkn
 /**
  * One lab instrument's day (docs/labs.md): what it captured and what of it reached the platform when
  * the summary was made, the files and messages refused, its quality-control runs and the quiet gaps.
- * Idempotency-Key: eventId (`lab-daily-<site>-<instrument>-<date>`). A type, not an interface: the
+ * Idempotency-Key: eventId (`lab-daily:<site>:<instrument>:<date>`). A type, not an interface: the
  * outbox takes it as a record of members.
  */
 export type LabDailyBody = {
@@ -361,7 +361,9 @@ export const riskSummaryEventId = (gatewayId: string, from: number) => `risk-sum
 export const reportEventId = (site: string, date: string) => `report-${site}-${date}`;
 
 /** The id of a lab instrument's daily summary: one per instrument and calendar day, also when it is made again. */
-export const labDailyEventId = (site: string, instrument: string, date: string) => `lab-daily-${site}-${instrument}-${date}`;
+// Ids hold '-' but never ':' (drivers/common/primitives.ts identifier): with '-' between them, site plant-3 with LA-2 and
+// site plant with 3-LA-2 had one eventId, and the platform kept one of the two summaries.
+export const labDailyEventId = (site: string, instrument: string, date: string) => `lab-daily:${site}:${instrument}:${date}`;
 
 /** The result body for the platform, without its seq. */
 export function resultBodyOf(

@@ -115,7 +115,7 @@ describe('gateway lab daily', () => {
     expect(JSON.parse(json.stdout)).toEqual([
       expect.objectContaining({
         schema: 'gw.lab-daily.v1',
-        eventId: 'lab-daily-test-site-LA-2-2026-12-02',
+        eventId: 'lab-daily:test-site:LA-2:2026-12-02',
         results: { captured: 3, uploaded: 1, pending: 2, held: 0, refused: 0 },
       }),
     ]);

@@ -86,7 +86,7 @@ describe('the lab daily summary at the platform', () => {
     const [body] = inbox.labDailies;
     expect(body).toMatchObject({
       schema: 'gw.lab-daily.v1',
-      eventId: `lab-daily-test-site-LA-2-${yesterday}`,
+      eventId: `lab-daily:test-site:LA-2:${yesterday}`,
       gatewayId: 'gw-test',
       instrument: { id: 'LA-2', category: 'lab_analyzer', name: 'Chemistry analyzer' },
       date: yesterday,

@@ -160,7 +160,7 @@ describe('the lab daily summary', () => {
     const [la2, la3] = bodies as [LabDaily, LabDaily];
     expect(la2).toEqual({
       schema: 'gw.lab-daily.v1',
-      eventId: 'lab-daily-test-site-LA-2-2026-12-02',
+      eventId: 'lab-daily:test-site:LA-2:2026-12-02',
       gatewayId: 'gw-test',
       site: 'test-site',
       instrument: { id: 'LA-2', category: 'lab_analyzer', name: 'Chemistry analyzer' },
@@ -246,7 +246,7 @@ describe('the lab daily summary', () => {
     const bodies = await buildLabDaily(store.db, site(), '2026-12-02', sh('00:30', '2026-12-03'));
     expect(bodies.map((b) => b.instrument.id)).toEqual(['LA-2', 'LA-3', 'LA-9']);
     const la9 = bodies[2]!;
-    expect(la9).toMatchObject({ eventId: 'lab-daily-test-site-LA-9-2026-12-02', instrument: { id: 'LA-9', category: 'lab_analyzer' } });
+    expect(la9).toMatchObject({ eventId: 'lab-daily:test-site:LA-9:2026-12-02', instrument: { id: 'LA-9', category: 'lab_analyzer' } });
     expect(la9.results).toEqual({ captured: 2, uploaded: 0, pending: 2, held: 0, refused: 0 });
     expect(la9.notes).toEqual(['LA-9 is not in the site file any more: its results of the day are summarised as they were stored.']);
     expect(checkBody({ ...la9, seq: 1 }).ok).toBe(true);
@@ -285,7 +285,7 @@ describe('the lab daily summary schedule', () => {
     expect(await service.check()).toEqual([]);
     t.setNow(sh('00:30', '2026-12-03'));
     expect(await service.check()).toEqual(['2026-12-02']);
-    expect(t.queued.map((b) => b.eventId)).toEqual(['lab-daily-test-site-LA-2-2026-12-02', 'lab-daily-test-site-LA-3-2026-12-02']);
+    expect(t.queued.map((b) => b.eventId)).toEqual(['lab-daily:test-site:LA-2:2026-12-02', 'lab-daily:test-site:LA-3:2026-12-02']);
     expect(t.notify).toHaveBeenCalledTimes(1);
     expect(t.store.counter(LAST_SENT_KEY)).toBe('2026-12-02');
     // Later that day, and after a restart (a new service on the same store): nothing again.

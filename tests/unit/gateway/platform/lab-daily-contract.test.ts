@@ -35,6 +35,8 @@ describe('gw.lab-daily.v1', () => {
     expect(checkBody(example)).toMatchObject({ ok: true });
     expect(validate(example), JSON.stringify(validate.errors)).toBe(true);
     expect(example.eventId).toBe(labDailyEventId(example.site, example.instrument.id, example.date));
+    // Ids hold '-': site shanghai-plant with instrument 3-LA-2 is another summary than the example's.
+    expect(labDailyEventId('shanghai-plant', '3-LA-2', example.date)).not.toBe(example.eventId);
     expect(labDailyLineOf(example)).toBe(
       '2026-12-02T16:30:00.000Z LAB-DAILY shanghai-plant-3/LA-2 2026-12-02: 132 results (129 uploaded, 1 pending, 2 held), 1 file rejected, QC 12 runs / 1 rejection, 1 gap [seq 4711, gw-sh-001]',
     );
