@@ -213,6 +213,29 @@ describe('lab plugin', () => {
     expect(asked).toEqual([undefined, 'CHEM-1']);
   });
 
+  it('answers hostile queries (repeated keys, __proto__ as an instrument, unicode) with a 4xx and its code, never a 5xx', async () => {
+    const lab = new FixedLab(Array.from({ length: 5 }, (_, k) => result(k, 'CHEM-1')));
+    lab.qc = { series: () => [series('CHEM-1', 'GLU', '1', 3)] };
+    await start(lab);
+    for (const url of [
+      '/api/lab/results?limit=1&limit=2',
+      '/api/lab/results?instrument=CHEM-1&instrument=UTM-2',
+      '/api/lab/results?instrument=__proto__',
+      '/api/lab/results?instrument=constructor',
+      '/api/lab/qc?instrument=__proto__',
+      '/api/lab/qc?runs=1&runs=2',
+      `/api/lab/results?instrument=${encodeURIComponent('\u202eCHEM-1\u0000')}`,
+      '/api/lab/results?limit=%F0%9F%98%80',
+    ]) {
+      const r = await get(url);
+      expect([url, r.statusCode >= 400 && r.statusCode < 500, r.json()]).toEqual([
+        url,
+        true,
+        { error: expect.any(String), code: expect.stringMatching(/^GW_HTTP_/) },
+      ]);
+    }
+  });
+
   it('answers random queries on its routes with a 2xx or a 4xx with a code, never a 5xx', async () => {
     const lab = new FixedLab(Array.from({ length: 20 }, (_, k) => result(k, k % 2 ? 'CHEM-1' : 'UTM-2')));
     lab.qc = { series: () => [series('CHEM-1', 'GLU', '1', 30)] };
