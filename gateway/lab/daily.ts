@@ -436,6 +436,15 @@ export function createLabDailyService(o: LabDailyServiceOptions): LabDailyServic
   const datesDue = (store: GatewayStore, yesterday: string): string[] => {
     const last = store.counter(LAST_SENT_KEY);
     if (typeof last !== 'string' || !isDate(last)) return [yesterday];
+    if (last > yesterday) {
+      // Sent while the clock was ahead (an RTC years off, set right by NTP later): waiting for that date
+      // would send nothing for as long. Yesterday is sent again (the platform keeps one body per eventId).
+      log.warn(
+        { last, yesterday },
+        `Lab daily summaries were last sent for ${last}, after yesterday (${yesterday}): the clock was ahead then`,
+      );
+      return [yesterday];
+    }
     const dates: string[] = [];
     for (let d = addDays(last, 1); d <= yesterday; d = addDays(d, 1)) dates.push(d);
     if (dates.length > CATCH_UP_DAYS) {

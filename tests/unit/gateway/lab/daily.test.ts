@@ -316,6 +316,16 @@ describe('the lab daily summary schedule', () => {
     expect(sent.at(-1)).toBe('2027-01-04');
   });
 
+  it('a date sent while the clock was ahead (years) does not stop the summaries once the clock is right', async () => {
+    const t = setup();
+    t.store.saveCounter(LAST_SENT_KEY, '2036-06-01');
+    t.setNow(sh('00:30', '2026-12-03'));
+    expect(await t.make().check()).toEqual(['2026-12-02']);
+    expect(t.store.counter(LAST_SENT_KEY)).toBe('2026-12-02');
+    t.setNow(sh('00:30', '2026-12-04'));
+    expect(await t.make().check()).toEqual(['2026-12-03']);
+  });
+
   it('a new store started after that time sends nothing of a day it did not watch; the next day it sends the day it watched', async () => {
     const s = newStore();
     const queued: LabDaily[] = [];
