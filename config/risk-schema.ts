@@ -4,6 +4,7 @@
 // the reference (docs/configuration.md) and docs/risk.md show the same figures.
 import { z } from 'zod';
 import { parseDuration } from '../drivers/common/primitives.js';
+import { isTimeZone } from '../drivers/common/time-zone.js';
 
 const DAY_MS = 86_400_000;
 const DAYS = /^(\d+(?:\.\d+)?)d$/;
@@ -62,16 +63,7 @@ export function systemTimeZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
 
-/** True for a time zone name the runtime knows (IANA: `Asia/Shanghai`, `UTC`). */
-export function isTimeZone(name: string): boolean {
-  if (name.trim() === '') return false;
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: name });
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isTimeZone };
 
 export const timeZone = z
   .string({ error: 'expected an IANA time zone name such as Asia/Shanghai' })

@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { duration, identifier, pointName, size } from '../common/primitives.js';
 import { parseJsonPath, parseJsonRecordsPath, parseXmlPath } from './paths.js';
-import { isTimeZone, timeFormatProblem } from './time.js';
+import { isTimeZone } from '../common/time-zone.js';
+import { timeFormatProblem } from './time.js';
 
 const positive = { error: 'expected more than 0' };
 

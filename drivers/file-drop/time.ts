@@ -1,6 +1,7 @@
 // Result times as instrument software writes them: ISO 8601, or a pattern of the file's own
 // (`YYYY/MM/DD HH:mm:ss`, `DD.MM.YYYY HH:mm`, `YYYY年MM月DD日 HH:mm`), read in a time zone. Only Intl
 // is used: Node ships the IANA zone database.
+import { instantOfWallClock, zoneOffset } from '../common/time-zone.js';
 
 /** Tokens of a time pattern, longest first so `YYYY` is not read as two `YY`. */
 const TOKENS = ['YYYY', 'YY', 'MM', 'M', 'DD', 'D', 'HH', 'H', 'mm', 'ss', 'SSS'] as const;
@@ -24,17 +25,6 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d
 
 /** Reads a time text into ms since the epoch; undefined when the text is not such a time. */
 export type TimeReader = (text: string) => number | undefined;
-
-/** True for a time zone name Node knows. */
-export function isTimeZone(name: string): boolean {
-  if (name.trim() === '') return false;
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: name });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Checks a time format: `iso`, `epoch_s`, `epoch_ms`, or a pattern with YYYY, MM, DD, HH, mm and
@@ -149,25 +139,13 @@ function wallClock(timeZone: string | undefined) {
   if (timeZone === undefined)
     return (y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number) =>
       valid(y, mo, d, h, mi, s) ? new Date(y, mo - 1, d, h, mi, s, ms).getTime() : undefined;
-  const format = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-  });
   // The zone's offset by hour: a file's rows share a few hours, and formatting is the costly part.
   const offsets = new Map<number, number>();
   const offsetAt = (instant: number): number => {
     const hour = Math.floor(instant / 3_600_000);
     let o = offsets.get(hour);
     if (o === undefined) {
-      const p: Record<string, number> = {};
-      for (const part of format.formatToParts(hour * 3_600_000)) p[part.type] = Number(part.value);
-      o = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) - hour * 3_600_000;
+      o = zoneOffset(timeZone, hour * 3_600_000);
       if (offsets.size > 10_000) offsets.clear();
       offsets.set(hour, o);
     }
@@ -175,9 +153,6 @@ function wallClock(timeZone: string | undefined) {
   };
   return (y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number) => {
     if (!valid(y, mo, d, h, mi, s)) return undefined;
-    const asUtc = Date.UTC(y, mo - 1, d, h, mi, s, ms);
-    // Twice: the offset at the guess may differ from the offset at the answer near a DST change.
-    const first = asUtc - offsetAt(asUtc);
-    return asUtc - offsetAt(first);
+    return instantOfWallClock(Date.UTC(y, mo - 1, d, h, mi, s, ms), offsetAt);
   };
 }

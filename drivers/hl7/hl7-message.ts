@@ -3,6 +3,7 @@
 // declare, escape sequences, and the character set MSH-18 declares. No HL7 library on npm is
 // maintained and small; what the driver needs of the standard is this file.
 import iconv from 'iconv-lite';
+import { instantOfWallClock, zoneOffset } from '../common/time-zone.js';
 import type { Charset } from './schema.js';
 
 export type { Charset };
@@ -426,30 +427,5 @@ export function parseHl7Time(text: string, timeZone?: string): Date | undefined 
     return new Date(wall - offset * 60_000);
   }
   if (timeZone === undefined) return new Date(...parts);
-  // The zone's offset at a first guess, then at the instant that gives (right across a DST change).
-  const first = wall - offsetIn(timeZone, wall);
-  return new Date(wall - offsetIn(timeZone, first));
-}
-
-const zoneFormats = new Map<string, Intl.DateTimeFormat>();
-
-/** How far a zone's wall clock is ahead of UTC at an instant, in ms. */
-function offsetIn(timeZone: string, at: number): number {
-  let f = zoneFormats.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    zoneFormats.set(timeZone, f);
-  }
-  const p: Record<string, number> = {};
-  for (const x of f.formatToParts(new Date(at))) if (x.type !== 'literal') p[x.type] = Number(x.value);
-  return Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) - (at - (((at % 1000) + 1000) % 1000));
+  return new Date(instantOfWallClock(wall, (at) => zoneOffset(timeZone, at)));
 }
