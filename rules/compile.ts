@@ -171,7 +171,9 @@ function compileFor(rule: RuleConfig, eq: RuleEquipment, path: Path, report: Rep
       const t = l[k];
       if (t === undefined) continue;
       const value = typeof t === 'string' ? names.constant(t) : t;
-      if (typeof value === 'number') values[k] = value;
+      if (typeof value === 'number' && Number.isFinite(value)) values[k] = value;
+      else if (typeof value === 'number')
+        report([...path, 'limits', k], `rule ${rule.id}: limit "${t}" on equipment ${eq.id} is ${value}; expected a finite number`);
       else
         report(
           [...path, 'limits', k],
