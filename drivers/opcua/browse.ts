@@ -108,13 +108,14 @@ export function formatVariables(vars: BrowsedVariable[], asPoints: boolean): str
   );
 }
 
-/** Connects once (no retries), browses, and returns the lines to print. */
-export async function browseEndpoint(
+/** Connects once (no retries), opens a session, runs `work` in it, and closes both (`gateway browse`, `gateway init`). */
+export async function withSession<T>(
   conn: OpcuaConnection,
   pkiDir: string,
-  opts: { node?: string | undefined; depth: number; asPoints: boolean; log: Logger },
-): Promise<string[]> {
-  routeLibraryLogs(opts.log);
+  log: Logger,
+  work: (session: ClientSession) => Promise<T>,
+): Promise<T> {
+  routeLibraryLogs(log);
   const certificates = new OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: false });
   await certificates.initialize();
   const policy = conn.security_policy ?? (conn.security_mode === 'None' ? 'None' : 'Basic256Sha256');
@@ -138,8 +139,7 @@ export async function browseEndpoint(
         : { type: UserTokenType.Anonymous },
     );
     try {
-      const vars = await browseVariables(session, opts.node ?? 'ns=0;i=85', opts.depth, 2000, conn.max_value_size);
-      return vars.length ? formatVariables(vars, opts.asPoints) : ['No variables found'];
+      return await work(session);
     } finally {
       await session.close();
     }
@@ -147,4 +147,16 @@ export async function browseEndpoint(
     await client.disconnect();
     await certificates.dispose();
   }
+}
+
+/** Connects once (no retries), browses, and returns the lines to print. */
+export async function browseEndpoint(
+  conn: OpcuaConnection,
+  pkiDir: string,
+  opts: { node?: string | undefined; depth: number; asPoints: boolean; log: Logger },
+): Promise<string[]> {
+  return withSession(conn, pkiDir, opts.log, async (session) => {
+    const vars = await browseVariables(session, opts.node ?? 'ns=0;i=85', opts.depth, 2000, conn.max_value_size);
+    return vars.length ? formatVariables(vars, opts.asPoints) : ['No variables found'];
+  });
 }

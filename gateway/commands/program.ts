@@ -15,6 +15,7 @@ import { EXIT, packageRoot, usageError, UsageError, usageLine } from './common.j
 import { type CliCommand, type CliIo, examples } from './declare.js';
 import { driverCliContext } from './driver-context.js';
 import { command as influxWriter } from './influx-writer.js';
+import { command as init } from './init.js';
 import { command as lab } from './lab.js';
 import { command as mqttUser } from './mqtt-user.js';
 import { command as outbox } from './outbox.js';
@@ -30,6 +31,7 @@ export type { CliIo } from './declare.js';
 const COMMANDS: readonly CliCommand[] = [
   run,
   check,
+  init,
   influxWriter,
   rules,
   platformInbox,

@@ -1,0 +1,242 @@
+// `gateway init` against the project's own devices over real Modbus TCP and OPC UA: the file it
+// writes passes the site loader, shows what it read, and the gateway reads the device with it.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, expect, it } from 'vitest';
+import { loadSiteFile, parseSite } from '../../config/load.js';
+import { BoilerDevice, createModbusTcpSimulator, RegisterBank } from '../../drivers/modbus/simulator.js';
+import { encode } from '../../drivers/modbus/codec.js';
+import { createElevatorServer } from '../../drivers/opcua/simulator.js';
+import type { Reading } from '../../drivers/types.js';
+import { runCli } from '../../gateway/commands/program.js';
+import { createGateway } from '../../gateway/runtime.js';
+import { CLI, gatewayAsync, ROOT } from '../helpers/cli.js';
+import { freePort } from '../helpers/processes.js';
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  while (cleanup.length) await cleanup.pop()!();
+});
+
+/** `gateway init ARGS` in this process (no terminal: nothing is asked). */
+async function init(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(['init', ...args], { out: (t) => void (out += t), err: (t) => void (err += t) });
+  return { code, out, err };
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'gw-init-'));
+
+/** The written file with this test's own broker port and data folder, as a user would edit them. */
+function runnable(file: string, mqttPort: number): string {
+  return readFileSync(file, 'utf8')
+    .replace(/^ {2}port: 1883$/m, `  port: ${mqttPort}`)
+    .replace(/^ {2}data_dir: \.\/\.data$/m, `  data_dir: ${tmp()}`);
+}
+
+async function readingsOf(yaml: string, until: (r: Reading[]) => boolean): Promise<Reading[]> {
+  const gw = createGateway(parseSite(yaml, { env: {} }), pino({ level: 'silent' }));
+  const readings: Reading[] = [];
+  gw.pipeline.onBatch((b) => readings.push(...b));
+  await gw.start();
+  cleanup.push(() => gw.stop());
+  await expect.poll(() => until(readings), { timeout: 8000 }).toBe(true);
+  return readings;
+}
+
+it('Modbus TCP with the boiler profile: every profile point read and shown, the file passes the loader, the gateway reads it', async () => {
+  const sim = createModbusTcpSimulator({
+    devices: new Map([[3, new BoilerDevice({ normal: 600_000, hazard: 1000, recovery: 1000, repeat: true }, 7)]]),
+  });
+  await sim.start();
+  cleanup.push(() => sim.stop());
+  const file = join(tmp(), 'site.yaml');
+  const r = await init([
+    '--out',
+    file,
+    '--template',
+    'boiler-steam',
+    '--connection',
+    'modbus-tcp',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(sim.port()),
+    '--unit',
+    '3',
+    '--equipment-id',
+    'B-07',
+    '--site',
+    'plant-3',
+  ]);
+  expect(r.err).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.out).toContain(`Wrote ${file}: boiler-steam B-07 on modbus-tcp 127.0.0.1:${sim.port()} with profile gateway-sim-steam-boiler`);
+  expect(r.out).toContain(`Next:\n  gateway check ${file}\n  gateway run ${file}\n`);
+  const text = readFileSync(file, 'utf8');
+  // The values read, with the template's units, beside each point.
+  expect(text).toMatch(/^ {4}# {3}steam_pressure at hr:100 float32 ABCD: read \d+(\.\d+)? MPa$/m);
+  expect(text).toMatch(/^ {4}# {3}flame at di:0 bool: read (true|false)$/m);
+  expect(text).toContain('8 of 8 points answered');
+  // The two points the controller does not serve: commented out, with what to fill in.
+  expect(text).toMatch(/^ {4}# {3}- \{ name: furnace_pressure, address: TODO, type: TODO \} {3}# TODO Furnace pressure \(Pa\)/m);
+  const site = loadSiteFile(file);
+  expect(site.equipment[0]).toMatchObject({ id: 'B-07', template: 'boiler-steam', unit_id: 3 });
+  expect(site.gateway).toMatchObject({ id: 'gw-1', site: 'plant-3' });
+
+  const readings = await readingsOf(runnable(file, await freePort()), (rs) =>
+    ['steam_pressure', 'drum_level', 'flame'].every((p) => rs.some((x) => x.point === p && x.quality === 'good')),
+  );
+  expect(readings.find((x) => x.point === 'steam_pressure' && x.quality === 'good')!.value).toBeGreaterThan(0);
+
+  // Again without --force: refused, the file untouched.
+  const again = await init(['--out', file, '--template', 'boiler-steam', '--connection', 'modbus-tcp', '--host', '127.0.0.1']);
+  expect(again.code).toBe(1);
+  expect(again.err).toBe(`${file}: exists; gateway init does not overwrite it without --force\n`);
+  expect(readFileSync(file, 'utf8')).toBe(text);
+});
+
+it('Modbus without a profile: the points given with --point are read and shown, the rules that need the others are disabled', async () => {
+  const bank = new RegisterBank();
+  bank.set('hr', 40, encode(0.42, 'float32', 'ABCD'));
+  const sim = createModbusTcpSimulator({ devices: new Map([[1, bank]]) });
+  await sim.start();
+  cleanup.push(() => sim.stop());
+  const file = join(tmp(), 'vessel.yaml');
+  const r = await init([
+    '--out',
+    file,
+    '--category',
+    'pressure_vessel',
+    '--connection',
+    'modbus-tcp',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(sim.port()),
+    '--point',
+    'pressure=hr:40:float32',
+  ]);
+  expect(r.err).toBe('');
+  expect(r.code).toBe(0);
+  const text = readFileSync(file, 'utf8');
+  expect(text).toMatch(/^ {6}- \{ name: pressure, address: "hr:40", type: float32 \} {3}# read 0\.42 MPa$/m);
+  expect(text).toMatch(/^ {4}disabled_rules:$/m);
+  expect(text).toContain('# TODO');
+  expect(loadSiteFile(file).equipment[0]!.id).toBe('vessel-1');
+  await readingsOf(runnable(file, await freePort()), (rs) =>
+    rs.some((x) => x.point === 'pressure' && x.quality === 'good' && Math.abs(Number(x.value) - 0.42) < 1e-6),
+  );
+});
+
+it('refuses bad and missing options in one line (exit 2), and says in one line why a device cannot be read', async () => {
+  const bad = await init(['--template', 'boiler-stem', '--connection', 'modbus-tcp', '--host', '127.0.0.1', '--port', '70000']);
+  expect(bad.code).toBe(2);
+  expect(bad.err.split('\n')[0]).toBe(
+    'gateway init: --template takes one of boiler-hot-water, boiler-steam, crane, elevator-traction, lab-analyzer, pressure-vessel, not "boiler-stem"; --port takes a whole number from 1 to 65535, not "70000" (GW_ERR_USAGE)',
+  );
+  const wrongKind = await init(['--template', 'crane', '--connection', 'opcua', '--host', 'x']);
+  expect(wrongKind.err.split('\n')[0]).toBe('gateway init: --host is not an option of a opcua connection (GW_ERR_USAGE)');
+  const missing = await init(['--category', 'boiler']);
+  expect(missing.code).toBe(2);
+  expect(missing.err.split('\n')[0]).toBe(
+    'gateway init: needs --template (boiler-hot-water or boiler-steam), --connection (modbus-tcp, modbus-rtu or opcua): with no terminal to ask on, give them as options (or run it in a terminal) (GW_ERR_USAGE)',
+  );
+
+  const dir = tmp();
+  const port = await freePort();
+  const args = [
+    '--out',
+    join(dir, 'site.yaml'),
+    '--template',
+    'boiler-steam',
+    '--connection',
+    'modbus-tcp',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+  ];
+  const down = await init(args);
+  expect(down.code).toBe(1);
+  expect(down.err).toBe(
+    `Cannot reach 127.0.0.1:${port} (modbus-tcp): connection refused\ngateway init: nothing written; --no-scan writes the file without reading the device\n`,
+  );
+  expect(existsSync(join(dir, 'site.yaml'))).toBe(false);
+  const noScan = await init([...args, '--no-scan']);
+  expect(noScan.code).toBe(0);
+  expect(noScan.out).toContain('Not read: written with --no-scan');
+  expect(loadSiteFile(join(dir, 'site.yaml')).equipment).toHaveLength(1);
+});
+
+it('OPC UA: browses the server and matches the template points by name, writing their NodeIds; the gateway reads them', async () => {
+  // Named Car7, not Lift3: the profile's nodes are not on this server, so each point is found by its name.
+  const server = createElevatorServer({
+    port: await freePort(),
+    id: 'Car7',
+    security: 'none',
+    pkiDir: tmp(),
+    scenario: { normal: 600_000, trapped: 1000, ucmp: 1000, power_loss: 1000, repeat: true },
+  });
+  await server.start();
+  cleanup.push(() => server.stop());
+  const file = join(tmp(), 'lift.yaml');
+  const r = await init([
+    '--out',
+    file,
+    '--template',
+    'elevator-traction',
+    '--connection',
+    'opcua',
+    '--endpoint',
+    server.endpoint(),
+    '--security-mode',
+    'None',
+  ]);
+  expect(r.err).toBe('');
+  expect(r.code).toBe(0);
+  const text = readFileSync(file, 'utf8');
+  expect(text).toMatch(/^ {6}- \{ name: door_open, node: "ns=1;s=Car7\.DoorOpen" \} {3}# read (true|false) \(Boolean\)$/m);
+  expect(text).toMatch(/^ {6}- \{ name: floor, node: "ns=1;s=Car7\.Floor" \} {3}# read \d+ \(Int16\)$/m);
+  expect(text).toMatch(/matched by name/);
+  const site = loadSiteFile(file);
+  expect(site.equipment[0]!.points.length).toBe(14);
+  await readingsOf(runnable(file, await freePort()), (rs) => rs.some((x) => x.point === 'floor' && x.quality === 'good'));
+});
+
+it('asks on a terminal for what the options do not give (through a pseudo-terminal)', async () => {
+  const sim = createModbusTcpSimulator({
+    devices: new Map([[1, new BoilerDevice({ normal: 600_000, hazard: 1000, recovery: 1000, repeat: true }, 7)]]),
+  });
+  await sim.start();
+  cleanup.push(() => sim.stop());
+  const dir = tmp();
+  const file = join(dir, 'asked.yaml');
+  // Category, template, connection, host, port, unit, equipment id, site, gateway id.
+  const answers = ['boiler', 'steam', 'boiler-steam', '', '127.0.0.1', String(sim.port()), '', 'B-9', 'yard', ''].join('\n');
+  writeFileSync(join(dir, 'answers'), `${answers}\n`);
+  const command = `${process.execPath} --import tsx ${CLI} init --out ${file}`;
+  const out = await new Promise<string>((resolve) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+    child.stdin.end(`${answers}\n`);
+    child.once('exit', () => resolve(text));
+  });
+  expect(out).toContain('Equipment category (boiler, crane, elevator, lab_analyzer, pressure_vessel)');
+  // A wrong answer is asked again.
+  expect(out).toContain('one of boiler-hot-water, boiler-steam');
+  expect(out).toContain('Connection (modbus-tcp, modbus-rtu, opcua) [modbus-tcp]');
+  expect(out).toContain(`Wrote ${file}`);
+  const site = loadSiteFile(file);
+  expect(site.equipment[0]).toMatchObject({ id: 'B-9', template: 'boiler-steam' });
+  expect(site.gateway.site).toBe('yard');
+  // And `gateway check` on it, as the user is told to run next.
+  const check = await gatewayAsync(['check', file]);
+  expect(check.code, check.stderr).toBe(0);
+}, 30_000);
