@@ -53,19 +53,30 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
     process.exit(EXIT.failure);
   });
 
+  // Under systemd (Type=notify): READY=1 once started, WATCHDOG=1 while well, STOPPING=1 (gateway/systemd.ts).
+  const systemd = process.env.NOTIFY_SOCKET
+    ? await import('../systemd.js').then(({ systemdNotifier, watchdogVerdict }) =>
+        systemdNotifier(process.env, log.child({ component: 'systemd' }), () =>
+          watchdogVerdict('services' in gateway ? (gateway as Gateway).services : [], config.mqtt.broker === 'embedded'),
+        ),
+      )
+    : undefined;
+
   // Signals are handled from the start: a Ctrl-C while components start stops them once started.
   let stopRequested: ((code: number) => void) | undefined;
   let firstSignalAt = 0;
   let signals = 0;
   const stopped = new Promise<number>((resolve) => (stopRequested = resolve));
-  const stop = () =>
-    gateway.stop().then(
+  const stop = () => {
+    systemd?.stopping();
+    return gateway.stop().then(
       () => stopRequested!(EXIT.ok),
       (err: unknown) => {
         log.error({ err }, 'Stop failed');
         stopRequested!(EXIT.failure);
       },
     );
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) {
@@ -89,8 +100,9 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
     process.stderr.write(`Gateway cannot start: ${redact((err as Error).message)} (${code})\n`);
     return EXIT.failure;
   }
+  if (firstSignalAt === 0) systemd?.ready(`Running site ${config.gateway.site} (${config.equipment.length} equipment)`);
   if (firstSignalAt === 0 && 'mqttUrl' in gateway) await printBanner(config, resolve(file), (gateway as Gateway).mqttUrl());
-  return stopped;
+  return stopped.finally(() => systemd?.close());
 }
 
 async function printBanner(config: SiteConfig, file: string, url: string): Promise<void> {

@@ -32,6 +32,8 @@ export const PACKAGES = {
   '/usr/lib/python3/dist-packages/serial_asyncio/__init__.py': 'python3-serial-asyncio',
   // The dashboard's browser test drives Debian's Chromium through playwright-core.
   '/usr/bin/chromium': 'chromium',
+  // The systemd unit's check (tests/unit/deploy/systemd-unit.test.ts).
+  '/usr/bin/systemd-analyze': 'systemd',
 } as const;
 
 /** Installs what is missing with apt-get (the machines run as root and reach Debian's packages). */

@@ -1,0 +1,196 @@
+// Tells systemd how a `gateway run` under a unit with Type=notify is doing (the sd_notify protocol):
+// READY=1 once every part has started, WATCHDOG=1 while it is alive and well, STOPPING=1 when it
+// begins to stop, and a STATUS= line for `systemctl status`. Nothing happens without NOTIFY_SOCKET.
+//
+// Node cannot send a unix datagram, so one small helper process does it: Perl (perl-base is
+// Essential on Debian and Ubuntu, so it is on every box that runs systemd there) reads lines from
+// its stdin and sends each as one datagram to NOTIFY_SOCKET. It stays alive as long as the gateway,
+// which matters on systemd 252 (Debian 12): systemd finds the unit of a message by the sender's
+// process, and a `systemd-notify` spawned per message has often exited by then, so the message is
+// dropped ("Cannot find unit for notify message"). The helper is not the main process, hence
+// NotifyAccess=all in the unit. The npm package sd-notify would do it in-process at the price of a
+// native build against libsystemd's headers on every box.
+//
+// The watchdog pings come from the gateway's event loop (a timer), never from the helper: a blocked
+// loop sends none, and systemd restarts the gateway after WatchdogSec.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Logger } from './log.js';
+import type { Health, Service } from './services/service.js';
+
+/** Reads lines, sends each as one datagram to $NOTIFY_SOCKET ('@' at its start: the abstract namespace). */
+const HELPER = [
+  'use strict; use Socket;',
+  'my $path = $ENV{NOTIFY_SOCKET}; $path =~ s/^@/\\0/;',
+  'socket(my $s, AF_UNIX, SOCK_DGRAM, 0) or die "socket: $!\\n";',
+  'my $to = pack_sockaddr_un($path);',
+  'while (my $line = <STDIN>) { chomp $line; send($s, $line, 0, $to) or print STDERR "send to $ENV{NOTIFY_SOCKET}: $!\\n"; }',
+].join('\n');
+
+/** A message to systemd is one line here; STATUS= texts are cut to this many characters. */
+const MAX_STATUS_CHARS = 200;
+
+export interface WatchdogVerdict {
+  ok: boolean;
+  /** Why not, for the log and STATUS=. */
+  reason?: string;
+}
+
+export interface SystemdNotifier {
+  /** READY=1, with a status line. */
+  ready(status: string): void;
+  /** STOPPING=1; the watchdog stops. */
+  stopping(): void;
+  /** Ends the helper (after what was written has been sent). */
+  close(): void;
+}
+
+export interface NotifierOptions {
+  /** Sends one message (`READY=1`, `WATCHDOG=1`...). */
+  send: (message: string) => void;
+  /** The watchdog's period (half of WATCHDOG_USEC), or undefined without a watchdog. */
+  pingEveryMs: number | undefined;
+  /** Whether the gateway deserves a ping now. */
+  verdict: () => WatchdogVerdict;
+  log: Logger;
+  close?: () => void;
+}
+
+/**
+ * The protocol, without the transport: tests give `send`. WATCHDOG=1 goes out every `pingEveryMs`
+ * from READY on, while `verdict()` is ok; a verdict that turns bad is logged once (and in STATUS=),
+ * and so is its recovery.
+ */
+export function createNotifier(o: NotifierOptions): SystemdNotifier {
+  let timer: NodeJS.Timeout | undefined;
+  let withheld: string | undefined;
+  const status = (text: string) => o.send(`STATUS=${text.replace(/[\r\n]+/g, ' ').slice(0, MAX_STATUS_CHARS)}`);
+  let running = '';
+  const ping = () => {
+    let v: WatchdogVerdict;
+    try {
+      v = o.verdict();
+    } catch (err) {
+      v = { ok: false, reason: `health check failed: ${(err as Error).message}` };
+    }
+    if (v.ok) {
+      o.send('WATCHDOG=1');
+      if (withheld !== undefined) {
+        o.log.info({ was: withheld }, 'Watchdog: healthy again; pinging systemd again');
+        status(running);
+        withheld = undefined;
+      }
+      return;
+    }
+    const reason = v.reason ?? 'unhealthy';
+    if (withheld !== reason) {
+      o.log.error({ reason }, `Watchdog: not pinging systemd while ${reason}; systemd restarts the gateway when this lasts WatchdogSec`);
+      status(`Unhealthy: ${reason}`);
+      withheld = reason;
+    }
+  };
+  return {
+    ready(text) {
+      running = text;
+      o.send('READY=1');
+      status(text);
+      if (o.pingEveryMs !== undefined && !timer) {
+        ping();
+        timer = setInterval(ping, o.pingEveryMs);
+        // The gateway's own work keeps the process alive, not this timer.
+        timer.unref();
+      }
+    },
+    stopping() {
+      clearInterval(timer);
+      timer = undefined;
+      o.send('STOPPING=1');
+      status('Stopping');
+    },
+    close() {
+      clearInterval(timer);
+      timer = undefined;
+      o.close?.();
+    },
+  };
+}
+
+/**
+ * The watchdog's verdict from the gateway's parts. Only what a restart can mend withholds the ping:
+ * the gateway's own link to its embedded broker (both in this process). A peer that is away (an
+ * external broker, InfluxDB, the platform) and a store that cannot write (a full disk) are not:
+ * the gateway keeps running degraded by design (queues, spools, alarms held in memory and still
+ * published), says so on /ready, and a restart would mend none of them; restarting in a loop until
+ * systemd's start limit gives up would leave the equipment unwatched.
+ */
+export function watchdogVerdict(services: readonly Service[], embeddedBroker: boolean): WatchdogVerdict {
+  const own = embeddedBroker ? ['mqtt'] : [];
+  const bad: string[] = [];
+  for (const s of services) {
+    if (!own.includes(s.id) || !s.health) continue;
+    const h: Health = s.health();
+    if (!h.ok) bad.push(`${s.name} (${s.id}) is down`);
+  }
+  return bad.length === 0 ? { ok: true } : { ok: false, reason: bad.join(', ') };
+}
+
+/**
+ * The watchdog's ping period from systemd's environment: half of WATCHDOG_USEC, when it is set for
+ * this process (WATCHDOG_PID, when set, names it). Undefined without a watchdog.
+ */
+export function pingPeriodMs(env: NodeJS.ProcessEnv, pid = process.pid): number | undefined {
+  const usec = env.WATCHDOG_USEC;
+  if (!usec || !/^\d{1,15}$/.test(usec) || Number(usec) === 0) return undefined;
+  if (env.WATCHDOG_PID && env.WATCHDOG_PID !== String(pid)) return undefined;
+  return Math.max(1, Math.floor(Number(usec) / 2000));
+}
+
+/**
+ * The notifier for this process when systemd started it with NOTIFY_SOCKET, else undefined. The
+ * helper is started here; a helper that cannot start (no perl) is one error line, and the gateway
+ * runs on (systemd then ends it at TimeoutStartSec: the log says why).
+ */
+export function systemdNotifier(
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+  verdict: () => WatchdogVerdict,
+  spawnHelper: () => ChildProcess = () => defaultHelper(env.NOTIFY_SOCKET!),
+): SystemdNotifier | undefined {
+  const socket = env.NOTIFY_SOCKET;
+  if (!socket) return undefined;
+  const pingEveryMs = pingPeriodMs(env);
+  const helper = spawnHelper();
+  let failed = false;
+  const fail = (why: string) => {
+    if (failed) return;
+    failed = true;
+    log.error({ notifySocket: socket }, `Cannot tell systemd how the gateway is (sd_notify): ${why}`);
+  };
+  helper.on('error', (err) => fail(`${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'perl not found' : err.message}`));
+  let stderr = '';
+  helper.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-500);
+  });
+  helper.on('exit', (code) => {
+    if (code !== 0 && code !== null) fail(`its helper (perl) exited with ${code}: ${stderr.trim().split('\n').at(-1) ?? ''}`);
+    else if (stderr) log.warn({ notifySocket: socket }, `sd_notify helper: ${stderr.trim().split('\n').at(-1)}`);
+  });
+  // A helper gone before the gateway must not take it along (EPIPE on write).
+  helper.stdin?.on('error', () => undefined);
+  // The helper never keeps the gateway alive, and ends when its stdin closes (the gateway gone).
+  helper.unref();
+  for (const s of [helper.stdin, helper.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+  return createNotifier({
+    send: (message) => {
+      if (!failed && helper.stdin?.writable) helper.stdin.write(`${message}\n`);
+    },
+    pingEveryMs,
+    verdict,
+    log,
+    close: () => helper.stdin?.end(),
+  });
+}
+
+function defaultHelper(socket: string): ChildProcess {
+  // Only what it needs in its environment: the gateway's secrets stay in the gateway.
+  return spawn('perl', ['-e', HELPER], { stdio: ['pipe', 'ignore', 'pipe'], env: { NOTIFY_SOCKET: socket, PATH: process.env.PATH ?? '' } });
+}
