@@ -43,7 +43,8 @@ export function scalar(v: string | number | boolean): string {
     /^[A-Za-z_/.](?:[A-Za-z0-9_./ -]*[A-Za-z0-9_./-])?$/.test(v) &&
     !/^(true|false|yes|no|on|off|null|y|n)$/i.test(v) &&
     !/^[-+]?(\.\d|\d)/.test(v);
-  return plain ? v : JSON.stringify(v);
+  // JSON's double quotes are YAML's too; what JSON leaves as it is (bidi controls, U+2028) is escaped as well.
+  return plain ? v : JSON.stringify(v).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**
@@ -206,7 +207,8 @@ export function siteFileText(plan: SitePlan, now = new Date()): string {
       '    # A points: entry of the same name changes a point; one of another name adds it.',
       `    profile: ${plan.profile.profile}`,
     );
-    for (const p of plan.profilePoints) lines.push(`    #   ${p.name} at ${commentText(p.where, 80)}${p.read ? `: ${p.read}` : ''}`);
+    for (const p of plan.profilePoints)
+      lines.push(`    #   ${p.name} at ${commentText(p.where, 80)}${p.read ? `: ${commentText(p.read, 120)}` : ''}`);
   }
   if (disabled.length > 0) {
     lines.push('    # Rules of the template that read a point this entry does not have yet; remove them from here once it has.');
@@ -215,7 +217,8 @@ export function siteFileText(plan: SitePlan, now = new Date()): string {
   }
   if (plan.points.length > 0 || plan.missing.length > 0) {
     lines.push(plan.points.length > 0 ? '    points:' : '    # points:');
-    for (const p of plan.points) lines.push(`      - { name: ${p.name}, ${where(p.keys)} }${p.read ? `   # ${p.read}` : ''}`);
+    for (const p of plan.points)
+      lines.push(`      - { name: ${p.name}, ${where(p.keys)} }${p.read ? `   # ${commentText(p.read, 120)}` : ''}`);
     for (const name of plan.missing) lines.push(`    ${todoFor(name, t, c)}`);
   }
   lines.push('');

@@ -23,6 +23,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 const COMMANDS: Array<{ path: string; needs: string[] }> = [
   { path: 'run', needs: [] },
   { path: 'check', needs: [] },
+  { path: 'init', needs: [] },
   { path: 'influx-writer', needs: [] },
   { path: 'rules test', needs: ['--input', 'r.csv'] },
   { path: 'platform-inbox', needs: ['--port', '1', '--secret', 's'] },
@@ -66,6 +67,7 @@ describe('gateway --help', () => {
     for (const name of [
       'run',
       'check',
+      'init',
       'influx-writer',
       'rules',
       'platform-inbox',
