@@ -528,6 +528,7 @@ function assembleSite(
     risk: out.risk,
     report: out.report,
     lab: out.lab,
+    sparkplug: out.sparkplug,
     connections: driverConnections,
     equipment: out.equipment.map((e, i) => {
       const t = ruleEquipment.find((r) => r.index === i)!;

@@ -224,6 +224,13 @@ export function referenceMarkdown(): string {
     '',
     table(rows(props.lab!, 'lab', [])),
     '',
+    '## sparkplug',
+    '',
+    props.sparkplug?.description ?? '',
+    'Topics, metrics, store and forward and the primary host are in [sparkplug.md](sparkplug.md).',
+    '',
+    table(rows(props.sparkplug!, 'sparkplug', [])),
+    '',
   ];
   for (const d of DRIVERS) {
     parts.push(

@@ -13,6 +13,7 @@ import { isValidTopicFilter } from '../gateway/mqtt/acl.js';
 import { MQTT_ROLES, MQTT_USER_NAME, PASSWORD_HASH } from '../gateway/mqtt/users.js';
 import { platformInboxSimulatorSchema, platformSection, type PlatformSection } from './platform-schema.js';
 import { qcSchema, type QcConfig } from './lab-schema.js';
+import { sparkplugSection, type SparkplugSection } from './sparkplug-schema.js';
 import {
   certificateSchema,
   consequence,
@@ -573,6 +574,7 @@ const siteShape = {
   risk: riskSection,
   report: reportSection,
   lab: labSection,
+  sparkplug: sparkplugSection,
 };
 
 /** The first validation step: sections and the keys all entries share. */
@@ -620,6 +622,7 @@ export interface SiteConfig {
   risk: RiskSection;
   report: ReportSection;
   lab: LabSection;
+  sparkplug?: SparkplugSection | undefined;
   connections: ConnectionConfig[];
   equipment: Array<EquipmentConfig & { category: Category; qc?: QcConfig | undefined } & LoadedRiskKeys>;
 }

@@ -29,6 +29,7 @@ import { mqttServices } from './services/mqtt.js';
 import { pipelineService } from './services/pipeline.js';
 import { platformService } from './services/platform.js';
 import { service, ServiceRunner, type Service } from './services/service.js';
+import { sparkplugClientId, sparkplugService } from './services/sparkplug.js';
 import { storeService } from './services/store.js';
 import type { GatewayStore } from './store.js';
 
@@ -87,7 +88,13 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     budget: config.gateway.memory_budget,
     warnAt: config.gateway.memory_warn_at,
   });
-  const mqtt = mqttServices(config, { log, metrics, dataDir, topics });
+  const mqtt = mqttServices(config, {
+    log,
+    metrics,
+    dataDir,
+    topics,
+    ...(config.sparkplug?.enabled ? { otherClientIds: [sparkplugClientId(config)] } : {}),
+  });
   const { broker, link } = mqtt;
   const influx = config.influx
     ? influxService(config, log, metrics, { broker: broker?.broker, url: mqtt.url, clientId: mqtt.influxClientId })
@@ -134,6 +141,22 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   // Each lab instrument's daily upload summary: at lab.daily_summary.at (site time) for the day before, to the platform.
   const labDaily =
     platform && createLabDailyService({ config, log, store: store.current, outbox: platform.outbox, notify: platform.notify });
+  // The Sparkplug B edge node (docs/sparkplug.md), fed every batch and every alarm event.
+  const sparkplug = config.sparkplug?.enabled
+    ? sparkplugService(
+        { ...config, sparkplug: config.sparkplug },
+        {
+          log,
+          metrics,
+          dataDir,
+          store: store.store,
+          gatewayBroker: { url: mqtt.url, login: mqtt.gatewayLogin },
+          onReadings: (l) => pipeline.pipeline.onBatch(l),
+          onAlarmEvents: (l) => alarms.onEvents(l),
+          activeAlarms: () => alarms.active(),
+        },
+      )
+    : undefined;
   const lab = labService(
     {
       config,
@@ -204,6 +227,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     service('rules', 'rule engine', { start: () => alarms.start(), stop: () => alarms.stop() }),
     // Judges risk from the rules' alarms and every reading, from the first poll on.
     ...(risk ? [risk] : []),
+    // After the rules (its first births carry the active alarms), before the devices' first readings.
+    ...(sparkplug ? [sparkplug] : []),
     ...(report ? [report] : []),
     ...(labDaily ? [labDaily] : []),
     lab,

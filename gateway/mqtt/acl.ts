@@ -128,10 +128,26 @@ export function mayReceive(grant: Grant, topic: string): boolean {
   return grant.subscribe.some((allowed) => topicMatches(allowed, topic));
 }
 
-/** Whether the client may publish on this topic: never under the site's namespace nor `$SYS` unless it is the gateway. */
-export function mayPublish(grant: Grant, topic: string, base: string): boolean {
+/**
+ * The Sparkplug B topics of the gateway's edge node (docs/sparkplug.md): births, deaths and data of
+ * the node and its devices, the gateway's alone to publish. Its NCMD and DCMD are not among them: a
+ * custom user whose publish filters name them may send commands.
+ */
+export function sparkplugNodeFilters(group: string, node: string): string[] {
+  return [
+    ...['NBIRTH', 'NDEATH', 'NDATA'].map((t) => `spBv1.0/${group}/${t}/${node}`),
+    ...['DBIRTH', 'DDEATH', 'DDATA'].map((t) => `spBv1.0/${group}/${t}/${node}/+`),
+  ];
+}
+
+/**
+ * Whether the client may publish on this topic: never under the site's namespace nor `$SYS` unless
+ * it is the gateway, nor on a `reserved` filter (the gateway's Sparkplug node topics).
+ */
+export function mayPublish(grant: Grant, topic: string, base: string, reserved: readonly string[] = []): boolean {
   if (grant.gateway) return true;
   if (topic.startsWith('$') || topic === base || topic.startsWith(`${base}/`)) return false;
+  if (reserved.some((filter) => topicMatches(filter, topic))) return false;
   return grant.publish.some((allowed) => topicMatches(allowed, topic));
 }
 

@@ -68,6 +68,8 @@ export interface EmbeddedBrokerOptions {
   /** `<topic_prefix>` and `<site>`: the namespace only the gateway publishes under, and what roles read. */
   topicPrefix: string;
   site: string;
+  /** More topic filters only the gateway publishes to (its Sparkplug node's, acl.ts sparkplugNodeFilters). */
+  reservedTopics?: string[];
   users?: EmbeddedBrokerUser[];
   /** Clients without credentials (mqtt.anonymous, already resolved). */
   anonymous?: AnonymousSetting;
@@ -267,7 +269,7 @@ export function createEmbeddedBroker(opts: EmbeddedBrokerOptions): EmbeddedBroke
     if (!client || !grant) return done(new Error('Publish without an authenticated client'));
     if (grant.gateway) return done(null);
     const fields = { user: grant.name, clientId: client.id, topic: packet.topic };
-    if (!mayPublish(grant, packet.topic, base)) {
+    if (!mayPublish(grant, packet.topic, base, opts.reservedTopics)) {
       refuse(
         'refusedPublishes',
         fields,

@@ -4,7 +4,7 @@ import { Gauge } from 'prom-client';
 import type { SiteConfig } from '../../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { BROKER_COUNTERS, zeroBrokerStats } from '../mqtt/acl.js';
+import { BROKER_COUNTERS, sparkplugNodeFilters, zeroBrokerStats } from '../mqtt/acl.js';
 import type { EmbeddedBroker, EmbeddedBrokerOptions } from '../mqtt/broker.js';
 import type { Service } from './service.js';
 
@@ -29,6 +29,15 @@ export function brokerService(
     maxConnections: config.mqtt.max_connections,
     topicPrefix: config.mqtt.topic_prefix,
     site: config.gateway.site,
+    // Only the gateway publishes its Sparkplug node's births, deaths and data.
+    ...(config.sparkplug?.enabled
+      ? {
+          reservedTopics: sparkplugNodeFilters(
+            config.sparkplug.group_id ?? config.gateway.site,
+            config.sparkplug.edge_node_id ?? config.gateway.id,
+          ),
+        }
+      : {}),
     users: config.mqtt.users,
     // Older site files required mqtt.password of every client: they keep refusing anonymous ones.
     anonymous: config.mqtt.anonymous ?? (config.mqtt.password === undefined ? 'loopback' : 'off'),

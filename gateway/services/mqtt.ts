@@ -20,9 +20,14 @@ export interface MqttServices {
   url(): string;
   /** The id of the InfluxDB writer's own client, when it reads the broker over TCP. */
   influxClientId: string;
+  /** How the gateway's other clients (the Sparkplug node) log in to the embedded broker; undefined for an external one. */
+  gatewayLogin: { username: string; password: string } | undefined;
 }
 
-export function mqttServices(config: SiteConfig, opts: { log: Logger; metrics: Metrics; dataDir: string; topics: Topics }): MqttServices {
+export function mqttServices(
+  config: SiteConfig,
+  opts: { log: Logger; metrics: Metrics; dataDir: string; topics: Topics; otherClientIds?: string[] },
+): MqttServices {
   const clientId = config.mqtt.client_id ?? config.gateway.id;
   const influxClientId = `${clientId}-influx`;
   // The gateway's own clients log in to its embedded broker with a secret made for this process:
@@ -33,7 +38,7 @@ export function mqttServices(config: SiteConfig, opts: { log: Logger; metrics: M
       ? brokerService(config, {
           gatewaySecret,
           // The link's id and the gateway's, and the InfluxDB client's when it reads a broker over TCP.
-          gatewayClientIds: [...new Set([clientId, config.gateway.id, influxClientId])],
+          gatewayClientIds: [...new Set([clientId, config.gateway.id, influxClientId, ...(opts.otherClientIds ?? [])])],
           log: opts.log.child({ component: 'broker' }),
           metrics: opts.metrics,
         })
@@ -62,5 +67,6 @@ export function mqttServices(config: SiteConfig, opts: { log: Logger; metrics: M
     stop: () => link.stop(),
     health: () => link.health(),
   };
-  return { broker, link, linkService, url, influxClientId };
+  const gatewayLogin = broker ? { username: GATEWAY_USER, password: gatewaySecret } : undefined;
+  return { broker, link, linkService, url, influxClientId, gatewayLogin };
 }

@@ -1,0 +1,596 @@
+// The gateway as a Sparkplug B edge node (docs/sparkplug.md): a connection of its own whose Last Will
+// is the NDEATH with this connection's bdSeq; NBIRTH, then a DBIRTH per equipment that is not
+// offline, then DDATA; a DDEATH when an equipment goes offline and a DBIRTH when it is back; a
+// rebirth on NCMD `Node Control/Rebirth`; while the broker or the primary host is away, readings wait
+// in a bounded queue on disk and follow the births as historical DDATA.
+import type { MqttClient } from 'mqtt';
+import { Counter, Gauge } from 'prom-client';
+import type { MqttSection } from '../../config/schema.js';
+import type { Quality, Reading } from '../../drivers/types.js';
+import { pointTime } from '../../drivers/common/reading-time.js';
+import { rateLimited } from '../../drivers/common/log-budget.js';
+import type { ActiveAlarm, AlarmEvent } from '../../rules/types.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { Connection, endClient } from '../mqtt/connection.js';
+import { knownPoints, noteQuality, statusOf, type KnownPoints } from '../pipeline.js';
+import {
+  DataType,
+  QUALITY_CODE,
+  dataTypeOf,
+  decodeCommand,
+  encodePayload,
+  fits,
+  type DataTypeCode,
+  type Metric,
+  type PropertyValue,
+} from './payload.js';
+import { ReadingQueue, type NewReading, type StoredReading } from './queue.js';
+
+export const NAMESPACE = 'spBv1.0';
+export const REBIRTH_METRIC = 'Node Control/Rebirth';
+/** Metrics in one historical DDATA message, at most. */
+const HISTORICAL_CHUNK = 500;
+
+export interface EdgeNodeOptions {
+  groupId: string;
+  edgeNodeId: string;
+  primaryHostId?: string | undefined;
+  url: string;
+  /** The MQTT settings the connection uses (credentials, TLS files, keepalive, backoff, packet bound). */
+  mqtt: MqttSection;
+  clientId: string;
+  equipment: ReadonlyArray<{ id: string; points: ReadonlyArray<{ name: string; unit?: string | undefined }> }>;
+  /** Active alarms when the node starts: their metrics are in the first births. */
+  activeAlarms: () => readonly ActiveAlarm[];
+  bdSeq: { load(): number; save(next: number): void };
+  queueFile: string;
+  maxStored: number;
+  rebirthInterval: number;
+  /** Node metrics of the NBIRTH besides bdSeq and the rebirth control (the site, the gateway's id). */
+  info: Record<string, string>;
+  log: Logger;
+  metrics: Metrics;
+}
+
+interface MetricState {
+  alias: number;
+  datatype: DataTypeCode | undefined;
+  unit?: string | undefined;
+  value: number | boolean | string | null;
+  quality: Quality;
+  ts: number;
+  /** The quality last told the host (in a birth or data), to send the property only when it changes. */
+  toldQuality: Quality | undefined;
+}
+
+interface Device {
+  id: string;
+  metrics: Map<string, MetricState>;
+  known: KnownPoints;
+  /** Any reading yet: a device is born with values. */
+  seen: boolean;
+  offline: boolean;
+  /** DBIRTH sent in this session (and no DDEATH since). */
+  born: boolean;
+  /** A metric was added or changed its data type: the next message is a DBIRTH. */
+  rebirth: boolean;
+}
+
+export interface EdgeNode {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readings(batch: readonly Reading[]): void;
+  alarmEvents(events: readonly AlarmEvent[]): void;
+  /** Asks for a rebirth (as an NCMD does): at most one per rebirth interval. */
+  rebirth(): void;
+  health(): { ok: boolean; detail: Record<string, unknown> };
+  stats(): { state: string; bdSeq: number; seq: number; stored: number; dropped: number; sent: number };
+}
+
+type SessionState = 'connecting' | 'waiting for primary host' | 'online';
+
+export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
+  const { log } = o;
+  const topic = (type: string, device?: string) =>
+    `${NAMESPACE}/${o.groupId}/${type}/${o.edgeNodeId}${device === undefined ? '' : `/${device}`}`;
+  const stateTopic = o.primaryHostId === undefined ? undefined : `${NAMESPACE}/STATE/${o.primaryHostId}`;
+  const devices = new Map<string, Device>();
+  let nextAlias = 2; // 0 and 1: bdSeq and the rebirth control
+  for (const e of o.equipment) {
+    const d: Device = { id: e.id, metrics: new Map(), known: knownPoints(), seen: false, offline: false, born: false, rebirth: false };
+    for (const p of e.points)
+      d.metrics.set(p.name, {
+        alias: nextAlias++,
+        datatype: undefined,
+        unit: p.unit,
+        value: null,
+        quality: 'bad',
+        ts: 0,
+        toldQuality: undefined,
+      });
+    devices.set(e.id, d);
+  }
+  for (const a of o.activeAlarms()) setAlarm(devices.get(a.equipment), a.rule, a.state, a.level, a.message, a.raisedAt);
+
+  const sent = new Counter({
+    name: 'gateway_sparkplug_messages_total',
+    help: 'Sparkplug messages published, by type (NBIRTH, DBIRTH, DDATA, DDEATH, NDEATH)',
+    labelNames: ['type'],
+    registers: [o.metrics],
+  });
+  const droppedTotal = new Counter({
+    name: 'gateway_sparkplug_dropped_total',
+    help: 'Readings the Sparkplug node could not deliver, by reason (queue_full, device_offline, type_changed)',
+    labelNames: ['reason'],
+    registers: [o.metrics],
+  });
+  new Gauge({
+    name: 'gateway_sparkplug_stored',
+    help: 'Readings waiting in the Sparkplug store-and-forward queue',
+    registers: [o.metrics],
+    collect() {
+      this.set(queue?.size ?? 0);
+    },
+  });
+  const counts = { dropped: 0, sent: 0 };
+  const dropLog = rateLimited();
+  const drop = (reason: string, n: number, what: string) => {
+    counts.dropped += n;
+    droppedTotal.inc({ reason }, n);
+    dropLog((notLogged) => log.warn({ reason, readings: n, dropped: counts.dropped, ...(notLogged ? { notLogged } : {}) }, what));
+  };
+
+  let queue: ReadingQueue | undefined;
+  let connection: Connection | undefined;
+  let client: MqttClient | undefined;
+  let state: SessionState = 'connecting';
+  let bdSeq = 0;
+  let seq = 0;
+  let stopping = false;
+  let draining = false;
+  let hostOnline = stateTopic === undefined;
+  let hostStateTs = 0;
+  let lastRebirth = 0;
+  let rebirthTimer: NodeJS.Timeout | undefined;
+
+  function setAlarm(d: Device | undefined, rule: string, alarmState: string, level: string, message: string, ts: number): void {
+    if (!d) return;
+    const values: Record<string, string> = { State: alarmState, Level: level, Message: message };
+    for (const [k, v] of Object.entries(values)) {
+      const name = `Alarms/${rule}/${k}`;
+      let m = d.metrics.get(name);
+      if (!m) {
+        d.metrics.set(name, (m = { alias: nextAlias++, datatype: DataType.String, value: null, quality: 'good', ts, toldQuality: 'good' }));
+        d.rebirth = true;
+      }
+      m.value = v;
+      m.ts = ts;
+    }
+  }
+
+  const nextSeq = () => {
+    const s = seq;
+    seq = (seq + 1) % 256;
+    return s;
+  };
+
+  const ndeath = () => ({
+    topic: topic('NDEATH'),
+    payload: Buffer.from(
+      encodePayload({ timestamp: Date.now(), metrics: [{ name: 'bdSeq', alias: 0, datatype: DataType.Int64, value: bdSeq }] }),
+    ),
+    qos: 1 as const,
+    retain: false,
+  });
+
+  /** Publishes one node message; `failed` is called when it did not go out (no connection). */
+  const publish = (type: string, device: string | undefined, metrics: Metric[], failed?: () => void) => {
+    const c = client;
+    if (!c || state !== 'online') return failed?.();
+    const payload = Buffer.from(encodePayload({ timestamp: Date.now(), seq: nextSeq(), metrics }));
+    sent.inc({ type });
+    counts.sent++;
+    c.publish(topic(type, device), payload, { qos: 0 }, (err) => {
+      if (err) failed?.();
+    });
+  };
+
+  const properties = (m: MetricState, birth: boolean): Record<string, PropertyValue> | undefined => {
+    const props: Record<string, PropertyValue> = {};
+    if (birth && m.unit) props.engUnit = { type: DataType.String, value: m.unit };
+    if (birth || m.toldQuality !== m.quality) props.Quality = { type: DataType.Int32, value: QUALITY_CODE[m.quality] };
+    m.toldQuality = m.quality;
+    return Object.keys(props).length > 0 ? props : undefined;
+  };
+
+  const birthMetric = (name: string, m: MetricState): Metric => {
+    const props = properties(m, true);
+    return {
+      name,
+      alias: m.alias,
+      timestamp: m.ts || Date.now(),
+      datatype: m.datatype ?? DataType.Double,
+      value: m.value,
+      ...(props ? { properties: props } : {}),
+    };
+  };
+
+  const dbirth = (d: Device) => {
+    d.born = true;
+    d.rebirth = false;
+    publish(
+      'DBIRTH',
+      d.id,
+      [...d.metrics].map(([name, m]) => birthMetric(name, m)),
+    );
+  };
+
+  const births = () => {
+    seq = 0;
+    lastRebirth = Date.now();
+    publish(
+      'NBIRTH',
+      undefined,
+      [
+        { name: 'bdSeq', alias: 0, timestamp: Date.now(), datatype: DataType.Int64, value: bdSeq },
+        { name: REBIRTH_METRIC, alias: 1, timestamp: Date.now(), datatype: DataType.Boolean, value: false },
+        ...Object.entries(o.info).map(([name, value], i) => ({
+          name: `Node Info/${name}`,
+          alias: -1 - i,
+          timestamp: Date.now(),
+          datatype: DataType.String,
+          value,
+        })),
+      ].map(({ alias, ...m }) => (alias >= 0 ? { alias, ...m } : m)),
+    );
+    for (const d of devices.values()) {
+      d.born = false;
+      if (d.seen && !d.offline) dbirth(d);
+    }
+  };
+
+  const goOnline = () => {
+    if (state === 'online' || !hostOnline || !client?.connected) return;
+    state = 'online';
+    log.info({ bdSeq, stored: queue?.size ?? 0 }, 'Sparkplug edge node online: births sent');
+    births();
+    void drain();
+  };
+
+  /** Sends what waits in the queue as DDATA (historical where taken while not online), in time order. */
+  async function drain(): Promise<void> {
+    if (draining || !queue) return;
+    draining = true;
+    try {
+      while (state === 'online' && queue.size > 0) {
+        const rows = queue.take(HISTORICAL_CHUNK);
+        const c = client!;
+        let run: StoredReading[] = [];
+        const pending: Array<Promise<boolean>> = [];
+        const flush = () => {
+          if (run.length === 0) return;
+          const d = devices.get(run[0]!.device);
+          const metrics: Metric[] = [];
+          for (const r of run) {
+            const m = d?.metrics.get(r.metric);
+            if (!d || !m || !d.born) drop('device_offline', 1, 'Stored Sparkplug readings of an equipment that is offline now dropped');
+            else if (m.datatype !== undefined && !fits(m.datatype, r.value))
+              drop('type_changed', 1, 'Stored Sparkplug readings of a metric whose data type changed dropped');
+            else
+              metrics.push({
+                alias: m.alias,
+                timestamp: r.ts,
+                datatype: m.datatype ?? DataType.Double,
+                value: r.quality === 'bad' ? null : r.value,
+                ...(r.historical ? { isHistorical: true } : {}),
+                properties: { Quality: { type: DataType.Int32, value: QUALITY_CODE[r.quality] } },
+              });
+          }
+          if (metrics.length > 0 && state === 'online') {
+            const payload = Buffer.from(encodePayload({ timestamp: Date.now(), seq: nextSeq(), metrics }));
+            sent.inc({ type: 'DDATA' });
+            counts.sent++;
+            pending.push(new Promise((resolve) => c.publish(topic('DDATA', d!.id), payload, { qos: 0 }, (err) => resolve(!err))));
+          }
+          run = [];
+        };
+        for (const r of rows) {
+          if (run.length > 0 && run[0]!.device !== r.device) flush();
+          run.push(r);
+        }
+        flush();
+        const ok = (await Promise.all(pending)).every(Boolean);
+        if (!ok || state !== 'online') break;
+        queue.remove(rows.map((r) => r.id));
+      }
+    } catch (err) {
+      log.error({ err }, 'Sparkplug store and forward failed');
+    } finally {
+      draining = false;
+    }
+  }
+
+  const store = (readings: NewReading[]) => {
+    if (!queue || readings.length === 0) return;
+    try {
+      queue.append(readings);
+    } catch (err) {
+      drop('store_failed', readings.length, 'Sparkplug readings could not be stored');
+      log.error({ err }, 'Sparkplug store-and-forward queue write failed');
+    }
+  };
+
+  const dataMetric = (m: MetricState, value: Reading['value'], ts: number): Metric => {
+    const props = properties(m, false);
+    // The data type again, though the birth had it: decoders that keep no births (Tahu's) need it to read the value.
+    return { alias: m.alias, timestamp: ts, datatype: m.datatype ?? DataType.Double, value, ...(props ? { properties: props } : {}) };
+  };
+
+  function readings(batch: readonly Reading[]): void {
+    const byDevice = new Map<Device, Reading[]>();
+    for (const r of batch) {
+      const d = devices.get(r.equipment);
+      const m = d?.metrics.get(r.point);
+      if (!d || !m) continue;
+      const value = r.quality === 'bad' ? null : r.value;
+      if (value !== null) {
+        if (m.datatype === undefined) {
+          m.datatype = dataTypeOf(value);
+          if (d.born) d.rebirth = true;
+        } else if (!fits(m.datatype, value)) {
+          m.datatype = dataTypeOf(value);
+          d.rebirth = true;
+        }
+      }
+      m.value = value;
+      m.quality = r.quality;
+      m.ts = pointTime(r);
+      noteQuality(d.known, r);
+      d.seen = true;
+      let list = byDevice.get(d);
+      if (!list) byDevice.set(d, (list = []));
+      list.push(r);
+    }
+    const live = state === 'online' && queue?.size === 0 && !draining;
+    const toStore: NewReading[] = [];
+    for (const [d, list] of byDevice) {
+      d.offline = statusOf(d.known, 0).state === 'offline';
+      if (d.offline) {
+        // An offline equipment's readings are all bad: its DDEATH says so, no data follows.
+        if (d.born && state === 'online') {
+          d.born = false;
+          publish('DDEATH', d.id, []);
+          log.info({ device: d.id }, 'Sparkplug DDEATH: equipment offline');
+        }
+        continue;
+      }
+      if (!live) {
+        for (const r of list)
+          toStore.push({
+            device: d.id,
+            metric: r.point,
+            value: r.quality === 'bad' ? null : r.value,
+            quality: r.quality,
+            ts: pointTime(r),
+            historical: state !== 'online',
+          });
+        continue;
+      }
+      // A birth carries every metric's current value, these included.
+      if (!d.born || d.rebirth) dbirth(d);
+      else
+        publish(
+          'DDATA',
+          d.id,
+          list.map((r) => dataMetric(d.metrics.get(r.point)!, r.quality === 'bad' ? null : r.value, pointTime(r))),
+          // What did not go out (the connection just died) waits with the rest, in time order.
+          () =>
+            store(
+              list.map((r) => ({
+                device: d.id,
+                metric: r.point,
+                value: r.quality === 'bad' ? null : r.value,
+                quality: r.quality,
+                ts: pointTime(r),
+                historical: true,
+              })),
+            ),
+        );
+    }
+    store(toStore);
+  }
+
+  function alarmEvents(events: readonly AlarmEvent[]): void {
+    const changed = new Set<Device>();
+    const rows: NewReading[] = [];
+    for (const e of events) {
+      const d = devices.get(e.equipment);
+      if (!d) continue;
+      setAlarm(d, e.rule, e.state, e.level, e.message, e.ts);
+      changed.add(d);
+      for (const [k, v] of [
+        ['State', e.state],
+        ['Level', e.level],
+        ['Message', e.message],
+      ] as const)
+        rows.push({ device: d.id, metric: `Alarms/${e.rule}/${k}`, value: v, quality: 'good', ts: e.ts, historical: state !== 'online' });
+    }
+    const live = state === 'online' && queue?.size === 0 && !draining;
+    if (!live) return store(rows.filter((r) => !devices.get(r.device)!.offline));
+    for (const d of changed) {
+      if (d.offline || !d.seen) continue;
+      if (!d.born || d.rebirth) {
+        dbirth(d);
+        continue;
+      }
+      const mine = rows.filter((r) => r.device === d.id);
+      publish(
+        'DDATA',
+        d.id,
+        mine.map((r) => ({ alias: d.metrics.get(r.metric)!.alias, timestamp: r.ts, datatype: DataType.String, value: r.value })),
+        () => store(mine.map((r) => ({ ...r, historical: true }))),
+      );
+    }
+  }
+
+  function rebirth(): void {
+    if (state !== 'online' || rebirthTimer) return;
+    const wait = lastRebirth + o.rebirthInterval - Date.now();
+    if (wait <= 0) {
+      log.info('Sparkplug rebirth');
+      births();
+      return;
+    }
+    rebirthTimer = setTimeout(() => {
+      rebirthTimer = undefined;
+      rebirth();
+    }, wait);
+  }
+
+  const commandLog = rateLimited();
+  const onMessage = (t: string, payload: Buffer) => {
+    if (t === stateTopic) return hostState(payload);
+    if (t === topic('NCMD')) {
+      let metrics;
+      try {
+        metrics = decodeCommand(payload).metrics;
+      } catch (err) {
+        return commandLog(() =>
+          log.warn({ topic: t, err: (err as Error).message }, 'Sparkplug NCMD is not a Sparkplug B payload; ignored'),
+        );
+      }
+      for (const m of metrics) {
+        if ((m.name === REBIRTH_METRIC || (m.name === undefined && m.alias === 1)) && m.value === true) rebirth();
+        else commandLog(() => log.warn({ metric: m.name ?? m.alias }, 'Sparkplug NCMD metric not supported; ignored'));
+      }
+      return;
+    }
+    // DCMD: the gateway writes nothing to equipment (no write path).
+    commandLog(() => log.warn({ topic: t }, 'Sparkplug DCMD ignored: the gateway does not write to equipment'));
+  };
+
+  /** Sparkplug 3.0: JSON `{ online, timestamp }`; older hosts: `ONLINE` / `OFFLINE`. A stale one is ignored. */
+  function hostState(payload: Buffer): void {
+    const text = payload.toString('utf8');
+    let online: boolean | undefined;
+    let ts = 0;
+    if (text === 'ONLINE' || text === 'OFFLINE') online = text === 'ONLINE';
+    else {
+      try {
+        const s = JSON.parse(text) as { online?: unknown; timestamp?: unknown };
+        if (typeof s.online === 'boolean') online = s.online;
+        if (typeof s.timestamp === 'number') ts = s.timestamp;
+      } catch {
+        // refused below
+      }
+    }
+    if (online === undefined)
+      return commandLog(() => log.warn({ topic: stateTopic }, 'Sparkplug STATE message is not {"online":..., "timestamp":...}; ignored'));
+    if (ts !== 0 && ts < hostStateTs) return;
+    hostStateTs = ts;
+    if (online === hostOnline) return;
+    hostOnline = online;
+    log.info({ host: o.primaryHostId }, online ? 'Sparkplug primary host online' : 'Sparkplug primary host offline: storing readings');
+    if (online) goOnline();
+    else if (state === 'online') void newSession();
+  }
+
+  const bumpBdSeq = () => {
+    bdSeq = (bdSeq + 1) % 256;
+    try {
+      o.bdSeq.save(bdSeq);
+    } catch (err) {
+      log.error({ err }, 'Sparkplug bdSeq could not be saved');
+    }
+  };
+
+  function open(): void {
+    connection = new Connection({
+      config: o.mqtt,
+      clientId: o.clientId,
+      persistent: false,
+      will: ndeath(),
+      log,
+      connected: () => {
+        const c = client!;
+        const filters = [topic('NCMD'), topic('DCMD', '+'), ...(stateTopic ? [stateTopic] : [])];
+        c.subscribe(filters, { qos: 1 }, (err) => {
+          if (err) log.warn({ err: err.message }, 'Sparkplug subscriptions refused by the broker');
+          if (stateTopic === undefined) goOnline();
+        });
+        if (stateTopic !== undefined) state = 'waiting for primary host';
+      },
+      lost: () => {
+        state = 'connecting';
+        if (stateTopic !== undefined) hostOnline = false;
+        // The next CONNECT carries a new bdSeq in its Will.
+        bumpBdSeq();
+        if (client) client.options.will = ndeath();
+      },
+    });
+    client = connection.open(o.url);
+    // A QoS 0 message published while the connection is down fails (and waits in the queue) instead of
+    // going out before the births of the next session.
+    client.queueQoSZero = false;
+    client.on('message', onMessage);
+  }
+
+  /** The primary host went away: NDEATH, a clean end, and a new connection with the next bdSeq. */
+  async function newSession(): Promise<void> {
+    const c = client;
+    state = 'connecting';
+    if (c) {
+      const will = ndeath();
+      await new Promise<void>((resolve) => c.publish(will.topic, will.payload, { qos: 1 }, () => resolve()));
+      sent.inc({ type: 'NDEATH' });
+      await connection!.end(c);
+    }
+    if (stopping) return;
+    bumpBdSeq();
+    open();
+  }
+
+  return {
+    async start() {
+      queue = new ReadingQueue(o.queueFile, o.maxStored, (n) =>
+        drop('queue_full', n, 'Sparkplug store-and-forward queue full (sparkplug.max_stored): oldest readings dropped'),
+      );
+      // The bdSeq of this connection: one more than the last one used, across restarts.
+      bdSeq = o.bdSeq.load();
+      bumpBdSeq();
+      if (queue.size > 0) log.info({ stored: queue.size }, 'Sparkplug readings stored before the restart will be forwarded');
+      open();
+    },
+    async stop() {
+      stopping = true;
+      clearTimeout(rebirthTimer);
+      const c = client;
+      if (c && state === 'online') {
+        // A clean disconnect sends no Will: the node says its death itself.
+        const will = ndeath();
+        state = 'connecting';
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 500);
+          c.publish(will.topic, will.payload, { qos: 1 }, () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        sent.inc({ type: 'NDEATH' });
+      }
+      state = 'connecting';
+      if (c) await (connection ? connection.end(c) : endClient(c));
+      queue?.close();
+      queue = undefined;
+    },
+    readings,
+    alarmEvents,
+    rebirth,
+    health: () => ({
+      ok: true,
+      detail: { state, bdSeq, stored: queue?.size ?? 0, ...(o.primaryHostId ? { primaryHost: hostOnline ? 'online' : 'offline' } : {}) },
+    }),
+    stats: () => ({ state, bdSeq, seq, stored: queue?.size ?? 0, dropped: counts.dropped, sent: counts.sent }),
+  };
+}

@@ -1,0 +1,80 @@
+// Store and forward for the Sparkplug edge node: readings kept in SQLite (WAL) while the broker or the
+// primary host is away, taken back in time order. Bounded in rows; when full the oldest go, counted.
+import Database from 'better-sqlite3';
+import { createPrivateFile } from '../data-dir.js';
+
+export interface StoredReading {
+  id: number;
+  device: string;
+  metric: string;
+  value: number | boolean | string | null;
+  quality: 'good' | 'bad' | 'uncertain';
+  ts: number;
+  /** Taken while the node was not online: sent with is_historical. */
+  historical: boolean;
+}
+
+export type NewReading = Omit<StoredReading, 'id'>;
+
+export class ReadingQueue {
+  private readonly db: Database.Database;
+  private rows: number;
+  private readonly insert: Database.Statement;
+
+  /** `dropped(n)` is told each time the bound forces out the n oldest. */
+  constructor(
+    file: string,
+    private readonly max: number,
+    private readonly dropped: (n: number) => void,
+  ) {
+    createPrivateFile(file);
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, metric TEXT NOT NULL, value TEXT NOT NULL, quality TEXT NOT NULL, ts INTEGER NOT NULL, historical INTEGER NOT NULL);' +
+        'CREATE INDEX IF NOT EXISTS readings_order ON readings (ts, id);',
+    );
+    this.rows = (this.db.prepare('SELECT COUNT(*) AS n FROM readings').get() as { n: number }).n;
+    this.insert = this.db.prepare(
+      'INSERT INTO readings (device, metric, value, quality, ts, historical) VALUES (@device, @metric, @value, @quality, @ts, @historical)',
+    );
+  }
+
+  get size(): number {
+    return this.rows;
+  }
+
+  append(readings: readonly NewReading[]): void {
+    if (readings.length === 0) return;
+    this.db.transaction(() => {
+      for (const r of readings) this.insert.run({ ...r, value: JSON.stringify(r.value), historical: r.historical ? 1 : 0 });
+      this.rows += readings.length;
+      const over = this.rows - this.max;
+      if (over > 0) {
+        this.db.prepare('DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY ts, id LIMIT ?)').run(over);
+        this.rows -= over;
+        this.dropped(over);
+      }
+    })();
+  }
+
+  /** The oldest `n`, in time order (a reading put back after a failed send goes where its time puts it). */
+  take(n: number): StoredReading[] {
+    const rows = this.db.prepare('SELECT * FROM readings ORDER BY ts, id LIMIT ?').all(n) as Array<
+      Omit<StoredReading, 'value' | 'historical'> & { value: string; historical: number }
+    >;
+    return rows.map((r) => ({ ...r, value: JSON.parse(r.value) as StoredReading['value'], historical: r.historical === 1 }));
+  }
+
+  remove(ids: readonly number[]): void {
+    const del = this.db.prepare('DELETE FROM readings WHERE id = ?');
+    this.db.transaction(() => {
+      for (const id of ids) this.rows -= del.run(id).changes;
+    })();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,246 @@
+// The Sparkplug B edge node against a primary-host simulation decoding with Eclipse Tahu's decoder:
+// on Mosquitto (its connection cut and restored: NDEATH by the Will, store and forward) and on the
+// embedded broker (the gateway's own broker, its ACL, alarms as metrics, DDEATH and DBIRTH again).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import mqtt from 'mqtt';
+import { parseSite } from '../../config/load.js';
+import type { Reading } from '../../drivers/types.js';
+import { hashPassword } from '../../gateway/mqtt/users.js';
+import { createGateway, type Gateway } from '../../gateway/runtime.js';
+import { freePort } from '../helpers/processes.js';
+import { BOILER_POINTS } from '../helpers/site.js';
+import { startProxy, startSparkplugHost, type HostMessage, type SparkplugHost } from '../helpers/sparkplug-host.js';
+
+const silent = pino({ level: 'silent' });
+
+function siteYaml(o: { broker: string; port?: number; site: string; mqtt?: string[]; sparkplug: string[]; rules?: string[] }): string {
+  return [
+    'version: 1',
+    `gateway: { id: gw-spb, site: ${o.site}, data_dir: ${mkdtempSync(join(tmpdir(), 'gw-data-'))} }`,
+    'mqtt:',
+    `  broker: ${o.broker}`,
+    `  port: ${o.port ?? 1883}`,
+    '  reconnect: { initial_delay: 100ms, max_delay: 300ms }',
+    ...(o.mqtt ?? []).map((l) => `  ${l}`),
+    'sparkplug:',
+    ...o.sparkplug.map((l) => `  ${l}`),
+    ...(o.rules ?? []),
+    'connections: [{ id: sim, type: sim, seed: 11 }]',
+    'equipment:',
+    '  - id: B-07',
+    '    code: "10003101012019000117"',
+    '    connection: sim',
+    '    model: steam-boiler',
+    '    poll_interval: 100ms',
+    `    points: [${BOILER_POINTS.map((p) => `{ name: ${p} }`).join(', ')}]`,
+    '',
+  ].join('\n');
+}
+
+/** Each DDATA metric as `<name>@<timestamp>=<value>`, its name from the device's births. */
+function dataOf(host: SparkplugHost, device: string): Array<{ key: string; historical: boolean; ts: number }> {
+  const names = new Map<number, string>();
+  const out: Array<{ key: string; historical: boolean; ts: number }> = [];
+  for (const m of host.messages) {
+    if (m.device !== device) continue;
+    if (m.type === 'DBIRTH') for (const x of m.metrics) names.set(x.alias!, x.name!);
+    if (m.type === 'DDATA')
+      for (const x of m.metrics)
+        out.push({
+          key: `${names.get(x.alias!)}@${x.timestamp}=${String(x.value)}`,
+          historical: x.isHistorical === true,
+          ts: x.timestamp!,
+        });
+  }
+  return out;
+}
+
+const count = (host: SparkplugHost, type: string) => host.messages.filter((m) => m.type === type).length;
+const after = (host: SparkplugHost, i: number, match: (m: HostMessage) => boolean) => (m: HostMessage) =>
+  host.messages.indexOf(m) >= i && match(m);
+
+describe('Sparkplug B edge node', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!();
+  });
+
+  it('on Mosquitto: births, rebirth on NCMD, NDEATH when its connection is cut, and every reading of the outage once, historical, in order', async () => {
+    const mosquitto = inject('mosquitto');
+    const brokerPort = Number(new URL(mosquitto.url).port);
+    const proxy = await startProxy(brokerPort);
+    cleanup.push(() => proxy.close());
+    const group = `g-${Date.now()}`;
+    const config = parseSite(
+      siteYaml({
+        broker: mosquitto.url,
+        site: 'spb-ext',
+        sparkplug: [`broker: mqtt://127.0.0.1:${proxy.port}`, `group_id: ${group}`, 'rebirth_interval: 100ms'],
+      }),
+      { env: {} },
+    );
+    const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-spb' });
+    cleanup.push(() => host.close());
+    const gw: Gateway = createGateway(config, silent);
+    cleanup.push(() => gw.stop());
+    const readings: Reading[] = [];
+    let firstBatch = true;
+    gw.pipeline.onBatch((batch) => {
+      // The first batch of a device is carried by its DBIRTH, not by DDATA.
+      if (!firstBatch) readings.push(...batch.filter((r) => r.equipment === 'B-07').map((r) => ({ ...r })));
+      firstBatch = false;
+    });
+    await gw.start();
+
+    const nbirth = await host.waitFor((m) => m.type === 'NBIRTH', 10_000, 'NBIRTH');
+    const bdSeq = nbirth.metrics.find((m) => m.name === 'bdSeq')!.value as number;
+    expect(nbirth.metrics.find((m) => m.name === 'Node Control/Rebirth')).toMatchObject({ type: 'Boolean', value: false });
+    const dbirth = await host.waitFor((m) => m.type === 'DBIRTH' && m.device === 'B-07', 10_000, 'DBIRTH');
+    expect(dbirth.metrics.map((m) => m.name).sort()).toEqual([...BOILER_POINTS].sort());
+    for (const m of dbirth.metrics) expect(m.properties?.Quality).toEqual({ type: 'Int32', value: 192 });
+    expect(dbirth.metrics.find((m) => m.name === 'steam_pressure')).toMatchObject({ type: 'Double' });
+    expect(dbirth.metrics.find((m) => m.name === 'flame')!.type).toMatch(/Boolean|Double/);
+    await host.waitFor((m) => m.type === 'DDATA', 5000, 'DDATA');
+
+    // Rebirth: NBIRTH with seq 0 again, the same bdSeq, and the device's DBIRTH.
+    const before = host.messages.length;
+    await host.rebirth();
+    const reborn = await host.waitFor(
+      after(host, before, (m) => m.type === 'NBIRTH'),
+      5000,
+      'NBIRTH after NCMD',
+    );
+    expect(reborn.seq).toBe(0);
+    expect(reborn.metrics.find((m) => m.name === 'bdSeq')!.value).toBe(bdSeq);
+    await host.waitFor(
+      after(host, before, (m) => m.type === 'DBIRTH'),
+      5000,
+      'DBIRTH after NCMD',
+    );
+
+    // The node's connection dies: the broker publishes its Will, the NDEATH with the NBIRTH's bdSeq.
+    await proxy.cut();
+    const cutAt = Date.now();
+    const ndeath = await host.waitFor((m) => m.type === 'NDEATH', 5000, 'NDEATH (the Will)');
+    expect(ndeath.metrics.find((m) => m.name === 'bdSeq')!.value).toBe(bdSeq);
+    // Readings go on while the broker is out of reach.
+    await new Promise<void>((resolve) => {
+      const check = () => (readings.filter((r) => r.ts > cutAt).length >= 5 * BOILER_POINTS.length ? resolve() : setTimeout(check, 50));
+      check();
+    });
+    const births = count(host, 'NBIRTH');
+    await proxy.restore();
+    const again = await host.waitFor(
+      (m) => m.type === 'NBIRTH' && host.messages.indexOf(m) > host.messages.indexOf(ndeath),
+      10_000,
+      'NBIRTH after the outage',
+    );
+    expect(count(host, 'NBIRTH')).toBe(births + 1);
+    expect(again.metrics.find((m) => m.name === 'bdSeq')!.value).not.toBe(bdSeq);
+
+    // Every reading taken so far arrives once, as DDATA; those of the outage historical, in time order.
+    const taken = readings.filter((r) => r.quality === 'good').map((r) => ({ key: `${r.point}@${r.ts}=${String(r.value)}`, ts: r.ts }));
+    const wanted = new Set(taken.map((t) => t.key));
+    await new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + 10_000;
+      const check = () => {
+        const got = new Set(dataOf(host, 'B-07').map((d) => d.key));
+        if ([...wanted].every((k) => got.has(k))) return resolve();
+        if (Date.now() > deadline)
+          return reject(new Error(`missing ${[...wanted].filter((k) => !got.has(k)).length} of ${wanted.size} readings`));
+        setTimeout(check, 50);
+      };
+      check();
+    });
+    const data = dataOf(host, 'B-07');
+    const keys = data.map((d) => d.key);
+    expect(new Set(keys).size).toBe(keys.length);
+    const outage = taken.filter((t) => t.ts > cutAt + 50 && t.ts < cutAt + 400);
+    expect(outage.length).toBeGreaterThan(0);
+    const historical = data.filter((d) => d.historical);
+    for (const t of outage) expect(historical.map((h) => h.key)).toContain(t.key);
+    expect(historical.map((h) => h.ts)).toEqual([...historical.map((h) => h.ts)].sort((a, b) => a - b));
+
+    await gw.stop();
+    await host.waitFor((m) => m.type === 'NDEATH' && host.messages.indexOf(m) > host.messages.indexOf(again), 5000, 'NDEATH at stop');
+    expect(host.violations).toEqual([]);
+  });
+
+  it("on the embedded broker: the gateway's own broker, alarms as metrics, DDEATH and DBIRTH as the equipment goes and comes, nobody else publishes as the node", async () => {
+    const port = await freePort();
+    const site = 'spb-emb';
+    const password = 'host-password-1';
+    const config = parseSite(
+      siteYaml({
+        broker: 'embedded',
+        port,
+        site,
+        mqtt: [
+          'users:',
+          `  - { name: scada, role: custom, hash: "${hashPassword(password)}", subscribe: ["spBv1.0/#"], publish: ["spBv1.0/${site}/NCMD/gw-spb", "spBv1.0/${site}/DDATA/#"] }`,
+        ],
+        sparkplug: ['rebirth_interval: 100ms'],
+        rules: [
+          'rules:',
+          '  - { id: pressure-present, equipment: B-07, when: steam_pressure > 0.5, level: orange, message: "Boiler under pressure" }',
+        ],
+      }),
+      { env: {} },
+    );
+    const gw: Gateway = createGateway(config, silent);
+    cleanup.push(() => gw.stop());
+    await gw.start();
+    const url = `mqtt://127.0.0.1:${port}`;
+    const host = await startSparkplugHost(url, { group: site, node: 'gw-spb' }, { username: 'scada', password });
+    cleanup.push(() => host.close());
+    // The host came after the births: it asks for them.
+    await host.rebirth();
+    await host.waitFor((m) => m.type === 'NBIRTH', 5000, 'NBIRTH');
+    await host.waitFor((m) => m.type === 'DDATA', 5000, 'DDATA');
+
+    // The alarm is a metric of the device, born with its state, level and message.
+    await host.waitFor(
+      (m) =>
+        m.type === 'DBIRTH' && m.metrics.some((x) => x.name === 'Alarms/pressure-present/State' && String(x.value).startsWith('active')),
+      10_000,
+      'DBIRTH with the alarm',
+    );
+    const birth = host.birth('B-07');
+    expect(birth.get('Alarms/pressure-present/Level')).toMatchObject({ type: 'String', value: 'orange' });
+    expect(birth.get('Alarms/pressure-present/Message')).toMatchObject({ type: 'String', value: 'Boiler under pressure' });
+
+    // The equipment goes offline (every point bad, as a dead connection makes them): DDEATH; the next good poll: DBIRTH.
+    const i = host.messages.length;
+    gw.pipeline.push(
+      BOILER_POINTS.map((point) => ({ equipment: 'B-07', point, value: null, quality: 'bad' as const, reason: 'timeout', ts: Date.now() })),
+    );
+    const ddeath = await host.waitFor(
+      after(host, i, (m) => m.type === 'DDEATH' && m.device === 'B-07'),
+      5000,
+      'DDEATH',
+    );
+    await host.waitFor(
+      after(host, host.messages.indexOf(ddeath), (m) => m.type === 'DBIRTH' && m.device === 'B-07'),
+      5000,
+      'DBIRTH after DDEATH',
+    );
+
+    // Another client, even one allowed spBv1.0/<site>/DDATA/#, cannot publish as the node.
+    const refusedBefore = gw.broker!.stats().refusedPublishes;
+    const forger = await mqtt.connectAsync(url, { username: 'scada', password, reconnectPeriod: 0 });
+    forger.on('error', () => {});
+    forger.publish(`spBv1.0/${site}/DDATA/gw-spb/B-07`, Buffer.from('forged'), { qos: 0 });
+    await new Promise<void>((resolve) => forger.once('close', () => resolve()));
+    expect(gw.broker!.stats().refusedPublishes).toBe(refusedBefore + 1);
+    forger.end(true);
+
+    await gw.stop();
+    await host.waitFor((m) => m.type === 'NDEATH', 5000, 'NDEATH at stop');
+    expect(host.messages.some((m) => m.metrics.length === 0 && m.type === 'DDATA')).toBe(false);
+    expect(host.violations).toEqual([]);
+  });
+});
