@@ -14,6 +14,7 @@ import { command as check } from './check.js';
 import { EXIT, packageRoot, usageError, UsageError, usageLine } from './common.js';
 import { type CliCommand, type CliIo, examples } from './declare.js';
 import { driverCliContext } from './driver-context.js';
+import { command as grafana } from './grafana.js';
 import { command as influxWriter } from './influx-writer.js';
 import { command as init } from './init.js';
 import { command as lab } from './lab.js';
@@ -33,6 +34,7 @@ const COMMANDS: readonly CliCommand[] = [
   check,
   init,
   influxWriter,
+  grafana,
   rules,
   platformInbox,
   outbox,
