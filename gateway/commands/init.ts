@@ -32,7 +32,7 @@ export const command: CliCommand = {
       .option('--gateway-id <id>', 'the id of this gateway (default: gw-1)')
       .option(
         '--profile <profile>',
-        "the device profile (profiles/) with the controller's register map or nodes; default: the one that fits",
+        "the device profile (profiles/) with the controller's register map or nodes, or none; default: the one that fits",
       )
       .option(
         '--point <name=where>',

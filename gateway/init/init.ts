@@ -102,7 +102,7 @@ export async function runInit(o: InitOptions, io: CliIo, terminal?: InitTerminal
   optionCheck('--site', o.site, checks.id);
   optionCheck('--gateway-id', o.gatewayId, checks.id);
   optionCheck('--profile', o.profile, (v) =>
-    profiles.some((p) => p.profile === v) ? undefined : `one of ${profiles.map((p) => p.profile).join(', ')}`,
+    v === 'none' || profiles.some((p) => p.profile === v) ? undefined : `none or one of ${profiles.map((p) => p.profile).join(', ')}`,
   );
   const given = o.template ? templates.get(o.template) : undefined;
   if (given && o.category && given.category !== o.category)
@@ -221,19 +221,21 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
   const site = (await value('--site', o.site, { text: 'Site id', default: 'my-site', check: checks.id }))!;
   const gatewayId = (await value('--gateway-id', o.gatewayId, { text: 'Gateway id', default: 'gw-1', check: checks.id }))!;
 
-  // The device profile: the one named, else the one for this template and connection type.
+  // The device profile: the one named (`none`: none), else the one for this template and connection
+  // type. On a terminal it is asked: a shipped profile may be another controller's map (the simulator's).
   const fitting = ctx.profiles.filter((p) => p.template === template.template && p.connection_types.includes(connection.type));
-  let profile = o.profile ? ctx.profiles.find((p) => p.profile === o.profile) : undefined;
+  let profile = o.profile && o.profile !== 'none' ? ctx.profiles.find((p) => p.profile === o.profile) : undefined;
   if (profile && (profile.template !== template.template || !profile.connection_types.includes(connection.type)))
     usageError(
       'init',
       `--profile ${profile.profile} maps template ${profile.template} over ${profile.connection_types.join(', ')}, not ${template.template} over ${connection.type}`,
     );
   if (!o.profile && fitting.length > 0) {
-    const id =
-      fitting.length === 1 || !prompter
-        ? fitting[0]!.profile
-        : await prompter.ask({ text: 'Device profile', choices: fitting.map((p) => p.profile), default: fitting[0]!.profile });
+    for (const p of prompter ? fitting : [])
+      io.out(`Device profile ${p.profile}: ${p.vendor} ${p.model}${p.description ? `, ${p.description}` : ''}\n`);
+    const id = prompter
+      ? await prompter.ask({ text: 'Device profile', choices: [...fitting.map((p) => p.profile), 'none'], default: fitting[0]!.profile })
+      : fitting[0]!.profile;
     profile = fitting.find((p) => p.profile === id);
   }
 
@@ -342,7 +344,10 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
     connection,
     unit,
     equipmentId,
-    profilePoints: profilePoints.map((p) => ({ name: p.name, where: whereOf(p), read: reads.get(p.name) })),
+    // A profile point the browse found elsewhere is the entry's own now.
+    profilePoints: profilePoints
+      .filter((p) => !points.has(p.name))
+      .map((p) => ({ name: p.name, where: whereOf(p), read: reads.get(p.name) })),
     // In the template's order, then the points the template does not have.
     points: [...points.values()].sort((a, b) => rank(template, a.name) - rank(template, b.name)),
     missing: template.points.map((t) => t.name).filter((n) => !mapped.has(n)),

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, expect, it } from 'vitest';
 import { loadSiteFile, parseSite } from '../../config/load.js';
@@ -12,6 +13,7 @@ import { encode } from '../../drivers/modbus/codec.js';
 import { createElevatorServer } from '../../drivers/opcua/simulator.js';
 import type { Reading } from '../../drivers/types.js';
 import { runCli } from '../../gateway/commands/program.js';
+import { runInit } from '../../gateway/init/init.js';
 import { createGateway } from '../../gateway/runtime.js';
 import { CLI, gatewayAsync, ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/processes.js';
@@ -171,6 +173,63 @@ it('refuses bad and missing options in one line (exit 2), and says in one line w
   expect(noScan.code).toBe(0);
   expect(noScan.out).toContain('Not read: written with --no-scan');
   expect(loadSiteFile(join(dir, 'site.yaml')).equipment).toHaveLength(1);
+
+  // On a terminal the user is asked instead, and may have the file with placeholders.
+  const input = new PassThrough();
+  const output = new PassThrough();
+  let asked = '';
+  output.on('data', (d: Buffer) => (asked += d.toString()));
+  input.end('y\n');
+  let err = '';
+  const code = await runInit(
+    {
+      out: join(dir, 'asked.yaml'),
+      template: 'boiler-steam',
+      connection: 'modbus-tcp',
+      host: '127.0.0.1',
+      port: String(port),
+      unit: '1',
+      equipmentId: 'B-1',
+      site: 's',
+      gatewayId: 'g',
+      profile: 'gateway-sim-steam-boiler',
+      scan: true,
+    },
+    { out: () => undefined, err: (t) => void (err += t) },
+    { input, output, interactive: true },
+  );
+  expect(code).toBe(0);
+  expect(err).toBe(`Cannot reach 127.0.0.1:${port} (modbus-tcp): connection refused\n`);
+  expect(asked).toBe('Write the file with placeholders for the values anyway? (y, n) [y]: ');
+  expect(readFileSync(join(dir, 'asked.yaml'), 'utf8')).toContain(
+    `# Not read: cannot reach 127.0.0.1:${port} (modbus-tcp): connection refused.`,
+  );
+
+  // No profile and no --point: no point to write, said in one line.
+  const none = await init([...args, '--profile', 'none', '--no-scan', '--force']);
+  expect(none.code).toBe(2);
+  expect(none.err).toBe(
+    'gateway init: no point of template boiler-steam has an address (no device profile fits modbus-tcp); give at least one with --point NAME=WHERE\n',
+  );
+
+  // Modbus RTU, the hot-water boiler controller's profile, without reading the line.
+  const rtu = await init([
+    '--out',
+    join(dir, 'rtu.yaml'),
+    '--template',
+    'boiler-hot-water',
+    '--connection',
+    'modbus-rtu',
+    '--device',
+    '/dev/ttyUSB9',
+    '--unit',
+    '2',
+    '--no-scan',
+  ]);
+  expect(rtu.err).toBe('');
+  const rtuSite = loadSiteFile(join(dir, 'rtu.yaml'));
+  expect(rtuSite.connections[0]).toMatchObject({ type: 'modbus-rtu', path: '/dev/ttyUSB9', baud_rate: 9600 });
+  expect(rtuSite.equipment[0]!.points.map((p) => p.name)).toContain('outlet_temperature');
 });
 
 it('OPC UA: browses the server and matches the template points by name, writing their NodeIds; the gateway reads them', async () => {
@@ -216,8 +275,8 @@ it('asks on a terminal for what the options do not give (through a pseudo-termin
   cleanup.push(() => sim.stop());
   const dir = tmp();
   const file = join(dir, 'asked.yaml');
-  // Category, template, connection, host, port, unit, equipment id, site, gateway id.
-  const answers = ['boiler', 'steam', 'boiler-steam', '', '127.0.0.1', String(sim.port()), '', 'B-9', 'yard', ''].join('\n');
+  // Category, template, connection, host, port, unit, equipment id, site, gateway id, profile.
+  const answers = ['boiler', 'steam', 'boiler-steam', '', '127.0.0.1', String(sim.port()), '', 'B-9', 'yard', '', ''].join('\n');
   writeFileSync(join(dir, 'answers'), `${answers}\n`);
   const command = `${process.execPath} --import tsx ${CLI} init --out ${file}`;
   const out = await new Promise<string>((resolve) => {
@@ -232,6 +291,7 @@ it('asks on a terminal for what the options do not give (through a pseudo-termin
   // A wrong answer is asked again.
   expect(out).toContain('one of boiler-hot-water, boiler-steam');
   expect(out).toContain('Connection (modbus-tcp, modbus-rtu, opcua) [modbus-tcp]');
+  expect(out).toContain('Device profile (gateway-sim-steam-boiler, none) [gateway-sim-steam-boiler]');
   expect(out).toContain(`Wrote ${file}`);
   const site = loadSiteFile(file);
   expect(site.equipment[0]).toMatchObject({ id: 'B-9', template: 'boiler-steam' });
