@@ -122,7 +122,7 @@ async function phase(log: Logger, file: string, port: number, p: Phase): Promise
     max_in_flight: inFlight,
     min_level: 'blue' as const,
     mqtt_topic: '',
-    retry: { initial_delay: 100, max_delay: 1000, jitter: 0.2 },
+    reconnect: { initial_delay: 100, max_delay: 1000, jitter: 0.2 },
   };
   const forwarder = createForwarder({ config, gatewayId: `bench-${inFlight}`, site: 'bench', outbox, log, activeIncidents: () => 0 });
   const latencies: number[] = [];

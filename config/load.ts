@@ -22,6 +22,7 @@ import { ruleSchema } from './rules-schema.js';
 import { defaultConsequence } from './risk-schema.js';
 import { parseDuration } from '../drivers/common/primitives.js';
 import { prescanYaml } from './prescan.js';
+import { readAsCurrent } from './site-version.js';
 
 type Path = ReadonlyArray<string | number>;
 type Env = Record<string, string | undefined>;
@@ -88,6 +89,7 @@ export const SITE_FILE_LIMITS = { maxBytes: 4 * 1024 * 1024, maxDepth: 64, maxAl
 export function parseSite(text: string, opts: ParseOptions = {}): SiteConfig {
   const file = opts.file ?? '<site file>';
   const { doc, lines } = readYaml(text, file);
+  readAsCurrent(doc, file, lines, opts.onNote);
   const check = new SiteCheck(doc, lines, opts.echoValues ?? true);
   expandPlaceholders(check, opts.env ?? process.env, opts.onNote);
   check.raw = toPlain(doc, file);

@@ -62,7 +62,7 @@ export const platformSection = z
       .string()
       .default('incidents/{gateway}')
       .meta({ description: 'Topic on the central broker; `{gateway}` and `{site}` are filled in.', examples: ['incidents/{gateway}'] }),
-    retry: reconnect.meta({
+    reconnect: reconnect.meta({
       description: 'Backoff between attempts while the platform cannot take events (a `Retry-After` answer is honoured).',
     }),
     allow_insecure: z

@@ -13,6 +13,7 @@ import { isValidTopicFilter } from '../gateway/mqtt/acl.js';
 import { MQTT_ROLES, MQTT_USER_NAME, PASSWORD_HASH } from '../gateway/mqtt/users.js';
 import { platformInboxSimulatorSchema, platformSection, type PlatformSection } from './platform-schema.js';
 import { qcSchema, type QcConfig } from './lab-schema.js';
+import { SITE_FILE_VERSION } from './site-version.js';
 import { sparkplugSection, type SparkplugSection } from './sparkplug-schema.js';
 import {
   certificateSchema,
@@ -554,8 +555,13 @@ const alarmsSection = z
 
 const siteShape = {
   version: z
-    .literal(1, { error: 'expected 1, the only site-file version this gateway reads' })
-    .meta({ description: 'Site-file format version. A breaking change to the format ships a migration.' }),
+    .literal(SITE_FILE_VERSION, {
+      error: `expected ${SITE_FILE_VERSION}, the current site-file version (a version 1 file is read too, and \`gateway config migrate\` rewrites it)`,
+    })
+    .meta({
+      description:
+        'Site-file format version: 2. A version 1 file is read too (a note says what changed; `gateway config migrate` rewrites it); a file for a newer gateway is refused. docs/upgrades.md lists the versions.',
+    }),
   gateway: gatewaySection,
   mqtt: mqttSection,
   influx: influxSection,
@@ -609,7 +615,7 @@ export type MqttSection = z.output<typeof mqttSection>;
 export type InfluxSection = z.output<typeof influxV2> | z.output<typeof influxV1>;
 
 export interface SiteConfig {
-  version: 1;
+  version: typeof SITE_FILE_VERSION;
   gateway: GatewaySection;
   mqtt: MqttSection;
   influx?: InfluxSection | undefined;

@@ -11,6 +11,7 @@ import { DRIVER_COMMANDS } from '../../drivers/cli.js';
 import { command as alarms } from './alarms.js';
 import { command as audit } from './audit.js';
 import { command as check } from './check.js';
+import { command as config } from './config.js';
 import { EXIT, packageRoot, usageError, UsageError, usageLine } from './common.js';
 import { type CliCommand, type CliIo, examples } from './declare.js';
 import { driverCliContext } from './driver-context.js';
@@ -32,6 +33,7 @@ export type { CliIo } from './declare.js';
 const COMMANDS: readonly CliCommand[] = [
   run,
   check,
+  config,
   init,
   influxWriter,
   grafana,

@@ -175,7 +175,7 @@ export function createForwarder(opts: {
       m?.retries.inc({ reason: r.status === undefined ? 'network' : String(r.status) });
       outbox.attempted(row.seq, answer);
       cursor = 0;
-      const delay = Math.max(backoffDelay(attempt++, config.retry), r.retryAfterMs ?? 0);
+      const delay = Math.max(backoffDelay(attempt++, config.reconnect), r.retryAfterMs ?? 0);
       pausedUntil = Math.max(pausedUntil, Date.now() + delay);
       healthy = false;
       if (reported !== answer) {

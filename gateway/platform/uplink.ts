@@ -72,7 +72,7 @@ export function createUplink(opts: {
           // User properties are MQTT 5; a persistent session there needs an expiry (0 ends it with the connection).
           protocolVersion: 5,
           properties: { sessionExpiryInterval: SESSION_EXPIRY_S },
-          reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.retry)),
+          reconnectPeriod: Math.max(1, backoffDelay(attempt++, config.reconnect)),
           connectTimeout: 10_000,
           ...tls,
         },
@@ -97,7 +97,7 @@ export function createUplink(opts: {
       });
       c.on('close', () => {
         // Messages in flight stay with mqtt.js, which resends them after the reconnect.
-        c.options.reconnectPeriod = Math.max(1, backoffDelay(attempt++, config.retry));
+        c.options.reconnectPeriod = Math.max(1, backoffDelay(attempt++, config.reconnect));
       });
       c.on('error', (err) => {
         if (attempt <= 1)

@@ -23,6 +23,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 const COMMANDS: Array<{ path: string; needs: string[] }> = [
   { path: 'run', needs: [] },
   { path: 'check', needs: [] },
+  { path: 'config migrate', needs: [] },
   { path: 'init', needs: [] },
   { path: 'influx-writer', needs: [] },
   { path: 'rules test', needs: ['--input', 'r.csv'] },
@@ -44,7 +45,7 @@ const COMMANDS: Array<{ path: string; needs: string[] }> = [
 ];
 
 /** The commands that only group others. */
-const GROUPS = ['rules', 'outbox', 'alarms', 'token', 'mqtt', 'mqtt user', 'audit', 'report', 'lab', 'scan', 'simulate', 'certs'];
+const GROUPS = ['config', 'rules', 'outbox', 'alarms', 'token', 'mqtt', 'mqtt user', 'audit', 'report', 'lab', 'scan', 'simulate', 'certs'];
 
 /** One usage line naming the command and the code, then the pointer to its help; never a stack. */
 function expectUsageError(r: { code: number | null; stdout: string; stderr: string }, path: string, what: RegExp): void {
@@ -67,6 +68,7 @@ describe('gateway --help', () => {
     for (const name of [
       'run',
       'check',
+      'config',
       'init',
       'influx-writer',
       'rules',

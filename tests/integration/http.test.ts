@@ -148,7 +148,7 @@ describe('HTTP API', () => {
       method: 'POST',
       url: '/api/config/check',
       headers: { ...as('viewer'), 'content-type': 'application/yaml' },
-      payload: 'version: 2\n',
+      payload: 'version: 3\n',
     });
     expect(check.json()).toMatchObject({ valid: false, problems: expect.arrayContaining([expect.objectContaining({ path: 'version' })]) });
     const openapi = (await app.inject({ url: '/api/openapi.json' })).json() as { openapi: string; paths: Record<string, unknown> };

@@ -365,7 +365,7 @@ describe('MQTT limits', () => {
             min_level: 'blue' as const,
             mqtt_url: url,
             mqtt_topic: 'i',
-            retry: mqttSection.reconnect,
+            reconnect: mqttSection.reconnect,
           };
           const uplink = createUplink({ config, gatewayId: 'gw', site: 's', outbox, log: silent, maxPacketSize: 64 * KiB });
           uplink.start();

@@ -27,7 +27,7 @@ describe('checkSiteText', () => {
     const demo = await checkSiteText(readFileSync(join(ROOT, 'config', 'demo.yaml'), 'utf8'), { timeoutMs: 20_000 });
     expect(demo).toMatchObject({ ok: true });
     const r = await checkSiteText(
-      'version: 1\ngateway:\n  id: gw-1\n  site: plant-1\n  log_level: "${PLATFORM_SECRET}"\nmqtt: { port: "not a port" }\n',
+      'version: 2\ngateway:\n  id: gw-1\n  site: plant-1\n  log_level: "${PLATFORM_SECRET}"\nmqtt: { port: "not a port" }\n',
       { timeoutMs: 20_000 },
     );
     expect(r).toEqual({

@@ -21,7 +21,7 @@ function outcome(text: string, opts: ParseOptions = {}): { problems: string[]; n
   }
 }
 
-const minimal = (gateway: string, rest = '') => `version: 1
+const minimal = (gateway: string, rest = '') => `version: 2
 gateway:
 ${gateway}
 connections: [{ id: sim, type: sim }]

@@ -1,0 +1,139 @@
+// `gateway config migrate`: rewrites a site file of an older version as the current one (or as
+// version --to), printing it or, with --write, replacing it after keeping the old one beside it as
+// `<file>.bak-v<version>`. Only the keys a step changes are edited in the text: comments and layout
+// stay. The result must pass the same checks as `gateway check`, or nothing is written.
+import { EXIT, siteFileOf, usageError } from './common.js';
+import { type CliCommand, examples, integer, siteArgument, siteOption } from './declare.js';
+
+export interface MigrateOptions {
+  write?: boolean;
+  to?: number;
+}
+
+export async function configMigrateCommand(file: string, o: MigrateOptions = {}): Promise<number> {
+  const { closeSync, constants, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } = await import('node:fs');
+  const { parseDocument, LineCounter } = await import('yaml');
+  const { ConfigError, formatProblem } = await import('../../config/errors.js');
+  const { parseSite, SITE_FILE_LIMITS } = await import('../../config/load.js');
+  const { prescanYaml } = await import('../../config/prescan.js');
+  const { applyEdits, migrateSiteDocument, SITE_FILE_VERSION } = await import('../../config/site-version.js');
+  const fail = (lines: string[]) => {
+    for (const l of lines) process.stderr.write(`${l}\n`);
+    return EXIT.invalid;
+  };
+
+  let text: string;
+  let mode: number;
+  try {
+    const st = statSync(file);
+    if (st.size > SITE_FILE_LIMITS.maxBytes)
+      return fail([`${file}: (yaml): the file is ${st.size} bytes, at most ${SITE_FILE_LIMITS.maxBytes}`]);
+    mode = st.mode & 0o777;
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    process.stderr.write(`Cannot read site file "${file}": ${(err as Error).message} (GW_ERR_CONFIG_READ)\n`);
+    return EXIT.failure;
+  }
+  const hostile = prescanYaml(text, SITE_FILE_LIMITS);
+  if (hostile) return fail([`${file}: (yaml): ${hostile.message}${hostile.line ? ` (line ${hostile.line})` : ''}`]);
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, logLevel: 'error' });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    return fail([`${file}: (yaml): ${e.message.split('\n')[0]!}`, `Fix it first: gateway check ${file}`]);
+  }
+
+  let migration;
+  try {
+    migration = migrateSiteDocument(doc, file, o.to ?? SITE_FILE_VERSION, (offset) => lines.linePos(offset).line);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return fail(err.problems.map((p) => `${file}: ${formatProblem(p)}`));
+  }
+  const migrated = applyEdits(text, migration.edits);
+  // Checked as `gateway check` would, but without this shell's environment: ${VAR} may be unset here.
+  // An error without problems says only that: what a placeholder stands for is checked at start.
+  try {
+    parseSite(migrated, { file, env: false });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    if (err.problems.length > 0)
+      return fail([
+        ...err.problems.map((p) => `${file}: ${formatProblem(p)}`),
+        `${file}: not migrated: the file has ${err.problems.length === 1 ? 'this problem' : 'these problems'} at version ${migration.to}; fix ${err.problems.length === 1 ? 'it' : 'them'} (gateway check ${file}) and migrate again`,
+      ]);
+  }
+
+  const summary =
+    migration.from === migration.to
+      ? `${file}: already at site-file version ${migration.to}; nothing to change`
+      : `${file}: site-file version ${migration.from} -> ${migration.to}`;
+  if (!o.write) {
+    process.stdout.write(migrated);
+    process.stderr.write(`${[summary, ...migration.changes.map((c) => `  ${c}`)].join('\n')}\n`);
+    return EXIT.ok;
+  }
+  if (migration.from === migration.to) {
+    process.stdout.write(`${summary}\n`);
+    return EXIT.ok;
+  }
+  // The old file is kept, never overwritten: a second migration of a restored file must not lose the first backup.
+  const backup = `${file}.bak-v${migration.from}`;
+  try {
+    const fd = openSync(backup, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    process.stderr.write(
+      code === 'EEXIST'
+        ? `${backup} exists already: move it away, then migrate again (nothing was written)\n`
+        : `Cannot write ${backup}: ${(err as Error).message} (nothing was written)\n`,
+    );
+    return EXIT.failure;
+  }
+  // A new file renamed over the old: a crash leaves the old file or the new one, never half of each.
+  const temporary = `${file}.migrating-${process.pid}`;
+  try {
+    writeFileSync(temporary, migrated, { mode, flush: true });
+    renameSync(temporary, file);
+  } catch (err) {
+    process.stderr.write(`Cannot write ${file}: ${(err as Error).message} (the file is unchanged; ${backup} is a copy of it)\n`);
+    return EXIT.failure;
+  }
+  process.stdout.write(
+    `${[summary, ...migration.changes.map((c) => `  ${c}`), `The version ${migration.from} file is kept as ${backup}`].join('\n')}\n`,
+  );
+  return EXIT.ok;
+}
+
+export const command: CliCommand = {
+  register(program, cli) {
+    const config = program.command('config').description('site-file tools: migrate a file of an older version');
+    config
+      .command('migrate')
+      .description(
+        'rewrite a site file of an older version as the current one (docs/upgrades.md): printed, or in place with --write (the old file kept as FILE.bak-vN); comments and layout stay',
+      )
+      .addArgument(siteArgument())
+      .addOption(siteOption())
+      .option('--write', 'replace the file (after keeping it as FILE.bak-v<its version>) instead of printing the result')
+      .option('--to <version>', 'the site-file version to write (default: the current one); never lower than the file', integer(1))
+      .addHelpText(
+        'after',
+        examples(
+          'gateway config migrate -c site.yaml',
+          'gateway config migrate -c site.yaml --write',
+          'gateway config migrate site.yaml --to 2',
+        ),
+      )
+      .action(async (file, o) => {
+        const site = siteFileOf('config migrate', file, o.config);
+        if (!site) usageError('config migrate', 'needs the site file, as FILE or -c FILE');
+        cli.done(await configMigrateCommand(site, { write: o.write === true, to: o.to === undefined ? undefined : Number(o.to) }));
+      });
+  },
+};
