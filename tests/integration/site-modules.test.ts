@@ -40,10 +40,10 @@ async function modbusSite(o: { broker: string; extra?: string[] }): Promise<stri
 }
 
 /** The packages of the parts a site may leave out: HTTP API, InfluxDB writer, embedded broker, OPC UA, the XML reader of result files. */
-const OPTIONAL_PACKAGES = /^(fastify|@fastify\/|@influxdata\/|aedes|node-opcua|saxes)/;
+const OPTIONAL_PACKAGES = /^(fastify|@fastify\/|@influxdata\/|aedes|node-opcua|saxes|protobufjs)/;
 /** Their modules, the platform link's and the other drivers' (the registry's schemas are loaded for every site). */
 const OPTIONAL_FILES =
-  /^gateway\/(http\/server|influx\/(writer|client)|platform\/(forwarder|uplink|inbox)|mqtt\/broker)\.ts$|^drivers\/(opcua\/(driver|simulator|certs)|astm\/(driver|simulator)|hl7\/(driver|simulator|hl7-message|mllp|oru|ack)|mqtt-in\/(driver|simulator)|file-drop\/(driver|simulator|reader|csv|xml|json|mapping|decode|watcher))\.ts$/;
+  /^gateway\/(http\/server|influx\/(writer|client)|platform\/(forwarder|uplink|inbox)|mqtt\/broker|sparkplug\/(node|payload|queue))\.ts$|^drivers\/(opcua\/(driver|simulator|certs)|astm\/(driver|simulator)|hl7\/(driver|simulator|hl7-message|mllp|oru|ack)|mqtt-in\/(driver|simulator)|file-drop\/(driver|simulator|reader|csv|xml|json|mapping|decode|watcher))\.ts$/;
 
 describe('modules a site loads', () => {
   let mosquitto: string;
@@ -71,5 +71,17 @@ describe('modules a site loads', () => {
     for (const p of ['aedes', 'fastify', '@fastify/swagger']) expect(r.packages).toContain(p);
     expect([...r.packages].filter((p) => /^(@influxdata\/|node-opcua)/.test(p))).toEqual([]);
     expect([...r.files].filter((f) => OPTIONAL_FILES.test(f)).sort()).toEqual(['gateway/http/server.ts', 'gateway/mqtt/broker.ts']);
+  });
+
+  it('the Modbus site with a sparkplug: section loads protobufjs and the edge node, and nothing else optional', async () => {
+    const r = traceSync([SCRIPT, await modbusSite({ broker: mosquitto, extra: ['sparkplug: {}'] })]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect([...r.packages].filter((p) => OPTIONAL_PACKAGES.test(p))).toEqual(['protobufjs']);
+    expect([...r.files].filter((f) => OPTIONAL_FILES.test(f)).sort()).toEqual([
+      'gateway/sparkplug/node.ts',
+      'gateway/sparkplug/payload.ts',
+      'gateway/sparkplug/queue.ts',
+    ]);
   });
 });

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import mqtt from 'mqtt';
 import { parseSite } from '../../config/load.js';
 import type { Reading } from '../../drivers/types.js';
+import type { SparkplugService } from '../../gateway/services/sparkplug.js';
 import { hashPassword } from '../../gateway/mqtt/users.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { freePort } from '../helpers/processes.js';
@@ -17,10 +18,19 @@ import { startProxy, startSparkplugHost, type HostMessage, type SparkplugHost } 
 
 const silent = pino({ level: 'silent' });
 
-function siteYaml(o: { broker: string; port?: number; site: string; mqtt?: string[]; sparkplug: string[]; rules?: string[] }): string {
+function siteYaml(o: {
+  broker: string;
+  port?: number;
+  site: string;
+  mqtt?: string[];
+  sparkplug: string[];
+  rules?: string[];
+  poll?: string;
+  dataDir?: string;
+}): string {
   return [
     'version: 1',
-    `gateway: { id: gw-spb, site: ${o.site}, data_dir: ${mkdtempSync(join(tmpdir(), 'gw-data-'))} }`,
+    `gateway: { id: gw-spb, site: ${o.site}, data_dir: ${o.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-data-'))} }`,
     'mqtt:',
     `  broker: ${o.broker}`,
     `  port: ${o.port ?? 1883}`,
@@ -35,7 +45,7 @@ function siteYaml(o: { broker: string; port?: number; site: string; mqtt?: strin
     '    code: "10003101012019000117"',
     '    connection: sim',
     '    model: steam-boiler',
-    '    poll_interval: 100ms',
+    `    poll_interval: ${o.poll ?? '100ms'}`,
     `    points: [${BOILER_POINTS.map((p) => `{ name: ${p} }`).join(', ')}]`,
     '',
   ].join('\n');
@@ -241,6 +251,65 @@ describe('Sparkplug B edge node', () => {
     await gw.stop();
     await host.waitFor((m) => m.type === 'NDEATH', 5000, 'NDEATH at stop');
     expect(host.messages.some((m) => m.metrics.length === 0 && m.type === 'DDATA')).toBe(false);
+    expect(host.violations).toEqual([]);
+  });
+
+  it('with a primary host: waits for its STATE, stores while it is offline, a new session (bdSeq) each time, seq wraps at 255, bdSeq goes on after a restart', async () => {
+    const mosquitto = inject('mosquitto');
+    const group = `h-${Date.now()}`;
+    const hostId = `host-${Date.now()}`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-data-'));
+    const yaml = siteYaml({
+      broker: mosquitto.url,
+      site: 'spb-host',
+      dataDir,
+      poll: '10ms',
+      sparkplug: [`group_id: ${group}`, `primary_host_id: ${hostId}`, 'rebirth_interval: 100ms'],
+    });
+    const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-spb', hostId });
+    cleanup.push(() => host.close());
+    cleanup.push(() => host.client.publishAsync(`spBv1.0/STATE/${hostId}`, '', { retain: true, qos: 1 }));
+    await host.state(false);
+    let gw = createGateway(parseSite(yaml, { env: {} }), silent);
+    cleanup.push(() => gw.stop());
+    const stored = () => (gw.services.find((s) => s.id === 'sparkplug') as SparkplugService).node()!.stats().stored;
+    const until = (what: string, ok: () => boolean) =>
+      new Promise<void>((resolve, reject) => {
+        const deadline = Date.now() + 10_000;
+        const check = () => (ok() ? resolve() : Date.now() > deadline ? reject(new Error(`not ${what}`)) : setTimeout(check, 20));
+        check();
+      });
+    await gw.start();
+    // The host is offline: no births, readings wait.
+    await until('storing', () => stored() >= 5 * BOILER_POINTS.length);
+    expect(host.messages).toEqual([]);
+
+    await host.state(true);
+    const first = await host.waitFor((m) => m.type === 'NBIRTH', 5000, 'NBIRTH once the host is online');
+    const bdSeq = first.metrics.find((m) => m.name === 'bdSeq')!.value as number;
+    await host.waitFor((m) => m.type === 'DDATA' && m.metrics.some((x) => x.isHistorical), 5000, 'historical DDATA');
+    await until('drained', () => stored() === 0);
+
+    // The host goes offline: the node ends its session (NDEATH) and stores again.
+    await host.state(false);
+    const death = await host.waitFor((m) => m.type === 'NDEATH', 5000, 'NDEATH when the host goes offline');
+    expect(death.metrics.find((m) => m.name === 'bdSeq')!.value).toBe(bdSeq);
+    await until('storing again', () => stored() > 0);
+    await host.state(true);
+    const second = await host.waitFor((m) => m.type === 'NBIRTH' && m !== first, 5000, 'NBIRTH of the new session');
+    expect(second.metrics.find((m) => m.name === 'bdSeq')!.value).toBe((bdSeq + 1) % 256);
+
+    // Polls every 10 ms: seq runs past 255 to 0 without a gap (the host checks every message).
+    await host.waitFor((m) => m.type === 'DDATA' && m.seq === 0, 10_000, 'DDATA with seq wrapped to 0');
+
+    await gw.stop();
+    await host.waitFor((m) => m.type === 'NDEATH' && host.messages.indexOf(m) > host.messages.indexOf(second), 5000, 'NDEATH at stop');
+    // Restarted on the same data folder, the node's bdSeq goes on from where it was.
+    gw = createGateway(parseSite(yaml, { env: {} }), silent);
+    await gw.start();
+    const third = await host.waitFor((m) => m.type === 'NBIRTH' && m !== first && m !== second, 5000, 'NBIRTH after a restart');
+    expect(third.metrics.find((m) => m.name === 'bdSeq')!.value).toBe((bdSeq + 2) % 256);
+    await gw.stop();
     expect(host.violations).toEqual([]);
   });
 });
