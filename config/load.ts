@@ -59,7 +59,7 @@ export interface ParseOptions {
   onNote?: (note: ConfigProblem) => void;
 }
 
-export function loadSiteFile(file: string, env: Env = process.env): SiteConfig {
+export function loadSiteFile(file: string, env: Env = process.env, onNote?: ParseOptions['onNote']): SiteConfig {
   let text: string;
   try {
     // At most one byte over the limit is read: /dev/zero or a log file given by mistake is refused
@@ -76,7 +76,7 @@ export function loadSiteFile(file: string, env: Env = process.env): SiteConfig {
   } catch (err) {
     throw new GatewayError('GW_ERR_CONFIG_READ', `Cannot read site file "${file}": ${(err as Error).message}`, { cause: err });
   }
-  return parseSite(text, { file, env });
+  return parseSite(text, { file, env, onNote });
 }
 
 /**

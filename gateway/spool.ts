@@ -3,6 +3,7 @@
 // Bounded in bytes; when full the oldest chunks go, and every dropped line is counted.
 import Database from 'better-sqlite3';
 import { createPrivateFile } from './data-dir.js';
+import { claimFileFormat } from './data-format.js';
 import type { Logger } from './log.js';
 
 export interface SpoolChunk {
@@ -32,6 +33,9 @@ export interface SpoolOptions {
   /** Log messages when the bound starts and stops forcing drops. */
   messages?: { full: string; room: string };
 }
+
+/** The spool file's format (`PRAGMA user_version`); files of release 0.1.0 have 0 and are the same. */
+export const SPOOL_FORMAT = 1;
 
 const DEFAULT_MESSAGES = {
   full: 'Spool is full: dropping the oldest telemetry until its destination takes data again',
@@ -65,6 +69,7 @@ export class Spool {
     // 0600 before SQLite opens it: its WAL and shared-memory files take the same mode.
     createPrivateFile(opts.file);
     this.db = new Database(opts.file);
+    claimFileFormat(this.db, opts.file, SPOOL_FORMAT, 'the telemetry waiting in it is then lost');
     // Incremental vacuum lets an emptied spool give its disk space back.
     this.db.pragma('auto_vacuum = INCREMENTAL');
     this.db.pragma('journal_mode = WAL');

@@ -50,10 +50,11 @@ export function siteFileOf(command: string, positional: string | undefined, opti
 
 /** The site file, or undefined once its problems are printed. */
 export async function loadOrReport(file: string): Promise<SiteConfig | undefined> {
-  const { ConfigError, GatewayError } = await import('../../config/errors.js');
+  const { ConfigError, formatProblem, GatewayError } = await import('../../config/errors.js');
   const { loadSiteFile } = await import('../../config/load.js');
   try {
-    return loadSiteFile(file);
+    // A note (a site file of an older version, read through its migration) is one line, not a failure.
+    return loadSiteFile(file, process.env, (n) => process.stderr.write(`${file}: note: ${formatProblem(n)}\n`));
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const p of err.problems) process.stderr.write(`${p.path}: ${p.message}${p.line ? ` (line ${p.line})` : ''}\n`);
