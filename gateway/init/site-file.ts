@@ -3,6 +3,7 @@
 // comments only where its model allows them). Every value written goes through `scalar`, and the
 // whole text is checked by the site loader before it is written.
 import type { Profile } from '../../config/profiles.js';
+import { SITE_FILE_VERSION } from '../../config/site-version.js';
 import type { Template } from '../../config/templates.js';
 
 export type InitConnection =
@@ -166,7 +167,7 @@ export function siteFileText(plan: SitePlan, now = new Date()): string {
     `# Site file written by \`gateway init\` on ${now.toISOString().slice(0, 10)}: one ${t.name.toLowerCase()} (template ${t.template}).`,
     '# Check it with `gateway check FILE` and run it with `gateway run FILE`. Every key is described in',
     '# docs/configuration.md; docs/getting-started.md says what to do next.',
-    'version: 1',
+    `version: ${SITE_FILE_VERSION}`,
     '',
     '# This gateway: its id, and the site id that is the second level of every MQTT topic',
     '# (gw/<site>/<equipment>/...). The data folder keeps what must survive a restart (the store, the',

@@ -8,6 +8,7 @@ import { PassThrough } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, expect, it } from 'vitest';
 import { loadSiteFile, parseSite } from '../../config/load.js';
+import { SITE_FILE_VERSION } from '../../config/site-version.js';
 import { BoilerDevice, createModbusTcpSimulator, RegisterBank } from '../../drivers/modbus/simulator.js';
 import { encode } from '../../drivers/modbus/codec.js';
 import { createElevatorServer } from '../../drivers/opcua/simulator.js';
@@ -89,6 +90,7 @@ it('Modbus TCP with the boiler profile: every profile point read and shown, the 
   const site = loadSiteFile(file);
   expect(site.equipment[0]).toMatchObject({ id: 'B-07', template: 'boiler-steam', unit_id: 3 });
   expect(site.gateway).toMatchObject({ id: 'gw-1', site: 'plant-3' });
+  expect(text).toMatch(new RegExp(`^version: ${SITE_FILE_VERSION}$`, 'm'));
 
   const readings = await readingsOf(runnable(file, await freePort()), (rs) =>
     ['steam_pressure', 'drum_level', 'flame'].every((p) => rs.some((x) => x.point === p && x.quality === 'good')),
