@@ -47,7 +47,7 @@ describe('gateway rules test', () => {
       writeFileSync(
         file,
         [
-          'version: 1',
+          'version: 2',
           'gateway: { id: gw-1, site: plant-1, timezone: Asia/Shanghai }',
           'connections: [{ id: boiler-plc, type: modbus-tcp, host: 127.0.0.1, port: 502 }]',
           'equipment:',

@@ -33,7 +33,7 @@ export interface TestSiteOptions {
 export function testSiteYaml(o: TestSiteOptions = {}): string {
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-data-'));
   return [
-    'version: 1',
+    'version: 2',
     `gateway: { id: ${o.gatewayId ?? 'gw-test'}, site: ${o.site ?? 'test-site'}, data_dir: ${dataDir} }`,
     'mqtt:',
     `  broker: ${o.broker ?? 'embedded'}`,

@@ -33,7 +33,7 @@ const platform = (port: number, settings: Record<string, string> = {}) => {
     url: `http://127.0.0.1:${port}/incidents`,
     secret: SECRET,
     timeout: '1s',
-    retry: '{ initial_delay: 200ms, max_delay: 2s }',
+    reconnect: '{ initial_delay: 200ms, max_delay: 2s }',
     ...settings,
   };
   return ['platform:', ...Object.entries(all).map(([k, v]) => `  ${k}: ${v}`)];

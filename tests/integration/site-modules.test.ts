@@ -25,7 +25,7 @@ async function modbusSite(o: { broker: string; extra?: string[] }): Promise<stri
   writeFileSync(
     file,
     [
-      'version: 1',
+      'version: 2',
       `gateway: { id: gw-modules, site: modules, data_dir: ${join(dir, 'data')} }`,
       `mqtt: { broker: "${o.broker}", port: ${await freePort()} }`,
       ...(o.extra ?? []),

@@ -97,7 +97,7 @@ describe('a full disk', () => {
           `  url: http://127.0.0.1:${nobody}/incidents`,
           '  secret: test-secret-0123456789',
           '  timeout: 1s',
-          '  retry: { initial_delay: 500ms, max_delay: 2s }',
+          '  reconnect: { initial_delay: 500ms, max_delay: 2s }',
           'http:',
           `  port: ${httpPort}`,
         ],
