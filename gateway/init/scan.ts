@@ -36,7 +36,14 @@ export async function scanModbus(
     if (!link.connected) return { reached: false, why: `cannot reach ${where} (${conn.type}): ${link.downReason}` };
     const reads = new Map<string, string>();
     let answered = 0;
+    let timeouts = 0;
     for (const p of points) {
+      // A unit that answered nothing twice is not there (or not this unit id): the rest would each
+      // wait their timeout for the same news.
+      if (answered === 0 && timeouts >= 2) {
+        reads.set(p.name, 'not read: the unit answered no request');
+        continue;
+      }
       const parsed = modbusPointSchema.safeParse({ name: p.name, ...p.keys });
       if (!parsed.success) {
         reads.set(p.name, `not read: ${parsed.error.issues[0]!.message}`);
@@ -52,6 +59,7 @@ export async function scanModbus(
         const message = (err as Error).message.split('\n')[0]!;
         // An exception is an answer: the device is there, the address is not.
         if (/^exception/.test(message)) answered++;
+        if (/^timeout/.test(message)) timeouts++;
         reads.set(p.name, `read failed: ${message}`);
       }
     }

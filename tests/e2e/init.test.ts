@@ -207,6 +207,29 @@ it('refuses bad and missing options in one line (exit 2), and says in one line w
     `# Not read: cannot reach 127.0.0.1:${port} (modbus-tcp): connection refused.`,
   );
 
+  // A unit id nobody answers to: said in one line, after two requests, not one timeout per point.
+  const sim = createModbusTcpSimulator({ devices: new Map([[3, new RegisterBank()]]) });
+  await sim.start();
+  cleanup.push(() => sim.stop());
+  const t0 = Date.now();
+  const wrongUnit = await init([
+    '--out',
+    join(dir, 'unit.yaml'),
+    '--template',
+    'boiler-steam',
+    '--connection',
+    'modbus-tcp',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(sim.port()),
+    '--unit',
+    '5',
+  ]);
+  expect(wrongUnit.code).toBe(1);
+  expect(wrongUnit.err.split('\n')[0]).toBe('Unit 5 did not answer (read failed: timeout): is the unit id right?');
+  expect(Date.now() - t0).toBeLessThan(4000);
+
   // No profile and no --point: no point to write, said in one line.
   const none = await init([...args, '--profile', 'none', '--no-scan', '--force']);
   expect(none.code).toBe(2);
