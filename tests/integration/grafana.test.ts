@@ -1,0 +1,365 @@
+// `gateway grafana export` on the demo site: the dashboards it writes are checked against Grafana's
+// published types (@grafana/schema, by the TypeScript compiler on the JSON files as written), and
+// every InfluxQL query of every panel runs against the test InfluxDB holding the demo's data, written
+// as the gateway writes it (its own line-protocol encoders), with Grafana's macros filled in as
+// Grafana does. Flux cannot run here (the test InfluxDB is 1.x): its queries are checked for the
+// bucket, measurements and fields the gateway writes.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ts from 'typescript';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadSiteFile } from '../../config/load.js';
+import type { SiteConfig } from '../../config/schema.js';
+import { encodeAlarms, encodeResults, encodeRisk, encodeTelemetry } from '../../gateway/influx/line-protocol.js';
+import type { GatewayDashboard } from '../../gateway/grafana/model.js';
+import type { AlarmEvent } from '../../rules/types.js';
+import { gatewayAsync, ROOT } from '../helpers/cli.js';
+import { packagesBeyond, traceSync } from '../helpers/modules.js';
+
+const influx = inject('influxdb');
+const db = `grafana_${process.pid}`;
+const dir = mkdtempSync(join(tmpdir(), 'gw-grafana-'));
+const NOW = Date.now();
+const FROM = NOW - 30 * 60_000;
+
+/** The demo site with an influx section of each api (the demo has them commented out). */
+function demoWith(influxSection: string): string {
+  const demo = readFileSync(join(ROOT, 'config', 'demo.yaml'), 'utf8');
+  const file = join(dir, `site-${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(file, demo.replace(/^http:\n/m, `${influxSection}\nhttp:\n`));
+  return file;
+}
+const V1 = `influx:\n  api: v1\n  url: ${influx.url}\n  database: ${db}\n  username: reader\n  password: \${GRAFANA_TEST_PASSWORD}`;
+const V2 = `influx:\n  api: v2\n  url: ${influx.url}\n  token: \${GRAFANA_TEST_TOKEN}\n  org: plant\n  bucket: telemetry`;
+const SECRETS = { GRAFANA_TEST_PASSWORD: 'pw-never-in-a-file-1', GRAFANA_TEST_TOKEN: 'token-never-in-a-file-2' };
+
+function readTree(out: string): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const sub of ['provisioning/datasources', 'provisioning/dashboards', 'dashboards'])
+    for (const f of readdirSync(join(out, sub)).sort()) files.set(`${sub}/${f}`, readFileSync(join(out, sub, f), 'utf8'));
+  return files;
+}
+const dashboardsOf = (tree: Map<string, string>) =>
+  [...tree].filter(([k]) => k.startsWith('dashboards/')).map(([, v]) => JSON.parse(v) as GatewayDashboard);
+
+async function query(
+  q: string,
+): Promise<{ series?: Array<{ name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }>; error?: string }> {
+  const res = await fetch(`${influx.url}/query?db=${db}&epoch=ms&q=${encodeURIComponent(q)}`, {
+    method: q.startsWith('CREATE') ? 'POST' : 'GET',
+  });
+  const body = (await res.json()) as { results: Array<{ series?: never; error?: string }>; error?: string };
+  if (body.error) return { error: body.error };
+  return body.results[0]!;
+}
+
+/** The demo's data as the gateway writes it: telemetry of every equipment and point, alarms, risk, lab results. */
+function demoLines(config: SiteConfig): string[] {
+  const site = config.gateway.site;
+  const lines: string[] = [];
+  for (let k = 0; k < 20; k++) {
+    const ts = FROM + k * 60_000;
+    for (const e of config.equipment) {
+      if (e.points.length === 0) continue;
+      const values: Record<string, number | boolean> = {};
+      const quality: Record<string, 'good' | 'uncertain'> = {};
+      e.points.forEach((p, i) => {
+        // Measured values are numbers; states and codes booleans or whole numbers, as drivers read them.
+        values[p.name] = p.unit ? 10 + i + Math.sin(k) : i % 2 === 0 ? k % 2 === 0 : k % 4;
+        quality[p.name] = 'good';
+      });
+      // One reading in the run is not good: its own line with the tag point, as for a device fault.
+      if (k === 5) quality[e.points[0]!.name] = 'uncertain';
+      lines.push(
+        ...encodeTelemetry({ ts, values, quality }, { measurement: e.category, site, equipment: e.id, code: e.code as string | undefined })
+          .lines,
+      );
+    }
+    const assessed = config.equipment.map((e, i) => ({
+      equipment: e.id,
+      level: (['blue', 'yellow', 'orange', 'red'] as const)[(i + k) % 4]!,
+      score: 3 + i + k,
+      likelihood: 2,
+      consequence: e.consequence,
+      points: 4,
+      factors: [{ factor: 'alarm_red', points: 2 }],
+      computedAt: ts,
+    }));
+    lines.push(...encodeRisk(assessed, site));
+  }
+  const alarm = (
+    equipment: string,
+    rule: string,
+    level: AlarmEvent['level'],
+    type: AlarmEvent['type'],
+    state: AlarmEvent['state'],
+    ts: number,
+  ): AlarmEvent =>
+    ({
+      eventId: `${rule}-${ts}`,
+      incidentId: `${equipment}/${rule}`,
+      type,
+      state,
+      level,
+      site,
+      equipment,
+      rule,
+      message: `${rule} on ${equipment}`,
+      value: 1,
+      ts,
+    }) as AlarmEvent;
+  lines.push(
+    ...encodeAlarms([
+      alarm('B-07', 'drum-level-low-low', 'red', 'raised', 'active_unacknowledged', FROM + 60_000),
+      alarm('B-07', 'drum-level-low-low', 'red', 'acknowledged', 'active_acknowledged', FROM + 120_000),
+      alarm('L-3', 'trapped-passenger', 'red', 'raised', 'active_unacknowledged', FROM + 180_000),
+      alarm('B-07', 'drum-level-low-low', 'red', 'cleared', 'normal', FROM + 240_000),
+    ]),
+  );
+  lines.push(
+    ...encodeResults(
+      ['LA-2', 'LA-3', 'LA-4'].map((instrument, i) => ({
+        resultId: `${instrument}-1`,
+        instrument,
+        sampleId: `S${i}`,
+        analyte: 'GLU',
+        value: 5 + i,
+        unit: 'mmol/L',
+        flags: [],
+        status: 'F',
+        resultAt: new Date(FROM + 300_000 + i).toISOString(),
+      })),
+      site,
+    ),
+  );
+  return lines;
+}
+
+/** Grafana's regex format of a multi-value variable with every value selected. */
+const regexOf = (values: string[]) => {
+  const escaped = values.map((v) => v.replace(/[\\^$*+?.()|[\]{}/]/g, '\\$&'));
+  return escaped.length === 1 ? escaped[0]! : `(${escaped.join('|')})`;
+};
+
+/** An InfluxQL query as Grafana sends it for the last 30 minutes, every equipment selected. */
+function asGrafanaSends(text: string, d: GatewayDashboard): string {
+  const variable = d.templating.list.find((v) => v.name === 'equipment');
+  const values = typeof variable?.query === 'string' ? variable.query.split(',') : [];
+  return text
+    .replaceAll('$timeFilter', `time >= ${FROM - 60_000}ms and time <= ${NOW}ms`)
+    .replaceAll('$__interval', '1m')
+    .replaceAll('${equipment:regex}', regexOf(values));
+}
+
+/** TypeScript diagnostics of `source`, a module beside this test: the dashboards checked against Grafana's types. */
+function typeErrors(source: string): string[] {
+  const file = join(ROOT, 'tests', 'integration', '__grafana_check__.ts');
+  const options: ts.CompilerOptions = {
+    target: ts.ScriptTarget.ES2023,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+  };
+  const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, lang, ...rest) =>
+    name === file ? ts.createSourceFile(name, source, lang) : getSourceFile(name, lang, ...rest);
+  const fileExists = host.fileExists.bind(host);
+  host.fileExists = (name) => name === file || fileExists(name);
+  const program = ts.createProgram([file], options, host);
+  return ts
+    .getPreEmitDiagnostics(program)
+    .filter((d) => d.file?.fileName === file || d.file === undefined)
+    .map((d) => ts.flattenDiagnosticMessageText(d.messageText, ' '));
+}
+
+function checkModule(dashboards: unknown[]): string {
+  return [
+    "import type { Dashboard } from '@grafana/schema';",
+    "import type { GatewayDashboard, Json } from '../../gateway/grafana/model.js';",
+    ...dashboards.map((d, i) => `export const d${i} = ${JSON.stringify(d)} satisfies GatewayDashboard satisfies Json<Dashboard>;`),
+  ].join('\n');
+}
+
+let v1: Map<string, string>;
+let v1Again: Map<string, string>;
+let v2: Map<string, string>;
+let config: SiteConfig;
+
+beforeAll(async () => {
+  const v1Site = demoWith(V1);
+  const v2Site = demoWith(V2);
+  const runs = await Promise.all([
+    gatewayAsync(['grafana', 'export', '-c', v1Site, '--out', join(dir, 'v1')], SECRETS),
+    gatewayAsync(['grafana', 'export', v1Site, '--out', join(dir, 'v1-again')], SECRETS),
+    // api: v2 gives both flavors by default: InfluxQL through the bucket's v1 mapping, and Flux.
+    gatewayAsync(['grafana', 'export', '-c', v2Site, '--out', join(dir, 'v2')], SECRETS),
+  ]);
+  for (const r of runs) expect(r.stderr, r.stderr).toBe('');
+  expect(runs.map((r) => r.code)).toEqual([0, 0, 0]);
+  expect(runs[0]!.stdout).toContain('Grafana reads GRAFANA_TEST_PASSWORD from its environment');
+  v1 = readTree(join(dir, 'v1'));
+  v1Again = readTree(join(dir, 'v1-again'));
+  v2 = readTree(join(dir, 'v2'));
+  config = loadSiteFile(v1Site, { ...process.env, ...SECRETS });
+  expect((await query(`CREATE DATABASE "${db}"`)).error).toBeUndefined();
+  const res = await fetch(`${influx.url}/write?db=${db}&precision=ns`, { method: 'POST', body: demoLines(config).join('\n') });
+  expect(res.status, await res.text()).toBe(204);
+}, 30_000);
+
+afterAll(async () => {
+  await query(`DROP DATABASE "${db}"`);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('gateway grafana export', () => {
+  it('writes one dashboard per template the demo uses (by category without one) and the overview, the same bytes each time', () => {
+    expect([...v1.keys()].filter((k) => k.startsWith('dashboards/'))).toHaveLength(5);
+    const titles = dashboardsOf(v1).map((d) => d.title);
+    expect(titles.sort()).toEqual([
+      'demo-site: Steam boiler',
+      'demo-site: Traction elevator',
+      'demo-site: lab analyzer (no template)',
+      'demo-site: other (no template)',
+      'demo-site: site overview',
+    ]);
+    expect(v1Again).toEqual(v1);
+    const boiler = dashboardsOf(v1).find((d) => d.title?.endsWith('Steam boiler'))!;
+    // The demo boiler's points come from its profile: the site's own, with the template's units.
+    const drum = boiler.panels.find((p) => p.title === 'drum_level (mm)')!;
+    expect(drum.fieldConfig.defaults.unit).toBe('lengthmm');
+    // Limits of the template's rules, at the site's values: red below -200, yellow from -200 and from 50.
+    expect(drum.fieldConfig.defaults.thresholds?.steps).toEqual([
+      { color: 'red', value: null },
+      { color: 'yellow', value: -200 },
+      { color: 'green', value: -50 },
+      { color: 'yellow', value: 50 },
+    ]);
+    const pressure = boiler.panels.find((p) => p.title === 'steam_pressure (MPa)')!;
+    expect(pressure.fieldConfig.defaults.thresholds?.steps).toEqual([
+      { color: 'green', value: null },
+      { color: 'orange', value: 1.6 },
+      { color: 'red', value: 1.632 },
+    ]);
+    expect(boiler.templating.list[0]).toMatchObject({ name: 'equipment', query: 'B-07' });
+  });
+
+  it('keeps secrets out of every file: Grafana reads them from its environment', () => {
+    for (const tree of [v1, v2]) for (const text of tree.values()) for (const s of Object.values(SECRETS)) expect(text).not.toContain(s);
+    expect(v1.get('provisioning/datasources/gateway.yaml')).toContain('password: ${GRAFANA_TEST_PASSWORD}');
+    expect(v2.get('provisioning/datasources/gateway.yaml')).toContain('token: ${GRAFANA_TEST_TOKEN}');
+    expect(v2.get('provisioning/datasources/gateway.yaml')).toContain('defaultBucket: telemetry');
+    expect(v2.get('provisioning/datasources/gateway.yaml')).toContain('httpHeaderValue1: Token ${GRAFANA_TEST_TOKEN}');
+    expect(dashboardsOf(v2).map((d) => d.title)).toContain('demo-site: Steam boiler (Flux)');
+    expect(dashboardsOf(v2).map((d) => d.title)).toContain('demo-site: Steam boiler (InfluxQL)');
+  });
+
+  it("passes Grafana's published dashboard types (@grafana/schema), and a dashboard that does not is caught", () => {
+    const all = [...dashboardsOf(v1), ...dashboardsOf(v2)];
+    expect(typeErrors(checkModule(all))).toEqual([]);
+    // The check has teeth: a misspelt option and a wrong enum value are each refused.
+    const bad = structuredClone(all[0]!) as unknown as { panels: Array<{ options: Record<string, unknown> }>; schemaVersion: unknown };
+    bad.panels[0]!.options.tooltip = { mode: 'several', sort: 'none' };
+    expect(typeErrors(checkModule([bad])).join('\n')).toMatch(/several/);
+    const bad2 = structuredClone(all[0]!) as unknown as Record<string, unknown>;
+    bad2.refreshRate = '5s';
+    expect(typeErrors(checkModule([bad2])).join('\n')).toMatch(/refreshRate/);
+  }, 60_000);
+
+  it("every InfluxQL panel returns the demo's data from the test InfluxDB", async () => {
+    let panels = 0;
+    for (const d of dashboardsOf(v1)) {
+      const variable = d.templating.list.find((v) => v.name === 'equipment');
+      const selected = typeof variable?.query === 'string' ? variable.query.split(',') : [];
+      for (const p of d.panels) {
+        for (const t of p.targets) {
+          const r = await query(asGrafanaSends(t.query, d));
+          const where = `${d.title} / ${p.title}: ${t.query}`;
+          expect(r.error, where).toBeUndefined();
+          expect(r.series?.length, where).toBeGreaterThan(0);
+          const values = r.series!.flatMap((s) => s.values.flatMap((row) => row.slice(1)));
+          expect(
+            values.some((v) => v !== null),
+            where,
+          ).toBe(true);
+          // A panel of the equipment variable shows those equipment and no other.
+          const shown = r.series!.map((s) => s.tags?.equipment ?? s.tags?.instrument).filter((x) => x !== undefined);
+          for (const e of shown) expect(selected.length === 0 || selected.includes(e!), where).toBe(true);
+          panels++;
+        }
+      }
+    }
+    // Every point of the demo's equipment has its panel, besides the quality, lab and overview panels.
+    const points = config.equipment.reduce((n, e) => n + e.points.length, 0);
+    expect(panels).toBe(points + 4 + 1 + 6);
+  }, 30_000);
+
+  it('every Flux query reads the bucket, a measurement and fields the gateway writes', () => {
+    const ds = v2.get('provisioning/datasources/gateway.yaml')!;
+    expect(ds).toContain('version: Flux');
+    const measurements = new Set([...config.equipment.map((e) => e.category), 'alarm', 'risk', 'lab_result']);
+    const fields = new Set([
+      ...config.equipment.flatMap((e) => e.points.map((p) => p.name)),
+      'quality',
+      'value',
+      'state',
+      'type',
+      'message',
+      'score',
+      'level_code',
+      'level',
+      'likelihood',
+      'consequence',
+    ]);
+    let n = 0;
+    for (const d of dashboardsOf(v2).filter((x) => x.title?.endsWith('(Flux)')))
+      for (const p of d.panels)
+        for (const t of p.targets) {
+          expect(t.query).toMatch(/^from\(bucket: "telemetry"\)\n {2}\|> range\(start: v\.timeRangeStart, stop: v\.timeRangeStop\)/);
+          expect(t.query).toContain('r.site == "demo-site"');
+          const m = /r\._measurement == "([^"]+)"/.exec(t.query);
+          expect(measurements.has(m?.[1] ?? ''), t.query).toBe(true);
+          for (const f of t.query.matchAll(/r\._field == "([^"]+)"/g)) expect(fields.has(f[1]!), t.query).toBe(true);
+          n++;
+        }
+    expect(n).toBeGreaterThan(40);
+  });
+
+  it("an export again replaces this site's dashboards and removes those it no longer makes, and no one else's", async () => {
+    const out = join(dir, 'again');
+    const site = demoWith(V1);
+    const first = await gatewayAsync(['grafana', 'export', '-c', site, '--out', out], SECRETS);
+    expect(first.code).toBe(0);
+    // A dashboard of an earlier export (a template the site no longer uses), one of another site, a file of someone else.
+    writeFileSync(join(out, 'dashboards', 'gw-demo-site-crane-00000000.json'), JSON.stringify({ tags: ['demo-site', 'gateway'] }));
+    writeFileSync(join(out, 'dashboards', 'gw-plant-2-crane-00000000.json'), JSON.stringify({ tags: ['gateway', 'plant-2'] }));
+    writeFileSync(join(out, 'dashboards', 'mine.json'), '{}');
+    const second = await gatewayAsync(['grafana', 'export', '-c', site, '--out', out], SECRETS);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain(`Removed ${join(out, 'dashboards', 'gw-demo-site-crane-00000000.json')}`);
+    expect(readdirSync(join(out, 'dashboards')).sort()).toEqual(
+      [
+        ...[...v1.keys()].filter((k) => k.startsWith('dashboards/')).map((k) => k.slice(11)),
+        'gw-plant-2-crane-00000000.json',
+        'mine.json',
+      ].sort(),
+    );
+  }, 30_000);
+
+  it('refuses a site without influx in one line, and --help loads nothing but the argument parser', async () => {
+    const r = await gatewayAsync(['grafana', 'export', '-c', join(ROOT, 'config', 'demo.yaml'), '--out', join(dir, 'none')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^influx: the site file has no influx section[^\n]*\n$/);
+    const none = await gatewayAsync(['grafana', 'export']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^gateway grafana export: needs the site file: gateway grafana export -c FILE \(GW_ERR_USAGE\)\n/);
+    const help = traceSync([join(ROOT, 'gateway', 'cli.ts'), 'grafana', 'export', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--flavor');
+    expect(packagesBeyond(help, traceSync(['--input-type=module', '--eval', '']))).toEqual(['@commander-js/extra-typings', 'commander']);
+  }, 30_000);
+});
