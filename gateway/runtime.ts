@@ -19,6 +19,7 @@ import type { Forwarder } from './platform/forwarder.js';
 import type { Outbox } from './platform/outbox.js';
 import type { Uplink } from './platform/uplink.js';
 import { createLabDailyService } from './lab/daily.js';
+import { restartNeeded, type ReloadOutcome } from './reload.js';
 import { createReportService } from './report/service.js';
 import { createRiskService, type RiskService } from './risk/service.js';
 import { deviceServices } from './services/devices.js';
@@ -43,7 +44,14 @@ export { createInfluxWriterService } from './services/influx.js';
 export interface Gateway {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** The site config it runs now: a reload (docs/reload.md) replaces it. */
   readonly config: SiteConfig;
+  /**
+   * Re-reads the site file it was started from (or takes `next`) and applies it without a restart
+   * (gateway/reload.ts): refused, with `path: message` lines, when the file is invalid, changes what
+   * needs a restart, or a reload, start or stop is under way.
+   */
+  reload(next?: SiteConfig): Promise<ReloadOutcome>;
   readonly topics: Topics;
   readonly pipeline: Pipeline;
   readonly link: MqttLink;
@@ -77,7 +85,10 @@ export interface Gateway {
 /** An alarm event waiting for the store, as an estimate of its bytes in memory (an object of a dozen short fields). */
 const EVENT_BYTES = 600;
 
-export function createGateway(config: SiteConfig, log: Logger): Gateway {
+export function createGateway(config: SiteConfig, log: Logger, opts: { siteFile?: string } = {}): Gateway {
+  let current = config;
+  let phase: 'new' | 'starting' | 'running' | 'stopping' = 'new';
+  let reloading: Promise<unknown> | undefined;
   const topics = topicsFor(config.mqtt.topic_prefix, config.gateway.site);
   const dataDir = resolve(config.gateway.data_dir);
   // Process figures too (CPU, memory, event-loop lag) for /metrics.
@@ -195,7 +206,8 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
 
   const http = config.http
     ? httpService({
-        config,
+        // Read at each request: the equipment's limits and intervals as the last reload left them.
+        config: liveConfig(() => current),
         http: config.http,
         log: log.child({ component: 'http' }),
         metrics,
@@ -210,6 +222,7 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
         // The latest lab results and the QC series (/api/lab/*).
         lab: { results: lab.results, qc: lab.qc },
         ready: () => runner.health(),
+        reload: () => reload(),
       })
     : undefined;
 
@@ -237,8 +250,51 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
   ];
   const runner = new ServiceRunner(services, log);
 
+  const apply = async (next: SiteConfig): Promise<ReloadOutcome> => {
+    const t0 = Date.now();
+    const needed = restartNeeded(current, next);
+    if (needed.length > 0)
+      return {
+        ok: false,
+        reason: 'restart',
+        message: 'the new site file changes what needs a restart; nothing was applied',
+        problems: needed,
+      };
+    // Rules first, in one turn of the event loop: no batch of readings meets half of them; then the
+    // connections, so a reopened one's first readings meet the new rules.
+    const counts = alarms.reconfigure(next);
+    risk?.rulesChanged();
+    const connections = await devices.reload(next, (svc) => {
+      if (!runner.adopt(svc)) void svc.stop();
+    });
+    current = next;
+    return { ok: true, alarms: counts, connections, ms: Date.now() - t0 };
+  };
+  const reload = async (given?: SiteConfig): Promise<ReloadOutcome> => {
+    const busy = (message: string): ReloadOutcome => ({ ok: false, reason: 'busy', message, problems: [] });
+    if (phase !== 'running') return busy(`the gateway is ${phase === 'new' ? 'not started' : phase}; try again once it runs`);
+    if (reloading) return busy('a reload is under way; try again once it is done');
+    let next = given;
+    if (!next) {
+      if (!opts.siteFile) return busy('the gateway was not started from a site file');
+      const read = await readSiteFile(opts.siteFile);
+      if (!read.ok) return read;
+      next = read.config;
+    }
+    const applying = apply(next);
+    reloading = applying;
+    try {
+      return await applying;
+    } finally {
+      reloading = undefined;
+    }
+  };
+
   return {
-    config,
+    get config() {
+      return current;
+    },
+    reload,
     topics,
     pipeline: pipeline.pipeline,
     link,
@@ -260,13 +316,45 @@ export function createGateway(config: SiteConfig, log: Logger): Gateway {
     driverStats: devices.stats,
     services,
     async start() {
+      phase = 'starting';
       await runner.start();
+      if (!runner.stopped) phase = 'running';
       if (!runner.stopped)
         log.info({ gateway: config.gateway.id, site: config.gateway.site, equipment: config.equipment.length }, 'Gateway started');
     },
     async stop() {
+      phase = 'stopping';
+      // A reload under way finishes first: what it started is stopped with the rest.
+      await reloading?.catch(() => undefined);
       await runner.stop();
       log.info('Gateway stopped');
     },
   };
+}
+
+/** The site file as a reload reads it: the config, or the loader's problems as `path: message` lines. */
+async function readSiteFile(file: string): Promise<{ ok: true; config: SiteConfig } | (ReloadOutcome & { ok: false })> {
+  const { ConfigError, GatewayError, formatProblem } = await import('../config/errors.js');
+  const { loadSiteFile } = await import('../config/load.js');
+  try {
+    return { ok: true, config: loadSiteFile(file) };
+  } catch (err) {
+    if (err instanceof ConfigError)
+      return {
+        ok: false,
+        reason: 'invalid',
+        message: `${file} is not valid; the running config goes on`,
+        problems: err.problems.map(formatProblem),
+      };
+    if (err instanceof GatewayError) return { ok: false, reason: 'invalid', message: err.message, problems: [] };
+    throw err;
+  }
+}
+
+/** A config whose sections are read from `get()` at each use: what a part built once sees of a reload. */
+function liveConfig(get: () => SiteConfig): SiteConfig {
+  const view = {};
+  for (const key of Object.keys(get()))
+    Object.defineProperty(view, key, { enumerable: true, get: () => (get() as unknown as Record<string, unknown>)[key] });
+  return view as SiteConfig;
 }

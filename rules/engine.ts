@@ -140,27 +140,88 @@ export class RuleEngine {
     this.newId = opts.newId ?? randomUUID;
     const saved = opts.store?.load() ?? new Map<string, PersistedAlarm>();
     const start = opts.now ?? Date.now();
-    for (const spec of opts.rules) {
+    this.place(opts.rules, saved, new Map(), start);
+    for (const [key, p] of saved) if (!this.byKey.has(key)) this.remove(key, p, start, 'rule removed from the site file');
+  }
+
+  /**
+   * Swaps in the rules of a reloaded site file (gateway/reload.ts). A rule whose compiled definition
+   * did not change (`same`) keeps everything: its state, its condition as last evaluated, its delays,
+   * its samples and series, its chattering count. A changed rule of the same key (equipment and id)
+   * keeps its state, as across a restart: an active alarm stays active (no second `raised` while the
+   * condition holds) and the new definition judges the next readings (it clears through its off-delay
+   * when the condition no longer holds). A rule gone from the file ends its open incident (`closed`)
+   * and its state is deleted. The values last read stay, so the new rules evaluate at once.
+   */
+  reconfigure(rules: readonly RuleSpec[], same: (before: RuleSpec, after: RuleSpec) => boolean, now: number): void {
+    const before = new Map(this.byKey);
+    const series = new Map(this.series);
+    const keep = new Map<string, Instance>();
+    const states = new Map<string, PersistedAlarm>();
+    for (const spec of rules) {
+      const key = `${spec.equipment}/${spec.id}`;
+      const old = before.get(key);
+      if (!old) continue;
+      if (same(old.spec, spec)) keep.set(key, old);
+      else states.set(key, old.p);
+    }
+    this.instances.length = 0;
+    this.byKey.clear();
+    this.index.clear();
+    this.stale.clear();
+    this.series.clear();
+    this.place(rules, states, keep, now, series);
+    for (const [key, old] of before) {
+      const after = this.byKey.get(key);
+      if (!after) {
+        this.remove(key, old.p, now, 'rule removed from the site file (reload)');
+        continue;
+      }
+      if (after === old) continue;
+      // A changed rule: its alarm's history goes on (chattering counts the same annunciations).
+      after.activations = old.activations;
+      after.chattering = old.chattering;
+      after.external = old.external;
+      after.externalDetail = old.externalDetail;
+      this.save(after);
+    }
+  }
+
+  /** Builds the instances of `rules`: those in `keep` as they are, the others from their saved state. */
+  private place(
+    rules: readonly RuleSpec[],
+    saved: ReadonlyMap<string, PersistedAlarm>,
+    keep: ReadonlyMap<string, Instance>,
+    start: number,
+    oldSeries: ReadonlyMap<string, Series> = new Map(),
+  ): void {
+    for (const spec of rules) {
       const key = `${spec.equipment}/${spec.id}`;
       if (this.byKey.has(key)) throw new Error(`Rule ${spec.id} applies to ${spec.equipment} twice`);
-      const p = saved.get(key) ?? { active: false, acked: true, level: spec.level };
-      // States saved before incidents were closed explicitly: an incident still open is the one to close.
-      if (p.openIncident === undefined && p.incidentId !== undefined && (p.active || !p.acked)) p.openIncident = p.incidentId;
-      // Every instance has the same fields from the start: one object shape keeps the hot paths monomorphic.
-      const inst: Instance = {
-        key,
-        spec,
-        p,
-        cond: undefined,
-        activations: [],
-        chattering: false,
-        samples: undefined,
-        series: undefined,
-        etaMs: undefined,
-        settled: undefined,
-        external: undefined,
-        normal: undefined,
-      };
+      let inst = keep.get(key);
+      if (inst) {
+        // The same definition, compiled again: the new objects, the old state.
+        inst.spec = spec;
+      } else {
+        const p = saved.get(key) ?? { active: false, acked: true, level: spec.level };
+        // States saved before incidents were closed explicitly: an incident still open is the one to close.
+        if (p.openIncident === undefined && p.incidentId !== undefined && (p.active || !p.acked)) p.openIncident = p.incidentId;
+        // Every instance has the same fields from the start: one object shape keeps the hot paths monomorphic.
+        inst = {
+          key,
+          spec,
+          p,
+          cond: undefined,
+          activations: [],
+          chattering: false,
+          samples: undefined,
+          series: undefined,
+          etaMs: undefined,
+          settled: undefined,
+          external: undefined,
+          normal: undefined,
+        };
+      }
       this.instances.push(inst);
       this.byKey.set(key, inst);
       const reads = new Set<string>();
@@ -168,22 +229,22 @@ export class RuleEngine {
       if (c.kind === 'expression') for (const pt of c.expr.points) reads.add(pt);
       if (c.kind === 'rate') {
         reads.add(c.point);
-        inst.samples = [];
+        inst.samples ??= [];
       }
       if (c.kind === 'predict') {
         reads.add(c.point);
         const id = `${spec.equipment}\0${c.point}\0${c.windowMs}`;
-        let series = this.series.get(id);
-        if (!series) {
-          series = new Series(c.point, c.windowMs);
-          this.series.set(id, series);
-        }
+        // A reloaded prediction on the same point and window goes on with the samples it had.
+        let series = this.series.get(id) ?? oldSeries.get(id);
+        if (!series) series = new Series(c.point, c.windowMs);
+        this.series.set(id, series);
+        if (inst.series !== series) inst.settled = undefined;
         inst.series = series;
       }
       if (spec.suppressWhen) for (const pt of spec.suppressWhen.points) reads.add(pt);
       if (c.kind === 'stale') {
         this.stale.set(spec.equipment, [...(this.stale.get(spec.equipment) ?? []), inst]);
-        this.lastGood.set(spec.equipment, start);
+        if (!this.lastGood.has(spec.equipment)) this.lastGood.set(spec.equipment, start);
       }
       let points = this.index.get(spec.equipment);
       if (!points) this.index.set(spec.equipment, (points = new Map()));
@@ -194,29 +255,29 @@ export class RuleEngine {
       if (inst.spec.condition.kind !== 'predict' || inst.spec.predicts === undefined) continue;
       inst.normal = this.byKey.get(`${inst.spec.equipment}/${inst.spec.predicts}`)?.spec.threshold?.nearMiss?.normal;
     }
-    for (const [key, p] of saved) {
-      if (this.byKey.has(key)) continue;
-      this.removed.push(key);
-      // A rule taken out of the site file ends its open incident: nobody can acknowledge it any more.
-      const open = p.openIncident ?? (p.incidentId !== undefined && (p.active || !p.acked) ? p.incidentId : undefined);
-      if (open === undefined) continue;
-      const slash = key.indexOf('/');
-      this.events.push({
-        eventId: this.newId(),
-        incidentId: open,
-        type: 'closed',
-        state: 'normal',
-        level: p.level,
-        site: opts.site,
-        equipment: key.slice(0, slash),
-        rule: key.slice(slash + 1),
-        message: p.message ?? key,
-        ...(p.point !== undefined ? { point: p.point } : {}),
-        ...(p.value !== undefined ? { value: p.value } : {}),
-        ts: start,
-        comment: 'rule removed from the site file',
-      });
-    }
+  }
+
+  /** An alarm whose rule is gone: its state is deleted, and its open incident ends (nobody can acknowledge it any more). */
+  private remove(key: string, p: PersistedAlarm, ts: number, comment: string): void {
+    this.removed.push(key);
+    const open = p.openIncident ?? (p.incidentId !== undefined && (p.active || !p.acked) ? p.incidentId : undefined);
+    if (open === undefined) return;
+    const slash = key.indexOf('/');
+    this.events.push({
+      eventId: this.newId(),
+      incidentId: open,
+      type: 'closed',
+      state: 'normal',
+      level: p.level,
+      site: this.opts.site,
+      equipment: key.slice(0, slash),
+      rule: key.slice(slash + 1),
+      message: p.message ?? key,
+      ...(p.point !== undefined ? { point: p.point } : {}),
+      ...(p.value !== undefined ? { value: p.value } : {}),
+      ts,
+      comment,
+    });
   }
 
   /** The states that changed since the last call (a copy of each), to commit with their events. */

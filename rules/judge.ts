@@ -147,11 +147,28 @@ export class Judge {
         dirty: true,
       });
     }
-    for (const t of opts.thresholds) {
+    this.setThresholds(opts.thresholds);
+  }
+
+  /**
+   * The limits whose near misses are followed, again after a reload of the rules: a tracker of a
+   * limit that did not change (same rule, level and threshold) goes on with the approach it follows.
+   */
+  setThresholds(thresholds: readonly JudgeThreshold[]): void {
+    const before = new Map<string, NearMissTracker>();
+    for (const s of this.states.values()) {
+      for (const list of s.trackers.values())
+        for (const t of list) before.set(JSON.stringify([t.equipment, t.rule, t.level, t.threshold]), t);
+      s.trackers = new Map();
+    }
+    for (const t of thresholds) {
       const s = this.states.get(t.equipment);
       if (!s || !tracksNearMisses(t.threshold)) continue;
       const list = s.trackers.get(t.threshold.point) ?? [];
-      list.push(new NearMissTracker(t.equipment, t.rule, t.level, t.threshold));
+      list.push(
+        before.get(JSON.stringify([t.equipment, t.rule, t.level, t.threshold])) ??
+          new NearMissTracker(t.equipment, t.rule, t.level, t.threshold),
+      );
       s.trackers.set(t.threshold.point, list);
     }
   }

@@ -10,6 +10,7 @@ import { reportsOnChangeOf, resultFileConnectionsOf } from '../../drivers/index.
 import { adminSpecsOf } from '../../rules/admin.js';
 import { labSpecsOf } from '../../rules/lab-alarms.js';
 import { ruleSpecsOf } from '../../rules/compile.js';
+import { specFingerprint } from '../../rules/fingerprint.js';
 import { RuleEngine } from '../../rules/engine.js';
 import { LEVELS, type ActiveAlarm, type AlarmEvent, type PersistedAlarm, type RuleSpec } from '../../rules/types.js';
 import type { Logger } from '../log.js';
@@ -59,6 +60,12 @@ export interface AlarmService {
   readonly ruleCount: number;
   /** Every alarm the engine evaluates: the site's rules, compiled, and the administrative alarms of its equipment. */
   readonly specs: readonly RuleSpec[];
+  /**
+   * Swaps in the rules of a reloaded site file (gateway/reload.ts; RuleEngine.reconfigure says what
+   * each alarm keeps), commits and publishes what that changed. Returns how many alarms changed,
+   * were added and were removed.
+   */
+  reconfigure(next: SiteConfig): { unchanged: number; changed: number; added: number; removed: number };
 }
 
 export interface StoreStats {
@@ -94,20 +101,9 @@ export function createAlarmService(opts: {
   now?: () => number;
 }): AlarmService {
   const now = opts.now ?? Date.now;
-  const { config, link, topics, log } = opts;
-  const specs = [
-    ...ruleSpecsOf(config, reportsOnChangeOf(config), (rule, equipment) =>
-      log.info(
-        { rule, equipment },
-        'Stale rule leaves out equipment that reports its values on change (a quiet value is not a lost connection)',
-      ),
-    ),
-    // Inspection, maintenance and certificate dates: alarms set from outside the readings (setExternal)
-    // by the risk service. Without it nothing would set them: they are compiled only when it runs.
-    ...(config.risk.enabled ? config.equipment.flatMap((e) => adminSpecsOf(e)) : []),
-    // Quality-control rejections and refused result files: set from outside by the lab service.
-    ...labSpecsOf(config, resultFileConnectionsOf(config)),
-  ];
+  const { link, topics, log } = opts;
+  let config = opts.config;
+  let specs = specsOf(config, log);
   const chattering = config.alarms.chattering;
   const maxUncommitted = opts.maxUncommittedEvents ?? MAX_UNCOMMITTED_EVENTS;
   const listeners: AlarmListener[] = [];
@@ -285,9 +281,42 @@ export function createAlarmService(opts: {
     return events;
   };
 
+  /** Each alarm's fingerprint, by key: a reload keeps what did not change. */
+  const fingerprints = (site: SiteConfig, list: readonly RuleSpec[]) => {
+    const limits = new Map(site.equipment.map((e) => [e.id, e.limits as Readonly<Record<string, unknown>> | undefined]));
+    return new Map(list.map((s) => [`${s.equipment}/${s.id}`, specFingerprint(s, limits.get(s.equipment))]));
+  };
+
   return {
-    ruleCount: specs.length,
-    specs,
+    get ruleCount() {
+      return specs.length;
+    },
+    get specs() {
+      return specs;
+    },
+    reconfigure(next) {
+      const nextSpecs = specsOf(next, log);
+      const before = fingerprints(config, specs);
+      const after = fingerprints(next, nextSpecs);
+      const counts = { unchanged: 0, changed: 0, added: 0, removed: 0 };
+      for (const [key, fp] of after) {
+        const was = before.get(key);
+        if (was === undefined) counts.added++;
+        else if (was === fp) counts.unchanged++;
+        else counts.changed++;
+      }
+      for (const key of before.keys()) if (!after.has(key)) counts.removed++;
+      if (engine) {
+        const same = (a: RuleSpec, b: RuleSpec) => before.get(`${a.equipment}/${a.id}`) === after.get(`${b.equipment}/${b.id}`);
+        engine.reconfigure(nextSpecs, same, now());
+        deliver(engine.takeEvents());
+        publishActive();
+      }
+      config = next;
+      specs = nextSpecs;
+      log.info({ rules: next.rules.length, alarms: specs.length, ...counts }, 'Rules reloaded');
+      return counts;
+    },
     async start() {
       engine = new RuleEngine({
         site: config.gateway.site,
@@ -340,4 +369,21 @@ export function createAlarmService(opts: {
       droppedEvents: store.droppedEvents,
     }),
   };
+}
+
+/** Every alarm the engine evaluates for a site: its rules, its equipment's administrative dates, its lab alarms. */
+function specsOf(config: SiteConfig, log: Logger): RuleSpec[] {
+  return [
+    ...ruleSpecsOf(config, reportsOnChangeOf(config), (rule, equipment) =>
+      log.info(
+        { rule, equipment },
+        'Stale rule leaves out equipment that reports its values on change (a quiet value is not a lost connection)',
+      ),
+    ),
+    // Inspection, maintenance and certificate dates: alarms set from outside the readings (setExternal)
+    // by the risk service. Without it nothing would set them: they are compiled only when it runs.
+    ...(config.risk.enabled ? config.equipment.flatMap((e) => adminSpecsOf(e)) : []),
+    // Quality-control rejections and refused result files: set from outside by the lab service.
+    ...labSpecsOf(config, resultFileConnectionsOf(config)),
+  ];
 }

@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type { SiteConfig } from '../../config/schema.js';
+import type { Logger } from '../log.js';
 import type { Gateway } from '../runtime.js';
 import { redact } from '../redact.js';
 import { demoSite, EXIT, loadOrReport, siteFileOf, usageError } from './common.js';
@@ -37,7 +38,8 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
   const log = createLogger({ level: config.gateway.log_level });
   let gateway: { start(): Promise<void>; stop(): Promise<void> };
   try {
-    gateway = mode === 'gateway' ? createGateway(config, log) : createInfluxWriterService(config, log, clientId);
+    gateway =
+      mode === 'gateway' ? createGateway(config, log, { siteFile: resolve(file) }) : createInfluxWriterService(config, log, clientId);
   } catch (err) {
     if (!(err instanceof GatewayError)) throw err;
     process.stderr.write(`${redact(err.message)} (${err.code})\n`);
@@ -90,6 +92,8 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // SIGHUP (a closing terminal, a log rotator, `systemctl reload`) re-reads the site file: it never stops the gateway.
+  process.on('SIGHUP', () => void onHangup(gateway, mode, config, log));
 
   try {
     await gateway.start();
@@ -103,6 +107,50 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
   if (firstSignalAt === 0) systemd?.ready(`Running site ${config.gateway.site} (${config.equipment.length} equipment)`);
   if (firstSignalAt === 0 && 'mqttUrl' in gateway) await printBanner(config, resolve(file), (gateway as Gateway).mqttUrl());
   return stopped.finally(() => systemd?.close());
+}
+
+/** A SIGHUP: the gateway reloads its site file (docs/reload.md), audited with the actor `signal`. */
+async function onHangup(
+  gateway: { start(): Promise<void> },
+  mode: 'gateway' | 'influx-writer',
+  config: SiteConfig,
+  log: Logger,
+): Promise<void> {
+  if (mode !== 'gateway' || !('reload' in gateway)) {
+    log.warn('SIGHUP: the InfluxDB writer reloads nothing; restart it to apply a changed site file');
+    return;
+  }
+  const { describeOutcome } = await import('../reload.js');
+  let summary: string;
+  try {
+    const outcome = await (gateway as Gateway).reload();
+    summary = describeOutcome(outcome);
+    if (outcome.ok) log.info({ by: 'signal' }, `Site file reloaded: ${summary}`);
+    else log.warn({ by: 'signal', problems: outcome.problems }, `Site file reload ${summary}`);
+    await auditHangup(
+      config,
+      { outcome: summary, ...(!outcome.ok && outcome.problems.length > 0 ? { detail: outcome.problems.join('\n').slice(0, 4000) } : {}) },
+      log,
+    );
+  } catch (err) {
+    log.error({ err }, 'Site file reload failed');
+    await auditHangup(config, { outcome: `failed: ${(err as Error).message}` }, log);
+  }
+}
+
+async function auditHangup(config: SiteConfig, entry: { outcome: string; detail?: string }, log: Logger): Promise<void> {
+  try {
+    const { AuditJournal } = await import('../audit.js');
+    const { join } = await import('node:path');
+    new AuditJournal(join(resolve(config.gateway.data_dir), 'audit.jsonl')).append({
+      who: 'signal',
+      action: 'config reload',
+      target: 'site file',
+      ...entry,
+    });
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'Cannot write the reload to the audit journal');
+  }
 }
 
 async function printBanner(config: SiteConfig, file: string, url: string): Promise<void> {

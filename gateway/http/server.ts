@@ -20,6 +20,7 @@ import type { Logger } from '../log.js';
 import type { MemoryWatch } from '../memory.js';
 import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
+import type { ReloadOutcome } from '../reload.js';
 import type { Outbox } from '../platform/outbox.js';
 import { AuditJournal } from './audit.js';
 import { clientErrorHandler, frameworkErrors, handleErrors, sendError } from './errors.js';
@@ -94,6 +95,8 @@ export interface HttpDeps {
   risk?: RiskApi | (() => RiskApi | undefined);
   /** The lab service's latest results and QC series (/api/lab/*, absent without it). */
   lab?: LabApi;
+  /** Re-reads the site file and applies it (POST /api/config/reload, docs/reload.md). */
+  reload?: () => Promise<ReloadOutcome>;
 }
 
 export interface HttpApi {
@@ -196,7 +199,7 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
   void app.register(riskPlugin, { config, risk: deps.risk });
   if (deps.lab) void app.register(labPlugin, { config, lab: deps.lab });
   void app.register(streamPlugin, { stream, log });
-  void app.register(configPlugin, { log });
+  void app.register(configPlugin, { log, audit, ...(deps.reload ? { reload: deps.reload } : {}) });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   return {

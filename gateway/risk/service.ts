@@ -77,6 +77,8 @@ export interface RiskService {
 export interface RiskServiceHandle extends Service {
   /** The judgement's figures; they read the judge of the running service (empty before start). */
   readonly api: RiskService;
+  /** After a reload of the rules (gateway/reload.ts): the near misses follow the limits of the rules as they are now. */
+  rulesChanged(): void;
 }
 
 /** The platform outbox as the risk service needs it: bodies by eventId, in the caller's transaction. */
@@ -562,6 +564,7 @@ export function createRiskService(o: RiskServiceOptions): RiskServiceHandle {
     id: 'risk',
     name: 'risk judgement',
     api,
+    rulesChanged: () => judge?.setThresholds(thresholdsOf(alarms.specs)),
     async start() {
       const t = now();
       const store = o.store();

@@ -13,6 +13,16 @@ import type { Service } from './service.js';
 /** Every simulator a `simulators:` entry may name: the drivers' and the gateway's own platform inbox. */
 const SIMULATORS: readonly SimulatorDefinition[] = [...DRIVER_SIMULATORS, platformInboxSimulator];
 
+/** What a reload did to the connections, by id. */
+export interface ConnectionChanges {
+  kept: string[];
+  restarted: string[];
+  added: string[];
+  removed: string[];
+  /** Made anew but their driver could not start (logged). */
+  failed: string[];
+}
+
 export interface DeviceServices {
   /** Quick ones first; those that take seconds (node-opcua) after, each simulator before the drivers that read it. */
   services: Service[];
@@ -20,6 +30,13 @@ export interface DeviceServices {
   stats(): Array<{ connection: string; stats: Record<string, number> }>;
   /** Whether an equipment's values come on change (an old value is not stale), from its driver's definition. */
   reportsOnChange(equipment: string): boolean;
+  /**
+   * Applies a reloaded site file's connections (gateway/reload.ts): a connection whose entry and
+   * equipment did not change keeps its driver (its sockets, sessions and subscriptions); a changed
+   * one is stopped and made anew; a removed one is stopped; an added one is started, its service
+   * given to `adopt` so that the gateway's stop stops it too.
+   */
+  reload(next: SiteConfig, adopt: (svc: Service) => void): Promise<ConnectionChanges>;
 }
 
 /** `context` gives a connection's driver what it reads into (the log is the connection's own). */
@@ -43,12 +60,21 @@ export function deviceServices(
     return { slow: definition.slowStart, svc };
   });
 
-  const drivers: Array<{ connection: string; type: string; driver: Driver; slow: boolean; svc: Service }> = [];
-  for (const connection of config.connections) {
-    const equipment = config.equipment.filter((e) => e.connection === connection.id);
+  interface Slot {
+    connection: string;
+    type: string;
+    /** Undefined once a reload removed the connection. */
+    driver: Driver | undefined;
+    slow: boolean;
+    svc: Service;
+    /** What the driver was made from: a reload restarts it only when this changed. */
+    fingerprint: string;
+  }
+  const makeDriver = (site: SiteConfig, connection: SiteConfig['connections'][number]): Driver | undefined => {
+    const equipment = site.equipment.filter((e) => e.connection === connection.id);
     if (equipment.length === 0) {
       log.warn({ connection: connection.id }, 'Connection has no equipment; not opened');
-      continue;
+      return undefined;
     }
     const definition = findDriver(connection.type);
     if (!definition) throw new GatewayError('GW_ERR_COMPONENT_START', `No driver for connection type "${connection.type}"`);
@@ -56,29 +82,40 @@ export function deviceServices(
     const { results, labEvents, resultRoom, ...context } = opts.context(
       log.child({ component: 'driver', connection: connection.id, type: connection.type }),
     );
-    const driver = definition.create(
+    return definition.create(
       connection,
       equipment,
       definition.capabilities.labResults && results
         ? { ...context, results, ...(labEvents ? { labEvents } : {}), ...(resultRoom ? { resultRoom } : {}) }
         : context,
     );
-    drivers.push({
+  };
+  const slotOf = (site: SiteConfig, connection: SiteConfig['connections'][number], driver: Driver): Slot => {
+    const slot: Slot = {
       connection: connection.id,
       type: connection.type,
       driver,
-      slow: definition.slowStart,
+      slow: findDriver(connection.type)!.slowStart,
+      fingerprint: connectionFingerprint(site, connection.id),
       svc: {
         id: `connection ${connection.id}`,
         name: `connection ${connection.id} (${connection.type})`,
         start: async () => {
-          await driver.init();
-          await driver.start();
+          await slot.driver?.init();
+          await slot.driver?.start();
         },
-        stop: () => driver.stop(),
+        // The driver of the moment: a reload may have replaced the one this service started.
+        stop: async () => slot.driver?.stop(),
       },
-    });
+    };
+    return slot;
+  };
+  const drivers: Slot[] = [];
+  for (const connection of config.connections) {
+    const driver = makeDriver(config, connection);
+    if (driver) drivers.push(slotOf(config, connection, driver));
   }
+  let onChange = reportsOnChangeOf(config);
 
   // Every driver's counters (requests, failures, refused answers, resets, NAKs...) in /metrics, read
   // when scraped: what a driver counts is visible without code of its own here.
@@ -90,7 +127,7 @@ export function deviceServices(
     collect() {
       this.reset();
       for (const d of drivers)
-        for (const [counter, value] of Object.entries(d.driver.stats?.() ?? {}))
+        for (const [counter, value] of Object.entries(d.driver?.stats?.() ?? {}))
           this.set({ connection: d.connection, type: d.type, counter }, value);
     },
   });
@@ -99,7 +136,83 @@ export function deviceServices(
     list.filter((x) => x.slow === slow).map((x) => x.svc);
   return {
     services: [...quick(simulators, false), ...quick(drivers, false), ...quick(simulators, true), ...quick(drivers, true)],
-    stats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver.stats?.() ?? {} })),
-    reportsOnChange: reportsOnChangeOf(config),
+    stats: () => drivers.map((d) => ({ connection: d.connection, stats: d.driver?.stats?.() ?? {} })),
+    reportsOnChange: (equipment) => onChange(equipment),
+    async reload(next, adopt) {
+      const out = {
+        kept: [] as string[],
+        restarted: [] as string[],
+        added: [] as string[],
+        removed: [] as string[],
+        failed: [] as string[],
+      };
+      const wanted = new Map(next.connections.map((c) => [c.id, c]));
+      // Removed and changed ones stop first: a changed one may listen on the port its successor takes.
+      for (const slot of [...drivers]) {
+        const connection = wanted.get(slot.connection);
+        if (connection && connectionFingerprint(next, slot.connection) === slot.fingerprint) {
+          out.kept.push(slot.connection);
+          continue;
+        }
+        await slot.driver?.stop();
+        slot.driver = undefined;
+        if (!connection) {
+          drivers.splice(drivers.indexOf(slot), 1);
+          out.removed.push(slot.connection);
+        }
+      }
+      for (const connection of next.connections) {
+        let slot = drivers.find((d) => d.connection === connection.id);
+        if (slot?.driver) continue;
+        const driver = makeDriver(next, connection);
+        if (slot && !driver) {
+          drivers.splice(drivers.indexOf(slot), 1);
+          out.removed.push(connection.id);
+          continue;
+        }
+        if (!driver) continue;
+        if (slot) {
+          slot.driver = driver;
+          slot.fingerprint = connectionFingerprint(next, connection.id);
+          out.restarted.push(connection.id);
+        } else {
+          slot = slotOf(next, connection, driver);
+          drivers.push(slot);
+          // The runner stops it with the others.
+          adopt(slot.svc);
+          out.added.push(connection.id);
+        }
+        try {
+          await driver.init();
+          await driver.start();
+        } catch (err) {
+          // As at start, a driver retries what it cannot reach; one that cannot even start is said, and the others go on.
+          log.error({ connection: connection.id, err: (err as Error).message }, 'Reloaded connection cannot start');
+          out.failed.push(connection.id);
+        }
+      }
+      onChange = reportsOnChangeOf(next);
+      return out;
+    },
   };
+}
+
+/**
+ * What a connection's driver is made from: its entry and those of its equipment, without what only
+ * the rules read (limits, the template's rules): a changed limit does not reopen a connection.
+ */
+export function connectionFingerprint(site: SiteConfig, connection: string): string {
+  const equipment = site.equipment
+    .filter((e) => e.connection === connection)
+    .map((e) => {
+      const {
+        limits: _limits,
+        template_rules: _rules,
+        disabled_rules: _disabled,
+        description: _text,
+        ...rest
+      } = e as Record<string, unknown>;
+      return rest;
+    });
+  return JSON.stringify({ connection: site.connections.find((c) => c.id === connection), equipment });
 }

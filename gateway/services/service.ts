@@ -71,6 +71,16 @@ export class ServiceRunner {
     await this.stopAll();
   }
 
+  /**
+   * A service started after the others (a connection a reload added): the runner stops it with
+   * them, first. Refused once stopping: the caller stops it itself.
+   */
+  adopt(s: Service): boolean {
+    if (this.stopping) return false;
+    this.prepared.push(s);
+    return true;
+  }
+
   /** The /ready parts: every service that has a health, under its id. */
   health(): Record<string, Health> {
     return Object.fromEntries(this.services.flatMap((s) => (s.health ? [[s.id, s.health()]] : [])));

@@ -38,6 +38,7 @@ const auth: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
     tokens: new TokenTable(opts.tokens),
     throttle: new WrongTokenThrottle(log),
     journal: new RefusalJournal(opts.audit, log),
+    audit: opts.audit,
   };
   const { throttle, journal } = guard;
 
@@ -79,10 +80,17 @@ interface Guard {
   tokens: TokenTable;
   throttle: WrongTokenThrottle;
   journal: RefusalJournal;
+  audit: AuditSink;
 }
 
 /** Whether the request may go on to a route that needs `role`; if not, its answer is sent. */
-function authenticate({ tokens, throttle, journal }: Guard, request: FastifyRequest, reply: FastifyReply, role: Role, at: number): boolean {
+function authenticate(
+  { tokens, throttle, journal, audit }: Guard,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  role: Role,
+  at: number,
+): boolean {
   const { token, holder } = tokens.present(request.headers.authorization);
   if (!holder) {
     // Only a wrong token counts as a guess, and only guesses are slowed down: a valid token from
@@ -105,6 +113,14 @@ function authenticate({ tokens, throttle, journal }: Guard, request: FastifyRequ
     return false;
   }
   if (!holds(holder, role)) {
+    // A known holder trying an admin action (a reload, taking an alarm out of service) is worth a line of its own.
+    if (role === 'admin')
+      audit.append({
+        who: holder.name,
+        action: 'forbidden',
+        target: request.url,
+        outcome: `refused: a ${holder.role} token; this needs admin`,
+      });
     void sendError(reply, 'GW_HTTP_FORBIDDEN', `${holder.name} is a ${holder.role}; this needs ${role}`);
     return false;
   }

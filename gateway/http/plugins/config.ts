@@ -9,10 +9,15 @@ import { SITE_FILE_LIMITS } from '../../../config/load.js';
 import { siteJsonSchema } from '../../../config/reference.js';
 import { rateLimited } from '../../../drivers/common/log-budget.js';
 import type { Logger } from '../../log.js';
+import { describeOutcome, type ReloadOutcome } from '../../reload.js';
+import type { AuditSink } from './auth.js';
 import { errorSchema, sendError } from '../errors.js';
 
 export interface ConfigOptions {
   log: Logger;
+  audit: AuditSink;
+  /** Re-reads the site file and applies it; absent when the gateway was not started from a file. */
+  reload?: () => Promise<ReloadOutcome>;
 }
 
 const problemSchema = {
@@ -68,6 +73,54 @@ export const configPlugin: FastifyPluginAsync<ConfigOptions> = async (app, opts)
         );
       }
       return { valid: result.ok, problems: result.ok ? [] : result.problems, notes: result.notes };
+    },
+  );
+  app.post(
+    '/api/config/reload',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary:
+          'Re-read the site file the gateway runs and apply it without a restart (docs/reload.md); refused with the problems as `path: message` when it is invalid or changes what needs a restart',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              reloaded: { type: 'boolean' },
+              summary: { type: 'string' },
+              alarms: { type: 'object', additionalProperties: { type: 'integer' } },
+              connections: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
+              ms: { type: 'integer' },
+            },
+          },
+          409: errorSchema,
+          422: {
+            type: 'object',
+            properties: { ...errorSchema.properties, problems: { type: 'array', items: { type: 'string' } } },
+            required: ['error', 'code', 'problems'],
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const outcome: ReloadOutcome = opts.reload
+        ? await opts.reload()
+        : { ok: false, reason: 'busy', message: 'the gateway was not started from a site file', problems: [] };
+      const summary = describeOutcome(outcome);
+      opts.audit.append({
+        who: req.who!,
+        action: 'config reload',
+        target: 'site file',
+        outcome: summary,
+        ...(!outcome.ok && outcome.problems.length > 0 ? { detail: outcome.problems.join('\n').slice(0, 4000) } : {}),
+      });
+      if (outcome.ok) {
+        opts.log.info({ by: req.who }, `Site file reloaded: ${summary}`);
+        return { reloaded: true, summary, alarms: outcome.alarms, connections: outcome.connections, ms: outcome.ms };
+      }
+      opts.log.warn({ by: req.who, problems: outcome.problems }, `Site file reload ${summary}`);
+      if (outcome.reason === 'busy') return sendError(reply, 'GW_HTTP_RELOAD_BUSY', outcome.message);
+      return reply.code(422).send({ error: outcome.message, code: 'GW_HTTP_RELOAD_REFUSED', problems: outcome.problems });
     },
   );
   app.get(
