@@ -56,6 +56,8 @@ export interface EdgeNodeOptions {
 interface MetricState {
   alias: number;
   datatype: DataTypeCode | undefined;
+  /** The data type the host was told in the device's last birth; undefined: not in it yet. */
+  declared?: DataTypeCode | undefined;
   unit?: string | undefined;
   value: number | boolean | string | null;
   quality: Quality;
@@ -73,8 +75,9 @@ interface Device {
   offline: boolean;
   /** DBIRTH sent in this session (and no DDEATH since). */
   born: boolean;
-  /** A metric was added or changed its data type: the next message is a DBIRTH. */
+  /** A metric was added or changed its data type: the next message is a DBIRTH (at most one per rebirth interval). */
   rebirth: boolean;
+  lastBirth: number;
 }
 
 export interface EdgeNode {
@@ -98,7 +101,16 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   const devices = new Map<string, Device>();
   let nextAlias = 2; // 0 and 1: bdSeq and the rebirth control
   for (const e of o.equipment) {
-    const d: Device = { id: e.id, metrics: new Map(), known: knownPoints(), seen: false, offline: false, born: false, rebirth: false };
+    const d: Device = {
+      id: e.id,
+      metrics: new Map(),
+      known: knownPoints(),
+      seen: false,
+      offline: false,
+      born: false,
+      rebirth: false,
+      lastBirth: 0,
+    };
     for (const p of e.points)
       d.metrics.set(p.name, {
         alias: nextAlias++,
@@ -206,11 +218,12 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
 
   const birthMetric = (name: string, m: MetricState): Metric => {
     const props = properties(m, true);
+    m.declared = m.datatype ?? DataType.Double;
     return {
       name,
       alias: m.alias,
       timestamp: m.ts || Date.now(),
-      datatype: m.datatype ?? DataType.Double,
+      datatype: m.declared,
       value: m.value,
       ...(props ? { properties: props } : {}),
     };
@@ -219,6 +232,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   const dbirth = (d: Device) => {
     d.born = true;
     d.rebirth = false;
+    d.lastBirth = Date.now();
     publish(
       'DBIRTH',
       d.id,
@@ -275,13 +289,13 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
           for (const r of run) {
             const m = d?.metrics.get(r.metric);
             if (!d || !m || !d.born) drop('device_offline', 1, 'Stored Sparkplug readings of an equipment that is offline now dropped');
-            else if (m.datatype !== undefined && !fits(m.datatype, r.value))
+            else if (m.declared === undefined || !fits(m.declared, r.value))
               drop('type_changed', 1, 'Stored Sparkplug readings of a metric whose data type changed dropped');
             else
               metrics.push({
                 alias: m.alias,
                 timestamp: r.ts,
-                datatype: m.datatype ?? DataType.Double,
+                datatype: m.declared,
                 value: r.quality === 'bad' ? null : r.value,
                 ...(r.historical ? { isHistorical: true } : {}),
                 properties: { Quality: { type: DataType.Int32, value: QUALITY_CODE[r.quality] } },
@@ -324,8 +338,11 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   const dataMetric = (m: MetricState, value: Reading['value'], ts: number): Metric => {
     const props = properties(m, false);
     // The data type again, though the birth had it: decoders that keep no births (Tahu's) need it to read the value.
-    return { alias: m.alias, timestamp: ts, datatype: m.datatype ?? DataType.Double, value, ...(props ? { properties: props } : {}) };
+    return { alias: m.alias, timestamp: ts, datatype: m.declared, value, ...(props ? { properties: props } : {}) };
   };
+
+  /** Not born, or a metric changed and the device's last birth is a rebirth interval old. */
+  const birthDue = (d: Device) => !d.born || (d.rebirth && Date.now() - d.lastBirth >= o.rebirthInterval);
 
   function readings(batch: readonly Reading[]): void {
     const byDevice = new Map<Device, Reading[]>();
@@ -335,13 +352,9 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
       if (!d || !m) continue;
       const value = r.quality === 'bad' ? null : r.value;
       if (value !== null) {
-        if (m.datatype === undefined) {
-          m.datatype = dataTypeOf(value);
-          if (d.born) d.rebirth = true;
-        } else if (!fits(m.datatype, value)) {
-          m.datatype = dataTypeOf(value);
-          d.rebirth = true;
-        }
+        if (m.datatype === undefined || !fits(m.datatype, value)) m.datatype = dataTypeOf(value);
+        // Born as Double before its first value, a point that turns out Boolean or String needs a new birth.
+        if (d.born && m.declared !== m.datatype) d.rebirth = true;
       }
       m.value = value;
       m.quality = r.quality;
@@ -378,16 +391,26 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
         continue;
       }
       // A birth carries every metric's current value, these included.
-      if (!d.born || d.rebirth) dbirth(d);
-      else
+      if (birthDue(d)) {
+        dbirth(d);
+        continue;
+      }
+      // Until the next birth, a value that does not fit its metric's declared type cannot be sent.
+      const fitting = list.filter((r) => {
+        const m = d.metrics.get(r.point)!;
+        return m.declared !== undefined && fits(m.declared, r.quality === 'bad' ? null : r.value);
+      });
+      if (fitting.length < list.length)
+        drop('type_changed', list.length - fitting.length, 'Sparkplug values of a point whose data type changed dropped until its DBIRTH');
+      if (fitting.length > 0)
         publish(
           'DDATA',
           d.id,
-          list.map((r) => dataMetric(d.metrics.get(r.point)!, r.quality === 'bad' ? null : r.value, pointTime(r))),
+          fitting.map((r) => dataMetric(d.metrics.get(r.point)!, r.quality === 'bad' ? null : r.value, pointTime(r))),
           // What did not go out (the connection just died) waits with the rest, in time order.
           () =>
             store(
-              list.map((r) => ({
+              fitting.map((r) => ({
                 device: d.id,
                 metric: r.point,
                 value: r.quality === 'bad' ? null : r.value,
@@ -420,11 +443,13 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     if (!live) return store(rows.filter((r) => !devices.get(r.device)!.offline));
     for (const d of changed) {
       if (d.offline || !d.seen) continue;
-      if (!d.born || d.rebirth) {
+      if (birthDue(d)) {
         dbirth(d);
         continue;
       }
-      const mine = rows.filter((r) => r.device === d.id);
+      // A new alarm's metrics wait for the device's next birth, which carries their values.
+      const mine = rows.filter((r) => r.device === d.id && d.metrics.get(r.metric)!.declared !== undefined);
+      if (mine.length === 0) continue;
       publish(
         'DDATA',
         d.id,
