@@ -34,6 +34,8 @@ export const PACKAGES = {
   '/usr/bin/chromium': 'chromium',
   // The systemd unit's check (tests/unit/deploy/systemd-unit.test.ts).
   '/usr/bin/systemd-analyze': 'systemd',
+  // The online backup of the store that docs/operations.md gives (tests/integration/backup.test.ts).
+  '/usr/bin/sqlite3': 'sqlite3',
 } as const;
 
 /** Installs what is missing with apt-get (the machines run as root and reach Debian's packages). */
