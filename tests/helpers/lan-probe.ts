@@ -1,6 +1,6 @@
 // Run inside a network namespace of its own (`unshare --net`), where LAN_ADDRESS is an address of
-// that namespace that is not loopback: a gateway whose embedded broker listens on 0.0.0.0 (the Docker
-// image's setting) is reached from there and from 127.0.0.1 with Mosquitto's client. Nothing leaves
+// that namespace that is not loopback: a gateway whose embedded broker listens on 0.0.0.0 (as a site
+// in a container does) is reached from there and from 127.0.0.1 with Mosquitto's client. Nothing leaves
 // the namespace. Prints one JSON line with what each client got, then stops the gateway.
 //   node --import tsx tests/helpers/lan-probe.ts LAN_ADDRESS SITE_FILE PORT USER PASSWORD
 import { spawn } from 'node:child_process';

@@ -1,5 +1,5 @@
-// A network namespace of its own, for the tests that must listen beyond loopback (0.0.0.0, as the
-// Docker image does) or be reached from an address that is not loopback. Inside it, 0.0.0.0 is the
+// A network namespace of its own, for the tests that must listen beyond loopback (0.0.0.0, as a site
+// in a container does) or be reached from an address that is not loopback. Inside it, 0.0.0.0 is the
 // namespace's own loopback device and nothing else: nothing is bound on this machine's interfaces,
 // and no packet leaves it. Needs root, `unshare` and `ip` (util-linux and iproute2).
 import { spawnSync } from 'node:child_process';

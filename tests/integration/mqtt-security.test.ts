@@ -145,7 +145,7 @@ describe('embedded broker security', () => {
     expect(gw.broker!.stats().refusedSubscriptions).toBeGreaterThanOrEqual(1);
   });
 
-  // The Docker image's setting (MQTT_HOST=0.0.0.0) with the default mqtt.anonymous, reached from the
+  // mqtt.host 0.0.0.0 (a site in a container sets it) with the default mqtt.anonymous, reached from the
   // network. Run in a network namespace of its own, where the gateway's 0.0.0.0 is that namespace's
   // alone and a second address of its loopback device is the "network": nothing is bound on this
   // machine's interfaces and no packet leaves it.
