@@ -12,6 +12,7 @@ import { platformOutbox } from './platform.js';
 import { labFileDrop } from './lab.js';
 import { sseClients } from './http.js';
 import { soakFromArgs } from './soak.js';
+import { sparkplugNode } from './sparkplug.js';
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 process.stdout.write(`Machine: ${machine}\n\n`);
@@ -31,6 +32,7 @@ const benches: Array<[string, () => Promise<{ name: string; lines: string[] }>]>
   ['platform', () => platformOutbox(log)],
   ['lab', () => labFileDrop(log)],
   ['http', () => sseClients()],
+  ['sparkplug', () => sparkplugNode(log)],
 ];
 const print = (r: { name: string; lines: string[] }) => process.stdout.write(`${r.name}\n${r.lines.map((l) => `  ${l}`).join('\n')}\n\n`);
 const args = process.argv.slice(2);
