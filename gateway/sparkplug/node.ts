@@ -29,8 +29,9 @@ import { ReadingQueue, type NewReading, type StoredReading } from './queue.js';
 
 export const NAMESPACE = 'spBv1.0';
 export const REBIRTH_METRIC = 'Node Control/Rebirth';
-/** Metrics in one historical DDATA message, at most. */
+/** Metrics in one historical DDATA message, at most, and about this many bytes of values (long strings). */
 const HISTORICAL_CHUNK = 500;
+const HISTORICAL_BYTES = 256 * 1024;
 
 export interface EdgeNodeOptions {
   groupId: string;
@@ -309,9 +310,14 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
           }
           run = [];
         };
+        let bytes = 0;
         for (const r of rows) {
-          if (run.length > 0 && run[0]!.device !== r.device) flush();
+          if (run.length > 0 && (run[0]!.device !== r.device || bytes > HISTORICAL_BYTES)) {
+            flush();
+            bytes = 0;
+          }
           run.push(r);
+          bytes += 32 + (typeof r.value === 'string' ? Buffer.byteLength(r.value) : 8);
         }
         flush();
         const ok = (await Promise.all(pending)).every(Boolean);
