@@ -274,14 +274,17 @@ export function createGateway(config: SiteConfig, log: Logger, opts: { siteFile?
     const busy = (message: string): ReloadOutcome => ({ ok: false, reason: 'busy', message, problems: [] });
     if (phase !== 'running') return busy(`the gateway is ${phase === 'new' ? 'not started' : phase}; try again once it runs`);
     if (reloading) return busy('a reload is under way; try again once it is done');
-    let next = given;
-    if (!next) {
-      if (!opts.siteFile) return busy('the gateway was not started from a site file');
-      const read = await readSiteFile(opts.siteFile);
-      if (!read.ok) return read;
-      next = read.config;
-    }
-    const applying = apply(next);
+    if (!given && !opts.siteFile) return busy('the gateway was not started from a site file');
+    // Taken before the file is read: a second request meanwhile is refused, not applied twice.
+    const applying = (async () => {
+      let next = given;
+      if (!next) {
+        const read = await readSiteFile(opts.siteFile!);
+        if (!read.ok) return read;
+        next = read.config;
+      }
+      return apply(next);
+    })();
     reloading = applying;
     try {
       return await applying;

@@ -249,6 +249,16 @@ describe('hot reload', () => {
     expect(gw.alarms.active().map((a) => a.rule)).toContain('thr');
   });
 
+  it('refuses a reload while one is under way, and one before the gateway runs', async () => {
+    writeFileSync(file, yaml({ rules: [HOT, thr(3)], timeout: '3s' }));
+    const first = gw.reload();
+    const second = await gw.reload();
+    expect(second).toMatchObject({ ok: false, reason: 'busy' });
+    expect(await first).toMatchObject({ ok: true, connections: { restarted: ['plc'] } });
+    const idle = createGateway(loadSiteFile(file), silent, { siteFile: file });
+    expect(await idle.reload()).toMatchObject({ ok: false, reason: 'busy', message: expect.stringMatching(/not started/) });
+  });
+
   it('is for admins only, and every try is in the audit journal', async () => {
     expect((await reload()).status).toBe(401);
     expect((await reload(TOKENS.operator)).status).toBe(403);
