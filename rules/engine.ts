@@ -183,6 +183,8 @@ export class RuleEngine {
       after.chattering = old.chattering;
       after.external = old.external;
       after.externalDetail = old.externalDetail;
+      // One state per alarm to commit: the new instance holds the old one's.
+      this.dirty.delete(old);
       this.save(after);
     }
   }

@@ -1,0 +1,48 @@
+// What of a changed site file needs a restart (gateway/reload.ts): the paths, never the values.
+import { describe, expect, it } from 'vitest';
+import { restartNeeded } from '../../../gateway/reload.js';
+import { testSite, testSiteYaml } from '../../helpers/site.js';
+import { parseSite } from '../../../config/load.js';
+
+const site = (edit: (yaml: string) => string = (y) => y) => parseSite(edit(testSiteYaml({ dataDir: '/tmp/gw-reload-unit' })), { env: {} });
+
+describe('restartNeeded', () => {
+  it('is empty for rules, limits, poll intervals and connection settings', () => {
+    const running = site();
+    const next = site((y) =>
+      y
+        .replace('poll_interval: 200ms', 'poll_interval: 500ms\n    limits: { lo: 3 }')
+        .replace('seed: 11', 'seed: 12')
+        .concat('rules:\n  - { id: r, equipment: B-07, when: steam_pressure > lo, level: red, message: "m" }\n'),
+    );
+    expect(restartNeeded(running, next)).toEqual([]);
+    expect(testSite().equipment).toHaveLength(1);
+  });
+
+  it('names each path of what needs a restart, and no value', () => {
+    const running = site();
+    const next = site((y) =>
+      y
+        .replace('site: test-site', 'site: other-site')
+        .replace('port: 1883', 'port: 1884')
+        .replace('{ name: flue_o2 }', '{ name: flue_o2, unit: "%" }'),
+    );
+    expect(restartNeeded(running, next)).toEqual([
+      'gateway.site: needs a restart',
+      'mqtt.port: needs a restart',
+      'equipment[0].points[4].unit: needs a restart',
+    ]);
+  });
+
+  it('refuses equipment added or removed', () => {
+    const running = site();
+    const next = site((y) =>
+      y.replace(
+        'equipment:\n',
+        'equipment:\n  - { id: B-08, code: "10003101012019000118", connection: sim, model: steam-boiler, points: [{ name: flame }] }\n',
+      ),
+    );
+    expect(restartNeeded(running, next)).toEqual(['equipment: equipment added (B-08): needs a restart']);
+    expect(restartNeeded(next, running)).toEqual(['equipment: equipment removed (B-08): needs a restart']);
+  });
+});
