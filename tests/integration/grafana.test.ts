@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadSiteFile } from '../../config/load.js';
 import type { SiteConfig } from '../../config/schema.js';
 import { encodeAlarms, encodeResults, encodeRisk, encodeTelemetry } from '../../gateway/influx/line-protocol.js';
+import { loadTemplates } from '../../config/templates.js';
+import { exportTree } from '../../gateway/grafana/export.js';
 import type { GatewayDashboard } from '../../gateway/grafana/model.js';
 import type { AlarmEvent } from '../../rules/types.js';
 import { gatewayAsync, ROOT } from '../helpers/cli.js';
@@ -119,17 +121,19 @@ function demoLines(config: SiteConfig): string[] {
   );
   lines.push(
     ...encodeResults(
-      ['LA-2', 'LA-3', 'LA-4'].map((instrument, i) => ({
-        resultId: `${instrument}-1`,
-        instrument,
-        sampleId: `S${i}`,
-        analyte: 'GLU',
-        value: 5 + i,
-        unit: 'mmol/L',
-        flags: [],
-        status: 'F',
-        resultAt: new Date(FROM + 300_000 + i).toISOString(),
-      })),
+      config.equipment
+        .filter((e) => e.category === 'lab_analyzer')
+        .map(({ id: instrument }, i) => ({
+          resultId: `${instrument}-1`,
+          instrument,
+          sampleId: `S${i}`,
+          analyte: 'GLU',
+          value: 5 + i,
+          unit: 'mmol/L',
+          flags: [],
+          status: 'F',
+          resultAt: new Date(FROM + 300_000 + i).toISOString(),
+        })),
       site,
     ),
   );
@@ -195,6 +199,32 @@ let v1: Map<string, string>;
 let v1Again: Map<string, string>;
 let v2: Map<string, string>;
 let config: SiteConfig;
+/** The demo with one more equipment of each shipped template it does not use, exported in-process. */
+let every: SiteConfig;
+let everyTree: Map<string, string>;
+
+/** The demo site with an equipment of every other shipped template, each with all its points and default limits. */
+function withEveryTemplate(site: SiteConfig): SiteConfig {
+  const used = new Set(site.equipment.map((e) => e.template));
+  const extra = [...loadTemplates().values()]
+    .filter((t) => !used.has(t.template))
+    .map(
+      (t) =>
+        ({
+          id: `X-${t.template}`,
+          name: t.name,
+          category: t.category,
+          template: t.template,
+          connection: 'boiler-plc',
+          poll_interval: 1000,
+          points: t.points.map((p) => ({ name: p.name, ...(p.unit ? { unit: p.unit } : {}) })),
+          limits: { ...t.limits },
+          disabled_rules: [],
+          consequence: 2,
+        }) as unknown as SiteConfig['equipment'][number],
+    );
+  return { ...site, equipment: [...site.equipment, ...extra] };
+}
 
 beforeAll(async () => {
   const v1Site = demoWith(V1);
@@ -212,8 +242,10 @@ beforeAll(async () => {
   v1Again = readTree(join(dir, 'v1-again'));
   v2 = readTree(join(dir, 'v2'));
   config = loadSiteFile(v1Site, { ...process.env, ...SECRETS });
+  every = withEveryTemplate(config);
+  everyTree = exportTree(every, loadTemplates(), { siteText: '' }).files;
   expect((await query(`CREATE DATABASE "${db}"`)).error).toBeUndefined();
-  const res = await fetch(`${influx.url}/write?db=${db}&precision=ns`, { method: 'POST', body: demoLines(config).join('\n') });
+  const res = await fetch(`${influx.url}/write?db=${db}&precision=ns`, { method: 'POST', body: demoLines(every).join('\n') });
   expect(res.status, await res.text()).toBe(204);
 }, 30_000);
 
@@ -265,7 +297,7 @@ describe('gateway grafana export', () => {
   });
 
   it("passes Grafana's published dashboard types (@grafana/schema), and a dashboard that does not is caught", () => {
-    const all = [...dashboardsOf(v1), ...dashboardsOf(v2)];
+    const all = [...dashboardsOf(v1), ...dashboardsOf(v2), ...dashboardsOf(everyTree)];
     // The check has teeth: a misspelt key and a wrong enum value are refused. One compilation: the
     // exported dashboards are lines 3 on, the two broken ones the last two lines.
     const bad = structuredClone(all[0]!) as unknown as { panels: Array<{ options: Record<string, unknown> }> };
@@ -281,7 +313,7 @@ describe('gateway grafana export', () => {
 
   it("every InfluxQL panel returns the demo's data from the test InfluxDB", async () => {
     let panels = 0;
-    for (const d of dashboardsOf(v1)) {
+    for (const d of [...dashboardsOf(v1), ...dashboardsOf(everyTree)]) {
       const variable = d.templating.list.find((v) => v.name === 'equipment');
       const selected = typeof variable?.query === 'string' ? variable.query.split(',') : [];
       for (const p of d.panels) {
@@ -289,7 +321,7 @@ describe('gateway grafana export', () => {
           const r = await query(asGrafanaSends(t.query, d));
           const where = `${d.title} / ${p.title}: ${t.query}`;
           expect(r.error, where).toBeUndefined();
-          expect(r.series?.length, where).toBeGreaterThan(0);
+          expect(r.series ?? [], where).not.toHaveLength(0);
           const values = r.series!.flatMap((s) => s.values.flatMap((row) => row.slice(1)));
           expect(
             values.some((v) => v !== null),
@@ -302,9 +334,11 @@ describe('gateway grafana export', () => {
         }
       }
     }
-    // Every point of the demo's equipment has its panel, besides the quality, lab and overview panels.
-    const points = config.equipment.reduce((n, e) => n + e.points.length, 0);
-    expect(panels).toBe(points + 4 + 1 + 6);
+    // Every point of the demo's equipment has its panel, besides the quality, lab and overview panels;
+    // then the same for the demo with every other template (4 more dashboards: hot-water boiler,
+    // crane, lab analyzer, pressure vessel).
+    const points = (site: SiteConfig) => site.equipment.reduce((n, e) => n + e.points.length, 0);
+    expect(panels).toBe(points(config) + 4 + 1 + 6 + points(every) + 8 + 2 + 6);
   }, 30_000);
 
   it('every Flux query reads the bucket, a measurement and fields the gateway writes', () => {
