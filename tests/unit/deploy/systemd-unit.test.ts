@@ -123,5 +123,12 @@ describe('systemd unit', () => {
     expect(ops).toContain('deploy/systemd/special-equipment-gateway.service');
     expect(ops).toContain('deploy/systemd/special-equipment-gateway.sysusers');
     expect(existsSync(SYSUSERS)).toBe(true);
+    // The paths and the user of the install steps are the unit's.
+    const exec = one('ExecStart')!.split(/\s+/);
+    expect(ops).toContain(exec.at(-1)!);
+    expect(ops).toContain(`/opt/special-equipment-gateway`);
+    expect(ops).toContain(`-g ${one('User')}`);
+    expect(ops).toContain(one('WorkingDirectory')!);
+    expect(ops).toContain(`WatchdogSec=${one('WatchdogSec')}`);
   });
 });

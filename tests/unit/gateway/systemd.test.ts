@@ -4,7 +4,8 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Service } from '../../../gateway/services/service.js';
-import { createNotifier, pingPeriodMs, watchdogVerdict, type WatchdogVerdict } from '../../../gateway/systemd.js';
+import { spawn } from 'node:child_process';
+import { createNotifier, pingPeriodMs, systemdNotifier, watchdogVerdict, type WatchdogVerdict } from '../../../gateway/systemd.js';
 
 function capture() {
   const lines: Array<{ msg: string; level: number }> = [];
@@ -116,5 +117,51 @@ describe('watchdog verdict', () => {
     expect(watchdogVerdict([part('store', true), part('mqtt', false)], true)).toEqual({ ok: false, reason: 'part mqtt (mqtt) is down' });
     // With an external broker the MQTT link is a peer's: the gateway queues and waits.
     expect(watchdogVerdict([part('mqtt', false)], false)).toEqual({ ok: true });
+  });
+});
+
+describe('the helper', () => {
+  it('is not started without NOTIFY_SOCKET', () => {
+    let started = 0;
+    const n = systemdNotifier(
+      {},
+      capture().log,
+      () => ({ ok: true }),
+      () => {
+        started++;
+        return spawn('true');
+      },
+    );
+    expect(n).toBeUndefined();
+    expect(started).toBe(0);
+  });
+
+  it('missing (no perl) is one error line; the gateway goes on and sending is harmless', async () => {
+    const { log, lines } = capture();
+    const n = systemdNotifier(
+      { NOTIFY_SOCKET: '/run/nothing-here' },
+      log,
+      () => ({ ok: true }),
+      () => spawn('/nonexistent/perl', [], { stdio: ['pipe', 'ignore', 'pipe'] }),
+    )!;
+    await new Promise((r) => setTimeout(r, 200));
+    n.ready('up');
+    n.stopping();
+    n.close();
+    const errors = lines.filter((l) => l.level === 50);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.msg).toBe('Cannot tell systemd how the gateway is (sd_notify): perl not found');
+  });
+
+  it('that fails (an unreachable socket) says why, once', async () => {
+    const { log, lines } = capture();
+    const n = systemdNotifier({ NOTIFY_SOCKET: '/nonexistent/notify' }, log, () => ({ ok: true }))!;
+    n.ready('up');
+    n.close();
+    const deadline = Date.now() + 5000;
+    while (!lines.some((l) => l.level >= 40) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const said = lines.filter((l) => l.level >= 40);
+    expect(said).toHaveLength(1);
+    expect(said[0]!.msg).toMatch(/^sd_notify helper: send to \/nonexistent\/notify: No such file or directory$/);
   });
 });
