@@ -9,7 +9,7 @@ export const ERROR_CODES = {
   GW_ERR_INPUT: 'A file given to a command (readings or actions CSV) has a line that cannot be read.',
   GW_ERR_LISTEN: 'A server the gateway runs on its own (the platform inbox) cannot listen on its host and port.',
   GW_ERR_STORE:
-    'The durable store (alarm states, platform outbox, lab results) cannot be opened, read or migrated; the gateway does not start rather than forget what it holds.',
+    'The durable store (alarm states, platform outbox, lab results) cannot be opened, read or migrated, or a file of the data folder was written by a newer gateway; the gateway does not start rather than forget or misread what it holds.',
   GW_ERR_AUDIT: 'The audit journal does not verify: an entry was changed, removed or inserted.',
   GW_ERR_AUDIT_KEY:
     "The audit journal's key (GATEWAY_AUDIT_KEY or <data_dir>/audit.key) is malformed, or missing while the journal has keyed entries.",
