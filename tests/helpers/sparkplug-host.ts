@@ -66,6 +66,8 @@ export async function startSparkplugHost(
     if (levels[0] !== 'spBv1.0' || levels[1] !== ids.group || levels[3] !== ids.node) return;
     const type = levels[2]!;
     const device = levels[4];
+    // Commands are the host's own messages, not the node's.
+    if (type === 'NCMD' || type === 'DCMD') return;
     let decoded: { seq?: LongLike; metrics?: Array<Record<string, unknown>> };
     try {
       decoded = spb.decodePayload(payload) as typeof decoded;
@@ -82,8 +84,6 @@ export async function startSparkplugHost(
     const seq = decoded.seq === undefined ? undefined : num(decoded.seq);
     const m: HostMessage = { topic, type, device, seq, metrics };
     const fail = (what: string) => violations.push(`${type}${device ? ` ${device}` : ''} seq ${seq}: ${what}`);
-    // Commands are the host's own messages, not the node's.
-    if (type === 'NCMD' || type === 'DCMD') return;
     if (type === 'NDEATH') {
       const b = metrics.find((x) => x.name === 'bdSeq')?.value;
       if (bdSeq !== undefined && b !== bdSeq) fail(`bdSeq ${String(b)} is not the NBIRTH's ${bdSeq}`);

@@ -201,15 +201,21 @@ describe('Sparkplug B edge node', () => {
       }),
       { env: {} },
     );
-    const gw: Gateway = createGateway(config, silent);
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const gw: Gateway = createGateway(config, log);
     cleanup.push(() => gw.stop());
     await gw.start();
     const url = `mqtt://127.0.0.1:${port}`;
     const host = await startSparkplugHost(url, { group: site, node: 'gw-spb' }, { username: 'scada', password });
     cleanup.push(() => host.close());
+    // A command that is no Sparkplug payload is refused with a warning; the node goes on.
+    await host.client.publishAsync(`spBv1.0/${site}/NCMD/gw-spb`, Buffer.from([0x12, 0xff, 0xff, 0xff, 0x0f]), { qos: 1 });
     // The host came after the births: it asks for them.
     await host.rebirth();
     await host.waitFor((m) => m.type === 'NBIRTH', 5000, 'NBIRTH');
+    // The bad command came before the rebirth's, on the same connection: it was read, and refused.
+    expect(lines.some((l) => l.includes('Sparkplug NCMD is not a Sparkplug B payload; ignored'))).toBe(true);
     await host.waitFor((m) => m.type === 'DDATA', 5000, 'DDATA');
 
     // The alarm is a metric of the device, born with its state, level and message.
@@ -239,6 +245,20 @@ describe('Sparkplug B edge node', () => {
       'DBIRTH after DDEATH',
     );
 
+    // A point whose value changes type (a driver's string where numbers were): the equipment is born
+    // again with the new type, once its last birth is a rebirth interval old.
+    const lastBirth = host.messages.findLast((m) => m.type === 'DBIRTH')!;
+    const k = host.messages.length;
+    await new Promise((r) => setTimeout(r, 150)); // rebirth_interval: 100ms since that DBIRTH
+    gw.pipeline.push([{ equipment: 'B-07', point: 'steam_pressure', value: 'n/a', quality: 'good', ts: Date.now() }]);
+    const retyped = await host.waitFor(
+      after(host, k, (m) => m.type === 'DBIRTH'),
+      5000,
+      'DBIRTH with the new type',
+    );
+    expect(retyped).not.toBe(lastBirth);
+    expect(retyped.metrics.find((x) => x.name === 'steam_pressure')).toMatchObject({ type: 'String', value: 'n/a' });
+
     // Another client, even one allowed spBv1.0/<site>/DDATA/#, cannot publish as the node.
     const refusedBefore = gw.broker!.stats().refusedPublishes;
     const forger = await mqtt.connectAsync(url, { username: 'scada', password, reconnectPeriod: 0 });
@@ -264,7 +284,7 @@ describe('Sparkplug B edge node', () => {
       site: 'spb-host',
       dataDir,
       poll: '10ms',
-      sparkplug: [`group_id: ${group}`, `primary_host_id: ${hostId}`, 'rebirth_interval: 100ms'],
+      sparkplug: [`group_id: ${group}`, `primary_host_id: ${hostId}`, 'rebirth_interval: 100ms', 'max_stored: 1000'],
     });
     const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-spb', hostId });
     cleanup.push(() => host.close());
@@ -281,7 +301,23 @@ describe('Sparkplug B edge node', () => {
       });
     await gw.start();
     // The host is offline: no births, readings wait.
-    await until('storing', () => stored() >= 5 * BOILER_POINTS.length);
+    // A STATE that is not Sparkplug's is ignored.
+    await host.client.publishAsync(`spBv1.0/STATE/${hostId}`, 'maybe', { qos: 1 });
+    // Past max_stored the oldest go, counted.
+    const dropped = async () =>
+      (await gw.metrics.getSingleMetric('gateway_sparkplug_dropped_total')!.get()).values.find((v) => v.labels.reason === 'queue_full')
+        ?.value ?? 0;
+    await new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + 10_000;
+      const check = async () =>
+        (await dropped()) > 0
+          ? resolve()
+          : Date.now() > deadline
+            ? reject(new Error('nothing dropped'))
+            : setTimeout(() => void check(), 20);
+      void check();
+    });
+    expect(stored()).toBe(1000);
     expect(host.messages).toEqual([]);
 
     await host.state(true);
