@@ -2,8 +2,17 @@
 // schema version (gateway/store.ts, with its migrations), 1 for the telemetry queues. A gateway
 // refuses a file of a format newer than it knows (a data folder from a newer gateway, after a
 // downgrade) instead of misreading it or writing into it; docs/upgrades.md lists the formats.
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { GatewayError } from '../config/errors.js';
+import { SCHEMA_VERSION, STORE_FILE } from './store.js';
+
+/** The telemetry queues' format (`PRAGMA user_version`); files of release 0.1.0 have 0 and are the same. */
+export const SPOOL_FORMAT = 1;
+
+const STORE_REMEDY = 'Run that newer version, or restore a backup made by this one.';
+const QUEUE_LOST = 'the telemetry waiting in it is then lost';
 
 /**
  * Refuses a file written by a newer gateway, and marks an older or new one with `format`: call it
@@ -15,8 +24,52 @@ export function claimFileFormat(db: Database.Database, file: string, format: num
     db.close();
     throw new GatewayError(
       'GW_ERR_STORE',
-      `${file}: format ${found} was written by a newer gateway (this one reads up to ${format}). Run that newer version, or move the file away to start with an empty one (${lost}).`,
+      `${file}: format ${found} was written by a newer gateway (this one reads up to ${format}). ${queueRemedy(lost)}`,
     );
   }
   if (found < format) db.pragma(`user_version = ${format}`);
+}
+
+function queueRemedy(lost: string): string {
+  return `Run that newer version, or move the file away to start with an empty one (${lost}).`;
+}
+
+/**
+ * Refuses a data folder with a file from a newer gateway before anything in it is opened for
+ * writing: the store and the telemetry queues, each read (read-only) for its version. The
+ * components check their own file again when they open it.
+ */
+export function checkDataFolderFormats(dir: string): void {
+  const files: Array<{ file: string; known: number; message: (found: number) => string }> = [
+    {
+      file: join(dir, STORE_FILE),
+      known: SCHEMA_VERSION,
+      message: (found) =>
+        `${join(dir, STORE_FILE)}: schema version ${found} was written by a newer gateway (this one reads up to ${SCHEMA_VERSION}). ${STORE_REMEDY}`,
+    },
+    ...readdirSync(dir)
+      .filter((name) => /^(mqtt-queue|influx-spool.*)\.db$/.test(name))
+      .map((name) => ({
+        file: join(dir, name),
+        known: SPOOL_FORMAT,
+        message: (found: number) =>
+          `${join(dir, name)}: format ${found} was written by a newer gateway (this one reads up to ${SPOOL_FORMAT}). ${queueRemedy(QUEUE_LOST)}`,
+      })),
+  ];
+  for (const { file, known, message } of files) {
+    if (!existsSync(file)) continue;
+    let found: number;
+    try {
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        found = db.pragma('user_version', { simple: true }) as number;
+      } finally {
+        db.close();
+      }
+    } catch {
+      // Not readable as SQLite: the component that opens it says so, with what to do.
+      continue;
+    }
+    if (found > known) throw new GatewayError('GW_ERR_STORE', message(found));
+  }
 }

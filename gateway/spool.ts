@@ -3,7 +3,7 @@
 // Bounded in bytes; when full the oldest chunks go, and every dropped line is counted.
 import Database from 'better-sqlite3';
 import { createPrivateFile } from './data-dir.js';
-import { claimFileFormat } from './data-format.js';
+import { claimFileFormat, SPOOL_FORMAT } from './data-format.js';
 import type { Logger } from './log.js';
 
 export interface SpoolChunk {
@@ -34,8 +34,7 @@ export interface SpoolOptions {
   messages?: { full: string; room: string };
 }
 
-/** The spool file's format (`PRAGMA user_version`); files of release 0.1.0 have 0 and are the same. */
-export const SPOOL_FORMAT = 1;
+export { SPOOL_FORMAT };
 
 const DEFAULT_MESSAGES = {
   full: 'Spool is full: dropping the oldest telemetry until its destination takes data again',

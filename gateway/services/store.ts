@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { AlarmService } from '../alarms/service.js';
 import { prepareDataDir } from '../data-dir.js';
+import { checkDataFolderFormats } from '../data-format.js';
 import type { Logger } from '../log.js';
 import { GatewayStore, STORE_FILE } from '../store.js';
 import type { Service } from './service.js';
@@ -28,6 +29,8 @@ export function storeService(dataDir: string, log: Logger, writes: () => ReturnT
     async init() {
       // Owner only (0700, files 0600): what was left more open is tightened before anything opens it.
       prepareDataDir(dataDir, log.child({ component: 'data' }));
+      // A folder from a newer gateway is refused before any component opens a file in it.
+      checkDataFolderFormats(dataDir);
       store = new GatewayStore(join(dataDir, STORE_FILE));
     },
     async start() {},
