@@ -16,6 +16,8 @@ export { type AuditSink, MAX_REFUSAL_LINES_PER_MINUTE } from '../auth/refusal-jo
 declare module 'fastify' {
   interface FastifyContextConfig {
     role?: Role;
+    /** A known token without the role is written to the audit journal too (action `forbidden`): a reload of the site file. */
+    auditForbidden?: boolean;
   }
   interface FastifyRequest {
     who?: string;
@@ -113,8 +115,8 @@ function authenticate(
     return false;
   }
   if (!holds(holder, role)) {
-    // A known holder trying an admin action (a reload, taking an alarm out of service) is worth a line of its own.
-    if (role === 'admin')
+    // A known holder trying what the route says is worth a line of its own (a reload of the site file).
+    if (request.routeOptions.config.auditForbidden)
       audit.append({
         who: holder.name,
         action: 'forbidden',

@@ -78,7 +78,7 @@ export const configPlugin: FastifyPluginAsync<ConfigOptions> = async (app, opts)
   app.post(
     '/api/config/reload',
     {
-      config: { role: 'admin' },
+      config: { role: 'admin', auditForbidden: true },
       schema: {
         summary:
           'Re-read the site file the gateway runs and apply it without a restart (docs/reload.md); refused with the problems as `path: message` when it is invalid or changes what needs a restart',
