@@ -1,6 +1,6 @@
 // `gateway grafana export`: Grafana provisioning files (InfluxDB data sources, a dashboard provider)
 // and dashboards made from the site file and its templates (gateway/grafana/, docs/grafana.md).
-import { Option } from '@commander-js/extra-typings';
+import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { EXIT, loadOrReport, siteFileOf, usageError } from './common.js';
 import { type CliCommand, type CliIo, examples, siteArgument, siteOption } from './declare.js';
 
@@ -10,6 +10,15 @@ export interface GrafanaExportOptions {
   flavor?: 'influxql' | 'flux' | 'both' | undefined;
   dashboardsPath?: string | undefined;
   folder?: string | undefined;
+}
+
+const FLAVORS = ['influxql', 'flux', 'both'] as const;
+
+/** The --flavor value, checked while the command line is parsed. */
+function flavor(value: string): (typeof FLAVORS)[number] {
+  const found = FLAVORS.find((f) => f === value);
+  if (!found) throw new InvalidArgumentError(`takes influxql, flux or both, not "${value}"`);
+  return found;
 }
 
 export async function grafanaExportCommand(o: GrafanaExportOptions, io: CliIo): Promise<number> {
@@ -65,7 +74,7 @@ export const command: CliCommand = {
         new Option(
           '--flavor <flavor>',
           'query language of the data sources and dashboards (default: influxql for api: v1, both for api: v2)',
-        ).choices(['influxql', 'flux', 'both'] as const),
+        ).argParser(flavor),
       )
       .option('--dashboards-path <path>', 'where Grafana finds the dashboard files (default: /var/lib/grafana/dashboards/<site>)')
       .option('--folder <name>', 'the Grafana folder of the dashboards (default: Gateway <site>)')

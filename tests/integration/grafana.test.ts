@@ -393,10 +393,13 @@ describe('gateway grafana export', () => {
   }, 30_000);
 
   it('refuses a site without influx in one line, and --help loads nothing but the argument parser', async () => {
-    const [r, none] = await Promise.all([
+    const [r, none, flavor] = await Promise.all([
       gatewayAsync(['grafana', 'export', '-c', join(ROOT, 'config', 'demo.yaml'), '--out', join(dir, 'none')]),
       gatewayAsync(['grafana', 'export']),
+      gatewayAsync(['grafana', 'export', '-c', join(ROOT, 'config', 'demo.yaml'), '--flavor', 'sql']),
     ]);
+    expect(flavor.code).toBe(2);
+    expect(flavor.stderr).toMatch(/^gateway grafana export: --flavor takes influxql, flux or both, not "sql" \(GW_ERR_USAGE\)\n/);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^influx: the site file has no influx section[^\n]*\n$/);
     expect(none.code).toBe(2);
