@@ -11,7 +11,7 @@ export interface MigrateOptions {
 }
 
 export async function configMigrateCommand(file: string, o: MigrateOptions = {}): Promise<number> {
-  const { closeSync, constants, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } = await import('node:fs');
+  const { closeSync, constants, fstatSync, openSync, readSync, renameSync, writeFileSync, writeSync } = await import('node:fs');
   const { parseDocument, LineCounter } = await import('yaml');
   const { ConfigError, formatProblem } = await import('../../config/errors.js');
   const { parseSite, SITE_FILE_LIMITS } = await import('../../config/load.js');
@@ -25,14 +25,22 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
   let text: string;
   let mode: number;
   try {
-    const st = statSync(file);
-    if (st.size > SITE_FILE_LIMITS.maxBytes)
-      return fail([`${file}: (yaml): the file is ${st.size} bytes, at most ${SITE_FILE_LIMITS.maxBytes}`]);
-    mode = st.mode & 0o777;
-    text = readFileSync(file, 'utf8');
+    // At most one byte over the limit is read: /dev/zero or a log file given by mistake is refused, never read whole.
+    const fd = openSync(file, 'r');
+    try {
+      mode = fstatSync(fd).mode & 0o777;
+      const buffer = Buffer.alloc(SITE_FILE_LIMITS.maxBytes + 1);
+      let length = 0;
+      for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (length > SITE_FILE_LIMITS.maxBytes)
+        return fail([`${file}: (yaml): the file is over ${SITE_FILE_LIMITS.maxBytes} bytes, the limit`]);
+      text = buffer.subarray(0, length).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     process.stderr.write(`Cannot read site file "${file}": ${(err as Error).message} (GW_ERR_CONFIG_READ)\n`);
-    return EXIT.failure;
+    return EXIT.invalid;
   }
   const hostile = prescanYaml(text, SITE_FILE_LIMITS);
   if (hostile) return fail([`${file}: (yaml): ${hostile.message}${hostile.line ? ` (line ${hostile.line})` : ''}`]);

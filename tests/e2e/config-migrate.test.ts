@@ -53,7 +53,7 @@ describe('gateway config migrate', () => {
     expect(readFileSync(file, 'utf8')).toContain('# Restored.');
   }, 30_000);
 
-  it('refuses a downgrade and a file that would not check, writing nothing', async () => {
+  it('refuses a downgrade, a file that would not check and one over the size limit, writing nothing', async () => {
     const current = siteFile(V1.replace('version: 1', 'version: 2').replace('  retry:', '  reconnect:'));
     const down = await gatewayAsync(['config', 'migrate', current, '--to', '1', '--write']);
     expect(down).toMatchObject({
@@ -68,5 +68,11 @@ describe('gateway config migrate', () => {
     expect(r.stderr).toContain('not migrated');
     expect(readFileSync(broken, 'utf8')).toContain('version: 1');
     expect(existsSync(`${broken}.bak-v1`)).toBe(false);
+
+    // Read up to the site-file limit, never whole.
+    expect(await gatewayAsync(['config', 'migrate', '-c', '/dev/zero'])).toMatchObject({
+      code: 2,
+      stderr: '/dev/zero: (yaml): the file is over 4194304 bytes, the limit\n',
+    });
   }, 30_000);
 });
