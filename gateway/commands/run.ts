@@ -28,6 +28,11 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
   // 200-300 MiB (docs/BENCHMARKS.md). Given on the command line (the installed command, npm start,
   // the Docker image) it also sizes the young generation; set here it covers `node cli.js run`.
   setFlagsFromString('--optimize-for-size');
+  // From the first moment: SIGHUP's default action ends the process, and a reload needs the gateway built.
+  const hangup: { reload?: () => void } = {};
+  process.on('SIGHUP', () =>
+    hangup.reload ? hangup.reload() : process.stderr.write('SIGHUP before the gateway runs: nothing to reload\n'),
+  );
   if (mode === 'influx-writer' && !siteFile) return usageError('influx-writer', 'needs the site file, as FILE or -c FILE');
   const file = siteFile ?? demoSite();
   const config = await loadOrReport(file);
@@ -93,7 +98,7 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // SIGHUP (a closing terminal, a log rotator, `systemctl reload`) re-reads the site file: it never stops the gateway.
-  process.on('SIGHUP', () => void onHangup(gateway, mode, config, log));
+  hangup.reload = () => void onHangup(gateway, mode, config, log);
 
   try {
     await gateway.start();
