@@ -312,6 +312,7 @@ function overviewDashboard(ctx: DashboardContext, uid: string): GatewayDashboard
         'Alarms: last state',
         "Each alarm's last event in the time range (measurement alarm): its state, the event and the message.",
         [target(ctx, alarmStateQuery(ctx.flavor, s))],
+        true,
       ),
       width: 24,
     },
@@ -335,9 +336,12 @@ function overviewDashboard(ctx: DashboardContext, uid: string): GatewayDashboard
       [target(ctx, riskQuery(ctx.flavor, s, 'score'))],
       'short',
     ),
-    table('Risk now', "Each equipment's latest risk assessment: level, score, likelihood and consequence class.", [
-      target(ctx, riskTableQuery(ctx.flavor, s)),
-    ]),
+    table(
+      'Risk now',
+      "Each equipment's latest risk assessment: level, score, likelihood and consequence class.",
+      [target(ctx, riskTableQuery(ctx.flavor, s))],
+      true,
+    ),
     { ...table('Alarm journal', 'The latest alarm events, newest first.', [target(ctx, alarmLogQuery(ctx.flavor, s))]), width: 24 },
   ];
   return {
@@ -436,13 +440,18 @@ function stateTimeline(
   };
 }
 
-function table(title: string, description: string, targets: InfluxTarget[]): Omit<TablePanel, 'id' | 'gridPos'> {
+/**
+ * A table. `hideTime`: for InfluxQL queries of several last() (each alarm's last state), whose time
+ * column is the start of the time range, not a time of the data.
+ */
+function table(title: string, description: string, targets: InfluxTarget[], hideTime = false): Omit<TablePanel, 'id' | 'gridPos'> {
   return {
     type: 'table',
     title,
     description,
     datasource: targets[0]!.datasource,
     targets,
+    ...(hideTime ? { transformations: [{ id: 'organize', options: { excludeByName: { Time: true } } }] } : {}),
     options: { showHeader: true, frameIndex: 0, cellHeight: 'sm' },
     fieldConfig: {
       defaults: { thresholds: NO_THRESHOLDS, custom: { align: 'auto', cellOptions: { type: 'auto' }, inspect: false, filterable: true } },
