@@ -11,7 +11,8 @@ export interface MigrateOptions {
 }
 
 export async function configMigrateCommand(file: string, o: MigrateOptions = {}): Promise<number> {
-  const { closeSync, constants, fstatSync, openSync, readSync, renameSync, writeFileSync, writeSync } = await import('node:fs');
+  const { chmodSync, closeSync, constants, fstatSync, openSync, readSync, realpathSync, renameSync, writeFileSync, writeSync } =
+    await import('node:fs');
   const { parseDocument, LineCounter } = await import('yaml');
   const { ConfigError, formatProblem } = await import('../../config/errors.js');
   const { parseSite, SITE_FILE_LIMITS } = await import('../../config/load.js');
@@ -104,10 +105,14 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
     return EXIT.failure;
   }
   // A new file renamed over the old: a crash leaves the old file or the new one, never half of each.
-  const temporary = `${file}.migrating-${process.pid}`;
   try {
+    // A site file that is a symbolic link stays one: the file it points to is replaced.
+    const target = realpathSync(file);
+    const temporary = `${target}.migrating-${process.pid}`;
     writeFileSync(temporary, migrated, { mode, flush: true });
-    renameSync(temporary, file);
+    // The old file's mode exactly (the command's umask is 077): a 0640 file the service reads by its group stays readable.
+    chmodSync(temporary, mode);
+    renameSync(temporary, target);
   } catch (err) {
     process.stderr.write(`Cannot write ${file}: ${(err as Error).message} (the file is unchanged; ${backup} is a copy of it)\n`);
     return EXIT.failure;

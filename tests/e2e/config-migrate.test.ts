@@ -1,9 +1,9 @@
 // `gateway config migrate` as a user runs it: printed by default, in place with --write after a
 // backup that is never overwritten, nothing written when the result would not check, a downgrade
 // refused with one line.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gatewayAsync } from '../helpers/cli.js';
 
@@ -74,5 +74,17 @@ describe('gateway config migrate', () => {
       code: 2,
       stderr: '/dev/zero: (yaml): the file is over 4194304 bytes, the limit\n',
     });
+  }, 30_000);
+
+  it('keeps a symbolic link a link and the file its mode (a 0640 file the service reads by group)', async () => {
+    const real = siteFile(V1);
+    chmodSync(real, 0o640);
+    const link = join(dirname(real), 'link.yaml');
+    symlinkSync(real, link);
+    const r = await gatewayAsync(['config', 'migrate', link, '--write']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(real, 'utf8')).toContain('version: 2');
+    expect(statSync(real).mode & 0o777).toBe(0o640);
   }, 30_000);
 });
