@@ -53,8 +53,12 @@ export async function loadOrReport(file: string): Promise<SiteConfig | undefined
   const { ConfigError, formatProblem, GatewayError } = await import('../../config/errors.js');
   const { loadSiteFile } = await import('../../config/load.js');
   try {
-    // A note (a site file of an older version, read through its migration) is one line, not a failure.
-    return loadSiteFile(file, process.env, (n) => process.stderr.write(`${file}: note: ${formatProblem(n)}\n`));
+    // A note (a site file of an older version, read through its migration) is one line once the file
+    // loads; a file with problems gets its problems only.
+    const notes: string[] = [];
+    const site = loadSiteFile(file, process.env, (n) => notes.push(`${file}: note: ${formatProblem(n)}\n`));
+    for (const note of notes) process.stderr.write(note);
+    return site;
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const p of err.problems) process.stderr.write(`${p.path}: ${p.message}${p.line ? ` (line ${p.line})` : ''}\n`);
