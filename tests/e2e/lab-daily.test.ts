@@ -28,7 +28,7 @@ function siteFile(dataDir: string): string {
   writeFileSync(
     file,
     [
-      'version: 1',
+      'version: 2',
       `gateway: { id: gw-test, site: test-site, data_dir: ${dataDir}, timezone: Asia/Shanghai }`,
       'platform: { url: "http://127.0.0.1:9/", secret: a-secret-of-at-least-16-chars }',
       'connections: [{ id: astm-1, type: astm-tcp, port: 5002 }]',

@@ -105,7 +105,7 @@ describe('the incident lifecycle at the platform', () => {
     const mqttPort = await freePort();
     siteYaml = (rules) =>
       [
-        'version: 1',
+        'version: 2',
         `gateway: { id: gw-life, site: life-site, data_dir: ${dataDir} }`,
         `mqtt: { port: ${mqttPort} }`,
         `connections: [{ id: plc, type: modbus-tcp, host: 127.0.0.1, port: ${sim.port()}, timeout: 1s }]`,
@@ -120,7 +120,7 @@ describe('the incident lifecycle at the platform', () => {
         'platform:',
         `  url: http://127.0.0.1:${inboxPort}/incidents`,
         `  secret: ${SECRET}`,
-        '  retry: { initial_delay: 200ms, max_delay: 1s }',
+        '  reconnect: { initial_delay: 200ms, max_delay: 1s }',
         'http:',
         `  port: ${httpPort}`,
         '  tokens:',
