@@ -3,7 +3,7 @@
 // (`profile: gateway-sim-steam-boiler`) instead of copying the register map into every equipment
 // entry, and lists `points:` only to change or add a point.
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { findDriver } from '../drivers/index.js';
@@ -46,15 +46,21 @@ export class ProfileError extends Error {
   }
 }
 
-/** The folder of the shipped profiles, beside config/ in the package. */
+/** The folder of the profiles: `GATEWAY_PROFILES_DIR` when set (a site's own copy), else the shipped ones beside config/ in the package. */
 export function profilesDir(): string {
-  return join(packageRoot(), 'profiles');
+  const own = process.env.GATEWAY_PROFILES_DIR;
+  return own ? resolve(own) : join(packageRoot(), 'profiles');
 }
 
 let cache: Map<string, Profile | ProfileError> | undefined;
 
+/** The profiles are read again at the next load: a reload (docs/reload.md) sees an edited profile file. */
+export function forgetProfiles(): void {
+  cache = undefined;
+}
+
 /**
- * Every profile, read and checked once per process. A broken file does not hide the others: its
+ * Every profile, read and checked once (until forgetProfiles). A broken file does not hide the others: its
  * entry is the error, reported to the site that uses it (and by the test that checks every file).
  */
 export function loadProfiles(templates: ReadonlyMap<string, Template>, dir = profilesDir()): Map<string, Profile | ProfileError> {

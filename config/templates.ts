@@ -2,7 +2,7 @@
 // named limits with defaults, and the rules every equipment of that kind gets. An equipment entry
 // names its template, gives its points' addresses and overrides limits (`limits: { drum_level_lo: -60 }`).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { identifier, pointName } from '../drivers/common/primitives.js';
@@ -41,8 +41,13 @@ export class TemplateError extends Error {
   override name = 'TemplateError';
 }
 
-/** The folder of the shipped templates, from the source tree or from dist/. */
+/**
+ * The folder of the templates: `GATEWAY_TEMPLATES_DIR` when set (a site's own copy of them), else the
+ * shipped ones, from the source tree or from dist/.
+ */
 export function templatesDir(): string {
+  const own = process.env.GATEWAY_TEMPLATES_DIR;
+  if (own) return resolve(own);
   let dir = import.meta.dirname;
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
@@ -54,7 +59,12 @@ export function templatesDir(): string {
 
 let cache: Map<string, Template> | undefined;
 
-/** Every template, read and checked once per process; a broken template file is an error naming it. */
+/** The templates are read again at the next load: a reload (docs/reload.md) sees an edited template file. */
+export function forgetTemplates(): void {
+  cache = undefined;
+}
+
+/** Every template, read and checked once (until forgetTemplates); a broken template file is an error naming it. */
 export function loadTemplates(dir = templatesDir()): Map<string, Template> {
   if (cache && dir === templatesDir()) return cache;
   const out = new Map<string, Template>();

@@ -339,6 +339,9 @@ export function createGateway(config: SiteConfig, log: Logger, opts: { siteFile?
 async function readSiteFile(file: string): Promise<{ ok: true; config: SiteConfig } | (ReloadOutcome & { ok: false })> {
   const { ConfigError, GatewayError, formatProblem } = await import('../config/errors.js');
   const { loadSiteFile } = await import('../config/load.js');
+  // An edited template or profile file is read as the site file is.
+  (await import('../config/templates.js')).forgetTemplates();
+  (await import('../config/profiles.js')).forgetProfiles();
   try {
     return { ok: true, config: loadSiteFile(file) };
   } catch (err) {
