@@ -1,7 +1,8 @@
 // The format of each SQLite file of the data folder is in its `PRAGMA user_version`: the store's
-// schema version (gateway/store.ts, with its migrations), 1 for the telemetry queues. A gateway
-// refuses a file of a format newer than it knows (a data folder from a newer gateway, after a
-// downgrade) instead of misreading it or writing into it; docs/upgrades.md lists the formats.
+// schema version (gateway/store.ts, with its migrations), 1 for the telemetry queues and the
+// Sparkplug queue. A gateway refuses a file of a format newer than it knows (a data folder from a
+// newer gateway, after a downgrade) instead of misreading it or writing into it; docs/upgrades.md
+// lists the formats.
 import Database from 'better-sqlite3';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,9 @@ import { SCHEMA_VERSION, STORE_FILE } from './store.js';
 
 /** The telemetry queues' format (`PRAGMA user_version`); files of release 0.1.0 have 0 and are the same. */
 export const SPOOL_FORMAT = 1;
+
+/** The Sparkplug edge node's store-and-forward queue (`sparkplug-queue.db`, new in 0.2.0). */
+export const SPARKPLUG_QUEUE_FORMAT = 1;
 
 const STORE_REMEDY = 'Run that newer version, or restore a backup made by this one.';
 const QUEUE_LOST = 'the telemetry waiting in it is then lost';
@@ -48,13 +52,17 @@ export function checkDataFolderFormats(dir: string): void {
         `${join(dir, STORE_FILE)}: schema version ${found} was written by a newer gateway (this one reads up to ${SCHEMA_VERSION}). ${STORE_REMEDY}`,
     },
     ...readdirSync(dir)
-      .filter((name) => /^(mqtt-queue|influx-spool.*)\.db$/.test(name))
-      .map((name) => ({
-        file: join(dir, name),
-        known: SPOOL_FORMAT,
-        message: (found: number) =>
-          `${join(dir, name)}: format ${found} was written by a newer gateway (this one reads up to ${SPOOL_FORMAT}). ${queueRemedy(QUEUE_LOST)}`,
-      })),
+      .filter((name) => /^(mqtt-queue|influx-spool.*|sparkplug-queue)\.db$/.test(name))
+      .map((name) => {
+        const known = name === 'sparkplug-queue.db' ? SPARKPLUG_QUEUE_FORMAT : SPOOL_FORMAT;
+        const lost = name === 'sparkplug-queue.db' ? 'the readings stored in it are then lost' : QUEUE_LOST;
+        return {
+          file: join(dir, name),
+          known,
+          message: (found: number) =>
+            `${join(dir, name)}: format ${found} was written by a newer gateway (this one reads up to ${known}). ${queueRemedy(lost)}`,
+        };
+      }),
   ];
   for (const { file, known, message } of files) {
     if (!existsSync(file)) continue;

@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../config/errors.js';
+import { checkDataFolderFormats, SPARKPLUG_QUEUE_FORMAT } from '../../../gateway/data-format.js';
+import { ReadingQueue } from '../../../gateway/sparkplug/queue.js';
 import { Spool, SPOOL_FORMAT } from '../../../gateway/spool.js';
+import { GatewayStore, SCHEMA_VERSION, STORE_FILE } from '../../../gateway/store.js';
 
 const log = pino({ level: 'silent' });
 
@@ -48,5 +51,40 @@ describe('spool format', () => {
     const after = new Database(file, { readonly: true });
     expect(after.pragma('user_version', { simple: true })).toBe(SPOOL_FORMAT + 1);
     after.close();
+  });
+
+  it('marks the Sparkplug queue, and the folder check refuses each file of a newer format before anything opens it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-format-'));
+    new GatewayStore(join(dir, STORE_FILE)).close();
+    new Spool({ file: join(dir, 'mqtt-queue.db'), maxBytes: 1e6, log }).close();
+    new Spool({ file: join(dir, 'influx-spool-writer-1.db'), maxBytes: 1e6, log }).close();
+    new ReadingQueue(join(dir, 'sparkplug-queue.db'), 100, () => {}).close();
+    const versionOf = (name: string) => {
+      const db = new Database(join(dir, name), { readonly: true });
+      try {
+        return db.pragma('user_version', { simple: true });
+      } finally {
+        db.close();
+      }
+    };
+    expect(versionOf('sparkplug-queue.db')).toBe(SPARKPLUG_QUEUE_FORMAT);
+    expect(() => checkDataFolderFormats(dir)).not.toThrow();
+    for (const [name, known] of [
+      [STORE_FILE, SCHEMA_VERSION],
+      ['mqtt-queue.db', SPOOL_FORMAT],
+      ['influx-spool-writer-1.db', SPOOL_FORMAT],
+      ['sparkplug-queue.db', SPARKPLUG_QUEUE_FORMAT],
+    ] as const) {
+      const db = new Database(join(dir, name));
+      db.pragma(`user_version = ${known + 1}`);
+      db.close();
+      expect(() => checkDataFolderFormats(dir), name).toThrow(`${join(dir, name)}: `);
+      expect(() => checkDataFolderFormats(dir), name).toThrow(
+        `${known + 1} was written by a newer gateway (this one reads up to ${known})`,
+      );
+      const back = new Database(join(dir, name));
+      back.pragma(`user_version = ${known}`);
+      back.close();
+    }
   });
 });
