@@ -29,6 +29,8 @@ import { ReadingQueue, type NewReading, type StoredReading } from './queue.js';
 
 export const NAMESPACE = 'spBv1.0';
 export const REBIRTH_METRIC = 'Node Control/Rebirth';
+/** Data published this long before a connection is seen lost may not have reached the broker (QoS 0). */
+const UNCONFIRMED_MS = 1000;
 /** Metrics in one historical DDATA message, at most, and about this many bytes of values (long strings). */
 const HISTORICAL_CHUNK = 500;
 const HISTORICAL_BYTES = 256 * 1024;
@@ -88,6 +90,11 @@ export interface EdgeNode {
   alarmEvents(events: readonly AlarmEvent[]): void;
   /** Asks for a rebirth (as an NCMD does): at most one per rebirth interval. */
   rebirth(): void;
+  /**
+   * A reload changed these equipment's points (docs/reload.md): their metrics follow (a new point
+   * gets a new alias, a removed one leaves, a changed unit is told) in a DBIRTH at the next reading.
+   */
+  pointsChanged(equipment: EdgeNodeOptions['equipment']): void;
   health(): { ok: boolean; detail: Record<string, unknown> };
   stats(): { state: string; bdSeq: number; seq: number; stored: number; dropped: number; sent: number };
 }
@@ -101,6 +108,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   const stateTopic = o.primaryHostId === undefined ? undefined : `${NAMESPACE}/STATE/${o.primaryHostId}`;
   const devices = new Map<string, Device>();
   let nextAlias = 2; // 0 and 1: bdSeq and the rebirth control
+  const info = Object.entries(o.info).map(([name, value]) => ({ name: `Node Info/${name}`, alias: nextAlias++, value }));
   for (const e of o.equipment) {
     const d: Device = {
       id: e.id,
@@ -146,6 +154,13 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
       this.set(queue?.size ?? 0);
     },
   });
+  const unconfirmedTotal = new Counter({
+    name: 'gateway_sparkplug_unconfirmed_total',
+    help: 'Metrics of DDATA published (QoS 0) within 1 s before the connection was seen lost: they may not have reached the broker',
+    registers: [o.metrics],
+  });
+  /** When recent data went out and how many metrics: [time, metrics] pairs of the last UNCONFIRMED_MS. */
+  const recent: Array<[number, number]> = [];
   const counts = { dropped: 0, sent: 0 };
   const dropLog = rateLimited();
   const drop = (reason: string, n: number, what: string) => {
@@ -204,10 +219,17 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     const payload = Buffer.from(encodePayload({ timestamp: Date.now(), seq: nextSeq(), metrics }));
     sent.inc({ type });
     counts.sent++;
+    if (type === 'DDATA') noteSent(metrics.length);
     c.publish(topic(type, device), payload, { qos: 0 }, (err) => {
       if (err) failed?.();
     });
   };
+
+  function noteSent(n: number): void {
+    const now = Date.now();
+    while (recent.length > 0 && recent[0]![0] < now - UNCONFIRMED_MS) recent.shift();
+    recent.push([now, n]);
+  }
 
   const properties = (m: MetricState, birth: boolean): Record<string, PropertyValue> | undefined => {
     const props: Record<string, PropertyValue> = {};
@@ -244,21 +266,11 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   const births = () => {
     seq = 0;
     lastRebirth = Date.now();
-    publish(
-      'NBIRTH',
-      undefined,
-      [
-        { name: 'bdSeq', alias: 0, timestamp: Date.now(), datatype: DataType.Int64, value: bdSeq },
-        { name: REBIRTH_METRIC, alias: 1, timestamp: Date.now(), datatype: DataType.Boolean, value: false },
-        ...Object.entries(o.info).map(([name, value], i) => ({
-          name: `Node Info/${name}`,
-          alias: -1 - i,
-          timestamp: Date.now(),
-          datatype: DataType.String,
-          value,
-        })),
-      ].map(({ alias, ...m }) => (alias >= 0 ? { alias, ...m } : m)),
-    );
+    publish('NBIRTH', undefined, [
+      { name: 'bdSeq', alias: 0, timestamp: Date.now(), datatype: DataType.Int64, value: bdSeq },
+      { name: REBIRTH_METRIC, alias: 1, timestamp: Date.now(), datatype: DataType.Boolean, value: false },
+      ...info.map((m) => ({ ...m, timestamp: Date.now(), datatype: DataType.String })),
+    ]);
     for (const d of devices.values()) {
       d.born = false;
       if (d.seen && !d.offline) dbirth(d);
@@ -306,6 +318,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
             const payload = Buffer.from(encodePayload({ timestamp: Date.now(), seq: nextSeq(), metrics }));
             sent.inc({ type: 'DDATA' });
             counts.sent++;
+            noteSent(metrics.length);
             pending.push(new Promise((resolve) => c.publish(topic('DDATA', d!.id), payload, { qos: 0 }, (err) => resolve(!err))));
           }
           run = [];
@@ -465,6 +478,25 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     }
   }
 
+  function pointsChanged(equipment: EdgeNodeOptions['equipment']): void {
+    for (const e of equipment) {
+      const d = devices.get(e.id);
+      if (!d) continue;
+      const names = new Set(e.points.map((p) => p.name));
+      for (const name of [...d.metrics.keys()]) if (!name.startsWith('Alarms/') && !names.has(name)) d.metrics.delete(name);
+      for (const p of e.points) {
+        const m = d.metrics.get(p.name);
+        if (m) m.unit = p.unit;
+        else
+          d.metrics.set(p.name, { alias: nextAlias++, datatype: undefined, unit: p.unit, value: null, quality: 'bad', ts: 0, toldQuality: undefined });
+      }
+      d.known = knownPoints();
+      // An operator's reload: the birth is not held back by the rebirth interval.
+      d.rebirth = true;
+      d.lastBirth = 0;
+    }
+  }
+
   function rebirth(): void {
     if (state !== 'online' || rebirthTimer) return;
     const wait = lastRebirth + o.rebirthInterval - Date.now();
@@ -553,6 +585,16 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
         if (stateTopic !== undefined) state = 'waiting for primary host';
       },
       lost: () => {
+        const now = Date.now();
+        const unconfirmed = recent.filter(([at]) => at >= now - UNCONFIRMED_MS).reduce((sum, [, n]) => sum + n, 0);
+        recent.length = 0;
+        if (state === 'online' && unconfirmed > 0) {
+          unconfirmedTotal.inc(unconfirmed);
+          log.warn(
+            { metrics: unconfirmed },
+            'Sparkplug connection lost: DDATA sent in the second before it may not have reached the broker (QoS 0)',
+          );
+        }
         state = 'connecting';
         if (stateTopic !== undefined) hostOnline = false;
         // The next CONNECT carries a new bdSeq in its Will.
@@ -618,6 +660,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     readings,
     alarmEvents,
     rebirth,
+    pointsChanged,
     health: () => ({
       ok: true,
       detail: { state, bdSeq, stored: queue?.size ?? 0, ...(o.primaryHostId ? { primaryHost: hostOnline ? 'online' : 'offline' } : {}) },
