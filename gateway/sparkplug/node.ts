@@ -488,7 +488,15 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
         const m = d.metrics.get(p.name);
         if (m) m.unit = p.unit;
         else
-          d.metrics.set(p.name, { alias: nextAlias++, datatype: undefined, unit: p.unit, value: null, quality: 'bad', ts: 0, toldQuality: undefined });
+          d.metrics.set(p.name, {
+            alias: nextAlias++,
+            datatype: undefined,
+            unit: p.unit,
+            value: null,
+            quality: 'bad',
+            ts: 0,
+            toldQuality: undefined,
+          });
       }
       d.known = knownPoints();
       // An operator's reload: the birth is not held back by the rebirth interval.
