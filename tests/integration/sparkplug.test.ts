@@ -136,6 +136,20 @@ describe('Sparkplug B edge node', () => {
       'DBIRTH after NCMD',
     );
 
+    // Three requests within rebirth_interval (100 ms): the first right away (the last birth is older), the
+    // other two served by one rebirth at the interval's end, and no more.
+    await new Promise((r) => setTimeout(r, 150)); // past rebirth_interval since that birth
+    const burst = host.messages.length;
+    await Promise.all([host.rebirth(), host.rebirth(), host.rebirth()]);
+    const nbirths = () => host.messages.slice(burst).filter((m) => m.type === 'NBIRTH').length;
+    await host.waitFor(
+      after(host, burst, (m) => m.type === 'NBIRTH' && nbirths() === 2),
+      5000,
+      'the second NBIRTH of the burst',
+    );
+    await new Promise((r) => setTimeout(r, 300)); // three rebirth intervals: a third would have come
+    expect(nbirths()).toBe(2);
+
     // The node's connection dies: the broker publishes its Will, the NDEATH with the NBIRTH's bdSeq.
     await proxy.cut();
     const cutAt = Date.now();
