@@ -4,7 +4,7 @@
 // from the site file and the templates; nothing depends on the time or the order of a map, so two
 // exports of one site file are byte for byte the same.
 import { createHash } from 'node:crypto';
-import type { SiteConfig } from '../../config/schema.js';
+import { CATEGORIES, type SiteConfig } from '../../config/schema.js';
 import type { Template } from '../../config/templates.js';
 import type { RuleConfig } from '../../config/rules-schema.js';
 import type { GatewayDashboard, GatewayPanel, InfluxTarget, Json, StateTimelinePanel, TablePanel, TimeSeriesPanel } from './model.js';
@@ -150,11 +150,31 @@ export function buildDashboards(ctx: DashboardContext): Exported[] {
   const out: Exported[] = [];
   const overviewUid = stableUid(site, 'overview', ctx.flavor);
   for (const g of groups) {
-    const uid = stableUid(site, g.template ? g.template.template : g.measurement, g.key, ctx.flavor);
+    const uid = groupUid(site, g.template?.template, g.measurement, ctx.flavor);
     out.push({ uid, file: `${uid}.json`, dashboard: groupDashboard(ctx, g, uid) });
   }
   out.push({ uid: overviewUid, file: `${overviewUid}.json`, dashboard: overviewDashboard(ctx, overviewUid) });
   return out;
+}
+
+/** The uid of the dashboard of a template's equipment, or of a category's without a template. */
+function groupUid(site: string, template: string | undefined, category: string, flavor: Flavor): string {
+  return template ? stableUid(site, template, template, flavor) : stableUid(site, category, `category-${category}`, flavor);
+}
+
+/**
+ * The file names of every dashboard an export of this site could make, with any template and
+ * category and either flavor: what a later export may remove as its own. The site is in each
+ * name's hash, so another site's files and anyone else's are never among them.
+ */
+export function possibleFiles(site: string, templates: ReadonlyMap<string, Template>): Set<string> {
+  const files = new Set<string>();
+  for (const flavor of ['influxql', 'flux'] as const) {
+    files.add(`${stableUid(site, 'overview', flavor)}.json`);
+    for (const t of templates.keys()) files.add(`${groupUid(site, t, '', flavor)}.json`);
+    for (const c of CATEGORIES) files.add(`${groupUid(site, undefined, c, flavor)}.json`);
+  }
+  return files;
 }
 
 function scope(ctx: DashboardContext): QueryScope {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { SiteConfig } from '../../config/schema.js';
 import type { Template } from '../../config/templates.js';
-import { buildDashboards, stableUid, type Exported } from './dashboards.js';
+import { buildDashboards, possibleFiles, stableUid, type Exported } from './dashboards.js';
 import type { Flavor } from './queries.js';
 
 export type FlavorChoice = Flavor | 'both';
@@ -28,6 +28,8 @@ export interface ExportTree {
   /** Environment variables Grafana needs, each with what it holds. */
   secrets: Array<{ variable: string; holds: string }>;
   flavors: Flavor[];
+  /** File names under dashboards/ that an export of this site may make: the only ones it removes. */
+  own: Set<string>;
 }
 
 export class ExportError extends Error {
@@ -167,7 +169,7 @@ ${stringify(
       }),
     );
   for (const d of exported) files.set(`dashboards/${d.file}`, `${JSON.stringify(sortedKeys(d.dashboard), null, 2)}\n`);
-  return { files, secrets, flavors };
+  return { files, secrets, flavors, own: possibleFiles(site, templates) };
 }
 
 /** Keys in order at every level: the same dashboard is the same text. */
@@ -185,7 +187,8 @@ function sortedKeys(value: unknown): unknown {
 /**
  * Writes the tree under `out`, each file whole (a temporary file renamed over it). A dashboard file of
  * an earlier export of this site that this one no longer makes (a template no longer used) is
- * removed, so Grafana drops it; files of other sites and anyone else's are left alone.
+ * removed, so Grafana drops it: only a file named as one of this site's own (`tree.own`) and tagged
+ * as one. Tags alone are not enough: a site called `gateway` or `overview` has another site's tags.
  * Returns the files written and removed, relative to `out`.
  */
 export function writeTree(out: string, site: string, tree: ExportTree): { written: string[]; removed: string[] } {
@@ -208,7 +211,7 @@ export function writeTree(out: string, site: string, tree: ExportTree): { writte
   const dir = join(out, 'dashboards');
   for (const name of readdirSync(dir).sort()) {
     const rel = `dashboards/${name}`;
-    if (!name.startsWith('gw-') || !name.endsWith('.json') || tree.files.has(rel)) continue;
+    if (!tree.own.has(name) || tree.files.has(rel)) continue;
     let tags: unknown;
     try {
       tags = (JSON.parse(readFileSync(join(dir, name), 'utf8')) as { tags?: unknown }).tags;

@@ -13,6 +13,7 @@ import { loadSiteFile } from '../../config/load.js';
 import type { SiteConfig } from '../../config/schema.js';
 import { encodeAlarms, encodeResults, encodeRisk, encodeTelemetry } from '../../gateway/influx/line-protocol.js';
 import { loadTemplates } from '../../config/templates.js';
+import { stableUid } from '../../gateway/grafana/dashboards.js';
 import { exportTree } from '../../gateway/grafana/export.js';
 import type { GatewayDashboard } from '../../gateway/grafana/model.js';
 import type { AlarmEvent } from '../../rules/types.js';
@@ -376,16 +377,20 @@ describe('gateway grafana export', () => {
     const out = join(dir, 'again');
     const site = demoWith(V1);
     cpSync(join(dir, 'v1'), out, { recursive: true });
-    // A dashboard of an earlier export (a template the site no longer uses), one of another site, a file of someone else.
-    writeFileSync(join(out, 'dashboards', 'gw-demo-site-crane-00000000.json'), JSON.stringify({ tags: ['demo-site', 'gateway'] }));
+    // A dashboard of an earlier export (a template the site no longer uses), one of another site, a
+    // file of someone else, and one named and tagged like this site's but not made by an export.
+    const crane = `${stableUid('demo-site', 'crane', 'crane', 'influxql')}.json`;
+    writeFileSync(join(out, 'dashboards', crane), JSON.stringify({ tags: ['demo-site', 'gateway'] }));
     writeFileSync(join(out, 'dashboards', 'gw-plant-2-crane-00000000.json'), JSON.stringify({ tags: ['gateway', 'plant-2'] }));
+    writeFileSync(join(out, 'dashboards', 'gw-demo-site-crane-00000000.json'), JSON.stringify({ tags: ['demo-site', 'gateway'] }));
     writeFileSync(join(out, 'dashboards', 'mine.json'), '{}');
     const second = await gatewayAsync(['grafana', 'export', '-c', site, '--out', out], SECRETS);
     expect(second.code).toBe(0);
-    expect(second.stdout).toContain(`Removed ${join(out, 'dashboards', 'gw-demo-site-crane-00000000.json')}`);
+    expect(second.stdout).toContain(`Removed ${join(out, 'dashboards', crane)}`);
     expect(readdirSync(join(out, 'dashboards')).sort()).toEqual(
       [
         ...[...v1.keys()].filter((k) => k.startsWith('dashboards/')).map((k) => k.slice(11)),
+        'gw-demo-site-crane-00000000.json',
         'gw-plant-2-crane-00000000.json',
         'mine.json',
       ].sort(),
