@@ -35,7 +35,17 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
       for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);
       if (length > SITE_FILE_LIMITS.maxBytes)
         return fail([`${file}: (yaml): the file is over ${SITE_FILE_LIMITS.maxBytes} bytes, the limit`]);
-      text = buffer.subarray(0, length).toString('utf8');
+      const bytes = buffer.subarray(0, length);
+      text = bytes.toString('utf8');
+      // Bytes that are not UTF-8 (a Latin-1 comment) would be written back as U+FFFD, in the file and
+      // in its backup: the file is no longer the one the user had, and there is no way back.
+      if (!Buffer.from(text, 'utf8').equals(bytes)) {
+        const bad = text.indexOf('\uFFFD');
+        const line = text.slice(0, bad < 0 ? 0 : bad).split('\n').length;
+        return fail([
+          `${file}: (yaml): the file is not UTF-8 text (line ${line}); save it as UTF-8 and migrate again (nothing was written)`,
+        ]);
+      }
     } finally {
       closeSync(fd);
     }

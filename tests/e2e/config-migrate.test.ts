@@ -76,6 +76,20 @@ describe('gateway config migrate', () => {
     });
   }, 30_000);
 
+  it('refuses a file that is not UTF-8 text: its bytes would be replaced, in the file and in the backup', async () => {
+    // A comment saved as Latin-1 by an old editor: "Kesselhaus Süd".
+    const bytes = Buffer.concat([Buffer.from('# Kesselhaus S'), Buffer.from([0xfc]), Buffer.from('d\n'), Buffer.from(V1)]);
+    const file = siteFile('');
+    writeFileSync(file, bytes);
+    const r = await gatewayAsync(['config', 'migrate', file, '--write']);
+    expect(r).toMatchObject({
+      code: 2,
+      stderr: `${file}: (yaml): the file is not UTF-8 text (line 1); save it as UTF-8 and migrate again (nothing was written)\n`,
+    });
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+    expect(existsSync(`${file}.bak-v1`)).toBe(false);
+  }, 30_000);
+
   it('keeps a symbolic link a link and the file its mode (a 0640 file the service reads by group)', async () => {
     const real = siteFile(V1);
     chmodSync(real, 0o640);
