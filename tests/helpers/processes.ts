@@ -23,6 +23,8 @@ export interface RunningServer {
 /** Debian packages the tests need, by the binary each provides. */
 export const PACKAGES = {
   '/usr/sbin/mosquitto': 'mosquitto',
+  // The command-line clients an outside user reaches the broker with (tests/integration/mqtt-security.test.ts).
+  '/usr/bin/mosquitto_sub': 'mosquitto-clients',
   '/usr/bin/influxd': 'influxdb',
   '/usr/bin/victoria-metrics': 'victoria-metrics',
   '/usr/bin/socat': 'socat',
