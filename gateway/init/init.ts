@@ -48,11 +48,28 @@ const checks = {
   id: (v: string) => (ID.test(v) ? undefined : 'an id of at most 64 letters, digits, "-", "_" or "." starting with a letter or digit'),
   port: (v: string) => wholeNumber(v, 1, 65535),
   unit: (v: string) => wholeNumber(v, 0, 255),
+  // On a serial line 0 is a broadcast, which no unit answers, and 248-255 are reserved.
+  serialUnit: (v: string) => {
+    const why = wholeNumber(v, 1, 247);
+    return why && `${why} on a serial line (0 is every unit at once, 248 to 255 are reserved)`;
+  },
   baud: (v: string) => wholeNumber(v, 300, 4_000_000),
   host: (v: string) => (/^[^\s/]{1,253}$/.test(v) ? undefined : 'a host name or an IP address'),
   device: (v: string) => (v.length <= 4096 && isAbsolute(v) ? undefined : 'the path of the serial line, as /dev/ttyUSB0'),
-  endpoint: (v: string) => (ENDPOINT.test(v) ? undefined : 'an endpoint URL such as opc.tcp://10.0.0.9:4840'),
+  // A user or password in the URL would be written to the file and printed in clear: the file's
+  // `user:` takes them, the password from the environment.
+  endpoint: (v: string) =>
+    /^[^/]*\/\/[^/]*@/.test(v)
+      ? 'an endpoint with no user or password in it (set them in the written file: connections[].user in docs/configuration.md)'
+      : ENDPOINT.test(v)
+        ? undefined
+        : 'an endpoint URL such as opc.tcp://10.0.0.9:4840',
 };
+
+/** An endpoint as it may be shown: what stands before an `@` (a user, a password) is left out. */
+function shownEndpoint(v: string): string {
+  return v.replace(/^([^/]*\/\/)[^/]*@/, '$1***@');
+}
 
 function wholeNumber(v: string, min: number, max: number): string | undefined {
   const n = Number(v);
@@ -88,13 +105,13 @@ export async function runInit(o: InitOptions, io: CliIo, terminal?: InitTerminal
   const problems: string[] = [];
   const optionCheck = (flag: string, value: string | undefined, check: (v: string) => string | undefined) => {
     const why = value === undefined ? undefined : check(value);
-    if (why) problems.push(`${flag} takes ${why}, not ${JSON.stringify(value)}`);
+    if (why) problems.push(`${flag} takes ${why}, not ${JSON.stringify(flag === '--endpoint' ? shownEndpoint(value!) : value)}`);
   };
   optionCheck('--category', o.category, (v) => (categories.includes(v) ? undefined : `one of ${categories.join(', ')}`));
   optionCheck('--template', o.template, (v) => (templates.has(v) ? undefined : `one of ${[...templates.keys()].join(', ')}`));
   optionCheck('--host', o.host, checks.host);
   optionCheck('--port', o.port, checks.port);
-  optionCheck('--unit', o.unit, checks.unit);
+  optionCheck('--unit', o.unit, o.connection === 'modbus-rtu' ? checks.serialUnit : checks.unit);
   optionCheck('--device', o.device, checks.device);
   optionCheck('--baud', o.baud, checks.baud);
   optionCheck('--endpoint', o.endpoint, checks.endpoint);
@@ -195,7 +212,7 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
       check: checks.device,
     });
     const baud = await value('--baud', o.baud, { text: 'Serial speed (baud)', default: '9600', check: checks.baud });
-    unit = Number(await value('--unit', o.unit, { text: 'Unit id', default: '1', check: checks.unit }));
+    unit = Number(await value('--unit', o.unit, { text: 'Unit id', default: '1', check: checks.serialUnit }));
     if (path !== undefined) connection = { type: 'modbus-rtu', path, baud: Number(baud) };
   } else if (connectionType === 'opcua') {
     const endpoint = await value('--endpoint', o.endpoint, {

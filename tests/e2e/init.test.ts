@@ -322,3 +322,43 @@ it('asks on a terminal for what the options do not give (through a pseudo-termin
   expect(site.equipment[0]).toMatchObject({ id: 'B-9', template: 'boiler-steam' });
   expect(site.gateway.site).toBe('yard');
 }, 30_000);
+
+it('refuses an endpoint with a user or password in it, never writing or printing the password; a serial unit id is 1 to 247', async () => {
+  const dir = tmp();
+  const out = join(dir, 'site.yaml');
+  const opcua = ['--out', out, '--template', 'elevator-traction', '--connection', 'opcua', '--security-mode', 'None', '--no-scan'];
+  for (const endpoint of [
+    'opc.tcp://admin:s3cret@127.0.0.1:4840',
+    'opc.tcp://admin:s3cret@127.0.0.1:4840/ bad',
+    'opc.tcp://s3cret@10.0.0.9',
+  ]) {
+    const r = await init([...opcua, '--endpoint', endpoint]);
+    expect(r.code).toBe(2);
+    expect(r.out + r.err).not.toContain('s3cret');
+    expect(r.err.split('\n')[0]).toMatch(/^gateway init: --endpoint takes .*no user or password in it.* \(GW_ERR_USAGE\)$/);
+    expect(existsSync(out)).toBe(false);
+  }
+  const rtu = ['--out', out, '--template', 'boiler-steam', '--connection', 'modbus-rtu', '--device', '/dev/ttyUSB9', '--no-scan'];
+  for (const unit of ['0', '248', '255']) {
+    const r = await init([...rtu, '--unit', unit]);
+    expect(r.err.split('\n')[0]).toBe(
+      `gateway init: --unit takes a whole number from 1 to 247 on a serial line (0 is every unit at once, 248 to 255 are reserved), not "${unit}" (GW_ERR_USAGE)`,
+    );
+  }
+  // Over TCP, 0 and 255 are what many devices answer to.
+  const tcp = await init([
+    '--out',
+    out,
+    '--template',
+    'boiler-steam',
+    '--connection',
+    'modbus-tcp',
+    '--host',
+    '127.0.0.1',
+    '--unit',
+    '255',
+    '--no-scan',
+  ]);
+  expect(tcp.code).toBe(0);
+  expect(loadSiteFile(out).equipment[0]).toMatchObject({ unit_id: 255 });
+});
