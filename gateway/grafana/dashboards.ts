@@ -330,9 +330,8 @@ function overviewDashboard(ctx: DashboardContext, uid: string): GatewayDashboard
     {
       ...table(
         'Alarms: last state',
-        "Each alarm's last event in the time range (measurement alarm): its state, the event and the message.",
+        "Each alarm's last event in the time range (measurement alarm): its time, its level then (an escalated alarm's rises), its state, the event and the message.",
         [target(ctx, alarmStateQuery(ctx.flavor, s))],
-        true,
       ),
       width: 24,
     },
@@ -461,8 +460,8 @@ function stateTimeline(
 }
 
 /**
- * A table. `hideTime`: for InfluxQL queries of several last() (each alarm's last state), whose time
- * column is the start of the time range, not a time of the data.
+ * A table. `hideTime`: for InfluxQL queries of several last() (each equipment's last risk), whose
+ * time column is the start of the time range, not a time of the data.
  */
 function table(title: string, description: string, targets: InfluxTarget[], hideTime = false): Omit<TablePanel, 'id' | 'gridPos'> {
   return {

@@ -111,19 +111,27 @@ export function alarmRateQuery(flavor: Flavor, s: QueryScope): Query {
   };
 }
 
-/** Each alarm's last event in the time range: its state now, as the gateway last reported it. */
+/**
+ * Each alarm's last event in the time range: its state now, as the gateway last reported it. One row
+ * per equipment and rule, not per level: an escalated alarm's level changes within its incident, and
+ * a row per level would keep showing the state of the levels it has left (raised, at yellow) after
+ * it cleared at red. The level is a column of the last event.
+ */
 export function alarmStateQuery(flavor: Flavor, s: QueryScope): Query {
   if (flavor === 'influxql')
     return {
-      text: `SELECT last("state") AS "state", last("type") AS "event", last("message") AS "message" FROM ${from(s, 'alarm')} WHERE "site" = ${influxqlString(s.site)} AND $timeFilter GROUP BY "equipment", "rule", "level"`,
+      // A raw query grouped by tags: LIMIT applies to each series, so this is each alarm's last event.
+      text: `SELECT "level", "state", "type" AS "event", "message" FROM ${from(s, 'alarm')} WHERE "site" = ${influxqlString(s.site)} AND $timeFilter GROUP BY "equipment", "rule" ORDER BY time DESC LIMIT 1`,
       format: 'table',
     };
   return {
     text: [
       fluxFrom(s, 'alarm'),
       '  |> filter(fn: (r) => r._field == "state" or r._field == "type" or r._field == "message")',
-      '  |> last()',
-      '  |> pivot(rowKey: ["_time", "equipment", "rule", "level"], columnKey: ["_field"], valueColumn: "_value")',
+      '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
+      '  |> group(columns: ["equipment", "rule"])',
+      '  |> sort(columns: ["_time"])',
+      '  |> last(column: "state")',
       '  |> group()',
       '  |> keep(columns: ["_time", "equipment", "rule", "level", "state", "type", "message"])',
     ].join('\n'),

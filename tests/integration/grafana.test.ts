@@ -118,6 +118,11 @@ function demoLines(config: SiteConfig): string[] {
       alarm('B-07', 'drum-level-low-low', 'red', 'acknowledged', 'active_acknowledged', FROM + 120_000),
       alarm('L-3', 'trapped-passenger', 'red', 'raised', 'active_unacknowledged', FROM + 180_000),
       alarm('B-07', 'drum-level-low-low', 'red', 'cleared', 'normal', FROM + 240_000),
+      // An alarm not acknowledged in time escalates: its level changes within one incident.
+      alarm('B-07', 'overpressure', 'yellow', 'raised', 'active_unacknowledged', FROM + 250_000),
+      alarm('B-07', 'overpressure', 'orange', 'escalated', 'active_unacknowledged', FROM + 260_000),
+      alarm('B-07', 'overpressure', 'red', 'acknowledged', 'active_acknowledged', FROM + 270_000),
+      alarm('B-07', 'overpressure', 'red', 'cleared', 'normal', FROM + 280_000),
     ]),
   );
   lines.push(
@@ -341,6 +346,24 @@ describe('gateway grafana export', () => {
     const points = (site: SiteConfig) => site.equipment.reduce((n, e) => n + e.points.length, 0);
     expect(panels).toBe(points(config) + 4 + 1 + 6 + points(every) + 8 + 2 + 6);
   }, 30_000);
+
+  it("shows each alarm once in its last state, also one whose level changed (escalated): never an old level's state", async () => {
+    const overview = dashboardsOf(v1).find((d) => d.title?.endsWith('site overview'))!;
+    const panel = overview.panels.find((p) => p.title === 'Alarms: last state')!;
+    const r = await query(asGrafanaSends(panel.targets[0]!.query, overview));
+    expect(r.error).toBeUndefined();
+    // As Grafana's table shows it: a row per series, its tags as columns beside the values.
+    const rows = r.series!.flatMap((s) =>
+      s.values.map((v) => ({ ...s.tags, ...Object.fromEntries(s.columns.map((c, i) => [c, v[i]])) }) as Record<string, unknown>),
+    );
+    const of = (rule: string) => rows.filter((row) => row.rule === rule);
+    expect(of('overpressure')).toMatchObject([
+      { equipment: 'B-07', level: 'red', state: 'normal', event: 'cleared', time: FROM + 280_000 },
+    ]);
+    expect(of('drum-level-low-low')).toMatchObject([{ equipment: 'B-07', level: 'red', state: 'normal' }]);
+    expect(of('trapped-passenger')).toMatchObject([{ equipment: 'L-3', level: 'red', state: 'active_unacknowledged' }]);
+    expect(rows).toHaveLength(3);
+  });
 
   it('every Flux query reads the bucket, a measurement and fields the gateway writes', () => {
     const ds = v2.get('provisioning/datasources/gateway.yaml')!;
