@@ -2,6 +2,9 @@
 // lifecycle (delays, deadband, latching, shelving, suppression, escalation, alarm health). Pure: time
 // comes from the readings and from tick(now); state comes from the AlarmStore it is given, and the
 // states that changed are taken with takeChanges(), to be committed with the events they caused.
+// Times are the gateway's wall clock; when it steps, clockStepped() moves every time the engine holds
+// by the step, so durations (delays, stale windows, shelves, escalation, health windows) keep the
+// time that really elapsed (rules/clock.ts detects the step).
 import { randomUUID } from 'node:crypto';
 import type { Reading } from '../drivers/types.js';
 import { inTimeOrder } from '../drivers/common/reading-time.js';
@@ -104,6 +107,9 @@ export class Series extends SampleSeries {
   }
 }
 
+/** Longest a shelve lasts when neither the rule nor the site says (ms). */
+export const DEFAULT_MAX_SHELVE_MS = 8 * 3_600_000;
+
 /** ISA-18.2 with EEMUA 191's figures: 3 annunciations of one alarm within 60 s is chattering. */
 export const DEFAULT_HEALTH: HealthOptions = {
   chatterWindowMs: 60_000,
@@ -134,13 +140,21 @@ export class RuleEngine {
   private readonly removed: string[] = [];
   /** Rule errors (text where a number is needed...): counted, and the rule is uncertain. */
   readonly errors: Array<{ rule: string; equipment: string; message: string }> = [];
+  /**
+   * How far the saved states' times were ahead of the clock at start (ms, 0 when none was): the clock
+   * went back at least that far while the gateway was down, and they were moved back by it.
+   */
+  readonly restartedBack: number;
 
   constructor(private readonly opts: EngineOptions) {
     this.health = { ...DEFAULT_HEALTH, ...opts.health };
     this.newId = opts.newId ?? randomUUID;
     const saved = opts.store?.load() ?? new Map<string, PersistedAlarm>();
     const start = opts.now ?? Date.now();
+    this.restartedBack = fitSavedTimes(saved, start);
     this.place(opts.rules, saved, new Map(), start);
+    // The moved times are the states to keep: a second restart finds them as they are now.
+    if (this.restartedBack > 0) for (const inst of this.instances) if (saved.has(inst.key)) this.save(inst);
     for (const [key, p] of saved) if (!this.byKey.has(key)) this.remove(key, p, start, 'rule removed from the site file');
   }
 
@@ -206,6 +220,9 @@ export class RuleEngine {
         inst.spec = spec;
       } else {
         const p = saved.get(key) ?? { active: false, acked: true, level: spec.level };
+        // A shelve never outlasts its maximum from now, whatever the clock did while the gateway was down.
+        const maxUntil = start + (spec.maxShelveMs ?? this.opts.maxShelveMs ?? DEFAULT_MAX_SHELVE_MS);
+        if (p.shelvedUntil !== undefined && p.shelvedUntil > maxUntil) p.shelvedUntil = maxUntil;
         // States saved before incidents were closed explicitly: an incident still open is the one to close.
         if (p.openIncident === undefined && p.incidentId !== undefined && (p.active || !p.acked)) p.openIncident = p.incidentId;
         // Every instance has the same fields from the start: one object shape keeps the hot paths monomorphic.
@@ -280,6 +297,40 @@ export class RuleEngine {
       ts,
       comment,
     });
+  }
+
+  /**
+   * The gateway's wall clock stepped by `stepMs` (negative: back) beyond the time that elapsed
+   * (rules/clock.ts). Every time the engine holds moves with it, so each duration keeps the time that
+   * really elapsed: a pending on- or off-delay, the silence a stale rule counts, a shelve (a duration
+   * asked by an operator), the time to the next escalation, rate and trend samples, the chattering and
+   * flood windows. Events already emitted keep their times. The states move too (committed with the
+   * next changes): a restart sees them on the clock it then has.
+   */
+  clockStepped(stepMs: number): void {
+    if (stepMs === 0 || !Number.isFinite(stepMs)) return;
+    const by = (t: number | undefined) => (t === undefined ? undefined : t + stepMs);
+    for (const inst of this.instances) {
+      const { p } = inst;
+      const before = [p.pendingSince, p.clearingSince, p.raisedAt, p.lastEscalationAt, p.shelvedUntil];
+      p.pendingSince = by(p.pendingSince);
+      p.clearingSince = by(p.clearingSince);
+      p.raisedAt = by(p.raisedAt);
+      p.lastEscalationAt = by(p.lastEscalationAt);
+      p.shelvedUntil = by(p.shelvedUntil);
+      if (before.some((t) => t !== undefined)) this.save(inst);
+      for (let i = 0; i < inst.activations.length; i++) inst.activations[i]! += stepMs;
+      if (inst.samples) for (const sample of inst.samples) sample[0] += stepMs;
+    }
+    // Shared series: each once, with its fitted line (kept: the same object is a settled verdict).
+    for (const series of this.series.values()) {
+      series.shift(stepMs);
+      series.fittedAt += stepMs;
+      if (series.line) series.line.at += stepMs;
+    }
+    for (const [equipment, t] of this.lastGood) this.lastGood.set(equipment, t + stepMs);
+    for (const points of this.values.values()) for (const v of points.values()) v.ts += stepMs;
+    for (let i = 0; i < this.raises.length; i++) this.raises[i]! += stepMs;
   }
 
   /** The states that changed since the last call (a copy of each), to commit with their events. */
@@ -396,7 +447,7 @@ export class RuleEngine {
   shelve(key: string, by: string, comment: string, durationMs: number, now: number): AlarmEvent[] {
     const inst = this.find(key);
     if (inst.p.outOfService) throw new RuleActionError(`${key} is out of service`);
-    const max = inst.spec.maxShelveMs ?? this.opts.maxShelveMs ?? 8 * 3_600_000;
+    const max = inst.spec.maxShelveMs ?? this.opts.maxShelveMs ?? DEFAULT_MAX_SHELVE_MS;
     inst.p.shelvedUntil = now + Math.min(Math.max(durationMs, 1), max);
     // Shelving a normal alarm belongs to no incident.
     this.emit(inst, 'shelved', now, { by, comment, shelvedUntil: inst.p.shelvedUntil, noIncident: !inst.p.active && inst.p.acked });
@@ -834,6 +885,35 @@ function round(v: number | undefined): number | undefined {
 }
 
 export type { Level };
+
+/**
+ * Saved states' times on the clock of a restart. The clock cannot be followed while the gateway is
+ * down: a step forward then looks like time that passed (a delay pending at the stop runs out at the
+ * first evaluation, as it would after a long stop). A step back shows as saved times ahead of the
+ * clock: a time saved is never later than when it was saved, so the clock went back at least as far
+ * as the latest of them is ahead, and every saved time moves back by that: the latest lands on the
+ * restart (a delay pending at the stop runs its whole length from the restart at most, not an hour
+ * more). Shelve ends are not times that happened (they lie ahead): they move with the others.
+ * Returns how far they moved (ms).
+ */
+function fitSavedTimes(saved: Map<string, PersistedAlarm>, start: number): number {
+  let latest = -Infinity;
+  for (const p of saved.values())
+    for (const t of [p.pendingSince, p.clearingSince, p.raisedAt, p.lastEscalationAt]) if (t !== undefined && t > latest) latest = t;
+  const back = latest - start;
+  if (!(back > 0) || !Number.isFinite(back)) return 0;
+  const by = (t: number | undefined) => (t === undefined ? undefined : t - back);
+  for (const [key, p] of saved)
+    saved.set(key, {
+      ...p,
+      pendingSince: by(p.pendingSince),
+      clearingSince: by(p.clearingSince),
+      raisedAt: by(p.raisedAt),
+      lastEscalationAt: by(p.lastEscalationAt),
+      shelvedUntil: by(p.shelvedUntil),
+    });
+  return back;
+}
 
 /**
  * A batch whose freshest source time is older than its receive time by more than this is not late:

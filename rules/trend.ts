@@ -188,6 +188,16 @@ export class SampleSeries {
     }
   }
 
+  /** Moves every sample's time by `ms` (the gateway's clock stepped: RuleEngine.clockStepped). */
+  shift(ms: number): void {
+    for (let i = 0; i < this.count; i++) {
+      const at = 2 * this.slot(i);
+      this.ring[at] = this.ring[at]! + ms;
+    }
+    this.first += ms;
+    this.last += ms;
+  }
+
   /** Drops the samples older than `from`. */
   dropBefore(from: number): void {
     if (!(this.first < from)) return;

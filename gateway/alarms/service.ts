@@ -3,11 +3,14 @@
 // changed (alarm states, the journal of alarm events and the platform's incident events) is committed
 // to the gateway's store in one transaction. When the store cannot write (disk full, I/O error) hazard detection goes on: the
 // events are published on MQTT and shown as usual, and held in memory, in order, until a commit works.
+// A step of the wall clock is found at each tick, batch and action (rules/clock.ts) and the engine's
+// times move by it: hazard detection never waits for the clock to catch up.
 import { Counter, Gauge } from 'prom-client';
 import type { SiteConfig } from '../../config/schema.js';
 import { rateLimited } from '../../drivers/common/log-budget.js';
 import { reportsOnChangeOf, resultFileConnectionsOf } from '../../drivers/index.js';
 import { adminSpecsOf } from '../../rules/admin.js';
+import { ClockWatch, describeStep } from '../../rules/clock.js';
 import { labSpecsOf } from '../../rules/lab-alarms.js';
 import { ruleSpecsOf } from '../../rules/compile.js';
 import { specFingerprint } from '../../rules/fingerprint.js';
@@ -98,9 +101,13 @@ export function createAlarmService(opts: {
   /** The platform outbox's part of each commit, when the site forwards to a platform. */
   platform?: () => PlatformCommit | undefined;
   maxUncommittedEvents?: number;
+  /** The wall clock: the times of readings and events. */
   now?: () => number;
+  /** A monotonic clock (ms): what finds the wall clock's steps, and times the store's retries. */
+  monotonic?: () => number;
 }): AlarmService {
   const now = opts.now ?? Date.now;
+  const monotonic = opts.monotonic ?? (() => performance.now());
   const { link, topics, log } = opts;
   let config = opts.config;
   let specs = specsOf(config, log);
@@ -120,6 +127,13 @@ export function createAlarmService(opts: {
   // runs on every site (the risk service does not when risk.enabled is false).
   const keepMs = config.report.keep;
   const prune = { next: 0, deleted: 0 };
+  let clock: ClockWatch | undefined;
+  const clockSteps = new Counter({
+    name: 'gateway_clock_steps_total',
+    help: 'Steps of the wall clock (beyond 1 s) the rule engine moved its delays, shelves and windows by, by direction',
+    labelNames: ['direction'],
+    registers: [opts.metrics],
+  });
   const eventCounter = new Counter({
     name: 'gateway_alarm_events_total',
     help: 'Alarm events, by type and level',
@@ -156,7 +170,7 @@ export function createAlarmService(opts: {
   /** Commits everything waiting, in one transaction; false (logged) when the store cannot write. */
   const commit = (): boolean => {
     if (unsavedStates.size === 0 && uncommitted.length === 0) return true;
-    store.lastTry = Date.now();
+    store.lastTry = monotonic();
     const platform = opts.platform?.();
     try {
       const db = opts.store();
@@ -206,7 +220,7 @@ export function createAlarmService(opts: {
       store.droppedEvents += drop;
     }
     // While the store fails, a commit is tried from the tick with backoff, not at every batch.
-    if (store.writable || Date.now() - store.lastTry >= store.retryMs) commit();
+    if (store.writable || monotonic() - store.lastTry >= store.retryMs) commit();
   };
 
   const deliver = (events: readonly AlarmEvent[]) => {
@@ -271,10 +285,30 @@ export function createAlarmService(opts: {
     prune.next = t + PRUNE_EVERY_MS;
   };
 
+  /**
+   * The wall clock now, once the engine's times are on it: a step since the last look (beyond
+   * CLOCK_STEP_TOLERANCE_MS) moves them by its size, said once and counted. The moved alarm states
+   * are committed with what the engine is called for next (every caller delivers).
+   */
+  const wallNow = (): number => {
+    const wall = now();
+    const step = clock?.check(wall, monotonic()) ?? 0;
+    if (step !== 0 && engine) {
+      engine.clockStepped(step);
+      prune.next += step;
+      clockSteps.inc({ direction: step < 0 ? 'back' : 'forward' });
+      log.warn(
+        { stepMs: Math.round(step) },
+        `The clock stepped ${describeStep(step)}: alarm delays, stale data, shelves and escalation keep the time that really elapsed`,
+      );
+    }
+    return wall;
+  };
+
   /** An operator's action: committed with its events like a batch's (held in memory too while the store cannot write). */
-  const act = (what: () => AlarmEvent[], operator = true) => {
+  const act = (what: (t: number) => AlarmEvent[], operator = true) => {
     if (!engine) throw new Error('The alarm service is not running');
-    const events = what();
+    const events = what(wallNow());
     deliver(events);
     if (!store.writable && operator)
       log.warn({ events: events.map((e) => e.type) }, 'Operator action taken while the store cannot write: held in memory until it can');
@@ -308,7 +342,7 @@ export function createAlarmService(opts: {
       for (const key of before.keys()) if (!after.has(key)) counts.removed++;
       if (engine) {
         const same = (a: RuleSpec, b: RuleSpec) => before.get(`${a.equipment}/${a.id}`) === after.get(`${b.equipment}/${b.id}`);
-        engine.reconfigure(nextSpecs, same, now());
+        engine.reconfigure(nextSpecs, same, wallNow());
         deliver(engine.takeEvents());
         publishActive();
       }
@@ -319,11 +353,18 @@ export function createAlarmService(opts: {
     },
     async start() {
       engine = new RuleEngine({
+        now: now(),
         site: config.gateway.site,
         rules: specs,
         store: { load: () => opts.store().loadAlarms() },
         health: { chatterActivations: chattering.activations, chatterWindowMs: chattering.window },
       });
+      clock = new ClockWatch(now(), monotonic());
+      if (engine.restartedBack > 0)
+        log.warn(
+          { backMs: Math.round(engine.restartedBack) },
+          `The clock went ${describeStep(-engine.restartedBack)} while the gateway was down (saved alarm times lie ahead of it): they are moved back by that`,
+        );
       const restored = engine.active();
       if (restored.length > 0) log.info({ alarms: restored.length }, 'Active alarms restored from the store');
       log.info({ rules: config.rules.length, alarms: specs.length }, 'Rule engine started');
@@ -331,12 +372,14 @@ export function createAlarmService(opts: {
       deliver(engine.takeEvents());
       // Rules run on every batch before it is published.
       opts.pipeline.onBatch((batch) => {
-        if (engine) deliver(engine.ingest(batch));
+        if (!engine) return;
+        wallNow();
+        deliver(engine.ingest(batch));
       });
       prune.next = now() + FIRST_PRUNE_MS;
       timer = setInterval(() => {
         if (!engine) return;
-        deliver(engine.tick(Date.now()));
+        deliver(engine.tick(wallNow()));
         pruneStep();
       }, TICK_MS);
       // The retained list says what is active now, also after a restart.
@@ -355,11 +398,11 @@ export function createAlarmService(opts: {
     },
     active: () => engine?.active() ?? [],
     history: () => recent,
-    acknowledge: (key, by, comment) => act(() => engine!.acknowledge(key, by, comment, Date.now())),
-    shelve: (key, by, comment, durationMs) => act(() => engine!.shelve(key, by, comment, durationMs, Date.now())),
-    unshelve: (key, by, comment) => act(() => engine!.unshelve(key, by, comment, Date.now())),
-    setOutOfService: (key, outOfService, by, comment) => act(() => engine!.setOutOfService(key, outOfService, by, comment, Date.now())),
-    setExternal: (key, value, detail) => act(() => engine!.setExternal(key, value, Date.now(), detail), false),
+    acknowledge: (key, by, comment) => act((t) => engine!.acknowledge(key, by, comment, t)),
+    shelve: (key, by, comment, durationMs) => act((t) => engine!.shelve(key, by, comment, durationMs, t)),
+    unshelve: (key, by, comment) => act((t) => engine!.unshelve(key, by, comment, t)),
+    setOutOfService: (key, outOfService, by, comment) => act((t) => engine!.setOutOfService(key, outOfService, by, comment, t)),
+    setExternal: (key, value, detail) => act((t) => engine!.setExternal(key, value, t, detail), false),
     onEvents: (listener) => void listeners.push(listener),
     storeStats: () => ({
       writable: store.writable,
