@@ -312,25 +312,32 @@ const STORE_FIX =
 
 function migrate(db: Database.Database, file: string): void {
   const dir = dirname(file);
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > SCHEMA_VERSION)
-    throw new GatewayError(
-      'GW_ERR_STORE',
-      `${file}: schema version ${version} was written by a newer gateway (this one reads up to ${SCHEMA_VERSION}). Run that newer version, or restore a backup made by this one.`,
-    );
-  for (let v = version; v < SCHEMA_VERSION; v++) {
+  for (;;) {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION)
+      throw new GatewayError(
+        'GW_ERR_STORE',
+        `${file}: schema version ${version} was written by a newer gateway (this one reads up to ${SCHEMA_VERSION}). Run that newer version, or restore a backup made by this one.`,
+      );
+    if (version === SCHEMA_VERSION) return;
     const m: MigrationContext = { db, dir, file, taken: [] };
-    const migration = MIGRATIONS[v]!;
+    const migration = MIGRATIONS[version]!;
+    let taken = false;
     try {
       migration.attach?.(m);
+      // Under the write lock, the version read again: another process opening this store at the same
+      // time (`gateway run` and `gateway outbox list`) may have taken the step meanwhile.
       db.transaction(() => {
+        if ((db.pragma('user_version', { simple: true }) as number) !== version) return;
         migration.run(m);
-        db.pragma(`user_version = ${v + 1}`);
-      })();
+        db.pragma(`user_version = ${version + 1}`);
+        taken = true;
+      }).immediate();
     } finally {
       for (const alias of attachedAliases(db)) db.exec(`DETACH DATABASE ${alias}`);
     }
-    for (const file of m.taken) for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) renameSync(f, `${f}.migrated`);
+    if (taken)
+      for (const file of m.taken) for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) renameSync(f, `${f}.migrated`);
   }
 }
 

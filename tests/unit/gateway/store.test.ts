@@ -165,3 +165,45 @@ describe('gateway store', () => {
     store.close();
   });
 });
+
+describe('gateway store opened by two processes at once', () => {
+  // `gateway run` starting while `gateway outbox list` opens the same older store: both read the old
+  // version; the one that waited for the other's migration must not take the step again (it failed
+  // with "table qc already exists" and advice to move the store away).
+  it('takes each migration step once, under the write lock', async () => {
+    const file = join(folder(), STORE_FILE);
+    new GatewayStore(file).close();
+    // The store as schema version 2 left it (before the labs' step).
+    const old = new Database(file);
+    old.exec(`DROP TABLE qc; DROP INDEX result_held; DROP INDEX result_instrument_captured; ALTER TABLE result DROP COLUMN held;
+      PRAGMA user_version = 2;`);
+    old.close();
+    // The other process: takes the step in a transaction it holds for 400 ms.
+    const { spawn } = await import('node:child_process');
+    const other = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+        const db = new D(process.argv[1]);
+        db.exec('BEGIN IMMEDIATE');
+        db.exec("CREATE TABLE qc (instrument TEXT NOT NULL, analyte TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (instrument, analyte)); ALTER TABLE result ADD COLUMN held TEXT; PRAGMA user_version = 3;");
+        process.stdout.write('locked\\n');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400);
+        db.exec('COMMIT');
+        db.close();`,
+        file,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) => other.stdout.once('data', () => resolve()));
+    const store = new GatewayStore(file);
+    try {
+      expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      expect(store.loadQc()).toEqual([]);
+    } finally {
+      store.close();
+      await new Promise((resolve) => (other.exitCode === null ? other.once('exit', resolve) : resolve(undefined)));
+    }
+  });
+});
