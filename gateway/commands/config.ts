@@ -11,8 +11,21 @@ export interface MigrateOptions {
 }
 
 export async function configMigrateCommand(file: string, o: MigrateOptions = {}): Promise<number> {
-  const { chmodSync, closeSync, constants, fstatSync, openSync, readSync, realpathSync, renameSync, writeFileSync, writeSync } =
-    await import('node:fs');
+  const {
+    chmodSync,
+    chownSync,
+    closeSync,
+    constants,
+    fstatSync,
+    openSync,
+    readSync,
+    realpathSync,
+    renameSync,
+    rmSync,
+    statSync,
+    writeFileSync,
+    writeSync,
+  } = await import('node:fs');
   const { parseDocument, LineCounter } = await import('yaml');
   const { ConfigError, formatProblem } = await import('../../config/errors.js');
   const { parseSite, SITE_FILE_LIMITS } = await import('../../config/load.js');
@@ -25,11 +38,14 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
 
   let text: string;
   let mode: number;
+  let owner: { uid: number; gid: number };
   try {
     // At most one byte over the limit is read: /dev/zero or a log file given by mistake is refused, never read whole.
     const fd = openSync(file, 'r');
     try {
-      mode = fstatSync(fd).mode & 0o777;
+      const st = fstatSync(fd);
+      mode = st.mode & 0o777;
+      owner = { uid: st.uid, gid: st.gid };
       const buffer = Buffer.alloc(SITE_FILE_LIMITS.maxBytes + 1);
       let length = 0;
       for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);
@@ -96,14 +112,35 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
     process.stdout.write(`${summary}\n`);
     return EXIT.ok;
   }
+  // The backup and the new file get the old one's owner and group (and mode), or are not written:
+  // root migrating a root:se-gateway 0640 file would otherwise leave root's group on it, and the
+  // service could no longer read its site file at the next start.
+  const sameOwner = (path: string) => {
+    const st = statSync(path);
+    if (st.uid === owner.uid && st.gid === owner.gid) return;
+    try {
+      chownSync(path, owner.uid, owner.gid);
+    } catch (err) {
+      throw new Error(
+        `cannot give it the old file's owner and group (${owner.uid}:${owner.gid}): ${(err as Error).message}; run the command as root or as the file's owner`,
+        { cause: err },
+      );
+    }
+  };
   // The old file is kept, never overwritten: a second migration of a restored file must not lose the first backup.
   const backup = `${file}.bak-v${migration.from}`;
   try {
     const fd = openSync(backup, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
     try {
-      writeSync(fd, text);
-    } finally {
-      closeSync(fd);
+      try {
+        writeSync(fd, text);
+      } finally {
+        closeSync(fd);
+      }
+      sameOwner(backup);
+    } catch (err) {
+      rmSync(backup, { force: true });
+      throw err;
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -120,9 +157,15 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
     const target = realpathSync(file);
     const temporary = `${target}.migrating-${process.pid}`;
     writeFileSync(temporary, migrated, { mode, flush: true });
-    // The old file's mode exactly (the command's umask is 077): a 0640 file the service reads by its group stays readable.
-    chmodSync(temporary, mode);
-    renameSync(temporary, target);
+    try {
+      // The old file's mode exactly (the command's umask is 077): a 0640 file the service reads by its group stays readable.
+      chmodSync(temporary, mode);
+      sameOwner(temporary);
+      renameSync(temporary, target);
+    } catch (err) {
+      rmSync(temporary, { force: true });
+      throw err;
+    }
   } catch (err) {
     process.stderr.write(`Cannot write ${file}: ${(err as Error).message} (the file is unchanged; ${backup} is a copy of it)\n`);
     return EXIT.failure;

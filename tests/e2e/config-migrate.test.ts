@@ -1,7 +1,7 @@
 // `gateway config migrate` as a user runs it: printed by default, in place with --write after a
 // backup that is never overwritten, nothing written when the result would not check, a downgrade
 // refused with one line.
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -101,4 +101,22 @@ describe('gateway config migrate', () => {
     expect(readFileSync(real, 'utf8')).toContain('version: 2');
     expect(statSync(real).mode & 0o777).toBe(0o640);
   }, 30_000);
+
+  // docs/operations.md installs the site file root:se-gateway 0640 and migrates it as root: a new
+  // file of root's group would be unreadable to the service, which then refuses to start (exit 2).
+  it.skipIf(process.getuid?.() !== 0)(
+    'keeps the file its owner and group when root migrates it',
+    async () => {
+      const file = siteFile(V1);
+      chmodSync(file, 0o640);
+      chownSync(file, 4321, 4242);
+      const r = await gatewayAsync(['config', 'migrate', file, '--write']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(file, 'utf8')).toContain('version: 2');
+      expect([statSync(file).uid, statSync(file).gid, statSync(file).mode & 0o777]).toEqual([4321, 4242, 0o640]);
+      // The backup too: it is the way back, and owner-only (0600) is enough for it.
+      expect([statSync(`${file}.bak-v1`).uid, statSync(`${file}.bak-v1`).gid]).toEqual([4321, 4242]);
+    },
+    30_000,
+  );
 });
