@@ -52,16 +52,23 @@ function secretVariable(siteText: string, key: 'token' | 'password', fallback: s
 /** A literal value of a provisioning file: Grafana expands `$NAME` there, `$$` is a dollar. */
 const literal = (s: string) => s.replace(/\$/g, '$$$$');
 
-/** The URL without user and password: those go in the data source's own fields. */
+/**
+ * The URL without user and password: those go in the data source's own fields. A URL that cannot be
+ * taken apart is refused (the gateway cannot write to it either): written as it is, it would carry
+ * any password it holds into a file meant to be copied around.
+ */
 function plainUrl(url: string): string {
+  let u: URL;
   try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString().replace(/\/$/, '');
+    u = new URL(url);
   } catch {
-    return url;
+    throw new ExportError(
+      `influx.url: "${url.replace(/^(https?:\/\/)[^@]*@/, '$1...@')}" is not a URL Grafana or the gateway can use; correct it in the site file`,
+    );
   }
+  u.username = '';
+  u.password = '';
+  return u.toString().replace(/\/$/, '');
 }
 
 export function exportTree(config: SiteConfig, templates: ReadonlyMap<string, Template>, o: ExportOptions): ExportTree {

@@ -6,19 +6,19 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SiteConfig } from '../../../../config/schema.js';
 import { loadTemplates } from '../../../../config/templates.js';
-import { exportTree, writeTree } from '../../../../gateway/grafana/export.js';
+import { ExportError, exportTree, writeTree } from '../../../../gateway/grafana/export.js';
 
 const templates = loadTemplates();
 
 /** A site with a boiler, and with a crane too when `crane`: each with its template's points. */
-function site(name: string, crane = false) {
+function site(name: string, crane = false, url = 'http://127.0.0.1:8086') {
   const equipment = (id: string, template: string) => {
     const t = templates.get(template)!;
     return { id, template, category: t.category, points: t.points, limits: { ...t.limits }, disabled_rules: [] };
   };
   const config = {
     gateway: { id: 'gw-1', site: name },
-    influx: { api: 'v1', url: 'http://127.0.0.1:8086', database: 'telemetry' },
+    influx: { api: 'v1', url, database: 'telemetry' },
     equipment: [equipment('B-1', 'boiler-steam'), ...(crane ? [equipment('C-1', 'crane')] : [])],
   } as unknown as SiteConfig;
   return { config, text: '' };
@@ -69,5 +69,26 @@ describe('gateway grafana export: the output folder', () => {
     writeFileSync(join(out, 'dashboards', 'gw-plant-1-boiler-mine.json'), JSON.stringify({ tags: ['gateway', 'plant-1', 'boiler'] }));
     expect(write(out, exported('plant-1')).removed).toEqual([]);
     expect(dashboards(out)).toContain('gw-plant-1-boiler-mine.json');
+  });
+});
+
+describe('gateway grafana export: the data sources', () => {
+  it('writes no URL it cannot take apart (its user and password would be written as they are): refused, the secret not repeated', () => {
+    for (const url of ['http://reader:s3cret@influx:99999', 'http://reader:s3cret@[::1']) {
+      const s = site('plant-1', false, url);
+      let error: unknown;
+      try {
+        exportTree(s.config, templates, { siteText: s.text });
+      } catch (err) {
+        error = err;
+      }
+      expect(error, url).toBeInstanceOf(ExportError);
+      expect((error as Error).message).toMatch(/^influx\.url: /);
+      expect((error as Error).message).not.toContain('s3cret');
+    }
+    const ok = site('plant-1', false, 'http://reader:s3cret@influx:8086/');
+    const text = [...exportTree(ok.config, templates, { siteText: '' }).files.values()].join('\n');
+    expect(text).toContain('url: http://influx:8086');
+    expect(text).not.toContain('s3cret');
   });
 });
