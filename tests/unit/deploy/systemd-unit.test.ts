@@ -131,4 +131,24 @@ describe('systemd unit', () => {
     expect(ops).toContain(one('WorkingDirectory')!);
     expect(ops).toContain(`WatchdogSec=${one('WatchdogSec')}`);
   });
+
+  it("runs the gateway's other commands in docs/operations.md as the service runs: its user, folder and environment", () => {
+    const ops = readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
+    // A site file's ${VAR} from gateway.env (root's, 0600) is unset under sudo: the command would refuse the file.
+    expect(ops).not.toMatch(/sudo -u se-gateway (node|\/usr\/bin\/node|gateway)\b/);
+    const gw = /^gw\(\) \{\n([\s\S]*?)\n\}$/m.exec(ops)?.[1];
+    expect(gw, 'the gw function').toBeDefined();
+    const props = [...gw!.matchAll(/-p (\w+)=(\S+)/g)].map((m) => `${m[1]}=${m[2]}`);
+    const env = [...gw!.matchAll(/-E (\S+)/g)].map((m) => m[1]!);
+    for (const key of ['User', 'Group', 'StateDirectory', 'StateDirectoryMode', 'WorkingDirectory', 'EnvironmentFile'])
+      expect(props, key).toContain(`${key}=${one(key)}`);
+    for (const e of service.get('Environment')!) expect(env).toContain(e);
+    expect(gw).toContain(
+      one('ExecStart')!
+        .split(/\s+/)
+        .find((a) => a.endsWith('/cli.js')),
+    );
+    // Every `gateway check` of the installed site file goes through it.
+    expect(ops).not.toMatch(/cli\.js check \/etc\//);
+  });
 });
