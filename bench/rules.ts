@@ -161,6 +161,7 @@ export async function throughService(config: SiteConfig, s: Scenario, attach?: A
     stop: async () => {},
     status: () => ONLINE,
     stats: () => ({ readings: 0, batches: 0, listenerErrors: 0 }),
+    pointsChanged: () => {},
   };
   const service = createAlarmService({
     config,

@@ -18,6 +18,11 @@ export interface Pipeline {
   /** Last status published per equipment. */
   status(equipment: string): StatusMessage | undefined;
   stats(): { readings: number; batches: number; listenerErrors: number };
+  /**
+   * A reload changed the points of these equipment (docs/reload.md): what is known of their points'
+   * quality is forgotten, so that their status is judged from the points they have now.
+   */
+  pointsChanged(equipment: readonly string[]): void;
 }
 
 export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment: readonly string[]; log: Logger }): Pipeline {
@@ -74,6 +79,9 @@ export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment
     },
     status: (equipment) => statuses.get(equipment),
     stats: () => ({ ...counters }),
+    pointsChanged(equipment) {
+      for (const id of equipment) known.delete(id);
+    },
   };
 }
 

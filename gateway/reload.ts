@@ -7,10 +7,11 @@ import type { ConnectionChanges } from './services/devices.js';
 /**
  * The keys of an equipment entry a reload swaps in. The rules read its limits and its template's
  * rules; its driver reads its connection, poll interval, its own keys (unit_id...) and the points'
- * addresses (a point's keys other than its name, unit and type). Everything else of an equipment (its id, name, code,
- * category, template, dates, lab settings, its points' names, units and types) is also read by
- * parts made once at start (the HTTP API's trend rings, the InfluxDB writer's field types, the
- * risk judgement, the lab services): changing it needs a restart.
+ * addresses. Its points (names, units, types) are followed by every part that describes them
+ * (pointsChanged). Everything else of an equipment (its id, name, code, category, template, dates,
+ * lab settings, a lab instrument's points) is also read by parts made once at start (the InfluxDB
+ * writer's tags, the platform's incidents, the risk judgement, the lab services): changing it needs
+ * a restart.
  */
 const EQUIPMENT_RELOADABLE = new Set(['limits', 'template_rules', 'disabled_rules', 'connection', 'poll_interval', 'description']);
 /** The equipment keys read beyond the rules and the driver: every entry's own keys and what the loader adds from a template. */
@@ -73,12 +74,31 @@ function fixedOf(e: SiteConfig['equipment'][number]): Record<string, unknown> {
   for (const [k, v] of Object.entries(e)) {
     // A key of the driver's (unit_id, byte_order, topic...) is the driver's alone: it reopens the connection.
     if (EQUIPMENT_RELOADABLE.has(k) || !EQUIPMENT_FIXED.has(k)) continue;
+    // Points are swapped in (pointsChanged), except a lab instrument's: its analytes are the lab services'.
+    if (k === 'points' && !isLabInstrument(e)) continue;
     out[k] =
       k === 'points' && Array.isArray(v)
         ? v.map((p: Record<string, unknown>) => Object.fromEntries(POINT_FIXED.filter((f) => f in p).map((f) => [f, p[f]])))
         : v;
   }
   return out;
+}
+
+/** An instrument whose results the lab services take (gateway/lab/daily.ts says the same). */
+function isLabInstrument(e: SiteConfig['equipment'][number]): boolean {
+  return e.category === 'lab_analyzer' || e.results !== undefined || e.qc !== undefined;
+}
+
+/** The equipment (of both configs) whose points differ in name, unit or type: the parts that describe them follow. */
+export function pointsChanged(running: SiteConfig, next: SiteConfig): string[] {
+  const described = (e: SiteConfig['equipment'][number]) =>
+    JSON.stringify(e.points.map((p) => POINT_FIXED.map((f) => (p as unknown as Record<string, unknown>)[f])));
+  return next.equipment
+    .filter((e) => {
+      const before = running.equipment.find((r) => r.id === e.id);
+      return before !== undefined && described(before) !== described(e);
+    })
+    .map((e) => e.id);
 }
 
 function differences(a: unknown, b: unknown, path: Array<string | number>, out: string[]): void {

@@ -19,7 +19,7 @@ import type { Forwarder } from './platform/forwarder.js';
 import type { Outbox } from './platform/outbox.js';
 import type { Uplink } from './platform/uplink.js';
 import { createLabDailyService } from './lab/daily.js';
-import { restartNeeded, type ReloadOutcome } from './reload.js';
+import { pointsChanged, restartNeeded, type ReloadOutcome } from './reload.js';
 import { createReportService } from './report/service.js';
 import { createRiskService, type RiskService } from './risk/service.js';
 import { deviceServices } from './services/devices.js';
@@ -264,10 +264,16 @@ export function createGateway(config: SiteConfig, log: Logger, opts: { siteFile?
     // connections, so a reopened one's first readings meet the new rules.
     const counts = alarms.reconfigure(next);
     risk?.rulesChanged();
+    // The parts that describe points follow them before a restarted driver reads a new one: the
+    // pipeline's status, the HTTP API's trend rings (from `current`), the Sparkplug births.
+    const changedPoints = pointsChanged(current, next);
+    current = next;
+    pipeline.pipeline.pointsChanged(changedPoints);
+    http?.api?.equipmentChanged();
+    sparkplug?.node()?.pointsChanged(next.equipment.filter((e) => changedPoints.includes(e.id)));
     const connections = await devices.reload(next, (svc) => {
       if (!runner.adopt(svc)) void svc.stop();
     });
-    current = next;
     return { ok: true, alarms: counts, connections, ms: Date.now() - t0 };
   };
   const reload = async (given?: SiteConfig): Promise<ReloadOutcome> => {

@@ -104,6 +104,8 @@ export interface HttpApi {
   start(): Promise<void>;
   stop(): Promise<void>;
   address(): { host: string; port: number };
+  /** The site's equipment or points changed (a reload): the trend rings are made again from the config. */
+  equipmentChanged(): void;
 }
 
 export { hashToken } from './tokens.js';
@@ -232,5 +234,6 @@ export function createHttpApi(deps: HttpDeps): HttpApi {
       const a = app.server.address() as { address: string; port: number };
       return { host: a.address, port: a.port };
     },
+    equipmentChanged: () => readings.replan(),
   };
 }

@@ -9,14 +9,19 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSiteFile } from '../../config/load.js';
 import { forgetTemplates } from '../../config/templates.js';
+import { hashToken } from '../../gateway/http/server.js';
+import { hashPassword } from '../../gateway/mqtt/users.js';
 import { createModbusTcpSimulator, RegisterBank, type ModbusSimulator } from '../../drivers/modbus/simulator.js';
 import { createPlatformInbox, type PlatformInbox } from '../../gateway/platform/inbox.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
+import { startSparkplugHost, type SparkplugHost } from '../helpers/sparkplug-host.js';
 import { freePort } from '../helpers/processes.js';
 
 const silent = pino({ level: 'silent' });
 const SECRET = 'reload-secret-0123456789';
+const TOKEN = 'viewer-token-0123456789abcdef';
+const SCADA = 'scada-password-0123456789';
 const POLL_MS = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,12 +54,18 @@ describe('hot reload of templates, points and equipment', () => {
   let inbox: PlatformInbox;
   let gw: Gateway;
   let sub: Subscriber;
+  let host: SparkplugHost;
+  /** The host's violations before its first NBIRTH (it came after the node's births): not the reload's. */
+  let violationsBefore: number;
   let dir: string;
   let file: string;
   let templates: string;
   let mqttPort: number;
   let modbusPort: number;
   let inboxPort: number;
+  let httpPort: number;
+  /** When each batch of readings was taken (its newest reading's ts), per equipment. */
+  const polled: Array<{ equipment: string; ts: number }> = [];
 
   const equipment = (id: string, unit: number, points: string[]) =>
     `  - { id: ${id}, template: tank, connection: plc, unit_id: ${unit}, poll_interval: ${POLL_MS}ms, points: [` +
@@ -64,15 +75,27 @@ describe('hot reload of templates, points and equipment', () => {
     [
       'version: 2',
       `gateway: { id: gw-reload-eq, site: reload-eq, data_dir: ${join(dir, 'data')} }`,
-      `mqtt: { port: ${mqttPort} }`,
+      `mqtt: { port: ${mqttPort}, users: [{ name: scada, role: custom, hash: "${hashPassword(SCADA)}", subscribe: ["spBv1.0/#"], publish: ["spBv1.0/reload-eq/NCMD/gw-reload-eq"] }] }`,
+      'sparkplug: { rebirth_interval: 100ms }',
       `connections: [{ id: plc, type: modbus-tcp, host: 127.0.0.1, port: ${modbusPort}, timeout: 1s }]`,
       'equipment:',
       ...entries,
       'platform:',
       `  url: http://127.0.0.1:${inboxPort}/incidents`,
       `  secret: ${SECRET}`,
+      `http: { port: ${httpPort}, tokens: [{ name: viewer, role: viewer, hash: "${hashToken(TOKEN)}" }] }`,
       '',
     ].join('\n');
+  const telemetry = (equipment: string) =>
+    sub.messages
+      .filter((m) => m.topic.endsWith(`/${equipment}/telemetry`))
+      .map((m) => JSON.parse(m.payload) as { ts: number; values: Record<string, unknown> });
+  const trend = async (equipment: string, point: string) => {
+    const res = await fetch(`http://127.0.0.1:${httpPort}/api/equipment/${equipment}/history?point=${point}`, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
+    return { status: res.status, body: (await res.json()) as unknown };
+  };
   /** The inbox's event types of an equipment's rule, in seq order. */
   const atInbox = (equipment: string, rule: string) =>
     [...inbox.incidents]
@@ -94,14 +117,32 @@ describe('hot reload of templates, points and equipment', () => {
     inbox = createPlatformInbox({ port: inboxPort, secret: SECRET, print: () => {} });
     await inbox.start();
     mqttPort = await freePort();
+    httpPort = await freePort();
     file = join(dir, 'site.yaml');
     writeFileSync(file, site([equipment('T-1', 1, ['a', 'b'])]));
     gw = createGateway(loadSiteFile(file), silent, { siteFile: file });
     await gw.start();
+    gw.pipeline.onBatch((batch) => {
+      for (const r of batch) {
+        const last = polled.at(-1);
+        if (last?.equipment === r.equipment && last.ts === r.ts) continue;
+        polled.push({ equipment: r.equipment, ts: r.ts });
+      }
+    });
     sub = await subscribe(`mqtt://127.0.0.1:${mqttPort}`, gw.topics.all());
+    host = await startSparkplugHost(
+      `mqtt://127.0.0.1:${mqttPort}`,
+      { group: 'reload-eq', node: 'gw-reload-eq' },
+      { username: 'scada', password: SCADA },
+    );
+    // The host came after the births: it asks for them.
+    await host.rebirth();
+    await host.waitFor((m) => m.type === 'DBIRTH' && m.device === 'T-1', 5000, 'DBIRTH of T-1');
+    violationsBefore = host.violations.length;
   });
   afterAll(async () => {
     await sub?.close();
+    await host?.close();
     await gw?.stop();
     await inbox?.stop();
     await sim?.stop();
@@ -121,5 +162,37 @@ describe('hot reload of templates, points and equipment', () => {
     expect(done).toMatchObject({ ok: true });
     await until('b-up raised at the inbox', () => atInbox('T-1', 'b-up').includes('raised'));
     expect(gw.alarms.active().map((a) => a.rule)).toEqual(['b-up']);
+  });
+
+  it('adds a point to an equipment: its readings on MQTT and in the trend, no reading of the others lost', async () => {
+    banks[0]!.set('hr', 2, [42]);
+    const from = Date.now();
+    writeFileSync(file, site([equipment('T-1', 1, ['a', 'b', 'c'])]));
+    await sleep(3 * POLL_MS);
+    const done = await gw.reload();
+    expect(done).toMatchObject({ ok: true, connections: { restarted: ['plc'] } });
+    await until('c on MQTT', () => telemetry('T-1').some((m) => m.values.c === 42));
+    await sleep(3 * POLL_MS);
+    // Every batch the pipeline took since before the reload reached the subscriber, a and b in each.
+    const taken = polled.filter((p) => p.equipment === 'T-1' && p.ts >= from).map((p) => p.ts);
+    await until('telemetry in', () => taken.every((ts) => telemetry('T-1').some((m) => m.ts === ts)));
+    for (const ts of taken) expect(telemetry('T-1').find((m) => m.ts === ts)!.values).toMatchObject({ a: 0, b: 7 });
+    const gaps = taken.slice(1).map((t, i) => t - taken[i]!);
+    expect(Math.max(...gaps), `gaps ${gaps.join(',')}`).toBeLessThan(4 * POLL_MS);
+    // The HTTP API's trend has a ring for c, and b's kept its readings from before the reload.
+    const c = await trend('T-1', 'c');
+    expect(c.status).toBe(200);
+    expect((c.body as Array<{ value: unknown }>).some((x) => x.value === 42)).toBe(true);
+    const b = (await trend('T-1', 'b')).body as Array<{ ts: number }>;
+    expect(b[0]!.ts).toBeLessThan(from);
+    // A Sparkplug host is told of c in a new DBIRTH of T-1, and its values follow; the session rules hold.
+    await host.waitFor((m) => m.type === 'DBIRTH' && m.device === 'T-1' && m.metrics.some((x) => x.name === 'c'), 5000, 'DBIRTH with c');
+    expect(host.birth('T-1').get('a')?.properties?.engUnit?.value).toBe('bar');
+    await host.waitFor(
+      (m) => m.type === 'DDATA' && m.device === 'T-1' && m.metrics.some((x) => x.alias === host.birth('T-1').get('c')?.alias),
+      5000,
+      'DDATA of c',
+    );
+    expect(host.violations.slice(violationsBefore)).toEqual([]);
   });
 });

@@ -29,7 +29,14 @@ export interface ReadingsOptions {
 /** What the equipment routes serve: the last reading of every point, and the recent ones of each. */
 export interface EquipmentReadings {
   last(equipment: string, point: string): Reading | undefined;
+  /** The rings of the equipment and points of the config as the last replan() found it. */
   readonly history: History;
+  /**
+   * Makes the rings again from the config's equipment and points (a reload, docs/reload.md): a point
+   * that is still there, with the same unit, keeps its recent readings (as many as its new ring
+   * holds, the newest); a new point gets a ring; a removed point or equipment is forgotten.
+   */
+  replan(): void;
 }
 
 /**
@@ -39,32 +46,38 @@ export interface EquipmentReadings {
 export function equipmentReadings(opts: ReadingsOptions): EquipmentReadings {
   const { config, log } = opts;
   const last = new Map<string, Map<string, Reading>>();
-  // Recent readings of every declared point, for the dashboard's trend, in rings made once.
-  const plan = planHistory({
-    keep: opts.history.keep,
-    maxBytes: opts.history.max_memory,
-    // A point read at its own interval keeps `keep` at that interval; one that reports on change keeps as many changes.
-    points: config.equipment.flatMap((e) =>
-      e.points.map((p) => {
-        const own =
-          (p as { poll_interval?: number; sampling_interval?: number }).poll_interval ??
-          (p as { sampling_interval?: number }).sampling_interval;
-        return { key: `${e.id}/${p.name}`, intervalMs: own ?? e.poll_interval };
-      }),
-    ),
-  });
-  if (plan.scale < 1) {
-    log.warn(
-      {
-        points: plan.samples.size,
-        wanted_bytes: plan.wantedBytes,
-        max_memory: opts.history.max_memory,
-        kept: `${(plan.scale * 100).toFixed(0)} %`,
-      },
-      'http.history.keep needs more than http.history.max_memory for this many points: every point keeps proportionally fewer recent readings (raise max_memory, or shorten keep)',
-    );
-  }
-  const history = new History(plan);
+  const unitsOf = () =>
+    new Map(config.equipment.flatMap((e) => e.points.map((p): [string, string | undefined] => [`${e.id}/${p.name}`, p.unit])));
+  // Recent readings of every declared point, for the dashboard's trend, in rings made up front.
+  const build = (): History => {
+    const plan = planHistory({
+      keep: opts.history.keep,
+      maxBytes: opts.history.max_memory,
+      // A point read at its own interval keeps `keep` at that interval; one that reports on change keeps as many changes.
+      points: config.equipment.flatMap((e) =>
+        e.points.map((p) => {
+          const own =
+            (p as { poll_interval?: number; sampling_interval?: number }).poll_interval ??
+            (p as { sampling_interval?: number }).sampling_interval;
+          return { key: `${e.id}/${p.name}`, intervalMs: own ?? e.poll_interval };
+        }),
+      ),
+    });
+    if (plan.scale < 1) {
+      log.warn(
+        {
+          points: plan.samples.size,
+          wanted_bytes: plan.wantedBytes,
+          max_memory: opts.history.max_memory,
+          kept: `${(plan.scale * 100).toFixed(0)} %`,
+        },
+        'http.history.keep needs more than http.history.max_memory for this many points: every point keeps proportionally fewer recent readings (raise max_memory, or shorten keep)',
+      );
+    }
+    return new History(plan);
+  };
+  let history = build();
+  let units = unitsOf();
   opts.memory?.register('http_history', () => history.bytes());
   opts.pipeline.onBatch((batch) => {
     for (const r of batch) {
@@ -74,7 +87,31 @@ export function equipmentReadings(opts: ReadingsOptions): EquipmentReadings {
     }
     history.add(batch);
   });
-  return { last: (equipment, point) => last.get(equipment)?.get(point), history };
+  return {
+    last: (equipment, point) => last.get(equipment)?.get(point),
+    get history() {
+      return history;
+    },
+    replan() {
+      const before = history;
+      const unitsBefore = units;
+      history = build();
+      units = unitsOf();
+      for (const [equipment, points] of [...last]) {
+        for (const point of [...points.keys()]) if (!units.has(`${equipment}/${point}`)) points.delete(point);
+        if (points.size === 0) last.delete(equipment);
+      }
+      for (const e of config.equipment)
+        for (const p of e.points) {
+          const key = `${e.id}/${p.name}`;
+          const was = before.ring(e.id, p.name);
+          const now = history.ring(e.id, p.name);
+          // Readings in another unit would draw a false trend: a point whose unit changed starts afresh.
+          if (!was || !now || unitsBefore.get(key) !== p.unit) continue;
+          for (const sample of was.read(-Infinity, now.capacity)) now.push(sample.ts, sample.value, sample.quality);
+        }
+    },
+  };
 }
 
 export interface EquipmentOptions {
@@ -90,7 +127,6 @@ const valueSchema = { type: ['number', 'boolean', 'string', 'null'] } as const;
 
 export const equipmentPlugin: FastifyPluginAsync<EquipmentOptions> = async (app, opts) => {
   const { config, log } = opts;
-  const { history } = opts.readings;
   const historyLog = rateLimited();
   const { reportsOnChange } = opts;
   // One InfluxDB query at a time.
@@ -239,7 +275,7 @@ export const equipmentPlugin: FastifyPluginAsync<EquipmentOptions> = async (app,
       // The schema's bounds let Infinity through (ajv compares it as a number).
       if (since !== undefined && !Number.isFinite(since))
         return sendError(reply, 'GW_HTTP_INVALID_REQUEST', 'since: expected epoch milliseconds');
-      const ring = history.ring(id, point);
+      const ring = opts.readings.history.ring(id, point);
       const equipment = config.equipment.find((e) => e.id === id);
       if (!ring || !equipment) return sendError(reply, 'GW_HTTP_NOT_FOUND', `no point ${point} on equipment ${id}`);
       const recent = ring.read(since, limit);

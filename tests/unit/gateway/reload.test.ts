@@ -1,6 +1,6 @@
 // What of a changed site file needs a restart (gateway/reload.ts): the paths, never the values.
 import { describe, expect, it } from 'vitest';
-import { restartNeeded } from '../../../gateway/reload.js';
+import { pointsChanged, restartNeeded } from '../../../gateway/reload.js';
 import { testSite, testSiteYaml } from '../../helpers/site.js';
 import { parseSite } from '../../../config/load.js';
 
@@ -27,11 +27,21 @@ describe('restartNeeded', () => {
         .replace('port: 1883', 'port: 1884')
         .replace('{ name: flue_o2 }', '{ name: flue_o2, unit: "%" }'),
     );
-    expect(restartNeeded(running, next)).toEqual([
-      'gateway.site: needs a restart',
-      'mqtt.port: needs a restart',
-      'equipment[0].points[4].unit: needs a restart',
-    ]);
+    expect(restartNeeded(running, next)).toEqual(['gateway.site: needs a restart', 'mqtt.port: needs a restart']);
+  });
+
+  it("takes an equipment's points added, removed or changed, except a lab instrument's", () => {
+    const running = site();
+    const unit = site((y) => y.replace('{ name: flue_o2 }', '{ name: flue_o2, unit: "%" }'));
+    const fewer = site((y) => y.replace(', { name: flue_o2 }', ''));
+    expect(restartNeeded(running, unit)).toEqual([]);
+    expect(restartNeeded(running, fewer)).toEqual([]);
+    expect(pointsChanged(running, unit)).toEqual(['B-07']);
+    expect(pointsChanged(running, fewer)).toEqual(['B-07']);
+    expect(pointsChanged(running, site())).toEqual([]);
+    // The lab services take an instrument's analytes as points once at start.
+    const lab = (s: ReturnType<typeof site>) => ({ ...s, equipment: s.equipment.map((e) => ({ ...e, category: 'lab_analyzer' })) });
+    expect(restartNeeded(lab(running), lab(unit))).toEqual(['equipment[0].points[4].unit: needs a restart']);
   });
 
   it('refuses equipment added or removed', () => {
