@@ -5,6 +5,7 @@ import {
   BrowseDirection,
   type ClientSession,
   DataType,
+  type DataValue,
   MessageSecurityMode,
   NodeClass,
   OPCUACertificateManager,
@@ -26,10 +27,41 @@ export interface BrowsedVariable {
 }
 
 const SERVER_OBJECT = 'ns=0;i=2253';
+// The server's own bounds on the nodes of one Browse and one Read (OperationLimits, 0 = none), and
+// ours: many controllers refuse a request over theirs (BadTooManyOperations) and a huge address space
+// must not make one huge request either.
+const MAX_NODES_PER_BROWSE = 'ns=0;i=11710';
+const MAX_NODES_PER_READ = 'ns=0;i=11705';
+const BROWSE_BATCH = 100;
+const READ_BATCH = 500;
+/** Nodes browsed in all, whatever the depth: an address space of 100,000 objects is not walked whole. */
+const MAX_BROWSED = 5000;
+
+/** The server's limit where it gives one under ours, else ours. */
+async function operationLimits(session: ClientSession): Promise<{ browse: number; read: number }> {
+  const bound = (v: unknown, ours: number) => (typeof v === 'number' && Number.isInteger(v) && v > 0 && v < ours ? v : ours);
+  try {
+    const [b, r] = await session.read([
+      { nodeId: MAX_NODES_PER_BROWSE, attributeId: AttributeIds.Value },
+      { nodeId: MAX_NODES_PER_READ, attributeId: AttributeIds.Value },
+    ]);
+    return { browse: bound(b?.value.value, BROWSE_BATCH), read: bound(r?.value.value, READ_BATCH) };
+  } catch {
+    // A server without the Server object's capabilities: our bounds.
+    return { browse: BROWSE_BATCH, read: READ_BATCH };
+  }
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
 
 /**
- * Breadth-first below `start`, at most `depth` levels and `limit` variables; the Server object is
- * skipped unless asked for. A value over `maxValueSize` is shown by its size, not printed.
+ * Breadth-first below `start`, at most `depth` levels, `limit` variables and MAX_BROWSED nodes
+ * browsed, in requests within the server's operation limits; the Server object is skipped unless
+ * asked for. A value over `maxValueSize` is shown by its size, not printed.
  */
 export async function browseVariables(
   session: ClientSession,
@@ -40,39 +72,50 @@ export async function browseVariables(
 ): Promise<BrowsedVariable[]> {
   const found: Array<Omit<BrowsedVariable, 'dataType' | 'value' | 'status'>> = [];
   const seen = new Set<string>([start]);
+  const limits = await operationLimits(session);
+  let browsed = 0;
   let level: Array<{ nodeId: string; path: string }> = [{ nodeId: start, path: '' }];
-  for (let d = 0; d < depth && level.length > 0 && found.length < limit; d++) {
-    const results = await session.browse(
-      level.map((n) => ({
-        nodeId: n.nodeId,
-        browseDirection: BrowseDirection.Forward,
-        includeSubtypes: true,
-        nodeClassMask: NodeClass.Object | NodeClass.Variable,
-        resultMask: 63,
-        referenceTypeId: 'HierarchicalReferences',
-      })),
-    );
+  for (let d = 0; d < depth && level.length > 0 && found.length < limit && browsed < MAX_BROWSED; d++) {
+    level = level.slice(0, MAX_BROWSED - browsed);
+    browsed += level.length;
     const next: typeof level = [];
-    results.forEach((r, k) => {
-      for (const ref of r.references ?? []) {
-        const id = ref.nodeId.toString();
-        if (seen.has(id) || (id === SERVER_OBJECT && start !== SERVER_OBJECT)) continue;
-        seen.add(id);
-        const path = `${level[k]!.path}/${ref.browseName.namespaceIndex}:${ref.browseName.name}`;
-        if (ref.nodeClass === NodeClass.Variable) found.push({ nodeId: id, path });
-        next.push({ nodeId: id, path });
-      }
-    });
+    for (const part of chunks(level, limits.browse)) {
+      const results = await session.browse(
+        part.map((n) => ({
+          nodeId: n.nodeId,
+          browseDirection: BrowseDirection.Forward,
+          includeSubtypes: true,
+          nodeClassMask: NodeClass.Object | NodeClass.Variable,
+          resultMask: 63,
+          referenceTypeId: 'HierarchicalReferences',
+        })),
+      );
+      results.forEach((r, k) => {
+        for (const ref of r.references ?? []) {
+          const id = ref.nodeId.toString();
+          if (seen.has(id) || (id === SERVER_OBJECT && start !== SERVER_OBJECT)) continue;
+          seen.add(id);
+          const path = `${part[k]!.path}/${ref.browseName.namespaceIndex}:${ref.browseName.name}`;
+          if (ref.nodeClass === NodeClass.Variable) found.push({ nodeId: id, path });
+          // What lies below is walked only as far as the bound on nodes browsed goes.
+          if (next.length < MAX_BROWSED) next.push({ nodeId: id, path });
+        }
+      });
+    }
     level = next;
   }
   const vars = found.slice(0, limit);
   if (vars.length === 0) return [];
-  const attrs = await session.read(
-    vars.flatMap((v) => [
-      { nodeId: v.nodeId, attributeId: AttributeIds.DataType },
-      { nodeId: v.nodeId, attributeId: AttributeIds.Value },
-    ]),
-  );
+  const attrs: DataValue[] = [];
+  for (const part of chunks(vars, Math.max(1, Math.floor(limits.read / 2))))
+    attrs.push(
+      ...(await session.read(
+        part.flatMap((v) => [
+          { nodeId: v.nodeId, attributeId: AttributeIds.DataType },
+          { nodeId: v.nodeId, attributeId: AttributeIds.Value },
+        ]),
+      )),
+    );
   return vars.map((v, k) => {
     const typeId = attrs[2 * k]!.value.value as { value?: number; namespace?: number } | null;
     const value = attrs[2 * k + 1]!;

@@ -362,3 +362,57 @@ it('refuses an endpoint with a user or password in it, never writing or printing
   expect(tcp.code).toBe(0);
   expect(loadSiteFile(out).equipment[0]).toMatchObject({ unit_id: 255 });
 });
+
+it('OPC UA: a server with operation limits (100 nodes a read, 20 a browse) is browsed in as many requests as it takes', async () => {
+  const { DataType, MessageSecurityMode, OPCUACertificateManager, OPCUAServer, SecurityPolicy, Variant } = await import('node-opcua');
+  const server = new OPCUAServer({
+    port: await freePort(),
+    host: '127.0.0.1',
+    hostname: '127.0.0.1',
+    alternateHostname: ['127.0.0.1'],
+    serverCertificateManager: new OPCUACertificateManager({ rootFolder: join(tmp(), 'pki'), automaticallyAcceptUnknownCertificate: true }),
+    securityModes: [MessageSecurityMode.None],
+    securityPolicies: [SecurityPolicy.None],
+    serverCapabilities: { operationLimits: { maxNodesPerRead: 100, maxNodesPerBrowse: 20 } },
+  });
+  await server.initialize();
+  const space = server.engine.addressSpace!;
+  const ns = space.getOwnNamespace();
+  const number = (parent: Parameters<typeof ns.addVariable>[0]['componentOf'], name: string, id: string, value: number) =>
+    ns.addVariable({
+      componentOf: parent,
+      browseName: name,
+      nodeId: `s=${id}`,
+      dataType: DataType.Double,
+      minimumSamplingInterval: 100,
+      value: { get: () => new Variant({ dataType: DataType.Double, value }) },
+    });
+  // 40 cabinets of 10 values each (800 attributes to read, 40 objects to browse at one level), then the car.
+  for (let i = 0; i < 40; i++) {
+    const o = ns.addObject({ organizedBy: space.rootFolder.objects, browseName: `Cabinet${i}`, nodeId: `s=Cabinet${i}` });
+    for (let k = 0; k < 10; k++) number(o, `Value${k}`, `Cabinet${i}.Value${k}`, k);
+  }
+  const car = ns.addObject({ organizedBy: space.rootFolder.objects, browseName: 'Car', nodeId: 's=Car' });
+  number(car, 'Floor', 'Car.Floor', 4);
+  await server.start();
+  cleanup.push(() => server.shutdown());
+  const file = join(tmp(), 'lift.yaml');
+  const endpoint = `opc.tcp://127.0.0.1:${server.endpoints[0]!.port}`;
+  const r = await init([
+    '--out',
+    file,
+    '--template',
+    'elevator-traction',
+    '--connection',
+    'opcua',
+    '--endpoint',
+    endpoint,
+    '--security-mode',
+    'None',
+    '--profile',
+    'none',
+  ]);
+  expect(r.err).toBe('');
+  expect(r.code).toBe(0);
+  expect(readFileSync(file, 'utf8')).toMatch(/^ {6}- \{ name: floor, node: "ns=1;s=Car\.Floor" \} {3}# read 4 \(Double\)$/m);
+});
