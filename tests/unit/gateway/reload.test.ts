@@ -40,7 +40,10 @@ describe('restartNeeded', () => {
     expect(pointsChanged(running, fewer)).toEqual(['B-07']);
     expect(pointsChanged(running, site())).toEqual([]);
     // The lab services take an instrument's analytes as points once at start.
-    const lab = (s: ReturnType<typeof site>) => ({ ...s, equipment: s.equipment.map((e) => ({ ...e, category: 'lab_analyzer' })) });
+    const lab = (s: ReturnType<typeof site>) => ({
+      ...s,
+      equipment: s.equipment.map((e) => ({ ...e, category: 'lab_analyzer' as const })),
+    });
     expect(restartNeeded(lab(running), lab(unit))).toEqual(['equipment[0].points[4].unit: needs a restart']);
   });
 
