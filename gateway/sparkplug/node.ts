@@ -285,6 +285,38 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     void drain();
   };
 
+  /**
+   * An equipment with stored readings to send must be born first. One not read since the gateway
+   * started (the queue is from before a restart) is born with its last stored values, at their times.
+   */
+  function bornForStored(d: Device | undefined): void {
+    if (!d || d.born || !queue) return;
+    if (!d.seen) {
+      for (const r of queue.latest(d.id)) {
+        // An alarm's stored changes (one that ended before the restart) need its metrics.
+        if (r.metric.startsWith('Alarms/') && typeof r.value === 'string' && !d.metrics.has(r.metric))
+          d.metrics.set(r.metric, {
+            alias: nextAlias++,
+            datatype: DataType.String,
+            value: r.value,
+            quality: 'good',
+            ts: r.ts,
+            toldQuality: 'good',
+          });
+        const m = d.metrics.get(r.metric);
+        if (!m || r.metric.startsWith('Alarms/')) continue;
+        if (r.value !== null && (m.datatype === undefined || !fits(m.datatype, r.value))) m.datatype = dataTypeOf(r.value);
+        m.value = r.quality === 'bad' ? null : r.value;
+        m.quality = r.quality;
+        m.ts = r.ts;
+        noteQuality(d.known, { equipment: d.id, point: r.metric, value: m.value, quality: r.quality, ts: r.ts });
+        d.seen = true;
+      }
+      d.offline = d.seen && statusOf(d.known, 0).state === 'offline';
+    }
+    if (d.seen && !d.offline) dbirth(d);
+  }
+
   /** Sends what waits in the queue as DDATA (historical where taken while not online), in time order. */
   async function drain(): Promise<void> {
     if (draining || !queue) return;
@@ -292,6 +324,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     try {
       while (state === 'online' && queue.size > 0) {
         const rows = queue.take(HISTORICAL_CHUNK);
+        for (const id of new Set(rows.map((r) => r.device))) bornForStored(devices.get(id));
         const c = client!;
         let run: StoredReading[] = [];
         const pending: Array<Promise<boolean>> = [];

@@ -69,6 +69,23 @@ export class ReadingQueue {
     return rows.map((r) => ({ ...r, value: JSON.parse(r.value) as StoredReading['value'], historical: r.historical === 1 }));
   }
 
+  /** The latest stored reading of each metric of a device (what it last was before a restart). */
+  latest(device: string): StoredReading[] {
+    // SQLite takes the bare columns from the row holding MAX(id).
+    const rows = this.db
+      .prepare('SELECT id, device, metric, value, quality, ts, historical, MAX(id) AS last FROM readings WHERE device = ? GROUP BY metric')
+      .all(device) as Array<Omit<StoredReading, 'value' | 'historical'> & { value: string; historical: number }>;
+    return rows.map((r) => ({
+      id: r.id,
+      device: r.device,
+      metric: r.metric,
+      value: JSON.parse(r.value) as StoredReading['value'],
+      quality: r.quality,
+      ts: r.ts,
+      historical: r.historical === 1,
+    }));
+  }
+
   remove(ids: readonly number[]): void {
     const del = this.db.prepare('DELETE FROM readings WHERE id = ?');
     this.db.transaction(() => {

@@ -1,0 +1,96 @@
+// Sparkplug store and forward across a restart: readings stored while the primary host was offline
+// reach it after the gateway restarted, even when the session is up before the first poll.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { parseSite } from '../../config/load.js';
+import type { Reading } from '../../drivers/types.js';
+import { createMetrics } from '../../gateway/metrics.js';
+import { createEdgeNode, type EdgeNode } from '../../gateway/sparkplug/node.js';
+import { testSiteYaml } from '../helpers/site.js';
+import { startSparkplugHost } from '../helpers/sparkplug-host.js';
+
+const silent = pino({ level: 'silent' });
+const until = (what: string, ok: () => boolean, ms = 5000) =>
+  new Promise<void>((resolve, reject) => {
+    const deadline = Date.now() + ms;
+    const check = () => (ok() ? resolve() : Date.now() > deadline ? reject(new Error(`not ${what}`)) : setTimeout(check, 20));
+    check();
+  });
+
+describe('Sparkplug store and forward across a restart', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!();
+  });
+
+  it('sends the readings stored before the restart once the session is back, before the first new poll', async () => {
+    const mosquitto = inject('mosquitto');
+    const mqtt = parseSite(testSiteYaml({ broker: mosquitto.url }), { env: {} }).mqtt;
+    const group = `f-${Date.now()}`;
+    const hostId = `fh-${Date.now()}`;
+    const queueFile = join(mkdtempSync(join(tmpdir(), 'spb-fwd-')), 'sparkplug-queue.db');
+    let bdSeq = 0;
+    const node = (): EdgeNode =>
+      createEdgeNode({
+        groupId: group,
+        edgeNodeId: 'gw-f',
+        primaryHostId: hostId,
+        url: mosquitto.url,
+        mqtt,
+        clientId: `gw-f-${Date.now()}`,
+        equipment: [{ id: 'E-1', points: [{ name: 'p' }, { name: 'on' }] }],
+        activeAlarms: () => [],
+        bdSeq: { load: () => bdSeq, save: (n) => void (bdSeq = n) },
+        queueFile,
+        maxStored: 1000,
+        rebirthInterval: 100,
+        info: {},
+        log: silent,
+        metrics: createMetrics(),
+      });
+    const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-f', hostId });
+    cleanup.push(() => host.close());
+    cleanup.push(() => host.client.publishAsync(`spBv1.0/STATE/${hostId}`, '', { retain: true, qos: 1 }));
+    await host.state(false);
+
+    const first = node();
+    await first.start();
+    const t0 = Date.now() - 10_000;
+    const batch = (i: number): Reading[] => [
+      { equipment: 'E-1', point: 'p', value: i + 0.5, quality: 'good', ts: t0 + i * 100 },
+      { equipment: 'E-1', point: 'on', value: i % 2 === 0, quality: 'good', ts: t0 + i * 100 },
+    ];
+    for (let i = 0; i < 5; i++) first.readings(batch(i));
+    expect(first.stats().stored).toBe(10);
+    await first.stop();
+
+    // The host is back; the gateway restarts and its session is up before the equipment is read again.
+    await host.state(true);
+    const second = node();
+    cleanup.push(() => second.stop());
+    await second.start();
+    await host.waitFor((m) => m.type === 'NBIRTH', 5000, 'NBIRTH after the restart');
+    await new Promise((r) => setTimeout(r, 300));
+    second.readings(batch(50));
+    await until('stored readings sent', () => second.stats().stored === 0);
+    await new Promise((r) => setTimeout(r, 300));
+
+    const names = new Map<number, string>();
+    const got: string[] = [];
+    for (const m of host.messages) {
+      if (m.device !== 'E-1') continue;
+      if (m.type === 'DBIRTH') for (const x of m.metrics) names.set(x.alias!, x.name!);
+      if (m.type === 'DDATA')
+        for (const x of m.metrics) if (x.isHistorical) got.push(`${names.get(x.alias!)}@${x.timestamp}=${String(x.value)}`);
+    }
+    const stored = Array.from({ length: 5 }, (_, i) => batch(i)).flat();
+    expect(got.sort()).toEqual(stored.map((r) => `${r.point}@${r.ts}=${String(r.value)}`).sort());
+    // The DBIRTH declared each point with the type of its stored values.
+    expect(host.birth('E-1').get('on')).toMatchObject({ type: 'Boolean' });
+    expect(second.stats().dropped).toBe(0);
+    expect(host.violations).toEqual([]);
+  });
+});
