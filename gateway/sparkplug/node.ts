@@ -317,6 +317,8 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     if (d.seen && !d.offline) dbirth(d);
   }
 
+  const drainLog = rateLimited();
+
   /** Sends what waits in the queue as DDATA (historical where taken while not online), in time order. */
   async function drain(): Promise<void> {
     if (draining || !queue) return;
@@ -371,7 +373,8 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
         queue.remove(rows.map((r) => r.id));
       }
     } catch (err) {
-      log.error({ err }, 'Sparkplug store and forward failed');
+      // Tried again at the next batch of readings (a full disk may have room by then).
+      drainLog((notLogged) => log.error({ err, ...(notLogged ? { notLogged } : {}) }, 'Sparkplug store and forward failed'));
     } finally {
       draining = false;
     }
@@ -474,6 +477,8 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
         );
     }
     store(toStore);
+    // A forward that failed (a queue write on a full disk) starts again: what waits is not left there.
+    if (state === 'online' && !draining && (queue?.size ?? 0) > 0) void drain();
   }
 
   function alarmEvents(events: readonly AlarmEvent[]): void {

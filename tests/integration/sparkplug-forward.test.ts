@@ -4,11 +4,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { parseSite } from '../../config/load.js';
 import type { Reading } from '../../drivers/types.js';
 import { createMetrics } from '../../gateway/metrics.js';
 import { createEdgeNode, type EdgeNode } from '../../gateway/sparkplug/node.js';
+import { ReadingQueue } from '../../gateway/sparkplug/queue.js';
 import { testSiteYaml } from '../helpers/site.js';
 import { startSparkplugHost } from '../helpers/sparkplug-host.js';
 
@@ -91,6 +92,56 @@ describe('Sparkplug store and forward across a restart', () => {
     // The DBIRTH declared each point with the type of its stored values.
     expect(host.birth('E-1').get('on')).toMatchObject({ type: 'Boolean' });
     expect(second.stats().dropped).toBe(0);
+    expect(host.violations).toEqual([]);
+  });
+
+  it('a queue write that failed while forwarding (a full disk) does not stop forwarding for good', async () => {
+    const mosquitto = inject('mosquitto');
+    const mqtt = parseSite(testSiteYaml({ broker: mosquitto.url }), { env: {} }).mqtt;
+    const group = `s-${Date.now()}`;
+    const hostId = `sh-${Date.now()}`;
+    const node = createEdgeNode({
+      groupId: group,
+      edgeNodeId: 'gw-s',
+      primaryHostId: hostId,
+      url: mosquitto.url,
+      mqtt,
+      clientId: `gw-s-${Date.now()}`,
+      equipment: [{ id: 'E-1', points: [{ name: 'p' }] }],
+      activeAlarms: () => [],
+      bdSeq: { load: () => 0, save: () => {} },
+      queueFile: join(mkdtempSync(join(tmpdir(), 'spb-fwd-')), 'sparkplug-queue.db'),
+      maxStored: 1000,
+      rebirthInterval: 100,
+      info: {},
+      log: silent,
+      metrics: createMetrics(),
+    });
+    const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-s', hostId });
+    cleanup.push(() => host.close());
+    cleanup.push(() => host.client.publishAsync(`spBv1.0/STATE/${hostId}`, '', { retain: true, qos: 1 }));
+    await host.state(false);
+    cleanup.push(() => node.stop());
+    await node.start();
+    const reading = (v: number): Reading[] => [{ equipment: 'E-1', point: 'p', value: v, quality: 'good', ts: Date.now() }];
+    node.readings(reading(1));
+    node.readings(reading(2));
+    // Removing what was sent fails once (SQLITE_FULL); the rows stay and are sent again.
+    const remove = vi.spyOn(ReadingQueue.prototype, 'remove').mockImplementationOnce(() => {
+      throw new Error('SQLITE_FULL: database or virtual table is full');
+    });
+    cleanup.push(async () => remove.mockRestore());
+    await host.state(true);
+    await host.waitFor((m) => m.type === 'NBIRTH', 5000, 'NBIRTH');
+    await until('the failed removal', () => remove.mock.calls.length > 0);
+    // The disk has room again: the next readings go out, and so does what waited.
+    for (let i = 3; i < 6; i++) {
+      node.readings(reading(i));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await until('the queue emptied', () => node.stats().stored === 0);
+    const values = host.messages.filter((m) => m.type === 'DDATA').flatMap((m) => m.metrics.map((x) => x.value));
+    expect(values).toEqual(expect.arrayContaining([3, 4, 5]));
     expect(host.violations).toEqual([]);
   });
 });
