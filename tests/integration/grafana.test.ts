@@ -57,19 +57,26 @@ async function query(
   return body.results[0]!;
 }
 
+/**
+ * The level of each measured value written (`<equipment>/<point>`): each equipment's and point's its
+ * own, so a panel that shows another point's or another equipment's values is caught.
+ */
+const levels = new Map<string, number>();
+
 /** The demo's data as the gateway writes it: telemetry of every equipment and point, alarms, risk, lab results. */
 function demoLines(config: SiteConfig): string[] {
   const site = config.gateway.site;
   const lines: string[] = [];
   for (let k = 0; k < 20; k++) {
     const ts = FROM + k * 60_000;
-    for (const e of config.equipment) {
-      if (e.points.length === 0) continue;
+    config.equipment.forEach((e, n) => {
+      if (e.points.length === 0) return;
       const values: Record<string, number | boolean> = {};
       const quality: Record<string, 'good' | 'uncertain'> = {};
       e.points.forEach((p, i) => {
         // Measured values are numbers; states and codes booleans or whole numbers, as drivers read them.
-        values[p.name] = p.unit ? 10 + i + Math.sin(k) : i % 2 === 0 ? k % 2 === 0 : k % 4;
+        levels.set(`${e.id}/${p.name}`, 100 * (n + 1) + i);
+        values[p.name] = p.unit ? 100 * (n + 1) + i + 0.3 * Math.sin(k) : i % 2 === 0 ? k % 2 === 0 : k % 4;
         quality[p.name] = 'good';
       });
       // One reading in the run is not good: its own line with the tag point, as for a device fault.
@@ -78,7 +85,7 @@ function demoLines(config: SiteConfig): string[] {
         ...encodeTelemetry({ ts, values, quality }, { measurement: e.category, site, equipment: e.id, code: e.code as string | undefined })
           .lines,
       );
-    }
+    });
     const assessed = config.equipment.map((e, i) => ({
       equipment: e.id,
       level: (['blue', 'yellow', 'orange', 'red'] as const)[(i + k) % 4]!,
@@ -333,9 +340,17 @@ describe('gateway grafana export', () => {
             values.some((v) => v !== null),
             where,
           ).toBe(true);
-          // A panel of the equipment variable shows those equipment and no other.
-          const shown = r.series!.map((s) => s.tags?.equipment ?? s.tags?.instrument).filter((x) => x !== undefined);
-          for (const e of shown) expect(selected.length === 0 || selected.includes(e!), where).toBe(true);
+          // A panel of the equipment variable shows those equipment, each as its own series, and no other.
+          const shown = r.series!.map((s) => s.tags?.equipment ?? s.tags?.instrument);
+          if (selected.length > 0) for (const e of shown) expect(selected, where).toContain(e);
+          // A measured point's panel (titled `<point> (<unit>)`) has that equipment's values of that point.
+          const point = /^(\w+) \(/.exec(p.title ?? '')?.[1];
+          if (point && /^SELECT mean\(/.test(t.query) && !/"lab_result"/.test(t.query))
+            for (const s of r.series!) {
+              const level = levels.get(`${s.tags?.equipment}/${point}`);
+              expect(level, `${where}: ${s.tags?.equipment}`).toBeDefined();
+              for (const row of s.values) if (row[1] !== null) expect(Math.abs((row[1] as number) - level!), where).toBeLessThan(0.5);
+            }
           panels++;
         }
       }
