@@ -17,6 +17,7 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
     closeSync,
     constants,
     fstatSync,
+    fsyncSync,
     openSync,
     readSync,
     realpathSync,
@@ -26,6 +27,7 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
     writeFileSync,
     writeSync,
   } = await import('node:fs');
+  const { dirname } = await import('node:path');
   const { parseDocument, LineCounter } = await import('yaml');
   const { ConfigError, formatProblem } = await import('../../config/errors.js');
   const { parseSite, SITE_FILE_LIMITS } = await import('../../config/load.js');
@@ -127,6 +129,17 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
       );
     }
   };
+  // A file's name is on disk once its folder is synced; a file system that cannot sync a folder (EINVAL) has nothing to do.
+  const syncFolder = (path: string) => {
+    const fd = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(fd);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+    } finally {
+      closeSync(fd);
+    }
+  };
   // The old file is kept, never overwritten: a second migration of a restored file must not lose the first backup.
   const backup = `${file}.bak-v${migration.from}`;
   try {
@@ -134,10 +147,13 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
     try {
       try {
         writeSync(fd, text);
+        // On disk before the site file is replaced: after a power cut the way back is never an empty file.
+        fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
       sameOwner(backup);
+      syncFolder(backup);
     } catch (err) {
       rmSync(backup, { force: true });
       throw err;
@@ -168,6 +184,13 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
     }
   } catch (err) {
     process.stderr.write(`Cannot write ${file}: ${(err as Error).message} (the file is unchanged; ${backup} is a copy of it)\n`);
+    return EXIT.failure;
+  }
+  // The rename on disk too: once the command says so, a power cut does not bring the old file back.
+  try {
+    syncFolder(realpathSync(file));
+  } catch (err) {
+    process.stderr.write(`${file} was replaced, but its folder could not be synced to disk: ${(err as Error).message}\n`);
     return EXIT.failure;
   }
   process.stdout.write(
