@@ -62,8 +62,12 @@ export const DataType = {
 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
-/** Ignition's quality codes for the `Quality` property (Int32): OPC DA's good and bad, 64 for uncertain. */
-export const QUALITY_CODE = { good: 192, uncertain: 64, bad: 0 } as const;
+/**
+ * The `Quality` property (Int32): Sparkplug 3.0 (6.4.9.1) allows 0 (bad), 192 (good) and 500 (stale)
+ * only. An uncertain reading keeps its value and goes as 500, so no host takes it for good (OPC DA's
+ * 64 is no Sparkplug code, and an Ignition 8 host reads it as a good quality).
+ */
+export const QUALITY_CODE = { good: 192, uncertain: 500, bad: 0 } as const;
 
 export type PropertyValue = { type: DataTypeCode; value: number | boolean | string | null };
 

@@ -8,6 +8,13 @@ const tahu = sparkplug.get('spBv1.0')!;
 const num = (v: unknown) => (typeof v === 'number' ? v : (v as { toNumber(): number }).toNumber());
 
 describe('Sparkplug B payloads', () => {
+  it('uses only the quality codes Sparkplug 3.0 defines (0 bad, 192 good, 500 stale), and never good for an uncertain reading', () => {
+    // 6.4.9.1: the Quality property MUST be 0, 192 or 500; an Ignition 8 host reads 64 (no level bits) as Good.
+    for (const code of Object.values(QUALITY_CODE)) expect([0, 192, 500]).toContain(code);
+    expect(QUALITY_CODE.uncertain).not.toBe(QUALITY_CODE.good);
+    expect(QUALITY_CODE.bad).toBe(0);
+  });
+
   it('encodes each data type, null, historical and properties as Tahu decodes them', () => {
     const decoded = tahu.decodePayload(
       encodePayload({
