@@ -1,8 +1,8 @@
 // `gateway init` (declared in gateway/commands/init.ts): gathers the answers from the options and, on
 // a terminal, from questions; reads the device; writes the site file once the site loader has
 // passed it. Without a terminal (a script, CI) nothing is asked: what is missing is one usage line.
-import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { chmodSync, existsSync, linkSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { ADDRESS_PATTERN } from '../../drivers/modbus/address.js';
 import type { Profile } from '../../config/profiles.js';
 import type { Template } from '../../config/templates.js';
@@ -383,21 +383,10 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
     io.err(`gateway init: the file made from these answers does not pass the checks above; nothing written\n`);
     return EXIT.failure;
   }
-  let fd: number;
-  try {
-    // 'wx': a file that appeared meanwhile is not overwritten either.
-    fd = openSync(o.out, o.force ? 'w' : 'wx', 0o644);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    io.err(
-      `${o.out}: ${e.code === 'EEXIST' ? 'exists; gateway init does not overwrite it without --force' : `cannot be written: ${e.message}`}\n`,
-    );
+  const failed = writeSiteFile(o.out, text, o.force === true);
+  if (failed) {
+    io.err(`${o.out}: ${failed}\n`);
     return EXIT.failure;
-  }
-  try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
   }
   const where =
     connection.type === 'modbus-tcp'
@@ -410,6 +399,37 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
     `Wrote ${o.out}: ${template.template} ${equipmentId} on ${connection.type} ${where}${profile ? ` with profile ${profile.profile}` : ''}; ${mapped.size} of ${template.points.length} template points mapped${todo ? `, ${todo} to fill in (TODO in the file)` : ''}.\n${/^Read|^Browsed/.test(scanLine) ? '' : `${scanLine}\n`}Next:\n  gateway check ${o.out}\n  gateway run ${o.out}\n`,
   );
   return EXIT.ok;
+}
+
+/**
+ * Writes the file whole or not at all: the text goes to a new file beside it, which then takes the
+ * name (a full disk, a file-size limit or a kill leaves the old file, never half a file). With
+ * --force the old file's mode is kept and a symbolic link stays one (the file it points to is
+ * replaced); without, a file that appeared meanwhile is not overwritten. Why it failed, or undefined.
+ */
+function writeSiteFile(out: string, text: string, force: boolean): string | undefined {
+  let target = out;
+  let mode: number | undefined;
+  if (force && existsSync(out)) {
+    target = realpathSync(out);
+    mode = statSync(target).mode & 0o7777;
+  }
+  const temporary = join(dirname(target), `.${basename(target)}.init-${process.pid}`);
+  try {
+    writeFileSync(temporary, text, { mode: 0o644, flag: 'wx', flush: true });
+    // The replaced file's mode exactly (the command's umask is 077); a new file gets 0644 less the umask.
+    if (mode !== undefined) chmodSync(temporary, mode);
+    if (force) renameSync(temporary, target);
+    else linkSync(temporary, target);
+    return undefined;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return e.code === 'EEXIST' && !force
+      ? 'exists; gateway init does not overwrite it without --force'
+      : `cannot be written (${e.message.replace(/, \w+ '.*'$/, '')}); nothing written`;
+  } finally {
+    rmSync(temporary, { force: true });
+  }
 }
 
 function rank(t: Template, name: string): number {

@@ -416,3 +416,52 @@ it('OPC UA: a server with operation limits (100 nodes a read, 20 a browse) is br
   expect(r.code).toBe(0);
   expect(readFileSync(file, 'utf8')).toMatch(/^ {6}- \{ name: floor, node: "ns=1;s=Car\.Floor" \} {3}# read 4 \(Double\)$/m);
 });
+
+it('--force replaces the file whole or not at all: a write cut short (file-size limit) leaves the old file and says so; a link stays a link, the mode is kept', async () => {
+  const { chmodSync, lstatSync, readdirSync, statSync, symlinkSync } = await import('node:fs');
+  const dir = tmp();
+  const file = join(dir, 'site.yaml');
+  const old = `# the site's own file\n${'# kept whole\n'.repeat(400)}`;
+  writeFileSync(file, old);
+  const args = [
+    'init',
+    '--out',
+    file,
+    '--force',
+    '--template',
+    'boiler-steam',
+    '--connection',
+    'modbus-tcp',
+    '--host',
+    '127.0.0.1',
+    '--no-scan',
+  ];
+  // A file-size limit of 2 KiB: the site file written (about 5 KiB) is cut short, as on a disk that fills.
+  const cut = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const quoted = args.map((a) => `'${a}'`).join(' ');
+    const child = spawn('sh', ['-c', `ulimit -f 4; exec "${process.execPath}" --import tsx "${CLI}" ${quoted}`], {
+      cwd: ROOT,
+      env: { ...process.env, TSX_DISABLE_CACHE: '1' },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => resolve({ code, out, err }));
+  });
+  expect(cut.out).not.toContain('Wrote');
+  expect(cut.err).toMatch(/^.*site\.yaml: cannot be written \(.*\); nothing written\n$/);
+  expect(cut.code).toBe(1);
+  expect(readFileSync(file, 'utf8')).toBe(old);
+  expect(readdirSync(dir)).toEqual(['site.yaml']);
+
+  // Through a link: the file it points to is replaced, with its mode.
+  chmodSync(file, 0o640);
+  const link = join(dir, 'link.yaml');
+  symlinkSync(file, link);
+  const r = await init(args.slice(1).map((a) => (a === file ? link : a)));
+  expect(r.code).toBe(0);
+  expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  expect(statSync(file).mode & 0o777).toBe(0o640);
+  expect(loadSiteFile(file).equipment).toHaveLength(1);
+});
