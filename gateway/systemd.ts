@@ -116,14 +116,15 @@ export function createNotifier(o: NotifierOptions): SystemdNotifier {
 
 /**
  * The watchdog's verdict from the gateway's parts. Only what a restart can mend withholds the ping:
- * the gateway's own link to its embedded broker (both in this process). A peer that is away (an
+ * the gateway's own link to its embedded broker over loopback (both in this process, nothing of the
+ * network between them; `ownLink` false otherwise: see ownLinkOverLoopback). A peer that is away (an
  * external broker, InfluxDB, the platform) and a store that cannot write (a full disk) are not:
  * the gateway keeps running degraded by design (queues, spools, alarms held in memory and still
  * published), says so on /ready, and a restart would mend none of them; restarting in a loop until
  * systemd's start limit gives up would leave the equipment unwatched.
  */
-export function watchdogVerdict(services: readonly Service[], embeddedBroker: boolean): WatchdogVerdict {
-  const own = embeddedBroker ? ['mqtt'] : [];
+export function watchdogVerdict(services: readonly Service[], ownLink: boolean): WatchdogVerdict {
+  const own = ownLink ? ['mqtt'] : [];
   const bad: string[] = [];
   for (const s of services) {
     if (!own.includes(s.id) || !s.health) continue;
@@ -131,6 +132,23 @@ export function watchdogVerdict(services: readonly Service[], embeddedBroker: bo
     if (!h.ok) bad.push(`${s.name} (${s.id}) is down`);
   }
   return bad.length === 0 ? { ok: true } : { ok: false, reason: bad.join(', ') };
+}
+
+/**
+ * Whether the link to the embedded broker (its URL) stays inside the box. An embedded broker bound to
+ * a LAN address (mqtt.host: 10.20.0.5) is reached at that address: when it goes away (a cable pulled,
+ * a DHCP lease lost) the link is down, and a restart cannot mend that; it cannot even bind the broker
+ * again, and after the start limit the gateway would stay down when the network came back. That
+ * link is a peer's, like an external broker's.
+ */
+export function ownLinkOverLoopback(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return false;
+  }
+  return /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1' || host === 'localhost';
 }
 
 /**

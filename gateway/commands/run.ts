@@ -62,9 +62,14 @@ export async function runCommand(mode: 'gateway' | 'influx-writer', siteFile: st
 
   // Under systemd (Type=notify): READY=1 once started, WATCHDOG=1 while well, STOPPING=1 (gateway/systemd.ts).
   const systemd = process.env.NOTIFY_SOCKET
-    ? await import('../systemd.js').then(({ systemdNotifier, watchdogVerdict }) =>
+    ? await import('../systemd.js').then(({ ownLinkOverLoopback, systemdNotifier, watchdogVerdict }) =>
         systemdNotifier(process.env, log.child({ component: 'systemd' }), () =>
-          watchdogVerdict('services' in gateway ? (gateway as Gateway).services : [], config.mqtt.broker === 'embedded'),
+          'services' in gateway
+            ? watchdogVerdict(
+                (gateway as Gateway).services,
+                config.mqtt.broker === 'embedded' && ownLinkOverLoopback((gateway as Gateway).mqttUrl()),
+              )
+            : { ok: true },
         ),
       )
     : undefined;

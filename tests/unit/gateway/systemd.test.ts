@@ -5,7 +5,14 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Service } from '../../../gateway/services/service.js';
 import { spawn } from 'node:child_process';
-import { createNotifier, pingPeriodMs, systemdNotifier, watchdogVerdict, type WatchdogVerdict } from '../../../gateway/systemd.js';
+import {
+  createNotifier,
+  ownLinkOverLoopback,
+  pingPeriodMs,
+  systemdNotifier,
+  watchdogVerdict,
+  type WatchdogVerdict,
+} from '../../../gateway/systemd.js';
 
 function capture() {
   const lines: Array<{ msg: string; level: number }> = [];
@@ -117,6 +124,20 @@ describe('watchdog verdict', () => {
     expect(watchdogVerdict([part('store', true), part('mqtt', false)], true)).toEqual({ ok: false, reason: 'part mqtt (mqtt) is down' });
     // With an external broker the MQTT link is a peer's: the gateway queues and waits.
     expect(watchdogVerdict([part('mqtt', false)], false)).toEqual({ ok: true });
+  });
+
+  it('is not withheld for a link to its own broker over a network address, which a restart cannot mend', () => {
+    // An embedded broker bound to a LAN address (mqtt.host: 10.20.0.5) that went away with its cable or
+    // DHCP lease: the link cannot reach it, a restart cannot even bind it, and the start limit would
+    // leave the gateway down for good. Over loopback (0.0.0.0, 127.0.0.1, ::) the link never leaves the box.
+    expect(ownLinkOverLoopback('mqtt://127.0.0.1:1883')).toBe(true);
+    expect(ownLinkOverLoopback('mqtt://127.0.0.2:1883')).toBe(true);
+    expect(ownLinkOverLoopback('mqtts://[::1]:8883')).toBe(true);
+    expect(ownLinkOverLoopback('mqtt://localhost:1883')).toBe(true);
+    expect(ownLinkOverLoopback('mqtt://10.20.0.5:1883')).toBe(false);
+    expect(ownLinkOverLoopback('mqtt://[fd00::5]:1883')).toBe(false);
+    expect(ownLinkOverLoopback('not a url')).toBe(false);
+    expect(watchdogVerdict([part('mqtt', false)], ownLinkOverLoopback('mqtt://10.20.0.5:1883'))).toEqual({ ok: true });
   });
 });
 
