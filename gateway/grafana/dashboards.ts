@@ -330,9 +330,12 @@ function overviewDashboard(ctx: DashboardContext, uid: string): GatewayDashboard
     {
       ...table(
         'Alarms: last state',
-        "Each alarm's last event in the time range (measurement alarm): its time, its level then (an escalated alarm's rises), its state, the event and the message.",
+        "Each alarm's last event in the last 30 days, whatever the dashboard's time range, so an alarm raised before that range and still active is listed (measurement alarm): its time, its level then (an escalated alarm's rises), its state, the event and the message. An alarm with no event in 30 days is not: the gateway lists every alarm that is not normal at GET /api/alarms.",
         [target(ctx, alarmStateQuery(ctx.flavor, s))],
       ),
+      // The state now of an alarm is its last event, however long ago: the dashboard's range (6 h)
+      // would leave out a red alarm raised yesterday and still unacknowledged.
+      timeFrom: ALARM_LOOKBACK,
       width: 24,
     },
     timeSeries(
@@ -375,6 +378,9 @@ function overviewDashboard(ctx: DashboardContext, uid: string): GatewayDashboard
     templating: { list: [] },
   };
 }
+
+/** How far back the alarm-state table looks, whatever the dashboard's time range (Grafana's relative time). */
+const ALARM_LOOKBACK = '30d';
 
 const LEVEL_MAPPINGS: Array<Json<ValueMapping>> = [
   {

@@ -130,6 +130,8 @@ function demoLines(config: SiteConfig): string[] {
       alarm('B-07', 'overpressure', 'orange', 'escalated', 'active_unacknowledged', FROM + 260_000),
       alarm('B-07', 'overpressure', 'red', 'acknowledged', 'active_acknowledged', FROM + 270_000),
       alarm('B-07', 'overpressure', 'red', 'cleared', 'normal', FROM + 280_000),
+      // Raised two days ago, and still active: long before the dashboard's time range.
+      alarm('L-3', 'door-open-too-long', 'yellow', 'raised', 'active_unacknowledged', NOW - 2 * 86_400_000),
     ]),
   );
   lines.push(
@@ -159,12 +161,17 @@ const regexOf = (values: string[]) => {
   return escaped.length === 1 ? escaped[0]! : `(${escaped.join('|')})`;
 };
 
-/** An InfluxQL query as Grafana sends it for the last 30 minutes, every equipment selected. */
-function asGrafanaSends(text: string, d: GatewayDashboard): string {
+/**
+ * An InfluxQL query as Grafana sends it for the last 30 minutes, every equipment selected; a panel's
+ * own relative time (`timeFrom: '30d'`) instead of the dashboard's where it has one.
+ */
+function asGrafanaSends(text: string, d: GatewayDashboard, panel?: { timeFrom?: string | undefined }): string {
   const variable = d.templating.list.find((v) => v.name === 'equipment');
   const values = typeof variable?.query === 'string' ? variable.query.split(',') : [];
+  const days = /^(\d+)d$/.exec(panel?.timeFrom ?? '');
+  const from = days ? NOW - Number(days[1]) * 86_400_000 : FROM - 60_000;
   return text
-    .replaceAll('$timeFilter', `time >= ${FROM - 60_000}ms and time <= ${NOW}ms`)
+    .replaceAll('$timeFilter', `time >= ${from}ms and time <= ${NOW}ms`)
     .replaceAll('$__interval', '1m')
     .replaceAll('${equipment:regex}', regexOf(values));
 }
@@ -331,7 +338,7 @@ describe('gateway grafana export', () => {
       const selected = typeof variable?.query === 'string' ? variable.query.split(',') : [];
       for (const p of d.panels) {
         for (const t of p.targets) {
-          const r = await query(asGrafanaSends(t.query, d));
+          const r = await query(asGrafanaSends(t.query, d, p));
           const where = `${d.title} / ${p.title}: ${t.query}`;
           expect(r.error, where).toBeUndefined();
           expect(r.series ?? [], where).not.toHaveLength(0);
@@ -362,10 +369,10 @@ describe('gateway grafana export', () => {
     expect(panels).toBe(points(config) + 4 + 1 + 6 + points(every) + 8 + 2 + 6);
   }, 30_000);
 
-  it("shows each alarm once in its last state, also one whose level changed (escalated): never an old level's state", async () => {
+  it("shows each alarm once in its last state, also one whose level changed (escalated): never an old level's state; also one raised before the time range", async () => {
     const overview = dashboardsOf(v1).find((d) => d.title?.endsWith('site overview'))!;
     const panel = overview.panels.find((p) => p.title === 'Alarms: last state')!;
-    const r = await query(asGrafanaSends(panel.targets[0]!.query, overview));
+    const r = await query(asGrafanaSends(panel.targets[0]!.query, overview, panel));
     expect(r.error).toBeUndefined();
     // As Grafana's table shows it: a row per series, its tags as columns beside the values.
     const rows = r.series!.flatMap((s) =>
@@ -377,7 +384,9 @@ describe('gateway grafana export', () => {
     ]);
     expect(of('drum-level-low-low')).toMatchObject([{ equipment: 'B-07', level: 'red', state: 'normal' }]);
     expect(of('trapped-passenger')).toMatchObject([{ equipment: 'L-3', level: 'red', state: 'active_unacknowledged' }]);
-    expect(rows).toHaveLength(3);
+    // An alarm still active whose last event is older than the dashboard's time range is listed too.
+    expect(of('door-open-too-long')).toMatchObject([{ equipment: 'L-3', level: 'yellow', state: 'active_unacknowledged' }]);
+    expect(rows).toHaveLength(4);
   });
 
   it('every Flux query reads the bucket, a measurement and fields the gateway writes', () => {
