@@ -95,6 +95,8 @@ export interface EdgeNode {
    * gets a new alias, a removed one leaves, a changed unit is told) in a DBIRTH at the next reading.
    */
   pointsChanged(equipment: EdgeNodeOptions['equipment']): void;
+  /** A reload's equipment, all of it: a removed device's DDEATH is sent and it is forgotten; an added one is born at its first reading. */
+  equipmentChanged(equipment: EdgeNodeOptions['equipment']): void;
   health(): { ok: boolean; detail: Record<string, unknown> };
   stats(): { state: string; bdSeq: number; seq: number; stored: number; dropped: number; sent: number };
 }
@@ -516,6 +518,20 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     }
   }
 
+  function equipmentChanged(equipment: EdgeNodeOptions['equipment']): void {
+    const ids = new Set(equipment.map((e) => e.id));
+    for (const d of [...devices.values()]) {
+      if (ids.has(d.id)) continue;
+      if (d.born && state === 'online') publish('DDEATH', d.id, []);
+      devices.delete(d.id);
+      log.info({ device: d.id }, 'Sparkplug device removed from the site file: DDEATH');
+    }
+    const added = equipment.filter((e) => !devices.has(e.id));
+    for (const e of added)
+      devices.set(e.id, { id: e.id, metrics: new Map(), known: knownPoints(), seen: false, offline: false, born: false, rebirth: false, lastBirth: 0 });
+    pointsChanged(added);
+  }
+
   function pointsChanged(equipment: EdgeNodeOptions['equipment']): void {
     for (const e of equipment) {
       const d = devices.get(e.id);
@@ -579,24 +595,23 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     commandLog(() => log.warn({ topic: t }, 'Sparkplug DCMD ignored: the gateway does not write to equipment'));
   };
 
-  /** Sparkplug 3.0: JSON `{ online, timestamp }`; older hosts: `ONLINE` / `OFFLINE`. A stale one is ignored. */
+  /**
+   * Sparkplug 3.0: JSON `{ online, timestamp }`, both required. One without a timestamp (or Sparkplug
+   * 2.2's text) could not be ordered, and an older one than the last is stale: both are ignored.
+   */
   function hostState(payload: Buffer): void {
-    const text = payload.toString('utf8');
     let online: boolean | undefined;
-    let ts = 0;
-    if (text === 'ONLINE' || text === 'OFFLINE') online = text === 'ONLINE';
-    else {
-      try {
-        const s = JSON.parse(text) as { online?: unknown; timestamp?: unknown };
-        if (typeof s.online === 'boolean') online = s.online;
-        if (typeof s.timestamp === 'number') ts = s.timestamp;
-      } catch {
-        // refused below
-      }
+    let ts = Number.NaN;
+    try {
+      const s = JSON.parse(payload.toString('utf8')) as { online?: unknown; timestamp?: unknown };
+      if (typeof s.online === 'boolean') online = s.online;
+      if (typeof s.timestamp === 'number') ts = s.timestamp;
+    } catch {
+      // refused below
     }
-    if (online === undefined)
+    if (online === undefined || !Number.isFinite(ts))
       return commandLog(() => log.warn({ topic: stateTopic }, 'Sparkplug STATE message is not {"online":..., "timestamp":...}; ignored'));
-    if (ts !== 0 && ts < hostStateTs) return;
+    if (ts < hostStateTs) return;
     hostStateTs = ts;
     if (online === hostOnline) return;
     hostOnline = online;
@@ -707,6 +722,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     alarmEvents,
     rebirth,
     pointsChanged,
+    equipmentChanged,
     health: () => ({
       ok: true,
       detail: { state, bdSeq, stored: queue?.size ?? 0, ...(o.primaryHostId ? { primaryHost: hostOnline ? 'online' : 'offline' } : {}) },

@@ -1,0 +1,63 @@
+// The primary host's STATE (Sparkplug 3.0: JSON with `online` and `timestamp`, both required): one
+// without a timestamp, or older than the last, cannot start or end the node's session.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { parseSite } from '../../config/load.js';
+import { createMetrics } from '../../gateway/metrics.js';
+import { createEdgeNode } from '../../gateway/sparkplug/node.js';
+import { testSiteYaml } from '../helpers/site.js';
+import { startSparkplugHost } from '../helpers/sparkplug-host.js';
+
+const silent = pino({ level: 'silent' });
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('Sparkplug primary host STATE', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!();
+  });
+
+  it('ignores a STATE without a timestamp, in the old text form, or older than the last one', async () => {
+    const mosquitto = inject('mosquitto');
+    const mqtt = parseSite(testSiteYaml({ broker: mosquitto.url }), { env: {} }).mqtt;
+    const group = `st-${Date.now()}`;
+    const hostId = `sth-${Date.now()}`;
+    const node = createEdgeNode({
+      groupId: group,
+      edgeNodeId: 'gw-st',
+      primaryHostId: hostId,
+      url: mosquitto.url,
+      mqtt,
+      clientId: `gw-st-${Date.now()}`,
+      equipment: [{ id: 'E-1', points: [{ name: 'p' }] }],
+      activeAlarms: () => [],
+      bdSeq: { load: () => 0, save: () => {} },
+      queueFile: join(mkdtempSync(join(tmpdir(), 'spb-state-')), 'sparkplug-queue.db'),
+      maxStored: 1000,
+      rebirthInterval: 100,
+      info: {},
+      log: silent,
+      metrics: createMetrics(),
+    });
+    const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-st', hostId });
+    cleanup.push(() => host.close());
+    const topic = `spBv1.0/STATE/${hostId}`;
+    cleanup.push(() => host.client.publishAsync(topic, '', { retain: true, qos: 1 }));
+    const offlineAt = Date.now();
+    await host.client.publishAsync(topic, JSON.stringify({ online: false, timestamp: offlineAt }), { qos: 1, retain: true });
+    cleanup.push(() => node.stop());
+    await node.start();
+    await pause(200);
+    for (const payload of [JSON.stringify({ online: true }), 'ONLINE', JSON.stringify({ online: true, timestamp: offlineAt - 60_000 })]) {
+      await host.client.publishAsync(topic, payload, { qos: 1 });
+      await pause(200);
+      expect(host.messages.map((m) => m.type)).toEqual([]);
+    }
+    await host.client.publishAsync(topic, JSON.stringify({ online: true, timestamp: Date.now() }), { qos: 1 });
+    await host.waitFor((m) => m.type === 'NBIRTH', 5000, 'NBIRTH');
+    expect(node.stats().state).toBe('online');
+  });
+});
