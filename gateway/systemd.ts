@@ -20,6 +20,9 @@ import type { Health, Service } from './services/service.js';
 /** Reads lines, sends each as one datagram to $NOTIFY_SOCKET ('@' at its start: the abstract namespace). */
 const HELPER = [
   'use strict; use Socket;',
+  // `systemctl stop` signals every process of the unit at once, a Ctrl-C the whole process group: the
+  // helper stays to send STOPPING=1 and ends with the gateway (its stdin closes), not before it.
+  "$SIG{TERM} = $SIG{INT} = $SIG{HUP} = 'IGNORE';",
   'my $path = $ENV{NOTIFY_SOCKET}; $path =~ s/^@/\\0/;',
   'socket(my $s, AF_UNIX, SOCK_DGRAM, 0) or die "socket: $!\\n";',
   'my $to = pack_sockaddr_un($path);',
@@ -184,13 +187,29 @@ export function systemdNotifier(
     log.error({ notifySocket: socket }, `Cannot tell systemd how the gateway is (sd_notify): ${why}`);
   };
   helper.on('error', (err) => fail(`${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'perl not found' : err.message}`));
-  let stderr = '';
+  // What the helper says (a send that failed: the socket is not there) is logged when it says it, each
+  // line once: a READY=1 that did not arrive is known then, not only once the gateway stops.
+  const said = new Set<string>();
+  let partial = '';
+  let last = '';
   helper.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-500);
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop()!.slice(-500);
+    for (const raw of lines) {
+      const line = raw.trim().slice(0, 300);
+      if (!line) continue;
+      last = line;
+      if (said.has(line) || said.size >= 10) continue;
+      said.add(line);
+      log.warn({ notifySocket: socket }, `sd_notify helper: ${line}`);
+    }
   });
-  helper.on('exit', (code) => {
-    if (code !== 0 && code !== null) fail(`its helper (perl) exited with ${code}: ${stderr.trim().split('\n').at(-1) ?? ''}`);
-    else if (stderr) log.warn({ notifySocket: socket }, `sd_notify helper: ${stderr.trim().split('\n').at(-1)}`);
+  let closing = false;
+  helper.on('exit', (code, signal) => {
+    if (closing && code === 0) return;
+    // Killed (the OOM killer, a kill -9) or failed: systemd hears nothing more, and its watchdog, when
+    // set, restarts the gateway; the log says why.
+    fail(`its helper (perl) ended (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last}` : ''}`);
   });
   // A helper gone before the gateway must not take it along (EPIPE on write).
   helper.stdin?.on('error', () => undefined);
@@ -204,11 +223,15 @@ export function systemdNotifier(
     pingEveryMs,
     verdict,
     log,
-    close: () => helper.stdin?.end(),
+    close: () => {
+      closing = true;
+      helper.stdin?.end();
+    },
   });
 }
 
-function defaultHelper(socket: string): ChildProcess {
+/** The helper process for NOTIFY_SOCKET `socket` (exported for its tests). */
+export function defaultHelper(socket: string): ChildProcess {
   // Only what it needs in its environment: the gateway's secrets stay in the gateway.
   return spawn('perl', ['-e', HELPER], { stdio: ['pipe', 'ignore', 'pipe'], env: { NOTIFY_SOCKET: socket, PATH: process.env.PATH ?? '' } });
 }

@@ -4,9 +4,10 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Service } from '../../../gateway/services/service.js';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import {
   createNotifier,
+  defaultHelper,
   ownLinkOverLoopback,
   pingPeriodMs,
   systemdNotifier,
@@ -172,6 +173,41 @@ describe('the helper', () => {
     const errors = lines.filter((l) => l.level === 50);
     expect(errors).toHaveLength(1);
     expect(errors[0]!.msg).toBe('Cannot tell systemd how the gateway is (sd_notify): perl not found');
+  });
+
+  it('outlives the stop signal systemd sends the whole unit, and is reported when it is killed', async () => {
+    const { log, lines } = capture();
+    let helper: ChildProcess | undefined;
+    const n = systemdNotifier(
+      { NOTIFY_SOCKET: '/nonexistent/notify' },
+      log,
+      () => ({ ok: true }),
+      () => (helper = defaultHelper('/nonexistent/notify')),
+    )!;
+    const until = async (what: () => boolean) => {
+      const deadline = Date.now() + 5000;
+      while (!what() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    };
+    await until(() => helper!.pid !== undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    // KillMode=control-group: SIGTERM reaches the helper with the gateway's; it stays to send STOPPING=1.
+    helper!.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(helper!.exitCode).toBeNull();
+    expect(helper!.signalCode).toBeNull();
+    // Its failure to send is logged when it happens, not at its end.
+    n.ready('up');
+    await until(() => lines.some((l) => l.level === 40));
+    expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([
+      'sd_notify helper: send to /nonexistent/notify: No such file or directory',
+    ]);
+    // Killed (OOM killer, kill -9): one error line, naming the signal.
+    helper!.kill('SIGKILL');
+    await until(() => lines.some((l) => l.level === 50));
+    const errors = lines.filter((l) => l.level === 50);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.msg).toMatch(/^Cannot tell systemd how the gateway is \(sd_notify\): its helper \(perl\) ended \(signal SIGKILL\)/);
+    n.close();
   });
 
   it('that fails (an unreachable socket) says why, once', async () => {
