@@ -556,7 +556,11 @@ const alarmsSection = z
 const siteShape = {
   version: z
     .literal(SITE_FILE_VERSION, {
-      error: `expected ${SITE_FILE_VERSION}, the current site-file version (a version 1 file is read too, and \`gateway config migrate\` rewrites it)`,
+      // `version: "2"` (as a Docker Compose file has it) is text: "expected 2" would puzzle whoever wrote 2.
+      error: (issue) =>
+        typeof issue.input === 'string' && /^\s*[0-9]+\s*$/.test(issue.input)
+          ? `expected a whole number, not text: write it without quotes (${SITE_FILE_VERSION} is the current site-file version)`
+          : `expected ${SITE_FILE_VERSION}, the current site-file version (a version 1 file is read too, and \`gateway config migrate\` rewrites it)`,
     })
     .meta({
       description:
