@@ -289,6 +289,8 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
     'node' in keys ? String(keys.node) : [keys.address, keys.type, keys.byte_order].filter((x) => x !== undefined).join(' ');
   const reads = new Map<string, string>();
   let scanLine = 'Not read: written with --no-scan; the values are read when the gateway runs.';
+  // Shown after `Wrote`, unless every point was read.
+  let showScan = true;
 
   if (o.scan) {
     if (connection.type === 'opcua') {
@@ -313,6 +315,7 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
           if (!p.read) p.read = v ? show(v, p.name) : 'not found by the browse';
         }
         scanLine = `Browsed ${connection.endpoint} on ${new Date().toISOString()}: ${r.vars.length} variables, ${found.size} matched by name.`;
+        showScan = false;
       } else if (!(await goOn(r.why, io, prompter))) return EXIT.failure;
       else scanLine = `Not read: ${r.why}.`;
     } else {
@@ -335,7 +338,17 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
           if (p) p.read = text;
           else reads.set(name, text);
         }
-        scanLine = `Read from unit ${unit ?? 1} on ${new Date().toISOString()}: ${r.answered} of ${toRead.length} points answered.`;
+        // A unit that refuses the addresses answers, but gives no value: said, not counted as read.
+        const n = toRead.length;
+        const hint = profile ? "is the profile this controller's?" : 'are the addresses right?';
+        const got =
+          r.valued === n
+            ? `${n} of ${n} points gave a value`
+            : r.valued === 0
+              ? `no point gave a value (${n} refused or failed: see each point in the file; ${hint})`
+              : `${r.valued} of ${n} points gave a value (${n - r.valued} refused or failed: see each point in the file)`;
+        scanLine = `Read from unit ${unit ?? 1} on ${new Date().toISOString()}: ${got}.`;
+        showScan = r.valued < n;
       } else {
         const why = r.reached
           ? `unit ${unit ?? 1} did not answer (${[...r.reads.values()][0] ?? 'no point to read'}): is the unit id right?`
@@ -396,7 +409,7 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
         : connection.endpoint;
   const todo = plan.missing.length;
   io.out(
-    `Wrote ${o.out}: ${template.template} ${equipmentId} on ${connection.type} ${where}${profile ? ` with profile ${profile.profile}` : ''}; ${mapped.size} of ${template.points.length} template points mapped${todo ? `, ${todo} to fill in (TODO in the file)` : ''}.\n${/^Read|^Browsed/.test(scanLine) ? '' : `${scanLine}\n`}Next:\n  gateway check ${o.out}\n  gateway run ${o.out}\n`,
+    `Wrote ${o.out}: ${template.template} ${equipmentId} on ${connection.type} ${where}${profile ? ` with profile ${profile.profile}` : ''}; ${mapped.size} of ${template.points.length} template points mapped${todo ? `, ${todo} to fill in (TODO in the file)` : ''}.\n${showScan ? `${scanLine}\n` : ''}Next:\n  gateway check ${o.out}\n  gateway run ${o.out}\n`,
   );
   return EXIT.ok;
 }

@@ -15,7 +15,8 @@ export interface PointToRead {
 }
 
 /** What a scan read of each point (`1.25 MPa`, `read failed: exception 2: illegal data address`), by name. */
-export type ScanResult = { reached: true; reads: Map<string, string>; answered: number } | { reached: false; why: string };
+/** `answered`: requests the unit answered, an exception included; `valued`: points that gave a value. */
+export type ScanResult = { reached: true; reads: Map<string, string>; answered: number; valued: number } | { reached: false; why: string };
 
 /** Reads each Modbus point once, one request per point (a first site has a few dozen at most). */
 export async function scanModbus(
@@ -36,6 +37,7 @@ export async function scanModbus(
     if (!link.connected) return { reached: false, why: `cannot reach ${where} (${conn.type}): ${link.downReason}` };
     const reads = new Map<string, string>();
     let answered = 0;
+    let valued = 0;
     let timeouts = 0;
     for (const p of points) {
       // A unit that answered nothing twice is not there (or not this unit id): the rest would each
@@ -54,6 +56,7 @@ export async function scanModbus(
         const words = await link.read(unit, compiled.area, compiled.offset, compiled.count);
         answered++;
         const v = pointValue(compiled, words, compiled.offset);
+        if (!v.bad) valued++;
         reads.set(p.name, v.bad ? `read, bad: ${v.bad}` : `read ${describeValue(v.value, p.unit)}`);
       } catch (err) {
         const message = (err as Error).message.split('\n')[0]!;
@@ -63,7 +66,7 @@ export async function scanModbus(
         reads.set(p.name, `read failed: ${message}`);
       }
     }
-    return { reached: true, reads, answered };
+    return { reached: true, reads, answered, valued };
   } finally {
     await link.stop();
   }

@@ -84,7 +84,7 @@ it('Modbus TCP with the boiler profile: every profile point read and shown, the 
   // The values read, with the template's units, beside each point.
   expect(text).toMatch(/^ {4}# {3}steam_pressure at hr:100 float32 ABCD: read \d+(\.\d+)? MPa$/m);
   expect(text).toMatch(/^ {4}# {3}flame at di:0 bool: read (true|false)$/m);
-  expect(text).toContain('8 of 8 points answered');
+  expect(text).toContain('8 of 8 points gave a value');
   // The two points the controller does not serve: commented out, with what to fill in.
   expect(text).toMatch(/^ {4}# {3}- \{ name: furnace_pressure, address: TODO, type: TODO \} {3}# TODO Furnace pressure \(Pa\)/m);
   const site = loadSiteFile(file);
@@ -464,4 +464,36 @@ it('--force replaces the file whole or not at all: a write cut short (file-size 
   expect(lstatSync(link).isSymbolicLink()).toBe(true);
   expect(statSync(file).mode & 0o777).toBe(0o640);
   expect(loadSiteFile(file).equipment).toHaveLength(1);
+});
+
+it('Modbus: a unit that refuses every address (exception 2) is said to have given no value, not "points answered"', async () => {
+  const { createServer } = await import('node:net');
+  // Every request answered with exception 2, illegal data address: a profile for another controller.
+  const server = createServer((s) => {
+    s.on('data', (d: Buffer) => s.write(Buffer.from([d[0]!, d[1]!, 0, 0, 0, 3, d[6]!, d[7]! | 0x80, 2])));
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanup.push(() => new Promise((resolve) => server.close(resolve)));
+  const port = (server.address() as { port: number }).port;
+  const file = join(tmp(), 'site.yaml');
+  const r = await init([
+    '--out',
+    file,
+    '--template',
+    'boiler-steam',
+    '--connection',
+    'modbus-tcp',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+  ]);
+  expect(r.code).toBe(0);
+  expect(r.out).toMatch(
+    /^Read from unit 1 on \S+: no point gave a value \(8 refused or failed: see each point in the file; is the profile this controller's\?\)\.$/m,
+  );
+  expect(readFileSync(file, 'utf8')).toContain('# Read from unit 1 on');
+  expect(readFileSync(file, 'utf8')).toContain('no point gave a value');
+  expect(readFileSync(file, 'utf8')).toContain('steam_pressure at hr:100 float32 ABCD: read failed: exception 2: illegal data address');
 });
