@@ -328,6 +328,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     try {
       while (state === 'online' && queue.size > 0) {
         const rows = queue.take(HISTORICAL_CHUNK);
+        if (rows.length === 0) break;
         for (const id of new Set(rows.map((r) => r.device))) bornForStored(devices.get(id));
         const c = client!;
         let run: StoredReading[] = [];
@@ -528,7 +529,16 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     }
     const added = equipment.filter((e) => !devices.has(e.id));
     for (const e of added)
-      devices.set(e.id, { id: e.id, metrics: new Map(), known: knownPoints(), seen: false, offline: false, born: false, rebirth: false, lastBirth: 0 });
+      devices.set(e.id, {
+        id: e.id,
+        metrics: new Map(),
+        known: knownPoints(),
+        seen: false,
+        offline: false,
+        born: false,
+        rebirth: false,
+        lastBirth: 0,
+      });
     pointsChanged(added);
   }
 

@@ -49,16 +49,15 @@ export class ReadingQueue {
 
   append(readings: readonly NewReading[]): void {
     if (readings.length === 0) return;
+    // The count and the drops change only once the transaction is committed: a write that fails (a
+    // full disk) is rolled back whole, and a count above the rows would keep a forward looping.
+    const over = Math.max(0, this.rows + readings.length - this.max);
     this.db.transaction(() => {
       for (const r of readings) this.insert.run({ ...r, value: JSON.stringify(r.value), historical: r.historical ? 1 : 0 });
-      this.rows += readings.length;
-      const over = this.rows - this.max;
-      if (over > 0) {
-        this.db.prepare('DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY ts, id LIMIT ?)').run(over);
-        this.rows -= over;
-        this.dropped(over);
-      }
+      if (over > 0) this.db.prepare('DELETE FROM readings WHERE id IN (SELECT id FROM readings ORDER BY ts, id LIMIT ?)').run(over);
     })();
+    this.rows += readings.length - over;
+    if (over > 0) this.dropped(over);
   }
 
   /** The oldest `n`, in time order (a reading put back after a failed send goes where its time puts it). */
@@ -66,6 +65,8 @@ export class ReadingQueue {
     const rows = this.db.prepare('SELECT * FROM readings ORDER BY ts, id LIMIT ?').all(n) as Array<
       Omit<StoredReading, 'value' | 'historical'> & { value: string; historical: number }
     >;
+    // Fewer than asked for: that is all there is.
+    if (rows.length < n) this.rows = rows.length;
     return rows.map((r) => ({ ...r, value: JSON.parse(r.value) as StoredReading['value'], historical: r.historical === 1 }));
   }
 
@@ -88,9 +89,11 @@ export class ReadingQueue {
 
   remove(ids: readonly number[]): void {
     const del = this.db.prepare('DELETE FROM readings WHERE id = ?');
+    let removed = 0;
     this.db.transaction(() => {
-      for (const id of ids) this.rows -= del.run(id).changes;
+      for (const id of ids) removed += del.run(id).changes;
     })();
+    this.rows -= removed;
   }
 
   close(): void {

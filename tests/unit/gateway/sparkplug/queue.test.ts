@@ -36,4 +36,30 @@ describe('Sparkplug store-and-forward queue', () => {
     expect(all.at(-1)).toMatchObject({ ts: 5199, value: 5199, historical: true, quality: 'good' });
     again.close();
   });
+
+  it('a write that fails (a full disk) leaves its count as the file is: nothing counted as stored or dropped', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'spb-queue-')), 'q.db');
+    const drops: number[] = [];
+    const q = new ReadingQueue(file, 1000, (n) => drops.push(n));
+    q.append(Array.from({ length: 1000 }, (_, i) => reading(1000 + i)));
+    // The bound's DELETE fails as SQLite does on a full disk: the whole append is rolled back.
+    const db = (q as unknown as { db: { prepare(sql: string): unknown } }).db;
+    const prepare = db.prepare.bind(db);
+    db.prepare = (sql: string) =>
+      sql.startsWith('DELETE FROM readings WHERE id IN')
+        ? {
+            run: () => {
+              throw new Error('SQLITE_FULL: database or disk is full');
+            },
+          }
+        : prepare(sql);
+    expect(() => q.append([reading(9000), reading(9001)])).toThrow(/SQLITE_FULL/);
+    db.prepare = prepare;
+    expect(q.size).toBe(1000);
+    expect(drops).toEqual([]);
+    // Emptied, it says so (a count above the rows would keep a forward looping on nothing).
+    q.remove(q.take(2000).map((r) => r.id));
+    expect(q.size).toBe(0);
+    q.close();
+  });
 });
