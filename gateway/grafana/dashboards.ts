@@ -335,7 +335,7 @@ function overviewDashboard(ctx: DashboardContext, uid: string): GatewayDashboard
       ),
       // The state now of an alarm is its last event, however long ago: the dashboard's range (6 h)
       // would leave out a red alarm raised yesterday and still unacknowledged.
-      timeFrom: ALARM_LOOKBACK,
+      timeFrom: LAST_STATE_LOOKBACK,
       width: 24,
     },
     timeSeries(
@@ -358,12 +358,15 @@ function overviewDashboard(ctx: DashboardContext, uid: string): GatewayDashboard
       [target(ctx, riskQuery(ctx.flavor, s, 'score'))],
       'short',
     ),
-    table(
-      'Risk now',
-      "Each equipment's latest risk assessment: level, score, likelihood and consequence class.",
-      [target(ctx, riskTableQuery(ctx.flavor, s))],
-      true,
-    ),
+    {
+      ...table(
+        'Risk now',
+        "Each equipment's latest risk assessment in the last 30 days, whatever the dashboard's time range (the gateway writes one when it changes): level, score, likelihood and consequence class.",
+        [target(ctx, riskTableQuery(ctx.flavor, s))],
+        true,
+      ),
+      timeFrom: LAST_STATE_LOOKBACK,
+    },
     { ...table('Alarm journal', 'The latest alarm events, newest first.', [target(ctx, alarmLogQuery(ctx.flavor, s))]), width: 24 },
   ];
   return {
@@ -379,8 +382,11 @@ function overviewDashboard(ctx: DashboardContext, uid: string): GatewayDashboard
   };
 }
 
-/** How far back the alarm-state table looks, whatever the dashboard's time range (Grafana's relative time). */
-const ALARM_LOOKBACK = '30d';
+/**
+ * How far back the tables of each alarm's state and each equipment's risk now look, whatever the
+ * dashboard's time range (Grafana's relative time): the gateway writes a change only.
+ */
+const LAST_STATE_LOOKBACK = '30d';
 
 const LEVEL_MAPPINGS: Array<Json<ValueMapping>> = [
   {

@@ -98,6 +98,24 @@ function demoLines(config: SiteConfig): string[] {
     }));
     lines.push(...encodeRisk(assessed, site));
   }
+  // The gateway writes a risk assessment when it changes: this one, red two days ago, still holds.
+  lines.push(
+    ...encodeRisk(
+      [
+        {
+          equipment: 'V-old',
+          level: 'red',
+          score: 17,
+          likelihood: 4,
+          consequence: 4,
+          points: 9,
+          factors: [],
+          computedAt: NOW - 2 * 86_400_000,
+        },
+      ],
+      site,
+    ),
+  );
   const alarm = (
     equipment: string,
     rule: string,
@@ -387,6 +405,16 @@ describe('gateway grafana export', () => {
     // An alarm still active whose last event is older than the dashboard's time range is listed too.
     expect(of('door-open-too-long')).toMatchObject([{ equipment: 'L-3', level: 'yellow', state: 'active_unacknowledged' }]);
     expect(rows).toHaveLength(4);
+  });
+
+  it("lists each equipment's risk now, also one last assessed before the time range (the gateway writes a change only)", async () => {
+    const overview = dashboardsOf(v1).find((d) => d.title?.endsWith('site overview'))!;
+    const panel = overview.panels.find((p) => p.title === 'Risk now')!;
+    const r = await query(asGrafanaSends(panel.targets[0]!.query, overview, panel));
+    expect(r.error).toBeUndefined();
+    const old = r.series!.find((s) => s.tags?.equipment === 'V-old');
+    expect(old?.values.map((v) => Object.fromEntries(old.columns.map((c, i) => [c, v[i]])))).toMatchObject([{ level: 'red', score: 17 }]);
+    expect(r.series!.map((s) => s.tags?.equipment).sort()).toEqual([...every.equipment.map((e) => e.id), 'V-old'].sort());
   });
 
   it('every Flux query reads the bucket, a measurement and fields the gateway writes', () => {
