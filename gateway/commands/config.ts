@@ -10,6 +10,9 @@ export interface MigrateOptions {
   to?: number;
 }
 
+/** The site file is no longer what was read and migrated. */
+class ChangedMeanwhile extends Error {}
+
 export async function configMigrateCommand(file: string, o: MigrateOptions = {}): Promise<number> {
   const {
     chmodSync,
@@ -19,6 +22,7 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
     fstatSync,
     fsyncSync,
     openSync,
+    readFileSync,
     readSync,
     realpathSync,
     renameSync,
@@ -177,12 +181,19 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
       // The old file's mode exactly (the command's umask is 077): a 0640 file the service reads by its group stays readable.
       chmodSync(temporary, mode);
       sameOwner(temporary);
+      // Saved by someone else since it was read: renaming over it would lose their change without a word.
+      if (!readFileSync(target).equals(Buffer.from(text, 'utf8'))) throw new ChangedMeanwhile();
       renameSync(temporary, target);
     } catch (err) {
       rmSync(temporary, { force: true });
       throw err;
     }
   } catch (err) {
+    if (err instanceof ChangedMeanwhile) {
+      rmSync(backup, { force: true });
+      process.stderr.write(`${file} changed while it was being migrated (saved by someone else?): nothing was written; migrate again\n`);
+      return EXIT.failure;
+    }
     process.stderr.write(`Cannot write ${file}: ${(err as Error).message} (the file is unchanged; ${backup} is a copy of it)\n`);
     return EXIT.failure;
   }

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const calls: string[] = [];
+/** Run when the new file is written: another editor saving the site file meanwhile. */
+const meanwhile: { edit?: () => void } = {};
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof fs>();
   const paths = new Map<number, string>();
@@ -29,6 +31,7 @@ vi.mock('node:fs', async (importOriginal) => {
     writeFileSync: (path: fs.PathOrFileDescriptor, data: string, o?: fs.WriteFileOptions) => {
       calls.push(`writeFile ${name(path)}${typeof o === 'object' && o?.flush ? ' flushed' : ''}`);
       real.writeFileSync(path, data, o);
+      meanwhile.edit?.();
     },
     renameSync: (from: fs.PathLike, to: fs.PathLike) => {
       calls.push(`rename ${name(from)} ${name(to)}`);
@@ -39,6 +42,7 @@ vi.mock('node:fs', async (importOriginal) => {
 
 afterEach(() => {
   calls.length = 0;
+  meanwhile.edit = undefined;
   vi.restoreAllMocks();
 });
 
@@ -77,5 +81,24 @@ describe('gateway config migrate --write', () => {
     ]);
     expect(fs.readFileSync(`${file}.bak-v1`, 'utf8')).toBe(V1);
     expect(fs.readFileSync(file, 'utf8')).toContain('version: 2');
+  });
+
+  it('does not replace a file someone saved while it was migrated: their change is kept, nothing is written', async () => {
+    const dir = fs.mkdtempSync(join(tmpdir(), 'gw-migrate-'));
+    const file = join(dir, 'site.yaml');
+    fs.writeFileSync(file, V1);
+    const edited = V1.replace('drum_level }]', 'drum_level }, { name: flame }]');
+    meanwhile.edit = () => {
+      if (fs.readFileSync(file, 'utf8') === V1) fs.writeFileSync(file, edited);
+    };
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const { configMigrateCommand } = await import('../../../../gateway/commands/config.js');
+    expect(await configMigrateCommand(file, { write: true })).toBe(1);
+    expect(stderr.mock.calls.map((c) => String(c[0]))).toEqual([
+      `${file} changed while it was being migrated (saved by someone else?): nothing was written; migrate again\n`,
+    ]);
+    expect(fs.readFileSync(file, 'utf8')).toBe(edited);
+    expect(fs.readdirSync(dir)).toEqual(['site.yaml']);
   });
 });
