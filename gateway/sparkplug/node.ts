@@ -653,7 +653,11 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
           if (err) log.warn({ err: err.message }, 'Sparkplug subscriptions refused by the broker');
           if (stateTopic === undefined) goOnline();
         });
-        if (stateTopic !== undefined) state = 'waiting for primary host';
+        // Each connection hears the host's STATE afresh (the retained one comes with the subscription).
+        if (stateTopic !== undefined) {
+          state = 'waiting for primary host';
+          hostOnline = false;
+        }
       },
       lost: () => {
         const now = Date.now();
@@ -684,6 +688,8 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   async function newSession(): Promise<void> {
     const c = client;
     state = 'connecting';
+    // Nothing is born on the connection being ended (a STATE online may come while it ends).
+    client = undefined;
     if (c) {
       const will = ndeath();
       await new Promise<void>((resolve) => c.publish(will.topic, will.payload, { qos: 1 }, () => resolve()));

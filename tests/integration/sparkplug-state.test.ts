@@ -60,4 +60,52 @@ describe('Sparkplug primary host STATE', () => {
     await host.waitFor((m) => m.type === 'NBIRTH', 5000, 'NBIRTH');
     expect(node.stats().state).toBe('online');
   });
+
+  it('a host that goes offline and straight back online gets a new session, not a node stuck waiting', async () => {
+    const mosquitto = inject('mosquitto');
+    const mqtt = parseSite(testSiteYaml({ broker: mosquitto.url }), { env: {} }).mqtt;
+    const group = `sf-${Date.now()}`;
+    const hostId = `sfh-${Date.now()}`;
+    let bdSeq = 0;
+    const node = createEdgeNode({
+      groupId: group,
+      edgeNodeId: 'gw-sf',
+      primaryHostId: hostId,
+      url: mosquitto.url,
+      mqtt,
+      clientId: `gw-sf-${Date.now()}`,
+      equipment: [{ id: 'E-1', points: [{ name: 'p' }] }],
+      activeAlarms: () => [],
+      bdSeq: { load: () => bdSeq, save: (n) => void (bdSeq = n) },
+      queueFile: join(mkdtempSync(join(tmpdir(), 'spb-state-')), 'sparkplug-queue.db'),
+      maxStored: 1000,
+      rebirthInterval: 100,
+      info: {},
+      log: silent,
+      metrics: createMetrics(),
+    });
+    const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-sf', hostId });
+    cleanup.push(() => host.close());
+    const topic = `spBv1.0/STATE/${hostId}`;
+    cleanup.push(() => host.client.publishAsync(topic, '', { retain: true, qos: 1 }));
+    await host.state(true);
+    cleanup.push(() => node.stop());
+    await node.start();
+    const first = await host.waitFor((m) => m.type === 'NBIRTH', 5000, 'NBIRTH');
+    const t = Date.now();
+    await Promise.all([
+      host.client.publishAsync(topic, JSON.stringify({ online: false, timestamp: t }), { qos: 1, retain: true }),
+      host.client.publishAsync(topic, JSON.stringify({ online: true, timestamp: t + 1 }), { qos: 1, retain: true }),
+    ]);
+    await host.waitFor((m) => m.type === 'NDEATH', 5000, 'NDEATH');
+    const second = await host.waitFor(
+      (m) => m.type === 'NBIRTH' && m !== first && host.messages.indexOf(m) > host.messages.findIndex((x) => x.type === 'NDEATH'),
+      5000,
+      'NBIRTH of the new session',
+    );
+    expect(second.metrics.find((x) => x.name === 'bdSeq')!.value).toBe(bdSeq);
+    await pause(300);
+    expect(node.stats().state).toBe('online');
+    expect(host.violations).toEqual([]);
+  });
 });
