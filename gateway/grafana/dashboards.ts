@@ -101,7 +101,13 @@ interface Group {
   measurement: string;
   template?: Template | undefined;
   equipment: Equipment[];
-  points: Array<{ name: string; unit?: string | undefined; description?: string | undefined }>;
+  points: Array<{
+    name: string;
+    unit?: string | undefined;
+    description?: string | undefined;
+    /** The equipment the panel is limited to: those that give the point in this unit, where others give another. */
+    only?: string[] | undefined;
+  }>;
 }
 
 /** The equipment by template (or category when it has none), in a stable order. */
@@ -134,10 +140,20 @@ export function groupsOf(config: SiteConfig, templates: ReadonlyMap<string, Temp
       .filter((p) => !seen.has(p.name))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const p of own) if (!seen.has(p.name)) seen.set(p.name, { name: p.name, unit: p.unit as string | undefined });
-    // The unit the site gives wins over the template's (the loader refuses a different one for a template's point).
-    g.points = [...seen.values()].map((p) => {
-      const unit = g.equipment.flatMap((e) => e.points).find((q) => q.name === p.name && q.unit !== undefined)?.unit as string | undefined;
-      return { ...p, unit: unit ?? p.unit };
+    // The unit the site gives wins over the template's (the loader refuses a different one for a
+    // template's point). A point of the site's own that its equipment give in different units (a
+    // meter's power in W, another's in kW) gets a panel per unit, each limited to its equipment:
+    // one panel would show the kW in W.
+    g.points = [...seen.values()].flatMap((p) => {
+      const byUnit = new Map<string | undefined, string[]>();
+      for (const e of g.equipment) {
+        const q = e.points.find((x) => x.name === p.name);
+        if (!q) continue;
+        const unit = (q.unit as string | undefined) ?? p.unit;
+        byUnit.set(unit, [...(byUnit.get(unit) ?? []), e.id]);
+      }
+      if (byUnit.size <= 1) return [{ ...p, unit: byUnit.keys().next().value ?? p.unit }];
+      return [...byUnit].map(([unit, only]) => ({ ...p, unit, only }));
     });
   }
   return [...groups.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -260,13 +276,16 @@ function groupDashboard(ctx: DashboardContext, g: Group, uid: string): GatewayDa
     // or a counter (`flame`, `fault_code`), shown by its last value per interval (a mean of a
     // boolean InfluxDB refuses, and one of a code means nothing).
     const reduce: Reduce = p.unit ? 'mean' : 'last';
-    const q = target(ctx, pointQuery(ctx.flavor, s, g.measurement, p.name, reduce));
-    const description = `${p.description ?? p.name}${p.unit ? ` (${p.unit})` : ''}: field ${p.name} of measurement ${g.measurement}.`;
+    const q = target(ctx, pointQuery(ctx.flavor, s, g.measurement, p.name, reduce, p.only));
+    const only = p.only ? `: ${p.only.join(', ')}` : '';
+    const description = `${p.description ?? p.name}${p.unit ? ` (${p.unit})` : ''}: field ${p.name} of measurement ${g.measurement}.${
+      p.only ? ` Only ${p.only.join(', ')}: the other equipment here give ${p.name} in another unit, in a panel of their own.` : ''
+    }`;
     if (p.unit) {
-      const limits = thresholdsOf(g, p.name);
+      const limits = thresholdsOf(p.only ? { ...g, equipment: g.equipment.filter((e) => p.only!.includes(e.id)) } : g, p.name);
       panels.push(
         timeSeries(
-          `${p.name}${p.unit ? ` (${p.unit})` : ''}`,
+          `${p.name} (${p.unit})${only}`,
           limits.note ? `${description} ${limits.note}` : description,
           [q],
           grafanaUnit(p.unit),
@@ -274,7 +293,7 @@ function groupDashboard(ctx: DashboardContext, g: Group, uid: string): GatewayDa
         ),
       );
     } else {
-      panels.push(stateTimeline(p.name, description, [q]));
+      panels.push(stateTimeline(`${p.name}${only}`, description, [q]));
     }
   }
   panels.push(

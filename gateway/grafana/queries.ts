@@ -36,17 +36,31 @@ export interface Query {
   alias?: string;
 }
 
-export function pointQuery(flavor: Flavor, s: QueryScope, measurement: string, point: string, reduce: Reduce): Query {
+/** Equipment ids (letters, digits, `_`, `.`, `-`) as one regular expression of InfluxQL and Flux. */
+const anyOf = (ids: readonly string[]) => `/^(${ids.map((id) => id.replace(/[^A-Za-z0-9_-]/g, (c) => `\\${c}`)).join('|')})$/`;
+
+/**
+ * A point's values per equipment. `only`: the equipment the panel is limited to besides the
+ * dashboard's selection (those that give the point in the panel's unit).
+ */
+export function pointQuery(
+  flavor: Flavor,
+  s: QueryScope,
+  measurement: string,
+  point: string,
+  reduce: Reduce,
+  only?: readonly string[],
+): Query {
   if (flavor === 'influxql')
     return {
-      text: `SELECT ${reduce}(${influxqlName(point)}) FROM ${from(s, measurement)} WHERE "site" = ${influxqlString(s.site)} AND "equipment" =~ /^${EQUIPMENT_REGEX}$/ AND $timeFilter GROUP BY time($__interval), "equipment" fill(none)`,
+      text: `SELECT ${reduce}(${influxqlName(point)}) FROM ${from(s, measurement)} WHERE "site" = ${influxqlString(s.site)} AND "equipment" =~ /^${EQUIPMENT_REGEX}$/${only ? ` AND "equipment" =~ ${anyOf(only)}` : ''} AND $timeFilter GROUP BY time($__interval), "equipment" fill(none)`,
       format: 'time_series',
       alias: '$tag_equipment',
     };
   return {
     text: [
       fluxFrom(s, measurement),
-      `  |> filter(fn: (r) => r._field == ${fluxString(point)} and r.equipment =~ /^${EQUIPMENT_REGEX}$/)`,
+      `  |> filter(fn: (r) => r._field == ${fluxString(point)} and r.equipment =~ /^${EQUIPMENT_REGEX}$/${only ? ` and r.equipment =~ ${anyOf(only)}` : ''})`,
       '  |> keep(columns: ["_time", "_value", "_field", "equipment"])',
       `  |> aggregateWindow(every: v.windowPeriod, fn: ${reduce}, createEmpty: false)`,
     ].join('\n'),

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadTemplates } from '../../../../config/templates.js';
 import type { SiteConfig } from '../../../../config/schema.js';
-import { grafanaUnit, stableUid, thresholdsOf } from '../../../../gateway/grafana/dashboards.js';
+import { buildDashboards, grafanaUnit, stableUid, thresholdsOf } from '../../../../gateway/grafana/dashboards.js';
 
 const steam = loadTemplates().get('boiler-steam')!;
 const boiler = (id: string, limits: Record<string, number>, disabled: string[] = []) =>
@@ -49,5 +49,60 @@ describe('Grafana dashboards', () => {
     expect(grafanaUnit('°C')).toBe('celsius');
     expect(grafanaUnit('MPa')).toBe('suffix: MPa');
     expect(grafanaUnit(undefined)).toBeUndefined();
+  });
+});
+
+describe('Grafana dashboards: a point the equipment give in different units', () => {
+  // Two meters of no template, both with a point `power`: one in W, one in kW.
+  const meter = (id: string, unit: string) =>
+    ({
+      id,
+      category: 'other',
+      points: [{ name: 'power', unit }],
+      limits: {},
+      disabled_rules: [],
+    }) as unknown as SiteConfig['equipment'][number];
+  const config = {
+    gateway: { id: 'gw-1', site: 'plant-1' },
+    equipment: [meter('M-1', 'W'), meter('M-2', 'kW'), meter('M-3', 'kW')],
+  } as unknown as SiteConfig;
+  const panels = (flavor: 'influxql' | 'flux') =>
+    buildDashboards({
+      config,
+      templates: loadTemplates(),
+      flavor,
+      datasourceUid: 'ds',
+      bucket: 'b',
+      titleSuffix: '',
+    })[0]!.dashboard.panels.filter((p) => p.title?.startsWith('power'));
+
+  it('gets a panel per unit, each limited to the equipment that give it in that unit', () => {
+    const p = panels('influxql');
+    expect(p.map((x) => [x.title, x.fieldConfig.defaults.unit])).toEqual([
+      ['power (W): M-1', 'watt'],
+      ['power (kW): M-2, M-3', 'kwatt'],
+    ]);
+    expect(p[0]!.targets[0]!.query).toContain(`"equipment" =~ /^(M-1)$/`);
+    expect(p[1]!.targets[0]!.query).toContain(`"equipment" =~ /^(M-2|M-3)$/`);
+    // Still the dashboard's selection too.
+    expect(p[1]!.targets[0]!.query).toContain('"equipment" =~ /^${equipment:regex}$/');
+    const f = panels('flux');
+    expect(f[0]!.targets[0]!.query).toContain('r.equipment =~ /^(M-1)$/');
+  });
+
+  it('keeps one panel for a point all give in the same unit', () => {
+    const one = {
+      ...config,
+      equipment: [meter('M-2', 'kW'), meter('M-3', 'kW')],
+    } as unknown as SiteConfig;
+    const p = buildDashboards({
+      config: one,
+      templates: loadTemplates(),
+      flavor: 'influxql',
+      datasourceUid: 'ds',
+      bucket: 'b',
+      titleSuffix: '',
+    })[0]!.dashboard.panels;
+    expect(p.filter((x) => x.title?.startsWith('power')).map((x) => x.title)).toEqual(['power (kW)']);
   });
 });
