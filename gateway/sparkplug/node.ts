@@ -740,7 +740,8 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     pointsChanged,
     equipmentChanged,
     health: () => ({
-      ok: true,
+      // Not ok while the SCADA gets nothing from the node (readings wait in the queue), as the MQTT link is while its broker is away.
+      ok: state === 'online',
       detail: { state, bdSeq, stored: queue?.size ?? 0, ...(o.primaryHostId ? { primaryHost: hostOnline ? 'online' : 'offline' } : {}) },
     }),
     stats: () => ({ state, bdSeq, seq, stored: queue?.size ?? 0, dropped: counts.dropped, sent: counts.sent }),
