@@ -176,7 +176,9 @@ ${stringify(
       }),
     );
   for (const d of exported) files.set(`dashboards/${d.file}`, `${JSON.stringify(sortedKeys(d.dashboard), null, 2)}\n`);
-  return { files, secrets, flavors, own: possibleFiles(site, templates) };
+  // Each flavor's data source reads the same secret: named once.
+  const named = [...new Map(secrets.map((x) => [x.variable, x])).values()];
+  return { files, secrets: named, flavors, own: possibleFiles(site, templates) };
 }
 
 /** Keys in order at every level: the same dashboard is the same text. */

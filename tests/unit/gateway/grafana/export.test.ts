@@ -92,3 +92,17 @@ describe('gateway grafana export: the data sources', () => {
     expect(text).not.toContain('s3cret');
   });
 });
+
+describe('gateway grafana export: the secrets it names', () => {
+  it('names each environment variable Grafana needs once, with both flavors too', () => {
+    const s = site('plant-1');
+    const v1 = { ...s.config, influx: { ...s.config.influx!, username: 'reader', password: 'x' } } as SiteConfig;
+    const text = 'influx:\n  password: ${INFLUX_PW}\n';
+    expect(exportTree(v1, templates, { siteText: text, flavor: 'both' }).secrets.map((x) => x.variable)).toEqual(['INFLUX_PW']);
+    const v2 = {
+      ...s.config,
+      influx: { api: 'v2', url: 'http://127.0.0.1:8086', token: 't', org: 'o', bucket: 'b' },
+    } as unknown as SiteConfig;
+    expect(exportTree(v2, templates, { siteText: '' }).secrets.map((x) => x.variable)).toEqual(['INFLUX_TOKEN']);
+  });
+});
