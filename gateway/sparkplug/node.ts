@@ -309,7 +309,8 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
         if (!m || r.metric.startsWith('Alarms/')) continue;
         if (r.value !== null && (m.datatype === undefined || !fits(m.datatype, r.value))) m.datatype = dataTypeOf(r.value);
         m.value = r.quality === 'bad' ? null : r.value;
-        m.quality = r.quality;
+        // A value from before the restart is no current reading: born as stale (500), never good.
+        m.quality = r.quality === 'good' ? 'uncertain' : r.quality;
         m.ts = r.ts;
         noteQuality(d.known, { equipment: d.id, point: r.metric, value: m.value, quality: r.quality, ts: r.ts });
         d.seen = true;

@@ -90,7 +90,10 @@ describe('Sparkplug store and forward across a restart', () => {
     const stored = Array.from({ length: 5 }, (_, i) => batch(i)).flat();
     expect(got.sort()).toEqual(stored.map((r) => `${r.point}@${r.ts}=${String(r.value)}`).sort());
     // The DBIRTH declared each point with the type of its stored values.
-    expect(host.birth('E-1').get('on')).toMatchObject({ type: 'Boolean' });
+    const born = host.messages.find((m) => m.type === 'DBIRTH' && m.device === 'E-1')!;
+    // Its values from before the restart, at their times, stale (500) rather than good.
+    expect(born.metrics.find((x) => x.name === 'on')).toMatchObject({ type: 'Boolean', value: true, timestamp: t0 + 400 });
+    expect(born.metrics.find((x) => x.name === 'p')!.properties!.Quality).toEqual({ type: 'Int32', value: 500 });
     expect(second.stats().dropped).toBe(0);
     expect(host.violations).toEqual([]);
   });
