@@ -134,10 +134,8 @@ export function mayReceive(grant: Grant, topic: string): boolean {
  * custom user whose publish filters name them may send commands.
  */
 export function sparkplugNodeFilters(group: string, node: string): string[] {
-  return [
-    ...['NBIRTH', 'NDEATH', 'NDATA'].map((t) => `spBv1.0/${group}/${t}/${node}`),
-    ...['DBIRTH', 'DDEATH', 'DDATA'].map((t) => `spBv1.0/${group}/${t}/${node}/+`),
-  ];
+  // `/#` also matches the topic itself, and any deeper one a host might read as the node's.
+  return ['NBIRTH', 'NDEATH', 'NDATA', 'DBIRTH', 'DDEATH', 'DDATA'].map((t) => `spBv1.0/${group}/${t}/${node}/#`);
 }
 
 /**

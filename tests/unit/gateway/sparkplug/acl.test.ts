@@ -12,6 +12,8 @@ describe('Sparkplug topics on the embedded broker', () => {
     for (const t of ['NBIRTH/gw-1', 'NDEATH/gw-1', 'NDATA/gw-1', 'DBIRTH/gw-1/B-07', 'DDATA/gw-1/B-07', 'DDEATH/gw-1/B-07']) {
       expect(mayPublish(scada, `spBv1.0/plant-3/${t}`, 'gw/site', reserved), t).toBe(false);
       expect(mayPublish(GATEWAY_GRANT, `spBv1.0/plant-3/${t}`, 'gw/site', reserved), t).toBe(true);
+      // Nor with more levels, which a host reading the first four or five would take for the node's.
+      expect(mayPublish(scada, `spBv1.0/plant-3/${t}/x`, 'gw/site', reserved), `${t}/x`).toBe(false);
     }
   });
 
