@@ -169,6 +169,9 @@ export async function withSession<T>(
     endpointMustExist: false,
     connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
     defaultTransactionTimeout: conn.request_timeout,
+    // The handshake within the request timeout too: a port that takes the connection and says nothing
+    // (a Modbus port given for an OPC UA one) is given up after seconds, not the library's 60.
+    transportTimeout: conn.request_timeout,
     clientCertificateManager: certificates,
     transportSettings: transportLimits(conn.max_message_size),
     transportFactory: { create: () => new BoundedTransport(transportLimits(conn.max_message_size)) },

@@ -115,7 +115,9 @@ export async function browseServer(
     );
     return { reached: true, vars };
   } catch (err) {
-    const message = (err as Error).message.split('\n')[0]!;
+    // node-opcua's messages run over several lines: one line here, of a bounded length.
+    const joined = (err as Error).message.replace(/\s*\n\s*/g, ' ').trim();
+    const message = joined.length > 300 ? `${joined.slice(0, 300)}...` : joined;
     const hint = message.includes('BadCertificateUntrusted')
       ? ": the server's certificate is not trusted yet; trust it with `gateway certs list` and `gateway certs trust <thumbprint>`, then run gateway init again"
       : '';

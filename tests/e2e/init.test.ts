@@ -497,3 +497,37 @@ it('Modbus: a unit that refuses every address (exception 2) is said to have give
   expect(readFileSync(file, 'utf8')).toContain('no point gave a value');
   expect(readFileSync(file, 'utf8')).toContain('steam_pressure at hr:100 float32 ABCD: read failed: exception 2: illegal data address');
 });
+
+it('OPC UA: a port that takes the connection and never answers (a Modbus port given for an OPC UA one) is given up within the request timeout, in one line', async () => {
+  const { createServer } = await import('node:net');
+  const sockets: Array<{ destroy(): void }> = [];
+  const silent = createServer((s) => {
+    sockets.push(s.on('error', () => undefined));
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  cleanup.push(() => new Promise((resolve) => silent.close(resolve)));
+  cleanup.push(async () => sockets.forEach((s) => s.destroy()));
+  const port = (silent.address() as { port: number }).port;
+  const started = Date.now();
+  const r = await init([
+    '--out',
+    join(tmp(), 'site.yaml'),
+    '--template',
+    'elevator-traction',
+    '--connection',
+    'opcua',
+    '--endpoint',
+    `opc.tcp://127.0.0.1:${port}`,
+    '--security-mode',
+    'None',
+    '--profile',
+    'none',
+  ]);
+  expect(Date.now() - started).toBeLessThan(15_000);
+  expect(r.code).toBe(1);
+  expect(r.err).toMatch(
+    new RegExp(
+      `^Cannot browse opc\\.tcp://127\\.0\\.0\\.1:${port}: [^\\n]*Timeout[^\\n]*[^,]\\ngateway init: nothing written; --no-scan writes the file without reading the device\\n$`,
+    ),
+  );
+}, 70_000);
