@@ -42,7 +42,8 @@ VOLUME ["/data"]
 EXPOSE 8080 1883
 USER node
 # Healthy while /ready answers 200 (it needs no token): every part started and its peers reached.
-# Another port or TLS: -e GATEWAY_HEALTH_URL=https://127.0.0.1:8443/ready (gateway/healthcheck.ts).
+# Another port: -e GATEWAY_HEALTH_URL=http://127.0.0.1:9090/ready. TLS: the certificate's host, mapped to
+# loopback: -e GATEWAY_HEALTH_URL=https://gw.example:8443/ready --add-host gw.example:127.0.0.1 (docs/operations.md).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["node", "dist/gateway/healthcheck.js"]
 ENTRYPOINT ["node", "--optimize-for-size", "dist/gateway/cli.js"]
 CMD ["run", "-c", "config/demo.yaml"]

@@ -4,8 +4,8 @@
 // beside the gateway and must stay light.
 //
 // The address: GATEWAY_HEALTH_URL, else http://127.0.0.1:${HTTP_PORT:-8080}/ready. An API with its
-// own certificate (http.cert) needs GATEWAY_HEALTH_URL=https://... and, for a CA of the site's own,
-// NODE_EXTRA_CA_CERTS.
+// own certificate (http.cert) needs GATEWAY_HEALTH_URL=https://<the certificate's host>/ready, that host
+// mapped to loopback (docker run --add-host), and, for a CA of the site's own, NODE_EXTRA_CA_CERTS.
 import { pathToFileURL } from 'node:url';
 
 /** Of an answer, at most this much is read: /ready of a large site is a few KiB. */
