@@ -42,7 +42,7 @@ export function scalar(v: string | number | boolean): string {
   if (typeof v !== 'string') return String(v);
   const plain =
     /^[A-Za-z_/.](?:[A-Za-z0-9_./ -]*[A-Za-z0-9_./-])?$/.test(v) &&
-    !/^(true|false|yes|no|on|off|null|y|n)$/i.test(v) &&
+    !/^(true|false|yes|no|on|off|null|y|n|\.inf|\.nan)$/i.test(v) &&
     !/^[-+]?(\.\d|\d)/.test(v);
   // JSON's double quotes are YAML's too; what JSON leaves as it is (bidi controls, U+2028) is escaped as well.
   return plain ? v : JSON.stringify(v).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

@@ -33,6 +33,9 @@ it('writes every string so that YAML reads back the same string', () => {
     'Steam boiler',
     'null',
     '~',
+    '.inf',
+    '-.Inf',
+    '.NaN',
   ];
   for (const s of hostile) {
     const text = `v: ${scalar(s)}\n`;
