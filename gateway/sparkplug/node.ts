@@ -12,7 +12,7 @@ import { rateLimited } from '../../drivers/common/log-budget.js';
 import type { ActiveAlarm, AlarmEvent } from '../../rules/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { Connection, endClient } from '../mqtt/connection.js';
+import { Connection, STOP_FLUSH_MS, endClient } from '../mqtt/connection.js';
 import { knownPoints, noteQuality, statusOf, type KnownPoints } from '../pipeline.js';
 import {
   DataType,
@@ -685,6 +685,19 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     client.on('message', onMessage);
   }
 
+  /** Publishes the NDEATH before a clean end; waits for its acknowledgement 500 ms at most (a broker may never send it). */
+  async function sayDeath(c: MqttClient): Promise<void> {
+    const will = ndeath();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, STOP_FLUSH_MS);
+      c.publish(will.topic, will.payload, { qos: 1 }, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    sent.inc({ type: 'NDEATH' });
+  }
+
   /** The primary host went away: NDEATH, a clean end, and a new connection with the next bdSeq. */
   async function newSession(): Promise<void> {
     const c = client;
@@ -692,9 +705,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     // Nothing is born on the connection being ended (a STATE online may come while it ends).
     client = undefined;
     if (c) {
-      const will = ndeath();
-      await new Promise<void>((resolve) => c.publish(will.topic, will.payload, { qos: 1 }, () => resolve()));
-      sent.inc({ type: 'NDEATH' });
+      await sayDeath(c);
       await connection!.end(c);
     }
     if (stopping) return;
@@ -719,16 +730,8 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
       const c = client;
       if (c && state === 'online') {
         // A clean disconnect sends no Will: the node says its death itself.
-        const will = ndeath();
         state = 'connecting';
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 500);
-          c.publish(will.topic, will.payload, { qos: 1 }, () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-        sent.inc({ type: 'NDEATH' });
+        await sayDeath(c);
       }
       state = 'connecting';
       if (c) await (connection ? connection.end(c) : endClient(c));

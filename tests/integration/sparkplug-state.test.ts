@@ -1,8 +1,11 @@
 // The primary host's STATE (Sparkplug 3.0: JSON with `online` and `timestamp`, both required): one
 // without a timestamp, or older than the last, cannot start or end the node's session.
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Aedes } from 'aedes';
+import mqttjs from 'mqtt';
 import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { parseSite } from '../../config/load.js';
@@ -107,5 +110,54 @@ describe('Sparkplug primary host STATE', () => {
     await pause(300);
     expect(node.stats().state).toBe('online');
     expect(host.violations).toEqual([]);
+  });
+
+  it('a broker that never acknowledges the NDEATH does not hold the node back from its next session', async () => {
+    // A broker that takes the NDEATH (QoS 1) and never acknowledges it: its authorizePublish never answers.
+    const connects: string[] = [];
+    const broker = await Aedes.createBroker({
+      authorizePublish: ((_c: unknown, packet: { topic: string }, done: (err: Error | null) => void) => {
+        if (!packet.topic.includes('/NDEATH/')) done(null);
+      }) as never,
+    });
+    broker.on('client', (c) => connects.push(c.id));
+    const server = createServer((socket) => broker.handle(socket));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanup.push(() => new Promise((r) => broker.close(() => server.close(() => r(undefined)))));
+    const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const mqtt = parseSite(testSiteYaml({ broker: url }), { env: {} }).mqtt;
+    const hostId = 'silent-host';
+    const node = createEdgeNode({
+      groupId: 'g',
+      edgeNodeId: 'gw-na',
+      primaryHostId: hostId,
+      url,
+      mqtt,
+      clientId: 'gw-na-sparkplug',
+      equipment: [{ id: 'E-1', points: [{ name: 'p' }] }],
+      activeAlarms: () => [],
+      bdSeq: { load: () => 0, save: () => {} },
+      queueFile: join(mkdtempSync(join(tmpdir(), 'spb-state-')), 'sparkplug-queue.db'),
+      maxStored: 1000,
+      rebirthInterval: 100,
+      info: {},
+      log: silent,
+      metrics: createMetrics(),
+    });
+    cleanup.push(() => node.stop());
+    const host = await mqttjs.connectAsync(url, { reconnectPeriod: 0 });
+    cleanup.push(() => host.endAsync(true));
+    const topic = `spBv1.0/STATE/${hostId}`;
+    await host.publishAsync(topic, JSON.stringify({ online: true, timestamp: Date.now() }), { qos: 1, retain: true });
+    await node.start();
+    const deadline = Date.now() + 5000;
+    while (node.stats().state !== 'online' && Date.now() < deadline) await pause(20);
+    expect(node.stats().state).toBe('online');
+    await host.publishAsync(topic, JSON.stringify({ online: false, timestamp: Date.now() }), { qos: 1, retain: true });
+    await pause(100);
+    await host.publishAsync(topic, JSON.stringify({ online: true, timestamp: Date.now() }), { qos: 1, retain: true });
+    while (node.stats().state !== 'online' && Date.now() < deadline + 3000) await pause(20);
+    expect(connects.filter((id) => id === 'gw-na-sparkplug').length).toBe(2);
+    expect(node.stats().state).toBe('online');
   });
 });
