@@ -84,6 +84,7 @@ export const discardingLink: MqttLink = {
   publishStatus: () => {},
   setGatewayHealth: () => {},
   publishEvent: () => {},
+  clearRetained: () => {},
   stats: () => ({ connected: true, delivered: 0, pending: 0, dropped: 0, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined }),
 };
 
@@ -162,6 +163,7 @@ export async function throughService(config: SiteConfig, s: Scenario, attach?: A
     status: () => ONLINE,
     stats: () => ({ readings: 0, batches: 0, listenerErrors: 0 }),
     pointsChanged: () => {},
+    equipmentChanged: () => {},
   };
   const service = createAlarmService({
     config,

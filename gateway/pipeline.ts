@@ -23,6 +23,11 @@ export interface Pipeline {
    * quality is forgotten, so that their status is judged from the points they have now.
    */
   pointsChanged(equipment: readonly string[]): void;
+  /**
+   * A reload left these equipment (docs/reload.md): one removed is forgotten and its retained status
+   * cleared (its driver stopped first); one added gets its status from its first readings.
+   */
+  equipmentChanged(equipment: readonly string[]): void;
 }
 
 export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment: readonly string[]; log: Logger }): Pipeline {
@@ -31,7 +36,8 @@ export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment
   const statuses = new Map<string, StatusMessage>();
   const known = new Map<string, KnownPoints>();
   const counters = { readings: 0, batches: 0, listenerErrors: 0 };
-  const equipmentLogs = new Map(opts.equipment.map((id) => [id, log.child({ equipment: id })]));
+  let ids = [...opts.equipment];
+  const equipmentLogs = new Map(ids.map((id) => [id, log.child({ equipment: id })]));
 
   const setStatus = (equipment: string, next: StatusMessage) => {
     const prev = statuses.get(equipment);
@@ -68,19 +74,31 @@ export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment
           noteQuality(points, r);
           if (r.ts > ts) ts = r.ts;
         }
-        setStatus(equipment, statusOf(points, ts));
+        // A removed equipment's last readings (taken before its driver stopped) leave no status behind.
+        if (equipmentLogs.has(equipment)) setStatus(equipment, statusOf(points, ts));
       }
     },
     onBatch(listener) {
       listeners.push(listener);
     },
     async stop() {
-      for (const equipment of opts.equipment) setStatus(equipment, { state: 'offline', reason: 'gateway stopped', ts: Date.now() });
+      for (const id of ids) setStatus(id, { state: 'offline', reason: 'gateway stopped', ts: Date.now() });
     },
     status: (equipment) => statuses.get(equipment),
     stats: () => ({ ...counters }),
-    pointsChanged(equipment) {
-      for (const id of equipment) known.delete(id);
+    pointsChanged(changed) {
+      for (const id of changed) known.delete(id);
+    },
+    equipmentChanged(next) {
+      for (const id of ids) {
+        if (next.includes(id)) continue;
+        statuses.delete(id);
+        known.delete(id);
+        equipmentLogs.delete(id);
+        link.clearRetained(topics.equipmentStatus(id));
+      }
+      for (const id of next) if (!equipmentLogs.has(id)) equipmentLogs.set(id, log.child({ equipment: id }));
+      ids = [...next];
     },
   };
 }

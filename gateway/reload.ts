@@ -56,10 +56,17 @@ export function restartNeeded(running: SiteConfig, next: SiteConfig): string[] {
     differences(a[key], b[key], [key], out);
   }
   const ids = (c: SiteConfig) => c.equipment.map((e) => e.id);
-  const added = ids(next).filter((id) => !ids(running).includes(id));
-  const removed = ids(running).filter((id) => !ids(next).includes(id));
-  if (added.length > 0) out.push(`equipment: equipment added (${added.join(', ')}): needs a restart`);
-  if (removed.length > 0) out.push(`equipment: equipment removed (${removed.join(', ')}): needs a restart`);
+  const added = next.equipment.filter((e) => !ids(running).includes(e.id));
+  const removed = running.equipment.filter((e) => !ids(next).includes(e.id));
+  // The risk judgement and the lab services are made from the equipment at start (docs/reload.md).
+  const why = (list: SiteConfig['equipment']) =>
+    next.risk.enabled ? ' with risk.enabled' : list.some(isLabInstrument) ? ' (lab instruments)' : undefined;
+  const say = (what: string, list: SiteConfig['equipment']) => {
+    const reason = list.length > 0 ? why(list) : undefined;
+    if (reason !== undefined) out.push(`equipment: equipment ${what} (${list.map((e) => e.id).join(', ')})${reason}: needs a restart`);
+  };
+  say('added', added);
+  say('removed', removed);
   next.equipment.forEach((e, i) => {
     const before = running.equipment.find((r) => r.id === e.id);
     if (before) differences(fixedOf(before), fixedOf(e), ['equipment', i], out);
@@ -87,6 +94,13 @@ function fixedOf(e: SiteConfig['equipment'][number]): Record<string, unknown> {
 /** An instrument whose results the lab services take (gateway/lab/daily.ts says the same). */
 function isLabInstrument(e: SiteConfig['equipment'][number]): boolean {
   return e.category === 'lab_analyzer' || e.results !== undefined || e.qc !== undefined;
+}
+
+/** The equipment ids of `next` that `running` did not have, and those it had that `next` has not. */
+export function equipmentChanged(running: SiteConfig, next: SiteConfig): { added: string[]; removed: string[] } {
+  const before = new Set(running.equipment.map((e) => e.id));
+  const after = new Set(next.equipment.map((e) => e.id));
+  return { added: [...after].filter((id) => !before.has(id)), removed: [...before].filter((id) => !after.has(id)) };
 }
 
 /** The equipment (of both configs) whose points differ in name, unit or type: the parts that describe them follow. */

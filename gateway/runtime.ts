@@ -19,7 +19,7 @@ import type { Forwarder } from './platform/forwarder.js';
 import type { Outbox } from './platform/outbox.js';
 import type { Uplink } from './platform/uplink.js';
 import { createLabDailyService } from './lab/daily.js';
-import { pointsChanged, restartNeeded, type ReloadOutcome } from './reload.js';
+import { equipmentChanged, pointsChanged, restartNeeded, type ReloadOutcome } from './reload.js';
 import { createReportService } from './report/service.js';
 import { createRiskService, type RiskService } from './risk/service.js';
 import { deviceServices } from './services/devices.js';
@@ -110,7 +110,11 @@ export function createGateway(config: SiteConfig, log: Logger, opts: { siteFile?
   const influx = config.influx
     ? influxService(config, log, metrics, { broker: broker?.broker, url: mqtt.url, clientId: mqtt.influxClientId })
     : undefined;
-  const pipeline = pipelineService(config, { link, topics, log, metrics });
+  // Its health lists the equipment of the moment: a reload may add or remove some.
+  const pipeline = pipelineService(
+    liveConfig(() => current),
+    { link, topics, log, metrics },
+  );
   // The alarm service, built below, sees first whether the store can write (for /ready).
   const store = storeService(dataDir, log, () => alarms.storeStats());
   const platform = config.platform ? platformService(config, log, metrics, store.store) : undefined;
@@ -143,7 +147,8 @@ export function createGateway(config: SiteConfig, log: Logger, opts: { siteFile?
     : undefined;
   // The daily safety report: written at report.at (site time) for the day before, kept in the data folder.
   const report = createReportService({
-    config,
+    // The equipment of the moment in each day's report.
+    config: liveConfig(() => current),
     log,
     dataDir,
     store: store.current,
@@ -262,18 +267,31 @@ export function createGateway(config: SiteConfig, log: Logger, opts: { siteFile?
       };
     // Rules first, in one turn of the event loop: no batch of readings meets half of them; then the
     // connections, so a reopened one's first readings meet the new rules.
+    // A removed rule's incident ends at the platform with its equipment's code and name: the platform's
+    // equipment only grows; an added equipment's rules may raise as soon as its driver reads.
+    platform?.equipmentChanged(next.equipment);
     const counts = alarms.reconfigure(next);
     risk?.rulesChanged();
     // The parts that describe points follow them before a restarted driver reads a new one: the
     // pipeline's status, the HTTP API's trend rings (from `current`), the Sparkplug births.
     const changedPoints = pointsChanged(current, next);
+    const previous = current;
     current = next;
     pipeline.pipeline.pointsChanged(changedPoints);
     http?.api?.equipmentChanged();
     sparkplug?.node()?.pointsChanged(next.equipment.filter((e) => changedPoints.includes(e.id)));
+    // Equipment added or removed (only without the risk judgement, gateway/reload.ts): the parts that
+    // take telemetry by equipment know an added one before its driver starts.
+    const { added, removed } = equipmentChanged(previous, next);
+    if (added.length + removed.length > 0) {
+      sparkplug?.node()?.equipmentChanged(next.equipment);
+      influx?.writer.equipmentChanged(next.equipment);
+    }
     const connections = await devices.reload(next, (svc) => {
       if (!runner.adopt(svc)) void svc.stop();
     });
+    // A removed one's driver is stopped now: its retained status goes.
+    if (added.length + removed.length > 0) pipeline.pipeline.equipmentChanged(next.equipment.map((e) => e.id));
     return { ok: true, alarms: counts, connections, ms: Date.now() - t0 };
   };
   const reload = async (given?: SiteConfig): Promise<ReloadOutcome> => {

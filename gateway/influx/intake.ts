@@ -26,8 +26,14 @@ export class TelemetryIntake {
 
   constructor(private readonly opts: IntakeOptions) {
     this.levels = opts.topicPrefix.split('/').length;
-    for (const e of opts.equipment) {
-      const tags: EquipmentTags = { measurement: e.category, site: opts.site, equipment: e.id, code: e.code };
+    this.setEquipment(opts.equipment);
+  }
+
+  /** The site's equipment (a reload may add or remove some): the telemetry of others is refused. */
+  setEquipment(equipment: IntakeOptions['equipment']): void {
+    this.byEquipment.clear();
+    for (const e of equipment) {
+      const tags: EquipmentTags = { measurement: e.category, site: this.opts.site, equipment: e.id, code: e.code };
       this.byEquipment.set(e.id, { tags, series: seriesKey(tags) });
     }
   }

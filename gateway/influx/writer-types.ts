@@ -54,6 +54,8 @@ export interface InfluxWriter {
   accept(topic: string, payload: Buffer | string): void;
   /** Lines made elsewhere in the gateway (alarm events): they take the same way as telemetry. */
   acceptLines(lines: readonly string[]): void;
+  /** A reload added or removed equipment (docs/reload.md): their telemetry is taken, or refused, from now on. */
+  equipmentChanged(equipment: ReadonlyArray<{ id: string; category: string; code?: string | undefined }>): void;
   /** Commits what is staged to the spool now. */
   commit(): void;
   /** Called after each accepted request: which lane, and the spool chunk ids it carried. */

@@ -117,6 +117,11 @@ class SpooledInfluxWriter implements InfluxWriter {
     }
   }
 
+  /** A reload added or removed equipment (docs/reload.md): their telemetry is taken, or refused, from now on. */
+  equipmentChanged(equipment: InfluxWriterOptions['equipment']): void {
+    this.intake.setEquipment(equipment);
+  }
+
   acceptLines(lines: readonly string[]): void {
     if (lines.length === 0) return;
     this.metrics.receivedLines(lines.length);

@@ -37,6 +37,8 @@ export interface MqttLink {
   /** Alarm events, the active alarm list, lab results: QoS 1, never dropped by a bound. */
   /** `done`: once the broker acknowledged it, or with the reason it was not sent. */
   publishEvent(topic: string, payload: unknown, retain: boolean, done?: (err?: Error) => void): void;
+  /** Clears a retained topic (an empty retained message): what a removed equipment left. */
+  clearRetained(topic: string): void;
   stats(): MqttLinkStats;
 }
 

@@ -105,6 +105,10 @@ class Link implements MqttLinkService {
     this.publisher.json(topic, payload, retain, done);
   }
 
+  clearRetained(topic: string): void {
+    this.publisher.text(topic, '', true);
+  }
+
   stats(): MqttLinkStats {
     const { connected, oversized } = this.publisher;
     if (!this.queue) {

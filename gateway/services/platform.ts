@@ -22,6 +22,11 @@ export interface PlatformService extends Service {
   countActive(count: () => number): void;
   /** The outbox's part of an alarm commit: the incidents of the events, in the same transaction. */
   commitPart(): PlatformCommit | undefined;
+  /**
+   * A reload's equipment (docs/reload.md): an added one's incidents carry its code, category and
+   * name; a removed one is kept, for the incidents its removed rules still end.
+   */
+  equipmentChanged(next: SiteConfig['equipment']): void;
 }
 
 /** `commitPart` takes alarm events into the outbox (before they are published anywhere) and wakes the forwarder. */
@@ -47,6 +52,9 @@ export function platformService(config: SiteConfig, log: Logger, metrics: Metric
     notify,
     countActive(count) {
       active = count;
+    },
+    equipmentChanged(next) {
+      for (const e of next) equipment.set(e.id, { id: e.id, code: e.code, category: e.category, name: e.name });
     },
     commitPart() {
       const box = outbox;

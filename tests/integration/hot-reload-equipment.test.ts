@@ -14,7 +14,7 @@ import { hashPassword } from '../../gateway/mqtt/users.js';
 import { createModbusTcpSimulator, RegisterBank, type ModbusSimulator } from '../../drivers/modbus/simulator.js';
 import { createPlatformInbox, type PlatformInbox } from '../../gateway/platform/inbox.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
-import { subscribe, type Subscriber } from '../helpers/mqtt.js';
+import { retained, subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { startSparkplugHost, type SparkplugHost } from '../helpers/sparkplug-host.js';
 import { freePort } from '../helpers/processes.js';
 
@@ -77,6 +77,8 @@ describe('hot reload of templates, points and equipment', () => {
       `gateway: { id: gw-reload-eq, site: reload-eq, data_dir: ${join(dir, 'data')} }`,
       `mqtt: { port: ${mqttPort}, users: [{ name: scada, role: custom, hash: "${hashPassword(SCADA)}", subscribe: ["spBv1.0/#"], publish: ["spBv1.0/reload-eq/NCMD/gw-reload-eq"] }] }`,
       'sparkplug: { rebirth_interval: 100ms }',
+      // Equipment added or removed is taken without the risk judgement (docs/reload.md).
+      'risk: { enabled: false }',
       `connections: [{ id: plc, type: modbus-tcp, host: 127.0.0.1, port: ${modbusPort}, timeout: 1s }]`,
       'equipment:',
       ...entries,
@@ -194,5 +196,56 @@ describe('hot reload of templates, points and equipment', () => {
       'DDATA of c',
     );
     expect(host.violations.slice(violationsBefore)).toEqual([]);
+  });
+
+  it('adds an equipment: its readings, its rule raising, its Sparkplug device; removes it: its incident closed, its status cleared', async () => {
+    // T-2 on unit 2: b = 7 over the template's threshold (3 since the template was edited).
+    banks[1]!.set('hr', 0, [1]);
+    banks[1]!.set('hr', 1, [7]);
+    const from = Date.now();
+    writeFileSync(file, site([equipment('T-1', 1, ['a', 'b', 'c']), equipment('T-2', 2, ['a', 'b'])]));
+    const done = await gw.reload();
+    expect(done).toMatchObject({ ok: true, connections: { restarted: ['plc'] } });
+    await until('T-2 on MQTT', () => telemetry('T-2').some((m) => m.values.b === 7));
+    await until('T-2 b-up raised at the inbox', () => atInbox('T-2', 'b-up').includes('raised'));
+    await host.waitFor((m) => m.type === 'DBIRTH' && m.device === 'T-2', 5000, 'DBIRTH of T-2');
+    expect((await trend('T-2', 'b')).status).toBe(200);
+    // T-1 went on: every batch the pipeline took reached the subscriber.
+    await sleep(3 * POLL_MS);
+    const taken = polled.filter((p) => p.equipment === 'T-1' && p.ts >= from).map((p) => p.ts);
+    await until('T-1 telemetry in', () => taken.every((ts) => telemetry('T-1').some((m) => m.ts === ts)));
+    const url = `mqtt://127.0.0.1:${mqttPort}`;
+    expect(await retained(url, gw.topics.equipmentStatus('T-2'))).toBeDefined();
+
+    writeFileSync(file, site([equipment('T-1', 1, ['a', 'b', 'c'])]));
+    expect(await gw.reload()).toMatchObject({ ok: true });
+    await until('T-2 b-up closed at the inbox', () => atInbox('T-2', 'b-up').includes('closed'));
+    expect(atInbox('T-2', 'b-up')).toEqual(['raised', 'closed']);
+    // The platform knows the equipment of both: its category (the template's), not `other`.
+    expect(inbox.incidents.filter((i) => i.equipment.id === 'T-2').map((i) => i.equipment.category)).toEqual([
+      'pressure_vessel',
+      'pressure_vessel',
+    ]);
+    await host.waitFor((m) => m.type === 'DDEATH' && m.device === 'T-2', 5000, 'DDEATH of T-2');
+    let left: string | undefined = 'not read';
+    for (let k = 0; k < 10 && left !== undefined; k++) left = await retained(url, gw.topics.equipmentStatus('T-2'), 300);
+    expect(left).toBeUndefined();
+    expect((await trend('T-2', 'b')).status).toBe(404);
+    expect(gw.alarms.active().filter((a) => a.equipment === 'T-2')).toEqual([]);
+    expect(host.violations.slice(violationsBefore)).toEqual([]);
+    // T-1's polls go on.
+    const batches = gw.pipeline.stats().batches;
+    await until('T-1 still polled', () => gw.pipeline.stats().batches > batches + 3);
+  });
+
+  it('refuses an equipment added while the risk judgement runs', async () => {
+    writeFileSync(
+      file,
+      site([equipment('T-1', 1, ['a', 'b', 'c']), equipment('T-3', 3, ['a', 'b'])]).replace('risk: { enabled: false }', ''),
+    );
+    const refused = await gw.reload();
+    expect(refused, JSON.stringify(refused)).toMatchObject({ ok: false, reason: 'restart' });
+    expect(refused.ok === false && refused.problems).toContain('equipment: equipment added (T-3) with risk.enabled: needs a restart');
+    expect(gw.config.equipment.map((e) => e.id)).toEqual(['T-1']);
   });
 });

@@ -16,6 +16,7 @@ function recordingLink() {
     publishStatus: (t: string, s: StatusMessage) => void status.push([t, s]),
     setGatewayHealth: () => {},
     publishEvent: () => {},
+    clearRetained: () => {},
     stats: () => ({ connected: true, delivered: 0, pending: 0, dropped: 0, queued: 0, queuedBytes: 0, oldestQueuedAt: undefined }),
   };
   const link: MqttLink = fake;

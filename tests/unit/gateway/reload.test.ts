@@ -47,7 +47,7 @@ describe('restartNeeded', () => {
     expect(restartNeeded(lab(running), lab(unit))).toEqual(['equipment[0].points[4].unit: needs a restart']);
   });
 
-  it('refuses equipment added or removed', () => {
+  it('refuses equipment added or removed while the risk judgement runs', () => {
     const running = site();
     const next = site((y) =>
       y.replace(
@@ -55,7 +55,16 @@ describe('restartNeeded', () => {
         'equipment:\n  - { id: B-08, code: "10003101012019000118", connection: sim, model: steam-boiler, points: [{ name: flame }] }\n',
       ),
     );
-    expect(restartNeeded(running, next)).toEqual(['equipment: equipment added (B-08): needs a restart']);
-    expect(restartNeeded(next, running)).toEqual(['equipment: equipment removed (B-08): needs a restart']);
+    expect(restartNeeded(running, next)).toEqual(['equipment: equipment added (B-08) with risk.enabled: needs a restart']);
+    expect(restartNeeded(next, running)).toEqual(['equipment: equipment removed (B-08) with risk.enabled: needs a restart']);
+    // Without the risk judgement they are taken, except a lab instrument.
+    const noRisk = (s: ReturnType<typeof site>) => ({ ...s, risk: { ...s.risk, enabled: false } });
+    expect(restartNeeded(noRisk(running), noRisk(next))).toEqual([]);
+    expect(restartNeeded(noRisk(next), noRisk(running))).toEqual([]);
+    const lab = (s: ReturnType<typeof site>) => ({
+      ...noRisk(s),
+      equipment: s.equipment.map((e) => (e.id === 'B-08' ? { ...e, category: 'lab_analyzer' as const } : e)),
+    });
+    expect(restartNeeded(lab(running), lab(next))).toEqual(['equipment: equipment added (B-08) (lab instruments): needs a restart']);
   });
 });

@@ -300,3 +300,20 @@ describe('TelemetryIntake', () => {
     if (reason !== undefined && !taken.ok) expect(taken.reason).toBe(reason);
   });
 });
+
+describe('TelemetryIntake after a reload', () => {
+  it('takes an added equipment and refuses a removed one', () => {
+    const intake = new TelemetryIntake({
+      site: 's1',
+      topicPrefix: 'gw/x',
+      equipment: [{ id: 'B-1', category: 'boiler' }],
+      maxPayloadBytes: 1000,
+      quarantine: new Map(),
+    });
+    const message = JSON.stringify({ ts: 1000, values: { level: 1 }, quality: { level: 'good' } });
+    intake.setEquipment([{ id: 'B-2', category: 'crane', code: 'C2' }]);
+    const taken = intake.take('gw/x/s1/B-2/telemetry', message);
+    expect(taken.ok && taken.lines[0]).toMatch(/^crane,site=s1,equipment=B-2,code=C2 level=1 1000000000$/);
+    expect(intake.take('gw/x/s1/B-1/telemetry', message)).toEqual({ ok: false, reason: 'no equipment "B-1" on this site' });
+  });
+});
