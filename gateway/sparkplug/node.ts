@@ -80,6 +80,7 @@ interface Device {
   born: boolean;
   /** A metric was added or changed its data type: the next message is a DBIRTH (at most one per rebirth interval). */
   rebirth: boolean;
+  /** When its last birth went out, on the monotonic clock (a wall-clock step must not hold a birth back). */
   lastBirth: number;
 }
 
@@ -120,7 +121,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
       offline: false,
       born: false,
       rebirth: false,
-      lastBirth: 0,
+      lastBirth: -Infinity,
     };
     for (const p of e.points)
       d.metrics.set(p.name, {
@@ -181,7 +182,8 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   let draining = false;
   let hostOnline = stateTopic === undefined;
   let hostStateTs = 0;
-  let lastRebirth = 0;
+  /** The monotonic clock (performance.now): the rebirth bound does not follow the wall clock's steps. */
+  let lastRebirth = -Infinity;
   let rebirthTimer: NodeJS.Timeout | undefined;
 
   function setAlarm(d: Device | undefined, rule: string, alarmState: string, level: string, message: string, ts: number): void {
@@ -257,7 +259,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   const dbirth = (d: Device) => {
     d.born = true;
     d.rebirth = false;
-    d.lastBirth = Date.now();
+    d.lastBirth = performance.now();
     publish(
       'DBIRTH',
       d.id,
@@ -267,7 +269,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
 
   const births = () => {
     seq = 0;
-    lastRebirth = Date.now();
+    lastRebirth = performance.now();
     publish('NBIRTH', undefined, [
       { name: 'bdSeq', alias: 0, timestamp: Date.now(), datatype: DataType.Int64, value: bdSeq },
       { name: REBIRTH_METRIC, alias: 1, timestamp: Date.now(), datatype: DataType.Boolean, value: false },
@@ -401,7 +403,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   };
 
   /** Not born, or a metric changed and the device's last birth is a rebirth interval old. */
-  const birthDue = (d: Device) => !d.born || (d.rebirth && Date.now() - d.lastBirth >= o.rebirthInterval);
+  const birthDue = (d: Device) => !d.born || (d.rebirth && performance.now() - d.lastBirth >= o.rebirthInterval);
 
   function readings(batch: readonly Reading[]): void {
     const byDevice = new Map<Device, Reading[]>();
@@ -538,7 +540,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
         offline: false,
         born: false,
         rebirth: false,
-        lastBirth: 0,
+        lastBirth: -Infinity,
       });
     pointsChanged(added);
   }
@@ -566,13 +568,13 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
       d.known = knownPoints();
       // An operator's reload: the birth is not held back by the rebirth interval.
       d.rebirth = true;
-      d.lastBirth = 0;
+      d.lastBirth = -Infinity;
     }
   }
 
   function rebirth(): void {
     if (state !== 'online' || rebirthTimer) return;
-    const wait = lastRebirth + o.rebirthInterval - Date.now();
+    const wait = lastRebirth + o.rebirthInterval - performance.now();
     if (wait <= 0) {
       log.info('Sparkplug rebirth');
       births();
