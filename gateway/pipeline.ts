@@ -37,6 +37,8 @@ export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment
   const known = new Map<string, KnownPoints>();
   const counters = { readings: 0, batches: 0, listenerErrors: 0 };
   let ids = [...opts.equipment];
+  /** Equipment a reload removed: no status of theirs is published again. */
+  const removed = new Set<string>();
   const equipmentLogs = new Map(ids.map((id) => [id, log.child({ equipment: id })]));
 
   const setStatus = (equipment: string, next: StatusMessage) => {
@@ -75,7 +77,7 @@ export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment
           if (r.ts > ts) ts = r.ts;
         }
         // A removed equipment's last readings (taken before its driver stopped) leave no status behind.
-        if (equipmentLogs.has(equipment)) setStatus(equipment, statusOf(points, ts));
+        if (!removed.has(equipment)) setStatus(equipment, statusOf(points, ts));
       }
     },
     onBatch(listener) {
@@ -95,9 +97,13 @@ export function createPipeline(opts: { link: MqttLink; topics: Topics; equipment
         statuses.delete(id);
         known.delete(id);
         equipmentLogs.delete(id);
+        removed.add(id);
         link.clearRetained(topics.equipmentStatus(id));
       }
-      for (const id of next) if (!equipmentLogs.has(id)) equipmentLogs.set(id, log.child({ equipment: id }));
+      for (const id of next) {
+        removed.delete(id);
+        if (!equipmentLogs.has(id)) equipmentLogs.set(id, log.child({ equipment: id }));
+      }
       ids = [...next];
     },
   };
