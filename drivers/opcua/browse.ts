@@ -15,7 +15,7 @@ import {
 } from 'node-opcua';
 import type { OpcuaConnection } from './schema.js';
 import type { Logger } from 'pino';
-import { routeLibraryLogs } from './driver.js';
+import { routeLibraryLogs, TOO_LARGE } from './driver.js';
 import { BoundedTransport, transportLimits, variantSize } from './values.js';
 
 export interface BrowsedVariable {
@@ -106,28 +106,46 @@ export async function browseVariables(
   }
   const vars = found.slice(0, limit);
   if (vars.length === 0) return [];
-  const attrs: DataValue[] = [];
-  for (const part of chunks(vars, Math.max(1, Math.floor(limits.read / 2))))
-    attrs.push(
-      ...(await session.read(
-        part.flatMap((v) => [
-          { nodeId: v.nodeId, attributeId: AttributeIds.DataType },
-          { nodeId: v.nodeId, attributeId: AttributeIds.Value },
-        ]),
+  const types: DataValue[] = [];
+  for (const part of chunks(vars, limits.read))
+    types.push(...(await session.read(part.map((v) => ({ nodeId: v.nodeId, attributeId: AttributeIds.DataType })))));
+  const values: Array<DataValue | string> = [];
+  for (const part of chunks(vars, limits.read))
+    values.push(
+      ...(await readValues(
+        session,
+        part.map((v) => v.nodeId),
       )),
     );
   return vars.map((v, k) => {
-    const typeId = attrs[2 * k]!.value.value as { value?: number; namespace?: number } | null;
-    const value = attrs[2 * k + 1]!;
+    const typeId = types[k]!.value.value as { value?: number; namespace?: number } | null;
+    const value = values[k]!;
     const dataType =
       typeId && typeId.namespace === 0 && typeof typeId.value === 'number' && DataType[typeId.value]
         ? DataType[typeId.value]!
         : String(typeId ?? '?');
+    if (typeof value === 'string') return { ...v, dataType, value: '(value over max_message_size)', status: value };
     const size = variantSize(value.value);
     if (size > maxValueSize)
       return { ...v, dataType, value: `(value of ${size} bytes, at most ${maxValueSize})`, status: value.statusCode.name };
     return { ...v, dataType, value: value.value?.value, status: value.statusCode.name };
   });
+}
+
+/**
+ * The values of these variables; a Read refused for its size as a whole is read in halves, down to
+ * the one variable that does not fit, which gets the refusal's name instead of its value.
+ */
+async function readValues(session: ClientSession, nodeIds: string[]): Promise<Array<DataValue | string>> {
+  try {
+    return await session.read(nodeIds.map((nodeId) => ({ nodeId, attributeId: AttributeIds.Value })));
+  } catch (err) {
+    const tooLarge = TOO_LARGE.exec((err as Error).message)?.[0];
+    if (!tooLarge) throw err;
+    if (nodeIds.length === 1) return [tooLarge];
+    const half = Math.ceil(nodeIds.length / 2);
+    return [...(await readValues(session, nodeIds.slice(0, half))), ...(await readValues(session, nodeIds.slice(half)))];
+  }
 }
 
 /** snake_case point name from a browse name: `DoorOpen` → door_open. */

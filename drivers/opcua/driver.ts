@@ -65,7 +65,7 @@ function readingOf(item: Item, dv: DataValue, ts: number, maxValueSize: number):
 }
 
 /** A Read refused for its size as a whole (the server's or our own transport limit): read in parts. */
-const TOO_LARGE = /Bad(TcpMessageTooLarge|ResponseTooLarge|EncodingLimitsExceeded)/;
+export const TOO_LARGE = /Bad(TcpMessageTooLarge|ResponseTooLarge|EncodingLimitsExceeded)/;
 
 const CHUNK = 1000;
 

@@ -531,3 +531,34 @@ it('OPC UA: a port that takes the connection and never answers (a Modbus port gi
     ),
   );
 }, 70_000);
+
+it('OPC UA: a variable whose value is over max_message_size (20 MB) does not stop the browse: the others are read and matched', async () => {
+  const server = createElevatorServer({
+    port: await freePort(),
+    id: 'Car7',
+    security: 'none',
+    pkiDir: tmp(),
+    scenario: { normal: 600_000, trapped: 1000, ucmp: 1000, power_loss: 1000, repeat: true },
+    oversized: { bytes: 1000, hugeBytes: 20_000_000 },
+  });
+  await server.start();
+  cleanup.push(() => server.stop());
+  const file = join(tmp(), 'lift.yaml');
+  const r = await init([
+    '--out',
+    file,
+    '--template',
+    'elevator-traction',
+    '--connection',
+    'opcua',
+    '--endpoint',
+    server.endpoint(),
+    '--security-mode',
+    'None',
+    '--profile',
+    'none',
+  ]);
+  expect(r.err).toBe('');
+  expect(r.code).toBe(0);
+  expect(readFileSync(file, 'utf8')).toMatch(/^ {6}- \{ name: floor, node: "ns=1;s=Car7\.Floor" \} {3}# read \d+ \(Int16\)$/m);
+});
