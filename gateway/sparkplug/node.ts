@@ -162,7 +162,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     help: 'Metrics of DDATA published (QoS 0) within 1 s before the connection was seen lost: they may not have reached the broker',
     registers: [o.metrics],
   });
-  /** When recent data went out and how many metrics: [time, metrics] pairs of the last UNCONFIRMED_MS. */
+  /** When recent data went out (the monotonic clock: a wall-clock step must not hide it) and how many metrics, over the last UNCONFIRMED_MS. */
   const recent: Array<[number, number]> = [];
   const counts = { dropped: 0, sent: 0 };
   const dropLog = rateLimited();
@@ -230,7 +230,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   };
 
   function noteSent(n: number): void {
-    const now = Date.now();
+    const now = performance.now();
     while (recent.length > 0 && recent[0]![0] < now - UNCONFIRMED_MS) recent.shift();
     recent.push([now, n]);
   }
@@ -663,7 +663,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
         }
       },
       lost: () => {
-        const now = Date.now();
+        const now = performance.now();
         const unconfirmed = recent.filter(([at]) => at >= now - UNCONFIRMED_MS).reduce((sum, [, n]) => sum + n, 0);
         recent.length = 0;
         if (state === 'online' && unconfirmed > 0) {
