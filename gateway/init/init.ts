@@ -291,6 +291,8 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
   let scanLine = 'Not read: written with --no-scan; the values are read when the gateway runs.';
   // Shown after `Wrote`, unless every point was read.
   let showScan = true;
+  /** How many variables the OPC UA browse read. */
+  let browsed: number | undefined;
 
   if (o.scan) {
     if (connection.type === 'opcua') {
@@ -316,6 +318,7 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
         }
         scanLine = `Browsed ${connection.endpoint} on ${new Date().toISOString()}: ${r.vars.length} variables, ${found.size} matched by name.`;
         showScan = false;
+        browsed = r.vars.length;
       } else if (!(await goOn(r.why, io, prompter))) return EXIT.failure;
       else scanLine = `Not read: ${r.why}.`;
     } else {
@@ -362,7 +365,7 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
   const mapped = new Set([...profilePoints.map((p) => p.name), ...points.keys()]);
   if (mapped.size === 0) {
     io.err(
-      `gateway init: no point of template ${template.template} has an address (no device profile fits ${connection.type}${connection.type === 'opcua' && o.scan ? ', and the browse matched none by name' : ''}); give at least one with --point NAME=WHERE\n`,
+      `gateway init: no point of template ${template.template} has an address (${o.profile === 'none' ? 'no device profile: --profile none' : `no device profile fits ${connection.type}`}${browsed !== undefined ? `, and the browse matched none by name among the ${browsed} variables it read` : ''}); give at least one with --point NAME=WHERE\n`,
     );
     return EXIT.invalid;
   }

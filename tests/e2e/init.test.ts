@@ -234,7 +234,7 @@ it('refuses bad and missing options in one line (exit 2), and says in one line w
   const none = await init([...args, '--profile', 'none', '--no-scan', '--force']);
   expect(none.code).toBe(2);
   expect(none.err).toBe(
-    'gateway init: no point of template boiler-steam has an address (no device profile fits modbus-tcp); give at least one with --point NAME=WHERE\n',
+    'gateway init: no point of template boiler-steam has an address (no device profile: --profile none); give at least one with --point NAME=WHERE\n',
   );
 
   // Modbus RTU, the hot-water boiler controller's profile, without reading the line.
