@@ -293,9 +293,12 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
    * An equipment with stored readings to send must be born first. One not read since the gateway
    * started (the queue is from before a restart) is born with its last stored values, at their times.
    */
+  const seeded = new Set<Device>();
   function bornForStored(d: Device | undefined): void {
     if (!d || d.born || !queue) return;
-    if (!d.seen) {
+    // Once per equipment: the lookup reads its rows, and a queue of 1,000,000 is read in 2,000 chunks.
+    if (!d.seen && !seeded.has(d)) {
+      seeded.add(d);
       for (const r of queue.latest(d.id)) {
         // An alarm's stored changes (one that ended before the restart) need its metrics.
         if (r.metric.startsWith('Alarms/') && typeof r.value === 'string' && !d.metrics.has(r.metric))

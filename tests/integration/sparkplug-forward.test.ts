@@ -147,4 +147,51 @@ describe('Sparkplug store and forward across a restart', () => {
     expect(values).toEqual(expect.arrayContaining([3, 4, 5]));
     expect(host.violations).toEqual([]);
   });
+
+  it('looks up the last stored values of an equipment once, even when none of its stored points are still configured', async () => {
+    const mosquitto = inject('mosquitto');
+    const mqtt = parseSite(testSiteYaml({ broker: mosquitto.url }), { env: {} }).mqtt;
+    const group = `o-${Date.now()}`;
+    const hostId = `oh-${Date.now()}`;
+    const queueFile = join(mkdtempSync(join(tmpdir(), 'spb-fwd-')), 'sparkplug-queue.db');
+    const node = (point: string): EdgeNode =>
+      createEdgeNode({
+        groupId: group,
+        edgeNodeId: 'gw-o',
+        primaryHostId: hostId,
+        url: mosquitto.url,
+        mqtt,
+        clientId: `gw-o-${Date.now()}`,
+        equipment: [{ id: 'E-1', points: [{ name: point }] }],
+        activeAlarms: () => [],
+        bdSeq: { load: () => 0, save: () => {} },
+        queueFile,
+        maxStored: 5000,
+        rebirthInterval: 100,
+        info: {},
+        log: silent,
+        metrics: createMetrics(),
+      });
+    const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-o', hostId });
+    cleanup.push(() => host.close());
+    cleanup.push(() => host.client.publishAsync(`spBv1.0/STATE/${hostId}`, '', { retain: true, qos: 1 }));
+    await host.state(false);
+    const first = node('old_name');
+    await first.start();
+    const t0 = Date.now() - 10_000;
+    first.readings(
+      Array.from({ length: 1200 }, (_, i) => ({ equipment: 'E-1', point: 'old_name', value: i, quality: 'good' as const, ts: t0 + i })),
+    );
+    await first.stop();
+    // Restarted with the point renamed: the stored readings name a point the equipment no longer has.
+    const latest = vi.spyOn(ReadingQueue.prototype, 'latest');
+    cleanup.push(async () => latest.mockRestore());
+    await host.state(true);
+    const second = node('new_name');
+    cleanup.push(() => second.stop());
+    await second.start();
+    await until('the stored readings dealt with', () => second.stats().stored === 0);
+    expect(second.stats().dropped).toBe(1200);
+    expect(latest).toHaveBeenCalledTimes(1);
+  });
 });
