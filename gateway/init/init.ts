@@ -291,12 +291,13 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
   let scanLine = 'Not read: written with --no-scan; the values are read when the gateway runs.';
   // Shown after `Wrote`, unless every point was read.
   let showScan = true;
-  /** How many variables the OPC UA browse read. */
+  /** How many variables the OPC UA browse read, and how many points it matched to a name found more than once. */
   let browsed: number | undefined;
+  let ambiguous = 0;
 
   if (o.scan) {
     if (connection.type === 'opcua') {
-      const { browseServer, matchVariables } = await import('./scan.js');
+      const { browseServer, matchVariables, namesakes } = await import('./scan.js');
       const r = await browseServer({ endpoint: connection.endpoint, security_mode: connection.securityMode }, log);
       if (r.reached) {
         const byNode = new Map(r.vars.map((v) => [v.nodeId, v]));
@@ -307,7 +308,20 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
           .map((t) => t.name)
           .filter((n) => !points.has(n) && !profilePoints.some((p) => p.name === n && byNode.has(String(p.node))));
         const found = matchVariables(unmapped, r.vars);
-        for (const [name, v] of found) points.set(name, { name, keys: { node: v.nodeId }, read: show(v, name) });
+        // A name on several objects (two cars on one server) may be another equipment's: taken, but
+        // never silently, or one entry could mix two lifts' points.
+        const all = namesakes([...found.keys()], r.vars);
+        for (const [name, v] of found) {
+          const others = (all.get(name) ?? []).filter((x) => x !== v);
+          const note = others.length
+            ? `; TODO check: ${others.length} more variable${others.length > 1 ? 's' : ''} of this name, at ${others
+                .slice(0, 3)
+                .map((x) => x.nodeId)
+                .join(', ')}${others.length > 3 ? ', ...' : ''}`
+            : '';
+          if (note) ambiguous++;
+          points.set(name, { name, keys: { node: v.nodeId }, read: `${show(v, name)}${note}` });
+        }
         for (const p of profilePoints) {
           const v = byNode.get(String(p.node));
           if (v) reads.set(p.name, show(v, p.name));
@@ -412,7 +426,7 @@ async function gather(o: InitOptions, io: CliIo, ctx: Context): Promise<number> 
         : connection.endpoint;
   const todo = plan.missing.length;
   io.out(
-    `Wrote ${o.out}: ${template.template} ${equipmentId} on ${connection.type} ${where}${profile ? ` with profile ${profile.profile}` : ''}; ${mapped.size} of ${template.points.length} template points mapped${todo ? `, ${todo} to fill in (TODO in the file)` : ''}.\n${showScan ? `${scanLine}\n` : ''}Next:\n  gateway check ${o.out}\n  gateway run ${o.out}\n`,
+    `Wrote ${o.out}: ${template.template} ${equipmentId} on ${connection.type} ${where}${profile ? ` with profile ${profile.profile}` : ''}; ${mapped.size} of ${template.points.length} template points mapped${todo ? `, ${todo} to fill in (TODO in the file)` : ''}.\n${showScan ? `${scanLine}\n` : ''}${ambiguous ? `${ambiguous === 1 ? '1 point' : `${ambiguous} points`} matched a name found more than once: check ${ambiguous === 1 ? 'it is' : 'they are'} this equipment's (TODO check in the file).\n` : ''}Next:\n  gateway check ${o.out}\n  gateway run ${o.out}\n`,
   );
   return EXIT.ok;
 }

@@ -100,6 +100,17 @@ export function matchVariables(names: readonly string[], vars: readonly BrowsedV
   return out;
 }
 
+/** For each name, every variable that matchVariables would take for it, nearest the top first. */
+export function namesakes(names: readonly string[], vars: readonly BrowsedVariable[]): Map<string, BrowsedVariable[]> {
+  const wanted = new Map(names.map((n) => [looseName(n), n]));
+  const out = new Map<string, BrowsedVariable[]>();
+  for (const v of vars) {
+    const name = wanted.get(looseName(browseNameOf(v)));
+    if (name !== undefined) out.set(name, [...(out.get(name) ?? []), v]);
+  }
+  return out;
+}
+
 /** The variables of an OPC UA server (5 levels below Objects, 2,000 at most), or why there are none. */
 export async function browseServer(
   connection: Record<string, unknown>,

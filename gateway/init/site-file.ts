@@ -219,7 +219,7 @@ export function siteFileText(plan: SitePlan, now = new Date()): string {
   if (plan.points.length > 0 || plan.missing.length > 0) {
     lines.push(plan.points.length > 0 ? '    points:' : '    # points:');
     for (const p of plan.points)
-      lines.push(`      - { name: ${p.name}, ${where(p.keys)} }${p.read ? `   # ${commentText(p.read, 120)}` : ''}`);
+      lines.push(`      - { name: ${p.name}, ${where(p.keys)} }${p.read ? `   # ${commentText(p.read, 240)}` : ''}`);
     for (const name of plan.missing) lines.push(`    ${todoFor(name, t, c)}`);
   }
   lines.push('');
