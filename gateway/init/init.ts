@@ -450,7 +450,7 @@ function writeSiteFile(out: string, text: string, force: boolean): string | unde
     // The replaced file's mode exactly (the command's umask is 077); a new file gets 0644 less the umask.
     if (mode !== undefined) chmodSync(temporary, mode);
     if (force) renameSync(temporary, target);
-    else linkSync(temporary, target);
+    else linkNew(temporary, target);
     return undefined;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -459,6 +459,18 @@ function writeSiteFile(out: string, text: string, force: boolean): string | unde
       : `cannot be written (${e.message.replace(/, \w+ '.*'$/, '')}); nothing written`;
   } finally {
     rmSync(temporary, { force: true });
+  }
+}
+
+/** The new file under its name unless that name is taken; a file system without hard links (FAT) checks, then renames. */
+function linkNew(temporary: string, target: string): void {
+  try {
+    linkSync(temporary, target);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+    if (existsSync(target)) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
+    renameSync(temporary, target);
   }
 }
 
