@@ -41,6 +41,8 @@ export interface InitTerminal {
 }
 
 const CONNECTIONS = ['modbus-tcp', 'modbus-rtu', 'opcua'] as const;
+/** The types a --point may name (a string needs its length, which --point cannot give). */
+const POINT_TYPES = ['bool', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64'];
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ENDPOINT = /^opc\.tcp:\/\/[^\s/]+(:\d+)?(\/.*)?$/;
 
@@ -80,7 +82,11 @@ function wholeNumber(v: string, min: number, max: number): string | undefined {
 export function pointKeys(where: string, type: InitConnection['type']): Record<string, string> | string {
   if (type === 'opcua') return /^(ns=\d+;)?[isgb]=.+$/.test(where) ? { node: where } : 'an OPC UA NodeId, as ns=1;s=Lift3.Floor';
   const m = /^((?:hr|ir|co|di):\d{1,5}(?:\.\d{1,2})?)(?::(\w+))?$/.exec(where);
-  if (!m || !ADDRESS_PATTERN.test(m[1]!)) return 'area:offset[:type], as hr:100:float32, ir:3:int16, di:0 or hr:130.2';
+  if (!m || !ADDRESS_PATTERN.test(m[1]!)) return 'area:offset[:type], as hr:100:float32, ir:3:int16, di:0 or hr:130.2:bool';
+  // Said here, for this --point (or answer), rather than by the loader about a line of a file never written.
+  const register = /^(hr|ir):/.test(m[1]!);
+  if (register && !m[2]) return `a type after a register's offset (${POINT_TYPES.join(', ')}), as hr:100:float32`;
+  if (m[2] && !POINT_TYPES.includes(m[2])) return `a type of ${POINT_TYPES.join(', ')} after the offset`;
   return m[2] ? { address: m[1]!, type: m[2] } : { address: m[1]! };
 }
 

@@ -618,3 +618,15 @@ it('OPC UA: a name found on two objects (two cars on one server) is not taken si
   expect(text).toMatch(/^ {6}- \{ name: running, node: "ns=1;s=Car2\.Running" \} {3}# read 2 \(Int16\)$/m);
   expect(r.out).toContain("1 point matched a name found more than once: check it is this equipment's (TODO check in the file).");
 });
+
+it('--point: a register without its type, or a type the driver does not have, is refused as that --point (exit 2), not as a line of a file never written', async () => {
+  const base = ['--out', join(tmp(), 'site.yaml'), '--template', 'boiler-steam', '--connection', 'modbus-tcp', '--host', '127.0.0.1'];
+  const r = await init([...base, '--profile', 'none', '--point', 'steam_pressure=hr:100', '--point', 'drum_level=hr:5:float', '--no-scan']);
+  expect(r.code).toBe(2);
+  expect(r.err.split('\n')[0]).toBe(
+    'gateway init: --point steam_pressure: takes a type after a register\'s offset (bool, int16, uint16, int32, uint32, int64, uint64, float32, float64), as hr:100:float32, not "hr:100"; --point drum_level: takes a type of bool, int16, uint16, int32, uint32, int64, uint64, float32, float64 after the offset, not "hr:5:float" (GW_ERR_USAGE)',
+  );
+  const ok = await init([...base, '--profile', 'none', '--point', 'burner_on=hr:130.2:bool', '--point', 'flame=di:0', '--no-scan']);
+  expect(ok.err).toBe('');
+  expect(ok.code).toBe(0);
+});
