@@ -17,10 +17,28 @@ export interface StoredReading {
 
 export type NewReading = Omit<StoredReading, 'id'>;
 
+/** A row as SQLite gives it: the value as JSON text, historical as 0 or 1. */
+type Row = Omit<StoredReading, 'value' | 'historical'> & { value: string; historical: number };
+
+function fromRow(r: Row): StoredReading {
+  return {
+    id: r.id,
+    device: r.device,
+    metric: r.metric,
+    value: JSON.parse(r.value) as StoredReading['value'],
+    quality: r.quality,
+    ts: r.ts,
+    historical: r.historical === 1,
+  };
+}
+
 export class ReadingQueue {
   private readonly db: Database.Database;
   private rows: number;
   private readonly insert: Database.Statement;
+  private readonly oldest: Database.Statement;
+  private readonly latestOf: Database.Statement;
+  private readonly del: Database.Statement;
 
   /** `dropped(n)` is told each time the bound forces out the n oldest. */
   constructor(
@@ -41,6 +59,13 @@ export class ReadingQueue {
     this.insert = this.db.prepare(
       'INSERT INTO readings (device, metric, value, quality, ts, historical) VALUES (@device, @metric, @value, @quality, @ts, @historical)',
     );
+    // Prepared once: a forward of a full queue takes and removes it in thousands of chunks.
+    this.oldest = this.db.prepare('SELECT * FROM readings ORDER BY ts, id LIMIT ?');
+    // SQLite takes the bare columns from the row holding MAX(id).
+    this.latestOf = this.db.prepare(
+      'SELECT id, device, metric, value, quality, ts, historical, MAX(id) AS last FROM readings WHERE device = ? GROUP BY metric',
+    );
+    this.del = this.db.prepare('DELETE FROM readings WHERE id = ?');
   }
 
   get size(): number {
@@ -62,36 +87,21 @@ export class ReadingQueue {
 
   /** The oldest `n`, in time order (a reading put back after a failed send goes where its time puts it). */
   take(n: number): StoredReading[] {
-    const rows = this.db.prepare('SELECT * FROM readings ORDER BY ts, id LIMIT ?').all(n) as Array<
-      Omit<StoredReading, 'value' | 'historical'> & { value: string; historical: number }
-    >;
+    const rows = this.oldest.all(n) as Row[];
     // Fewer than asked for: that is all there is.
     if (rows.length < n) this.rows = rows.length;
-    return rows.map((r) => ({ ...r, value: JSON.parse(r.value) as StoredReading['value'], historical: r.historical === 1 }));
+    return rows.map(fromRow);
   }
 
   /** The latest stored reading of each metric of a device (what it last was before a restart). */
   latest(device: string): StoredReading[] {
-    // SQLite takes the bare columns from the row holding MAX(id).
-    const rows = this.db
-      .prepare('SELECT id, device, metric, value, quality, ts, historical, MAX(id) AS last FROM readings WHERE device = ? GROUP BY metric')
-      .all(device) as Array<Omit<StoredReading, 'value' | 'historical'> & { value: string; historical: number }>;
-    return rows.map((r) => ({
-      id: r.id,
-      device: r.device,
-      metric: r.metric,
-      value: JSON.parse(r.value) as StoredReading['value'],
-      quality: r.quality,
-      ts: r.ts,
-      historical: r.historical === 1,
-    }));
+    return (this.latestOf.all(device) as Row[]).map(fromRow);
   }
 
   remove(ids: readonly number[]): void {
-    const del = this.db.prepare('DELETE FROM readings WHERE id = ?');
     let removed = 0;
     this.db.transaction(() => {
-      for (const id of ids) removed += del.run(id).changes;
+      for (const id of ids) removed += this.del.run(id).changes;
     })();
     this.rows -= removed;
   }
