@@ -80,6 +80,8 @@ export async function browseVariables(
     browsed += level.length;
     const next: typeof level = [];
     for (const part of chunks(level, limits.browse)) {
+      // Enough variables: the rest of the level is not asked for.
+      if (found.length >= limit) break;
       const results = await session.browse(
         part.map((n) => ({
           nodeId: n.nodeId,
@@ -96,7 +98,7 @@ export async function browseVariables(
           if (seen.has(id) || (id === SERVER_OBJECT && start !== SERVER_OBJECT)) continue;
           seen.add(id);
           const path = `${part[k]!.path}/${ref.browseName.namespaceIndex}:${ref.browseName.name}`;
-          if (ref.nodeClass === NodeClass.Variable) found.push({ nodeId: id, path });
+          if (ref.nodeClass === NodeClass.Variable && found.length < limit) found.push({ nodeId: id, path });
           // What lies below is walked only as far as the bound on nodes browsed goes.
           if (next.length < MAX_BROWSED) next.push({ nodeId: id, path });
         }
