@@ -2,6 +2,7 @@
 // restart, and the answer to a reload asked for by SIGHUP or POST /api/config/reload.
 import { EQUIPMENT_BASE_KEYS, type SiteConfig } from '../config/schema.js';
 import { formatPath } from '../config/load.js';
+import { isLabInstrument } from './lab/daily.js';
 import type { ConnectionChanges } from './services/devices.js';
 
 /**
@@ -55,9 +56,9 @@ export function restartNeeded(running: SiteConfig, next: SiteConfig): string[] {
     if (SECTIONS_RELOADABLE.has(key)) continue;
     differences(a[key], b[key], [key], out);
   }
-  const ids = (c: SiteConfig) => c.equipment.map((e) => e.id);
-  const added = next.equipment.filter((e) => !ids(running).includes(e.id));
-  const removed = running.equipment.filter((e) => !ids(next).includes(e.id));
+  const changed = equipmentChanged(running, next);
+  const added = next.equipment.filter((e) => changed.added.includes(e.id));
+  const removed = running.equipment.filter((e) => changed.removed.includes(e.id));
   // The risk judgement and the lab services are made from the equipment at start (docs/reload.md).
   const why = (list: SiteConfig['equipment']) =>
     next.risk.enabled ? ' with risk.enabled' : list.some(isLabInstrument) ? ' (lab instruments)' : undefined;
@@ -89,11 +90,6 @@ function fixedOf(e: SiteConfig['equipment'][number]): Record<string, unknown> {
         : v;
   }
   return out;
-}
-
-/** An instrument whose results the lab services take (gateway/lab/daily.ts says the same). */
-function isLabInstrument(e: SiteConfig['equipment'][number]): boolean {
-  return e.category === 'lab_analyzer' || e.results !== undefined || e.qc !== undefined;
 }
 
 /** The equipment ids of `next` that `running` did not have, and those it had that `next` has not. */

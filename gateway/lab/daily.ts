@@ -54,7 +54,12 @@ export function labDailySettings(config: SiteConfig): { enabled: boolean; at: st
  * day are summarised too (see instrumentsOfDay).
  */
 export function labInstruments(config: SiteConfig): SiteConfig['equipment'] {
-  return config.equipment.filter((e) => e.category === 'lab_analyzer' || e.results !== undefined || e.qc !== undefined);
+  return config.equipment.filter(isLabInstrument);
+}
+
+/** Whether an equipment entry is a lab instrument (see labInstruments). */
+export function isLabInstrument(e: SiteConfig['equipment'][number]): boolean {
+  return e.category === 'lab_analyzer' || e.results !== undefined || e.qc !== undefined;
 }
 
 interface Tables {
