@@ -112,27 +112,30 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   const devices = new Map<string, Device>();
   let nextAlias = 2; // 0 and 1: bdSeq and the rebirth control
   const info = Object.entries(o.info).map(([name, value]) => ({ name: `Node Info/${name}`, alias: nextAlias++, value }));
+  /** A device not born yet, without metrics. */
+  const newDevice = (id: string): Device => ({
+    id,
+    metrics: new Map(),
+    known: knownPoints(),
+    seen: false,
+    offline: false,
+    born: false,
+    rebirth: false,
+    lastBirth: -Infinity,
+  });
+  /** A point's metric under the next free alias, with no value yet. */
+  const newMetric = (unit: string | undefined): MetricState => ({
+    alias: nextAlias++,
+    datatype: undefined,
+    unit,
+    value: null,
+    quality: 'bad',
+    ts: 0,
+    toldQuality: undefined,
+  });
   for (const e of o.equipment) {
-    const d: Device = {
-      id: e.id,
-      metrics: new Map(),
-      known: knownPoints(),
-      seen: false,
-      offline: false,
-      born: false,
-      rebirth: false,
-      lastBirth: -Infinity,
-    };
-    for (const p of e.points)
-      d.metrics.set(p.name, {
-        alias: nextAlias++,
-        datatype: undefined,
-        unit: p.unit,
-        value: null,
-        quality: 'bad',
-        ts: 0,
-        toldQuality: undefined,
-      });
+    const d = newDevice(e.id);
+    for (const p of e.points) d.metrics.set(p.name, newMetric(p.unit));
     devices.set(e.id, d);
   }
   for (const a of o.activeAlarms()) setAlarm(devices.get(a.equipment), a.rule, a.state, a.level, a.message, a.raisedAt);
@@ -534,17 +537,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
       log.info({ device: d.id }, 'Sparkplug device removed from the site file: DDEATH');
     }
     const added = equipment.filter((e) => !devices.has(e.id));
-    for (const e of added)
-      devices.set(e.id, {
-        id: e.id,
-        metrics: new Map(),
-        known: knownPoints(),
-        seen: false,
-        offline: false,
-        born: false,
-        rebirth: false,
-        lastBirth: -Infinity,
-      });
+    for (const e of added) devices.set(e.id, newDevice(e.id));
     pointsChanged(added);
   }
 
@@ -557,16 +550,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
       for (const p of e.points) {
         const m = d.metrics.get(p.name);
         if (m) m.unit = p.unit;
-        else
-          d.metrics.set(p.name, {
-            alias: nextAlias++,
-            datatype: undefined,
-            unit: p.unit,
-            value: null,
-            quality: 'bad',
-            ts: 0,
-            toldQuality: undefined,
-          });
+        else d.metrics.set(p.name, newMetric(p.unit));
       }
       d.known = knownPoints();
       // An operator's reload: the birth is not held back by the rebirth interval.
