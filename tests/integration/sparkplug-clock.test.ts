@@ -1,14 +1,8 @@
 // The edge node's rebirth bound against a clock step: the wall clock set back (NTP, an operator)
 // must not hold back a rebirth a host asks for.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
-import { parseSite } from '../../config/load.js';
 import { createMetrics } from '../../gateway/metrics.js';
-import { createEdgeNode } from '../../gateway/sparkplug/node.js';
-import { testSiteYaml } from '../helpers/site.js';
+import { testEdgeNode } from '../helpers/edge-node.js';
 import { startProxy, startSparkplugHost } from '../helpers/sparkplug-host.js';
 
 describe('Sparkplug rebirth and the wall clock', () => {
@@ -20,24 +14,8 @@ describe('Sparkplug rebirth and the wall clock', () => {
 
   it('a rebirth asked for after the clock was set back an hour comes within the rebirth interval', async () => {
     const mosquitto = inject('mosquitto');
-    const mqtt = parseSite(testSiteYaml({ broker: mosquitto.url }), { env: {} }).mqtt;
     const group = `ck-${Date.now()}`;
-    const node = createEdgeNode({
-      groupId: group,
-      edgeNodeId: 'gw-ck',
-      url: mosquitto.url,
-      mqtt,
-      clientId: `gw-ck-${Date.now()}`,
-      equipment: [{ id: 'E-1', points: [{ name: 'p' }] }],
-      activeAlarms: () => [],
-      bdSeq: { load: () => 0, save: () => {} },
-      queueFile: join(mkdtempSync(join(tmpdir(), 'spb-clock-')), 'sparkplug-queue.db'),
-      maxStored: 1000,
-      rebirthInterval: 200,
-      info: {},
-      log: pino({ level: 'silent' }),
-      metrics: createMetrics(),
-    });
+    const node = testEdgeNode(mosquitto.url, { groupId: group, edgeNodeId: 'gw-ck', rebirthInterval: 200 });
     const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-ck' });
     cleanup.push(() => host.close());
     cleanup.push(() => node.stop());
@@ -57,25 +35,9 @@ describe('Sparkplug rebirth and the wall clock', () => {
     const proxy = await startProxy(Number(new URL(mosquitto.url).port));
     cleanup.push(() => proxy.close());
     const url = `mqtt://127.0.0.1:${proxy.port}`;
-    const mqtt = parseSite(testSiteYaml({ broker: url }), { env: {} }).mqtt;
     const metrics = createMetrics();
     const group = `cu-${Date.now()}`;
-    const node = createEdgeNode({
-      groupId: group,
-      edgeNodeId: 'gw-cu',
-      url,
-      mqtt,
-      clientId: `gw-cu-${Date.now()}`,
-      equipment: [{ id: 'E-1', points: [{ name: 'p' }] }],
-      activeAlarms: () => [],
-      bdSeq: { load: () => 0, save: () => {} },
-      queueFile: join(mkdtempSync(join(tmpdir(), 'spb-clock-')), 'sparkplug-queue.db'),
-      maxStored: 1000,
-      rebirthInterval: 200,
-      info: {},
-      log: pino({ level: 'silent' }),
-      metrics,
-    });
+    const node = testEdgeNode(url, { groupId: group, edgeNodeId: 'gw-cu', rebirthInterval: 200, metrics });
     const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-cu' });
     cleanup.push(() => host.close());
     cleanup.push(() => node.stop());

@@ -3,17 +3,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
-import { parseSite } from '../../config/load.js';
 import type { Reading } from '../../drivers/types.js';
-import { createMetrics } from '../../gateway/metrics.js';
-import { createEdgeNode, type EdgeNode } from '../../gateway/sparkplug/node.js';
+import type { EdgeNode } from '../../gateway/sparkplug/node.js';
 import { ReadingQueue } from '../../gateway/sparkplug/queue.js';
-import { testSiteYaml } from '../helpers/site.js';
+import { testEdgeNode } from '../helpers/edge-node.js';
 import { startSparkplugHost } from '../helpers/sparkplug-host.js';
 
-const silent = pino({ level: 'silent' });
 const until = (what: string, ok: () => boolean, ms = 5000) =>
   new Promise<void>((resolve, reject) => {
     const deadline = Date.now() + ms;
@@ -29,28 +25,18 @@ describe('Sparkplug store and forward across a restart', () => {
 
   it('sends the readings stored before the restart once the session is back, before the first new poll', async () => {
     const mosquitto = inject('mosquitto');
-    const mqtt = parseSite(testSiteYaml({ broker: mosquitto.url }), { env: {} }).mqtt;
     const group = `f-${Date.now()}`;
     const hostId = `fh-${Date.now()}`;
     const queueFile = join(mkdtempSync(join(tmpdir(), 'spb-fwd-')), 'sparkplug-queue.db');
     let bdSeq = 0;
     const node = (): EdgeNode =>
-      createEdgeNode({
+      testEdgeNode(mosquitto.url, {
         groupId: group,
         edgeNodeId: 'gw-f',
         primaryHostId: hostId,
-        url: mosquitto.url,
-        mqtt,
-        clientId: `gw-f-${Date.now()}`,
         equipment: [{ id: 'E-1', points: [{ name: 'p' }, { name: 'on' }] }],
-        activeAlarms: () => [],
         bdSeq: { load: () => bdSeq, save: (n) => void (bdSeq = n) },
         queueFile,
-        maxStored: 1000,
-        rebirthInterval: 100,
-        info: {},
-        log: silent,
-        metrics: createMetrics(),
       });
     const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-f', hostId });
     cleanup.push(() => host.close());
@@ -100,26 +86,9 @@ describe('Sparkplug store and forward across a restart', () => {
 
   it('a queue write that failed while forwarding (a full disk) does not stop forwarding for good', async () => {
     const mosquitto = inject('mosquitto');
-    const mqtt = parseSite(testSiteYaml({ broker: mosquitto.url }), { env: {} }).mqtt;
     const group = `s-${Date.now()}`;
     const hostId = `sh-${Date.now()}`;
-    const node = createEdgeNode({
-      groupId: group,
-      edgeNodeId: 'gw-s',
-      primaryHostId: hostId,
-      url: mosquitto.url,
-      mqtt,
-      clientId: `gw-s-${Date.now()}`,
-      equipment: [{ id: 'E-1', points: [{ name: 'p' }] }],
-      activeAlarms: () => [],
-      bdSeq: { load: () => 0, save: () => {} },
-      queueFile: join(mkdtempSync(join(tmpdir(), 'spb-fwd-')), 'sparkplug-queue.db'),
-      maxStored: 1000,
-      rebirthInterval: 100,
-      info: {},
-      log: silent,
-      metrics: createMetrics(),
-    });
+    const node = testEdgeNode(mosquitto.url, { groupId: group, edgeNodeId: 'gw-s', primaryHostId: hostId });
     const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-s', hostId });
     cleanup.push(() => host.close());
     cleanup.push(() => host.client.publishAsync(`spBv1.0/STATE/${hostId}`, '', { retain: true, qos: 1 }));
@@ -150,27 +119,17 @@ describe('Sparkplug store and forward across a restart', () => {
 
   it('looks up the last stored values of an equipment once, even when none of its stored points are still configured', async () => {
     const mosquitto = inject('mosquitto');
-    const mqtt = parseSite(testSiteYaml({ broker: mosquitto.url }), { env: {} }).mqtt;
     const group = `o-${Date.now()}`;
     const hostId = `oh-${Date.now()}`;
     const queueFile = join(mkdtempSync(join(tmpdir(), 'spb-fwd-')), 'sparkplug-queue.db');
     const node = (point: string): EdgeNode =>
-      createEdgeNode({
+      testEdgeNode(mosquitto.url, {
         groupId: group,
         edgeNodeId: 'gw-o',
         primaryHostId: hostId,
-        url: mosquitto.url,
-        mqtt,
-        clientId: `gw-o-${Date.now()}`,
         equipment: [{ id: 'E-1', points: [{ name: point }] }],
-        activeAlarms: () => [],
-        bdSeq: { load: () => 0, save: () => {} },
         queueFile,
         maxStored: 5000,
-        rebirthInterval: 100,
-        info: {},
-        log: silent,
-        metrics: createMetrics(),
       });
     const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-o', hostId });
     cleanup.push(() => host.close());

@@ -1,20 +1,12 @@
 // The primary host's STATE (Sparkplug 3.0: JSON with `online` and `timestamp`, both required): one
 // without a timestamp, or older than the last, cannot start or end the node's session.
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import mqttjs from 'mqtt';
-import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { parseSite } from '../../config/load.js';
-import { createMetrics } from '../../gateway/metrics.js';
-import { createEdgeNode } from '../../gateway/sparkplug/node.js';
-import { testSiteYaml } from '../helpers/site.js';
+import { testEdgeNode } from '../helpers/edge-node.js';
 import { startSparkplugHost } from '../helpers/sparkplug-host.js';
 
-const silent = pino({ level: 'silent' });
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('Sparkplug primary host STATE', () => {
@@ -25,26 +17,9 @@ describe('Sparkplug primary host STATE', () => {
 
   it('ignores a STATE without a timestamp, in the old text form, or older than the last one', async () => {
     const mosquitto = inject('mosquitto');
-    const mqtt = parseSite(testSiteYaml({ broker: mosquitto.url }), { env: {} }).mqtt;
     const group = `st-${Date.now()}`;
     const hostId = `sth-${Date.now()}`;
-    const node = createEdgeNode({
-      groupId: group,
-      edgeNodeId: 'gw-st',
-      primaryHostId: hostId,
-      url: mosquitto.url,
-      mqtt,
-      clientId: `gw-st-${Date.now()}`,
-      equipment: [{ id: 'E-1', points: [{ name: 'p' }] }],
-      activeAlarms: () => [],
-      bdSeq: { load: () => 0, save: () => {} },
-      queueFile: join(mkdtempSync(join(tmpdir(), 'spb-state-')), 'sparkplug-queue.db'),
-      maxStored: 1000,
-      rebirthInterval: 100,
-      info: {},
-      log: silent,
-      metrics: createMetrics(),
-    });
+    const node = testEdgeNode(mosquitto.url, { groupId: group, edgeNodeId: 'gw-st', primaryHostId: hostId });
     const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-st', hostId });
     cleanup.push(() => host.close());
     const topic = `spBv1.0/STATE/${hostId}`;
@@ -66,26 +41,14 @@ describe('Sparkplug primary host STATE', () => {
 
   it('a host that goes offline and straight back online gets a new session, not a node stuck waiting', async () => {
     const mosquitto = inject('mosquitto');
-    const mqtt = parseSite(testSiteYaml({ broker: mosquitto.url }), { env: {} }).mqtt;
     const group = `sf-${Date.now()}`;
     const hostId = `sfh-${Date.now()}`;
     let bdSeq = 0;
-    const node = createEdgeNode({
+    const node = testEdgeNode(mosquitto.url, {
       groupId: group,
       edgeNodeId: 'gw-sf',
       primaryHostId: hostId,
-      url: mosquitto.url,
-      mqtt,
-      clientId: `gw-sf-${Date.now()}`,
-      equipment: [{ id: 'E-1', points: [{ name: 'p' }] }],
-      activeAlarms: () => [],
       bdSeq: { load: () => bdSeq, save: (n) => void (bdSeq = n) },
-      queueFile: join(mkdtempSync(join(tmpdir(), 'spb-state-')), 'sparkplug-queue.db'),
-      maxStored: 1000,
-      rebirthInterval: 100,
-      info: {},
-      log: silent,
-      metrics: createMetrics(),
     });
     const host = await startSparkplugHost(mosquitto.url, { group, node: 'gw-sf', hostId });
     cleanup.push(() => host.close());
@@ -125,25 +88,8 @@ describe('Sparkplug primary host STATE', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     cleanup.push(() => new Promise((r) => broker.close(() => server.close(() => r(undefined)))));
     const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const mqtt = parseSite(testSiteYaml({ broker: url }), { env: {} }).mqtt;
     const hostId = 'silent-host';
-    const node = createEdgeNode({
-      groupId: 'g',
-      edgeNodeId: 'gw-na',
-      primaryHostId: hostId,
-      url,
-      mqtt,
-      clientId: 'gw-na-sparkplug',
-      equipment: [{ id: 'E-1', points: [{ name: 'p' }] }],
-      activeAlarms: () => [],
-      bdSeq: { load: () => 0, save: () => {} },
-      queueFile: join(mkdtempSync(join(tmpdir(), 'spb-state-')), 'sparkplug-queue.db'),
-      maxStored: 1000,
-      rebirthInterval: 100,
-      info: {},
-      log: silent,
-      metrics: createMetrics(),
-    });
+    const node = testEdgeNode(url, { groupId: 'g', edgeNodeId: 'gw-na', primaryHostId: hostId, clientId: 'gw-na-sparkplug' });
     cleanup.push(() => node.stop());
     const host = await mqttjs.connectAsync(url, { reconnectPeriod: 0 });
     cleanup.push(() => host.endAsync(true));
