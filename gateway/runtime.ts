@@ -1,7 +1,11 @@
 // A running gateway: its parts built from a site config as a list of services (gateway/services/),
 // started in that order and stopped in reverse by one runner.
 import { resolve } from 'node:path';
+import { ConfigError, formatProblem, GatewayError } from '../config/errors.js';
+import { loadSiteFile } from '../config/load.js';
+import { forgetProfiles } from '../config/profiles.js';
 import type { SiteConfig } from '../config/schema.js';
+import { forgetTemplates } from '../config/templates.js';
 import { createAlarmService, type AlarmService } from './alarms/service.js';
 import type { HttpApi } from './http/server.js';
 import { encodeAlarms, encodeResults } from './influx/line-protocol.js';
@@ -303,7 +307,7 @@ export function createGateway(config: SiteConfig, log: Logger, opts: { siteFile?
     const applying = (async () => {
       let next = given;
       if (!next) {
-        const read = await readSiteFile(opts.siteFile!);
+        const read = readSiteFile(opts.siteFile!);
         if (!read.ok) return read;
         next = read.config;
       }
@@ -360,12 +364,10 @@ export function createGateway(config: SiteConfig, log: Logger, opts: { siteFile?
 }
 
 /** The site file as a reload reads it: the config, or the loader's problems as `path: message` lines. */
-async function readSiteFile(file: string): Promise<{ ok: true; config: SiteConfig } | (ReloadOutcome & { ok: false })> {
-  const { ConfigError, GatewayError, formatProblem } = await import('../config/errors.js');
-  const { loadSiteFile } = await import('../config/load.js');
+function readSiteFile(file: string): { ok: true; config: SiteConfig } | (ReloadOutcome & { ok: false }) {
   // An edited template or profile file is read as the site file is.
-  (await import('../config/templates.js')).forgetTemplates();
-  (await import('../config/profiles.js')).forgetProfiles();
+  forgetTemplates();
+  forgetProfiles();
   try {
     return { ok: true, config: loadSiteFile(file) };
   } catch (err) {
