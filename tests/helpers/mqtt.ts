@@ -17,18 +17,23 @@ export interface Subscriber {
   close(): Promise<void>;
 }
 
-export async function subscribe(url: string, topic: string, options: IClientOptions = {}): Promise<Subscriber> {
-  const client = await mqtt.connectAsync(url, { reconnectPeriod: 200, connectTimeout: 5000, ...options });
-  const messages: Received[] = [];
+/** Messages kept as they arrive, and a wait for the first one (past or future) that matches. */
+export interface Inbox<T> {
+  messages: T[];
+  add(m: T): void;
+  waitFor(match: (m: T) => boolean, timeoutMs?: number, what?: string): Promise<T>;
+}
+
+/** An inbox whose wait, when nothing matched in time, fails with `missing(what, timeoutMs, messages)`. */
+export function inbox<T>(missing: (what: string, timeoutMs: number, messages: readonly T[]) => string): Inbox<T> {
+  const messages: T[] = [];
   const waiters = new Set<() => void>();
-  client.on('message', (t, payload, packet) => {
-    messages.push({ topic: t, payload: payload.toString(), retain: packet.retain, at: Date.now() });
-    for (const w of waiters) w();
-  });
-  await client.subscribeAsync(topic, { qos: 1 });
   return {
-    client,
     messages,
+    add(m) {
+      messages.push(m);
+      for (const w of waiters) w();
+    },
     waitFor(match, timeoutMs = 10_000, what = 'message') {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -41,20 +46,26 @@ export async function subscribe(url: string, topic: string, options: IClientOpti
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(
-            new Error(
-              `No ${what} on ${topic} within ${timeoutMs} ms; got ${messages.length}: ${messages
-                .slice(-5)
-                .map((m) => `${m.topic} ${m.payload}`)
-                .join(' | ')}`,
-            ),
-          );
+          reject(new Error(missing(what, timeoutMs, messages)));
         }, timeoutMs);
         if (!check()) waiters.add(check);
       });
     },
-    close: () => client.endAsync(true),
   };
+}
+
+export async function subscribe(url: string, topic: string, options: IClientOptions = {}): Promise<Subscriber> {
+  const client = await mqtt.connectAsync(url, { reconnectPeriod: 200, connectTimeout: 5000, ...options });
+  const { messages, add, waitFor } = inbox<Received>(
+    (what, timeoutMs, got) =>
+      `No ${what} on ${topic} within ${timeoutMs} ms; got ${got.length}: ${got
+        .slice(-5)
+        .map((m) => `${m.topic} ${m.payload}`)
+        .join(' | ')}`,
+  );
+  client.on('message', (t, payload, packet) => add({ topic: t, payload: payload.toString(), retain: packet.retain, at: Date.now() }));
+  await client.subscribeAsync(topic, { qos: 1 });
+  return { client, messages, waitFor, close: () => client.endAsync(true) };
 }
 
 /** The retained message on a topic right now, or undefined when there is none. */

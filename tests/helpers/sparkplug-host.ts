@@ -6,6 +6,7 @@
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import sparkplug from 'sparkplug-payload';
+import { inbox } from './mqtt.js';
 
 const spb = sparkplug.get('spBv1.0')!;
 
@@ -51,9 +52,10 @@ export async function startSparkplugHost(
   options: IClientOptions = {},
 ): Promise<SparkplugHost> {
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
-  const messages: HostMessage[] = [];
+  const { messages, add, waitFor } = inbox<HostMessage>(
+    (what, timeoutMs, got) => `No ${what} within ${timeoutMs} ms; got ${got.map((x) => x.type).join(' ')}`,
+  );
   const violations: string[] = [];
-  const waiters = new Set<() => void>();
   let nodeBorn = false;
   let bdSeq: number | undefined;
   let nextSeq: number | undefined;
@@ -117,8 +119,7 @@ export async function startSparkplugHost(
         births.delete(device!);
       }
     }
-    messages.push(m);
-    for (const w of waiters) w();
+    add(m);
   });
   await client.subscribeAsync(`${nodePrefix}#`, { qos: 1 });
 
@@ -127,23 +128,7 @@ export async function startSparkplugHost(
     violations,
     client,
     birth: (device) => births.get(device) ?? new Map(),
-    waitFor(match, timeoutMs = 10_000, what = 'message') {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const found = messages.find(match);
-          if (!found) return false;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(found);
-          return true;
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`No ${what} within ${timeoutMs} ms; got ${messages.map((x) => x.type).join(' ')}`));
-        }, timeoutMs);
-        if (!check()) waiters.add(check);
-      });
-    },
+    waitFor,
     async rebirth() {
       const payload = spb.encodePayload({
         timestamp: Date.now(),
