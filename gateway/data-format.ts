@@ -16,26 +16,38 @@ export const SPOOL_FORMAT = 1;
 export const SPARKPLUG_QUEUE_FORMAT = 1;
 
 const STORE_REMEDY = 'Run that newer version, or restore a backup made by this one.';
-const QUEUE_LOST = 'the telemetry waiting in it is then lost';
+
+/** The data folder's queues: each file's format, and what moving it away loses. */
+const QUEUES = {
+  spool: { format: SPOOL_FORMAT, lost: 'the telemetry waiting in it is then lost' },
+  sparkplug: { format: SPARKPLUG_QUEUE_FORMAT, lost: 'the readings stored in it are then lost' },
+} as const;
+
+export type QueueKind = keyof typeof QUEUES;
 
 /**
- * Refuses a file written by a newer gateway, and marks an older or new one with `format`: call it
- * right after opening, before the first change. `lost` says what moving the file away costs.
+ * Refuses a queue file written by a newer gateway, and marks an older or new one with its format:
+ * call it right after opening, before the first change.
  */
-export function claimFileFormat(db: Database.Database, file: string, format: number, lost: string): void {
+export function claimFileFormat(db: Database.Database, file: string, kind: QueueKind): void {
+  const { format } = QUEUES[kind];
   const found = db.pragma('user_version', { simple: true }) as number;
   if (found > format) {
     db.close();
-    throw new GatewayError(
-      'GW_ERR_STORE',
-      `${file}: format ${found} was written by a newer gateway (this one reads up to ${format}). ${queueRemedy(lost)}`,
-    );
+    throw newerFile(file, 'format', found, format, queueRemedy(kind));
   }
   if (found < format) db.pragma(`user_version = ${format}`);
 }
 
-function queueRemedy(lost: string): string {
-  return `Run that newer version, or move the file away to start with an empty one (${lost}).`;
+function queueRemedy(kind: QueueKind): string {
+  return `Run that newer version, or move the file away to start with an empty one (${QUEUES[kind].lost}).`;
+}
+
+function newerFile(file: string, what: string, found: number, known: number, remedy: string): GatewayError {
+  return new GatewayError(
+    'GW_ERR_STORE',
+    `${file}: ${what} ${found} was written by a newer gateway (this one reads up to ${known}). ${remedy}`,
+  );
 }
 
 /**
@@ -44,27 +56,16 @@ function queueRemedy(lost: string): string {
  * components check their own file again when they open it.
  */
 export function checkDataFolderFormats(dir: string): void {
-  const files: Array<{ file: string; known: number; message: (found: number) => string }> = [
-    {
-      file: join(dir, STORE_FILE),
-      known: SCHEMA_VERSION,
-      message: (found) =>
-        `${join(dir, STORE_FILE)}: schema version ${found} was written by a newer gateway (this one reads up to ${SCHEMA_VERSION}). ${STORE_REMEDY}`,
-    },
+  const files: Array<{ file: string; what: string; known: number; remedy: string }> = [
+    { file: join(dir, STORE_FILE), what: 'schema version', known: SCHEMA_VERSION, remedy: STORE_REMEDY },
     ...readdirSync(dir)
       .filter((name) => /^(mqtt-queue|influx-spool.*|sparkplug-queue)\.db$/.test(name))
       .map((name) => {
-        const known = name === 'sparkplug-queue.db' ? SPARKPLUG_QUEUE_FORMAT : SPOOL_FORMAT;
-        const lost = name === 'sparkplug-queue.db' ? 'the readings stored in it are then lost' : QUEUE_LOST;
-        return {
-          file: join(dir, name),
-          known,
-          message: (found: number) =>
-            `${join(dir, name)}: format ${found} was written by a newer gateway (this one reads up to ${known}). ${queueRemedy(lost)}`,
-        };
+        const kind: QueueKind = name === 'sparkplug-queue.db' ? 'sparkplug' : 'spool';
+        return { file: join(dir, name), what: 'format', known: QUEUES[kind].format, remedy: queueRemedy(kind) };
       }),
   ];
-  for (const { file, known, message } of files) {
+  for (const { file, what, known, remedy } of files) {
     if (!existsSync(file)) continue;
     let found: number;
     try {
@@ -78,6 +79,6 @@ export function checkDataFolderFormats(dir: string): void {
       // Not readable as SQLite: the component that opens it says so, with what to do.
       continue;
     }
-    if (found > known) throw new GatewayError('GW_ERR_STORE', message(found));
+    if (found > known) throw newerFile(file, what, found, known, remedy);
   }
 }

@@ -68,7 +68,7 @@ export class Spool {
     // 0600 before SQLite opens it: its WAL and shared-memory files take the same mode.
     createPrivateFile(opts.file);
     this.db = new Database(opts.file);
-    claimFileFormat(this.db, opts.file, SPOOL_FORMAT, 'the telemetry waiting in it is then lost');
+    claimFileFormat(this.db, opts.file, 'spool');
     // Incremental vacuum lets an emptied spool give its disk space back.
     this.db.pragma('auto_vacuum = INCREMENTAL');
     this.db.pragma('journal_mode = WAL');

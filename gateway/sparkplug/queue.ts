@@ -2,7 +2,7 @@
 // primary host is away, taken back in time order. Bounded in rows; when full the oldest go, counted.
 import Database from 'better-sqlite3';
 import { createPrivateFile } from '../data-dir.js';
-import { claimFileFormat, SPARKPLUG_QUEUE_FORMAT } from '../data-format.js';
+import { claimFileFormat } from '../data-format.js';
 
 export interface StoredReading {
   id: number;
@@ -48,7 +48,7 @@ export class ReadingQueue {
   ) {
     createPrivateFile(file);
     this.db = new Database(file);
-    claimFileFormat(this.db, file, SPARKPLUG_QUEUE_FORMAT, 'the readings stored in it are then lost');
+    claimFileFormat(this.db, file, 'sparkplug');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(
