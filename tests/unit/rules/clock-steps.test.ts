@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { Reading } from '../../../drivers/types.js';
 import { CLOCK_STEP_TOLERANCE_MS, ClockWatch, describeStep } from '../../../rules/clock.js';
 import { RuleEngine } from '../../../rules/engine.js';
-import type { AlarmEvent, AlarmStore, PersistedAlarm, RuleSpec } from '../../../rules/types.js';
-import { lowLevelRule, pointNames } from '../../helpers/rules.js';
+import type { AlarmEvent, RuleSpec } from '../../../rules/types.js';
+import { lowLevelRule, memoryStore, pointNames } from '../../helpers/rules.js';
 
 const HOUR = 3_600_000;
 const TICK_MS = 250;
@@ -260,21 +260,6 @@ describe('clock watch', () => {
     expect(describeStep(3 * HOUR)).toBe('3 h forward');
   });
 });
-
-/** What the gateway keeps in SQLite: a copy of what each commit took. */
-function memoryStore(): AlarmStore & { data: Map<string, PersistedAlarm>; commit(engine: RuleEngine): void } {
-  const data = new Map<string, PersistedAlarm>();
-  return {
-    data,
-    load: () => new Map([...data].map(([k, v]) => [k, structuredClone(v)])),
-    commit(engine) {
-      for (const { key, state } of engine.takeChanges()) {
-        if (state) data.set(key, structuredClone(state));
-        else data.delete(key);
-      }
-    },
-  };
-}
 
 describe('rule engine restarted on a clock that stepped while it was down', () => {
   const level = (ts: number, value: number): Reading[] => [{ equipment: 'B-1', point: 'level', value, quality: 'good', ts }];

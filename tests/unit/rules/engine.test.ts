@@ -1,29 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Reading } from '../../../drivers/types.js';
 import { RuleEngine, RuleActionError } from '../../../rules/engine.js';
-import type { AlarmStore, PersistedAlarm, RuleSpec } from '../../../rules/types.js';
-import { lowLevelRule, pointNames } from '../../helpers/rules.js';
+import type { RuleSpec } from '../../../rules/types.js';
+import { lowLevelRule, memoryStore, pointNames } from '../../helpers/rules.js';
 
 const names = pointNames('level');
 const rule = (o: Partial<RuleSpec> = {}): RuleSpec => lowLevelRule(names, o);
 const level = (ts: number, value: number | null, quality: Reading['quality'] = 'good'): Reading[] => [
   { equipment: 'B-1', point: 'level', value, quality, ts },
 ];
-
-/** What the gateway keeps in SQLite, kept in a Map here: a copy of what each commit took, as a disk would. */
-function memoryStore(): AlarmStore & { data: Map<string, PersistedAlarm>; commit(engine: RuleEngine): void } {
-  const data = new Map<string, PersistedAlarm>();
-  return {
-    data,
-    load: () => new Map([...data].map(([k, v]) => [k, structuredClone(v)])),
-    commit(engine) {
-      for (const { key, state } of engine.takeChanges()) {
-        if (state) data.set(key, structuredClone(state));
-        else data.delete(key);
-      }
-    },
-  };
-}
 
 describe('rule engine', () => {
   it('restarted in the middle of an incident: the state comes back, no second raised event, the same incident clears', () => {
