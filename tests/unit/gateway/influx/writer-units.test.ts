@@ -268,15 +268,19 @@ describe('Lanes', () => {
   });
 });
 
-describe('TelemetryIntake', () => {
-  const intake = new TelemetryIntake({
+/** An intake of site s1 under gw/x with boiler B-1, and a telemetry message for it. */
+const boilerIntake = () =>
+  new TelemetryIntake({
     site: 's1',
     topicPrefix: 'gw/x',
     equipment: [{ id: 'B-1', category: 'boiler' }],
     maxPayloadBytes: 1000,
     quarantine: new Map(),
   });
-  const message = JSON.stringify({ ts: 1000, values: { level: 1 }, quality: { level: 'good' } });
+const message = JSON.stringify({ ts: 1000, values: { level: 1 }, quality: { level: 'good' } });
+
+describe('TelemetryIntake', () => {
+  const intake = boilerIntake();
 
   it('makes lines of a telemetry message of known equipment', () => {
     const taken = intake.take('gw/x/s1/B-1/telemetry', message);
@@ -303,14 +307,7 @@ describe('TelemetryIntake', () => {
 
 describe('TelemetryIntake after a reload', () => {
   it('takes an added equipment and refuses a removed one', () => {
-    const intake = new TelemetryIntake({
-      site: 's1',
-      topicPrefix: 'gw/x',
-      equipment: [{ id: 'B-1', category: 'boiler' }],
-      maxPayloadBytes: 1000,
-      quarantine: new Map(),
-    });
-    const message = JSON.stringify({ ts: 1000, values: { level: 1 }, quality: { level: 'good' } });
+    const intake = boilerIntake();
     intake.setEquipment([{ id: 'B-2', category: 'crane', code: 'C2' }]);
     const taken = intake.take('gw/x/s1/B-2/telemetry', message);
     expect(taken.ok && taken.lines[0]).toMatch(/^crane,site=s1,equipment=B-2,code=C2 level=1 1000000000$/);
