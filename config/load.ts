@@ -62,14 +62,10 @@ export interface ParseOptions {
 export function loadSiteFile(file: string, env: Env = process.env, onNote?: ParseOptions['onNote']): SiteConfig {
   let text: string;
   try {
-    // At most one byte over the limit is read: /dev/zero or a log file given by mistake is refused
-    // by parseSite's size check, never read whole.
+    // Refused by parseSite's size check when over the limit.
     const fd = openSync(file, 'r');
     try {
-      const buffer = Buffer.alloc(SITE_FILE_LIMITS.maxBytes + 1);
-      let length = 0;
-      for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);
-      text = buffer.subarray(0, length).toString('utf8');
+      text = readSiteBytes(fd).toString('utf8');
     } finally {
       closeSync(fd);
     }
@@ -77,6 +73,17 @@ export function loadSiteFile(file: string, env: Env = process.env, onNote?: Pars
     throw new GatewayError('GW_ERR_CONFIG_READ', `Cannot read site file "${file}": ${(err as Error).message}`, { cause: err });
   }
   return parseSite(text, { file, env, onNote });
+}
+
+/**
+ * A site file's bytes, at most one over SITE_FILE_LIMITS.maxBytes: /dev/zero or a log file given by
+ * mistake is refused for its size, never read whole.
+ */
+export function readSiteBytes(fd: number): Buffer {
+  const buffer = Buffer.alloc(SITE_FILE_LIMITS.maxBytes + 1);
+  let length = 0;
+  for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);
+  return buffer.subarray(0, length);
 }
 
 /**

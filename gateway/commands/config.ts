@@ -23,7 +23,6 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
     fsyncSync,
     openSync,
     readFileSync,
-    readSync,
     realpathSync,
     renameSync,
     rmSync,
@@ -34,7 +33,7 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
   const { dirname } = await import('node:path');
   const { parseDocument, LineCounter } = await import('yaml');
   const { ConfigError, formatProblem } = await import('../../config/errors.js');
-  const { parseSite, SITE_FILE_LIMITS } = await import('../../config/load.js');
+  const { parseSite, readSiteBytes, SITE_FILE_LIMITS } = await import('../../config/load.js');
   const { prescanYaml } = await import('../../config/prescan.js');
   const { applyEdits, migrateSiteDocument, SITE_FILE_VERSION } = await import('../../config/site-version.js');
   const fail = (lines: string[]) => {
@@ -46,18 +45,14 @@ export async function configMigrateCommand(file: string, o: MigrateOptions = {})
   let mode: number;
   let owner: { uid: number; gid: number };
   try {
-    // At most one byte over the limit is read: /dev/zero or a log file given by mistake is refused, never read whole.
     const fd = openSync(file, 'r');
     try {
       const st = fstatSync(fd);
       mode = st.mode & 0o777;
       owner = { uid: st.uid, gid: st.gid };
-      const buffer = Buffer.alloc(SITE_FILE_LIMITS.maxBytes + 1);
-      let length = 0;
-      for (let n = -1; n !== 0 && length < buffer.length; length += n) n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (length > SITE_FILE_LIMITS.maxBytes)
+      const bytes = readSiteBytes(fd);
+      if (bytes.length > SITE_FILE_LIMITS.maxBytes)
         return fail([`${file}: (yaml): the file is over ${SITE_FILE_LIMITS.maxBytes} bytes, the limit`]);
-      const bytes = buffer.subarray(0, length);
       text = bytes.toString('utf8');
       // Bytes that are not UTF-8 (a Latin-1 comment) would be written back as U+FFFD, in the file and
       // in its backup: the file is no longer the one the user had, and there is no way back.
