@@ -17,21 +17,13 @@ import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { retained, subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { startSparkplugHost, type SparkplugHost } from '../helpers/sparkplug-host.js';
 import { freePort } from '../helpers/processes.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const silent = pino({ level: 'silent' });
 const SECRET = 'reload-secret-0123456789';
 const TOKEN = 'viewer-token-0123456789abcdef';
 const SCADA = 'scada-password-0123456789';
 const POLL_MS = 100;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** The site's own template: points a and b, a rule on each. */
 const template = (over: string) =>

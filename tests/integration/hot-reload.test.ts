@@ -16,21 +16,13 @@ import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { CLI, killGroup, startCommand, type Running } from '../helpers/cli.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/processes.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const silent = pino({ level: 'silent' });
 const SECRET = 'reload-secret-0123456789';
 const TOKENS = { operator: 'operator-token-0123456789abcdef', admin: 'admin-token-0123456789abcdef' };
 const REGISTERS = { a: 0, b: 1, c: 2 } as const;
 const POLL_MS = 100;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** A TCP proxy in front of the simulator: how many connections the gateway opened, and how many are open. */
 async function countingProxy(target: number): Promise<{ port: number; opened: () => number; open: () => number; stop(): Promise<void> }> {

@@ -17,6 +17,7 @@ import { createPlatformInbox, summaryOf, type PlatformInbox } from '../../gatewa
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { gatewayAsync, ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/processes.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const silent = pino({ level: 'silent' });
 const SECRET = 'lifecycle-secret-0123456789';
@@ -37,15 +38,6 @@ const RULES = [
   '  - { id: removed, equipment: B-07, when: g > 0, level: red, message: "g is up" }',
   '  - { id: left-open, equipment: B-07, when: h > 0, level: red, message: "h is up" }',
 ];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('the incident lifecycle at the platform', () => {
   const bank = new RegisterBank(100);
