@@ -411,13 +411,23 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
   /** Not born, or a metric changed and the device's last birth is a rebirth interval old. */
   const birthDue = (d: Device) => !d.born || (d.rebirth && performance.now() - d.lastBirth >= o.rebirthInterval);
 
+  /** A reading as the queue keeps it. */
+  const toRow = (d: Device, r: Reading, historical: boolean): NewReading => ({
+    device: d.id,
+    metric: r.point,
+    value: valueOf(r),
+    quality: r.quality,
+    ts: pointTime(r),
+    historical,
+  });
+
   function readings(batch: readonly Reading[]): void {
     const byDevice = new Map<Device, Reading[]>();
     for (const r of batch) {
       const d = devices.get(r.equipment);
       const m = d?.metrics.get(r.point);
       if (!d || !m) continue;
-      const value = r.quality === 'bad' ? null : r.value;
+      const value = valueOf(r);
       if (value !== null) {
         if (m.datatype === undefined || !fits(m.datatype, value)) m.datatype = dataTypeOf(value);
         // Born as Double before its first value, a point that turns out Boolean or String needs a new birth.
@@ -446,15 +456,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
         continue;
       }
       if (!live) {
-        for (const r of list)
-          toStore.push({
-            device: d.id,
-            metric: r.point,
-            value: r.quality === 'bad' ? null : r.value,
-            quality: r.quality,
-            ts: pointTime(r),
-            historical: state !== 'online',
-          });
+        for (const r of list) toStore.push(toRow(d, r, state !== 'online'));
         continue;
       }
       // A birth carries every metric's current value, these included.
@@ -463,29 +465,24 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
         continue;
       }
       // Until the next birth, a value that does not fit its metric's declared type cannot be sent.
-      const fitting = list.filter((r) => {
+      const fitting: Reading[] = [];
+      const metrics: Metric[] = [];
+      for (const r of list) {
         const m = d.metrics.get(r.point)!;
-        return m.declared !== undefined && fits(m.declared, r.quality === 'bad' ? null : r.value);
-      });
+        const value = valueOf(r);
+        if (m.declared === undefined || !fits(m.declared, value)) continue;
+        fitting.push(r);
+        metrics.push(dataMetric(m, value, pointTime(r)));
+      }
       if (fitting.length < list.length)
         drop('type_changed', list.length - fitting.length, 'Sparkplug values of a point whose data type changed dropped until its DBIRTH');
       if (fitting.length > 0)
         publish(
           'DDATA',
           d.id,
-          fitting.map((r) => dataMetric(d.metrics.get(r.point)!, r.quality === 'bad' ? null : r.value, pointTime(r))),
+          metrics,
           // What did not go out (the connection just died) waits with the rest, in time order.
-          () =>
-            store(
-              fitting.map((r) => ({
-                device: d.id,
-                metric: r.point,
-                value: r.quality === 'bad' ? null : r.value,
-                quality: r.quality,
-                ts: pointTime(r),
-                historical: true,
-              })),
-            ),
+          () => store(fitting.map((r) => toRow(d, r, true))),
         );
     }
     store(toStore);
@@ -739,4 +736,9 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     }),
     stats: () => ({ state, bdSeq, seq, stored: queue?.size ?? 0, dropped: counts.dropped, sent: counts.sent }),
   };
+}
+
+/** What a reading's value is in a Sparkplug metric: a bad reading has none. */
+function valueOf(r: Reading): Reading['value'] | null {
+  return r.quality === 'bad' ? null : r.value;
 }
