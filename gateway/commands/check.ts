@@ -1,5 +1,5 @@
 // `gateway check FILE`: validate a site file and say so, or list every problem of it.
-import { EXIT, loadOrReport, siteFileOf, usageError } from './common.js';
+import { EXIT, loadOrReport, requiredSiteFile } from './common.js';
 import { type CliCommand, examples, siteArgument, siteOption } from './declare.js';
 
 export async function checkCommand(file: string): Promise<number> {
@@ -20,8 +20,7 @@ export const command: CliCommand = {
       .addOption(siteOption())
       .addHelpText('after', examples('gateway check site.yaml'))
       .action(async (file, o) => {
-        const site = siteFileOf('check', file, o.config);
-        if (!site) usageError('check', 'needs the site file, as FILE or -c FILE');
+        const site = requiredSiteFile('check', file, o.config);
         cli.done(await checkCommand(site));
       });
   },

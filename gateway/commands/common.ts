@@ -48,6 +48,11 @@ export function siteFileOf(command: string, positional: string | undefined, opti
   return positional ?? option;
 }
 
+/** The site file as siteFileOf finds it, for a command that cannot go without one: a usage error when none is given. */
+export function requiredSiteFile(command: string, positional: string | undefined, option: string | undefined): string {
+  return siteFileOf(command, positional, option) || usageError(command, 'needs the site file, as FILE or -c FILE');
+}
+
 /** The site file, or undefined once its problems are printed. */
 export async function loadOrReport(file: string): Promise<SiteConfig | undefined> {
   const { ConfigError, formatProblem, GatewayError } = await import('../../config/errors.js');

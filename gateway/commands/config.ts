@@ -2,7 +2,7 @@
 // version --to), printing it or, with --write, replacing it after keeping the old one beside it as
 // `<file>.bak-v<version>`. Only the keys a step changes are edited in the text: comments and layout
 // stay. The result must pass the same checks as `gateway check`, or nothing is written.
-import { EXIT, siteFileOf, usageError } from './common.js';
+import { EXIT, requiredSiteFile } from './common.js';
 import { type CliCommand, examples, integer, siteArgument, siteOption } from './declare.js';
 
 export interface MigrateOptions {
@@ -226,8 +226,7 @@ export const command: CliCommand = {
         ),
       )
       .action(async (file, o) => {
-        const site = siteFileOf('config migrate', file, o.config);
-        if (!site) usageError('config migrate', 'needs the site file, as FILE or -c FILE');
+        const site = requiredSiteFile('config migrate', file, o.config);
         cli.done(await configMigrateCommand(site, { write: o.write === true, to: o.to === undefined ? undefined : Number(o.to) }));
       });
   },

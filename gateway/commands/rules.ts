@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { parseDuration } from '../../drivers/common/duration.js';
-import { EXIT, loadOrReport, siteFileOf, usageError } from './common.js';
+import { EXIT, loadOrReport, requiredSiteFile } from './common.js';
 import { aFile, type CliCommand, examples, siteArgument, siteOption } from './declare.js';
 
 export async function rulesTestCommand(
@@ -107,8 +107,7 @@ export const command: CliCommand = {
         ),
       )
       .action(async (file, o) => {
-        const site = siteFileOf('rules test', file, o.config);
-        if (!site) usageError('rules test', 'needs the site file, as FILE or -c FILE');
+        const site = requiredSiteFile('rules test', file, o.config);
         cli.done(await rulesTestCommand(site, o));
       });
   },
