@@ -84,11 +84,28 @@ export function exportTree(config: SiteConfig, templates: ReadonlyMap<string, Te
   const datasources: Array<Record<string, unknown>> = [];
   const uids = new Map<Flavor, string>();
   const url = literal(plainUrl(influx.url));
+  // InfluxDB 1.x answers Flux with the bucket database/retention-policy.
+  const bucket = influx.api === 'v1' ? `${influx.database}/${influx.retention_policy ?? 'autogen'}` : influx.bucket;
+  // Each flavor's data source reads the same secret.
+  const secret =
+    influx.api === 'v1'
+      ? influx.password !== undefined
+        ? secretVariable(o.siteText, 'password', 'INFLUX_PASSWORD')
+        : undefined
+      : secretVariable(o.siteText, 'token', 'INFLUX_TOKEN');
+  if (secret)
+    secrets.push({
+      variable: secret,
+      holds:
+        influx.api === 'v1'
+          ? `the password of InfluxDB user ${influx.username ?? ''}`
+          : `an InfluxDB API token that may read bucket ${influx.bucket}`,
+    });
   for (const flavor of flavors) {
     const uid = stableUid(site, `${flavor}-datasource`);
     uids.set(flavor, uid);
     const ds: Record<string, unknown> = {
-      name: `${site} ${flavor === 'influxql' ? 'InfluxQL' : 'Flux'}`,
+      name: `${site} ${flavorName(flavor)}`,
       uid,
       type: 'influxdb',
       access: 'proxy',
@@ -96,33 +113,24 @@ export function exportTree(config: SiteConfig, templates: ReadonlyMap<string, Te
       editable: false,
     };
     if (influx.api === 'v1') {
-      const password = influx.password !== undefined ? secretVariable(o.siteText, 'password', 'INFLUX_PASSWORD') : undefined;
-      if (password) secrets.push({ variable: password, holds: `the password of InfluxDB user ${influx.username ?? ''}` });
       if (flavor === 'influxql') {
         ds.jsonData = { dbName: literal(influx.database), httpMode: 'GET' };
         if (influx.username !== undefined) ds.user = literal(influx.username);
-        if (password) ds.secureJsonData = { password: `\${${password}}` };
+        if (secret) ds.secureJsonData = { password: `\${${secret}}` };
       } else {
         // InfluxDB 1.8 answers Flux (flux-enabled = true) with the bucket database/retention-policy and
         // the token user:password.
-        ds.jsonData = {
-          version: 'Flux',
-          organization: '-',
-          defaultBucket: literal(`${influx.database}/${influx.retention_policy ?? 'autogen'}`),
-        };
-        if (influx.username !== undefined)
-          ds.secureJsonData = { token: `${literal(influx.username)}:${password ? `\${${password}}` : ''}` };
+        ds.jsonData = { version: 'Flux', organization: '-', defaultBucket: literal(bucket) };
+        if (influx.username !== undefined) ds.secureJsonData = { token: `${literal(influx.username)}:${secret ? `\${${secret}}` : ''}` };
       }
     } else {
-      const token = secretVariable(o.siteText, 'token', 'INFLUX_TOKEN');
-      secrets.push({ variable: token, holds: `an InfluxDB API token that may read bucket ${influx.bucket}` });
       if (flavor === 'influxql') {
         // InfluxQL on InfluxDB 2.x and 3.x: the bucket's database mapping (DBRP), the token in a header.
         ds.jsonData = { dbName: literal(influx.bucket), httpMode: 'GET', httpHeaderName1: 'Authorization' };
-        ds.secureJsonData = { httpHeaderValue1: `Token \${${token}}` };
+        ds.secureJsonData = { httpHeaderValue1: `Token \${${secret}}` };
       } else {
         ds.jsonData = { version: 'Flux', organization: literal(influx.org), defaultBucket: literal(influx.bucket) };
-        ds.secureJsonData = { token: `\${${token}}` };
+        ds.secureJsonData = { token: `\${${secret}}` };
       }
     }
     datasources.push(ds);
@@ -160,7 +168,6 @@ ${stringify(
   { lineWidth: 0 },
 )}`,
   );
-  const bucket = influx.api === 'v1' ? `${influx.database}/${influx.retention_policy ?? 'autogen'}` : influx.bucket;
   const retentionPolicy = influx.api === 'v1' ? influx.retention_policy : undefined;
   const exported: Exported[] = [];
   for (const flavor of flavors)
@@ -172,14 +179,14 @@ ${stringify(
         datasourceUid: uids.get(flavor)!,
         bucket,
         retentionPolicy,
-        titleSuffix: flavors.length > 1 ? ` (${flavor === 'influxql' ? 'InfluxQL' : 'Flux'})` : '',
+        titleSuffix: flavors.length > 1 ? ` (${flavorName(flavor)})` : '',
       }),
     );
   for (const d of exported) files.set(`dashboards/${d.file}`, `${JSON.stringify(sortedKeys(d.dashboard), null, 2)}\n`);
-  // Each flavor's data source reads the same secret: named once.
-  const named = [...new Map(secrets.map((x) => [x.variable, x])).values()];
-  return { files, secrets: named, flavors, own: possibleFiles(site, templates) };
+  return { files, secrets, flavors, own: possibleFiles(site, templates) };
 }
+
+const flavorName = (flavor: Flavor) => (flavor === 'influxql' ? 'InfluxQL' : 'Flux');
 
 /** Keys in order at every level: the same dashboard is the same text. */
 function sortedKeys(value: unknown): unknown {
