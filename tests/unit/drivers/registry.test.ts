@@ -32,8 +32,13 @@ it('nothing outside drivers/ names a driver or simulator type: the gateway learn
       e.isDirectory() ? sources(join(dir, e.name)) : /\.(ts|js)$/.test(e.name) ? [join(dir, e.name)] : [],
     );
   const repo = join(root, '..');
+  // `gateway init` writes a first connection entry for the protocols it can read a device with
+  // (Modbus TCP and RTU, OPC UA), and its site file goes through the drivers' schemas before it is
+  // written; it is the one place outside drivers/ that names them.
+  const INIT = join(repo, 'gateway', 'init');
   const offenders = ['gateway', 'config', 'rules']
     .flatMap((d) => sources(join(repo, d)))
+    .filter((file) => !file.startsWith(INIT) && file !== join(repo, 'gateway', 'commands', 'init.ts'))
     .flatMap((file) =>
       readFileSync(file, 'utf8')
         .split('\n')
