@@ -3,7 +3,7 @@
 import { EQUIPMENT_BASE_KEYS, type SiteConfig } from '../config/schema.js';
 import { formatPath } from '../config/load.js';
 import { isLabInstrument } from './lab/daily.js';
-import type { ConnectionChanges } from './services/devices.js';
+import { RULES_ONLY_KEYS, type ConnectionChanges } from './services/devices.js';
 
 /**
  * The keys of an equipment entry a reload swaps in. The rules read its limits and its template's
@@ -14,7 +14,7 @@ import type { ConnectionChanges } from './services/devices.js';
  * writer's tags, the platform's incidents, the risk judgement, the lab services): changing it needs
  * a restart.
  */
-const EQUIPMENT_RELOADABLE = new Set(['limits', 'template_rules', 'disabled_rules', 'connection', 'poll_interval', 'description']);
+const EQUIPMENT_RELOADABLE = new Set([...RULES_ONLY_KEYS, 'connection', 'poll_interval']);
 /** The equipment keys read beyond the rules and the driver: every entry's own keys and what the loader adds from a template. */
 const EQUIPMENT_FIXED = new Set([...EQUIPMENT_BASE_KEYS, 'points', 'risk_factors']);
 /** The keys of a point every part reads; its other keys are its driver's (address, register, scale...). */

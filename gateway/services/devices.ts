@@ -197,22 +197,13 @@ export function deviceServices(
   };
 }
 
-/**
- * What a connection's driver is made from: its entry and those of its equipment, without what only
- * the rules read (limits, the template's rules): a changed limit does not reopen a connection.
- */
-export function connectionFingerprint(site: SiteConfig, connection: string): string {
+/** The keys of an equipment entry no driver reads (what its rules judge by, its description): a change to one does not reopen its connection. */
+export const RULES_ONLY_KEYS: readonly string[] = ['limits', 'template_rules', 'disabled_rules', 'description'];
+
+/** What a connection's driver is made from: its entry and those of its equipment, without RULES_ONLY_KEYS (a changed limit does not reopen a connection). */
+function connectionFingerprint(site: SiteConfig, connection: string): string {
   const equipment = site.equipment
     .filter((e) => e.connection === connection)
-    .map((e) => {
-      const {
-        limits: _limits,
-        template_rules: _rules,
-        disabled_rules: _disabled,
-        description: _text,
-        ...rest
-      } = e as Record<string, unknown>;
-      return rest;
-    });
+    .map((e) => Object.fromEntries(Object.entries(e).filter(([k]) => !RULES_ONLY_KEYS.includes(k))));
   return JSON.stringify({ connection: site.connections.find((c) => c.id === connection), equipment });
 }
