@@ -23,6 +23,8 @@ export interface TestSiteOptions {
   site?: string;
   gatewayId?: string;
   pollInterval?: string;
+  /** The mqtt reconnect backoff, a YAML flow mapping. */
+  reconnect?: string;
   mqttExtra?: string[];
   /** Top-level YAML lines, such as an influx: section. */
   extra?: string[];
@@ -38,7 +40,7 @@ export function testSiteYaml(o: TestSiteOptions = {}): string {
     'mqtt:',
     `  broker: ${o.broker ?? 'embedded'}`,
     `  port: ${o.port ?? 1883}`,
-    '  reconnect: { initial_delay: 200ms, max_delay: 1s }',
+    `  reconnect: ${o.reconnect ?? '{ initial_delay: 200ms, max_delay: 1s }'}`,
     ...(o.mqttExtra ?? []).map((l) => `  ${l}`),
     ...(o.extra ?? []),
     'connections: [{ id: sim, type: sim, seed: 11 }]',

@@ -13,11 +13,12 @@ import type { SparkplugService } from '../../gateway/services/sparkplug.js';
 import { hashPassword } from '../../gateway/mqtt/users.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { freePort } from '../helpers/processes.js';
-import { BOILER_POINTS } from '../helpers/site.js';
+import { BOILER_POINTS, testSiteYaml } from '../helpers/site.js';
 import { startProxy, startSparkplugHost, type HostMessage, type SparkplugHost } from '../helpers/sparkplug-host.js';
 
 const silent = pino({ level: 'silent' });
 
+/** The test site (boiler B-07 polled every 100 ms by default) as gw-spb, with its sparkplug lines and quick reconnects. */
 function siteYaml(o: {
   broker: string;
   port?: number;
@@ -28,27 +29,17 @@ function siteYaml(o: {
   poll?: string;
   dataDir?: string;
 }): string {
-  return [
-    'version: 1',
-    `gateway: { id: gw-spb, site: ${o.site}, data_dir: ${o.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-data-'))} }`,
-    'mqtt:',
-    `  broker: ${o.broker}`,
-    `  port: ${o.port ?? 1883}`,
-    '  reconnect: { initial_delay: 100ms, max_delay: 300ms }',
-    ...(o.mqtt ?? []).map((l) => `  ${l}`),
-    'sparkplug:',
-    ...o.sparkplug.map((l) => `  ${l}`),
-    ...(o.rules ?? []),
-    'connections: [{ id: sim, type: sim, seed: 11 }]',
-    'equipment:',
-    '  - id: B-07',
-    '    code: "10003101012019000117"',
-    '    connection: sim',
-    '    model: steam-boiler',
-    `    poll_interval: ${o.poll ?? '100ms'}`,
-    `    points: [${BOILER_POINTS.map((p) => `{ name: ${p} }`).join(', ')}]`,
-    '',
-  ].join('\n');
+  return testSiteYaml({
+    broker: o.broker,
+    port: o.port,
+    site: o.site,
+    gatewayId: 'gw-spb',
+    dataDir: o.dataDir,
+    pollInterval: o.poll ?? '100ms',
+    reconnect: '{ initial_delay: 100ms, max_delay: 300ms }',
+    mqttExtra: o.mqtt,
+    extra: ['sparkplug:', ...o.sparkplug.map((l) => `  ${l}`), ...(o.rules ?? [])],
+  });
 }
 
 /** Each DDATA metric as `<name>@<timestamp>=<value>`, its name from the device's births. */
