@@ -1,20 +1,10 @@
 // The alarm service across steps of the wall clock: it finds them (against its monotonic clock) and
 // its rule engine keeps the time that really elapsed; each step is logged once, counted, and the moved
 // alarm states are committed. Both clocks are the test's; the service's own 250 ms ticks read them.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { Reading } from '../../../../drivers/types.js';
-import { createAlarmService } from '../../../../gateway/alarms/service.js';
-import type { MqttLink } from '../../../../gateway/mqtt/link.js';
-import { topicsFor } from '../../../../gateway/mqtt/topics.js';
-import type { Pipeline } from '../../../../gateway/pipeline.js';
-import { GatewayStore, STORE_FILE } from '../../../../gateway/store.js';
 import type { AlarmEvent } from '../../../../rules/types.js';
+import { fedAlarmService } from '../../../helpers/alarm-service.js';
 import { testSite } from '../../../helpers/site.js';
 
 const HOUR = 3_600_000;
@@ -25,30 +15,15 @@ describe('alarm service across steps of the wall clock', () => {
     const config = testSite({
       extra: ['rules:', '  - { id: high, equipment: B-07, when: steam_pressure > 1.3, on_delay: 10s, level: yellow, message: "high" }'],
     });
-    const store = new GatewayStore(join(mkdtempSync(join(tmpdir(), 'gw-clock-')), STORE_FILE));
-    let feed: (batch: readonly Reading[]) => void = () => {};
-    const pipeline = { onBatch: (l: typeof feed) => void (feed = l) } as unknown as Pipeline;
     const events: AlarmEvent[] = [];
-    const link = { publishEvent: () => {}, setGatewayHealth: () => {} } as unknown as MqttLink;
-    const lines: Array<Record<string, unknown>> = [];
-    const log = pino(
-      { level: 'info' },
-      new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }),
-    );
     const metrics = new Registry();
     const clock = { wall: W0, mono: 1000 };
     const advance = (ms: number) => {
       clock.wall += ms;
       clock.mono += ms;
     };
-    const service = createAlarmService({
-      config,
-      pipeline,
-      link,
-      topics: topicsFor('gw', 'test-site'),
-      log,
+    const { service, store, feed, lines } = fedAlarmService(config, {
       metrics,
-      store: () => store,
       now: () => clock.wall,
       monotonic: () => clock.mono,
     });

@@ -3,19 +3,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { Reading } from '../../../../drivers/types.js';
-import { createAlarmService } from '../../../../gateway/alarms/service.js';
 import type { MqttLink } from '../../../../gateway/mqtt/link.js';
-import { topicsFor } from '../../../../gateway/mqtt/topics.js';
-import type { Pipeline } from '../../../../gateway/pipeline.js';
 import { incidentOf } from '../../../../gateway/platform/contract.js';
 import { Outbox } from '../../../../gateway/platform/outbox.js';
 import { GatewayStore, STORE_FILE } from '../../../../gateway/store.js';
 import type { AlarmEvent } from '../../../../rules/types.js';
+import { fedAlarmService } from '../../../helpers/alarm-service.js';
 import { testSite } from '../../../helpers/site.js';
 
 const RULES = [
@@ -29,33 +23,24 @@ describe('alarm service over a store that cannot write', () => {
     const config = testSite({ extra: RULES });
     const store = new GatewayStore(join(mkdtempSync(join(tmpdir(), 'gw-svc-')), STORE_FILE));
     const outbox = new Outbox(store);
-    let feed: (batch: readonly Reading[]) => void = () => {};
-    const pipeline = { onBatch: (l: typeof feed) => void (feed = l) } as unknown as Pipeline;
     const published: AlarmEvent[] = [];
     const health: Array<string | undefined> = [];
     const link = {
       publishEvent: (topic: string, payload: unknown) => void (topic.endsWith('/alarms') && published.push(payload as AlarmEvent)),
       setGatewayHealth: (reason: string | undefined) => void health.push(reason),
     } as unknown as MqttLink;
-    const lines: Array<Record<string, unknown>> = [];
-    const log = pino(
-      { level: 'info' },
-      new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }),
-    );
-    const service = createAlarmService({
+    const { service, feed, lines } = fedAlarmService(
       config,
-      pipeline,
-      link,
-      topics: topicsFor('gw', 'test-site'),
-      log,
-      metrics: new Registry(),
-      store: () => store,
-      platform: () => ({
-        add: (events) => void outbox.add(events.flatMap((e) => incidentOf(e, undefined, 'gw-test') ?? [])),
-        notify: () => {},
-      }),
-      maxUncommittedEvents: 5,
-    });
+      {
+        link,
+        platform: () => ({
+          add: (events) => void outbox.add(events.flatMap((e) => incidentOf(e, undefined, 'gw-test') ?? [])),
+          notify: () => {},
+        }),
+        maxUncommittedEvents: 5,
+      },
+      store,
+    );
     await service.start();
     let t = Date.now();
     const toggle = (n: number) => {
