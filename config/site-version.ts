@@ -10,7 +10,7 @@ import { ConfigError, type ConfigProblem } from './errors.js';
 /** The version this gateway writes and reads as it is. */
 export const SITE_FILE_VERSION = 2;
 /** The oldest version this gateway reads (through the steps). */
-export const OLDEST_SITE_FILE_VERSION = 1;
+const OLDEST_SITE_FILE_VERSION = 1;
 
 /** One change of the text: characters [start, end) become `text`. */
 export interface TextEdit {
@@ -34,7 +34,7 @@ interface SiteStep {
 }
 
 /** Append only: a released step never changes. */
-export const SITE_STEPS: readonly SiteStep[] = [
+const SITE_STEPS: readonly SiteStep[] = [
   {
     to: 2,
     summary: 'platform.retry is named platform.reconnect, like the same backoff setting of mqtt, influx and every connection',
@@ -51,7 +51,7 @@ export interface Migration {
 }
 
 /** The version the document says it is; undefined when it has none or it is not a whole number. */
-export function writtenVersion(doc: Document): number | undefined {
+function writtenVersion(doc: Document): number | undefined {
   const node = doc.get('version', true);
   const value = isScalar(node) ? node.value : undefined;
   return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
@@ -113,7 +113,7 @@ export function readAsCurrent(doc: Document, file: string, lines: LineCounter, o
 }
 
 /** The note the loader gives for a file it read through the steps. */
-export function migrationNote(m: Migration): string {
+function migrationNote(m: Migration): string {
   const what = SITE_STEPS.filter((s) => s.to > m.from && s.to <= m.to)
     .map((s) => s.summary)
     .join('; ');

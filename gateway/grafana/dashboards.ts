@@ -111,7 +111,7 @@ interface Group {
 }
 
 /** The equipment by template (or category when it has none), in a stable order. */
-export function groupsOf(config: SiteConfig, templates: ReadonlyMap<string, Template>): Group[] {
+function groupsOf(config: SiteConfig, templates: ReadonlyMap<string, Template>): Group[] {
   const groups = new Map<string, Group>();
   for (const e of config.equipment) {
     const template = typeof e.template === 'string' ? templates.get(e.template) : undefined;

@@ -8,7 +8,7 @@
 export type Flavor = 'influxql' | 'flux';
 
 /** The dashboard variable that holds the equipment shown, as a regular expression of Grafana's. */
-export const EQUIPMENT_REGEX = '${equipment:regex}';
+const EQUIPMENT_REGEX = '${equipment:regex}';
 
 const influxqlString = (s: string) => `'${s.replace(/[\\']/g, (c) => `\\${c}`)}'`;
 const influxqlName = (s: string) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;

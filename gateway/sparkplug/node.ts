@@ -27,8 +27,8 @@ import {
 } from './payload.js';
 import { ReadingQueue, type NewReading, type StoredReading } from './queue.js';
 
-export const NAMESPACE = 'spBv1.0';
-export const REBIRTH_METRIC = 'Node Control/Rebirth';
+const NAMESPACE = 'spBv1.0';
+const REBIRTH_METRIC = 'Node Control/Rebirth';
 /** Data published this long before a connection is seen lost may not have reached the broker (QoS 0). */
 const UNCONFIRMED_MS = 1000;
 /** Metrics in one historical DDATA message, at most, and about this many bytes of values (long strings). */
