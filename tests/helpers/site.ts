@@ -78,6 +78,17 @@ export function httpSiteLines(
   return [
     'rules:',
     '  - { id: pressure-present, equipment: B-07, when: steam_pressure > 0.5, level: orange, message: "Boiler under pressure" }',
+    ...httpLines(port, tokens, httpExtra),
+  ];
+}
+
+/** The http section alone: the API on `port` (with `httpExtra` lines in it) and one token per role given (named `<role>-user`). */
+export function httpLines(
+  port: number,
+  tokens: Partial<Record<'viewer' | 'operator' | 'admin', string>>,
+  httpExtra: string[] = [],
+): string[] {
+  return [
     'http:',
     `  port: ${port}`,
     ...httpExtra.map((l) => `  ${l}`),

@@ -10,12 +10,12 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSiteFile } from '../../config/load.js';
 import { createModbusTcpSimulator, RegisterBank, type ModbusSimulator } from '../../drivers/modbus/simulator.js';
-import { hashToken } from '../../gateway/http/server.js';
 import { createPlatformInbox, type PlatformInbox } from '../../gateway/platform/inbox.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { CLI, killGroup, startCommand, type Running } from '../helpers/cli.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { freePort } from '../helpers/processes.js';
+import { httpLines } from '../helpers/site.js';
 import { sleep, until } from '../helpers/wait.js';
 
 const silent = pino({ level: 'silent' });
@@ -89,10 +89,7 @@ describe('hot reload', () => {
       'platform:',
       `  url: http://127.0.0.1:${inboxPort}/incidents`,
       `  secret: ${SECRET}`,
-      'http:',
-      `  port: ${httpPort}`,
-      '  tokens:',
-      ...Object.entries(TOKENS).map(([role, token]) => `    - { name: ${role}-user, role: ${role}, hash: "${hashToken(token)}" }`),
+      ...httpLines(httpPort, TOKENS),
       '',
     ].join('\n');
   const HOT = '  - { id: hot, equipment: B-07, when: a > 0, level: red, message: "a is up" }';

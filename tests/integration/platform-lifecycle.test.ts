@@ -12,11 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSite } from '../../config/load.js';
 import { createModbusTcpSimulator, RegisterBank, type ModbusSimulator } from '../../drivers/modbus/simulator.js';
 import { verifyJournal } from '../../gateway/http/audit.js';
-import { hashToken } from '../../gateway/http/server.js';
 import { createPlatformInbox, summaryOf, type PlatformInbox } from '../../gateway/platform/inbox.js';
 import { createGateway, type Gateway } from '../../gateway/runtime.js';
 import { gatewayAsync, ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/processes.js';
+import { httpLines } from '../helpers/site.js';
 import { sleep, until } from '../helpers/wait.js';
 
 const silent = pino({ level: 'silent' });
@@ -113,10 +113,7 @@ describe('the incident lifecycle at the platform', () => {
         `  url: http://127.0.0.1:${inboxPort}/incidents`,
         `  secret: ${SECRET}`,
         '  reconnect: { initial_delay: 200ms, max_delay: 1s }',
-        'http:',
-        `  port: ${httpPort}`,
-        '  tokens:',
-        ...Object.entries(TOKENS).map(([role, token]) => `    - { name: ${role}-user, role: ${role}, hash: "${hashToken(token)}" }`),
+        ...httpLines(httpPort, TOKENS),
         '',
       ].join('\n');
     await start(RULES);
