@@ -194,14 +194,20 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
     const values: Record<string, string> = { State: alarmState, Level: level, Message: message };
     for (const [k, v] of Object.entries(values)) {
       const name = `Alarms/${rule}/${k}`;
-      let m = d.metrics.get(name);
-      if (!m) {
-        d.metrics.set(name, (m = { alias: nextAlias++, datatype: DataType.String, value: null, quality: 'good', ts, toldQuality: 'good' }));
+      const m = d.metrics.get(name);
+      if (m) {
+        m.value = v;
+        m.ts = ts;
+      } else {
+        d.metrics.set(name, alarmMetric(v, ts));
         d.rebirth = true;
       }
-      m.value = v;
-      m.ts = ts;
     }
+  }
+
+  /** An alarm's metric (State, Level, Message): a string, always good. */
+  function alarmMetric(value: string, ts: number): MetricState {
+    return { alias: nextAlias++, datatype: DataType.String, value, quality: 'good', ts, toldQuality: 'good' };
   }
 
   const nextSeq = () => {
@@ -305,14 +311,7 @@ export function createEdgeNode(o: EdgeNodeOptions): EdgeNode {
       for (const r of queue.latest(d.id)) {
         // An alarm's stored changes (one that ended before the restart) need its metrics.
         if (r.metric.startsWith('Alarms/') && typeof r.value === 'string' && !d.metrics.has(r.metric))
-          d.metrics.set(r.metric, {
-            alias: nextAlias++,
-            datatype: DataType.String,
-            value: r.value,
-            quality: 'good',
-            ts: r.ts,
-            toldQuality: 'good',
-          });
+          d.metrics.set(r.metric, alarmMetric(r.value, r.ts));
         const m = d.metrics.get(r.metric);
         if (!m || r.metric.startsWith('Alarms/')) continue;
         if (r.value !== null && (m.datatype === undefined || !fits(m.datatype, r.value))) m.datatype = dataTypeOf(r.value);
