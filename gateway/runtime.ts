@@ -349,9 +349,9 @@ export function createGateway(config: SiteConfig, log: Logger, opts: { siteFile?
     async start() {
       phase = 'starting';
       await runner.start();
-      if (!runner.stopped) phase = 'running';
-      if (!runner.stopped)
-        log.info({ gateway: config.gateway.id, site: config.gateway.site, equipment: config.equipment.length }, 'Gateway started');
+      if (runner.stopped) return;
+      phase = 'running';
+      log.info({ gateway: config.gateway.id, site: config.gateway.site, equipment: config.equipment.length }, 'Gateway started');
     },
     async stop() {
       phase = 'stopping';

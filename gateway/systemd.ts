@@ -15,7 +15,7 @@
 // loop sends none, and systemd restarts the gateway after WatchdogSec.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from './log.js';
-import type { Health, Service } from './services/service.js';
+import type { Service } from './services/service.js';
 
 /** Reads lines, sends each as one datagram to $NOTIFY_SOCKET ('@' at its start: the abstract namespace). */
 const HELPER = [
@@ -127,14 +127,8 @@ export function createNotifier(o: NotifierOptions): SystemdNotifier {
  * systemd's start limit gives up would leave the equipment unwatched.
  */
 export function watchdogVerdict(services: readonly Service[], ownLink: boolean): WatchdogVerdict {
-  const own = ownLink ? ['mqtt'] : [];
-  const bad: string[] = [];
-  for (const s of services) {
-    if (!own.includes(s.id) || !s.health) continue;
-    const h: Health = s.health();
-    if (!h.ok) bad.push(`${s.name} (${s.id}) is down`);
-  }
-  return bad.length === 0 ? { ok: true } : { ok: false, reason: bad.join(', ') };
+  const link = ownLink ? services.find((s) => s.id === 'mqtt') : undefined;
+  return link?.health && !link.health().ok ? { ok: false, reason: `${link.name} (${link.id}) is down` } : { ok: true };
 }
 
 /**
