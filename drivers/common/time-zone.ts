@@ -14,8 +14,8 @@ export function isTimeZone(name: string): boolean {
 
 const formats = new Map<string, Intl.DateTimeFormat>();
 
-/** How far a zone's wall clock is ahead of UTC at an instant, in ms. */
-export function zoneOffset(timeZone: string, at: number): number {
+/** The wall-clock fields of an instant in a zone (month 1-12, hour 0-23). One formatter per zone: making one costs far more than using it. */
+export function wallClock(timeZone: string, at: number): Record<'year' | 'month' | 'day' | 'hour' | 'minute' | 'second', number> {
   let f = formats.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
@@ -32,7 +32,13 @@ export function zoneOffset(timeZone: string, at: number): number {
   }
   const p: Record<string, number> = {};
   for (const x of f.formatToParts(new Date(at))) if (x.type !== 'literal') p[x.type] = Number(x.value);
-  return Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) - (at - (((at % 1000) + 1000) % 1000));
+  return p as Record<'year' | 'month' | 'day' | 'hour' | 'minute' | 'second', number>;
+}
+
+/** How far a zone's wall clock is ahead of UTC at an instant, in ms. */
+export function zoneOffset(timeZone: string, at: number): number {
+  const p = wallClock(timeZone, at);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - (at - (((at % 1000) + 1000) % 1000));
 }
 
 /**

@@ -2,6 +2,7 @@
 // site live it: from local midnight to the next local midnight, which is 23 or 25 hours long on the
 // days daylight saving time starts or ends. Only Intl is used: Node ships the IANA zone database.
 import type { SiteConfig } from '../../config/schema.js';
+import { wallClock } from '../../drivers/common/time-zone.js';
 
 /** `YYYY-MM-DD`, a calendar date. */
 export const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -13,32 +14,11 @@ export function siteTimeZone(config: Pick<SiteConfig, 'gateway'>): string {
   return typeof zone === 'string' && zone !== '' ? zone : Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
 
-const formats = new Map<string, Intl.DateTimeFormat>();
-
-/** One formatter per zone: creating one costs far more than using it, and a day's bounds take dozens. */
-function formatOf(timeZone: string): Intl.DateTimeFormat {
-  let f = formats.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    formats.set(timeZone, f);
-  }
-  return f;
-}
-
-/** The wall-clock parts of an instant in a zone. */
+/** The wall-clock parts of an instant in a zone, written as dates and times are (`07`, `2026`). */
 function partsOf(ms: number, timeZone: string): Record<'year' | 'month' | 'day' | 'hour' | 'minute' | 'second', string> {
-  const out: Record<string, string> = {};
-  for (const p of formatOf(timeZone).formatToParts(ms)) out[p.type] = p.value;
-  return out as Record<'year' | 'month' | 'day' | 'hour' | 'minute' | 'second', string>;
+  const p = wallClock(timeZone, ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return { year: String(p.year), month: two(p.month), day: two(p.day), hour: two(p.hour), minute: two(p.minute), second: two(p.second) };
 }
 
 /** The calendar date of an instant in a zone. */
