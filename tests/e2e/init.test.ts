@@ -51,6 +51,22 @@ async function readingsOf(yaml: string, until: (r: Reading[]) => boolean): Promi
   return readings;
 }
 
+/** `gateway init` of a traction lift read over OPC UA without security, into `out`. */
+const liftInit = (out: string, endpoint: string, ...more: string[]) =>
+  init([
+    '--out',
+    out,
+    '--template',
+    'elevator-traction',
+    '--connection',
+    'opcua',
+    '--endpoint',
+    endpoint,
+    '--security-mode',
+    'None',
+    ...more,
+  ]);
+
 it('Modbus TCP with the boiler profile: every profile point read and shown, the file passes the loader, the gateway reads it', async () => {
   const sim = createModbusTcpSimulator({
     devices: new Map([[3, new BoilerDevice({ normal: 600_000, hazard: 1000, recovery: 1000, repeat: true }, 7)]]),
@@ -269,18 +285,7 @@ it('OPC UA: browses the server and matches the template points by name, writing 
   await server.start();
   cleanup.push(() => server.stop());
   const file = join(tmp(), 'lift.yaml');
-  const r = await init([
-    '--out',
-    file,
-    '--template',
-    'elevator-traction',
-    '--connection',
-    'opcua',
-    '--endpoint',
-    server.endpoint(),
-    '--security-mode',
-    'None',
-  ]);
+  const r = await liftInit(file, server.endpoint());
   expect(r.err).toBe('');
   expect(r.code).toBe(0);
   const text = readFileSync(file, 'utf8');
@@ -398,20 +403,7 @@ it('OPC UA: a server with operation limits (100 nodes a read, 20 a browse) is br
   cleanup.push(() => server.shutdown());
   const file = join(tmp(), 'lift.yaml');
   const endpoint = `opc.tcp://127.0.0.1:${server.endpoints[0]!.port}`;
-  const r = await init([
-    '--out',
-    file,
-    '--template',
-    'elevator-traction',
-    '--connection',
-    'opcua',
-    '--endpoint',
-    endpoint,
-    '--security-mode',
-    'None',
-    '--profile',
-    'none',
-  ]);
+  const r = await liftInit(file, endpoint, '--profile', 'none');
   expect(r.err).toBe('');
   expect(r.code).toBe(0);
   expect(readFileSync(file, 'utf8')).toMatch(/^ {6}- \{ name: floor, node: "ns=1;s=Car\.Floor" \} {3}# read 4 \(Double\)$/m);
@@ -509,20 +501,7 @@ it('OPC UA: a port that takes the connection and never answers (a Modbus port gi
   cleanup.push(async () => sockets.forEach((s) => s.destroy()));
   const port = (silent.address() as { port: number }).port;
   const started = Date.now();
-  const r = await init([
-    '--out',
-    join(tmp(), 'site.yaml'),
-    '--template',
-    'elevator-traction',
-    '--connection',
-    'opcua',
-    '--endpoint',
-    `opc.tcp://127.0.0.1:${port}`,
-    '--security-mode',
-    'None',
-    '--profile',
-    'none',
-  ]);
+  const r = await liftInit(join(tmp(), 'site.yaml'), `opc.tcp://127.0.0.1:${port}`, '--profile', 'none');
   expect(Date.now() - started).toBeLessThan(15_000);
   expect(r.code).toBe(1);
   expect(r.err).toMatch(
@@ -544,20 +523,7 @@ it('OPC UA: a variable whose value is over max_message_size (20 MB) does not sto
   await server.start();
   cleanup.push(() => server.stop());
   const file = join(tmp(), 'lift.yaml');
-  const r = await init([
-    '--out',
-    file,
-    '--template',
-    'elevator-traction',
-    '--connection',
-    'opcua',
-    '--endpoint',
-    server.endpoint(),
-    '--security-mode',
-    'None',
-    '--profile',
-    'none',
-  ]);
+  const r = await liftInit(file, server.endpoint(), '--profile', 'none');
   expect(r.err).toBe('');
   expect(r.code).toBe(0);
   expect(readFileSync(file, 'utf8')).toMatch(/^ {6}- \{ name: floor, node: "ns=1;s=Car7\.Floor" \} {3}# read \d+ \(Int16\)$/m);
@@ -596,20 +562,7 @@ it('OPC UA: a name found on two objects (two cars on one server) is not taken si
   cleanup.push(() => server.shutdown());
   const file = join(tmp(), 'lift.yaml');
   const endpoint = `opc.tcp://127.0.0.1:${server.endpoints[0]!.port}`;
-  const r = await init([
-    '--out',
-    file,
-    '--template',
-    'elevator-traction',
-    '--connection',
-    'opcua',
-    '--endpoint',
-    endpoint,
-    '--security-mode',
-    'None',
-    '--profile',
-    'none',
-  ]);
+  const r = await liftInit(file, endpoint, '--profile', 'none');
   expect(r.code).toBe(0);
   const text = readFileSync(file, 'utf8');
   expect(text).toMatch(
